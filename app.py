@@ -1,0 +1,160 @@
+"""Watchword's entry point: `create_app(settings)` wires every part; `main()` runs it.
+
+With no app registration configured (`WATCHWORD_CLIENT_ID` unset) Watchword runs in demo mode:
+it starts devtenant, the local stand-in for Microsoft's cloud, in this process and talks to it
+with the same msal and Graph code it uses against Microsoft.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from aiohttp import web
+from store.db import Store, open_store
+
+from graph.tokens import TokenError, TokenSource
+from settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("watchword")
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+TOKENS = web.AppKey("tokens", TokenSource)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the aiohttp application for these settings. Nothing happens at import time."""
+    app = web.Application()
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_tokens_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    store = await open_store(app[SETTINGS].database_url)
+    app[STORE] = store
+    yield
+    await store.close()
+
+
+async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
+    s = app[SETTINGS]
+    tokens = TokenSource(login_url=s.login_url, client_id=s.client_id, client_secret=s.client_secret, ca_file=s.ca_file)
+    app[TOKENS] = tokens
+    yield
+    tokens.close()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the store answers and a Graph token can be had for the configured tenant."""
+    checks: dict[str, str] = {}
+    try:
+        await request.app[STORE].ping()
+        checks["store"] = "ok"
+    except Exception:  # readiness must report, never raise; the log has the details
+        log.exception("readiness: store check failed")
+        checks["store"] = "unavailable"
+    tenant = request.app[SETTINGS].tenant_id
+    if not tenant:
+        checks["graph"] = "no tenant connected"
+    else:
+        try:
+            await request.app[TOKENS].token(tenant)
+            checks["graph"] = "ok"
+        except TokenError as err:
+            log.warning("readiness: %s", err)
+            checks["graph"] = f"no token: {err.code}"
+    ready = all(v == "ok" for v in checks.values())
+    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+# --- running it -----------------------------------------------------------------------------------
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Run Watchword (demo mode on devtenant when no tenant is configured).")
+    parser.add_argument("--port", type=int, help="port (0 = any free one); default WATCHWORD_PORT or 3978")
+    parser.add_argument("--host", help="interface to listen on; default WATCHWORD_HOST or 127.0.0.1")
+    return parser.parse_args(argv)
+
+
+async def serve(settings: Settings) -> None:
+    """Start devtenant when in demo mode, then the app; print the ready line; run until a signal."""
+    devtenant = None
+    ready: dict[str, object] = {}
+    if settings.demo:
+        from devtenant.server import start_devtenant
+
+        from devtenant.state import DevTenantConfig
+
+        log.warning("DEMO MODE: no app registration configured; serving the built-in dev tenant. "
+                    "Never use demo mode with real people.")
+        devtenant = await start_devtenant(DevTenantConfig(seed=settings.demo_seed, users=settings.demo_users))
+        settings = settings.with_devtenant(devtenant.ready)
+        ready["devtenant"] = devtenant.ready
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    port = runner.addresses[0][1]
+    url = f"http://{settings.host}:{port}"
+    ready["app"] = url
+    _announce(url, ready)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        if devtenant is not None:
+            await devtenant.stop()
+
+
+def _announce(url: str, ready: dict[str, object]) -> None:
+    log.info("Watchword is up: health %s/healthz, readiness %s/readyz", url, url)
+    if "devtenant" in ready:
+        dt = ready["devtenant"]
+        assert isinstance(dt, dict)
+        log.info("devtenant: sign-in and consent at %s, Graph at %s (tenant %s)",
+                 dt["login"], dt["graph"], dt["tenant_id"])
+    # One line of JSON on stdout for scripts and tests; everything else goes to stderr.
+    print(json.dumps(ready), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        print(f"watchword: configuration error: {err}", file=sys.stderr)
+        return 2
+    if args.port is not None:
+        settings = replace(settings, port=args.port)
+    if args.host:
+        settings = replace(settings, host=args.host)
+    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Everything one running devtenant knows: its organisation, the Watchword app registration,
+the tenant's consent to it, the signing key, and the knobs for latency and faults.
+
+The identity platform (`identity.py`) and Graph (`graph_api/`) both read and write this one object.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from devtenant.model import Org
+from devtenant.tokens import TokenIssuer
+
+# Microsoft Graph application permissions devtenant knows, with what Watchword uses each for.
+# The consent page shows these; a token's `roles` claim holds the names consented.
+GRAPH_PERMISSIONS: dict[str, str] = {
+    "User.ReadBasic.All": "Read basic profiles to build the list of protected users",
+    "User.Read.All": "Read full profiles to start and complete a verification",
+    "Calendars.Read": "Ask about meetings (\"Who did you meet this week?\")",
+    "Group.Read.All": "Ask about group membership (\"Name a group you belong to\")",
+    "Directory.Read.All": "Ask about the organisation chart (manager, peers, reports)",
+    "Chat.Read.All": "Ask about recent Teams chats",
+    "Contacts.Read": "Ask about Outlook contacts",
+    "AuditLog.Read.All": "Read recent sign-ins to spot risk during a verification",
+    "Mail.ReadBasic.All": "Ask about who emailed the person (metadata only, never bodies)",
+    "RoleManagement.Read.Directory": "Ask about admin roles, and refuse privileged administrators",
+    "User-PasswordProfile.ReadWrite.All": "Reset the password after a successful verification",
+}
+
+# Directory roles that let an application's service principal reset (some) passwords.
+RESET_CAPABLE_ROLES = {
+    "User Administrator",
+    "Helpdesk Administrator",
+    "Password Administrator",
+    "Authentication Administrator",
+    "Privileged Authentication Administrator",
+    "Global Administrator",
+}
+
+
+@dataclass(frozen=True)
+class DevTenantConfig:
+    seed: int = 1
+    users: int = 200
+    latency_ms: float = 0.0
+    fault_rate: float = 0.0
+    unconsented: bool = False
+    # Demo mode: the app's service principal holds User Administrator so resets work.
+    sp_reset_role: str | None = "User Administrator"
+
+
+@dataclass
+class AppRegistration:
+    """Watchword's multi-tenant app registration (lives in the publisher's tenant)."""
+
+    client_id: str
+    client_secret: str
+    display_name: str = "Watchword"
+
+    @staticmethod
+    def new() -> AppRegistration:
+        return AppRegistration(client_id=str(uuid.uuid4()), client_secret=secrets.token_urlsafe(32))
+
+
+@dataclass
+class DevTenantState:
+    config: DevTenantConfig
+    org: Org
+    app: AppRegistration
+    issuer: TokenIssuer = field(default_factory=TokenIssuer)
+    # The app's service principal in the customer tenant (created at consent in real Entra; here up front).
+    sp_object_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # Application permissions the tenant's admin consented to; None before any consent.
+    consented: set[str] | None = None
+    base_url: str = ""  # https://127.0.0.1:PORT, set once the server listens
+    # Graph's throttling bookkeeping (graph_api/throttling.py), per running tenant so limits are shared
+    # by direct requests and $batch items and reset with a fresh state.
+    throttles: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tenant_id(self) -> str:
+        return self.org.tenant_id
+
+    def resolve_tenant(self, tenant: str) -> str | None:
+        """A tenant id or one of its verified domain names -> the tenant id; None when unknown."""
+        if tenant.lower() == self.tenant_id.lower():
+            return self.tenant_id
+        if any(d.id.lower() == tenant.lower() and d.is_verified for d in self.org.domains):
+            return self.tenant_id
+        return None

@@ -1,0 +1,126 @@
+"""App-only tokens for Microsoft Graph, one msal client per connected tenant.
+
+msal is synchronous (it uses `requests`), so every call runs in a worker thread to keep the
+event loop free. msal caches tokens in each application object and only goes to the network
+when the cached token is close to expiry, which is the "refresh before expiry" we need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+import msal
+import requests
+from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsValidator
+
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+
+
+class TokenError(Exception):
+    """No token could be had for a tenant. `code` is the identity platform's error (e.g. invalid_client)."""
+
+    def __init__(self, tenant_id: str, code: str, description: str):
+        # The description comes from the identity platform and never holds our secret.
+        super().__init__(f"No Graph token for tenant {tenant_id}: {code}: {description}")
+        self.tenant_id = tenant_id
+        self.code = code
+        self.description = description
+
+
+@dataclass(frozen=True)
+class AppToken:
+    access_token: str
+    expires_in: int
+    claims: dict[str, Any]  # decoded without verification: only for reading tid/roles of our own token
+
+    @property
+    def tenant_id(self) -> str:
+        return str(self.claims.get("tid", ""))
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(self.claims.get("roles", []))
+
+    def __repr__(self) -> str:  # never show the token itself
+        return f"AppToken(tid={self.tenant_id!r}, roles={sorted(self.roles)!r}, expires_in={self.expires_in})"
+
+
+class TokenSource:
+    """Client-credential tokens from the identity platform at `login_url`, one msal app per tenant."""
+
+    def __init__(self, *, login_url: str, client_id: str, client_secret: str, ca_file: Path | None):
+        self._login_url = login_url.rstrip("/")
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._http = requests.Session()
+        # REQUESTS_CA_BUNDLE would silently override msal's verify=; ignore the environment.
+        self._http.trust_env = False
+        self._http.verify = str(ca_file) if ca_file else True
+        self._apps: dict[str, msal.ConfidentialClientApplication] = {}
+        self._lock = threading.Lock()
+
+    def _app(self, tenant_id: str) -> msal.ConfidentialClientApplication:
+        with self._lock:
+            app = self._apps.get(tenant_id)
+            if app is None:
+                app = msal.ConfidentialClientApplication(
+                    self._client_id,
+                    client_credential=self._client_secret,
+                    authority=f"{self._login_url}/{tenant_id}",
+                    http_client=self._http,
+                    # Microsoft's instance discovery endpoint is unreachable for a local authority and
+                    # unnecessary for a known one.
+                    instance_discovery=False,
+                )
+                self._apps[tenant_id] = app
+            return app
+
+    def _acquire(self, tenant_id: str) -> AppToken:
+        try:
+            result = self._app(tenant_id).acquire_token_for_client(scopes=[GRAPH_SCOPE])
+        except (requests.RequestException, ValueError) as exc:
+            # msal raises ValueError when discovery fails (unknown tenant, unreachable authority).
+            raise TokenError(tenant_id, "unreachable", type(exc).__name__ + ": " + _first_line(exc)) from None
+        if "access_token" not in result:
+            raise TokenError(tenant_id, str(result.get("error")), _first_line(result.get("error_description", "")))
+        token = result["access_token"]
+        claims = jwt.decode(token, options={"verify_signature": False})
+        return AppToken(token, int(result.get("expires_in", 0)), claims)
+
+    async def token(self, tenant_id: str) -> AppToken:
+        return await asyncio.to_thread(self._acquire, tenant_id)
+
+    def for_tenant(self, tenant_id: str, graph_url: str) -> GraphTokenProvider:
+        return GraphTokenProvider(self, tenant_id, graph_url)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class GraphTokenProvider(AccessTokenProvider):
+    """Kiota's token hook for one tenant: msgraph-sdk asks it for a token before each request."""
+
+    def __init__(self, source: TokenSource, tenant_id: str, graph_url: str):
+        self._source = source
+        self._tenant_id = tenant_id
+        self._hosts = AllowedHostsValidator([urlsplit(graph_url).hostname or ""])
+
+    async def get_authorization_token(
+        self, uri: str, additional_authentication_context: dict[str, Any] | None = None
+    ) -> str:
+        if not self._hosts.is_url_host_valid(uri):
+            return ""  # never send our token to a host that is not Graph
+        return (await self._source.token(self._tenant_id)).access_token
+
+    def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
+        return self._hosts
+
+
+def _first_line(value: object) -> str:
+    return str(value).strip().splitlines()[0] if str(value).strip() else ""

@@ -1,0 +1,162 @@
+"""Watchword's settings: read from the environment (and an optional `.env`) once, validated at start.
+
+Every variable is documented in `env.example`. Our own variables start with `WATCHWORD_`; the
+Agents SDK's `CONNECTIONS__SERVICE_CONNECTION__SETTINGS__*` names are kept where the SDK reads them.
+Secrets have no defaults and never appear in `repr()` or logs.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
+DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/watchword.db"
+
+
+class SettingsError(ValueError):
+    """A missing or malformed setting; the message says which variable and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 3978
+    # The URL people and Microsoft reach Watchword at (redirect URIs, links in cards).
+    public_url: str = ""
+    database_url: str = DEFAULT_DATABASE_URL
+    # Watchword's Entra app registration (multi-tenant). Empty client id = demo mode on devtenant.
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    login_url: str = DEFAULT_LOGIN_URL
+    graph_url: str = DEFAULT_GRAPH_URL
+    # An extra CA to trust for login and Graph (devtenant's); None = the system's trust store.
+    ca_file: Path | None = None
+    # A tenant treated as connected at start (demo mode sets devtenant's); others connect in the console.
+    tenant_id: str = ""
+    log_level: str = "INFO"
+    # Demo mode: devtenant runs in-process with this many users and seed.
+    demo_users: int = 200
+    demo_seed: int = 1
+
+    @property
+    def demo(self) -> bool:
+        return not self.client_id
+
+    def with_devtenant(self, ready: Mapping[str, object]) -> Settings:
+        """Point the product at a running devtenant (demo mode and tests): only URLs, CA and the app differ."""
+        login = str(ready["login"])
+        return replace(
+            self,
+            client_id=str(ready["client_id"]),
+            client_secret=str(ready["client_secret"]),
+            login_url=login,
+            graph_url=str(ready["graph"]),
+            ca_file=Path(str(ready["ca_file"])),
+            tenant_id=str(ready["tenant_id"]),
+        )
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")) -> Settings:
+    """Build Settings from the environment; `.env` fills only variables the environment lacks."""
+    env = dict(os.environ if environ is None else environ)
+    if dotenv is not None and dotenv.is_file():
+        from dotenv import dotenv_values
+
+        for key, value in dotenv_values(dotenv).items():
+            if value is not None:
+                env.setdefault(key, value)
+    return _parse(env)
+
+
+def _parse(env: Mapping[str, str]) -> Settings:
+    def get(name: str, default: str = "") -> str:
+        return env.get(name, default).strip()
+
+    client_id = get("WATCHWORD_CLIENT_ID") or get("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID")
+    secret = get("WATCHWORD_CLIENT_SECRET") or get("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET")
+    if client_id:
+        _require_guid("WATCHWORD_CLIENT_ID", client_id, "the Application (client) ID of the app registration")
+        if not secret:
+            raise SettingsError(
+                "WATCHWORD_CLIENT_SECRET is missing: create a client secret under the app registration's "
+                "'Certificates & secrets' in Microsoft Entra and set it (or unset WATCHWORD_CLIENT_ID for demo mode)."
+            )
+    tenant_id = get("WATCHWORD_TENANT_ID")
+    if tenant_id:
+        _require_guid("WATCHWORD_TENANT_ID", tenant_id, "the Directory (tenant) ID from Entra > Overview")
+    port = _int("WATCHWORD_PORT", get("WATCHWORD_PORT", "3978"), 0, 65535)
+    host = get("WATCHWORD_HOST", "127.0.0.1")
+    return Settings(
+        host=host,
+        port=port,
+        public_url=_url("WATCHWORD_PUBLIC_URL", get("WATCHWORD_PUBLIC_URL"), optional=True).rstrip("/"),
+        database_url=_database_url(get("WATCHWORD_DATABASE_URL", DEFAULT_DATABASE_URL)),
+        client_id=client_id,
+        client_secret=secret,
+        login_url=_url("WATCHWORD_LOGIN_URL", get("WATCHWORD_LOGIN_URL", DEFAULT_LOGIN_URL), https=True).rstrip("/"),
+        graph_url=_url("WATCHWORD_GRAPH_URL", get("WATCHWORD_GRAPH_URL", DEFAULT_GRAPH_URL), https=True).rstrip("/"),
+        ca_file=_ca_file(get("WATCHWORD_CA_FILE")),
+        tenant_id=tenant_id,
+        log_level=_choice("WATCHWORD_LOG_LEVEL", get("WATCHWORD_LOG_LEVEL", "INFO").upper(),
+                          ("DEBUG", "INFO", "WARNING", "ERROR")),
+        demo_users=_int("WATCHWORD_DEMO_USERS", get("WATCHWORD_DEMO_USERS", "200"), 20, 50_000),
+        demo_seed=_int("WATCHWORD_DEMO_SEED", get("WATCHWORD_DEMO_SEED", "1"), 0, 2**31 - 1),
+    )
+
+
+def _require_guid(name: str, value: str, what: str) -> None:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a GUID ({what}), got {value!r}.") from None
+
+
+def _int(name: str, value: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number from {low} to {high}, got {value!r}.") from None
+    if not low <= number <= high:
+        raise SettingsError(f"{name} must be from {low} to {high}, got {number}.")
+    return number
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {value!r}.")
+    return value
+
+
+def _url(name: str, value: str, *, https: bool = False, optional: bool = False) -> str:
+    if not value and optional:
+        return ""
+    parts = urlsplit(value)
+    schemes = ("https",) if https else ("http", "https")
+    if parts.scheme not in schemes or not parts.netloc:
+        need = "an https:// URL" if https else "an http(s):// URL"
+        raise SettingsError(f"{name} must be {need}, got {value!r}.")
+    return value
+
+
+def _database_url(value: str) -> str:
+    if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise SettingsError(
+            "WATCHWORD_DATABASE_URL must start with sqlite+aiosqlite:// (the default, a file under ./var) "
+            f"or postgresql+asyncpg:// (to scale out), got {value.split('://')[0]!r}://..."
+        )
+    return value
+
+
+def _ca_file(value: str) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise SettingsError(f"WATCHWORD_CA_FILE points to {value!r}, which is not a readable file.")
+    return path

@@ -1,0 +1,74 @@
+"""Settings are read once from the environment and fail at start with a message that says how to fix them."""
+
+from pathlib import Path
+
+import pytest
+
+from settings import DEFAULT_GRAPH_URL, SettingsError, load_settings
+
+GUID = "5f0b3c52-9c53-4a43-9d7b-2f0f3b0c3e11"
+
+
+def load(env: dict[str, str]):
+    return load_settings(env, dotenv=None)
+
+
+def test_no_app_registration_means_demo_mode():
+    settings = load({})
+    assert settings.demo
+    assert settings.graph_url == DEFAULT_GRAPH_URL
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+
+
+def test_client_id_without_secret_says_where_to_create_one():
+    with pytest.raises(SettingsError, match="Certificates & secrets"):
+        load({"WATCHWORD_CLIENT_ID": GUID})
+
+
+def test_malformed_client_id_is_named_in_the_error():
+    with pytest.raises(SettingsError, match="WATCHWORD_CLIENT_ID must be a GUID"):
+        load({"WATCHWORD_CLIENT_ID": "not-a-guid", "WATCHWORD_CLIENT_SECRET": "s"})
+
+
+def test_agents_sdk_connection_names_are_honoured():
+    settings = load({
+        "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID": GUID,
+        "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET": "shh",
+    })
+    assert not settings.demo and settings.client_id == GUID
+
+
+def test_secret_never_appears_in_repr():
+    settings = load({"WATCHWORD_CLIENT_ID": GUID, "WATCHWORD_CLIENT_SECRET": "very-secret-value"})
+    assert "very-secret-value" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("WATCHWORD_PORT", "http", "whole number"),
+        ("WATCHWORD_PORT", "70000", "from 0 to 65535"),
+        ("WATCHWORD_GRAPH_URL", "http://graph.example/v1.0", "https://"),
+        ("WATCHWORD_DATABASE_URL", "mysql://u:p@h/db", "sqlite\\+aiosqlite"),
+        ("WATCHWORD_LOG_LEVEL", "LOUD", "one of DEBUG"),
+        ("WATCHWORD_DEMO_USERS", "5", "from 20 to 50000"),
+        ("WATCHWORD_CA_FILE", "/nonexistent/ca.pem", "not a readable file"),
+    ],
+)
+def test_bad_values_fail_with_a_message_naming_the_variable(name, value, message):
+    with pytest.raises(SettingsError, match=message) as info:
+        load({name: value})
+    assert name in str(info.value)
+
+
+def test_database_error_does_not_echo_credentials():
+    with pytest.raises(SettingsError) as info:
+        load({"WATCHWORD_DATABASE_URL": "mysql://user:hunter2@h/db"})
+    assert "hunter2" not in str(info.value)
+
+
+def test_dotenv_fills_only_what_the_environment_lacks(tmp_path: Path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("WATCHWORD_PORT=4000\nWATCHWORD_DEMO_SEED=7\n")
+    settings = load_settings({"WATCHWORD_PORT": "5000"}, dotenv=dotenv)
+    assert settings.port == 5000 and settings.demo_seed == 7
