@@ -1,0 +1,58 @@
+"""Persistence for Watchword: SQLAlchemy async over SQLite (default) or PostgreSQL.
+
+    store = await open_store("sqlite+aiosqlite:///var/watchword.db")
+    ...
+    await store.close()
+
+Repositories hang off the Store (`store.tenants`, `store.protected_users`, `store.sessions`,
+`store.lockouts`, `store.audit`, `store.conversation_state`, `store.conversation_refs`) and return the
+frozen dataclasses exported here, never ORM objects.
+"""
+
+from store.audit import AuditChainCheck, AuditEntry, AuditFilter, AuditLog, AuditPage, ChainBreak, ChainHead
+from store.clock import Clock, utc_now
+from store.conversation_refs import ConversationReferenceRepository, StoredConversationReference
+from store.conversation_state import SqlStorage
+from store.db import DEFAULT_DATABASE_URL, Store, open_store
+from store.errors import ETagConflictError, SessionClosedError, StoreError, TenantNotFoundError
+from store.lockouts import ATTEMPT_WINDOW, Lockout, LockoutRepository
+from store.protected_users import ProtectedUser, ProtectedUserRepository, SyncState, UserSnapshot
+from store.sessions import AnswerResult, SessionOutcome, SessionRepository, TranscriptEntry, VerificationSession
+from store.tenants import Tenant, TenantRepository, TenantStatus
+
+__all__ = [
+    "ATTEMPT_WINDOW",
+    "DEFAULT_DATABASE_URL",
+    "AnswerResult",
+    "AuditChainCheck",
+    "AuditEntry",
+    "AuditFilter",
+    "AuditLog",
+    "AuditPage",
+    "ChainBreak",
+    "ChainHead",
+    "Clock",
+    "ConversationReferenceRepository",
+    "ETagConflictError",
+    "Lockout",
+    "LockoutRepository",
+    "ProtectedUser",
+    "ProtectedUserRepository",
+    "SessionClosedError",
+    "SessionOutcome",
+    "SessionRepository",
+    "SqlStorage",
+    "Store",
+    "StoreError",
+    "StoredConversationReference",
+    "SyncState",
+    "Tenant",
+    "TenantNotFoundError",
+    "TenantRepository",
+    "TenantStatus",
+    "TranscriptEntry",
+    "UserSnapshot",
+    "VerificationSession",
+    "open_store",
+    "utc_now",
+]

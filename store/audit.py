@@ -1,0 +1,321 @@
+"""The audit log: append-only, hash-chained, and safe under concurrent appenders.
+
+Each row's `hash` is SHA-256 over a canonical JSON of its fields and the previous row's hash, so
+changing, removing or reordering a row breaks the chain from that row on; `verify_chain()` finds where.
+
+Appends are serialised on the single `audit_chain_head` row: the first statement of every append is
+`UPDATE audit_chain_head SET last_seq = last_seq + 1 ... RETURNING last_seq, last_hash`. On PostgreSQL
+that row lock is held until commit (what SELECT ... FOR UPDATE would do, in one round trip); on SQLite a
+write as the first statement takes the database write lock before anything is read, so two processes
+cannot both read the same head. Inside one process an asyncio.Lock also queues SQLite appenders, which
+avoids busy-waiting on SQLite's lock. Either way no two rows can share a prev_hash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from store._sql import normalise_guid
+from store.clock import Clock, require_utc
+from store.secrets_guard import clean_json
+from store.tables import AuditChainHeadRow, AuditRow
+
+GENESIS_HASH = "0" * 64
+_HEAD_ID = 1
+# Column limits, checked before writing so an over-long value fails the same way on SQLite
+# (which would accept it) as on PostgreSQL (which would reject it mid-transaction).
+_LIMITS = {"actor": 256, "subject": 256, "action": 64, "outcome": 32}
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    time: datetime
+    tenant_id: str | None
+    actor: str
+    subject: str | None
+    action: str
+    outcome: str
+    details: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Conditions for `AuditLog.query`; None means "any". `since` is inclusive, `until` exclusive."""
+
+    tenant_id: str | None = None
+    subject: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """Newest first. Pass `next_before_seq` back as `before_seq` for the next page; None means no more."""
+
+    entries: tuple[AuditEntry, ...]
+    next_before_seq: int | None
+
+
+class ChainBreak(StrEnum):
+    HASH_MISMATCH = "hash_mismatch"  # the row's fields no longer produce its hash: the row was edited
+    BROKEN_LINK = "broken_link"  # prev_hash is not the previous row's hash: rows edited, removed or moved
+    MISSING_ROW = "missing_row"  # a seq number is absent: a row was deleted
+    TRUNCATED = "truncated"  # the chain head records rows (or a hash) the table no longer has
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The last appended seq and hash. Copy it somewhere else now and then: an attacker who rewrites
+    the whole chain from some row onwards can only be caught by comparing with an older head."""
+
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class AuditChainCheck:
+    ok: bool
+    rows_checked: int
+    first_broken_seq: int | None = None
+    reason: ChainBreak | None = None
+    explanation: str = field(default="")
+
+
+def entry_hash(
+    *,
+    seq: int,
+    time: datetime,
+    tenant_id: str | None,
+    actor: str,
+    subject: str | None,
+    action: str,
+    outcome: str,
+    details: Mapping[str, Any],
+    prev_hash: str,
+) -> str:
+    """SHA-256 (hex) of the canonical JSON of a row: sorted keys, no spaces, UTF-8, UTC microseconds."""
+    payload = {
+        "seq": seq,
+        "time": time.astimezone(UTC).isoformat(timespec="microseconds"),
+        "tenant_id": tenant_id,
+        "actor": actor,
+        "subject": subject,
+        "action": action,
+        "outcome": outcome,
+        "details": details,
+        "prev_hash": prev_hash,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _check_fields(**values: str | None) -> None:
+    for name, value in values.items():
+        if value is None:
+            continue
+        if not value.strip():
+            raise ValueError(f"audit {name} must not be empty")
+        if len(value) > _LIMITS[name]:
+            raise ValueError(f"audit {name} is longer than {_LIMITS[name]} characters")
+
+
+def _to_entry(row: AuditRow) -> AuditEntry:
+    return AuditEntry(
+        seq=row.seq,
+        time=row.time,
+        tenant_id=row.tenant_id,
+        actor=row.actor,
+        subject=row.subject,
+        action=row.action,
+        outcome=row.outcome,
+        details=row.details,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+class AuditLog:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, *, dialect: str) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        # Only SQLite needs the in-process queue; PostgreSQL's row lock lets appenders wait server-side.
+        self._append_lock: asyncio.Lock | None = asyncio.Lock() if dialect == "sqlite" else None
+
+    async def append(
+        self,
+        *,
+        action: str,
+        outcome: str,
+        actor: str,
+        subject: str | None = None,
+        tenant_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Append one event. Raises ValueError for secret-looking detail keys or malformed fields."""
+        _check_fields(action=action, outcome=outcome, actor=actor, subject=subject)
+        clean = clean_json(details, "audit details")
+        tenant = normalise_guid(tenant_id, "tenant_id") if tenant_id is not None else None
+        if self._append_lock is None:
+            return await self._append(action, outcome, actor, subject, tenant, clean)
+        async with self._append_lock:
+            return await self._append(action, outcome, actor, subject, tenant, clean)
+
+    async def _append(
+        self,
+        action: str,
+        outcome: str,
+        actor: str,
+        subject: str | None,
+        tenant_id: str | None,
+        details: dict[str, Any],
+    ) -> AuditEntry:
+        async with self._sessions.begin() as session:
+            claim = (
+                update(AuditChainHeadRow)
+                .where(AuditChainHeadRow.id == _HEAD_ID)
+                .values(last_seq=AuditChainHeadRow.last_seq + 1)
+                .returning(AuditChainHeadRow.last_seq, AuditChainHeadRow.last_hash)
+            )
+            seq, prev_hash = (await session.execute(claim)).one()
+            # Taken under the lock, so times never go backwards along the chain (unless the clock does).
+            time = require_utc(self._clock(), "clock()")
+            fields = dict(
+                seq=seq,
+                time=time,
+                tenant_id=tenant_id,
+                actor=actor,
+                subject=subject,
+                action=action,
+                outcome=outcome,
+                details=details,
+                prev_hash=prev_hash,
+            )
+            row = AuditRow(**fields, hash=entry_hash(**fields))
+            session.add(row)
+            await session.execute(
+                update(AuditChainHeadRow).where(AuditChainHeadRow.id == _HEAD_ID).values(last_hash=row.hash)
+            )
+        return _to_entry(row)
+
+    async def head(self) -> ChainHead:
+        async with self._sessions() as session:
+            row = await session.get_one(AuditChainHeadRow, _HEAD_ID)
+            return ChainHead(seq=row.last_seq, hash=row.last_hash)
+
+    async def query(
+        self, where: AuditFilter | None = None, *, limit: int = 50, before_seq: int | None = None
+    ) -> AuditPage:
+        """Rows matching `where`, newest first, at most `limit` (1..1000) per page."""
+        if not 1 <= limit <= 1000:
+            raise ValueError("limit must be between 1 and 1000")
+        stmt = _filtered(select(AuditRow), where or AuditFilter())
+        if before_seq is not None:
+            stmt = stmt.where(AuditRow.seq < before_seq)
+        stmt = stmt.order_by(AuditRow.seq.desc()).limit(limit + 1)
+        async with self._sessions() as session:
+            rows = (await session.scalars(stmt)).all()
+        entries = tuple(_to_entry(row) for row in rows[:limit])
+        more = len(rows) > limit
+        return AuditPage(entries=entries, next_before_seq=entries[-1].seq if more else None)
+
+    async def verify_chain(self, *, batch_size: int = 1000) -> AuditChainCheck:
+        """Walk the chain from seq 1 and report the first row that does not verify.
+
+        Reads the head first and checks only rows up to it, so appends running meanwhile do not
+        confuse the check. Reads in batches so a long log is never held in memory at once.
+        """
+        head = await self.head()
+        expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+        while expected_seq <= head.seq:
+            rows = await self._batch(expected_seq, head.seq, batch_size)
+            if not rows:
+                break
+            for row in rows:
+                broken = _check_row(row, expected_seq, prev_hash)
+                if broken is not None:
+                    return AuditChainCheck(False, checked, *broken)
+                checked += 1
+                expected_seq, prev_hash = row.seq + 1, row.hash
+        return _check_head(head, checked, prev_hash)
+
+    async def _batch(self, from_seq: int, to_seq: int, size: int) -> list[AuditRow]:
+        stmt = (
+            select(AuditRow)
+            .where(AuditRow.seq >= from_seq, AuditRow.seq <= to_seq)
+            .order_by(AuditRow.seq)
+            .limit(size)
+        )
+        async with self._sessions() as session:
+            return list((await session.scalars(stmt)).all())
+
+
+def _filtered(stmt: Select[tuple[AuditRow]], where: AuditFilter) -> Select[tuple[AuditRow]]:
+    tenant_id = normalise_guid(where.tenant_id, "tenant_id") if where.tenant_id else None
+    equal = (
+        (AuditRow.tenant_id, tenant_id),
+        (AuditRow.subject, where.subject),
+        (AuditRow.actor, where.actor),
+        (AuditRow.action, where.action),
+        (AuditRow.outcome, where.outcome),
+    )
+    for column, value in equal:
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if where.since is not None:
+        stmt = stmt.where(AuditRow.time >= require_utc(where.since, "since"))
+    if where.until is not None:
+        stmt = stmt.where(AuditRow.time < require_utc(where.until, "until"))
+    return stmt
+
+
+def _check_row(row: AuditRow, expected_seq: int, prev_hash: str) -> tuple[int, ChainBreak, str] | None:
+    if row.seq != expected_seq:
+        return expected_seq, ChainBreak.MISSING_ROW, f"seq {expected_seq} is missing (next row is {row.seq})"
+    if row.prev_hash != prev_hash:
+        return row.seq, ChainBreak.BROKEN_LINK, "prev_hash does not match the previous row's hash"
+    recomputed = entry_hash(
+        seq=row.seq,
+        time=row.time,
+        tenant_id=row.tenant_id,
+        actor=row.actor,
+        subject=row.subject,
+        action=row.action,
+        outcome=row.outcome,
+        details=row.details,
+        prev_hash=row.prev_hash,
+    )
+    if recomputed != row.hash:
+        return row.seq, ChainBreak.HASH_MISMATCH, "the row's contents do not match its hash"
+    return None
+
+
+def _check_head(head: ChainHead, checked: int, last_hash: str) -> AuditChainCheck:
+    if checked < head.seq:
+        return AuditChainCheck(
+            False,
+            checked,
+            checked + 1,
+            ChainBreak.TRUNCATED,
+            f"the chain head records {head.seq} rows but only {checked} exist",
+        )
+    if head.hash != last_hash:
+        return AuditChainCheck(
+            False, checked, head.seq, ChainBreak.TRUNCATED, "the last row's hash is not the chain head's"
+        )
+    return AuditChainCheck(True, checked)

@@ -1,0 +1,66 @@
+"""Conversation references: where to reach a user later (proactive messages after a reset, say).
+
+The reference is the SDK's `ConversationReference` dumped to JSON by the caller (`model_dump(mode="json",
+by_alias=True)`); the store keeps it opaque so it does not depend on the SDK's model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from store._sql import dialect_insert, normalise_guid
+from store.clock import Clock
+from store.secrets_guard import clean_json
+from store.tables import ConversationReferenceRow
+
+
+@dataclass(frozen=True)
+class StoredConversationReference:
+    tenant_id: str
+    user_id: str  # the user's Entra (AAD) object id
+    reference: Mapping[str, Any]
+    updated_at: datetime
+
+
+class ConversationReferenceRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    async def save(self, tenant_id: str, user_id: str, reference: Mapping[str, Any]) -> StoredConversationReference:
+        """Insert or replace the user's reference (the latest conversation is the one to use)."""
+        saved = StoredConversationReference(
+            tenant_id=normalise_guid(tenant_id, "tenant_id"),
+            user_id=normalise_guid(user_id, "user_id"),
+            reference=clean_json(reference, "conversation reference"),
+            updated_at=self._clock(),
+        )
+        values = {"reference": saved.reference, "updated_at": saved.updated_at}
+        async with self._sessions.begin() as session:
+            stmt = dialect_insert(session, ConversationReferenceRow).values(
+                tenant_id=saved.tenant_id, user_id=saved.user_id, **values
+            )
+            await session.execute(stmt.on_conflict_do_update(index_elements=["tenant_id", "user_id"], set_=values))
+        return saved
+
+    async def get(self, tenant_id: str, user_id: str) -> StoredConversationReference | None:
+        key = (normalise_guid(tenant_id, "tenant_id"), normalise_guid(user_id, "user_id"))
+        async with self._sessions() as session:
+            row = await session.get(ConversationReferenceRow, key)
+        if row is None:
+            return None
+        return StoredConversationReference(row.tenant_id, row.user_id, row.reference, row.updated_at)
+
+    async def delete(self, tenant_id: str, user_id: str) -> bool:
+        stmt = delete(ConversationReferenceRow).where(
+            ConversationReferenceRow.tenant_id == normalise_guid(tenant_id, "tenant_id"),
+            ConversationReferenceRow.user_id == normalise_guid(user_id, "user_id"),
+        )
+        async with self._sessions.begin() as session:
+            return (await session.execute(stmt)).rowcount == 1

@@ -1,0 +1,125 @@
+"""The Agents SDK `Storage` interface over the `conversation_state` table, with optimistic concurrency.
+
+Contract, matching `MemoryStorage` (microsoft-agents-hosting-core 1.9) where it has one:
+- `read`, `write` and `delete` raise ValueError for an empty list/dict or an empty key;
+- `read` returns only the keys that exist, each built with `target_cls.from_json_to_store_item`;
+- `delete` ignores keys that do not exist.
+
+E-tags. The SDK 1.9 `MemoryStorage` has no e_tag handling at all (last writer always wins); this
+follows the convention of the Bot Framework storages it replaced, which the SDK's JSON still fits:
+- the e_tag travels as the "e_tag" key of the item's JSON: `read` adds the stored etag to the JSON
+  before building the item, and `write` takes it out of `store_item_to_json()` again (the document
+  column never holds it);
+- writing with no e_tag (or "" or "*") always succeeds: last writer wins, as in MemoryStorage;
+- writing with any other e_tag succeeds only if it is the stored one, checked and written in one
+  conditional UPDATE (`... WHERE key = :key AND etag = :e_tag`); otherwise ETagConflictError, also
+  when the item was deleted since it was read (a stale turn must not resurrect cleared state);
+- after a successful write the item's e_tag is updated in place where the item carries one
+  (`CachedAgentState`, the SDK's conversation/user state, keeps it in its state dict), so a second
+  save in the same turn does not conflict with the first;
+- a multi-key write is one transaction: on a conflict nothing of it is written.
+
+For the SDK's `ConversationState`/`UserState` this means: two turns of one conversation that run at
+the same time and both change state cannot silently overwrite each other; the later save raises
+ETagConflictError (a `StoreError`), which the turn-error handler sees.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, TypeVar
+
+from microsoft_agents.hosting.core.state.agent_state import CachedAgentState
+from microsoft_agents.hosting.core.storage import Storage, StoreItem
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from store._sql import dialect_insert
+from store.clock import Clock
+from store.errors import ETagConflictError
+from store.tables import ConversationStateRow
+
+StoreItemT = TypeVar("StoreItemT", bound=StoreItem)
+
+ETAG_KEY = "e_tag"
+_ANY_ETAG = ("", "*")
+
+
+_GERUND = {"read": "reading", "write": "writing", "delete": "deleting"}
+
+
+def _check_keys(keys: list[str], operation: str) -> None:
+    if not keys:
+        raise ValueError(f"Storage.{operation}(): Keys are required when {_GERUND[operation]}.")
+    if any(key == "" for key in keys):
+        raise ValueError(f"SqlStorage.{operation}(): key cannot be empty")
+
+
+def _document(key: str, item: StoreItem) -> tuple[dict[str, Any], str | None]:
+    """The item's JSON without its e_tag (checked to be plain JSON), and the e_tag it carried."""
+    data = item.store_item_to_json()
+    if data is None:
+        raise ValueError(f"SqlStorage.write(): item for key {key!r} serialised to None")
+    try:
+        document = json.loads(json.dumps(data, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"SqlStorage.write(): item for key {key!r} is not JSON-serialisable: {exc}") from None
+    e_tag = document.pop(ETAG_KEY, None)
+    return document, (str(e_tag) if e_tag is not None else None)
+
+
+def _stamp(item: StoreItem, etag: str) -> None:
+    """Give the written item its new etag, so writing it again is not mistaken for a stale write."""
+    if isinstance(item, CachedAgentState):
+        item.state[ETAG_KEY] = etag
+    elif hasattr(item, ETAG_KEY):
+        setattr(item, ETAG_KEY, etag)
+
+
+class SqlStorage(Storage):
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    async def read(self, keys: list[str], *, target_cls: type[StoreItemT], **kwargs: Any) -> dict[str, StoreItemT]:
+        _check_keys(keys, "read")
+        stmt = select(ConversationStateRow).where(ConversationStateRow.key.in_(set(keys)))
+        async with self._sessions() as session:
+            rows = (await session.scalars(stmt)).all()
+        return {row.key: target_cls.from_json_to_store_item({**row.document, ETAG_KEY: row.etag}) for row in rows}
+
+    async def write(self, changes: dict[str, StoreItem]) -> None:
+        if not changes:
+            raise ValueError("SqlStorage.write(): changes cannot be None")
+        _check_keys(list(changes), "write")
+        documents = {key: _document(key, item) for key, item in changes.items()}
+        new_etags: dict[str, str] = {}
+        async with self._sessions.begin() as session:
+            for key, (document, e_tag) in documents.items():
+                new_etags[key] = await self._write_one(session, key, document, e_tag)
+        for key, item in changes.items():
+            _stamp(item, new_etags[key])
+
+    async def delete(self, keys: list[str]) -> None:
+        _check_keys(keys, "delete")
+        stmt = delete(ConversationStateRow).where(ConversationStateRow.key.in_(set(keys)))
+        async with self._sessions.begin() as session:
+            await session.execute(stmt)
+
+    async def _write_one(self, session: AsyncSession, key: str, document: dict[str, Any], e_tag: str | None) -> str:
+        new_etag = uuid.uuid4().hex
+        values = {"document": document, "etag": new_etag, "updated_at": self._clock()}
+        if e_tag is None or e_tag in _ANY_ETAG:
+            stmt = dialect_insert(session, ConversationStateRow).values(key=key, **values)
+            await session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=values))
+            return new_etag
+        guarded = (
+            update(ConversationStateRow)
+            .where(ConversationStateRow.key == key, ConversationStateRow.etag == e_tag)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if (await session.execute(guarded)).rowcount != 1:
+            raise ETagConflictError(key)
+        return new_etag

@@ -1,0 +1,151 @@
+"""Opening the store: engine, migrations, and the `Store` that groups the repositories.
+
+Everything is built by `open_store()`; nothing is created at import time, so two stores (two apps,
+two tests) can live side by side.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from store.audit import AuditLog
+from store.clock import Clock, utc_now
+from store.conversation_refs import ConversationReferenceRepository
+from store.conversation_state import SqlStorage
+from store.lockouts import LockoutRepository
+from store.protected_users import ProtectedUserRepository
+from store.sessions import SessionRepository
+from store.tenants import TenantRepository
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/watchword.db"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Any constant will do: it only has to be the same for every Watchword process sharing a database.
+_MIGRATION_LOCK_ID = 0x5741_5443_4857_4F52  # "WATCHWOR"
+
+
+class Store:
+    """The repositories, one per concern, sharing one engine. Close it with `await store.close()`.
+
+    Made by `open_store()`. `sessions` are verification sessions; `sessionmaker` makes database sessions.
+    """
+
+    def __init__(self, engine: AsyncEngine, clock: Clock = utc_now) -> None:
+        self.engine = engine
+        self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
+        self.tenants = TenantRepository(self.sessionmaker, clock)
+        self.protected_users = ProtectedUserRepository(self.sessionmaker, clock)
+        self.sessions = SessionRepository(self.sessionmaker, clock)
+        self.lockouts = LockoutRepository(self.sessionmaker, clock)
+        self.audit = AuditLog(self.sessionmaker, clock, dialect=engine.dialect.name)
+        self.conversation_state = SqlStorage(self.sessionmaker, clock)
+        self.conversation_refs = ConversationReferenceRepository(self.sessionmaker, clock)
+
+    async def ping(self) -> None:
+        """Raise unless the database answers (readiness checks)."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def open_store(database_url: str, *, schema: str | None = None, clock: Clock = utc_now) -> Store:
+    """Connect, bring the schema up to date (`alembic upgrade head`), and return the Store.
+
+    `database_url` is `sqlite+aiosqlite:///var/watchword.db` (the parent folder is created) or
+    `postgresql+asyncpg://user@host/db`; plain `sqlite://` and `postgresql://` URLs get those drivers.
+    `schema` (PostgreSQL only) keeps Watchword's tables in their own schema, created if missing.
+    """
+    url = _async_url(database_url)
+    if schema is not None and (url.get_backend_name() != "postgresql" or not _SCHEMA_NAME.match(schema)):
+        raise ValueError("schema must be a lower-case SQL identifier, and is supported on PostgreSQL only")
+    engine = _create_engine(url, schema)
+    try:
+        await _migrate(engine, schema)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return Store(engine, clock)
+
+
+def _async_url(database_url: str) -> URL:
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise ValueError(
+            f"database URL is malformed; use e.g. {DEFAULT_DATABASE_URL} or postgresql+asyncpg://user@host/db"
+        ) from None
+    driver = _DRIVERS.get(url.get_backend_name())
+    if driver is None or ("+" in url.drivername and url.drivername != driver):
+        raise ValueError(
+            f"unsupported database URL scheme {url.drivername!r}: use sqlite+aiosqlite:///path/to.db "
+            "or postgresql+asyncpg://user@host/db"
+        )
+    return url.set(drivername=driver)
+
+
+def _create_engine(url: URL, schema: str | None) -> AsyncEngine:
+    if url.get_backend_name() == "sqlite":
+        return _create_sqlite_engine(url)
+    server_settings = {"application_name": "watchword"}
+    if schema is not None:
+        server_settings["search_path"] = schema
+    return create_async_engine(url, pool_pre_ping=True, connect_args={"server_settings": server_settings})
+
+
+def _create_sqlite_engine(url: URL) -> AsyncEngine:
+    database = url.database or ""
+    in_memory = database in ("", ":memory:")
+    if in_memory:
+        # One shared connection, or every pooled connection would see its own empty database.
+        engine = create_async_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas(in_memory))
+    return engine
+
+
+def _sqlite_pragmas(in_memory: bool) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # SQLite ignores foreign keys unless asked, per connection.
+        cursor.execute("PRAGMA foreign_keys = ON")
+        # Wait for another writer instead of failing at once with "database is locked".
+        cursor.execute("PRAGMA busy_timeout = 10000")
+        if not in_memory:
+            # WAL: readers do not block the writer, nor the writer the readers.
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    return on_connect
+
+
+async def _migrate(engine: AsyncEngine, schema: str | None) -> None:
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Several instances may start together: let one migrate while the others wait.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            if schema is not None:
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        await conn.run_sync(_upgrade_to_head)
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # env.py uses this connection (and its transaction) instead of opening its own.
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")

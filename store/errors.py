@@ -1,0 +1,33 @@
+"""Errors the store raises for conditions callers are expected to handle."""
+
+
+class StoreError(Exception):
+    """Base class for the store's own errors."""
+
+
+class ETagConflictError(StoreError):
+    """A conversation-state write carried an e_tag that no longer matches the stored item.
+
+    The writer read an older version (another turn wrote or deleted it since): re-read and retry,
+    or give up the turn. The message names the key only, never the document.
+    """
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"e_tag conflict writing storage key {key!r}: the stored item changed since it was read")
+        self.key = key
+
+
+class SessionClosedError(StoreError):
+    """A verification session that has already ended (or does not exist) cannot be changed."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"verification session {session_id} is not open")
+        self.session_id = session_id
+
+
+class TenantNotFoundError(StoreError):
+    """The tenant is not connected (no row), so its directory data cannot be written."""
+
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(f"tenant {tenant_id} is not connected")
+        self.tenant_id = tenant_id

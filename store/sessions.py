@@ -1,0 +1,255 @@
+"""Verification sessions and their transcripts.
+
+A transcript records what kind of question was asked, from which source, what it was worth and how
+the caller did, never the question's answer or what the caller said: the table has no column for it.
+
+State changes are conditional UPDATEs on `outcome = 'in_progress'`, so when two things race to end a
+session (the last answer and the expiry sweep, or a cancel) exactly one wins and the other gets
+SessionClosedError: a session cannot end twice with two different outcomes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from store._sql import normalise_guid
+from store.clock import Clock, require_utc
+from store.errors import SessionClosedError
+from store.secrets_guard import clean_json
+from store.tables import TranscriptEntryRow, VerificationSessionRow
+
+
+class SessionOutcome(StrEnum):
+    IN_PROGRESS = "in_progress"
+    VERIFIED = "verified"
+    NOT_VERIFIED = "not_verified"
+    NOT_ENOUGH_QUESTIONS = "not_enough_questions"
+    TIMED_OUT = "timed_out"
+    LOCKED_OUT = "locked_out"
+    BLOCKED_BY_RISK = "blocked_by_risk"
+    PRIVILEGED = "privileged"
+    CANCELLED = "cancelled"
+
+
+class AnswerResult(StrEnum):
+    CORRECT = "correct"
+    PARTIAL = "partial"
+    WRONG = "wrong"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class VerificationSession:
+    session_id: str
+    tenant_id: str
+    target_user_id: str
+    agent_id: str | None  # None for self-service
+    outcome: SessionOutcome
+    required_bits: int
+    earned_bits: int
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+    risk_summary: Mapping[str, Any]
+    policy_snapshot: Mapping[str, Any]
+
+    @property
+    def is_open(self) -> bool:
+        return self.outcome == SessionOutcome.IN_PROGRESS
+
+
+@dataclass(frozen=True)
+class TranscriptEntry:
+    position: int  # 1, 2, 3... in the order asked
+    kind: str  # e.g. "meeting_partner"
+    source: str  # e.g. "calendar"
+    bits: int  # what this answer earned
+    result: AnswerResult
+    at: datetime
+
+
+def _to_session(row: VerificationSessionRow) -> VerificationSession:
+    return VerificationSession(
+        session_id=row.session_id,
+        tenant_id=row.tenant_id,
+        target_user_id=row.target_user_id,
+        agent_id=row.agent_id,
+        outcome=SessionOutcome(row.outcome),
+        required_bits=row.required_bits,
+        earned_bits=row.earned_bits,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        ended_at=row.ended_at,
+        risk_summary=row.risk_summary,
+        policy_snapshot=row.policy_snapshot,
+    )
+
+
+def _to_entry(row: TranscriptEntryRow) -> TranscriptEntry:
+    return TranscriptEntry(
+        position=row.position,
+        kind=row.kind,
+        source=row.source,
+        bits=row.bits,
+        result=AnswerResult(row.result),
+        at=row.at,
+    )
+
+
+class SessionRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    async def create(
+        self,
+        *,
+        tenant_id: str,
+        target_user_id: str,
+        agent_id: str | None,
+        required_bits: int,
+        expires_at: datetime,
+        risk_summary: Mapping[str, Any] | None = None,
+        policy_snapshot: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+    ) -> VerificationSession:
+        """Open a session (outcome in_progress). A secret-looking key anywhere in the risk summary or the
+        policy snapshot raises ValueError."""
+        if required_bits < 0:
+            raise ValueError("required_bits must not be negative")
+        row = VerificationSessionRow(
+            session_id=normalise_guid(session_id, "session_id") if session_id else str(uuid.uuid4()),
+            tenant_id=normalise_guid(tenant_id, "tenant_id"),
+            target_user_id=normalise_guid(target_user_id, "target_user_id"),
+            agent_id=normalise_guid(agent_id, "agent_id") if agent_id else None,
+            outcome=SessionOutcome.IN_PROGRESS.value,
+            required_bits=required_bits,
+            earned_bits=0,
+            created_at=self._clock(),
+            expires_at=require_utc(expires_at, "expires_at"),
+            ended_at=None,
+            risk_summary=clean_json(risk_summary, "risk_summary"),
+            policy_snapshot=clean_json(policy_snapshot, "policy_snapshot"),
+        )
+        async with self._sessions.begin() as session:
+            session.add(row)
+        return _to_session(row)
+
+    async def get(self, session_id: str) -> VerificationSession | None:
+        async with self._sessions() as session:
+            row = await session.get(VerificationSessionRow, normalise_guid(session_id, "session_id"))
+            return _to_session(row) if row is not None else None
+
+    async def transcript(self, session_id: str) -> tuple[TranscriptEntry, ...]:
+        stmt = (
+            select(TranscriptEntryRow)
+            .where(TranscriptEntryRow.session_id == normalise_guid(session_id, "session_id"))
+            .order_by(TranscriptEntryRow.position)
+        )
+        async with self._sessions() as session:
+            return tuple(_to_entry(row) for row in (await session.scalars(stmt)).all())
+
+    async def add_entry(
+        self,
+        session_id: str,
+        *,
+        kind: str,
+        source: str,
+        bits: int,
+        result: AnswerResult,
+        earned_bits: int,
+    ) -> TranscriptEntry:
+        """Record one answered (or skipped) question and the session's new running score, together.
+
+        Raises SessionClosedError if the session has ended (or does not exist).
+        """
+        session_id = normalise_guid(session_id, "session_id")
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            # Updating the session row first locks it, so concurrent entries get distinct positions.
+            await _update_open(session, session_id, earned_bits=earned_bits)
+            position = await session.scalar(
+                select(func.coalesce(func.max(TranscriptEntryRow.position), 0) + 1).where(
+                    TranscriptEntryRow.session_id == session_id
+                )
+            )
+            row = TranscriptEntryRow(
+                session_id=session_id,
+                position=int(position or 1),
+                kind=kind,
+                source=source,
+                bits=bits,
+                result=AnswerResult(result).value,
+                at=now,
+            )
+            session.add(row)
+        return _to_entry(row)
+
+    async def finish(
+        self, session_id: str, outcome: SessionOutcome, *, earned_bits: int | None = None
+    ) -> VerificationSession:
+        """End an open session with `outcome`. Raises SessionClosedError if it already ended."""
+        outcome = SessionOutcome(outcome)
+        if outcome == SessionOutcome.IN_PROGRESS:
+            raise ValueError("finish() needs a final outcome, not in_progress")
+        values: dict[str, Any] = {"outcome": outcome.value, "ended_at": self._clock()}
+        if earned_bits is not None:
+            values["earned_bits"] = earned_bits
+        session_id = normalise_guid(session_id, "session_id")
+        async with self._sessions.begin() as session:
+            await _update_open(session, session_id, **values)
+            row = await session.get_one(VerificationSessionRow, session_id, populate_existing=True)
+            return _to_session(row)
+
+    async def expire_overdue(self) -> int:
+        """Mark open sessions past their `expires_at` as timed_out. Returns how many."""
+        now = self._clock()
+        stmt = (
+            update(VerificationSessionRow)
+            .where(
+                VerificationSessionRow.outcome == SessionOutcome.IN_PROGRESS.value,
+                VerificationSessionRow.expires_at <= now,
+            )
+            .values(outcome=SessionOutcome.TIMED_OUT.value, ended_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._sessions.begin() as session:
+            return (await session.execute(stmt)).rowcount
+
+    async def list_for_user(
+        self, tenant_id: str, target_user_id: str, *, limit: int = 20
+    ) -> list[VerificationSession]:
+        """The user's most recent sessions, newest first."""
+        stmt = (
+            select(VerificationSessionRow)
+            .where(
+                VerificationSessionRow.tenant_id == normalise_guid(tenant_id, "tenant_id"),
+                VerificationSessionRow.target_user_id == normalise_guid(target_user_id, "target_user_id"),
+            )
+            .order_by(VerificationSessionRow.created_at.desc(), VerificationSessionRow.session_id)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            return [_to_session(row) for row in (await session.scalars(stmt)).all()]
+
+
+async def _update_open(session: AsyncSession, session_id: str, **values: Any) -> None:
+    stmt = (
+        update(VerificationSessionRow)
+        .where(
+            VerificationSessionRow.session_id == session_id,
+            VerificationSessionRow.outcome == SessionOutcome.IN_PROGRESS.value,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if (await session.execute(stmt)).rowcount != 1:
+        raise SessionClosedError(session_id)

@@ -1,0 +1,272 @@
+"""The schema, as SQLAlchemy 2 typed declarative models.
+
+These classes stay inside store/: repositories turn rows into frozen dataclasses before returning.
+The migrations in store/migrations/versions are the source of truth for the database; a test checks
+that these models and the migrations agree (alembic's autogenerate finds no difference).
+
+Portability rules followed here (SQLite by default, PostgreSQL to scale out):
+- datetimes go through `UtcDateTime`: aware UTC in Python, `timestamptz` on PostgreSQL, naive-UTC text
+  on SQLite (which has no time zones), so comparisons and ordering work the same on both;
+- JSON uses the generic `JSON` type (text-preserving `json` on PostgreSQL), which keeps audit details
+  byte-for-byte as hashed;
+- ids from Entra are GUID strings, lower-cased by the repositories.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+GUID_LEN = 36
+# 64-bit ids on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+# Names for constraints and indexes, so migrations can refer to them (SQLite batch mode needs names).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on the Python side whatever the database does with time zones."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("refusing to store a naive datetime: pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        # SQLite stores text without an offset: store UTC wall time so text order is time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class TenantRow(Base):
+    """A customer tenant that consented to Watchword. Disconnecting keeps the row (status 'disconnected')."""
+
+    __tablename__ = "tenants"
+
+    tenant_id: Mapped[str] = mapped_column(String(GUID_LEN), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    consented_at: Mapped[datetime]
+    granted_permissions: Mapped[list[Any]]
+    sp_object_id: Mapped[str | None] = mapped_column(String(GUID_LEN))
+    sp_directory_roles: Mapped[list[Any]]
+    last_checked_at: Mapped[datetime | None]
+    disconnected_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ProtectedUserRow(Base):
+    """A user synced from Entra whom the helpdesk may verify. Rows go when the tenant disconnects."""
+
+    __tablename__ = "protected_users"
+
+    tenant_id: Mapped[str] = mapped_column(
+        String(GUID_LEN), ForeignKey("tenants.tenant_id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(GUID_LEN), primary_key=True)
+    upn: Mapped[str] = mapped_column(String(320))
+    # Lower-cased UPN for lookups (Entra UPNs are case-insensitive). Not unique: a delta sync can see a
+    # rename before the rename that freed the name, and must not fail on it.
+    upn_lower: Mapped[str] = mapped_column(String(320))
+    display_name: Mapped[str] = mapped_column(String(256))
+    department: Mapped[str | None] = mapped_column(String(256))
+    job_title: Mapped[str | None] = mapped_column(String(256))
+    resettable: Mapped[bool] = mapped_column(Boolean)
+    not_resettable_reasons: Mapped[list[Any]]
+    included: Mapped[bool] = mapped_column(Boolean)
+    # Set by an admin, never by sync: an upsert from sync leaves it alone.
+    excluded: Mapped[bool] = mapped_column(Boolean)
+    # The sync cycle that last saw this user; a completed full cycle removes rows it did not see.
+    seen_in_cycle: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "tenant_id", "upn_lower"),)
+
+
+class DirectorySyncRow(Base):
+    """Per-tenant progress of the Entra user sync, written in the same transaction as each page."""
+
+    __tablename__ = "directory_sync_state"
+
+    tenant_id: Mapped[str] = mapped_column(
+        String(GUID_LEN), ForeignKey("tenants.tenant_id", ondelete="CASCADE"), primary_key=True
+    )
+    cycle: Mapped[int] = mapped_column(Integer)
+    full: Mapped[bool] = mapped_column(Boolean)
+    in_progress: Mapped[bool] = mapped_column(Boolean)
+    delta_link: Mapped[str | None] = mapped_column(Text)
+    next_link: Mapped[str | None] = mapped_column(Text)
+    pages: Mapped[int] = mapped_column(Integer)
+    users_upserted: Mapped[int] = mapped_column(Integer)
+    users_removed: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class VerificationSessionRow(Base):
+    """One attempt to verify a caller. Holds outcomes and scores, never answers."""
+
+    __tablename__ = "verification_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(GUID_LEN), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(GUID_LEN))
+    target_user_id: Mapped[str] = mapped_column(String(GUID_LEN))
+    # The helpdesk agent's Entra object id; NULL when the caller verifies themselves (self-service).
+    agent_id: Mapped[str | None] = mapped_column(String(GUID_LEN))
+    outcome: Mapped[str] = mapped_column(String(32))
+    required_bits: Mapped[int] = mapped_column(Integer)
+    earned_bits: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    risk_summary: Mapped[dict[str, Any]]
+    policy_snapshot: Mapped[dict[str, Any]]
+
+    __table_args__ = (
+        Index(None, "tenant_id", "target_user_id", "created_at"),
+        # The expiry sweep looks for open sessions past their deadline.
+        Index(None, "outcome", "expires_at"),
+    )
+
+
+class TranscriptEntryRow(Base):
+    """What was asked and how it went. Deliberately has no column that could hold an answer."""
+
+    __tablename__ = "transcript_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        String(GUID_LEN), ForeignKey("verification_sessions.session_id", ondelete="CASCADE")
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))
+    bits: Mapped[int] = mapped_column(Integer)
+    result: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("session_id", "position"),)
+
+
+class VerificationAttemptRow(Base):
+    """One counted attempt against a user, for the rolling 24-hour limit."""
+
+    __tablename__ = "verification_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(GUID_LEN))
+    user_id: Mapped[str] = mapped_column(String(GUID_LEN))
+    at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(32))
+    session_id: Mapped[str | None] = mapped_column(String(GUID_LEN))
+
+    __table_args__ = (Index(None, "tenant_id", "user_id", "at"),)
+
+
+class UserLockoutRow(Base):
+    """A user no one may verify until `locked_until`."""
+
+    __tablename__ = "user_lockouts"
+
+    tenant_id: Mapped[str] = mapped_column(String(GUID_LEN), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(GUID_LEN), primary_key=True)
+    locked_until: Mapped[datetime]
+    locked_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(64))
+
+
+class ConversationStateRow(Base):
+    """The Agents SDK's key/value storage: one JSON document per key, with an etag for concurrency."""
+
+    __tablename__ = "conversation_state"
+
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    document: Mapped[dict[str, Any]]
+    etag: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
+class ConversationReferenceRow(Base):
+    """Where to reach a user proactively (the SDK's ConversationReference as JSON)."""
+
+    __tablename__ = "conversation_references"
+
+    tenant_id: Mapped[str] = mapped_column(String(GUID_LEN), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(GUID_LEN), primary_key=True)
+    reference: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+class AuditRow(Base):
+    """One audit event, chained to the previous one by `prev_hash`. Never updated or deleted.
+
+    `seq` is assigned from the chain head (not an autoincrement) so it has no gaps: a missing number
+    means a deleted row.
+    """
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    time: Mapped[datetime]
+    tenant_id: Mapped[str | None] = mapped_column(String(GUID_LEN))
+    actor: Mapped[str] = mapped_column(String(256))
+    subject: Mapped[str | None] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index(None, "tenant_id", "seq"),
+        Index(None, "subject", "seq"),
+        Index(None, "actor", "seq"),
+        Index(None, "time"),
+    )
+
+
+class AuditChainHeadRow(Base):
+    """The single row appenders lock to take the next seq; it also records the last hash."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,186 @@
+"""Verification sessions: scores, outcomes and transcripts, and no answers anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import inspect
+
+from store import AnswerResult, SessionClosedError, SessionOutcome, Store
+from tests.store.support import FakeClock
+
+TENANT = "7d3f0b3c-5a7e-4c1e-9a53-0d7e6f1c2b4a"
+USER = "00000000-0000-4000-8000-000000000001"
+AGENT = "00000000-0000-4000-8000-00000000000a"
+
+
+async def _open(store: Store, store_clock: FakeClock, **overrides: object):
+    values: dict = {
+        "tenant_id": TENANT,
+        "target_user_id": USER,
+        "agent_id": AGENT,
+        "required_bits": 20,
+        "expires_at": store_clock.now + timedelta(minutes=10),
+        "risk_summary": {"level": "low", "signals": []},
+        "policy_snapshot": {"required_bits": 20, "max_questions": 6},
+    } | overrides
+    return await store.sessions.create(**values)
+
+
+async def test_new_session_is_in_progress_with_its_policy_and_risk(store: Store, store_clock: FakeClock) -> None:
+    created = await _open(store, store_clock)
+
+    loaded = await store.sessions.get(created.session_id)
+
+    assert loaded == created
+    assert loaded.outcome == SessionOutcome.IN_PROGRESS and loaded.is_open
+    assert (loaded.required_bits, loaded.earned_bits) == (20, 0)
+    assert loaded.created_at == store_clock.now and loaded.ended_at is None
+    assert loaded.risk_summary == {"level": "low", "signals": []}
+    assert loaded.policy_snapshot["max_questions"] == 6
+
+
+async def test_self_service_session_has_no_agent(store: Store, store_clock: FakeClock) -> None:
+    created = await _open(store, store_clock, agent_id=None)
+
+    assert (await store.sessions.get(created.session_id)).agent_id is None  # type: ignore[union-attr]
+
+
+async def test_transcript_keeps_the_order_and_the_running_score(store: Store, store_clock: FakeClock) -> None:
+    session = await _open(store, store_clock)
+    await store.sessions.add_entry(
+        session.session_id, kind="meeting_partner", source="calendar", bits=8, result=AnswerResult.CORRECT,
+        earned_bits=8,
+    )
+    store_clock.advance(seconds=30)
+    await store.sessions.add_entry(
+        session.session_id, kind="manager", source="hierarchy", bits=3, result=AnswerResult.PARTIAL, earned_bits=11
+    )
+
+    transcript = await store.sessions.transcript(session.session_id)
+
+    assert [(e.position, e.kind, e.source, e.bits, e.result) for e in transcript] == [
+        (1, "meeting_partner", "calendar", 8, AnswerResult.CORRECT),
+        (2, "manager", "hierarchy", 3, AnswerResult.PARTIAL),
+    ]
+    assert transcript[1].at == store_clock.now
+    assert (await store.sessions.get(session.session_id)).earned_bits == 11  # type: ignore[union-attr]
+
+
+async def test_transcript_table_has_no_place_for_an_answer(store: Store) -> None:
+    async with store.engine.connect() as conn:
+        columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("transcript_entries")})
+
+    assert columns == {"id", "session_id", "position", "kind", "source", "bits", "result", "at"}
+
+
+async def test_concurrent_entries_get_distinct_positions(store: Store, store_clock: FakeClock) -> None:
+    session = await _open(store, store_clock)
+
+    await asyncio.gather(*(
+        store.sessions.add_entry(session.session_id, kind=f"k{i}", source="s", bits=1,
+                                 result=AnswerResult.WRONG, earned_bits=0)
+        for i in range(5)
+    ))
+
+    assert [e.position for e in await store.sessions.transcript(session.session_id)] == [1, 2, 3, 4, 5]
+
+
+async def test_finishing_records_the_outcome_and_end_time(store: Store, store_clock: FakeClock) -> None:
+    session = await _open(store, store_clock)
+    store_clock.advance(minutes=2)
+
+    done = await store.sessions.finish(session.session_id, SessionOutcome.VERIFIED, earned_bits=24)
+
+    assert (done.outcome, done.earned_bits, done.ended_at, done.is_open) == (
+        SessionOutcome.VERIFIED, 24, store_clock.now, False,
+    )
+
+
+async def test_finished_session_cannot_finish_again(store: Store, store_clock: FakeClock) -> None:
+    session = await _open(store, store_clock)
+    await store.sessions.finish(session.session_id, SessionOutcome.CANCELLED)
+
+    with pytest.raises(SessionClosedError):
+        await store.sessions.finish(session.session_id, SessionOutcome.VERIFIED)
+    assert (await store.sessions.get(session.session_id)).outcome == SessionOutcome.CANCELLED  # type: ignore[union-attr]
+
+
+async def test_concurrent_finishes_have_exactly_one_winner(store: Store, store_clock: FakeClock) -> None:
+    session = await _open(store, store_clock)
+
+    results = await asyncio.gather(
+        store.sessions.finish(session.session_id, SessionOutcome.VERIFIED),
+        store.sessions.finish(session.session_id, SessionOutcome.TIMED_OUT),
+        store.sessions.finish(session.session_id, SessionOutcome.CANCELLED),
+        return_exceptions=True,
+    )
+
+    winners = [r for r in results if not isinstance(r, BaseException)]
+    assert len(winners) == 1
+    assert all(isinstance(r, SessionClosedError) for r in results if isinstance(r, BaseException))
+    assert (await store.sessions.get(session.session_id)).outcome == winners[0].outcome  # type: ignore[union-attr]
+
+
+async def test_entry_on_a_closed_or_unknown_session_is_refused(store: Store, store_clock: FakeClock) -> None:
+    session = await _open(store, store_clock)
+    await store.sessions.finish(session.session_id, SessionOutcome.NOT_VERIFIED)
+
+    for session_id in (session.session_id, "00000000-0000-4000-8000-0000000000ff"):
+        with pytest.raises(SessionClosedError):
+            await store.sessions.add_entry(
+                session_id, kind="k", source="s", bits=1, result=AnswerResult.CORRECT, earned_bits=1
+            )
+
+
+async def test_in_progress_is_not_a_final_outcome(store: Store, store_clock: FakeClock) -> None:
+    session = await _open(store, store_clock)
+    with pytest.raises(ValueError):
+        await store.sessions.finish(session.session_id, SessionOutcome.IN_PROGRESS)
+
+
+async def test_overdue_sessions_time_out(store: Store, store_clock: FakeClock) -> None:
+    overdue = await _open(store, store_clock, expires_at=store_clock.now + timedelta(minutes=5))
+    still_running = await _open(store, store_clock, expires_at=store_clock.now + timedelta(minutes=30))
+    already_done = await _open(store, store_clock, expires_at=store_clock.now + timedelta(minutes=5))
+    await store.sessions.finish(already_done.session_id, SessionOutcome.VERIFIED)
+    store_clock.advance(minutes=10)
+
+    assert await store.sessions.expire_overdue() == 1
+
+    outcomes = [(await store.sessions.get(s.session_id)).outcome for s in (overdue, still_running, already_done)]  # type: ignore[union-attr]
+    assert outcomes == [SessionOutcome.TIMED_OUT, SessionOutcome.IN_PROGRESS, SessionOutcome.VERIFIED]
+
+
+@pytest.mark.parametrize("field", ["risk_summary", "policy_snapshot"])
+async def test_secret_looking_keys_in_session_json_are_refused(
+    store: Store, store_clock: FakeClock, field: str
+) -> None:
+    with pytest.raises(ValueError, match="looks like a secret"):
+        await _open(store, store_clock, **{field: {"signals": [{"sessionToken": "x"}]}})
+
+
+async def test_sessions_for_a_user_are_listed_newest_first(store: Store, store_clock: FakeClock) -> None:
+    first = await _open(store, store_clock)
+    store_clock.advance(minutes=1)
+    second = await _open(store, store_clock)
+    await _open(store, store_clock, target_user_id="00000000-0000-4000-8000-000000000002")
+
+    listed = await store.sessions.list_for_user(TENANT, USER)
+
+    assert [s.session_id for s in listed] == [second.session_id, first.session_id]
+
+
+async def test_every_outcome_value_round_trips(store: Store, store_clock: FakeClock) -> None:
+    for outcome in SessionOutcome:
+        if outcome == SessionOutcome.IN_PROGRESS:
+            continue
+        session = await _open(store, store_clock)
+        assert (await store.sessions.finish(session.session_id, outcome)).outcome == outcome
+
+
+async def test_naive_datetimes_are_refused(store: Store, store_clock: FakeClock) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await _open(store, store_clock, expires_at=store_clock.now.replace(tzinfo=None))
