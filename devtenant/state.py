@@ -50,6 +50,9 @@ class DevTenantConfig:
     unconsented: bool = False
     # Demo mode: the app's service principal holds User Administrator so resets work.
     sp_reset_role: str | None = "User Administrator"
+    # Extra time an Outlook request (calendar, mail, contacts) holds its mailbox's slot, on top of
+    # latency_ms (paid before dispatch): makes Outlook's 4-concurrent-requests-per-mailbox limit observable.
+    mailbox_latency_ms: float = 0.0
 
 
 @dataclass

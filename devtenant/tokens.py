@@ -131,7 +131,7 @@ class TokenIssuer:
             "name": user["name"],
             "oid": user["oid"],
             "scp": " ".join(scopes),
-            "sub": _pairwise_sub(user["oid"], GRAPH_AUDIENCE),
+            "sub": pairwise_sub(user["oid"], GRAPH_AUDIENCE),
             "tid": tenant_id,
             "unique_name": user["upn"],
             "upn": user["upn"],
@@ -157,11 +157,11 @@ class TokenIssuer:
             "ver": "2.0",
             **claims,
         }
-        body["sub"] = _pairwise_sub(body["oid"], client_id)
+        body["sub"] = pairwise_sub(body["oid"], client_id)
         return self.sign(body)
 
 
-def _pairwise_sub(oid: str, audience: str) -> str:
+def pairwise_sub(oid: str, audience: str) -> str:
     """Entra's `sub` is pairwise: stable for one user and one app, different across apps."""
     digest = hashlib.sha256(f"{oid}|{audience}".encode()).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

@@ -1,0 +1,36 @@
+"""`make bench`: run every benchmark in turn; each prints its figures and a last line of JSON.
+
+Figures are for comparing within one run (ratios), not across machines: ours are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# (module, arguments): each is also runnable on its own as `python -m bench.NAME --help`.
+BENCHMARKS: list[tuple[str, list[str]]] = [
+    ("bench.devtenant_generate", ["--users", "50000", "--seed", "1"]),
+]
+
+
+def main() -> int:
+    summary: dict[str, object] = {}
+    failed = []
+    for module, args in BENCHMARKS:
+        print(f"== {module} {' '.join(args)}", flush=True)
+        proc = subprocess.run(  # noqa: S603 - our own modules, fixed arguments
+            [sys.executable, "-m", module, *args], stdout=subprocess.PIPE, text=True, check=False)
+        print(proc.stdout, end="", flush=True)
+        lines = [line for line in proc.stdout.splitlines() if line.strip()]
+        if proc.returncode != 0 or not lines:
+            failed.append(module)
+            continue
+        summary[module] = json.loads(lines[-1])
+    print(json.dumps({"benchmarks": summary, "failed": failed}))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Sign-in logs: `GET /auditLogs/signIns`, the most throttled API Watchword calls.
+
+* Needs AuditLog.Read.All AND Directory.Read.All (403 Authentication_MSGraphPermissionMissing).
+* Reports throttle: 5 requests per 10 s per app per tenant; the sixth gets 429 with Retry-After.
+  Checked here, in the handler, so `$batch` items count too.
+* Newest first (or `$orderby=createdDateTime [asc|desc]`); default and maximum page 1000; 30 days kept.
+* `$filter` on userId / userPrincipalName / createdDateTime / appDisplayName / status/errorCode ...
+  A `userId eq` or `userPrincipalName eq` conjunct narrows the scan to that user; without one
+  every user's log is merged, newest first (slow on big orgs, but right).
+* The generator's ground truth (`SignIn.anomaly`) is never served.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from typing import Any
+
+from devtenant.graph_api import odata
+from devtenant.graph_api.router import GraphError, GraphRequest, GraphResponse, Router
+from devtenant.graph_api.throttling import check_reports_limit
+from devtenant.model import Org, SignIn, User
+
+REQUIRED = ("AuditLog.Read.All", "Directory.Read.All")
+RETENTION = timedelta(days=30)
+SIGN_IN_FILTER = ("id", "userId", "userPrincipalName", "userDisplayName", "createdDateTime", "appId",
+                  "appDisplayName", "ipAddress", "clientAppUsed", "conditionalAccessStatus", "isInteractive",
+                  "correlationId", "status", "location", "deviceDetail", "riskLevelDuringSignIn",
+                  "riskLevelAggregated", "riskState", "riskDetail", "resourceDisplayName", "resourceId")
+
+# Well-known first-party application ids, so appId looks like the real thing.
+_APP_IDS = {
+    "Microsoft Teams": "1fec8e78-bce4-4aaf-ab1b-5451cc387264",
+    "Microsoft Teams Web Client": "5e3ce6c0-2b1f-4285-8d4b-75ee78787346",
+    "Office 365": "4765445b-32c6-49b0-83e6-1d93765276ca",
+    "OfficeHome": "4765445b-32c6-49b0-83e6-1d93765276ca",
+    "Microsoft Office": "d3590ed6-52b3-4102-aeff-aad2292ab01c",
+    "Office 365 Exchange Online": "00000002-0000-0ff1-ce00-000000000000",
+    "Outlook Mobile": "27922004-5251-4030-b22d-91ecd9a37ea4",
+    "Microsoft Outlook": "5d661950-3475-41cd-a2c3-d671a3162bc1",
+    "Azure Portal": "c44b4083-3bb0-49c1-b47d-974e53cbdf3c",
+    "My Signins": "19db86c3-b2b9-44cc-b339-36da233a3be2",
+    "Microsoft Authenticator App": "4813382a-8fa7-425e-ab75-3b753aab3abb",
+    "OneDrive SyncEngine": "ab9b8c07-8f02-4f72-87fa-80105867a763",
+    "SharePoint Online Web Client Extensibility": "08e18876-6177-487e-b8b5-cf950c1e598c",
+}
+_RESOURCES = {
+    "Microsoft Teams": "Microsoft Teams Services",
+    "Office 365": "Office 365 SharePoint Online",
+    "Microsoft Outlook": "Office 365 Exchange Online",
+    "Outlook Mobile": "Office 365 Exchange Online",
+}
+_FAILURE_DETAILS = {
+    50126: "The user didn't enter the right credentials. It's expected to see some number of these errors in "
+           "your logs due to users making mistakes.",
+    50053: "The account is locked, you've tried to sign in too many times with an incorrect user ID or "
+           "password.",
+    50074: "The user didn't complete the MFA prompt. They may have decided not to authenticate, timed out "
+           "while doing other work, or has an issue with their authenticator app.",
+    53003: "Access has been blocked by Conditional Access policies. The access policy does not allow token "
+           "issuance.",
+}
+# Approximate coordinates for cities the generator uses; others come back without coordinates.
+_CITY_COORDINATES = {
+    "London": (51.5072, -0.1276), "Manchester": (53.4808, -2.2426), "Edinburgh": (55.9533, -3.1883),
+    "Dublin": (53.3498, -6.2603), "Paris": (48.8566, 2.3522), "Berlin": (52.52, 13.405),
+    "Amsterdam": (52.3676, 4.9041), "Madrid": (40.4168, -3.7038), "New York": (40.7128, -74.006),
+    "Seattle": (47.6062, -122.3321), "San Francisco": (37.7749, -122.4194), "Toronto": (43.6532, -79.3832),
+    "Sydney": (-33.8688, 151.2093), "Singapore": (1.3521, 103.8198), "Tokyo": (35.6762, 139.6503),
+    "Mumbai": (19.076, 72.8777), "Bangalore": (12.9716, 77.5946), "Lagos": (6.5244, 3.3792),
+    "Moscow": (55.7558, 37.6173), "Beijing": (39.9042, 116.4074), "São Paulo": (-23.5558, -46.6396),
+}
+
+
+def register(router: Router) -> None:
+    # Permissions are checked in the handler: Graph's reports API has its own error code.
+    router.route("GET", "/auditLogs/signIns", permissions=())(list_sign_ins)
+    router.route("GET", "/auditLogs/signIns/{sign_in_id}", permissions=())(get_sign_in)
+
+
+def _require(req: GraphRequest) -> None:
+    missing = [p for p in REQUIRED if p not in req.roles]
+    if missing:
+        raise GraphError(403, "Authentication_MSGraphPermissionMissing",
+                         f"Calling principal does not have required MSGraph permissions {','.join(missing)}")
+
+
+def sign_in_json(sign_in: SignIn, user: User) -> dict[str, Any]:
+    failed = sign_in.error_code != 0
+    risky = sign_in.risk_level_during_sign_in not in ("none", "hidden")
+    coords = _CITY_COORDINATES.get(sign_in.city)
+    managed = sign_in.is_managed
+    device_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{user.id}/{sign_in.operating_system}")) if managed else ""
+    return {
+        "id": sign_in.id,
+        "createdDateTime": odata.iso(sign_in.created_date_time),
+        "userDisplayName": user.display_name,
+        "userPrincipalName": user.user_principal_name,
+        "userId": user.id,
+        "appId": _APP_IDS.get(sign_in.app_display_name,
+                              str(uuid.uuid5(uuid.NAMESPACE_URL, f"app:{sign_in.app_display_name}"))),
+        "appDisplayName": sign_in.app_display_name,
+        "ipAddress": sign_in.ip_address,
+        "clientAppUsed": sign_in.client_app_used,
+        "correlationId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"correlation:{sign_in.id}")),
+        "conditionalAccessStatus": sign_in.conditional_access_status,
+        "isInteractive": sign_in.is_interactive,
+        "riskDetail": "none",
+        "riskLevelAggregated": sign_in.risk_level_during_sign_in,
+        "riskLevelDuringSignIn": sign_in.risk_level_during_sign_in,
+        "riskState": sign_in.risk_state,
+        "riskEventTypes": ["unfamiliarFeatures"] if risky else [],
+        "riskEventTypes_v2": ["unfamiliarFeatures"] if risky else [],
+        "resourceDisplayName": _RESOURCES.get(sign_in.app_display_name, "Microsoft Graph"),
+        "resourceId": "00000003-0000-0000-c000-000000000000",
+        "status": {
+            "errorCode": sign_in.error_code,
+            "failureReason": sign_in.failure_reason if failed else "Other.",
+            "additionalDetails": _FAILURE_DETAILS.get(sign_in.error_code) if failed else None,
+        },
+        "deviceDetail": {
+            "deviceId": device_id,
+            "displayName": f"{user.given_name or 'PC'}-{device_id[:6].upper()}" if managed else "",
+            "operatingSystem": sign_in.operating_system,
+            "browser": sign_in.browser,
+            "isCompliant": sign_in.is_compliant,
+            "isManaged": managed,
+            "trustType": "Azure AD joined" if managed else "",
+        },
+        "location": {
+            "city": sign_in.city,
+            "state": sign_in.state,
+            "countryOrRegion": sign_in.country_or_region,
+            "geoCoordinates": {"altitude": None, "latitude": coords[0], "longitude": coords[1]}
+            if coords else {"altitude": None, "latitude": None, "longitude": None},
+        },
+        "appliedConditionalAccessPolicies": [],
+    }
+
+
+_USER_CLAUSE = re.compile(r"\b(userId|userPrincipalName)\s+eq\s+'((?:[^']|'')*)'", re.IGNORECASE)
+
+
+def _users_in_scope(org: Org, flt: str | None) -> list[User]:
+    """The users a filter can match: one when it pins userId/userPrincipalName in a pure conjunction."""
+    if flt:
+        unquoted = re.sub(r"'(?:[^']|'')*'", "''", flt)
+        if not re.search(r"\bor\b|\bnot\b", unquoted, re.IGNORECASE):
+            m = _USER_CLAUSE.search(flt)
+            if m:
+                user = org.user(m.group(2).replace("''", "'"))
+                return [user] if user else []
+    return list(org.users.values())
+
+
+def _log_of(org: Org, user: User) -> Iterator[tuple[SignIn, User]]:
+    """One user's retained sign-ins, newest first (sorted here: the merge must not trust the source)."""
+    cutoff = org.now - RETENTION
+    log = sorted(org.sign_ins_of(user.id), key=lambda s: s.created_date_time, reverse=True)
+    for sign_in in log:
+        if sign_in.created_date_time < cutoff:
+            return
+        yield sign_in, user
+
+
+def _newest_first(org: Org, users: Iterable[User]) -> Iterator[tuple[SignIn, User]]:
+    return heapq.merge(*(_log_of(org, u) for u in users), key=lambda pair: pair[0].created_date_time,
+                       reverse=True)
+
+
+async def list_sign_ins(req: GraphRequest) -> GraphResponse:
+    _require(req)
+    check_reports_limit(req)
+    org = req.state.org
+    flt = req.query.get("$filter")
+    predicate = odata.parse_filter(flt, odata.FilterRules(properties=SIGN_IN_FILTER, resource="signIn")) \
+        if flt else None
+    items = []
+    for sign_in, user in _newest_first(org, _users_in_scope(org, flt)):
+        item = sign_in_json(sign_in, user)
+        if predicate is None or predicate(item):
+            items.append(item)
+    orderby = " ".join(req.query.get("$orderby", "").split()).lower()
+    if orderby in ("createddatetime", "createddatetime asc"):
+        items.reverse()
+    elif orderby not in ("", "createddatetime desc"):
+        raise GraphError(400, "BadRequest", f"Invalid $orderby '{req.query['$orderby']}': sign-ins sort only by "
+                         "createdDateTime.")
+    return odata.page(req, items, default_size=1000, max_size=1000, context="auditLogs/signIns",
+                      directory=False, render=lambda item: odata.select(item, req, type_name="microsoft.graph.signIn"))
+
+
+async def get_sign_in(req: GraphRequest) -> GraphResponse:
+    _require(req)
+    check_reports_limit(req)
+    org = req.state.org
+    wanted = req.params["sign_in_id"]
+    for user in org.users.values():
+        for sign_in, owner in _log_of(org, user):
+            if sign_in.id == wanted:
+                body = {"@odata.context": f"{req.base_url}/$metadata#auditLogs/signIns/$entity",
+                        **sign_in_json(sign_in, owner)}
+                return GraphResponse(body=odata.select(body, req, type_name="microsoft.graph.signIn"))
+    raise GraphError(404, "ResourceNotFound", f"Sign-in '{wanted}' was not found.")
