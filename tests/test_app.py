@@ -1,0 +1,69 @@
+"""The app factory and the demo-mode entry point: health, readiness, and the ready line for scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from devtenant.server import running_devtenant
+from devtenant.state import DevTenantConfig
+from settings import Settings
+from tests.devtenant.tiny_org import tiny_org
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def _app_on_devtenant(aiohttp_client, tmp_path: Path, *, unconsented: bool):
+    async with running_devtenant(DevTenantConfig(unconsented=unconsented), org=tiny_org(), ca_dir=tmp_path) as dt:
+        settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/w.db").with_devtenant(dt.ready)
+        client = await aiohttp_client(create_app(settings))
+        return await client.get("/readyz")
+
+
+async def test_health_answers_without_touching_dependencies(aiohttp_client, tmp_path):
+    client = await aiohttp_client(create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/w.db")))
+    response = await client.get("/healthz")
+    assert response.status == 200 and (await response.json())["status"] == "ok"
+
+
+async def test_ready_when_store_answers_and_graph_token_is_issued(aiohttp_client, tmp_path):
+    response = await _app_on_devtenant(aiohttp_client, tmp_path, unconsented=False)
+    assert response.status == 200
+    assert await response.json() == {"ready": True, "checks": {"store": "ok", "graph": "ok"}}
+
+
+async def test_not_ready_says_why_when_the_tenant_has_not_consented(aiohttp_client, tmp_path):
+    response = await _app_on_devtenant(aiohttp_client, tmp_path, unconsented=True)
+    body = await response.json()
+    assert response.status == 503
+    assert body["checks"] == {"store": "ok", "graph": "no token: invalid_client"}
+
+
+@pytest.mark.e2e
+def test_demo_mode_prints_one_ready_line_and_stops_on_sigterm(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHWORD_", "CONNECTIONS__"))}
+    env["WATCHWORD_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/demo.db"
+    env["WATCHWORD_DEMO_USERS"] = "40"
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", "0"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(proc.stdout.readline())
+        assert ready["app"].startswith("http://127.0.0.1:")
+        assert ready["devtenant"]["graph"].endswith("/v1.0") and ready["devtenant"]["authority"].startswith("https://")
+        import urllib.request
+
+        with urllib.request.urlopen(ready["app"] + "/readyz", timeout=10) as response:  # noqa: S310 - loopback
+            assert json.load(response)["ready"] is True
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert "DEMO MODE" in err
+    assert ready["devtenant"]["client_secret"] not in err  # the secret is for scripts, never for logs
