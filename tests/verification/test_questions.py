@@ -1,0 +1,142 @@
+"""What real data needs filtered out before a question is asked, and what a question may show."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from tests.verification import builders as b
+from verification import Chat, ChatType, MailMessage, Party, Policy, Source, generate_questions
+from verification.people import party_is_human, person_is_human
+from verification.questions.meetings import meeting_partners
+
+ALL_SOURCES = Policy().sources | {Source.HIERARCHY}
+
+
+def all_accepted(context=None, org=None, policy=None) -> set[str]:
+    qs = generate_questions(context or b.context(), org or b.org(), policy or Policy(), "seed")
+    return {c.display for q in qs for c in q.accepted}
+
+
+def test_private_and_cancelled_meetings_are_never_asked():
+    partners = meeting_partners(b.context(), Policy())
+    assert b.SECRET_PERSON.id not in partners  # only in a private, a cancelled and a 40-day-old meeting
+    assert b.SECRET_PERSON.display_name not in all_accepted()
+
+
+def test_declined_meetings_do_not_count():
+    assert b.DECLINED_PERSON.id not in meeting_partners(b.context(), Policy())
+
+
+def test_attendee_who_declined_did_not_meet_the_target():
+    m = b.meeting("m-x", 1, b.ALAN, [b.TIM])
+    declined = replace(m.attendees[0], response=b.ResponseStatus.DECLINED)
+    context = b.context(meetings=(replace(m, attendees=(declined,)),))
+    assert meeting_partners(context, Policy()) == {}
+
+
+def test_all_hands_and_focus_blocks_are_skipped():
+    partners = meeting_partners(b.context(), Policy())
+    assert not any(k.startswith("u-c") for k in partners)  # 41-person all-hands crowd
+    small_all_hands = b.meeting("m-ah", 1, b.ADA, [b.ALAN, b.TIM], subject="Q4 All-Hands")
+    assert meeting_partners(b.context(meetings=(small_all_hands,)), Policy()) == {}
+
+
+def test_all_day_events_are_skipped():
+    m = b.meeting("m-day", 1, b.TIM, [b.ALAN], is_all_day=True)
+    assert meeting_partners(b.context(meetings=(m,)), Policy()) == {}
+
+
+def test_rooms_service_accounts_and_bots_are_never_answers():
+    accepted = all_accepted()
+    assert b.ROOM.display_name not in accepted and b.SVC.display_name not in accepted
+    assert not person_is_human(b.ROOM) and not person_is_human(b.SVC)
+    bot = b.Person("u-bot", "Teams Bot", "Teams", "Bot", "teams.bot@contoso.example", None, "Bot", "IT")
+    assert not person_is_human(bot)
+    assert not party_is_human(Party("Room 4.12", "room412@contoso.example"))
+
+
+def test_person_named_botha_is_still_a_person():
+    assert person_is_human(b.person("u-botha", "Thandi", "Botha"))
+
+
+def test_newsletters_and_no_reply_senders_are_never_answers():
+    accepted = all_accepted()
+    assert "Tech Weekly" not in accepted and "Jane Marketing" not in accepted
+
+
+def test_external_mail_senders_are_skipped():
+    mail = (MailMessage(Party("Joan Clarke", "joan@bletchley.example"), b.NOW - timedelta(hours=2)),)
+    qs = generate_questions(b.context(mail=mail), b.org(), Policy(), "s")
+    assert not [q for q in qs if q.source is Source.MAIL]
+
+
+def test_old_chats_and_meeting_chats_are_not_asked():
+    qs = generate_questions(b.context(), b.org(), Policy(), "s")
+    chat_answers = {c.display for q in qs if q.source is Source.CHATS for c in q.accepted}
+    assert b.SECRET_PERSON.display_name not in chat_answers  # 30-day-old chat
+    assert b.DECLINED_PERSON.display_name not in chat_answers  # meeting chat
+
+
+def test_big_group_chats_are_not_asked():
+    crowd = tuple(b.party(b.person(f"u-g{i}", f"Given{i}", "Crowd", dept="Sales")) for i in range(20))
+    chat = Chat("c-big", ChatType.GROUP, (b.party(b.ALAN), *crowd), b.NOW - timedelta(hours=1))
+    qs = generate_questions(b.context(chats=(chat,)), b.org(), Policy(), "s")
+    assert not [q for q in qs if q.source is Source.CHATS]
+
+
+def test_the_target_is_never_their_own_answer():
+    assert b.ALAN.display_name not in all_accepted()
+
+
+def test_subjects_never_appear_unless_policy_allows():
+    prompts = [q.prompt for q in generate_questions(b.context(), b.org(), Policy(), "s")]
+    assert not any("Parser rewrite" in p for p in prompts)
+    allowed = generate_questions(b.context(), b.org(), Policy(show_subjects=True), "s")
+    assert any("Parser rewrite" in q.prompt for q in allowed)
+
+
+def test_unavailable_source_is_skipped():
+    context = b.context(unavailable={"chats": "403 missing Chat.Read.All"})
+    assert not [q for q in generate_questions(context, b.org(), Policy(), "s") if q.source is Source.CHATS]
+
+
+def test_disabled_source_is_skipped():
+    policy = Policy(sources=frozenset({Source.MEETINGS}))
+    assert {q.source for q in generate_questions(b.context(), b.org(), policy, "s")} == {Source.MEETINGS}
+
+
+def test_multiple_choice_can_be_turned_off():
+    qs = generate_questions(b.context(), b.org(), Policy(allow_multiple_choice=False), "s")
+    assert all(not q.options for q in qs)
+
+
+def test_multiple_choice_decoys_are_not_true_answers():
+    qs = generate_questions(b.context(), b.org(), Policy(), "s")
+    chats = next(q for q in qs if q.kind == "chats.chatted.choice")
+    truth = {b.TEAM[0].display_name, b.TIM.display_name, b.HEDY.display_name, b.VINT.display_name}
+    right = chats.options[chats.correct_option]
+    assert right in truth
+    assert not (set(chats.options) - {right}) & truth
+
+
+def test_multiple_choice_never_makes_the_manager_the_answer():
+    for q in generate_questions(b.context(), b.org(), Policy(), "s"):
+        if q.options:
+            assert q.options[q.correct_option] != b.GRACE.display_name
+
+
+def test_question_repr_hides_accepted_answers():
+    q = next(q for q in generate_questions(b.context(), b.org(), Policy(), "s") if q.source is Source.CHATS)
+    assert b.TIM.display_name not in repr(q)
+
+
+def test_generation_is_deterministic_for_a_seed():
+    one = generate_questions(b.context(), b.org(), Policy(), "same")
+    two = generate_questions(b.context(), b.org(), Policy(), "same")
+    assert one == two
+
+
+def test_every_question_explains_its_bits():
+    for q in generate_questions(b.context(), b.org(), Policy(), "s"):
+        assert "bits" in q.explanation and q.guesses >= 1 and 0 < q.ease <= 1

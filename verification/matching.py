@@ -1,0 +1,275 @@
+"""Is the caller's answer one of the accepted answers? Forgiving of how people talk, strict on identity.
+
+Forgiven: typos (edits scaled to word length), case and accents (José = jose), nicknames (Bill =
+William, Kate = Katherine), "Firstname L.", "Surname, Firstname", middle names; group names said loosely
+("compilers" for "Compilers Team", any word order, no "Team/Group/DL"); role names loosely ("helpdesk
+admin" for "Helpdesk Administrator").
+
+Results:
+* CORRECT — the answer points at accepted answers only. A bare first name (or surname) is CORRECT only
+  when it cannot point at anyone else: among the people the question knows (accepted + look-alikes) and,
+  when the tenant's name counts are known, in the whole tenant ("Xiomara" yes, "David" no).
+* PARTIAL — the answer fits an accepted answer AND someone else: "Alan" when Alan Turing is accepted but
+  the department also has Alan Smith, or "David" when the tenant has 30 Davids. Earns reduced bits
+  (policy.partial_credit): the caller may well be right, but an impostor saying common first names
+  would be too.
+* WRONG — fits no accepted answer (including a true answer the wording excluded, e.g. the manager).
+* SKIPPED — "I don't know", "no idea", "skip", "pass", empty: never counted as wrong.
+Only the first name in "Alan and Katherine" counts: one answer, one guess.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
+
+from verification.names import allowed_edits, close, given_exact, given_matches, normalize, tokens
+from verification.questions.model import AnswerType, Candidate, Form, Question
+
+
+class MatchResult(StrEnum):
+    CORRECT = "correct"
+    PARTIAL = "partial"
+    WRONG = "wrong"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The verdict and why, in words that never contain the accepted answer or the caller's text.
+    `keys`: the accepted candidates the answer fits (internal ids; the session uses them so one person
+    cannot be credited twice, and keeps them with the other secrets)."""
+
+    result: MatchResult
+    reason: str
+    keys: tuple[str, ...] = ()
+
+
+_SKIP = re.compile(
+    r"^(?:(?:i\s+)?(?:really\s+)?(?:do\s+not|don\s*t|dont|can\s*t|cant|cannot|could\s*n\s*t|couldnt)\s+"
+    r"(?:know|remember|recall|say|think\s+of\s+(?:one|any(?:one)?))(?:\s+.*)?"
+    r"|no\s+(?:idea|clue)(?:\s+.*)?|not\s+sure(?:\s+.*)?|unsure|idk|dunno|no|none|nobody|no\s+one|nothing|n\s+a"
+    r"|(?:skip|pass|next)(?:\s+(?:this|it|that|the|question|one|please))*|)$"
+)
+_FILLERS = frozenset({"um", "uh", "er", "erm", "hmm", "well", "so", "oh", "sorry", "okay", "ok", "honestly",
+                      "actually", "please", "uhm", "ah"})
+
+
+def is_skip(text: str | None) -> bool:
+    words = [w for w in normalize(text or "").split() if w not in _FILLERS]
+    return bool(_SKIP.match(" ".join(words)))
+
+
+def match_answer(question: Question, text: str | None) -> Match:
+    if is_skip(text):
+        return Match(MatchResult.SKIPPED, "the caller did not know")
+    assert text is not None
+    if question.form is Form.MULTIPLE_CHOICE:
+        return _match_choice(question, text)
+    if question.answer_type is AnswerType.PERSON:
+        return match_person(text, question.accepted, question.confusers)
+    return match_named(text, question.accepted, question.confusers, question.answer_type)
+
+
+# --- people ----------------------------------------------------------------------------------------
+
+class Strength(IntEnum):
+    NONE = 0
+    SURNAME = 1
+    GIVEN = 2
+    FULL = 3
+
+
+_PERSON_FILLERS = _FILLERS | frozenset({
+    "i", "think", "it", "was", "its", "maybe", "probably", "with", "met", "mr", "mrs", "ms", "miss",
+    "mx", "dr", "prof", "my", "colleague", "the", "guess", "that", "is", "would", "be", "from", "called",
+})
+_SEPARATORS = re.compile(r",|;|/|&|\band\b|\bor\b|\bplus\b", re.IGNORECASE)
+
+
+def match_person(text: str, accepted: Sequence[Candidate], confusers: Sequence[Candidate]) -> Match:
+    verdict = _judge_person(_person_words(text), accepted, confusers)
+    if verdict.result is MatchResult.WRONG and _SEPARATORS.search(text):
+        first = _SEPARATORS.split(text, maxsplit=1)[0]
+        verdict = _judge_person(_person_words(first), accepted, confusers)
+    return verdict
+
+
+_CONTRACTION = re.compile(r"\b(?:it|that|he|she|who|i)['’](?:s|m|d)\b", re.IGNORECASE)
+
+
+def _person_words(text: str) -> tuple[str, ...]:
+    return tuple(w for w in tokens(_CONTRACTION.sub(" ", text)) if w not in _PERSON_FILLERS)
+
+
+def is_bare_name(text: str) -> bool:
+    """One word that could be a first name or a surname ("Tim"): worth asking for the full name."""
+    return not is_skip(text) and len(_person_words(text)) == 1 and not _SEPARATORS.search(text)
+
+
+def with_full_name(bare: str, follow_up: str) -> str:
+    """Combine "Tim" with the answer to "their full name?": "Berners-Lee" -> "Tim Berners-Lee"."""
+    if is_skip(follow_up):
+        return bare
+    repeated = set(_person_words(bare)) & set(_person_words(follow_up))
+    return follow_up if repeated else f"{bare} {follow_up}"
+
+
+def person_strength(words: tuple[str, ...], c: Candidate) -> tuple[Strength, bool]:
+    """How strongly the words name this candidate, and whether without typos (exact beats fuzzy, so
+    "Joan" names Joan Clarke, not John Backus one typo away)."""
+    if not words:
+        return Strength.NONE, False
+    given = tokens(c.given) or tokens(c.display)[:1]
+    surname = tokens(c.surname) or tokens(c.display)[-1:]
+    display = tokens(c.display)
+    typed = " ".join(words)
+    forms = [" ".join(given + surname), " ".join(surname + given), " ".join(display)]
+    if typed in forms:
+        return Strength.FULL, True
+    saw_given = saw_surname = saw_initial = False
+    exact = True
+    for w in words:
+        if any(given_exact(w, g) for g in given):
+            saw_given = True
+        elif any(given_matches(w, g) for g in given):
+            saw_given, exact = True, False
+        elif w in surname or any(close(w, s) for s in surname):
+            saw_surname, exact = True, exact and w in surname
+        elif len(w) == 1 and any(s.startswith(w) for s in surname):
+            saw_initial = True
+        elif not any(close(w, d) for d in display):
+            return _fuzzy_phrase(typed, forms)  # a word that belongs to someone else: "Alan Smith"
+    if saw_given and (saw_surname or saw_initial):
+        return Strength.FULL, exact
+    if saw_given:
+        return Strength.GIVEN, exact
+    if saw_surname:
+        return Strength.SURNAME, exact
+    return _fuzzy_phrase(typed, forms)
+
+
+def _fuzzy_phrase(typed: str, forms: Sequence[str]) -> tuple[Strength, bool]:
+    """Words split or run together ("JoseMuller", "Berners Lee Tim"): the whole phrase within the typo
+    budget. Only when the word counts differ: same-count typos were judged word by word (so the short
+    "Ann" never stretches to "Ian")."""
+    n = len(typed.split())
+    uneven = [f for f in forms if len(f.split()) != n]
+    return (Strength.FULL, False) if _phrase_close(typed, uneven) else (Strength.NONE, False)
+
+
+def _phrase_close(typed: str, forms: Sequence[str]) -> bool:
+    budget = allowed_edits(len(typed))
+    return any(f and (typed == f or (budget and Levenshtein.distance(typed, f, score_cutoff=budget) <= budget))
+               for f in forms)
+
+
+def _judge_person(words: tuple[str, ...], accepted: Sequence[Candidate], confusers: Sequence[Candidate]) -> Match:
+    scored = [(c, person_strength(words, c), True) for c in accepted]
+    scored += [(c, person_strength(words, c), False) for c in confusers]
+    best = max((s for _, s, _ in scored), default=(Strength.NONE, False))
+    if best[0] is Strength.NONE:
+        return Match(MatchResult.WRONG, "names nobody the question accepts")
+    hits = [(c, ok) for c, s, ok in scored if s == best]
+    right = [c for c, ok in hits if ok]
+    if not right:
+        return Match(MatchResult.WRONG, "names someone the question does not accept")
+    keys = tuple(c.key for c in right)
+    if len(right) < len(hits):
+        return Match(MatchResult.PARTIAL, "fits an accepted person and someone else", keys)
+    if best[0] is Strength.FULL:
+        return Match(MatchResult.CORRECT, "full name", keys)
+    verdict = _judge_bare_name(best[0], right)
+    return Match(verdict.result, verdict.reason, keys)
+
+
+def _judge_bare_name(strength: Strength, right: Sequence[Candidate]) -> Match:
+    """A first name or surname alone, fitting only accepted people among those the question knows."""
+    part = "first name" if strength is Strength.GIVEN else "surname"
+    if any(c.external for c in right):
+        return Match(MatchResult.PARTIAL, f"{part} alone, for someone outside the organisation")
+    counts = [c.given_count if strength is Strength.GIVEN else c.surname_count for c in right]
+    if any(n == 0 for n in counts):  # tenant-wide counts unknown: judge among known people only
+        return Match(MatchResult.CORRECT, f"{part} alone, unique among the people the question knows")
+    if max(counts) <= len(right):
+        return Match(MatchResult.CORRECT, f"{part} alone, unique in the tenant")
+    return Match(MatchResult.PARTIAL, f"{part} alone, shared by {max(counts)} people in the tenant")
+
+
+# --- groups and roles ------------------------------------------------------------------------------
+
+_GROUP_NOISE = frozenset({"team", "teams", "group", "groups", "dl", "list", "distribution", "the", "grp", "sg",
+                          "channel", "m365", "o365", "mailing", "security", "my", "i", "m", "in", "im", "am"})
+_ROLE_NOISE = frozenset({"role", "the", "a", "an", "i", "m", "im", "am", "hold", "have", "my", "entra", "azure",
+                         "microsoft", "365", "m365", "o365", "directory", "ad", "aad", "s", "it"})
+_ROLE_WORDS = {"admin": "administrator", "admins": "administrator", "administrators": "administrator",
+               "adm": "administrator", "auth": "authentication", "pwd": "password", "passwords": "password",
+               "users": "user", "groups": "groups", "mgr": "manager", "sec": "security"}
+
+
+def _reduce_group(name: str) -> str:
+    words = tokens(name)
+    kept = [w for w in words if w not in _GROUP_NOISE]
+    return " ".join(kept or words)
+
+
+def _reduce_role(name: str) -> str:
+    text = normalize(name).replace("help desk", "helpdesk").replace("service desk", "servicedesk")
+    words = [_ROLE_WORDS.get(w, w) for w in text.split() if w not in _ROLE_NOISE]
+    return " ".join(words)
+
+
+def _named_fits(typed: str, actual: str) -> bool:
+    if not typed:
+        return False
+    if _phrase_close(typed, [actual]) or sorted(typed.split()) == sorted(actual.split()):
+        return True
+    return fuzz.token_sort_ratio(typed, actual) >= 90
+
+
+def match_named(text: str, accepted: Sequence[Candidate], confusers: Sequence[Candidate],
+                answer_type: AnswerType) -> Match:
+    reduce = _reduce_role if answer_type is AnswerType.ROLE else _reduce_group
+    typed = reduce(text)
+    right = [c for c in accepted if _named_fits(typed, reduce(c.display))]
+    wrong = [c for c in confusers if _named_fits(typed, reduce(c.display))]
+    what = answer_type.value
+    keys = tuple(c.key for c in right)
+    if right and wrong:
+        return Match(MatchResult.PARTIAL, f"fits an accepted {what} and another one", keys)
+    if right:
+        return Match(MatchResult.CORRECT, f"names an accepted {what}", keys)
+    return Match(MatchResult.WRONG, f"names no accepted {what}")
+
+
+# --- multiple choice -------------------------------------------------------------------------------
+
+_OPTION = re.compile(r"^(?:option\s+|answer\s+|number\s+)?([a-z]|\d{1,2})$")
+
+
+def _match_choice(question: Question, text: str) -> Match:
+    chosen = _option_index(question, text)
+    if chosen is None:
+        return Match(MatchResult.WRONG, "did not pick exactly one option")
+    if chosen == question.correct_option:
+        return Match(MatchResult.CORRECT, "picked the right option", tuple(c.key for c in question.accepted))
+    return Match(MatchResult.WRONG, "picked a wrong option")
+
+
+def _option_index(question: Question, text: str) -> int | None:
+    n = len(question.options)
+    m = _OPTION.match(normalize(text))
+    if m:
+        token = m.group(1)
+        index = int(token) - 1 if token.isdigit() else ord(token) - ord("a")
+        return index if 0 <= index < n else None
+    as_candidates = [Candidate(str(i), label) for i, label in enumerate(question.options)]
+    fits = [c for c in as_candidates
+            if (match_person(text, [c], []) if question.answer_type is AnswerType.PERSON
+                else match_named(text, [c], [], question.answer_type)).result is MatchResult.CORRECT]
+    return int(fits[0].key) if len(fits) == 1 else None

@@ -1,0 +1,89 @@
+"""Text normalisation shared by the generators and the answer matcher: diacritics, case, nicknames.
+
+Kept apart from matching.py because the generators also need "could these two names be confused?"
+to decide which non-accepted people to keep beside a question (see questions/model.py `confusers`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from nicknames import NickNamer
+from rapidfuzz.distance import Levenshtein
+
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+# Characters that NFKD does not decompose but people type without.
+_SPECIAL = str.maketrans({"ß": "ss", "æ": "ae", "ø": "o", "đ": "d", "ł": "l", "œ": "oe", "ı": "i"})
+
+
+@lru_cache(maxsize=65536)  # names repeat endlessly across questions and sessions
+def normalize(text: str) -> str:
+    """'  José  MÜLLER-Smith ' -> 'jose muller smith': no accents, lower case, words split by spaces."""
+    lowered = text.casefold().translate(_SPECIAL)
+    decomposed = unicodedata.normalize("NFKD", lowered)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(_NON_WORD.sub(" ", stripped).replace("_", " ").split())
+
+
+@lru_cache(maxsize=65536)
+def tokens(text: str | None) -> tuple[str, ...]:
+    return tuple(normalize(text).split()) if text else ()
+
+
+def allowed_edits(length: int) -> int:
+    """Typos tolerated for a word of this length: none for short words (Ann/Ian would collide),
+    then one per five letters, at most three."""
+    if length <= 3:
+        return 0
+    return min(3, 1 + (length - 4) // 5)
+
+
+def close(typed: str, actual: str) -> bool:
+    """Equal within the typo budget of the longer word (both already normalised)."""
+    if typed == actual:
+        return True
+    budget = allowed_edits(max(len(typed), len(actual)))
+    return budget > 0 and Levenshtein.distance(typed, actual, score_cutoff=budget) <= budget
+
+
+@lru_cache(maxsize=1)
+def _nicknamer() -> NickNamer:
+    return NickNamer()
+
+
+@lru_cache(maxsize=4096)
+def name_forms(given: str) -> frozenset[str]:
+    """A given name and the names the nicknames table links to it directly, either way (William ->
+    Bill, Will; Kate -> Katherine). Siblings through a shared formal name (Al -> Albert -> Bert) are
+    left out on purpose: the table is broad and a loose match helps impostors more than callers."""
+    base = normalize(given)
+    if not base:
+        return frozenset()
+    nn = _nicknamer()
+    return frozenset(normalize(f) for f in {base} | nn.nicknames_of(base) | nn.canonicals_of(base))
+
+
+def given_exact(typed: str, given: str) -> bool:
+    """The typed word is this given name or a nickname linked to it (Bill ~ William), without typos."""
+    actual = normalize(given)
+    return typed == actual or typed in name_forms(actual) or actual in name_forms(typed)
+
+
+def given_matches(typed: str, given: str) -> bool:
+    """Does one typed word stand for this given name? Exact, nickname, or within the typo budget."""
+    return given_exact(typed, given) or close(typed, normalize(given))
+
+
+_SENIORITY = {"senior", "sr", "junior", "jr", "lead", "principal", "staff", "chief", "head", "associate",
+              "assistant", "i", "ii", "iii", "iv", "of", "and", "the"}
+
+
+def similar_titles(a: str | None, b: str | None) -> bool:
+    """'Senior Software Engineer' ~ 'Software Engineer II': same words once seniority is ignored."""
+    if not a or not b:
+        return False
+    core_a = set(tokens(a)) - _SENIORITY
+    core_b = set(tokens(b)) - _SENIORITY
+    return bool(core_a) and core_a == core_b

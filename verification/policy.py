@@ -1,0 +1,87 @@
+"""The knobs of a verification, with defaults a security reviewer can defend."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import timedelta
+from typing import Any
+
+from verification.context import Source
+
+QUESTION_SOURCES = frozenset({Source.MEETINGS, Source.GROUPS, Source.HIERARCHY, Source.CHATS, Source.CONTACTS,
+                              Source.MAIL, Source.ROLES})
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    # Following NIST SP 800-63A-3's guidance for knowledge-based verification (s. 5.3.2: KBV questions must
+    # not be answerable from public or easily found data, and attempts are limited) with the 20-bit
+    # strength NIST has long used for knowledge secrets (SP 800-63-2 pre-registered knowledge tokens).
+    # The 20 bits are measured against an INFORMED impostor who knows the public org chart, not a random one.
+    required_bits: float = 20.0
+    max_questions: int = 6
+    max_wrong: int = 2  # the second wrong answer ends the session
+    session_timeout: timedelta = timedelta(minutes=10)
+    max_attempts_per_day: int = 3  # per target, in the last 24 h; the next one is locked out
+    sources: frozenset[Source] = QUESTION_SOURCES
+    # How many tries the agent gives per free-recall question. Bits are computed for this many impostor
+    # guesses, so a second try costs about one bit per question but forgives a genuine slip.
+    guesses_per_question: int = 2
+    allow_multiple_choice: bool = True
+    multiple_choice_options: int = 5  # at most log2(5) = 2.32 bits each
+    show_subjects: bool = False  # meeting/mail subjects are private content: off unless the tenant opts in
+    # Unmodelled knowledge (LinkedIn, social media, gossip) means no single free-recall answer proves more.
+    max_bits_per_question: float = 8.0
+    min_bits_per_question: float = 1.0  # below this a question is public knowledge: never asked
+    partial_credit: float = 0.5  # share of a question's bits earned by a partial answer
+    out_of_band_bits: float = 10.0  # the real user tapped "Yes, that's me" in Teams
+    # Risk: what the sign-in signals do.
+    block_on_high_risk: bool = True
+    medium_risk_extra_bits: float = 8.0
+    low_risk_extra_bits: float = 0.0
+    sign_ins_unavailable_extra_bits: float = 4.0
+    refuse_when_roles_unknown: bool = True  # cannot rule out an administrator -> treat as privileged
+    failed_burst_count: int = 5
+    failed_burst_window: timedelta = timedelta(minutes=15)
+    risk_lookback: timedelta = timedelta(hours=24)
+    history_window: timedelta = timedelta(days=30)
+    impossible_travel_kmh: float = 900.0
+    recent_password_change: timedelta = timedelta(hours=24)
+    # Question sources.
+    meeting_lookback: timedelta = timedelta(days=14)
+    meeting_lookahead: timedelta = timedelta(days=3)
+    max_meeting_attendees: int = 15  # bigger meetings are all-hands: anybody could claim them
+    chat_window: timedelta = timedelta(days=7)
+    max_chat_members: int = 12
+    mail_window: timedelta = timedelta(days=3)
+    max_group_members: int = 50
+    tenant_wide_share: float = 0.5  # a group holding this share of the tenant is public knowledge
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, timedelta):
+                out[key] = {"seconds": value.total_seconds()}
+            elif isinstance(value, frozenset):
+                out[key] = sorted(str(v) for v in value)
+            else:
+                out[key] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Policy:
+        kwargs: dict[str, Any] = {}
+        defaults = cls()
+        for f in fields(cls):
+            if f.name not in d:
+                continue
+            value, default = d[f.name], getattr(defaults, f.name)
+            if isinstance(default, timedelta):
+                kwargs[f.name] = timedelta(seconds=value["seconds"])
+            elif f.name == "sources":
+                kwargs[f.name] = frozenset(Source(v) for v in value)
+            elif isinstance(default, frozenset):
+                kwargs[f.name] = frozenset(value)
+            else:
+                kwargs[f.name] = value
+        return cls(**kwargs)

@@ -1,0 +1,36 @@
+"""Outlook contacts: "Name someone saved in your Outlook contacts".
+
+v1.0 has no starred/favourite flag, so every saved contact counts. External contacts are the point
+(nobody can guess a supplier's name from the org chart), but genuine recall is poor: people rarely
+remember who they saved, so the ease estimate is low and the session asks this late.
+"""
+
+from __future__ import annotations
+
+from verification.context import OrgKnowledge, Party, Source, UserContext
+from verification.guessability import PeopleRanking
+from verification.people import party_is_human, party_key
+from verification.policy import Policy
+from verification.questions.model import Question
+from verification.questions.people import PeopleSpec, people_questions
+
+
+def contact_parties(context: UserContext) -> dict[str, Party]:
+    me = context.profile.id
+    out: dict[str, Party] = {}
+    for contact in context.contacts:
+        party = Party(contact.display_name, contact.emails[0] if contact.emails else None, contact.person)
+        if (contact.person is None or contact.person.id != me) and party_is_human(party):
+            out.setdefault(party_key(party), party)
+    return out
+
+
+def contact_questions(context: UserContext, org: OrgKnowledge, ranking: PeopleRanking, policy: Policy,
+                      seed: str) -> list[Question]:
+    spec = PeopleSpec(
+        Source.CONTACTS, "saved",
+        prompt="Name someone saved in your Outlook contacts{scope}.",
+        recall_per_person=0.2,
+    )
+    return people_questions(spec, contact_parties(context), ranking, org, policy,
+                            context.profile.department, seed)

@@ -1,0 +1,124 @@
+"""Groups: "Name a team or group you're a member of (a smaller one, not company-wide)".
+
+Company-wide and large groups are public knowledge (anyone is in "All Company"), so the wording rules
+them out and the impostor skips them too. What remains is ranked for the impostor: groups named after
+the target's department, title or office first, then the rest by size (bigger = likelier to hold
+anyone), then the unnamed remainder of the tenant's groups.
+"""
+
+from __future__ import annotations
+
+from verification.context import Group, OrgKnowledge, Source, UserContext
+from verification.guessability import Tier
+from verification.names import tokens
+from verification.policy import Policy
+from verification.questions.model import AnswerType, Candidate, Question
+from verification.questions.people import seeded_rng
+from verification.questions.things import choice_question, size_tiers, thing_question
+
+_GENERIC = frozenset({"team", "group", "all", "the", "and", "of", "dl", "members", "staff", "office", "users",
+                      "department", "senior", "lead", "manager", "engineer", "specialist", "analyst"})
+
+
+def is_public_group(g: Group, org: OrgKnowledge, policy: Policy) -> bool:
+    if g.is_tenant_wide:
+        return True
+    if g.member_count is None:
+        return False
+    share = g.member_count / org.population if org.population else 0.0
+    return g.member_count > policy.max_group_members or share >= policy.tenant_wide_share
+
+
+def group_questions(context: UserContext, org: OrgKnowledge, policy: Policy, seed: str) -> list[Question]:
+    mine = {g.id for g in context.groups}
+    accepted = [g for g in context.groups if g.is_direct and not is_public_group(g, org, policy)]
+    if not accepted:
+        return []
+    known = _known_eligible(context, org, policy)
+    hints = _hints(context)
+    out = [_free_recall(accepted, known, hints, org, policy)]
+    if policy.allow_multiple_choice:
+        choice = _multiple_choice(accepted, known, hints, mine, policy, seed)
+        if choice is not None:
+            out.append(choice)
+    return out
+
+
+def _free_recall(accepted: list[Group], known: dict[str, Group], hints: set[str], org: OrgKnowledge,
+                 policy: Policy) -> Question:
+    ids = {g.id for g in accepted}
+    tiers = group_tiers(known, hints, ids)
+    public = sum(1 for g in org.groups if is_public_group(g, org, policy))
+    unnamed = max(org.group_count - public - len(known), 0)
+    tiers.append(Tier("any other group in the tenant", unnamed, 0))
+    confusers = [_candidate(g) for g in known.values() if g.id not in ids and _shares_word(g, accepted)]
+    kind = "groups.member_of.small"
+    prompt = ("Name a team or group you're a member of: a smaller one, not a company-wide, office-wide or "
+              "department-wide list.")
+    ease = round(min(0.95, 1 - 0.5 ** len(accepted)) * 0.95, 3)
+    return thing_question(kind, Source.GROUPS, prompt, AnswerType.GROUP, [_candidate(g) for g in accepted],
+                          confusers, tiers, ease, policy)
+
+
+def group_tiers(known: dict[str, Group], hints: set[str], accepted: set[str]) -> list[Tier]:
+    hinted = [g for g in known.values() if _named_like(g, hints)]
+    hinted_ids = {g.id for g in hinted}
+    tiers = [Tier("groups named like the department, title or office", len(hinted),
+                  sum(g.id in accepted for g in hinted))]
+    rest = [(g.id, g.member_count) for g in known.values() if g.id not in hinted_ids]
+    return tiers + size_tiers("other groups", rest, accepted)
+
+
+def _multiple_choice(accepted: list[Group], known: dict[str, Group], hints: set[str], mine: set[str],
+                     policy: Policy, seed: str) -> Question | None:
+    """One of the target's groups among groups of the same look (named like the department or not,
+    same size band) that the target is not in."""
+    rng = seeded_rng(seed, "groups")
+    k = policy.multiple_choice_options
+    for correct in rng.sample(accepted, len(accepted)):
+        look = _look(correct, hints)
+        pool = [g for g in known.values() if g.id not in mine and _look(g, hints) == look]
+        if len(pool) < k - 1:
+            continue
+        options = [correct, *rng.sample(pool, k - 1)]
+        rng.shuffle(options)
+        index = options.index(correct)
+        return choice_question("groups.member_of.choice", Source.GROUPS,
+                               "Which one of these groups are you a member of?", AnswerType.GROUP,
+                               [_candidate(g) for g in options], index, [_look(g, hints) for g in options], 0.85)
+    return None
+
+
+def _look(g: Group, hints: set[str]) -> tuple[bool, int]:
+    """What an impostor can tell a group by: named like the target's department, and its size band."""
+    size = g.member_count or 0
+    band = next(i for i, top in enumerate((10, 25, 50, 10**9)) if size <= top)
+    return _named_like(g, hints), band
+
+
+def _known_eligible(context: UserContext, org: OrgKnowledge, policy: Policy) -> dict[str, Group]:
+    """Every group name the impostor can see in the directory, minus those the wording rules out."""
+    out: dict[str, Group] = {}
+    for g in (*org.groups, *context.groups):
+        if not is_public_group(g, org, policy):
+            out.setdefault(g.id, g)
+    return out
+
+
+def _hints(context: UserContext) -> set[str]:
+    me = context.profile
+    words = set(tokens(me.department)) | set(tokens(me.job_title)) | set(tokens(me.office_location))
+    return words - _GENERIC
+
+
+def _named_like(g: Group, hints: set[str]) -> bool:
+    return bool(set(tokens(g.name)) & hints)
+
+
+def _shares_word(g: Group, accepted: list[Group]) -> bool:
+    words = set(tokens(g.name)) - _GENERIC
+    return any(words & (set(tokens(a.name)) - _GENERIC) for a in accepted)
+
+
+def _candidate(g: Group) -> Candidate:
+    return Candidate(g.id, g.name)

@@ -1,0 +1,278 @@
+"""Shared machinery for "name a person" questions (meetings, chats, mail, contacts, hierarchy).
+
+A source hands over the people the target really dealt with (`partners`); this module shapes the
+question so the obvious answers are excluded *by its wording* (the impostor reads the wording too),
+measures what remains against the impostor's ranking, and builds free-recall and multiple-choice forms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from enum import StrEnum
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from verification.context import OrgKnowledge, Party, Person, Source
+from verification.guessability import (
+    DEPARTMENT,
+    IMMEDIATE_TEAM,
+    Guessability,
+    PeopleRanking,
+    assess,
+    assess_choice,
+)
+from verification.names import allowed_edits, name_forms, normalize, tokens
+from verification.people import person_is_human
+from verification.policy import Policy
+from verification.questions.model import AnswerType, Candidate, Form, Question
+
+MAX_CONFUSERS = 100
+
+
+class Scope(StrEnum):
+    """Who the wording rules out. Stated to the caller, so the impostor skips them too."""
+
+    ANYONE = "anyone"
+    OUTSIDE_TEAM = "outside_team"  # not the manager, the skip-level, teammates or direct reports
+    OUTSIDE_DEPARTMENT = "outside_department"  # nobody from the department or the chain above
+
+    def phrase(self, department: str | None) -> str:
+        if self is Scope.OUTSIDE_TEAM:
+            return " (not your manager, your manager's manager, or anyone on your own team)"
+        if self is Scope.OUTSIDE_DEPARTMENT:
+            where = f"the {department} department" if department else "your department"
+            return f" (someone outside {where}, and not your manager or their manager)"
+        return ""
+
+    def excluded(self, ranking: PeopleRanking) -> frozenset[str]:
+        """The named tiers this wording rules out."""
+        labels = {Scope.ANYONE: (), Scope.OUTSIDE_TEAM: IMMEDIATE_TEAM, Scope.OUTSIDE_DEPARTMENT: DEPARTMENT}[self]
+        return ranking.ids(*labels)
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleSpec:
+    """What a source says about its question: ids, wording, and how easy one partner is to recall."""
+
+    source: Source
+    family: str  # e.g. "met" -> kinds "meetings.met.outside_team"
+    prompt: str  # with "{scope}" where the scope phrase goes
+    recall_per_person: float  # chance the genuine user comes up with a given partner
+    choice_prompt: str | None = None  # multiple-choice wording, None = no multiple-choice form
+    scopes: tuple[Scope, ...] = (Scope.ANYONE, Scope.OUTSIDE_TEAM, Scope.OUTSIDE_DEPARTMENT)
+    ruled_out: tuple[str, ...] = ()  # tiers the wording itself excludes ("someone ELSE who reports to...")
+
+
+def candidate_for_person(p: Person, org: OrgKnowledge) -> Candidate:
+    given = normalize(p.given_name or "")
+    surname = normalize(p.surname or "")
+    return Candidate(p.id, p.display_name, p.given_name, p.surname,
+                     org.given_name_counts.get(given, 0), org.surname_counts.get(surname, 0))
+
+
+def candidate_for_party(key: str, party: Party, org: OrgKnowledge) -> Candidate:
+    if party.person is not None:
+        return candidate_for_person(party.person, org)
+    given, surname = split_name(party.name)
+    return Candidate(key, party.name, given, surname, external=True)
+
+
+def split_name(name: str) -> tuple[str | None, str | None]:
+    """'Joan Clarke' -> (Joan, Clarke); 'Clarke, Joan' -> (Joan, Clarke)."""
+    if "," in name:
+        last, _, first = name.partition(",")
+        return first.strip() or None, last.strip() or None
+    parts = name.split()
+    if len(parts) < 2:
+        return (parts[0] if parts else None), None
+    return " ".join(parts[:-1]), parts[-1]
+
+
+def people_questions(spec: PeopleSpec, partners: Mapping[str, Party], ranking: PeopleRanking,
+                     org: OrgKnowledge, policy: Policy, department: str | None, seed: str) -> list[Question]:
+    """The best-scoped free-recall question for these partners, its "one more" follow-up, and (policy
+    permitting) a multiple-choice one."""
+    if not partners:
+        return []
+    out: list[Question] = []
+    free = _best_free_recall(spec, partners, ranking, org, policy, department)
+    if free is not None:
+        out.append(free)
+        follow_up = _follow_up(spec, free, ranking, partners, policy)
+        if follow_up is not None:
+            out.append(follow_up)
+    if policy.allow_multiple_choice and spec.choice_prompt:
+        choice = _multiple_choice(spec, partners, ranking, org, policy, seed)
+        if choice is not None:
+            out.append(choice)
+    return out
+
+
+def _best_free_recall(spec: PeopleSpec, partners: Mapping[str, Party], ranking: PeopleRanking,
+                      org: OrgKnowledge, policy: Policy, department: str | None) -> Question | None:
+    best: Question | None = None
+    for scope in spec.scopes:
+        q = _free_recall(spec, scope, partners, ranking, org, policy, department)
+        if q is not None and (best is None or q.expected_bits > best.expected_bits):
+            best = q
+    return best
+
+
+def _free_recall(spec: PeopleSpec, scope: Scope, partners: Mapping[str, Party], ranking: PeopleRanking,
+                 org: OrgKnowledge, policy: Policy, department: str | None) -> Question | None:
+    excluded = scope.excluded(ranking) | ranking.ids(*spec.ruled_out)
+    accepted = {k: p for k, p in partners.items() if k not in excluded}
+    if not accepted:
+        return None
+    g = score_people(ranking, accepted, excluded, policy.guesses_per_question, policy.max_bits_per_question)
+    ease = _ease(spec.recall_per_person, len(accepted), scope)
+    cands = tuple(candidate_for_party(k, p, org) for k, p in accepted.items())
+    kind = f"{spec.source.value}.{spec.family}.{scope.value}"
+    return Question(
+        id=kind, kind=kind, source=spec.source, prompt=spec.prompt.replace("{scope}", scope.phrase(department)),
+        form=Form.FREE_RECALL, answer_type=AnswerType.PERSON, bits=g.bits, guesses=policy.guesses_per_question,
+        explanation=f"{len(accepted)} accepted answer(s). {g.explanation}", ease=ease, accepted=cands,
+        confusers=look_alikes(cands, ranking, partners, org),
+    )
+
+
+def _follow_up(spec: PeopleSpec, first: Question, ranking: PeopleRanking, partners: Mapping[str, Party],
+               policy: Policy) -> Question | None:
+    """"One more" from the same accepted set, asked only after the first was answered right (the session
+    then drops the person already credited). Measured as if the impostor had had both questions'
+    guesses on this set (their first tries were answered "wrong" or moved on, which tells them something),
+    so the follow-up is never worth more than it should."""
+    if len(first.accepted) < 2:
+        return None
+    scope = Scope(first.kind.rsplit(".", 1)[-1])
+    excluded = scope.excluded(ranking) | ranking.ids(*spec.ruled_out)
+    accepted = {c.key: partners[c.key] for c in first.accepted}
+    g = score_people(ranking, accepted, excluded, 2 * first.guesses, policy.max_bits_per_question)
+    head, _, scope_name = first.kind.rpartition(".")
+    kind = f"{head}_again.{scope_name}"  # the scope stays the last part of every kind
+    return replace(first, id=kind, kind=kind, bits=g.bits,
+                   prompt="One more, please. " + first.prompt, ease=round(first.ease * 0.85, 3),
+                   explanation=f"Follow-up; impostor assumed to have spent {2 * first.guesses} guesses on this set. "
+                               + g.explanation, follows=first.kind)
+
+
+def score_people(ranking: PeopleRanking, accepted: Mapping[str, Party], excluded: frozenset[str],
+                 guesses: int, cap: float) -> Guessability:
+    ids = [p.person.id if p.person is not None else None for p in accepted.values()]
+    tiers = ranking.tiers(ids, excluded)
+    # The uniform floor runs over the organisation only: outsiders are one unguessable lump.
+    return assess(tiers, guesses, cap, floor_tiers=tiers[:-1] if any(i is not None for i in ids) else None)
+
+
+def _ease(per_person: float, count: int, scope: Scope) -> float:
+    """Chance the genuine user names an accepted partner: better with more of them, worse when the
+    wording makes them think past their own team."""
+    penalty = {Scope.ANYONE: 1.0, Scope.OUTSIDE_TEAM: 0.93, Scope.OUTSIDE_DEPARTMENT: 0.85}[scope]
+    return round(min(0.97, 1.0 - (1.0 - per_person) ** count) * penalty, 3)
+
+
+def look_alikes(accepted: Sequence[Candidate], ranking: PeopleRanking, partners: Mapping[str, Party],
+                org: OrgKnowledge) -> tuple[Candidate, ...]:
+    """Non-accepted people a caller's answer could also fit (same or nickname-linked first name, same
+    surname, within typos): the matcher needs them to call "Alan" ambiguous. Includes true partners the
+    wording excluded. Indexed by name so a 500-person department costs milliseconds, not seconds."""
+    keys = {c.key for c in accepted} | {ranking.target_id}
+    pool = {p.id: p for p in ranking.people}
+    pool.update({p.person.id: p.person for p in partners.values() if p.person is not None})
+    index: dict[str, set[str]] = {}
+    for pid, person in pool.items():
+        if pid not in keys:
+            for word in (*tokens(person.given_name), *tokens(person.surname)):
+                index.setdefault(word, set()).add(pid)
+    found: set[str] = set()
+    for c in accepted:
+        for word in tokens(c.given):
+            found |= _near(word, index, name_forms(word))
+        for word in tokens(c.surname):
+            found |= _near(word, index, frozenset({word}))
+    out = [candidate_for_person(pool[pid], org) for pid in sorted(found)]
+    return tuple(out[:MAX_CONFUSERS])
+
+
+def _near(word: str, index: Mapping[str, set[str]], forms: frozenset[str]) -> set[str]:
+    """Ids whose name words equal one of `forms` or sit within the typo budget of `word`."""
+    hits: set[str] = set()
+    for form in forms:
+        hits |= index.get(form, set())
+    budget = allowed_edits(len(word))
+    if budget:
+        for name, _, _ in process.extract(word, list(index), scorer=Levenshtein.distance, score_cutoff=budget,
+                                          limit=None):
+            hits |= index[name]
+    return hits
+
+
+def _multiple_choice(spec: PeopleSpec, partners: Mapping[str, Party], ranking: PeopleRanking,
+                     org: OrgKnowledge, policy: Policy, seed: str) -> Question | None:
+    """One true partner among decoys from the same tier of the ranking (so the impostor cannot spot
+    the odd one out), none of whom is a partner. The right answer is drawn from the least guessable
+    tier that has enough decoys; never the manager or the team (an impostor picks them first)."""
+    rng = seeded_rng(seed, spec.source.value + spec.family)
+    k = policy.multiple_choice_options
+    public = ranking.ids(*IMMEDIATE_TEAM)
+    internal = [p.person for p in partners.values() if p.person is not None and p.person.id not in public]
+    rng.shuffle(internal)
+    internal.sort(key=lambda p: -ranking.rank_of(p.id))
+    for correct in internal:
+        decoys = _decoys(correct, ranking, set(partners), k - 1, rng)
+        if len(decoys) == k - 1:
+            return _choice_question(spec, correct, decoys, ranking, org, rng)
+    return None
+
+
+def _decoys(correct: Person, ranking: PeopleRanking, partner_keys: set[str], n: int,
+            rng: random.Random) -> list[Person]:
+    rank = ranking.rank_of(correct.id)
+    name = normalize(correct.display_name)
+    same = [p for p in ranking.people if p.id not in partner_keys and p.id != ranking.target_id
+            and person_is_human(p) and normalize(p.display_name) != name and ranking.rank_of(p.id) == rank]
+    rng.shuffle(same)
+    return same[:n]
+
+
+def _choice_question(spec: PeopleSpec, correct: Person, decoys: list[Person], ranking: PeopleRanking,
+                     org: OrgKnowledge, rng: random.Random) -> Question:
+    people = [correct, *decoys]
+    rng.shuffle(people)
+    index = people.index(correct)
+    g = assess_choice([ranking.rank_of(p.id) for p in people], index)
+    kind = f"{spec.source.value}.{spec.family}.choice"
+    assert spec.choice_prompt is not None
+    return Question(
+        id=kind, kind=kind, source=spec.source, prompt=spec.choice_prompt, form=Form.MULTIPLE_CHOICE,
+        answer_type=AnswerType.PERSON, bits=g.bits, guesses=1,
+        explanation=f"Multiple choice, {len(people)} options, one right. {g.explanation}",
+        ease=round(min(0.97, spec.recall_per_person + 0.3), 3),
+        accepted=(candidate_for_person(correct, org),),
+        confusers=tuple(candidate_for_person(p, org) for p in decoys),
+        options=tuple(p.display_name for p in people), correct_option=index,
+    )
+
+
+def seeded_rng(seed: str, salt: str) -> random.Random:
+    """Deterministic per (session seed, question family): reproducible in tests and in the audit. The
+    seed itself comes from `secrets` (session.py), so option order is not predictable to a caller."""
+    digest = hashlib.sha256(f"{seed}:{salt}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))  # noqa: S311 - seeded from a secret, see above
+
+
+def window_phrase(window: timedelta) -> str:
+    """timedelta(days=14) -> 'the last two weeks'; 3 days -> 'the last three days'."""
+    days = max(1, round(window.total_seconds() / 86400))
+    if days % 7 == 0:
+        weeks = days // 7
+        return "the last week" if weeks == 1 else f"the last {_NUMBERS.get(weeks, str(weeks))} weeks"
+    return "the last day" if days == 1 else f"the last {_NUMBERS.get(days, str(days))} days"
+
+
+_NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}

@@ -1,0 +1,477 @@
+"""The verification session: a pure, synchronous state machine with an injected clock.
+
+    session = VerificationSession(clock=lambda: datetime.now(UTC))
+    step = session.start(context, org, policy, risk, attempts_in_last_24h=0)
+    while not step.done:
+        step = session.answer(read_caller_answer(step.prompt))   # or session.skip()
+    step.decision.outcome   # Outcome.VERIFIED -> graph/ resets the password
+
+Decisions before any question, in this order: privileged (never reset through the helpdesk), locked out
+(too many attempts in 24 h), blocked by risk, not enough questions (the data cannot reach the bits).
+Then questions, highest expected bits first with variety of sources, stopping as soon as the bits reach
+the requirement, on `max_wrong` wrong answers, or when the rest can no longer reach it.
+
+Resume: `to_dict()` is JSON-safe and `from_dict()` restores the session exactly. The question plan
+(accepted answers included) is stored, under the "secret" key, rather than re-derived from a seed and a
+re-read context: by the time a crashed process restarts, new mail and chats have arrived and meetings
+have moved, so re-derived questions would differ from the ones already asked; and re-reading sign-in
+logs (5 requests / 10 s per tenant) to resume is exactly what throttling punishes. store/ must encrypt
+the "secret" part at rest; it is emptied the moment the session decides, and never appears in the
+transcript, the decision, the audit or repr().
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from verification.context import OrgKnowledge, Source, UserContext
+from verification.matching import MatchResult, is_bare_name, match_answer, with_full_name
+from verification.policy import Policy
+from verification.questions import AnswerType, Form, Question, generate_questions
+from verification.risk import RiskAssessment
+
+Clock = Callable[[], datetime]
+FORMAT_VERSION = 1
+FULL_NAME_PROMPT = "Could you give me their full name, first name and surname?"
+
+
+class Outcome(StrEnum):
+    IN_PROGRESS = "in_progress"
+    VERIFIED = "verified"
+    NOT_VERIFIED = "not_verified"
+    NOT_ENOUGH_QUESTIONS = "not_enough_questions"
+    TIMED_OUT = "timed_out"
+    LOCKED_OUT = "locked_out"
+    BLOCKED_BY_RISK = "blocked_by_risk"
+    PRIVILEGED = "privileged"
+    CANCELLED = "cancelled"
+
+
+class Flag(StrEnum):
+    USER_DENIED = "user_denied_out_of_band"  # the real user said "No, it's not me": alert security
+    USER_CONFIRMED = "user_confirmed_out_of_band"
+    FEDERATED = "federated_account"  # verified, but the password lives on-premises: no cloud reset
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptEntry:
+    """One asked question (or out-of-band event). Never the accepted answers, never the caller's text."""
+
+    question_id: str
+    kind: str
+    source: str
+    form: str
+    bits_offered: float
+    bits_earned: float
+    result: str  # MatchResult value, or "confirmed"/"denied" for out-of-band
+    tries: int
+    asked_at: datetime
+    answered_at: datetime
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"question_id": self.question_id, "kind": self.kind, "source": self.source, "form": self.form,
+                "bits_offered": self.bits_offered, "bits_earned": self.bits_earned, "result": self.result,
+                "tries": self.tries, "asked_at": self.asked_at.isoformat(),
+                "answered_at": self.answered_at.isoformat(), "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TranscriptEntry:
+        return cls(d["question_id"], d["kind"], d["source"], d["form"], float(d["bits_offered"]),
+                   float(d["bits_earned"]), d["result"], int(d["tries"]), datetime.fromisoformat(d["asked_at"]),
+                   datetime.fromisoformat(d["answered_at"]), d.get("reason", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The session's end. Safe to show the agent and to write to the audit log as `to_dict()`."""
+
+    outcome: Outcome
+    reason: str
+    bits_earned: float
+    bits_required: float
+    questions_asked: int
+    wrong_answers: int
+    risk: RiskAssessment
+    transcript: tuple[TranscriptEntry, ...]
+    flags: tuple[str, ...]
+    decided_at: datetime
+
+    @property
+    def verified(self) -> bool:
+        return self.outcome is Outcome.VERIFIED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome.value, "reason": self.reason, "bits_earned": self.bits_earned,
+                "bits_required": self.bits_required, "questions_asked": self.questions_asked,
+                "wrong_answers": self.wrong_answers, "risk": self.risk.to_dict(),
+                "transcript": [t.to_dict() for t in self.transcript], "flags": list(self.flags),
+                "decided_at": self.decided_at.isoformat()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Decision:
+        return cls(Outcome(d["outcome"]), d["reason"], float(d["bits_earned"]), float(d["bits_required"]),
+                   int(d["questions_asked"]), int(d["wrong_answers"]), RiskAssessment.from_dict(d["risk"]),
+                   tuple(TranscriptEntry.from_dict(t) for t in d["transcript"]), tuple(d["flags"]),
+                   datetime.fromisoformat(d["decided_at"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """What the agent reads out. Multiple-choice `options` are shown; which one is right is not."""
+
+    question_id: str
+    kind: str
+    source: Source
+    form: Form
+    text: str
+    options: tuple[str, ...]
+    attempt: int
+    max_attempts: int
+    bits: float
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Either the next prompt or the decision. `retry`: the same question again after a wrong try.
+    `clarify`: the caller gave a bare first name or surname; the prompt asks for the full name (asked
+    for every bare name, right or wrong, so it reveals nothing)."""
+
+    prompt: Prompt | None
+    decision: Decision | None
+    bits_earned: float
+    bits_required: float
+    retry: bool = False
+    clarify: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.decision is not None
+
+
+@dataclass
+class _State:
+    """Everything that survives a restart. `pool` and `current` are the secret part."""
+
+    policy: Policy
+    target_id: str
+    started_at: datetime
+    required_bits: float
+    risk: RiskAssessment
+    pool: list[Question] = field(default_factory=list)
+    current: Question | None = None
+    current_asked_at: datetime | None = None
+    tries_used: int = 0
+    earned: float = 0.0
+    wrong: int = 0
+    asked: int = 0
+    used_sources: list[str] = field(default_factory=list)
+    choice_started: bool = False
+    credited: list[str] = field(default_factory=list)  # accepted keys already credited: secret
+    pending_name: str | None = None  # a bare first name awaiting "their full name?": secret
+    flags: list[str] = field(default_factory=list)
+    transcript: list[TranscriptEntry] = field(default_factory=list)
+    decision: Decision | None = None
+
+
+class VerificationSession:
+    """One helpdesk verification of one target. Not thread-safe; one per conversation."""
+
+    def __init__(self, clock: Clock, session_id: str | None = None, seed: str | None = None) -> None:
+        self._clock = clock
+        self.id = session_id or str(uuid.uuid4())
+        # The seed only orders multiple-choice options and picks decoys; a secret so callers cannot predict it.
+        self._seed = seed or secrets.token_hex(16)
+        self._s: _State | None = None
+
+    def __repr__(self) -> str:  # never the plan
+        outcome = self.outcome.value if self._s else "not started"
+        return f"VerificationSession(id={self.id!r}, outcome={outcome})"
+
+    # --- public API --------------------------------------------------------------------------------
+
+    def start(self, context: UserContext, org: OrgKnowledge, policy: Policy, risk: RiskAssessment,
+              attempts_in_last_24h: int) -> Step:
+        if self._s is not None:
+            raise RuntimeError("session already started")
+        required = policy.required_bits + risk.extra_bits_required
+        self._s = s = _State(policy, context.profile.id, self._clock(), required, risk)
+        if context.is_federated:
+            s.flags.append(Flag.FEDERATED.value)
+        early = self._refusal(context, policy, risk, attempts_in_last_24h)
+        if early is not None:
+            return self._decide(*early)
+        s.pool = [q for q in generate_questions(context, org, policy, self._seed)
+                  if q.bits >= policy.min_bits_per_question]
+        best = _capacity(s.pool, policy.max_questions)
+        if best < required:
+            return self._decide(Outcome.NOT_ENOUGH_QUESTIONS,
+                                f"The account's Microsoft 365 data supports at most {best:.1f} of the "
+                                f"{required:.0f} bits needed; verify this caller another way.")
+        return self._next()
+
+    def answer(self, text: str) -> Step:
+        s = self._live()
+        if s.decision is not None or self._expired():
+            return self._timeout_or_current()
+        q = s.current
+        assert q is not None
+        if s.pending_name is not None:
+            text, s.pending_name = with_full_name(s.pending_name, text), None
+        elif q.answer_type is AnswerType.PERSON and q.form is Form.FREE_RECALL and is_bare_name(text):
+            # Ask for the full name whatever the bare name matched, so asking reveals nothing.
+            s.pending_name = text
+            return self._step(clarify=True)
+        match = match_answer(q, text)
+        s.tries_used += 1
+        if match.result is MatchResult.WRONG and s.tries_used < q.guesses:
+            return self._step(retry=True)
+        credit = {MatchResult.CORRECT: 1.0, MatchResult.PARTIAL: s.policy.partial_credit}.get(match.result, 0.0)
+        if credit:
+            s.credited.extend(match.keys)
+        return self._record(q, match.result, round(q.bits * credit, 2), match.reason)
+
+    def skip(self) -> Step:
+        s = self._live()
+        if s.decision is not None or self._expired():
+            return self._timeout_or_current()
+        if s.pending_name is not None:  # gave a first name, cannot give the surname: judge what was said
+            return self.answer("")
+        assert s.current is not None
+        return self._record(s.current, MatchResult.SKIPPED, 0.0, "skipped by the agent")
+
+    def confirm_out_of_band(self, confirmed: bool) -> Step:
+        """The real user answered the Teams prompt "Is someone on the phone with the helpdesk for you?"."""
+        s = self._live()
+        if s.decision is not None or self._expired():
+            return self._timeout_or_current()
+        if Flag.USER_CONFIRMED.value in s.flags:
+            return self._step()
+        now = self._clock()
+        bits = s.policy.out_of_band_bits if confirmed else 0.0
+        s.transcript.append(TranscriptEntry("out_of_band", "out_of_band.teams", "teams", "confirmation", bits, bits,
+                                            "confirmed" if confirmed else "denied", 1, now, now))
+        if not confirmed:
+            s.flags.append(Flag.USER_DENIED.value)
+            return self._decide(Outcome.NOT_VERIFIED, "The account holder said in Teams that this is NOT them. "
+                                "Treat the call as an attack and tell the security team.")
+        s.flags.append(Flag.USER_CONFIRMED.value)
+        s.earned = round(s.earned + bits, 2)
+        return self._after_progress()
+
+    def cancel(self, reason: str = "Cancelled by the agent.") -> Step:
+        s = self._live()
+        if s.decision is not None:
+            return self._step()
+        return self._decide(Outcome.CANCELLED, reason)
+
+    def check(self) -> Step:
+        """The current step; decides TIMED_OUT if the session has expired."""
+        return self._timeout_or_current()
+
+    @property
+    def outcome(self) -> Outcome:
+        s = self._live()
+        return s.decision.outcome if s.decision else Outcome.IN_PROGRESS
+
+    @property
+    def decision(self) -> Decision | None:
+        return self._live().decision
+
+    @property
+    def transcript(self) -> tuple[TranscriptEntry, ...]:
+        return tuple(self._live().transcript)
+
+    # --- choosing questions ------------------------------------------------------------------------
+
+    def _refusal(self, context: UserContext, policy: Policy, risk: RiskAssessment,
+                 attempts: int) -> tuple[Outcome, str] | None:
+        privileged = [r.display_name for r in context.roles if r.is_privileged]
+        if privileged or any(g.is_role_assignable for g in context.groups):
+            what = ", ".join(privileged) or "a role-assignable group"
+            return Outcome.PRIVILEGED, (f"This account is a privileged administrator ({what}). Its password is "
+                                        "never reset through the helpdesk: escalate to the identity team.")
+        if not context.is_available(Source.ROLES) and policy.refuse_when_roles_unknown:
+            return Outcome.PRIVILEGED, ("Admin roles could not be read "
+                                        f"({context.unavailable[Source.ROLES.value]}), so this account cannot be "
+                                        "ruled out as an administrator: escalate to the identity team.")
+        if attempts >= policy.max_attempts_per_day:
+            return Outcome.LOCKED_OUT, (f"{attempts} verification attempts for this person in the last 24 hours "
+                                        f"(limit {policy.max_attempts_per_day}). Try again tomorrow or escalate.")
+        if risk.block:
+            return Outcome.BLOCKED_BY_RISK, ("Sign-in risk is too high to reset this password over the phone: "
+                                             + " ".join(sig.description for sig in risk.signals))
+        return None
+
+    def _eligible(self, possible: bool = False) -> list[Question]:
+        """Free recall first; once a multiple-choice question has shown real names as options, no free
+        recall follows (the options would hand the impostor answers). A follow-up waits for its first
+        question to be answered right; `possible` also counts follow-ups whose first is still unasked
+        (for "can the rest still reach the bits?")."""
+        s = self._live()
+        credited = {t.kind for t in s.transcript if t.result in (MatchResult.CORRECT, MatchResult.PARTIAL)}
+        waiting = {q.kind for q in s.pool} if possible else set()
+        pool = [q for q in s.pool if q.follows is None or q.follows in credited or q.follows in waiting]
+        free = [q for q in pool if q.form is Form.FREE_RECALL]
+        choice = [q for q in pool if q.form is Form.MULTIPLE_CHOICE and s.policy.allow_multiple_choice]
+        return choice if s.choice_started or not free else free + choice
+
+    def _pick(self) -> Question | None:
+        s = self._live()
+        eligible = self._eligible()
+        free = [q for q in eligible if q.form is Form.FREE_RECALL] or eligible
+        fresh = [q for q in free if q.source.value not in s.used_sources] or free
+        if not fresh:
+            return None
+        need = s.required_bits - s.earned
+        finishers = [q for q in fresh if q.bits >= need]
+        if finishers:  # one more right answer would do: ask the one the genuine user finds easiest
+            return max(finishers, key=lambda q: (q.ease, q.bits))
+        return max(fresh, key=lambda q: (q.expected_bits, q.bits))
+
+    def _next(self) -> Step:
+        s = self._live()
+        s.pool = [fresh for q in s.pool if (fresh := _without(q, set(s.credited))) is not None]
+        q = self._pick()
+        if q is None:
+            return self._decide(Outcome.NOT_VERIFIED, self._shortfall())
+        s.pool.remove(q)
+        s.current, s.current_asked_at, s.tries_used = q, self._clock(), 0
+        s.asked += 1
+        s.used_sources.append(q.source.value)
+        s.choice_started = s.choice_started or q.form is Form.MULTIPLE_CHOICE
+        return self._step()
+
+    def _record(self, q: Question, result: MatchResult, earned: float, reason: str) -> Step:
+        s = self._live()
+        assert s.current_asked_at is not None
+        s.transcript.append(TranscriptEntry(q.id, q.kind, q.source.value, q.form.value, q.bits, earned,
+                                            result.value, s.tries_used, s.current_asked_at, self._clock(), reason))
+        s.earned = round(s.earned + earned, 2)
+        if result is MatchResult.WRONG:
+            s.wrong += 1
+        s.current = s.current_asked_at = None
+        return self._after_progress()
+
+    def _after_progress(self) -> Step:
+        s = self._live()
+        if s.earned >= s.required_bits:
+            return self._decide(Outcome.VERIFIED, f"Earned {s.earned:.1f} of {s.required_bits:.0f} bits.")
+        if s.wrong >= s.policy.max_wrong:
+            return self._decide(Outcome.NOT_VERIFIED, f"{s.wrong} wrong answers.")
+        if s.current is not None:  # out-of-band confirmation mid-question: carry on with it
+            return self._step()
+        left = s.policy.max_questions - s.asked
+        if left <= 0 or s.earned + _capacity(self._eligible(possible=True), left) < s.required_bits:
+            return self._decide(Outcome.NOT_VERIFIED, self._shortfall())
+        return self._next()
+
+    def _shortfall(self) -> str:
+        s = self._live()
+        return (f"Earned {s.earned:.1f} of {s.required_bits:.0f} bits and the remaining questions cannot make up "
+                "the difference.")
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    def _live(self) -> _State:
+        if self._s is None:
+            raise RuntimeError("session not started")
+        return self._s
+
+    def _expired(self) -> bool:
+        s = self._live()
+        return self._clock() - s.started_at > s.policy.session_timeout
+
+    def _timeout_or_current(self) -> Step:
+        s = self._live()
+        if s.decision is None and self._expired():
+            minutes = s.policy.session_timeout.total_seconds() / 60
+            return self._decide(Outcome.TIMED_OUT, f"The verification took longer than {minutes:.0f} minutes.")
+        return self._step()
+
+    def _decide(self, outcome: Outcome, reason: str) -> Step:
+        s = self._live()
+        s.decision = Decision(outcome, reason, s.earned, s.required_bits, s.asked, s.wrong, s.risk,
+                              tuple(s.transcript), tuple(s.flags), self._clock())
+        s.pool, s.current, s.current_asked_at = [], None, None  # the secrets die with the session
+        s.credited, s.pending_name = [], None
+        return self._step()
+
+    def _step(self, retry: bool = False, clarify: bool = False) -> Step:
+        s = self._live()
+        prompt = None
+        if s.decision is None and s.current is not None:
+            q = s.current
+            text = FULL_NAME_PROMPT if s.pending_name is not None else q.prompt
+            prompt = Prompt(q.id, q.kind, q.source, q.form, text, q.options, s.tries_used + 1, q.guesses, q.bits)
+        return Step(prompt, s.decision, s.earned, s.required_bits, retry, clarify or s.pending_name is not None)
+
+    # --- persistence -------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe. The "secret" part holds the accepted answers until the session decides: encrypt it."""
+        s = self._live()
+        return {
+            "version": FORMAT_VERSION, "id": self.id, "target_id": s.target_id, "policy": s.policy.to_dict(),
+            "started_at": s.started_at.isoformat(), "required_bits": s.required_bits, "risk": s.risk.to_dict(),
+            "tries_used": s.tries_used, "earned": s.earned, "wrong": s.wrong, "asked": s.asked,
+            "used_sources": list(s.used_sources), "choice_started": s.choice_started, "flags": list(s.flags),
+            "transcript": [t.to_dict() for t in s.transcript],
+            "decision": s.decision.to_dict() if s.decision else None,
+            "secret": {} if s.decision else {
+                "seed": self._seed, "credited": list(s.credited), "pending_name": s.pending_name,
+                "pool": [q.to_dict() for q in s.pool],
+                "current": s.current.to_dict() if s.current else None,
+                "current_asked_at": s.current_asked_at.isoformat() if s.current_asked_at else None,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], clock: Clock) -> VerificationSession:
+        if data.get("version") != FORMAT_VERSION:
+            raise ValueError(f"unsupported session format {data.get('version')!r}")
+        secret = data.get("secret") or {}
+        session = cls(clock, session_id=data["id"], seed=secret.get("seed"))
+        s = _State(Policy.from_dict(data["policy"]), data["target_id"], datetime.fromisoformat(data["started_at"]),
+                   float(data["required_bits"]), RiskAssessment.from_dict(data["risk"]))
+        s.pool = [Question.from_dict(q) for q in secret.get("pool", [])]
+        s.credited = list(secret.get("credited", []))
+        s.pending_name = secret.get("pending_name")
+        s.current = Question.from_dict(secret["current"]) if secret.get("current") else None
+        asked_at = secret.get("current_asked_at")
+        s.current_asked_at = datetime.fromisoformat(asked_at) if asked_at else None
+        s.tries_used, s.earned = int(data["tries_used"]), float(data["earned"])
+        s.wrong, s.asked = int(data["wrong"]), int(data["asked"])
+        s.used_sources, s.flags = list(data["used_sources"]), list(data["flags"])
+        s.choice_started = bool(data["choice_started"])
+        s.transcript = [TranscriptEntry.from_dict(t) for t in data["transcript"]]
+        s.decision = Decision.from_dict(data["decision"]) if data.get("decision") else None
+        session._s = s
+        return session
+
+
+def _without(q: Question, credited: set[str]) -> Question | None:
+    """The question minus answers already credited: one person (or group) proves one thing. Otherwise a
+    partner named for "chats" would be a free answer to "meetings" (the impostor learns, from being moved
+    on, that a guess was right). None when nothing would be left to accept."""
+    used = [c for c in q.accepted if c.key in credited]
+    if not used:
+        return q
+    if q.form is Form.MULTIPLE_CHOICE or len(used) == len(q.accepted):
+        return None
+    suffix = " Someone you haven't named already."
+    person = q.answer_type is AnswerType.PERSON and not q.prompt.endswith(suffix)
+    prompt = q.prompt + (suffix if person else "")
+    return replace(q, prompt=prompt, accepted=tuple(c for c in q.accepted if c.key not in credited),
+                   confusers=q.confusers + tuple(used))
+
+
+def _capacity(questions: Sequence[Question], count: int) -> float:
+    """The most bits `count` of these questions could still earn."""
+    return sum(sorted((q.bits for q in questions), reverse=True)[:count])
