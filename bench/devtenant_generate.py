@@ -8,16 +8,25 @@ Prints figures, then one JSON object as the last line.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import resource
+import ssl
+import statistics
 import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
 
 from devtenant.generate import generate_org
 from devtenant.model import GroupKind
+from devtenant.server import running_devtenant
+from devtenant.state import DevTenantConfig
+from graph.tokens import TokenSource
 
 NOW = datetime(2026, 11, 26, 14, tzinfo=UTC)
 
@@ -33,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sample", type=int, default=1000, help="users whose mail and sign-ins are materialised")
+    parser.add_argument("--serve-sample", type=int, default=100, help="users whose mailbox is read over https")
     args = parser.parse_args(argv)
 
     rss_before = _peak_rss_mb()
@@ -92,8 +102,52 @@ def main(argv: list[str] | None = None) -> int:
     print(f"materialised mail, sign-ins and contacts for {len(sample)} users in {lazy_seconds:.1f} s "
           f"({lazy_cpu_seconds:.1f} s CPU): "
           f"{mail} messages, {sign_ins} sign-ins, {contacts} contacts; peak RSS {figures['peak_rss_mb']} MB")
+    figures.update(asyncio.run(_serve(org, sample[: args.serve_sample])))
+    print(f"served over https: started in {figures['serve_start_seconds']} s; paged all "
+          f"{figures['serve_paged_users']} users in {figures['serve_page_all_users_seconds']} s; per-user "
+          f"reads p50 {figures['serve_read_p50_ms']} ms, p95 {figures['serve_read_p95_ms']} ms")
     print(json.dumps(figures))
     return 0
+
+
+async def _serve(org, sample) -> dict[str, float | int]:
+    """Serve the generated org over https and read it as the product does (msal token, Graph paging)."""
+    started = time.perf_counter()
+    async with running_devtenant(DevTenantConfig(seed=0, users=len(org.users)), org=org) as dt:
+        start_seconds = time.perf_counter() - started
+        tokens = TokenSource(login_url=dt.ready["login"], client_id=dt.ready["client_id"],
+                             client_secret=dt.ready["client_secret"], ca_file=Path(dt.ready["ca_file"]))
+        token = (await tokens.token(dt.ready["tenant_id"])).access_token
+        headers = {"Authorization": f"Bearer {token}"}
+        graph = dt.ready["graph"]
+        context = ssl.create_default_context(cafile=dt.ready["ca_file"])
+        async with httpx.AsyncClient(verify=context, trust_env=False, timeout=60) as http:
+            started = time.perf_counter()
+            url, paged = f"{graph}/users?$select=id,displayName,userPrincipalName&$top=999", 0
+            while url:
+                page = (await http.get(url, headers=headers)).json()
+                paged += len(page["value"])
+                url = page.get("@odata.nextLink")
+            page_seconds = time.perf_counter() - started
+            window = "startDateTime=2026-11-12T00:00:00Z&endDateTime=2026-11-29T00:00:00Z"
+            timings = []
+            for u in sample:
+                for path in (f"/users/{u.id}/calendarView?{window}&$top=100", f"/users/{u.id}/messages?$top=50",
+                             f"/users/{u.id}/transitiveMemberOf/microsoft.graph.group?$top=999&$count=true"):
+                    t0 = time.perf_counter()
+                    response = await http.get(graph + path, headers={**headers, "ConsistencyLevel": "eventual"})
+                    response.raise_for_status()
+                    timings.append((time.perf_counter() - t0) * 1000)
+        tokens.close()
+    timings.sort()
+    return {
+        "serve_start_seconds": round(start_seconds, 2),
+        "serve_paged_users": paged,
+        "serve_page_all_users_seconds": round(page_seconds, 2),
+        "serve_reads": len(timings),
+        "serve_read_p50_ms": round(statistics.median(timings), 1),
+        "serve_read_p95_ms": round(timings[int(len(timings) * 0.95) - 1], 1),
+    }
 
 
 if __name__ == "__main__":
