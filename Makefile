@@ -25,5 +25,9 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# The Teams app package (build/watchword-teams.zip); options go in ARGS, e.g. ARGS="--version 1.0.1".
+package: $(STAMP)
+	$(PY) -m manifest $(ARGS)
+
 clean:
 	rm -rf $(VENV) var build .pytest_cache
