@@ -5,6 +5,11 @@ undeclared package, so we build the payload ourselves and parse each item's body
 JSON parse node into the same SDK models a direct call returns. Items that come back throttled
 (429) or unavailable (503/504) are retried on their own, after their Retry-After, while the
 verification's time budget allows.
+
+The batch request itself is sent without msgraph-core's retry middleware (which would wait on
+Retry-After regardless of our budget): when the whole request is throttled, fails, or hangs past
+its share of the budget, every item of it gets that status and goes through the same per-item
+retries. Only a batch Graph refuses outright (400, 401...) raises `BatchError`.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
-from kiota_abstractions.serialization import Parsable, ParseNode
+from kiota_abstractions.serialization import Parsable
+from kiota_http.middleware.middleware import REQUEST_OPTIONS_KEY
+from kiota_http.middleware.options import RetryHandlerOption
 from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
 
 from graph.tokens import GraphTokenProvider
@@ -25,6 +32,11 @@ from graph.tokens import GraphTokenProvider
 MAX_BATCH = 20  # Graph's limit per $batch request
 RETRYABLE = {429, 503, 504}
 MAX_ROUNDS = 4  # a first try and at most three retries of the items still throttled
+TIMED_OUT = "Timeout"  # the error code of an item whose batch request ran out of time (our own)
+CONNECTION_FAILED = "ConnectionFailed"
+# One attempt may use at most this share of the remaining budget, so a hung request leaves time to retry.
+ATTEMPT_SHARE = 0.5
+MIN_ATTEMPT_S = 2.0
 
 T = TypeVar("T", bound=Parsable)
 
@@ -48,6 +60,7 @@ class BatchItem:
     id: str
     url: str  # relative to the Graph base, e.g. "/users/{id}/calendarView?startDateTime=..."
     headers: dict[str, str] = field(default_factory=dict)
+    retry: bool = True  # False: a throttled answer is final (e.g. sign-in logs, whose budget we ration)
 
 
 @dataclass(frozen=True)
@@ -67,14 +80,30 @@ class BatchResult:
             return str(self.body["error"].get("code", ""))
         return ""
 
-    def parse(self, factory: Callable[[ParseNode], T]) -> T:
-        """The body as an SDK model, exactly as a direct call would have returned it."""
+    @property
+    def next_link(self) -> str | None:
+        if isinstance(self.body, dict):
+            link = self.body.get("@odata.nextLink")
+            return str(link) if link else None
+        return None
+
+    def parse(self, model: type[T]) -> T:
+        """The body as an SDK model (`result.parse(EventCollectionResponse)`), exactly as a direct call would
+        have returned it; kiota picks the subtype from @odata.type (create_from_discriminator_value)."""
         node = JsonParseNodeFactory().get_root_parse_node("application/json", json.dumps(self.body).encode())
-        return node.get_object_value(factory)
+        return node.get_object_value(model)
+
+
+@dataclass
+class BatchStats:
+    """What a caller's batches cost: HTTP requests sent and sequential rounds (parallel chunks count once)."""
+
+    requests: int = 0
+    rounds: int = 0
 
 
 class BatchError(Exception):
-    """The batch request itself failed (transport error or a non-200 answer)."""
+    """Graph refused the batch request itself (a malformed batch, or an invalid token)."""
 
 
 async def send_batch(
@@ -83,16 +112,20 @@ async def send_batch(
     tokens: GraphTokenProvider,
     items: Sequence[BatchItem],
     deadline: Deadline,
+    stats: BatchStats | None = None,
 ) -> dict[str, BatchResult]:
-    """Send the items (in chunks of 20) and return every item's final result by id."""
+    """Send the items (in parallel chunks of 20) and return every item's final result by id."""
+    stats = stats if stats is not None else BatchStats()
     results: dict[str, BatchResult] = {}
     pending = list(items)
     for _round in range(MAX_ROUNDS):
         chunks = [pending[i : i + MAX_BATCH] for i in range(0, len(pending), MAX_BATCH)]
+        stats.rounds += 1
+        stats.requests += len(chunks)
         answers = await asyncio.gather(*(_post(http, graph_url, tokens, c, deadline) for c in chunks))
         for answer in answers:
             results.update(answer)
-        pending = [i for i in pending if results[i.id].status in RETRYABLE]
+        pending = [i for i in pending if i.retry and results[i.id].status in RETRYABLE]
         wait = max((_retry_after(results[i.id]) for i in pending), default=0.0)
         if not pending or wait >= deadline.remaining():
             break
@@ -101,26 +134,44 @@ async def send_batch(
     return results
 
 
+def _everyone(chunk: Sequence[BatchItem], status: int, code: str, headers: dict[str, str]) -> dict[str, BatchResult]:
+    body = {"error": {"code": code, "message": "The batch request failed as a whole."}}
+    return {i.id: BatchResult(i.id, status, dict(headers), body) for i in chunk}
+
+
 async def _post(
     http: httpx.AsyncClient, graph_url: str, tokens: GraphTokenProvider, chunk: Sequence[BatchItem], deadline: Deadline
 ) -> dict[str, BatchResult]:
+    remaining = deadline.remaining()
+    if remaining <= 0:
+        return _everyone(chunk, 504, TIMED_OUT, {})
     token = await tokens.get_authorization_token(graph_url)
     payload = {"requests": [{"id": i.id, "method": "GET", "url": i.url, "headers": i.headers} for i in chunk]}
+    timeout = min(remaining, max(MIN_ATTEMPT_S, remaining * ATTEMPT_SHARE))
     try:
         response = await http.post(
             f"{graph_url.rstrip('/')}/$batch",
             json=payload,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=max(0.5, deadline.remaining()),
+            timeout=timeout,
+            # Our own retries below honour the deadline; the middleware's would not.
+            extensions={REQUEST_OPTIONS_KEY: {RetryHandlerOption.get_key(): RetryHandlerOption(0, 0, False)}},
         )
-    except httpx.HTTPError as exc:
-        raise BatchError(f"$batch request failed: {type(exc).__name__}") from None
+    except httpx.TimeoutException:
+        return _everyone(chunk, 504, TIMED_OUT, {})
+    except httpx.HTTPError:
+        return _everyone(chunk, 503, CONNECTION_FAILED, {})
+    if response.status_code in RETRYABLE:
+        return _everyone(chunk, response.status_code, "BatchThrottled" if response.status_code == 429 else
+                         "BatchUnavailable", {k: v for k, v in response.headers.items() if k.lower() == "retry-after"})
     if response.status_code != 200:
         raise BatchError(f"$batch answered {response.status_code}")
-    return {
+    answered = {
         str(r["id"]): BatchResult(str(r["id"]), int(r["status"]), dict(r.get("headers") or {}), r.get("body"))
         for r in response.json().get("responses", [])
     }
+    # An item Graph left out of the answer is treated as unavailable (and retried).
+    return {i.id: answered.get(i.id) or BatchResult(i.id, 503, {}, None) for i in chunk}
 
 
 def _retry_after(result: BatchResult) -> float:
@@ -131,4 +182,4 @@ def _retry_after(result: BatchResult) -> float:
                 return max(0.0, float(value))
             except ValueError:
                 break
-    return 1.0
+    return 1.0 if result.error_code != TIMED_OUT else 0.0

@@ -81,9 +81,15 @@ class TokenSource:
                 self._apps[tenant_id] = app
             return app
 
-    def _acquire(self, tenant_id: str) -> AppToken:
+    def _acquire(self, tenant_id: str, fresh: bool = False) -> AppToken:
         try:
-            result = self._app(tenant_id).acquire_token_for_client(scopes=[GRAPH_SCOPE])
+            if fresh:
+                # e.g. right after consent: the cached token's roles would be stale, and msal also replays an
+                # HTTP 400 answer (such as "not consented") for 60 s; a new msal app forgets both.
+                with self._lock:
+                    self._apps.pop(tenant_id, None)
+            app = self._app(tenant_id)
+            result = app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
         except (requests.RequestException, ValueError) as exc:
             # msal raises ValueError when discovery fails (unknown tenant, unreachable authority).
             raise TokenError(tenant_id, "unreachable", type(exc).__name__ + ": " + _first_line(exc)) from None
@@ -93,8 +99,9 @@ class TokenSource:
         claims = jwt.decode(token, options={"verify_signature": False})
         return AppToken(token, int(result.get("expires_in", 0)), claims)
 
-    async def token(self, tenant_id: str) -> AppToken:
-        return await asyncio.to_thread(self._acquire, tenant_id)
+    async def token(self, tenant_id: str, *, fresh: bool = False) -> AppToken:
+        """A token for the tenant (msal's cached one unless `fresh`)."""
+        return await asyncio.to_thread(self._acquire, tenant_id, fresh)
 
     def for_tenant(self, tenant_id: str, graph_url: str) -> GraphTokenProvider:
         return GraphTokenProvider(self, tenant_id, graph_url)

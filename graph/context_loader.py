@@ -1,0 +1,706 @@
+"""Reading everything a verification needs, in as few sequential round trips as the data allows.
+
+Round 1 is one $batch of everything keyed by the target's id: the profile with its manager expanded,
+direct reports, calendar, groups, chats, contacts, mail senders, roles and sign-ins (plus, in a tenant's
+first verification, the tenant-wide facts of graph/tenant_facts.py). Round 2 holds what round 1 made
+possible: peers and the skip-level (the manager's reports and manager), the department, member counts of
+the target's groups, roles held through role-assignable groups, and the directory users behind addresses
+round 1 named. When the profile has to come from Graph before peers can be asked for, it travels in a batch
+of its own so round 2 leaves while the rest of round 1 is still on its way. With the tenant's directory
+snapshot cached (and complete), peers, skip-level and department are read locally and one round suffices.
+Next pages (`@odata.nextLink`, only when present) follow their page as soon as it arrives.
+
+Every request is a $batch item, so a failing source fails alone: it is named in `UserContext.unavailable`
+with a plain reason and everything else still arrives. All of it runs within one `Deadline`.
+
+Tenant-wide facts are cached per tenant and refreshed in the background; group sizes per group; sign-ins
+per (tenant, user) for a few minutes, and a per-tenant window keeps Watchword under the reports API's
+5 requests per 10 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from graph import mapping
+from graph.batch import (
+    CONNECTION_FAILED,
+    RETRYABLE,
+    TIMED_OUT,
+    BatchError,
+    BatchItem,
+    BatchResult,
+    BatchStats,
+    Deadline,
+    send_batch,
+)
+from graph.directory import GraphUnavailable, LoadedContext, UserNotFound
+from graph.limits import SlidingWindowLimiter, TtlCache
+from graph.mapping import Json
+from graph.permissions import PERMISSIONS
+from graph.tenant_facts import FACTS, DirectorySnapshot, TenantFacts
+from graph.tokens import TokenError, TokenSource
+from graph.urls import EVENTUAL, odata_string, relative_link, relative_url
+from verification.context import Group, OrgKnowledge, Party, Person, RoleUsage, SignIn, Source, UserContext
+from verification.names import normalize  # the same keys the question generators look names up by
+
+log = logging.getLogger(__name__)
+
+MEETINGS_BACK = timedelta(days=14)
+MEETINGS_AHEAD = timedelta(days=3)
+MAIL_BACK = timedelta(days=7)
+SIGN_INS_BACK = timedelta(days=30)
+OUTLOOK_MAX_PAGE = 1000
+DIRECTORY_MAX_PAGE = 999
+MAX_PAGES = 10  # per source and load: enough for any real mailbox's window, bounded for a pathological one
+IN_CLAUSE_MAX = 15  # values per `in (...)` in a directory $filter
+MAX_RESOLVE_ITEMS = 10  # address/id lookups per round
+OTHERS_SAMPLE = 100
+SIGN_IN_WAIT_MAX_S = 3.0  # wait this long at most for the reports window, when the budget allows
+MAX_ATTEMPTS = 3  # a page-1 request that stayed throttled/unavailable through send_batch's retries, asked again
+RETRY_MIN_LEFT_S = 1.0
+SIGN_IN_TTL_S = 300.0
+
+UTC_CALENDAR = {"Prefer": 'outlook.timezone="UTC"'}
+_PERMISSION_OF = {p.source: p.name for p in PERMISSIONS if p.source}
+_NO_PREMIUM = "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
+RATE_LIMITED = "rate limited, try again shortly"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class _Req:
+    kind: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    arg: Any = None
+    page: int = 1
+    retry: bool = True
+    attempt: int = 1
+
+
+@dataclass
+class _Facts:
+    """Tenant-wide facts, each None until read (from the cache or this load)."""
+
+    population: int | None = None
+    domains: tuple[tuple[str, str], ...] | None = None  # (verified name, authenticationType)
+    role_usage: tuple[RoleUsage, ...] | None = None
+    group_count: int | None = None
+    catalogue: tuple[Json, ...] | None = None
+    users: DirectorySnapshot | None = None
+
+
+class ContextLoader:
+    """Owns the per-tenant caches (graph/tenant_facts.py), the sign-in cache and the reports window;
+    `load()` reads one target's context. `aclose()` stops the background refresh."""
+
+    def __init__(self, *, tokens: TokenSource, http: httpx.AsyncClient, graph_url: str,
+                 clock: Callable[[], datetime], with_mail_subjects: bool = False,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.tokens = tokens
+        self.http = http
+        self.graph_url = graph_url.rstrip("/")
+        self.clock = clock
+        self.with_mail_subjects = with_mail_subjects
+        self.tenant_facts = TenantFacts(tokens=tokens, http=http, graph_url=self.graph_url, monotonic=monotonic)
+        self.sign_ins: TtlCache[tuple[SignIn, ...]] = TtlCache(SIGN_IN_TTL_S, clock=monotonic)
+        self.reports_window = SlidingWindowLimiter(clock=monotonic)
+
+    async def load(self, tenant_id: str, user_id: str, deadline: Deadline) -> LoadedContext:
+        started = time.perf_counter()
+        run = _Load(self, tenant_id, user_id, deadline)
+        try:
+            await run.run()
+        except TokenError as err:
+            raise GraphUnavailable(f"no token: {err.code}") from None
+        except BatchError as err:
+            raise GraphUnavailable(str(err)) from None
+        self.tenant_facts.refresh_soon(tenant_id)
+        return run.result((time.perf_counter() - started) * 1000)
+
+    async def settle(self) -> None:
+        await self.tenant_facts.settle()
+
+    async def aclose(self) -> None:
+        await self.tenant_facts.aclose()
+
+
+class _Load:
+    """One load_context: the requests in flight, what came back, and how it maps to the context."""
+
+    def __init__(self, loader: ContextLoader, tenant_id: str, user_id: str, deadline: Deadline) -> None:
+        self.l = loader
+        self.tenant = tenant_id
+        self.uid = user_id
+        self.deadline = deadline
+        self.now = loader.clock()
+        self.stats = BatchStats()
+        self.cached: list[str] = []
+        self.unavailable: dict[str, str] = {}
+        self.facts = _Facts()
+        self.profile: Json | None = None
+        self.manager: Person | None = None
+        self.skip: Person | None = None
+        self.reports: list[Person] = []
+        self.peers: list[Person] = []
+        self.department: list[Person] = []
+        self.events: list[Json] = []
+        self.groups: dict[str, Json] = {}
+        self.direct: set[str] | None = set()
+        self.chats: list[Json] = []
+        self.contacts: list[Json] = []
+        self.messages: list[Json] = []
+        self.assignments: list[Json] = []
+        self.group_assignments: list[Json] = []
+        self.sign_in_list: tuple[SignIn, ...] = ()
+        self.sign_in_deferred = False
+        self.sign_in_attempt = 1
+        self.counts: dict[str, int] = {}
+        self.resolved: list[Person] = []
+        self.asked_addresses: set[str] = set()
+        self.asked_ids: set[str] = set()
+        self.new_addresses: set[str] = set()
+        self.new_ids: set[str] = set()
+        self.incomplete: set[str] = set()
+        self._n = 0
+
+    # --- the rounds --------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Send requests as soon as what they depend on has arrived: the profile travels in a $batch of its
+        own, so the requests it enables (peers, skip-level, department) leave while the rest of round 1 is
+        still on its way. `stats.rounds` is the longest chain of sequential batches."""
+        first = self._first_round()
+        tasks: set[asyncio.Task[tuple[list[_Req], int]]] = set()
+
+        def launch(reqs: list[_Req], depth: int) -> None:
+            if reqs:
+                tasks.add(asyncio.ensure_future(self._batch(reqs, depth)))
+
+        if self._local_org_chart():
+            launch(first + self._sign_in_if_allowed(), 0)
+        else:  # peers and the department wait for the profile: let it travel alone, and early
+            launch([r for r in first if r.kind == "profile"], 0)
+            launch([r for r in first if r.kind != "profile"] + self._sign_in_if_allowed(), 0)
+        try:
+            while tasks:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    tasks.discard(task)
+                    follow, depth = task.result()
+                    follow += self._lookups()
+                    if follow and self.deadline.remaining() <= 0:
+                        self._out_of_time(follow)
+                        continue
+                    launch(follow + (self._sign_in_if_allowed() if follow else []), depth)
+                if not tasks and self.sign_in_deferred:
+                    launch(await self._wait_for_sign_ins(), self.stats.rounds)
+        finally:
+            for task in tasks:
+                task.cancel()
+        if self.profile is None:
+            raise GraphUnavailable("profile: timed out")
+
+    async def _batch(self, reqs: list[_Req], depth: int) -> tuple[list[_Req], int]:
+        """One $batch (in parallel chunks of 20) and its answers handled; returns the follow-up requests and
+        the depth reached (retries of throttled items inside send_batch add to it)."""
+        ids = {}
+        items = []
+        for req in reqs:
+            self._n += 1
+            item_id = f"{req.kind}{self._n}"
+            ids[item_id] = req
+            items.append(BatchItem(item_id, req.url, req.headers, retry=req.retry))
+        tokens = self.l.tokens.for_tenant(self.tenant, self.l.graph_url)
+        stats = BatchStats()
+        results = await send_batch(self.l.http, self.l.graph_url, tokens, items, self.deadline, stats)
+        depth += stats.rounds
+        self.stats.requests += stats.requests
+        self.stats.rounds = max(self.stats.rounds, depth)
+        follow: list[_Req] = []
+        # Tenant facts first: later handlers rely on the domains and the directory snapshot.
+        for item_id, req in sorted(ids.items(), key=lambda kv: kv[1].kind != "fact"):
+            follow += self._handle(req, results[item_id])
+        return follow, depth
+
+    def _handle(self, req: _Req, res: BatchResult) -> list[_Req]:
+        handler = getattr(self, f"_on_{req.kind}")
+        if not res.ok:
+            return self._failed(req, res)
+        try:
+            return list(handler(req, res) or [])
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # a body we cannot parse
+            log.warning("graph: unreadable %s answer for tenant %s: %s", req.kind, self.tenant, type(exc).__name__)
+            return self._failed(req, BatchResult(res.id, 502, {}, {"error": {"code": "UnreadableAnswer"}}))
+
+    def _next_page(self, req: _Req, res: BatchResult) -> list[_Req]:
+        link = res.next_link
+        if not link or req.page >= MAX_PAGES:
+            return []
+        return [replace(req, url=relative_link(self.l.graph_url, link), page=req.page + 1)]
+
+    # --- round 1 -----------------------------------------------------------------------------------------
+    def _first_round(self) -> list[_Req]:
+        u = f"/users/{quote(self.uid, safe='')}"
+        now = self.now
+        person = ",".join(mapping.PERSON_FIELDS)
+        reqs = [
+            _Req("profile", relative_url(u, {"$select": ",".join(mapping.PROFILE_FIELDS),
+                                             "$expand": f"manager($select={person})"})),
+            _Req("reports", relative_url(f"{u}/directReports", {"$select": person, "$top": str(DIRECTORY_MAX_PAGE)})),
+            _Req("meetings", relative_url(f"{u}/calendarView", {
+                "startDateTime": _iso(now - MEETINGS_BACK), "endDateTime": _iso(now + MEETINGS_AHEAD),
+                "$select": ",".join(mapping.EVENT_FIELDS), "$top": str(OUTLOOK_MAX_PAGE)}), dict(UTC_CALENDAR)),
+            _Req("groups", relative_url(f"{u}/transitiveMemberOf/microsoft.graph.group", {
+                "$select": ",".join(mapping.GROUP_FIELDS), "$top": str(DIRECTORY_MAX_PAGE), "$count": "true"}),
+                 dict(EVENTUAL)),
+            _Req("direct", relative_url(f"{u}/memberOf/microsoft.graph.group", {
+                "$select": "id", "$top": str(DIRECTORY_MAX_PAGE), "$count": "true"}), dict(EVENTUAL)),
+            # No $select on chats and role assignments: their answers are small, and devtenant drops expanded
+            # navigation properties when $select is present (Graph keeps them).
+            _Req("chats", relative_url(f"{u}/chats", {
+                "$expand": "members,lastMessagePreview", "$orderby": "lastMessagePreview/createdDateTime desc",
+                "$top": "50"})),
+            _Req("contacts", relative_url(f"{u}/contacts", {"$select": ",".join(mapping.CONTACT_FIELDS),
+                                                            "$top": str(OUTLOOK_MAX_PAGE)})),
+            _Req("mail", relative_url(f"{u}/messages", {
+                "$select": ",".join((*mapping.MAIL_FIELDS, *(("subject",) if self.l.with_mail_subjects else ()))),
+                "$filter": f"receivedDateTime ge {_iso(now - MAIL_BACK)}", "$orderby": "receivedDateTime desc",
+                "$top": str(OUTLOOK_MAX_PAGE)})),
+            _Req("roles", relative_url("/roleManagement/directory/roleAssignments", {
+                "$filter": f"principalId eq {odata_string(self.uid)}", "$expand": "roleDefinition"})),
+        ]
+        cached = self.l.sign_ins.get((self.tenant, self.uid))
+        if cached is not None:
+            self.sign_in_list = cached
+            self.cached.append("sign_ins")
+        else:
+            self.sign_in_deferred = True
+        return reqs + self._tenant_requests()
+
+    def _sign_in_request(self) -> _Req:
+        return _Req("sign_ins", relative_url("/auditLogs/signIns", {
+            "$filter": f"userId eq {odata_string(self.uid)} and createdDateTime ge {_iso(self.now - SIGN_INS_BACK)}",
+            "$select": ",".join(mapping.SIGN_IN_FIELDS), "$top": "1000"}), retry=False, attempt=self.sign_in_attempt)
+
+    def _sign_in_if_allowed(self) -> list[_Req]:
+        """The sign-in request joins this round if the reports window has room."""
+        if not self.sign_in_deferred or self.l.reports_window.try_acquire(self.tenant):
+            return []
+        self.sign_in_deferred = False
+        return [self._sign_in_request()]
+
+    async def _wait_for_sign_ins(self) -> list[_Req]:
+        """Everything else is read: wait for the reports window if the budget allows, else give up on it."""
+        self.sign_in_deferred = False
+        wait = self.l.reports_window.try_acquire(self.tenant)
+        if wait == 0:
+            return [self._sign_in_request()]
+        if wait <= SIGN_IN_WAIT_MAX_S and wait < self.deadline.remaining() - 1.0:
+            await asyncio.sleep(wait)
+            if self.l.reports_window.try_acquire(self.tenant) == 0:
+                return [self._sign_in_request()]
+        self.unavailable[Source.SIGN_INS.value] = RATE_LIMITED
+        return []
+
+    def _tenant_requests(self) -> list[_Req]:
+        """Tenant-wide facts the cache lacks (a tenant's first verification, or after a long pause)."""
+        reqs = []
+        for part, fact in FACTS.items():
+            value = self.l.tenant_facts.cache.get((self.tenant, part))
+            if value is None:
+                reqs.append(_Req("fact", fact.url, dict(fact.headers), arg=(part, [])))
+            else:
+                setattr(self.facts, part, value)
+                self.cached.append(part)
+        return reqs
+
+    def _local_org_chart(self) -> bool:
+        return self.facts.users is not None and self.facts.users.complete
+
+    # --- handlers (each reads Graph's JSON; graph/mapping.py turns it into our dataclasses) ----------------
+    def _on_profile(self, req: _Req, res: BatchResult) -> list[_Req]:
+        if not isinstance(res.body, dict) or not res.body.get("id"):
+            raise ValueError("profile without an id")
+        self.profile = res.body
+        follow: list[_Req] = []
+        manager = res.body.get("manager")
+        department = res.body.get("department")
+        snapshot = self.facts.users
+        if isinstance(manager, dict) and manager.get("id"):
+            self.manager = mapping.person(manager)
+        if snapshot is not None and snapshot.complete:
+            # The whole directory is cached: the org chart around the target needs no request.
+            if self.manager is not None:
+                self.peers = list(snapshot.reports.get(self.manager.id, []))
+                skip = snapshot.manager_of.get(self.manager.id)
+                self.skip = snapshot.by_id.get(skip) if skip else None
+            self.department = snapshot.in_department(str(department) if department else None)
+            self.cached.append("org_chart")
+            return follow
+        if self.manager is not None:
+            m = f"/users/{quote(self.manager.id, safe='')}"
+            person = ",".join(mapping.PERSON_FIELDS)
+            follow += [
+                _Req("peers", relative_url(f"{m}/directReports", {"$select": person,
+                                                                 "$top": str(DIRECTORY_MAX_PAGE)})),
+                _Req("skip", relative_url(f"{m}/manager", {"$select": person})),
+            ]
+        if department:
+            follow.append(_Req("department", relative_url("/users", {
+                "$filter": f"department eq {odata_string(str(department))}", "$count": "true",
+                "$select": ",".join(mapping.PERSON_FIELDS), "$top": str(DIRECTORY_MAX_PAGE)}), dict(EVENTUAL)))
+        return follow
+
+    def _on_reports(self, req: _Req, res: BatchResult) -> list[_Req]:
+        self.reports += mapping.people(mapping.values(res.body))
+        return self._next_page(req, res)
+
+    def _on_peers(self, req: _Req, res: BatchResult) -> list[_Req]:
+        self.peers += mapping.people(mapping.values(res.body))
+        return self._next_page(req, res)
+
+    def _on_skip(self, req: _Req, res: BatchResult) -> list[_Req]:
+        if isinstance(res.body, dict) and res.body.get("id"):
+            self.skip = mapping.person(res.body)
+        return []
+
+    def _on_department(self, req: _Req, res: BatchResult) -> list[_Req]:
+        self.department += mapping.people(mapping.values(res.body))
+        return self._next_page(req, res)
+
+    def _on_meetings(self, req: _Req, res: BatchResult) -> list[_Req]:
+        events = mapping.values(res.body)
+        self.events += events
+        for e in events:
+            self._saw(*mapping.meeting_addresses(e))
+        return self._next_page(req, res)
+
+    def _on_groups(self, req: _Req, res: BatchResult) -> list[_Req]:
+        groups = [g for g in mapping.values(res.body) if g.get("id")]
+        follow = self._next_page(req, res)
+        for g in groups:
+            self.groups[str(g["id"])] = g
+        follow += self._count_requests([str(g["id"]) for g in groups])
+        assignable = [str(g["id"]) for g in groups if g.get("isAssignableToRole")]
+        for i in range(0, len(assignable), IN_CLAUSE_MAX):
+            chunk = ",".join(odata_string(gid) for gid in assignable[i:i + IN_CLAUSE_MAX])
+            follow.append(_Req("group_roles", relative_url("/roleManagement/directory/roleAssignments", {
+                "$filter": f"principalId in ({chunk})", "$expand": "roleDefinition"})))
+        return follow
+
+    def _count_requests(self, group_ids: Iterable[str]) -> list[_Req]:
+        out = []
+        for gid in group_ids:
+            cached = self.l.tenant_facts.group_counts.get((self.tenant, gid))
+            if cached is not None:
+                self.counts[gid] = cached
+            elif gid not in self.counts:
+                self.counts[gid] = -1  # asked
+                out.append(_Req("count", f"/groups/{quote(gid, safe='')}/transitiveMembers/$count", dict(EVENTUAL),
+                                arg=gid))
+        return out
+
+    def _on_count(self, req: _Req, res: BatchResult) -> list[_Req]:
+        n = mapping.count_value(res.body)
+        if n is not None:
+            self.counts[req.arg] = n
+            self.l.tenant_facts.group_counts.put((self.tenant, req.arg), n)
+        return []
+
+    def _on_direct(self, req: _Req, res: BatchResult) -> list[_Req]:
+        if self.direct is not None:
+            self.direct |= {str(g["id"]) for g in mapping.values(res.body) if g.get("id")}
+        return self._next_page(req, res)
+
+    def _on_chats(self, req: _Req, res: BatchResult) -> list[_Req]:
+        chats = mapping.values(res.body)
+        self.chats += chats
+        for c in chats:
+            self.new_ids.update(mapping.chat_member_ids(c))
+        return []  # the 50 most recent chats are enough: no paging
+
+    def _on_contacts(self, req: _Req, res: BatchResult) -> list[_Req]:
+        contacts = mapping.values(res.body)
+        self.contacts += contacts
+        for c in contacts:
+            self._saw(*mapping.contact_addresses(c))
+        return self._next_page(req, res)
+
+    def _on_mail(self, req: _Req, res: BatchResult) -> list[_Req]:
+        messages = mapping.values(res.body)
+        self.messages += messages
+        self._saw(*(mapping.sender_address(m) for m in messages))
+        return self._next_page(req, res)
+
+    def _on_roles(self, req: _Req, res: BatchResult) -> list[_Req]:
+        self.assignments += mapping.values(res.body)
+        return self._next_page(req, res)
+
+    def _on_group_roles(self, req: _Req, res: BatchResult) -> list[_Req]:
+        self.group_assignments += mapping.values(res.body)
+        return self._next_page(req, res)
+
+    def _on_sign_ins(self, req: _Req, res: BatchResult) -> list[_Req]:
+        # Newest first; one page of up to 1000 covers 30 days for anyone but a robot, and a second page
+        # would spend another of the tenant's five reports requests per 10 s.
+        self.sign_in_list = tuple(s for s in (mapping.sign_in(x) for x in mapping.values(res.body)) if s)
+        self.l.sign_ins.put((self.tenant, self.uid), self.sign_in_list)
+        return []
+
+    def _on_resolve(self, req: _Req, res: BatchResult) -> list[_Req]:
+        self.resolved += mapping.people(mapping.values(res.body))
+        return []
+
+    def _on_fact(self, req: _Req, res: BatchResult) -> list[_Req]:
+        """A tenant-wide fact read in this verification (the cache lacked it); cached as it arrives."""
+        part, items = req.arg
+        fact = FACTS[part]
+        if fact.count:
+            n = mapping.count_value(res.body)
+            value = None if n is None else fact.build(n, True)
+        else:
+            items = items + mapping.values(res.body)
+            if res.next_link and req.page < fact.pages:
+                return [replace(req, url=relative_link(self.l.graph_url, res.next_link), page=req.page + 1,
+                                arg=(part, items))]
+            value = fact.build(items, res.next_link is None)
+        if value is not None:
+            setattr(self.facts, part, value)
+            self.l.tenant_facts.cache.put((self.tenant, part), value)
+        return []
+
+    # --- failures ----------------------------------------------------------------------------------------
+    _SOURCE = {"reports": Source.HIERARCHY, "peers": Source.HIERARCHY, "meetings": Source.MEETINGS,
+               "groups": Source.GROUPS, "chats": Source.CHATS, "contacts": Source.CONTACTS, "mail": Source.MAIL,
+               "roles": Source.ROLES, "group_roles": Source.ROLES, "sign_ins": Source.SIGN_INS}
+
+    def _failed(self, req: _Req, res: BatchResult) -> list[_Req]:
+        transient = res.status in RETRYABLE and self.deadline.remaining() > RETRY_MIN_LEFT_S
+        if req.kind == "profile":
+            if res.status == 404:
+                raise UserNotFound(self.uid)
+            if transient:  # nothing works without it: keep asking while the budget lasts
+                return [replace(req, attempt=req.attempt + 1)]
+            raise GraphUnavailable(f"profile: {reason(res, 'User.Read.All')}")
+        if req.kind == "sign_ins" and transient and res.status != 429 and req.attempt == 1:
+            # Once more, when the reports window has room (a 429 is final: the tenant's budget is spent).
+            self.sign_in_deferred = True
+            self.sign_in_attempt = 2
+            return []
+        if transient and req.retry and req.attempt < MAX_ATTEMPTS:
+            return [replace(req, attempt=req.attempt + 1)]
+        if req.kind == "skip" and res.status == 404:
+            return []  # the manager has no manager
+        if req.kind == "direct":
+            self.direct = None  # membership kinds unknown: treat every group as direct
+            return []
+        source = self._SOURCE.get(req.kind)
+        if source is None:
+            log.info("graph: %s unavailable for tenant %s: %s", req.kind, self.tenant, reason(res, None))
+            return []
+        if req.page > 1:
+            # Earlier pages arrived: keep them, the source is usable but incomplete.
+            self.incomplete.add(source.value)
+            log.info("graph: page %d of %s failed for tenant %s: %s", req.page, req.kind, self.tenant,
+                     reason(res, None))
+            return []
+        why = reason(res, _PERMISSION_OF.get(source.value))
+        if source is Source.SIGN_INS and res.status == 429:
+            why = RATE_LIMITED
+        self.unavailable.setdefault(source.value, why)
+        return []
+
+    def _out_of_time(self, pending: list[_Req]) -> None:
+        for req in pending:
+            source = self._SOURCE.get(req.kind)
+            if source is not None and req.page == 1:
+                self.unavailable.setdefault(source.value, "timed out")
+        if self.sign_in_deferred:
+            self.unavailable.setdefault(Source.SIGN_INS.value, "timed out")
+
+    # --- who is behind an address ------------------------------------------------------------------------
+    def _saw(self, *addresses: str | None) -> None:
+        self.new_addresses.update(a.lower() for a in addresses if a and "@" in a)
+
+    def _known(self) -> tuple[Callable[[str], Person | None], Callable[[str], Person | None]]:
+        """Lookups by (lower-cased) address and by id over every person this load knows: what it read, then
+        the cached directory snapshot."""
+        everyone: list[Person] = []
+        if self.profile is not None:
+            everyone.append(mapping.person(self.profile))
+        everyone += [p for p in (self.manager, self.skip) if p]
+        everyone += self.reports + self.peers + self.department + self.resolved
+        by_address: dict[str, Person] = {}
+        by_id: dict[str, Person] = {}
+        for p in everyone:
+            by_id.setdefault(p.id, p)
+            for a in (p.mail, p.upn):
+                if a:
+                    by_address.setdefault(a.lower(), p)
+        snapshot = self.facts.users or DirectorySnapshot(())
+
+        def address(a: str) -> Person | None:
+            return by_address.get(a) or snapshot.by_address.get(a)
+
+        def ident(i: str) -> Person | None:
+            return by_id.get(i) or snapshot.by_id.get(i)
+
+        return address, ident
+
+    def _lookups(self) -> list[_Req]:
+        """Users behind addresses and chat member ids seen so far, when the directory pages we already hold
+        do not name them (internal addresses only, when the tenant's domains are known; none at all when the
+        cached page of users is the whole directory: an address it lacks is a room or a service account)."""
+        new_addresses, new_ids = self.new_addresses, self.new_ids
+        self.new_addresses, self.new_ids = set(), set()
+        if self._local_org_chart() or not (new_addresses or new_ids):
+            return []
+        by_address, by_id = self._known()
+        domains = {d.lower() for d, _ in self.facts.domains or ()}
+        addresses = sorted(a for a in new_addresses - self.asked_addresses
+                           if by_address(a) is None and (not domains or a.rsplit("@", 1)[1] in domains))
+        ids = sorted(i for i in new_ids - self.asked_ids if by_id(i) is None)
+        reqs = []
+        for values, prop, asked in ((ids, "id", self.asked_ids), (addresses, "mail", self.asked_addresses)):
+            for i in range(0, len(values), IN_CLAUSE_MAX):
+                if len(reqs) >= MAX_RESOLVE_ITEMS:
+                    break
+                chunk = values[i:i + IN_CLAUSE_MAX]
+                asked.update(chunk)
+                reqs.append(_Req("resolve", relative_url("/users", {
+                    "$filter": f"{prop} in ({','.join(odata_string(v) for v in chunk)})",
+                    "$select": ",".join(mapping.PERSON_FIELDS)})))
+        return reqs
+
+    # --- the result --------------------------------------------------------------------------------------
+    def result(self, elapsed_ms: float) -> LoadedContext:
+        assert self.profile is not None  # noqa: S101 - run() raised otherwise
+        by_address, by_id = self._known()
+        me = mapping.person(self.profile)
+
+        def party_of(name: str | None, address: str | None) -> Any:
+            who = by_address(address.lower()) if address else None
+            return Party(name or (who.display_name if who else address or ""), address, who)
+
+        domains = self.facts.domains or ()
+        federated_domains = {d.lower() for d, kind in domains if kind.lower() == "federated"}
+        upn_domain = str(self.profile.get("userPrincipalName") or "").rsplit("@", 1)[-1].lower()
+        population = self.facts.population or max(len(self.facts.users.people) if self.facts.users else 0,
+                                                   len(self.department) + 1)
+        direct = self.direct
+
+        def group_of(g: Json) -> Group:
+            n = self.counts.get(str(g.get("id")))
+            return mapping.group(g, member_count=n if n is not None and n >= 0 else None,
+                                 is_direct=direct is None or str(g.get("id")) in direct, population=population)
+
+        group_names = {gid: str(g.get("displayName") or gid) for gid, g in self.groups.items()}
+        roles = [mapping.role(a) for a in self.assignments]
+        roles += [mapping.role(a, via_group=group_names.get(str(a.get("principalId")), str(a.get("principalId"))))
+                  for a in self.group_assignments]
+        meetings = sorted((m for m in (mapping.meeting(e, party_of) for e in self.events) if m), key=lambda m: m.start)
+        mail = sorted((m for m in (mapping.mail_message(x, party_of, with_subject=self.l.with_mail_subjects)
+                                   for x in self.messages) if m), key=lambda m: m.received_at, reverse=True)
+        peers = _unique(p for p in self.peers if p.id != me.id)
+        context = UserContext(
+            profile=me,
+            fetched_at=self.now,
+            is_federated=bool(self.profile.get("onPremisesSyncEnabled")) or upn_domain in federated_domains,
+            last_password_change=mapping.timestamp(self.profile.get("lastPasswordChangeDateTime")),
+            manager=self.manager,
+            peers=peers,
+            direct_reports=_unique(self.reports),
+            meetings=tuple(meetings),
+            groups=tuple(group_of(g) for g in self.groups.values()),
+            chats=tuple(mapping.chat(c, by_id) for c in self.chats),
+            contacts=tuple(mapping.contact(c, party_of) for c in self.contacts),
+            mail=tuple(mail),
+            roles=tuple(roles),
+            sign_ins=self.sign_in_list if Source.SIGN_INS.value not in self.unavailable else (),
+            unavailable=dict(self.unavailable),
+        )
+        org = self._org(context, population)
+        return LoadedContext(context=context, org=org, round_trips=self.stats.rounds, requests=self.stats.requests,
+                             elapsed_ms=elapsed_ms, cached=tuple(self.cached),
+                             incomplete=tuple(sorted(self.incomplete)))
+
+    def _org(self, context: UserContext, population: int) -> OrgKnowledge:
+        me = context.profile
+        team = {me.id, *(p.id for p in context.peers), *(p.id for p in context.direct_reports)}
+        team |= {p.id for p in (self.manager, self.skip) if p}
+        snapshot = self.facts.users or DirectorySnapshot(())
+        users, complete = snapshot.people, snapshot.complete
+        others = [p for p in users if p.id not in team and p.department != me.department]
+        # A stable sample: the same tenant gives the same decoy pool, whatever the directory's order.
+        others.sort(key=lambda p: hashlib.sha256(p.id.encode()).hexdigest())
+        # Catalogue groups get the sizes the cache holds (the background refresh counts them all).
+        def catalogue_group(g: Json) -> Group:
+            n = self.l.tenant_facts.group_counts.get((self.tenant, str(g["id"])))
+            return mapping.group(g, member_count=n, is_direct=False, population=population)
+
+        groups: dict[str, Group] = {str(g["id"]): catalogue_group(g) for g in self.facts.catalogue or ()}
+        groups.update({g.id: g for g in context.groups})
+        given: Counter[str] = Counter()
+        surnames: Counter[str] = Counter()
+        if complete:  # the whole directory is cached: exact counts for free
+            given.update(normalize(p.given_name) for p in users if p.given_name)
+            surnames.update(normalize(p.surname) for p in users if p.surname)
+        return OrgKnowledge(
+            population=population,
+            manager=self.manager,
+            skip_level=self.skip,
+            peers=context.peers,
+            direct_reports=context.direct_reports,
+            department_members=_unique(self.department),
+            others=tuple(others[:OTHERS_SAMPLE]),
+            groups=tuple(groups.values()),
+            group_count=self.facts.group_count or len(groups),
+            roles=self.facts.role_usage or (),
+            given_name_counts=dict(given),
+            surname_counts=dict(surnames),
+            internal_domains=tuple(d for d, _ in self.facts.domains or ()),
+        )
+
+
+def _unique(people: Iterable[Person]) -> tuple[Person, ...]:
+    seen: dict[str, Person] = {}
+    for p in people:
+        seen.setdefault(p.id, p)
+    return tuple(seen.values())
+
+
+def reason(res: BatchResult, permission: str | None) -> str:
+    """A failed item in plain words, for `UserContext.unavailable` and logs."""
+    code = res.error_code
+    if res.status == 403:
+        if code == _NO_PREMIUM:
+            return "tenant has no Microsoft Entra ID P1 or P2 licence"
+        return f"403: {permission} not granted" if permission else "403: access denied"
+    if res.status == 429:
+        return "throttled"
+    if code == TIMED_OUT or res.status == 504:
+        return "timed out"
+    if code == CONNECTION_FAILED:
+        return "connection failed"
+    if res.status == 503:
+        return "service unavailable"
+    if res.status == 404:
+        if code in ("MailboxNotEnabledForRESTAPI", "ErrorInvalidUser", "ResourceNotFound"):
+            return "no mailbox"
+        return "404: not found"
+    return f"{res.status}: {code or 'error'}"

@@ -1,0 +1,196 @@
+"""The directory as the rest of Watchword sees it: one `Directory` protocol, its results and its errors.
+
+dialogs/ and admin/ depend on this module only; `graph.graph_directory.GraphDirectory` implements it over
+Microsoft Graph (and so over devtenant in demo mode and tests). Results are the project's own frozen
+dataclasses (`verification.context` for what a verification needs); never msgraph-sdk models.
+
+Errors form one small hierarchy: `DirectoryError` and below. Their messages are safe to log and to show an
+agent: they never hold tokens, secrets or temporary passwords.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from graph.batch import Deadline
+from graph.passwords import TemporaryPassword
+from verification.context import OrgKnowledge, Person, UserContext
+
+__all__ = [
+    "ConnectionCheck", "Deadline", "Directory", "DirectoryError", "DirectoryUser", "GraphUnavailable",
+    "LoadedContext", "PermissionStatus", "ResetRefusal", "ResetRefused", "SyncPage", "TemporaryPassword",
+    "UserNotFound",
+]
+
+
+# --- errors ----------------------------------------------------------------------------------------------
+class DirectoryError(Exception):
+    """Something about the directory went wrong; the message is plain and safe to show."""
+
+
+class UserNotFound(DirectoryError):
+    def __init__(self, user_id: str):
+        super().__init__(f"No user {user_id} in the directory.")
+        self.user_id = user_id
+
+
+class GraphUnavailable(DirectoryError):
+    """Graph (or the identity platform) could not answer: `reason` says why ("throttled", "timed out",
+    "403: User.Read.All not granted", "no token: invalid_client")."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"Microsoft Graph is unavailable: {reason}")
+        self.reason = reason
+
+
+class ResetRefusal(StrEnum):
+    PRIVILEGED = "privileged_admin"  # holds a privileged directory role: never reset through the helpdesk
+    ROLE_ASSIGNABLE_GROUP = "role_assignable_group"  # member of a role-assignable group
+    FEDERATED = "federated"  # the password lives on-premises (synced / federated domain)
+    NOT_FOUND = "not_found"
+    APP_LACKS_ROLE = "app_lacks_directory_role"  # Watchword's service principal holds no reset role
+    APP_LACKS_PERMISSION = "app_lacks_permission"  # User-PasswordProfile.ReadWrite.All not consented
+
+
+_REFUSAL_TEXT = {
+    ResetRefusal.PRIVILEGED: "the account holds an administrator role; privileged accounts are never reset "
+                             "through the helpdesk",
+    ResetRefusal.ROLE_ASSIGNABLE_GROUP: "the account is in a role-assignable group; only privileged "
+                                        "administrators may reset it",
+    ResetRefusal.FEDERATED: "the account's password is managed on-premises (synced or federated); reset it "
+                            "in Active Directory",
+    ResetRefusal.NOT_FOUND: "the account does not exist in the directory",
+    ResetRefusal.APP_LACKS_ROLE: "Watchword's app holds no directory role that may reset passwords; an "
+                                 "administrator must assign it one (e.g. Helpdesk Administrator)",
+    ResetRefusal.APP_LACKS_PERMISSION: "the tenant has not granted Watchword User-PasswordProfile.ReadWrite.All",
+}
+
+
+class ResetRefused(DirectoryError):
+    def __init__(self, reason: ResetRefusal, detail: str = ""):
+        text = _REFUSAL_TEXT[reason] + (f" ({detail})" if detail else "")
+        super().__init__(f"Password reset refused: {text}.")
+        self.reason = reason
+        self.detail = detail
+
+
+# --- results ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class DirectoryUser:
+    """One user as `/users/delta` reports it (what store/ keeps as a protected user)."""
+
+    id: str
+    display_name: str
+    upn: str
+    given_name: str | None = None
+    surname: str | None = None
+    mail: str | None = None
+    job_title: str | None = None
+    department: str | None = None
+    account_enabled: bool = True
+    on_premises_sync_enabled: bool = False
+    user_type: str = "Member"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPage:
+    """One page of a `/users/delta` round. Exactly one of `next_link` (more pages follow) and `delta_link`
+    (the round is complete: store it for the next one) is set. `restarted` is True on the first page after
+    the stored link was refused (expired or invalid token): the round started over from scratch, so the
+    caller should treat it as a full enumeration."""
+
+    users: tuple[DirectoryUser, ...]
+    removed_ids: tuple[str, ...]
+    next_link: str | None
+    delta_link: str | None
+    restarted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedContext:
+    """What `load_context` read. `round_trips`: sequential rounds of Graph requests (parallel $batch chunks of
+    one round count once); `requests`: HTTP requests sent; `cached`: tenant-wide or sign-in data reused;
+    `incomplete`: sources whose later pages failed (the first ones arrived and are used)."""
+
+    context: UserContext
+    org: OrgKnowledge
+    round_trips: int
+    requests: int
+    elapsed_ms: float
+    cached: tuple[str, ...] = ()
+    incomplete: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PermissionStatus:
+    name: str
+    purpose: str
+    granted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionCheck:
+    """The state of a tenant's connection, for the admin console and the store's tenant row."""
+
+    tenant_id: str
+    checked_at: datetime
+    token_ok: bool
+    tenant_matches: bool
+    permissions: tuple[PermissionStatus, ...] = ()
+    sp_object_id: str | None = None
+    sp_roles: tuple[str, ...] = ()  # directory role names the app's service principal holds
+    can_reset: bool = False  # one of them is in RESET_ROLES
+    token_error: str | None = None  # the identity platform's error code (e.g. invalid_client)
+    problems: tuple[str, ...] = field(default_factory=tuple)  # plain sentences, empty when all is well
+
+    @property
+    def missing_permissions(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.permissions if not p.granted)
+
+    @property
+    def ok(self) -> bool:
+        return self.token_ok and self.tenant_matches and not self.missing_permissions and self.can_reset
+
+
+OnPage = Callable[[SyncPage], Awaitable[None]]
+
+
+class Directory(Protocol):
+    """Everything Watchword asks of a tenant's directory."""
+
+    async def find_people(self, tenant_id: str, text: str, limit: int = 10) -> list[Person]:
+        """People whose name, given name, surname, UPN or mail starts with `text` (every word of a multi-word
+        text must match), best matches first. Empty text finds nobody."""
+        ...
+
+    async def load_context(self, tenant_id: str, user_id: str, deadline: Deadline | None = None) -> LoadedContext:
+        """The target's footprint and what the directory reveals around them, in at most two sequential
+        $batch rounds plus the paging the data needs (one round once the tenant's directory is cached), within
+        `deadline` (default 8 s). A source that cannot be read is named in `UserContext.unavailable`.
+        Raises UserNotFound, or GraphUnavailable when even the profile cannot be read."""
+        ...
+
+    async def check_connection(self, tenant_id: str) -> ConnectionCheck:
+        """A fresh token for the tenant, its permissions and the service principal's directory roles.
+        Never raises for a refused token: the result says what is wrong."""
+        ...
+
+    async def reset_password(self, tenant_id: str, user_id: str) -> TemporaryPassword:
+        """Set a strong temporary password the user must change at next sign-in, and return it (once).
+        Raises ResetRefused (checked before anything changes, or Graph's own refusal), or GraphUnavailable:
+        fail closed when the account's roles or groups cannot be read; when the request timed out the reason
+        says the password "may or may not have changed"."""
+        ...
+
+    async def sync_users(self, tenant_id: str, resume_link: str | None, on_page: OnPage) -> str:
+        """Walk `/users/delta` from `resume_link` (a stored next or delta link) or from scratch, awaiting
+        `on_page` after each page; returns the new delta link."""
+        ...
+
+    async def is_member_of(self, tenant_id: str, user_id: str, group_id: str) -> bool:
+        """Whether the user is a member of the group, directly or through nesting."""
+        ...

@@ -1,0 +1,442 @@
+"""`GraphDirectory`: the `Directory` over Microsoft Graph (and devtenant, which only differs by URLs and CA).
+
+One msgraph-sdk client per tenant, built on the shared HTTP client; `$select` on every query; SDK models
+mapped in graph/mapping.py; `ODataError`, token and transport failures caught here and turned into
+graph.directory's errors. Reading a verification's context lives in graph/context_loader.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from msgraph import GraphServiceClient
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.generated.models.password_profile import PasswordProfile
+from msgraph.generated.models.user import User
+from msgraph.generated.role_management.directory.role_assignments.role_assignments_request_builder import (
+    RoleAssignmentsRequestBuilder,
+)
+from msgraph.generated.service_principals.service_principals_request_builder import ServicePrincipalsRequestBuilder
+from msgraph.generated.users.item.check_member_groups.check_member_groups_post_request_body import (
+    CheckMemberGroupsPostRequestBody,
+)
+
+from graph import mapping
+from graph.batch import BatchError, BatchItem, BatchResult, Deadline, send_batch
+from graph.client import build_graph_client
+from graph.context_loader import ContextLoader, reason
+from graph.directory import (
+    ConnectionCheck,
+    DirectoryError,
+    GraphUnavailable,
+    LoadedContext,
+    OnPage,
+    PermissionStatus,
+    ResetRefusal,
+    ResetRefused,
+    SyncPage,
+    UserNotFound,
+)
+from graph.passwords import TemporaryPassword, generate_password
+from graph.permissions import PERMISSIONS, RESET_ROLES
+from graph.roles import is_privileged_role
+from graph.tokens import TokenError, TokenSource
+from graph.urls import EVENTUAL, odata_string, relative_link, relative_url
+from verification.context import Person
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_BUDGET_S = 8.0  # a verification's whole Graph budget
+CALL_TIMEOUT_S = 15.0  # one direct call, the SDK's own retries (429/503/504 with Retry-After) included
+SYNC_CALL_TIMEOUT_S = 60.0
+MAX_QUERY_CHARS = 64
+RESET_PERMISSION = "User-PasswordProfile.ReadWrite.All"
+
+
+class _HttpError(GraphUnavailable):
+    """A Graph error answer to a direct GET; `status` and `code` let callers react to specific ones."""
+
+    def __init__(self, status: int, code: str, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.code = code
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class GraphDirectory:
+    """The `Directory` for every connected tenant, over one shared HTTP client and token source.
+
+    `clock` is "now" for every window (meetings, mail, sign-ins); `budget_s` the default Graph time budget of
+    one verification; `with_mail_subjects` reads mail subjects too (off: senders and times only). Call
+    `aclose()` on shutdown: it stops the background refresh of tenant-wide facts."""
+
+    def __init__(self, tokens: TokenSource, http: httpx.AsyncClient, graph_url: str, client_id: str,
+                 clock: Callable[[], datetime] = _utcnow, *, with_mail_subjects: bool = False,
+                 budget_s: float = DEFAULT_BUDGET_S) -> None:
+        self._tokens = tokens
+        self._http = http
+        self._graph_url = graph_url.rstrip("/")
+        self._client_id = client_id
+        self._clock = clock
+        self._budget_s = budget_s
+        self._clients: dict[str, GraphServiceClient] = {}
+        self._loader = ContextLoader(tokens=tokens, http=http, graph_url=self._graph_url, clock=clock,
+                                     with_mail_subjects=with_mail_subjects)
+
+    async def aclose(self) -> None:
+        """Stop the background refresh of tenant-wide facts (the HTTP client and tokens belong to the caller)."""
+        await self._loader.aclose()
+
+    async def settle(self) -> None:
+        """Wait until the background refresh of tenant-wide facts is done."""
+        await self._loader.settle()
+
+    def _client(self, tenant_id: str) -> GraphServiceClient:
+        client = self._clients.get(tenant_id)
+        if client is None:
+            client = build_graph_client(self._http, self._tokens.for_tenant(tenant_id, self._graph_url),
+                                        self._graph_url)
+            self._clients[tenant_id] = client
+        return client
+
+    async def _call(self, what: str, call: Callable[[], Awaitable[T]], *, permission: str | None = None,
+                    user_id: str | None = None, budget_s: float = CALL_TIMEOUT_S) -> T:
+        """One SDK call with its failures in our words. `user_id`: a 404 means that user is not there."""
+        try:
+            async with asyncio.timeout(budget_s):
+                return await call()
+        except ODataError as err:
+            status = err.response_status_code or 0
+            code = err.error.code if err.error else ""
+            if status == 404 and user_id is not None:
+                raise UserNotFound(user_id) from None
+            raise GraphUnavailable(f"{what}: {_odata_reason(status, code, permission)}") from None
+        except TokenError as err:
+            raise GraphUnavailable(f"no token: {err.code}") from None
+        except TimeoutError:
+            raise GraphUnavailable(f"{what}: timed out") from None
+        except httpx.HTTPError as err:
+            raise GraphUnavailable(f"{what}: connection failed ({type(err).__name__})") from None
+
+    # --- finding the caller ------------------------------------------------------------------------------
+    async def find_people(self, tenant_id: str, text: str, limit: int = 10) -> list[Person]:
+        query = _clean(text)
+        if not query or limit < 1:
+            return []
+        fetch = min(999, max(limit * 3, 25))  # Graph does not rank: fetch more, rank here
+        params = {"$select": ",".join(mapping.PERSON_FIELDS), "$top": str(fetch)}
+        headers: dict[str, str] = {}
+        if len(query.split()) > 1 and "@" not in query:
+            # Every word must start a word of the display name, in any order ("ada love" finds Ada Lovelace).
+            # $search terms sit inside double quotes: drop the characters that could end them.
+            params["$search"] = '"displayName:' + re.sub(r'["\\]', " ", query) + '"'
+            headers = dict(EVENTUAL)
+        else:
+            literal = odata_string(query)
+            fields = ("userPrincipalName", "mail") if "@" in query else (
+                "displayName", "givenName", "surname", "userPrincipalName", "mail")
+            params["$filter"] = " or ".join(f"startswith({f},{literal})" for f in fields)
+        body = await self._get_json(tenant_id, relative_url("/users", params), "people search", headers=headers,
+                                    permission="User.Read.All")
+        return sorted(mapping.people(mapping.values(body)), key=lambda p: _rank(p, query))[:limit]
+
+    async def _get_json(self, tenant_id: str, url: str, what: str, *, headers: dict[str, str] | None = None,
+                        permission: str | None = None, budget_s: float = CALL_TIMEOUT_S) -> Any:
+        """One GET (a path below the Graph base, or an absolute next/delta link) answered with JSON.
+
+        Reads go around msgraph-sdk's models (see graph/mapping.py for why) but through the same HTTP client,
+        so msgraph-core's middleware still retries 429/503/504 after Retry-After, within `timeout`."""
+        target = url if url.startswith("https://") or url.startswith("http://") else self._graph_url + url
+        try:
+            async with asyncio.timeout(budget_s):
+                token = await self._tokens.for_tenant(tenant_id, self._graph_url).get_authorization_token(target)
+                response = await self._http.get(target, headers={"Authorization": f"Bearer {token}",
+                                                                 "Accept": "application/json", **(headers or {})})
+        except TokenError as err:
+            raise GraphUnavailable(f"no token: {err.code}") from None
+        except TimeoutError:
+            raise GraphUnavailable(f"{what}: timed out") from None
+        except httpx.HTTPError as err:
+            raise GraphUnavailable(f"{what}: connection failed ({type(err).__name__})") from None
+        if response.status_code >= 400:
+            code = ""
+            try:
+                error = response.json().get("error") or {}
+                code = str(error.get("code", "")) if isinstance(error, dict) else ""
+            except ValueError:
+                pass
+            why = _odata_reason(response.status_code, code, permission)
+            raise _HttpError(response.status_code, code, f"{what}: {why}")
+        try:
+            return response.json()
+        except ValueError:
+            raise GraphUnavailable(f"{what}: an answer that is not JSON") from None
+
+    # --- a verification's context ------------------------------------------------------------------------
+    async def load_context(self, tenant_id: str, user_id: str, deadline: Deadline | None = None) -> LoadedContext:
+        return await self._loader.load(tenant_id, user_id, deadline or Deadline.after(self._budget_s))
+
+    # --- the connection ----------------------------------------------------------------------------------
+    async def check_connection(self, tenant_id: str) -> ConnectionCheck:
+        checked_at = self._clock()
+        try:
+            token = await self._tokens.token(tenant_id, fresh=True)
+        except TokenError as err:
+            return ConnectionCheck(
+                tenant_id=tenant_id, checked_at=checked_at, token_ok=False, tenant_matches=False,
+                permissions=tuple(PermissionStatus(p.name, p.purpose, False) for p in PERMISSIONS),
+                token_error=err.code, problems=(_token_problem(err),))
+        granted = token.roles
+        permissions = tuple(PermissionStatus(p.name, p.purpose, p.name in granted) for p in PERMISSIONS)
+        if token.tenant_id.lower() != tenant_id.lower():
+            return ConnectionCheck(
+                tenant_id=tenant_id, checked_at=checked_at, token_ok=True, tenant_matches=False,
+                permissions=permissions,
+                problems=(f"The token is for tenant {token.tenant_id}, not {tenant_id}: the connection is refused.",))
+        problems = []
+        missing = [p.name for p in permissions if not p.granted]
+        if missing:
+            problems.append(f"Not granted: {', '.join(missing)}. An administrator must grant admin consent again.")
+        sp_id, sp_roles = None, ()
+        try:
+            sp_id, sp_roles = await self._service_principal_roles(tenant_id)
+        except GraphUnavailable as err:
+            problems.append(f"Could not read Watchword's service principal and its roles ({err.reason}).")
+        can_reset = bool(set(sp_roles) & RESET_ROLES)
+        if sp_id and not can_reset:
+            problems.append("Watchword's service principal holds no directory role that may reset passwords: "
+                            "assign it Helpdesk Administrator (or User Administrator) in Microsoft Entra.")
+        return ConnectionCheck(tenant_id=tenant_id, checked_at=checked_at, token_ok=True, tenant_matches=True,
+                               permissions=permissions, sp_object_id=sp_id, sp_roles=tuple(sorted(sp_roles)),
+                               can_reset=can_reset, problems=tuple(problems))
+
+    async def _service_principal_roles(self, tenant_id: str) -> tuple[str | None, tuple[str, ...]]:
+        client = self._client(tenant_id)
+        sp_config = RequestConfiguration(query_parameters=ServicePrincipalsRequestBuilder
+                                         .ServicePrincipalsRequestBuilderGetQueryParameters(
+                                             filter=f"appId eq {odata_string(self._client_id)}",
+                                             select=["id", "appId", "displayName"]))
+        sps = await self._call("service principal",
+                               lambda: client.service_principals.get(request_configuration=sp_config),
+                               permission="Directory.Read.All")
+        sp = next((s for s in (sps.value if sps else None) or [] if s.id), None)
+        if sp is None:
+            return None, ()
+        role_config = RequestConfiguration(query_parameters=RoleAssignmentsRequestBuilder
+                                           .RoleAssignmentsRequestBuilderGetQueryParameters(
+                                               filter=f"principalId eq {odata_string(str(sp.id))}",
+                                               expand=["roleDefinition"]))
+        assignments = await self._call(
+            "service principal roles",
+            lambda: client.role_management.directory.role_assignments.get(request_configuration=role_config),
+            permission="RoleManagement.Read.Directory")
+        names = {mapping.sdk_role_name(a) for a in (assignments.value if assignments else None) or []}
+        return str(sp.id), tuple(names)
+
+    # --- the reset ---------------------------------------------------------------------------------------
+    async def reset_password(self, tenant_id: str, user_id: str) -> TemporaryPassword:
+        user, roles = await self._reset_precheck(tenant_id, user_id)
+        password = generate_password(avoid=(user.get("displayName"), user.get("givenName"), user.get("surname"),
+                                            str(user.get("userPrincipalName") or "").split("@")[0]))
+        body = User(password_profile=PasswordProfile(password=password, force_change_password_next_sign_in=True))
+        client = self._client(tenant_id)
+        try:
+            async with asyncio.timeout(CALL_TIMEOUT_S):
+                await client.users.by_user_id(user_id).patch(body)
+        except ODataError as err:
+            raise await self._reset_error(tenant_id, user_id, err, roles) from None
+        except TokenError as err:
+            raise GraphUnavailable(f"no token: {err.code}") from None
+        except TimeoutError:
+            # The outcome is unknown: the caller must not read out a password that may not be set.
+            raise GraphUnavailable("password reset: timed out; the password may or may not have changed") from None
+        except httpx.HTTPError as err:
+            raise GraphUnavailable(f"password reset: connection failed ({type(err).__name__})") from None
+        log.info("password reset for user %s in tenant %s (change required at next sign-in)", user_id, tenant_id)
+        return TemporaryPassword(password, user_id, self._clock())
+
+    async def _reset_precheck(self, tenant_id: str, user_id: str) -> tuple[dict[str, Any], list[str]]:
+        """Refuse before touching the account: not found, privileged, role-assignable group, federated."""
+        u = f"/users/{quote(user_id, safe='')}"
+        items = [
+            BatchItem("user", relative_url(u, {"$select": "id,displayName,givenName,surname,userPrincipalName,"
+                                                          "onPremisesSyncEnabled,accountEnabled"})),
+            BatchItem("roles", relative_url("/roleManagement/directory/roleAssignments", {
+                "$filter": f"principalId eq {odata_string(user_id)}", "$expand": "roleDefinition"})),
+            BatchItem("groups", relative_url(f"{u}/transitiveMemberOf/microsoft.graph.group", {
+                "$select": "id,displayName,isAssignableToRole", "$top": "999", "$count": "true"}), dict(EVENTUAL)),
+            BatchItem("domains", relative_url("/domains", {"$select": "id,authenticationType"})),
+        ]
+        results = await self._batch(tenant_id, items)
+        user_res = results["user"]
+        if user_res.status == 404:
+            raise ResetRefused(ResetRefusal.NOT_FOUND)
+        for key, what in (("user", "the account"), ("roles", "the account's roles"),
+                          ("groups", "the account's groups")):
+            if not results[key].ok:
+                # Fail closed: without these we cannot rule out an administrator.
+                raise GraphUnavailable(f"could not check {what} before the reset: {reason(results[key], None)}")
+        user = user_res.body if isinstance(user_res.body, dict) else {}
+        assignments = mapping.values(results["roles"].body)
+        role_names = [mapping.role_name(a) for a in assignments]
+        privileged = [mapping.role_name(a) for a in assignments if is_privileged_role(mapping.role_template(a))]
+        if privileged:
+            raise ResetRefused(ResetRefusal.PRIVILEGED, ", ".join(sorted(set(privileged))))
+        group = await self._role_assignable_group(tenant_id, results["groups"])
+        if group is not None:
+            raise ResetRefused(ResetRefusal.ROLE_ASSIGNABLE_GROUP, group)
+        domain = str(user.get("userPrincipalName") or "").rsplit("@", 1)[-1].lower()
+        federated = results["domains"].ok and any(
+            str(d.get("id", "")).lower() == domain and str(d.get("authenticationType", "")).lower() == "federated"
+            for d in mapping.values(results["domains"].body))
+        if user.get("onPremisesSyncEnabled") or federated:
+            raise ResetRefused(ResetRefusal.FEDERATED)
+        return user, role_names
+
+    async def _role_assignable_group(self, tenant_id: str, first: BatchResult) -> str | None:
+        page: BatchResult | None = first
+        pages = 0
+        while page is not None and pages < 20:
+            pages += 1
+            found = next((str(g.get("displayName") or g.get("id")) for g in mapping.values(page.body)
+                          if g.get("isAssignableToRole")), None)
+            if found:
+                return found
+            link = page.next_link
+            if not link:
+                return None
+            page = (await self._batch(tenant_id, [BatchItem("next", relative_link(self._graph_url, link),
+                                                            dict(EVENTUAL))]))["next"]
+            if not page.ok:
+                raise GraphUnavailable(f"could not check the account's groups before the reset: {reason(page, None)}")
+        return None
+
+    async def _reset_error(self, tenant_id: str, user_id: str, err: ODataError,
+                           roles: list[str]) -> DirectoryError:
+        status = err.response_status_code or 0
+        code = err.error.code if err.error else ""
+        message = (err.error.message if err.error else "") or ""
+        if status == 404:
+            return ResetRefused(ResetRefusal.NOT_FOUND)
+        if status == 400 and "on-premises" in message.lower():
+            return ResetRefused(ResetRefusal.FEDERATED)
+        if status == 403:
+            if roles:
+                return ResetRefused(ResetRefusal.PRIVILEGED, ", ".join(sorted(set(roles))))
+            try:
+                granted = (await self._tokens.token(tenant_id)).roles
+            except TokenError:
+                granted = frozenset()
+            if RESET_PERMISSION not in granted:
+                return ResetRefused(ResetRefusal.APP_LACKS_PERMISSION)
+            return ResetRefused(ResetRefusal.APP_LACKS_ROLE)
+        log.warning("password reset for user %s in tenant %s failed: %s %s", user_id, tenant_id, status, code)
+        return GraphUnavailable(f"password reset: {_odata_reason(status, code, RESET_PERMISSION)}")
+
+    async def _batch(self, tenant_id: str, items: list[BatchItem]) -> dict[str, BatchResult]:
+        try:
+            return await send_batch(self._http, self._graph_url, self._tokens.for_tenant(tenant_id, self._graph_url),
+                                    items, Deadline.after(CALL_TIMEOUT_S))
+        except TokenError as err:
+            raise GraphUnavailable(f"no token: {err.code}") from None
+        except BatchError as err:
+            raise GraphUnavailable(str(err)) from None
+
+    # --- the directory sync ------------------------------------------------------------------------------
+    async def sync_users(self, tenant_id: str, resume_link: str | None, on_page: OnPage) -> str:
+        start = relative_url("/users/delta", {"$select": ",".join(mapping.DIRECTORY_USER_FIELDS)})
+        url = resume_link or start
+        restarted = announce = False
+        while True:
+            try:
+                body = await self._get_json(tenant_id, url, "directory sync", permission="User.Read.All",
+                                            budget_s=SYNC_CALL_TIMEOUT_S)
+            except _HttpError as err:
+                # An expired or invalid delta/skip token (410 Gone, or 400 for a token Graph cannot read):
+                # start a clean round, once.
+                if err.status in (400, 410) and url != start and not restarted:
+                    log.info("directory sync for tenant %s: stored link refused (%s %s); starting over", tenant_id,
+                             err.status, err.code)
+                    url, restarted, announce = start, True, True
+                    continue
+                raise GraphUnavailable(err.reason) from None
+            items = [d for d in mapping.values(body) if d.get("id")]
+            users = tuple(mapping.directory_user(d) for d in items if not mapping.is_removed(d))
+            removed = tuple(str(d["id"]) for d in items if mapping.is_removed(d))
+            next_link = body.get("@odata.nextLink") if isinstance(body, dict) else None
+            delta_link = body.get("@odata.deltaLink") if isinstance(body, dict) else None
+            if not next_link and not delta_link:
+                raise GraphUnavailable("directory sync: a page with neither a next nor a delta link")
+            await on_page(SyncPage(users=users, removed_ids=removed, next_link=None if delta_link else str(next_link),
+                                   delta_link=str(delta_link) if delta_link else None, restarted=announce))
+            announce = False
+            if delta_link:
+                return str(delta_link)
+            url = str(next_link)
+
+    # --- membership --------------------------------------------------------------------------------------
+    async def is_member_of(self, tenant_id: str, user_id: str, group_id: str) -> bool:
+        body = CheckMemberGroupsPostRequestBody(group_ids=[group_id])
+        answer = await self._call("membership check",
+                                  lambda: self._client(tenant_id).users.by_user_id(user_id).check_member_groups
+                                  .post(body), permission="GroupMember.Read.All", user_id=user_id)
+        return group_id.lower() in {str(v).lower() for v in (answer.value if answer else None) or []}
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+def _clean(text: str) -> str:
+    """The agent's text as a query: printable, single-spaced, bounded."""
+    printable = "".join(c if c.isprintable() else " " for c in text or "")
+    return " ".join(printable.split())[:MAX_QUERY_CHARS]
+
+
+def _rank(p: Person, query: str) -> tuple[int, str]:
+    q = query.casefold()
+    name = (p.display_name or "").casefold()
+    upn = (p.upn or "").casefold()
+    if q in (name, upn, (p.mail or "").casefold()):
+        score = 0
+    elif name.startswith(q) or upn.startswith(q):
+        score = 1
+    elif any(w.startswith(q) for w in re.split(r"[\s.@_-]+", name)):
+        score = 2
+    else:
+        score = 3
+    return score, name
+
+
+def _odata_reason(status: int, code: str, permission: str | None) -> str:
+    if status == 403:
+        return f"403: {permission} not granted" if permission else "403: access denied"
+    if status == 429:
+        return "throttled"
+    if status in (503, 504):
+        return "service unavailable"
+    if status == 401:
+        return "401: the token was refused"
+    return f"{status}: {code or 'error'}"
+
+
+def _token_problem(err: TokenError) -> str:
+    hints: dict[str, Any] = {
+        "invalid_client": "Watchword is not (or no longer) consented in this tenant: an administrator must "
+                          "grant admin consent.",
+        "unauthorized_client": "Watchword is not known in this tenant: an administrator must grant admin consent.",
+        "invalid_tenant": "The tenant does not exist.",
+        # msal reports a failed authority discovery (an unknown tenant, or no network) as one ValueError.
+        "unreachable": "The Microsoft identity platform could not be reached, or does not know this tenant.",
+    }
+    return f"No token for the tenant ({err.code}). " + hints.get(err.code, "Check the app registration and consent.")

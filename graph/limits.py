@@ -1,0 +1,83 @@
+"""Rationing Graph's tightest budget, and remembering what need not be read twice.
+
+Sign-in logs (the reports API) allow 5 requests per 10 s per app per tenant. Watchword keeps its own
+sliding window per tenant, slightly stricter than Graph's (a request we send at t arrives a little
+later, so our window is longer), and never sends a request the window refuses. Sign-ins are also
+cached per user for a few minutes, so a second verification of the same person reads no logs at all.
+
+These live in one process: several Watchword processes share Graph's budget but not this bookkeeping.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+REPORTS_LIMIT = 5
+REPORTS_WINDOW_S = 10.0
+WINDOW_MARGIN_S = 1.0  # arrival at Graph lags our send time; keep clear of its window edge
+
+V = TypeVar("V")
+
+
+@dataclass
+class SlidingWindowLimiter:
+    """At most `limit` acquisitions per key in any `window_s` seconds."""
+
+    limit: int = REPORTS_LIMIT
+    window_s: float = REPORTS_WINDOW_S + WINDOW_MARGIN_S
+    clock: Callable[[], float] = time.monotonic
+    _hits: dict[Hashable, deque[float]] = field(default_factory=dict)
+
+    def try_acquire(self, key: Hashable) -> float:
+        """Take a slot: 0.0 when granted (and counted), else the seconds until one frees (nothing counted)."""
+        now = self.clock()
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= now - self.window_s:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            return max(hits[0] + self.window_s - now, 0.001)
+        hits.append(now)
+        return 0.0
+
+
+@dataclass
+class TtlCache(Generic[V]):
+    """A small dictionary whose entries expire `ttl_s` seconds after they were put."""
+
+    ttl_s: float
+    max_entries: int = 10_000
+    clock: Callable[[], float] = time.monotonic
+    _entries: dict[Hashable, tuple[float, V]] = field(default_factory=dict)
+
+    def get(self, key: Hashable) -> V | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if self.clock() - entry[0] > self.ttl_s:
+            del self._entries[key]
+            return None
+        return entry[1]
+
+    def age(self, key: Hashable) -> float | None:
+        """Seconds since the entry was put; None when absent or expired."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        age = self.clock() - entry[0]
+        return age if age <= self.ttl_s else None
+
+    def put(self, key: Hashable, value: V) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._evict()
+        self._entries[key] = (self.clock(), value)
+
+    def _evict(self) -> None:
+        now = self.clock()
+        for key in [k for k, (at, _) in self._entries.items() if now - at > self.ttl_s]:
+            del self._entries[key]
+        while len(self._entries) >= self.max_entries:  # still full: drop the oldest
+            del self._entries[next(iter(self._entries))]

@@ -1,0 +1,220 @@
+"""Tenant-wide facts a verification needs but no verification should fetch: read once, cached for minutes.
+
+Population, verified domains, who holds which directory role, the group catalogue and its sizes, and a
+snapshot of the directory (people, their departments and managers). Every verification in a tenant needs
+them and they change slowly, so `ContextLoader` keeps them per tenant and refreshes them in the background
+before they expire. With a complete snapshot, a verification finds the target's peers, skip-level and
+department locally and needs a single round trip.
+
+Each fact is one request (plus pages) described here once; the first verification in a tenant reads what
+is missing inside its own round 1, the background refresh reads the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from graph import mapping
+from graph.batch import MAX_BATCH, BatchError, BatchItem, Deadline, send_batch
+from graph.limits import TtlCache
+from graph.mapping import Json
+from graph.tokens import GraphTokenProvider, TokenError, TokenSource
+from graph.urls import EVENTUAL, relative_link, relative_url
+from verification.context import Person
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_MAX_PAGES = 20  # 20 pages of 999: tenants up to ~20,000 people get a complete snapshot
+TTL_S = 900.0  # tenant-wide facts and group sizes...
+REFRESH_AFTER_S = 420.0  # ...refreshed in the background once older than this
+REFRESH_BUDGET_S = 120.0
+
+
+@dataclass(frozen=True, eq=False)
+class DirectorySnapshot:
+    """Enabled member accounts with their managers. `complete` when every page was read."""
+
+    people: tuple[Person, ...]
+    manager_of: Mapping[str, str] = field(default_factory=dict)
+    complete: bool = False
+
+    @cached_property
+    def by_id(self) -> dict[str, Person]:
+        return {p.id: p for p in self.people}
+
+    @cached_property
+    def by_address(self) -> dict[str, Person]:
+        out: dict[str, Person] = {}
+        for p in self.people:
+            for a in (p.mail, p.upn):
+                if a:
+                    out.setdefault(a.lower(), p)
+        return out
+
+    @cached_property
+    def reports(self) -> dict[str, list[Person]]:
+        out: dict[str, list[Person]] = {}
+        for p in self.people:
+            manager = self.manager_of.get(p.id)
+            if manager:
+                out.setdefault(manager, []).append(p)
+        return out
+
+    @cached_property
+    def departments(self) -> dict[str, list[Person]]:
+        out: dict[str, list[Person]] = {}
+        for p in self.people:
+            if p.department:
+                out.setdefault(p.department.casefold(), []).append(p)
+        return out
+
+    def in_department(self, department: str | None) -> list[Person]:
+        return list(self.departments.get(department.casefold(), [])) if department else []
+
+
+def snapshot(items: Sequence[Json], complete: bool) -> DirectorySnapshot:
+    members = [u for u in items if u.get("id") and u.get("accountEnabled") is not False
+               and u.get("userType", "Member") == "Member"]
+    managers = {str(u["id"]): str(u["manager"]["id"]) for u in members
+                if isinstance(u.get("manager"), dict) and u["manager"].get("id")}
+    return DirectorySnapshot(tuple(mapping.person(u) for u in members), managers, complete)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One tenant-wide fact: its request, and how its answer (a count, or the items of its pages) becomes the
+    cached value. `pages`: how many pages a verification reads; the background refresh reads `all_pages`."""
+
+    url: str
+    headers: Mapping[str, str]
+    build: Callable[[Any, bool], Any]  # (count or items, complete) -> value
+    count: bool = False
+    pages: int = 1
+    all_pages: int = 1
+
+
+def _domains(items: Sequence[Json], complete: bool) -> tuple[tuple[str, str], ...]:
+    return tuple((str(d["id"]), str(d.get("authenticationType") or "Managed")) for d in items
+                 if d.get("id") and d.get("isVerified") is not False)
+
+
+def _catalogue(items: Sequence[Json], complete: bool) -> tuple[Json, ...]:
+    # The first page (up to 999 groups) is the catalogue decoys and rankings draw from.
+    return tuple(g for g in items if g.get("id"))
+
+
+def _role_usage(items: Sequence[Json], complete: bool) -> Any:
+    return mapping.role_usage(items)
+
+
+def _count(n: int, complete: bool) -> int:
+    return n
+
+
+FACTS: dict[str, Fact] = {
+    "population": Fact(relative_url("/users/$count", {"$filter": "accountEnabled eq true and userType eq 'Member'"}),
+                       EVENTUAL, _count, count=True),
+    "group_count": Fact("/groups/$count", EVENTUAL, _count, count=True),
+    "domains": Fact(relative_url("/domains", {"$select": "id,isVerified,authenticationType"}), {}, _domains),
+    "role_usage": Fact(relative_url("/roleManagement/directory/roleAssignments", {
+        "$expand": "roleDefinition", "$top": "999"}), {}, _role_usage, pages=5, all_pages=20),
+    "catalogue": Fact(relative_url("/groups", {"$select": ",".join(mapping.GROUP_FIELDS), "$top": "999"}), {},
+                      _catalogue),
+    "users": Fact(relative_url("/users", {
+        "$select": ",".join((*mapping.PERSON_FIELDS, "accountEnabled", "userType")),
+        "$expand": "manager($select=id)", "$top": "999"}), {}, snapshot, all_pages=SNAPSHOT_MAX_PAGES),
+}
+
+
+class TenantFacts:
+    """The per-tenant cache of FACTS (`cache`, keyed (tenant, part)) and group sizes (`group_counts`, keyed
+    (tenant, group id)), refreshed in the background after a verification once older than REFRESH_AFTER_S."""
+
+    def __init__(self, *, tokens: TokenSource, http: httpx.AsyncClient, graph_url: str,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.tokens = tokens
+        self.http = http
+        self.graph_url = graph_url.rstrip("/")
+        self.monotonic = monotonic
+        self.cache: TtlCache[Any] = TtlCache(TTL_S, clock=monotonic)
+        self.group_counts: TtlCache[int] = TtlCache(TTL_S, max_entries=200_000, clock=monotonic)
+        self._refreshed: dict[str, float] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    def refresh_soon(self, tenant_id: str) -> None:
+        last = self._refreshed.get(tenant_id)
+        if last is not None and self.monotonic() - last < REFRESH_AFTER_S:
+            return
+        self._refreshed[tenant_id] = self.monotonic()
+        task = asyncio.ensure_future(self._refresh(tenant_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def settle(self) -> None:
+        """Wait for the refreshes under way (tests and benchmarks want a steady state)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    def _fresh(self, cache: TtlCache[Any], key: tuple[str, str]) -> bool:
+        age = cache.age(key)
+        return age is not None and age < REFRESH_AFTER_S
+
+    async def _refresh(self, tenant_id: str) -> None:
+        """Read again what is getting old (or was never read whole): facts, the snapshot, group sizes."""
+        deadline = Deadline.after(REFRESH_BUDGET_S)
+        tokens = self.tokens.for_tenant(tenant_id, self.graph_url)
+        try:
+            for part, fact in FACTS.items():
+                current = self.cache.get((tenant_id, part))
+                if self._fresh(self.cache, (tenant_id, part)) and getattr(current, "complete", True):
+                    continue
+                value = await self._read(tokens, fact, deadline)
+                if value is not None:
+                    self.cache.put((tenant_id, part), value)
+            catalogue = self.cache.get((tenant_id, "catalogue")) or ()
+            ids = [str(g["id"]) for g in catalogue if not self._fresh(self.group_counts, (tenant_id, str(g["id"])))]
+            for i in range(0, len(ids), MAX_BATCH):
+                chunk = [BatchItem(gid, f"/groups/{quote(gid, safe='')}/transitiveMembers/$count", dict(EVENTUAL))
+                         for gid in ids[i:i + MAX_BATCH]]
+                results = await send_batch(self.http, self.graph_url, tokens, chunk, deadline)
+                for gid, res in results.items():
+                    n = mapping.count_value(res.body) if res.ok else None
+                    if n is not None:
+                        self.group_counts.put((tenant_id, gid), n)
+        except (TokenError, BatchError, httpx.HTTPError) as err:
+            log.info("graph: background refresh for tenant %s stopped: %s", tenant_id, type(err).__name__)
+            self._refreshed.pop(tenant_id, None)  # try again with the next verification
+        except Exception:  # a background task has nobody to raise to: say it, and try again later
+            log.exception("graph: background refresh for tenant %s failed", tenant_id)
+            self._refreshed.pop(tenant_id, None)
+
+    async def _read(self, tokens: GraphTokenProvider, fact: Fact, deadline: Deadline) -> Any:
+        url: str | None = fact.url
+        items: list[Json] = []
+        pages = 0
+        while url and pages < fact.all_pages:
+            item = BatchItem("fact", url, dict(fact.headers))
+            res = (await send_batch(self.http, self.graph_url, tokens, [item], deadline))["fact"]
+            if not res.ok:
+                return None
+            if fact.count:
+                n = mapping.count_value(res.body)
+                return None if n is None else fact.build(n, True)
+            items += mapping.values(res.body)
+            pages += 1
+            url = relative_link(self.graph_url, res.next_link) if res.next_link else None
+        return fact.build(items, url is None)

@@ -1,0 +1,74 @@
+"""The small pieces under the Graph layer: safe query text, the reports window, caches, Graph's JSON."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from graph import mapping
+from graph.limits import SlidingWindowLimiter, TtlCache
+from graph.urls import odata_string, relative_link, relative_url
+from verification.context import GroupKind, Party
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_user_text_cannot_leave_its_odata_literal() -> None:
+    assert odata_string("O'Brien") == "'O''Brien'"
+    url = relative_url("/users", {"$filter": f"department eq {odata_string('R&D + Ops #1')}"})
+    assert "R%26D%20%2B%20Ops%20%231" in url  # nothing in the text can start another option
+    assert dict(parse_qsl(url.split("?", 1)[1])) == {"$filter": "department eq 'R&D + Ops #1'"}
+
+
+def test_next_links_are_followed_verbatim_below_the_version() -> None:
+    base = "https://graph.example/v1.0"
+    assert relative_link(base, f"{base}/users?$skiptoken=abc") == "/users?$skiptoken=abc"
+    assert relative_link(base, "https://other.example/v1.0/users/delta?$deltatoken=x") == "/users/delta?$deltatoken=x"
+
+
+def test_the_reports_window_admits_five_requests_per_window() -> None:
+    clock = FakeClock()
+    window = SlidingWindowLimiter(clock=clock)
+    assert [window.try_acquire("t") for _ in range(5)] == [0.0] * 5
+    wait = window.try_acquire("t")
+    assert wait > 10  # the window is a little longer than Graph's 10 s
+    assert window.try_acquire("other tenant") == 0.0
+    clock.now += wait
+    assert window.try_acquire("t") == 0.0
+
+
+def test_cached_entries_expire() -> None:
+    clock = FakeClock()
+    cache: TtlCache[int] = TtlCache(60, clock=clock)
+    cache.put("k", 1)
+    clock.now += 59
+    assert cache.get("k") == 1 and cache.age("k") == 59
+    clock.now += 2
+    assert cache.get("k") is None and cache.age("k") is None
+
+
+def test_graphs_json_maps_to_the_context() -> None:
+    event = {"id": "e1", "subject": "Sync", "start": {"dateTime": "2026-11-24T10:00:00.0000000", "timeZone": "UTC"},
+             "end": {"dateTime": "2026-11-24T11:30:00.0000000", "timeZone": "Europe/London"},
+             "organizer": {"emailAddress": {"name": "Grace Hopper", "address": "grace@tiny.example"}},
+             "attendees": [{"type": "resource", "status": {"response": "accepted"},
+                            "emailAddress": {"name": "Room 1", "address": "room1@tiny.example"}},
+                           {"type": "required", "status": {"response": "tentativelyAccepted"},
+                            "emailAddress": {"name": "Alan Turing", "address": "alan@tiny.example"}}],
+             "sensitivity": "private", "isCancelled": False, "responseStatus": {"response": "accepted"}}
+    m = mapping.meeting(event, lambda name, address: Party(name or "", address))
+    assert m is not None and m.start.hour == 10 and m.end.hour == 11  # London is UTC in November
+    assert [a.type for a in m.attendees] == ["resource", "required"]
+    assert mapping.meeting_addresses(event) == ["grace@tiny.example", "alan@tiny.example"]
+    assert mapping.group_kind({"groupTypes": [], "mailEnabled": True, "securityEnabled": True}) \
+        is GroupKind.MAIL_ENABLED_SECURITY
+    assert mapping.count_value("42") == 42 and mapping.count_value("NDI=") == 42
+    sign_in = mapping.sign_in({"createdDateTime": "2026-11-25T12:00:00.1234567Z", "status": {"errorCode": 50126},
+                               "location": {"countryOrRegion": "NG", "geoCoordinates": {"latitude": 6.5}}})
+    assert sign_in is not None and not sign_in.succeeded and sign_in.country_code == "NG"
+    assert sign_in.latitude == 6.5 and sign_in.longitude is None
