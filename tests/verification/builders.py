@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from bench.callers import Chart, GroupInfo, Memory, Recollection, Relation
 from verification import (
     Attendee,
     Chat,
@@ -29,6 +30,7 @@ from verification import (
     SignIn,
     UserContext,
 )
+from verification.names import tokens
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 DOMAIN = "contoso.example"
@@ -208,14 +210,28 @@ TRUTH = Truth(
         "hierarchy": [GRACE.display_name, TEAM[0].display_name],
     },
 )
-_EXCLUDED = {"anyone": set(), "outside_team": {"manager", "team", "skip"},
-             "outside_department": {"manager", "team", "skip", "dept"}}
 
 
-def genuine_answers(kind: str) -> list[str]:
-    """What the real Alan says to a question of this kind, in the order he would say it."""
-    source, _, rest = kind.partition(".")
-    scope = rest.rsplit(".", 1)[-1]
-    names = TRUTH.by_source.get(source, [])
-    ruled_out = _EXCLUDED.get(scope, set())
-    return [n for n in names if TRUTH.relation.get(n, "other") not in ruled_out]
+def memory() -> Memory:
+    """What the genuine Alan remembers, for bench.callers.GenuineCaller: TRUTH's lists, each name a thousand
+    times likelier to come to mind than the next (so the simulated Alan answers in salience order)."""
+    given = {p.display_name: p.given_name for p in (GRACE, ADA, *TEAM, *DEPT, TIM, RADIA, VINT, HEDY, XIOMARA)}
+    given["Joan Clarke"] = "Joan"
+    topics = {source: [Recollection(n, Relation(TRUTH.relation.get(n, "other")), 1000.0 ** -i, given.get(n))
+                       for i, n in enumerate(names)]
+              for source, names in TRUTH.by_source.items()}
+    return Memory(topics)
+
+
+def chart(knowledge: OrgKnowledge | None = None) -> Chart:
+    """The public org chart an informed impostor reads, from the fixture's OrgKnowledge."""
+    o = knowledge or org()
+    tiers = [(Relation.MANAGER, [o.manager]), (Relation.TEAM, list(o.peers)), (Relation.REPORT, list(o.direct_reports)),
+             (Relation.SKIP, [o.skip_level]), (Relation.DEPT, list(o.department_members))]
+    return Chart(
+        tiers=[(relation, [p.display_name for p in people if p is not None]) for relation, people in tiers],
+        everyone=[p.display_name for p in o.others],
+        groups=[GroupInfo(g.name, g.member_count or 0, g.is_tenant_wide) for g in o.groups],
+        hints=frozenset(tokens(ALAN.department)) | {"london"},
+        roles=[r.name for r in sorted(o.roles, key=lambda r: -r.holders) if not r.is_privileged],
+    )

@@ -9,8 +9,9 @@ from datetime import timedelta
 
 import pytest
 
+from bench.callers import GenuineCaller as _GenuineCaller
+from bench.callers import InformedImpostor, converse
 from tests.verification import builders as b
-from tests.verification.callers import GenuineCaller, InformedImpostor, run
 from verification import (
     NO_RISK,
     Flag,
@@ -25,6 +26,19 @@ from verification import (
     assess_risk,
 )
 from verification.session import FULL_NAME_PROMPT
+
+
+def GenuineCaller(rng: random.Random | None = None, **noise) -> _GenuineCaller:  # noqa: N802 - reads like the class
+    """The real Alan, answering from the fixture's ground truth (tests.verification.builders.TRUTH)."""
+    return _GenuineCaller(b.memory(), rng or random.Random(0), **noise)
+
+
+def run(caller, context=None, org=None, policy=None, risk=NO_RISK, seed="seed"):
+    """Drive one session over the fixture to its decision, 30 seconds per answer."""
+    now = [b.NOW]
+    session = VerificationSession(lambda: now[0], seed=seed)
+    step = session.start(context or b.context(), org or b.org(), policy or Policy(), risk, 0)
+    return converse(session, step, caller, now)
 
 
 class Clock:
@@ -56,7 +70,7 @@ def test_genuine_caller_passes_in_four_questions():
 
 
 def test_caller_guessing_teammates_fails():
-    decision = run(InformedImpostor(b.org()))
+    decision = run(InformedImpostor(b.chart()))
     assert decision.outcome is Outcome.NOT_VERIFIED
     assert decision.bits_earned < 20
 
@@ -312,7 +326,7 @@ def test_genuine_callers_with_recall_noise_pass_and_informed_impostors_do_not():
     """A small Monte Carlo on the fixture (bench/ runs the big one on a generated org)."""
     genuine = [run(GenuineCaller(random.Random(i), forget=0.2, first_name_only=0.3, typo=0.15, knows_surname=0.85),
                    seed=str(i)) for i in range(60)]
-    impostor = [run(InformedImpostor(b.org(), random.Random(i)), seed=str(i)) for i in range(60)]
+    impostor = [run(InformedImpostor(b.chart(), random.Random(i)), seed=str(i)) for i in range(60)]
     assert sum(d.verified for d in genuine) >= 57
     assert sorted(d.questions_asked for d in genuine)[30] <= 4
     assert not any(d.verified for d in impostor)
