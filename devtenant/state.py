@@ -47,6 +47,8 @@ class DevTenantConfig:
     users: int = 200
     latency_ms: float = 0.0
     fault_rate: float = 0.0
+    # How long an injected "timeout" fault hangs before its 504: longer than clients usually wait.
+    fault_hang_s: float = 30.0
     unconsented: bool = False
     # Demo mode: the app's service principal holds User Administrator so resets work.
     sp_reset_role: str | None = "User Administrator"

@@ -37,8 +37,6 @@ STATE = web.AppKey("graph_state", DevTenantState)
 
 # Every Graph module exposes register(router); batch registers last, over the same router.
 MODULES = (directory, mailbox, chats, audit_logs, roles, passwords)
-# How long an injected "timeout" fault hangs before its 504: longer than clients usually wait.
-FAULT_HANG_S = 30.0
 
 
 def build_router(faults: Faults | None = None) -> Router:
@@ -49,9 +47,10 @@ def build_router(faults: Faults | None = None) -> Router:
     return router
 
 
-def graph_app(state: DevTenantState, *, fault_hang_s: float = FAULT_HANG_S) -> web.Application:
+def graph_app(state: DevTenantState, *, fault_hang_s: float | None = None) -> web.Application:
     """The Graph v1.0 sub-application for one devtenant; mount it at /v1.0."""
-    faults = Faults(state.config.fault_rate, state.config.seed, hang_s=fault_hang_s)
+    faults = Faults(state.config.fault_rate, state.config.seed,
+                    hang_s=state.config.fault_hang_s if fault_hang_s is None else fault_hang_s)
     router = build_router(faults)
     app = web.Application()
     app[ROUTER] = router

@@ -113,10 +113,15 @@ def project(obj: Mapping[str, Any], names: Sequence[str] | None, *, type_name: s
 
 def select(obj: Mapping[str, Any], req: GraphRequest, default: Sequence[str] | None = None, *,
            type_name: str | None = None) -> dict[str, Any]:
-    """Apply the request's $select to one JSON object; without $select keep `default` (None: all)."""
+    """Apply the request's $select to one JSON object; without $select keep `default` (None: all).
+
+    Navigation properties named in $expand stay, as Graph keeps them whatever $select says."""
     names = selected(req)
     kind = type_name or str(obj.get("@odata.type", "#microsoft.graph.entity")).lstrip("#")
-    return project(obj, names if names is not None else default, type_name=kind)
+    keep = names if names is not None else default
+    if keep is not None and "$expand" in req.query:
+        keep = [*keep, *(name for name in expand_options(req) if name.lower() in {k.lower() for k in obj})]
+    return project(obj, keep, type_name=kind)
 
 
 def check_select(req: GraphRequest, known: Collection[str], type_name: str) -> None:

@@ -39,6 +39,14 @@ async def test_product_query_lists_chats_newest_message_first_with_members_and_p
                                        "displayName": "Grace Hopper", "userIdentityType": "aadUser"}
 
 
+async def test_select_keeps_the_expanded_members_and_preview_as_graph_does():
+    query = {**PRODUCT_QUERY, "$select": "id,chatType"}
+    resp = await call(make_state(), "GET", f"/users/{ALAN}/chats", query, roles=["Chat.Read.All"])
+    group = resp.body["value"][0]
+    assert set(group) >= {"id", "chatType", "members", "lastMessagePreview"}
+    assert "topic" not in group
+
+
 async def test_expanded_members_stop_at_25_but_the_members_endpoint_lists_all():
     state = make_state()
     crowd = [
