@@ -5,8 +5,8 @@
     await store.close()
 
 Repositories hang off the Store (`store.tenants`, `store.protected_users`, `store.sessions`,
-`store.lockouts`, `store.audit`, `store.conversation_state`, `store.conversation_refs`) and return the
-frozen dataclasses exported here, never ORM objects.
+`store.lockouts`, `store.audit`, `store.conversation_state`, `store.conversation_refs`, `store.policies`,
+`store.sync_leases`) and return the frozen dataclasses exported here, never ORM objects.
 """
 
 from store.audit import AuditChainCheck, AuditEntry, AuditFilter, AuditLog, AuditPage, ChainBreak, ChainHead
@@ -16,8 +16,10 @@ from store.conversation_state import SqlStorage
 from store.db import DEFAULT_DATABASE_URL, Store, open_store
 from store.errors import ETagConflictError, SessionClosedError, StoreError, TenantNotFoundError
 from store.lockouts import ATTEMPT_WINDOW, Lockout, LockoutRepository
-from store.protected_users import ProtectedUser, ProtectedUserRepository, SyncState, UserSnapshot
+from store.policies import PolicyRepository, StoredPolicy, TenantAccess
+from store.protected_users import ProtectedUser, ProtectedUserRepository, SyncState, UserFilter, UserSnapshot
 from store.sessions import AnswerResult, SessionOutcome, SessionRepository, TranscriptEntry, VerificationSession
+from store.sync_leases import SyncLease, SyncLeaseRepository
 from store.tenants import Tenant, TenantRepository, TenantStatus
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "ETagConflictError",
     "Lockout",
     "LockoutRepository",
+    "PolicyRepository",
     "ProtectedUser",
     "ProtectedUserRepository",
     "SessionClosedError",
@@ -45,12 +48,17 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredConversationReference",
+    "StoredPolicy",
+    "SyncLease",
+    "SyncLeaseRepository",
     "SyncState",
     "Tenant",
+    "TenantAccess",
     "TenantNotFoundError",
     "TenantRepository",
     "TenantStatus",
     "TranscriptEntry",
+    "UserFilter",
     "UserSnapshot",
     "VerificationSession",
     "open_store",

@@ -53,13 +53,15 @@ class AuditEntry:
 
 @dataclass(frozen=True)
 class AuditFilter:
-    """Conditions for `AuditLog.query`; None means "any". `since` is inclusive, `until` exclusive."""
+    """Conditions for `AuditLog.query`; None means "any". `since` is inclusive, `until` exclusive.
+    `subject`, `actor`, `action` and `outcome` also take a tuple: any of those values (one person's UPN and
+    object id, say)."""
 
     tenant_id: str | None = None
-    subject: str | None = None
-    actor: str | None = None
-    action: str | None = None
-    outcome: str | None = None
+    subject: str | tuple[str, ...] | None = None
+    actor: str | tuple[str, ...] | None = None
+    action: str | tuple[str, ...] | None = None
+    outcome: str | tuple[str, ...] | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -275,7 +277,9 @@ def _filtered(stmt: Select[tuple[AuditRow]], where: AuditFilter) -> Select[tuple
         (AuditRow.outcome, where.outcome),
     )
     for column, value in equal:
-        if value is not None:
+        if isinstance(value, tuple):
+            stmt = stmt.where(column.in_(value))
+        elif value is not None:
             stmt = stmt.where(column == value)
     if where.since is not None:
         stmt = stmt.where(AuditRow.time >= require_utc(where.since, "since"))

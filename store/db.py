@@ -23,8 +23,10 @@ from store.clock import Clock, utc_now
 from store.conversation_refs import ConversationReferenceRepository
 from store.conversation_state import SqlStorage
 from store.lockouts import LockoutRepository
+from store.policies import PolicyRepository
 from store.protected_users import ProtectedUserRepository
 from store.sessions import SessionRepository
+from store.sync_leases import SyncLeaseRepository
 from store.tenants import TenantRepository
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/watchword.db"
@@ -51,6 +53,8 @@ class Store:
         self.audit = AuditLog(self.sessionmaker, clock, dialect=engine.dialect.name)
         self.conversation_state = SqlStorage(self.sessionmaker, clock)
         self.conversation_refs = ConversationReferenceRepository(self.sessionmaker, clock)
+        self.policies = PolicyRepository(self.sessionmaker, clock)
+        self.sync_leases = SyncLeaseRepository(self.sessionmaker, clock)
 
     async def ping(self) -> None:
         """Raise unless the database answers (readiness checks)."""

@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import dialect_insert, normalise_guid
@@ -23,6 +25,14 @@ from store.clock import Clock
 from store.errors import TenantNotFoundError
 from store.tables import DirectorySyncRow, ProtectedUserRow, TenantRow
 from store.tenants import TenantStatus
+
+
+class UserFilter(StrEnum):
+    """Which users `search()` lists."""
+
+    ALL = "all"
+    NOT_RESETTABLE = "not_resettable"
+    OUT_OF_SCOPE = "out_of_scope"  # outside the group scope, or excluded by an admin
 
 
 @dataclass(frozen=True)
@@ -152,6 +162,56 @@ class ProtectedUserRepository:
         async with self._sessions() as session:
             return [_to_user(row) for row in (await session.scalars(stmt)).all()]
 
+    async def search(
+        self,
+        tenant_id: str,
+        text: str = "",
+        *,
+        show: UserFilter = UserFilter.ALL,
+        limit: int = 50,
+        after: tuple[str, str] | None = None,
+        before: tuple[str, str] | None = None,
+    ) -> list[ProtectedUser]:
+        """Users whose display name or UPN starts with `text` (case-insensitive), ordered by display name.
+
+        Keyset paging: pass the last row's `(display_name, user_id)` as `after` for the next page, or the
+        first row's as `before` for the previous one (rows still come back in display-name order).
+        """
+        if after is not None and before is not None:
+            raise ValueError("give after or before, not both")
+        stmt = self._matching(select(ProtectedUserRow), tenant_id, text, show)
+        name, uid = ProtectedUserRow.display_name, ProtectedUserRow.user_id
+        if after is not None:
+            stmt = stmt.where(or_(name > after[0], and_(name == after[0], uid > after[1])))
+        if before is not None:
+            stmt = stmt.where(or_(name < before[0], and_(name == before[0], uid < before[1])))
+            stmt = stmt.order_by(name.desc(), uid.desc())
+        else:
+            stmt = stmt.order_by(name, uid)
+        async with self._sessions() as session:
+            rows = [_to_user(row) for row in (await session.scalars(stmt.limit(limit))).all()]
+        return rows[::-1] if before is not None else rows
+
+    async def count_matching(self, tenant_id: str, text: str = "", *, show: UserFilter = UserFilter.ALL) -> int:
+        """How many users `search()` would page through."""
+        stmt = self._matching(select(func.count()).select_from(ProtectedUserRow), tenant_id, text, show)
+        async with self._sessions() as session:
+            return int((await session.execute(stmt)).scalar_one())
+
+    @staticmethod
+    def _matching(stmt: Select[Any], tenant_id: str, text: str, show: UserFilter) -> Select[Any]:
+        stmt = stmt.where(ProtectedUserRow.tenant_id == normalise_guid(tenant_id, "tenant_id"))
+        prefix = text.strip().lower()
+        if prefix:
+            pattern = _like_escape(prefix) + "%"
+            stmt = stmt.where(or_(func.lower(ProtectedUserRow.display_name).like(pattern, escape="\\"),
+                                  ProtectedUserRow.upn_lower.like(pattern, escape="\\")))
+        if show == UserFilter.NOT_RESETTABLE:
+            stmt = stmt.where(ProtectedUserRow.resettable.is_(False))
+        elif show == UserFilter.OUT_OF_SCOPE:
+            stmt = stmt.where(or_(ProtectedUserRow.included.is_(False), ProtectedUserRow.excluded.is_(True)))
+        return stmt
+
     async def count(self, tenant_id: str) -> int:
         stmt = select(func.count()).where(ProtectedUserRow.tenant_id == normalise_guid(tenant_id, "tenant_id"))
         async with self._sessions() as session:
@@ -256,14 +316,16 @@ class ProtectedUserRepository:
         # De-duplicate by id (last one wins): one INSERT ... ON CONFLICT cannot touch a row twice.
         by_id = {normalise_guid(user.user_id, "user_id"): user for user in users}
         values = [_row_values(tenant_id, user_id, user, cycle, now) for user_id, user in by_id.items()]
-        # Chunked: PostgreSQL allows at most 32767 bind parameters per statement.
+        if not values:
+            return 0
+        # One constant statement run with many rows (Core, not ORM bulk): compiled once and cached, and
+        # SQLAlchemy's "insertmanyvalues" sends it as multi-row INSERTs within each backend's parameter limit.
+        stmt = dialect_insert(session, ProtectedUserRow.__table__)
+        # `excluded` is an admin's decision: keep it when sync updates a user.
+        updated = {name: stmt.excluded[name] for name in values[0] if name not in _KEY_AND_ADMIN_COLUMNS}
+        stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "user_id"], set_=updated)
         for start in range(0, len(values), _UPSERT_CHUNK):
-            stmt = dialect_insert(session, ProtectedUserRow).values(values[start : start + _UPSERT_CHUNK])
-            # `excluded` is an admin's decision: keep it when sync updates a user.
-            updated = {name: stmt.excluded[name] for name in values[0] if name not in _KEY_AND_ADMIN_COLUMNS}
-            await session.execute(
-                stmt.on_conflict_do_update(index_elements=["tenant_id", "user_id"], set_=updated)
-            )
+            await session.execute(stmt, values[start : start + _UPSERT_CHUNK])
         return len(values)
 
     async def _remove(self, session: AsyncSession, tenant_id: str, user_ids: Sequence[str]) -> int:
@@ -292,6 +354,11 @@ class ProtectedUserRepository:
         state.in_progress = False
         state.completed_at = now
         return removed
+
+
+def _like_escape(text: str) -> str:
+    """`text` as a literal LIKE prefix: its own % and _ (and the escape character) match only themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 _KEY_AND_ADMIN_COLUMNS = frozenset({"tenant_id", "user_id", "excluded"})

@@ -140,6 +140,35 @@ class DirectorySyncRow(Base):
     updated_at: Mapped[datetime]
 
 
+class TenantPolicyRow(Base):
+    """A tenant's verification policy and access settings, as an admin last saved them in the console."""
+
+    __tablename__ = "tenant_policies"
+
+    tenant_id: Mapped[str] = mapped_column(
+        String(GUID_LEN), ForeignKey("tenants.tenant_id", ondelete="CASCADE"), primary_key=True
+    )
+    # verification.Policy.to_dict(): every knob, so a stored policy reads the same after defaults change.
+    policy: Mapped[dict[str, Any]]
+    # store.policies.TenantAccess: helpdesk group, self-service, the protected users' group scope.
+    access: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(256))
+
+
+class DirectorySyncLeaseRow(Base):
+    """Who is running a tenant's directory sync (one at a time, across processes), until when."""
+
+    __tablename__ = "directory_sync_leases"
+
+    tenant_id: Mapped[str] = mapped_column(
+        String(GUID_LEN), ForeignKey("tenants.tenant_id", ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str] = mapped_column(String(128))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
 class VerificationSessionRow(Base):
     """One attempt to verify a caller. Holds outcomes and scores, never answers."""
 
