@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Re-install only when a requirements file changes (the stamp is newer than both).
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint package clean
+.PHONY: run test bench lint package clean chromium playground
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,11 +13,34 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) playground
 	$(PY) app.py $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) chromium playground
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The console's browser tests drive Debian's Chromium: installed here when missing and we are root; otherwise
+# those tests skip and say how to install it.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: installing Chromium from Debian for the browser tests" >&2; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "make: could not install Chromium; the browser tests will skip" >&2; \
+	else echo "make: $(CHROMIUM) is missing; the browser tests will skip (as root: apt-get install -y chromium)" >&2; fi
+
+# The Microsoft 365 Agents Playground (npm, pinned in package.json and package-lock.json): the Teams-like client
+# `make run` opens on the bot in demo mode, and the Playground tests' client. Installed into ./node_modules when
+# missing and npm is there (`npm ci`: exactly the lock file, which it never rewrites); otherwise make run starts
+# without it and those tests skip.
+PLAYGROUND := node_modules/@microsoft/m365agentsplayground/cli.js
+playground:
+	@if [ -f $(PLAYGROUND) ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund --loglevel=error \
+	    || echo "make: could not install the Agents Playground; make run starts without it, its tests skip" >&2; \
+	else echo "make: npm is missing: no Agents Playground (install Node.js 20 with npm); its tests will skip" >&2; fi
 
 bench: $(STAMP)
 	$(PY) -m bench

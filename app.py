@@ -17,16 +17,17 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from aiohttp import web
-from store.db import Store, open_store
 
+from admin.app import setup_admin
+from bot.hosting import setup_bot
 from graph.tokens import TokenError, TokenSource
+from resources import DIRECTORY, GRAPH_HTTP, SETTINGS, STORE, TOKENS
 from settings import Settings, SettingsError, load_settings
+from store.db import open_store
 
 log = logging.getLogger("watchword")
 
-SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", Store)
-TOKENS = web.AppKey("tokens", TokenSource)
+__all__ = ["DIRECTORY", "SETTINGS", "STORE", "TOKENS", "create_app", "main"]
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -35,8 +36,11 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_tokens_ctx)
+    app.cleanup_ctx.append(_directory_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    setup_admin(app)
+    setup_bot(app)
     return app
 
 
@@ -53,6 +57,20 @@ async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
     app[TOKENS] = tokens
     yield
     tokens.close()
+
+
+async def _directory_ctx(app: web.Application) -> AsyncIterator[None]:
+    from graph.client import build_http_client
+    from graph.graph_directory import GraphDirectory  # msgraph-sdk: imported only when the app starts
+
+    s = app[SETTINGS]
+    http = build_http_client(s.ca_file)
+    app[GRAPH_HTTP] = http
+    directory = GraphDirectory(app[TOKENS], http, s.graph_url, s.client_id)
+    app[DIRECTORY] = directory
+    yield
+    await directory.aclose()  # first: a background refresh must not run into a closed client
+    await http.aclose()
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -91,21 +109,24 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Run Watchword (demo mode on devtenant when no tenant is configured).")
     parser.add_argument("--port", type=int, help="port (0 = any free one); default WATCHWORD_PORT or 3978")
     parser.add_argument("--host", help="interface to listen on; default WATCHWORD_HOST or 127.0.0.1")
+    parser.add_argument("--no-playground", action="store_true",
+                        help="in demo mode, don't start the Microsoft 365 Agents Playground (Teams-like client)")
     return parser.parse_args(argv)
 
 
-async def serve(settings: Settings) -> None:
-    """Start devtenant when in demo mode, then the app; print the ready line; run until a signal."""
+async def serve(settings: Settings, *, playground: bool = True) -> None:
+    """Start devtenant when in demo mode, then the app (and the Agents Playground on it, when `playground` and it
+    is installed); print the ready line; run until a signal."""
     devtenant = None
     ready: dict[str, object] = {}
     if settings.demo:
         from devtenant.server import start_devtenant
-
         from devtenant.state import DevTenantConfig
 
         log.warning("DEMO MODE: no app registration configured; serving the built-in dev tenant. "
                     "Never use demo mode with real people.")
-        devtenant = await start_devtenant(DevTenantConfig(seed=settings.demo_seed, users=settings.demo_users))
+        devtenant = await start_devtenant(DevTenantConfig(seed=settings.demo_seed, users=settings.demo_users,
+                                                           unconsented=settings.demo_unconsented))
         settings = settings.with_devtenant(devtenant.ready)
         ready["devtenant"] = devtenant.ready
     runner = web.AppRunner(create_app(settings), access_log=None)
@@ -115,6 +136,13 @@ async def serve(settings: Settings) -> None:
     port = runner.addresses[0][1]
     url = f"http://{settings.host}:{port}"
     ready["app"] = url
+    chat = None
+    if devtenant is not None and playground:
+        from devtenant.playground import start_demo_playground
+
+        chat = await start_demo_playground(devtenant.state.org, url)
+        if chat is not None:
+            ready["playground"] = chat.url
     _announce(url, ready)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -123,6 +151,8 @@ async def serve(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
+        if chat is not None:
+            await chat.stop()
         await runner.cleanup()
         if devtenant is not None:
             await devtenant.stop()
@@ -152,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = replace(settings, host=args.host)
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, playground=not args.no_playground))
     return 0
 
 

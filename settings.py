@@ -7,6 +7,7 @@ Secrets have no defaults and never appear in `repr()` or logs.
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 from collections.abc import Mapping
@@ -43,6 +44,21 @@ class Settings:
     # Demo mode: devtenant runs in-process with this many users and seed.
     demo_users: int = 200
     demo_seed: int = 1
+    # Demo mode: devtenant starts without admin consent, so the console's Connect flow can be tried.
+    demo_unconsented: bool = False
+    # The admin console: the Fernet key that encrypts its session cookie (empty = a new key per run),
+    # and who may sign in: members of this Entra group and/or holders of this directory role (template id).
+    session_key: str = field(default="", repr=False)
+    admin_group_id: str = ""
+    admin_role_id: str = ""
+    # The Teams bot. Anonymous requests to /api/messages are accepted only in demo mode (load_settings sets
+    # this when no app registration is configured); with it off every request needs a Bot Framework token.
+    bot_anonymous: bool = False
+    # The Fernet key that encrypts a verification's accepted answers in the bot's conversation state
+    # (empty = a new key per run: verifications in progress do not survive a restart).
+    state_key: str = field(default="", repr=False)
+    # The Entra group whose members are helpdesk agents (a tenant's saved access settings take precedence).
+    helpdesk_group_id: str = ""
 
     @property
     def demo(self) -> bool:
@@ -59,6 +75,8 @@ class Settings:
             graph_url=str(ready["graph"]),
             ca_file=Path(str(ready["ca_file"])),
             tenant_id=str(ready["tenant_id"]),
+            admin_group_id=self.admin_group_id or str(ready.get("admins_group_id") or ""),
+            helpdesk_group_id=self.helpdesk_group_id or str(ready.get("helpdesk_group_id") or ""),
         )
 
 
@@ -91,6 +109,18 @@ def _parse(env: Mapping[str, str]) -> Settings:
     if tenant_id:
         _require_guid("WATCHWORD_TENANT_ID", tenant_id, "the Directory (tenant) ID from Entra > Overview")
     port = _int("WATCHWORD_PORT", get("WATCHWORD_PORT", "3978"), 0, 65535)
+    admin_group_id = get("WATCHWORD_ADMIN_GROUP_ID")
+    if admin_group_id:
+        _require_guid("WATCHWORD_ADMIN_GROUP_ID", admin_group_id, "the Object ID of the Entra group of console admins")
+    admin_role_id = get("WATCHWORD_ADMIN_ROLE")
+    if admin_role_id:
+        _require_guid("WATCHWORD_ADMIN_ROLE", admin_role_id,
+                      "the template ID of a directory role, e.g. 62e90394-69f5-4237-9190-012177145e10 for "
+                      "Global Administrator")
+    helpdesk_group_id = get("WATCHWORD_HELPDESK_GROUP_ID")
+    if helpdesk_group_id:
+        _require_guid("WATCHWORD_HELPDESK_GROUP_ID", helpdesk_group_id,
+                      "the Object ID of the Entra group whose members are helpdesk agents")
     host = get("WATCHWORD_HOST", "127.0.0.1")
     return Settings(
         host=host,
@@ -107,6 +137,13 @@ def _parse(env: Mapping[str, str]) -> Settings:
                           ("DEBUG", "INFO", "WARNING", "ERROR")),
         demo_users=_int("WATCHWORD_DEMO_USERS", get("WATCHWORD_DEMO_USERS", "200"), 20, 50_000),
         demo_seed=_int("WATCHWORD_DEMO_SEED", get("WATCHWORD_DEMO_SEED", "1"), 0, 2**31 - 1),
+        demo_unconsented=_bool("WATCHWORD_DEMO_UNCONSENTED", get("WATCHWORD_DEMO_UNCONSENTED", "false")),
+        session_key=_session_key(get("WATCHWORD_SESSION_KEY")),
+        admin_group_id=admin_group_id.lower(),
+        admin_role_id=admin_role_id.lower(),
+        bot_anonymous=not client_id,
+        state_key=_fernet_key("WATCHWORD_STATE_KEY", get("WATCHWORD_STATE_KEY")),
+        helpdesk_group_id=helpdesk_group_id.lower(),
     )
 
 
@@ -125,6 +162,45 @@ def _int(name: str, value: str, low: int, high: int) -> int:
     if not low <= number <= high:
         raise SettingsError(f"{name} must be from {low} to {high}, got {number}.")
     return number
+
+
+def _bool(name: str, value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("", "0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {value!r}.")
+
+
+def _session_key(value: str) -> str:
+    if not value:
+        return ""
+    try:
+        raw = base64.urlsafe_b64decode(value.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raw = b""
+    if len(raw) != 32:
+        # The message never echoes the value: it is a secret, however malformed.
+        raise SettingsError(
+            "WATCHWORD_SESSION_KEY must be a Fernet key (32 bytes, url-safe base64). Make one with: "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        )
+    return value
+
+
+def _fernet_key(name: str, value: str) -> str:
+    if not value:
+        return ""
+    try:
+        raw = base64.urlsafe_b64decode(value.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raw = b""
+    if len(raw) != 32:  # the message never echoes the value: it is a secret, however malformed
+        raise SettingsError(
+            f"{name} must be a Fernet key (32 bytes, url-safe base64). Make one with: "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        )
+    return value
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -1,0 +1,122 @@
+"""Mounting the console on the application: `setup_admin(app)`, called once by app.create_app.
+
+It adds, under /admin: the guard middleware (session, CSRF, sign-in required), the security headers on every
+response, the Jinja2 environment over templates/pages, /admin/static/, the sign-in pages, Settings >
+Integrations > Microsoft Entra, and the route table (`routes`) of every console section module that exists
+(see SECTIONS). Resources it needs are opened and closed in a cleanup context, after app.py's store and
+token source and directory: the console's msal client and an HTTP client for small Graph reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+from cryptography.fernet import Fernet
+
+from admin import entra, signin
+from admin.context import NAV, SESSIONS, SETTINGS, SIGN_IN, TEMPLATES
+from admin.security import console_guard, content_security_policy, security_headers
+from admin.session import SessionCodec
+from graph.signin import ConsoleSignIn
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_DIR = ROOT / "templates" / "pages"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A page in the console's navigation; `module` exposes `routes` (a web.RouteTableDef)."""
+
+    key: str
+    label: str
+    href: str
+    module: str
+    available: bool = True
+
+
+# The console's navigation. A section whose module does not exist yet is shown greyed out.
+SECTIONS: tuple[Section, ...] = (
+    Section("integrations", "Settings › Integrations", "/admin/settings/integrations", "admin.entra"),
+    Section("users", "Protected users", "/admin/users", "admin.users"),
+    Section("policy", "Policy", "/admin/policy", "admin.policy"),
+    Section("audit", "Audit", "/admin/audit", "admin.audit"),
+    Section("teams", "Teams app", "/admin/teams-app", "admin.teams_app"),
+)
+
+
+def setup_admin(app: web.Application) -> None:
+    """Mount the console on `app` (which must get SETTINGS now and STORE, TOKENS from app.py's contexts)."""
+    settings = app[SETTINGS]
+    key = settings.session_key
+    if not key:
+        if not settings.demo:
+            log.warning("WATCHWORD_SESSION_KEY is not set: console sessions use a key made for this run, so "
+                        "everyone signs in again after a restart and instances cannot share sessions.")
+        key = Fernet.generate_key().decode()
+    if not settings.demo and not (settings.admin_group_id or settings.admin_role_id):
+        log.warning("Neither WATCHWORD_ADMIN_GROUP_ID nor WATCHWORD_ADMIN_ROLE is set: nobody can sign in to "
+                    "the admin console.")
+    app[SESSIONS] = SessionCodec(key)
+    app[TEMPLATES] = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    app[NAV] = tuple(_nav())
+    app.middlewares.append(console_guard)
+    app.on_response_prepare.append(security_headers(content_security_policy(settings.login_url)))
+    app.cleanup_ctx.append(_console_ctx)
+    app.router.add_get("/admin", _home)
+    app.router.add_get("/admin/", _home)
+    app.router.add_static("/admin/static/", STATIC_DIR, append_version=False)
+    app.add_routes(signin.routes)
+    app.add_routes(entra.routes)
+    for section in SECTIONS:
+        if section.module != "admin.entra" and _exists(section.module):
+            module = importlib.import_module(section.module)
+            app.add_routes(module.routes)
+            if hasattr(module, "setup"):  # a section's own resources (admin.users: the sync service)
+                module.setup(app)
+
+
+def _exists(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _nav() -> list[Section]:
+    return [Section(s.key, s.label, s.href, s.module, s.module == "admin.entra" or _exists(s.module))
+            for s in SECTIONS]
+
+
+async def _home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/admin/settings/integrations")
+
+
+async def _console_ctx(app: web.Application) -> AsyncIterator[None]:
+    s = app[SETTINGS]
+    sign_in = ConsoleSignIn(login_url=s.login_url, client_id=s.client_id, client_secret=s.client_secret,
+                            ca_file=s.ca_file)
+    app[SIGN_IN] = sign_in
+    preconnect = asyncio.create_task(entra.connect_configured_tenant(app)) if s.tenant_id else None
+    yield
+    if preconnect is not None:
+        # Let it finish rather than cancel it mid-query: a cancelled store call can leave the database
+        # connection half-closed while the store shuts down.
+        _, pending = await asyncio.wait({preconnect}, timeout=15)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    sign_in.close()

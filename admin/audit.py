@@ -1,0 +1,196 @@
+"""Audit: every verification, decision, reset, consent, policy change, console sign-in and refusal, with who,
+whom, when, the outcome and the reasons (never secrets), and whether the tamper-evident chain still holds.
+
+    GET /admin/audit                 filter by person (subject), agent (actor), action, outcome, time; page back
+    GET /admin/audit/export.csv      the same filters, every matching row, streamed (CSV-injection safe)
+    GET /admin/audit/export.json     the same, as a JSON array
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from admin.audit_view import Filters, csv_header, csv_rows, details_text, entry_json, parse_filters
+from admin.context import STORE, audit, connected_tenant, render, require_admin
+from store import AuditChainCheck, AuditEntry, AuditFilter, ChainHead, ProtectedUser, Store
+
+routes = web.RouteTableDef()
+
+PAGE_SIZE = 50
+EXPORT_BATCH = 1000
+# Suggestions for the filter inputs (any value may be typed).
+KNOWN_OUTCOMES = ("ok", "failed", "refused", "verified", "not_verified", "locked", "confirmed", "denied", "sent",
+                  "started", "expired", "cancelled")
+KNOWN_ACTIONS = ("verification.requested", "verification.started", "verification.decided", "verification.refused",
+                 "verification.locked", "verification.closed", "password_reset", "out_of_band.asked",
+                 "out_of_band.answered", "bot.tenant_refused", "entra.connect", "entra.consent_started",
+                 "entra.check", "entra.disconnect", "console.sign_in", "console.sign_out", "console.request_refused",
+                 "policy.change", "directory.sync_requested", "directory.sync", "audit.export")
+TEAMS_ACTOR = "teams:"  # how the bot names an agent: teams:<their Entra object id>
+
+
+class _ChainCache:
+    """The last chain check, reused while the chain head has not moved (checking reads every row)."""
+
+    def __init__(self) -> None:
+        self.head: ChainHead | None = None
+        self.check: AuditChainCheck | None = None
+
+    async def check_chain(self, store: Store) -> AuditChainCheck:
+        head = await store.audit.head()
+        if self.check is None or head != self.head:
+            self.check, self.head = await store.audit.verify_chain(), head
+        return self.check
+
+
+CHAIN = web.AppKey("admin_audit_chain", _ChainCache)
+
+
+def setup(app: web.Application) -> None:
+    app[CHAIN] = _ChainCache()
+
+
+@routes.get("/admin/audit")
+@require_admin
+async def audit_page(request: web.Request) -> web.Response:
+    filters = parse_filters(request.query)
+    before = _int(request.query.get("before"))
+    store = request.app[STORE]
+    page = await store.audit.query(await _resolved(request, filters), limit=PAGE_SIZE, before_seq=before)
+    chain = await request.app[CHAIN].check_chain(store)
+    broken = await _row(store, chain.first_broken_seq) if not chain.ok and chain.first_broken_seq else None
+    query = filters.query()
+    return render(
+        request, "audit.html", active="audit", filters=filters, entries=await _views(store, page.entries),
+        chain=chain, broken=broken, known_outcomes=KNOWN_OUTCOMES, known_actions=KNOWN_ACTIONS,
+        older_url=f"/admin/audit?{urlencode({**query, 'before': page.next_before_seq})}"
+        if page.next_before_seq else None,
+        newest_url=f"/admin/audit?{urlencode(query)}" if before else None,
+        csv_url=f"/admin/audit/export.csv?{urlencode(query)}", json_url=f"/admin/audit/export.json?{urlencode(query)}",
+        filter_url=lambda **extra: "/admin/audit?" + urlencode({**query, **extra}))
+
+
+@routes.get("/admin/audit/export.csv")
+@require_admin
+async def export_csv(request: web.Request) -> web.StreamResponse:
+    return await _export(request, "csv")
+
+
+@routes.get("/admin/audit/export.json")
+@require_admin
+async def export_json(request: web.Request) -> web.StreamResponse:
+    return await _export(request, "json")
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+async def _export(request: web.Request, kind: str) -> web.StreamResponse:
+    filters = parse_filters(request.query)
+    where = await _resolved(request, filters)
+    store = request.app[STORE]
+    # A snapshot: rows up to the head as it is now (not the export's own entry, nor later ones).
+    head = await store.audit.head()
+    # The export is itself worth knowing about: who took a copy of the log, and of what.
+    await audit(request, "audit.export", "ok", details={"format": kind, "filters": filters.query()})
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8" if kind == "csv" else "application/json; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="watchword-audit-{stamp}.{kind}"',
+    })
+    await response.prepare(request)
+    if kind == "csv":
+        await response.write(("\ufeff" + csv_header()).encode())  # the BOM: Excel then reads UTF-8
+        async for batch in _batches(store, where, head.seq):
+            await response.write(csv_rows(batch).encode())
+    else:
+        await response.write(b"[")
+        first = True
+        async for batch in _batches(store, where, head.seq):
+            for entry in batch:
+                text = json.dumps(entry_json(entry), ensure_ascii=False, sort_keys=True)
+                await response.write((b"\n" if first else b",\n") + text.encode())
+                first = False
+        await response.write(b"\n]\n")
+    await response.write_eof()
+    return response
+
+
+async def _batches(store: Store, where: AuditFilter, last_seq: int) -> AsyncIterator[tuple[AuditEntry, ...]]:
+    """Every matching entry up to `last_seq`, newest first, a batch at a time (never the whole log in memory)."""
+    before: int | None = last_seq + 1
+    while True:
+        page = await store.audit.query(where, limit=EXPORT_BATCH, before_seq=before)
+        if page.entries:
+            yield page.entries
+        if page.next_before_seq is None:
+            return
+        before = page.next_before_seq
+
+
+async def _row(store: Store, seq: int) -> AuditEntry | None:
+    page = await store.audit.query(None, limit=1, before_seq=seq + 1)
+    return page.entries[0] if page.entries and page.entries[0].seq == seq else None
+
+
+async def _resolved(request: web.Request, filters: Filters) -> AuditFilter:
+    """The filters, with a person (or agent) typed as a UPN or an object id matching every spelling the log
+    uses for them: the console writes UPNs, the bot object ids (agents as teams:<id>)."""
+    tenant = await connected_tenant(request)
+    if tenant is None:
+        return filters.where
+    users = request.app[STORE].protected_users
+    where = filters.where
+    subject = await _aliases(users, tenant.tenant_id, filters.values["subject"])
+    actor = await _aliases(users, tenant.tenant_id, filters.values["actor"], agent=True)
+    return replace(where, subject=subject or where.subject, actor=actor or where.actor)
+
+
+async def _aliases(users: Any, tenant_id: str, text: str, *, agent: bool = False) -> tuple[str, ...] | None:
+    text = text.removeprefix(TEAMS_ACTOR) if agent else text
+    if not text:
+        return None
+    try:
+        user = await users.get(tenant_id, str(uuid.UUID(text)))
+    except ValueError:
+        user = await users.find_by_upn(tenant_id, text) if "@" in text else None
+    if user is None:
+        return None
+    names = [text, user.upn, user.user_id] + ([TEAMS_ACTOR + user.user_id] if agent else [])
+    return tuple(dict.fromkeys(names))
+
+
+async def _views(store: Store, entries: tuple[AuditEntry, ...]) -> list[dict[str, object]]:
+    """Each entry with its details as lines, and who/whom named when they are protected users (the bot
+    records object ids)."""
+    known: dict[tuple[str, str], ProtectedUser | None] = {}
+
+    async def person(tenant_id: str | None, value: str | None) -> ProtectedUser | None:
+        if not tenant_id or not value:
+            return None
+        user_id = value.removeprefix(TEAMS_ACTOR)
+        try:
+            user_id = str(uuid.UUID(user_id))
+        except ValueError:
+            return None
+        if (tenant_id, user_id) not in known:
+            known[(tenant_id, user_id)] = await store.protected_users.get(tenant_id, user_id)
+        return known[(tenant_id, user_id)]
+
+    return [{"entry": e, "details": details_text(e.details), "who": await person(e.tenant_id, e.actor),
+             "whom": await person(e.tenant_id, e.subject)} for e in entries]
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        number = int(value) if value else None
+    except ValueError:
+        return None
+    return number if number is None or number > 0 else None
+

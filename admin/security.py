@@ -1,0 +1,168 @@
+"""The console's guard: the session cookie, who may open what, CSRF on every POST, and security headers.
+
+One middleware handles every path under /admin, in this order:
+1. read the session cookie (a missing, forged, idle or expired one gives a fresh anonymous session);
+2. unsafe methods (POST, PUT, PATCH, DELETE) must carry the session's CSRF token and, when the browser
+   sends an Origin, come from our own origin: otherwise 403;
+3. paths other than the public ones need a signed-in admin: GETs are sent to the sign-in page, the rest 401;
+4. on the way out, the cookie is written again (sliding the idle timeout) or deleted (signed out).
+
+Security headers go on every response of the application (an `on_response_prepare` hook), errors included.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlencode, urlsplit
+
+from aiohttp import web
+
+from admin.context import SESSION, SESSIONS, SETTINGS, audit, render
+from admin.session import COOKIE_NAME, IDLE_TIMEOUT_S, SECURE_COOKIE_NAME, ConsoleSession
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/admin"
+PUBLIC_PATHS = frozenset({
+    "/admin/signin", "/admin/signin/start", "/admin/signin/callback", "/admin/signout", "/admin/signed-out",
+})
+STATIC_PREFIX = "/admin/static/"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+# Why a person landed on the sign-in page, keyed by what SessionCodec.loads reported.
+_EXPIRY_NOTES = {
+    "idle": "You were signed out after 30 minutes without activity. Sign in again to continue.",
+    "expired": "Your session reached its 8-hour limit. Sign in again to continue.",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def is_console_path(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def secure_cookies(request: web.Request) -> bool:
+    """Secure cookies when people reach the console over https (the public URL says, or the request)."""
+    public = request.app[SETTINGS].public_url
+    return urlsplit(public).scheme == "https" if public else request.secure
+
+
+def cookie_name(request: web.Request) -> str:
+    return SECURE_COOKIE_NAME if secure_cookies(request) else COOKIE_NAME
+
+
+def public_origin(request: web.Request) -> str:
+    """Where browsers and Microsoft reach us: WATCHWORD_PUBLIC_URL, else this request's own origin."""
+    public = request.app[SETTINGS].public_url
+    if public:
+        parts = urlsplit(public)
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{request.scheme}://{request.host}"
+
+
+def public_url(request: web.Request, path: str) -> str:
+    """An absolute URL for a path of ours (redirect URIs, links given to Microsoft)."""
+    public = request.app[SETTINGS].public_url
+    return (public.rstrip("/") if public else public_origin(request)) + path
+
+
+@web.middleware
+async def console_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not is_console_path(request.path) or request.path.startswith(STATIC_PREFIX):
+        return await handler(request)
+    codec = request.app[SESSIONS]
+    session, why = codec.loads(request.cookies.get(cookie_name(request)))
+    if session is None:
+        session = ConsoleSession.new(codec.clock())
+        note = _EXPIRY_NOTES.get(why)
+        if note:
+            session.data["flash"] = [note]
+    request[SESSION] = session
+    try:
+        response = await _guarded(request, handler, session)
+    except web.HTTPException as exc:  # redirects and errors raised by handlers get the cookie too
+        _write_cookie(request, exc, request[SESSION])  # a handler may have replaced it (sign-in)
+        raise
+    _write_cookie(request, response, request[SESSION])
+    return response
+
+
+async def _guarded(request: web.Request, handler: Handler, session: ConsoleSession) -> web.StreamResponse:
+    if request.method in UNSAFE_METHODS:
+        refusal = await _csrf_refusal(request, session)
+        if refusal:
+            log.warning("console: refused %s %s: %s", request.method, request.path, refusal)
+            await audit(request, "console.request_refused", "refused", subject=request.path,
+                        details={"reason": refusal, "method": request.method})
+            return render(request, "error.html", status=403, title="This form has expired",
+                          message="The page you sent this from is no longer valid (or did not come from the "
+                                  "console). Go back, reload the page and try again.")
+    if request.path not in PUBLIC_PATHS and session.admin is None:
+        if request.method in ("GET", "HEAD"):
+            raise web.HTTPFound("/admin/signin?" + urlencode({"next": request.path_qs}))
+        return render(request, "error.html", status=401, title="Sign in first",
+                      message="Your session has ended. Sign in again, then repeat what you were doing.")
+    return await handler(request)
+
+
+async def _csrf_refusal(request: web.Request, session: ConsoleSession) -> str | None:
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and origin.rstrip("/") != public_origin(request):
+        return "cross_origin"
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not sent:
+        return "csrf_missing"
+    if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+        return "csrf_mismatch"
+    return None
+
+
+def _write_cookie(request: web.Request, response: web.StreamResponse, session: ConsoleSession) -> None:
+    name = cookie_name(request)
+    secure = secure_cookies(request)
+    if session.ended:
+        response.del_cookie(name, path="/", secure=secure, httponly=True, samesite="Lax")
+        return
+    if response.prepared:
+        return
+    # Written on every console response: Fernet's timestamp is the idle timer.
+    response.set_cookie(name, request.app[SESSIONS].dumps(session), path="/", secure=secure, httponly=True,
+                        samesite="Lax", max_age=IDLE_TIMEOUT_S)
+
+
+def content_security_policy(login_url: str) -> str:
+    login = urlsplit(login_url)
+    login_origin = f"{login.scheme}://{login.netloc}"
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        # Sign-out posts to us and we redirect to Microsoft's logout: form-action covers that redirect.
+        f"form-action 'self' {login_origin}",
+    ])
+
+
+def security_headers(csp: str) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    async def add(request: web.Request, response: web.StreamResponse) -> None:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", csp)
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        if is_console_path(request.path) and not request.path.startswith(STATIC_PREFIX):
+            headers.setdefault("Cache-Control", "no-store")
+        if secure_cookies(request):
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return add

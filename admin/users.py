@@ -1,0 +1,179 @@
+"""Protected users: who Watchword protects, who it may never reset and why, and the sync from Entra.
+
+    GET  /admin/users                  the list: search (name or UPN prefix), filter, paging; the sync's state
+    POST /admin/users/sync             "Sync now" (runs in the background; progress below)
+    GET  /admin/users/sync/progress    the sync's progress as JSON (polled by /admin/static/sync-progress.js)
+
+Without JavaScript, the page refreshes itself every few seconds while a sync runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aiohttp import web
+
+from admin import sync_wiring
+from admin.context import STORE, audit, connected_tenant, current_admin, flash, render, require_admin
+from admin.sync import SyncProgress, SyncStatus
+from admin.sync_wiring import SYNC
+from graph.directory import ResetRefusal
+from store import SyncState, UserFilter
+
+routes = web.RouteTableDef()
+
+PAGE_SIZE = 50
+MAX_QUERY = 100
+REASONS = {
+    ResetRefusal.PRIVILEGED.value: ("Administrator", "Holds a privileged directory role: never reset through "
+                                                     "the helpdesk."),
+    ResetRefusal.ROLE_ASSIGNABLE_GROUP.value: ("Role-assignable group", "Member of a group that can hold directory "
+                                                                        "roles: only privileged admins may reset."),
+    ResetRefusal.FEDERATED.value: ("On-premises account", "Synced from on-premises Active Directory: reset the "
+                                                          "password there."),
+}
+FILTERS = {UserFilter.ALL: "Everyone", UserFilter.NOT_RESETTABLE: "Not resettable",
+           UserFilter.OUT_OF_SCOPE: "Not protected (out of scope)"}
+
+
+def setup(app: web.Application) -> None:
+    """The section's resources: the sync service (and the directory reads the policy page shares)."""
+    sync_wiring.setup(app)
+
+
+# --- pages -----------------------------------------------------------------------------------------------
+@routes.get("/admin/users")
+@require_admin
+async def users_page(request: web.Request) -> web.Response:
+    tenant = await connected_tenant(request)
+    if tenant is None:
+        return render(request, "users.html", active="users", tenant=None)
+    query = request.query.get("q", "").strip()[:MAX_QUERY]
+    show = _filter(request.query.get("show", ""))
+    after, before = _cursor(request.query.get("after")), _cursor(request.query.get("before"))
+    repo = request.app[STORE].protected_users
+    # One more than a page tells whether another page follows.
+    rows = await repo.search(tenant.tenant_id, query, show=show, limit=PAGE_SIZE + 1, after=after,
+                             before=None if after else before)
+    if before and not after:
+        has_more_before, users = len(rows) > PAGE_SIZE, rows[-PAGE_SIZE:]
+        has_more_after = True
+    else:
+        has_more_after, users = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+        has_more_before = after is not None
+    base = {"q": query, "show": show.value}
+    view = await _sync_view(request, tenant.tenant_id)
+    return render(
+        request, "users.html", active="users", tenant=tenant, users=users, query=query, show=show.value,
+        filters=[(f.value, label) for f, label in FILTERS.items()], reasons=REASONS,
+        matching=await repo.count_matching(tenant.tenant_id, query, show=show),
+        total=await repo.count(tenant.tenant_id),
+        next_url=_page_url(base, after=_encode(users[-1])) if users and has_more_after else None,
+        prev_url=_page_url(base, before=_encode(users[0])) if users and has_more_before else None,
+        **view)
+
+
+@routes.post("/admin/users/sync")
+@require_admin
+async def sync_now(request: web.Request) -> web.StreamResponse:
+    tenant = await connected_tenant(request)
+    if tenant is None:
+        flash(request, "Connect Microsoft Entra first (Settings › Integrations).")
+        raise web.HTTPSeeOther("/admin/users")
+    service = request.app[SYNC]
+    if service.running(tenant.tenant_id):
+        flash(request, "A sync is already running; its progress is below.")
+    else:
+        service.start(tenant.tenant_id, started_by=current_admin(request).username)
+        await audit(request, "directory.sync_requested", "ok", tenant_id=tenant.tenant_id)
+        flash(request, "Sync started.")
+    raise web.HTTPSeeOther("/admin/users#sync")
+
+
+@routes.get("/admin/users/sync/progress")
+@require_admin
+async def sync_progress(request: web.Request) -> web.Response:
+    tenant = await connected_tenant(request)
+    if tenant is None:
+        return web.json_response({"status": "idle"}, headers={"Cache-Control": "no-store"})
+    view = await _sync_view(request, tenant.tenant_id)
+    progress: SyncProgress | None = view["progress"]
+    body: dict[str, Any] = progress.to_json() if progress is not None else {}
+    body["status"] = view["sync_status"]
+    body["summary"] = view["summary"]
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+async def _sync_view(request: web.Request, tenant_id: str) -> dict[str, Any]:
+    """The sync as the page shows it: this process's run if any, else what the store says (a sync run by
+    `python -m admin sync` or another instance shows as running elsewhere)."""
+    store = request.app[STORE]
+    progress = request.app[SYNC].progress(tenant_id)
+    state = await store.protected_users.get_sync_state(tenant_id)
+    lease = await store.sync_leases.get(tenant_id)
+    if progress is not None and not progress.finished:
+        status = "running"
+    elif lease is not None:
+        status = "running_elsewhere"
+    elif progress is not None:
+        status = progress.status.value
+    else:
+        status = "idle"
+    return {"progress": progress, "state": state, "sync_status": status,
+            "summary": _summary(status, progress, state)}
+
+
+def _summary(status: str, p: SyncProgress | None, state: SyncState | None) -> str:
+    if status == "running" and p is not None:
+        if p.cycle == 0:
+            return "Reading administrator roles and scope groups…"
+        kind = "Reading everyone" if p.full else "Reading changes"
+        of = f" of about {p.expected_users:,}" if p.expected_users and p.full else ""
+        return f"{kind}: {p.users_seen:,}{of} users, {p.pages:,} pages, {p.elapsed_s:.0f} s."
+    if status == "running_elsewhere":
+        done = f" ({state.pages:,} pages, {state.users_upserted:,} users so far)" if state and state.in_progress else ""
+        return f"A sync started elsewhere (the command line or another instance) is running{done}."
+    if status == SyncStatus.FAILED.value and p is not None:
+        return f"The last sync failed: {p.error}"
+    if state is not None and state.completed_at is not None and not state.in_progress:
+        return f"Last synced {state.completed_at:%Y-%m-%d %H:%M} UTC."
+    if state is not None and state.in_progress:
+        return (f"A sync stopped after {state.pages:,} pages ({state.users_upserted:,} users); "
+                "Sync now continues where it stopped.")
+    return "Not synced yet."
+
+
+def _filter(value: str) -> UserFilter:
+    try:
+        return UserFilter(value)
+    except ValueError:
+        return UserFilter.ALL
+
+
+def _encode(user: Any) -> str:
+    raw = json.dumps([user.display_name, user.user_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor(value: str | None) -> tuple[str, str] | None:
+    """A paging cursor from the URL; anything malformed is ignored (first page)."""
+    if not value or len(value) > 2000:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    if isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(v, str) for v in decoded):
+        return decoded[0], decoded[1]
+    return None
+
+
+def _page_url(base: dict[str, str], **cursor: str) -> str:
+    from urllib.parse import urlencode
+
+    params = {k: v for k, v in base.items() if v and not (k == "show" and v == UserFilter.ALL.value)}
+    return "/admin/users?" + urlencode({**params, **cursor})

@@ -1,0 +1,242 @@
+"""The AgentApplication and its one route: who is talking, what they asked, which dialog answers.
+
+Every activity goes through `WatchwordAgent.on_activity`:
+1. a tenant that is not connected gets a polite refusal (and one audit row per person per ten minutes);
+2. the sender's 1:1 conversation reference is kept, for proactive messages later;
+3. a person's answer to "is that you on the call?" is handled wherever it arrives;
+4. a dialog in progress gets the activity; otherwise a command starts one: `verify <name>` (helpdesk
+   agents only), `reset my password` (self-service, when the tenant turned it on), `help`; anything else
+   gets a short help card;
+5. the clicked card is replaced: the invoke response for Action.Execute, update_activity for a submit.
+
+Thin on purpose: the conversations are in dialogs/, the rules in verification/.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from microsoft_agents.activity import Activity, ActivityTypes, InvokeResponse
+from microsoft_agents.hosting.core import AgentApplication, TurnContext, TurnState
+from microsoft_agents.hosting.core.authorization import Connections
+from microsoft_agents.hosting.core.storage import Storage
+from microsoft_agents.hosting.dialogs import DialogSet
+
+from bot.access import Access, canonical, remember
+from bot.cards import CARD_CONTENT_TYPE, Cards, clip
+from bot.dialog_state import DialogStateProperty
+from bot.ledger import StorageResetLedger
+from bot.proactive import ProactiveMessenger, is_personal, user_id_of
+from bot.records import StoreRecords
+from bot.turn_errors import TurnErrorHandler
+from dialogs.card_prompt import CARD_ACTION_INVOKE, REJECTED_CLICK, REPLACEMENT_CARD, card_action
+from dialogs.ports import Actor, Clock, Sealer
+from dialogs.question_dialog import REPLACED_CARD_ID
+from dialogs.self_service_dialog import SelfServiceDialog
+from dialogs.verify_dialog import VerifyDialog
+from graph.directory import Directory
+from store import Store
+
+log = logging.getLogger("watchword.bot")
+
+REFUSAL_AUDIT_EVERY = timedelta(minutes=10)
+SELF_SERVICE_WORDS = ("reset my password", "reset password", "forgot my password", "i forgot my password")
+
+
+def tenant_of(activity: Activity) -> str | None:
+    """conversation.tenantId, else channelData.tenant.id (Teams sends both)."""
+    if activity.conversation is not None and activity.conversation.tenant_id:
+        return activity.conversation.tenant_id
+    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = data.get("tenant") if isinstance(data.get("tenant"), dict) else {}
+    value = tenant.get("id")
+    return str(value) if value else None
+
+
+class WatchwordAgent:
+    """Builds the AgentApplication[TurnState] and routes every activity (see the module doc)."""
+
+    def __init__(self, *, store: Store, storage: Storage, directory: Directory, sealer: Sealer, clock: Clock,
+                 connection_manager: Connections, app_id: str, anonymous: bool, connected_at_start: str = "",
+                 fallback_helpdesk_group: str = "") -> None:
+        self.cards = Cards()
+        self.storage = storage
+        self.records = StoreRecords(store, clock)
+        self.ledger = StorageResetLedger(storage, clock)
+        self.messenger = ProactiveMessenger(store, storage, self.ledger, self.cards, clock, app_id, anonymous)
+        self.access = Access(store, directory, clock, connected_at_start=connected_at_start,
+                             fallback_helpdesk_group=fallback_helpdesk_group)
+        self.on_error = TurnErrorHandler(storage, self.cards)
+        self._store = store
+        self._clock = clock
+        self._refusals: dict[tuple[str, str], datetime] = {}
+        self._dialog_state = DialogStateProperty()
+        self._dialogs = DialogSet(self._dialog_state)
+        self._dialogs.add(VerifyDialog(directory, self.records, self.messenger, self.ledger, sealer, self.cards, clock))
+        self._dialogs.add(SelfServiceDialog(directory, self.records, self.messenger, self.ledger, sealer, self.cards,
+                                            clock))
+        self.application: AgentApplication[TurnState] = AgentApplication[TurnState](
+            storage=storage, connection_manager=connection_manager, start_typing_timer=False,
+            remove_recipient_mention=True, agent_name="Watchword")
+        self.application.add_route(lambda _context: True, self.on_activity)
+        self.application.error(self.on_error.handle)
+
+    # --- the route -----------------------------------------------------------------------------------------
+    async def on_activity(self, context: TurnContext, state: TurnState) -> None:
+        activity = context.activity
+        if activity.type not in (ActivityTypes.message, ActivityTypes.invoke, ActivityTypes.conversation_update,
+                                 ActivityTypes.installation_update):
+            return
+        tenant = canonical(tenant_of(activity))
+        if tenant is None or not await self.access.tenant_connected(tenant):
+            await self._refuse_tenant(context, tenant_of(activity))
+            return
+        await self.messenger.remember(context, tenant)
+        if activity.type in (ActivityTypes.conversation_update, ActivityTypes.installation_update):
+            if self._bot_added(activity):
+                await self._welcome(context, tenant)
+            return
+        if activity.type == ActivityTypes.invoke and activity.name != CARD_ACTION_INVOKE:
+            return  # other invokes (e.g. messaging extensions) are not ours: the SDK answers 501
+        action = card_action(activity)
+        if action is not None and action[0] in ("oob_yes", "oob_no"):
+            card = await self.messenger.answer_out_of_band(context, action[1], action[0] == "oob_yes")
+            context.turn_state[REPLACEMENT_CARD] = card
+            await self._replace_clicked_card(context)
+            return
+        DialogStateProperty.bind(context, state.conversation)
+        dialog = await self._dialogs.create_context(context)
+        if dialog.active_dialog is not None and not self._interrupts(context):
+            await dialog.continue_dialog()
+        else:
+            await self._command(context, dialog, tenant)
+        self._dialog_state.flush(context)
+        await self._replace_clicked_card(context)
+
+    # --- commands ------------------------------------------------------------------------------------------
+    async def _command(self, context: TurnContext, dialog: Any, tenant: str) -> None:
+        activity = context.activity
+        action = card_action(activity)
+        verb, data = action if action is not None else (None, {})
+        text = " ".join((activity.text or "").split())
+        word = text.lower()
+        user = user_id_of(activity)
+        actor = Actor(tenant, user, str(activity.from_property.name or "") if activity.from_property else "",
+                      is_personal(activity))
+        if verb is not None and verb != "verify":
+            context.turn_state[REJECTED_CLICK] = True
+            await self._notice(context, "That card is no longer active",
+                               "It belongs to a conversation that has ended. Type help to see what I can do.")
+            return
+        if verb == "verify" or word.startswith("verify ") or word == "verify":
+            query = str(data.get("query") or "") if verb == "verify" else text[len("verify"):]
+            if not await self.access.is_agent(tenant, user):
+                await self.records.audit("verification.refused", "not_an_agent", actor=actor, subject=None)
+                await self._notice(context, "Only the IT helpdesk can verify callers",
+                                   "You're not in your organisation's helpdesk group. Type help to see what I can "
+                                   "do for you.")
+                return
+            if dialog.active_dialog is not None:  # the agent moved on: end the old one (recorded as cancelled)
+                await dialog.cancel_all_dialogs()
+                await self._notice(context, "Previous verification cancelled", "Starting the new one.")
+            await self.records.audit("verification.requested", "started", actor=actor, subject=None,
+                                     details={"query_length": len(query.strip())})
+            await dialog.begin_dialog(VerifyDialog.__name__, {"query": query.strip(), "actor": actor.to_dict()})
+            return
+        if word in SELF_SERVICE_WORDS:
+            if not await self.records.self_service_enabled(tenant):
+                await self._notice(context, "Self-service password reset is off",
+                                   "Your organisation has not turned on self-service password reset in Watchword. "
+                                   "To reset your password, call the IT helpdesk.")
+                return
+            await dialog.begin_dialog(SelfServiceDialog.__name__, {"actor": actor.to_dict()})
+            return
+        if word == "cancel":
+            if dialog.active_dialog is not None:
+                await dialog.cancel_all_dialogs()
+                await self._notice(context, "Cancelled", "Nothing more will happen.")
+            else:
+                await self._notice(context, "Nothing to cancel", "Type help to see what I can do.")
+            return
+        await self._help(context, tenant, short=word not in ("help", "?", "hi", "hello", ""))
+
+    def _interrupts(self, context: TurnContext) -> bool:
+        """Typed `verify ...` (ends the dialog and starts anew) or `help` (answered, the dialog keeps waiting)."""
+        action = card_action(context.activity)
+        if action is not None:
+            return action[0] == "verify"  # the help card's Verify button
+        word = " ".join((context.activity.text or "").split()).lower()
+        return word.startswith("verify ") or word == "help"
+
+    # --- replies -------------------------------------------------------------------------------------------
+    async def _help(self, context: TurnContext, tenant: str, *, short: bool) -> None:
+        agent = await self.access.is_agent(tenant, user_id_of(context.activity))
+        self_service = await self.records.self_service_enabled(tenant)
+        card = self.cards.render("help", audience="agent" if agent else "user", short=short,
+                                 self_service=self_service)
+        await context.send_activity(self.cards.activity(card, "What Watchword does"))
+
+    async def _welcome(self, context: TurnContext, tenant: str) -> None:
+        await self._help(context, tenant, short=False)
+
+    async def _notice(self, context: TurnContext, title: str, *lines: str) -> None:
+        card = self.cards.render("notice", title=title, lines=list(lines), tone=None)
+        await context.send_activity(self.cards.activity(card, title))
+
+    async def _refuse_tenant(self, context: TurnContext, tenant: str | None) -> None:
+        activity = context.activity
+        user = user_id_of(activity) or str(activity.from_property.id if activity.from_property else "")
+        if activity.type in (ActivityTypes.conversation_update, ActivityTypes.installation_update) \
+                and not self._bot_added(activity):
+            return
+        now = self._clock()
+        key = (str(tenant), user)
+        if self._refusals.get(key, datetime.min.replace(tzinfo=now.tzinfo)) <= now:
+            remember(self._refusals, key, now + REFUSAL_AUDIT_EVERY)
+            await self._store.audit.append(action="bot.tenant_refused", outcome="refused",
+                                           actor=clip(f"teams:{user or 'unknown'}", 200), subject=None,
+                                           details={"tenant": clip(tenant or "none", 64),
+                                                    "activity": clip(activity.type, 32)})
+        context.turn_state[REPLACEMENT_CARD] = card = self.cards.render(
+            "notice", title="Watchword isn't set up for your organisation", tone=None, lines=[
+                "Your organisation hasn't connected Watchword yet, so I can't help here.",
+                "Ask your IT administrator to connect it in the Watchword admin console."])
+        if activity.type == ActivityTypes.invoke:
+            await self._replace_clicked_card(context)
+        else:
+            await context.send_activity(self.cards.activity(card, "Watchword isn't set up for your organisation"))
+
+    @staticmethod
+    def _bot_added(activity: Activity) -> bool:
+        """The bot joined this conversation. Teams sends both a conversationUpdate (bot in membersAdded) and
+        an installationUpdate on install: the welcome goes with the first only, so it is said once."""
+        if activity.type == ActivityTypes.installation_update:
+            return False
+        recipient = activity.recipient.id if activity.recipient else None
+        return any(m.id == recipient for m in activity.members_added or [])
+
+    async def _replace_clicked_card(self, context: TurnContext) -> None:
+        """Replace the card whose button was pressed (or, for typed answers, the card that asked)."""
+        activity = context.activity
+        card = context.turn_state.get(REPLACEMENT_CARD)
+        if activity.type == ActivityTypes.invoke:
+            if card is None:
+                card = self.cards.render("notice", tone=None, lines=[], title=(
+                    "This card is no longer active." if context.turn_state.get(REJECTED_CLICK) else "Done."))
+            body = {"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": card}
+            await context.send_activity(Activity(type=ActivityTypes.invoke_response,
+                                                 value=InvokeResponse(status=200, body=body)))
+            return
+        if card is None:
+            return
+        card_id = activity.reply_to_id if isinstance(activity.value, dict) else None
+        card_id = card_id or context.turn_state.get(REPLACED_CARD_ID)
+        if card_id:
+            update = self.cards.activity(card, "Updated")
+            update.id = card_id
+            try:
+                await context.update_activity(update)
+            except Exception:  # cosmetic: the old card keeps its buttons, and a click on it is refused
+                log.warning("could not replace card %s", card_id, exc_info=True)

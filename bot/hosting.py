@@ -1,0 +1,165 @@
+"""`POST /api/messages`: Bot Framework authentication, a sanity check of the body, then the Agents SDK.
+
+Authentication is the SDK's own `jwt_authorization_middleware` logic (applied to this route only, as its
+`jwt_authorization_decorator`, so the admin console and health checks are not asked for a Bot Framework
+token): a request without a valid token for our app id gets 401. Anonymous requests are accepted only
+when `settings.bot_anonymous` is set, which only demo mode does, and which is logged loudly at start.
+
+Before the SDK sees it, the body must be at most 256 KB of JSON describing an Activity with a type,
+channel, conversation, sender and service URL; anything else gets 400 (the SDK would answer some of
+these with a 500 and a stack trace in the log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+from microsoft_agents.activity import Activity
+from microsoft_agents.authentication.msal import MsalConnectionManager
+from microsoft_agents.hosting.aiohttp import CloudAdapter, jwt_authorization_decorator, start_agent_process
+from microsoft_agents.hosting.core import AgentAuthConfiguration
+from pydantic import ValidationError
+
+from bot.agent import WatchwordAgent
+from bot.sealing import FernetSealer
+from bot.turn_errors import correlation_id
+from resources import DIRECTORY, SETTINGS, STORE
+from settings import Settings
+from store import utc_now
+
+log = logging.getLogger("watchword.bot")
+
+MESSAGES_PATH = "/api/messages"
+MAX_ACTIVITY_BYTES = 256 * 1024
+SDK_AUTH_KEY = "agent_configuration"  # the (string) app key the SDK's JWT check reads
+EXPIRY_SWEEP_S = 60.0
+
+
+@dataclass(frozen=True)
+class Bot:
+    agent: WatchwordAgent
+    adapter: CloudAdapter
+
+
+BOT = web.AppKey("bot", Bot)
+
+
+def auth_configuration(settings: Settings) -> AgentAuthConfiguration:
+    """The bot's identity: Watchword's app registration is also its Azure Bot's app id (the tokens' audience)."""
+    return AgentAuthConfiguration(
+        client_id=settings.client_id or None,
+        client_secret=settings.client_secret or None,
+        # Outbound replies are signed by the Bot Framework tenant for a multi-tenant bot.
+        tenant_id="botframework.com",
+        connection_name="SERVICE_CONNECTION",
+        anonymous_allowed=settings.bot_anonymous,
+        validate_issuer=True,  # Bot Framework's issuer (and Microsoft's first-party ones) only: opt-in in the SDK
+    )
+
+
+def setup_bot(app: web.Application) -> None:
+    """Add /api/messages to the app; the bot itself is built when the app starts (it needs the store)."""
+
+    settings = app[SETTINGS]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)
+        app[SDK_AUTH_KEY] = auth_configuration(settings)
+    if settings.bot_anonymous:
+        log.warning("DEMO MODE: %s accepts requests WITHOUT authentication (no app registration is configured). "
+                    "Never expose this to a network.", MESSAGES_PATH)
+        # Every anonymous turn would otherwise log that the (absent) app id is missing.
+        noisy = logging.getLogger("microsoft_agents.hosting.core.connector.client.user_token_client")
+        if _no_app_id_warning not in noisy.filters:
+            noisy.addFilter(_no_app_id_warning)
+    elif not settings.client_id:
+        log.error("%s refuses every request: no app registration (WATCHWORD_CLIENT_ID) to check tokens against.",
+                  MESSAGES_PATH)
+    app.cleanup_ctx.append(_bot_ctx)
+    app.router.add_post(MESSAGES_PATH, jwt_authorization_decorator(messages))
+
+
+def _no_app_id_warning(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("App ID is not provided")
+
+
+async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
+
+    settings, store = app[SETTINGS], app[STORE]
+    key = settings.state_key
+    if not key:
+        key = FernetSealer.generate_key()
+        log.warning("WATCHWORD_STATE_KEY is not set: verification state is encrypted with a key made for this run, "
+                    "so verifications in progress will not survive a restart.")
+    connections = MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": app[SDK_AUTH_KEY]})
+    adapter = CloudAdapter(connection_manager=connections)
+    agent = WatchwordAgent(
+        store=store, storage=store.conversation_state, directory=app[DIRECTORY], sealer=FernetSealer(key),
+        clock=utc_now, connection_manager=connections, app_id=settings.client_id,
+        anonymous=settings.bot_anonymous, connected_at_start=settings.tenant_id,
+        fallback_helpdesk_group=settings.helpdesk_group_id)
+    adapter.on_turn_error = agent.on_error.handle
+    app[BOT] = Bot(agent, adapter)
+    sweeper = asyncio.create_task(_expire_sessions(app))
+    yield
+    sweeper.cancel()
+
+
+async def _expire_sessions(app: web.Application) -> None:
+    """Sessions nobody came back to end as timed_out in the store (the dialog says so if they come back)."""
+
+    while True:
+        await asyncio.sleep(EXPIRY_SWEEP_S)
+        try:
+            await app[STORE].sessions.expire_overdue()
+        except Exception:
+            log.warning("could not expire overdue verification sessions", exc_info=True)
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    problem = await activity_problem(request)
+    if problem is not None:
+        return web.json_response({"error": problem}, status=400)
+    bot = request.app[BOT]
+    try:
+        response = await start_agent_process(request, bot.agent.application, bot.adapter)
+    except Exception:  # the turn-error handler covers the turn; this covers the SDK around it
+        reference = correlation_id()
+        log.exception("%s failed, reference %s", MESSAGES_PATH, reference)
+        return web.json_response({"error": "internal error", "reference": reference}, status=500)
+    return response if response is not None else web.Response(status=202)
+
+
+async def activity_problem(request: web.Request) -> str | None:
+    """Why this body is not an Activity we can serve (None when it is). Reads at most 1 MB (aiohttp's cap)."""
+    too_big = f"the body is larger than {MAX_ACTIVITY_BYTES // 1024} KB"
+    if request.content_length is not None and request.content_length > MAX_ACTIVITY_BYTES:
+        return too_big
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return too_big
+    if len(body) > MAX_ACTIVITY_BYTES:
+        return too_big
+    try:
+        data = json.loads(body)
+    except ValueError:  # UnicodeDecodeError is one
+        return "the body is not JSON"
+    if not isinstance(data, dict):
+        return "the body is not an Activity (a JSON object)"
+    for path in ("type", "channelId", "serviceUrl", "conversation.id", "from.id"):
+        value: object = data
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if not isinstance(value, str) or not value.strip():
+            return f"the Activity has no {path}"
+    try:
+        Activity.model_validate(data)
+    except ValidationError as err:
+        return f"the Activity is malformed ({err.error_count()} problems)"
+    return None

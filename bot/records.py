@@ -1,0 +1,129 @@
+"""`StoreRecords`: the dialogs' `VerificationRecords` over store/ (sessions, attempts, lockouts, audit,
+protected users, the tenant's policy).
+
+Nothing secret goes in: the transcript entries carry kind, source, bits and result; audit details carry
+ids, counts and outcomes (store/ refuses secret-looking keys anyway, so a bug fails loudly).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from dialogs.ports import Actor, Clock, Protection
+from store import AnswerResult, SessionClosedError, SessionOutcome, Store
+from verification import Decision, Policy, RiskAssessment, TranscriptEntry
+
+log = logging.getLogger(__name__)
+
+LOCKOUT = timedelta(hours=24)
+_RESULT = {"correct": AnswerResult.CORRECT, "partial": AnswerResult.PARTIAL, "wrong": AnswerResult.WRONG,
+           "skipped": AnswerResult.SKIPPED, "confirmed": AnswerResult.CORRECT, "denied": AnswerResult.WRONG}
+
+
+async def tenant_policy(store: Store, tenant_id: str) -> tuple[Policy, bool]:
+    """The tenant's policy and whether self-service is on: the one place that reads them.
+    (store.policies is the admin console's; a tenant that never saved one gets Policy()'s defaults.)"""
+    policies = getattr(store, "policies", None)
+    stored = await policies.get_stored(tenant_id) if policies is not None else None
+    if stored is None:
+        return Policy(), False
+    return stored.policy, bool(stored.access.self_service)
+
+
+def policy_snapshot(policy: Policy) -> dict[str, Any]:
+    """The knobs that decide a session, for the session row (named so store/'s secret guard lets them by)."""
+    return {"required_bits": policy.required_bits, "max_questions": policy.max_questions,
+            "max_wrong": policy.max_wrong, "session_timeout_s": policy.session_timeout.total_seconds(),
+            "max_attempts_per_day": policy.max_attempts_per_day, "out_of_band_bits": policy.out_of_band_bits,
+            "block_on_high_risk": policy.block_on_high_risk, "allow_multiple_choice": policy.allow_multiple_choice}
+
+
+def actor_name(actor: Actor) -> str:
+    return f"teams:{actor.user_id}"
+
+
+class StoreRecords:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def policy_for(self, tenant_id: str) -> Policy:
+        return (await tenant_policy(self._store, tenant_id))[0]
+
+    async def self_service_enabled(self, tenant_id: str) -> bool:
+        return (await tenant_policy(self._store, tenant_id))[1]
+
+    async def protection(self, tenant_id: str, user_id: str) -> tuple[Protection, str]:
+        # Until the tenant's first directory sync stores any protected user, everyone is protected: refusing
+        # everybody would leave the helpdesk with no check at all, which is worse than checking everyone.
+        if await self._store.protected_users.count(tenant_id) == 0:
+            return Protection.PROTECTED, ""
+        user = await self._store.protected_users.get(tenant_id, user_id)
+        if user is None or not user.in_scope:
+            return Protection.NOT_PROTECTED, "outside the scope your admin chose"
+        reasons = set(user.not_resettable_reasons)
+        if reasons & {"privileged_admin", "role_assignable_group"}:
+            return Protection.PRIVILEGED, "privileged administrator"
+        if "federated" in reasons:
+            return Protection.FEDERATED, "password managed on-premises"
+        return Protection.PROTECTED, ""
+
+    async def active_lockout_until(self, tenant_id: str, user_id: str) -> datetime | None:
+        lockout = await self._store.lockouts.active_lockout(tenant_id, user_id)
+        return lockout.locked_until if lockout is not None else None
+
+    async def attempts_in_last_24h(self, tenant_id: str, user_id: str) -> int:
+        return await self._store.lockouts.count_recent_attempts(tenant_id, user_id)
+
+    async def open_session(self, *, session_id: str, actor: Actor, target_id: str, self_service: bool,
+                           policy: Policy, risk: RiskAssessment, required_bits: float, expires_at: datetime) -> None:
+        await self._store.sessions.create(
+            tenant_id=actor.tenant_id, target_user_id=target_id, agent_id=None if self_service else actor.user_id,
+            required_bits=math.ceil(required_bits), expires_at=expires_at, risk_summary=risk.to_dict(),
+            policy_snapshot=policy_snapshot(policy), session_id=session_id)
+        await self._store.lockouts.record_attempt(actor.tenant_id, target_id, outcome="started", session_id=session_id)
+        await self.audit("verification.started", "in_progress", actor=actor, subject=target_id,
+                         details={"session_id": session_id, "self_service": self_service,
+                                  "risk_level": risk.level.value, "required_bits": required_bits})
+
+    async def record_answer(self, session_id: str, entry: TranscriptEntry, earned_bits: float) -> bool:
+        try:
+            await self._store.sessions.add_entry(session_id, kind=entry.kind, source=entry.source,
+                                                 bits=round(entry.bits_earned), result=_RESULT[entry.result],
+                                                 earned_bits=math.floor(earned_bits))
+        except SessionClosedError:
+            return False
+        return True
+
+    async def close_session(self, session_id: str, decision: Decision, *, actor: Actor, target_id: str,
+                            policy: Policy) -> bool:
+        closed = True
+        try:
+            await self._store.sessions.finish(session_id, SessionOutcome(decision.outcome.value),
+                                              earned_bits=math.floor(decision.bits_earned))
+        except SessionClosedError:
+            closed = False  # already ended elsewhere (the person said "not me", or the expiry sweep)
+        log.info("verification %s of user %s in tenant %s decided: %s after %d questions", session_id, target_id,
+                 actor.tenant_id, decision.outcome.value, decision.questions_asked)
+        await self.audit("verification.decided", decision.outcome.value, actor=actor, subject=target_id,
+                         details={"session_id": session_id, "questions": decision.questions_asked,
+                                  "bits_earned": decision.bits_earned, "bits_required": decision.bits_required,
+                                  "risk_level": decision.risk.level.value, "flags": list(decision.flags)})
+        if decision.outcome.value == "not_verified":
+            attempts = await self._store.lockouts.count_recent_attempts(actor.tenant_id, target_id)
+            if attempts >= policy.max_attempts_per_day:
+                until = self._clock() + LOCKOUT
+                await self._store.lockouts.lock(actor.tenant_id, target_id, until=until,
+                                                reason=f"{attempts} failed or abandoned verifications in 24 hours")
+                await self.audit("verification.locked", "locked", actor=actor, subject=target_id,
+                                 details={"session_id": session_id, "until": until.isoformat()})
+        return closed
+
+    async def audit(self, action: str, outcome: str, *, actor: Actor, subject: str | None,
+                    details: Mapping[str, Any] | None = None) -> None:
+        await self._store.audit.append(action=action, outcome=outcome, actor=actor_name(actor), subject=subject,
+                                       tenant_id=actor.tenant_id, details=details)

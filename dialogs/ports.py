@@ -1,0 +1,140 @@
+"""What the dialogs need from the rest of Watchword, as interfaces passed into their constructors.
+
+bot/ implements them (over store/, the Agents SDK's proactive messaging, and Fernet); tests pass the same
+implementations over a SQLite store, or fakes. Nothing here imports SQL, msgraph or the SDK's hosting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from microsoft_agents.activity import Activity
+from microsoft_agents.hosting.core import TurnContext
+
+from verification import Decision, Policy, RiskAssessment, TranscriptEntry
+
+Clock = Callable[[], datetime]
+
+
+class CardRenderer(Protocol):
+    """templates/cards/<name>.json.j2 as an Adaptive Card, and a message carrying one."""
+
+    def render(self, name: str, **values: Any) -> dict[str, Any]: ...
+
+    def activity(self, card: Mapping[str, Any], summary: str) -> Activity: ...
+
+
+class Sealer(Protocol):
+    """Keeps a verification session's "secret" part (the accepted answers) encrypted while it is stored."""
+
+    def seal(self, session: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def unseal(self, sealed: Mapping[str, Any]) -> dict[str, Any]:
+        """Raises SealError when the sealed part cannot be opened (another key, tampering)."""
+        ...
+
+
+class SealError(Exception):
+    """A stored verification cannot be decrypted (the key changed, or the state was tampered with)."""
+
+
+class Protection(StrEnum):
+    """Whether Watchword may verify (and reset) this person."""
+
+    PROTECTED = "protected"
+    NOT_PROTECTED = "not_protected"  # outside the scope the tenant's admin chose
+    PRIVILEGED = "privileged_admin"
+    FEDERATED = "federated"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts in this conversation (an agent, or an end user for self-service)."""
+
+    tenant_id: str
+    user_id: str  # Entra object id
+    name: str
+    personal_chat: bool  # a 1:1 chat with the bot: the only place a password may be shown
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tenant_id": self.tenant_id, "user_id": self.user_id, "name": self.name,
+                "personal_chat": self.personal_chat}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Actor:
+        return cls(str(d["tenant_id"]), str(d["user_id"]), str(d.get("name") or ""), bool(d["personal_chat"]))
+
+
+class VerificationRecords(Protocol):
+    """Policies, protection, attempts, lockouts, the sessions' transcript and the audit log."""
+
+    async def policy_for(self, tenant_id: str) -> Policy: ...
+
+    async def self_service_enabled(self, tenant_id: str) -> bool: ...
+
+    async def protection(self, tenant_id: str, user_id: str) -> tuple[Protection, str]:
+        """Whether the user may be verified, and a plain reason when not."""
+        ...
+
+    async def active_lockout_until(self, tenant_id: str, user_id: str) -> datetime | None: ...
+
+    async def attempts_in_last_24h(self, tenant_id: str, user_id: str) -> int: ...
+
+    async def open_session(self, *, session_id: str, actor: Actor, target_id: str, self_service: bool,
+                           policy: Policy, risk: RiskAssessment, required_bits: float, expires_at: datetime) -> None:
+        """Record the session (in progress) and one attempt against the target."""
+        ...
+
+    async def record_answer(self, session_id: str, entry: TranscriptEntry, earned_bits: float) -> bool:
+        """Add one transcript entry; False when the session was already closed (e.g. the user said No)."""
+        ...
+
+    async def close_session(self, session_id: str, decision: Decision, *, actor: Actor, target_id: str,
+                            policy: Policy) -> bool:
+        """Record the outcome, lock the target when attempts run out, audit. False if it was already closed."""
+        ...
+
+    async def audit(self, action: str, outcome: str, *, actor: Actor, subject: str | None,
+                    details: Mapping[str, Any] | None = None) -> None: ...
+
+
+class ResetClaim(StrEnum):
+    CLAIMED = "claimed"  # this turn may reset
+    DONE = "done"  # already reset
+    BUSY = "busy"  # another click is resetting right now
+    BLOCKED = "blocked"  # the person said "not me", or the reset was refused
+    UNKNOWN = "unknown"  # no verified session allows a reset
+
+
+class ResetLedger(Protocol):
+    """At most one password reset per verified session, across clicks, turns and processes."""
+
+    async def allow(self, session_id: str, *, tenant_id: str, target_id: str) -> None: ...
+
+    async def claim(self, session_id: str) -> tuple[ResetClaim, datetime | None]:
+        """Compare-and-set from "allowed" to "resetting"; the time is when it was done (for DONE)."""
+        ...
+
+    async def settle(self, session_id: str, *, done: bool, at: datetime | None = None,
+                     blocked: bool = False) -> None:
+        """After the attempt: done, blocked for good, or back to allowed (it failed and may be retried)."""
+        ...
+
+
+class Messenger(Protocol):
+    """Messages to people other than the one in this conversation (proactive), and their answers."""
+
+    async def ask_out_of_band(self, context: TurnContext, *, session_id: str, actor: Actor, target_id: str) -> bool:
+        """Ask the target in their own chat with Watchword "is that you on the call?"; False if there is none."""
+        ...
+
+    async def out_of_band_answer(self, session_id: str) -> bool | None:
+        """True "yes, that's me", False "not me", None not (yet) answered or never asked."""
+        ...
+
+    async def notify_password_reset(self, context: TurnContext, *, tenant_id: str, target_id: str,
+                                    at: datetime) -> bool: ...

@@ -1,0 +1,187 @@
+"""QuestionDialog: one question at a time until the verification session decides.
+
+Each turn: open the sealed session, take in the person's own Teams answer if they gave one, show the
+current question (progress, never how well it is going), then feed what the caller said (or "doesn't
+know", or cancel) to the session and record the transcript entry. It loops by replacing its own waterfall
+and ends with {"session": <sealed session>} once the session has a decision (which may be timed_out).
+
+Options: {"session": sealed, "actor": Actor.to_dict(), "audience": "agent" | "self"}.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from microsoft_agents.hosting.core import TurnContext
+from microsoft_agents.hosting.dialogs import (
+    ComponentDialog,
+    DialogInstance,
+    DialogReason,
+    DialogState,
+    DialogTurnResult,
+    WaterfallDialog,
+    WaterfallStepContext,
+)
+
+from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options
+from dialogs.ports import Actor, CardRenderer, Clock, Messenger, Sealer, SealError, VerificationRecords
+from dialogs.wording import progress
+from verification import Flag, Policy, Step, VerificationSession
+
+OUT_OF_BAND_KIND = "out_of_band"
+REPLACED_CARD_ID = "watchword.replaced_card_id"
+
+_LABELS = {
+    "agent": {"label": "What the caller says", "placeholder": "Type their answer as they say it",
+              "hint": "Read the question as written and don't hint. You can also type the answer in the chat.",
+              "skip": "Caller doesn't know"},
+    "self": {"label": "Your answer", "placeholder": "Type your answer",
+             "hint": "Answer from memory. You can also type the answer in the chat.", "skip": "I don't know"},
+}
+
+
+def questions_asked(session: VerificationSession) -> int:
+    return sum(1 for t in session.transcript if t.question_id != OUT_OF_BAND_KIND)
+
+
+class QuestionDialog(ComponentDialog):
+    def __init__(self, records: VerificationRecords, messenger: Messenger, sealer: Sealer, cards: CardRenderer,
+                 clock: Clock) -> None:
+        super().__init__(QuestionDialog.__name__)
+        self._records = records
+        self._messenger = messenger
+        self._sealer = sealer
+        self._cards = cards
+        self._clock = clock
+        self._loop_id = f"{QuestionDialog.__name__}.loop"
+        self.add_dialog(WaterfallDialog(self._loop_id, [self.ask_step, self.answer_step]))
+        self.add_dialog(CardPrompt())
+        self.initial_dialog_id = self._loop_id
+
+    # --- steps ---------------------------------------------------------------------------------------------
+    async def ask_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        options = dict(step.options)
+        actor = Actor.from_dict(options["actor"])
+        try:
+            session = self._open(options["session"])
+        except SealError:
+            return await self._lost(step)
+        before = len(session.transcript)
+        current = await self._take_out_of_band(session, actor)
+        if current.decision is not None:
+            return await step.end_dialog({"session": self._sealer.seal(session.to_dict())})
+        if len(session.transcript) != before:  # the person's own answer changed it: keep the new version
+            step.values["session"] = self._sealer.seal(session.to_dict())
+        prompt = current.prompt
+        assert prompt is not None
+        number = questions_asked(session) + 1  # a retry or a full-name follow-up is still the same question
+        most = Policy.from_dict(session.to_dict()["policy"]).max_questions
+        heading = f"Question {number} of at most {most}"
+        note = None
+        if current.clarify:
+            heading, note = f"Question {number}, follow-up", "Ask for the full name: first name and surname."
+        elif prompt.attempt > 1:
+            note = f"Ask again (try {prompt.attempt} of {prompt.max_attempts})."
+        ref = f"{session.id[:8]}.{number}.{prompt.attempt}{'c' if current.clarify else ''}.{uuid.uuid4().hex[:6]}"
+        labels = _LABELS[options.get("audience", "agent")]
+        card = self._cards.render("question", heading=heading, progress=progress(number, most), note=note,
+                                  text=prompt.text, options=list(prompt.options), labels=labels,
+                                  data={"ref": ref, "question": prompt.question_id})
+        retry = "Use the buttons on the latest question card, or type the answer."
+        return await step.prompt(CardPrompt.__name__, prompt_options(
+            self._cards.activity(card, heading), retry, verbs=["answer", "skip", "cancel"], ref=ref,
+            text_verb="answer", words={"cancel": "cancel"}))
+
+    async def answer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        options = dict(step.options)
+        actor = Actor.from_dict(options["actor"])
+        result: dict[str, Any] = dict(step.result)
+        try:
+            session = self._open(step.values.get("session") or options["session"])
+        except SealError:
+            return await self._lost(step)
+        number = questions_asked(session) + 1
+        before = len(session.transcript)
+        verb = result["verb"]
+        if verb == "cancel":
+            current = session.cancel("Cancelled by the agent." if options.get("audience", "agent") == "agent"
+                                     else "Cancelled.")
+            receipt = "Cancelled."
+        elif verb == "skip":
+            current = session.skip()
+            receipt = f"Question {number}: skipped."
+        else:
+            current = session.answer(str(result["data"].get("answer") or ""))
+            receipt = f"Question {number}: answer recorded."
+        await self._record(session, before, actor)
+        await self._records.audit(f"verification.{verb}", "recorded", actor=actor,
+                                  subject=session.to_dict()["target_id"],
+                                  details={"session_id": session.id, "question": number})
+        self._replace_card(step.context, result, receipt)
+        sealed = self._sealer.seal(session.to_dict())
+        if current.decision is not None:
+            return await step.end_dialog({"session": sealed})
+        return await step.replace_dialog(self._loop_id, {**options, "session": sealed})
+
+    # --- helpers -------------------------------------------------------------------------------------------
+    async def _lost(self, step: WaterfallStepContext) -> DialogTurnResult:
+        """The sealed session cannot be opened (restarted with another WATCHWORD_STATE_KEY): end cleanly."""
+        card = self._cards.render("notice", title="This verification can't be continued", tone="Warning", lines=[
+            "Watchword restarted and can no longer read it. Nothing was changed on the account.",
+            "Start again with verify and the caller's name."])
+        await step.context.send_activity(self._cards.activity(card, "This verification can't be continued"))
+        return await step.end_dialog({"session": None})
+
+    def _open(self, sealed: dict[str, Any]) -> VerificationSession:
+        return VerificationSession.from_dict(self._sealer.unseal(sealed), self._clock)
+
+    async def _take_out_of_band(self, session: VerificationSession, actor: Actor) -> Step:
+        """Apply the person's own "yes, that's me" / "not me" from Teams, once; then the current step."""
+        current = session.check()
+        if current.decision is not None:
+            return current
+        flags = session.to_dict()["flags"]
+        if Flag.USER_CONFIRMED.value in flags or Flag.USER_DENIED.value in flags:
+            return current
+        answer = await self._messenger.out_of_band_answer(session.id)
+        if answer is None:
+            return current
+        before = len(session.transcript)
+        current = session.confirm_out_of_band(answer)
+        await self._record(session, before, actor)
+        return current
+
+    async def _record(self, session: VerificationSession, before: int, actor: Actor) -> None:
+        earned = float(session.to_dict()["earned"])
+        for entry in session.transcript[before:]:
+            await self._records.record_answer(session.id, entry, earned)
+
+    def _replace_card(self, context: TurnContext, result: dict[str, Any], text: str) -> None:
+        context.turn_state[REPLACEMENT_CARD] = self._cards.render("notice", title=text, lines=[], tone=None)
+        if result.get("card_id"):
+            context.turn_state[REPLACED_CARD_ID] = result["card_id"]
+
+    async def end_dialog(self, context: TurnContext, instance: DialogInstance, reason: DialogReason) -> None:
+        if reason == DialogReason.CancelCalled:  # before the base class empties the inner stack
+            await self._on_cancel(context, instance)
+        await super().end_dialog(context, instance, reason)
+
+    async def _on_cancel(self, context: TurnContext, instance: DialogInstance) -> None:
+        """Cancelled from outside (the agent typed cancel elsewhere, or state was cleared): end the session."""
+        inner = instance.state.get(self.persisted_dialog_state)
+        stack = inner.dialog_stack if isinstance(inner, DialogState) else []
+        for frame in stack:
+            values, options = frame.state.get("values"), frame.state.get("options")
+            if not isinstance(values, dict) or not isinstance(options, dict):
+                continue  # the prompt's frame
+            sealed = values.get("session") or options.get("session")
+            if isinstance(sealed, dict) and "actor" in options:
+                session = self._open(sealed)
+                if session.decision is None:
+                    decision = session.cancel("Cancelled.").decision
+                    assert decision is not None
+                    await self._records.close_session(session.id, decision, actor=Actor.from_dict(options["actor"]),
+                                                      target_id=session.to_dict()["target_id"],
+                                                      policy=Policy.from_dict(session.to_dict()["policy"]))
+                return

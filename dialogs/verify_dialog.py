@@ -1,0 +1,248 @@
+"""VerifyDialog: `verify <name or UPN>` from a helpdesk agent, up to the decision (and the reset offer).
+
+search -> (choose among several) -> refuse or start (person card, out-of-band question to the person)
+-> QuestionDialog -> decision card -> ResetPasswordDialog when verified and the agent chooses to reset.
+
+Options: {"query": str, "actor": Actor.to_dict()}. The verification session lives sealed (its accepted
+answers encrypted) in the dialogs' state; store/ gets the session row, transcript and audit through
+`VerificationRecords`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from microsoft_agents.hosting.core import TurnContext
+from microsoft_agents.hosting.dialogs import ComponentDialog, DialogTurnResult, WaterfallDialog, WaterfallStepContext
+
+from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options
+from dialogs.ports import (
+    Actor,
+    CardRenderer,
+    Clock,
+    Messenger,
+    Protection,
+    ResetLedger,
+    Sealer,
+    VerificationRecords,
+)
+from dialogs.question_dialog import QuestionDialog
+from dialogs.reset_dialog import ResetPasswordDialog
+from dialogs.wording import decision_view, person_view, requirement_lines, risk_view
+from graph.directory import Directory, DirectoryError, UserNotFound
+from verification import Flag, Outcome, Policy, VerificationSession, assess_risk
+
+MAX_CHOICES = 8
+
+REFUSALS = {
+    Protection.NOT_PROTECTED: ("isn't protected by Watchword",
+                               "Your organisation's admin left this person out of Watchword's scope. Verify them "
+                               "the way your organisation did before Watchword, or ask the admin to include them."),
+    Protection.PRIVILEGED: ("is a privileged administrator",
+                            "Privileged administrator accounts are never reset through the helpdesk. Escalate to "
+                            "the identity team."),
+    Protection.FEDERATED: ("has a password managed on-premises",
+                           "Their account is synced or federated from Active Directory, so Watchword cannot reset "
+                           "it. Follow your on-premises process, with a call-back on the number in the directory."),
+}
+
+
+def new_ref() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class VerifyDialog(ComponentDialog):
+    def __init__(self, directory: Directory, records: VerificationRecords, messenger: Messenger,
+                 ledger: ResetLedger, sealer: Sealer, cards: CardRenderer, clock: Clock) -> None:
+        super().__init__(VerifyDialog.__name__)
+        self._directory = directory
+        self._records = records
+        self._messenger = messenger
+        self._ledger = ledger
+        self._sealer = sealer
+        self._cards = cards
+        self._clock = clock
+        self.add_dialog(WaterfallDialog(f"{VerifyDialog.__name__}.steps", [
+            self.search_step, self.start_step, self.decision_step, self.reset_step]))
+        self.add_dialog(CardPrompt())
+        self.add_dialog(QuestionDialog(records, messenger, sealer, cards, clock))
+        self.add_dialog(ResetPasswordDialog(directory, records, messenger, ledger, cards, clock))
+        self.initial_dialog_id = f"{VerifyDialog.__name__}.steps"
+
+    # --- steps ---------------------------------------------------------------------------------------------
+    async def search_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        actor = Actor.from_dict(step.options["actor"])
+        query = " ".join(str(step.options.get("query") or "").split())
+        if not query:
+            await self._notice(step.context, "Who is on the phone?",
+                               "Type verify and their name or email, for example: verify Alan Turing.")
+            return await step.end_dialog()
+        try:
+            people = await self._directory.find_people(actor.tenant_id, query, limit=MAX_CHOICES)
+        except DirectoryError as err:
+            await self._notice(step.context, "I can't search the directory right now",
+                               str(err), "Try again in a minute.")
+            return await step.end_dialog()
+        await self._records.audit("verification.search", "found" if people else "none", actor=actor, subject=None,
+                                  details={"matches": len(people)})
+        if not people:
+            await self._notice(step.context, "No one found",
+                               f"No one in your directory matches “{query}”. Try their full name or email address.")
+            return await step.end_dialog()
+        views = [person_view(p) for p in people]
+        if len(views) == 1:
+            step.values["target"] = views[0]
+            return await step.next(None)
+        step.values["people"] = views
+        ref = new_ref()
+        card = self._cards.render("people_choice", query=query, people=views, ref=ref)
+        return await step.prompt(CardPrompt.__name__, prompt_options(
+            self._cards.activity(card, "Who is on the phone?"), "Choose one of the people on the card, or None "
+            "of these.", verbs=["choose", "cancel"], ref=ref, words={"cancel": "cancel"}))
+
+    async def start_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        actor = Actor.from_dict(step.options["actor"])
+        if step.result is not None:
+            chosen = self._chosen(step)
+            if chosen is None:
+                self._replace(step.context, "Cancelled: no one was chosen.")
+                await self._notice(step.context, "Cancelled", "Nothing was changed.")
+                return await step.end_dialog()
+            step.values["target"] = chosen
+            self._replace(step.context, f"Chosen: {chosen['name']}")
+        target: dict[str, str] = step.values["target"]
+        refused = await self._refusal(step.context, actor, target)
+        if refused:
+            return await step.end_dialog()
+        try:
+            loaded = await self._directory.load_context(actor.tenant_id, target["id"])
+        except UserNotFound:
+            await self._notice(step.context, "Not found", f"{target['name']} is no longer in the directory.")
+            return await step.end_dialog()
+        except DirectoryError as err:
+            await self._notice(step.context, "I can't read their Microsoft 365 data right now", str(err),
+                               "Try again in a minute, or verify them another way.")
+            return await step.end_dialog()
+        if loaded.context.is_federated:
+            await self._refuse(step.context, actor, target, Protection.FEDERATED)
+            return await step.end_dialog()
+        policy = await self._records.policy_for(actor.tenant_id)
+        risk = assess_risk(loaded.context, policy)
+        attempts = await self._records.attempts_in_last_24h(actor.tenant_id, target["id"])
+        session = VerificationSession(self._clock)
+        first = session.start(loaded.context, loaded.org, policy, risk, attempts)
+        await self._records.open_session(session_id=session.id, actor=actor, target_id=target["id"],
+                                         self_service=False, policy=policy, risk=risk,
+                                         required_bits=first.bits_required,
+                                         expires_at=self._clock() + policy.session_timeout)
+        asked = None
+        if first.decision is None:
+            asked = await self._messenger.ask_out_of_band(step.context, session_id=session.id, actor=actor,
+                                                          target_id=target["id"])
+        card = self._cards.render("person", person=target, risk=risk_view(risk),
+                                  requirements=requirement_lines(policy, first.bits_required, asked))
+        await step.context.send_activity(self._cards.activity(card, f"Verifying {target['name']}"))
+        sealed = self._sealer.seal(session.to_dict())
+        if first.decision is not None:
+            return await step.next({"session": sealed})
+        return await step.begin_dialog(QuestionDialog.__name__, {"session": sealed, "actor": actor.to_dict(),
+                                                                 "audience": "agent"})
+
+    async def decision_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        actor = Actor.from_dict(step.options["actor"])
+        target: dict[str, str] = step.values["target"]
+        if step.result.get("session") is None:  # lost (see QuestionDialog._lost)
+            return await step.end_dialog()
+        session = VerificationSession.from_dict(self._sealer.unseal(step.result["session"]), self._clock)
+        decision = session.decision
+        assert decision is not None
+        policy = Policy.from_dict(session.to_dict()["policy"])
+        await self._records.close_session(session.id, decision, actor=actor, target_id=target["id"], policy=policy)
+        denied = (Flag.USER_DENIED.value in decision.flags
+                  or await self._messenger.out_of_band_answer(session.id) is False)
+        can_reset = decision.outcome is Outcome.VERIFIED and actor.personal_chat and not denied
+        view = decision_view(decision, target["name"], can_reset=can_reset, personal_chat=actor.personal_chat,
+                             denied=denied)
+        if not can_reset:
+            card = self._cards.render("decision", **view, data={})
+            await step.context.send_activity(self._cards.activity(card, f"{view['title']}: {target['name']}"))
+            return await step.end_dialog()
+        await self._ledger.allow(session.id, tenant_id=actor.tenant_id, target_id=target["id"])
+        ref = new_ref()
+        step.values["session_id"] = session.id
+        step.values["decision_view"] = view
+        card = self._cards.render("decision", **view, data={"ref": ref})
+        return await step.prompt(CardPrompt.__name__, prompt_options(
+            self._cards.activity(card, f"Verified: {target['name']}"), "Choose Reset password or Done on the card.",
+            verbs=["reset", "done"], ref=ref, words={"cancel": "done", "done": "done", "reset": "reset"}))
+
+    async def reset_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        actor = Actor.from_dict(step.options["actor"])
+        target: dict[str, str] = step.values["target"]
+        view = dict(step.values["decision_view"])
+        step.context.turn_state[REPLACEMENT_CARD] = self._cards.render("decision", **{**view, "can_reset": False},
+                                                                       data={})
+        if step.result["verb"] != "reset":
+            await self._records.audit("verification.closed", "no_reset", actor=actor, subject=target["id"],
+                                      details={"session_id": step.values["session_id"]})
+            await self._notice(step.context, "Done", f"No password was reset for {target['name']}.")
+            return await step.end_dialog()
+        return await step.begin_dialog(ResetPasswordDialog.__name__, {
+            "session_id": step.values["session_id"], "actor": actor.to_dict(), "target": target})
+
+    # --- helpers -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _chosen(step: WaterfallStepContext) -> dict[str, str] | None:
+        result: dict[str, Any] = step.result
+        people: list[dict[str, str]] = step.values.get("people") or []
+        if result["verb"] != "choose":
+            return None
+        try:
+            index = int(result["data"].get("person"))
+        except (TypeError, ValueError):
+            return None
+        return people[index] if 0 <= index < len(people) else None
+
+    async def _refusal(self, context: TurnContext, actor: Actor, target: dict[str, str]) -> bool:
+        """Refuse before reading anything about the person: yourself, out of scope, privileged, locked."""
+        if target["id"].lower() == actor.user_id.lower():
+            await self._notice(context, "You can't verify yourself",
+                               "Ask another member of the helpdesk to verify you.")
+            await self._records.audit("verification.refused", "self", actor=actor, subject=target["id"])
+            return True
+        protection, _ = await self._records.protection(actor.tenant_id, target["id"])
+        if protection is not Protection.PROTECTED:
+            await self._refuse(context, actor, target, protection)
+            return True
+        until = await self._records.active_lockout_until(actor.tenant_id, target["id"])
+        if until is not None:
+            await self._records.audit("verification.refused", "locked_out", actor=actor, subject=target["id"],
+                                      details={"locked_until": until.isoformat()})
+            left = max(timedelta(0), until - self._clock())
+            await self._notice(context, f"{target['name']} is locked out",
+                               f"Too many verification attempts: locked for another {_duration(left)}.",
+                               "Do not reset the password. Escalate to the security team.")
+            return True
+        return False
+
+    async def _refuse(self, context: TurnContext, actor: Actor, target: dict[str, str],
+                      protection: Protection) -> None:
+        what, next_step = REFUSALS[protection]
+        await self._records.audit("verification.refused", protection.value, actor=actor, subject=target["id"])
+        await self._notice(context, f"Can't verify {target['name']}", f"{target['name']} {what}.", next_step)
+
+    async def _notice(self, context: TurnContext, title: str, *lines: str) -> None:
+        card = self._cards.render("notice", title=title, lines=list(lines), tone=None)
+        await context.send_activity(self._cards.activity(card, title))
+
+    def _replace(self, context: TurnContext, text: str) -> None:
+        context.turn_state[REPLACEMENT_CARD] = self._cards.render("notice", title=text, lines=[], tone=None)
+
+
+def _duration(left: timedelta) -> str:
+    minutes = int(left.total_seconds() // 60)
+    if minutes >= 120:
+        return f"{minutes // 60} hours"
+    return f"{max(1, minutes)} minutes"

@@ -1,0 +1,113 @@
+"""What the cards say: the risk in plain words, what the policy asks, each outcome and the next step.
+
+Pure functions from the domain's values to the values a card template takes; no SDK, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from verification import Decision, Flag, Outcome, Person, Policy, RiskAssessment, RiskLevel
+
+RISK_COLOR = {RiskLevel.NONE: "Good", RiskLevel.LOW: "Default", RiskLevel.MEDIUM: "Warning",
+              RiskLevel.HIGH: "Attention"}
+RISK_WORDS = {RiskLevel.NONE: "nothing unusual", RiskLevel.LOW: "low", RiskLevel.MEDIUM: "medium",
+              RiskLevel.HIGH: "high"}
+
+OUTCOME_TITLE = {
+    Outcome.VERIFIED: ("Verified", "Good"),
+    Outcome.NOT_VERIFIED: ("Not verified", "Attention"),
+    Outcome.NOT_ENOUGH_QUESTIONS: ("Can't verify this way", "Warning"),
+    Outcome.TIMED_OUT: ("Timed out", "Warning"),
+    Outcome.LOCKED_OUT: ("Locked out", "Attention"),
+    Outcome.BLOCKED_BY_RISK: ("Blocked: risky sign-ins", "Attention"),
+    Outcome.PRIVILEGED: ("Refused: privileged administrator", "Attention"),
+    Outcome.CANCELLED: ("Cancelled", "Default"),
+}
+
+NEXT_STEPS = {
+    Outcome.VERIFIED: ["The caller answered enough questions only the real person should know.",
+                       "You may reset their password: choose Reset password. The temporary password is shown "
+                       "to you once, here."],
+    Outcome.NOT_VERIFIED: ["Do not reset the password or change anything on the account.",
+                           "Tell the caller you can't verify them by phone, and offer a video call with photo ID "
+                           "or a visit to the service desk. If anything felt wrong, report the call to security."],
+    Outcome.NOT_ENOUGH_QUESTIONS: ["Their Microsoft 365 activity is too thin to ask enough questions.",
+                                   "Verify them another way: call them back on the number in the directory, "
+                                   "or a video call with photo ID."],
+    Outcome.TIMED_OUT: ["Nothing was changed. If the caller is still there, start again with verify and "
+                        "their name."],
+    Outcome.LOCKED_OUT: ["Do not try again today and do not reset the password.",
+                         "Escalate to the security team: repeated attempts can mean someone is targeting "
+                         "this account."],
+    Outcome.BLOCKED_BY_RISK: ["Do not reset the password over the phone.",
+                              "Escalate to the security team now: the account's sign-ins look like an attack "
+                              "in progress."],
+    Outcome.PRIVILEGED: ["Privileged administrator accounts are never reset through the helpdesk.",
+                         "Escalate to the identity team."],
+    Outcome.CANCELLED: ["Nothing was changed."],
+}
+
+DENIED_STEPS = ["The account holder said in Teams that this is NOT them on the call.",
+                "Treat the call as an attack: do not reset anything, end the call, and report it to security "
+                "now."]
+
+GROUP_CHAT_STEP = ("To reset the password, open a 1:1 chat with Watchword and verify them there: passwords "
+                   "are never shown in group chats or channels.")
+
+
+def person_view(person: Person) -> dict[str, str]:
+    details = " · ".join(x for x in (person.job_title, person.department, person.upn or person.mail) if x)
+    return {"id": person.id, "name": person.display_name or person.upn or person.id, "details": details}
+
+
+def risk_view(risk: RiskAssessment) -> dict[str, Any]:
+    lines = [s.description for s in risk.signals] or ["No unusual sign-ins in the last 24 hours."]
+    if risk.extra_bits_required:
+        lines.append(f"Because of this, {risk.extra_bits_required:.0f} more bits of proof are needed.")
+    if risk.block:
+        lines.append("Too risky to reset over the phone.")
+    return {"level": RISK_WORDS[risk.level], "color": RISK_COLOR[risk.level], "lines": lines}
+
+
+def requirement_lines(policy: Policy, required_bits: float, out_of_band: bool | None) -> list[str]:
+    # A typical free-recall answer is worth 5-8 bits: give the agent a feel for "how many right answers".
+    answers = max(1, math.ceil(required_bits / 7))
+    minutes = policy.session_timeout.total_seconds() / 60
+    lines = [
+        f"{required_bits:.0f} bits of proof, usually about {answers} right answers.",
+        f"At most {policy.max_questions} questions, within {minutes:.0f} minutes; {policy.max_wrong} wrong answers "
+        "end the check.",
+        "You won't see whether each answer was right, so you can't give anything away.",
+    ]
+    if out_of_band is True:
+        lines.append("I've also asked them in Teams whether it's them on the call; I'll tell you what they say.")
+    elif out_of_band is False:
+        lines.append("They have no chat with Watchword, so I can't ask them in Teams to confirm.")
+    return lines
+
+
+def progress(number: int, most: int) -> str:
+    """'▰▰▱▱▱▱' for question 2 of at most 6: how far along, never how well."""
+    number = max(1, min(number, most))
+    return "▰" * number + "▱" * (most - number)
+
+
+def decision_view(decision: Decision, person_name: str, *, can_reset: bool, personal_chat: bool,
+                  denied: bool = False) -> dict[str, Any]:
+    """`denied`: the person said "not me" in Teams (in the decision's flags, or after it was made)."""
+    title, color = OUTCOME_TITLE[decision.outcome]
+    steps = list(NEXT_STEPS[decision.outcome])
+    if denied or Flag.USER_DENIED.value in decision.flags:
+        title, color, steps = "Stop: the account holder says it is not them", "Attention", list(DENIED_STEPS)
+    elif decision.outcome is Outcome.VERIFIED and not personal_chat:
+        steps = [steps[0], GROUP_CHAT_STEP]
+    elif decision.outcome is Outcome.VERIFIED and not can_reset:
+        steps = [steps[0], "Watchword cannot reset this account's password."]
+    questions = decision.questions_asked
+    summary = f"{questions} question{'s' if questions != 1 else ''} asked."
+    if Flag.USER_CONFIRMED.value in decision.flags:
+        summary += " They confirmed in Teams that it was them on the call."
+    return {"title": title, "color": color, "person_name": person_name, "reason": decision.reason,
+            "next_steps": steps, "summary": summary, "can_reset": can_reset}

@@ -1,0 +1,103 @@
+"""Every card is Adaptive Card 1.5 that Teams renders, whatever names the directory holds."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.cards import CARDS_DIR, button, card_of, card_text, plain, render
+from tests.bot.schemas import assert_valid_card
+from tests.dialogs.fakes import ALAN, MARGARET, PEOPLE, FakeDirectory
+from tests.dialogs.harness import answer_until_decided, open_teams
+from tests.store.support import FakeClock, sqlite_copy
+
+HOSTILE = [
+    'Robert"); DROP TABLE users;-- "quoted" \\backslash\\',
+    "{{ 7*7 }} {% raw %} }} {\"injected\": true}, ]",
+    "**Bold** _it_ [Click me](https://evil.example/reset) ![x](https://evil.example/p.png) <b>html</b>",
+    "Ş" + "ö" * 400 + " — a very long name indeed " * 20,
+    "王秀英 · Мария Иванова · محمد عبدالله · Ñandú 🦜",
+    "line\nbreak\ttab\u202eRTL-override\x00nul",
+]
+
+ALL_CARDS = {
+    "notice": lambda h: dict(title="Title", lines=[h, "second"], tone="Attention"),
+    "help": lambda h: dict(audience="agent", short=False, self_service=False),
+    "people_choice": lambda h: dict(query=h, ref="r", people=[{"name": h, "details": h}, {"name": "B", "details": ""}]),
+    "person": lambda h: dict(person={"name": h, "details": h}, risk={"level": "medium", "color": "Warning",
+                                                                  "lines": [h]}, requirements=[h]),
+    "question": lambda h: dict(heading="Question 1 of at most 6", progress="▰▱▱▱▱▱", note=None, text=h,
+                               options=[h, "Grace Hopper"], data={"ref": "r", "question": "q"},
+                               labels={"label": "L", "placeholder": "P", "hint": "H", "skip": "S"}),
+    "decision": lambda h: dict(title="Verified", color="Good", person_name=h, reason=h, next_steps=[h], summary=h,
+                               can_reset=True, data={"ref": h}),
+    "reset_confirm": lambda h: dict(person_name=h, data={"ref": "r"}),
+    "password": lambda h: dict(person_name=h, redacted=False, password="Ab#*_[x](y)", data={"ref": "r"}),
+    "out_of_band": lambda h: dict(started_at="12:00 UTC", agent_name=h, data={"session": "s"}),
+}
+
+
+def test_every_template_has_a_test() -> None:
+    assert {p.name.removesuffix(".json.j2") for p in Path(CARDS_DIR).glob("*.json.j2")} == set(ALL_CARDS)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=range(len(HOSTILE)))
+@pytest.mark.parametrize("name", sorted(ALL_CARDS))
+def test_cards_are_valid_adaptive_cards_with_hostile_text(name: str, hostile: str) -> None:
+    card = render(name, **ALL_CARDS[name](hostile))
+    assert_valid_card(card)
+
+
+def test_directory_text_is_shown_verbatim_never_as_markdown() -> None:
+    hostile = HOSTILE[2]
+    card = render("person", person={"name": hostile, "details": ""}, risk={"level": "low", "color": "Default",
+                                                                           "lines": []}, requirements=[])
+    [run] = [b["inlines"][0] for b in card["body"] if b["type"] == "RichTextBlock" and hostile in
+             b["inlines"][0]["text"]]
+    assert run["type"] == "TextRun" and run["text"] == hostile  # TextRun: Adaptive Cards never parse markdown
+
+
+def test_long_values_are_clipped() -> None:
+    block = plain("x" * 1000)
+    assert len(block["inlines"][0]["text"]) == 300 and block["inlines"][0]["text"].endswith("…")
+
+
+def test_buttons_are_execute_with_a_submit_fallback_carrying_the_same_data() -> None:
+    action = button("Go", "verb", {"ref": "r"}, inputs=False)
+    assert action["type"] == "Action.Execute" and action["verb"] == "verb"
+    assert action["fallback"]["type"] == "Action.Submit" and action["fallback"]["data"] == action["data"]
+    assert action["data"] == {"verb": "verb", "ref": "r"} and action["associatedInputs"] == "none"
+
+
+def test_password_card_redacted_has_no_password() -> None:
+    card = render("password", person_name="Alan", redacted=True, redacted_at="12:01 UTC", data={})
+    assert_valid_card(card)
+    assert "Ab#" not in card_text(card) and "••••••••" in card_text(card) and "actions" not in card
+
+
+async def test_a_whole_verification_with_a_hostile_name_sends_only_valid_cards(tmp_path, sqlite_template) -> None:
+    hostile = replace(ALAN, display_name=HOSTILE[0] + HOSTILE[2], job_title=HOSTILE[1], department=HOSTILE[4])
+    clock = FakeClock()
+    directory = FakeDirectory(clock)
+    directory.context_of = lambda p: replace(FakeDirectory.context_of(directory, ALAN), profile=hostile)
+    import tests.dialogs.fakes as fakes
+
+    original = fakes.PEOPLE
+    fakes.PEOPLE = (hostile, *PEOPLE[1:])
+    try:
+        async with open_teams(sqlite_copy(sqlite_template, tmp_path), clock, directory=directory) as teams:
+            agent = teams.chat(MARGARET)
+            await agent.say("verify robert")
+            await answer_until_decided(teams, agent, hostile)
+            await agent.click("Reset password")
+            await agent.click("Yes, reset it")
+            await agent.click("I've passed it on")
+            cards = [card_of(a) for a in teams.outbox.sent + teams.outbox.updates if card_of(a) is not None]
+    finally:
+        fakes.PEOPLE = original
+    assert len(cards) >= 8
+    for card in cards:
+        assert_valid_card(card)
+    assert any(hostile.display_name[:100] in card_text(c) for c in cards)

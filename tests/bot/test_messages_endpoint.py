@@ -1,0 +1,285 @@
+"""POST /api/messages through create_app: Bot Framework tokens, demo mode, and bodies that are not Activities.
+
+The SDK fetches token-signing keys from Microsoft (login.botframework.com for Bot Framework tokens) and
+offers no setting to trust other keys, so `trusted_test_keys` swaps the SDK's key lookup for one that
+serves this test's RSA key under the same URL; the rest of the validation (signature, expiry,
+audience, issuer binding) is the SDK's own. Replies go to a fake Bot Connector service (the activity's
+serviceUrl), with an outbound token that stands in for the one msal would get from Entra.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt import PyJWK
+from microsoft_agents.authentication.msal import MsalAuth
+from microsoft_agents.hosting.core.authorization.authentication_constants import AuthenticationConstants
+from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import JwtTokenValidator
+
+from app import DIRECTORY, STORE, create_app
+from settings import Settings
+from tests.dialogs.fakes import MARGARET, OTHER_TENANT, TENANT, FakeDirectory
+from tests.store.support import sqlite_copy
+
+APP_ID = "5d3c7a2e-1b4f-4e8a-9c6d-2f1e0a9b8c7d"
+BF_ISSUER = AuthenticationConstants.AGENTS_SDK_TOKEN_ISSUER
+BF_KEYS_URL = AuthenticationConstants.PUBLIC_ABS_JWKS_URL
+OUTBOUND_TOKEN = "outbound-token-for-tests"
+KID = "watchword-test-key"
+
+
+@dataclass
+class Keys:
+    """This test's signing key, published (to the SDK) as Bot Framework's."""
+
+    private: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537,
+                                                                                        key_size=2048))
+    asked: list[str] = field(default_factory=list)
+
+    def jwk(self) -> dict[str, Any]:
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))
+        return {**public, "kid": KID, "use": "sig", "alg": "RS256"}
+
+    async def get_signing_key(self, jwks_uri: str, header: dict[str, Any]) -> PyJWK:
+        self.asked.append(jwks_uri)
+        if jwks_uri != BF_KEYS_URL or header.get("kid") != KID:
+            raise jwt.PyJWKClientError("no such key")
+        return PyJWK(self.jwk())
+
+    def token(self, *, audience: str = APP_ID, issuer: str = BF_ISSUER, lifetime: int = 3600, service_url: str = "",
+              key: rsa.RSAPrivateKey | None = None, **claims: Any) -> str:
+        now = int(time.time())
+        body = {"iss": issuer, "aud": audience, "iat": now - 60, "nbf": now - 60, "exp": now + lifetime,
+                "serviceurl": service_url, **claims}
+        return jwt.encode(body, key or self.private, algorithm="RS256", headers={"kid": KID})
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> Keys:
+    test_keys = Keys()
+    monkeypatch.setattr(JwtTokenValidator, "_jwk_client_manager", test_keys)
+
+    async def outbound_token(self: MsalAuth, resource_url: str, scopes: list[str], force_refresh: bool = False) -> str:
+        return OUTBOUND_TOKEN
+
+    monkeypatch.setattr(MsalAuth, "get_access_token", outbound_token)
+    return test_keys
+
+
+@dataclass
+class Connector:
+    """The Bot Connector service the bot replies to."""
+
+    url: str
+    replies: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)  # (path, activity, auth)
+
+
+@pytest.fixture
+async def connector(aiohttp_server) -> AsyncIterator[Connector]:
+    received: list[tuple[str, dict[str, Any], str]] = []
+
+    async def reply(request: web.Request) -> web.Response:
+        received.append((request.path, await request.json(), request.headers.get("Authorization", "")))
+        return web.json_response({"id": uuid.uuid4().hex})
+
+    app = web.Application()
+    app.router.add_post("/v3/conversations/{conversation}/activities", reply)
+    app.router.add_post("/v3/conversations/{conversation}/activities/{activity}", reply)
+    server = await aiohttp_server(app)
+    yield Connector(str(server.make_url("/")), received)
+
+
+def activity(connector: Connector, *, text: str = "help", tenant: str = TENANT, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "message", "id": uuid.uuid4().hex, "channelId": "msteams", "serviceUrl": connector.url,
+        "from": {"id": f"29:{MARGARET.id}", "name": MARGARET.display_name, "aadObjectId": MARGARET.id},
+        "recipient": {"id": f"28:{APP_ID}", "name": "Watchword"},
+        "conversation": {"id": f"a:{MARGARET.id}", "conversationType": "personal", "tenantId": tenant},
+        "channelData": {"tenant": {"id": tenant}}, "text": text, **extra,
+    }
+
+
+def _with_fakes(app: web.Application, directory: FakeDirectory) -> web.Application:
+    """Swap the Graph directory for the fake, and connect the test tenant, before the bot starts."""
+
+    async def fakes(app: web.Application) -> AsyncIterator[None]:
+        app[DIRECTORY] = directory
+        await app[STORE].tenants.connect(TENANT, display_name="Contoso", granted_permissions=[])
+        yield
+
+    index = next(i for i, ctx in enumerate(app.cleanup_ctx) if ctx.__name__ == "_directory_ctx")
+    app.cleanup_ctx.insert(index + 1, fakes)
+    return app
+
+
+@pytest.fixture
+def settings(tmp_path: Path, sqlite_template: Path) -> Settings:
+    target = sqlite_copy(sqlite_template, tmp_path)
+    return Settings(database_url=target.url, client_id=APP_ID, client_secret="not-used-in-tests",
+                    helpdesk_group_id="bbbbbbbb-0000-4000-8000-000000000001")
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings: Settings):
+    return await aiohttp_client(_with_fakes(create_app(settings), FakeDirectory(lambda: _now())))
+
+
+@pytest.fixture
+async def demo_client(aiohttp_client, settings: Settings):
+    demo = replace(settings, client_id="", client_secret="", bot_anonymous=True)
+    return await aiohttp_client(_with_fakes(create_app(demo), FakeDirectory(lambda: _now())))
+
+
+def _now():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- authentication -------------------------------------------------------------------------------------------
+async def test_request_without_a_token_is_refused(client, connector: Connector, keys: Keys) -> None:
+    response = await client.post("/api/messages", json=activity(connector))
+    assert response.status == 401
+    assert connector.replies == []
+
+
+@pytest.mark.parametrize("problem", ["forged", "expired", "wrong_audience", "wrong_issuer", "not_yet_valid",
+                                     "garbled"])
+async def test_bad_token_is_refused(client, connector: Connector, keys: Keys, problem: str) -> None:
+    token = {
+        "forged": lambda: keys.token(service_url=connector.url, key=rsa.generate_private_key(public_exponent=65537,
+                                                                                             key_size=2048)),
+        "expired": lambda: keys.token(service_url=connector.url, lifetime=-3600),
+        "wrong_audience": lambda: keys.token(service_url=connector.url, audience=str(uuid.uuid4())),
+        "wrong_issuer": lambda: keys.token(service_url=connector.url, issuer="https://login.evil.example/"),
+        "not_yet_valid": lambda: keys.token(service_url=connector.url, nbf=int(time.time()) + 3600),
+        "garbled": lambda: "not.a.jwt",
+    }[problem]()
+    response = await client.post("/api/messages", json=activity(connector), headers=bearer(token))
+    assert response.status == 401
+    assert connector.replies == []
+
+
+async def test_valid_token_is_served(client, connector: Connector, keys: Keys) -> None:
+    token = keys.token(service_url=connector.url)
+    response = await client.post("/api/messages", json=activity(connector), headers=bearer(token))
+    assert response.status == 202
+    [(path, reply, auth)] = connector.replies
+    assert path.startswith(f"/v3/conversations/a:{MARGARET.id}/activities")
+    assert reply["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert auth == f"Bearer {OUTBOUND_TOKEN}"
+    assert keys.asked == [BF_KEYS_URL]
+
+
+async def test_health_checks_need_no_token(client) -> None:
+    assert (await client.get("/healthz")).status == 200
+
+
+async def test_demo_mode_serves_anonymous_requests(demo_client, connector: Connector) -> None:
+    response = await demo_client.post("/api/messages", json=activity(connector))
+    assert response.status == 202
+    [(_, reply, auth)] = connector.replies
+    assert "Watchword" in json.dumps(reply) and auth in ("", "Bearer ", "Bearer")
+
+
+async def test_demo_mode_is_announced_loudly(settings: Settings, caplog) -> None:
+    demo = replace(settings, client_id="", bot_anonymous=True)
+    with caplog.at_level("WARNING", logger="watchword.bot"):
+        create_app(demo)
+    assert "DEMO MODE: /api/messages accepts requests WITHOUT authentication" in caplog.text
+
+
+# --- bodies that are not Activities ---------------------------------------------------------------------------
+BAD_BODIES = {
+    "not_json": b"{this is not json",
+    "not_utf8": b"\xff\xfe\x00{",
+    "json_array": b"[1, 2, 3]",
+    "missing_type": json.dumps({"channelId": "msteams", "conversation": {"id": "c"}}).encode(),
+    "empty_object": b"{}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_BODIES))
+async def test_malformed_activity_gets_400(demo_client, connector: Connector, name: str) -> None:
+    response = await demo_client.post("/api/messages", data=BAD_BODIES[name],
+                                      headers={"Content-Type": "application/json"})
+    assert response.status == 400
+    assert "error" in await response.json()
+    # and the bot carries on
+    assert (await demo_client.post("/api/messages", json=activity(connector))).status == 202
+
+
+@pytest.mark.parametrize("missing", ["type", "conversation", "from", "serviceUrl", "channelId"])
+async def test_activity_missing_a_required_part_gets_400(demo_client, connector: Connector, missing: str) -> None:
+    body = activity(connector)
+    del body[missing]
+    response = await demo_client.post("/api/messages", json=body)
+    assert response.status == 400 and missing.split(".")[0] in (await response.json())["error"]
+
+
+async def test_oversized_body_gets_400_without_being_read(demo_client, connector: Connector) -> None:
+    body = activity(connector, text="x" * (300 * 1024))
+    response = await demo_client.post("/api/messages", json=body)
+    assert response.status == 400 and "256 KB" in (await response.json())["error"]
+    assert connector.replies == []
+
+
+async def test_oversized_chunked_body_gets_400(demo_client, connector: Connector) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(40):
+            yield b" " * 32 * 1024  # 1.25 MB in all, with no Content-Length
+        yield json.dumps(activity(connector)).encode()
+
+    response = await demo_client.post("/api/messages", data=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status == 400
+
+
+async def test_unknown_tenant_over_http_is_refused_and_answered(demo_client, connector: Connector) -> None:
+    response = await demo_client.post("/api/messages", json=activity(connector, tenant=OTHER_TENANT))
+    assert response.status == 202
+    [(_, reply, _)] = connector.replies
+    assert "isn't set up for your organisation" in json.dumps(reply)
+
+
+async def test_card_action_invoke_is_answered_with_a_card(demo_client, connector: Connector) -> None:
+    body = activity(connector, type="invoke", name="adaptiveCard/action",
+                    value={"action": {"type": "Action.Execute", "verb": "answer", "data": {"verb": "answer"}}})
+    body.pop("text")
+    response = await demo_client.post("/api/messages", json=body)
+    assert response.status == 200
+    payload = await response.json()
+    assert payload["statusCode"] == 200 and payload["type"] == "application/vnd.microsoft.card.adaptive"
+
+
+
+
+async def test_proactive_question_reaches_the_person_through_the_connector(demo_client, connector: Connector) -> None:
+    from tests.dialogs.fakes import ALAN
+
+    alan = activity(connector, text="hi")
+    alan["from"] = {"id": f"29:{ALAN.id}", "name": ALAN.display_name, "aadObjectId": ALAN.id}
+    alan["conversation"] = {"id": f"a:{ALAN.id}", "conversationType": "personal", "tenantId": TENANT}
+    assert (await demo_client.post("/api/messages", json=alan)).status == 202
+    connector.replies.clear()
+    response = await demo_client.post("/api/messages", json=activity(connector, text="verify alan turing"))
+    assert response.status == 202
+    # (the SDK posts a proactive message as a reply to its continuation activity's id, as Bot Framework does)
+    to_alan = [reply for path, reply, _ in connector.replies if path.startswith(f"/v3/conversations/a:{ALAN.id}/")]
+    [asked] = to_alan
+    assert "Is that you on the call?" in json.dumps(asked)
+    to_agent = [path for path, _, _ in connector.replies if f"a:{MARGARET.id}" in path]
+    assert len(to_agent) >= 2  # the person card and the first question

@@ -1,0 +1,94 @@
+"""The whole bot over HTTP, with the real GraphDirectory talking to devtenant (the tiny organisation).
+
+Demo-mode wiring, as `make run` does it: anonymous /api/messages, devtenant's tenant connected at start and
+its "Helpdesk Agents" group as the helpdesk. Margaret Hamilton is in that group; Alan Turing is not.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from app import STORE, create_app
+from bot.cards import card_text
+from bot.sealing import FernetSealer
+from devtenant.server import running_devtenant
+from devtenant.state import DevTenantConfig
+from settings import Settings
+from tests.devtenant import tiny_org as tiny
+from tests.store.support import sqlite_copy
+
+KEY = FernetSealer.generate_key()
+
+
+@pytest.fixture
+async def bot_on_devtenant(aiohttp_client, aiohttp_server, tmp_path: Path, sqlite_template: Path
+                           ) -> AsyncIterator[tuple[Any, list[dict[str, Any]]]]:
+    replies: list[dict[str, Any]] = []
+
+    async def connector(request: web.Request) -> web.Response:
+        replies.append(await request.json())
+        return web.json_response({"id": uuid.uuid4().hex})
+
+    channel = web.Application()
+    channel.router.add_post("/v3/conversations/{c}/activities", connector)
+    channel.router.add_post("/v3/conversations/{c}/activities/{a}", connector)
+    server = await aiohttp_server(channel)
+    async with running_devtenant(DevTenantConfig(), org=tiny.tiny_org(), ca_dir=tmp_path) as dt:
+        settings = replace(Settings(database_url=sqlite_copy(sqlite_template, tmp_path).url, bot_anonymous=True,
+                                    state_key=KEY).with_devtenant(dt.ready))
+        client = await aiohttp_client(create_app(settings))
+        client.service_url = str(server.make_url("/"))
+        yield client, replies
+
+
+def message(client: Any, sender: str, name: str, text: str) -> dict[str, Any]:
+    return {"type": "message", "id": uuid.uuid4().hex, "channelId": "msteams", "serviceUrl": client.service_url,
+            "from": {"id": f"29:{sender}", "name": name, "aadObjectId": sender},
+            "recipient": {"id": "28:watchword", "name": "Watchword"},
+            "conversation": {"id": f"a:{sender}", "conversationType": "personal", "tenantId": tiny.TENANT_ID},
+            "channelData": {"tenant": {"id": tiny.TENANT_ID}}, "text": text}
+
+
+def texts(replies: list[dict[str, Any]]) -> str:
+    out = []
+    for reply in replies:
+        for attachment in reply.get("attachments") or []:
+            out.append(card_text(attachment.get("content")))
+        out.append(reply.get("text") or "")
+    return "\n".join(out)
+
+
+async def test_helpdesk_agent_verifies_a_caller_against_the_directory(bot_on_devtenant) -> None:
+    client, replies = bot_on_devtenant
+    response = await client.post("/api/messages", json=message(client, tiny.MARGARET, "Margaret Hamilton",
+                                                                "verify alan turing"))
+    assert response.status == 202
+    shown = texts(replies)
+    assert "Verifying\nAlan Turing\nSoftware Engineer · Engineering · alan.turing@tiny.example" in shown
+    assert "Question 1 of at most 6" in shown or "Can't verify this way" in shown
+    store = client.app[STORE]
+    [session] = await store.sessions.list_for_user(tiny.TENANT_ID, tiny.ALAN)
+    assert session.agent_id == tiny.MARGARET
+
+
+async def test_someone_outside_the_helpdesk_group_gets_the_end_user_experience(bot_on_devtenant) -> None:
+    client, replies = bot_on_devtenant
+    await client.post("/api/messages", json=message(client, tiny.ALAN, "Alan Turing", "verify grace hopper"))
+    assert "Only the IT helpdesk can verify callers" in texts(replies)
+
+
+async def test_privileged_administrator_in_the_directory_is_refused(bot_on_devtenant) -> None:
+    client, replies = bot_on_devtenant
+    await client.post("/api/messages", json=message(client, tiny.MARGARET, "Margaret Hamilton", "verify ada"))
+    shown = texts(replies)
+    assert "Refused: privileged administrator" in shown and "Global Administrator" in shown
+    assert "Question 1" not in shown
+    assert json.dumps(replies).count("Temporary password") == 0

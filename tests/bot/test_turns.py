@@ -1,0 +1,176 @@
+"""What the bot does around the dialogs: who it serves, help, references, errors, and surviving a restart."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.cards import card_text
+from bot.sealing import FernetSealer
+from store import AuditFilter, SessionOutcome
+from tests.dialogs.fakes import ALAN, MARGARET, OTHER_TENANT, TENANT
+from tests.dialogs.harness import Teams, answer_until_decided, invoke_responses, open_teams, truthful_answer
+from tests.store.support import FakeClock, StoreTarget, sqlite_copy
+
+
+@pytest.fixture
+def db(tmp_path: Path, sqlite_template: Path) -> StoreTarget:
+    return sqlite_copy(sqlite_template, tmp_path)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def teams(db: StoreTarget, clock: FakeClock):
+    async with open_teams(db, clock) as opened:
+        yield opened
+
+
+async def test_unknown_tenant_is_refused_politely(teams: Teams) -> None:
+    stranger = teams.chat(ALAN, tenant_id=OTHER_TENANT)
+    await stranger.say("verify alan turing")
+    await stranger.say("help")
+    text = stranger.text()
+    assert text.count("Watchword isn't set up for your organisation") == 2
+    assert "Ask your IT administrator to connect it" in text
+    page = await teams.store.audit.query(AuditFilter(action="bot.tenant_refused"))
+    [entry] = page.entries  # one row per person per ten minutes, however chatty
+    assert entry.details["tenant"] == OTHER_TENANT and entry.actor == f"teams:{ALAN.id}"
+    assert teams.directory.membership_checks == 0
+
+
+async def test_unknown_tenant_card_click_gets_a_refusal_card(teams: Teams) -> None:
+    stranger = teams.chat(ALAN, tenant_id=OTHER_TENANT)
+    card = teams.agent.cards.render("help", audience="agent", short=False, self_service=False)
+    replies = await stranger.click("Verify", {"query": "alan"}, card=card, execute=True)
+    [response] = invoke_responses(replies)
+    assert card_text(response["body"]["value"]).startswith("Watchword isn't set up for your organisation")
+
+
+async def test_help_explains_what_the_bot_does_for_agents(teams: Teams) -> None:
+    agent = teams.chat(MARGARET)
+    await agent.say("help")
+    text = agent.text()
+    assert "type **verify** and their name or email" in text and "[Verify]" in text
+
+
+async def test_help_for_everyone_else_says_self_service_is_off(teams: Teams) -> None:
+    alan = teams.chat(ALAN)
+    await alan.say("help")
+    text = alan.text()
+    assert "helps your IT helpdesk check that someone asking for a password reset is really you" in text
+    assert "Self-service password reset is turned off for your organisation" in text
+    assert "[Verify]" not in text
+
+
+async def test_unknown_input_gets_a_short_help_card(teams: Teams) -> None:
+    agent = teams.chat(MARGARET)
+    await agent.say("what's the weather")
+    assert agent.text().startswith("I didn't understand that.")
+
+
+async def test_help_card_button_starts_a_verification(teams: Teams) -> None:
+    agent = teams.chat(MARGARET)
+    await agent.say("help")
+    await agent.click("Verify", {"query": "alan turing"})
+    assert "Verifying\nAlan Turing" in agent.text()
+
+
+async def test_conversation_reference_is_kept_from_a_personal_chat_only(teams: Teams) -> None:
+    group = teams.chat(ALAN, conversation_type="groupChat", conversation_id="19:team@thread.v2")
+    await group.say("help")
+    assert await teams.store.conversation_refs.get(TENANT, ALAN.id) is None
+    alan = teams.chat(ALAN)
+    await alan.say("hi")
+    stored = await teams.store.conversation_refs.get(TENANT, ALAN.id)
+    assert stored is not None and stored.reference["conversation"]["id"] == alan.conversation_id
+    assert stored.reference["serviceUrl"] and "activityId" not in stored.reference
+
+
+async def test_install_in_a_personal_scope_says_hello_once_and_keeps_the_reference(teams: Teams) -> None:
+    from microsoft_agents.activity import Activity, ActivityTypes
+
+    from tests.dialogs.harness import BOT
+
+    alan = teams.chat(ALAN)
+    await alan.send(Activity(type=ActivityTypes.installation_update, action="add"))
+    await alan.send(Activity(type=ActivityTypes.conversation_update, members_added=[BOT, alan.user]))
+    assert alan.text().count("Watchword helps your IT helpdesk") == 1
+    assert await teams.store.conversation_refs.get(TENANT, ALAN.id) is not None
+
+
+async def test_helpdesk_membership_is_checked_once_per_two_minutes(teams: Teams) -> None:
+    agent = teams.chat(MARGARET)
+    for _ in range(3):
+        await agent.say("help")
+    assert teams.directory.membership_checks == 1
+    teams.clock.advance(minutes=3)
+    await agent.say("help")
+    assert teams.directory.membership_checks == 2
+
+
+async def test_card_from_a_finished_conversation_is_refused(teams: Teams) -> None:
+    agent = teams.chat(MARGARET)
+    await agent.say("verify alan turing")
+    question = agent.last_card()
+    await agent.click("Cancel")
+    replies = await agent.click("Submit answer", {"answer": "Grace Hopper"}, card=question, execute=True)
+    [response] = invoke_responses(replies)
+    assert card_text(response["body"]["value"]) == "This card is no longer active."
+
+
+async def test_turn_error_shows_correlation_id_not_exception(teams: Teams, caplog) -> None:
+    agent = teams.chat(MARGARET)
+    await agent.say("verify alan turing")
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("database password=hunter2 leaked in an exception")
+
+    teams.agent.records.record_answer = broken  # the next answer fails deep inside the dialog
+    with caplog.at_level(logging.ERROR, logger="watchword.bot"):
+        await agent.answer(await truthful_answer(teams, agent, ALAN))
+    shown = agent.text()
+    assert "Something went wrong on my side" in shown
+    assert "hunter2" not in shown and "RuntimeError" not in shown and "Traceback" not in shown
+    reference = re.search(r"give IT this reference: ([0-9a-f]{12})", shown).group(1)
+    [record] = [r for r in caplog.records if reference in r.getMessage()]
+    assert record.exc_info is not None and "hunter2" in str(record.exc_info[1])
+    # the broken conversation state is gone: the next message starts afresh
+    await agent.say("help")
+    assert agent.text().endswith("[Verify]")
+    assert await teams.sealed_sessions(agent) == []
+
+
+async def test_restart_in_the_middle_of_a_verification_loses_nothing(db: StoreTarget, clock: FakeClock) -> None:
+    key = FernetSealer.generate_key()
+    async with open_teams(db, clock, key=key) as first:
+        agent = first.chat(MARGARET)
+        await agent.say("verify alan turing")
+        await agent.answer(await truthful_answer(first, agent, ALAN))
+        asked = card_text(agent.last_card())
+        assert asked.startswith("Question 2 of at most 6")
+    async with open_teams(db, clock, key=key, outbox=first.outbox) as second:  # a new process, same database
+        agent = second.chat(MARGARET)
+        decision = await answer_until_decided(second, agent, ALAN)
+        assert decision.startswith("Verified")
+        [session] = await second.store.sessions.list_for_user(TENANT, ALAN.id)
+        assert session.outcome is SessionOutcome.VERIFIED
+        assert len(await second.store.sessions.transcript(session.session_id)) >= 2
+
+
+async def test_restart_without_the_state_key_ends_the_verification_cleanly(db: StoreTarget, clock: FakeClock) -> None:
+    async with open_teams(db, clock) as first:
+        agent = first.chat(MARGARET)
+        await agent.say("verify alan turing")
+    async with open_teams(db, clock, outbox=first.outbox) as second:  # another key: the answers stay sealed
+        agent = second.chat(MARGARET)
+        await agent.answer("Grace Hopper")
+        assert "This verification can't be continued" in agent.text()
+        await agent.say("verify alan turing")
+        assert card_text(agent.last_card()).startswith("Question 1 of at most 6")

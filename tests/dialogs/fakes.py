@@ -1,0 +1,97 @@
+"""A fake directory for bot and dialog tests: the verification fixture's Alan Turing and a few colleagues,
+with Entra-style GUIDs, a helpdesk group, and a password reset that counts its calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from graph.directory import (
+    ConnectionCheck,
+    GraphUnavailable,
+    LoadedContext,
+    OnPage,
+    ResetRefusal,
+    ResetRefused,
+    TemporaryPassword,
+    UserNotFound,
+)
+from tests.verification import builders as b
+from verification import Person, UserContext
+
+TENANT = "11111111-1111-4111-8111-111111111111"
+OTHER_TENANT = "99999999-9999-4999-8999-999999999999"
+HELPDESK_GROUP = "bbbbbbbb-0000-4000-8000-000000000001"
+
+ALAN = replace(b.ALAN, id="aaaaaaaa-0000-4000-8000-000000000003")
+ALAN_TWIN = Person("aaaaaaaa-0000-4000-8000-000000000013", "Alan Turner", "Alan", "Turner",
+                   "alan.turner@contoso.example", "alan.turner@contoso.example", "Accountant", "Finance")
+ADA = replace(b.ADA, id="aaaaaaaa-0000-4000-8000-000000000001")  # a Global Administrator
+MARGARET = Person("aaaaaaaa-0000-4000-8000-000000000005", "Margaret Hamilton", "Margaret", "Hamilton",
+                  "margaret.hamilton@contoso.example", "margaret.hamilton@contoso.example", "IT Support Specialist",
+                  "IT")  # the helpdesk agent
+KEN = Person("aaaaaaaa-0000-4000-8000-000000000007", "Ken Thompson", "Ken", "Thompson",
+             "ken.thompson@contoso.example", None, "IT Support Specialist", "IT")  # a second agent
+JOSE = replace(b.TEAM[1], id="aaaaaaaa-0000-4000-8000-000000000006")  # federated
+PEOPLE = (ALAN, ALAN_TWIN, ADA, MARGARET, KEN, JOSE)
+
+TEMPORARY_PASSWORD = "Tq7#vW9@pLm3$kRz"
+
+
+def alan_context(now: datetime) -> UserContext:
+    return replace(b.context(), profile=ALAN, fetched_at=now)
+
+
+@dataclass
+class FakeDirectory:
+    """The `Directory` protocol over a handful of people. `contexts` builds each person's footprint."""
+
+    now: Callable[[], datetime]
+    agents: set[str] = field(default_factory=lambda: {MARGARET.id, KEN.id})
+    resets: list[str] = field(default_factory=list)
+    membership_checks: int = 0
+    down: bool = False
+    refuse_reset: ResetRefusal | None = None
+
+    def context_of(self, person: Person) -> UserContext:
+        base = alan_context(self.now())
+        if person.id == ADA.id:
+            return replace(base, profile=ADA, roles=(b.GLOBAL_ADMIN,))
+        if person.id == JOSE.id:
+            return replace(base, profile=JOSE, is_federated=True)
+        return replace(base, profile=person)
+
+    async def find_people(self, tenant_id: str, text: str, limit: int = 10) -> list[Person]:
+        if self.down:
+            raise GraphUnavailable("throttled")
+        words = text.casefold().split()
+        found = [p for p in PEOPLE
+                 if words and all(any(part.startswith(w) for part in (p.display_name + " " + (p.upn or ""))
+                                      .casefold().replace("@", " ").replace(".", " ").split()) for w in words)]
+        return found[:limit]
+
+    async def load_context(self, tenant_id: str, user_id: str, deadline: object = None) -> LoadedContext:
+        if self.down:
+            raise GraphUnavailable("timed out")
+        person = next((p for p in PEOPLE if p.id == user_id), None)
+        if person is None:
+            raise UserNotFound(user_id)
+        return LoadedContext(context=self.context_of(person), org=b.org(), round_trips=2, requests=9,
+                             elapsed_ms=12.0)
+
+    async def reset_password(self, tenant_id: str, user_id: str) -> TemporaryPassword:
+        if self.refuse_reset is not None:
+            raise ResetRefused(self.refuse_reset)
+        self.resets.append(user_id)
+        return TemporaryPassword(TEMPORARY_PASSWORD, user_id, self.now())
+
+    async def is_member_of(self, tenant_id: str, user_id: str, group_id: str) -> bool:
+        self.membership_checks += 1
+        return group_id == HELPDESK_GROUP and user_id in self.agents
+
+    async def check_connection(self, tenant_id: str) -> ConnectionCheck:
+        return ConnectionCheck(tenant_id=tenant_id, checked_at=self.now(), token_ok=True, tenant_matches=True)
+
+    async def sync_users(self, tenant_id: str, resume_link: str | None, on_page: OnPage) -> str:
+        return "delta"
