@@ -191,6 +191,10 @@ class Directory(Protocol):
         `on_page` after each page; returns the new delta link."""
         ...
 
+    def warm_up(self, tenant_id: str) -> None:
+        """Begin caching the tenant-wide facts verifications use (optional: a hint, never an error)."""
+        ...
+
     async def is_member_of(self, tenant_id: str, user_id: str, group_id: str) -> bool:
         """Whether the user is a member of the group, directly or through nesting."""
         ...
