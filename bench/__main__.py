@@ -15,6 +15,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench.accuracy", ["--seed", "1", "--users", "2000", "--trials", "300"]),
     ("bench.latency", ["--latency-ms", "100"]),
     ("bench.sync", ["--users", "50000", "--seed", "1"]),
+    ("bench.turns", ["--conversations", "20", "--rounds", "8", "--users", "2000", "--seed", "1"]),
 ]
 
 

@@ -280,12 +280,15 @@ def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy
                             nickname=noise.nickname, dont_know=noise.dont_know, plain_letters=noise.plain_letters)
     decision = converse(session, step, genuine, now, SECONDS_PER_ANSWER)
     tally.genuine.append(decision)
-    # Capacity without follow-ups (a missed first question takes its "one more" with it), one version per kind.
-    kinds: dict[str, float] = {}
+    # Capacity without follow-ups (a missed first question takes its "one more" with it), counting as many
+    # versions of a multiple-choice kind as the session may ask.
+    kinds: dict[str, list[float]] = {}
     for q in plan.values():
         if q.follows is None:
-            kinds[q.kind] = max(kinds.get(q.kind, 0.0), q.bits)
-    best = sorted(kinds.values(), reverse=True)[:policy.max_questions]
+            kinds.setdefault(q.kind, []).append(q.bits)
+    per_kind = max(1, policy.multiple_choice_per_source)
+    bits = [b for values in kinds.values() for b in sorted(values, reverse=True)[:per_kind]]
+    best = sorted(bits, reverse=True)[:policy.max_questions]
     tally.slack.append((sum(best) - decision.bits_required, decision.verified))
     misses = sum(1 for t in decision.transcript if t.result != MatchResult.CORRECT.value)
     tally.by_misses[(min(misses, 2), decision.verified)] += 1

@@ -5,7 +5,8 @@ current question (progress, never how well it is going), then feed what the call
 know", or cancel) to the session and record the transcript entry. It loops by replacing its own waterfall
 and ends with {"session": <sealed session>} once the session has a decision (which may be timed_out).
 
-Options: {"session": sealed, "actor": Actor.to_dict(), "audience": "agent" | "self"}.
+Options: {"session": sealed, "actor": Actor.to_dict(), "audience": "agent" | "self", "out_of_band": bool} (whether
+the person was asked in Teams "is that you on the call?": their answer is looked for only then; absent means yes).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from verification import Flag, Policy, Step, VerificationSession
 
 OUT_OF_BAND_KIND = "out_of_band"
 REPLACED_CARD_ID = "watchword.replaced_card_id"
+OPEN_SESSION = "watchword.open_session"  # turn_state: the session this turn sealed or opened last (see open_session)
 
 _LABELS = {
     "agent": {"label": "What the caller says", "placeholder": "Type their answer as they say it",
@@ -43,6 +45,30 @@ _LABELS = {
 
 def questions_asked(session: VerificationSession) -> int:
     return sum(1 for t in session.transcript if t.question_id != OUT_OF_BAND_KIND)
+
+
+def seal_session(context: TurnContext, sealer: Sealer, session: VerificationSession) -> tuple[dict[str, Any],
+                                                                                              dict[str, Any]]:
+    """(sealed, snapshot): the session sealed for dialog state, and its `to_dict()`. Remembered for this turn, so
+    the next step of the same turn that opens that sealed form gets this session back (`open_session`)."""
+    snapshot = session.to_dict()
+    sealed = sealer.seal(snapshot)
+    context.turn_state[OPEN_SESSION] = (sealed, session, snapshot)
+    return sealed, snapshot
+
+
+def open_session(context: TurnContext, sealer: Sealer, clock: Clock,
+                 sealed: dict[str, Any]) -> tuple[VerificationSession, dict[str, Any]]:
+    """(session, snapshot as sealed). A session's plan holds every question with its accepted answers: tens to
+    hundreds of KB to decrypt and rebuild, so a turn that sealed it (or opened it) already reuses that one.
+    Raises SealError when it cannot be opened."""
+    known = context.turn_state.get(OPEN_SESSION)
+    if known is not None and known[0] is sealed:
+        return known[1], known[2]
+    snapshot = sealer.unseal(sealed)
+    session = VerificationSession.from_dict(snapshot, clock)
+    context.turn_state[OPEN_SESSION] = (sealed, session, snapshot)
+    return session, snapshot
 
 
 class QuestionDialog(ComponentDialog):
@@ -64,19 +90,19 @@ class QuestionDialog(ComponentDialog):
         options = dict(step.options)
         actor = Actor.from_dict(options["actor"])
         try:
-            session = self._open(options["session"])
+            session, snapshot = open_session(step.context, self._sealer, self._clock, options["session"])
         except SealError:
             return await self._lost(step)
         before = len(session.transcript)
-        current = await self._take_out_of_band(session, actor)
+        current = await self._take_out_of_band(session, snapshot, actor, asked=options.get("out_of_band", True))
         if current.decision is not None:
-            return await step.end_dialog({"session": self._sealer.seal(session.to_dict())})
+            return await step.end_dialog({"session": seal_session(step.context, self._sealer, session)[0]})
         if len(session.transcript) != before:  # the person's own answer changed it: keep the new version
-            step.values["session"] = self._sealer.seal(session.to_dict())
+            step.values["session"], snapshot = seal_session(step.context, self._sealer, session)
         prompt = current.prompt
         assert prompt is not None
         number = questions_asked(session) + 1  # a retry or a full-name follow-up is still the same question
-        most = Policy.from_dict(session.to_dict()["policy"]).max_questions
+        most = Policy.from_dict(snapshot["policy"]).max_questions
         heading = f"Question {number} of at most {most}"
         note = None
         if current.clarify:
@@ -98,7 +124,8 @@ class QuestionDialog(ComponentDialog):
         actor = Actor.from_dict(options["actor"])
         result: dict[str, Any] = dict(step.result)
         try:
-            session = self._open(step.values.get("session") or options["session"])
+            session, _ = open_session(step.context, self._sealer, self._clock,
+                                      step.values.get("session") or options["session"])
         except SealError:
             return await self._lost(step)
         number = questions_asked(session) + 1
@@ -114,12 +141,11 @@ class QuestionDialog(ComponentDialog):
         else:
             current = session.answer(str(result["data"].get("answer") or ""))
             receipt = f"Question {number}: answer recorded."
-        await self._record(session, before, actor)
-        await self._records.audit(f"verification.{verb}", "recorded", actor=actor,
-                                  subject=session.to_dict()["target_id"],
+        sealed, snapshot = seal_session(step.context, self._sealer, session)
+        await self._record(session, before, actor, snapshot)
+        await self._records.audit(f"verification.{verb}", "recorded", actor=actor, subject=snapshot["target_id"],
                                   details={"session_id": session.id, "question": number})
         self._replace_card(step.context, result, receipt)
-        sealed = self._sealer.seal(session.to_dict())
         if current.decision is not None:
             return await step.end_dialog({"session": sealed})
         return await step.replace_dialog(self._loop_id, {**options, "session": sealed})
@@ -133,15 +159,14 @@ class QuestionDialog(ComponentDialog):
         await step.context.send_activity(self._cards.activity(card, "This verification can't be continued"))
         return await step.end_dialog({"session": None})
 
-    def _open(self, sealed: dict[str, Any]) -> VerificationSession:
-        return VerificationSession.from_dict(self._sealer.unseal(sealed), self._clock)
-
-    async def _take_out_of_band(self, session: VerificationSession, actor: Actor) -> Step:
-        """Apply the person's own "yes, that's me" / "not me" from Teams, once; then the current step."""
+    async def _take_out_of_band(self, session: VerificationSession, snapshot: dict[str, Any], actor: Actor, *,
+                                asked: bool) -> Step:
+        """Apply the person's own "yes, that's me" / "not me" from Teams, once; then the current step. Not asked
+        (no Teams chat with them, or self-service): nothing to look for, which spares a store read per turn."""
         current = session.check()
-        if current.decision is not None:
+        if current.decision is not None or not asked:
             return current
-        flags = session.to_dict()["flags"]
+        flags = snapshot["flags"]
         if Flag.USER_CONFIRMED.value in flags or Flag.USER_DENIED.value in flags:
             return current
         answer = await self._messenger.out_of_band_answer(session.id)
@@ -152,8 +177,9 @@ class QuestionDialog(ComponentDialog):
         await self._record(session, before, actor)
         return current
 
-    async def _record(self, session: VerificationSession, before: int, actor: Actor) -> None:
-        earned = float(session.to_dict()["earned"])
+    async def _record(self, session: VerificationSession, before: int, actor: Actor,
+                      snapshot: dict[str, Any] | None = None) -> None:
+        earned = float((snapshot or session.to_dict())["earned"])
         for entry in session.transcript[before:]:
             await self._records.record_answer(session.id, entry, earned)
 
@@ -177,11 +203,11 @@ class QuestionDialog(ComponentDialog):
                 continue  # the prompt's frame
             sealed = values.get("session") or options.get("session")
             if isinstance(sealed, dict) and "actor" in options:
-                session = self._open(sealed)
+                session, snapshot = open_session(context, self._sealer, self._clock, sealed)
                 if session.decision is None:
                     decision = session.cancel("Cancelled.").decision
                     assert decision is not None
                     await self._records.close_session(session.id, decision, actor=Actor.from_dict(options["actor"]),
-                                                      target_id=session.to_dict()["target_id"],
-                                                      policy=Policy.from_dict(session.to_dict()["policy"]))
+                                                      target_id=snapshot["target_id"],
+                                                      policy=Policy.from_dict(snapshot["policy"]))
                 return

@@ -22,7 +22,7 @@ from dialogs.ports import (
     Sealer,
     VerificationRecords,
 )
-from dialogs.question_dialog import QuestionDialog
+from dialogs.question_dialog import QuestionDialog, open_session, seal_session
 from dialogs.reset_dialog import ResetPasswordDialog
 from dialogs.wording import requirement_lines, risk_view
 from graph.directory import Directory, DirectoryError
@@ -94,7 +94,7 @@ class SelfServiceDialog(ComponentDialog):
                                          required_bits=first.bits_required,
                                          expires_at=self._clock() + policy.session_timeout)
         step.values["session_id"] = session.id
-        sealed = self._sealer.seal(session.to_dict())
+        sealed, _ = seal_session(step.context, self._sealer, session)
         if first.decision is not None:
             return await step.next({"session": sealed})
         card = self._cards.render("person", person={"name": "Checking it's you", "details": actor.name},
@@ -102,16 +102,16 @@ class SelfServiceDialog(ComponentDialog):
                                                                                        None)[:2])
         await step.context.send_activity(self._cards.activity(card, "A few questions first"))
         return await step.begin_dialog(QuestionDialog.__name__, {"session": sealed, "actor": actor.to_dict(),
-                                                                 "audience": "self"})
+                                                                 "audience": "self", "out_of_band": False})
 
     async def decision_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         actor = Actor.from_dict(step.options["actor"])
         if step.result.get("session") is None:  # lost (see QuestionDialog._lost)
             return await step.end_dialog()
-        session = VerificationSession.from_dict(self._sealer.unseal(step.result["session"]), self._clock)
+        session, snapshot = open_session(step.context, self._sealer, self._clock, step.result["session"])
         decision = session.decision
         assert decision is not None
-        policy = Policy.from_dict(session.to_dict()["policy"])
+        policy = Policy.from_dict(snapshot["policy"])
         await self._records.close_session(session.id, decision, actor=actor, target_id=actor.user_id, policy=policy)
         if decision.outcome is not Outcome.VERIFIED:
             return await self._end(step.context, step, "Not reset", USER_STEPS[decision.outcome],

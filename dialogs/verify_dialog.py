@@ -28,7 +28,7 @@ from dialogs.ports import (
     Sealer,
     VerificationRecords,
 )
-from dialogs.question_dialog import QuestionDialog
+from dialogs.question_dialog import QuestionDialog, open_session, seal_session
 from dialogs.reset_dialog import ResetPasswordDialog
 from dialogs.wording import decision_view, person_view, requirement_lines, risk_view
 from graph.directory import Directory, DirectoryError, UserNotFound
@@ -144,21 +144,21 @@ class VerifyDialog(ComponentDialog):
         card = self._cards.render("person", person=target, risk=risk_view(risk),
                                   requirements=requirement_lines(policy, first.bits_required, asked))
         await step.context.send_activity(self._cards.activity(card, f"Verifying {target['name']}"))
-        sealed = self._sealer.seal(session.to_dict())
+        sealed, _ = seal_session(step.context, self._sealer, session)
         if first.decision is not None:
             return await step.next({"session": sealed})
         return await step.begin_dialog(QuestionDialog.__name__, {"session": sealed, "actor": actor.to_dict(),
-                                                                 "audience": "agent"})
+                                                                 "audience": "agent", "out_of_band": bool(asked)})
 
     async def decision_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         actor = Actor.from_dict(step.options["actor"])
         target: dict[str, str] = step.values["target"]
         if step.result.get("session") is None:  # lost (see QuestionDialog._lost)
             return await step.end_dialog()
-        session = VerificationSession.from_dict(self._sealer.unseal(step.result["session"]), self._clock)
+        session, snapshot = open_session(step.context, self._sealer, self._clock, step.result["session"])
         decision = session.decision
         assert decision is not None
-        policy = Policy.from_dict(session.to_dict()["policy"])
+        policy = Policy.from_dict(snapshot["policy"])
         await self._records.close_session(session.id, decision, actor=actor, target_id=target["id"], policy=policy)
         denied = (Flag.USER_DENIED.value in decision.flags
                   or await self._messenger.out_of_band_answer(session.id) is False)

@@ -94,6 +94,12 @@ def assess(tiers: Sequence[Tier], guesses: int, cap: float, floor_tiers: Sequenc
     return Guessability(p, bits, _explain(tiers, guesses, ranked, uniform, bits, cap))
 
 
+def assess_strongest(rankings: Sequence[Sequence[Tier]], guesses: int, cap: float) -> Guessability:
+    """Bits against the strongest of several plausible impostors (each a ranking of the same candidates):
+    used where we cannot tell which ordering an attacker would follow."""
+    return max((assess(tiers, guesses, cap) for tiers in rankings), key=lambda g: g.p_hit)
+
+
 def _explain(tiers: Sequence[Tier], guesses: int, ranked: float, uniform: float, bits: float, cap: float) -> str:
     walked: list[str] = []
     left = guesses

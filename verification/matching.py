@@ -1,9 +1,16 @@
 """Is the caller's answer one of the accepted answers? Forgiving of how people talk, strict on identity.
 
-Forgiven: typos (edits scaled to word length), case and accents (José = jose), nicknames (Bill =
-William, Kate = Katherine), "Firstname L.", "Surname, Firstname", middle names; group names said loosely
-("compilers" for "Compilers Team", any word order, no "Team/Group/DL"); role names loosely ("helpdesk
-admin" for "Helpdesk Administrator").
+Forgiven: typos (edits scaled to word length, a swap of two letters counting as one), case and accents
+(José = jose), nicknames (Bill = William, Kate = Katherine), "Firstname L.", "Surname, Firstname", middle
+names; group names said loosely ("compilers" for "Compilers Team", any word order, generic words such as
+Team/Group/DL/All left out, added or mistyped: "Pricing Core Tem"); role names loosely ("helpdesk admin"
+for "Helpdesk Administrator").
+
+Strict on which group: names are compared word by word. Every distinguishing word must be said, each
+within its own typo budget, numbers exactly; nothing but generic words may be added. An exact (normalised)
+name beats names that fit only with typos, so the exact name of a look-alike ("Tier 1 Support Team" when
+"Tier 2 Support Team" is accepted, "Madrid Music Lovers" for "Paris Music Lovers") is WRONG, and the exact
+name of the caller's own group is CORRECT even when a look-alike exists.
 
 Results:
 * CORRECT — the answer points at accepted answers only. A bare first name (or surname) is CORRECT only
@@ -25,10 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
-from rapidfuzz import fuzz
-from rapidfuzz.distance import Levenshtein
-
-from verification.names import allowed_edits, close, given_exact, given_matches, normalize, tokens
+from verification.names import allowed_edits, close, given_exact, given_matches, normalize, tokens, typo_distance
 from verification.questions.model import AnswerType, Candidate, Form, Question
 
 
@@ -165,7 +169,7 @@ def _fuzzy_phrase(typed: str, forms: Sequence[str]) -> tuple[Strength, bool]:
 
 def _phrase_close(typed: str, forms: Sequence[str]) -> bool:
     budget = allowed_edits(len(typed))
-    return any(f and (typed == f or (budget and Levenshtein.distance(typed, f, score_cutoff=budget) <= budget))
+    return any(f and (typed == f or (budget and typo_distance(typed, f, budget) <= budget))
                for f in forms)
 
 
@@ -203,47 +207,101 @@ def _judge_bare_name(strength: Strength, right: Sequence[Candidate]) -> Match:
 
 # --- groups and roles ------------------------------------------------------------------------------
 
-_GROUP_NOISE = frozenset({"team", "teams", "group", "groups", "dl", "list", "distribution", "the", "grp", "sg",
-                          "channel", "m365", "o365", "mailing", "security", "my", "i", "m", "in", "im", "am"})
-_ROLE_NOISE = frozenset({"role", "the", "a", "an", "i", "m", "im", "am", "hold", "have", "my", "entra", "azure",
-                         "microsoft", "365", "m365", "o365", "directory", "ad", "aad", "s", "it"})
+# Words that say nothing about WHICH group: optional in an answer, typo-tolerant, never enough on their own.
+_GROUP_GENERIC = frozenset({"team", "teams", "group", "groups", "dl", "list", "lists", "distribution", "the", "grp",
+                            "sg", "channel", "m365", "o365", "m", "o", "365", "mailing", "security", "all", "my",
+                            "our", "i", "im", "in", "am", "a", "and", "of", "member", "members"})
+_ROLE_GENERIC = frozenset({"role", "roles", "the", "a", "an", "i", "m", "im", "am", "hold", "have", "my", "entra",
+                           "azure", "microsoft", "365", "m365", "o365", "o", "directory", "ad", "aad", "s", "it"})
 _ROLE_WORDS = {"admin": "administrator", "admins": "administrator", "administrators": "administrator",
                "adm": "administrator", "auth": "authentication", "pwd": "password", "passwords": "password",
-               "users": "user", "groups": "groups", "mgr": "manager", "sec": "security"}
+               "users": "user", "mgr": "manager", "sec": "security"}
+_LETTERS_OR_DIGITS = re.compile(r"[^\W\d_]+|\d+")
 
 
-def _reduce_group(name: str) -> str:
-    words = tokens(name)
-    kept = [w for w in words if w not in _GROUP_NOISE]
-    return " ".join(kept or words)
+def _named_words(name: str, answer_type: AnswerType) -> tuple[str, ...]:
+    """'SG-Tier2 Support' -> ('sg', 'tier', '2', 'support'): digits apart from letters, so "Tier2" is "Tier 2"."""
+    text = normalize(name)
+    if answer_type is AnswerType.ROLE:
+        text = text.replace("help desk", "helpdesk").replace("service desk", "servicedesk")
+    words = tuple(part for w in text.split() for part in _LETTERS_OR_DIGITS.findall(w))
+    return tuple(_ROLE_WORDS.get(w, w) for w in words) if answer_type is AnswerType.ROLE else words
 
 
-def _reduce_role(name: str) -> str:
-    text = normalize(name).replace("help desk", "helpdesk").replace("service desk", "servicedesk")
-    words = [_ROLE_WORDS.get(w, w) for w in text.split() if w not in _ROLE_NOISE]
-    return " ".join(words)
-
-
-def _named_fits(typed: str, actual: str) -> bool:
-    if not typed:
-        return False
-    if _phrase_close(typed, [actual]) or sorted(typed.split()) == sorted(actual.split()):
+def _word_fits(typed: str, actual: str) -> bool:
+    """One word for another: exact, or within the typo budget of its length; numbers exactly ("1" is not "2")."""
+    if typed == actual:
         return True
-    return fuzz.token_sort_ratio(typed, actual) >= 90
+    if any(c.isdigit() for c in typed + actual):
+        return False
+    return close(typed, actual)
+
+
+def _generic_like(word: str, generic: frozenset[str]) -> bool:
+    """A generic word, or one slip away from one ("Tem" for "Team", "Gruop" for "Group")."""
+    return word in generic or (len(word) >= 3 and any(len(g) >= 4 and typo_distance(word, g, 1) <= 1
+                                                      for g in generic))
+
+
+def named_fit(typed: Sequence[str], actual: Sequence[str], generic: frozenset[str]) -> bool | None:
+    """Does the answer name this group (or role), word by word? None if not; else whether without typos.
+
+    Every distinguishing word of the name must be said (each within its own typo budget, numbers exactly),
+    in any order; generic words may be left out, added or mistyped; nothing else may be added. So "Tier 1
+    Support Team" never fits "Tier 2 Support Team", nor "Paris Music Lovers" "Madrid Music Lovers"."""
+    core = [i for i, w in enumerate(actual) if w not in generic] or list(range(len(actual)))
+    free = list(range(len(actual)))
+    pending = []
+    for w in typed:
+        j = next((j for j in free if actual[j] == w), None)
+        if j is None:
+            pending.append(w)
+        else:
+            free.remove(j)
+    exact = True
+    for w in pending:
+        j = next((j for j in free if _word_fits(w, actual[j])), None)
+        if j is not None:
+            free.remove(j)
+            exact = False
+        elif not _generic_like(w, generic):
+            return None
+    if any(j in free for j in core):
+        return None
+    return exact
+
+
+def _named_verdict(typed: Sequence[str], c: Candidate, answer_type: AnswerType,
+                   generic: frozenset[str]) -> bool | None:
+    actual = _named_words(c.display, answer_type)
+    fit = named_fit(typed, actual, generic)
+    if fit is None and "".join(typed) == "".join(actual):  # words run together: "Compilersteam"
+        fit = True
+    return fit
 
 
 def match_named(text: str, accepted: Sequence[Candidate], confusers: Sequence[Candidate],
                 answer_type: AnswerType) -> Match:
-    reduce = _reduce_role if answer_type is AnswerType.ROLE else _reduce_group
-    typed = reduce(text)
-    right = [c for c in accepted if _named_fits(typed, reduce(c.display))]
-    wrong = [c for c in confusers if _named_fits(typed, reduce(c.display))]
+    """A group or role, said loosely. An exact (normalised) name beats names that only fit with typos, as for
+    people: the exact name of a look-alike group is WRONG, not a near miss of the accepted one."""
+    generic = _ROLE_GENERIC if answer_type is AnswerType.ROLE else _GROUP_GENERIC
+    typed = _named_words(text, answer_type)
     what = answer_type.value
+    if not [w for w in typed if w not in generic]:
+        return Match(MatchResult.WRONG, f"names no {what}")
+    scored = [(c, _named_verdict(typed, c, answer_type, generic), True) for c in accepted]
+    scored += [(c, _named_verdict(typed, c, answer_type, generic), False) for c in confusers]
+    fits = [(c, exact, ok) for c, exact, ok in scored if exact is not None]
+    if any(exact for _, exact, _ in fits):
+        fits = [f for f in fits if f[1]]
+    right = [c for c, _, ok in fits if ok]
     keys = tuple(c.key for c in right)
-    if right and wrong:
+    if right and len(right) < len(fits):
         return Match(MatchResult.PARTIAL, f"fits an accepted {what} and another one", keys)
     if right:
         return Match(MatchResult.CORRECT, f"names an accepted {what}", keys)
+    if fits:
+        return Match(MatchResult.WRONG, f"names a {what} the question does not accept")
     return Match(MatchResult.WRONG, f"names no accepted {what}")
 
 
@@ -268,8 +326,13 @@ def _option_index(question: Question, text: str) -> int | None:
         token = m.group(1)
         index = int(token) - 1 if token.isdigit() else ord(token) - ord("a")
         return index if 0 <= index < n else None
-    as_candidates = [Candidate(str(i), label) for i, label in enumerate(question.options)]
-    fits = [c for c in as_candidates
-            if (match_person(text, [c], []) if question.answer_type is AnswerType.PERSON
-                else match_named(text, [c], [], question.answer_type)).result is MatchResult.CORRECT]
+    # The option named, judged against the other options (so an exact name beats a near miss of another).
+    options = [Candidate(str(i), label) for i, label in enumerate(question.options)]
+    fits = []
+    for c in options:
+        others = [o for o in options if o is not c]
+        verdict = (match_person(text, [c], others) if question.answer_type is AnswerType.PERSON
+                   else match_named(text, [c], others, question.answer_type))
+        if verdict.result is MatchResult.CORRECT:
+            fits.append(c)
     return int(fits[0].key) if len(fits) == 1 else None

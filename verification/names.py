@@ -11,7 +11,7 @@ import unicodedata
 from functools import lru_cache
 
 from nicknames import NickNamer
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 # Characters that NFKD does not decompose but people type without.
@@ -40,12 +40,18 @@ def allowed_edits(length: int) -> int:
     return min(3, 1 + (length - 4) // 5)
 
 
+def typo_distance(a: str, b: str, cutoff: int | None = None) -> int:
+    """Edits between two strings, a swap of neighbouring letters counting as one slip ("Supoprt" is one
+    typo from "Support", not two): optimal string alignment distance."""
+    return OSA.distance(a, b, score_cutoff=cutoff)
+
+
 def close(typed: str, actual: str) -> bool:
     """Equal within the typo budget of the longer word (both already normalised)."""
     if typed == actual:
         return True
     budget = allowed_edits(max(len(typed), len(actual)))
-    return budget > 0 and Levenshtein.distance(typed, actual, score_cutoff=budget) <= budget
+    return budget > 0 and typo_distance(typed, actual, budget) <= budget
 
 
 @lru_cache(maxsize=1)

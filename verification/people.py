@@ -8,8 +8,8 @@ colleague costs a little recall, keeping a robot costs a question.
 
 from __future__ import annotations
 
-from verification.context import Party, Person
-from verification.names import normalize, tokens
+from verification.context import OrgKnowledge, Party, Person
+from verification.names import name_forms, normalize, tokens
 
 _SERVICE_WORDS = frozenset({
     "svc", "service", "room", "bot", "noreply", "donotreply", "system", "scanner", "printer", "mailbox",
@@ -25,24 +25,55 @@ _AUTOMATED_LOCAL_PARTS = frozenset({
 _AUTOMATED_WORDS = frozenset({"noreply", "newsletter", "notifications", "digest", "donotreply", "mailer"})
 
 
+# In a job title only the words no human's title has ("Test Engineer" and "Helpdesk Analyst" are people).
+_SERVICE_TITLE_WORDS = frozenset({"bot", "svc", "daemon", "noreply", "mailbox"})
+
+
 def person_is_human(p: Person) -> bool:
-    """A directory user that is a human being: has a given name and a surname, no service words in its
-    name or address, and some organisational detail (title or department)."""
+    """A directory user that is a human being: a given name and a surname, a display name with no service
+    words besides those in the surname, a title and an address that are not a service's, and some
+    organisational detail (title or department)."""
     if not p.given_name or not p.surname:
         return False
-    if _has_service_words(p.display_name) or _local_part_is_service(p.upn) or _local_part_is_service(p.mail):
+    if _local_part_is_service(p.upn) or _local_part_is_service(p.mail):
+        return False
+    if set(tokens(p.job_title)) & _SERVICE_TITLE_WORDS or not _named_like_a_person(p):
         return False
     return bool(p.job_title or p.department)
 
 
-def party_is_human(party: Party) -> bool:
-    """A meeting attendee, chat member, sender or contact that is a human being."""
+def _named_like_a_person(p: Person) -> bool:
+    """Service words count only where the person's own name does not explain them: "Luc Room" shows given
+    name Luc and surname Room; "Room 4.12 London" with given name "Room" does not."""
+    given, surname, display = set(tokens(p.given_name)), set(tokens(p.surname)), set(tokens(p.display_name))
+    if given & _SERVICE_WORDS:
+        return False
+    service = display & _SERVICE_WORDS
+    if given <= display and surname <= display:
+        service -= surname
+    return not service
+
+
+def party_is_human(party: Party, org: OrgKnowledge | None = None) -> bool:
+    """A meeting attendee, chat member, sender or contact that is a human being. With `org`, an address in
+    the tenant's own domains that no directory account stands behind must carry a given name the tenant
+    knows (else it is a shared mailbox or an app, such as "Concur Expense" <concur@...>)."""
     if party.person is not None:
         return person_is_human(party.person)
     words = [w for w in tokens(party.name) if w.isalpha()]
-    if len(words) < 2 or _has_service_words(party.name):
+    if len(words) < 2 or _has_service_words(party.name) or is_automated_address(party.address):
         return False
-    return not is_automated_address(party.address)
+    if org is not None and org.internal_domains and not is_external(party, org.internal_domains):
+        return any(_known_given_name(w, org) for w in (*words, " ".join(words[:-1])))
+    return True
+
+
+def _known_given_name(word: str, org: OrgKnowledge) -> bool:
+    """Someone in the tenant has this given name; when the tenant's counts are unknown, the nicknames table
+    knows it (then non-English names are missed: dropping a colleague costs less than keeping a robot)."""
+    if org.given_name_counts:
+        return org.given_name_counts.get(word, 0) > 0
+    return len(name_forms(word)) > 1
 
 
 def is_automated_address(address: str | None) -> bool:

@@ -19,7 +19,7 @@ class Policy:
     # strength NIST has long used for knowledge secrets (SP 800-63-2 pre-registered knowledge tokens).
     # The 20 bits are measured against an INFORMED impostor who knows the public org chart, not a random one.
     required_bits: float = 20.0
-    max_questions: int = 6
+    max_questions: int = 8
     max_wrong: int = 2  # the second wrong answer ends the session
     session_timeout: timedelta = timedelta(minutes=10)
     max_attempts_per_day: int = 3  # per target, in the last 24 h; the next one is locked out
@@ -29,6 +29,9 @@ class Policy:
     guesses_per_question: int = 2
     allow_multiple_choice: bool = True
     multiple_choice_options: int = 5  # at most log2(5) = 2.32 bits each
+    # Multiple-choice questions per source (versions with different right answers and disjoint options, so
+    # each is an independent 1-in-k pick for the impostor).
+    multiple_choice_per_source: int = 2
     show_subjects: bool = False  # meeting/mail subjects are private content: off unless the tenant opts in
     # Unmodelled knowledge (LinkedIn, social media, gossip) means no single free-recall answer proves more.
     max_bits_per_question: float = 8.0

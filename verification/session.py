@@ -209,7 +209,7 @@ class VerificationSession:
             return self._decide(*early)
         s.pool = [q for q in generate_questions(context, org, policy, self._seed)
                   if q.bits >= policy.min_bits_per_question]
-        best = _capacity(s.pool, policy.max_questions)
+        best = _capacity(s.pool, policy.max_questions, self._allowance)
         if best < required:
             return self._decide(Outcome.NOT_ENOUGH_QUESTIONS,
                                 f"The account's Microsoft 365 data supports at most {best:.1f} of the "
@@ -342,6 +342,8 @@ class VerificationSession:
         if q is None:
             return self._decide(Outcome.NOT_VERIFIED, self._shortfall())
         s.pool.remove(q)
+        if self._allowance(q.kind) <= 1:  # its other versions go too
+            s.pool = [other for other in s.pool if other.kind != q.kind]
         s.current, s.current_asked_at, s.tries_used = q, self._clock(), 0
         s.asked += 1
         s.used_sources.append(q.source.value)
@@ -368,9 +370,16 @@ class VerificationSession:
         if s.current is not None:  # out-of-band confirmation mid-question: carry on with it
             return self._step()
         left = s.policy.max_questions - s.asked
-        if left <= 0 or s.earned + _capacity(self._eligible(possible=True), left) < s.required_bits:
+        if left <= 0 or s.earned + _capacity(self._eligible(possible=True), left, self._allowance) < s.required_bits:
             return self._decide(Outcome.NOT_VERIFIED, self._shortfall())
         return self._next()
+
+    def _allowance(self, kind: str) -> int:
+        """How many more questions of this kind may be asked: one of each free-recall kind (there is only one);
+        up to `multiple_choice_per_source` versions of a multiple-choice one."""
+        s = self._live()
+        versions = max(1, s.policy.multiple_choice_per_source)
+        return versions - sum(1 for t in s.transcript if t.kind == kind)
 
     def _shortfall(self) -> str:
         s = self._live()
@@ -472,6 +481,10 @@ def _without(q: Question, credited: set[str]) -> Question | None:
                    confusers=q.confusers + tuple(used))
 
 
-def _capacity(questions: Sequence[Question], count: int) -> float:
-    """The most bits `count` of these questions could still earn."""
-    return sum(sorted((q.bits for q in questions), reverse=True)[:count])
+def _capacity(questions: Sequence[Question], count: int, allowance: Callable[[str], int]) -> float:
+    """The most bits `count` of these questions could still earn, at most `allowance(kind)` of each kind."""
+    by_kind: dict[str, list[float]] = {}
+    for q in questions:
+        by_kind.setdefault(q.kind, []).append(q.bits)
+    bits = [b for kind, values in by_kind.items() for b in sorted(values, reverse=True)[:max(0, allowance(kind))]]
+    return sum(sorted(bits, reverse=True)[:count])

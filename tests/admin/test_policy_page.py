@@ -27,7 +27,7 @@ NAMES = {HELPDESK: "Helpdesk Agents", ENGINEERING: "Engineering", CONTRACTORS: "
 
 def valid_form(**changes: object) -> dict[str, object]:
     form: dict[str, object] = {
-        "required_bits": "20", "max_questions": "6", "max_wrong": "2", "session_minutes": "10",
+        "required_bits": "20", "max_questions": str(Policy().max_questions), "max_wrong": "2", "session_minutes": "10",
         "max_attempts_per_day": "3", "medium_risk_extra_bits": "8", "low_risk_extra_bits": "0",
         "sign_ins_unavailable_extra_bits": "4", "block_on_high_risk": "on", "refuse_when_roles_unknown": "on",
         "helpdesk_group_id": "", "include_group_ids": "", "exclude_group_ids": "",
@@ -70,7 +70,7 @@ def value_of(html: str, name: str) -> str:
 async def test_page_shows_the_defaults_before_anything_is_saved(client):
     html = await (await client.get("/admin/policy")).text()
 
-    assert value_of(html, "required_bits") == "20" and value_of(html, "max_questions") == "6"
+    assert value_of(html, "required_bits") == "20" and value_of(html, "max_questions") == str(Policy().max_questions)
     assert value_of(html, "session_minutes") == "10" and value_of(html, "max_attempts_per_day") == "3"
     assert "Watchword's defaults: not changed yet." in html
     assert html.count('name="sources"') == 7 and html.count('name="sources" value=') == 7

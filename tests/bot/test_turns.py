@@ -14,6 +14,9 @@ from store import AuditFilter, SessionOutcome
 from tests.dialogs.fakes import ALAN, MARGARET, OTHER_TENANT, TENANT
 from tests.dialogs.harness import Teams, answer_until_decided, invoke_responses, open_teams, truthful_answer
 from tests.store.support import FakeClock, StoreTarget, sqlite_copy
+from verification.policy import Policy
+
+MAX_QUESTIONS = Policy().max_questions  # what the question cards count up to
 
 
 @pytest.fixture
@@ -154,7 +157,7 @@ async def test_restart_in_the_middle_of_a_verification_loses_nothing(db: StoreTa
         await agent.say("verify alan turing")
         await agent.answer(await truthful_answer(first, agent, ALAN))
         asked = card_text(agent.last_card())
-        assert asked.startswith("Question 2 of at most 6")
+        assert asked.startswith(f"Question 2 of at most {MAX_QUESTIONS}")
     async with open_teams(db, clock, key=key, outbox=first.outbox) as second:  # a new process, same database
         agent = second.chat(MARGARET)
         decision = await answer_until_decided(second, agent, ALAN)
@@ -173,4 +176,4 @@ async def test_restart_without_the_state_key_ends_the_verification_cleanly(db: S
         await agent.answer("Grace Hopper")
         assert "This verification can't be continued" in agent.text()
         await agent.say("verify alan turing")
-        assert card_text(agent.last_card()).startswith("Question 1 of at most 6")
+        assert card_text(agent.last_card()).startswith(f"Question 1 of at most {MAX_QUESTIONS}")

@@ -8,6 +8,9 @@ from bot.cards import card_text
 from store import SessionOutcome
 from tests.dialogs.fakes import ALAN, TEMPORARY_PASSWORD, TENANT
 from tests.dialogs.harness import Chat, Teams, answer_until_decided
+from verification.policy import Policy
+
+MAX_QUESTIONS = Policy().max_questions  # what the question cards count up to
 
 
 async def test_self_service_is_off_unless_the_policy_enables_it(teams: Teams, alan: Chat) -> None:
@@ -31,7 +34,7 @@ async def test_self_service_when_enabled_asks_more_and_resets_once(teams: Teams,
     await _enable_self_service(teams)
     await alan.say("reset my password")
     first = card_text(alan.last_card())
-    assert first.startswith("Question 1 of at most 6") and "[I don't know]" in first
+    assert first.startswith(f"Question 1 of at most {MAX_QUESTIONS}") and "[I don't know]" in first
     decision = await answer_until_decided(teams, alan, ALAN)
     assert decision.startswith("Reset this password?")
     await alan.click("Yes, reset it")

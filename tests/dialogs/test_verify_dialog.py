@@ -18,6 +18,9 @@ from tests.dialogs.harness import (
     truthful_answer,
 )
 from verification import SignIn
+from verification.policy import Policy
+
+MAX_QUESTIONS = Policy().max_questions  # what the question cards count up to
 
 ORG_CHART_GUESSES = ("Grace Hopper", "Katherine Johnson", "Ada Lovelace", "Barbara Liskov", "Ken Thompson",
                      "Dennis Ritchie", "Edsger Dijkstra", "Donald Knuth")
@@ -60,7 +63,7 @@ async def test_agent_never_sees_whether_an_answer_was_right(teams: Teams, agent:
     shown.append(card_text(after_skip[-2]))
     assert shown == ["Question 1: answer recorded.", "Question 2: skipped."]
     questions = [card_text(c) for c in agent.cards() if is_question(c)]
-    assert questions[-1].startswith("Question 3 of at most 6\n▰▰▰▱▱▱")
+    assert questions[-1].startswith(f"Question 3 of at most {MAX_QUESTIONS}\n" + "▰" * 3 + "▱" * (MAX_QUESTIONS - 3))
     everything = "\n".join(card_text(c) for c in agent.cards()[1:]).lower()  # after the person card
     for coaching in ("correct", "wrong", "right answer", "bits earned", "score", "well done", "incorrect"):
         assert coaching not in everything
@@ -70,7 +73,7 @@ async def test_agent_never_sees_whether_an_answer_was_right(teams: Teams, agent:
 async def test_typed_text_works_as_an_answer(teams: Teams, agent: Chat) -> None:
     await agent.say("verify alan turing")
     await agent.say(await truthful_answer(teams, agent, ALAN))
-    assert card_text(agent.last_card()).startswith("Question 2 of at most 6")
+    assert card_text(agent.last_card()).startswith(f"Question 2 of at most {MAX_QUESTIONS}")
     [session] = await sessions_of(teams)
     [entry] = await teams.store.sessions.transcript(session.session_id)
     assert entry.result.value == "correct"
@@ -83,14 +86,14 @@ async def test_bare_first_name_is_followed_up_with_their_full_name(teams: Teams,
     follow_up = card_text(agent.last_card())
     assert follow_up.startswith("Question 1, follow-up") and "full name" in follow_up
     await agent.answer(full)
-    assert card_text(agent.last_card()).startswith("Question 2 of at most 6")
+    assert card_text(agent.last_card()).startswith(f"Question 2 of at most {MAX_QUESTIONS}")
 
 
 async def test_wrong_first_try_is_asked_again_once(teams: Teams, agent: Chat) -> None:
     await agent.say("verify alan turing")
     await agent.answer("Donald Knuth")
     again = card_text(agent.last_card())
-    assert again.startswith("Question 1 of at most 6") and "Ask again (try 2 of 2)." in again
+    assert again.startswith(f"Question 1 of at most {MAX_QUESTIONS}") and "Ask again (try 2 of 2)." in again
 
 
 async def test_several_matches_get_a_choice_card(teams: Teams, agent: Chat) -> None:
@@ -283,7 +286,7 @@ async def test_help_while_a_question_waits_keeps_the_question(teams: Teams, agen
     await agent.say("verify alan turing")
     await agent.say("help")
     await agent.answer(await truthful_answer(teams, agent, ALAN))
-    assert card_text(agent.last_card()).startswith("Question 2 of at most 6")
+    assert card_text(agent.last_card()).startswith(f"Question 2 of at most {MAX_QUESTIONS}")
 
 
 async def test_fourth_attempt_in_a_day_gets_the_locked_out_decision(teams: Teams, agent: Chat) -> None:

@@ -14,10 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_console_browser import ROOT, _ready_line, _sign_in, _timings, browser  # noqa: F401 - fixture
+from tests.e2e.conftest import demo_app, demo_env
+from tests.e2e.test_console_browser import _sign_in, _timings, browser  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -38,24 +35,11 @@ DEMO_USERS = 5000
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """`python app.py --port 0` in demo mode on a consented 5,000-person devtenant; its ready line."""
     tmp = tmp_path_factory.mktemp("console-sections")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHWORD_", "CONNECTIONS__"))}
-    env.update({"WATCHWORD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/demo.db",
-                "WATCHWORD_DEMO_USERS": str(DEMO_USERS)})
+    env = demo_env(tmp / "demo.db", WATCHWORD_DEMO_USERS=str(DEMO_USERS))
     started = time.monotonic()
-    log = (tmp / "app.log").open("w")
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", "0"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=log, text=True)
-    try:
-        ready = _ready_line(proc)
+    with demo_app(env, tmp / "app.log") as (_, ready):
         _timings("sections-app", {"python app.py to ready line": time.monotonic() - started})
         yield ready
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _signed_in(page, steps, demo) -> None:  # noqa: ANN001 - Playwright's Page and test_console_browser's Steps

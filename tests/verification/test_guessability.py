@@ -152,3 +152,47 @@ def test_follow_up_is_worth_no_more_than_its_first_question():
         if q.follows:
             assert q.bits <= qs[q.follows].bits
             assert set(c.key for c in q.accepted) == set(c.key for c in qs[q.follows].accepted)
+
+
+def test_the_departments_biggest_named_list_is_the_impostors_first_guess():
+    managers = b.Group("g-eng-mgr", "Engineering Managers", b.GroupKind.MAIL_ENABLED_SECURITY, 30)
+    smaller = tuple(b.Group(f"g-e{i}", f"Engineering Guild {i}", b.GroupKind.SECURITY, 10) for i in range(10))
+    org = b.org(groups=(*b.org().groups, managers, *smaller))
+    qs = generate_questions(b.context(groups=(managers,)), org, Policy(), "s")
+    assert next(q for q in qs if q.kind == "groups.member_of.small").bits == 0.0  # uniform in the tier: 2.46 bits
+
+
+def test_group_bits_hold_against_an_impostor_who_ignores_size():
+    # The smallest of four "Engineering ..." groups: last by size, but one guess in two when picked at random.
+    small = b.Group("g-eng-small", "Engineering Platform", b.GroupKind.SECURITY, 5)
+    others = tuple(b.Group(f"g-e{i}", f"Engineering Guild {i}", b.GroupKind.SECURITY, 20 + i) for i in range(3))
+    org = b.org(groups=(*b.org().groups, small, *others))
+    qs = generate_questions(b.context(groups=(small,)), org, Policy(), "s")
+    assert next(q for q in qs if q.kind == "groups.member_of.small").bits == 1.0
+
+
+def test_group_follow_up_is_measured_with_both_questions_guesses():
+    qs = questions()
+    first, again = qs["groups.member_of.small"], qs["groups.member_of_again.small"]
+    assert again.follows == first.kind and again.prompt.startswith("One more, please.")
+    assert first.bits > 0 and again.bits == 0.0  # four guesses by size reach Rust Guild (14 members)
+
+
+def test_one_group_has_no_follow_up():
+    qs = generate_questions(b.context(groups=(b.COMPILERS,)), b.org(), Policy(), "s")
+    assert not [q for q in qs if q.kind == "groups.member_of_again.small"]
+
+
+def test_multiple_choice_versions_share_a_kind_and_differ_in_the_right_answer():
+    versions = [q for q in generate_questions(b.context(), b.org(), Policy(), "s") if q.kind == "chats.chatted.choice"]
+    assert len(versions) > 1 and len({q.id for q in versions}) == len(versions)
+    assert len({q.accepted[0].key for q in versions}) == len(versions)
+    assert {q.bits for q in versions} == {2.32}
+
+
+def test_saved_colleague_outside_the_team_makes_a_contacts_multiple_choice():
+    saved = b.Contact(b.TIM.display_name, (b.TIM.mail or "",), "Tim", "Berners-Lee", b.TIM)
+    qs = generate_questions(b.context(contacts=(*b.contacts(), saved)), b.org(), Policy(), "s")
+    choice = next(q for q in qs if q.kind == "contacts.saved.choice")
+    assert choice.options[choice.correct_option] == b.TIM.display_name
+    assert not [q for q in generate_questions(b.context(), b.org(), Policy(), "s") if q.kind == "contacts.saved.choice"]

@@ -170,3 +170,70 @@ def test_match_reason_never_contains_the_answer():
     for text in ["Kate Johnson", "Tim", "Alan Smith", "no idea"]:
         reason = match_person(text, [KATHERINE, TIM], [ALAN_SMITH]).reason.lower()
         assert "katherine" not in reason and "tim" not in reason and "alan" not in reason
+
+
+TIER_1 = Candidate("g-t1", "Tier 1 Support Team")
+TIER_2 = Candidate("g-t2", "Tier 2 Support Team")
+PARIS = Candidate("g-paris", "Paris Music Lovers")
+MADRID = Candidate("g-madrid", "Madrid Music Lovers")
+COBALT = Candidate("g-cobalt", "Project Cobalt Glacier")
+CORAL = Candidate("g-coral", "Project Coral Glacier")
+LOOK_ALIKES = [(TIER_2, TIER_1), (PARIS, MADRID), (COBALT, CORAL)]
+
+
+def group(text: str, accepted: Candidate, confuser: Candidate | None = None) -> MatchResult:
+    return match_named(text, [accepted], [confuser] if confuser else [], AnswerType.GROUP).result
+
+
+@pytest.mark.parametrize("mine,look_alike", LOOK_ALIKES)
+def test_exact_name_of_own_group_is_correct_despite_a_look_alike(mine, look_alike):
+    assert group(mine.display, mine, look_alike) is MatchResult.CORRECT
+
+
+@pytest.mark.parametrize("mine,look_alike", LOOK_ALIKES)
+def test_exact_name_of_a_look_alike_group_is_wrong(mine, look_alike):
+    assert group(look_alike.display, mine, look_alike) is MatchResult.WRONG
+    assert group(look_alike.display, mine) is MatchResult.WRONG  # even when the question did not list it
+
+
+def test_the_word_that_tells_two_groups_apart_must_match_typos_elsewhere_are_forgiven():
+    assert group("Teir 2 Suport", TIER_2, TIER_1) is MatchResult.CORRECT
+    assert group("Teir 1 Suport", TIER_2, TIER_1) is MatchResult.WRONG  # numbers match exactly
+    assert group("Pari Music Lovers", PARIS, MADRID) is MatchResult.CORRECT  # one slip in a five-letter word
+    assert group("Project Cobolt Glacier", COBALT, CORAL) is MatchResult.CORRECT
+    assert group("Project Glacier", COBALT, CORAL) is MatchResult.WRONG  # the distinguishing word left out
+
+
+def test_a_typo_that_fits_two_groups_equally_is_partial():
+    aurora, aurore = Candidate("g-a", "Project Aurora"), Candidate("g-b", "Project Aurore")
+    assert group("Project Auroru", aurora, aurore) is MatchResult.PARTIAL
+    assert group("Project Aurora", aurora, aurore) is MatchResult.CORRECT
+    assert group("Project Aurore", aurora, aurore) is MatchResult.WRONG
+
+
+@pytest.mark.parametrize("text", ["Pricing Core Tem", "pricing core", "the Pricing Core group", "Pricing Core Team DL",
+                                  "Pricing Core Gruop", "Pricing Core Team members"])
+def test_generic_words_are_optional_and_typo_tolerant(text):
+    assert group(text, Candidate("g-p", "Pricing Core Team")) is MatchResult.CORRECT
+
+
+def test_numbers_and_words_run_together_still_match():
+    assert group("tier2 support", TIER_2, TIER_1) is MatchResult.CORRECT
+    assert group("compilersteam", COMPILERS) is MatchResult.CORRECT
+
+
+def test_generic_words_alone_name_no_group():
+    assert group("the team", COMPILERS) is MatchResult.WRONG
+
+
+def test_swapped_letters_count_as_one_typo():
+    assert group("Tier 2 Supoprt Team", TIER_2, TIER_1) is MatchResult.CORRECT
+    assert result("Katherine Jonhson") is MatchResult.CORRECT
+
+
+def test_multiple_choice_option_named_exactly_beats_a_look_alike_option():
+    q = Question("q", "groups.member_of.choice", Source.GROUPS, "Which?", Form.MULTIPLE_CHOICE, AnswerType.GROUP,
+                 2.32, 1, "", 0.85, accepted=(TIER_2,), options=("Tier 1 Support Team", "Tier 2 Support Team"),
+                 correct_option=1)
+    assert match_answer(q, "Tier 2 Support Team").result is MatchResult.CORRECT
+    assert match_answer(q, "tier 1 support").result is MatchResult.WRONG

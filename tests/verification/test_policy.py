@@ -10,7 +10,7 @@ from verification import Policy, Source
 
 def test_defaults_match_the_issue():
     p = Policy()
-    assert p.required_bits == 20 and p.max_questions == 6 and p.max_wrong == 2
+    assert p.required_bits == 20 and p.max_questions == 8 and p.max_wrong == 2
     assert p.session_timeout == timedelta(minutes=10) and p.max_attempts_per_day == 3
     assert p.guesses_per_question == 2 and not p.show_subjects and p.max_bits_per_question <= 10
 

@@ -60,6 +60,44 @@ def test_person_named_botha_is_still_a_person():
     assert person_is_human(b.person("u-botha", "Thandi", "Botha"))
 
 
+def test_person_whose_surname_is_a_service_word_is_a_person():
+    luc = b.person("u-luc", "Luc", "Room", "Accountant", "Finance")
+    assert person_is_human(luc)
+    assert party_is_human(b.party(luc), b.org())
+    meeting = b.meeting("m-luc", 1, luc, [b.ALAN])
+    assert luc.id in meeting_partners(b.context(meetings=(meeting,)), Policy(), b.org())
+
+
+def test_service_words_outside_a_persons_name_still_mark_a_service():
+    room = replace(b.person("u-r", "Luc", "Dupont", "Facilities", "Operations"), display_name="Room Luc Dupont")
+    assert not person_is_human(room)
+    bot = b.Person("u-bot", "Teams Bot", "Teams", "Bot", "teams.bot@contoso.example", None, "Bot", "IT")
+    assert not person_is_human(bot)  # a person-shaped name, but the title says what it is
+
+
+def test_people_with_service_words_in_their_job_title_are_people():
+    for title in ("Test Engineer", "Helpdesk Analyst", "System Administrator", "Resource Planner"):
+        assert person_is_human(b.person("u-x", "Dana", "Scully", title, "IT")), title
+
+
+def test_internal_sender_without_a_directory_account_is_not_a_person():
+    concur = Party("Concur Expense", f"concur@{b.DOMAIN}")
+    assert not party_is_human(concur, b.org())
+    mail = (MailMessage(concur, b.NOW - timedelta(hours=2)),)
+    assert not [q for q in generate_questions(b.context(mail=mail), b.org(), Policy(), "s") if q.source is Source.MAIL]
+
+
+def test_unresolved_colleague_with_a_given_name_the_tenant_knows_is_a_person():
+    assert party_is_human(Party("Radia Perlman", f"radia.perlman@{b.DOMAIN}"), b.org())
+    unknown_counts = b.org(given_name_counts={})  # then the nicknames table vouches for common given names
+    assert party_is_human(Party("Katherine Moss", f"kmoss@{b.DOMAIN}"), unknown_counts)
+    assert not party_is_human(Party("Concur Expense", f"concur@{b.DOMAIN}"), unknown_counts)
+
+
+def test_outside_senders_are_judged_by_name_and_address_alone():
+    assert party_is_human(Party("Joan Clarke", "joan@bletchley.example"), b.org())
+
+
 def test_newsletters_and_no_reply_senders_are_never_answers():
     accepted = all_accepted()
     assert "Tech Weekly" not in accepted and "Jane Marketing" not in accepted

@@ -24,6 +24,7 @@ from verification import (
     Source,
     VerificationSession,
     assess_risk,
+    generate_questions,
 )
 from verification.session import FULL_NAME_PROMPT
 
@@ -247,9 +248,10 @@ def test_questions_come_from_varied_sources():
 
 
 def test_multiple_choice_never_precedes_free_recall():
-    decision = run(lambda prompt: "no idea", policy=Policy(max_questions=12, required_bits=200, max_wrong=12),
+    decision = run(lambda prompt: "no idea", policy=Policy(max_questions=12, required_bits=12, max_wrong=12),
                    context=b.context(), org=b.org())
     forms = [t.form for t in decision.transcript]
+    assert set(forms) == {Form.FREE_RECALL.value, Form.MULTIPLE_CHOICE.value}  # both asked: not vacuous
     assert forms == sorted(forms, key=lambda f: f == Form.MULTIPLE_CHOICE.value)
 
 
@@ -333,11 +335,12 @@ def test_genuine_callers_with_recall_noise_pass_and_informed_impostors_do_not():
 
 
 def test_follow_up_waits_for_a_right_answer_to_its_first_question():
-    session, step, _ = started(policy=Policy(max_questions=12, required_bits=200, max_wrong=12))
+    session, step, _ = started(policy=Policy(max_questions=12, required_bits=12, max_wrong=12))
     asked = []
     while not step.done:
         asked.append(step.prompt.kind)
         step = session.skip()
+    assert len(asked) > 5  # every first question was offered
     assert not any("_again." in kind for kind in asked)
 
 
@@ -350,3 +353,52 @@ def test_follow_up_never_credits_the_same_person_twice():
     for kind in again:
         first = kind.replace("_again.", ".")
         assert kinds.index(first) < kinds.index(kind)
+
+
+def test_caller_who_blanks_on_the_first_two_questions_can_still_pass():
+    blanks = iter(range(2))
+    genuine = GenuineCaller()
+
+    def caller(prompt):
+        if prompt.attempt == 1 and prompt.text != FULL_NAME_PROMPT and next(blanks, None) is not None:
+            return "I don't know"
+        return genuine(prompt)
+
+    decision = run(caller)
+    assert [t.result for t in decision.transcript[:2]] == ["skipped", "skipped"]
+    assert decision.outcome is Outcome.VERIFIED and decision.questions_asked <= Policy().max_questions
+
+
+CHATS_ONLY = Policy(sources=frozenset({Source.CHATS}), required_bits=9)  # chats: 7.64 + 6.64 + 2 x 2.32 bits
+
+
+def test_multiple_choice_is_still_offered_when_its_answer_was_already_credited():
+    first = next(q for q in generate_questions(b.context(), b.org(), CHATS_ONLY, "seed")
+                 if q.id == "chats.chatted.choice")
+    genuine, said = GenuineCaller(), []
+
+    def caller(prompt):  # names the first version's right answer, then recalls no one else
+        if prompt.options:
+            return genuine(prompt)
+        said.append(prompt.kind)
+        return first.accepted[0].display if len(said) == 1 else "no idea"
+
+    decision = run(caller, policy=CHATS_ONLY)
+    asked = [t.question_id for t in decision.transcript if t.kind == "chats.chatted.choice"]
+    assert decision.transcript[0].result == "correct"
+    assert asked == ["chats.chatted.choice#2"]  # another version, with another right answer
+    assert decision.outcome is Outcome.VERIFIED
+
+
+def test_multiple_choice_versions_per_source_are_capped_by_the_policy():
+    genuine = GenuineCaller()
+
+    def caller(prompt):  # recognises every true option, recalls nobody
+        return genuine(prompt) if prompt.options else "no idea"
+
+    two = run(caller, policy=replace(CHATS_ONLY, required_bits=4.5))
+    choices = [t.question_id for t in two.transcript if t.form == Form.MULTIPLE_CHOICE.value]
+    assert two.outcome is Outcome.VERIFIED and len(set(choices)) == len(choices) == 2
+    one = run(caller, policy=replace(CHATS_ONLY, required_bits=4.5, multiple_choice_per_source=1))
+    assert one.outcome is Outcome.NOT_VERIFIED  # one 2.32-bit pick cannot make up 4.5 bits
+    assert sum(t.form == Form.MULTIPLE_CHOICE.value for t in one.transcript) <= 1

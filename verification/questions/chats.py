@@ -14,7 +14,7 @@ from verification.questions.model import Question
 from verification.questions.people import PeopleSpec, people_questions, window_phrase
 
 
-def chat_partners(context: UserContext, policy: Policy) -> dict[str, Party]:
+def chat_partners(context: UserContext, policy: Policy, org: OrgKnowledge | None = None) -> dict[str, Party]:
     me = context.profile.id
     since = context.fetched_at - policy.chat_window
     out: dict[str, Party] = {}
@@ -24,7 +24,7 @@ def chat_partners(context: UserContext, policy: Policy) -> dict[str, Party]:
         if chat.last_message_at is None or chat.last_message_at < since:
             continue
         for member in chat.members:
-            if (member.person is None or member.person.id != me) and party_is_human(member):
+            if (member.person is None or member.person.id != me) and party_is_human(member, org):
                 out.setdefault(party_key(member), member)
     return out
 
@@ -38,5 +38,5 @@ def chat_questions(context: UserContext, org: OrgKnowledge, ranking: PeopleRanki
         recall_per_person=0.6,
         choice_prompt=f"Which one of these people have you chatted with in Teams in {window}?",
     )
-    return people_questions(spec, chat_partners(context, policy), ranking, org, policy,
+    return people_questions(spec, chat_partners(context, policy, org), ranking, org, policy,
                             context.profile.department, seed)

@@ -15,12 +15,12 @@ from verification.questions.model import Question
 from verification.questions.people import PeopleSpec, people_questions
 
 
-def contact_parties(context: UserContext) -> dict[str, Party]:
+def contact_parties(context: UserContext, org: OrgKnowledge | None = None) -> dict[str, Party]:
     me = context.profile.id
     out: dict[str, Party] = {}
     for contact in context.contacts:
         party = Party(contact.display_name, contact.emails[0] if contact.emails else None, contact.person)
-        if (contact.person is None or contact.person.id != me) and party_is_human(party):
+        if (contact.person is None or contact.person.id != me) and party_is_human(party, org):
             out.setdefault(party_key(party), party)
     return out
 
@@ -31,6 +31,8 @@ def contact_questions(context: UserContext, org: OrgKnowledge, ranking: PeopleRa
         Source.CONTACTS, "saved",
         prompt="Name someone saved in your Outlook contacts{scope}.",
         recall_per_person=0.2,
+        # Saved colleagues only (decoys come from the org chart's tiers): recognising one is easier than recall.
+        choice_prompt="Which one of these people is saved in your Outlook contacts?",
     )
-    return people_questions(spec, contact_parties(context), ranking, org, policy,
+    return people_questions(spec, contact_parties(context, org), ranking, org, policy,
                             context.profile.department, seed)

@@ -2,18 +2,21 @@
 
 Company-wide and large groups are public knowledge (anyone is in "All Company"), so the wording rules
 them out and the impostor skips them too. What remains is ranked for the impostor: groups named after
-the target's department, title or office first, then the rest by size (bigger = likelier to hold
-anyone), then the unnamed remainder of the tenant's groups.
+the target's department, title or office first (biggest first, or all alike: whichever ranking hits more
+counts), then the rest by size (bigger = likelier to hold anyone), then the unnamed remainder of the
+tenant's groups. "One more, please" follows a right answer when the target is in two or more.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from verification.context import Group, OrgKnowledge, Source, UserContext
-from verification.guessability import Tier
+from verification.guessability import Tier, assess_strongest
 from verification.names import tokens
 from verification.policy import Policy
 from verification.questions.model import AnswerType, Candidate, Question
-from verification.questions.people import seeded_rng
+from verification.questions.people import CHOICE_VARIANTS, seeded_rng, variant_id
 from verification.questions.things import choice_question, size_tiers, thing_question
 
 _GENERIC = frozenset({"team", "group", "all", "the", "and", "of", "dl", "members", "staff", "office", "users",
@@ -36,57 +39,85 @@ def group_questions(context: UserContext, org: OrgKnowledge, policy: Policy, see
         return []
     known = _known_eligible(context, org, policy)
     hints = _hints(context)
-    out = [_free_recall(accepted, known, hints, org, policy)]
+    first, rankings = _free_recall(accepted, known, hints, org, policy)
+    out = [first]
+    follow_up = _follow_up(first, rankings, policy)
+    if follow_up is not None:
+        out.append(follow_up)
     if policy.allow_multiple_choice:
-        choice = _multiple_choice(accepted, known, hints, mine, policy, seed)
-        if choice is not None:
-            out.append(choice)
+        out.extend(_multiple_choice(accepted, known, hints, mine, policy, seed))
     return out
 
 
 def _free_recall(accepted: list[Group], known: dict[str, Group], hints: set[str], org: OrgKnowledge,
-                 policy: Policy) -> Question:
+                 policy: Policy) -> tuple[Question, list[list[Tier]]]:
     ids = {g.id for g in accepted}
-    tiers = group_tiers(known, hints, ids)
     public = sum(1 for g in org.groups if is_public_group(g, org, policy))
-    unnamed = max(org.group_count - public - len(known), 0)
-    tiers.append(Tier("any other group in the tenant", unnamed, 0))
+    unnamed = Tier("any other group in the tenant", max(org.group_count - public - len(known), 0), 0)
+    rankings = [[*tiers, unnamed] for tiers in group_rankings(known, hints, ids)]
     confusers = [_candidate(g) for g in known.values() if g.id not in ids and _shares_word(g, accepted)]
     kind = "groups.member_of.small"
     prompt = ("Name a team or group you're a member of: a smaller one, not a company-wide, office-wide or "
               "department-wide list.")
     ease = round(min(0.95, 1 - 0.5 ** len(accepted)) * 0.95, 3)
     return thing_question(kind, Source.GROUPS, prompt, AnswerType.GROUP, [_candidate(g) for g in accepted],
-                          confusers, tiers, ease, policy)
+                          confusers, rankings[0], ease, policy, rankings[1:]), rankings
 
 
-def group_tiers(known: dict[str, Group], hints: set[str], accepted: set[str]) -> list[Tier]:
-    hinted = [g for g in known.values() if _named_like(g, hints)]
-    hinted_ids = {g.id for g in hinted}
-    tiers = [Tier("groups named like the department, title or office", len(hinted),
-                  sum(g.id in accepted for g in hinted))]
-    rest = [(g.id, g.member_count) for g in known.values() if g.id not in hinted_ids]
-    return tiers + size_tiers("other groups", rest, accepted)
+def _follow_up(first: Question, rankings: list[list[Tier]], policy: Policy) -> Question | None:
+    """"One more, please": another of the target's small groups, asked only after the first was answered
+    right (the session drops the group already credited). Measured as for people: as if the impostor had
+    had both questions' guesses on the same ranking, so never worth more than the first."""
+    n = len(first.accepted)
+    if n < 2:
+        return None
+    guesses = 2 * first.guesses
+    g = assess_strongest(rankings, guesses, policy.max_bits_per_question)
+    kind = "groups.member_of_again.small"
+    return replace(first, id=kind, kind=kind, bits=g.bits, prompt="One more, please. " + first.prompt,
+                   ease=round(min(0.95, 1 - 0.5 ** (n - 1)) * 0.95 * 0.85, 3), follows=first.kind,
+                   explanation=f"Follow-up; impostor assumed to have spent {guesses} guesses on these groups. "
+                               + g.explanation)
+
+
+def group_rankings(known: dict[str, Group], hints: set[str], accepted: set[str]) -> list[list[Tier]]:
+    """Two impostors' orders: groups named like the department, title or office first, then the rest by
+    size; the named ones either by size too (the department's "Managers" list is the first guess against a
+    manager) or all alike. Bits are measured against whichever does better."""
+    hinted = [(g.id, g.member_count) for g in known.values() if _named_like(g, hints)]
+    hinted_ids = {gid for gid, _ in hinted}
+    rest = size_tiers("other groups", [(g.id, g.member_count) for g in known.values() if g.id not in hinted_ids],
+                      accepted)
+    label = "groups named like the department, title or office"
+    alike = Tier(label, len(hinted), sum(gid in accepted for gid, _ in hinted))
+    return [[*size_tiers(label, hinted, accepted), *rest], [alike, *rest]]
 
 
 def _multiple_choice(accepted: list[Group], known: dict[str, Group], hints: set[str], mine: set[str],
-                     policy: Policy, seed: str) -> Question | None:
+                     policy: Policy, seed: str) -> list[Question]:
     """One of the target's groups among groups of the same look (named like the department or not,
-    same size band) that the target is not in."""
+    same size band) that the target is not in. Up to `CHOICE_VARIANTS` versions with different right
+    answers and no option in common."""
     rng = seeded_rng(seed, "groups")
     k = policy.multiple_choice_options
+    kind = "groups.member_of.choice"
+    out: list[Question] = []
+    shown: set[str] = set()
     for correct in rng.sample(accepted, len(accepted)):
         look = _look(correct, hints)
-        pool = [g for g in known.values() if g.id not in mine and _look(g, hints) == look]
+        pool = [g for g in known.values() if g.id not in mine and g.id not in shown and _look(g, hints) == look]
         if len(pool) < k - 1:
             continue
         options = [correct, *rng.sample(pool, k - 1)]
+        shown.update(g.id for g in options)
         rng.shuffle(options)
         index = options.index(correct)
-        return choice_question("groups.member_of.choice", Source.GROUPS,
-                               "Which one of these groups are you a member of?", AnswerType.GROUP,
-                               [_candidate(g) for g in options], index, [_look(g, hints) for g in options], 0.85)
-    return None
+        out.append(choice_question(kind, Source.GROUPS, "Which one of these groups are you a member of?",
+                                   AnswerType.GROUP, [_candidate(g) for g in options], index,
+                                   [_look(g, hints) for g in options], 0.85, variant_id(kind, len(out))))
+        if len(out) == CHOICE_VARIANTS:
+            break
+    return out
 
 
 def _look(g: Group, hints: set[str]) -> tuple[bool, int]:

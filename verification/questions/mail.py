@@ -25,7 +25,7 @@ def mail_senders(context: UserContext, org: OrgKnowledge, policy: Policy) -> dic
             continue
         if sender.person is not None and sender.person.id == me:
             continue
-        if party_is_human(sender) and not is_external(sender, org.internal_domains):
+        if party_is_human(sender, org) and not is_external(sender, org.internal_domains):
             out.setdefault(party_key(sender), sender)
     return out
 

@@ -32,19 +32,19 @@ def meeting_is_usable(m: Meeting, context: UserContext, policy: Policy) -> bool:
     return 2 <= m.attendee_count <= policy.max_meeting_attendees
 
 
-def met_in(m: Meeting, me_id: str) -> list[Party]:
+def met_in(m: Meeting, me_id: str, org: OrgKnowledge | None = None) -> list[Party]:
     """People the target met in this meeting: the organizer and attendees who did not decline, no rooms."""
     people = [m.organizer] + [a.who for a in m.attendees
                               if a.type != "resource" and a.response is not ResponseStatus.DECLINED]
-    return [p for p in people if (p.person is None or p.person.id != me_id) and party_is_human(p)]
+    return [p for p in people if (p.person is None or p.person.id != me_id) and party_is_human(p, org)]
 
 
-def meeting_partners(context: UserContext, policy: Policy) -> dict[str, Party]:
+def meeting_partners(context: UserContext, policy: Policy, org: OrgKnowledge | None = None) -> dict[str, Party]:
     me = context.profile.id
     out: dict[str, Party] = {}
     for m in context.meetings:
         if meeting_is_usable(m, context, policy):
-            for party in met_in(m, me):
+            for party in met_in(m, me, org):
                 out.setdefault(party_key(party), party)
     return out
 
@@ -58,7 +58,7 @@ def meeting_questions(context: UserContext, org: OrgKnowledge, ranking: PeopleRa
         recall_per_person=0.55,
         choice_prompt=f"Which one of these people have you had a meeting with in {window}?",
     )
-    partners = meeting_partners(context, policy)
+    partners = meeting_partners(context, policy, org)
     out = people_questions(spec, partners, ranking, org, policy, context.profile.department, seed)
     if policy.show_subjects:
         out.extend(_subject_question(context, org, ranking, policy, seed))
@@ -73,7 +73,7 @@ def _subject_question(context: UserContext, org: OrgKnowledge, ranking: PeopleRa
     if not usable:
         return []
     latest = max(usable, key=lambda m: m.start)
-    partners = {party_key(p): p for p in met_in(latest, context.profile.id)}
+    partners = {party_key(p): p for p in met_in(latest, context.profile.id, org)}
     spec = PeopleSpec(
         Source.MEETINGS, "in_subject",
         prompt=f"Your calendar shows \"{latest.subject}\" on {latest.start:%A}. Who else was in it{{scope}}?",

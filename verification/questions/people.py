@@ -15,7 +15,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 from verification.context import OrgKnowledge, Party, Person, Source
 from verification.guessability import (
@@ -26,12 +26,16 @@ from verification.guessability import (
     assess,
     assess_choice,
 )
-from verification.names import allowed_edits, name_forms, normalize, tokens
+from verification.names import allowed_edits, close, name_forms, normalize, tokens
 from verification.people import person_is_human
 from verification.policy import Policy
 from verification.questions.model import AnswerType, Candidate, Form, Question
 
 MAX_CONFUSERS = 100
+# Multiple-choice versions of one question, each with a different right answer and options no other version
+# shows: the session asks up to `Policy.multiple_choice_per_source` of them, skipping any whose answer was
+# already credited (a partner named earlier does not cost the form).
+CHOICE_VARIANTS = 3
 
 
 class Scope(StrEnum):
@@ -107,9 +111,7 @@ def people_questions(spec: PeopleSpec, partners: Mapping[str, Party], ranking: P
         if follow_up is not None:
             out.append(follow_up)
     if policy.allow_multiple_choice and spec.choice_prompt:
-        choice = _multiple_choice(spec, partners, ranking, org, policy, seed)
-        if choice is not None:
-            out.append(choice)
+        out.extend(_multiple_choice(spec, partners, ranking, org, policy, seed))
     return out
 
 
@@ -204,30 +206,38 @@ def _near(word: str, index: Mapping[str, set[str]], forms: frozenset[str]) -> se
     hits: set[str] = set()
     for form in forms:
         hits |= index.get(form, set())
-    budget = allowed_edits(len(word))
+    # The matcher allows the typo budget of the LONGER word (names.close): search wide, then keep what it keeps.
+    budget = allowed_edits(len(word) + 3)
     if budget:
-        for name, _, _ in process.extract(word, list(index), scorer=Levenshtein.distance, score_cutoff=budget,
+        for name, _, _ in process.extract(word, list(index), scorer=OSA.distance, score_cutoff=budget,
                                           limit=None):
-            hits |= index[name]
+            if close(word, name):
+                hits |= index[name]
     return hits
 
 
 def _multiple_choice(spec: PeopleSpec, partners: Mapping[str, Party], ranking: PeopleRanking,
-                     org: OrgKnowledge, policy: Policy, seed: str) -> Question | None:
+                     org: OrgKnowledge, policy: Policy, seed: str) -> list[Question]:
     """One true partner among decoys from the same tier of the ranking (so the impostor cannot spot
     the odd one out), none of whom is a partner. The right answer is drawn from the least guessable
-    tier that has enough decoys; never the manager or the team (an impostor picks them first)."""
+    tier that has enough decoys; never the manager or the team (an impostor picks them first). Up to
+    `CHOICE_VARIANTS` versions with different right answers and no option in common."""
     rng = seeded_rng(seed, spec.source.value + spec.family)
     k = policy.multiple_choice_options
     public = ranking.ids(*IMMEDIATE_TEAM)
     internal = [p.person for p in partners.values() if p.person is not None and p.person.id not in public]
     rng.shuffle(internal)
     internal.sort(key=lambda p: -ranking.rank_of(p.id))
+    out: list[Question] = []
+    shown: set[str] = set()  # decoys of earlier versions: never shown again, so versions reveal nothing of each other
     for correct in internal:
-        decoys = _decoys(correct, ranking, set(partners), k - 1, rng)
+        decoys = _decoys(correct, ranking, set(partners) | shown, k - 1, rng)
         if len(decoys) == k - 1:
-            return _choice_question(spec, correct, decoys, ranking, org, rng)
-    return None
+            out.append(_choice_question(spec, correct, decoys, ranking, org, rng, len(out)))
+            shown.update(p.id for p in decoys)
+            if len(out) == CHOICE_VARIANTS:
+                break
+    return out
 
 
 def _decoys(correct: Person, ranking: PeopleRanking, partner_keys: set[str], n: int,
@@ -241,7 +251,7 @@ def _decoys(correct: Person, ranking: PeopleRanking, partner_keys: set[str], n: 
 
 
 def _choice_question(spec: PeopleSpec, correct: Person, decoys: list[Person], ranking: PeopleRanking,
-                     org: OrgKnowledge, rng: random.Random) -> Question:
+                     org: OrgKnowledge, rng: random.Random, variant: int = 0) -> Question:
     people = [correct, *decoys]
     rng.shuffle(people)
     index = people.index(correct)
@@ -249,14 +259,19 @@ def _choice_question(spec: PeopleSpec, correct: Person, decoys: list[Person], ra
     kind = f"{spec.source.value}.{spec.family}.choice"
     assert spec.choice_prompt is not None
     return Question(
-        id=kind, kind=kind, source=spec.source, prompt=spec.choice_prompt, form=Form.MULTIPLE_CHOICE,
-        answer_type=AnswerType.PERSON, bits=g.bits, guesses=1,
+        id=variant_id(kind, variant), kind=kind, source=spec.source, prompt=spec.choice_prompt,
+        form=Form.MULTIPLE_CHOICE, answer_type=AnswerType.PERSON, bits=g.bits, guesses=1,
         explanation=f"Multiple choice, {len(people)} options, one right. {g.explanation}",
         ease=round(min(0.97, spec.recall_per_person + 0.3), 3),
         accepted=(candidate_for_person(correct, org),),
         confusers=tuple(candidate_for_person(p, org) for p in decoys),
         options=tuple(p.display_name for p in people), correct_option=index,
     )
+
+
+def variant_id(kind: str, variant: int) -> str:
+    """Ids of a question's versions: the kind, then "kind#2", "kind#3"."""
+    return kind if variant == 0 else f"{kind}#{variant + 1}"
 
 
 def seeded_rng(seed: str, salt: str) -> random.Random:

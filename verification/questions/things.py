@@ -6,14 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from verification.context import Source
-from verification.guessability import Tier, assess, assess_choice
+from verification.guessability import Tier, assess_choice, assess_strongest
 from verification.policy import Policy
 from verification.questions.model import AnswerType, Candidate, Form, Question
 
 
 def thing_question(kind: str, source: Source, prompt: str, answer_type: AnswerType, accepted: Sequence[Candidate],
-                   confusers: Sequence[Candidate], tiers: Sequence[Tier], ease: float, policy: Policy) -> Question:
-    g = assess(tiers, policy.guesses_per_question, policy.max_bits_per_question)
+                   confusers: Sequence[Candidate], tiers: Sequence[Tier], ease: float, policy: Policy,
+                   alternatives: Sequence[Sequence[Tier]] = ()) -> Question:
+    """`alternatives`: other plausible impostor rankings of the same candidates; the strongest one counts."""
+    g = assess_strongest([tiers, *alternatives], policy.guesses_per_question, policy.max_bits_per_question)
     return Question(
         id=kind, kind=kind, source=source, prompt=prompt, form=Form.FREE_RECALL, answer_type=answer_type,
         bits=g.bits, guesses=policy.guesses_per_question,
@@ -23,10 +25,11 @@ def thing_question(kind: str, source: Source, prompt: str, answer_type: AnswerTy
 
 
 def choice_question(kind: str, source: Source, prompt: str, answer_type: AnswerType, options: Sequence[Candidate],
-                    correct: int, classes: Sequence[object], ease: float) -> Question:
+                    correct: int, classes: Sequence[object], ease: float, question_id: str | None = None) -> Question:
     g = assess_choice(classes, correct)
     return Question(
-        id=kind, kind=kind, source=source, prompt=prompt, form=Form.MULTIPLE_CHOICE, answer_type=answer_type,
+        id=question_id or kind, kind=kind, source=source, prompt=prompt, form=Form.MULTIPLE_CHOICE,
+        answer_type=answer_type,
         bits=g.bits, guesses=1, explanation=f"Multiple choice, {len(options)} options, one right. {g.explanation}",
         ease=ease, accepted=(options[correct],),
         confusers=tuple(o for i, o in enumerate(options) if i != correct),

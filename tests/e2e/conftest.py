@@ -1,0 +1,111 @@
+"""What the browser tests share: `python app.py` in demo mode as a subprocess (its ready line), and Debian's
+Chromium through Playwright, allowed to reach loopback hosts only.
+
+Never run `playwright install`: the browser comes from Debian (`make test` installs it when run as root). Test
+modules that need the browser call `skip_without_browser()` at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def skip_without_browser() -> None:
+    """Skip the calling test module, saying how to fix it, when Chromium or the playwright package is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium` "
+                    "(`make test` does so when run as root)", allow_module_level=True)
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("the playwright package is missing: pip install -r requirements-dev.txt", allow_module_level=True)
+
+
+# --- the app under test ---------------------------------------------------------------------------------
+def ready_line(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    """The one JSON line `app.py` prints on stdout once it serves."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        try:
+            ready = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(ready, dict) and "app" in ready:
+            return ready
+    raise AssertionError(f"app.py exited ({proc.wait()}) without its ready line")
+
+
+def demo_env(database: Path, **variables: str) -> dict[str, str]:
+    """This environment without any Watchword or SDK settings (so: demo mode), on its own SQLite file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHWORD_", "CONNECTIONS__"))}
+    env.update({"WATCHWORD_DATABASE_URL": f"sqlite+aiosqlite:///{database}", **variables})
+    return env
+
+
+@contextmanager
+def demo_app(env: Mapping[str, str], log_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
+    """`python app.py --port 0 --no-playground` (the tests start their own Playground when they need one) with
+    `env` (see `demo_env`), stderr to `log_path`; (process, ready line). Stopped with SIGTERM (killed after 20 s)
+    on the way out."""
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "app.py", "--port", "0", "--no-playground"],  # noqa: S603
+                                cwd=ROOT, env=dict(env), stdout=subprocess.PIPE, stderr=log, text=True)
+        try:
+            yield proc, ready_line(proc)
+        finally:
+            stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[Any], grace_s: float = 20) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# --- the browser ----------------------------------------------------------------------------------------
+@contextmanager
+def loopback_browser(profile: Path, **options: Any) -> Iterator[tuple[Any, list[str]]]:
+    """A fresh headless Chromium (its own user-data-dir at `profile`) whose pages may reach loopback hosts only:
+    (Playwright BrowserContext, the outside URLs it tried and was refused). `options` go to Playwright's
+    launch_persistent_context (viewport, ignore_https_errors...)."""
+    from playwright.sync_api import Route, sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, **options)
+        blocked: list[str] = []
+
+        def only_loopback(route: Route) -> None:
+            if urlsplit(route.request.url).hostname in LOOPBACK:
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_loopback)
+        try:
+            yield context, blocked
+        finally:
+            context.close()
+

@@ -1,0 +1,450 @@
+"""Watchword in the Microsoft 365 Agents Playground (the Teams-like client that replaced the Bot Framework
+Emulator), driven by Playwright in Debian's headless Chromium, against `python app.py --port 0` in demo mode.
+
+The Playground's mock users are devtenant's people: the one typing is a member of "Helpdesk Agents", the others
+include the people being verified, all with the dev tenant's id and their real object ids (its config file is
+written to a temp dir, through devtenant.playground as `make run` does). Two runs:
+
+* a genuine caller: `verify <name>`, each question answered with something devtenant's ground truth says the
+  product should accept (bench/truth.py and bench/callers.py, never the product's own loaded context), then
+  Verified, Reset password, the temporary password shown once, "I've passed it on", and the card updated
+  (the Playground emulates PUT, not DELETE) so the password is no longer on the page, in the store or the log;
+* an impostor: wrong answers, Not verified, and no reset offered.
+
+Before the browser starts, the targets are chosen by asking the product's engine offline (an in-process devtenant
+with the same organisation, the product's GraphDirectory and VerificationSession): the genuine target is one the
+engine verifies every time with those answers. Screenshots and timings go to test-artifacts/playground/.
+
+Skips, saying how to fix it, when Node.js, the npm package (`make test` installs it), Chromium or playwright is
+missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sqlite3
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.callers import Kind
+from bench.teams_client import (
+    cards_in,
+    kind_of,
+    perfect_caller,
+    prompt_of,
+    texts,
+    title_of,
+    verbs_of,
+)
+from bench.truth import GroundTruth
+from devtenant import playground
+from devtenant.generate import generate_org
+from devtenant.model import Org, User
+from tests.e2e.conftest import ROOT, demo_app, demo_env, loopback_browser, skip_without_browser, stop_process
+from verification import Decision, Outcome, Policy, Prompt, VerificationSession, assess_risk
+from verification.names import normalize
+from verification.session import FULL_NAME_PROMPT
+
+pytestmark = pytest.mark.e2e
+
+if (reason := playground.missing()) is not None:
+    pytest.skip(f"the Agents Playground can't run: {reason}", allow_module_level=True)
+skip_without_browser()
+
+from playwright.sync_api import Locator, Page, expect  # noqa: E402 - after the skips
+
+ARTIFACTS = ROOT / "test-artifacts" / "playground"
+SEED, USERS = 1, 200
+TIMEOUT_MS = 20_000
+CANDIDATES = 4  # sign-in logs allow 5 requests per 10 s per tenant: stay under that in the offline check
+OFFLINE_RUNS = 6  # genuine sessions the engine must pass offline for a target to be chosen
+COMPOSER = '[role="textbox"][data-lexical-editor="true"]'
+CARD = ".fai-OutputCard .ac-adaptiveCard"
+
+
+class Timer:
+    """Seconds per named step, written as one line per test to a timings file."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.monotonic()
+        self.times: dict[str, float] = {}
+
+    def lap(self, label: str) -> None:
+        now = time.monotonic()
+        self.times[label] = now - self.last
+        self.last = now
+
+    def write(self, path: Path, name: str) -> None:
+        self.times["total"] = time.monotonic() - self.started
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as out:
+            out.write(f"{name}: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.times.items()) + "\n")
+
+
+# --- who: devtenant's people and what they really did -----------------------------------------------------
+@dataclass
+class WrongCaller:
+    """An impostor who is always wrong: names, groups and roles that have nothing to do with the target."""
+
+    truth: GroundTruth
+    uid: str
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def __call__(self, prompt: Prompt) -> str:
+        org, target = self.truth.org, self.truth.org.users[self.uid]
+        known = {normalize(r.name) for facts in self.truth.memory(self.uid).topics.values() for r in facts}
+        known |= {normalize(g.display_name) for g in org.transitive_member_of(self.uid)}
+        known |= {normalize(r.display_name) for r in self.truth.roles_of(self.uid)}
+        known.add(normalize(target.display_name))
+        if prompt.options:
+            return next((o for o in prompt.options if normalize(o) not in known), prompt.options[-1])
+        source = Kind.parse(prompt.kind).source
+        if source == "groups":
+            pool = [g.display_name for g in org.groups.values() if not g.is_tenant_wide]
+        elif source == "roles":
+            pool = [r.display_name for r in org.role_definitions.values() if not r.is_privileged]
+        else:
+            pool = self.truth.names
+        return self.rng.choice(sorted(n for n in pool if normalize(n) not in known))
+
+
+@dataclass
+class World:
+    ready: dict[str, Any]
+    org: Org
+    truth: GroundTruth
+    agent: User
+    genuine: User  # the engine verified them offline with accepted answers, every time
+    impostor_target: User
+    others: list[User]
+    database: Path
+    app_log: Path
+
+
+def _play(session: VerificationSession, step: Any, caller: Callable[[Prompt], str]) -> Decision:
+    while step.decision is None:
+        step = session.answer(caller(step.prompt))
+    return step.decision
+
+
+async def _offline_pick(org: Org, truth: GroundTruth, candidates: list[User]) -> list[User]:
+    """The product's engine, offline: load each candidate's context through the product's GraphDirectory from an
+    in-process devtenant serving the same organisation, then play sessions. Returns [genuine, impostor target]."""
+    from devtenant.server import running_devtenant
+    from devtenant.state import DevTenantConfig
+    from graph.client import build_http_client
+    from graph.graph_directory import GraphDirectory
+    from graph.tokens import TokenSource
+    from settings import Settings
+
+    policy = Policy()
+    chosen: list[User] = []
+    async with running_devtenant(DevTenantConfig(seed=SEED, users=USERS), org=org) as dt:
+        settings = Settings().with_devtenant(dt.ready)
+        tokens = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
+                             client_secret=settings.client_secret, ca_file=settings.ca_file)
+        http = build_http_client(settings.ca_file)
+        directory = GraphDirectory(tokens, http, settings.graph_url, settings.client_id)
+        try:
+            for user in candidates[:CANDIDATES]:
+                loaded = await directory.load_context(settings.tenant_id, user.id)
+                risk = assess_risk(loaded.context, policy)
+
+                def run(caller: Callable[[Prompt], str], i: int, loaded: Any = loaded, risk: Any = risk) -> str:
+                    session = VerificationSession(lambda: datetime.now(UTC), seed=f"e2e:{i}")
+                    step = session.start(loaded.context, loaded.org, policy, risk, 0)
+                    return "refused" if step.decision is not None else _play(session, step, caller).outcome.value
+
+                if loaded.context.is_federated or run(WrongCaller(truth, user.id), 0) != Outcome.NOT_VERIFIED.value:
+                    continue  # refused before any question, or questions an impostor could answer
+                if not chosen and any(run(perfect_caller(truth, user.id), i) != Outcome.VERIFIED.value
+                                      for i in range(OFFLINE_RUNS)):
+                    continue
+                chosen.append(user)
+                if len(chosen) == 2:
+                    break
+        finally:
+            await directory.aclose()
+            await http.aclose()
+            tokens.close()
+    assert len(chosen) == 2, f"none of {CANDIDATES} candidates suits the e2e runs (engine changed?)"
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """`python app.py --port 0` in demo mode; meanwhile, the same organisation in this process, its ground truth,
+    and the targets picked by the engine offline."""
+    tmp = tmp_path_factory.mktemp("playground")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "timings.txt").write_text("")  # this run's figures only
+    timer = Timer()
+    env = demo_env(tmp / "demo.db", WATCHWORD_DEMO_SEED=str(SEED), WATCHWORD_DEMO_USERS=str(USERS))
+    for _ in range(2):  # devtenant anchors its organisation at the current hour: once more if the hour turned
+        anchor = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        picked: dict[str, Any] = {}
+
+        def prepare(anchor: datetime = anchor, picked: dict[str, Any] = picked) -> None:
+            try:
+                org = generate_org(SEED, USERS, anchor)
+                truth = GroundTruth(org, datetime.now(UTC), Policy())
+                agent = playground.helpdesk_agent(org)
+                candidates = playground.verifiable_people(org, exclude=[agent.id])
+                targets = asyncio.run(_offline_pick(org, truth, candidates))
+                others = [u for u in candidates if u not in targets][:playground.MOCK_USERS - 2]
+                picked.update(org=org, truth=truth, agent=agent, targets=targets, others=others)
+            except BaseException as err:  # reported in the test's thread
+                picked["error"] = err
+
+        worker = threading.Thread(target=prepare, daemon=True)
+        worker.start()
+        with demo_app(env, tmp / "app.log") as (_, ready):
+            timer.lap("app.py to ready line (organisation and offline pick alongside)")
+            worker.join(60)
+            timer.lap("offline pick, after the ready line")
+            if "error" in picked:
+                raise picked["error"]
+            if datetime.now(UTC).replace(minute=0, second=0, microsecond=0) != anchor:
+                continue
+            org = picked["org"]
+            assert org.tenant_id == ready["devtenant"]["tenant_id"], "not the organisation the app serves"
+            genuine, impostor = picked["targets"]
+            timer.write(ARTIFACTS / "timings.txt", "world")
+            yield World(ready, org, picked["truth"], picked["agent"], genuine, impostor, picked["others"],
+                        tmp / "demo.db", tmp / "app.log")
+            return
+    raise AssertionError("the hour turned twice while starting")
+
+
+# --- the Playground and the browser -------------------------------------------------------------------------
+@dataclass
+class Chat:
+    """The Playground's personal chat with Watchword in the browser, and the cards it received (read from the
+    Playground's own websocket to its page: the same JSON it renders)."""
+
+    page: Page
+    shots: Path
+    timer: Timer
+    received: list[dict[str, Any]] = field(default_factory=list)  # createMessage/updateMessage..., in order
+    count: int = 0
+
+    def on_frame(self, payload: str | bytes) -> None:
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            return
+        if isinstance(event, dict) and isinstance(event.get("message"), dict):
+            self.received.append(event)
+
+    def cards(self, since: int = 0) -> list[tuple[str, dict[str, Any]]]:
+        """(action, card) of each card message received from index `since` on."""
+        return [(str(event.get("action")), card) for event in self.received[since:]
+                for card in cards_in(event["message"])]
+
+    def say(self, text: str) -> None:
+        box = self.page.locator(COMPOSER)
+        box.click()
+        box.fill(text)
+        box.press("Enter")
+
+    def wait_for(self, since: int, *kinds: str) -> dict[str, Any]:
+        """The first new card (created at or after `since`) of one of these kinds (see `kind_of`)."""
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while time.monotonic() < deadline:
+            for action, card in self.cards(since):
+                if action == "createMessage" and kind_of(card) in kinds:
+                    return card
+            self.page.wait_for_timeout(50)
+        seen = [(a, kind_of(c), title_of(c)) for a, c in self.cards(since)]
+        raise AssertionError(f"no {kinds} card arrived; received {seen}")
+
+    def shot(self, label: str) -> None:
+        self.count += 1
+        self.page.screenshot(path=str(self.shots / f"{self.count:02d}-{label}.png"), full_page=True)
+        self.timer.lap(label)
+
+    def active_card(self, button: str) -> Locator:
+        """The newest rendered card that shows this button."""
+        return self.page.locator(CARD).filter(has=self.page.get_by_role("button", name=button)).last
+
+
+def _wait_serving(proc: subprocess.Popen[str], out: Path, config: Path) -> str:
+    """The Playground's URL once it serves its config (it prints "Listening on PORT" first)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and proc.poll() is None:
+        port = playground.listening_port(out.read_text())
+        if port is not None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{playground.READY_PATH}", timeout=2):  # noqa: S310
+                    return f"http://127.0.0.1:{port}"
+            except (urllib.error.URLError, OSError):
+                pass
+        time.sleep(0.1)
+    raise AssertionError(f"the Agents Playground did not start: {playground.failure_reason(config)}")
+
+
+@pytest.fixture
+def chat(world: World, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Chat]:
+    """A Playground of its own (free port, fresh personal chat) on the world's app, and Chromium showing it."""
+    timer = Timer()
+    name = request.node.name.removeprefix("test_")
+    shots = ARTIFACTS / name
+    shots.mkdir(parents=True, exist_ok=True)
+    for old in shots.glob("*.png"):
+        old.unlink()
+    users = [world.genuine, world.impostor_target, *world.others]
+    config = playground.write_config(tmp_path / "playground", playground.config(
+        world.org.tenant_id, world.agent, users, chat_id=f"a:watchword-e2e-{name}",
+        team_group_id=world.org.helpdesk_group_id))
+    port = playground.free_port()  # it silently moves when its port is taken: choose a free one ourselves
+    out = tmp_path / "playground" / "stdout.txt"
+    with out.open("w") as stdout:
+        proc = subprocess.Popen(playground.command(world.ready["app"] + "/api/messages", port),  # noqa: S603
+                                cwd=tmp_path / "playground", env=playground.environment(config),
+                                stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=playground.die_with_parent)
+    try:
+        url = _wait_serving(proc, out, config)
+        assert url.endswith(f":{port}"), f"the Playground moved from port {port}: {url}"
+        timer.lap("start the Playground")
+        with loopback_browser(tmp_path / "chromium-profile", viewport={"width": 1280, "height": 1000}) \
+                as (context, blocked):
+            context.set_default_timeout(TIMEOUT_MS)
+            page = context.pages[0] if context.pages else context.new_page()
+            talk = Chat(page, shots, timer)
+            page.on("websocket", lambda ws: ws.on("framereceived", talk.on_frame)
+                    if "_ws_conversation" in ws.url else None)
+            timer.lap("launch Chromium")
+            page.goto(url)
+            talk.wait_for(0, "notice")  # the welcome (help) card on install
+            expect(page.locator(CARD).first).to_contain_text("verify")
+            talk.shot("welcome")
+            yield talk
+        # Fonts from Microsoft's CDN are refused (no internet here); nothing else may go out.
+        assert not [u for u in blocked if not u.startswith("https://res-1.cdn.office.net/")], blocked
+    finally:
+        stop_process(proc, grace_s=5)
+        timer.write(ARTIFACTS / "timings.txt", name)
+
+
+# --- steps ----------------------------------------------------------------------------------------------------
+def start_verifying(chat: Chat, person: User) -> dict[str, Any]:
+    """Type `verify <name>`, choose them if several people match; the first question card."""
+    since = len(chat.received)
+    chat.say(f"verify {person.display_name}")
+    card = chat.wait_for(since, "question", "people_choice", "decision", "notice")
+    if kind_of(card) == "people_choice":
+        chat.shot("people-choice")
+        since = len(chat.received)
+        row = chat.page.locator(f"{CARD} .ac-container").filter(has_text=person.user_principal_name).last
+        row.get_by_role("button", name="This one").click()
+        card = chat.wait_for(since, "question", "decision", "notice")
+    assert kind_of(card) == "question", f"no question for {person.display_name}: {title_of(card)}"
+    expect(chat.page.locator(CARD).filter(has_text="Verifying").last).to_contain_text(person.display_name)
+    return card
+
+
+def answer_until_decided(chat: Chat, card: dict[str, Any], caller: Callable[[Prompt], str]) -> dict[str, Any]:
+    """Read each question on the card, type (or pick) what the caller says, submit; the decision card."""
+    asked = 0
+    while kind_of(card) == "question":
+        prompt = prompt_of(card)
+        answer = caller(prompt)
+        asked += 1
+        shown = chat.active_card("Submit answer")
+        expect(shown).to_contain_text(prompt.text)
+        button = "Submit answer"
+        if prompt.options and answer not in prompt.options:
+            button = "Caller doesn't know"  # they recognise none of the options
+        elif prompt.options:
+            shown.get_by_role("radio", name=answer, exact=True).check()
+        else:
+            shown.get_by_placeholder("Type their answer as they say it").fill(answer)
+        chat.shot(f"question-{asked}{'-follow-up' if prompt.text == FULL_NAME_PROMPT else ''}")
+        since = len(chat.received)
+        shown.get_by_role("button", name=button).click()
+        card = chat.wait_for(since, "question", "decision")
+        assert asked <= 12, "the verification never ended"
+    return card
+
+
+def _details(card: dict[str, Any]) -> str:
+    return " | ".join(texts(card))
+
+
+# --- the tests ------------------------------------------------------------------------------------------------
+def test_a_genuine_caller_is_verified_and_the_password_shown_once_is_then_removed(world: World, chat: Chat):
+    target = world.genuine
+    card = start_verifying(chat, target)
+    chat.shot("first-question")
+    decision = answer_until_decided(chat, card, perfect_caller(world.truth, target.id))
+    assert title_of(decision) == "Verified", _details(decision)
+    assert verbs_of(decision) == ["reset", "done"]
+    verified = chat.active_card("Reset password")
+    expect(verified).to_contain_text(target.display_name)
+    chat.shot("verified")
+
+    since = len(chat.received)
+    verified.get_by_role("button", name="Reset password").click()
+    chat.wait_for(since, "reset_confirm")
+    confirm = chat.active_card("Yes, reset it")
+    expect(confirm).to_contain_text(target.display_name)
+    chat.shot("reset-confirm")
+    since = len(chat.received)
+    confirm.get_by_role("button", name="Yes, reset it").click()
+    card = chat.wait_for(since, "password")
+    password = next(t for e in card["body"] if e.get("type") == "RichTextBlock" for t in texts(e)
+                    if t != target.display_name)
+    assert len(password) >= 12, "not a temporary password"
+    shown = chat.active_card("I've passed it on")
+    expect(shown).to_contain_text(password)
+    chat.shot("password-shown-once")
+
+    since = len(chat.received)
+    shown.get_by_role("button", name="I've passed it on").click()
+    chat_area = chat.page.locator(".fai-OutputCard")
+    expect(chat_area.filter(has_text=password)).to_have_count(0)
+    expect(chat.page.locator(CARD).filter(has_text="removed from this chat").last).to_be_visible()
+    chat.shot("password-removed")
+    assert password not in chat.page.locator("body").inner_text()
+    assert not any(title_of(c) == "Delete the password message" for _, c in chat.cards(since)), \
+        "the bot could not update the card"
+    shown_in = next(e["message"]["messageId"] for e in chat.received
+                    if e.get("action") == "createMessage" and password in json.dumps(e))
+    updates = [e for e in chat.received[since:]
+               if e.get("action") == "updateMessage" and e["message"].get("messageId") == shown_in]
+    assert updates, "the password's message was not updated (PUT) in the Playground"
+    assert password not in json.dumps(updates[-1])
+
+    # Never kept: not in the store (conversation state, audit...) nor in the app's log.
+    for path in (world.database, world.database.with_name(world.database.name + "-wal"), world.app_log):
+        if path.exists():
+            assert password.encode() not in path.read_bytes(), f"the temporary password is in {path.name}"
+    with sqlite3.connect(world.database) as db:
+        rows = db.execute("SELECT action, outcome FROM audit_log WHERE subject = ?", (target.id,)).fetchall()
+    assert ("password_reset", "success") in rows and ("password_reset", "passed_on") in rows, rows
+
+
+def test_an_impostor_giving_wrong_answers_is_not_verified_and_no_reset_is_offered(world: World, chat: Chat):
+    target = world.impostor_target
+    card = start_verifying(chat, target)
+    chat.shot("first-question")
+    decision = answer_until_decided(chat, card, WrongCaller(world.truth, target.id))
+    assert title_of(decision) == "Not verified", _details(decision)
+    assert "reset" not in verbs_of(decision)
+    shown = chat.page.locator(CARD).filter(has_text="Not verified").last
+    expect(shown).to_contain_text(target.display_name)
+    expect(chat.page.get_by_role("button", name="Reset password")).to_have_count(0)
+    chat.shot("not-verified")
