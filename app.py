@@ -137,6 +137,7 @@ async def serve(settings: Settings, *, playground: bool = True) -> None:
         log.warning("DEMO MODE: no app registration configured; serving the built-in dev tenant. "
                     "Never use demo mode with real people.")
         devtenant = await start_devtenant(DevTenantConfig(seed=settings.demo_seed, users=settings.demo_users,
+                                                           latency_ms=float(settings.demo_latency_ms),
                                                            unconsented=settings.demo_unconsented))
         settings = settings.with_devtenant(devtenant.ready)
         ready["devtenant"] = devtenant.ready

@@ -44,6 +44,8 @@ class Settings:
     # Demo mode: devtenant runs in-process with this many users and seed.
     demo_users: int = 200
     demo_seed: int = 1
+    # Demo mode: latency devtenant adds to every Graph request, as Microsoft's cloud is ~100 ms away (0 = instant).
+    demo_latency_ms: int = 0
     # Demo mode: devtenant starts without admin consent, so the console's Connect flow can be tried.
     demo_unconsented: bool = False
     # The admin console: the Fernet key that encrypts its session cookie (empty = a new key per run),
@@ -137,6 +139,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
                           ("DEBUG", "INFO", "WARNING", "ERROR")),
         demo_users=_int("WATCHWORD_DEMO_USERS", get("WATCHWORD_DEMO_USERS", "200"), 20, 50_000),
         demo_seed=_int("WATCHWORD_DEMO_SEED", get("WATCHWORD_DEMO_SEED", "1"), 0, 2**31 - 1),
+        demo_latency_ms=_int("WATCHWORD_DEMO_LATENCY_MS", get("WATCHWORD_DEMO_LATENCY_MS", "0"), 0, 10_000),
         demo_unconsented=_bool("WATCHWORD_DEMO_UNCONSENTED", get("WATCHWORD_DEMO_UNCONSENTED", "false")),
         session_key=_session_key(get("WATCHWORD_SESSION_KEY")),
         admin_group_id=admin_group_id.lower(),

@@ -52,6 +52,7 @@ def test_secret_never_appears_in_repr():
         ("WATCHWORD_DATABASE_URL", "mysql://u:p@h/db", "sqlite\\+aiosqlite"),
         ("WATCHWORD_LOG_LEVEL", "LOUD", "one of DEBUG"),
         ("WATCHWORD_DEMO_USERS", "5", "from 20 to 50000"),
+        ("WATCHWORD_DEMO_LATENCY_MS", "-1", "from 0 to 10000"),
         ("WATCHWORD_CA_FILE", "/nonexistent/ca.pem", "not a readable file"),
     ],
 )
@@ -72,3 +73,8 @@ def test_dotenv_fills_only_what_the_environment_lacks(tmp_path: Path):
     dotenv.write_text("WATCHWORD_PORT=4000\nWATCHWORD_DEMO_SEED=7\n")
     settings = load_settings({"WATCHWORD_PORT": "5000"}, dotenv=dotenv)
     assert settings.port == 5000 and settings.demo_seed == 7
+
+
+def test_demo_latency_defaults_to_none_and_can_be_set():
+    assert load({}).demo_latency_ms == 0
+    assert load({"WATCHWORD_DEMO_LATENCY_MS": "120"}).demo_latency_ms == 120
