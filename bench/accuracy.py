@@ -301,7 +301,7 @@ def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy
         ("random", args.random_attempts, tally.random, tally.random_fresh, tally.random_hits),
     ):
         session, step, now = start(kind)
-        snapshot = session.to_dict()
+        snapshot, plan = session.to_dict(), session.plan()
 
         def caller(i: int, kind: str = kind) -> Caller:
             rng = random.Random(f"{tag}:{kind}:{i}")
@@ -315,7 +315,7 @@ def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy
         _count_hits(decision, hits)
         for i in range(1, attempts + 1):
             now = [context.fetched_at]
-            resumed = VerificationSession.from_dict(snapshot, lambda now=now: now[0])
+            resumed = VerificationSession.from_dict(snapshot, lambda now=now: now[0], plan)
             decision = converse(resumed, resumed.check(), caller(i), now, SECONDS_PER_ANSWER)
             passes.append(decision.verified)
             _count_hits(decision, hits)
@@ -354,11 +354,7 @@ def _compare_facts(uid: str, context: UserContext, org: OrgKnowledge, memory: Me
 
 def _plan(session: VerificationSession) -> dict[str, Question]:
     """The session's questions as planned at the start (for re-judging a genuine caller's intended answer)."""
-    secret = session.to_dict()["secret"]
-    questions = [Question.from_dict(q) for q in secret.get("pool", [])]
-    if secret.get("current"):
-        questions.append(Question.from_dict(secret["current"]))
-    return {q.id: q for q in questions}
+    return {q.id: q for q in session.plan()}
 
 
 def _count_hits(decision: Decision, hits: Counter[str]) -> None:

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from dialogs.ports import Actor, Clock, Protection
-from store import AnswerResult, SessionClosedError, SessionOutcome, Store
+from dialogs.ports import Actor, AuditNote, Clock, Protection
+from store import AnswerResult, AuditEvent, SessionClosedError, SessionOutcome, Store
 from verification import Decision, Policy, RiskAssessment, TranscriptEntry
 
 log = logging.getLogger(__name__)
@@ -80,22 +80,34 @@ class StoreRecords:
         return await self._store.lockouts.count_recent_attempts(tenant_id, user_id)
 
     async def open_session(self, *, session_id: str, actor: Actor, target_id: str, self_service: bool,
-                           policy: Policy, risk: RiskAssessment, required_bits: float, expires_at: datetime) -> None:
+                           policy: Policy, risk: RiskAssessment, required_bits: float, expires_at: datetime,
+                           sealed_plan: str | None = None) -> None:
         await self._store.sessions.create(
             tenant_id=actor.tenant_id, target_user_id=target_id, agent_id=None if self_service else actor.user_id,
             required_bits=math.ceil(required_bits), expires_at=expires_at, risk_summary=risk.to_dict(),
-            policy_snapshot=policy_snapshot(policy), session_id=session_id)
+            policy_snapshot=policy_snapshot(policy), session_id=session_id, sealed_plan=sealed_plan)
         await self._store.lockouts.record_attempt(actor.tenant_id, target_id, outcome="started", session_id=session_id)
         await self.audit("verification.started", "in_progress", actor=actor, subject=target_id,
                          details={"session_id": session_id, "self_service": self_service,
                                   "risk_level": risk.level.value, "required_bits": required_bits})
 
-    async def record_answer(self, session_id: str, entry: TranscriptEntry, earned_bits: float) -> bool:
+    async def sealed_plan(self, session_id: str) -> str | None:
+        return await self._store.sessions.sealed_plan(session_id)
+
+    async def record_answer(self, session_id: str, entry: TranscriptEntry, earned_bits: float,
+                            audit: AuditNote | None = None) -> bool:
+        event = None
+        if audit is not None:
+            event = AuditEvent(action=audit.action, outcome=audit.outcome, actor=actor_name(audit.actor),
+                               subject=audit.subject, tenant_id=audit.actor.tenant_id, details=audit.details)
         try:
             await self._store.sessions.add_entry(session_id, kind=entry.kind, source=entry.source,
                                                  bits=round(entry.bits_earned), result=_RESULT[entry.result],
-                                                 earned_bits=math.floor(earned_bits))
+                                                 earned_bits=math.floor(earned_bits), audit=event)
         except SessionClosedError:
+            if audit is not None:
+                await self.audit(audit.action, audit.outcome, actor=audit.actor, subject=audit.subject,
+                                 details=audit.details)
             return False
         return True
 

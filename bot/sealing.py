@@ -1,9 +1,10 @@
-"""Encrypting a verification's accepted answers while they sit in conversation state.
+"""Encrypting a verification's accepted answers while they are stored.
 
-`VerificationSession.to_dict()` keeps its question plan, accepted answers included, under "secret" until
-the session decides. The rest (transcript, score, policy, risk) holds no answers. `FernetSealer` keeps the
-open part readable and replaces "secret" with a Fernet token (AES-128-CBC + HMAC-SHA256), so the database,
-a backup or a state dump never shows an answer, and tampering is detected rather than believed.
+A session's question plan (accepted answers included) is sealed once, whole, with `encrypt` and kept in the
+store; its per-turn progress (`VerificationSession.to_dict()`) keeps what must stay private (keys already
+credited, a half-given name) under "secret" until the session decides. `seal` keeps the open part readable
+and replaces "secret" with a Fernet token (AES-128-CBC + HMAC-SHA256), so the database, a backup or a state
+dump never shows an answer, and tampering is detected rather than believed.
 
 The key is WATCHWORD_STATE_KEY. Without one (demo mode, tests) a random key is made per process: a
 verification in progress then cannot be resumed after a restart, and several instances cannot share
@@ -36,6 +37,15 @@ class FernetSealer:
         secret = session.get("secret") or {}
         token = self._fernet.encrypt(json.dumps(secret, separators=(",", ":")).encode("utf-8")).decode("ascii")
         return {"sealed": FORMAT, "open": open_part, "secret": token if secret else ""}
+
+    def encrypt(self, data: bytes) -> str:
+        return self._fernet.encrypt(data).decode("ascii")
+
+    def decrypt(self, token: str) -> bytes:
+        try:
+            return self._fernet.decrypt(token.encode("ascii"))
+        except (InvalidToken, ValueError):
+            raise SealError("sealed data cannot be opened with this key") from None
 
     def unseal(self, sealed: Mapping[str, Any]) -> dict[str, Any]:
         if sealed.get("sealed") != FORMAT or not isinstance(sealed.get("open"), dict):

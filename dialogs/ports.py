@@ -29,7 +29,14 @@ class CardRenderer(Protocol):
 
 
 class Sealer(Protocol):
-    """Keeps a verification session's "secret" part (the accepted answers) encrypted while it is stored."""
+    """Keeps a verification's accepted answers encrypted while they are stored: the question plan whole
+    (`encrypt`), and the "secret" part of the session's progress (`seal`)."""
+
+    def encrypt(self, data: bytes) -> str: ...
+
+    def decrypt(self, token: str) -> bytes:
+        """Raises SealError when the token cannot be opened (another key, tampering)."""
+        ...
 
     def seal(self, session: Mapping[str, Any]) -> dict[str, Any]: ...
 
@@ -69,6 +76,17 @@ class Actor:
         return cls(str(d["tenant_id"]), str(d["user_id"]), str(d.get("name") or ""), bool(d["personal_chat"]))
 
 
+@dataclass(frozen=True)
+class AuditNote:
+    """An audit event a dialog records along with something else (see VerificationRecords.record_answer)."""
+
+    action: str
+    outcome: str
+    actor: Actor
+    subject: str | None
+    details: Mapping[str, Any]
+
+
 class VerificationRecords(Protocol):
     """Policies, protection, attempts, lockouts, the sessions' transcript and the audit log."""
 
@@ -85,12 +103,19 @@ class VerificationRecords(Protocol):
     async def attempts_in_last_24h(self, tenant_id: str, user_id: str) -> int: ...
 
     async def open_session(self, *, session_id: str, actor: Actor, target_id: str, self_service: bool,
-                           policy: Policy, risk: RiskAssessment, required_bits: float, expires_at: datetime) -> None:
-        """Record the session (in progress) and one attempt against the target."""
+                           policy: Policy, risk: RiskAssessment, required_bits: float, expires_at: datetime,
+                           sealed_plan: str | None = None) -> None:
+        """Record the session (in progress) with its sealed question plan, and one attempt against the target."""
         ...
 
-    async def record_answer(self, session_id: str, entry: TranscriptEntry, earned_bits: float) -> bool:
-        """Add one transcript entry; False when the session was already closed (e.g. the user said No)."""
+    async def sealed_plan(self, session_id: str) -> str | None:
+        """The open session's sealed question plan (None once it ended)."""
+        ...
+
+    async def record_answer(self, session_id: str, entry: TranscriptEntry, earned_bits: float,
+                            audit: AuditNote | None = None) -> bool:
+        """Add one transcript entry, and `audit` in the same transaction; False when the session was already
+        closed (e.g. the user said No): `audit` is then recorded alone."""
         ...
 
     async def close_session(self, session_id: str, decision: Decision, *, actor: Actor, target_id: str,

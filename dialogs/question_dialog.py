@@ -26,13 +26,13 @@ from microsoft_agents.hosting.dialogs import (
 )
 
 from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options
-from dialogs.ports import Actor, CardRenderer, Clock, Messenger, Sealer, SealError, VerificationRecords
+from dialogs.ports import Actor, AuditNote, CardRenderer, Clock, Messenger, SealError, VerificationRecords
+from dialogs.session_keeper import SessionKeeper
 from dialogs.wording import progress
 from verification import Flag, Policy, Step, VerificationSession
 
 OUT_OF_BAND_KIND = "out_of_band"
 REPLACED_CARD_ID = "watchword.replaced_card_id"
-OPEN_SESSION = "watchword.open_session"  # turn_state: the session this turn sealed or opened last (see open_session)
 
 _LABELS = {
     "agent": {"label": "What the caller says", "placeholder": "Type their answer as they say it",
@@ -47,37 +47,13 @@ def questions_asked(session: VerificationSession) -> int:
     return sum(1 for t in session.transcript if t.question_id != OUT_OF_BAND_KIND)
 
 
-def seal_session(context: TurnContext, sealer: Sealer, session: VerificationSession) -> tuple[dict[str, Any],
-                                                                                              dict[str, Any]]:
-    """(sealed, snapshot): the session sealed for dialog state, and its `to_dict()`. Remembered for this turn, so
-    the next step of the same turn that opens that sealed form gets this session back (`open_session`)."""
-    snapshot = session.to_dict()
-    sealed = sealer.seal(snapshot)
-    context.turn_state[OPEN_SESSION] = (sealed, session, snapshot)
-    return sealed, snapshot
-
-
-def open_session(context: TurnContext, sealer: Sealer, clock: Clock,
-                 sealed: dict[str, Any]) -> tuple[VerificationSession, dict[str, Any]]:
-    """(session, snapshot as sealed). A session's plan holds every question with its accepted answers: tens to
-    hundreds of KB to decrypt and rebuild, so a turn that sealed it (or opened it) already reuses that one.
-    Raises SealError when it cannot be opened."""
-    known = context.turn_state.get(OPEN_SESSION)
-    if known is not None and known[0] is sealed:
-        return known[1], known[2]
-    snapshot = sealer.unseal(sealed)
-    session = VerificationSession.from_dict(snapshot, clock)
-    context.turn_state[OPEN_SESSION] = (sealed, session, snapshot)
-    return session, snapshot
-
-
 class QuestionDialog(ComponentDialog):
-    def __init__(self, records: VerificationRecords, messenger: Messenger, sealer: Sealer, cards: CardRenderer,
-                 clock: Clock) -> None:
+    def __init__(self, records: VerificationRecords, messenger: Messenger, sessions: SessionKeeper,
+                 cards: CardRenderer, clock: Clock) -> None:
         super().__init__(QuestionDialog.__name__)
         self._records = records
         self._messenger = messenger
-        self._sealer = sealer
+        self._sessions = sessions
         self._cards = cards
         self._clock = clock
         self._loop_id = f"{QuestionDialog.__name__}.loop"
@@ -90,17 +66,18 @@ class QuestionDialog(ComponentDialog):
         options = dict(step.options)
         actor = Actor.from_dict(options["actor"])
         try:
-            session, snapshot = open_session(step.context, self._sealer, self._clock, options["session"])
+            session, snapshot = await self._sessions.open(step.context, options["session"])
         except SealError:
             return await self._lost(step)
         before = len(session.transcript)
         current = await self._take_out_of_band(session, snapshot, actor, asked=options.get("out_of_band", True))
         if current.decision is not None:
-            return await step.end_dialog({"session": seal_session(step.context, self._sealer, session)[0]})
+            return await step.end_dialog({"session": self._sessions.seal(step.context, session)[0]})
         if len(session.transcript) != before:  # the person's own answer changed it: keep the new version
-            step.values["session"], snapshot = seal_session(step.context, self._sealer, session)
+            step.values["session"], snapshot = self._sessions.seal(step.context, session)
         prompt = current.prompt
-        assert prompt is not None
+        if prompt is None:  # its plan is gone (ended elsewhere) and nothing above decided it
+            return await self._lost(step)
         number = questions_asked(session) + 1  # a retry or a full-name follow-up is still the same question
         most = Policy.from_dict(snapshot["policy"]).max_questions
         heading = f"Question {number} of at most {most}"
@@ -124,10 +101,12 @@ class QuestionDialog(ComponentDialog):
         actor = Actor.from_dict(options["actor"])
         result: dict[str, Any] = dict(step.result)
         try:
-            session, _ = open_session(step.context, self._sealer, self._clock,
-                                      step.values.get("session") or options["session"])
+            session, _ = await self._sessions.open(step.context, step.values.get("session") or options["session"])
         except SealError:
             return await self._lost(step)
+        if session.decision is None and session.asking is None:  # ended elsewhere: ask_step settles it
+            return await step.replace_dialog(self._loop_id, {
+                **options, "session": step.values.get("session") or options["session"]})
         number = questions_asked(session) + 1
         before = len(session.transcript)
         verb = result["verb"]
@@ -141,10 +120,10 @@ class QuestionDialog(ComponentDialog):
         else:
             current = session.answer(str(result["data"].get("answer") or ""))
             receipt = f"Question {number}: answer recorded."
-        sealed, snapshot = seal_session(step.context, self._sealer, session)
-        await self._record(session, before, actor, snapshot)
-        await self._records.audit(f"verification.{verb}", "recorded", actor=actor, subject=snapshot["target_id"],
-                                  details={"session_id": session.id, "question": number})
+        sealed, snapshot = self._sessions.seal(step.context, session)
+        await self._record(session, before, actor, snapshot, AuditNote(
+            f"verification.{verb}", "recorded", actor, snapshot["target_id"],
+            {"session_id": session.id, "question": number}))
         self._replace_card(step.context, result, receipt)
         if current.decision is not None:
             return await step.end_dialog({"session": sealed})
@@ -152,7 +131,8 @@ class QuestionDialog(ComponentDialog):
 
     # --- helpers -------------------------------------------------------------------------------------------
     async def _lost(self, step: WaterfallStepContext) -> DialogTurnResult:
-        """The sealed session cannot be opened (restarted with another WATCHWORD_STATE_KEY): end cleanly."""
+        """The session cannot be continued (restarted with another WATCHWORD_STATE_KEY, or its plan is gone):
+        end cleanly."""
         card = self._cards.render("notice", title="This verification can't be continued", tone="Warning", lines=[
             "Watchword restarted and can no longer read it. Nothing was changed on the account.",
             "Start again with verify and the caller's name."])
@@ -178,10 +158,16 @@ class QuestionDialog(ComponentDialog):
         return current
 
     async def _record(self, session: VerificationSession, before: int, actor: Actor,
-                      snapshot: dict[str, Any] | None = None) -> None:
+                      snapshot: dict[str, Any] | None = None, audit: AuditNote | None = None) -> None:
+        """The transcript entries since `before`, with `audit` committed along with the last one (or alone, when
+        the turn added none: a retry or a full-name follow-up)."""
         earned = float((snapshot or session.to_dict())["earned"])
-        for entry in session.transcript[before:]:
-            await self._records.record_answer(session.id, entry, earned)
+        entries = session.transcript[before:]
+        for i, entry in enumerate(entries):
+            await self._records.record_answer(session.id, entry, earned, audit if i == len(entries) - 1 else None)
+        if audit is not None and not entries:
+            await self._records.audit(audit.action, audit.outcome, actor=audit.actor, subject=audit.subject,
+                                      details=audit.details)
 
     def _replace_card(self, context: TurnContext, result: dict[str, Any], text: str) -> None:
         context.turn_state[REPLACEMENT_CARD] = self._cards.render("notice", title=text, lines=[], tone=None)
@@ -203,7 +189,10 @@ class QuestionDialog(ComponentDialog):
                 continue  # the prompt's frame
             sealed = values.get("session") or options.get("session")
             if isinstance(sealed, dict) and "actor" in options:
-                session, snapshot = open_session(context, self._sealer, self._clock, sealed)
+                try:
+                    session, snapshot = await self._sessions.open(context, sealed)
+                except SealError:
+                    return  # unreadable: nothing to close here; the store's expiry sweep ends it
                 if session.decision is None:
                     decision = session.cancel("Cancelled.").decision
                     assert decision is not None

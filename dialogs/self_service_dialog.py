@@ -22,8 +22,9 @@ from dialogs.ports import (
     Sealer,
     VerificationRecords,
 )
-from dialogs.question_dialog import QuestionDialog, open_session, seal_session
+from dialogs.question_dialog import QuestionDialog
 from dialogs.reset_dialog import ResetPasswordDialog
+from dialogs.session_keeper import SessionKeeper
 from dialogs.wording import requirement_lines, risk_view
 from graph.directory import Directory, DirectoryError
 from verification import Outcome, Policy, VerificationSession, assess_risk
@@ -56,12 +57,12 @@ class SelfServiceDialog(ComponentDialog):
         self._directory = directory
         self._records = records
         self._ledger = ledger
-        self._sealer = sealer
         self._cards = cards
         self._clock = clock
         self.add_dialog(WaterfallDialog(f"{SelfServiceDialog.__name__}.steps", [
             self.start_step, self.decision_step]))
-        self.add_dialog(QuestionDialog(records, messenger, sealer, cards, clock))
+        self._sessions = SessionKeeper(records, sealer, clock)
+        self.add_dialog(QuestionDialog(records, messenger, self._sessions, cards, clock))
         self.add_dialog(ResetPasswordDialog(directory, records, messenger, ledger, cards, clock))
         self.initial_dialog_id = f"{SelfServiceDialog.__name__}.steps"
 
@@ -89,12 +90,11 @@ class SelfServiceDialog(ComponentDialog):
         attempts = await self._records.attempts_in_last_24h(actor.tenant_id, actor.user_id)
         session = VerificationSession(self._clock)
         first = session.start(loaded.context, loaded.org, policy, risk, attempts)
-        await self._records.open_session(session_id=session.id, actor=actor, target_id=actor.user_id,
-                                         self_service=True, policy=policy, risk=risk,
-                                         required_bits=first.bits_required,
-                                         expires_at=self._clock() + policy.session_timeout)
+        sealed = await self._sessions.start(step.context, session, actor=actor, target_id=actor.user_id,
+                                            self_service=True, policy=policy, risk=risk,
+                                            required_bits=first.bits_required,
+                                            expires_at=self._clock() + policy.session_timeout)
         step.values["session_id"] = session.id
-        sealed, _ = seal_session(step.context, self._sealer, session)
         if first.decision is not None:
             return await step.next({"session": sealed})
         card = self._cards.render("person", person={"name": "Checking it's you", "details": actor.name},
@@ -108,7 +108,7 @@ class SelfServiceDialog(ComponentDialog):
         actor = Actor.from_dict(step.options["actor"])
         if step.result.get("session") is None:  # lost (see QuestionDialog._lost)
             return await step.end_dialog()
-        session, snapshot = open_session(step.context, self._sealer, self._clock, step.result["session"])
+        session, snapshot = await self._sessions.open(step.context, step.result["session"])
         decision = session.decision
         assert decision is not None
         policy = Policy.from_dict(snapshot["policy"])

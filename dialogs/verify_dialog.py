@@ -3,9 +3,9 @@
 search -> (choose among several) -> refuse or start (person card, out-of-band question to the person)
 -> QuestionDialog -> decision card -> ResetPasswordDialog when verified and the agent chooses to reset.
 
-Options: {"query": str, "actor": Actor.to_dict()}. The verification session lives sealed (its accepted
-answers encrypted) in the dialogs' state; store/ gets the session row, transcript and audit through
-`VerificationRecords`.
+Options: {"query": str, "actor": Actor.to_dict()}. The verification session is kept by `SessionKeeper`: its
+progress sealed in the dialogs' state, its question plan sealed once with the session's row; store/ gets the
+session row, transcript and audit through `VerificationRecords`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from dialogs.ports import (
     Sealer,
     VerificationRecords,
 )
-from dialogs.question_dialog import QuestionDialog, open_session, seal_session
+from dialogs.question_dialog import QuestionDialog
 from dialogs.reset_dialog import ResetPasswordDialog
+from dialogs.session_keeper import SessionKeeper
 from dialogs.wording import decision_view, person_view, requirement_lines, risk_view
 from graph.directory import Directory, DirectoryError, UserNotFound
 from verification import Flag, Outcome, Policy, VerificationSession, assess_risk
@@ -61,13 +62,13 @@ class VerifyDialog(ComponentDialog):
         self._records = records
         self._messenger = messenger
         self._ledger = ledger
-        self._sealer = sealer
         self._cards = cards
         self._clock = clock
         self.add_dialog(WaterfallDialog(f"{VerifyDialog.__name__}.steps", [
             self.search_step, self.start_step, self.decision_step, self.reset_step]))
         self.add_dialog(CardPrompt())
-        self.add_dialog(QuestionDialog(records, messenger, sealer, cards, clock))
+        self._sessions = SessionKeeper(records, sealer, clock)
+        self.add_dialog(QuestionDialog(records, messenger, self._sessions, cards, clock))
         self.add_dialog(ResetPasswordDialog(directory, records, messenger, ledger, cards, clock))
         self.initial_dialog_id = f"{VerifyDialog.__name__}.steps"
 
@@ -133,10 +134,10 @@ class VerifyDialog(ComponentDialog):
         attempts = await self._records.attempts_in_last_24h(actor.tenant_id, target["id"])
         session = VerificationSession(self._clock)
         first = session.start(loaded.context, loaded.org, policy, risk, attempts)
-        await self._records.open_session(session_id=session.id, actor=actor, target_id=target["id"],
-                                         self_service=False, policy=policy, risk=risk,
-                                         required_bits=first.bits_required,
-                                         expires_at=self._clock() + policy.session_timeout)
+        sealed = await self._sessions.start(step.context, session, actor=actor, target_id=target["id"],
+                                            self_service=False, policy=policy, risk=risk,
+                                            required_bits=first.bits_required,
+                                            expires_at=self._clock() + policy.session_timeout)
         asked = None
         if first.decision is None:
             asked = await self._messenger.ask_out_of_band(step.context, session_id=session.id, actor=actor,
@@ -144,7 +145,6 @@ class VerifyDialog(ComponentDialog):
         card = self._cards.render("person", person=target, risk=risk_view(risk),
                                   requirements=requirement_lines(policy, first.bits_required, asked))
         await step.context.send_activity(self._cards.activity(card, f"Verifying {target['name']}"))
-        sealed, _ = seal_session(step.context, self._sealer, session)
         if first.decision is not None:
             return await step.next({"session": sealed})
         return await step.begin_dialog(QuestionDialog.__name__, {"session": sealed, "actor": actor.to_dict(),
@@ -155,7 +155,7 @@ class VerifyDialog(ComponentDialog):
         target: dict[str, str] = step.values["target"]
         if step.result.get("session") is None:  # lost (see QuestionDialog._lost)
             return await step.end_dialog()
-        session, snapshot = open_session(step.context, self._sealer, self._clock, step.result["session"])
+        session, snapshot = await self._sessions.open(step.context, step.result["session"])
         decision = session.decision
         assert decision is not None
         policy = Policy.from_dict(snapshot["policy"])

@@ -9,7 +9,7 @@ Repositories hang off the Store (`store.tenants`, `store.protected_users`, `stor
 `store.sync_leases`) and return the frozen dataclasses exported here, never ORM objects.
 """
 
-from store.audit import AuditChainCheck, AuditEntry, AuditFilter, AuditLog, AuditPage, ChainBreak, ChainHead
+from store.audit import AuditChainCheck, AuditEntry, AuditEvent, AuditFilter, AuditLog, AuditPage, ChainBreak, ChainHead
 from store.clock import Clock, utc_now
 from store.conversation_refs import ConversationReferenceRepository, StoredConversationReference
 from store.conversation_state import SqlStorage
@@ -28,6 +28,7 @@ __all__ = [
     "AnswerResult",
     "AuditChainCheck",
     "AuditEntry",
+    "AuditEvent",
     "AuditFilter",
     "AuditLog",
     "AuditPage",

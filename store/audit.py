@@ -16,14 +16,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Select, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from store._sql import normalise_guid
 from store.clock import Clock, require_utc
@@ -35,6 +36,31 @@ _HEAD_ID = 1
 # Column limits, checked before writing so an over-long value fails the same way on SQLite
 # (which would accept it) as on PostgreSQL (which would reject it mid-transaction).
 _LIMITS = {"actor": 256, "subject": 256, "action": 64, "outcome": 32}
+# Core statements, built once: an append is on every turn's path, and the ORM would triple its cost.
+_CLAIM = (update(AuditChainHeadRow).where(AuditChainHeadRow.id == _HEAD_ID)
+          .values(last_seq=AuditChainHeadRow.last_seq + 1)
+          .returning(AuditChainHeadRow.last_seq, AuditChainHeadRow.last_hash))
+_INSERT = insert(AuditRow)
+_SET_HASH = update(AuditChainHeadRow).where(AuditChainHeadRow.id == _HEAD_ID)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """An event to append (see `AuditLog.append`), checked when made: secret-looking detail keys or malformed
+    fields raise ValueError here, before any transaction starts."""
+
+    action: str
+    outcome: str
+    actor: str
+    subject: str | None = None
+    tenant_id: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_fields(action=self.action, outcome=self.outcome, actor=self.actor, subject=self.subject)
+        object.__setattr__(self, "details", clean_json(self.details, "audit details"))
+        if self.tenant_id is not None:
+            object.__setattr__(self, "tenant_id", normalise_guid(self.tenant_id, "tenant_id"))
 
 
 @dataclass(frozen=True)
@@ -170,50 +196,33 @@ class AuditLog:
         details: Mapping[str, Any] | None = None,
     ) -> AuditEntry:
         """Append one event. Raises ValueError for secret-looking detail keys or malformed fields."""
-        _check_fields(action=action, outcome=outcome, actor=actor, subject=subject)
-        clean = clean_json(details, "audit details")
-        tenant = normalise_guid(tenant_id, "tenant_id") if tenant_id is not None else None
-        if self._append_lock is None:
-            return await self._append(action, outcome, actor, subject, tenant, clean)
-        async with self._append_lock:
-            return await self._append(action, outcome, actor, subject, tenant, clean)
+        event = AuditEvent(action, outcome, actor, subject, tenant_id, details or {})
+        async with self.transaction() as conn:
+            return await self.append_on(conn, event)
 
-    async def _append(
-        self,
-        action: str,
-        outcome: str,
-        actor: str,
-        subject: str | None,
-        tenant_id: str | None,
-        details: dict[str, Any],
-    ) -> AuditEntry:
-        async with self._sessions.begin() as session:
-            claim = (
-                update(AuditChainHeadRow)
-                .where(AuditChainHeadRow.id == _HEAD_ID)
-                .values(last_seq=AuditChainHeadRow.last_seq + 1)
-                .returning(AuditChainHeadRow.last_seq, AuditChainHeadRow.last_hash)
-            )
-            seq, prev_hash = (await session.execute(claim)).one()
-            # Taken under the lock, so times never go backwards along the chain (unless the clock does).
-            time = require_utc(self._clock(), "clock()")
-            fields = dict(
-                seq=seq,
-                time=time,
-                tenant_id=tenant_id,
-                actor=actor,
-                subject=subject,
-                action=action,
-                outcome=outcome,
-                details=details,
-                prev_hash=prev_hash,
-            )
-            row = AuditRow(**fields, hash=entry_hash(**fields))
-            session.add(row)
-            await session.execute(
-                update(AuditChainHeadRow).where(AuditChainHeadRow.id == _HEAD_ID).values(last_hash=row.hash)
-            )
-        return _to_entry(row)
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that may append (`append_on`) along with other writes of the store, all committed
+        together. Queued behind other appenders on SQLite (see the module doc)."""
+        engine = self._sessions.kw["bind"]
+        if self._append_lock is None:
+            async with engine.begin() as conn:
+                yield conn
+            return
+        async with self._append_lock, engine.begin() as conn:
+            yield conn
+
+    async def append_on(self, conn: AsyncConnection, event: AuditEvent) -> AuditEntry:
+        """Append `event` inside `conn`'s transaction (one opened by `transaction()`)."""
+        seq, prev_hash = (await conn.execute(_CLAIM)).one()
+        # Taken under the lock, so times never go backwards along the chain (unless the clock does).
+        time = require_utc(self._clock(), "clock()")
+        fields = dict(seq=seq, time=time, tenant_id=event.tenant_id, actor=event.actor, subject=event.subject,
+                      action=event.action, outcome=event.outcome, details=dict(event.details), prev_hash=prev_hash)
+        digest = entry_hash(**fields)
+        await conn.execute(_INSERT, {**fields, "hash": digest})
+        await conn.execute(_SET_HASH, {"last_hash": digest})
+        return AuditEntry(**fields, hash=digest)
 
     async def head(self) -> ChainHead:
         async with self._sessions() as session:

@@ -32,10 +32,10 @@ from typing import Any, TypeVar
 
 from microsoft_agents.hosting.core.state.agent_state import CachedAgentState
 from microsoft_agents.hosting.core.storage import Storage, StoreItem
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from store._sql import dialect_insert
 from store.clock import Clock
 from store.errors import ETagConflictError
 from store.tables import ConversationStateRow
@@ -47,6 +47,12 @@ _ANY_ETAG = ("", "*")
 
 
 _GERUND = {"read": "reading", "write": "writing", "delete": "deleting"}
+# Core statements, built once: every turn reads and writes its conversation's state.
+_READ = select(ConversationStateRow.key, ConversationStateRow.document, ConversationStateRow.etag).where(
+    ConversationStateRow.key.in_(bindparam("keys", expanding=True)))
+_GUARDED = (update(ConversationStateRow)
+            .where(ConversationStateRow.key == bindparam("k"), ConversationStateRow.etag == bindparam("expected"))
+            .values(document=bindparam("document"), etag=bindparam("etag"), updated_at=bindparam("updated_at")))
 
 
 def _check_keys(keys: list[str], operation: str) -> None:
@@ -79,15 +85,18 @@ def _stamp(item: StoreItem, etag: str) -> None:
 
 class SqlStorage(Storage):
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
-        self._sessions = sessions
+        self._engine = sessions.kw["bind"]
         self._clock = clock
+        upsert = (postgresql if self._engine.dialect.name == "postgresql" else sqlite).insert(ConversationStateRow)
+        self._upsert = upsert.on_conflict_do_update(
+            index_elements=["key"], set_={"document": upsert.excluded.document, "etag": upsert.excluded.etag,
+                                          "updated_at": upsert.excluded.updated_at})
 
     async def read(self, keys: list[str], *, target_cls: type[StoreItemT], **kwargs: Any) -> dict[str, StoreItemT]:
         _check_keys(keys, "read")
-        stmt = select(ConversationStateRow).where(ConversationStateRow.key.in_(set(keys)))
-        async with self._sessions() as session:
-            rows = (await session.scalars(stmt)).all()
-        return {row.key: target_cls.from_json_to_store_item({**row.document, ETAG_KEY: row.etag}) for row in rows}
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(_READ, {"keys": sorted(set(keys))})).all()
+        return {key: target_cls.from_json_to_store_item({**document, ETAG_KEY: etag}) for key, document, etag in rows}
 
     async def write(self, changes: dict[str, StoreItem]) -> None:
         if not changes:
@@ -95,31 +104,24 @@ class SqlStorage(Storage):
         _check_keys(list(changes), "write")
         documents = {key: _document(key, item) for key, item in changes.items()}
         new_etags: dict[str, str] = {}
-        async with self._sessions.begin() as session:
+        async with self._engine.begin() as conn:
             for key, (document, e_tag) in documents.items():
-                new_etags[key] = await self._write_one(session, key, document, e_tag)
+                new_etags[key] = await self._write_one(conn, key, document, e_tag)
         for key, item in changes.items():
             _stamp(item, new_etags[key])
 
     async def delete(self, keys: list[str]) -> None:
         _check_keys(keys, "delete")
         stmt = delete(ConversationStateRow).where(ConversationStateRow.key.in_(set(keys)))
-        async with self._sessions.begin() as session:
-            await session.execute(stmt)
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt)
 
-    async def _write_one(self, session: AsyncSession, key: str, document: dict[str, Any], e_tag: str | None) -> str:
+    async def _write_one(self, conn: AsyncConnection, key: str, document: dict[str, Any], e_tag: str | None) -> str:
         new_etag = uuid.uuid4().hex
         values = {"document": document, "etag": new_etag, "updated_at": self._clock()}
         if e_tag is None or e_tag in _ANY_ETAG:
-            stmt = dialect_insert(session, ConversationStateRow).values(key=key, **values)
-            await session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=values))
+            await conn.execute(self._upsert, {"key": key, **values})
             return new_etag
-        guarded = (
-            update(ConversationStateRow)
-            .where(ConversationStateRow.key == key, ConversationStateRow.etag == e_tag)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        if (await session.execute(guarded)).rowcount != 1:
+        if (await conn.execute(_GUARDED, {"k": key, "expected": e_tag, **values})).rowcount != 1:
             raise ETagConflictError(key)
         return new_etag

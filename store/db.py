@@ -48,9 +48,9 @@ class Store:
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
         self.tenants = TenantRepository(self.sessionmaker, clock)
         self.protected_users = ProtectedUserRepository(self.sessionmaker, clock)
-        self.sessions = SessionRepository(self.sessionmaker, clock)
-        self.lockouts = LockoutRepository(self.sessionmaker, clock)
         self.audit = AuditLog(self.sessionmaker, clock, dialect=engine.dialect.name)
+        self.sessions = SessionRepository(self.sessionmaker, clock, self.audit)
+        self.lockouts = LockoutRepository(self.sessionmaker, clock)
         self.conversation_state = SqlStorage(self.sessionmaker, clock)
         self.conversation_refs = ConversationReferenceRepository(self.sessionmaker, clock)
         self.policies = PolicyRepository(self.sessionmaker, clock)
@@ -132,6 +132,7 @@ def _sqlite_pragmas(in_memory: bool) -> Any:
         if not in_memory:
             # WAL: readers do not block the writer, nor the writer the readers.
             cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
     return on_connect

@@ -6,6 +6,10 @@ the caller did, never the question's answer or what the caller said: the table h
 State changes are conditional UPDATEs on `outcome = 'in_progress'`, so when two things race to end a
 session (the last answer and the expiry sweep, or a cancel) exactly one wins and the other gets
 SessionClosedError: a session cannot end twice with two different outcomes.
+
+An open session may also hold its sealed question plan (a Fernet token from the bot: the store never sees
+the answers in clear): written with the session, read when a process without it in memory continues the
+session, deleted in the same transaction that ends it.
 """
 
 from __future__ import annotations
@@ -17,14 +21,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import normalise_guid
+from store.audit import AuditEvent, AuditLog
 from store.clock import Clock, require_utc
 from store.errors import SessionClosedError
 from store.secrets_guard import clean_json
-from store.tables import TranscriptEntryRow, VerificationSessionRow
+from store.tables import TranscriptEntryRow, VerificationPlanRow, VerificationSessionRow
 
 
 class SessionOutcome(StrEnum):
@@ -104,10 +109,26 @@ def _to_entry(row: TranscriptEntryRow) -> TranscriptEntry:
     )
 
 
+# Core statements for the per-answer path (add_entry), built once: the ORM would triple their cost.
+_ENTRY_SCORE = (update(VerificationSessionRow)
+                .where(VerificationSessionRow.session_id == bindparam("sid"),
+                       VerificationSessionRow.outcome == SessionOutcome.IN_PROGRESS.value)
+                .values(earned_bits=bindparam("earned")))
+# The next position is taken in the INSERT itself; the UPDATE above already locked the session row.
+_ENTRY_INSERT = insert(TranscriptEntryRow).from_select(
+    ["session_id", "position", "kind", "source", "bits", "result", "at"],
+    select(bindparam("sid"), func.coalesce(func.max(TranscriptEntryRow.position), 0) + 1, bindparam("kind"),
+           bindparam("source"), bindparam("bits"), bindparam("result"),
+           bindparam("at", type_=TranscriptEntryRow.at.type))
+    .where(TranscriptEntryRow.session_id == bindparam("sid")),
+).returning(TranscriptEntryRow.position)
+
+
 class SessionRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, audit: AuditLog) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._audit = audit
 
     async def create(
         self,
@@ -120,9 +141,10 @@ class SessionRepository:
         risk_summary: Mapping[str, Any] | None = None,
         policy_snapshot: Mapping[str, Any] | None = None,
         session_id: str | None = None,
+        sealed_plan: str | None = None,
     ) -> VerificationSession:
-        """Open a session (outcome in_progress). A secret-looking key anywhere in the risk summary or the
-        policy snapshot raises ValueError."""
+        """Open a session (outcome in_progress), with its sealed question plan when given. A secret-looking key
+        anywhere in the risk summary or the policy snapshot raises ValueError."""
         if required_bits < 0:
             raise ValueError("required_bits must not be negative")
         row = VerificationSessionRow(
@@ -141,7 +163,16 @@ class SessionRepository:
         )
         async with self._sessions.begin() as session:
             session.add(row)
+            if sealed_plan is not None:
+                await session.flush()  # the session row first: the plan's foreign key names it
+                session.add(VerificationPlanRow(session_id=row.session_id, sealed=sealed_plan))
         return _to_session(row)
+
+    async def sealed_plan(self, session_id: str) -> str | None:
+        """The open session's sealed question plan; None once it ended (or if it never had one)."""
+        async with self._sessions() as session:
+            return await session.scalar(select(VerificationPlanRow.sealed).where(
+                VerificationPlanRow.session_id == normalise_guid(session_id, "session_id")))
 
     async def get(self, session_id: str) -> VerificationSession | None:
         async with self._sessions() as session:
@@ -166,32 +197,26 @@ class SessionRepository:
         bits: int,
         result: AnswerResult,
         earned_bits: int,
+        audit: AuditEvent | None = None,
     ) -> TranscriptEntry:
-        """Record one answered (or skipped) question and the session's new running score, together.
+        """Record one answered (or skipped) question and the session's new running score, together, and
+        `audit` with them when given (one transaction: the answer and its audit row exist both or neither).
 
-        Raises SessionClosedError if the session has ended (or does not exist).
+        Raises SessionClosedError if the session has ended (or does not exist); nothing is written then.
         """
         session_id = normalise_guid(session_id, "session_id")
         now = self._clock()
-        async with self._sessions.begin() as session:
+        values = {"sid": session_id, "earned": earned_bits, "kind": kind, "source": source, "bits": bits,
+                  "result": AnswerResult(result).value, "at": require_utc(now, "clock()")}
+        async with self._audit.transaction() as conn:
             # Updating the session row first locks it, so concurrent entries get distinct positions.
-            await _update_open(session, session_id, earned_bits=earned_bits)
-            position = await session.scalar(
-                select(func.coalesce(func.max(TranscriptEntryRow.position), 0) + 1).where(
-                    TranscriptEntryRow.session_id == session_id
-                )
-            )
-            row = TranscriptEntryRow(
-                session_id=session_id,
-                position=int(position or 1),
-                kind=kind,
-                source=source,
-                bits=bits,
-                result=AnswerResult(result).value,
-                at=now,
-            )
-            session.add(row)
-        return _to_entry(row)
+            if (await conn.execute(_ENTRY_SCORE, values)).rowcount != 1:
+                raise SessionClosedError(session_id)
+            position = (await conn.execute(_ENTRY_INSERT, values)).scalar_one()
+            if audit is not None:
+                await self._audit.append_on(conn, audit)
+        return TranscriptEntry(position=int(position), kind=kind, source=source, bits=bits,
+                               result=AnswerResult(result), at=now)
 
     async def finish(
         self, session_id: str, outcome: SessionOutcome, *, earned_bits: int | None = None
@@ -206,12 +231,15 @@ class SessionRepository:
         session_id = normalise_guid(session_id, "session_id")
         async with self._sessions.begin() as session:
             await _update_open(session, session_id, **values)
+            await session.execute(delete(VerificationPlanRow).where(VerificationPlanRow.session_id == session_id))
             row = await session.get_one(VerificationSessionRow, session_id, populate_existing=True)
             return _to_session(row)
 
     async def expire_overdue(self) -> int:
-        """Mark open sessions past their `expires_at` as timed_out. Returns how many."""
+        """Mark open sessions past their `expires_at` as timed_out, and drop their plans. Returns how many."""
         now = self._clock()
+        ended = select(VerificationSessionRow.session_id).where(
+            VerificationSessionRow.outcome != SessionOutcome.IN_PROGRESS.value)
         stmt = (
             update(VerificationSessionRow)
             .where(
@@ -222,7 +250,10 @@ class SessionRepository:
             .execution_options(synchronize_session=False)
         )
         async with self._sessions.begin() as session:
-            return (await session.execute(stmt)).rowcount
+            count = (await session.execute(stmt)).rowcount
+            await session.execute(delete(VerificationPlanRow).where(VerificationPlanRow.session_id.in_(ended))
+                                  .execution_options(synchronize_session=False))
+            return count
 
     async def list_for_user(
         self, tenant_id: str, target_user_id: str, *, limit: int = 20

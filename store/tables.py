@@ -195,6 +195,19 @@ class VerificationSessionRow(Base):
     )
 
 
+class VerificationPlanRow(Base):
+    """A verification's question plan, accepted answers included, as a Fernet token the bot sealed (the store
+    never sees it in clear). Written once when the session starts, deleted the moment it ends, so a
+    restarted or second instance can continue the session; each turn moves only the small progress."""
+
+    __tablename__ = "verification_plans"
+
+    session_id: Mapped[str] = mapped_column(
+        String(GUID_LEN), ForeignKey("verification_sessions.session_id", ondelete="CASCADE"), primary_key=True
+    )
+    sealed: Mapped[str] = mapped_column(Text)
+
+
 class TranscriptEntryRow(Base):
     """What was asked and how it went. Deliberately has no column that could hold an answer."""
 

@@ -11,12 +11,15 @@ Decisions before any question, in this order: privileged (never reset through th
 Then questions, highest expected bits first with variety of sources, stopping as soon as the bits reach
 the requirement, on `max_wrong` wrong answers, or when the rest can no longer reach it.
 
-Resume: `to_dict()` is JSON-safe and `from_dict()` restores the session exactly. The question plan
-(accepted answers included) is stored, under the "secret" key, rather than re-derived from a seed and a
-re-read context: by the time a crashed process restarts, new mail and chats have arrived and meetings
-have moved, so re-derived questions would differ from the ones already asked; and re-reading sign-in
-logs (5 requests / 10 s per tenant) to resume is exactly what throttling punishes. store/ must encrypt
-the "secret" part at rest; it is emptied the moment the session decides, and never appears in the
+Resume: a session persists in two parts. `plan()` is every question chosen at the start, accepted answers
+included: fixed for the session's life, so it is stored once (encrypted) and kept in memory. `to_dict()` is
+the rest, a few hundred bytes of JSON that change each turn (score, transcript, which planned questions are
+left, which is being asked). `from_dict(data, clock, plan)` restores the session exactly. The plan is
+stored rather than re-derived from a seed and a re-read context: by the time a crashed process restarts,
+new mail and chats have arrived and meetings have moved, so re-derived questions would differ from the
+ones already asked; and re-reading sign-in logs (5 requests / 10 s per tenant) to resume is exactly what
+throttling punishes. The plan and the "secret" part of `to_dict()` (keys already credited, a half-given
+name) must be encrypted at rest; both die the moment the session decides, and never appear in the
 transcript, the decision, the audit or repr().
 """
 
@@ -37,7 +40,7 @@ from verification.questions import AnswerType, Form, Question, generate_question
 from verification.risk import RiskAssessment
 
 Clock = Callable[[], datetime]
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the plan apart from the progress (1 carried the plan in every snapshot)
 FULL_NAME_PROMPT = "Could you give me their full name, first name and surname?"
 
 
@@ -164,7 +167,8 @@ class _State:
     started_at: datetime
     required_bits: float
     risk: RiskAssessment
-    pool: list[Question] = field(default_factory=list)
+    plan: tuple[Question, ...] = ()  # every question chosen at the start: the secret, immutable part
+    pool: list[Question] = field(default_factory=list)  # the planned questions still to ask: secret
     current: Question | None = None
     current_asked_at: datetime | None = None
     tries_used: int = 0
@@ -207,8 +211,11 @@ class VerificationSession:
         early = self._refusal(context, policy, risk, attempts_in_last_24h)
         if early is not None:
             return self._decide(*early)
-        s.pool = [q for q in generate_questions(context, org, policy, self._seed)
-                  if q.bits >= policy.min_bits_per_question]
+        s.plan = tuple(q for q in generate_questions(context, org, policy, self._seed)
+                       if q.bits >= policy.min_bits_per_question)
+        if len({q.id for q in s.plan}) != len(s.plan):
+            raise RuntimeError("question ids must be unique within a plan")
+        s.pool = list(s.plan)
         best = _capacity(s.pool, policy.max_questions, self._allowance)
         if best < required:
             return self._decide(Outcome.NOT_ENOUGH_QUESTIONS,
@@ -287,6 +294,12 @@ class VerificationSession:
     @property
     def transcript(self) -> tuple[TranscriptEntry, ...]:
         return tuple(self._live().transcript)
+
+    @property
+    def asking(self) -> Question | None:
+        """The question being asked, accepted answers included: for the engine's tests and benchmarks (the
+        simulated genuine caller). Never rendered, never persisted apart from the plan."""
+        return self._live().current
 
     # --- choosing questions ------------------------------------------------------------------------
 
@@ -408,7 +421,7 @@ class VerificationSession:
         s = self._live()
         s.decision = Decision(outcome, reason, s.earned, s.required_bits, s.asked, s.wrong, s.risk,
                               tuple(s.transcript), tuple(s.flags), self._clock())
-        s.pool, s.current, s.current_asked_at = [], None, None  # the secrets die with the session
+        s.plan, s.pool, s.current, s.current_asked_at = (), [], None, None  # the secrets die with the session
         s.credited, s.pending_name = [], None
         return self._step()
 
@@ -423,8 +436,14 @@ class VerificationSession:
 
     # --- persistence -------------------------------------------------------------------------------
 
+    def plan(self) -> tuple[Question, ...]:
+        """Every question chosen at the start, accepted answers included (empty once decided). Fixed for the
+        session's life: store it once, encrypted, and pass it back to `from_dict`."""
+        return self._live().plan
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe. The "secret" part holds the accepted answers until the session decides: encrypt it."""
+        """JSON-safe, small, without the plan. The "secret" part (keys already credited, a half-given name, the
+        seed that orders options) is emptied when the session decides; encrypt it at rest."""
         s = self._live()
         return {
             "version": FORMAT_VERSION, "id": self.id, "target_id": s.target_id, "policy": s.policy.to_dict(),
@@ -435,24 +454,32 @@ class VerificationSession:
             "decision": s.decision.to_dict() if s.decision else None,
             "secret": {} if s.decision else {
                 "seed": self._seed, "credited": list(s.credited), "pending_name": s.pending_name,
-                "pool": [q.to_dict() for q in s.pool],
-                "current": s.current.to_dict() if s.current else None,
+                "pool": [q.id for q in s.pool],
+                "current": s.current.id if s.current else None,
                 "current_asked_at": s.current_asked_at.isoformat() if s.current_asked_at else None,
             },
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], clock: Clock) -> VerificationSession:
+    def from_dict(cls, data: dict[str, Any], clock: Clock,
+                  plan: Sequence[Question] | None = ()) -> VerificationSession:
+        """The session `to_dict()` described, over the `plan()` it started with (not needed once decided).
+        `plan=None` says the plan is gone (the session was ended elsewhere, which drops it): the session comes
+        back asking nothing, so only what needs no plan can still decide it (expiry, the person's "not me").
+        Raises ValueError on another format, or when the plan lacks a question the progress names."""
         if data.get("version") != FORMAT_VERSION:
             raise ValueError(f"unsupported session format {data.get('version')!r}")
         secret = data.get("secret") or {}
         session = cls(clock, session_id=data["id"], seed=secret.get("seed"))
         s = _State(Policy.from_dict(data["policy"]), data["target_id"], datetime.fromisoformat(data["started_at"]),
                    float(data["required_bits"]), RiskAssessment.from_dict(data["risk"]))
-        s.pool = [Question.from_dict(q) for q in secret.get("pool", [])]
         s.credited = list(secret.get("credited", []))
         s.pending_name = secret.get("pending_name")
-        s.current = Question.from_dict(secret["current"]) if secret.get("current") else None
+        if secret and plan is not None:
+            s.plan = tuple(plan)
+            s.pool = _planned(s.plan, secret.get("pool", []), set(s.credited))
+            current = _planned(s.plan, [secret["current"]], set(s.credited)) if secret.get("current") else []
+            s.current = current[0] if current else None
         asked_at = secret.get("current_asked_at")
         s.current_asked_at = datetime.fromisoformat(asked_at) if asked_at else None
         s.tries_used, s.earned = int(data["tries_used"]), float(data["earned"])
@@ -463,6 +490,16 @@ class VerificationSession:
         s.decision = Decision.from_dict(data["decision"]) if data.get("decision") else None
         session._s = s
         return session
+
+
+def _planned(plan: Sequence[Question], ids: Sequence[str], credited: set[str]) -> list[Question]:
+    """The planned questions named by `ids` as the session holds them: minus answers already credited, which is
+    how `_next` left them (credit only grows, and only between asking one question and picking the next)."""
+    by_id = {q.id: q for q in plan}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise ValueError(f"the question plan lacks {len(missing)} question(s) the session refers to")
+    return [q for i in ids if (q := _without(by_id[i], credited)) is not None]
 
 
 def _without(q: Question, credited: set[str]) -> Question | None:

@@ -13,7 +13,7 @@ from bot.sealing import FernetSealer
 from dialogs.ports import SealError
 from tests.dialogs.fakes import alan_context
 from tests.verification import builders as b
-from verification import Policy, VerificationSession, assess_risk
+from verification import Policy, Question, VerificationSession, assess_risk
 
 
 def started_session() -> VerificationSession:
@@ -46,16 +46,26 @@ def test_anything_else_is_refused_rather_than_stored_half_way() -> None:
 
 def test_sealed_session_shows_no_accepted_answer_and_opens_again() -> None:
     session = started_session()
-    data = session.to_dict()
-    answers = {c["display"] for q in data["secret"]["pool"] for c in q["accepted"]}
+    plan = json.dumps([q.to_dict() for q in session.plan()]).encode()
+    answers = {c["display"] for q in json.loads(plan) for c in q["accepted"]}
     assert answers
     sealer = FernetSealer(FernetSealer.generate_key())
-    sealed = sealer.seal(data)
-    text = json.dumps(sealed)
+    sealed, token = sealer.seal(session.to_dict()), sealer.encrypt(plan)
+    text = json.dumps(sealed) + token
     assert not any(a in text for a in answers)
-    assert sealer.unseal(sealed) == json.loads(json.dumps(data))
-    resumed = VerificationSession.from_dict(sealer.unseal(sealed), lambda: b.NOW)
+    assert sealer.unseal(sealed) == json.loads(json.dumps(session.to_dict()))
+    opened = [Question.from_dict(q) for q in json.loads(sealer.decrypt(token))]
+    resumed = VerificationSession.from_dict(sealer.unseal(sealed), lambda: b.NOW, opened)
     assert resumed.check().prompt == session.check().prompt
+
+
+def test_a_sealed_plan_cannot_be_opened_with_another_key_or_after_tampering() -> None:
+    key = FernetSealer.generate_key()
+    token = FernetSealer(key).encrypt(b"[]")
+    with pytest.raises(SealError):
+        FernetSealer(FernetSealer.generate_key()).decrypt(token)
+    with pytest.raises(SealError):
+        FernetSealer(key).decrypt(token[:-8] + ("A" if token[-8] != "A" else "B") + token[-7:])
 
 
 def test_sealed_session_cannot_be_opened_with_another_key_or_after_tampering() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
 
 import pytest
+from microsoft_agents.hosting.core.state.agent_state import CachedAgentState
 
 from bot.cards import card_text
 from bot.sealing import FernetSealer
@@ -177,3 +179,36 @@ async def test_restart_without_the_state_key_ends_the_verification_cleanly(db: S
         assert "This verification can't be continued" in agent.text()
         await agent.say("verify alan turing")
         assert card_text(agent.last_card()).startswith(f"Question 1 of at most {MAX_QUESTIONS}")
+
+
+async def test_each_answer_moves_a_small_state_while_the_plan_is_stored_once(db: StoreTarget, clock: FakeClock) -> None:
+    async with open_teams(db, clock) as teams:
+        agent = teams.chat(MARGARET)
+        await agent.say("verify alan turing")
+        await agent.answer(await truthful_answer(teams, agent, ALAN))
+        [progress] = await teams.sealed_sessions(agent)
+        plan = await teams.store.sessions.sealed_plan(progress["id"])
+        key = f"msteams/conversations/{agent.conversation_id}"
+        state = (await teams.store.conversation_state.read([key], target_cls=CachedAgentState))[key].state
+        state_bytes = len(json.dumps(state))
+        assert plan is not None and state_bytes < len(plan)
+        assert state_bytes < 16_000  # the dialog stack, the question card and the sealed progress
+
+
+async def test_an_answer_turn_reads_the_conversation_state_only(db: StoreTarget, clock: FakeClock) -> None:
+    """No user state, no OAuth sign-in state: Watchword uses neither (bot/turn_state.py)."""
+    async with open_teams(db, clock) as teams:
+        agent = teams.chat(MARGARET)
+        await agent.say("verify alan turing")
+        answer = await truthful_answer(teams, agent, ALAN)
+        reads: list[str] = []
+        original = teams.store.conversation_state.read
+
+        async def counted(keys: list[str], **kwargs: object) -> object:
+            reads.extend(keys)
+            return await original(keys, **kwargs)  # type: ignore[arg-type]
+
+        teams.store.conversation_state.read = counted  # type: ignore[method-assign]
+        await agent.answer(answer)
+        assert reads == [f"msteams/conversations/{agent.conversation_id}"]
+        assert card_text(agent.last_card()).startswith("Question 2")

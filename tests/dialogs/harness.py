@@ -36,7 +36,7 @@ from settings import Settings
 from store import Store
 from tests.dialogs.fakes import HELPDESK_GROUP, TENANT, FakeDirectory
 from tests.store.support import FakeClock, StoreTarget
-from verification import Person
+from verification import Person, Question, VerificationSession
 
 BOT = ChannelAccount(id="28:watchword-bot", name="Watchword")
 SERVICE_URL = "https://smba.test/teams/"
@@ -229,11 +229,17 @@ class Teams:
         return found
 
     async def current_question(self, chat: Chat) -> dict[str, Any] | None:
-        """The question the agent's session is asking, accepted answers included (what the real person knows)."""
-        for session in reversed(await self.sealed_sessions(chat)):
-            current = session["secret"].get("current")
-            if current:
-                return current
+        """The question the agent's session is asking, accepted answers included (what the real person knows):
+        its progress from the chat's state and its plan from the store, both opened with the bot's key."""
+        for progress in reversed(await self.sealed_sessions(chat)):
+            if not progress["secret"].get("current"):
+                continue
+            token = await self.store.sessions.sealed_plan(progress["id"])
+            if token is None:
+                return None  # ended elsewhere (the store drops the plan): no question is really being asked
+            plan = [Question.from_dict(q) for q in json.loads(self.sealer.decrypt(token))]
+            asking = VerificationSession.from_dict(progress, self.clock, plan).asking
+            return asking.to_dict() if asking is not None else None
         return None
 
 
@@ -279,15 +285,28 @@ async def truthful_answer(teams: Teams, chat: Chat, target: Person) -> str:
     return names[0]
 
 
+def _still_asked(chat: Chat) -> bool:
+    """The chat's newest question-or-decision card is a question (an alert may have come after it)."""
+    for card in reversed(chat.cards()):
+        if is_question(card):
+            return True
+        if "Next step" in card_text(card):
+            return False
+    return False
+
+
 async def answer_until_decided(teams: Teams, chat: Chat, target: Person, *, truthful: bool = True,
                                guesses: tuple[str, ...] = (), execute: bool = False, limit: int = 12) -> str:
     """Answer question after question (on the newest question card); return the decision card's text."""
     pending = list(guesses)
     for _ in range(limit):
-        if await teams.current_question(chat) is None:
+        question = await teams.current_question(chat)
+        if question is None and not _still_asked(chat):
             return card_text(chat.last_card())
-        if truthful:
+        if truthful and question is not None:
             text = await truthful_answer(teams, chat, target)
+        elif truthful:  # ended elsewhere (no plan left to know the answer from): the caller says something
+            text = "Ken Thompson"
         else:
             text = pending.pop(0) if pending else "no idea"
         await chat.answer(text, execute=execute)

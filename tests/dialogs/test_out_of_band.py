@@ -44,7 +44,8 @@ async def test_person_who_says_not_me_stops_the_verification(teams: Teams, agent
     assert "STOP: they say it is NOT them" in alert and "do not reset anything" in alert
     [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
     assert session.outcome is SessionOutcome.NOT_VERIFIED
-    await agent.answer(await truthful_answer(teams, agent, ALAN))  # the agent carries on regardless
+    assert await teams.current_question(agent) is None  # the session's plan went with its end
+    await agent.answer("Ken Thompson")  # the agent, who has not read the alert yet, carries on regardless
     decision = card_text(agent.last_card())
     assert decision.startswith("Stop: the account holder says it is not them")
     assert "[Reset password]" not in decision and not is_question(agent.last_card())

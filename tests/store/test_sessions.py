@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import inspect
 
-from store import AnswerResult, SessionClosedError, SessionOutcome, Store
+from store import AnswerResult, AuditEvent, AuditFilter, SessionClosedError, SessionOutcome, Store
 from tests.store.support import FakeClock
 
 TENANT = "7d3f0b3c-5a7e-4c1e-9a53-0d7e6f1c2b4a"
@@ -184,3 +184,54 @@ async def test_every_outcome_value_round_trips(store: Store, store_clock: FakeCl
 async def test_naive_datetimes_are_refused(store: Store, store_clock: FakeClock) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         await _open(store, store_clock, expires_at=store_clock.now.replace(tzinfo=None))
+
+
+async def test_a_sealed_plan_is_kept_while_the_session_is_open_and_dropped_when_it_ends(
+    store: Store, store_clock: FakeClock
+) -> None:
+    ends = await _open(store, store_clock, sealed_plan="gAAAA-token-1")
+    times_out = await _open(store, store_clock, sealed_plan="gAAAA-token-2",
+                            expires_at=store_clock.now + timedelta(minutes=5))
+    runs_on = await _open(store, store_clock, sealed_plan="gAAAA-token-3")
+    assert await store.sessions.sealed_plan(ends.session_id) == "gAAAA-token-1"
+
+    await store.sessions.finish(ends.session_id, SessionOutcome.VERIFIED)
+    store_clock.advance(minutes=6)
+    await store.sessions.expire_overdue()
+
+    assert await store.sessions.sealed_plan(ends.session_id) is None
+    assert await store.sessions.sealed_plan(times_out.session_id) is None
+    assert await store.sessions.sealed_plan(runs_on.session_id) == "gAAAA-token-3"
+
+
+async def test_a_session_without_a_plan_has_none(store: Store, store_clock: FakeClock) -> None:
+    session = await _open(store, store_clock)
+    assert await store.sessions.sealed_plan(session.session_id) is None
+
+
+async def test_an_entry_and_its_audit_row_are_written_together(store: Store, store_clock: FakeClock) -> None:
+    session = await _open(store, store_clock)
+    event = AuditEvent(action="verification.answer", outcome="recorded", actor="teams:agent", subject=USER,
+                       tenant_id=TENANT, details={"session_id": session.session_id, "question": 1})
+
+    entry = await store.sessions.add_entry(session.session_id, kind="k", source="s", bits=7,
+                                           result=AnswerResult.CORRECT, earned_bits=7, audit=event)
+
+    assert (entry.position, entry.bits) == (1, 7)
+    [row] = (await store.audit.query(AuditFilter(action="verification.answer"))).entries
+    assert (row.subject, row.details["question"]) == (USER, 1)
+    assert (await store.audit.verify_chain()).ok
+
+
+async def test_no_audit_row_is_written_for_an_entry_refused_on_a_closed_session(
+    store: Store, store_clock: FakeClock
+) -> None:
+    session = await _open(store, store_clock)
+    await store.sessions.finish(session.session_id, SessionOutcome.CANCELLED)
+    event = AuditEvent(action="verification.answer", outcome="recorded", actor="teams:agent")
+
+    with pytest.raises(SessionClosedError):
+        await store.sessions.add_entry(session.session_id, kind="k", source="s", bits=7,
+                                       result=AnswerResult.CORRECT, earned_bits=7, audit=event)
+
+    assert (await store.audit.query(AuditFilter(action="verification.answer"))).entries == ()

@@ -18,6 +18,7 @@ from verification import (
     Form,
     Outcome,
     Policy,
+    Question,
     RiskAssessment,
     RiskLevel,
     RiskSignal,
@@ -282,7 +283,8 @@ def test_session_round_trips_through_dict():
     session, step, clock = started()
     session.answer(b.TIM.display_name)
     data = json.loads(json.dumps(session.to_dict()))
-    restored = VerificationSession.from_dict(data, clock)
+    plan = [Question.from_dict(q) for q in json.loads(json.dumps([q.to_dict() for q in session.plan()]))]
+    restored = VerificationSession.from_dict(data, clock, plan)
     assert restored.to_dict() == session.to_dict()
     assert restored.check() == session.check()
     caller = GenuineCaller(said={b.TIM.display_name})
@@ -294,13 +296,37 @@ def test_session_round_trips_through_dict():
     assert restored.decision == session.decision and restored.outcome is Outcome.VERIFIED
 
 
-def test_accepted_answers_live_only_in_the_secret_part_until_the_decision():
+def test_accepted_answers_live_only_in_the_plan_until_the_decision():
     session, _, _ = started()
-    data = session.to_dict()
-    public = json.dumps({k: v for k, v in data.items() if k != "secret"})
-    assert not any(secret in public for secret in secrets_of_the_fixture())
-    assert b.TIM.display_name in json.dumps(data["secret"])
+    progress = json.dumps(session.to_dict())
+    assert not any(secret in progress for secret in secrets_of_the_fixture())
+    assert b.TIM.display_name in json.dumps([q.to_dict() for q in session.plan()])
     assert b.TIM.display_name not in repr(session)
+
+
+def test_each_turn_moves_only_the_small_progress_not_the_plan():
+    session, _, _ = started()
+    session.answer(b.TIM.display_name)
+    plan_bytes = len(json.dumps([q.to_dict() for q in session.plan()]))
+    assert len(json.dumps(session.to_dict())) < plan_bytes
+    assert len(json.dumps(session.to_dict())) < 4_000
+
+
+def test_resuming_without_the_plan_it_needs_fails_clearly():
+    session, _, clock = started()
+    with pytest.raises(ValueError, match="question plan lacks"):
+        VerificationSession.from_dict(session.to_dict(), clock, ())
+
+
+def test_a_resumed_session_judges_a_repeated_name_as_the_original_does():
+    session, _, clock = started()
+    session.answer(b.TIM.display_name)
+    assert session.to_dict()["secret"]["credited"]
+    restored = VerificationSession.from_dict(json.loads(json.dumps(session.to_dict())), clock, session.plan())
+    assert restored.to_dict() == session.to_dict()
+    while not session.check().done:  # Tim again (credited already), then blanks: both sessions agree throughout
+        a, r = session.answer(b.TIM.display_name), restored.answer(b.TIM.display_name)
+        assert a == r and restored.to_dict() == session.to_dict()
 
 
 def test_decided_session_drops_its_secrets():
@@ -308,7 +334,7 @@ def test_decided_session_drops_its_secrets():
     session.cancel()
     data = json.dumps(session.to_dict())
     assert session.outcome is Outcome.CANCELLED
-    assert json.loads(data)["secret"] == {}
+    assert json.loads(data)["secret"] == {} and session.plan() == ()
     assert not any(secret in data for secret in secrets_of_the_fixture())
 
 

@@ -1,0 +1,101 @@
+"""Where a verification session lives between turns.
+
+A session has two parts (verification/session.py). Its question plan, every question with its accepted
+answers, is tens to hundreds of KB and never changes: it is sealed once when the session starts, stored with
+the session's row, and kept parsed in memory here. Its progress (score, transcript, which question is being
+asked) is a few hundred bytes that change every turn: it is sealed into the dialog's state, which the SDK
+saves with the conversation. So a turn moves the progress only; a process that does not hold the plan (it
+restarted, or another instance took the conversation) reads it once from the store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+
+from microsoft_agents.hosting.core import TurnContext
+
+from dialogs.ports import Actor, Clock, Sealer, SealError, VerificationRecords
+from verification import Policy, Question, RiskAssessment, VerificationSession
+
+OPEN_SESSION = "watchword.open_session"  # turn_state: the session this turn sealed or opened last
+PLANS_KEPT = 512  # open sessions whose plans stay parsed in memory (a few MB); others are read back when needed
+
+
+class SessionKeeper:
+    def __init__(self, records: VerificationRecords, sealer: Sealer, clock: Clock, capacity: int = PLANS_KEPT) -> None:
+        self._records = records
+        self._sealer = sealer
+        self._clock = clock
+        self._capacity = capacity
+        self._plans: OrderedDict[str, tuple[Question, ...]] = OrderedDict()
+
+    async def start(self, context: TurnContext, session: VerificationSession, *, actor: Actor, target_id: str,
+                    self_service: bool, policy: Policy, risk: RiskAssessment, required_bits: float,
+                    expires_at: datetime) -> dict[str, Any]:
+        """Record the new session with its sealed plan (see VerificationRecords.open_session); its sealed
+        progress, for the dialog's state."""
+        plan = session.plan()
+        sealed_plan = None
+        if plan:
+            encoded = json.dumps([q.to_dict() for q in plan], separators=(",", ":")).encode("utf-8")
+            sealed_plan = self._sealer.encrypt(encoded)
+        await self._records.open_session(session_id=session.id, actor=actor, target_id=target_id,
+                                         self_service=self_service, policy=policy, risk=risk,
+                                         required_bits=required_bits, expires_at=expires_at,
+                                         sealed_plan=sealed_plan)
+        self._keep(session.id, plan)
+        return self.seal(context, session)[0]
+
+    def seal(self, context: TurnContext, session: VerificationSession) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(sealed, snapshot): the session's progress sealed for the dialog's state, and its `to_dict()`.
+        Remembered for this turn, so a later step of the same turn that opens it gets this session back."""
+        snapshot = session.to_dict()
+        sealed = self._sealer.seal(snapshot)
+        context.turn_state[OPEN_SESSION] = (sealed, session, snapshot)
+        if session.decision is not None:
+            self._plans.pop(session.id, None)  # its secrets die with it (the store drops its copy on close)
+        return sealed, snapshot
+
+    async def open(self, context: TurnContext, sealed: dict[str, Any]) -> tuple[VerificationSession, dict[str, Any]]:
+        """(session, snapshot as sealed). A session whose plan is gone (it was ended elsewhere: the person said
+        "not me", or it expired) comes back asking nothing (`asking` is None) for the dialog to settle. Raises
+        SealError when it cannot be opened: sealed with another key, or tampered with."""
+        known = context.turn_state.get(OPEN_SESSION)
+        if known is not None and known[0] is sealed:
+            return known[1], known[2]
+        snapshot = self._sealer.unseal(sealed)
+        plan: tuple[Question, ...] | None = ()
+        if snapshot.get("secret"):  # still undecided: it needs its plan (None: ended elsewhere, which dropped it)
+            plan = await self._plan(str(snapshot["id"]))
+        try:
+            session = VerificationSession.from_dict(snapshot, self._clock, plan)
+        except (KeyError, ValueError) as err:
+            raise SealError(f"the verification cannot be resumed: {err}") from None
+        context.turn_state[OPEN_SESSION] = (sealed, session, snapshot)
+        return session, snapshot
+
+    async def _plan(self, session_id: str) -> tuple[Question, ...] | None:
+        plan = self._plans.get(session_id)
+        if plan is not None:
+            self._plans.move_to_end(session_id)
+            return plan
+        token = await self._records.sealed_plan(session_id)
+        if token is None:
+            return None
+        try:
+            plan = tuple(Question.from_dict(q) for q in json.loads(self._sealer.decrypt(token)))
+        except (KeyError, TypeError, ValueError) as err:
+            raise SealError(f"the verification's plan cannot be read: {err}") from None
+        self._keep(session_id, plan)
+        return plan
+
+    def _keep(self, session_id: str, plan: tuple[Question, ...]) -> None:
+        if not plan:
+            return
+        self._plans[session_id] = plan
+        self._plans.move_to_end(session_id)
+        while len(self._plans) > self._capacity:
+            self._plans.popitem(last=False)
