@@ -197,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = replace(settings, host=args.host)
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_level != "DEBUG":
+        # The Agents SDK logs every message it sends at INFO (conversation ids included): a line per reply that
+        # says nothing Watchword's own log does not, and a measurable share of a turn's time. Its warnings stay.
+        logging.getLogger("microsoft_agents").setLevel(logging.WARNING)
     asyncio.run(serve(settings, playground=not args.no_playground))
     return 0
 

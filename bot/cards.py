@@ -81,6 +81,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        auto_reload=False,  # the templates ship with the code: no stat() of the file on every card
     )
     env.filters["clip"] = clip
     env.globals.update(plain=plain, button=button)

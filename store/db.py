@@ -32,6 +32,7 @@ from store.tenants import TenantRepository
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/watchword.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
+SQLITE_CONNECTIONS = 8
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Any constant will do: it only has to be the same for every Watchword process sharing a database.
 _MIGRATION_LOCK_ID = 0x5741_5443_4857_4F52  # "WATCHWOR"
@@ -117,7 +118,10 @@ def _create_sqlite_engine(url: URL) -> AsyncEngine:
         engine = create_async_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        # A fixed set of connections, no overflow: each aiosqlite connection is a thread plus an open file plus
+        # its PRAGMAs, and overflow connections are opened and closed again under every burst (bench.turns saw
+        # a third of a busy turn's CPU go there). SQLite has one writer anyway; a waiting turn queues here.
+        engine = create_async_engine(url, pool_size=SQLITE_CONNECTIONS, max_overflow=0)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas(in_memory))
     return engine
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
@@ -62,7 +62,9 @@ class Policy:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key, value in asdict(self).items():
+        # Shallow on purpose: the fields are scalars, timedeltas and frozensets, and asdict()'s recursive copy
+        # showed up in every answer turn's profile (the policy travels in the session's progress).
+        for key, value in ((f.name, getattr(self, f.name)) for f in fields(self)):
             if isinstance(value, timedelta):
                 out[key] = {"seconds": value.total_seconds()}
             elif isinstance(value, frozenset):
