@@ -3,8 +3,10 @@
 It adds, under /admin: the guard middleware (session, CSRF, sign-in required), the security headers on every
 response, the Jinja2 environment over templates/pages, /admin/static/, the sign-in pages, Settings >
 Integrations > Microsoft Entra, and the route table (`routes`) of every console section module that exists
-(see SECTIONS). Resources it needs are opened and closed in a cleanup context, after app.py's store and
-token source and directory: the console's msal client and an HTTP client for small Graph reads.
+(see SECTIONS). Outside /admin, the public pages the Teams manifest links (/, /privacy, /terms; see
+admin.public_pages): same templates and security headers, no sign-in. Resources it needs are opened and closed
+in a cleanup context, after app.py's store and token source and directory: the console's msal client and an
+HTTP client for small Graph reads.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import jinja2
 from aiohttp import web
 from cryptography.fernet import Fernet
 
-from admin import entra, signin
+from admin import entra, public_pages, signin
 from admin.context import NAV, SESSIONS, SETTINGS, SIGN_IN, TEMPLATES
 from admin.security import console_guard, content_security_policy, security_headers
 from admin.session import SessionCodec
@@ -81,6 +83,7 @@ def setup_admin(app: web.Application) -> None:
     app.router.add_get("/admin", _home)
     app.router.add_get("/admin/", _home)
     app.router.add_static("/admin/static/", STATIC_DIR, append_version=False)
+    app.add_routes(public_pages.routes)
     app.add_routes(signin.routes)
     app.add_routes(entra.routes)
     for section in SECTIONS:
