@@ -32,7 +32,7 @@ from store.tenants import TenantRepository
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/watchword.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
-SQLITE_CONNECTIONS = 8
+SQLITE_CONNECTIONS = 4
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Any constant will do: it only has to be the same for every Watchword process sharing a database.
 _MIGRATION_LOCK_ID = 0x5741_5443_4857_4F52  # "WATCHWOR"
