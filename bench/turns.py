@@ -13,9 +13,12 @@ Each round, every agent first types `verify <someone>` (a new person each time, 
 waits for the first question: not measured, since that turn reads the person's Microsoft 365 data through Graph.
 Then, measured, all N agents answer concurrently, each question as soon as it is shown, until their verification
 is decided: the caller answers from devtenant's ground truth (bench/truth.py), so turns run the product's real
-answer matching, store writes (transcript, audit chain) and card updates. A turn's latency runs from sending the
-activity until both the HTTP answer and the bot's reply (the next card) arrived. The echo agent then replays the
-same schedule (the same number of turns per agent and round, as concurrently), so its figure is comparable.
+answer matching, store writes (transcript, audit chain) and card updates. Agents type answers in the chat
+(default), or with `--answer-with card` type them into the question card and press Submit answer, as Teams
+sends it (an Action.Execute invoke). A turn's latency runs from sending the activity until both the HTTP answer
+and the bot's reply (the next card) arrived. The echo agent then replays the same schedule (the same number of
+turns per agent and round, as concurrently; its SDK logging configured as Watchword's), so its figure is
+comparable.
 
 Figures compare within one run (ratios), not across machines: these are shared 2-core machines. Prints a report,
 then one JSON object as the last line: turns_per_s, echo_turns_per_s, ratio, p50_ms, p99_ms (Watchword's answer
@@ -218,9 +221,17 @@ class Agent:
     tenant_id: str
 
     def activity(self, service_url: str, text: str) -> dict[str, Any]:
+        return {**self._envelope(service_url), "type": "message", "text": text}
+
+    def click(self, service_url: str, verb: str, data: dict[str, Any]) -> dict[str, Any]:
+        """A card button pressed in Teams: the Action.Execute invoke (Universal Actions)."""
+        value = {"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"}
+        return {**self._envelope(service_url), "type": "invoke", "name": "adaptiveCard/action", "value": value}
+
+    def _envelope(self, service_url: str) -> dict[str, Any]:
         return {
-            "type": "message", "id": uuid.uuid4().hex, "timestamp": datetime.now(UTC).isoformat(),
-            "channelId": "msteams", "serviceUrl": service_url, "locale": "en-GB", "text": text,
+            "id": uuid.uuid4().hex, "timestamp": datetime.now(UTC).isoformat(),
+            "channelId": "msteams", "serviceUrl": service_url, "locale": "en-GB",
             "from": {"id": f"29:{self.user_id}", "name": self.name, "aadObjectId": self.user_id},
             "recipient": {"id": BOT_ID, "name": "Watchword"},
             "conversation": {"id": self.conversation, "conversationType": "personal", "tenantId": self.tenant_id},
@@ -251,12 +262,12 @@ class Figures:
 
 
 async def turn(http: ClientSession, connector: Connector, bot: str, agent: Agent, text: str, accept: Any,
-               figures: Figures | None) -> Received:
-    """Send one message; the reply `accept` likes. Measured into `figures` (when given) from send until both the
-    HTTP answer and that reply have arrived."""
+               figures: Figures | None, activity: dict[str, Any] | None = None) -> Received:
+    """Send one message (`text`, or `activity` when given); the reply `accept` likes. Measured into `figures` (when
+    given) from send until both the HTTP answer and that reply have arrived."""
     since = connector.mark(agent.conversation)
     started = time.perf_counter()
-    async with http.post(f"{bot}/api/messages", json=agent.activity(connector.url, text)) as response:
+    async with http.post(f"{bot}/api/messages", json=activity or agent.activity(connector.url, text)) as response:
         await response.read()
         status = response.status
     answered = time.perf_counter()
@@ -270,7 +281,7 @@ async def turn(http: ClientSession, connector: Connector, bot: str, agent: Agent
 
 async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connector, http: ClientSession) -> Figures:
     # Imported here, not at the top: the echo agent's process runs this module too, and stays lean.
-    from bench.teams_client import cards_in, kind_of, perfect_caller, prompt_of, title_of
+    from bench.teams_client import actions, cards_in, kind_of, perfect_caller, prompt_of, title_of
     from bench.truth import GroundTruth
     from devtenant import playground
     from devtenant.generate import generate_org
@@ -317,8 +328,12 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
     async def answer(agent: Agent, target_id: str, question: dict[str, Any], warm: bool) -> int:
         caller, shown, count = perfect_caller(truth, target_id), question, 0
         while kind_of(shown) == "question":
-            reply = await turn(http, connector, bot.url, agent, caller(prompt_of(shown)), next_card,
-                               None if warm else figures)
+            said = caller(prompt_of(shown))
+            click = None
+            if args.answer_with == "card":  # typed into the card's box, then "Submit answer"
+                data = next(a["data"] for a in actions(shown) if a.get("verb") == "answer")
+                click = agent.click(connector.url, "answer", {**data, "answer": said})
+            reply = await turn(http, connector, bot.url, agent, said, next_card, None if warm else figures, click)
             shown, count = card(reply.activity), count + 1
         if not warm:
             figures.outcomes[title_of(shown)] += 1
@@ -400,6 +415,7 @@ def figures_of(args: argparse.Namespace, watchword: Figures, echo: Figures) -> d
         "turns": watchword.turns,
         "echo_turns": echo.turns,
         "conversations": args.conversations,
+        "answer_with": args.answer_with,
         "rounds": len(watchword.schedule),
         "users": args.users,
         "outcomes": dict(watchword.outcomes),
@@ -407,8 +423,8 @@ def figures_of(args: argparse.Namespace, watchword: Figures, echo: Figures) -> d
 
 
 def report(f: dict[str, Any]) -> None:
-    print(f"Answer turns through /api/messages, {f['conversations']} agents answering at once, "
-          f"{f['rounds']} rounds (store on SQLite; replies to a local fake connector)")
+    print(f"Answer turns through /api/messages, {f['conversations']} agents answering at once in the "
+          f"{f['answer_with']}, {f['rounds']} rounds (store on SQLite; replies to a local fake connector)")
     print(f"  Watchword   {f['turns_per_s']:7.1f} turns/s   p50 {f['p50_ms']:6.1f} ms   p99 {f['p99_ms']:6.1f} ms   "
           f"{f['cpu_ms_per_turn']} ms CPU/turn   ({f['turns']} turns)")
     print(f"  echo agent  {f['echo_turns_per_s']:7.1f} turns/s   p50 {f['echo_p50_ms']:6.1f} ms   "
@@ -443,6 +459,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=60.0, help="start no new round after this long")
     p.add_argument("--users", type=int, default=2000, help="devtenant's size (it needs enough helpdesk agents)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--answer-with", choices=("chat", "card"), default="chat",
+                   help="how agents answer: typed in the chat (the bot then also updates the card that asked: two "
+                        "calls to Teams per turn) or in the card and Submit (Action.Execute: the card's update rides "
+                        "in the invoke's answer, one call to Teams)")
     p.add_argument("--profile", metavar="FILE", help="write a cProfile of Watchword's measured phases to FILE "
                    "(read it with python -m pstats); profiling slows it down, so its figures are not comparable")
     p.add_argument("--serve-echo", action="store_true", help=argparse.SUPPRESS)  # the echo agent's process
@@ -457,6 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve_echo:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("microsoft_agents").setLevel(logging.WARNING)  # as app.py configures Watchword's
         asyncio.run(serve_echo(0))
         return 0
     if args.profile:

@@ -17,8 +17,10 @@ KEYS = {"turns_per_s", "echo_turns_per_s", "ratio", "p50_ms", "p99_ms", "echo_p5
         "cpu_ms_per_turn", "echo_cpu_ms_per_turn", "turns", "echo_turns", "outcomes"}
 
 
-def test_bench_measures_answer_turns_and_replays_them_on_the_echo_agent(capsys: pytest.CaptureFixture[str]) -> None:
-    code = turns.main(["--conversations", "3", "--rounds", "1", "--users", "200"])
+@pytest.mark.parametrize("answer_with", ["chat", "card"])
+def test_bench_measures_answer_turns_and_replays_them_on_the_echo_agent(
+        answer_with: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = turns.main(["--conversations", "3", "--rounds", "1", "--users", "200", "--answer-with", answer_with])
     out = capsys.readouterr().out
     assert code == 0
     lines = [line for line in out.splitlines() if line.strip()]
@@ -29,4 +31,4 @@ def test_bench_measures_answer_turns_and_replays_them_on_the_echo_agent(capsys: 
     assert figures["p50_ms"] <= figures["p99_ms"]
     decided = sum(n for outcome, n in figures["outcomes"].items() if not outcome.startswith("refused"))
     assert decided == 3, figures["outcomes"]  # every agent's verification reached a decision
-    assert "echo agent" in out
+    assert "echo agent" in out and figures["answer_with"] == answer_with
