@@ -1,7 +1,7 @@
 """The console's guard: the session cookie, who may open what, CSRF on every POST, and security headers.
 
 One middleware handles every path under /admin, in this order:
-1. read the session cookie (a missing, forged, idle or expired one gives a fresh anonymous session);
+1. read the session cookie (a missing, forged, idle, expired or signed-out one gives a fresh anonymous session);
 2. unsafe methods (POST, PUT, PATCH, DELETE) must carry the session's CSRF token and, when the browser
    sends an Origin, come from our own origin: otherwise 403;
 3. paths other than the public ones need a signed-in admin: GETs are sent to the sign-in page, the rest 401;
@@ -19,7 +19,7 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
-from admin.context import SESSION, SESSIONS, SETTINGS, audit, render
+from admin.context import SESSION, SESSIONS, SETTINGS, STORE, audit, render
 from admin.session import COOKIE_NAME, IDLE_TIMEOUT_S, SECURE_COOKIE_NAME, ConsoleSession
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ STATIC_PREFIX = "/admin/static/"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-# Why a person landed on the sign-in page, keyed by what SessionCodec.loads reported.
+# Why a person landed on the sign-in page, keyed by what read_session reported.
 _EXPIRY_NOTES = {
     "idle": "You were signed out after 30 minutes without activity. Sign in again to continue.",
     "expired": "Your session reached its 8-hour limit. Sign in again to continue.",
@@ -75,7 +75,7 @@ async def console_guard(request: web.Request, handler: Handler) -> web.StreamRes
     if not is_console_path(request.path) or request.path.startswith(STATIC_PREFIX):
         return await handler(request)
     codec = request.app[SESSIONS]
-    session, why = codec.loads(request.cookies.get(cookie_name(request)))
+    session, why = await read_session(request)
     if session is None:
         session = ConsoleSession.new(codec.clock())
         note = _EXPIRY_NOTES.get(why)
@@ -89,6 +89,33 @@ async def console_guard(request: web.Request, handler: Handler) -> web.StreamRes
         raise
     _write_cookie(request, response, request[SESSION])
     return response
+
+
+async def read_session(request: web.Request) -> tuple[ConsoleSession | None, str]:
+    """The request's console session, as SessionCodec.loads reports it, or (None, "ended") once signed out.
+
+    The store is asked on every signed-in request, so a sign-out holds on every instance sharing the database
+    and across restarts. There is no in-process cache of ended ids: it could only spare the query for a
+    replayed, signed-out cookie (rare), never for a live session (the common case), and it would be a second
+    answer that could disagree with the store. An anonymous session is not looked up: only signed-in sessions
+    are recorded (see end_session), and signing in always starts a new session id.
+    """
+    session, why = request.app[SESSIONS].loads(request.cookies.get(cookie_name(request)))
+    if session is not None and session.admin is not None:
+        if await request.app[STORE].console_sessions.is_ended(session.sid):
+            return None, "ended"
+    return session, why
+
+
+async def end_session(request: web.Request, session: ConsoleSession) -> None:
+    """Sign-out: refuse this session id from now on, on every instance, even if someone kept a copy of the cookie.
+
+    Only a signed-in session is recorded: an anonymous one grants nothing, and recording it would let anyone
+    without an account add rows to the database.
+    """
+    if session.admin is not None:
+        await request.app[STORE].console_sessions.end(session.sid, session.forget_after())
+    session.ended = True
 
 
 async def _guarded(request: web.Request, handler: Handler, session: ConsoleSession) -> web.StreamResponse:

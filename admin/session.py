@@ -1,9 +1,10 @@
 """The console's session: a small JSON document in an encrypted, authenticated cookie (Fernet).
 
-Nothing is kept server-side but a list of signed-out session ids, so any instance holding the same
-WATCHWORD_SESSION_KEY reads the cookie. Fernet stamps each cookie with the time it was written and the
-cookie is re-written on every console request, so `IDLE_TIMEOUT_S` is an idle timeout; `created_at` inside
-bounds the whole session (`ABSOLUTE_LIFETIME_S`) however busy it is.
+Nothing about a live session is kept server-side, so any instance holding the same WATCHWORD_SESSION_KEY reads
+the cookie. Signing out records the session id in the store (store.console_sessions: shared by every instance,
+kept across restarts) and the console's guard refuses it from then on (admin.security). Fernet stamps each
+cookie with the time it was written and the cookie is re-written on every console request, so `IDLE_TIMEOUT_S`
+is an idle timeout; `created_at` inside bounds the whole session (`ABSOLUTE_LIFETIME_S`) however busy it is.
 
 The cookie is HttpOnly, Secure when the console is served over https, and SameSite=Lax rather than Strict:
 the identity platform sends the browser back to /admin/signin/callback and /admin/entra/callback with a
@@ -16,10 +17,10 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -28,6 +29,8 @@ IDLE_TIMEOUT_S = 30 * 60
 ABSOLUTE_LIFETIME_S = 8 * 3600
 COOKIE_NAME = "watchword_console"
 SECURE_COOKIE_NAME = "__Host-watchword_console"  # the __Host- prefix: Secure, path=/, no Domain
+# Instances' clocks differ a little: a signed-out id is remembered this much longer than its cookie could live.
+CLOCK_SKEW_S = 5 * 60
 
 
 @dataclass(frozen=True)
@@ -66,15 +69,17 @@ class ConsoleSession:
         fresh.data = {k: v for k, v in self.data.items() if k in ("flash",)}
         return fresh
 
+    def forget_after(self) -> datetime:
+        """When a signed-out id may be forgotten: no cookie of this session is accepted after it anyway."""
+        return datetime.fromtimestamp(self.created_at + ABSOLUTE_LIFETIME_S + CLOCK_SKEW_S, UTC)
+
 
 class SessionCodec:
-    """Encrypts sessions into cookie values and back; remembers signed-out ids until they would expire."""
+    """Encrypts sessions into cookie values and back. Whether a session was signed out is the store's to say."""
 
     def __init__(self, key: str | bytes, clock: Callable[[], float] = time.time):
         self._fernet = Fernet(key)
         self.clock = clock
-        self._ended: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     def dumps(self, session: ConsoleSession) -> str:
         body = {"sid": session.sid, "csrf": session.csrf, "created_at": session.created_at,
@@ -83,7 +88,7 @@ class SessionCodec:
         return self._fernet.encrypt_at_time(raw, int(self.clock())).decode("ascii")
 
     def loads(self, value: str | None) -> tuple[ConsoleSession | None, str]:
-        """(the session, "") or (None, why): "none", "invalid", "idle", "expired", "ended"."""
+        """(the session, "") or (None, why): "none", "invalid", "idle", "expired" (the guard adds "ended")."""
         if not value:
             return None, "none"
         now = self.clock()
@@ -101,9 +106,6 @@ class SessionCodec:
             return None, "invalid"
         if now - session.created_at > ABSOLUTE_LIFETIME_S:
             return None, "expired"
-        with self._lock:
-            if session.sid in self._ended:
-                return None, "ended"
         return session, ""
 
     def _why_refused(self, value: str, now: float) -> str:
@@ -112,12 +114,3 @@ class SessionCodec:
         except (InvalidToken, UnicodeEncodeError):
             return "invalid"
         return "idle"
-
-    def end(self, session: ConsoleSession) -> None:
-        """Refuse this session id from now on (sign-out), even if someone kept a copy of the cookie."""
-        now = self.clock()
-        with self._lock:
-            for sid in [s for s, until in self._ended.items() if until < now]:
-                del self._ended[sid]
-            self._ended[session.sid] = session.created_at + ABSOLUTE_LIFETIME_S
-        session.ended = True

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from admin.access import decide
 from admin.context import DIRECTORY, SESSION, SESSIONS, SETTINGS, SIGN_IN, STORE, audit, current_session, render
-from admin.security import public_url
+from admin.security import end_session, public_url
 from admin.session import Admin
 from graph.signin import SignInError
 
@@ -124,7 +124,7 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     admin = session.admin
     if admin is not None:
         await audit(request, "console.sign_out", "ok", subject=admin.oid, tenant_id=admin.tenant_id)
-    request.app[SESSIONS].end(session)
+    await end_session(request, session)
     raise web.HTTPSeeOther("/admin/signed-out")
 
 

@@ -6,11 +6,13 @@
 
 Repositories hang off the Store (`store.tenants`, `store.protected_users`, `store.sessions`,
 `store.lockouts`, `store.audit`, `store.conversation_state`, `store.conversation_refs`, `store.policies`,
-`store.sync_leases`) and return the frozen dataclasses exported here, never ORM objects.
+`store.sync_leases`, `store.console_sessions`) and return the frozen dataclasses exported here, never ORM
+objects.
 """
 
 from store.audit import AuditChainCheck, AuditEntry, AuditEvent, AuditFilter, AuditLog, AuditPage, ChainBreak, ChainHead
 from store.clock import Clock, utc_now
+from store.console_sessions import ConsoleSessionRepository
 from store.conversation_refs import ConversationReferenceRepository, StoredConversationReference
 from store.conversation_state import SqlStorage
 from store.db import DEFAULT_DATABASE_URL, Store, open_store
@@ -35,6 +37,7 @@ __all__ = [
     "ChainBreak",
     "ChainHead",
     "Clock",
+    "ConsoleSessionRepository",
     "ConversationReferenceRepository",
     "ETagConflictError",
     "Lockout",

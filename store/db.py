@@ -20,6 +20,7 @@ from sqlalchemy.pool import StaticPool
 
 from store.audit import AuditLog
 from store.clock import Clock, utc_now
+from store.console_sessions import ConsoleSessionRepository
 from store.conversation_refs import ConversationReferenceRepository
 from store.conversation_state import SqlStorage
 from store.lockouts import LockoutRepository
@@ -41,7 +42,8 @@ _MIGRATION_LOCK_ID = 0x5741_5443_4857_4F52  # "WATCHWOR"
 class Store:
     """The repositories, one per concern, sharing one engine. Close it with `await store.close()`.
 
-    Made by `open_store()`. `sessions` are verification sessions; `sessionmaker` makes database sessions.
+    Made by `open_store()`. `sessions` are verification sessions; `console_sessions` are the admin console's
+    signed-out sessions; `sessionmaker` makes database sessions.
     """
 
     def __init__(self, engine: AsyncEngine, clock: Clock = utc_now) -> None:
@@ -56,6 +58,7 @@ class Store:
         self.conversation_refs = ConversationReferenceRepository(self.sessionmaker, clock)
         self.policies = PolicyRepository(self.sessionmaker, clock)
         self.sync_leases = SyncLeaseRepository(self.sessionmaker, clock)
+        self.console_sessions = ConsoleSessionRepository(self.sessionmaker, clock)
 
     async def ping(self) -> None:
         """Raise unless the database answers (readiness checks)."""

@@ -312,3 +312,13 @@ class AuditChainHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_seq: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ConsoleSignoutRow(Base):
+    """A signed-out admin console session: its id's SHA-256 (never the id), kept until its cookie has expired."""
+
+    __tablename__ = "console_signouts"
+
+    sid_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # After this the cookie is refused for its age anyway, and the row may go.
+    until: Mapped[datetime] = mapped_column(index=True)

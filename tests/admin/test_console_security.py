@@ -9,9 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from admin.context import SESSIONS, STORE
-from admin.session import ABSOLUTE_LIFETIME_S, IDLE_TIMEOUT_S, ConsoleSession
+from admin.session import ABSOLUTE_LIFETIME_S, COOKIE_NAME, IDLE_TIMEOUT_S, ConsoleSession
 from store.audit import AuditFilter
 from tests.admin.support import build_app, csrf_token, set_session, settings_for, sign_in_as
+from tests.store.sql import scalar
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "pages"
 SECURITY_HEADERS = {
@@ -229,3 +230,56 @@ async def test_signing_out_ends_the_session_and_a_kept_copy_of_the_cookie_is_ref
     assert "Sign out of Microsoft as well" in await page.text()
     audit = await client.server.app[STORE].audit.query(AuditFilter(action="console.sign_out"))
     assert [e.actor for e in audit.entries] == ["ada.lovelace@tiny.example"]
+
+
+async def _sign_out_keeping_a_copy(client) -> str:
+    """Sign in, keep a copy of the cookie, sign out (which deletes the browser's cookie); the copy."""
+    sign_in_as(client)
+    token = await csrf_token(client)
+    kept = next(iter(client.session.cookie_jar)).value
+    response = await client.post("/admin/signout", data={"csrf_token": token}, allow_redirects=False)
+    assert response.status == 303
+    return kept
+
+
+async def _replay(client, cookie: str):
+    client.session.cookie_jar.update_cookies({COOKIE_NAME: cookie}, response_url=client.make_url("/"))
+    return await client.get("/admin/settings/integrations", allow_redirects=False)
+
+
+async def test_a_cookie_kept_from_before_sign_out_is_refused_by_another_instance(aiohttp_client, tmp_path):
+    one = await aiohttp_client(build_app(settings_for(tmp_path)))
+    other = await aiohttp_client(build_app(settings_for(tmp_path)))  # same database, same session key
+    sign_in_as(one)
+    live = next(iter(one.session.cookie_jar)).value
+    assert (await _replay(other, live)).status == 200  # the other instance reads the same cookies
+
+    kept = await _sign_out_keeping_a_copy(one)
+
+    replay = await _replay(other, kept)
+    assert replay.status == 302 and replay.headers["Location"].startswith("/admin/signin")
+
+
+async def test_a_cookie_kept_from_before_sign_out_is_refused_after_a_restart(aiohttp_client, tmp_path):
+    before = await aiohttp_client(build_app(settings_for(tmp_path)))
+    kept = await _sign_out_keeping_a_copy(before)
+    await before.close()
+
+    after = await aiohttp_client(build_app(settings_for(tmp_path)))  # restarted: same database, same key
+
+    replay = await _replay(after, kept)
+    assert replay.status == 302 and replay.headers["Location"].startswith("/admin/signin")
+
+
+async def test_the_store_keeps_a_hash_of_the_signed_out_id_and_only_for_signed_in_sessions(client):
+    anonymous = ConsoleSession.new(client.server.app[SESSIONS].clock())
+    set_session(client, anonymous)
+    await client.post("/admin/signout", data={"csrf_token": anonymous.csrf})
+    store = client.server.app[STORE]
+    assert await scalar(store, "SELECT count(*) FROM console_signouts") == 0
+
+    await _sign_out_keeping_a_copy(client)
+
+    assert await scalar(store, "SELECT count(*) FROM console_signouts") == 1
+    stored = await scalar(store, "SELECT sid_hash FROM console_signouts")
+    assert len(stored) == 64 and all(c in "0123456789abcdef" for c in stored)
