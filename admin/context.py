@@ -5,7 +5,7 @@ The app's resources (typed keys on the aiohttp application, set by app.py and ad
     request.app[SETTINGS]   settings.Settings        (public_url, login_url, admin_group_id...)
     request.app[STORE]      store.Store               (tenants, protected_users, audit...)
     request.app[TOKENS]     graph.tokens.TokenSource  (app-only Graph tokens per tenant)
-    request.app[DIRECTORY]  graph.directory.Directory (check_connection, sync_users, is_member_of...)
+    request.app[DIRECTORY]  graph.directory.Directory (check_connection, sync_users, group_names...)
 
 A page handler, with the route table its module exposes (admin.app mounts `routes` of each section module):
 

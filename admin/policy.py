@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from admin.context import STORE, audit, connected_tenant, current_admin, flash, render, require_admin
+from admin.context import DIRECTORY, STORE, audit, connected_tenant, current_admin, flash, render, require_admin
 from admin.policy_form import (
     CHECKBOXES,
     NIST_BITS,
@@ -26,7 +26,6 @@ from admin.policy_form import (
     parse_policy_form,
     warnings_for,
 )
-from admin.sync_wiring import DIRECTORY_READS
 from graph.directory import DirectoryError
 from store import TenantAccess
 from verification.policy import Policy
@@ -107,7 +106,7 @@ async def _group_names(request: web.Request, tenant_id: str,
     if not ids:
         return {}, None
     try:
-        return dict(await request.app[DIRECTORY_READS].group_names(tenant_id, ids)), None
+        return dict(await request.app[DIRECTORY].group_names(tenant_id, ids)), None
     except DirectoryError as err:
         log.warning("policy page: group names unavailable: %s", err)
         return {}, f"Group names could not be read ({err})."

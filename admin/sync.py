@@ -1,6 +1,6 @@
 """The protected users' sync: Entra's users, through the delta query, into the store.
 
-    service = SyncService(store, directory, reads)
+    service = SyncService(store, directory)
     run = service.start(tenant_id)          # or: await service.run(tenant_id)
     async for progress in service.watch(tenant_id): ...
 
@@ -11,8 +11,9 @@ stored delta link, else from scratch. A cycle that starts without a delta link s
 removes, when it completes, the users it did not see; later cycles only read changes.
 
 For each user the sync decides two things, with a handful of tenant-wide reads per run instead of a
-call per user (`SyncReads`): whether Watchword may ever reset them (not if they hold a privileged
-directory role, sit in a role-assignable group, or are synced from on-premises) and whether they are in
+call per user (`Directory.not_resettable_ids`, `.group_member_ids`; `.count_users` for the progress bar):
+whether Watchword may ever reset them (not if they hold a privileged directory role, sit in a
+role-assignable group, or are synced from on-premises) and whether they are in
 the admin's group scope (members of an include group, if any is set, and of no exclude group). Roles
 and group memberships change without the user changing, so a delta cycle also re-checks every stored
 user against the fresh reads and rewrites those whose verdict moved.
@@ -38,7 +39,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from graph.directory import Directory, DirectoryError, DirectoryUser, ResetRefusal, SyncPage
 from store import Store, StoreError, TenantAccess, UserSnapshot
@@ -49,22 +50,6 @@ FEDERATED = ResetRefusal.FEDERATED.value
 QUEUE_PAGES = 4  # pages fetched ahead of the writer: enough to keep both busy, little memory
 RECHECK_BATCH = 1000
 LEASE_TTL = timedelta(minutes=2)
-
-
-class SyncReads(Protocol):
-    """Tenant-wide reads a sync makes once per run (see graph/sync_reads.py: these belong on Directory)."""
-
-    async def group_member_ids(self, tenant_id: str, group_id: str) -> frozenset[str]:
-        """Ids of the group's users, directly or through nested groups."""
-        ...
-
-    async def not_resettable_ids(self, tenant_id: str) -> Mapping[str, tuple[str, ...]]:
-        """User id -> why the helpdesk may never reset them (ResetRefusal values), for every such user."""
-        ...
-
-    async def count_users(self, tenant_id: str) -> int | None:
-        """How many users the tenant has, for a progress bar; None if unknown."""
-        ...
 
 
 class SyncStatus(StrEnum):
@@ -153,7 +138,7 @@ class _Verdicts:
 class SyncService:
     """Runs tenants' syncs in the background and tells subscribers how they go."""
 
-    def __init__(self, store: Store, directory: Directory, reads: SyncReads, *,
+    def __init__(self, store: Store, directory: Directory, *,
                  on_finished: Callable[[SyncProgress], Awaitable[None]] | None = None,
                  monotonic: Callable[[], float] = time.monotonic, lease_ttl: timedelta = LEASE_TTL,
                  queue_pages: int = QUEUE_PAGES) -> None:
@@ -161,7 +146,6 @@ class SyncService:
         self._store = store
         self._on_finished = on_finished
         self._directory = directory
-        self._reads = reads
         self._monotonic = monotonic
         self._lease_ttl = lease_ttl
         self._queue_pages = queue_pages
@@ -306,7 +290,7 @@ class SyncService:
                users_seen=state.users_upserted, users_removed=state.users_removed)
         # The tenant-wide reads run while the first pages are fetched; the writer waits for them.
         reading = asyncio.create_task(self._verdicts(tenant_id))
-        counting = asyncio.create_task(self._reads.count_users(tenant_id)) if state.full else None
+        counting = asyncio.create_task(self._directory.count_users(tenant_id)) if state.full else None
         resume_link = state.next_link or state.delta_link
         full = state.full
         queue: asyncio.Queue[SyncPage | None] = asyncio.Queue(maxsize=self._queue_pages)
@@ -325,7 +309,7 @@ class SyncService:
                     full = True
                     counts.update(pages=0, seen=0, removed=0)
                     update(cycle=restarted.cycle, full=True, resumed=False,
-                           expected_users=await self._reads.count_users(tenant_id))
+                           expected_users=await self._directory.count_users(tenant_id))
                 snapshots = [verdicts.snapshot(u) for u in page.users]
                 rechecked = 0
                 if page.delta_link is not None and not full:
@@ -371,8 +355,8 @@ class SyncService:
     async def _verdicts(self, tenant_id: str) -> _Verdicts:
         access: TenantAccess = await self._store.policies.get_access(tenant_id)
         groups = (*access.include_group_ids, *access.exclude_group_ids)
-        flagged, *members = await asyncio.gather(self._reads.not_resettable_ids(tenant_id),
-                                                 *(self._reads.group_member_ids(tenant_id, g) for g in groups))
+        flagged, *members = await asyncio.gather(self._directory.not_resettable_ids(tenant_id),
+                                                 *(self._directory.group_member_ids(tenant_id, g) for g in groups))
         of = dict(zip(groups, members, strict=True))
 
         def union(ids: tuple[str, ...]) -> frozenset[str]:

@@ -117,7 +117,6 @@ async def sync(settings: Settings, tenant: str | None,
     """Sync one tenant (or every connected one) with the product's own store, directory and sync service."""
     from graph.client import build_http_client
     from graph.graph_directory import GraphDirectory
-    from graph.sync_reads import GraphSyncReads
     from graph.tokens import TokenSource
     from store import open_store
 
@@ -127,8 +126,7 @@ async def sync(settings: Settings, tenant: str | None,
     http = build_http_client(settings.ca_file)
     try:
         tenant_ids = await _tenants(store, tenant or settings.tenant_id or None)
-        service = SyncService(store, GraphDirectory(tokens, http, settings.graph_url, settings.client_id),
-                              GraphSyncReads(tokens, http, settings.graph_url))
+        service = SyncService(store, GraphDirectory(tokens, http, settings.graph_url, settings.client_id))
         results = []
         for tenant_id in tenant_ids:
             results.append(await _one(service, tenant_id, on_progress))

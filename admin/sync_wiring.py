@@ -1,32 +1,22 @@
-"""The protected users' sync service and the directory reads the console's pages share, on the app.
+"""The protected users' sync service, on the app.
 
 `setup(app)` (called by admin.users.setup when the console mounts) adds a cleanup context, after the
-console's own, that builds them from the app's store, directory, token source and Graph HTTP client,
-unless a test put its own there first, and stops running syncs on shutdown (their stored pages stay).
+console's own, that builds it from the app's store and directory (whose tenant-wide reads it uses), and
+stops running syncs on shutdown (their stored pages stay).
 Finished syncs are audited as "directory.sync" by whoever started them.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any, Protocol
+from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
-from admin.context import DIRECTORY, GRAPH_HTTP, SETTINGS, STORE, TOKENS
-from admin.sync import SyncProgress, SyncReads, SyncService, SyncStatus
-
-
-class DirectoryReads(SyncReads, Protocol):
-    """The sync's tenant-wide reads, plus group names for the policy page (graph.sync_reads.GraphSyncReads)."""
-
-    async def group_names(self, tenant_id: str, group_ids: Iterable[str]) -> Mapping[str, str | None]:
-        """Each group's display name; None for a group that does not exist."""
-        ...
-
+from admin.context import DIRECTORY, STORE
+from admin.sync import SyncProgress, SyncService, SyncStatus
 
 SYNC = web.AppKey("admin_sync", SyncService)
-DIRECTORY_READS = web.AppKey("admin_directory_reads", DirectoryReads)
 
 
 def setup(app: web.Application) -> None:
@@ -34,10 +24,6 @@ def setup(app: web.Application) -> None:
 
 
 async def _sync_ctx(app: web.Application) -> AsyncIterator[None]:
-    if DIRECTORY_READS not in app:
-        from graph.sync_reads import GraphSyncReads
-
-        app[DIRECTORY_READS] = GraphSyncReads(app[TOKENS], app[GRAPH_HTTP], app[SETTINGS].graph_url)
     store = app[STORE]
 
     async def audit_finished(progress: SyncProgress) -> None:
@@ -51,7 +37,7 @@ async def _sync_ctx(app: web.Application) -> AsyncIterator[None]:
                                  actor=progress.started_by or "watchword", tenant_id=progress.tenant_id,
                                  details=details)
 
-    service = SyncService(store, app[DIRECTORY], app[DIRECTORY_READS], on_finished=audit_finished)
+    service = SyncService(store, app[DIRECTORY], on_finished=audit_finished)
     app[SYNC] = service
     yield
     await service.close()

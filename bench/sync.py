@@ -81,7 +81,6 @@ async def product_sync(ready: dict[str, Any], db_path: Path) -> dict[str, Any]:
     from admin.sync import SyncService, SyncStatus
     from graph.client import build_http_client
     from graph.graph_directory import GraphDirectory
-    from graph.sync_reads import GraphSyncReads
     from graph.tokens import TokenSource
     from settings import Settings
     from store import open_store
@@ -95,8 +94,7 @@ async def product_sync(ready: dict[str, Any], db_path: Path) -> dict[str, Any]:
         await store.tenants.connect(s.tenant_id, display_name="bench", granted_permissions=["User.Read.All"])
         await tokens.token(s.tenant_id)  # the token is not what we measure
         rss_before = _peak_rss_mb()
-        service = SyncService(store, GraphDirectory(tokens, http, s.graph_url, s.client_id),
-                              GraphSyncReads(tokens, http, s.graph_url))
+        service = SyncService(store, GraphDirectory(tokens, http, s.graph_url, s.client_id))
         started, cpu_started = time.perf_counter(), time.process_time()
         result = await service.run(s.tenant_id)
         seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started

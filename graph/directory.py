@@ -10,7 +10,7 @@ agent: they never hold tokens, secrets or temporary passwords.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -22,8 +22,8 @@ from verification.context import OrgKnowledge, Person, UserContext
 
 __all__ = [
     "ConnectionCheck", "Deadline", "Directory", "DirectoryError", "DirectoryUser", "GraphUnavailable",
-    "LoadedContext", "PermissionStatus", "ResetRefusal", "ResetRefused", "SyncPage", "TemporaryPassword",
-    "UserNotFound",
+    "GroupNotFound", "LoadedContext", "PermissionStatus", "ResetRefusal", "ResetRefused", "SyncPage",
+    "TemporaryPassword", "UserNotFound",
 ]
 
 
@@ -36,6 +36,12 @@ class UserNotFound(DirectoryError):
     def __init__(self, user_id: str):
         super().__init__(f"No user {user_id} in the directory.")
         self.user_id = user_id
+
+
+class GroupNotFound(DirectoryError):
+    def __init__(self, group_id: str):
+        super().__init__(f"No group {group_id} in the directory.")
+        self.group_id = group_id
 
 
 class GraphUnavailable(DirectoryError):
@@ -197,4 +203,25 @@ class Directory(Protocol):
 
     async def is_member_of(self, tenant_id: str, user_id: str, group_id: str) -> bool:
         """Whether the user is a member of the group, directly or through nesting."""
+        ...
+
+    # --- tenant-wide reads (the directory sync and the console's policy page) ----------------------------
+    async def group_member_ids(self, tenant_id: str, group_id: str) -> frozenset[str]:
+        """The ids (lower case) of the group's users, directly or through nested groups.
+        Raises GroupNotFound, or GraphUnavailable."""
+        ...
+
+    async def not_resettable_ids(self, tenant_id: str) -> Mapping[str, tuple[str, ...]]:
+        """User id (lower case) -> why the helpdesk may never reset them (sorted ResetRefusal values), for every
+        such user: a privileged role held directly or through a role-assignable group ("privileged_admin"), or
+        membership of a role-assignable group ("role_assignable_group"). Federated users are not included: the
+        sync tells them apart by `DirectoryUser.on_premises_sync_enabled`. Raises GraphUnavailable."""
+        ...
+
+    async def count_users(self, tenant_id: str) -> int | None:
+        """How many users the tenant has, for a progress bar; None when Graph will not say (never raises)."""
+        ...
+
+    async def group_names(self, tenant_id: str, group_ids: Iterable[str]) -> Mapping[str, str | None]:
+        """Each group's display name; None for a group that does not exist. Raises GraphUnavailable."""
         ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -37,6 +37,7 @@ from graph.directory import (
     ConnectionCheck,
     DirectoryError,
     GraphUnavailable,
+    GroupNotFound,
     LoadedContext,
     OnPage,
     PermissionStatus,
@@ -58,7 +59,8 @@ T = TypeVar("T")
 
 DEFAULT_BUDGET_S = 8.0  # a verification's whole Graph budget
 CALL_TIMEOUT_S = 15.0  # one direct call, the SDK's own retries (429/503/504 with Retry-After) included
-SYNC_CALL_TIMEOUT_S = 60.0
+SYNC_CALL_TIMEOUT_S = 60.0  # one call of the directory sync's (delta pages, tenant-wide reads)
+MAX_PAGES = 10_000  # a runaway paging loop (a link that never ends) stops here
 MAX_QUERY_CHARS = 64
 RESET_PERMISSION = "User-PasswordProfile.ReadWrite.All"
 
@@ -160,10 +162,11 @@ class GraphDirectory:
 
     async def _get_json(self, tenant_id: str, url: str, what: str, *, headers: dict[str, str] | None = None,
                         permission: str | None = None, budget_s: float = CALL_TIMEOUT_S) -> Any:
-        """One GET (a path below the Graph base, or an absolute next/delta link) answered with JSON.
+        """One GET (a path below the Graph base, or an absolute next/delta link) answered with JSON (or, for a
+        `/$count`, text/plain: returned as the text).
 
         Reads go around msgraph-sdk's models (see graph/mapping.py for why) but through the same HTTP client,
-        so msgraph-core's middleware still retries 429/503/504 after Retry-After, within `timeout`."""
+        so msgraph-core's middleware still retries 429/503/504 after Retry-After, within `budget_s`."""
         target = url if url.startswith("https://") or url.startswith("http://") else self._graph_url + url
         try:
             async with asyncio.timeout(budget_s):
@@ -185,6 +188,8 @@ class GraphDirectory:
                 pass
             why = _odata_reason(response.status_code, code, permission)
             raise _HttpError(response.status_code, code, f"{what}: {why}")
+        if response.headers.get("content-type", "").startswith("text/plain"):
+            return response.text
         try:
             return response.json()
         except ValueError:
@@ -399,6 +404,87 @@ class GraphDirectory:
                                   lambda: self._client(tenant_id).users.by_user_id(user_id).check_member_groups
                                   .post(body), permission="GroupMember.Read.All", user_id=user_id)
         return group_id.lower() in {str(v).lower() for v in (answer.value if answer else None) or []}
+
+    # --- tenant-wide reads (the directory sync, the policy page) -----------------------------------------
+    async def group_member_ids(self, tenant_id: str, group_id: str) -> frozenset[str]:
+        url = relative_url(f"/groups/{quote(group_id, safe='')}/transitiveMembers/microsoft.graph.user",
+                           {"$select": "id", "$top": "999", "$count": "true"})
+        try:
+            members = await self._get_all(tenant_id, url, "group members", permission="GroupMember.Read.All",
+                                          headers=dict(EVENTUAL))
+        except _HttpError as err:
+            if err.status == 404:
+                raise GroupNotFound(group_id) from None
+            raise
+        return frozenset(str(m["id"]).lower() for m in members if m.get("id"))
+
+    async def not_resettable_ids(self, tenant_id: str) -> dict[str, tuple[str, ...]]:
+        url = relative_url("/roleManagement/directory/roleAssignments",
+                           {"$select": "id,principalId,roleDefinitionId", "$expand": "roleDefinition",
+                            "$top": "999"})
+        groups_url = relative_url("/groups", {"$filter": "isAssignableToRole eq true", "$select": "id",
+                                              "$top": "999"})
+        assignments, groups = await asyncio.gather(
+            self._get_all(tenant_id, url, "role assignments", permission="RoleManagement.Read.Directory"),
+            self._get_all(tenant_id, groups_url, "role-assignable groups", permission="Group.Read.All"))
+        privileged_principals = {str(a.get("principalId", "")).lower() for a in assignments
+                                 if is_privileged_role(mapping.role_template(a))}
+        role_groups = sorted({str(g["id"]).lower() for g in groups if g.get("id")})
+        reasons: dict[str, set[str]] = {}
+        for principal in privileged_principals - set(role_groups):
+            reasons.setdefault(principal, set()).add(ResetRefusal.PRIVILEGED.value)
+        memberships = await asyncio.gather(*(self._members_if_any(tenant_id, g) for g in role_groups))
+        for group_id, members in zip(role_groups, memberships, strict=True):
+            for member in members:
+                found = reasons.setdefault(member, set())
+                found.add(ResetRefusal.ROLE_ASSIGNABLE_GROUP.value)
+                if group_id in privileged_principals:
+                    found.add(ResetRefusal.PRIVILEGED.value)
+        return {user_id: tuple(sorted(why)) for user_id, why in reasons.items()}
+
+    async def _members_if_any(self, tenant_id: str, group_id: str) -> frozenset[str]:
+        try:
+            return await self.group_member_ids(tenant_id, group_id)
+        except GroupNotFound:
+            return frozenset()  # deleted between the two reads
+
+    async def count_users(self, tenant_id: str) -> int | None:
+        try:
+            body = await self._get_json(tenant_id, "/users/$count", "user count", headers=dict(EVENTUAL),
+                                        permission="User.Read.All", budget_s=SYNC_CALL_TIMEOUT_S)
+        except GraphUnavailable:
+            return None
+        return mapping.count_value(body)
+
+    async def group_names(self, tenant_id: str, group_ids: Iterable[str]) -> dict[str, str | None]:
+        names: dict[str, str | None] = {}
+        for group_id in dict.fromkeys(group_ids):
+            url = relative_url(f"/groups/{quote(group_id, safe='')}", {"$select": "id,displayName"})
+            try:
+                body = await self._get_json(tenant_id, url, "group", permission="Group.Read.All",
+                                            budget_s=SYNC_CALL_TIMEOUT_S)
+            except _HttpError as err:
+                if err.status == 404:
+                    names[group_id] = None
+                    continue
+                raise
+            names[group_id] = str(body.get("displayName") or group_id) if isinstance(body, dict) else group_id
+        return names
+
+    async def _get_all(self, tenant_id: str, url: str, what: str, *, permission: str,
+                       headers: dict[str, str] | None = None) -> list[mapping.Json]:
+        """Every item of a collection, following `@odata.nextLink` (at most MAX_PAGES pages)."""
+        items: list[mapping.Json] = []
+        link: str | None = url
+        for _ in range(MAX_PAGES):
+            if link is None:
+                return items
+            body = await self._get_json(tenant_id, link, what, headers=headers, permission=permission,
+                                        budget_s=SYNC_CALL_TIMEOUT_S)
+            items += mapping.values(body)
+            next_link = body.get("@odata.nextLink") if isinstance(body, dict) else None
+            link = str(next_link) if next_link else None
+        raise GraphUnavailable(f"{what}: more than {MAX_PAGES} pages")
 
 
 # --- helpers ---------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""Fakes for the directory sync's tests: a directory whose users and pages the test controls.
+"""Fakes for the directory sync's tests: a directory whose users, pages and tenant-wide reads the test controls.
 
 `FakeDirectory.sync_users` walks its users in pages of `page_size`, with links that say where they
 lead ("fake://next/<cycle>/<offset>", "fake://delta/<version>"), so a test can check which link a
 sync resumed from. `fail_after_pages` makes it raise GraphUnavailable after delivering that many pages
-(in one call), as Graph going away mid-sync would.
+(in one call), as Graph going away mid-sync would. The tenant-wide reads answer from `not_resettable`,
+`groups` (set with `set_group`; an unknown group is Graph's 404), `total` and `names`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from graph.directory import DirectoryUser, GraphUnavailable, OnPage, SyncPage
+from graph.directory import DirectoryUser, GraphUnavailable, GroupNotFound, OnPage, SyncPage
 
 
 def uid(n: int) -> str:
@@ -38,6 +39,13 @@ class FakeDirectory:
     hang_after_pages: int | None = None  # then wait forever (for a test to cancel), once
     refuse_links: bool = False  # answer a stored link as Graph does an expired token: start over
     hanging: asyncio.Event = field(default_factory=asyncio.Event)
+    # The tenant-wide reads: who may not be reset, and each group's (transitive) members.
+    not_resettable: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    groups: dict[str, frozenset[str]] = field(default_factory=dict)
+    total: int | None = None
+    group_reads: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)  # group id -> display name (for the policy page)
+    unavailable: bool = False  # group names: Graph cannot be reached
 
     def add(self, *users: DirectoryUser) -> None:
         for u in users:
@@ -101,25 +109,13 @@ class FakeDirectory:
             if self.fail_after_pages is not None and delivered >= self.fail_after_pages:
                 raise GraphUnavailable("throttled")
 
-
-@dataclass
-class FakeReads:
-    """The tenant-wide reads: who may not be reset, and each group's (transitive) members."""
-
-    not_resettable: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    groups: dict[str, frozenset[str]] = field(default_factory=dict)
-    total: int | None = None
-    group_reads: list[str] = field(default_factory=list)
-    names: dict[str, str] = field(default_factory=dict)  # group id -> display name (for the policy page)
-    unavailable: bool = False  # group names: Graph cannot be reached
-
     def set_group(self, group_id: str, members: Iterable[str]) -> None:
         self.groups[group_id] = frozenset(members)
 
     async def group_member_ids(self, tenant_id: str, group_id: str) -> frozenset[str]:
         self.group_reads.append(group_id)
         if group_id not in self.groups:
-            raise GraphUnavailable(f"group members: 404: Request_ResourceNotFound ({group_id})")
+            raise GroupNotFound(group_id)
         return self.groups[group_id]
 
     async def not_resettable_ids(self, tenant_id: str) -> Mapping[str, tuple[str, ...]]:

@@ -12,10 +12,9 @@ import pytest
 
 from admin.audit_view import csv_cell, parse_filters
 from admin.context import STORE
-from admin.sync_wiring import DIRECTORY_READS
 from store import AuditFilter, UserSnapshot, open_store
 from tests.admin.support import build_app, settings_for, sign_in_as
-from tests.admin.sync_fakes import FakeDirectory, FakeReads
+from tests.admin.sync_fakes import FakeDirectory
 from tests.store.sql import tamper
 from tests.store.support import FakeClock
 
@@ -67,7 +66,6 @@ async def client(aiohttp_client, tmp_path):
     settings = settings_for(tmp_path)
     await write_log(settings.database_url)
     app = build_app(settings, directory=FakeDirectory())
-    app[DIRECTORY_READS] = FakeReads()
     client = await aiohttp_client(app)
     sign_in_as(client)
     return client

@@ -8,13 +8,12 @@ from datetime import timedelta
 
 import pytest
 
-from admin.context import STORE
+from admin.context import DIRECTORY, STORE
 from admin.policy_form import changed_fields, parse_policy_form
-from admin.sync_wiring import DIRECTORY_READS
 from store import TenantAccess
 from store.audit import AuditFilter
 from tests.admin.support import build_app, csrf_token, settings_for, sign_in_as
-from tests.admin.sync_fakes import FakeDirectory, FakeReads
+from tests.admin.sync_fakes import FakeDirectory
 from tests.devtenant.tiny_org import TENANT_ID
 from verification.context import Source
 from verification.policy import Policy
@@ -41,8 +40,7 @@ SOURCES = [("sources", s) for s in ("meetings", "groups", "hierarchy", "chats", 
 
 @pytest.fixture
 async def client(aiohttp_client, tmp_path):
-    app = build_app(settings_for(tmp_path), directory=FakeDirectory())
-    app[DIRECTORY_READS] = FakeReads(names=dict(NAMES))
+    app = build_app(settings_for(tmp_path), directory=FakeDirectory(names=dict(NAMES)))
     client = await aiohttp_client(app)
     await app[STORE].tenants.connect(TENANT_ID, display_name="Tiny", granted_permissions=["User.Read.All"])
     sign_in_as(client)
@@ -169,7 +167,7 @@ async def test_unknown_groups_are_refused_by_name(client):
 
 
 async def test_group_names_unavailable_still_saves_and_says_so(client):
-    client.server.app[DIRECTORY_READS].unavailable = True
+    client.server.app[DIRECTORY].unavailable = True
 
     response = await post(client, valid_form(helpdesk_group_id=HELPDESK))
 

@@ -11,11 +11,10 @@ from devtenant.server import running_devtenant
 from devtenant.state import DevTenantConfig
 from graph.client import build_http_client
 from graph.graph_directory import GraphDirectory
-from graph.sync_reads import GraphSyncReads
 from graph.tokens import TokenSource
 from settings import Settings
 from store import Store, TenantAccess
-from tests.admin.sync_fakes import FakeDirectory, FakeReads, person, uid
+from tests.admin.sync_fakes import FakeDirectory, person, uid
 from tests.devtenant import tiny_org as tiny
 from tests.store.support import FakeClock
 
@@ -42,11 +41,10 @@ async def stored_ids(store: Store) -> list[str]:
 
 # --- full, then incremental -----------------------------------------------------------------------------
 async def test_first_sync_stores_everyone_and_says_who_may_not_be_reset(connected: Store) -> None:
-    directory = directory_of(7)
+    directory = directory_of(7, not_resettable={uid(2): ("privileged_admin",), uid(3): ("role_assignable_group",)})
     directory.add(person(8, on_premises_sync_enabled=True))
-    reads = FakeReads(not_resettable={uid(2): ("privileged_admin",), uid(3): ("role_assignable_group",)})
 
-    result = await SyncService(connected, directory, reads).run(TENANT)
+    result = await SyncService(connected, directory).run(TENANT)
 
     assert result.status == SyncStatus.DONE and result.error is None
     assert (result.pages, result.users_seen, result.full, result.cycle) == (3, 8, True, 1)
@@ -62,7 +60,7 @@ async def test_first_sync_stores_everyone_and_says_who_may_not_be_reset(connecte
 
 async def test_next_sync_reads_only_the_changes_from_the_delta_link(connected: Store) -> None:
     directory = directory_of(7)
-    service = SyncService(connected, directory, FakeReads())
+    service = SyncService(connected, directory)
     await service.run(TENANT)
     first_delta = f"fake://delta/{directory.version}"
     directory.add(person(9), person(4, display_name="Renamed Four"))
@@ -82,7 +80,7 @@ async def test_next_sync_reads_only_the_changes_from_the_delta_link(connected: S
 # --- stopping and resuming ------------------------------------------------------------------------------
 async def test_sync_that_fails_after_page_two_resumes_from_the_stored_next_link(connected: Store) -> None:
     directory = directory_of(10, fail_after_pages=2)
-    service = SyncService(connected, directory, FakeReads())
+    service = SyncService(connected, directory)
 
     failed = await service.run(TENANT)
 
@@ -103,7 +101,7 @@ async def test_sync_that_fails_after_page_two_resumes_from_the_stored_next_link(
 
 async def test_stopped_sync_keeps_its_pages_and_resumes_after_them(connected: Store) -> None:
     directory = directory_of(10, hang_after_pages=2)
-    service = SyncService(connected, directory, FakeReads())
+    service = SyncService(connected, directory)
     task = service.start(TENANT)
     await directory.hanging.wait()
     # The writer runs behind the fetcher: let it store what was fetched, as it would while Graph answers.
@@ -126,7 +124,7 @@ async def test_stopped_sync_keeps_its_pages_and_resumes_after_them(connected: St
 
 async def test_expired_delta_link_restarts_a_full_cycle_that_removes_the_unseen(connected: Store) -> None:
     directory = directory_of(5)
-    service = SyncService(connected, directory, FakeReads())
+    service = SyncService(connected, directory)
     await service.run(TENANT)
     # Graph forgot our token, and a user vanished without a trace in the changes we could have read.
     directory.users.pop(uid(5))
@@ -140,8 +138,8 @@ async def test_expired_delta_link_restarts_a_full_cycle_that_removes_the_unseen(
 
 # --- progress and concurrency ---------------------------------------------------------------------------
 async def test_subscribers_see_progress_page_by_page_until_done(connected: Store) -> None:
-    directory = directory_of(10)
-    service = SyncService(connected, directory, FakeReads(total=10))
+    directory = directory_of(10, total=10)
+    service = SyncService(connected, directory)
     seen: list[SyncProgress] = []
 
     async def watch() -> None:
@@ -164,7 +162,7 @@ async def test_subscribers_see_progress_page_by_page_until_done(connected: Store
 
 async def test_a_second_start_joins_the_running_sync(connected: Store) -> None:
     directory = directory_of(10, hang_after_pages=1)
-    service = SyncService(connected, directory, FakeReads())
+    service = SyncService(connected, directory)
     first = service.start(TENANT)
     await directory.hanging.wait()
 
@@ -178,11 +176,11 @@ async def test_another_process_cannot_sync_the_same_tenant_meanwhile(
     connected: Store, store_clock: FakeClock
 ) -> None:
     directory = directory_of(10, hang_after_pages=1)
-    here = SyncService(connected, directory, FakeReads())
+    here = SyncService(connected, directory)
     running = here.start(TENANT)
     await directory.hanging.wait()
 
-    elsewhere = await SyncService(connected, directory_of(3), FakeReads()).run(TENANT)
+    elsewhere = await SyncService(connected, directory_of(3)).run(TENANT)
 
     assert elsewhere.status == SyncStatus.FAILED
     assert elsewhere.error == f"A directory sync of tenant {TENANT} is already running in another process."
@@ -197,7 +195,7 @@ async def test_a_dead_process_lease_expires(connected: Store, store_clock: FakeC
     assert await connected.sync_leases.acquire(TENANT, "crashed-host/42/x", timedelta(minutes=2))
     store_clock.advance(minutes=3)
 
-    result = await SyncService(connected, directory_of(3), FakeReads()).run(TENANT)
+    result = await SyncService(connected, directory_of(3)).run(TENANT)
 
     assert result.status == SyncStatus.DONE
 
@@ -206,35 +204,34 @@ async def test_a_dead_process_lease_expires(connected: Store, store_clock: FakeC
 async def test_group_scope_includes_members_of_include_groups_minus_exclude_groups(connected: Store) -> None:
     await connected.policies.save(TENANT, (await connected.policies.get(TENANT)) or _policy(), "admin@contoso",
                                   TenantAccess(include_group_ids=(INCLUDE,), exclude_group_ids=(EXCLUDE,)))
-    reads = FakeReads()
-    reads.set_group(INCLUDE, [uid(1), uid(2), uid(3)])
-    reads.set_group(EXCLUDE, [uid(3), uid(4)])
+    directory = directory_of(5)
+    directory.set_group(INCLUDE, [uid(1), uid(2), uid(3)])
+    directory.set_group(EXCLUDE, [uid(3), uid(4)])
 
-    await SyncService(connected, directory_of(5), reads).run(TENANT)
+    await SyncService(connected, directory).run(TENANT)
 
     users = {u.user_id: u for u in await connected.protected_users.list_users(TENANT)}
     assert [i for i in sorted(users) if users[i].included] == [uid(1), uid(2)]
-    assert sorted(reads.group_reads) == [INCLUDE, EXCLUDE]  # each scope group read once, not once per user
+    assert sorted(directory.group_reads) == [INCLUDE, EXCLUDE]  # each scope group read once, not once per user
 
 
 async def test_unknown_scope_group_fails_the_sync_before_any_user_is_written(connected: Store) -> None:
     await connected.policies.save(TENANT, _policy(), "admin@contoso", TenantAccess(include_group_ids=(INCLUDE,)))
 
-    result = await SyncService(connected, directory_of(5), FakeReads()).run(TENANT)
+    result = await SyncService(connected, directory_of(5)).run(TENANT)
 
-    assert result.status == SyncStatus.FAILED and "404" in str(result.error)
+    assert result.status == SyncStatus.FAILED and f"No group {INCLUDE} in the directory" in str(result.error)
     state = await connected.protected_users.get_sync_state(TENANT)
     assert state is not None and state.pages == 0 and await connected.protected_users.count(TENANT) == 0
 
 
 async def test_delta_sync_rechecks_roles_and_scope_of_users_who_did_not_change(connected: Store) -> None:
-    directory = directory_of(6)
-    reads = FakeReads(not_resettable={uid(1): ("privileged_admin",)})
-    service = SyncService(connected, directory, reads)
+    directory = directory_of(6, not_resettable={uid(1): ("privileged_admin",)})
+    service = SyncService(connected, directory)
     await service.run(TENANT)
     # Nobody changed in the directory, but user 1 lost the role and user 5 got one; the scope changed too.
-    reads.not_resettable = {uid(5): ("privileged_admin",)}
-    reads.set_group(EXCLUDE, [uid(6)])
+    directory.not_resettable = {uid(5): ("privileged_admin",)}
+    directory.set_group(EXCLUDE, [uid(6)])
     await connected.policies.save(TENANT, _policy(), "admin@contoso", TenantAccess(exclude_group_ids=(EXCLUDE,)))
 
     result = await service.run(TENANT)
@@ -261,8 +258,7 @@ async def test_sync_through_graph_marks_administrators_and_synced_accounts(store
                              ca_file=s.ca_file)
         http = build_http_client(s.ca_file)
         try:
-            service = SyncService(store, GraphDirectory(tokens, http, s.graph_url, s.client_id),
-                                  GraphSyncReads(tokens, http, s.graph_url))
+            service = SyncService(store, GraphDirectory(tokens, http, s.graph_url, s.client_id))
             result = await service.run(s.tenant_id)
         finally:
             await http.aclose()

@@ -10,17 +10,16 @@ import pytest
 
 from admin.context import STORE
 from admin.sync import SyncStatus
-from admin.sync_wiring import DIRECTORY_READS, SYNC
+from admin.sync_wiring import SYNC
 from store.audit import AuditFilter
 from tests.admin.support import build_app, csrf_token, settings_for, sign_in_as
-from tests.admin.sync_fakes import FakeDirectory, FakeReads, person, uid
+from tests.admin.sync_fakes import FakeDirectory, person, uid
 from tests.devtenant.tiny_org import TENANT_ID
 
 
 def make_client_factory(aiohttp_client, tmp_path):
-    async def make(directory: FakeDirectory, reads: FakeReads | None = None, *, connect: bool = True):
+    async def make(directory: FakeDirectory, *, connect: bool = True):
         app = build_app(settings_for(tmp_path), directory=directory)
-        app[DIRECTORY_READS] = reads or FakeReads()
         client = await aiohttp_client(app)
         if connect:
             await app[STORE].tenants.connect(TENANT_ID, display_name="Tiny", granted_permissions=["User.Read.All"])
@@ -89,11 +88,11 @@ async def test_search_by_name_or_upn_prefix(make_client):
 
 
 async def test_users_who_may_not_be_reset_are_marked_with_the_reason(make_client):
-    directory = FakeDirectory()
+    directory = FakeDirectory(not_resettable={uid(1): ("privileged_admin",)})
     directory.add(person(1, display_name="Ada Admin"),
                   person(2, display_name="Fed User", on_premises_sync_enabled=True),
                   person(3, display_name="Plain Person"))
-    client = await make_client(directory, FakeReads(not_resettable={uid(1): ("privileged_admin",)}))
+    client = await make_client(directory)
     await synced(client, directory)
 
     html = await (await client.get("/admin/users")).text()
@@ -150,9 +149,9 @@ async def test_sync_now_needs_the_csrf_token(make_client):
 
 
 async def test_a_running_sync_shows_its_progress_and_refreshes_without_javascript(make_client):
-    directory = FakeDirectory(page_size=2, hang_after_pages=2)
+    directory = FakeDirectory(page_size=2, hang_after_pages=2, total=10)
     directory.add(*(person(i) for i in range(1, 11)))
-    client = await make_client(directory, FakeReads(total=10))
+    client = await make_client(directory)
     service = client.server.app[SYNC]
     service.start(TENANT_ID, started_by="ada")
     await directory.hanging.wait()

@@ -3,13 +3,14 @@ with Entra-style GUIDs, a helpdesk group, and a password reset that counts its c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from graph.directory import (
     ConnectionCheck,
     GraphUnavailable,
+    GroupNotFound,
     LoadedContext,
     OnPage,
     ResetRefusal,
@@ -95,3 +96,17 @@ class FakeDirectory:
 
     async def sync_users(self, tenant_id: str, resume_link: str | None, on_page: OnPage) -> str:
         return "delta"
+
+    async def group_member_ids(self, tenant_id: str, group_id: str) -> frozenset[str]:
+        if group_id != HELPDESK_GROUP:
+            raise GroupNotFound(group_id)
+        return frozenset(self.agents)
+
+    async def not_resettable_ids(self, tenant_id: str) -> Mapping[str, tuple[str, ...]]:
+        return {ADA.id: (ResetRefusal.PRIVILEGED.value,)}
+
+    async def count_users(self, tenant_id: str) -> int | None:
+        return len(PEOPLE)
+
+    async def group_names(self, tenant_id: str, group_ids: Iterable[str]) -> Mapping[str, str | None]:
+        return {g: "Helpdesk Agents" if g == HELPDESK_GROUP else None for g in group_ids}
