@@ -28,11 +28,13 @@ Only the first name in "Alan and Katherine" counts: one answer, one guess.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
+from functools import lru_cache
 
-from verification.names import allowed_edits, close, given_exact, given_matches, normalize, tokens, typo_distance
+from verification.names import allowed_edits, close, given_exact, normalize, tokens, typo_distance, within_edits
 from verification.questions.model import AnswerType, Candidate, Form, Question
 
 
@@ -124,47 +126,114 @@ def with_full_name(bare: str, follow_up: str) -> str:
     return follow_up if repeated else f"{bare} {follow_up}"
 
 
+# The most edits allowed_edits grants any word (it is capped).
+_MOST_EDITS = allowed_edits(sys.maxsize)
+
+
+def _most_edits(word: str) -> int:
+    """The most edits between `word` and any word `close` to it: the other is at most _MOST_EDITS longer, and
+    allowed_edits grows with length. So one C pass (within_edits) with this cutoff finds every word that might
+    be close, and few others (a short word has few neighbours)."""
+    return allowed_edits(len(word) + _MOST_EDITS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Name:
+    """A candidate's name, split up as person_strength compares it. Worked out once per name, not once per
+    answer: the same people come back answer after answer, question after question."""
+
+    given: tuple[str, ...]
+    plain_given: tuple[str, ...]  # each given word normalised again, as given_matches compares it
+    surname: tuple[str, ...]
+    display: tuple[str, ...]
+    forms: tuple[str, ...]  # the full name said exactly: given surname, surname given, display
+    form_words: tuple[int, ...]  # words in each form (_fuzzy_phrase matches only forms of another length)
+    words: frozenset[str]  # every word above that a typed word is compared with by `close`
+
+
+@lru_cache(maxsize=16384)
+def _name(given: str | None, surname: str | None, display: str) -> _Name:
+    given_words = tokens(given) or tokens(display)[:1]
+    surname_words = tokens(surname) or tokens(display)[-1:]
+    display_words = tokens(display)
+    plain_given = tuple(normalize(g) for g in given_words)
+    forms = (" ".join(given_words + surname_words), " ".join(surname_words + given_words), " ".join(display_words))
+    return _Name(given_words, plain_given, surname_words, display_words, forms,
+                 tuple(len(f.split()) for f in forms), frozenset(plain_given + surname_words + display_words))
+
+
+def _name_of(c: Candidate) -> _Name:
+    return _name(c.given, c.surname, c.display)
+
+
+@dataclass(frozen=True, slots=True)
+class _Said:
+    """The caller's words, with everything the candidates' names are compared against found in one go per
+    answer: the typo neighbours of each word among all their name words, and of the whole phrase among all
+    their full-name forms (instead of a typo_distance call per word, candidate and part of a name)."""
+
+    words: tuple[str, ...]
+    typed: str
+    count: int  # words in `typed`
+    near: Mapping[str, frozenset[str]]  # typed word -> the name words it is `close` to
+    near_forms: frozenset[str]  # the full-name forms the whole phrase is within its typo budget of
+
+    @classmethod
+    def of(cls, words: tuple[str, ...], names: Sequence[_Name]) -> _Said:
+        typed = " ".join(words)
+        vocabulary = list(frozenset().union(*(n.words for n in names)))
+        # within_edits finds every pair that could be close; `close` itself still decides (exactly as before).
+        near = {w: frozenset(x for x in within_edits(w, vocabulary, _most_edits(w)) if close(w, x)) for w in set(words)}
+        forms = list(frozenset().union(*(n.forms for n in names)))
+        budget = allowed_edits(len(typed))
+        near_forms = frozenset(f for f in within_edits(typed, forms, budget) if _phrase_close(typed, (f,)))
+        return cls(words, typed, len(typed.split()), near, near_forms)
+
+
 def person_strength(words: tuple[str, ...], c: Candidate) -> tuple[Strength, bool]:
     """How strongly the words name this candidate, and whether without typos (exact beats fuzzy, so
     "Joan" names Joan Clarke, not John Backus one typo away)."""
     if not words:
         return Strength.NONE, False
-    given = tokens(c.given) or tokens(c.display)[:1]
-    surname = tokens(c.surname) or tokens(c.display)[-1:]
-    display = tokens(c.display)
-    typed = " ".join(words)
-    forms = [" ".join(given + surname), " ".join(surname + given), " ".join(display)]
-    if typed in forms:
+    name = _name_of(c)
+    return _strength(_Said.of(words, (name,)), name)
+
+
+def _strength(said: _Said, name: _Name) -> tuple[Strength, bool]:
+    """person_strength, the answer's words prepared once for all the candidates."""
+    if said.typed in name.forms:
         return Strength.FULL, True
     saw_given = saw_surname = saw_initial = False
     exact = True
-    for w in words:
-        if any(given_exact(w, g) for g in given):
+    for w in said.words:
+        near = said.near[w]
+        if any(given_exact(w, g) for g in name.given):
             saw_given = True
-        elif any(given_matches(w, g) for g in given):
+        elif not near.isdisjoint(name.plain_given):  # given_matches: given_exact failed above, so close to one
             saw_given, exact = True, False
-        elif w in surname or any(close(w, s) for s in surname):
-            saw_surname, exact = True, exact and w in surname
-        elif len(w) == 1 and any(s.startswith(w) for s in surname):
+        elif w in name.surname or not near.isdisjoint(name.surname):
+            saw_surname, exact = True, exact and w in name.surname
+        elif len(w) == 1 and any(s.startswith(w) for s in name.surname):
             saw_initial = True
-        elif not any(close(w, d) for d in display):
-            return _fuzzy_phrase(typed, forms)  # a word that belongs to someone else: "Alan Smith"
+        elif near.isdisjoint(name.display):
+            return _fuzzy_phrase(said, name)  # a word that belongs to someone else: "Alan Smith"
     if saw_given and (saw_surname or saw_initial):
         return Strength.FULL, exact
     if saw_given:
         return Strength.GIVEN, exact
     if saw_surname:
         return Strength.SURNAME, exact
-    return _fuzzy_phrase(typed, forms)
+    return _fuzzy_phrase(said, name)
 
 
-def _fuzzy_phrase(typed: str, forms: Sequence[str]) -> tuple[Strength, bool]:
+def _fuzzy_phrase(said: _Said, name: _Name) -> tuple[Strength, bool]:
     """Words split or run together ("JoseMuller", "Berners Lee Tim"): the whole phrase within the typo
     budget. Only when the word counts differ: same-count typos were judged word by word (so the short
     "Ann" never stretches to "Ian")."""
-    n = len(typed.split())
-    uneven = [f for f in forms if len(f.split()) != n]
-    return (Strength.FULL, False) if _phrase_close(typed, uneven) else (Strength.NONE, False)
+    if said.near_forms.isdisjoint(name.forms):  # the usual case, decided without a loop
+        return Strength.NONE, False
+    uneven = (f for f, n in zip(name.forms, name.form_words, strict=True) if n != said.count)
+    return (Strength.FULL, False) if any(f in said.near_forms for f in uneven) else (Strength.NONE, False)
 
 
 def _phrase_close(typed: str, forms: Sequence[str]) -> bool:
@@ -174,8 +243,11 @@ def _phrase_close(typed: str, forms: Sequence[str]) -> bool:
 
 
 def _judge_person(words: tuple[str, ...], accepted: Sequence[Candidate], confusers: Sequence[Candidate]) -> Match:
-    scored = [(c, person_strength(words, c), True) for c in accepted]
-    scored += [(c, person_strength(words, c), False) for c in confusers]
+    if not words:
+        return Match(MatchResult.WRONG, "names nobody the question accepts")
+    people = [(c, _name_of(c), True) for c in accepted] + [(c, _name_of(c), False) for c in confusers]
+    said = _Said.of(words, [name for _, name, _ in people])
+    scored = [(c, _strength(said, name), ok) for c, name, ok in people]
     best = max((s for _, s, _ in scored), default=(Strength.NONE, False))
     if best[0] is Strength.NONE:
         return Match(MatchResult.WRONG, "names nobody the question accepts")
@@ -228,15 +300,20 @@ def _named_words(name: str, answer_type: AnswerType) -> tuple[str, ...]:
     return tuple(_ROLE_WORDS.get(w, w) for w in words) if answer_type is AnswerType.ROLE else words
 
 
+def _generic_words(answer_type: AnswerType) -> frozenset[str]:
+    return _ROLE_GENERIC if answer_type is AnswerType.ROLE else _GROUP_GENERIC
+
+
 def _word_fits(typed: str, actual: str) -> bool:
     """One word for another: exact, or within the typo budget of its length; numbers exactly ("1" is not "2")."""
     if typed == actual:
         return True
-    if any(c.isdigit() for c in typed + actual):
+    if any(map(str.isdigit, typed + actual)):  # map, not a generator: this runs for every pair of words
         return False
     return close(typed, actual)
 
 
+@lru_cache(maxsize=4096)  # the same few words, each checked against every generic word (30 typo distances)
 def _generic_like(word: str, generic: frozenset[str]) -> bool:
     """A generic word, or one slip away from one ("Tem" for "Team", "Gruop" for "Group")."""
     return word in generic or (len(word) >= 3 and any(len(g) >= 4 and typo_distance(word, g, 1) <= 1
@@ -271,11 +348,35 @@ def named_fit(typed: Sequence[str], actual: Sequence[str], generic: frozenset[st
     return exact
 
 
-def _named_verdict(typed: Sequence[str], c: Candidate, answer_type: AnswerType,
+@dataclass(frozen=True, slots=True)
+class _Named:
+    """A group's or role's name as named_fit reads it, worked out once per name (a tenant's groups come back in
+    every group question): its words, the words it requires said (named_fit's `core`), and run together."""
+
+    words: tuple[str, ...]
+    core: frozenset[str]
+    joined: str
+
+
+@lru_cache(maxsize=65536)
+def _named(name: str, answer_type: AnswerType) -> _Named:
+    words = _named_words(name, answer_type)
+    generic = _generic_words(answer_type)
+    return _Named(words, frozenset(w for w in words if w not in generic) or frozenset(words), "".join(words))
+
+
+def _fitted_words(typed: Sequence[str], names: Sequence[_Named]) -> frozenset[str]:
+    """The candidates' required words that some typed word fits. A name with a required word outside this set
+    cannot fit (named_fit would leave that word unsaid), so most of a thousand names are ruled out by one set
+    test. within_edits finds the few words close enough to matter in C; _word_fits still decides each."""
+    required = list(frozenset().union(*(n.core for n in names)))
+    return frozenset(x for w in set(typed) for x in within_edits(w, required, _most_edits(w)) if _word_fits(w, x))
+
+
+def _named_verdict(typed: Sequence[str], joined: str, name: _Named, fitted: frozenset[str],
                    generic: frozenset[str]) -> bool | None:
-    actual = _named_words(c.display, answer_type)
-    fit = named_fit(typed, actual, generic)
-    if fit is None and "".join(typed) == "".join(actual):  # words run together: "Compilersteam"
+    fit = named_fit(typed, name.words, generic) if name.core <= fitted else None
+    if fit is None and joined == name.joined:  # words run together: "Compilersteam"
         fit = True
     return fit
 
@@ -284,13 +385,16 @@ def match_named(text: str, accepted: Sequence[Candidate], confusers: Sequence[Ca
                 answer_type: AnswerType) -> Match:
     """A group or role, said loosely. An exact (normalised) name beats names that only fit with typos, as for
     people: the exact name of a look-alike group is WRONG, not a near miss of the accepted one."""
-    generic = _ROLE_GENERIC if answer_type is AnswerType.ROLE else _GROUP_GENERIC
+    generic = _generic_words(answer_type)
     typed = _named_words(text, answer_type)
     what = answer_type.value
     if not [w for w in typed if w not in generic]:
         return Match(MatchResult.WRONG, f"names no {what}")
-    scored = [(c, _named_verdict(typed, c, answer_type, generic), True) for c in accepted]
-    scored += [(c, _named_verdict(typed, c, answer_type, generic), False) for c in confusers]
+    named = [(c, _named(c.display, answer_type), True) for c in accepted]
+    named += [(c, _named(c.display, answer_type), False) for c in confusers]
+    fitted = _fitted_words(typed, [name for _, name, _ in named])
+    joined = "".join(typed)
+    scored = [(c, _named_verdict(typed, joined, name, fitted, generic), ok) for c, name, ok in named]
     fits = [(c, exact, ok) for c, exact, ok in scored if exact is not None]
     if any(exact for _, exact, _ in fits):
         fits = [f for f in fits if f[1]]

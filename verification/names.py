@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
 from nicknames import NickNamer
+from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
@@ -44,6 +46,12 @@ def typo_distance(a: str, b: str, cutoff: int | None = None) -> int:
     """Edits between two strings, a swap of neighbouring letters counting as one slip ("Supoprt" is one
     typo from "Support", not two): optimal string alignment distance."""
     return OSA.distance(a, b, score_cutoff=cutoff)
+
+
+def within_edits(word: str, choices: Sequence[str], most: int) -> list[str]:
+    """The choices at most `most` typo_distance from the word: one pass in C over hundreds of names, where a
+    loop of typo_distance calls pays Python's call overhead for every pair."""
+    return [c for c, _, _ in process.extract(word, choices, scorer=OSA.distance, score_cutoff=most, limit=None)]
 
 
 def close(typed: str, actual: str) -> bool:

@@ -237,3 +237,12 @@ def test_multiple_choice_option_named_exactly_beats_a_look_alike_option():
                  correct_option=1)
     assert match_answer(q, "Tier 2 Support Team").result is MatchResult.CORRECT
     assert match_answer(q, "tier 1 support").result is MatchResult.WRONG
+
+
+def test_the_accepted_group_is_found_among_a_thousand_others():
+    others = [Candidate(f"g-{i}", f"Project {word}{i} Team") for i, word in enumerate(["Apollo", "Tier"] * 500)]
+    for text in ["Tier 2 Suport", "tier2 support team", "Tier 2 Support Team"]:
+        verdict = match_named(text, [TIER_2], [TIER_1, *others], AnswerType.GROUP)
+        assert (verdict.result, verdict.keys) == (MatchResult.CORRECT, ("g-t2",))
+    assert group("Tier 1 Support Team", TIER_2, TIER_1) is MatchResult.WRONG
+
