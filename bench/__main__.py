@@ -16,6 +16,8 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench.latency", ["--latency-ms", "100"]),
     ("bench.sync", ["--users", "50000", "--seed", "1"]),
     ("bench.turns", ["--conversations", "20", "--rounds", "8", "--users", "2000", "--seed", "1"]),
+    ("bench.turns", ["--conversations", "20", "--rounds", "8", "--users", "2000", "--seed", "1",
+                     "--answer-with", "card"]),
 ]
 
 
@@ -31,7 +33,7 @@ def main() -> int:
         if proc.returncode != 0 or not lines:
             failed.append(module)
             continue
-        summary[module] = json.loads(lines[-1])
+        summary[" ".join([module, *args])] = json.loads(lines[-1])
     print(json.dumps({"benchmarks": summary, "failed": failed}))
     return 1 if failed else 0
 
