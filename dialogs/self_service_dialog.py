@@ -27,7 +27,7 @@ from dialogs.reset_dialog import ResetPasswordDialog
 from dialogs.session_keeper import SessionKeeper
 from dialogs.wording import requirement_lines, risk_view
 from graph.directory import Directory, DirectoryError
-from verification import Outcome, Policy, VerificationSession, assess_risk
+from verification import Outcome, Policy
 
 USER_STEPS = {
     Outcome.VERIFIED: "You answered enough questions.",
@@ -86,20 +86,15 @@ class SelfServiceDialog(ComponentDialog):
             return await self._end(step.context, step, "I can't reset your password here",
                                    "Your password is managed on-premises. Call the IT helpdesk.")
         policy = self_service_policy(await self._records.policy_for(actor.tenant_id))
-        risk = assess_risk(loaded.context, policy)
-        attempts = await self._records.attempts_in_last_24h(actor.tenant_id, actor.user_id)
-        session = VerificationSession(self._clock)
-        first = session.start(loaded.context, loaded.org, policy, risk, attempts)
-        sealed = await self._sessions.start(step.context, session, actor=actor, target_id=actor.user_id,
-                                            self_service=True, policy=policy, risk=risk,
-                                            required_bits=first.bits_required,
-                                            expires_at=self._clock() + policy.session_timeout)
-        step.values["session_id"] = session.id
+        started = await self._sessions.begin(step.context, loaded, policy, actor=actor, target_id=actor.user_id,
+                                             self_service=True)
+        first, sealed = started.first, started.sealed
+        step.values["session_id"] = started.session.id
         if first.decision is not None:
             return await step.next({"session": sealed})
         card = self._cards.render("person", person={"name": "Checking it's you", "details": actor.name},
-                                  risk=risk_view(risk), requirements=requirement_lines(policy, first.bits_required,
-                                                                                       None)[:2])
+                                  risk=risk_view(started.risk),
+                                  requirements=requirement_lines(policy, first.bits_required, None)[:2])
         await step.context.send_activity(self._cards.activity(card, "A few questions first"))
         return await step.begin_dialog(QuestionDialog.__name__, {"session": sealed, "actor": actor.to_dict(),
                                                                  "audience": "self", "out_of_band": False})

@@ -12,16 +12,29 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from microsoft_agents.hosting.core import TurnContext
 
 from dialogs.ports import Actor, Clock, Sealer, SealError, VerificationRecords
-from verification import Policy, Question, RiskAssessment, VerificationSession
+from graph.directory import LoadedContext
+from verification import Policy, Question, RiskAssessment, Step, VerificationSession, assess_risk
 
 OPEN_SESSION = "watchword.open_session"  # turn_state: the session this turn sealed or opened last
 PLANS_KEPT = 512  # open sessions whose plans stay parsed in memory (a few MB); others are read back when needed
+
+
+@dataclass(frozen=True)
+class Started:
+    """A verification just begun: the session, its first step (a question, or already a decision), the sign-in
+    risk it weighed, and its progress sealed for the dialog's state."""
+
+    session: VerificationSession
+    first: Step
+    risk: RiskAssessment
+    sealed: dict[str, Any]
 
 
 class SessionKeeper:
@@ -31,6 +44,19 @@ class SessionKeeper:
         self._clock = clock
         self._capacity = capacity
         self._plans: OrderedDict[str, tuple[Question, ...]] = OrderedDict()
+
+    async def begin(self, context: TurnContext, loaded: LoadedContext, policy: Policy, *, actor: Actor,
+                    target_id: str, self_service: bool) -> Started:
+        """Begin verifying `target_id` on the Microsoft 365 data just read: weigh the sign-in risk, count the day's
+        attempts, choose the questions (or decide at once), and record the session with its sealed plan."""
+        risk = assess_risk(loaded.context, policy)
+        attempts = await self._records.attempts_in_last_24h(actor.tenant_id, target_id)
+        session = VerificationSession(self._clock)
+        first = session.start(loaded.context, loaded.org, policy, risk, attempts)
+        sealed = await self.start(context, session, actor=actor, target_id=target_id, self_service=self_service,
+                                  policy=policy, risk=risk, required_bits=first.bits_required,
+                                  expires_at=self._clock() + policy.session_timeout)
+        return Started(session, first, risk, sealed)
 
     async def start(self, context: TurnContext, session: VerificationSession, *, actor: Actor, target_id: str,
                     self_service: bool, policy: Policy, risk: RiskAssessment, required_bits: float,

@@ -33,7 +33,7 @@ from dialogs.reset_dialog import ResetPasswordDialog
 from dialogs.session_keeper import SessionKeeper
 from dialogs.wording import decision_view, person_view, requirement_lines, risk_view
 from graph.directory import Directory, DirectoryError, UserNotFound
-from verification import Flag, Outcome, Policy, VerificationSession, assess_risk
+from verification import Flag, Outcome, Policy
 
 MAX_CHOICES = 8
 
@@ -130,19 +130,14 @@ class VerifyDialog(ComponentDialog):
             await self._refuse(step.context, actor, target, Protection.FEDERATED)
             return await step.end_dialog()
         policy = await self._records.policy_for(actor.tenant_id)
-        risk = assess_risk(loaded.context, policy)
-        attempts = await self._records.attempts_in_last_24h(actor.tenant_id, target["id"])
-        session = VerificationSession(self._clock)
-        first = session.start(loaded.context, loaded.org, policy, risk, attempts)
-        sealed = await self._sessions.start(step.context, session, actor=actor, target_id=target["id"],
-                                            self_service=False, policy=policy, risk=risk,
-                                            required_bits=first.bits_required,
-                                            expires_at=self._clock() + policy.session_timeout)
+        started = await self._sessions.begin(step.context, loaded, policy, actor=actor, target_id=target["id"],
+                                             self_service=False)
+        first, sealed = started.first, started.sealed
         asked = None
         if first.decision is None:
-            asked = await self._messenger.ask_out_of_band(step.context, session_id=session.id, actor=actor,
+            asked = await self._messenger.ask_out_of_band(step.context, session_id=started.session.id, actor=actor,
                                                           target_id=target["id"])
-        card = self._cards.render("person", person=target, risk=risk_view(risk),
+        card = self._cards.render("person", person=target, risk=risk_view(started.risk),
                                   requirements=requirement_lines(policy, first.bits_required, asked))
         await step.context.send_activity(self._cards.activity(card, f"Verifying {target['name']}"))
         if first.decision is not None:
