@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Select, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from store._sql import normalise_guid
 from store.clock import Clock, require_utc
@@ -179,11 +179,12 @@ def _to_entry(row: AuditRow) -> AuditEntry:
 
 
 class AuditLog:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, *, dialect: str) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine, clock: Clock) -> None:
         self._sessions = sessions
+        self._engine = engine
         self._clock = clock
         # Only SQLite needs the in-process queue; PostgreSQL's row lock lets appenders wait server-side.
-        self._append_lock: asyncio.Lock | None = asyncio.Lock() if dialect == "sqlite" else None
+        self._append_lock: asyncio.Lock | None = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     async def append(
         self,
@@ -204,12 +205,11 @@ class AuditLog:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that may append (`append_on`) along with other writes of the store, all committed
         together. Queued behind other appenders on SQLite (see the module doc)."""
-        engine = self._sessions.kw["bind"]
         if self._append_lock is None:
-            async with engine.begin() as conn:
+            async with self._engine.begin() as conn:
                 yield conn
             return
-        async with self._append_lock, engine.begin() as conn:
+        async with self._append_lock, self._engine.begin() as conn:
             yield conn
 
     async def append_on(self, conn: AsyncConnection, event: AuditEvent) -> AuditEntry:

@@ -34,7 +34,7 @@ from microsoft_agents.hosting.core.state.agent_state import CachedAgentState
 from microsoft_agents.hosting.core.storage import Storage, StoreItem
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from store.clock import Clock
 from store.errors import ETagConflictError
@@ -84,8 +84,8 @@ def _stamp(item: StoreItem, etag: str) -> None:
 
 
 class SqlStorage(Storage):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
-        self._engine = sessions.kw["bind"]
+    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+        self._engine = engine
         self._clock = clock
         upsert = (postgresql if self._engine.dialect.name == "postgresql" else sqlite).insert(ConversationStateRow)
         self._upsert = upsert.on_conflict_do_update(
