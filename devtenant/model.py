@@ -207,6 +207,20 @@ class RoleAssignment:
 
 
 @dataclass(slots=True)
+class RoleEligibility:
+    """A Privileged Identity Management eligibility (`roleEligibilityScheduleInstances`): the principal holds
+    no active role but may activate this one at will."""
+
+    id: str
+    role_definition_id: str
+    principal_id: str  # a user or a role-assignable group
+    start_date_time: datetime
+    end_date_time: datetime | None = None  # None: permanently eligible
+    directory_scope_id: str = "/"
+    member_type: str = "Direct"
+
+
+@dataclass(slots=True)
 class Domain:
     id: str  # the domain name
     is_default: bool
@@ -241,6 +255,8 @@ class Org:
     events_of: dict[str, list[Event]] = field(default_factory=dict)
     chats_of: dict[str, list[Chat]] = field(default_factory=dict)
     groups_of: dict[str, list[str]] = field(default_factory=dict)  # principal id -> direct parent group ids
+    # PIM eligibilities; empty in a tenant without Microsoft Entra ID P2 (devtenant then answers 400).
+    role_eligibilities: list[RoleEligibility] = field(default_factory=list)
     # Change tracking for /users/delta.
     version: int = 0
     removed_users: dict[str, int] = field(default_factory=dict)  # user id -> version when deleted

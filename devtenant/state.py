@@ -55,6 +55,8 @@ class DevTenantConfig:
     # Extra time an Outlook request (calendar, mail, contacts) holds its mailbox's slot, on top of
     # latency_ms (paid before dispatch): makes Outlook's 4-concurrent-requests-per-mailbox limit observable.
     mailbox_latency_ms: float = 0.0
+    # Microsoft Entra ID P2 (or ID Governance): without it PIM's endpoints answer 400 AadPremiumLicenseRequired.
+    entra_id_p2: bool = True
 
 
 @dataclass

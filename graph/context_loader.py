@@ -1,13 +1,13 @@
 """Reading everything a verification needs, in as few sequential round trips as the data allows.
 
-Round 1 is one $batch of everything keyed by the target's id: the profile with its manager expanded,
-direct reports, calendar, groups, chats, contacts, mail senders, roles and sign-ins (plus, in a tenant's
-first verification, the tenant-wide facts of graph/tenant_facts.py). Round 2 holds what round 1 made
-possible: peers and the skip-level (the manager's reports and manager), the department, member counts of
-the target's groups, roles held through role-assignable groups, and the directory users behind addresses
-round 1 named. When the profile has to come from Graph before peers can be asked for, it travels in a batch
-of its own so round 2 leaves while the rest of round 1 is still on its way. With the tenant's directory
-snapshot cached (and complete), peers, skip-level and department are read locally and one round suffices.
+Round 1 is one $batch of everything keyed by the target's id: the profile with its manager expanded, direct
+reports, calendar, groups, chats, contacts, mail senders, roles (active and PIM-eligible) and sign-ins
+(plus, in a tenant's first verification, the tenant-wide facts of graph/tenant_facts.py). Round 2 holds what
+round 1 made possible: peers and the skip-level (the manager's reports and manager), the department, member
+counts of the target's groups, roles held through role-assignable groups, and the directory users behind
+addresses round 1 named. When the profile has to come from Graph before peers can be asked for, it travels
+in a batch of its own so round 2 leaves while the rest of round 1 is still on its way. With the tenant's
+directory snapshot cached (and complete), peers, skip-level and department are read locally and one round suffices.
 Next pages (`@odata.nextLink`, only when present) follow their page as soon as it arrives.
 
 Every request is a $batch item, so a failing source fails alone: it is named in `UserContext.unavailable`
@@ -49,6 +49,7 @@ from graph.directory import GraphUnavailable, LoadedContext, UserNotFound
 from graph.limits import SlidingWindowLimiter, TtlCache
 from graph.mapping import Json
 from graph.permissions import PERMISSIONS
+from graph.roles import ROLE_ASSIGNMENTS, ROLE_ELIGIBILITIES, no_pim_licence
 from graph.tenant_facts import FACTS, DirectorySnapshot, TenantFacts
 from graph.tokens import TokenError, TokenSource
 from graph.urls import EVENTUAL, odata_string, relative_link, relative_url
@@ -167,6 +168,7 @@ class _Load:
         self.messages: list[Json] = []
         self.assignments: list[Json] = []
         self.group_assignments: list[Json] = []
+        self.eligibilities: list[Json] = []
         self.sign_in_list: tuple[SignIn, ...] = ()
         self.sign_in_deferred = False
         self.sign_in_attempt = 1
@@ -281,8 +283,11 @@ class _Load:
                 "$select": ",".join((*mapping.MAIL_FIELDS, *(("subject",) if self.l.with_mail_subjects else ()))),
                 "$filter": f"receivedDateTime ge {_iso(now - MAIL_BACK)}", "$orderby": "receivedDateTime desc",
                 "$top": str(OUTLOOK_MAX_PAGE)})),
-            _Req("roles", relative_url("/roleManagement/directory/roleAssignments", {
+            _Req("roles", relative_url(ROLE_ASSIGNMENTS, {
                 "$filter": f"principalId eq {odata_string(self.uid)}", "$expand": "roleDefinition"})),
+            _Req("eligible", relative_url(ROLE_ELIGIBILITIES, {
+                "$filter": f"principalId eq {odata_string(self.uid)}", "$expand": "roleDefinition",
+                "$select": "id,principalId,roleDefinitionId"})),
         ]
         cached = self.l.sign_ins.get((self.tenant, self.uid))
         if cached is not None:
@@ -399,7 +404,7 @@ class _Load:
         assignable = [str(g["id"]) for g in groups if g.get("isAssignableToRole")]
         for i in range(0, len(assignable), IN_CLAUSE_MAX):
             chunk = ",".join(odata_string(gid) for gid in assignable[i:i + IN_CLAUSE_MAX])
-            follow.append(_Req("group_roles", relative_url("/roleManagement/directory/roleAssignments", {
+            follow.append(_Req("group_roles", relative_url(ROLE_ASSIGNMENTS, {
                 "$filter": f"principalId in ({chunk})", "$expand": "roleDefinition"})))
         return follow
 
@@ -451,6 +456,10 @@ class _Load:
         self.assignments += mapping.values(res.body)
         return self._next_page(req, res)
 
+    def _on_eligible(self, req: _Req, res: BatchResult) -> list[_Req]:
+        self.eligibilities += mapping.values(res.body)
+        return self._next_page(req, res)
+
     def _on_group_roles(self, req: _Req, res: BatchResult) -> list[_Req]:
         self.group_assignments += mapping.values(res.body)
         return self._next_page(req, res)
@@ -487,7 +496,8 @@ class _Load:
     # --- failures ----------------------------------------------------------------------------------------
     _SOURCE = {"reports": Source.HIERARCHY, "peers": Source.HIERARCHY, "meetings": Source.MEETINGS,
                "groups": Source.GROUPS, "chats": Source.CHATS, "contacts": Source.CONTACTS, "mail": Source.MAIL,
-               "roles": Source.ROLES, "group_roles": Source.ROLES, "sign_ins": Source.SIGN_INS}
+               "roles": Source.ROLES, "group_roles": Source.ROLES, "eligible": Source.ROLES,
+               "sign_ins": Source.SIGN_INS}
 
     def _failed(self, req: _Req, res: BatchResult) -> list[_Req]:
         transient = res.status in RETRYABLE and self.deadline.remaining() > RETRY_MIN_LEFT_S
@@ -497,6 +507,8 @@ class _Load:
             if transient:  # nothing works without it: keep asking while the budget lasts
                 return [replace(req, attempt=req.attempt + 1)]
             raise GraphUnavailable(f"profile: {reason(res, 'User.Read.All')}")
+        if req.kind == "eligible" and no_pim_licence(res.status, res.error_code):
+            return []  # no Entra ID P2: the tenant has no PIM, so no eligibilities (not an outage)
         if req.kind == "sign_ins" and transient and res.status != 429 and req.attempt == 1:
             # Once more, when the reports window has room (a 429 is final: the tenant's budget is spent).
             self.sign_in_deferred = True
@@ -613,6 +625,7 @@ class _Load:
         roles = [mapping.role(a) for a in self.assignments]
         roles += [mapping.role(a, via_group=group_names.get(str(a.get("principalId")), str(a.get("principalId"))))
                   for a in self.group_assignments]
+        roles += [mapping.role(e, eligible=True) for e in self.eligibilities]
         meetings = sorted((m for m in (mapping.meeting(e, party_of) for e in self.events) if m), key=lambda m: m.start)
         mail = sorted((m for m in (mapping.mail_message(x, party_of, with_subject=self.l.with_mail_subjects)
                                    for x in self.messages) if m), key=lambda m: m.received_at, reverse=True)

@@ -48,7 +48,7 @@ from graph.directory import (
 )
 from graph.passwords import TemporaryPassword, generate_password
 from graph.permissions import PERMISSIONS, RESET_ROLES
-from graph.roles import is_privileged_role
+from graph.roles import ROLE_ASSIGNMENTS, ROLE_ELIGIBILITIES, is_privileged_role, no_pim_licence
 from graph.tokens import TokenError, TokenSource
 from graph.urls import EVENTUAL, odata_string, relative_link, relative_url
 from verification.context import Person
@@ -284,8 +284,12 @@ class GraphDirectory:
         items = [
             BatchItem("user", relative_url(u, {"$select": "id,displayName,givenName,surname,userPrincipalName,"
                                                           "onPremisesSyncEnabled,accountEnabled"})),
-            BatchItem("roles", relative_url("/roleManagement/directory/roleAssignments", {
+            BatchItem("roles", relative_url(ROLE_ASSIGNMENTS, {
                 "$filter": f"principalId eq {odata_string(user_id)}", "$expand": "roleDefinition"})),
+            # Graph itself resets a user who is only eligible (PIM) for Global Administrator: check here.
+            BatchItem("eligible", relative_url(ROLE_ELIGIBILITIES, {
+                "$filter": f"principalId eq {odata_string(user_id)}", "$expand": "roleDefinition",
+                "$select": "id,principalId,roleDefinitionId"})),
             BatchItem("groups", relative_url(f"{u}/transitiveMemberOf/microsoft.graph.group", {
                 "$select": "id,displayName,isAssignableToRole", "$top": "999", "$count": "true"}), dict(EVENTUAL)),
             BatchItem("domains", relative_url("/domains", {"$select": "id,authenticationType"})),
@@ -299,10 +303,17 @@ class GraphDirectory:
             if not results[key].ok:
                 # Fail closed: without these we cannot rule out an administrator.
                 raise GraphUnavailable(f"could not check {what} before the reset: {reason(results[key], None)}")
+        eligible_res = results["eligible"]
+        if not eligible_res.ok and not no_pim_licence(eligible_res.status, eligible_res.error_code):
+            raise GraphUnavailable("could not check the account's role eligibilities before the reset: "
+                                   f"{reason(eligible_res, None)}")
         user = user_res.body if isinstance(user_res.body, dict) else {}
         assignments = mapping.values(results["roles"].body)
         role_names = [mapping.role_name(a) for a in assignments]
         privileged = [mapping.role_name(a) for a in assignments if is_privileged_role(mapping.role_template(a))]
+        privileged += [f"{mapping.role_name(e)} (eligible through PIM)"
+                       for e in (mapping.values(eligible_res.body) if eligible_res.ok else [])
+                       if is_privileged_role(mapping.role_template(e))]
         if privileged:
             raise ResetRefused(ResetRefusal.PRIVILEGED, ", ".join(sorted(set(privileged))))
         group = await self._role_assignable_group(tenant_id, results["groups"])
@@ -419,15 +430,16 @@ class GraphDirectory:
         return frozenset(str(m["id"]).lower() for m in members if m.get("id"))
 
     async def not_resettable_ids(self, tenant_id: str) -> dict[str, tuple[str, ...]]:
-        url = relative_url("/roleManagement/directory/roleAssignments",
-                           {"$select": "id,principalId,roleDefinitionId", "$expand": "roleDefinition",
-                            "$top": "999"})
+        query = {"$select": "id,principalId,roleDefinitionId", "$expand": "roleDefinition", "$top": "999"}
         groups_url = relative_url("/groups", {"$filter": "isAssignableToRole eq true", "$select": "id",
                                               "$top": "999"})
-        assignments, groups = await asyncio.gather(
-            self._get_all(tenant_id, url, "role assignments", permission="RoleManagement.Read.Directory"),
+        assignments, eligibilities, groups = await asyncio.gather(
+            self._get_all(tenant_id, relative_url(ROLE_ASSIGNMENTS, query), "role assignments",
+                          permission="RoleManagement.Read.Directory"),
+            self._eligibilities(tenant_id, relative_url(ROLE_ELIGIBILITIES, query)),
             self._get_all(tenant_id, groups_url, "role-assignable groups", permission="Group.Read.All"))
-        privileged_principals = {str(a.get("principalId", "")).lower() for a in assignments
+        # Eligible (PIM) counts as held: the principal can activate the role at will.
+        privileged_principals = {str(a.get("principalId", "")).lower() for a in (*assignments, *eligibilities)
                                  if is_privileged_role(mapping.role_template(a))}
         role_groups = sorted({str(g["id"]).lower() for g in groups if g.get("id")})
         reasons: dict[str, set[str]] = {}
@@ -441,6 +453,15 @@ class GraphDirectory:
                 if group_id in privileged_principals:
                     found.add(ResetRefusal.PRIVILEGED.value)
         return {user_id: tuple(sorted(why)) for user_id, why in reasons.items()}
+
+    async def _eligibilities(self, tenant_id: str, url: str) -> list[mapping.Json]:
+        """Every PIM eligibility; none in a tenant without Entra ID P2 (Graph refuses the read there)."""
+        try:
+            return await self._get_all(tenant_id, url, "role eligibilities", permission="RoleManagement.Read.Directory")
+        except _HttpError as err:
+            if no_pim_licence(err.status, err.code):
+                return []
+            raise
 
     async def _members_if_any(self, tenant_id: str, group_id: str) -> frozenset[str]:
         try:

@@ -278,9 +278,10 @@ def role_name(d: Json) -> str:
     return _str(_obj(d, "roleDefinition"), "displayName") or str(d.get("roleDefinitionId") or "unknown role")
 
 
-def role(d: Json, via_group: str | None = None) -> Role:
+def role(d: Json, via_group: str | None = None, *, eligible: bool = False) -> Role:
+    """A role assignment, or with `eligible` a PIM eligibility (same shape: principalId, roleDefinition)."""
     return Role(id=str(d.get("roleDefinitionId") or role_template(d)), display_name=role_name(d),
-                is_privileged=is_privileged_role(role_template(d)), via_group=via_group)
+                is_privileged=is_privileged_role(role_template(d)), via_group=via_group, eligible=eligible)
 
 
 def role_usage(assignments: Iterable[Json]) -> tuple[RoleUsage, ...]:

@@ -8,6 +8,12 @@ Review this list when Microsoft adds roles.
 
 from __future__ import annotations
 
+# PIM eligibilities (Entra ID P2): a principal who may activate a role at will is treated as holding it.
+ROLE_ASSIGNMENTS = "/roleManagement/directory/roleAssignments"
+ROLE_ELIGIBILITIES = "/roleManagement/directory/roleEligibilityScheduleInstances"
+# What Graph answers (400) for PIM in a tenant without Entra ID P2 / ID Governance: "no eligibilities".
+NO_PIM_LICENCE = "AadPremiumLicenseRequired"
+
 PRIVILEGED_ROLE_TEMPLATE_IDS: frozenset[str] = frozenset({
     "db506228-d27e-4b7d-95e5-295956d6615f",  # Agent ID Administrator
     "d2562ede-74db-457e-a7b6-544e236ebb61",  # AI Administrator
@@ -45,3 +51,8 @@ PRIVILEGED_ROLE_TEMPLATE_IDS: frozenset[str] = frozenset({
 
 def is_privileged_role(template_id: str | None) -> bool:
     return bool(template_id) and template_id.lower() in PRIVILEGED_ROLE_TEMPLATE_IDS
+
+
+def no_pim_licence(status: int, code: str) -> bool:
+    """A PIM read refused because the tenant has no P2 licence: it can have no eligibilities."""
+    return status in (400, 403) and code == NO_PIM_LICENCE

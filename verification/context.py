@@ -181,12 +181,16 @@ class MailMessage:
 @dataclass(frozen=True, slots=True)
 class Role:
     """A directory role assignment (`GET /roleManagement/directory/roleAssignments?$filter=principalId
-    eq '{id}'&$expand=roleDefinition`). `via_group` names the role-assignable group it comes through."""
+    eq '{id}'&$expand=roleDefinition`). `via_group` names the role-assignable group it comes through.
+    `eligible`: not active but eligible through Privileged Identity Management
+    (`/roleManagement/directory/roleEligibilityScheduleInstances`): the person can activate it at will, so a
+    privileged one refuses like an active one, but it is never a question's answer."""
 
     id: str
     display_name: str
     is_privileged: bool
     via_group: str | None = None
+    eligible: bool = False
 
 
 @dataclass(frozen=True, slots=True)

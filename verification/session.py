@@ -305,10 +305,15 @@ class VerificationSession:
 
     def _refusal(self, context: UserContext, policy: Policy, risk: RiskAssessment,
                  attempts: int) -> tuple[Outcome, str] | None:
-        privileged = [r.display_name for r in context.roles if r.is_privileged]
-        if privileged or any(g.is_role_assignable for g in context.groups):
-            what = ", ".join(privileged) or "a role-assignable group"
+        active = list(dict.fromkeys(r.display_name for r in context.roles if r.is_privileged and not r.eligible))
+        eligible = list(dict.fromkeys(r.display_name for r in context.roles if r.is_privileged and r.eligible))
+        if active or any(g.is_role_assignable for g in context.groups):
+            what = ", ".join(active) or "a role-assignable group"
             return Outcome.PRIVILEGED, (f"This account is a privileged administrator ({what}). Its password is "
+                                        "never reset through the helpdesk: escalate to the identity team.")
+        if eligible:
+            return Outcome.PRIVILEGED, (f"This account is eligible for a privileged administrator role through PIM "
+                                        f"({', '.join(eligible)}) and can activate it at any time. Its password is "
                                         "never reset through the helpdesk: escalate to the identity team.")
         if not context.is_available(Source.ROLES) and policy.refuse_when_roles_unknown:
             return Outcome.PRIVILEGED, ("Admin roles could not be read "

@@ -8,7 +8,7 @@ org chart. Phases, each in its own module:
 
 - `people`: tenant, offices, departments, the manager tree, names, service accounts;
 - `work`: projects across teams and each person's weighted work partners;
-- `directory`: groups and directory role assignments;
+- `directory`: groups, directory role assignments and PIM eligibilities (their own RNG stream);
 - `activity`: calendar events and Teams chats (two-sided, stored once);
 - `footprint`: contacts, received mail and sign-ins, made per user on demand.
 
@@ -22,7 +22,7 @@ from datetime import datetime
 
 from devtenant.generate._rand import as_utc, rng_for
 from devtenant.generate.activity import Activity, Timeline
-from devtenant.generate.directory import GroupBuilder, role_assignments, role_definitions
+from devtenant.generate.directory import GroupBuilder, role_assignments, role_definitions, role_eligibilities
 from devtenant.generate.footprint import ANOMALIES, Footprint, choose_anomalies
 from devtenant.generate.people import Outsiders, build_roster
 from devtenant.generate.work import WorkGraph
@@ -83,6 +83,7 @@ def _generate(seed: int, users: int, now: datetime) -> Org:
         groups=groups.groups,
         role_definitions=role_definitions(),
         role_assignments=assignments,
+        role_eligibilities=role_eligibilities(roster, rng_for(seed, "eligibilities"), assignments),
         events=activity.events,
         chats=activity.chats,
         helpdesk_group_id=helpdesk.id,

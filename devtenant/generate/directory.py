@@ -11,7 +11,7 @@ from devtenant.generate._rand import guid, rng_for, slug
 from devtenant.generate.catalogue import APP_ACCESS_GROUPS, INTEREST_GROUPS, ROLE_ID, ROLES, SERVICE_DESK
 from devtenant.generate.people import Roster
 from devtenant.generate.work import WorkGraph
-from devtenant.model import Group, GroupKind, RoleAssignment, RoleDefinition
+from devtenant.model import Group, GroupKind, RoleAssignment, RoleDefinition, RoleEligibility
 
 HELPDESK_GROUP = "Helpdesk Agents"
 ADMINS_GROUP = "Watchword Admins"
@@ -249,4 +249,28 @@ def role_assignments(roster: Roster, rng: random.Random, role_groups: list[Group
             assign(role, r.people[p].id)
     for group, role in zip(role_groups, ("Password Administrator", "Security Reader"), strict=True):
         assign(role, group.id)
+    return out
+
+
+# PIM eligibilities: what an eligible person may activate, most common first (weights).
+ELIGIBLE_ROLES = (("Global Administrator", 3), ("Privileged Role Administrator", 1), ("User Administrator", 2))
+ELIGIBLE_PER_THOUSAND = 5
+
+
+def role_eligibilities(roster: Roster, rng: random.Random, assignments: list[RoleAssignment]) -> list[RoleEligibility]:
+    """A handful of people per thousand are eligible (Entra PIM) for a privileged role they do not hold
+    active: IT people without an active role first. Drawn from its own RNG, so nothing else changes."""
+    r = roster
+    it = next(k for k, d in enumerate(r.departments) if d.name == "IT")
+    active = {a.principal_id for a in assignments}
+    it_people = r.dept_members[it][1:] or r.dept_members[it]  # not the head of IT (already Global Admin)
+    pool = [p for p in it_people if r.people[p].id not in active] or it_people
+    count = min(len(pool), max(2, round(len(r.people) * ELIGIBLE_PER_THOUSAND / 1000)))
+    names, weights = zip(*ELIGIBLE_ROLES, strict=True)
+    out = []
+    for p in sorted(rng.sample(pool, count)):
+        role_id = ROLE_ID[rng.choices(names, weights)[0]]
+        start = (r.now - timedelta(days=rng.randint(10, 400))).replace(microsecond=0)
+        end = None if rng.random() < 0.5 else start + timedelta(days=365 + rng.randint(0, 365))
+        out.append(RoleEligibility(guid(rng), role_id, r.people[p].id, start, end))
     return out

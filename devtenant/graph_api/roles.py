@@ -5,15 +5,19 @@ Role assignments are direct: a user who holds a role through a role-assignable g
 group as the principal, as in Entra. `$filter` supports principalId / roleDefinitionId /
 directoryScopeId (eq, and, or, in); `$expand` supports roleDefinition and principal. v1.0's
 unifiedRoleDefinition has no isPrivileged property, so none is served.
+
+PIM eligibilities (`roleEligibilityScheduleInstances`) are served the same way; a tenant without Entra ID
+P2 (`DevTenantConfig.entra_id_p2=False`) answers 400 AadPremiumLicenseRequired, as Graph does.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from devtenant.graph_api import odata, serialize
 from devtenant.graph_api.router import GraphError, GraphRequest, GraphResponse, Router, not_found
-from devtenant.model import RoleAssignment, RoleDefinition
+from devtenant.model import RoleAssignment, RoleDefinition, RoleEligibility
 
 READERS = ["RoleManagement.Read.Directory", "RoleManagement.Read.All", "Directory.Read.All",
            "RoleManagement.ReadWrite.Directory", "Directory.ReadWrite.All"]
@@ -23,6 +27,8 @@ def register(router: Router) -> None:
     router.route("GET", "/roleManagement/directory/roleAssignments", permissions=READERS)(list_assignments)
     router.route("GET", "/roleManagement/directory/roleAssignments/{assignment_id}",
                  permissions=READERS)(get_assignment)
+    router.route("GET", "/roleManagement/directory/roleEligibilityScheduleInstances",
+                 permissions=READERS)(list_eligibilities)
     router.route("GET", "/roleManagement/directory/roleDefinitions", permissions=READERS)(list_definitions)
     router.route("GET", "/roleManagement/directory/roleDefinitions/{definition_id}",
                  permissions=READERS)(get_definition)
@@ -44,14 +50,27 @@ def definition_json(role: RoleDefinition) -> dict[str, Any]:
     }
 
 
+def _principal_role(item_id: str, principal_id: str, role_id: str, scope: str) -> dict[str, Any]:
+    """What an assignment and an eligibility share: who, which role, where."""
+    return {"id": item_id, "principalId": principal_id, "directoryScopeId": scope, "roleDefinitionId": role_id,
+            "appScopeId": None}
+
+
 def assignment_json(a: RoleAssignment) -> dict[str, Any]:
+    return {**_principal_role(a.id, a.principal_id, a.role_definition_id, a.directory_scope_id), "condition": None}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else None
+
+
+def eligibility_json(e: RoleEligibility) -> dict[str, Any]:
     return {
-        "id": a.id,
-        "principalId": a.principal_id,
-        "directoryScopeId": a.directory_scope_id,
-        "roleDefinitionId": a.role_definition_id,
-        "appScopeId": None,
-        "condition": None,
+        **_principal_role(e.id, e.principal_id, e.role_definition_id, e.directory_scope_id),
+        "startDateTime": _iso(e.start_date_time),
+        "endDateTime": _iso(e.end_date_time),
+        "memberType": e.member_type,
+        "roleEligibilityScheduleId": e.id,
     }
 
 
@@ -82,8 +101,8 @@ def _expands(req: GraphRequest, allowed: set[str]) -> set[str]:
     return names
 
 
-def _expanded(req: GraphRequest, a: RoleAssignment, expand: set[str]) -> dict[str, Any]:
-    out = assignment_json(a)
+def _expanded(req: GraphRequest, a: RoleAssignment | RoleEligibility, expand: set[str]) -> dict[str, Any]:
+    out = assignment_json(a) if isinstance(a, RoleAssignment) else eligibility_json(a)
     org = req.state.org
     if "roleDefinition" in expand:
         role = org.role_definitions.get(a.role_definition_id)
@@ -114,6 +133,26 @@ async def get_assignment(req: GraphRequest) -> GraphResponse:
                     **_expanded(req, a, expand)}
             return GraphResponse(body=odata.select(body, req, type_name="microsoft.graph.unifiedRoleAssignment"))
     raise not_found(f"Resource '{req.params['assignment_id']}'")
+
+
+ELIGIBILITY_FILTER = ("id", "principalId", "roleDefinitionId", "directoryScopeId", "appScopeId", "memberType")
+ELIGIBILITY_TYPE = "microsoft.graph.unifiedRoleEligibilityScheduleInstance"
+
+
+async def list_eligibilities(req: GraphRequest) -> GraphResponse:
+    if not req.state.config.entra_id_p2:
+        raise GraphError(400, "AadPremiumLicenseRequired",
+                         "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license.")
+    expand = _expands(req, {"roleDefinition", "principal"})
+    odata.check_select(req, eligibility_json(RoleEligibility("", "", "", req.state.org.now)), ELIGIBILITY_TYPE)
+    eligibilities = req.state.org.role_eligibilities
+    items = odata.apply_filter([eligibility_json(e) for e in eligibilities], req, properties=ELIGIBILITY_FILTER,
+                               resource="unifiedRoleEligibilityScheduleInstance", functions=(), directory=False)
+    by_id = {e.id: e for e in eligibilities}
+    return odata.page(req, items, default_size=100, max_size=999,
+                      context="roleManagement/directory/roleEligibilityScheduleInstances", directory=False,
+                      render=lambda item: odata.select(_expanded(req, by_id[item["id"]], expand), req,
+                                                       type_name=ELIGIBILITY_TYPE))
 
 
 async def list_definitions(req: GraphRequest) -> GraphResponse:

@@ -44,11 +44,13 @@ async def bot_on_devtenant(aiohttp_client, aiohttp_server, tmp_path: Path, sqlit
     channel.router.add_post("/v3/conversations/{c}/activities", connector)
     channel.router.add_post("/v3/conversations/{c}/activities/{a}", connector)
     server = await aiohttp_server(channel)
-    async with running_devtenant(DevTenantConfig(), org=tiny.tiny_org(), ca_dir=tmp_path) as dt:
+    org = tiny.tiny_org()
+    async with running_devtenant(DevTenantConfig(), org=org, ca_dir=tmp_path) as dt:
         settings = replace(Settings(database_url=sqlite_copy(sqlite_template, tmp_path).url, bot_anonymous=True,
                                     state_key=KEY).with_devtenant(dt.ready))
         client = await aiohttp_client(create_app(settings))
         client.service_url = str(server.make_url("/"))
+        client.org = org  # the devtenant's organisation: a test may change it (same event loop)
         yield client, replies
 
 
@@ -93,5 +95,16 @@ async def test_privileged_administrator_in_the_directory_is_refused(bot_on_devte
     await client.post("/api/messages", json=message(client, tiny.MARGARET, "Margaret Hamilton", "verify ada"))
     shown = texts(replies)
     assert "Refused: privileged administrator" in shown and "Global Administrator" in shown
+    assert "Question 1" not in shown
+    assert json.dumps(replies).count("Temporary password") == 0
+
+
+async def test_someone_only_eligible_for_global_administrator_through_pim_is_refused(bot_on_devtenant) -> None:
+    client, replies = bot_on_devtenant
+    tiny.make_eligible(client.org, tiny.ALAN, tiny.GLOBAL_ADMIN_ROLE)
+    await client.post("/api/messages", json=message(client, tiny.MARGARET, "Margaret Hamilton", "verify alan turing"))
+    shown = texts(replies)
+    assert "Refused: privileged administrator" in shown
+    assert "eligible for a privileged administrator role through PIM (Global Administrator)" in shown
     assert "Question 1" not in shown
     assert json.dumps(replies).count("Temporary password") == 0

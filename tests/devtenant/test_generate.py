@@ -219,6 +219,16 @@ def test_directory_roles_use_entras_template_ids_and_sit_with_it(fixture, reques
     assert len(holders) <= max(6, len(people(org)) // 20)
 
 
+def test_a_handful_of_it_people_are_eligible_through_pim_for_privileged_roles_they_do_not_hold(org):
+    eligibilities = org.role_eligibilities
+    assert 2 <= len(eligibilities) <= max(2, len(people(org)) // 100)
+    active = {a.principal_id for a in org.role_assignments}
+    for e in eligibilities:
+        assert org.role_definitions[e.role_definition_id].is_privileged
+        assert org.users[e.principal_id].department == "IT" and e.principal_id not in active
+    assert generate_org(3, 400, NOW).role_eligibilities == generate_org(3, 400, NOW).role_eligibilities
+
+
 # --- sign-ins ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("fixture", ["tiny", "org"])
 def test_every_kind_of_sign_in_anomaly_is_injected(fixture, request):

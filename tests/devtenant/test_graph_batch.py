@@ -10,7 +10,7 @@ import pytest
 from devtenant.graph_api import ROUTER, graph_app
 from devtenant.graph_api.router import GraphError, GraphRequest, GraphResponse
 from tests.devtenant.graph_helpers import bearer, make_state, mount, mounted
-from tests.devtenant.tiny_org import ADA, ALAN, ALL_COMPANY, GRACE
+from tests.devtenant.tiny_org import ADA, ALAN, ALL_COMPANY, GLOBAL_ADMIN_ROLE, GRACE, make_eligible
 
 
 @pytest.fixture
@@ -58,6 +58,20 @@ async def test_batch_answers_200_with_each_items_status_headers_and_body(client,
     assert items["2"]["body"]["error"]["code"] == "Request_ResourceNotFound"
     assert set(items["2"]["body"]["error"]["innerError"]) == {"date", "request-id", "client-request-id"}
     assert "@odata.nextLink" in items["3"]["body"]
+
+
+async def test_role_assignments_and_eligibilities_travel_in_one_batch(client, state):
+    make_eligible(state.org, ALAN, GLOBAL_ADMIN_ROLE)
+    query = f"$filter=principalId eq '{ALAN}'&$expand=roleDefinition"
+    _, body = await batch(client, state, [
+        {"id": "active", "method": "GET", "url": f"/roleManagement/directory/roleAssignments?{query}"},
+        {"id": "eligible", "method": "GET",
+         "url": f"/roleManagement/directory/roleEligibilityScheduleInstances?{query}"},
+    ], roles=("RoleManagement.Read.Directory",))
+    items = by_id(body)
+    assert items["active"]["status"] == 200 and items["active"]["body"]["value"] == []
+    (eligibility,) = items["eligible"]["body"]["value"]
+    assert eligibility["roleDefinition"]["displayName"] == "Global Administrator"
 
 
 async def test_batch_of_21_requests_is_400(client, state):

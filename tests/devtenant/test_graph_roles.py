@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.devtenant.graph_support import call, make_state, sdk_client, serve_graph
-from tests.devtenant.tiny_org import ADA, ALAN, GLOBAL_ADMIN_ROLE, MARGARET
+from tests.devtenant.tiny_org import ADA, ALAN, GLOBAL_ADMIN_ROLE, KATHERINE, MARGARET, USER_ADMIN_ROLE, make_eligible
 
 # msgraph's generated request builders (and kiota under them) warn about their own deprecated classes.
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning:msgraph"),
@@ -92,3 +92,46 @@ async def test_sdk_reads_role_assignments_with_the_role_definition_expanded(aioh
     assert assignment.principal_id == ADA and assignment.directory_scope_id == "/"
     assert assignment.role_definition.display_name == "Global Administrator"
     assert assignment.role_definition.template_id == GLOBAL_ADMIN_ROLE
+
+
+# --- PIM eligibilities ------------------------------------------------------------------------------------
+ELIGIBILITIES = "/roleManagement/directory/roleEligibilityScheduleInstances"
+
+
+def state_with_eligibilities():
+    state = make_state()
+    make_eligible(state.org, ALAN, GLOBAL_ADMIN_ROLE)
+    make_eligible(state.org, KATHERINE, USER_ADMIN_ROLE)
+    return state
+
+
+async def test_eligibilities_of_a_principal_expand_the_role_definition_and_honour_select():
+    resp = await call(state_with_eligibilities(), "GET", ELIGIBILITIES,
+                      {"$filter": f"principalId eq '{ALAN}'", "$expand": "roleDefinition",
+                       "$select": "id,principalId,roleDefinitionId"}, roles=READ)
+    assert resp.status == 200
+    (eligibility,) = resp.body["value"]
+    assert set(eligibility) == {"id", "principalId", "roleDefinitionId", "roleDefinition"}
+    assert eligibility["principalId"] == ALAN and eligibility["roleDefinitionId"] == GLOBAL_ADMIN_ROLE
+    assert eligibility["roleDefinition"]["displayName"] == "Global Administrator"
+
+
+async def test_eligibilities_are_listed_in_full_and_paged():
+    state = state_with_eligibilities()
+    resp = await call(state, "GET", ELIGIBILITIES, {"$top": "1"}, roles=READ)
+    (first,) = resp.body["value"]
+    assert first["memberType"] == "Direct" and first["directoryScopeId"] == "/" and first["endDateTime"] is None
+    assert "@odata.nextLink" in resp.body
+    unfiltered = await call(state, "GET", ELIGIBILITIES, {"$filter": f"principalId eq '{ADA}'"}, roles=READ)
+    assert unfiltered.body["value"] == []  # Ada's Global Administrator is active, not eligible
+
+
+async def test_eligibilities_need_a_role_management_or_directory_permission():
+    resp = await call(state_with_eligibilities(), "GET", ELIGIBILITIES, {}, roles=["User.Read.All"])
+    assert resp.status == 403 and resp.body["error"]["code"] == "Authorization_RequestDenied"
+
+
+async def test_a_tenant_without_entra_id_p2_answers_eligibilities_with_a_licence_error():
+    resp = await call(make_state(entra_id_p2=False), "GET", ELIGIBILITIES,
+                      {"$filter": f"principalId eq '{ALAN}'"}, roles=READ)
+    assert resp.status == 400 and resp.body["error"]["code"] == "AadPremiumLicenseRequired"

@@ -21,6 +21,7 @@ from devtenant.model import (
     Org,
     RoleAssignment,
     RoleDefinition,
+    RoleEligibility,
     SignIn,
     User,
 )
@@ -171,3 +172,11 @@ def tiny_org() -> Org:
         contacts_of=contacts_of, messages_of=messages_of, sign_ins_of=sign_ins_of,
     )
     return org.index()
+
+
+def make_eligible(org: Org, principal_id: str, role_id: str) -> RoleEligibility:
+    """Make a user or group eligible (Entra PIM) for a role, permanently, from a month ago."""
+    eligibility = RoleEligibility(f"eeeeeeee-0000-4000-8000-{len(org.role_eligibilities) + 1:012d}", role_id,
+                                  principal_id, NOW - timedelta(days=30))
+    org.role_eligibilities.append(eligibility)
+    return eligibility

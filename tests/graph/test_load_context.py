@@ -11,9 +11,18 @@ from graph.batch import Deadline
 from graph.directory import UserNotFound
 from graph.graph_directory import GraphDirectory
 from tests.devtenant.helpers import ThreadedDevTenant
-from tests.devtenant.tiny_org import ADA, ALAN, GRACE, JOSE, KATHERINE, MARGARET
+from tests.devtenant.tiny_org import (
+    ADA,
+    ALAN,
+    GLOBAL_ADMIN_ROLE,
+    GRACE,
+    JOSE,
+    KATHERINE,
+    MARGARET,
+    make_eligible,
+)
 from tests.graph.support import directory_for, state
-from verification.context import ChatType, GroupKind, ResponseStatus, Sensitivity
+from verification.context import ChatType, GroupKind, ResponseStatus, Sensitivity, Source
 
 
 def names(people) -> set[str]:
@@ -123,6 +132,36 @@ async def test_roles_federation_and_reports_of_other_people(directory: GraphDire
     margaret = (await directory.load_context(tenant, MARGARET)).context
     assert [r.display_name for r in margaret.roles] == ["Helpdesk Administrator"]
     assert (await directory.load_context(tenant, JOSE)).context.is_federated
+
+
+async def test_a_pim_eligible_global_administrator_is_read_in_the_same_round_as_active_roles(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    dt = make_tenant()
+    dt.run(lambda: make_eligible(state(dt).org, ALAN, GLOBAL_ADMIN_ROLE))
+    async with directory_for(dt) as directory:
+        loaded = await directory.load_context(dt.ready["tenant_id"], ALAN)
+    [role] = loaded.context.roles
+    assert (role.display_name, role.is_privileged, role.eligible) == ("Global Administrator", True, True)
+    assert loaded.round_trips <= 2 and loaded.context.unavailable == {}
+
+
+async def test_a_tenant_without_entra_id_p2_has_no_eligibilities_rather_than_unknown_roles(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    dt = make_tenant(entra_id_p2=False)
+    async with directory_for(dt) as directory:
+        ada = (await directory.load_context(dt.ready["tenant_id"], ADA)).context
+        alan = (await directory.load_context(dt.ready["tenant_id"], ALAN)).context
+    assert [(r.display_name, r.eligible) for r in ada.roles] == [("Global Administrator", False)]
+    assert alan.roles == () and alan.unavailable == {} and alan.is_available(Source.ROLES)
+
+
+async def test_an_eligibility_read_that_fails_otherwise_leaves_the_roles_unknown(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    dt = make_tenant()
+    dt.run(lambda: setattr(state(dt).org, "role_eligibilities", None))  # devtenant's handler fails: a 500
+    async with directory_for(dt) as directory:
+        alan = (await directory.load_context(dt.ready["tenant_id"], ALAN)).context
+    assert not alan.is_available(Source.ROLES) and alan.unavailable["roles"].startswith("500")
 
 
 async def test_an_unknown_user_is_not_found(directory: GraphDirectory, tiny: ThreadedDevTenant) -> None:

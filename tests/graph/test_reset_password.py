@@ -17,7 +17,7 @@ from graph.directory import ResetRefusal, ResetRefused
 from graph.graph_directory import GraphDirectory
 from graph.passwords import DIGITS, LOWER, SYMBOLS, UPPER, generate_password
 from tests.devtenant.helpers import ThreadedDevTenant
-from tests.devtenant.tiny_org import ADA, ALAN, JOSE, KATHERINE, NOW
+from tests.devtenant.tiny_org import ADA, ALAN, GLOBAL_ADMIN_ROLE, JOSE, KATHERINE, NOW, make_eligible
 from tests.graph.support import directory_for, state
 
 
@@ -58,6 +58,23 @@ async def test_a_global_administrator_is_refused_before_anything_changes(
     assert user(dt, ADA).password is None and user(dt, ADA).last_password_change_date_time == changed
 
 
+async def refused_reset(dt: ThreadedDevTenant, uid: str) -> ResetRefused:
+    async with directory_for(dt) as directory:
+        with pytest.raises(ResetRefused) as refused:
+            await directory.reset_password(dt.ready["tenant_id"], uid)
+    assert user(dt, uid).password is None
+    return refused.value
+
+
+async def test_a_user_only_eligible_for_global_administrator_is_refused(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    dt = make_tenant()
+    dt.run(lambda: make_eligible(state(dt).org, ALAN, GLOBAL_ADMIN_ROLE))
+    refused = await refused_reset(dt, ALAN)
+    assert refused.reason is ResetRefusal.PRIVILEGED
+    assert "Global Administrator (eligible through PIM)" in str(refused)
+
+
 async def test_a_federated_user_is_refused(directory: GraphDirectory, tiny: ThreadedDevTenant) -> None:
     with pytest.raises(ResetRefused) as refused:
         await directory.reset_password(tiny.ready["tenant_id"], JOSE)
@@ -76,12 +93,9 @@ async def test_a_member_of_a_role_assignable_group_is_refused(make_tenant: Calla
         org.index()
 
     dt.run(add_group)
-    async with directory_for(dt) as directory:
-        with pytest.raises(ResetRefused) as refused:
-            await directory.reset_password(dt.ready["tenant_id"], KATHERINE)
-    assert refused.value.reason is ResetRefusal.ROLE_ASSIGNABLE_GROUP
-    assert "Tier 2 Analysts" in str(refused.value)
-    assert user(dt, KATHERINE).password is None
+    refused = await refused_reset(dt, KATHERINE)
+    assert refused.reason is ResetRefusal.ROLE_ASSIGNABLE_GROUP
+    assert "Tier 2 Analysts" in str(refused)
 
 
 async def test_an_unknown_user_is_refused_as_not_found(directory: GraphDirectory, tiny: ThreadedDevTenant) -> None:

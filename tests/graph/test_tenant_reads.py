@@ -17,12 +17,14 @@ from tests.devtenant.helpers import ThreadedDevTenant
 from tests.devtenant.tiny_org import (
     ADA,
     ALAN,
+    GLOBAL_ADMIN_ROLE,
     GRACE,
     HELPDESK_GROUP,
     KATHERINE,
     MARGARET,
     NOW,
     USER_ADMIN_ROLE,
+    make_eligible,
 )
 from tests.graph.support import directory_for, state
 
@@ -112,6 +114,27 @@ async def test_members_of_role_assignable_groups_are_flagged_and_privileged_if_t
                        KATHERINE: ("role_assignable_group",), ALAN: ("privileged_admin", "role_assignable_group"),
                        state(dt).sp_object_id: ("privileged_admin",)}
     assert admins not in flagged  # the group holds the role; its members are who count
+
+
+async def test_principals_eligible_for_privileged_roles_through_pim_are_privileged(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    dt = make_tenant()
+    dt.run(lambda: make_eligible(state(dt).org, KATHERINE, GLOBAL_ADMIN_ROLE))
+    group = add_group(dt, "Eligible User Admins", [ALAN], role_assignable=True)
+    dt.run(lambda: make_eligible(state(dt).org, group, USER_ADMIN_ROLE))
+    async with directory_for(dt) as directory:
+        flagged = await directory.not_resettable_ids(dt.ready["tenant_id"])
+    assert flagged[KATHERINE] == ("privileged_admin",)
+    assert flagged[ALAN] == ("privileged_admin", "role_assignable_group")
+    assert group not in flagged
+
+
+async def test_without_entra_id_p2_the_active_roles_alone_decide(make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    dt = make_tenant(entra_id_p2=False)
+    async with directory_for(dt) as directory:
+        flagged = await directory.not_resettable_ids(dt.ready["tenant_id"])
+    assert flagged == {ADA: ("privileged_admin",), MARGARET: ("privileged_admin",),
+                       state(dt).sp_object_id: ("privileged_admin",)}
 
 
 async def test_unreadable_roles_fail_rather_than_flag_nobody(make_tenant: Callable[..., ThreadedDevTenant]) -> None:

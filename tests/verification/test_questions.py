@@ -178,3 +178,10 @@ def test_generation_is_deterministic_for_a_seed():
 def test_every_question_explains_its_bits():
     for q in generate_questions(b.context(), b.org(), Policy(), "s"):
         assert "bits" in q.explanation and q.guesses >= 1 and 0 < q.ease <= 1
+
+
+def test_roles_held_only_as_pim_eligibilities_are_never_answers():
+    teams_admin = b.Role("r-teams", "Teams Administrator", False, eligible=True)
+    accepted = all_accepted(b.context(roles=(b.HELPDESK_ROLE, teams_admin)))
+    assert "Helpdesk Administrator" in accepted and "Teams Administrator" not in accepted
+    assert "Teams Administrator" not in all_accepted(b.context(roles=(teams_admin,)))

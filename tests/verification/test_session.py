@@ -92,6 +92,14 @@ def test_privileged_admin_is_refused_before_questions():
     assert step.decision.questions_asked == 0
 
 
+def test_person_only_eligible_for_global_administrator_is_refused_as_eligible_through_pim():
+    eligible = replace(b.GLOBAL_ADMIN, eligible=True)
+    _, step, _ = started(context=b.context(roles=(eligible, b.HELPDESK_ROLE)))
+    assert step.done and step.decision.outcome is Outcome.PRIVILEGED
+    assert "eligible" in step.decision.reason and "PIM" in step.decision.reason
+    assert "Global Administrator" in step.decision.reason and step.decision.questions_asked == 0
+
+
 def test_member_of_a_role_assignable_group_is_privileged():
     admins = b.Group("g-adm", "Tier 0 Admins", b.GroupKind.SECURITY, 3, is_role_assignable=True)
     _, step, _ = started(context=b.context(groups=(*b.context().groups, admins)))

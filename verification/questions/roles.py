@@ -1,6 +1,7 @@
 """Roles: "Which admin role do you hold?".
 
-Only for holders of non-privileged roles (privileged administrators are refused before any question).
+Only for holders of non-privileged roles (privileged administrators are refused before any question), and
+only roles held active: a PIM eligibility is not something the person uses day to day.
 The impostor guesses the roles most held in the tenant first; for a helpdesk worker that is usually
 "Helpdesk Administrator", so this question is often worth little, and the numbers say so.
 """
@@ -23,7 +24,7 @@ COMMON_ROLES = ("Helpdesk Administrator", "Password Administrator", "User Admini
 
 
 def role_questions(context: UserContext, org: OrgKnowledge, policy: Policy, seed: str) -> list[Question]:
-    held = [r for r in context.roles if not r.is_privileged]
+    held = [r for r in context.roles if not r.is_privileged and not r.eligible]  # active roles only
     if not held:
         return []
     accepted = {normalize(r.display_name): Candidate(r.id, r.display_name) for r in held}
