@@ -17,6 +17,7 @@ may show something that must not be stored, such as a temporary password.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, cast
 
 from microsoft_agents.activity import Activity, ActivityTypes, InputHints
@@ -24,6 +25,8 @@ from microsoft_agents.hosting.core import TurnContext
 from microsoft_agents.hosting.dialogs import (
     Dialog,
     DialogContext,
+    DialogInstance,
+    DialogState,
     DialogTurnResult,
     Prompt,
     PromptOptions,
@@ -36,6 +39,16 @@ CARD_ACTION_INVOKE = "adaptiveCard/action"
 REPLACEMENT_CARD = "watchword.replacement_card"
 REJECTED_CLICK = "watchword.rejected_click"
 MAX_TEXT = 500
+
+
+def waterfall_frames(instance: DialogInstance, inner_key: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(values, options) of each waterfall step frame on a ComponentDialog's inner stack (prompt frames skipped):
+    what a dialog cancelled from outside reads to clean up after itself."""
+    inner = instance.state.get(inner_key)
+    for frame in inner.dialog_stack if isinstance(inner, DialogState) else []:
+        values, options = frame.state.get("values"), frame.state.get("options")
+        if isinstance(values, dict) and isinstance(options, dict):
+            yield values, options
 
 
 def card_action(activity: Activity) -> tuple[str | None, dict[str, Any]] | None:

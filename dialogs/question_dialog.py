@@ -19,13 +19,12 @@ from microsoft_agents.hosting.dialogs import (
     ComponentDialog,
     DialogInstance,
     DialogReason,
-    DialogState,
     DialogTurnResult,
     WaterfallDialog,
     WaterfallStepContext,
 )
 
-from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options
+from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options, waterfall_frames
 from dialogs.ports import Actor, AuditNote, CardRenderer, Clock, Messenger, SealError, VerificationRecords
 from dialogs.session_keeper import SessionKeeper
 from dialogs.wording import progress
@@ -181,12 +180,7 @@ class QuestionDialog(ComponentDialog):
 
     async def _on_cancel(self, context: TurnContext, instance: DialogInstance) -> None:
         """Cancelled from outside (the agent typed cancel elsewhere, or state was cleared): end the session."""
-        inner = instance.state.get(self.persisted_dialog_state)
-        stack = inner.dialog_stack if isinstance(inner, DialogState) else []
-        for frame in stack:
-            values, options = frame.state.get("values"), frame.state.get("options")
-            if not isinstance(values, dict) or not isinstance(options, dict):
-                continue  # the prompt's frame
+        for values, options in waterfall_frames(instance, self.persisted_dialog_state):
             sealed = values.get("session") or options.get("session")
             if isinstance(sealed, dict) and "actor" in options:
                 try:

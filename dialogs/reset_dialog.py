@@ -19,13 +19,12 @@ from microsoft_agents.hosting.dialogs import (
     ComponentDialog,
     DialogInstance,
     DialogReason,
-    DialogState,
     DialogTurnResult,
     WaterfallDialog,
     WaterfallStepContext,
 )
 
-from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options
+from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options, waterfall_frames
 from dialogs.ports import Actor, CardRenderer, Clock, Messenger, ResetClaim, ResetLedger, VerificationRecords
 from dialogs.wording import GROUP_CHAT_STEP
 from graph.directory import Directory, GraphUnavailable, ResetRefused
@@ -136,11 +135,7 @@ class ResetPasswordDialog(ComponentDialog):
 
     async def _on_cancel(self, context: TurnContext, instance: DialogInstance) -> None:
         """Cancelled while the password is on screen: take it off the chat all the same."""
-        inner = instance.state.get(self.persisted_dialog_state)
-        for frame in inner.dialog_stack if isinstance(inner, DialogState) else []:
-            values, options = frame.state.get("values"), frame.state.get("options")
-            if not isinstance(values, dict) or not isinstance(options, dict):
-                continue  # the prompt's frame
+        for values, options in waterfall_frames(instance, self.persisted_dialog_state):
             if values.get("password_card_id") and "target" in options:
                 await self._redact(context, values, options["target"]["name"])
 
