@@ -433,7 +433,7 @@ class GraphDirectory:
         query = {"$select": "id,principalId,roleDefinitionId", "$expand": "roleDefinition", "$top": "999"}
         groups_url = relative_url("/groups", {"$filter": "isAssignableToRole eq true", "$select": "id",
                                               "$top": "999"})
-        assignments, eligibilities, groups = await asyncio.gather(
+        assignments, eligibilities, groups = await _all_or_first_failure(
             self._get_all(tenant_id, relative_url(ROLE_ASSIGNMENTS, query), "role assignments",
                           permission="RoleManagement.Read.Directory"),
             self._eligibilities(tenant_id, relative_url(ROLE_ELIGIBILITIES, query)),
@@ -552,3 +552,16 @@ def _token_problem(err: TokenError) -> str:
         "unreachable": "The Microsoft identity platform could not be reached, or does not know this tenant.",
     }
     return f"No token for the tenant ({err.code}). " + hints.get(err.code, "Check the app registration and consent.")
+
+
+async def _all_or_first_failure(*reads: Awaitable[Any]) -> list[Any]:
+    """Run the reads together; when several fail, raise the first in argument order, not in time.
+
+    asyncio.gather raises whichever failure lands first, so the same missing permission would be reported
+    as one read on one run and another on the next; the admin (and a test) should see the same reason.
+    """
+    results = await asyncio.gather(*reads, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results

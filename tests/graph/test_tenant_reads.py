@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 
@@ -11,7 +12,7 @@ import pytest
 from devtenant.model import Group, GroupKind, RoleAssignment
 from devtenant.state import GRAPH_PERMISSIONS
 from graph.directory import GraphUnavailable, GroupNotFound
-from graph.graph_directory import GraphDirectory
+from graph.graph_directory import GraphDirectory, _all_or_first_failure
 from tests.devtenant.graph_helpers import add_staff
 from tests.devtenant.helpers import ThreadedDevTenant
 from tests.devtenant.tiny_org import (
@@ -144,6 +145,16 @@ async def test_unreadable_roles_fail_rather_than_flag_nobody(make_tenant: Callab
         with pytest.raises(GraphUnavailable) as refused:
             await directory.not_resettable_ids(dt.ready["tenant_id"])
     assert refused.value.reason == "role assignments: 403: RoleManagement.Read.Directory not granted"
+
+
+async def test_of_several_failed_reads_the_first_asked_is_reported_whatever_finishes_first() -> None:
+    async def fails_after(delay_s: float, what: str) -> None:
+        await asyncio.sleep(delay_s)
+        raise GraphUnavailable(what)
+
+    with pytest.raises(GraphUnavailable) as refused:
+        await _all_or_first_failure(fails_after(0.02, "asked first"), fails_after(0, "finished first"))
+    assert refused.value.reason == "asked first"
 
 
 # --- the user count --------------------------------------------------------------------------------------
