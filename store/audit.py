@@ -7,8 +7,9 @@ Appends are serialised on the single `audit_chain_head` row: the first statement
 `UPDATE audit_chain_head SET last_seq = last_seq + 1 ... RETURNING last_seq, last_hash`. On PostgreSQL
 that row lock is held until commit (what SELECT ... FOR UPDATE would do, in one round trip); on SQLite a
 write as the first statement takes the database write lock before anything is read, so two processes
-cannot both read the same head. Inside one process an asyncio.Lock also queues SQLite appenders, which
-avoids busy-waiting on SQLite's lock. Either way no two rows can share a prev_hash.
+cannot both read the same head. Inside one process appends queue on the units' single SQLite thread (an
+asyncio.Lock does it for in-memory SQLite), which avoids busy-waiting on SQLite's lock. Either way no two rows
+can share a prev_hash.
 """
 
 from __future__ import annotations
@@ -16,20 +17,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Connection, Select, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import normalise_guid
 from store.clock import Clock, require_utc
 from store.secrets_guard import clean_json
 from store.tables import AuditChainHeadRow, AuditRow
+from store.units import Units
+
+T = TypeVar("T")
 
 GENESIS_HASH = "0" * 64
 _HEAD_ID = 1
@@ -179,12 +182,14 @@ def _to_entry(row: AuditRow) -> AuditEntry:
 
 
 class AuditLog:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine, clock: Clock) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], units: Units, clock: Clock) -> None:
         self._sessions = sessions
-        self._engine = engine
+        self._units = units
         self._clock = clock
-        # Only SQLite needs the in-process queue; PostgreSQL's row lock lets appenders wait server-side.
-        self._append_lock: asyncio.Lock | None = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # SQLite on the async engine needs an in-process queue; on the units' own thread appends queue there, and
+        # PostgreSQL's row lock lets appenders wait server-side.
+        self._append_lock: asyncio.Lock | None = (
+            asyncio.Lock() if units.dialect == "sqlite" and not units.threaded else None)
 
     async def append(
         self,
@@ -198,30 +203,26 @@ class AuditLog:
     ) -> AuditEntry:
         """Append one event. Raises ValueError for secret-looking detail keys or malformed fields."""
         event = AuditEvent(action, outcome, actor, subject, tenant_id, details or {})
-        async with self.transaction() as conn:
-            return await self.append_on(conn, event)
+        return await self.write(lambda conn: self.append_in(conn, event))
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that may append (`append_on`) along with other writes of the store, all committed
-        together. Queued behind other appenders on SQLite (see the module doc)."""
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """Run `work`, a unit of work (store/units.py) that may append (`append_in`) along with other writes of
+        the store, all committed together. Queued behind other appenders where needed (see the module doc)."""
         if self._append_lock is None:
-            async with self._engine.begin() as conn:
-                yield conn
-            return
-        async with self._append_lock, self._engine.begin() as conn:
-            yield conn
+            return await self._units.write(work)
+        async with self._append_lock:
+            return await self._units.write(work)
 
-    async def append_on(self, conn: AsyncConnection, event: AuditEvent) -> AuditEntry:
-        """Append `event` inside `conn`'s transaction (one opened by `transaction()`)."""
-        seq, prev_hash = (await conn.execute(_CLAIM)).one()
+    def append_in(self, conn: Connection, event: AuditEvent) -> AuditEntry:
+        """Append `event` inside the transaction of a unit of work run by `write()`."""
+        seq, prev_hash = conn.execute(_CLAIM).one()
         # Taken under the lock, so times never go backwards along the chain (unless the clock does).
         time = require_utc(self._clock(), "clock()")
         fields = dict(seq=seq, time=time, tenant_id=event.tenant_id, actor=event.actor, subject=event.subject,
                       action=event.action, outcome=event.outcome, details=dict(event.details), prev_hash=prev_hash)
         digest = entry_hash(**fields)
-        await conn.execute(_INSERT, {**fields, "hash": digest})
-        await conn.execute(_SET_HASH, {"last_hash": digest})
+        conn.execute(_INSERT, {**fields, "hash": digest})
+        conn.execute(_SET_HASH, {"last_hash": digest})
         return AuditEntry(**fields, hash=digest)
 
     async def head(self) -> ChainHead:

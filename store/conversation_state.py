@@ -28,17 +28,19 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Any, TypeVar
 
 from microsoft_agents.hosting.core.state.agent_state import CachedAgentState
 from microsoft_agents.hosting.core.storage import Storage, StoreItem
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.clock import Clock
 from store.errors import ETagConflictError
 from store.tables import ConversationStateRow
+from store.units import Units
 
 StoreItemT = TypeVar("StoreItemT", bound=StoreItem)
 
@@ -84,18 +86,20 @@ def _stamp(item: StoreItem, etag: str) -> None:
 
 
 class SqlStorage(Storage):
-    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
-        self._engine = engine
+    """Every read, write and delete is one unit of work (store/units.py): state is on every turn's path."""
+
+    def __init__(self, engine: AsyncEngine, units: Units, clock: Clock) -> None:
+        self._units = units
         self._clock = clock
-        upsert = (postgresql if self._engine.dialect.name == "postgresql" else sqlite).insert(ConversationStateRow)
+        upsert = (postgresql if engine.dialect.name == "postgresql" else sqlite).insert(ConversationStateRow)
         self._upsert = upsert.on_conflict_do_update(
             index_elements=["key"], set_={"document": upsert.excluded.document, "etag": upsert.excluded.etag,
                                           "updated_at": upsert.excluded.updated_at})
 
     async def read(self, keys: list[str], *, target_cls: type[StoreItemT], **kwargs: Any) -> dict[str, StoreItemT]:
         _check_keys(keys, "read")
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(_READ, {"keys": sorted(set(keys))})).all()
+        wanted = {"keys": sorted(set(keys))}
+        rows = await self._units.read(lambda conn: conn.execute(_READ, wanted).all())
         return {key: target_cls.from_json_to_store_item({**document, ETAG_KEY: etag}) for key, document, etag in rows}
 
     async def write(self, changes: dict[str, StoreItem]) -> None:
@@ -103,25 +107,28 @@ class SqlStorage(Storage):
             raise ValueError("SqlStorage.write(): changes cannot be None")
         _check_keys(list(changes), "write")
         documents = {key: _document(key, item) for key, item in changes.items()}
-        new_etags: dict[str, str] = {}
-        async with self._engine.begin() as conn:
-            for key, (document, e_tag) in documents.items():
-                new_etags[key] = await self._write_one(conn, key, document, e_tag)
+        updated_at = self._clock()
+
+        def write_all(conn: Connection) -> dict[str, str]:
+            return {key: self._write_one(conn, key, document, e_tag, updated_at)
+                    for key, (document, e_tag) in documents.items()}
+
+        new_etags = await self._units.write(write_all)
         for key, item in changes.items():
             _stamp(item, new_etags[key])
 
     async def delete(self, keys: list[str]) -> None:
         _check_keys(keys, "delete")
         stmt = delete(ConversationStateRow).where(ConversationStateRow.key.in_(set(keys)))
-        async with self._engine.begin() as conn:
-            await conn.execute(stmt)
+        await self._units.write(lambda conn: conn.execute(stmt))
 
-    async def _write_one(self, conn: AsyncConnection, key: str, document: dict[str, Any], e_tag: str | None) -> str:
+    def _write_one(self, conn: Connection, key: str, document: dict[str, Any], e_tag: str | None,
+                   updated_at: datetime) -> str:
         new_etag = uuid.uuid4().hex
-        values = {"document": document, "etag": new_etag, "updated_at": self._clock()}
+        values = {"document": document, "etag": new_etag, "updated_at": updated_at}
         if e_tag is None or e_tag in _ANY_ETAG:
-            await conn.execute(self._upsert, {"key": key, **values})
+            conn.execute(self._upsert, {"key": key, **values})
             return new_etag
-        if (await conn.execute(_GUARDED, {"k": key, "expected": e_tag, **values})).rowcount != 1:
+        if conn.execute(_GUARDED, {"k": key, "expected": e_tag, **values}).rowcount != 1:
             raise ETagConflictError(key)
         return new_etag

@@ -6,6 +6,7 @@ two tests) can live side by side.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from store.protected_users import ProtectedUserRepository
 from store.sessions import SessionRepository
 from store.sync_leases import SyncLeaseRepository
 from store.tenants import TenantRepository
+from store.units import Units
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/watchword.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -49,12 +51,14 @@ class Store:
     def __init__(self, engine: AsyncEngine, clock: Clock = utc_now) -> None:
         self.engine = engine
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
+        # The turn's hot path (state, answers, audit rows) runs as whole units of work: see store/units.py.
+        self.units = Units(engine, _sqlite_pragmas(in_memory=False) if engine.dialect.name == "sqlite" else None)
         self.tenants = TenantRepository(self.sessionmaker, clock)
         self.protected_users = ProtectedUserRepository(self.sessionmaker, clock)
-        self.audit = AuditLog(self.sessionmaker, engine, clock)
+        self.audit = AuditLog(self.sessionmaker, self.units, clock)
         self.sessions = SessionRepository(self.sessionmaker, clock, self.audit)
         self.lockouts = LockoutRepository(self.sessionmaker, clock)
-        self.conversation_state = SqlStorage(engine, clock)
+        self.conversation_state = SqlStorage(engine, self.units, clock)
         self.conversation_refs = ConversationReferenceRepository(self.sessionmaker, clock)
         self.policies = PolicyRepository(self.sessionmaker, clock)
         self.sync_leases = SyncLeaseRepository(self.sessionmaker, clock)
@@ -66,6 +70,7 @@ class Store:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        await asyncio.to_thread(self.units.close)
         await self.engine.dispose()
 
 

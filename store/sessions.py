@@ -21,7 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import normalise_guid
@@ -208,13 +208,17 @@ class SessionRepository:
         now = self._clock()
         values = {"sid": session_id, "earned": earned_bits, "kind": kind, "source": source, "bits": bits,
                   "result": AnswerResult(result).value, "at": require_utc(now, "clock()")}
-        async with self._audit.transaction() as conn:
+
+        def record(conn: Connection) -> int:
             # Updating the session row first locks it, so concurrent entries get distinct positions.
-            if (await conn.execute(_ENTRY_SCORE, values)).rowcount != 1:
+            if conn.execute(_ENTRY_SCORE, values).rowcount != 1:
                 raise SessionClosedError(session_id)
-            position = (await conn.execute(_ENTRY_INSERT, values)).scalar_one()
+            position = conn.execute(_ENTRY_INSERT, values).scalar_one()
             if audit is not None:
-                await self._audit.append_on(conn, audit)
+                self._audit.append_in(conn, audit)
+            return int(position)
+
+        position = await self._audit.write(record)
         return TranscriptEntry(position=int(position), kind=kind, source=source, bits=bits,
                                result=AnswerResult(result), at=now)
 
