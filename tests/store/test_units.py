@@ -1,0 +1,103 @@
+"""Units of work on a SQLite file: on the event loop when SQLite's lock is free, on the thread when it is not
+(store/units.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, text
+
+import store.units as units_module
+from store import Store
+from tests.store.support import FakeClock, StoreTarget, sqlite_copy
+
+
+@pytest.fixture
+async def store(tmp_path: Path, sqlite_template: Path):
+    opened = await sqlite_copy(sqlite_template, tmp_path).open(FakeClock())
+    await opened.units.write(make_probe_table)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def database_file(store: Store) -> str:
+    return str(store.engine.url.database)
+
+
+def make_probe_table(conn: Connection) -> None:
+    conn.execute(text("CREATE TABLE IF NOT EXISTS unit_probe (id TEXT PRIMARY KEY)"))
+
+
+def count_rows(conn: Connection) -> int:
+    return int(conn.execute(text("SELECT count(*) FROM unit_probe")).scalar_one())
+
+
+def add_row(row_id: str):
+    """A unit that writes one row and says which thread it ran on."""
+    def work(conn: Connection) -> str:
+        conn.execute(text("INSERT INTO unit_probe (id) VALUES (:id)"), {"id": row_id})
+        return threading.current_thread().name
+    return work
+
+
+async def test_a_unit_runs_on_the_event_loop_when_sqlites_lock_is_free(store: Store) -> None:
+    where = await store.units.write(add_row("11111111-1111-4111-8111-111111111111"))
+    assert where == threading.current_thread().name
+    assert await store.units.read(count_rows) == 1
+
+
+async def test_a_unit_waits_on_the_thread_while_another_connection_holds_the_lock(store: Store) -> None:
+    other = sqlite3.connect(database_file(store), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process (or the async engine) is writing
+    pending = asyncio.create_task(store.units.write(add_row("22222222-2222-4222-8222-222222222222")))
+    await asyncio.sleep(0.2)
+    assert not pending.done()  # it waits, on the thread: the event loop (this test) goes on meanwhile
+    assert await store.units.read(count_rows) == 0  # and reads still run
+    other.execute("COMMIT")
+    where = await asyncio.wait_for(pending, 10)
+    assert where.startswith("watchword-sqlite")
+    assert await store.units.read(count_rows) == 1
+    other.close()
+
+
+async def test_a_unit_that_raises_writes_nothing(store: Store) -> None:
+    def half_then_fail(conn: Connection) -> None:
+        add_row("33333333-3333-4333-8333-333333333333")(conn)
+        raise RuntimeError("crash mid-unit")
+
+    with pytest.raises(RuntimeError, match="crash mid-unit"):
+        await store.units.write(half_then_fail)
+    assert await store.units.read(count_rows) == 0
+    await store.units.write(add_row("44444444-4444-4444-8444-444444444444"))  # the connection is still good
+    assert await store.units.read(count_rows) == 1
+
+
+async def test_the_thread_checkpoints_the_wal_the_event_loop_leaves_alone(store: Store,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(units_module, "CHECKPOINT_EVERY", 4)
+    for i in range(4):
+        await store.units.write(add_row(f"55555555-5555-4555-8555-55555555555{i}"))
+    await asyncio.sleep(0.2)  # the checkpoint runs on the thread
+    probe = sqlite3.connect(database_file(store))
+    busy, frames, checkpointed = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    probe.close()
+    assert busy == 0 and frames == checkpointed
+    assert "checkpoint failed" not in caplog.text
+
+
+async def test_in_memory_sqlite_runs_units_on_the_async_engine() -> None:
+    memory = await StoreTarget("sqlite", "sqlite+aiosqlite://").open(FakeClock())
+    try:
+        assert not memory.units.threaded
+        await memory.units.write(make_probe_table)
+        await memory.units.write(add_row("66666666-6666-4666-8666-666666666666"))
+        assert await memory.units.read(count_rows) == 1
+    finally:
+        await memory.close()
