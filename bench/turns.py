@@ -42,7 +42,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 0.5
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BOT_ID = "28:watchword-bench"
+FLOOR_TENANT = "f100f100-0000-4000-8000-000000000001"
 CANCELLED_NOTICE = "Previous verification cancelled"  # a new `verify` ends the one before (bot/agent.py)
 
 
@@ -164,8 +165,15 @@ async def server(args: Sequence[str], env: dict[str, str], log_path: Path) -> As
                     await process.wait()
 
 
-def echo_application() -> web.Application:
-    """A minimal echo agent on the same SDK: every message gets one message back."""
+def echo_application(floor_store: Any = None) -> web.Application:
+    """A minimal echo agent on the same SDK: every message gets one message back.
+
+    With `floor_store` (a Watchword store on SQLite) it is the floor agent instead: it does only what any answer
+    turn of Watchword must do, and nothing of the product itself: conversation state read from and written to
+    Watchword's SqlStorage, the answer and its audit row written in one transaction (Watchword's own
+    statements), a reply, and an update of the card that asked. No dialogs, matching, cards, sealing.
+    """
+    from microsoft_agents.activity import Activity
     from microsoft_agents.authentication.msal import MsalConnectionManager
     from microsoft_agents.hosting.aiohttp import CloudAdapter, jwt_authorization_middleware, start_agent_process
     from microsoft_agents.hosting.core import (
@@ -179,11 +187,34 @@ def echo_application() -> web.Application:
     config = AgentAuthConfiguration(anonymous_allowed=True, connection_name="SERVICE_CONNECTION")
     connections = MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": config})
     adapter = CloudAdapter(connection_manager=connections)
-    agent = AgentApplication[TurnState](storage=MemoryStorage(), connection_manager=connections)
+    storage = MemoryStorage() if floor_store is None else floor_store.conversation_state
+    agent = AgentApplication[TurnState](storage=storage, connection_manager=connections)
 
     @agent.activity("message")
     async def echo(context: TurnContext, state: TurnState) -> None:
-        await context.send_activity(f"You said: {context.activity.text}")
+        if floor_store is None:
+            await context.send_activity(f"You said: {context.activity.text}")
+            return
+        from store.audit import AuditEvent
+        from store.sessions import AnswerResult
+
+        session_id, asked = state.conversation.get_value("session"), state.conversation.get_value("asked")
+        if session_id is None:
+            session_id = str(uuid.uuid4())
+            await floor_store.sessions.create(session_id=session_id, tenant_id=FLOOR_TENANT, agent_id=None,
+                                              target_user_id=str(uuid.uuid4()), required_bits=100,
+                                              expires_at=datetime.now(UTC) + timedelta(days=1))
+        count = int(state.conversation.get_value("count") or 0) + 1
+        audit = AuditEvent(action="verification.answer", outcome="recorded", actor="agent:floor",
+                           tenant_id=FLOOR_TENANT, details={"session_id": session_id, "source": "chats", "bits": 3})
+        await floor_store.sessions.add_entry(session_id, kind="chat_partner", source="chats", bits=3,
+                                             result=AnswerResult.CORRECT, earned_bits=count, audit=audit)
+        sent = await context.send_activity(f"You said: {context.activity.text}")
+        if asked:
+            await context.update_activity(Activity(type="message", id=asked, text="Answered"))
+        state.conversation.set_value("session", session_id)
+        state.conversation.set_value("count", count)
+        state.conversation.set_value("asked", sent.id if sent is not None else None)
 
     async def messages(request: web.Request) -> web.StreamResponse:
         response = await start_agent_process(request, agent, adapter)
@@ -195,8 +226,14 @@ def echo_application() -> web.Application:
     return app
 
 
-async def serve_echo(port: int) -> None:
-    runner = web.AppRunner(echo_application(), access_log=None)
+async def serve_echo(port: int, floor_db: str | None = None) -> None:
+    floor_store = None
+    if floor_db:
+        from store import open_store
+
+        floor_store = await open_store(f"sqlite+aiosqlite:///{floor_db}")
+        await floor_store.tenants.connect(FLOOR_TENANT, display_name="Floor", granted_permissions=[])
+    runner = web.AppRunner(echo_application(floor_store), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
@@ -207,6 +244,8 @@ async def serve_echo(port: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await runner.cleanup()
+    if floor_store is not None:
+        await floor_store.close()
 
 
 # --- Teams' side: the agents ----------------------------------------------------------------------------------
@@ -362,12 +401,16 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
     return figures
 
 
-async def run_echo(schedule: list[list[int]], tmp: Path, connector: Connector, http: ClientSession) -> Figures:
+async def run_echo(schedule: list[list[int]], tmp: Path, connector: Connector, http: ClientSession,
+                   floor: bool = False) -> Figures:
+    """The echo agent (or, with `floor`, the floor agent: see echo_application) on Watchword's schedule."""
     figures = Figures(schedule=schedule)
     agents = [Agent(str(uuid.uuid4()), f"Agent {i}", f"a:echo-{i}", str(uuid.uuid4()))
               for i in range(max((len(r) for r in schedule), default=0))]
     command = [sys.executable, "-m", "bench.turns", "--serve-echo"]
-    async with server(command, dict(os.environ), tmp / "echo.log") as bot:
+    if floor:
+        command += ["--floor-db", str(tmp / "floor.db")]
+    async with server(command, dict(os.environ), tmp / ("floor.log" if floor else "echo.log")) as bot:
 
         async def talk(agent: Agent, turns: int, measured: Figures | None) -> None:
             for i in range(turns):
@@ -393,11 +436,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 connector=TCPConnector(limit=limit), timeout=ClientTimeout(total=60)) as http:
             watchword = await run_watchword(args, tmp, connector, http)
             echo = await run_echo(watchword.schedule, tmp, connector, http)
-    return figures_of(args, watchword, echo)
+            floor = await run_echo(watchword.schedule, tmp, connector, http, floor=True)
+    return figures_of(args, watchword, echo, floor)
 
 
-def figures_of(args: argparse.Namespace, watchword: Figures, echo: Figures) -> dict[str, Any]:
-    ww, ec = watchword.per_s(), echo.per_s()
+def figures_of(args: argparse.Namespace, watchword: Figures, echo: Figures, floor: Figures) -> dict[str, Any]:
+    ww, ec, fl = watchword.per_s(), echo.per_s(), floor.per_s()
     return {
         "turns_per_s": round(ww, 1),
         "echo_turns_per_s": round(ec, 1),
@@ -412,6 +456,11 @@ def figures_of(args: argparse.Namespace, watchword: Figures, echo: Figures) -> d
         # The same comparison in server CPU per turn: steadier than turns/s when the machine is shared.
         "cpu_ratio": round(echo.cpu_s / echo.turns / (watchword.cpu_s / watchword.turns), 3)
         if echo.turns and watchword.turns and watchword.cpu_s else None,
+        # The floor agent (echo_application): what any answer turn must do, and nothing of the product itself.
+        "floor_turns_per_s": round(fl, 1),
+        "floor_ratio": round(fl / ec, 3) if ec else None,
+        "floor_p50_ms": round(floor.ms(0.50), 1),
+        "floor_cpu_ms_per_turn": round(1000 * floor.cpu_s / floor.turns, 2) if floor.turns else None,
         "turns": watchword.turns,
         "echo_turns": echo.turns,
         "conversations": args.conversations,
@@ -429,8 +478,11 @@ def report(f: dict[str, Any]) -> None:
           f"{f['cpu_ms_per_turn']} ms CPU/turn   ({f['turns']} turns)")
     print(f"  echo agent  {f['echo_turns_per_s']:7.1f} turns/s   p50 {f['echo_p50_ms']:6.1f} ms   "
           f"p99 {f['echo_p99_ms']:6.1f} ms   {f['echo_cpu_ms_per_turn']} ms CPU/turn   ({f['echo_turns']} turns)")
+    print(f"  floor agent {f['floor_turns_per_s']:7.1f} turns/s   p50 {f['floor_p50_ms']:6.1f} ms   "
+          f"{f['floor_cpu_ms_per_turn']} ms CPU/turn   (state, answer + audit row, reply, card update: no product)")
     verdict = "meets" if f["ratio"] is not None and f["ratio"] >= TARGET_RATIO else "MISSES"
     print(f"  ratio {f['ratio']} ({verdict} the target of {TARGET_RATIO}); in server CPU per turn {f['cpu_ratio']}")
+    print(f"  the floor agent's own ratio: {f['floor_ratio']}")
     print(f"  verifications: {', '.join(f'{k} {v}' for k, v in sorted(f['outcomes'].items()))}")
 
 
@@ -466,6 +518,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", metavar="FILE", help="write a cProfile of Watchword's measured phases to FILE "
                    "(read it with python -m pstats); profiling slows it down, so its figures are not comparable")
     p.add_argument("--serve-echo", action="store_true", help=argparse.SUPPRESS)  # the echo agent's process
+    p.add_argument("--floor-db", help=argparse.SUPPRESS)  # with --serve-echo: the floor agent, its SQLite file
     p.add_argument("--serve-profiled", metavar="FILE", help=argparse.SUPPRESS)  # Watchword's, with --profile
     return p
 
@@ -478,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("microsoft_agents").setLevel(logging.WARNING)  # as app.py configures Watchword's
-        asyncio.run(serve_echo(0))
+        asyncio.run(serve_echo(0, args.floor_db))
         return 0
     if args.profile:
         args.profile = os.path.abspath(args.profile)  # the server runs elsewhere
