@@ -113,18 +113,21 @@ class StoreRecords:
 
     async def close_session(self, session_id: str, decision: Decision, *, actor: Actor, target_id: str,
                             policy: Policy) -> bool:
+        details = {"session_id": session_id, "questions": decision.questions_asked,
+                   "bits_earned": decision.bits_earned, "bits_required": decision.bits_required,
+                   "risk_level": decision.risk.level.value, "flags": list(decision.flags)}
+        decided = AuditEvent(action="verification.decided", outcome=decision.outcome.value, actor=actor_name(actor),
+                             subject=target_id, tenant_id=actor.tenant_id, details=details)
         closed = True
-        try:
+        try:  # the outcome and its audit row are written together
             await self._store.sessions.finish(session_id, SessionOutcome(decision.outcome.value),
-                                              earned_bits=math.floor(decision.bits_earned))
+                                              earned_bits=math.floor(decision.bits_earned), audit=decided)
         except SessionClosedError:
             closed = False  # already ended elsewhere (the person said "not me", or the expiry sweep)
+            await self.audit("verification.decided", decision.outcome.value, actor=actor, subject=target_id,
+                             details=details)
         log.info("verification %s of user %s in tenant %s decided: %s after %d questions", session_id, target_id,
                  actor.tenant_id, decision.outcome.value, decision.questions_asked)
-        await self.audit("verification.decided", decision.outcome.value, actor=actor, subject=target_id,
-                         details={"session_id": session_id, "questions": decision.questions_asked,
-                                  "bits_earned": decision.bits_earned, "bits_required": decision.bits_required,
-                                  "risk_level": decision.risk.level.value, "flags": list(decision.flags)})
         if decision.outcome.value == "not_verified":
             attempts = await self._store.lockouts.count_recent_attempts(actor.tenant_id, target_id)
             if attempts >= policy.max_attempts_per_day:

@@ -21,7 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import normalise_guid
@@ -81,7 +81,7 @@ class TranscriptEntry:
     at: datetime
 
 
-def _to_session(row: VerificationSessionRow) -> VerificationSession:
+def _to_session(row: VerificationSessionRow | Row[Any]) -> VerificationSession:
     return VerificationSession(
         session_id=row.session_id,
         tenant_id=row.tenant_id,
@@ -114,6 +114,11 @@ _ENTRY_SCORE = (update(VerificationSessionRow)
                 .where(VerificationSessionRow.session_id == bindparam("sid"),
                        VerificationSessionRow.outcome == SessionOutcome.IN_PROGRESS.value)
                 .values(earned_bits=bindparam("earned")))
+_FINISH = (update(VerificationSessionRow)
+           .where(VerificationSessionRow.session_id == bindparam("sid"),
+                  VerificationSessionRow.outcome == SessionOutcome.IN_PROGRESS.value)
+           .returning(*VerificationSessionRow.__table__.c))
+_DROP_PLAN = delete(VerificationPlanRow).where(VerificationPlanRow.session_id == bindparam("sid"))
 # The next position is taken in the INSERT itself; the UPDATE above already locked the session row.
 _ENTRY_INSERT = insert(TranscriptEntryRow).from_select(
     ["session_id", "position", "kind", "source", "bits", "result", "at"],
@@ -223,9 +228,11 @@ class SessionRepository:
                                result=AnswerResult(result), at=now)
 
     async def finish(
-        self, session_id: str, outcome: SessionOutcome, *, earned_bits: int | None = None
+        self, session_id: str, outcome: SessionOutcome, *, earned_bits: int | None = None,
+        audit: AuditEvent | None = None,
     ) -> VerificationSession:
-        """End an open session with `outcome`. Raises SessionClosedError if it already ended."""
+        """End an open session with `outcome`, dropping its sealed plan, and append `audit` in the same
+        transaction when given. Raises SessionClosedError if it already ended; nothing is written then."""
         outcome = SessionOutcome(outcome)
         if outcome == SessionOutcome.IN_PROGRESS:
             raise ValueError("finish() needs a final outcome, not in_progress")
@@ -233,11 +240,18 @@ class SessionRepository:
         if earned_bits is not None:
             values["earned_bits"] = earned_bits
         session_id = normalise_guid(session_id, "session_id")
-        async with self._sessions.begin() as session:
-            await _update_open(session, session_id, **values)
-            await session.execute(delete(VerificationPlanRow).where(VerificationPlanRow.session_id == session_id))
-            row = await session.get_one(VerificationSessionRow, session_id, populate_existing=True)
+        close = _FINISH.values(**values)
+
+        def end(conn: Connection) -> VerificationSession:
+            row = conn.execute(close, {"sid": session_id}).one_or_none()
+            if row is None:
+                raise SessionClosedError(session_id)
+            conn.execute(_DROP_PLAN, {"sid": session_id})
+            if audit is not None:
+                self._audit.append_in(conn, audit)
             return _to_session(row)
+
+        return await self._audit.write(end)
 
     async def expire_overdue(self) -> int:
         """Mark open sessions past their `expires_at` as timed_out, and drop their plans. Returns how many."""
@@ -275,16 +289,3 @@ class SessionRepository:
         async with self._sessions() as session:
             return [_to_session(row) for row in (await session.scalars(stmt)).all()]
 
-
-async def _update_open(session: AsyncSession, session_id: str, **values: Any) -> None:
-    stmt = (
-        update(VerificationSessionRow)
-        .where(
-            VerificationSessionRow.session_id == session_id,
-            VerificationSessionRow.outcome == SessionOutcome.IN_PROGRESS.value,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if (await session.execute(stmt)).rowcount != 1:
-        raise SessionClosedError(session_id)

@@ -235,3 +235,29 @@ async def test_no_audit_row_is_written_for_an_entry_refused_on_a_closed_session(
                                        result=AnswerResult.CORRECT, earned_bits=7, audit=event)
 
     assert (await store.audit.query(AuditFilter(action="verification.answer"))).entries == ()
+
+
+async def test_the_outcome_its_audit_row_and_the_dropped_plan_are_written_together(
+    store: Store, store_clock: FakeClock
+) -> None:
+    session = await _open(store, store_clock, sealed_plan="sealed-plan-token")
+    decided = AuditEvent(action="verification.decided", outcome="verified", actor="teams:agent", subject=USER,
+                         tenant_id=TENANT, details={"session_id": session.session_id})
+
+    done = await store.sessions.finish(session.session_id, SessionOutcome.VERIFIED, audit=decided)
+
+    assert done.outcome == SessionOutcome.VERIFIED and done.risk_summary == {"level": "low", "signals": []}
+    assert await store.sessions.sealed_plan(session.session_id) is None
+    [row] = (await store.audit.query(AuditFilter(action="verification.decided"))).entries
+    assert row.details["session_id"] == session.session_id and (await store.audit.verify_chain()).ok
+
+
+async def test_a_refused_finish_writes_no_audit_row(store: Store, store_clock: FakeClock) -> None:
+    session = await _open(store, store_clock)
+    await store.sessions.finish(session.session_id, SessionOutcome.CANCELLED)
+    decided = AuditEvent(action="verification.decided", outcome="verified", actor="teams:agent")
+
+    with pytest.raises(SessionClosedError):
+        await store.sessions.finish(session.session_id, SessionOutcome.VERIFIED, audit=decided)
+
+    assert (await store.audit.query(AuditFilter(action="verification.decided"))).entries == ()
