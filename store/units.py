@@ -37,7 +37,7 @@ from sqlalchemy.pool import QueuePool
 T = TypeVar("T")
 log = logging.getLogger("watchword.store")
 
-_WRITE = "watchword_write"  # execution option: does this unit write (BEGIN IMMEDIATE) or only read?
+_WRITE = "watchword_write"  # Connection.info: does this unit write (BEGIN IMMEDIATE) or only read?
 CHECKPOINT_EVERY = 500  # commits on the loop's connection between two WAL checkpoints on the thread
 
 
@@ -123,7 +123,7 @@ class Units:
 
     @staticmethod
     def _write_on(conn: Connection, work: Callable[[Connection], T]) -> T:
-        conn.execution_options(**{_WRITE: True})
+        conn.info[_WRITE] = True  # (not an execution option: setting one costs more than a short unit)
         try:
             transaction = conn.begin()  # BEGIN IMMEDIATE (see _sqlite_engine): "busy" here means nothing ran
         except OperationalError as err:
@@ -135,7 +135,7 @@ class Units:
 
     @staticmethod
     def _read_on(conn: Connection, work: Callable[[Connection], T]) -> T:
-        conn.execution_options(**{_WRITE: False})
+        conn.info[_WRITE] = False
         try:
             return work(conn)
         except OperationalError as err:
@@ -182,6 +182,6 @@ def _sqlite_engine(engine: AsyncEngine, on_connect: Callable[[Any, Any], None] |
 
     @event.listens_for(sync, "begin")
     def begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE, True) else "BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(_WRITE, True) else "BEGIN")
 
     return sync
