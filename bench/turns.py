@@ -20,10 +20,17 @@ and the bot's reply (the next card) arrived. The echo agent then replays the sam
 turns per agent and round, as concurrently; its SDK logging configured as Watchword's), so its figure is
 comparable.
 
+A third agent, the floor agent (`--serve-echo --floor-db FILE`), replays the schedule too: the echo agent plus
+only what any answer turn of Watchword must do (conversation state in Watchword's SqlStorage on SQLite, the answer
+and its audit row in one transaction, a reply, and an update of the card that asked), none of the product itself.
+Its ratio to the echo agent bounds what the target asks of the product's own work (dialogs, matching, cards,
+sealing).
+
 Figures compare within one run (ratios), not across machines: these are shared 2-core machines. Prints a report,
 then one JSON object as the last line: turns_per_s, echo_turns_per_s, ratio, p50_ms, p99_ms (Watchword's answer
 turns), and more: cpu_ratio is the same comparison in server CPU per turn, which other work on the machine
-disturbs less than turns per second. `--profile FILE` keeps a cProfile of Watchword's measured phases.
+disturbs less than turns per second; floor_ratio is the floor agent's. `--profile FILE` keeps a cProfile of
+Watchword's measured phases.
 """
 
 from __future__ import annotations
