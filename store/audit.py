@@ -7,9 +7,10 @@ Appends are serialised on the single `audit_chain_head` row: the first statement
 `UPDATE audit_chain_head SET last_seq = last_seq + 1 ... RETURNING last_seq, last_hash`. On PostgreSQL
 that row lock is held until commit (what SELECT ... FOR UPDATE would do, in one round trip); on SQLite a
 write as the first statement takes the database write lock before anything is read, so two processes
-cannot both read the same head. Inside one process appends queue on the units' single SQLite thread (an
-asyncio.Lock does it for in-memory SQLite), which avoids busy-waiting on SQLite's lock. Either way no two rows
-can share a prev_hash.
+cannot both read the same head. Inside one process an append is part of a unit of work (store/units.py) that
+runs whole, never awaiting while it holds SQLite's lock, so appenders wait briefly if at all (an asyncio.Lock
+queues them for in-memory SQLite, where units run on the async engine). Either way no two rows can share a
+prev_hash.
 """
 
 from __future__ import annotations
@@ -186,8 +187,8 @@ class AuditLog:
         self._sessions = sessions
         self._units = units
         self._clock = clock
-        # SQLite on the async engine needs an in-process queue; on the units' own thread appends queue there, and
-        # PostgreSQL's row lock lets appenders wait server-side.
+        # Only SQLite on the async engine (in-memory) needs an in-process queue: a SQLite file's units run whole,
+        # and PostgreSQL's row lock lets appenders wait server-side.
         self._append_lock: asyncio.Lock | None = (
             asyncio.Lock() if units.dialect == "sqlite" and not units.threaded else None)
 
