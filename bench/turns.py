@@ -191,6 +191,9 @@ def echo_application(floor_store: Any = None) -> web.Application:
         TurnState,
     )
 
+    from store.audit import AuditEvent  # for the floor agent: imported once, not in every turn
+    from store.sessions import AnswerResult
+
     config = AgentAuthConfiguration(anonymous_allowed=True, connection_name="SERVICE_CONNECTION")
     connections = MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": config})
     adapter = CloudAdapter(connection_manager=connections)
@@ -202,9 +205,6 @@ def echo_application(floor_store: Any = None) -> web.Application:
         if floor_store is None:
             await context.send_activity(f"You said: {context.activity.text}")
             return
-        from store.audit import AuditEvent
-        from store.sessions import AnswerResult
-
         session_id, asked = state.conversation.get_value("session"), state.conversation.get_value("asked")
         if session_id is None:
             session_id = str(uuid.uuid4())
