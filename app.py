@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -25,6 +26,10 @@ from graph.tokens import TokenError, TokenSource
 from resources import DIRECTORY, GRAPH_HTTP, SETTINGS, STORE, TOKENS
 from settings import Settings, SettingsError, load_settings
 from store.db import open_store
+
+if TYPE_CHECKING:
+    from devtenant.model import Org, User
+    from devtenant.playground import RunningPlayground
 
 log = logging.getLogger("watchword")
 
@@ -136,6 +141,7 @@ async def serve(settings: Settings, *, playground: bool = True) -> None:
 
         log.warning("DEMO MODE: no app registration configured; serving the built-in dev tenant. "
                     "Never use demo mode with real people.")
+        settings = _demo_keys(settings)
         devtenant = await start_devtenant(DevTenantConfig(seed=settings.demo_seed, users=settings.demo_users,
                                                            latency_ms=float(settings.demo_latency_ms),
                                                            unconsented=settings.demo_unconsented))
@@ -156,6 +162,8 @@ async def serve(settings: Settings, *, playground: bool = True) -> None:
         if chat is not None:
             ready["playground"] = chat.url
     _announce(url, ready)
+    if devtenant is not None:
+        print(_demo_welcome(url, devtenant.state.org, chat), file=sys.stderr, flush=True)
     # Everything made so far (modules, the SDK, devtenant's organisation) lives as long as the process: keep the
     # collector from walking it on every full collection (turn latency; see microsoft-facts.md).
     gc.freeze()
@@ -184,6 +192,50 @@ def _announce(url: str, ready: dict[str, object]) -> None:
     print(json.dumps(ready), flush=True)
 
 
+def _demo_keys(settings: Settings) -> Settings:
+    """Demo mode makes the console's session key and the bot's state key it was not given, and says so once: the
+    warnings the console and the bot give for a missing key are for real deployments, where it matters."""
+    from cryptography.fernet import Fernet
+
+    made = [name for name, value in (("WATCHWORD_SESSION_KEY", settings.session_key),
+                                     ("WATCHWORD_STATE_KEY", settings.state_key)) if not value]
+    if not made:
+        return settings
+    log.info("Demo mode made %s for this run (nothing to set up; sessions and verifications in progress end "
+             "when it stops).", " and ".join(made))
+    return replace(settings, session_key=settings.session_key or Fernet.generate_key().decode("ascii"),
+                   state_key=settings.state_key or Fernet.generate_key().decode("ascii"))
+
+
+def demo_admin(org: Org) -> User | None:
+    """The first enabled member of devtenant's Watchword admins group: whom a newcomer signs in to the console as."""
+    for uid in org.transitive_user_members(org.admins_group_id):
+        user = org.users.get(uid)
+        if user is not None and user.account_enabled:
+            return user
+    return None
+
+
+def _demo_welcome(url: str, org: Org, chat: RunningPlayground | None) -> str:
+    """The short block `make run` ends with, after the start-up logs: where to go and who to be."""
+    admin = demo_admin(org)
+    lines = ["", "=" * 72, "Watchword is running in demo mode on a generated organisation (" + org.display_name + ").",
+             f"  Admin console   {url}/admin"]
+    if admin is not None:
+        group = org.groups[org.admins_group_id].display_name
+        lines.append(f"                  sign in as {admin.display_name} ({admin.user_principal_name}), "
+                     f"one of \"{group}\"")
+    if chat is not None:
+        lines += [f"  Teams chat      {chat.url}  (the Agents Playground)",
+                  f"                  you are {chat.agent.display_name}, a helpdesk agent; "
+                  f"try: verify {chat.people[0].display_name}",
+                  "                  also: " + ", ".join(p.display_name for p in chat.people[1:])]
+    else:
+        lines.append("  Teams chat      not started (make run without ARGS=--no-playground, with Node.js and npm)")
+    lines += [f"  Health          {url}/healthz and {url}/readyz", "Stop with Ctrl-C.", "=" * 72]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
@@ -201,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         # The Agents SDK logs every message it sends at INFO (conversation ids included): a line per reply that
         # says nothing Watchword's own log does not, and a measurable share of a turn's time. Its warnings stay.
         logging.getLogger("microsoft_agents").setLevel(logging.WARNING)
+        # One line per HTTP request (devtenant's access log, httpx's "HTTP Request: ...") buries the lines a
+        # person needs: kept for WATCHWORD_LOG_LEVEL=DEBUG.
+        for noisy in ("devtenant.access", "httpx"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     asyncio.run(serve(settings, playground=not args.no_playground))
     return 0
 

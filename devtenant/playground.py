@@ -231,7 +231,8 @@ async def start_demo_playground(org: Org, app_url: str) -> RunningPlayground | N
         log.warning("The Agents Playground did not start: %s", err)
         return None
     running.workdir = workdir
-    log.info("Chat with Watchword in the Microsoft 365 Agents Playground: %s. You are %s, a helpdesk agent; "
+    # app.py's closing block says this to a person; the log line stays for DEBUG.
+    log.debug("Chat with Watchword in the Microsoft 365 Agents Playground: %s. You are %s, a helpdesk agent; "
              "people you can verify there: %s (type: verify %s). It listens on every interface: demo data only.",
              running.url, running.agent.display_name, ", ".join(p.display_name for p in running.people),
              running.people[0].display_name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -67,3 +68,27 @@ def test_demo_mode_prints_one_ready_line_and_stops_on_sigterm(tmp_path):
     assert proc.returncode == 0
     assert "DEMO MODE" in err
     assert ready["devtenant"]["client_secret"] not in err  # the secret is for scripts, never for logs
+
+
+@pytest.mark.e2e
+def test_make_run_ends_with_the_console_and_whom_to_sign_in_as_and_stays_quiet(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHWORD_", "CONNECTIONS__"))}
+    env.update(WATCHWORD_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/demo.db", WATCHWORD_DEMO_USERS="40")
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", "0", "--no-playground"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(proc.stdout.readline())
+        import urllib.request
+
+        for _ in range(3):  # Graph traffic that used to log a line per request
+            with urllib.request.urlopen(ready["app"] + "/readyz", timeout=10):  # noqa: S310 - loopback
+                pass
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    block = err[err.index("Watchword is running in demo mode"):]
+    assert f"Admin console   {ready['app']}/admin" in block
+    assert re.search(r"sign in as [^(]+ \([^@]+@[^)]+\), one of \"Watchword Admins\"", block), block
+    assert "devtenant.access" not in err and "httpx" not in err  # per-request lines are for DEBUG
+    assert "is not set" not in err  # demo mode says once that it made its keys, without a warning
+    assert err.count("Demo mode made WATCHWORD_SESSION_KEY and WATCHWORD_STATE_KEY") == 1
