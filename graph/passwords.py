@@ -1,8 +1,11 @@
-"""Temporary passwords: strong, readable aloud, and impossible to print by accident.
+"""Temporary passwords: strong, readable aloud over the phone, and impossible to print by accident.
 
 Entra's rules for cloud accounts: 8-256 characters, three of the four classes, not the user's name or
-alias, not on the banned list. Ours are 16 characters from all four classes, drawn with `secrets`, without
-characters an agent could misread over the phone (0/O/o, 1/l/I/i, quotes, separators).
+alias, not on the banned list. Ours are four groups of four characters joined by hyphens, such as
+`Kq7m-xR4t-9wPe-hN3c`: the agent reads it out group by group, the person types exactly what they heard,
+hyphens included (so the hyphen is also the symbol class: letters that are hard to say, like `#` or `%`,
+are never needed). Only characters nobody can mishear or misread are used: no 0/O/o, 1/l/I/i, and no other
+symbols. 16 random characters from 54 is about 92 bits, far beyond any guessing over the phone.
 """
 
 from __future__ import annotations
@@ -14,10 +17,15 @@ from datetime import datetime
 UPPER = "ABCDEFGHJKMNPQRSTUVWXYZ"
 LOWER = "abcdefghjkmnpqrstuvwxyz"
 DIGITS = "23456789"
-SYMBOLS = "#$%&*+=?@"
-LENGTH = 16
-# A few entries of Entra's banned-password list a random string could still spell.
-_BANNED = ("password", "admin", "welcome", "qwerty", "letmein", "summer", "winter", "spring")
+SEPARATOR = "-"
+GROUPS = 4
+GROUP_SIZE = 4
+LENGTH = GROUPS * GROUP_SIZE  # random characters, separators not counted
+# A few entries of Entra's banned-password list a random string could still spell, compared (as Entra does)
+# after undoing common digit-for-letter substitutions, and across the separators.
+_BANNED = ("password", "admin", "welcome", "qwerty", "letmein", "summer", "winter", "spring", "autumn",
+           "microsoft", "office", "changeme")
+_LEET = str.maketrans({"3": "e", "4": "a", "5": "s", "7": "t"})
 
 
 class TemporaryPassword:
@@ -34,6 +42,10 @@ class TemporaryPassword:
     def reveal(self) -> str:
         return self._value
 
+    def groups(self) -> list[str]:
+        """The password in the groups the agent reads out (one group if it has no separators)."""
+        return self._value.split(SEPARATOR)
+
     @property
     def must_change_at_next_sign_in(self) -> bool:
         return True
@@ -47,19 +59,22 @@ class TemporaryPassword:
         raise TypeError("a TemporaryPassword cannot be pickled or stored")
 
 
-def generate_password(avoid: tuple[str | None, ...] = (), length: int = LENGTH) -> str:
-    """A random password with every character class, none of the `avoid` words (the user's name parts and
-    alias, 3+ letters, case-insensitive) and no banned word."""
-    if length < 8:
-        raise ValueError("Entra passwords are at least 8 characters")
-    classes = (UPPER, LOWER, DIGITS, SYMBOLS)
+def generate_password(avoid: tuple[str | None, ...] = (), groups: int = GROUPS, group_size: int = GROUP_SIZE) -> str:
+    """A random grouped password (`groups` groups of `group_size`, hyphen-separated) with upper and lower case
+    letters and digits, none of the `avoid` words (the user's name parts and alias, 3+ letters,
+    case-insensitive) and no banned word."""
+    if groups < 2 or groups * group_size + groups - 1 < 8:
+        raise ValueError("Entra passwords are at least 8 characters, and ours have a separator")
+    classes = (UPPER, LOWER, DIGITS)
     alphabet = "".join(classes)
     parts = {p.lower() for text in avoid if text for p in re.split(r"[\s,.\-_#@]+", text) if len(p) >= 3}
     rng = secrets.SystemRandom()
     while True:
-        chars = [secrets.choice(c) for c in classes] + [secrets.choice(alphabet) for _ in range(length - 4)]
+        chars = [secrets.choice(c) for c in classes]
+        chars += [secrets.choice(alphabet) for _ in range(groups * group_size - len(classes))]
         rng.shuffle(chars)
-        password = "".join(chars)
+        password = SEPARATOR.join("".join(chars[i:i + group_size]) for i in range(0, len(chars), group_size))
         lowered = password.lower()
-        if not any(p in lowered for p in parts) and not any(w in lowered for w in _BANNED):
+        plain = lowered.replace(SEPARATOR, "").translate(_LEET)  # a word may run across a separator
+        if not any(p in lowered for p in parts) and not any(w in lowered or w in plain for w in _BANNED):
             return password

@@ -77,6 +77,15 @@ def test_password_card_redacted_has_no_password() -> None:
     assert "Ab#" not in card_text(card) and "••••••••" in card_text(card) and "actions" not in card
 
 
+def test_password_card_shows_the_password_in_the_groups_the_agent_reads_out() -> None:
+    card = render("password", person_name="Alan", redacted=False, password="Kq7m-xR4t-9wPe-hN3c", data={"ref": "r"})
+    assert_valid_card(card)
+    [groups] = [b for b in card["body"] if b["type"] == "ColumnSet"]
+    shown = [column["items"][1]["inlines"][0]["text"] for column in groups["columns"]]
+    assert shown == ["Kq7m", "xR4t", "9wPe", "hN3c"]
+    assert "Kq7m-xR4t-9wPe-hN3c" in card_text(card) and "hyphens" in card_text(card)
+
+
 async def test_a_whole_verification_with_a_hostile_name_sends_only_valid_cards(tmp_path, sqlite_template) -> None:
     hostile = replace(ALAN, display_name=HOSTILE[0] + HOSTILE[2], job_title=HOSTILE[1], department=HOSTILE[4])
     clock = FakeClock()

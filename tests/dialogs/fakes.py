@@ -37,7 +37,7 @@ KEN = Person("aaaaaaaa-0000-4000-8000-000000000007", "Ken Thompson", "Ken", "Tho
 JOSE = replace(b.TEAM[1], id="aaaaaaaa-0000-4000-8000-000000000006")  # federated
 PEOPLE = (ALAN, ALAN_TWIN, ADA, MARGARET, KEN, JOSE)
 
-TEMPORARY_PASSWORD = "Tq7#vW9@pLm3$kRz"
+TEMPORARY_PASSWORD = "Tq7v-W9pL-m3kR-zX4d"
 
 
 def alan_context(now: datetime) -> UserContext:

@@ -15,7 +15,7 @@ from devtenant.graph_api.passwords import verify_password
 from devtenant.model import Group, GroupKind
 from graph.directory import ResetRefusal, ResetRefused
 from graph.graph_directory import GraphDirectory
-from graph.passwords import DIGITS, LOWER, SYMBOLS, UPPER, generate_password
+from graph.passwords import DIGITS, LOWER, UPPER, TemporaryPassword, generate_password
 from tests.devtenant.helpers import ThreadedDevTenant
 from tests.devtenant.tiny_org import ADA, ALAN, GLOBAL_ADMIN_ROLE, JOSE, KATHERINE, NOW, make_eligible
 from tests.graph.support import directory_for, state
@@ -115,13 +115,43 @@ async def test_graphs_refusal_when_the_app_holds_no_directory_role_is_explained(
 
 
 def test_temporary_passwords_are_strong_and_readable_aloud() -> None:
-    ambiguous = set("0O1lIio|`'\" ,.;:")
+    ambiguous = set("0O1lIio|`'\" ,.;:#$%&*+=?@_")
     seen = set()
     for _ in range(300):
         password = generate_password(avoid=("Alan Turing", "alan.turing"))
         seen.add(password)
-        assert len(password) >= 16
-        assert all(any(c in cls for c in password) for cls in (UPPER, LOWER, DIGITS, SYMBOLS))
+        groups = password.split("-")
+        assert [len(g) for g in groups] == [4, 4, 4, 4]  # four groups of four, read out one at a time
+        assert all(g.isalnum() for g in groups)
+        assert all(any(c in cls for c in password) for cls in (UPPER, LOWER, DIGITS))  # + "-": all 4 classes
+        assert 8 <= len(password) <= 256
         assert not set(password) & ambiguous
         assert "alan" not in password.lower() and "turing" not in password.lower()
     assert len(seen) == 300
+
+
+def test_generated_passwords_meet_entras_complexity_rules() -> None:
+    from devtenant.graph_api.passwords import password_meets_complexity
+
+    class _User:  # what Entra's rules read of the account
+        user_principal_name = "alan.turing@example.com"
+        display_name = "Alan Turing"
+
+    for _ in range(200):
+        assert password_meets_complexity(generate_password(avoid=("Alan Turing", "alan.turing")), _User())
+
+
+def test_a_password_whose_digits_spell_a_banned_word_is_never_generated(monkeypatch: pytest.MonkeyPatch) -> None:
+    import graph.passwords as passwords
+
+    draws = iter(["W", "3", "s", "u", "m", "m", "3", "r"] * 2 + ["K", "q", "7", "m", "x", "R", "4", "t"] * 2)
+    monkeypatch.setattr(passwords.secrets, "choice", lambda _alphabet: next(draws))
+    monkeypatch.setattr(passwords.secrets.SystemRandom, "shuffle", lambda self, chars: None)
+    password = passwords.generate_password()
+    assert "summ3r" not in password.lower() and password == "Kq7m-xR4t-Kq7m-xR4t"
+
+
+def test_the_password_splits_into_the_groups_the_agent_reads_out() -> None:
+    password = TemporaryPassword("Kq7m-xR4t-9wPe-hN3c", "u1", datetime.now(UTC))
+    assert password.groups() == ["Kq7m", "xR4t", "9wPe", "hN3c"]
+    assert "Kq7m" not in repr(password) and "Kq7m" not in f"{password}"
