@@ -2,7 +2,7 @@
 
     hosting.py      POST /api/messages: Bot Framework JWT (anonymous only in demo mode), body checks (400),
                     CloudAdapter + AgentApplication[TurnState] over store.conversation_state; setup_bot(app)
-    connector_clients.py  one HTTP session to the channel per endpoint and token, kept across turns
+    connector_clients.py  the SDK's per-turn channel clients over one shared, bounded pool, with timeouts
     agent.py        the one route: tenant gate, conversation references, commands, dialogs, card replacement
     access.py       connected tenants, helpdesk agents (membership of the helpdesk group, cached 2 minutes)
     cards.py        templates/cards/*.json.j2 -> Adaptive Cards 1.5 (every hole JSON-encoded)

@@ -27,7 +27,7 @@ from microsoft_agents.hosting.core import AgentAuthConfiguration
 from pydantic import ValidationError
 
 from bot.agent import WatchwordAgent
-from bot.connector_clients import KeptClientsFactory
+from bot.connector_clients import PooledClientsFactory
 from bot.sealing import FernetSealer
 from bot.turn_errors import correlation_id
 from resources import DIRECTORY, SETTINGS, STORE
@@ -98,7 +98,7 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
         log.warning("WATCHWORD_STATE_KEY is not set: verification state is encrypted with a key made for this run, "
                     "so verifications in progress will not survive a restart.")
     connections = MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": app[SDK_AUTH_KEY]})
-    clients = KeptClientsFactory(connections)  # one HTTP session to the channel, not one per turn
+    clients = PooledClientsFactory(connections)  # per-turn clients, one pool of connections, timeouts
     adapter = CloudAdapter(connection_manager=connections, channel_service_client_factory=clients)
     agent = WatchwordAgent(
         store=store, storage=store.conversation_state, directory=app[DIRECTORY], sealer=FernetSealer(key),
