@@ -5,20 +5,25 @@ Authentication is the SDK's own `jwt_authorization_middleware` logic (applied to
 token): a request without a valid token for our app id gets 401. Anonymous requests are accepted only
 when `settings.bot_anonymous` is set, which only demo mode does, and which is logged loudly at start.
 
-Before the SDK sees it, the body must be at most 256 KB of JSON describing an Activity with a type,
-channel, conversation, sender and service URL; anything else gets 400 (the SDK would answer some of
-these with a 500 and a stack trace in the log).
+Before the SDK sees it, the body must be at most 256 KB of JSON, nested at most 64 levels, describing an
+Activity with a type, channel, conversation, sender and an absolute https service URL (plain http only to a
+channel on this machine: devtenant, the Playground, tests); anything else gets 400 (the SDK would answer some
+of these with a 500 and a stack trace in the log). A bearer token whose header names no key (`kid`) gets 401
+before the SDK's key lookup, which would raise KeyError on it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+import jwt
 from aiohttp import web
 from microsoft_agents.activity import Activity
 from microsoft_agents.authentication.msal import MsalConnectionManager
@@ -38,6 +43,7 @@ log = logging.getLogger("watchword.bot")
 
 MESSAGES_PATH = "/api/messages"
 MAX_ACTIVITY_BYTES = 256 * 1024
+MAX_ACTIVITY_DEPTH = 64  # Teams' own activities nest about 10 levels; Python's JSON and pydantic recurse
 SDK_AUTH_KEY = "agent_configuration"  # the (string) app key the SDK's JWT check reads
 EXPIRY_SWEEP_S = 60.0
 
@@ -82,7 +88,25 @@ def setup_bot(app: web.Application) -> None:
         log.error("%s refuses every request: no app registration (WATCHWORD_CLIENT_ID) to check tokens against.",
                   MESSAGES_PATH)
     app.cleanup_ctx.append(_bot_ctx)
-    app.router.add_post(MESSAGES_PATH, jwt_authorization_decorator(messages))
+    app.router.add_post(MESSAGES_PATH, _keyed_tokens_only(jwt_authorization_decorator(messages)))
+
+
+def _keyed_tokens_only(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                       ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """401 for a bearer token whose header names no signing key: the SDK reads `header["kid"]` unguarded."""
+
+    async def check(request: web.Request) -> web.StreamResponse:
+        scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            try:
+                kid = jwt.get_unverified_header(token.strip()).get("kid")
+            except jwt.PyJWTError:
+                kid = None
+            if not isinstance(kid, str) or not kid:
+                return web.json_response({"error": "Invalid token or authentication failed."}, status=401)
+        return await handler(request)
+
+    return check
 
 
 def _no_app_id_warning(record: logging.LogRecord) -> bool:
@@ -153,16 +177,61 @@ async def activity_problem(request: web.Request) -> str | None:
         data = json.loads(body)
     except ValueError:  # UnicodeDecodeError is one
         return "the body is not JSON"
+    except RecursionError:
+        return f"the body is nested more than {MAX_ACTIVITY_DEPTH} levels deep"
     if not isinstance(data, dict):
         return "the body is not an Activity (a JSON object)"
+    if json_depth(data) > MAX_ACTIVITY_DEPTH:
+        return f"the body is nested more than {MAX_ACTIVITY_DEPTH} levels deep"
     for path in ("type", "channelId", "serviceUrl", "conversation.id", "from.id"):
         value: object = data
         for part in path.split("."):
             value = value.get(part) if isinstance(value, dict) else None
         if not isinstance(value, str) or not value.strip():
             return f"the Activity has no {path}"
+    if not channel_url_ok(data["serviceUrl"]):
+        return "the Activity's serviceUrl is not an absolute https URL"
     try:
         Activity.model_validate(data)
     except ValidationError as err:
         return f"the Activity is malformed ({err.error_count()} problems)"
     return None
+
+
+def json_depth(value: object) -> int:
+    """How deeply lists and objects nest in parsed JSON, counted without recursion (0 for a scalar)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_ACTIVITY_DEPTH:
+            return depth
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def channel_url_ok(url: str) -> bool:
+    """Replies go to the activity's serviceUrl with the bot's token: https to a named host, no credentials in
+    the URL; plain http only to this machine (devtenant, the Playground and tests' fake channels listen there)."""
+    try:
+        parts = urlsplit(url.strip())
+        host, _ = parts.hostname, parts.port
+    except ValueError:  # a malformed IPv6 literal or port
+        return False
+    if not host or parts.username is not None or parts.password is not None:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and _loopback(host)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
