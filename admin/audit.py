@@ -187,10 +187,13 @@ async def _views(store: Store, entries: tuple[AuditEntry, ...]) -> list[dict[str
              "whom": await person(e.tenant_id, e.subject)} for e in entries]
 
 
+MAX_SEQ = 2**63 - 1  # a BIGINT: a larger number is no row of ours, and SQLite cannot even bind it
+
+
 def _int(value: str | None) -> int | None:
-    try:
-        number = int(value) if value else None
-    except ValueError:
+    """A positive row number from the URL, or None (the newest page) for anything else."""
+    if not value or len(value) > 19 or not value.isascii() or not value.isdigit():
         return None
-    return number if number is None or number > 0 else None
+    number = int(value)
+    return number if 0 < number <= MAX_SEQ else None
 

@@ -123,7 +123,7 @@ async def _guarded(request: web.Request, handler: Handler, session: ConsoleSessi
         refusal = await _csrf_refusal(request, session)
         if refusal:
             log.warning("console: refused %s %s: %s", request.method, request.path, refusal)
-            await audit(request, "console.request_refused", "refused", subject=request.path,
+            await audit(request, "console.request_refused", "refused", subject=_shortened(request.path),
                         details={"reason": refusal, "method": request.method})
             return render(request, "error.html", status=403, title="This form has expired",
                           message="The page you sent this from is no longer valid (or did not come from the "
@@ -134,6 +134,11 @@ async def _guarded(request: web.Request, handler: Handler, session: ConsoleSessi
         return render(request, "error.html", status=401, title="Sign in first",
                       message="Your session has ended. Sign in again, then repeat what you were doing.")
     return await handler(request)
+
+
+def _shortened(path: str, limit: int = 200) -> str:
+    """A path as an audit subject (at most 256 characters): anyone may POST to any path, however long."""
+    return path if len(path) <= limit else path[:limit] + "…"
 
 
 async def _csrf_refusal(request: web.Request, session: ConsoleSession) -> str | None:

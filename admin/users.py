@@ -165,7 +165,7 @@ def _cursor(value: str | None) -> tuple[str, str] | None:
         return None
     try:
         decoded = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, RecursionError):  # RecursionError: "[[[[..." nested past Python's limit
         return None
     if isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(v, str) for v in decoded):
         return decoded[0], decoded[1]
