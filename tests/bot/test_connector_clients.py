@@ -16,16 +16,7 @@ from microsoft_agents.hosting.core import ClaimsIdentity
 
 from bot import connector_clients
 from bot.connector_clients import PooledClientsFactory
-from tests.bot.test_messages_endpoint import (  # noqa: F401 - fixtures
-    APP_ID,
-    Connector,
-    Keys,
-    activity,
-    bearer,
-    client,
-    keys,
-    settings,
-)
+from tests.bot.endpoint import Connector, Keys, activity, bearer
 
 TEAMS = "https://smba.trafficmanager.net/emea/"
 OTHER_REGION = "https://smba.trafficmanager.net/amer/"

@@ -13,18 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import JwtTokenValidator, _JwkClientManager
 
 from bot import connector_clients
-from tests.bot.test_messages_endpoint import (  # noqa: F401 - fixtures
-    APP_ID,
-    Connector,
-    Keys,
-    activity,
-    bearer,
-    client,
-    connector,
-    demo_client,
-    keys,
-    settings,
-)
+from tests.bot.endpoint import APP_ID, Connector, Keys, activity, bearer
 
 
 def nested(depth: int) -> str:
