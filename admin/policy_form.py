@@ -146,13 +146,12 @@ def parse_policy_form(form: Mapping[str, Any], current: Policy, sources: list[st
 def _reachable(policy: Policy, result: PolicyForm) -> None:
     """Errors for a requirement nobody can meet; warnings for one below guidance or out of risky callers' reach."""
     from_questions = policy.max_questions * policy.max_bits_per_question
-    ceiling = from_questions + policy.out_of_band_bits
-    if policy.required_bits > ceiling:
+    ceiling = from_questions
+    if min(r.bits for r in policy.rules()) > ceiling:
         result.errors["required_bits"] = (
             f"No caller could ever pass: {policy.max_questions} questions of at most "
-            f"{_number_text(policy.max_bits_per_question)} bits, plus {_number_text(policy.out_of_band_bits)} when "
-            f"the employee confirms in Teams, make {_number_text(ceiling)} bits. Ask for fewer bits or allow more "
-            "questions.")
+            f"{_number_text(policy.max_bits_per_question)} bits make {_number_text(ceiling)} bits. Ask for fewer "
+            "bits or allow more questions.")
         result.policy = result.access = None
         return
     if policy.required_bits < NIST_BITS:
@@ -162,8 +161,8 @@ def _reachable(policy: Policy, result: PolicyForm) -> None:
             "passes more easily.")
     if policy.required_bits > from_questions:
         result.warnings.append(
-            f"Questions alone give at most {_number_text(from_questions)} bits: only callers whose employee "
-            "confirms in Teams can pass.")
+            f"Questions alone give at most {_number_text(from_questions)} bits: only callers who also read out the "
+            "code from their Teams or whose manager confirms can pass.")
     risky = policy.required_bits + policy.medium_risk_extra_bits
     if risky > ceiling:
         result.warnings.append(

@@ -140,19 +140,19 @@ class QuestionDialog(ComponentDialog):
 
     async def _take_out_of_band(self, session: VerificationSession, snapshot: dict[str, Any], actor: Actor, *,
                                 asked: bool) -> Step:
-        """Apply the person's own "yes, that's me" / "not me" from Teams, once; then the current step. Not asked
-        (no Teams chat with them, or self-service): nothing to look for, which spares a store read per turn."""
+        """Apply the person's own "not me" from Teams, once; then the current step. Not asked (no Teams chat with
+        them, or self-service): nothing to look for, which spares a store read per turn. A "yes" is no longer
+        proof of anything (a tap proves no possession): only "not me" changes the session."""
         current = session.check()
         if current.decision is not None or not asked:
             return current
-        flags = snapshot["flags"]
-        if Flag.USER_CONFIRMED.value in flags or Flag.USER_DENIED.value in flags:
+        if Flag.USER_DENIED.value in snapshot["flags"]:
             return current
         answer = await self._messenger.out_of_band_answer(session.id)
-        if answer is None:
+        if answer is not False:
             return current
         before = len(session.transcript)
-        current = session.confirm_out_of_band(answer)
+        current = session.deny()
         await self._record(session, before, actor)
         return current
 

@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from verification import Decision, Flag, Outcome, Person, Policy, RiskAssessment, RiskLevel
+from verification.factors import Factor
 
 RISK_COLOR = {RiskLevel.NONE: "Good", RiskLevel.LOW: "Default", RiskLevel.MEDIUM: "Warning",
               RiskLevel.HIGH: "Attention"}
@@ -27,7 +28,7 @@ OUTCOME_TITLE = {
 }
 
 NEXT_STEPS = {
-    Outcome.VERIFIED: ["The caller answered enough questions only the real person should know.",
+    Outcome.VERIFIED: ["The caller gave enough proof that they are the account holder.",
                        "You may reset their password: choose Reset password. The temporary password is shown "
                        "to you once, here."],
     Outcome.NOT_VERIFIED: ["Do not reset the password or change anything on the account.",
@@ -52,6 +53,18 @@ NEXT_STEPS = {
 DENIED_STEPS = ["The account holder said in Teams that this is NOT them on the call.",
                 "Treat the call as an attack: do not reset anything, end the call, and report it to security "
                 "now."]
+
+MANAGER_DENIED_STEPS = ["Their manager said in Teams that they are NOT on the phone with the helpdesk.",
+                        "Treat the call as an attack: do not reset anything, end the call, and report it to "
+                        "security now. Security has been told."]
+CODE_MISMATCH_STEPS = ["The code the caller read out is not the one shown in the account holder's Teams.",
+                       "Treat the call as an attack: do not reset anything, end the call, and report it to security "
+                       "now. Security has been told."]
+FACTOR_HELD = {
+    Factor.POSSESSION: "✓ Read out the code shown in their own Teams",
+    Factor.MANAGER: "✓ Their manager confirmed in Teams that they are on the call",
+    Factor.KNOWLEDGE: "✓ Answered questions only they should know",
+}
 
 GROUP_CHAT_STEP = ("To reset the password, open a 1:1 chat with Watchword and verify them there: passwords "
                    "are never shown in group chats or channels.")
@@ -96,18 +109,25 @@ def progress(number: int, most: int) -> str:
 
 def decision_view(decision: Decision, person_name: str, *, can_reset: bool, personal_chat: bool,
                   denied: bool = False) -> dict[str, Any]:
-    """`denied`: the person said "not me" in Teams (in the decision's flags, or after it was made)."""
+    """`denied`: the person said "not me" in Teams (in the decision's flags, or after it was made). The card says
+    which factors held, never which answers were right nor how many bits were earned."""
     title, color = OUTCOME_TITLE[decision.outcome]
     steps = list(NEXT_STEPS[decision.outcome])
+    reason = decision.reason
+    if decision.outcome is Outcome.NOT_VERIFIED and not decision.alert:
+        reason = "The caller did not give enough proof that they are the account holder."
     if denied or Flag.USER_DENIED.value in decision.flags:
         title, color, steps = "Stop: the account holder says it is not them", "Attention", list(DENIED_STEPS)
+    elif Flag.MANAGER_DENIED.value in decision.flags:
+        title, color, steps = "Stop: their manager says it is not them", "Attention", list(MANAGER_DENIED_STEPS)
+    elif Flag.CODE_MISMATCH.value in decision.flags:
+        title, color, steps = "Stop: wrong code", "Attention", list(CODE_MISMATCH_STEPS)
     elif decision.outcome is Outcome.VERIFIED and not personal_chat:
         steps = [steps[0], GROUP_CHAT_STEP]
     elif decision.outcome is Outcome.VERIFIED and not can_reset:
         steps = [steps[0], "Watchword cannot reset this account's password."]
     questions = decision.questions_asked
     summary = f"{questions} question{'s' if questions != 1 else ''} asked."
-    if Flag.USER_CONFIRMED.value in decision.flags:
-        summary += " They confirmed in Teams that it was them on the call."
-    return {"title": title, "color": color, "person_name": person_name, "reason": decision.reason,
-            "next_steps": steps, "summary": summary, "can_reset": can_reset}
+    return {"title": title, "color": color, "person_name": person_name, "reason": reason,
+            "factors": [FACTOR_HELD[x] for x in decision.factors], "next_steps": steps, "summary": summary,
+            "can_reset": can_reset}

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from verification.context import Source
+from verification.factors import Factor, ManagerMode, Rule
 
 QUESTION_SOURCES = frozenset({Source.MEETINGS, Source.GROUPS, Source.HIERARCHY, Source.CHATS, Source.CONTACTS,
                               Source.MAIL, Source.ROLES})
@@ -37,7 +38,20 @@ class Policy:
     max_bits_per_question: float = 8.0
     min_bits_per_question: float = 1.0  # below this a question is public knowledge: never asked
     partial_credit: float = 0.5  # share of a question's bits earned by a partial answer
-    out_of_band_bits: float = 10.0  # the real user tapped "Yes, that's me" in Teams
+    # Factors (verification/factors.py): a caller is verified when any way of passing holds. Questions alone
+    # need `required_bits`; with the code shown in the person's own Teams, `code_required_bits` (about one good
+    # answer: the code already rules out everyone who does not hold their signed-in Teams); with their manager's
+    # confirmation, `manager_required_bits` (a manager vouches for a voice, which a confident impostor can fake,
+    # so it replaces fewer bits than the code); with both, `code_and_manager_required_bits`.
+    possession_code: bool = True
+    code_required_bits: float = 6.0
+    manager_attestation: ManagerMode = ManagerMode.WHEN_NEEDED
+    manager_required_bits: float = 12.0
+    code_and_manager_required_bits: float = 3.0
+    # After `max_attempts_per_day`, questions alone no longer verify: the code or the manager must hold too
+    # (instead of refusing the real employee outright). False refuses, as before.
+    strong_factor_after_limit: bool = True
+    security_contact_id: str = ""  # Entra object id told in Teams of every alert (a wrong code, a "not me")
     # Risk: what the sign-in signals do.
     block_on_high_risk: bool = True
     medium_risk_extra_bits: float = 8.0
@@ -59,6 +73,19 @@ class Policy:
     mail_window: timedelta = timedelta(days=3)
     max_group_members: int = 50
     tenant_wide_share: float = 0.5  # a group holding this share of the tenant is public knowledge
+
+    def rules(self) -> tuple[Rule, ...]:
+        """The ways of passing, before sign-in risk (see verification/factors.py)."""
+        code = frozenset({Factor.POSSESSION})
+        manager = frozenset({Factor.MANAGER})
+        out = [Rule(frozenset(), self.required_bits)]
+        if self.possession_code:
+            out.append(Rule(code, self.code_required_bits))
+        if self.manager_attestation is not ManagerMode.OFF:
+            out.append(Rule(manager, self.manager_required_bits))
+            if self.possession_code:
+                out.append(Rule(code | manager, self.code_and_manager_required_bits))
+        return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -83,6 +110,8 @@ class Policy:
             value, default = d[f.name], getattr(defaults, f.name)
             if isinstance(default, timedelta):
                 kwargs[f.name] = timedelta(seconds=value["seconds"])
+            elif f.name == "manager_attestation":
+                kwargs[f.name] = ManagerMode(value)
             elif f.name == "sources":
                 kwargs[f.name] = frozenset(Source(v) for v in value)
             elif isinstance(default, frozenset):

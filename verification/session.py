@@ -33,7 +33,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from verification import factors as f
 from verification.context import OrgKnowledge, Source, UserContext
+from verification.factors import STRONG, Attestation, CodeCheck, Factor, Rule, SealedCode
 from verification.matching import MatchResult, is_bare_name, match_answer, with_full_name
 from verification.policy import Policy
 from verification.questions import AnswerType, Form, Question, generate_questions
@@ -58,8 +60,14 @@ class Outcome(StrEnum):
 
 class Flag(StrEnum):
     USER_DENIED = "user_denied_out_of_band"  # the real user said "No, it's not me": alert security
-    USER_CONFIRMED = "user_confirmed_out_of_band"
+    MANAGER_DENIED = "manager_denied"  # their manager said they are not on the phone: alert security
+    CODE_MISMATCH = "code_mismatch"  # the caller read out a wrong code: alert security
+    AFTER_LIMIT = "after_attempt_limit"  # the day's attempts are used up: only the code or the manager verify
     FEDERATED = "federated_account"  # verified, but the password lives on-premises: no cloud reset
+
+
+ALERT_FLAGS = frozenset({Flag.USER_DENIED.value, Flag.MANAGER_DENIED.value, Flag.CODE_MISMATCH.value})
+FACTOR_QUESTION_ID = "out_of_band"  # transcript entries of the code and the manager, apart from questions
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,24 +113,30 @@ class Decision:
     transcript: tuple[TranscriptEntry, ...]
     flags: tuple[str, ...]
     decided_at: datetime
+    factors: tuple[Factor, ...] = ()  # the factors that held (verified) or had held when it ended
 
     @property
     def verified(self) -> bool:
         return self.outcome is Outcome.VERIFIED
+
+    @property
+    def alert(self) -> bool:
+        """Someone said it is not the person (they, their manager, or a wrong code): security must hear of it."""
+        return bool(ALERT_FLAGS & set(self.flags))
 
     def to_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome.value, "reason": self.reason, "bits_earned": self.bits_earned,
                 "bits_required": self.bits_required, "questions_asked": self.questions_asked,
                 "wrong_answers": self.wrong_answers, "risk": self.risk.to_dict(),
                 "transcript": [t.to_dict() for t in self.transcript], "flags": list(self.flags),
-                "decided_at": self.decided_at.isoformat()}
+                "decided_at": self.decided_at.isoformat(), "factors": [x.value for x in self.factors]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Decision:
         return cls(Outcome(d["outcome"]), d["reason"], float(d["bits_earned"]), float(d["bits_required"]),
                    int(d["questions_asked"]), int(d["wrong_answers"]), RiskAssessment.from_dict(d["risk"]),
                    tuple(TranscriptEntry.from_dict(t) for t in d["transcript"]), tuple(d["flags"]),
-                   datetime.fromisoformat(d["decided_at"]))
+                   datetime.fromisoformat(d["decided_at"]), tuple(Factor(x) for x in d.get("factors", ())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +166,12 @@ class Step:
     bits_required: float
     retry: bool = False
     clarify: bool = False
+    # Strong factors (verification/factors.py). `offer`: ask these now (the dialog sends the code or the manager's
+    # card, then calls `requested`). `awaiting`: asked and not answered yet; with no prompt, the session waits for
+    # them (the code to be typed, the manager to answer). `code`: how the last typed code compared.
+    offer: frozenset[Factor] = frozenset()
+    awaiting: frozenset[Factor] = frozenset()
+    code: CodeCheck | None = None
 
     @property
     def done(self) -> bool:
@@ -182,6 +202,13 @@ class _State:
     flags: list[str] = field(default_factory=list)
     transcript: list[TranscriptEntry] = field(default_factory=list)
     decision: Decision | None = None
+    # Strong factors, as Factor values: can be asked / asked and unanswered / held / no longer obtainable.
+    available: list[str] = field(default_factory=list)
+    requested: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    near_misses: int = 0
+    code: SealedCode | None = None  # the possession code's salted HMAC: secret
 
 
 class VerificationSession:
@@ -201,13 +228,21 @@ class VerificationSession:
     # --- public API --------------------------------------------------------------------------------
 
     def start(self, context: UserContext, org: OrgKnowledge, policy: Policy, risk: RiskAssessment,
-              attempts_in_last_24h: int) -> Step:
+              attempts_in_last_24h: int, available: frozenset[Factor] = frozenset()) -> Step:
+        """`available`: the strong factors that can be asked (POSSESSION when the person has a chat with Watchword
+        and is not the requester; MANAGER when they have a manager Watchword can reach). The policy decides which
+        of them are used."""
         if self._s is not None:
             raise RuntimeError("session already started")
         required = policy.required_bits + risk.extra_bits_required
         self._s = s = _State(policy, context.profile.id, self._clock(), required, risk)
+        usable = {Factor.POSSESSION} if policy.possession_code else set()
+        usable |= {Factor.MANAGER} if policy.manager_attestation is not f.ManagerMode.OFF else set()
+        s.available = sorted(x.value for x in available & STRONG & usable)
         if context.is_federated:
             s.flags.append(Flag.FEDERATED.value)
+        if attempts_in_last_24h >= policy.max_attempts_per_day and policy.strong_factor_after_limit:
+            s.flags.append(Flag.AFTER_LIMIT.value)
         early = self._refusal(context, policy, risk, attempts_in_last_24h)
         if early is not None:
             return self._decide(*early)
@@ -217,11 +252,108 @@ class VerificationSession:
             raise RuntimeError("question ids must be unique within a plan")
         s.pool = list(s.plan)
         best = _capacity(s.pool, policy.max_questions, self._allowance)
-        if best < required:
+        if not f.reachable(self._rules(), 0.0, best, self._obtainable(with_available=True)):
+            if Flag.AFTER_LIMIT.value in s.flags:
+                return self._decide(Outcome.LOCKED_OUT, self._locked_reason(attempts_in_last_24h))
             return self._decide(Outcome.NOT_ENOUGH_QUESTIONS,
                                 f"The account's Microsoft 365 data supports at most {best:.1f} of the "
                                 f"{required:.0f} bits needed; verify this caller another way.")
-        return self._next()
+        if Factor.POSSESSION.value in s.available:  # the code first: with it, one good answer is usually enough
+            return self._step()
+        return self._after_progress()
+
+    # --- strong factors (the code, the manager) ---------------------------------------------------------------
+
+    def requested(self, factor: Factor, delivered: bool = True) -> Step:
+        """The dialog asked for `factor` (sent the manager's card), or could not (`delivered` False)."""
+        s = self._live()
+        if s.decision is not None or self._expired():
+            return self._timeout_or_current()
+        if factor.value not in s.available or factor.value in s.requested + s.held + s.failed:
+            return self._step()
+        if not delivered:
+            s.failed.append(factor.value)
+            s.code = None if factor is Factor.POSSESSION else s.code
+        else:
+            s.requested.append(factor.value)
+        return self._after_progress()
+
+    def issue_code(self) -> str:
+        """A fresh one-time code for the person's own Teams, returned once: the session keeps only its salted HMAC.
+        Then call `requested(Factor.POSSESSION, delivered)`."""
+        s = self._live()
+        if s.decision is not None or Factor.POSSESSION.value not in s.available or s.code is not None \
+                or Factor.POSSESSION.value in s.requested + s.held + s.failed:
+            raise RuntimeError("no code can be issued for this session now")
+        code, s.code = f.new_code()
+        return code
+
+    def enter_code(self, text: str) -> Step:
+        """The code the caller read out, as the agent typed it."""
+        s = self._live()
+        if s.decision is not None or self._expired():
+            return self._timeout_or_current()
+        if Factor.POSSESSION.value not in s.requested or s.code is None:
+            return self._step()
+        check = f.check_code(text, s.code)
+        if check is CodeCheck.MALFORMED:
+            return replace(self._step(), code=check)
+        if check is CodeCheck.NEAR_MISS and s.near_misses == 0:
+            s.near_misses += 1
+            return replace(self._step(), code=check)
+        matched = check is CodeCheck.MATCH
+        self._factor_entry("possession.code", "correct" if matched else "wrong")
+        s.requested.remove(Factor.POSSESSION.value)
+        s.code = None  # single use
+        if not matched:
+            s.failed.append(Factor.POSSESSION.value)
+            s.flags.append(Flag.CODE_MISMATCH.value)
+            return replace(self._decide(Outcome.NOT_VERIFIED, "The code the caller read out does not match the one "
+                                        "shown in the person's own Teams. Treat the call as an attack."),
+                           code=CodeCheck.WRONG)
+        s.held.append(Factor.POSSESSION.value)
+        return replace(self._after_progress(), code=check)
+
+    def decline_code(self) -> Step:
+        """The caller cannot see the code (not at their computer, Teams signed out): carry on without it."""
+        s = self._live()
+        if s.decision is not None or self._expired():
+            return self._timeout_or_current()
+        if Factor.POSSESSION.value not in s.requested:
+            return self._step()
+        self._factor_entry("possession.code", "skipped")
+        s.requested.remove(Factor.POSSESSION.value)
+        s.failed.append(Factor.POSSESSION.value)
+        s.code = None
+        return self._after_progress()
+
+    def attest(self, answer: Attestation) -> Step:
+        """Their manager's answer in Teams."""
+        s = self._live()
+        if s.decision is not None or self._expired():
+            return self._timeout_or_current()
+        if Factor.MANAGER.value not in s.requested:
+            return self._step()
+        s.requested.remove(Factor.MANAGER.value)
+        self._factor_entry("manager.attestation", {Attestation.CONFIRMED: "confirmed", Attestation.DENIED: "denied",
+                                                   Attestation.UNSURE: "skipped"}[answer])
+        if answer is Attestation.DENIED:
+            s.failed.append(Factor.MANAGER.value)
+            s.flags.append(Flag.MANAGER_DENIED.value)
+            return self._decide(Outcome.NOT_VERIFIED, "Their manager said in Teams that they are NOT on the phone "
+                                "with the helpdesk. Treat the call as an attack.")
+        (s.held if answer is Attestation.CONFIRMED else s.failed).append(Factor.MANAGER.value)
+        return self._after_progress()
+
+    def deny(self) -> Step:
+        """The person said "not me" in their own Teams: stop everything."""
+        s = self._live()
+        if s.decision is not None:
+            return self._step()
+        self._factor_entry("out_of_band.teams", "denied")
+        s.flags.append(Flag.USER_DENIED.value)
+        return self._decide(Outcome.NOT_VERIFIED, "The account holder said in Teams that this is NOT them. "
+                            "Treat the call as an attack and tell the security team.")
 
     def answer(self, text: str) -> Step:
         s = self._live()
@@ -252,25 +384,6 @@ class VerificationSession:
             return self.answer("")
         assert s.current is not None
         return self._record(s.current, MatchResult.SKIPPED, 0.0, "skipped by the agent")
-
-    def confirm_out_of_band(self, confirmed: bool) -> Step:
-        """The real user answered the Teams prompt "Is someone on the phone with the helpdesk for you?"."""
-        s = self._live()
-        if s.decision is not None or self._expired():
-            return self._timeout_or_current()
-        if Flag.USER_CONFIRMED.value in s.flags:
-            return self._step()
-        now = self._clock()
-        bits = s.policy.out_of_band_bits if confirmed else 0.0
-        s.transcript.append(TranscriptEntry("out_of_band", "out_of_band.teams", "teams", "confirmation", bits, bits,
-                                            "confirmed" if confirmed else "denied", 1, now, now))
-        if not confirmed:
-            s.flags.append(Flag.USER_DENIED.value)
-            return self._decide(Outcome.NOT_VERIFIED, "The account holder said in Teams that this is NOT them. "
-                                "Treat the call as an attack and tell the security team.")
-        s.flags.append(Flag.USER_CONFIRMED.value)
-        s.earned = round(s.earned + bits, 2)
-        return self._after_progress()
 
     def cancel(self, reason: str = "Cancelled by the agent.") -> Step:
         s = self._live()
@@ -319,13 +432,22 @@ class VerificationSession:
             return Outcome.PRIVILEGED, ("Admin roles could not be read "
                                         f"({context.unavailable[Source.ROLES.value]}), so this account cannot be "
                                         "ruled out as an administrator: escalate to the identity team.")
-        if attempts >= policy.max_attempts_per_day:
-            return Outcome.LOCKED_OUT, (f"{attempts} verification attempts for this person in the last 24 hours "
-                                        f"(limit {policy.max_attempts_per_day}). Try again tomorrow or escalate.")
+        strong_possible = policy.strong_factor_after_limit and bool(self._live().available)
+        if attempts >= policy.max_attempts_per_day and not strong_possible:
+            return Outcome.LOCKED_OUT, self._locked_reason(attempts)
         if risk.block:
             return Outcome.BLOCKED_BY_RISK, ("Sign-in risk is too high to reset this password over the phone: "
                                              + " ".join(sig.description for sig in risk.signals))
         return None
+
+    def _locked_reason(self, attempts: int) -> str:
+        s = self._live()
+        reason = (f"{attempts} verification attempts for this person in the last 24 hours (limit "
+                  f"{s.policy.max_attempts_per_day}).")
+        if s.policy.strong_factor_after_limit:
+            return reason + (" Only the code in their own Teams or their manager's confirmation could verify them "
+                             "now, and neither can be asked. Escalate.")
+        return reason + " Try again tomorrow or escalate."
 
     def _eligible(self, possible: bool = False) -> list[Question]:
         """Free recall first; once a multiple-choice question has shown real names as options, no free
@@ -347,7 +469,7 @@ class VerificationSession:
         fresh = [q for q in free if q.source.value not in s.used_sources] or free
         if not fresh:
             return None
-        need = s.required_bits - s.earned
+        need = self._need()
         finishers = [q for q in fresh if q.bits >= need]
         if finishers:  # one more right answer would do: ask the one the genuine user finds easiest
             return max(finishers, key=lambda q: (q.ease, q.bits))
@@ -358,7 +480,7 @@ class VerificationSession:
         s.pool = [fresh for q in s.pool if (fresh := _without(q, set(s.credited))) is not None]
         q = self._pick()
         if q is None:
-            return self._decide(Outcome.NOT_VERIFIED, self._shortfall())
+            return self._out_of_questions()
         s.pool.remove(q)
         if self._allowance(q.kind) <= 1:  # its other versions go too
             s.pool = [other for other in s.pool if other.kind != q.kind]
@@ -381,16 +503,90 @@ class VerificationSession:
 
     def _after_progress(self) -> Step:
         s = self._live()
-        if s.earned >= s.required_bits:
-            return self._decide(Outcome.VERIFIED, f"Earned {s.earned:.1f} of {s.required_bits:.0f} bits.")
+        rule = f.met(self._rules(), s.earned, self._held())
+        if rule is not None:
+            held = f.held_factors(rule.bits, rule.strong)
+            return self._decide(Outcome.VERIFIED, "Verified by " + " and ".join(x.label for x in held) + ".", held)
         if s.wrong >= s.policy.max_wrong:
             return self._decide(Outcome.NOT_VERIFIED, f"{s.wrong} wrong answers.")
-        if s.current is not None:  # out-of-band confirmation mid-question: carry on with it
+        if s.current is not None:  # a factor answered mid-question: carry on with it
             return self._step()
-        left = s.policy.max_questions - s.asked
-        if left <= 0 or s.earned + _capacity(self._eligible(possible=True), left, self._allowance) < s.required_bits:
+        if self._awaiting_code():  # the code comes before any question
+            return self._step()
+        more = self._more_bits()
+        if more <= 0:
+            return self._out_of_questions()
+        if not f.reachable(self._rules(), s.earned, more, self._obtainable()):
+            if self._offer():  # a factor not asked yet could still make it: the dialog asks, then `requested`
+                return self._step()
             return self._decide(Outcome.NOT_VERIFIED, self._shortfall())
         return self._next()
+
+    def _out_of_questions(self) -> Step:
+        """No question left to ask: wait for a factor that was asked and could still finish it, ask one that
+        could, or decide."""
+        s = self._live()
+        pending = frozenset(Factor(x) for x in s.requested)
+        if pending and f.reachable(self._rules(), s.earned, 0.0, self._held() | pending):
+            return self._step()
+        if self._offer():
+            return self._step()
+        return self._decide(Outcome.NOT_VERIFIED, self._shortfall())
+
+    def _rules(self) -> tuple[Rule, ...]:
+        s = self._live()
+        rules = f.with_risk(s.policy.rules(), s.risk.extra_bits_required)
+        return f.strong_only(rules) if Flag.AFTER_LIMIT.value in s.flags else rules
+
+    def _held(self) -> frozenset[Factor]:
+        return frozenset(Factor(x) for x in self._live().held)
+
+    def _obtainable(self, with_available: bool = False) -> frozenset[Factor]:
+        """Held or asked and unanswered; `with_available`: also those that could still be asked."""
+        s = self._live()
+        names = set(s.held) | set(s.requested)
+        if with_available:
+            names |= set(s.available) - set(s.failed)
+        return frozenset(Factor(x) for x in names)
+
+    def _more_bits(self) -> float:
+        s = self._live()
+        left = s.policy.max_questions - s.asked
+        return _capacity(self._eligible(possible=True), left, self._allowance) if left > 0 else 0.0
+
+    def _offer(self) -> frozenset[Factor]:
+        """Strong factors to ask now. The code: at the start, whenever it is available. The manager: at the start
+        when the policy says always; otherwise once no way of passing is reachable without them."""
+        s = self._live()
+        if s.decision is not None:
+            return frozenset()
+        candidates = frozenset(Factor(x) for x in s.available if x not in s.requested + s.held + s.failed)
+        if Factor.POSSESSION in candidates and s.asked == 0:
+            return frozenset({Factor.POSSESSION})
+        if Factor.MANAGER not in candidates:
+            return frozenset()
+        if s.policy.manager_attestation is f.ManagerMode.ALWAYS:
+            return frozenset({Factor.MANAGER})
+        more = self._more_bits()
+        if f.reachable(self._rules(), s.earned, more, self._obtainable()):
+            return frozenset()
+        return f.useful(self._rules(), s.earned, more, self._held() | self._obtainable(), candidates) & {Factor.MANAGER}
+
+    def _awaiting_code(self) -> bool:
+        s = self._live()
+        return Factor.POSSESSION.value in s.requested or (Factor.POSSESSION in self._offer())
+
+    def _need(self) -> float:
+        """The fewest bits still to earn in some way of passing that can still hold."""
+        s = self._live()
+        obtainable = self._obtainable()
+        needs = [r.bits - s.earned for r in self._rules() if r.strong <= obtainable]
+        return max(0.0, min(needs)) if needs else s.required_bits - s.earned
+
+    def _factor_entry(self, kind: str, result: str) -> None:
+        now = self._clock()
+        self._live().transcript.append(TranscriptEntry(FACTOR_QUESTION_ID, kind, "teams", "factor", 0.0, 0.0,
+                                                       result, 1, now, now))
 
     def _allowance(self, kind: str) -> int:
         """How many more questions of this kind may be asked: one of each free-recall kind (there is only one);
@@ -422,12 +618,16 @@ class VerificationSession:
             return self._decide(Outcome.TIMED_OUT, f"The verification took longer than {minutes:.0f} minutes.")
         return self._step()
 
-    def _decide(self, outcome: Outcome, reason: str) -> Step:
+    def _decide(self, outcome: Outcome, reason: str, factors: tuple[Factor, ...] | None = None) -> Step:
+        """`factors`: those that verified the caller. Otherwise only the strong factors that held are named, which
+        the agent saw happen (they typed the code, the manager's answer was shown them): never whether any answer
+        to a question was right."""
         s = self._live()
+        held = factors if factors is not None else f.held_factors(0.0, self._held())
         s.decision = Decision(outcome, reason, s.earned, s.required_bits, s.asked, s.wrong, s.risk,
-                              tuple(s.transcript), tuple(s.flags), self._clock())
+                              tuple(s.transcript), tuple(s.flags), self._clock(), held)
         s.plan, s.pool, s.current, s.current_asked_at = (), [], None, None  # the secrets die with the session
-        s.credited, s.pending_name = [], None
+        s.credited, s.pending_name, s.code = [], None, None
         return self._step()
 
     def _step(self, retry: bool = False, clarify: bool = False) -> Step:
@@ -437,7 +637,10 @@ class VerificationSession:
             q = s.current
             text = FULL_NAME_PROMPT if s.pending_name is not None else q.prompt
             prompt = Prompt(q.id, q.kind, q.source, q.form, text, q.options, s.tries_used + 1, q.guesses, q.bits)
-        return Step(prompt, s.decision, s.earned, s.required_bits, retry, clarify or s.pending_name is not None)
+        offer = self._offer() if s.decision is None else frozenset()
+        awaiting = frozenset(Factor(x) for x in s.requested) if s.decision is None else frozenset()
+        return Step(prompt, s.decision, s.earned, s.required_bits, retry, clarify or s.pending_name is not None,
+                    offer, awaiting)
 
     # --- persistence -------------------------------------------------------------------------------
 
@@ -457,8 +660,11 @@ class VerificationSession:
             "used_sources": list(s.used_sources), "choice_started": s.choice_started, "flags": list(s.flags),
             "transcript": [t.to_dict() for t in s.transcript],
             "decision": s.decision.to_dict() if s.decision else None,
+            "factors": {"available": list(s.available), "requested": list(s.requested), "held": list(s.held),
+                        "failed": list(s.failed), "near_misses": s.near_misses},
             "secret": {} if s.decision else {
                 "seed": self._seed, "credited": list(s.credited), "pending_name": s.pending_name,
+                "code": s.code.to_dict() if s.code else None,
                 "pool": [q.id for q in s.pool],
                 "current": s.current.id if s.current else None,
                 "current_asked_at": s.current_asked_at.isoformat() if s.current_asked_at else None,
@@ -493,6 +699,11 @@ class VerificationSession:
         s.choice_started = bool(data["choice_started"])
         s.transcript = [TranscriptEntry.from_dict(t) for t in data["transcript"]]
         s.decision = Decision.from_dict(data["decision"]) if data.get("decision") else None
+        factors = data.get("factors") or {}
+        s.available, s.requested = list(factors.get("available", [])), list(factors.get("requested", []))
+        s.held, s.failed = list(factors.get("held", [])), list(factors.get("failed", []))
+        s.near_misses = int(factors.get("near_misses", 0))
+        s.code = SealedCode.from_dict(secret["code"]) if secret.get("code") else None
         session._s = s
         return session
 

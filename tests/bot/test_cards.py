@@ -32,7 +32,7 @@ ALL_CARDS = {
                                options=[h, "Grace Hopper"], data={"ref": "r", "question": "q"},
                                labels={"label": "L", "placeholder": "P", "hint": "H", "skip": "S"}),
     "decision": lambda h: dict(title="Verified", color="Good", person_name=h, reason=h, next_steps=[h], summary=h,
-                               can_reset=True, data={"ref": h}),
+                               factors=[h], can_reset=True, data={"ref": h}),
     "reset_confirm": lambda h: dict(person_name=h, data={"ref": "r"}),
     "password": lambda h: dict(person_name=h, redacted=False, password="Ab#*_[x](y)", data={"ref": "r"}),
     "out_of_band": lambda h: dict(started_at="12:00 UTC", agent_name=h, data={"session": "s"}),

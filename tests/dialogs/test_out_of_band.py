@@ -22,19 +22,6 @@ async def test_person_with_a_chat_is_asked_whether_it_is_them(teams: Teams, agen
     assert "I've also asked them in Teams" in agent.text()
 
 
-async def test_yes_adds_assurance_and_the_agent_is_told(teams: Teams, agent: Chat, alan: Chat) -> None:
-    await start(teams, agent, alan)
-    await agent.answer(await truthful_answer(teams, agent, ALAN))
-    await alan.click("Yes, that's me")
-    assert "Thanks, we've told the helpdesk" in alan.text()
-    assert "They confirmed it's them" in agent.text()
-    decision = await answer_until_decided(teams, agent, ALAN)
-    assert decision.startswith("Verified") and "They confirmed in Teams that it was them on the call." in decision
-    [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
-    kinds = [e.kind for e in await teams.store.sessions.transcript(session.session_id)]
-    assert "out_of_band.teams" in kinds
-
-
 async def test_person_who_says_not_me_stops_the_verification(teams: Teams, agent: Chat, alan: Chat) -> None:
     await start(teams, agent, alan)
     replies = await alan.click("No, it's not me", execute=True)

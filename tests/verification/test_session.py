@@ -216,32 +216,6 @@ def test_one_person_is_never_credited_twice():
     assert step.retry
 
 
-def test_out_of_band_yes_adds_bits():
-    session, step, _ = started()
-    step = session.confirm_out_of_band(True)
-    assert step.bits_earned == Policy().out_of_band_bits and not step.done
-    assert step.prompt is not None  # the current question carries on
-    assert Flag.USER_CONFIRMED.value in session.to_dict()["flags"]
-    assert session.confirm_out_of_band(True).bits_earned == Policy().out_of_band_bits  # counted once
-
-
-def test_out_of_band_yes_can_complete_a_verification():
-    session, step, _ = started()
-    session.answer(b.TIM.display_name)
-    session.answer(b.RADIA.display_name)
-    step = session.confirm_out_of_band(True)
-    assert step.decision.outcome is Outcome.VERIFIED
-    assert Flag.USER_CONFIRMED.value in step.decision.flags
-
-
-def test_out_of_band_no_stops_and_flags():
-    session, step, _ = started()
-    step = session.confirm_out_of_band(False)
-    assert step.decision.outcome is Outcome.NOT_VERIFIED
-    assert Flag.USER_DENIED.value in step.decision.flags
-    assert "NOT them" in step.decision.reason
-
-
 def test_stops_when_passing_becomes_impossible():
     policy = Policy(max_questions=3)
     decision = run(lambda prompt: "I don't know", policy=policy)
