@@ -55,6 +55,30 @@ def plain(text: object, *, weight: str | None = None, size: str | None = None, c
     return {"type": "RichTextBlock", "inlines": [run]}
 
 
+# Status lines in Teams' own colours, WCAG AA (4.5:1) in every theme and never colour alone. Teams' host config
+# (light theme, as the Agents Playground ships it) draws Good #92C353 (2.07:1 on white) and Warning #F8D22A (1.47:1):
+# both fail, so neither is used. Default is each theme's own text colour (#252424 on white, 15.5:1; white on dark;
+# the high-contrast theme's text colour) and Attention is #C4314B (5.4:1 on white), which Teams lightens on dark
+# backgrounds. So a status is bold text in Default or Attention, and its words ("Verified", "Not verified", "Stop:
+# ...", "Sign-in risk: medium") carry the meaning on their own: the colour only repeats it.
+TONES: dict[str, str] = {
+    "good": "Default",
+    "warning": "Attention",
+    "attention": "Attention",
+    "default": "Default",
+    "accent": "Accent",  # #6264A7 on white 5.4:1: for neutral emphasis, never for a status
+}
+FAILING_COLORS = frozenset({"Good", "Warning"})  # never on a card: see TONES
+
+
+def status(text: object, tone: str | None, *, size: str | None = None, limit: int = MAX_TEXT) -> dict[str, Any]:
+    """A bold status line (RichTextBlock, never markdown) for a tone: "good", "warning", "attention" or None/
+    "default" (case-insensitive, so the wording's "Good"/"Warning"/"Attention" names work), in a colour that
+    passes contrast; the words, which must say the status themselves, unchanged."""
+    color = TONES.get((tone or "default").lower(), "Default")
+    return plain(text, weight="Bolder", size=size, color=None if color == "Default" else color, limit=limit)
+
+
 def button(title: str, verb: str, data: Mapping[str, Any] | None = None, *, style: str | None = None,
            inputs: bool = True) -> dict[str, Any]:
     """Action.Execute with an Action.Submit fallback; both carry {"verb": verb, **data}. `inputs=False` sends
@@ -84,7 +108,7 @@ def environment() -> Environment:
         auto_reload=False,  # the templates ship with the code: no stat() of the file on every card
     )
     env.filters["clip"] = clip
-    env.globals.update(plain=plain, button=button)
+    env.globals.update(plain=plain, button=button, status=status)
     return env
 
 

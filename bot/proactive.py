@@ -21,6 +21,7 @@ from bot.access import remember
 from bot.cards import Cards
 from bot.ledger import OOB_KEY, Record, StorageResetLedger, read_record, write_record
 from dialogs.ports import Actor, Clock
+from dialogs.times import clock_time, date_and_time
 from store import SessionClosedError, SessionOutcome, Store
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class ProactiveMessenger:
         await write_record(self._storage, OOB_KEY.format(session_id), Record({
             "tenant_id": actor.tenant_id, "target_id": target_id, "actor": actor.to_dict(),
             "agent_reference": agent_reference, "asked_at": now.isoformat(), "answer": None}))
-        card = self._cards.render("out_of_band", started_at=now.strftime("%H:%M UTC"),
+        card = self._cards.render("out_of_band", started_at=clock_time(now, None),
                                   agent_name=actor.name or "a helpdesk agent", data={"session": session_id})
         sent = await self.send(context, reference, self._cards.activity(card, "Is that you on the call?"),
                                "the out-of-band question")
@@ -126,7 +127,7 @@ class ProactiveMessenger:
         if reference is None:
             return False
         card = self._cards.render("notice", title="Your password was reset", tone="Warning", lines=[
-            f"Your password was reset by the IT helpdesk at {at.strftime('%H:%M')} UTC on {at.strftime('%d %b %Y')}.",
+            f"Your password was reset by the IT helpdesk at {date_and_time(at, None)}.",
             "If this wasn't you, contact security."])
         return await self.send(context, reference, self._cards.activity(card, "Your password was reset"),
                                "the password-reset notice")

@@ -35,10 +35,12 @@ REPLACED_CARD_ID = "watchword.replaced_card_id"
 
 _LABELS = {
     "agent": {"label": "What the caller says", "placeholder": "Type their answer as they say it",
-              "hint": "Read the question as written and don't hint. You can also type the answer in the chat.",
+              "hint": "Read the question as written and don't hint. Enter sends the answer; fastest of all, type it "
+                      "straight into the chat box.",
               "skip": "Caller doesn't know"},
     "self": {"label": "Your answer", "placeholder": "Type your answer",
-             "hint": "Answer from memory. You can also type the answer in the chat.", "skip": "I don't know"},
+             "hint": "Answer from memory. Enter sends it, or type it straight into the chat box.",
+             "skip": "I don't know"},
 }
 
 

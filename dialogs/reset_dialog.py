@@ -26,6 +26,7 @@ from microsoft_agents.hosting.dialogs import (
 
 from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options, waterfall_frames
 from dialogs.ports import Actor, CardRenderer, Clock, Messenger, ResetClaim, ResetLedger, VerificationRecords
+from dialogs.times import clock_time, zone_of
 from dialogs.wording import GROUP_CHAT_STEP
 from graph.directory import Directory, GraphUnavailable, ResetRefused
 
@@ -79,7 +80,7 @@ class ResetPasswordDialog(ComponentDialog):
         if claim is not ResetClaim.CLAIMED:
             await self._records.audit("password_reset", f"refused_{claim.value}", actor=actor, subject=target["id"],
                                       details={"session_id": session_id})
-            when = f" at {at.strftime('%H:%M')} UTC" if at else ""
+            when = f" at {clock_time(at, zone_of(step.context.activity))}" if at else ""
             return await self._end(step, "Nothing to do", CLAIM_TEXT[claim].format(at=when))
         if await self._messenger.out_of_band_answer(session_id) is False:
             await self._ledger.settle(session_id, done=False, blocked=True)
@@ -141,7 +142,7 @@ class ResetPasswordDialog(ComponentDialog):
 
     async def _redact(self, context: TurnContext, values: dict[str, Any], name: str) -> dict[str, Any]:
         card = self._cards.render("password", person_name=name, redacted=True,
-                                  redacted_at=self._clock().strftime("%H:%M") + " UTC", data={})
+                                  redacted_at=clock_time(self._clock(), zone_of(context.activity)), data={})
         card_id = values.get("password_card_id")
         if card_id:
             update = self._cards.activity(card, "Temporary password (removed)")

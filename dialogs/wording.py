@@ -72,7 +72,10 @@ GROUP_CHAT_STEP = ("To reset the password, open a 1:1 chat with Watchword and ve
 
 def person_view(person: Person) -> dict[str, str]:
     details = " · ".join(x for x in (person.job_title, person.department, person.upn or person.mail) if x)
-    return {"id": person.id, "name": person.display_name or person.upn or person.id, "details": details}
+    name = person.display_name or person.upn or person.id
+    # What a button that picks this person says (and a screen reader reads): whom, not "This one".
+    whom = ", ".join(x for x in (name, person.job_title, person.department) if x)
+    return {"id": person.id, "name": name, "details": details, "whom": whom}
 
 
 def risk_view(risk: RiskAssessment) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cards import CARDS_DIR, button, card_of, card_text, plain, render
+from bot.cards import CARDS_DIR, FAILING_COLORS, button, card_of, card_text, plain, render, status
 from tests.bot.schemas import assert_valid_card
 from tests.dialogs.fakes import ALAN, MARGARET, PEOPLE, FakeDirectory
 from tests.dialogs.harness import answer_until_decided, open_teams
@@ -25,7 +25,8 @@ HOSTILE = [
 ALL_CARDS = {
     "notice": lambda h: dict(title="Title", lines=[h, "second"], tone="Attention"),
     "help": lambda h: dict(audience="agent", short=False, self_service=False),
-    "people_choice": lambda h: dict(query=h, ref="r", people=[{"name": h, "details": h}, {"name": "B", "details": ""}]),
+    "people_choice": lambda h: dict(query=h, ref="r", people=[{"name": h, "details": h, "whom": h},
+                                                                        {"name": "B", "details": "", "whom": "B"}]),
     "person": lambda h: dict(person={"name": h, "details": h}, risk={"level": "medium", "color": "Warning",
                                                                   "lines": [h]}, requirements=[h]),
     "question": lambda h: dict(heading="Question 1 of at most 6", progress="▰▱▱▱▱▱", note=None, text=h,
@@ -110,3 +111,77 @@ async def test_a_whole_verification_with_a_hostile_name_sends_only_valid_cards(t
     for card in cards:
         assert_valid_card(card)
     assert any(hostile.display_name[:100] in card_text(c) for c in cards)
+
+
+# Teams' Adaptive Card host config, light theme, default container (as the Agents Playground ships it): the
+# foreground colours a card may name, on the card's white background.
+TEAMS_LIGHT_FOREGROUND = {"Default": "#252424", "Accent": "#6264A7", "Good": "#92C353", "Warning": "#F8D22A",
+                          "Attention": "#C4314B"}
+TEAMS_LIGHT_BACKGROUND = "#FFFFFF"
+
+
+def _contrast(a: str, b: str) -> float:
+    def luminance(hex_colour: str) -> float:
+        channels = [int(hex_colour.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def _colours(node: object) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["color"]] if isinstance(node.get("color"), str) else []
+        return found + [c for child in node.values() for c in _colours(child)]
+    if isinstance(node, list):
+        return [c for child in node for c in _colours(child)]
+    return []
+
+
+def test_the_teams_colours_the_issue_measured_are_the_ones_that_fail() -> None:
+    assert round(_contrast(TEAMS_LIGHT_FOREGROUND["Good"], TEAMS_LIGHT_BACKGROUND), 2) == 2.07
+    assert round(_contrast(TEAMS_LIGHT_FOREGROUND["Warning"], TEAMS_LIGHT_BACKGROUND), 2) == 1.47
+
+
+@pytest.mark.parametrize("tone", ["Good", "good", "Warning", "Attention", "Default", None])
+def test_status_text_meets_wcag_aa_whatever_the_tone(tone: str | None) -> None:
+    cards = [render("notice", title="Your password was reset", lines=["x"], tone=tone),
+             render("decision", **{**ALL_CARDS["decision"]("Alan"), "color": tone}),
+             render("person", **ALL_CARDS["person"]("Alan") | {"risk": {"level": "low", "color": tone, "lines": []}}),
+             render("password", **ALL_CARDS["password"]("Alan"))]
+    for card in cards:
+        for colour in _colours(card):
+            assert colour not in FAILING_COLORS
+            assert _contrast(TEAMS_LIGHT_FOREGROUND[colour], TEAMS_LIGHT_BACKGROUND) >= 4.5, colour
+
+
+def test_a_status_is_bold_words_not_colour_alone() -> None:
+    block = status("Verified", "Good", size="Large")
+    [run] = block["inlines"]
+    assert run["text"] == "Verified" and run["weight"] == "Bolder" and "color" not in run  # the theme's own text
+    assert status("Not verified", "Attention")["inlines"][0]["color"] == "Attention"
+
+
+@pytest.mark.parametrize("audience", ["agent", "user"])
+def test_help_card_placeholders_survive_teams_markdown_and_html(audience: str) -> None:
+    text = card_text(render("help", audience=audience, short=False, self_service=True))
+    assert "<" not in text and ">" not in text  # Teams drops <name or email> as an unknown HTML tag
+    if audience == "agent":
+        assert "**verify** *name or email*, **cancel**, **help**" in text
+
+
+def test_the_answer_box_submits_on_enter_with_the_cards_own_answer_action() -> None:
+    card = render("question", **ALL_CARDS["question"]("q") | {"options": []})
+    [box] = [e for e in card["body"] if e.get("type") == "Input.Text"]
+    assert box["inlineAction"]["verb"] == "answer" and box["inlineAction"]["data"]["ref"] == "r"
+    assert box["inlineAction"]["fallback"]["type"] == "Action.Submit"
+    assert_valid_card(card)
+
+
+def test_the_person_picker_names_whom_each_button_picks() -> None:
+    people = [{"name": "Alan Turing", "details": "", "whom": "Alan Turing, Researcher, Computing"},
+              {"name": "Alan Turner", "details": "", "whom": "Alan Turner, Accountant, Finance"}]
+    card = render("people_choice", query="alan", ref="r", people=people)
+    titles = [line for line in card_text(card).splitlines() if line.startswith("[Choose")]
+    assert titles == ["[Choose Alan Turing, Researcher, Computing]", "[Choose Alan Turner, Accountant, Finance]"]

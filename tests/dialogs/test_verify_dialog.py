@@ -15,6 +15,7 @@ from tests.dialogs.harness import (
     database_bytes,
     find_action,
     is_question,
+    iter_actions,
     truthful_answer,
 )
 from verification import SignIn
@@ -101,7 +102,11 @@ async def test_several_matches_get_a_choice_card(teams: Teams, agent: Chat) -> N
     choice = card_text(agent.last_card())
     assert choice.startswith("Who is on the phone?") and ALAN.display_name in choice
     assert ALAN_TWIN.display_name in choice
-    await agent.click("This one")  # the first: Alan Turing
+    buttons = [a["title"] for a in iter_actions(agent.last_card()) if a.get("verb") == "choose"]
+    twin = f"Choose {ALAN_TWIN.display_name}, {ALAN_TWIN.job_title}, {ALAN_TWIN.department}"
+    assert twin in buttons and len(set(buttons)) == len(buttons), buttons  # each says whom, none "This one"
+    first = next(b for b in buttons if b.startswith(f"Choose {ALAN.display_name}"))
+    await agent.click(first)
     assert "Verifying\nAlan Turing" in agent.text()
     assert is_question(agent.last_card())
 

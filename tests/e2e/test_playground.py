@@ -349,7 +349,7 @@ def start_verifying(chat: Chat, person: User) -> dict[str, Any]:
         chat.shot("people-choice")
         since = len(chat.received)
         row = chat.page.locator(f"{CARD} .ac-container").filter(has_text=person.user_principal_name).last
-        row.get_by_role("button", name="This one").click()
+        row.get_by_role("button", name=f"Choose {person.display_name}").click()
         card = chat.wait_for(since, "question", "decision", "notice")
     assert kind_of(card) == "question", f"no question for {person.display_name}: {title_of(card)}"
     expect(chat.page.locator(CARD).filter(has_text="Verifying").last).to_contain_text(person.display_name)
