@@ -22,7 +22,7 @@ from aiohttp import web
 
 from admin.app import setup_admin
 from bot.hosting import setup_bot
-from graph.tokens import TokenError, TokenSource
+from graph.tokens import TokenSource
 from resources import DIRECTORY, GRAPH_HTTP, SETTINGS, STORE, TOKENS
 from settings import Settings, SettingsError, load_settings
 from store.db import open_store
@@ -95,7 +95,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: the store answers and a Graph token can be had for the configured tenant."""
+    """Readiness: the store answers, and Graph answers for the configured tenant (a cheap read with a short
+    timeout, remembered for seconds), not merely a token in msal's cache."""
     checks: dict[str, str] = {}
     try:
         await request.app[STORE].ping()
@@ -107,12 +108,12 @@ async def readyz(request: web.Request) -> web.Response:
     if not tenant:
         checks["graph"] = "no tenant connected"
     else:
-        try:
-            await request.app[TOKENS].token(tenant)
+        problem = await request.app[DIRECTORY].answers(tenant)
+        if problem is None:
             checks["graph"] = "ok"
-        except TokenError as err:
-            log.warning("readiness: %s", err)
-            checks["graph"] = f"no token: {err.code}"
+        else:
+            log.warning("readiness: %s", problem)
+            checks["graph"] = problem.reason
     ready = all(v == "ok" for v in checks.values())
     return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
@@ -144,7 +145,10 @@ async def serve(settings: Settings, *, playground: bool = True) -> None:
         settings = _demo_keys(settings)
         devtenant = await start_devtenant(DevTenantConfig(seed=settings.demo_seed, users=settings.demo_users,
                                                            latency_ms=float(settings.demo_latency_ms),
-                                                           unconsented=settings.demo_unconsented))
+                                                           unconsented=settings.demo_unconsented,
+                                                           # as the README's app registration does: the first
+                                                           # admin signs in before consent lets Graph be asked
+                                                           groups_claim=True))
         settings = settings.with_devtenant(devtenant.ready)
         ready["devtenant"] = devtenant.ready
     runner = web.AppRunner(create_app(settings), access_log=None)

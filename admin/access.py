@@ -1,9 +1,11 @@
 """Who may use the console: members of the configured admin group, or holders of the configured directory role.
 
-The group is checked in the id token's `groups` claim; when the person is in too many groups for the token
-(Entra's overage form) the directory is asked instead. The role is checked in `wids` (role template ids),
-and only for people of a connected or configured tenant: a role template id is the same in every tenant, so
-without that a Global Administrator of any tenant would qualify. Group object ids are unique to one tenant.
+The group is checked in the id token's `groups` claim when the token lists the person's groups; Entra puts
+that claim in only when the app registration asks for it, and over 200 groups sends an overage marker instead,
+so otherwise the directory is asked (a transitive membership check through Graph). The role is checked in
+`wids` (role template ids), and only for people of a connected or configured tenant: a role template id is
+the same in every tenant, so without that a Global Administrator of any tenant would qualify. Group object
+ids are unique to one tenant.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ REFUSAL_TEXT = {
     Refusal.OTHER_TENANT: "Your account belongs to another organisation than the one this Watchword serves.",
     Refusal.NOT_ADMIN: "Your account is not a Watchword administrator. Ask an administrator to add you to the "
                        "Watchword admins group in Microsoft Entra, then sign in again.",
-    Refusal.MEMBERSHIP_UNKNOWN: "You are in too many groups for Microsoft to list them at sign-in, and your "
-                                "membership of the Watchword admins group could not be checked in the directory "
-                                "(is the tenant connected?). Try again later or ask another administrator.",
+    Refusal.MEMBERSHIP_UNKNOWN: "Your sign-in did not list your groups, and your membership of the Watchword "
+                                "admins group could not be checked in the directory (Microsoft Graph did not "
+                                "answer, or the tenant is not connected). Try again in a minute or ask another "
+                                "administrator.",
 }
 
 
@@ -57,7 +60,7 @@ async def decide(person: SignedInPerson, *, admin_group_id: str, admin_role_id: 
     if group:
         if group in person.groups:
             return AccessDecision(True, via="group")
-        if person.groups_overage:
+        if not person.groups_listed:
             if directory is None:
                 unknown = True
             else:

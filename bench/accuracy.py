@@ -51,7 +51,7 @@ from devtenant.model import Org
 from devtenant.server import RunningDevTenant, running_devtenant
 from devtenant.state import DevTenantConfig
 from graph.client import build_http_client
-from graph.directory import DirectoryError, LoadedContext
+from graph.directory import DirectoryError, GraphUnavailable, LoadedContext
 from graph.graph_directory import GraphDirectory
 from graph.tokens import TokenSource
 from settings import Settings
@@ -107,6 +107,7 @@ class Noise:
 class LoadReport:
     contexts: dict[str, LoadedContext] = field(default_factory=dict)
     failures: Counter[str] = field(default_factory=Counter)
+    ended_by_graph_errors: int = 0  # the people search or the context load gave up on Graph
     elapsed_ms: list[float] = field(default_factory=list)
     round_trips: list[int] = field(default_factory=list)
     requests: list[int] = field(default_factory=list)
@@ -170,6 +171,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sign-ins", choices=("raised", "throttled"), default="raised",
                    help="raised: lift the 5-per-10-s sign-in log limit in devtenant and the product for the run; "
                         "throttled: keep it (most contexts then load without sign-ins)")
+    p.add_argument("--fault-rate", type=float, default=0.0,
+                   help="share of Graph requests devtenant fails as Graph does under load (429, 503, a hang then "
+                        "504); verifications_ended_by_graph_errors counts those the product could not carry through")
     p.add_argument("--concurrency", type=int, default=1,
                    help="context loads in flight (1: reproducible, since caches fill in load order)")
     g = p.add_argument_group("genuine caller's recall noise (probabilities)")
@@ -187,7 +191,8 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _load_all(org: Org, targets: list[str], args: argparse.Namespace) -> LoadReport:
     report = LoadReport()
-    async with running_devtenant(DevTenantConfig(seed=args.seed, users=len(org.users)), org=org) as dt:
+    config = DevTenantConfig(seed=args.seed, users=len(org.users), fault_rate=args.fault_rate)
+    async with running_devtenant(config, org=org) as dt:
         # As app wiring does it: settings pointed at devtenant, one token source, one shared HTTP client.
         settings = Settings().with_devtenant(dt.ready)
         tokens = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
@@ -201,9 +206,13 @@ async def _load_all(org: Org, targets: list[str], args: argparse.Namespace) -> L
         async def load(uid: str) -> None:
             async with gate:
                 try:
+                    # As an agent starts one: find the person by name (step 1), then read their context.
+                    await directory.find_people(settings.tenant_id, org.users[uid].display_name)
                     loaded = await directory.load_context(settings.tenant_id, uid)
                 except DirectoryError as err:
                     report.failures[type(err).__name__ + ": " + str(err)] += 1
+                    if isinstance(err, GraphUnavailable):
+                        report.ended_by_graph_errors += 1
                     return
             report.contexts[uid] = loaded
             report.elapsed_ms.append(loaded.elapsed_ms)
@@ -482,6 +491,9 @@ def _figures(args: argparse.Namespace, truth: GroundTruth, loads: LoadReport, ta
         "refused_up_front_total": sum(tally.refused.values()),
         "federated_targets": tally.federated,
         "load_failures": sum(loads.failures.values()),
+        "fault_rate": args.fault_rate,
+        "verifications_ended_by_graph_errors": loads.ended_by_graph_errors,
+        "verifications_ended_by_graph_errors_rate": round(_rate(loads.ended_by_graph_errors, tally.targets), 4),
         "contexts_loaded": len(loads.contexts),
         "contexts_without_sign_ins": sum(loads.without_sign_ins.values()),
         "sources_unavailable": dict(sorted(loads.unavailable.items())),

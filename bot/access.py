@@ -2,18 +2,21 @@
 
 Both answers are cached briefly per process (a tenant check for a minute, a membership for two), so a
 turn costs no directory round trip, and a removal from the helpdesk group takes effect within minutes.
-A membership that cannot be checked (Graph down) counts as "not an agent" and is cached only briefly:
-failing closed shows the end-user experience, never the agent's.
+A membership that cannot be checked (Graph unreachable, slow or throttled) is *unknown*, never "no": the
+agent is told Graph could not be asked and to try again, nothing is cached, and nobody gets an agent's
+powers without a "yes" from Graph (fail closed without telling a real agent they are not one).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from dialogs.ports import Clock
-from graph.directory import Directory, DirectoryError
+from graph.directory import Directory, DirectoryError, GraphUnavailable, Unavailability
 from store import Store
 
 log = logging.getLogger(__name__)
@@ -22,6 +25,24 @@ TENANT_TTL = timedelta(minutes=1)
 MEMBERSHIP_TTL = timedelta(minutes=2)
 FAILURE_TTL = timedelta(seconds=15)
 CACHE_LIMIT = 50_000  # entries per cache; past it the cache starts afresh (memory stays bounded)
+
+
+class Membership(StrEnum):
+    AGENT = "agent"
+    NOT_AGENT = "not_agent"
+    UNKNOWN = "unknown"  # Graph could not say: neither yes nor no
+
+
+@dataclass(frozen=True)
+class AgentCheck:
+    """Whether a person is a helpdesk agent; when UNKNOWN, `cause` says why Graph could not tell."""
+
+    membership: Membership
+    cause: Unavailability | None = None
+
+    @property
+    def is_agent(self) -> bool:
+        return self.membership is Membership.AGENT
 
 
 def remember(cache: dict, key: object, value: object) -> None:
@@ -72,24 +93,30 @@ class Access:
         return self._fallback_group
 
     async def is_agent(self, tenant_id: str, user_id: str | None) -> bool:
+        """Only a "yes" from Graph counts (for choosing the help card's audience)."""
+        return (await self.check_agent(tenant_id, user_id)).is_agent
+
+    async def check_agent(self, tenant_id: str, user_id: str | None) -> AgentCheck:
         tenant, user = canonical(tenant_id), canonical(user_id)
         if tenant is None or user is None:
-            return False
+            return AgentCheck(Membership.NOT_AGENT)
         now = self._clock()
         cached = self._members.get((tenant, user))
         if cached is not None and cached[1] > now:
-            return cached[0]
+            return AgentCheck(Membership.AGENT if cached[0] else Membership.NOT_AGENT)
         group = await self.helpdesk_group(tenant)
         if group is None:
             log.warning("tenant %s has no helpdesk group configured: nobody there is treated as an agent", tenant)
             remember(self._members, (tenant, user), (False, now + FAILURE_TTL))
-            return False
+            return AgentCheck(Membership.NOT_AGENT)
         try:
             member = await self._directory.is_member_of(tenant, user, group)
-        except DirectoryError as err:
-            log.warning("helpdesk membership of %s in tenant %s unknown (%s): treated as not an agent", user, tenant,
-                        err)
+        except GraphUnavailable as err:
+            log.warning("helpdesk membership of %s in tenant %s unknown: %s", user, tenant, err.reason)
+            return AgentCheck(Membership.UNKNOWN, err.cause)
+        except DirectoryError as err:  # the person is not in the directory (any more): not an agent
+            log.warning("helpdesk membership of %s in tenant %s: %s", user, tenant, err)
             remember(self._members, (tenant, user), (False, now + FAILURE_TTL))
-            return False
+            return AgentCheck(Membership.NOT_AGENT)
         remember(self._members, (tenant, user), (member, now + MEMBERSHIP_TTL))
-        return member
+        return AgentCheck(Membership.AGENT if member else Membership.NOT_AGENT)

@@ -24,7 +24,7 @@ from microsoft_agents.hosting.core.authorization import Connections
 from microsoft_agents.hosting.core.storage import Storage
 from microsoft_agents.hosting.dialogs import DialogSet
 
-from bot.access import Access, canonical, remember
+from bot.access import Access, AgentCheck, Membership, canonical, remember
 from bot.cards import CARD_CONTENT_TYPE, Cards, clip
 from bot.dialog_state import DialogStateProperty
 from bot.ledger import StorageResetLedger
@@ -37,13 +37,34 @@ from dialogs.ports import Actor, Clock, Sealer
 from dialogs.question_dialog import REPLACED_CARD_ID
 from dialogs.self_service_dialog import SelfServiceDialog
 from dialogs.verify_dialog import VerifyDialog
-from graph.directory import Directory
+from graph.directory import Directory, Unavailability
 from store import Store
 
 log = logging.getLogger("watchword.bot")
 
 REFUSAL_AUDIT_EVERY = timedelta(minutes=10)
 SELF_SERVICE_WORDS = ("reset my password", "reset password", "forgot my password", "i forgot my password")
+
+
+# Why a helpdesk membership could not be checked -> (audit outcome, notice title, what the agent should do).
+_UNKNOWN_MEMBERSHIP: dict[Unavailability, tuple[str, str, str]] = {
+    Unavailability.UNREACHABLE: (
+        "graph_unreachable", "Microsoft Graph can't be reached, try again in a minute",
+        "I couldn't check that you're in your organisation's helpdesk group, so nothing was started."),
+    Unavailability.TIMED_OUT: (
+        "membership_unknown", "Microsoft Graph didn't answer in time, try again in a minute",
+        "I couldn't check that you're in your organisation's helpdesk group, so nothing was started."),
+    Unavailability.THROTTLED: (
+        "membership_unknown", "Microsoft Graph is busy, try again in a minute",
+        "I couldn't check that you're in your organisation's helpdesk group, so nothing was started."),
+    Unavailability.REFUSED: (
+        "membership_unknown", "I'm not allowed to check the helpdesk group",
+        "Microsoft Graph refused Watchword's request. Ask an administrator to open Watchword's admin console and "
+        "check the connection to Microsoft Entra."),
+    Unavailability.FAILED: (
+        "membership_unknown", "Microsoft Graph couldn't answer, try again in a minute",
+        "I couldn't check that you're in your organisation's helpdesk group, so nothing was started."),
+}
 
 
 def tenant_of(activity: Activity) -> str | None:
@@ -133,7 +154,11 @@ class WatchwordAgent:
             return
         if verb == "verify" or word.startswith("verify ") or word == "verify":
             query = str(data.get("query") or "") if verb == "verify" else text[len("verify"):]
-            if not await self.access.is_agent(tenant, user):
+            check = await self.access.check_agent(tenant, user)
+            if check.membership is Membership.UNKNOWN:
+                await self._membership_unknown(context, actor, check)
+                return
+            if not check.is_agent:
                 await self.records.audit("verification.refused", "not_an_agent", actor=actor, subject=None)
                 await self._notice(context, "Only the IT helpdesk can verify callers",
                                    "You're not in your organisation's helpdesk group. Type help to see what I can "
@@ -170,6 +195,14 @@ class WatchwordAgent:
             return action[0] == "verify"  # the help card's Verify button
         word = " ".join((context.activity.text or "").split()).lower()
         return word.startswith("verify ") or word == "help"
+
+    async def _membership_unknown(self, context: TurnContext, actor: Actor, check: AgentCheck) -> None:
+        """Graph could not say whether this is an agent: say so truthfully (an outage is not "you're not one")."""
+        cause = check.cause or Unavailability.FAILED
+        outcome, title, line = _UNKNOWN_MEMBERSHIP.get(cause, _UNKNOWN_MEMBERSHIP[Unavailability.FAILED])
+        await self.records.audit("verification.refused", outcome, actor=actor, subject=None,
+                                 details={"cause": cause.value})
+        await self._notice(context, title, line)
 
     # --- replies -------------------------------------------------------------------------------------------
     async def _help(self, context: TurnContext, tenant: str, *, short: bool) -> None:

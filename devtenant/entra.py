@@ -423,7 +423,7 @@ class IdentityPlatform:
         if "openid" in request.oidc_scopes:
             answer["id_token"] = self.state.issuer.issue_id_token(
                 issuer=self.issuer(base, tid), tenant_id=tid, client_id=request.client_id,
-                claims=id_token_claims(org, user, request))
+                claims=id_token_claims(org, user, request, groups_claim=self.state.config.groups_claim))
         if "offline_access" in request.oidc_scopes:
             refresh = secrets.token_urlsafe(48)
             self._refresh[refresh] = _RefreshGrant(request.client_id, user_id, tid, request,
@@ -677,7 +677,10 @@ def is_global_admin(org: Org, user_id: str) -> bool:
                for r in directory_roles(org, user_id))
 
 
-def id_token_claims(org: Org, user: User, request: AuthorizeRequest) -> dict[str, Any]:
+def id_token_claims(org: Org, user: User, request: AuthorizeRequest, *, groups_claim: bool = False
+                    ) -> dict[str, Any]:
+    """The id token's claims. `groups` only when the app registration asks for them (`groups_claim`), and over
+    Entra's 200-group limit for a JWT the overage form instead (`_claim_names`/`_claim_sources`)."""
     claims: dict[str, Any] = {
         "oid": user.id,
         "name": user.display_name,
@@ -688,6 +691,8 @@ def id_token_claims(org: Org, user: User, request: AuthorizeRequest) -> dict[str
         claims["email"] = user.mail
     if request.nonce is not None:
         claims["nonce"] = request.nonce
+    if not groups_claim:
+        return claims
     groups = [g.id for g in org.transitive_member_of(user.id)]
     if len(groups) <= GROUPS_CLAIM_LIMIT:
         claims["groups"] = groups

@@ -57,6 +57,12 @@ class DevTenantConfig:
     mailbox_latency_ms: float = 0.0
     # Microsoft Entra ID P2 (or ID Governance): without it PIM's endpoints answer 400 AadPremiumLicenseRequired.
     entra_id_p2: bool = True
+    # Directory (identity and access) throttling: resource units per 10 s per app per tenant. None = Graph's
+    # quota for the tenant's size (3,500 / 5,000 / 8,000); 0 = no directory throttling.
+    directory_ru_per_10s: int | None = None
+    # The app registration asks for the `groups` claim (groupMembershipClaims, or the groups optional claim).
+    # Off by default, as for a new registration: id tokens then carry no groups at all.
+    groups_claim: bool = False
 
 
 @dataclass

@@ -45,7 +45,7 @@ from graph.batch import (
     Deadline,
     send_batch,
 )
-from graph.directory import GraphUnavailable, LoadedContext, UserNotFound
+from graph.directory import GraphUnavailable, LoadedContext, Unavailability, UserNotFound, cause_of_status, no_token
 from graph.limits import SlidingWindowLimiter, TtlCache
 from graph.mapping import Json
 from graph.permissions import PERMISSIONS
@@ -128,7 +128,7 @@ class ContextLoader:
         try:
             await run.run()
         except TokenError as err:
-            raise GraphUnavailable(f"no token: {err.code}") from None
+            raise no_token(err.code) from None
         except BatchError as err:
             raise GraphUnavailable(str(err)) from None
         self.tenant_facts.refresh_soon(tenant_id)
@@ -215,7 +215,7 @@ class _Load:
             for task in tasks:
                 task.cancel()
         if self.profile is None:
-            raise GraphUnavailable("profile: timed out")
+            raise GraphUnavailable("profile: timed out", Unavailability.TIMED_OUT)
 
     async def _batch(self, reqs: list[_Req], depth: int) -> tuple[list[_Req], int]:
         """One $batch (in parallel chunks of 20) and its answers handled; returns the follow-up requests and
@@ -506,7 +506,7 @@ class _Load:
                 raise UserNotFound(self.uid)
             if transient:  # nothing works without it: keep asking while the budget lasts
                 return [replace(req, attempt=req.attempt + 1)]
-            raise GraphUnavailable(f"profile: {reason(res, 'User.Read.All')}")
+            raise GraphUnavailable(f"profile: {reason(res, 'User.Read.All')}", _cause_of_item(res))
         if req.kind == "eligible" and no_pim_licence(res.status, res.error_code):
             return []  # no Entra ID P2: the tenant has no PIM, so no eligibilities (not an outage)
         if req.kind == "sign_ins" and transient and res.status != 429 and req.attempt == 1:
@@ -695,6 +695,14 @@ def _unique(people: Iterable[Person]) -> tuple[Person, ...]:
     for p in people:
         seen.setdefault(p.id, p)
     return tuple(seen.values())
+
+
+def _cause_of_item(res: BatchResult) -> Unavailability:
+    if res.error_code == CONNECTION_FAILED:
+        return Unavailability.UNREACHABLE
+    if res.error_code == TIMED_OUT:
+        return Unavailability.TIMED_OUT
+    return cause_of_status(res.status)
 
 
 def reason(res: BatchResult, permission: str | None) -> str:

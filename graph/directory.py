@@ -23,7 +23,7 @@ from verification.context import OrgKnowledge, Person, UserContext
 __all__ = [
     "ConnectionCheck", "Deadline", "Directory", "DirectoryError", "DirectoryUser", "GraphUnavailable",
     "GroupNotFound", "LoadedContext", "PermissionStatus", "ResetRefusal", "ResetRefused", "SyncPage",
-    "TemporaryPassword", "UserNotFound",
+    "TemporaryPassword", "Unavailability", "UserNotFound",
 ]
 
 
@@ -44,13 +44,47 @@ class GroupNotFound(DirectoryError):
         self.group_id = group_id
 
 
-class GraphUnavailable(DirectoryError):
-    """Graph (or the identity platform) could not answer: `reason` says why ("throttled", "timed out",
-    "403: User.Read.All not granted", "no token: invalid_client")."""
+class Unavailability(StrEnum):
+    """Why Graph did not answer, as a type callers can branch on (never an English sentence)."""
 
-    def __init__(self, reason: str):
+    UNREACHABLE = "unreachable"  # no connection to Graph or the identity platform
+    TIMED_OUT = "timed_out"  # no answer within the budget (the request may still be running)
+    THROTTLED = "throttled"  # 429 (or 503) through every retry the budget allowed
+    REFUSED = "refused"  # 401/403, or the identity platform refused a token: a configuration problem
+    FAILED = "failed"  # any other error answer
+
+
+class GraphUnavailable(DirectoryError):
+    """Graph (or the identity platform) could not answer: `reason` says why in words ("throttled", "timed out",
+    "403: User.Read.All not granted", "no token: invalid_client"), `cause` as an `Unavailability`."""
+
+    def __init__(self, reason: str, cause: Unavailability = Unavailability.FAILED):
         super().__init__(f"Microsoft Graph is unavailable: {reason}")
         self.reason = reason
+        self.cause = cause
+
+    @property
+    def outage(self) -> bool:
+        """Graph could not be asked or did not answer in time: a retry later may well succeed."""
+        return self.cause in (Unavailability.UNREACHABLE, Unavailability.TIMED_OUT, Unavailability.THROTTLED)
+
+
+def cause_of_status(status: int) -> Unavailability:
+    """The kind of unavailability an HTTP error status from Graph means."""
+    if status in (401, 403):
+        return Unavailability.REFUSED
+    if status in (429, 503):
+        return Unavailability.THROTTLED
+    if status == 504:
+        return Unavailability.TIMED_OUT
+    return Unavailability.FAILED
+
+
+def no_token(code: str) -> GraphUnavailable:
+    """No token: the identity platform could not be reached ("unreachable"), or it refused one (consent,
+    secret, tenant): `code` is the identity platform's error code (graph.tokens.TokenError.code)."""
+    return GraphUnavailable(f"no token: {code}",
+                            Unavailability.UNREACHABLE if code == "unreachable" else Unavailability.REFUSED)
 
 
 class ResetRefusal(StrEnum):
@@ -195,6 +229,10 @@ class Directory(Protocol):
     async def sync_users(self, tenant_id: str, resume_link: str | None, on_page: OnPage) -> str:
         """Walk `/users/delta` from `resume_link` (a stored next or delta link) or from scratch, awaiting
         `on_page` after each page; returns the new delta link."""
+        ...
+
+    async def answers(self, tenant_id: str) -> GraphUnavailable | None:
+        """None when Graph answers a cheap read for the tenant right now, else why not (for /readyz)."""
         ...
 
     def warm_up(self, tenant_id: str) -> None:

@@ -16,21 +16,24 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_http.middleware.middleware import REQUEST_OPTIONS_KEY
+from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.password_profile import PasswordProfile
 from msgraph.generated.models.user import User
-from msgraph.generated.role_management.directory.role_assignments.role_assignments_request_builder import (
-    RoleAssignmentsRequestBuilder,
-)
-from msgraph.generated.service_principals.service_principals_request_builder import ServicePrincipalsRequestBuilder
-from msgraph.generated.users.item.check_member_groups.check_member_groups_post_request_body import (
-    CheckMemberGroupsPostRequestBody,
-)
 
 from graph import mapping
-from graph.batch import BatchError, BatchItem, BatchResult, Deadline, send_batch
+from graph.batch import (
+    ATTEMPT_SHARE,
+    MIN_ATTEMPT_S,
+    RETRYABLE,
+    BatchError,
+    BatchItem,
+    BatchResult,
+    Deadline,
+    send_batch,
+)
 from graph.client import build_graph_client
 from graph.context_loader import ContextLoader, reason
 from graph.directory import (
@@ -44,8 +47,12 @@ from graph.directory import (
     ResetRefusal,
     ResetRefused,
     SyncPage,
+    Unavailability,
     UserNotFound,
+    cause_of_status,
+    no_token,
 )
+from graph.limits import TtlCache
 from graph.passwords import TemporaryPassword, generate_password
 from graph.permissions import PERMISSIONS, RESET_ROLES
 from graph.roles import ROLE_ASSIGNMENTS, ROLE_ELIGIBILITIES, is_privileged_role, no_pim_licence
@@ -58,7 +65,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_BUDGET_S = 8.0  # a verification's whole Graph budget
-CALL_TIMEOUT_S = 15.0  # one direct call, the SDK's own retries (429/503/504 with Retry-After) included
+CALL_TIMEOUT_S = 15.0  # one direct call, our retries (429/503/504 after Retry-After, hangs) included
+MEMBERSHIP_TIMEOUT_S = 8.0  # "is this person a helpdesk agent?": the agent is waiting for the bot's answer
+MAX_ATTEMPTS = 5
+READY_TIMEOUT_S = 3.0  # /readyz: a probe must answer quickly, whatever Graph does
+READY_TTL_S = 10.0
+BACKOFF_S = 0.25  # the first wait when Graph names none; doubled on each retry
+NO_MIDDLEWARE_RETRY = {REQUEST_OPTIONS_KEY: {RetryHandlerOption.get_key(): RetryHandlerOption(0, 0, False)}}
 SYNC_CALL_TIMEOUT_S = 60.0  # one call of the directory sync's (delta pages, tenant-wide reads)
 MAX_PAGES = 10_000  # a runaway paging loop (a link that never ends) stops here
 MAX_QUERY_CHARS = 64
@@ -66,10 +79,10 @@ RESET_PERMISSION = "User-PasswordProfile.ReadWrite.All"
 
 
 class _HttpError(GraphUnavailable):
-    """A Graph error answer to a direct GET; `status` and `code` let callers react to specific ones."""
+    """A Graph error answer to a direct request; `status` and `code` let callers react to specific ones."""
 
     def __init__(self, status: int, code: str, reason: str):
-        super().__init__(reason)
+        super().__init__(reason, cause_of_status(status))
         self.status = status
         self.code = code
 
@@ -95,6 +108,7 @@ class GraphDirectory:
         self._clock = clock
         self._budget_s = budget_s
         self._clients: dict[str, GraphServiceClient] = {}
+        self._answers: TtlCache[tuple[GraphUnavailable | None]] = TtlCache(READY_TTL_S, max_entries=1_000)
         self._loader = ContextLoader(tokens=tokens, http=http, graph_url=self._graph_url, clock=clock,
                                      with_mail_subjects=with_mail_subjects)
 
@@ -119,25 +133,6 @@ class GraphDirectory:
             self._clients[tenant_id] = client
         return client
 
-    async def _call(self, what: str, call: Callable[[], Awaitable[T]], *, permission: str | None = None,
-                    user_id: str | None = None, budget_s: float = CALL_TIMEOUT_S) -> T:
-        """One SDK call with its failures in our words. `user_id`: a 404 means that user is not there."""
-        try:
-            async with asyncio.timeout(budget_s):
-                return await call()
-        except ODataError as err:
-            status = err.response_status_code or 0
-            code = err.error.code if err.error else ""
-            if status == 404 and user_id is not None:
-                raise UserNotFound(user_id) from None
-            raise GraphUnavailable(f"{what}: {_odata_reason(status, code, permission)}") from None
-        except TokenError as err:
-            raise GraphUnavailable(f"no token: {err.code}") from None
-        except TimeoutError:
-            raise GraphUnavailable(f"{what}: timed out") from None
-        except httpx.HTTPError as err:
-            raise GraphUnavailable(f"{what}: connection failed ({type(err).__name__})") from None
-
     # --- finding the caller ------------------------------------------------------------------------------
     async def find_people(self, tenant_id: str, text: str, limit: int = 10) -> list[Person]:
         query = _clean(text)
@@ -156,50 +151,81 @@ class GraphDirectory:
             fields = ("userPrincipalName", "mail") if "@" in query else (
                 "displayName", "givenName", "surname", "userPrincipalName", "mail")
             params["$filter"] = " or ".join(f"startswith({f},{literal})" for f in fields)
+        # The agent waits for this: a verification's budget, retries of throttled or hung attempts included.
         body = await self._get_json(tenant_id, relative_url("/users", params), "people search", headers=headers,
-                                    permission="User.Read.All")
+                                    permission="User.Read.All", budget_s=self._budget_s)
         return sorted(mapping.people(mapping.values(body)), key=lambda p: _rank(p, query))[:limit]
 
     async def _get_json(self, tenant_id: str, url: str, what: str, *, headers: dict[str, str] | None = None,
                         permission: str | None = None, budget_s: float = CALL_TIMEOUT_S) -> Any:
         """One GET (a path below the Graph base, or an absolute next/delta link) answered with JSON (or, for a
-        `/$count`, text/plain: returned as the text).
+        `/$count`, text/plain: returned as the text), retried as `_request` says."""
+        return await self._request("GET", tenant_id, url, what, headers=headers, permission=permission,
+                                   budget_s=budget_s)
+
+    async def _request(self, method: str, tenant_id: str, url: str, what: str, *, body: Any = None,
+                       headers: dict[str, str] | None = None, permission: str | None = None,
+                       budget_s: float = CALL_TIMEOUT_S) -> Any:
+        """One read (a GET, or a POST that only reads, such as checkMemberGroups) within `budget_s`.
 
         Reads go around msgraph-sdk's models (see graph/mapping.py for why) but through the same HTTP client,
-        so msgraph-core's middleware still retries 429/503/504 after Retry-After, within `budget_s`."""
+        without its retry middleware (which waits on Retry-After whatever our budget): a 429/503/504, a hang
+        past the attempt's share of the budget, or a dropped connection is retried here after Retry-After (or
+        a growing back-off) while the budget lasts. Every directory read Graph may throttle goes through here."""
         target = url if url.startswith("https://") or url.startswith("http://") else self._graph_url + url
-        try:
-            async with asyncio.timeout(budget_s):
-                token = await self._tokens.for_tenant(tenant_id, self._graph_url).get_authorization_token(target)
-                response = await self._http.get(target, headers={"Authorization": f"Bearer {token}",
-                                                                 "Accept": "application/json", **(headers or {})})
-        except TokenError as err:
-            raise GraphUnavailable(f"no token: {err.code}") from None
-        except TimeoutError:
-            raise GraphUnavailable(f"{what}: timed out") from None
-        except httpx.HTTPError as err:
-            raise GraphUnavailable(f"{what}: connection failed ({type(err).__name__})") from None
-        if response.status_code >= 400:
-            code = ""
+        deadline = Deadline.after(budget_s)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            remaining = deadline.remaining()
+            timeout = min(remaining, max(MIN_ATTEMPT_S, remaining * ATTEMPT_SHARE))
             try:
-                error = response.json().get("error") or {}
-                code = str(error.get("code", "")) if isinstance(error, dict) else ""
-            except ValueError:
-                pass
-            why = _odata_reason(response.status_code, code, permission)
-            raise _HttpError(response.status_code, code, f"{what}: {why}")
-        if response.headers.get("content-type", "").startswith("text/plain"):
-            return response.text
-        try:
-            return response.json()
-        except ValueError:
-            raise GraphUnavailable(f"{what}: an answer that is not JSON") from None
+                async with asyncio.timeout(timeout):
+                    token = await self._tokens.for_tenant(tenant_id, self._graph_url).get_authorization_token(target)
+                    response = await self._http.request(
+                        method, target, json=body, timeout=timeout, extensions=NO_MIDDLEWARE_RETRY,
+                        headers={"Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})})
+            except TokenError as err:
+                raise no_token(err.code) from None
+            except (TimeoutError, httpx.TimeoutException):
+                failure = GraphUnavailable(f"{what}: timed out", Unavailability.TIMED_OUT)
+                wait = 0.0
+            except httpx.HTTPError as err:
+                failure = GraphUnavailable(f"{what}: connection failed ({type(err).__name__})",
+                                           Unavailability.UNREACHABLE)
+                wait = 0.0
+            else:
+                if response.status_code in RETRYABLE:
+                    failure = _HttpError(response.status_code, _error_code(response),
+                                         f"{what}: {_odata_reason(response.status_code, '', permission)}")
+                    wait = _retry_after(response.headers.get("Retry-After"))
+                else:
+                    return _answer(response, what, permission)
+            wait = max(wait, BACKOFF_S * 2 ** (attempt - 1))
+            if attempt == MAX_ATTEMPTS or wait >= deadline.remaining() - MIN_ATTEMPT_S / 2:
+                raise failure
+            log.info("graph: %s: %s; retrying in %.1f s", what, failure.reason, wait)
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable")  # noqa: EM101 - the loop returns or raises
 
     # --- a verification's context ------------------------------------------------------------------------
     async def load_context(self, tenant_id: str, user_id: str, deadline: Deadline | None = None) -> LoadedContext:
         return await self._loader.load(tenant_id, user_id, deadline or Deadline.after(self._budget_s))
 
     # --- the connection ----------------------------------------------------------------------------------
+    async def answers(self, tenant_id: str) -> GraphUnavailable | None:
+        """Whether Graph answers for the tenant right now (None) or why not: one cheap read with a short
+        timeout, remembered for a few seconds so a load balancer's probes do not become Graph traffic."""
+        cached = self._answers.get(tenant_id)
+        if cached is not None:
+            return cached[0]
+        try:
+            await self._get_json(tenant_id, relative_url("/organization", {"$select": "id"}), "readiness check",
+                                 permission="User.Read.All", budget_s=READY_TIMEOUT_S)
+            result: GraphUnavailable | None = None
+        except GraphUnavailable as err:
+            result = err
+        self._answers.put(tenant_id, (result,))
+        return result
+
     async def check_connection(self, tenant_id: str) -> ConnectionCheck:
         checked_at = self._clock()
         try:
@@ -234,27 +260,16 @@ class GraphDirectory:
                                can_reset=can_reset, problems=tuple(problems))
 
     async def _service_principal_roles(self, tenant_id: str) -> tuple[str | None, tuple[str, ...]]:
-        client = self._client(tenant_id)
-        sp_config = RequestConfiguration(query_parameters=ServicePrincipalsRequestBuilder
-                                         .ServicePrincipalsRequestBuilderGetQueryParameters(
-                                             filter=f"appId eq {odata_string(self._client_id)}",
-                                             select=["id", "appId", "displayName"]))
-        sps = await self._call("service principal",
-                               lambda: client.service_principals.get(request_configuration=sp_config),
-                               permission="Directory.Read.All")
-        sp = next((s for s in (sps.value if sps else None) or [] if s.id), None)
+        sps = await self._get_json(tenant_id, relative_url("/servicePrincipals", {
+            "$filter": f"appId eq {odata_string(self._client_id)}", "$select": "id,appId,displayName"}),
+            "service principal", permission="Directory.Read.All")
+        sp = next((s for s in mapping.values(sps) if s.get("id")), None)
         if sp is None:
             return None, ()
-        role_config = RequestConfiguration(query_parameters=RoleAssignmentsRequestBuilder
-                                           .RoleAssignmentsRequestBuilderGetQueryParameters(
-                                               filter=f"principalId eq {odata_string(str(sp.id))}",
-                                               expand=["roleDefinition"]))
-        assignments = await self._call(
-            "service principal roles",
-            lambda: client.role_management.directory.role_assignments.get(request_configuration=role_config),
-            permission="RoleManagement.Read.Directory")
-        names = {mapping.sdk_role_name(a) for a in (assignments.value if assignments else None) or []}
-        return str(sp.id), tuple(names)
+        assignments = await self._get_all(tenant_id, relative_url(ROLE_ASSIGNMENTS, {
+            "$filter": f"principalId eq {odata_string(str(sp['id']))}", "$expand": "roleDefinition"}),
+            "service principal roles", permission="RoleManagement.Read.Directory")
+        return str(sp["id"]), tuple({mapping.role_name(a) for a in assignments})
 
     # --- the reset ---------------------------------------------------------------------------------------
     async def reset_password(self, tenant_id: str, user_id: str) -> TemporaryPassword:
@@ -269,12 +284,14 @@ class GraphDirectory:
         except ODataError as err:
             raise await self._reset_error(tenant_id, user_id, err, roles) from None
         except TokenError as err:
-            raise GraphUnavailable(f"no token: {err.code}") from None
+            raise no_token(err.code) from None
         except TimeoutError:
             # The outcome is unknown: the caller must not read out a password that may not be set.
-            raise GraphUnavailable("password reset: timed out; the password may or may not have changed") from None
+            raise GraphUnavailable("password reset: timed out; the password may or may not have changed",
+                                   Unavailability.TIMED_OUT) from None
         except httpx.HTTPError as err:
-            raise GraphUnavailable(f"password reset: connection failed ({type(err).__name__})") from None
+            raise GraphUnavailable(f"password reset: connection failed ({type(err).__name__})",
+                                   Unavailability.UNREACHABLE) from None
         log.info("password reset for user %s in tenant %s (change required at next sign-in)", user_id, tenant_id)
         return TemporaryPassword(password, user_id, self._clock())
 
@@ -365,14 +382,15 @@ class GraphDirectory:
                 return ResetRefused(ResetRefusal.APP_LACKS_PERMISSION)
             return ResetRefused(ResetRefusal.APP_LACKS_ROLE)
         log.warning("password reset for user %s in tenant %s failed: %s %s", user_id, tenant_id, status, code)
-        return GraphUnavailable(f"password reset: {_odata_reason(status, code, RESET_PERMISSION)}")
+        return GraphUnavailable(f"password reset: {_odata_reason(status, code, RESET_PERMISSION)}",
+                                cause_of_status(status))
 
     async def _batch(self, tenant_id: str, items: list[BatchItem]) -> dict[str, BatchResult]:
         try:
             return await send_batch(self._http, self._graph_url, self._tokens.for_tenant(tenant_id, self._graph_url),
                                     items, Deadline.after(CALL_TIMEOUT_S))
         except TokenError as err:
-            raise GraphUnavailable(f"no token: {err.code}") from None
+            raise no_token(err.code) from None
         except BatchError as err:
             raise GraphUnavailable(str(err)) from None
 
@@ -393,7 +411,7 @@ class GraphDirectory:
                              err.status, err.code)
                     url, restarted, announce = start, True, True
                     continue
-                raise GraphUnavailable(err.reason) from None
+                raise GraphUnavailable(err.reason, err.cause) from None
             items = [d for d in mapping.values(body) if d.get("id")]
             users = tuple(mapping.directory_user(d) for d in items if not mapping.is_removed(d))
             removed = tuple(str(d["id"]) for d in items if mapping.is_removed(d))
@@ -409,12 +427,18 @@ class GraphDirectory:
             url = str(next_link)
 
     # --- membership --------------------------------------------------------------------------------------
-    async def is_member_of(self, tenant_id: str, user_id: str, group_id: str) -> bool:
-        body = CheckMemberGroupsPostRequestBody(group_ids=[group_id])
-        answer = await self._call("membership check",
-                                  lambda: self._client(tenant_id).users.by_user_id(user_id).check_member_groups
-                                  .post(body), permission="GroupMember.Read.All", user_id=user_id)
-        return group_id.lower() in {str(v).lower() for v in (answer.value if answer else None) or []}
+    async def is_member_of(self, tenant_id: str, user_id: str, group_id: str,
+                           budget_s: float = MEMBERSHIP_TIMEOUT_S) -> bool:
+        url = f"/users/{quote(user_id, safe='')}/checkMemberGroups"
+        try:
+            answer = await self._request("POST", tenant_id, url, "membership check", body={"groupIds": [group_id]},
+                                         permission="GroupMember.Read.All", budget_s=budget_s)
+        except _HttpError as err:
+            if err.status == 404:
+                raise UserNotFound(user_id) from None
+            raise
+        ids = answer.get("value") if isinstance(answer, dict) else None
+        return group_id.lower() in {str(v).lower() for v in ids or [] if isinstance(v, str)}
 
     # --- tenant-wide reads (the directory sync, the policy page) -----------------------------------------
     async def group_member_ids(self, tenant_id: str, group_id: str) -> frozenset[str]:
@@ -509,6 +533,35 @@ class GraphDirectory:
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
+def _error_code(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return ""
+    return str(error.get("code", "")) if isinstance(error, dict) else ""
+
+
+def _retry_after(value: str | None) -> float:
+    """Graph's Retry-After in seconds (it sends whole seconds); 0 when absent or unreadable."""
+    try:
+        return max(0.0, float(value)) if value else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _answer(response: httpx.Response, what: str, permission: str | None) -> Any:
+    """A final answer: its JSON (or text for a `/$count`), or `_HttpError` for an error status."""
+    if response.status_code >= 400:
+        code = _error_code(response)
+        raise _HttpError(response.status_code, code, f"{what}: {_odata_reason(response.status_code, code, permission)}")
+    if response.headers.get("content-type", "").startswith("text/plain"):
+        return response.text
+    try:
+        return response.json()
+    except ValueError:
+        raise GraphUnavailable(f"{what}: an answer that is not JSON") from None
+
+
 def _clean(text: str) -> str:
     """The agent's text as a query: printable, single-spaced, bounded."""
     printable = "".join(c if c.isprintable() else " " for c in text or "")

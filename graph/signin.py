@@ -58,7 +58,9 @@ class SignedInPerson:
     name: str
     username: str  # preferred_username: the UPN, for display and the audit log
     groups: tuple[str, ...]  # group object ids from the `groups` claim (lower-case)
-    groups_overage: bool  # too many groups for the token: ask the directory instead
+    # The token lists the person's groups (`groups`). False when the app registration does not ask for the claim
+    # (the default) or the person is in too many groups for a token (Entra's overage form): ask the directory.
+    groups_listed: bool
     directory_roles: tuple[str, ...]  # role template ids (`wids`) (lower-case)
 
 
@@ -196,6 +198,7 @@ class ConsoleSignIn:
 def _person(claims: dict[str, Any], access_token: str | None) -> SignedInPerson:
     groups = claims.get("groups")
     overage = bool(claims.get("hasgroups")) or "groups" in (claims.get("_claim_names") or {})
+    listed = isinstance(groups, list) and not overage
     wids = claims.get("wids")
     if wids is None and access_token:
         # Entra puts `wids` in the id token only when the app registration asks for it; the access token
@@ -209,8 +212,8 @@ def _person(claims: dict[str, Any], access_token: str | None) -> SignedInPerson:
         tenant_id=str(claims["tid"]).lower(),
         name=str(claims.get("name") or claims.get("preferred_username") or claims["oid"]),
         username=str(claims.get("preferred_username") or claims.get("email") or claims["oid"]),
-        groups=tuple(str(g).lower() for g in groups) if isinstance(groups, list) else (),
-        groups_overage=overage and not isinstance(groups, list),
+        groups=tuple(str(g).lower() for g in groups) if listed and isinstance(groups, list) else (),
+        groups_listed=listed,
         directory_roles=tuple(str(w).lower() for w in wids) if isinstance(wids, list) else (),
     )
 

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,15 @@ def test_make_run_ends_with_the_console_and_whom_to_sign_in_as_and_stays_quiet(t
     assert "devtenant.access" not in err and "httpx" not in err  # per-request lines are for DEBUG
     assert "is not set" not in err  # demo mode says once that it made its keys, without a warning
     assert err.count("Demo mode made WATCHWORD_SESSION_KEY and WATCHWORD_STATE_KEY") == 1
+
+
+async def test_not_ready_when_graph_does_not_answer_although_a_token_is_issued(aiohttp_client, tmp_path):
+    async with running_devtenant(DevTenantConfig(), org=tiny_org(), ca_dir=tmp_path) as dt:
+        settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/w.db").with_devtenant(dt.ready)
+        # Tokens come from devtenant; Graph is somewhere nothing answers.
+        settings = replace(settings, graph_url="https://127.0.0.1:9/v1.0")
+        client = await aiohttp_client(create_app(settings))
+        response = await client.get("/readyz")
+        body = await response.json()
+    assert response.status == 503
+    assert body["checks"]["store"] == "ok" and body["checks"]["graph"].startswith("readiness check: connection failed")

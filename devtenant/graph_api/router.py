@@ -98,6 +98,9 @@ class Router:
             route, params = self._match(request.method.upper(), request.path)
             request.params = params
             self._authorize(route, request.roles)
+            from devtenant.graph_api.throttling import check_directory_limit  # throttling imports this module
+
+            check_directory_limit(request)
             return await route.handler(request)
         except GraphError as err:
             return error_response(err)

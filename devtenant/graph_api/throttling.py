@@ -1,7 +1,15 @@
 """Graph's documented throttles, kept per running devtenant (on `DevTenantState.throttles`).
 
-Two limits matter to Watchword, and both are checked inside the handlers, so they hold for an
+Three limits matter to Watchword, and all are checked behind the router, so they hold for an
 item of a `$batch` exactly as for a direct request:
+
+* Directory reads and writes (identity and access: users, groups, roles, domains...): a token
+  bucket of resource units per app per tenant, refilled over 10 s; its size depends on the tenant
+  (S under 50 users 3,500, M up to 500 5,000, L above 8,000) unless `DevTenantConfig.directory_ru_per_10s`
+  says otherwise. A request costs its path's base cost (`GET /users` 2, `transitiveMembers` 5,
+  `checkMemberGroups` 4, anything else 1), minus 1 with `$select`, plus 1 with `$expand`, minus 1
+  with `$top` under 20, never under 1. Over budget: 429 `TooManyRequests` with `Retry-After` and
+  `x-ms-throttle-scope` (Microsoft Graph "service-specific throttling limits", identity and access).
 
 * Reports (sign-in logs): 5 requests per 10 s per app per tenant, a sliding window. The sixth
   gets 429 `TooManyRequests` with `Retry-After` = whole seconds until the oldest request leaves
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -31,6 +40,22 @@ from devtenant.state import DevTenantState
 REPORTS_LIMIT = 5
 REPORTS_WINDOW_S = 10.0
 MAILBOX_CONCURRENCY = 4
+DIRECTORY_WINDOW_S = 10.0
+
+# Graph's documented base costs, by (method, last path segments); anything else costs 1.
+_DIRECTORY_COSTS: tuple[tuple[str, re.Pattern[str], int], ...] = (
+    ("GET", re.compile(r"^/users/?$", re.I), 2),
+    ("GET", re.compile(r"/transitiveMembers(/|$)", re.I), 5),
+    ("GET", re.compile(r"^/groups/[^/]+/members(/|$)", re.I), 3),
+    ("POST", re.compile(r"/(checkMemberGroups|checkMemberObjects)$", re.I), 4),
+    ("POST", re.compile(r"/(getMemberGroups|getMemberObjects)$", re.I), 2),
+    ("GET", re.compile(r"/(memberOf|transitiveMemberOf)(/|$)", re.I), 2),
+    ("POST", re.compile(r"^/directoryObjects/getByIds$", re.I), 3),
+)
+# Paths served by the identity and access service (Outlook, Teams and reports have limits of their own).
+_DIRECTORY_ROOTS = ("users", "groups", "domains", "organization", "servicePrincipals", "roleManagement",
+                    "directoryObjects", "applications")
+_NOT_DIRECTORY = re.compile(r"/(calendarView|events|messages|mailFolders|contacts|chats)(/|$)", re.I)
 
 
 def app_key(claims: Mapping[str, Any]) -> tuple[str, str]:
@@ -84,9 +109,40 @@ class ConcurrencyLimit:
 
 
 @dataclass
+class TokenBucket:
+    """Resource units per key: `capacity` units, refilled evenly over `window_s` seconds."""
+
+    capacity: float
+    window_s: float = DIRECTORY_WINDOW_S
+    clock: Callable[[], float] = time.monotonic
+    _levels: dict[Any, tuple[float, float]] = field(default_factory=dict)  # key -> (units left, at)
+
+    def take(self, key: Any, cost: float) -> float:
+        """Spend `cost` units: 0.0 when granted, else the seconds until they would be there (nothing spent)."""
+        now = self.clock()
+        left, at = self._levels.get(key, (self.capacity, now))
+        left = min(self.capacity, left + (now - at) * self.capacity / self.window_s)
+        if left < cost:
+            self._levels[key] = (left, now)
+            return (cost - left) * self.window_s / self.capacity
+        self._levels[key] = (left - cost, now)
+        return 0.0
+
+
+def directory_quota(users: int) -> int:
+    """Resource units per 10 s per app per tenant, by the tenant's size (Graph's S / M / L)."""
+    if users < 50:
+        return 3_500
+    if users <= 500:
+        return 5_000
+    return 8_000
+
+
+@dataclass
 class Throttles:
     reports: SlidingWindow = field(default_factory=lambda: SlidingWindow(REPORTS_LIMIT, REPORTS_WINDOW_S))
     mailbox: ConcurrencyLimit = field(default_factory=lambda: ConcurrencyLimit(MAILBOX_CONCURRENCY))
+    directory: TokenBucket = field(default_factory=lambda: TokenBucket(directory_quota(0)))
 
 
 def throttles(state: DevTenantState) -> Throttles:
@@ -95,7 +151,43 @@ def throttles(state: DevTenantState) -> Throttles:
     if book is None:
         book = state.throttles["graph"] = Throttles()
         book.mailbox.service_time_s = state.config.mailbox_latency_ms / 1000
+        quota = state.config.directory_ru_per_10s
+        book.directory = TokenBucket(quota if quota is not None else directory_quota(len(state.org.users)))
     return book
+
+
+def directory_cost(method: str, path: str, query: Mapping[str, str]) -> int | None:
+    """The request's resource units, or None when the identity and access service does not serve it."""
+    segments = path.strip("/").split("/")
+    if not segments or segments[0].lower() not in {r.lower() for r in _DIRECTORY_ROOTS} \
+            or _NOT_DIRECTORY.search(path):
+        return None
+    cost = next((c for m, pattern, c in _DIRECTORY_COSTS if m == method.upper() and pattern.search(path)), 1)
+    keys = {k.lower() for k in query}
+    if "$select" in keys:
+        cost -= 1
+    if "$expand" in keys:
+        cost += 1
+    top = next((v for k, v in query.items() if k.lower() == "$top"), None)
+    if top is not None and top.isdigit() and int(top) < 20:
+        cost -= 1
+    return max(1, cost)
+
+
+def check_directory_limit(req: GraphRequest) -> None:
+    """Raise Graph's 429 when this app has spent its resource units for the tenant (identity and access)."""
+    if req.state.config.directory_ru_per_10s == 0:
+        return  # switched off
+    cost = directory_cost(req.method, req.path, req.query)
+    if cost is None:
+        return
+    app, tenant = app_key(req.claims)
+    wait = throttles(req.state).directory.take((app, tenant), cost)
+    if wait:
+        raise GraphError(429, "TooManyRequests", "Too many requests.", headers={
+            "Retry-After": str(max(1, math.ceil(wait))),
+            "x-ms-throttle-scope": f"Tenant_Application/ReadWrite/{app}/{tenant}",
+            "x-ms-throttle-information": "ResourceUnitLimitExceeded"})
 
 
 def check_reports_limit(req: GraphRequest) -> None:

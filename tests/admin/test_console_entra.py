@@ -305,7 +305,9 @@ async def test_disconnect_asks_first_then_disconnects_and_audits(fake_client):
 
 # --- the whole flow against devtenant ------------------------------------------------------------------
 async def test_connecting_an_unconsented_devtenant_end_to_end(aiohttp_client, tmp_path):
-    dt = ThreadedDevTenant(DevTenantConfig(seed=1, users=20, unconsented=True))
+    # Before consent Graph cannot be asked who is in the admins group: the README has the app registration ask
+    # for the `groups` claim so that the first administrator gets in to connect the tenant.
+    dt = ThreadedDevTenant(DevTenantConfig(seed=1, users=20, unconsented=True, groups_claim=True))
     try:
         client = await aiohttp_client(build_app(settings_for(tmp_path, dt.ready)))
         assert (await sign_in_through_devtenant(client, dt.ready, ADA)).status == 302

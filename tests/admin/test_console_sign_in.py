@@ -120,12 +120,12 @@ async def test_an_error_from_microsoft_is_shown_and_audited(client):
 # --- the rule itself ------------------------------------------------------------------------------------
 def _person(**overrides) -> SignedInPerson:
     values = {"oid": ALAN_OID, "tenant_id": TENANT_ID, "name": "Alan Turing", "username": ALAN, "groups": (),
-              "groups_overage": False, "directory_roles": ()}
+              "groups_listed": True, "directory_roles": ()}
     return SignedInPerson(**{**values, **overrides})
 
 
 async def test_too_many_groups_for_the_token_means_asking_the_directory():
-    person = _person(groups_overage=True)
+    person = _person(groups_listed=False)
     directory = FakeDirectory(members={(ALAN_OID, ADMINS_GROUP)})
     decision = await decide(person, admin_group_id=ADMINS_GROUP, admin_role_id="", known_tenants=frozenset(),
                             directory=directory)
@@ -133,6 +133,14 @@ async def test_too_many_groups_for_the_token_means_asking_the_directory():
     refused = await decide(person, admin_group_id=ADMINS_GROUP, admin_role_id="", known_tenants=frozenset(),
                            directory=FakeDirectory())
     assert not refused.allowed and refused.refusal == Refusal.NOT_ADMIN
+
+
+async def test_a_token_without_a_groups_claim_means_asking_the_directory():
+    # Entra sends no `groups` claim unless the app registration asks for it: an admin must still get in.
+    person = _person(groups_listed=False, groups=())
+    decision = await decide(person, admin_group_id=ADMINS_GROUP, admin_role_id="", known_tenants=frozenset(),
+                            directory=FakeDirectory(members={(ALAN_OID, ADMINS_GROUP)}))
+    assert decision.allowed and decision.via == "group"
 
 
 async def test_directory_role_holders_get_in_only_from_a_known_tenant():

@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from app import STORE, create_app
+from app import DIRECTORY, STORE, create_app
 from bot.cards import card_text
 from bot.sealing import FernetSealer
 from devtenant.server import running_devtenant
 from devtenant.state import DevTenantConfig
+from graph.directory import GraphUnavailable, Unavailability
 from settings import Settings
+from store import AuditFilter
 from tests.devtenant import tiny_org as tiny
 from tests.store.support import sqlite_copy
 from verification.policy import Policy
@@ -108,3 +110,33 @@ async def test_someone_only_eligible_for_global_administrator_through_pim_is_ref
     assert "eligible for a privileged administrator role through PIM (Global Administrator)" in shown
     assert "Question 1" not in shown
     assert json.dumps(replies).count("Temporary password") == 0
+
+
+async def test_an_agent_is_told_graph_cannot_be_reached_not_that_they_are_no_agent(bot_on_devtenant) -> None:
+    client, replies = bot_on_devtenant
+    directory = client.app[DIRECTORY]
+    directory._graph_url = "https://127.0.0.1:9"  # Graph unreachable: nothing listens there
+    await client.post("/api/messages", json=message(client, tiny.MARGARET, "Margaret Hamilton", "verify alan"))
+    shown = texts(replies)
+    assert "Microsoft Graph can't be reached, try again in a minute" in shown
+    assert "Only the IT helpdesk" not in shown and "not in your organisation's helpdesk group" not in shown
+    rows = (await client.app[STORE].audit.query(AuditFilter(action="verification.refused"))).entries
+    assert [r.outcome for r in rows] == ["graph_unreachable"]
+
+
+async def test_a_membership_check_that_times_out_is_unknown_not_no(bot_on_devtenant, monkeypatch) -> None:
+    client, replies = bot_on_devtenant
+    directory = client.app[DIRECTORY]
+
+    async def slow(*args: Any, **kwargs: Any) -> bool:
+        raise GraphUnavailable("membership check: timed out", Unavailability.TIMED_OUT)
+
+    monkeypatch.setattr(directory, "is_member_of", slow)
+    await client.post("/api/messages", json=message(client, tiny.MARGARET, "Margaret Hamilton", "verify alan"))
+    shown = texts(replies)
+    assert "try again in a minute" in shown and "Only the IT helpdesk" not in shown
+    rows = (await client.app[STORE].audit.query(AuditFilter(action="verification.refused"))).entries
+    assert [r.outcome for r in rows] == ["membership_unknown"]
+    monkeypatch.undo()  # Graph answers again: the retry works, nothing "no" was remembered
+    await client.post("/api/messages", json=message(client, tiny.MARGARET, "Margaret Hamilton", "verify alan turing"))
+    assert "Verifying\nAlan Turing" in texts(replies)

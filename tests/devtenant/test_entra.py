@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from dataclasses import replace
 
 import jwt
 import pytest
@@ -140,7 +141,14 @@ def test_only_loopback_redirect_uris_are_accepted(uri, allowed):
     assert redirect_uri_allowed(uri) is allowed
 
 
+def test_no_groups_claim_unless_the_app_registration_asks_for_it(platform):
+    claims = jwt.decode(platform.token(BASE, TENANT_ID, _authorize(platform))["id_token"],
+                        options={"verify_signature": False})
+    assert "groups" not in claims and "_claim_names" not in claims
+
+
 def test_more_than_200_groups_become_entras_overage_claim(platform):
+    platform.state.config = replace(platform.state.config, groups_claim=True)
     org = platform.state.org
     for i in range(201):
         gid = f"99999999-0000-4000-8000-{i:012d}"

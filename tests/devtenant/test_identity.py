@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
+from dataclasses import replace
 
 import jwt
 import pytest
 
 from devtenant.state import GRAPH_PERMISSIONS
 from tests.devtenant.browser import Browser, query_of
-from tests.devtenant.helpers import https_session, msal_app
+from tests.devtenant.helpers import TINY, ThreadedDevTenant, https_session, msal_app
 from tests.devtenant.tiny_org import (
     ALAN,
     ALL_COMPANY,
@@ -26,6 +28,14 @@ pytestmark = pytest.mark.filterwarnings("ignore:response_mode='form_post' is rec
 
 GRAPH_DEFAULT = ["https://graph.microsoft.com/.default"]
 CALLBACK = "http://localhost:3978/auth/callback"
+
+
+@pytest.fixture(scope="module")
+def claiming() -> Iterator[ThreadedDevTenant]:
+    """The tiny org with an app registration that asks for the `groups` claim (groupMembershipClaims)."""
+    dt = ThreadedDevTenant(replace(TINY, groups_claim=True))
+    yield dt
+    dt.close()
 
 
 def _claims(token: str) -> dict:
@@ -166,7 +176,8 @@ def _sign_in_with_msal(tenant, upn: str, **flow_kwargs):
     return app, flow, query_of(back.headers["Location"])
 
 
-def test_auth_code_flow_with_msal_gives_an_id_token_naming_the_user_and_their_groups(tenant):
+def test_auth_code_flow_with_msal_gives_an_id_token_naming_the_user_and_their_groups(claiming):
+    tenant = claiming
     app, flow, auth_response = _sign_in_with_msal(tenant, f"margaret.hamilton@{DOMAIN}")
     assert auth_response["state"] == flow["state"]
     assert {"code", "session_state", "client_info"} <= auth_response.keys()
@@ -188,7 +199,8 @@ def test_auth_code_flow_with_msal_gives_an_id_token_naming_the_user_and_their_gr
     assert app.get_accounts()[0]["home_account_id"] == f"{MARGARET}.{TENANT_ID}"
 
 
-def test_groups_claim_holds_nested_memberships(tenant):
+def test_groups_claim_holds_nested_memberships(claiming):
+    tenant = claiming
     app, flow, auth_response = _sign_in_with_msal(tenant, f"alan.turing@{DOMAIN}")
     claims = app.acquire_token_by_auth_code_flow(flow, auth_response)["id_token_claims"]
     assert set(claims["groups"]) == {ALL_COMPANY, COMPILERS_TEAM}
