@@ -10,16 +10,15 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from dialogs.ports import Actor, AuditNote, Clock, Protection
-from store import AnswerResult, AuditEvent, SessionClosedError, SessionOutcome, Store
+from store import AnswerResult, AuditEvent, LockoutRule, SessionClosedError, SessionOutcome, Store
 from verification import Decision, Policy, RiskAssessment, TranscriptEntry
 
 log = logging.getLogger(__name__)
 
-LOCKOUT = timedelta(hours=24)
 _RESULT = {"correct": AnswerResult.CORRECT, "partial": AnswerResult.PARTIAL, "wrong": AnswerResult.WRONG,
            "skipped": AnswerResult.SKIPPED, "confirmed": AnswerResult.CORRECT, "denied": AnswerResult.WRONG}
 
@@ -38,7 +37,8 @@ def policy_snapshot(policy: Policy) -> dict[str, Any]:
     """The knobs that decide a session, for the session row (named so store/'s secret guard lets them by)."""
     return {"required_bits": policy.required_bits, "max_questions": policy.max_questions,
             "max_wrong": policy.max_wrong, "session_timeout_s": policy.session_timeout.total_seconds(),
-            "max_attempts_per_day": policy.max_attempts_per_day, "code_required_bits": policy.code_required_bits,
+            "max_attempts_per_day": policy.max_attempts_per_day,
+            "lockout_duration_s": policy.lockout_duration.total_seconds(), "code_required_bits": policy.code_required_bits,
             "manager_required_bits": policy.manager_required_bits,
             "block_on_high_risk": policy.block_on_high_risk, "allow_multiple_choice": policy.allow_multiple_choice}
 
@@ -77,20 +77,27 @@ class StoreRecords:
         lockout = await self._store.lockouts.active_lockout(tenant_id, user_id)
         return lockout.locked_until if lockout is not None else None
 
-    async def attempts_in_last_24h(self, tenant_id: str, user_id: str) -> int:
-        return await self._store.lockouts.count_recent_attempts(tenant_id, user_id)
+    async def admit(self, *, session_id: str, actor: Actor, target_id: str, self_service: bool, policy: Policy,
+                    risk: RiskAssessment, expires_at: datetime) -> int:
+        admission = await self._store.sessions.admit(
+            tenant_id=actor.tenant_id, target_user_id=target_id, agent_id=None if self_service else actor.user_id,
+            required_bits=math.ceil(policy.required_bits + risk.extra_bits_required), expires_at=expires_at,
+            risk_summary=risk.to_dict(), policy_snapshot=policy_snapshot(policy), session_id=session_id)
+        return admission.counted_before
 
     async def open_session(self, *, session_id: str, actor: Actor, target_id: str, self_service: bool,
                            policy: Policy, risk: RiskAssessment, required_bits: float, expires_at: datetime,
                            sealed_plan: str | None = None) -> None:
-        await self._store.sessions.create(
-            tenant_id=actor.tenant_id, target_user_id=target_id, agent_id=None if self_service else actor.user_id,
-            required_bits=math.ceil(required_bits), expires_at=expires_at, risk_summary=risk.to_dict(),
-            policy_snapshot=policy_snapshot(policy), session_id=session_id, sealed_plan=sealed_plan)
-        await self._store.lockouts.record_attempt(actor.tenant_id, target_id, outcome="started", session_id=session_id)
-        await self.audit("verification.started", "in_progress", actor=actor, subject=target_id,
-                         details={"session_id": session_id, "self_service": self_service,
-                                  "risk_level": risk.level.value, "required_bits": required_bits})
+        started = AuditEvent(action="verification.started", outcome="in_progress", actor=actor_name(actor),
+                             subject=target_id, tenant_id=actor.tenant_id,
+                             details={"session_id": session_id, "self_service": self_service,
+                                      "risk_level": risk.level.value, "required_bits": required_bits})
+        if sealed_plan is None:  # decided at once: the decision closes it next
+            await self._store.audit.append(action=started.action, outcome=started.outcome, actor=started.actor,
+                                           subject=target_id, tenant_id=actor.tenant_id, details=started.details)
+            return
+        await self._store.sessions.attach_plan(session_id, sealed_plan, required_bits=math.ceil(required_bits),
+                                               audit=started)
 
     async def sealed_plan(self, session_id: str) -> str | None:
         return await self._store.sessions.sealed_plan(session_id)
@@ -119,24 +126,20 @@ class StoreRecords:
                    "risk_level": decision.risk.level.value, "flags": list(decision.flags)}
         decided = AuditEvent(action="verification.decided", outcome=decision.outcome.value, actor=actor_name(actor),
                              subject=target_id, tenant_id=actor.tenant_id, details=details)
+        lockout = LockoutRule(max_failed=policy.max_attempts_per_day, duration=policy.lockout_duration,
+                              actor=actor_name(actor))
         closed = True
-        try:  # the outcome and its audit row are written together
+        try:  # the outcome, its audit row and a lockout it brings about are written together
             await self._store.sessions.finish(session_id, SessionOutcome(decision.outcome.value),
-                                              earned_bits=math.floor(decision.bits_earned), audit=decided)
+                                              earned_bits=math.floor(decision.bits_earned), audit=decided,
+                                              lockout=lockout)
         except SessionClosedError:
             closed = False  # already ended elsewhere (the person said "not me", or the expiry sweep)
             await self.audit("verification.decided", decision.outcome.value, actor=actor, subject=target_id,
                              details=details)
+            await self._store.lockouts.apply(actor.tenant_id, target_id, lockout, session_id=session_id)
         log.info("verification %s of user %s in tenant %s decided: %s after %d questions", session_id, target_id,
                  actor.tenant_id, decision.outcome.value, decision.questions_asked)
-        if decision.outcome.value == "not_verified":
-            attempts = await self._store.lockouts.count_recent_attempts(actor.tenant_id, target_id)
-            if attempts >= policy.max_attempts_per_day:
-                until = self._clock() + LOCKOUT
-                await self._store.lockouts.lock(actor.tenant_id, target_id, until=until,
-                                                reason=f"{attempts} failed or abandoned verifications in 24 hours")
-                await self.audit("verification.locked", "locked", actor=actor, subject=target_id,
-                                 details={"session_id": session_id, "until": until.isoformat()})
         return closed
 
     async def audit(self, action: str, outcome: str, *, actor: Actor, subject: str | None,

@@ -100,12 +100,18 @@ class VerificationRecords(Protocol):
 
     async def active_lockout_until(self, tenant_id: str, user_id: str) -> datetime | None: ...
 
-    async def attempts_in_last_24h(self, tenant_id: str, user_id: str) -> int: ...
+    async def admit(self, *, session_id: str, actor: Actor, target_id: str, self_service: bool, policy: Policy,
+                    risk: RiskAssessment, expires_at: datetime) -> int:
+        """Record the session (in progress, so it counts while open) and return how many attempts counted against
+        the target before it (failed or abandoned in the last 24 h, or still open), both in one step that
+        concurrent verifications of the same person, on any instance, cannot race."""
+        ...
 
     async def open_session(self, *, session_id: str, actor: Actor, target_id: str, self_service: bool,
                            policy: Policy, risk: RiskAssessment, required_bits: float, expires_at: datetime,
                            sealed_plan: str | None = None) -> None:
-        """Record the session (in progress) with its sealed question plan, and one attempt against the target."""
+        """The admitted session has started: store its sealed question plan (None: it decided at once) and audit
+        its start."""
         ...
 
     async def sealed_plan(self, session_id: str) -> str | None:
@@ -120,7 +126,8 @@ class VerificationRecords(Protocol):
 
     async def close_session(self, session_id: str, decision: Decision, *, actor: Actor, target_id: str,
                             policy: Policy) -> bool:
-        """Record the outcome, lock the target when attempts run out, audit. False if it was already closed."""
+        """Record the outcome and audit it; when the outcome counts (failed, abandoned) and the policy's count is
+        reached, lock the target out in the same step. False if it was already closed."""
         ...
 
     async def audit(self, action: str, outcome: str, *, actor: Actor, subject: str | None,

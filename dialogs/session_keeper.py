@@ -47,15 +47,21 @@ class SessionKeeper:
 
     async def begin(self, context: TurnContext, loaded: LoadedContext, policy: Policy, *, actor: Actor,
                     target_id: str, self_service: bool) -> Started:
-        """Begin verifying `target_id` on the Microsoft 365 data just read: weigh the sign-in risk, count the day's
-        attempts, choose the questions (or decide at once), and record the session with its sealed plan."""
+        """Begin verifying `target_id` on the Microsoft 365 data just read: weigh the sign-in risk, admit the session
+        (counting the attempts against the person), choose the questions (or decide at once), and record its
+        sealed plan."""
         risk = assess_risk(loaded.context, policy)
-        attempts = await self._records.attempts_in_last_24h(actor.tenant_id, target_id)
         session = VerificationSession(self._clock)
+        expires_at = self._clock() + policy.session_timeout
+        # Admitted (and counted) before it starts, in one step concurrent verifications cannot race: the count is
+        # what the session decides the day's limit on.
+        attempts = await self._records.admit(session_id=session.id, actor=actor, target_id=target_id,
+                                             self_service=self_service, policy=policy, risk=risk,
+                                             expires_at=expires_at)
         first = session.start(loaded.context, loaded.org, policy, risk, attempts)
         sealed = await self.start(context, session, actor=actor, target_id=target_id, self_service=self_service,
                                   policy=policy, risk=risk, required_bits=first.bits_required,
-                                  expires_at=self._clock() + policy.session_timeout)
+                                  expires_at=expires_at)
         return Started(session, first, risk, sealed)
 
     async def start(self, context: TurnContext, session: VerificationSession, *, actor: Actor, target_id: str,

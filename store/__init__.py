@@ -18,16 +18,25 @@ from store.conversation_refs import ConversationReferenceRepository, StoredConve
 from store.conversation_state import SqlStorage
 from store.db import DEFAULT_DATABASE_URL, Store, open_store
 from store.errors import ETagConflictError, SessionClosedError, StoreError, TenantNotFoundError
-from store.lockouts import ATTEMPT_WINDOW, Lockout, LockoutRepository
+from store.lockouts import ATTEMPT_WINDOW, COUNTED_OUTCOMES, Lockout, LockoutRepository, LockoutRule
 from store.policies import PolicyRepository, StoredPolicy, TenantAccess
 from store.protected_users import ProtectedUser, ProtectedUserRepository, SyncState, UserFilter, UserSnapshot
-from store.sessions import AnswerResult, SessionOutcome, SessionRepository, TranscriptEntry, VerificationSession
+from store.sessions import (
+    Admission,
+    AnswerResult,
+    SessionOutcome,
+    SessionRepository,
+    TranscriptEntry,
+    VerificationSession,
+)
 from store.sync_leases import SyncLease, SyncLeaseRepository
 from store.tenants import Tenant, TenantRepository, TenantStatus
 
 __all__ = [
     "ATTEMPT_WINDOW",
+    "COUNTED_OUTCOMES",
     "DEFAULT_DATABASE_URL",
+    "Admission",
     "AnswerResult",
     "AuditChainCheck",
     "AuditEntry",
@@ -43,6 +52,7 @@ __all__ = [
     "ETagConflictError",
     "Lockout",
     "LockoutRepository",
+    "LockoutRule",
     "PolicyRepository",
     "ProtectedUser",
     "ProtectedUserRepository",

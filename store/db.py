@@ -57,7 +57,7 @@ class Store:
         self.protected_users = ProtectedUserRepository(self.sessionmaker, clock)
         self.audit = AuditLog(self.sessionmaker, self.units, clock)
         self.sessions = SessionRepository(self.sessionmaker, clock, self.audit)
-        self.lockouts = LockoutRepository(self.sessionmaker, clock)
+        self.lockouts = LockoutRepository(self.sessionmaker, clock, self.audit)
         self.conversation_state = SqlStorage(engine, self.units, clock)
         self.conversation_refs = ConversationReferenceRepository(self.sessionmaker, clock)
         self.policies = PolicyRepository(self.sessionmaker, clock)

@@ -1,23 +1,34 @@
-"""Attempt counting and lockouts per (tenant, user).
+"""Counted attempts and lockouts per (tenant, user).
 
-The store counts and records; the policy (how many attempts, how long a lockout) lives in the domain.
-Attempts are rows with a timestamp rather than a counter, so "in the last 24 hours" is a true rolling
-window and concurrent recorders never lose an increment.
+The store counts and records; the policy (how many failed attempts, how long a lockout) lives in the domain
+and arrives here as a `LockoutRule`. What counts as an attempt is one rule, here: the person's verification
+sessions that failed (`not_verified`), were abandoned (`timed_out`) or are still open (`in_progress`: each may
+yet fail), created in the last 24 hours and since the count last restarted. Verified, cancelled by the agent,
+and ended by Watchword itself (not enough data, privileged, blocked by risk, refused at start) do not count.
+
+Counting and acting on the count are serialised per person: `serialise()` updates the person's
+`attempt_counters` row first, which on PostgreSQL holds a row lock until commit and on SQLite happens under
+the single writer's lock (units begin IMMEDIATE; in-memory SQLite queues on the audit log's lock). So six
+simultaneous `verify` of one person, on one instance or two, see six different counts.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, Select, and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from store._sql import dialect_insert, normalise_guid
+from store._sql import normalise_guid
+from store.audit import AuditEvent, AuditLog
 from store.clock import Clock, require_utc
-from store.tables import UserLockoutRow, VerificationAttemptRow
+from store.tables import AttemptCounterRow, UserLockoutRow, VerificationSessionRow
 
 ATTEMPT_WINDOW = timedelta(hours=24)
+# Session outcomes that count against the person (see the module doc); values of store.sessions.SessionOutcome.
+COUNTED_OUTCOMES = ("in_progress", "not_verified", "timed_out")
 
 
 @dataclass(frozen=True)
@@ -29,64 +40,116 @@ class Lockout:
     reason: str
 
 
+@dataclass(frozen=True)
+class LockoutRule:
+    """From the tenant's policy: lock the person for `duration` once `max_failed` attempts count against them.
+    `actor` is who is recorded as having caused the lockout (the agent whose verification failed)."""
+
+    max_failed: int
+    duration: timedelta
+    actor: str
+
+
 def _to_lockout(row: UserLockoutRow) -> Lockout:
-    return Lockout(
-        tenant_id=row.tenant_id,
-        user_id=row.user_id,
-        locked_until=row.locked_until,
-        locked_at=row.locked_at,
-        reason=row.reason,
-    )
+    return Lockout(tenant_id=row.tenant_id, user_id=row.user_id, locked_until=row.locked_until,
+                   locked_at=row.locked_at, reason=row.reason)
+
+
+# --- inside a unit of work (store/units.py) -------------------------------------------------------------------
+def serialise(conn: Connection, tenant_id: str, user_id: str) -> datetime | None:
+    """Take the person's counter row (creating it), so no one else counts or locks them until commit; returns
+    the time the count restarted, if it ever did."""
+    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(AttemptCounterRow)
+    stmt = insert.values(tenant_id=tenant_id, user_id=user_id, version=1, counted_since=None).on_conflict_do_update(
+        index_elements=["tenant_id", "user_id"], set_={"version": AttemptCounterRow.version + 1},
+    ).returning(AttemptCounterRow.counted_since)
+    return conn.execute(stmt).scalar_one()
+
+
+def _count(tenant_id: str, user_id: str, now: datetime, restarted: datetime | None) -> Select[tuple[int]]:
+    since = now - ATTEMPT_WINDOW
+    if restarted is not None and restarted > since:
+        since = restarted
+    return select(func.count()).where(
+        VerificationSessionRow.tenant_id == tenant_id, VerificationSessionRow.target_user_id == user_id,
+        VerificationSessionRow.created_at > since, VerificationSessionRow.outcome.in_(COUNTED_OUTCOMES))
+
+
+def counted(conn: Connection, tenant_id: str, user_id: str, now: datetime, restarted: datetime | None) -> int:
+    """The attempts that count against the person now (see the module doc)."""
+    return int(conn.execute(_count(tenant_id, user_id, now, restarted)).scalar_one())
+
+
+def impose(conn: Connection, tenant_id: str, user_id: str, *, now: datetime, until: datetime, reason: str) -> None:
+    """Lock the person until `until`; the attempts that led here are consumed (the count restarts now)."""
+    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(UserLockoutRow)
+    values = {"tenant_id": tenant_id, "user_id": user_id, "locked_until": until, "locked_at": now, "reason": reason}
+    conn.execute(insert.values(values).on_conflict_do_update(
+        index_elements=["tenant_id", "user_id"],
+        set_={name: values[name] for name in ("locked_until", "locked_at", "reason")}))
+    _restart_count(conn, tenant_id, user_id, now)
+
+
+def _restart_count(conn: Connection, tenant_id: str, user_id: str, now: datetime) -> None:
+    conn.execute(update(AttemptCounterRow).where(AttemptCounterRow.tenant_id == tenant_id,
+                                                 AttemptCounterRow.user_id == user_id)
+                 .values(counted_since=now))
+
+
+def lock_if_reached(conn: Connection, tenant_id: str, user_id: str, *, now: datetime, rule: LockoutRule,
+                    audit: AuditLog, session_id: str) -> datetime | None:
+    """After a counted outcome: lock the person when the rule's count is reached (audited in the same
+    transaction). Returns the lockout's end, or None."""
+    restarted = serialise(conn, tenant_id, user_id)
+    failed = counted(conn, tenant_id, user_id, now, restarted)
+    if failed < rule.max_failed:
+        return None
+    until = now + rule.duration
+    impose(conn, tenant_id, user_id, now=now, until=until,
+           reason=f"{failed} failed or abandoned verifications in 24 hours")
+    audit.append_in(conn, AuditEvent(action="verification.locked", outcome="locked", actor=rule.actor,
+                                     subject=user_id, tenant_id=tenant_id,
+                                     details={"session_id": session_id, "until": until.isoformat(),
+                                              "failed_attempts": failed}))
+    return until
 
 
 class LockoutRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, audit: AuditLog) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._audit = audit
 
-    async def record_attempt(
-        self, tenant_id: str, user_id: str, *, outcome: str, session_id: str | None = None
-    ) -> None:
-        row = VerificationAttemptRow(
-            tenant_id=normalise_guid(tenant_id, "tenant_id"),
-            user_id=normalise_guid(user_id, "user_id"),
-            at=self._clock(),
-            outcome=outcome,
-            session_id=normalise_guid(session_id, "session_id") if session_id else None,
-        )
-        async with self._sessions.begin() as session:
-            session.add(row)
-
-    async def count_recent_attempts(
-        self, tenant_id: str, user_id: str, *, window: timedelta = ATTEMPT_WINDOW
-    ) -> int:
-        """Attempts recorded for the user within `window` before now (24 hours by default)."""
-        since = self._clock() - window
-        stmt = select(func.count()).where(
-            VerificationAttemptRow.tenant_id == normalise_guid(tenant_id, "tenant_id"),
-            VerificationAttemptRow.user_id == normalise_guid(user_id, "user_id"),
-            VerificationAttemptRow.at > since,
-        )
+    async def counted_attempts(self, tenant_id: str, user_id: str) -> int:
+        """The attempts counting against the person now (a plain read: the admission itself counts again,
+        atomically; see SessionRepository.admit)."""
+        tenant_id, user_id = normalise_guid(tenant_id, "tenant_id"), normalise_guid(user_id, "user_id")
         async with self._sessions() as session:
-            return int((await session.execute(stmt)).scalar_one())
+            restarted = await session.scalar(select(AttemptCounterRow.counted_since).where(
+                AttemptCounterRow.tenant_id == tenant_id, AttemptCounterRow.user_id == user_id))
+            return int(await session.scalar(_count(tenant_id, user_id, self._clock(), restarted)) or 0)
+
+    async def apply(self, tenant_id: str, user_id: str, rule: LockoutRule, *, session_id: str) -> datetime | None:
+        """Lock the person out if `rule`'s count is reached now (a session that ended elsewhere, such as "not
+        me" in Teams, was just decided). Returns the lockout's end, or None."""
+        tenant_id, user_id = normalise_guid(tenant_id, "tenant_id"), normalise_guid(user_id, "user_id")
+        now = self._clock()
+        if await self.active_lockout(tenant_id, user_id) is not None:
+            return None  # already locked: this session's failure was counted into it
+        return await self._audit.write(lambda conn: lock_if_reached(conn, tenant_id, user_id, now=now, rule=rule,
+                                                                    audit=self._audit, session_id=session_id))
 
     async def lock(self, tenant_id: str, user_id: str, *, until: datetime, reason: str) -> Lockout:
         """Lock the user until `until`. An existing lockout is replaced (extended or shortened)."""
-        lockout = Lockout(
-            tenant_id=normalise_guid(tenant_id, "tenant_id"),
-            user_id=normalise_guid(user_id, "user_id"),
-            locked_until=require_utc(until, "until"),
-            locked_at=self._clock(),
-            reason=reason,
-        )
-        async with self._sessions.begin() as session:
-            stmt = dialect_insert(session, UserLockoutRow).values(asdict(lockout))
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "user_id"],
-                set_={name: stmt.excluded[name] for name in ("locked_until", "locked_at", "reason")},
-            )
-            await session.execute(stmt)
-        return lockout
+        tenant_id, user_id = normalise_guid(tenant_id, "tenant_id"), normalise_guid(user_id, "user_id")
+        until, now = require_utc(until, "until"), self._clock()
+
+        def write(conn: Connection) -> None:
+            serialise(conn, tenant_id, user_id)
+            impose(conn, tenant_id, user_id, now=now, until=until, reason=reason)
+
+        await self._audit.write(write)
+        return Lockout(tenant_id=tenant_id, user_id=user_id, locked_until=until, locked_at=now, reason=reason)
 
     async def active_lockout(self, tenant_id: str, user_id: str) -> Lockout | None:
         """The user's lockout if it has not yet run out, else None."""
@@ -97,21 +160,49 @@ class LockoutRepository:
             return None
         return _to_lockout(row)
 
-    async def unlock(self, tenant_id: str, user_id: str) -> bool:
-        """Lift a lockout early (an admin's decision). False if there was none."""
-        stmt = delete(UserLockoutRow).where(
-            UserLockoutRow.tenant_id == normalise_guid(tenant_id, "tenant_id"),
-            UserLockoutRow.user_id == normalise_guid(user_id, "user_id"),
-        )
-        async with self._sessions.begin() as session:
-            return (await session.execute(stmt)).rowcount == 1
+    async def active_lockouts(self, tenant_id: str, *, limit: int = 200) -> list[Lockout]:
+        """The tenant's people locked out now, the longest remaining first."""
+        stmt = (select(UserLockoutRow)
+                .where(UserLockoutRow.tenant_id == normalise_guid(tenant_id, "tenant_id"),
+                       UserLockoutRow.locked_until > self._clock())
+                .order_by(UserLockoutRow.locked_until.desc(), UserLockoutRow.user_id).limit(limit))
+        async with self._sessions() as session:
+            return [_to_lockout(row) for row in (await session.scalars(stmt)).all()]
 
-    async def prune(self, *, older_than: timedelta = ATTEMPT_WINDOW) -> int:
-        """Housekeeping: delete attempts older than `older_than` and lockouts that have run out."""
+    async def unlock(self, tenant_id: str, user_id: str, *, audit: AuditEvent | None = None) -> bool:
+        """Lift a lockout early (an admin's decision): the count restarts too, so the person is not locked again
+        by the attempts that locked them. `audit` is appended in the same transaction, whether or not there was
+        a lockout to lift. False if there was none."""
+        tenant_id, user_id = normalise_guid(tenant_id, "tenant_id"), normalise_guid(user_id, "user_id")
         now = self._clock()
+
+        def lift(conn: Connection) -> bool:
+            serialise(conn, tenant_id, user_id)
+            lifted = conn.execute(delete(UserLockoutRow).where(
+                UserLockoutRow.tenant_id == tenant_id, UserLockoutRow.user_id == user_id,
+                UserLockoutRow.locked_until > now)).rowcount == 1
+            _restart_count(conn, tenant_id, user_id, now)
+            if audit is not None:
+                self._audit.append_in(conn, audit)
+            return lifted
+
+        return await self._audit.write(lift)
+
+    async def prune(self) -> int:
+        """Housekeeping: delete lockouts that have run out, and counters with nothing left to count. Returns how
+        many lockouts went."""
+        now = self._clock()
+        recent = select(VerificationSessionRow.session_id).where(
+            VerificationSessionRow.tenant_id == AttemptCounterRow.tenant_id,
+            VerificationSessionRow.target_user_id == AttemptCounterRow.user_id,
+            VerificationSessionRow.created_at > now - ATTEMPT_WINDOW)
+        locked = select(UserLockoutRow.user_id).where(
+            UserLockoutRow.tenant_id == AttemptCounterRow.tenant_id,
+            UserLockoutRow.user_id == AttemptCounterRow.user_id, UserLockoutRow.locked_until > now)
         async with self._sessions.begin() as session:
-            attempts = await session.execute(
-                delete(VerificationAttemptRow).where(VerificationAttemptRow.at <= now - older_than)
-            )
-            await session.execute(delete(UserLockoutRow).where(UserLockoutRow.locked_until <= now))
-        return attempts.rowcount
+            lockouts = await session.execute(delete(UserLockoutRow).where(UserLockoutRow.locked_until <= now))
+            await session.execute(delete(AttemptCounterRow).where(
+                and_(~recent.exists(), ~locked.exists()),
+                or_(AttemptCounterRow.counted_since.is_(None), AttemptCounterRow.counted_since <= now - ATTEMPT_WINDOW))
+                .execution_options(synchronize_session=False))
+        return lockouts.rowcount

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
@@ -28,6 +29,7 @@ from store._sql import normalise_guid
 from store.audit import AuditEvent, AuditLog
 from store.clock import Clock, require_utc
 from store.errors import SessionClosedError
+from store.lockouts import COUNTED_OUTCOMES, LockoutRule, counted, lock_if_reached, serialise
 from store.secrets_guard import clean_json
 from store.tables import TranscriptEntryRow, VerificationPlanRow, VerificationSessionRow
 
@@ -79,6 +81,15 @@ class TranscriptEntry:
     bits: int  # what this answer earned
     result: AnswerResult
     at: datetime
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A session just opened, and how many attempts counted against the person before it (counted and opened in
+    one transaction, serialised per person: see store/lockouts.py)."""
+
+    session: VerificationSession
+    counted_before: int
 
 
 def _to_session(row: VerificationSessionRow | Row[Any]) -> VerificationSession:
@@ -150,9 +161,32 @@ class SessionRepository:
     ) -> VerificationSession:
         """Open a session (outcome in_progress), with its sealed question plan when given. A secret-looking key
         anywhere in the risk summary or the policy snapshot raises ValueError."""
+        return (await self.admit(tenant_id=tenant_id, target_user_id=target_user_id, agent_id=agent_id,
+                                 required_bits=required_bits, expires_at=expires_at, risk_summary=risk_summary,
+                                 policy_snapshot=policy_snapshot, session_id=session_id,
+                                 sealed_plan=sealed_plan)).session
+
+    async def admit(
+        self,
+        *,
+        tenant_id: str,
+        target_user_id: str,
+        agent_id: str | None,
+        required_bits: int,
+        expires_at: datetime,
+        risk_summary: Mapping[str, Any] | None = None,
+        policy_snapshot: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+        sealed_plan: str | None = None,
+    ) -> Admission:
+        """Count the attempts against the person and open the session (in_progress, so it counts too while
+        open) in one transaction, serialised per person: concurrent admissions, across processes, each see a
+        different count. The caller decides with the count (the policy's limit) and ends the session at once if
+        it refuses. A secret-looking key in the risk summary or the policy snapshot raises ValueError."""
         if required_bits < 0:
             raise ValueError("required_bits must not be negative")
-        row = VerificationSessionRow(
+        now = self._clock()
+        values = dict(
             session_id=normalise_guid(session_id, "session_id") if session_id else str(uuid.uuid4()),
             tenant_id=normalise_guid(tenant_id, "tenant_id"),
             target_user_id=normalise_guid(target_user_id, "target_user_id"),
@@ -160,18 +194,45 @@ class SessionRepository:
             outcome=SessionOutcome.IN_PROGRESS.value,
             required_bits=required_bits,
             earned_bits=0,
-            created_at=self._clock(),
+            created_at=now,
             expires_at=require_utc(expires_at, "expires_at"),
             ended_at=None,
             risk_summary=clean_json(risk_summary, "risk_summary"),
             policy_snapshot=clean_json(policy_snapshot, "policy_snapshot"),
         )
-        async with self._sessions.begin() as session:
-            session.add(row)
+
+        def admit(conn: Connection) -> int:
+            restarted = serialise(conn, values["tenant_id"], values["target_user_id"])
+            before = counted(conn, values["tenant_id"], values["target_user_id"], now, restarted)
+            conn.execute(insert(VerificationSessionRow), values)
             if sealed_plan is not None:
-                await session.flush()  # the session row first: the plan's foreign key names it
-                session.add(VerificationPlanRow(session_id=row.session_id, sealed=sealed_plan))
-        return _to_session(row)
+                conn.execute(insert(VerificationPlanRow), {"session_id": values["session_id"], "sealed": sealed_plan})
+            return before
+
+        before = await self._audit.write(admit)
+        return Admission(_to_session(SimpleNamespace(**values)), before)
+
+    async def attach_plan(self, session_id: str, sealed_plan: str, *, required_bits: int | None = None,
+                          audit: AuditEvent | None = None) -> None:
+        """Store the open session's sealed question plan (chosen after its admission), its final requirement,
+        and `audit`, together. Raises SessionClosedError if it already ended; nothing is written then."""
+        session_id = normalise_guid(session_id, "session_id")
+        still_open = (update(VerificationSessionRow)
+                      .where(VerificationSessionRow.session_id == session_id,
+                             VerificationSessionRow.outcome == SessionOutcome.IN_PROGRESS.value))
+        if required_bits is not None:
+            still_open = still_open.values(required_bits=required_bits)
+        else:
+            still_open = still_open.values(earned_bits=VerificationSessionRow.earned_bits)
+
+        def attach(conn: Connection) -> None:
+            if conn.execute(still_open).rowcount != 1:
+                raise SessionClosedError(session_id)
+            conn.execute(insert(VerificationPlanRow), {"session_id": session_id, "sealed": sealed_plan})
+            if audit is not None:
+                self._audit.append_in(conn, audit)
+
+        await self._audit.write(attach)
 
     async def sealed_plan(self, session_id: str) -> str | None:
         """The open session's sealed question plan; None once it ended (or if it never had one)."""
@@ -229,10 +290,12 @@ class SessionRepository:
 
     async def finish(
         self, session_id: str, outcome: SessionOutcome, *, earned_bits: int | None = None,
-        audit: AuditEvent | None = None,
+        audit: AuditEvent | None = None, lockout: LockoutRule | None = None,
     ) -> VerificationSession:
         """End an open session with `outcome`, dropping its sealed plan, and append `audit` in the same
-        transaction when given. Raises SessionClosedError if it already ended; nothing is written then."""
+        transaction when given. With a `lockout` rule and an outcome that counts (failed, abandoned), the person
+        is locked out in that transaction too once the rule's count is reached (store/lockouts.py). Raises
+        SessionClosedError if it already ended; nothing is written then."""
         outcome = SessionOutcome(outcome)
         if outcome == SessionOutcome.IN_PROGRESS:
             raise ValueError("finish() needs a final outcome, not in_progress")
@@ -249,6 +312,9 @@ class SessionRepository:
             conn.execute(_DROP_PLAN, {"sid": session_id})
             if audit is not None:
                 self._audit.append_in(conn, audit)
+            if lockout is not None and outcome.value in COUNTED_OUTCOMES:
+                lock_if_reached(conn, row.tenant_id, row.target_user_id, now=values["ended_at"], rule=lockout,
+                                audit=self._audit, session_id=session_id)
             return _to_session(row)
 
         return await self._audit.write(end)

@@ -227,19 +227,17 @@ class TranscriptEntryRow(Base):
     __table_args__ = (UniqueConstraint("session_id", "position"),)
 
 
-class VerificationAttemptRow(Base):
-    """One counted attempt against a user, for the rolling 24-hour limit."""
+class AttemptCounterRow(Base):
+    """Per person: the row every admission and every decision updates first, so counting the person's attempts
+    and acting on the count cannot be raced (a row lock on PostgreSQL; SQLite has one writer anyway)."""
 
-    __tablename__ = "verification_attempts"
+    __tablename__ = "attempt_counters"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    tenant_id: Mapped[str] = mapped_column(String(GUID_LEN))
-    user_id: Mapped[str] = mapped_column(String(GUID_LEN))
-    at: Mapped[datetime]
-    outcome: Mapped[str] = mapped_column(String(32))
-    session_id: Mapped[str | None] = mapped_column(String(GUID_LEN))
-
-    __table_args__ = (Index(None, "tenant_id", "user_id", "at"),)
+    tenant_id: Mapped[str] = mapped_column(String(GUID_LEN), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(GUID_LEN), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    # Attempts before this do not count: set when a lockout is imposed (it consumed them) or lifted by an admin.
+    counted_since: Mapped[datetime | None]
 
 
 class UserLockoutRow(Base):

@@ -23,7 +23,11 @@ class Policy:
     max_questions: int = 8
     max_wrong: int = 2  # the second wrong answer ends the session
     session_timeout: timedelta = timedelta(minutes=10)
-    max_attempts_per_day: int = 3  # per target, in the last 24 h; the next one is locked out
+    # Fair limits: only failed and abandoned verifications of a person count (and open ones, which may yet fail),
+    # never Verified ones, ones the agent cancelled, or ones Watchword ended itself; reaching this many in 24 h
+    # locks the person out for `lockout_duration` (an admin can lift it in the console), and the count restarts.
+    max_attempts_per_day: int = 3
+    lockout_duration: timedelta = timedelta(hours=24)
     sources: frozenset[Source] = QUESTION_SOURCES
     # How many tries the agent gives per free-recall question. Bits are computed for this many impostor
     # guesses, so a second try costs about one bit per question but forgives a genuine slip.

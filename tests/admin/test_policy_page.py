@@ -27,7 +27,7 @@ NAMES = {HELPDESK: "Helpdesk Agents", ENGINEERING: "Engineering", CONTRACTORS: "
 def valid_form(**changes: object) -> dict[str, object]:
     form: dict[str, object] = {
         "required_bits": "20", "max_questions": str(Policy().max_questions), "max_wrong": "2", "session_minutes": "10",
-        "max_attempts_per_day": "3", "medium_risk_extra_bits": "8", "low_risk_extra_bits": "0",
+        "max_attempts_per_day": "3", "lockout_hours": "24", "medium_risk_extra_bits": "8", "low_risk_extra_bits": "0",
         "sign_ins_unavailable_extra_bits": "4", "block_on_high_risk": "on", "refuse_when_roles_unknown": "on",
         "helpdesk_group_id": "", "include_group_ids": "", "exclude_group_ids": "",
     }
@@ -95,6 +95,15 @@ async def test_saving_changes_the_policy_and_audits_only_what_changed(client):
                                       "helpdesk_group_id": HELPDESK, "sources": ["chats", "meetings"]}
     page = await (await client.get("/admin/policy")).text()
     assert "Policy saved." in page and "Helpdesk Agents" in page and "by ada.lovelace@tiny.example" in page
+
+
+async def test_an_admin_sets_how_long_a_lockout_lasts(client):
+    response = await post(client, valid_form(lockout_hours="1.5", max_attempts_per_day="5"))
+    assert response.status == 303
+    stored = await client.app[STORE].policies.get_stored(TENANT_ID)
+    assert stored.policy.lockout_duration == timedelta(hours=1.5) and stored.policy.max_attempts_per_day == 5
+    page = await (await client.get("/admin/policy")).text()
+    assert value_of(page, "lockout_hours") == "1.5"
 
 
 async def test_saving_again_records_the_second_change_against_the_first(client):

@@ -294,11 +294,22 @@ async def test_help_while_a_question_waits_keeps_the_question(teams: Teams, agen
     assert card_text(agent.last_card()).startswith(f"Question 2 of at most {MAX_QUESTIONS}")
 
 
-async def test_fourth_attempt_in_a_day_gets_the_locked_out_decision(teams: Teams, agent: Chat) -> None:
-    for _ in range(3):  # abandoned, not failed: no lockout row, but three attempts all the same
+async def test_verifications_the_agent_cancelled_do_not_count_towards_the_limit(teams: Teams, agent: Chat) -> None:
+    for _ in range(3):  # a dropped call, a misclick: the agent cancelled, the caller failed nothing
         await agent.say("verify alan turing")
         await agent.click("Cancel")
     await agent.say("verify alan turing")
-    decision = card_text(agent.last_card())
-    assert decision.startswith("Locked out\nAlan Turing") and "Escalate to the security team" in decision
-    assert sorted(s.outcome.value for s in await sessions_of(teams)) == ["cancelled"] * 3 + ["locked_out"]
+    assert card_text(agent.last_card()).startswith("Question 1")
+    assert await teams.store.lockouts.active_lockout(TENANT, ALAN.id) is None
+
+
+async def test_the_third_failed_verification_locks_the_person_out_and_the_next_is_refused(
+        teams: Teams, agent: Chat) -> None:
+    for _ in range(3):
+        await agent.say("verify alan turing")
+        assert (await answer_until_decided(teams, agent, ALAN, truthful=False)).startswith("Not verified")
+    lockout = await teams.store.lockouts.active_lockout(TENANT, ALAN.id)
+    assert lockout is not None and lockout.locked_until == teams.clock.now + Policy().lockout_duration
+    await agent.say("verify alan turing")
+    assert "Alan Turing is locked out" in agent.text() and "Escalate to the security team" in agent.text()
+    assert sorted(s.outcome.value for s in await sessions_of(teams)) == ["not_verified"] * 3

@@ -1,50 +1,147 @@
-"""Attempts in a rolling 24-hour window, and lockouts until a time."""
+"""Fair limits: which verifications count against a person, counted exactly under concurrency, and lockouts."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta, timezone
 
-from store import Store
-from tests.store.support import FakeClock
+from store import AuditEvent, AuditFilter, LockoutRule, SessionOutcome, Store
+from tests.store.sql import scalar
+from tests.store.support import FakeClock, StoreTarget
 
 TENANT = "7d3f0b3c-5a7e-4c1e-9a53-0d7e6f1c2b4a"
 OTHER_TENANT = "9e8d7c6b-5a49-4838-a271-605f4e3d2c1b"
 USER = "00000000-0000-4000-8000-000000000001"
 OTHER_USER = "00000000-0000-4000-8000-000000000002"
+AGENT = "00000000-0000-4000-8000-0000000000aa"
+RULE = LockoutRule(max_failed=3, duration=timedelta(hours=2), actor=f"teams:{AGENT}")
 
 
-async def test_attempts_in_the_last_24h_are_counted(store: Store, store_clock: FakeClock) -> None:
-    for _ in range(3):
-        await store.lockouts.record_attempt(TENANT, USER, outcome="not_verified")
-        store_clock.advance(hours=2)
+async def _admit(store: Store, clock: FakeClock, *, tenant: str = TENANT, user: str = USER) -> tuple[str, int]:
+    admission = await store.sessions.admit(tenant_id=tenant, target_user_id=user, agent_id=AGENT, required_bits=20,
+                                           expires_at=clock.now + timedelta(minutes=10))
+    return admission.session.session_id, admission.counted_before
 
-    assert await store.lockouts.count_recent_attempts(TENANT, USER) == 3
+
+async def _attempt(store: Store, clock: FakeClock, outcome: SessionOutcome, *, user: str = USER,
+                   tenant: str = TENANT, rule: LockoutRule | None = None) -> str:
+    session_id, _ = await _admit(store, clock, tenant=tenant, user=user)
+    await store.sessions.finish(session_id, outcome, lockout=rule)
+    return session_id
+
+
+async def test_failed_abandoned_and_open_verifications_count_against_the_person(
+        store: Store, store_clock: FakeClock) -> None:
+    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED)
+    await _attempt(store, store_clock, SessionOutcome.TIMED_OUT)
+    await _admit(store, store_clock)  # still open: it may yet fail
+
+    assert await store.lockouts.counted_attempts(TENANT, USER) == 3
+
+
+async def test_verified_cancelled_and_watchword_ended_verifications_do_not_count(
+        store: Store, store_clock: FakeClock) -> None:
+    for outcome in (SessionOutcome.VERIFIED, SessionOutcome.CANCELLED, SessionOutcome.NOT_ENOUGH_QUESTIONS,
+                    SessionOutcome.PRIVILEGED, SessionOutcome.LOCKED_OUT, SessionOutcome.BLOCKED_BY_RISK):
+        await _attempt(store, store_clock, outcome)
+
+    assert await store.lockouts.counted_attempts(TENANT, USER) == 0
+    assert (await _admit(store, store_clock))[1] == 0
 
 
 async def test_attempts_older_than_24h_do_not_count(store: Store, store_clock: FakeClock) -> None:
-    await store.lockouts.record_attempt(TENANT, USER, outcome="not_verified")
+    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED)
     store_clock.advance(hours=23)
-    await store.lockouts.record_attempt(TENANT, USER, outcome="not_verified")
+    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED)
 
     store_clock.advance(hours=1)  # the first attempt is now exactly 24 hours old
-    assert await store.lockouts.count_recent_attempts(TENANT, USER) == 1
+    assert await store.lockouts.counted_attempts(TENANT, USER) == 1
     store_clock.advance(hours=23)
-    assert await store.lockouts.count_recent_attempts(TENANT, USER) == 0
+    assert await store.lockouts.counted_attempts(TENANT, USER) == 0
 
 
-async def test_attempts_are_counted_per_tenant_and_user(store: Store) -> None:
-    await store.lockouts.record_attempt(TENANT, USER, outcome="not_verified")
-    await store.lockouts.record_attempt(TENANT, OTHER_USER, outcome="not_verified")
-    await store.lockouts.record_attempt(OTHER_TENANT, USER, outcome="not_verified")
+async def test_attempts_are_counted_per_tenant_and_user(store: Store, store_clock: FakeClock) -> None:
+    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED)
+    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED, user=OTHER_USER)
+    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED, tenant=OTHER_TENANT)
 
-    assert await store.lockouts.count_recent_attempts(TENANT, USER) == 1
+    assert await store.lockouts.counted_attempts(TENANT, USER) == 1
 
 
-async def test_window_can_be_chosen(store: Store, store_clock: FakeClock) -> None:
-    await store.lockouts.record_attempt(TENANT, USER, outcome="not_verified")
+async def test_each_admission_sees_the_attempts_before_it(store: Store, store_clock: FakeClock) -> None:
+    counts = [(await _admit(store, store_clock))[1] for _ in range(4)]
+    assert counts == [0, 1, 2, 3]
+
+
+async def _six_at_once(stores: list[Store], clock: FakeClock) -> list[int]:
+    results = await asyncio.gather(*(_admit(stores[i % len(stores)], clock) for i in range(6)))
+    return sorted(count for _, count in results)
+
+
+async def test_six_simultaneous_admissions_of_one_person_each_see_a_different_count(
+        store: Store, store_clock: FakeClock) -> None:
+    assert await _six_at_once([store], store_clock) == [0, 1, 2, 3, 4, 5]
+
+
+async def test_six_simultaneous_admissions_on_two_instances_each_see_a_different_count(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock) -> None:
+    second = await store_target.open(store_clock)  # another process on the same database
+    try:
+        assert await _six_at_once([store, second], store_clock) == [0, 1, 2, 3, 4, 5]
+    finally:
+        await second.close()
+
+
+async def test_the_failure_that_reaches_the_limit_locks_the_person_out_in_the_same_step(
+        store: Store, store_clock: FakeClock) -> None:
+    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED, rule=RULE)
+    await _attempt(store, store_clock, SessionOutcome.TIMED_OUT, rule=RULE)
+    assert await store.lockouts.active_lockout(TENANT, USER) is None
+    third = await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED, rule=RULE)
+
+    lockout = await store.lockouts.active_lockout(TENANT, USER)
+    assert lockout is not None and lockout.locked_until == store_clock.now + RULE.duration
+    [locked] = (await store.audit.query(AuditFilter(action="verification.locked"))).entries
+    assert locked.subject == USER and locked.details["session_id"] == third and locked.details["failed_attempts"] == 3
+    # The lockout consumed the failures that caused it: once it ends, the person starts afresh.
+    assert await store.lockouts.counted_attempts(TENANT, USER) == 0
     store_clock.advance(hours=2)
+    assert await store.lockouts.active_lockout(TENANT, USER) is None
 
-    assert await store.lockouts.count_recent_attempts(TENANT, USER, window=timedelta(hours=1)) == 0
+
+async def test_a_verified_session_never_locks_anyone_out(store: Store, store_clock: FakeClock) -> None:
+    for _ in range(2):
+        await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED, rule=RULE)
+    await _admit(store, store_clock)  # open, counted
+    await _attempt(store, store_clock, SessionOutcome.VERIFIED, rule=RULE)
+
+    assert await store.lockouts.active_lockout(TENANT, USER) is None
+
+
+async def test_an_admin_lifting_a_lockout_restarts_the_count_and_is_audited(
+        store: Store, store_clock: FakeClock) -> None:
+    for _ in range(3):
+        await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED)
+    await store.lockouts.lock(TENANT, USER, until=store_clock.now + timedelta(hours=5), reason="a")
+    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED)  # after the lockout began
+    lifted = AuditEvent(action="admin.lockout_lifted", outcome="lifted", actor="console:admin", subject=USER,
+                        tenant_id=TENANT)
+
+    assert await store.lockouts.unlock(TENANT, USER, audit=lifted) is True
+    assert await store.lockouts.active_lockout(TENANT, USER) is None
+    assert await store.lockouts.counted_attempts(TENANT, USER) == 0
+    assert len((await store.audit.query(AuditFilter(action="admin.lockout_lifted"))).entries) == 1
+    assert await store.lockouts.unlock(TENANT, USER) is False
+
+
+async def test_the_console_lists_the_people_locked_out_now(store: Store, store_clock: FakeClock) -> None:
+    await store.lockouts.lock(TENANT, USER, until=store_clock.now + timedelta(hours=1), reason="a")
+    await store.lockouts.lock(TENANT, OTHER_USER, until=store_clock.now + timedelta(hours=3), reason="b")
+    await store.lockouts.lock(OTHER_TENANT, USER, until=store_clock.now + timedelta(hours=3), reason="c")
+
+    assert [lockout.user_id for lockout in await store.lockouts.active_lockouts(TENANT)] == [OTHER_USER, USER]
+    store_clock.advance(hours=2)
+    assert [lockout.user_id for lockout in await store.lockouts.active_lockouts(TENANT)] == [OTHER_USER]
 
 
 async def test_lockout_is_active_until_its_time(store: Store, store_clock: FakeClock) -> None:
@@ -69,14 +166,6 @@ async def test_relocking_replaces_the_lockout(store: Store, store_clock: FakeClo
     assert active.locked_until == store_clock.now + timedelta(hours=5)
 
 
-async def test_unlock_lifts_a_lockout(store: Store, store_clock: FakeClock) -> None:
-    await store.lockouts.lock(TENANT, USER, until=store_clock.now + timedelta(hours=1), reason="a")
-
-    assert await store.lockouts.unlock(TENANT, USER) is True
-    assert await store.lockouts.active_lockout(TENANT, USER) is None
-    assert await store.lockouts.unlock(TENANT, USER) is False
-
-
 async def test_lockout_time_in_another_zone_comes_back_as_utc(store: Store, store_clock: FakeClock) -> None:
     plus_two = timezone(timedelta(hours=2))
     until = (store_clock.now + timedelta(hours=1)).astimezone(plus_two)
@@ -88,12 +177,12 @@ async def test_lockout_time_in_another_zone_comes_back_as_utc(store: Store, stor
     assert active.locked_until.utcoffset() == timedelta(0)
 
 
-async def test_prune_removes_old_attempts_and_expired_lockouts(store: Store, store_clock: FakeClock) -> None:
-    await store.lockouts.record_attempt(TENANT, USER, outcome="not_verified")
+async def test_prune_removes_expired_lockouts_and_idle_counters(store: Store, store_clock: FakeClock) -> None:
+    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED)
     await store.lockouts.lock(TENANT, USER, until=store_clock.now + timedelta(hours=1), reason="a")
     store_clock.advance(hours=25)
-    await store.lockouts.record_attempt(TENANT, USER, outcome="not_verified")
 
     assert await store.lockouts.prune() == 1
-    assert await store.lockouts.count_recent_attempts(TENANT, USER, window=timedelta(days=30)) == 1
+    assert await scalar(store, "SELECT count(*) FROM attempt_counters") == 0  # nothing left to count
     assert await store.lockouts.unlock(TENANT, USER) is False, "the expired lockout was removed"
+    assert (await _admit(store, store_clock))[1] == 0

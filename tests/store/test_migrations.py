@@ -20,7 +20,7 @@ from tests.store.support import FakeClock, StoreTarget
 
 TABLES = {
     "tenants", "protected_users", "directory_sync_state", "verification_sessions", "transcript_entries",
-    "verification_attempts", "user_lockouts", "conversation_state", "conversation_references", "audit_log",
+    "attempt_counters", "user_lockouts", "conversation_state", "conversation_references", "audit_log",
     "audit_chain_head", "alembic_version", "tenant_policies", "directory_sync_leases", "verification_plans",
     "console_signouts",
 }
