@@ -38,7 +38,8 @@ def policy_snapshot(policy: Policy) -> dict[str, Any]:
     return {"required_bits": policy.required_bits, "max_questions": policy.max_questions,
             "max_wrong": policy.max_wrong, "session_timeout_s": policy.session_timeout.total_seconds(),
             "max_attempts_per_day": policy.max_attempts_per_day,
-            "lockout_duration_s": policy.lockout_duration.total_seconds(), "code_required_bits": policy.code_required_bits,
+            "lockout_duration_s": policy.lockout_duration.total_seconds(),
+            "code_required_bits": policy.code_required_bits,
             "manager_required_bits": policy.manager_required_bits,
             "block_on_high_risk": policy.block_on_high_risk, "allow_multiple_choice": policy.allow_multiple_choice}
 
