@@ -170,7 +170,7 @@ class GenuineCaller:
             text = prompt.options[known[0]] if known else "no idea"
             self._log(prompt, None if not known else Recollection(text, note="recognised option"), text, ())
             return text
-        if prompt.attempt == 1 and self.rng.random() < self.dont_know:
+        if prompt.question_id not in self._tried and self.rng.random() < self.dont_know:
             self._blank.add(prompt.question_id)
         if prompt.question_id in self._blank:
             return self._log(prompt, None, DONT_KNOW, ("blank",))
@@ -231,7 +231,7 @@ class GenuineCaller:
         return self._log(prompt, meant, text, ("clarify", *noise))
 
     def _log(self, prompt: Prompt, meant: Recollection | None, text: str, noise: tuple[str, ...]) -> str:
-        self.log.append(Said(prompt.question_id, prompt.kind, prompt.attempt, meant, text, noise))
+        self.log.append(Said(prompt.question_id, prompt.kind, 1, meant, text, noise))
         return text
 
 

@@ -9,7 +9,6 @@ buttons' data (it names the question's kind, which the simulated caller needs to
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -77,19 +76,16 @@ def cards_in(activity: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def prompt_of(card: dict[str, Any]) -> Prompt:
-    """The question on a question card as the caller hears it (text, options, which try), and which question."""
+    """The question on a question card as the caller hears it (text, options), and which question."""
     data = next(a["data"] for a in actions(card) if a.get("verb") == "answer")
     question_id = str(data["question"])
     kind = question_id.split("#", 1)[0]  # a question's versions are "kind", "kind#2"...
     body = card["body"]
     text = next(t for element in body if element.get("type") == "RichTextBlock" for t in texts(element))
     choices = next((e["choices"] for e in body if e.get("type") == "Input.ChoiceSet"), [])
-    note = " ".join(t for e in body if e.get("type") == "TextBlock" for t in texts(e))
-    tries = re.search(r"try (\d+) of (\d+)", note)
     return Prompt(question_id=question_id, kind=kind, source=kind.split(".", 1)[0],  # type: ignore[arg-type]
                   form=Form.MULTIPLE_CHOICE if choices else Form.FREE_RECALL, text=text,
-                  options=tuple(c["title"] for c in choices), attempt=int(tries.group(1)) if tries else 1,
-                  max_attempts=int(tries.group(2)) if tries else 2, bits=0.0)
+                  options=tuple(c["title"] for c in choices), bits=0.0)
 
 
 def accepted_memory(truth: GroundTruth, uid: str) -> Memory:

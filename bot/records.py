@@ -20,7 +20,8 @@ from verification import Decision, Policy, RiskAssessment, TranscriptEntry
 log = logging.getLogger(__name__)
 
 _RESULT = {"correct": AnswerResult.CORRECT, "partial": AnswerResult.PARTIAL, "wrong": AnswerResult.WRONG,
-           "skipped": AnswerResult.SKIPPED, "confirmed": AnswerResult.CORRECT, "denied": AnswerResult.WRONG}
+           "skipped": AnswerResult.SKIPPED, "unscored": AnswerResult.UNSCORED, "confirmed": AnswerResult.CORRECT,
+           "denied": AnswerResult.WRONG}
 
 
 async def tenant_policy(store: Store, tenant_id: str) -> tuple[Policy, bool]:

@@ -5,6 +5,9 @@ current question (progress, never how well it is going), then feed what the call
 know", or cancel) to the session and record the transcript entry. It loops by replacing its own waterfall
 and ends with {"session": <sealed session>} once the session has a decision (which may be timed_out).
 
+Every answer gets the same next card whether it was right or wrong: each question is asked once (no "ask again"
+after a wrong answer), and the session chooses what comes next without looking at right or wrong.
+
 Options: {"session": sealed, "actor": Actor.to_dict(), "audience": "agent" | "self", "out_of_band": bool} (whether
 the person was asked in Teams "is that you on the call?": their answer is looked for only then; absent means yes).
 """
@@ -35,8 +38,9 @@ REPLACED_CARD_ID = "watchword.replaced_card_id"
 
 _LABELS = {
     "agent": {"label": "What the caller says", "placeholder": "Type their answer as they say it",
-              "hint": "Read the question as written and don't hint. Enter sends the answer; fastest of all, type it "
-                      "straight into the chat box.",
+              "hint": "Read the question exactly as written and type what the caller says. Don't suggest names or "
+                      "say how an answer sounds: you won't see whether it was right either. Enter sends the answer; "
+                      "fastest of all, type it straight into the chat box.",
               "skip": "Caller doesn't know"},
     "self": {"label": "Your answer", "placeholder": "Type your answer",
              "hint": "Answer from memory. Enter sends it, or type it straight into the chat box.",
@@ -79,15 +83,13 @@ class QuestionDialog(ComponentDialog):
         prompt = current.prompt
         if prompt is None:  # its plan is gone (ended elsewhere) and nothing above decided it
             return await self._lost(step)
-        number = questions_asked(session) + 1  # a retry or a full-name follow-up is still the same question
+        number = questions_asked(session) + 1  # a full-name follow-up is still the same question
         most = Policy.from_dict(snapshot["policy"]).max_questions
         heading = f"Question {number} of at most {most}"
         note = None
-        if current.clarify:
+        if current.clarify:  # after every bare first name or surname, right or wrong
             heading, note = f"Question {number}, follow-up", "Ask for the full name: first name and surname."
-        elif prompt.attempt > 1:
-            note = f"Ask again (try {prompt.attempt} of {prompt.max_attempts})."
-        ref = f"{session.id[:8]}.{number}.{prompt.attempt}{'c' if current.clarify else ''}.{uuid.uuid4().hex[:6]}"
+        ref = f"{session.id[:8]}.{number}{'c' if current.clarify else ''}.{uuid.uuid4().hex[:6]}"
         labels = _LABELS[options.get("audience", "agent")]
         card = self._cards.render("question", heading=heading, progress=progress(number, most), note=note,
                                   text=prompt.text, options=list(prompt.options), labels=labels,

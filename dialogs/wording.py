@@ -81,21 +81,23 @@ def person_view(person: Person) -> dict[str, str]:
 def risk_view(risk: RiskAssessment) -> dict[str, Any]:
     lines = [s.description for s in risk.signals] or ["No unusual sign-ins in the last 24 hours."]
     if risk.extra_bits_required:
-        lines.append(f"Because of this, {risk.extra_bits_required:.0f} more bits of proof are needed.")
+        lines.append("Because of this, the caller needs to answer more questions than usual.")
     if risk.block:
         lines.append("Too risky to reset over the phone.")
     return {"level": RISK_WORDS[risk.level], "color": RISK_COLOR[risk.level], "lines": lines}
 
 
 def requirement_lines(policy: Policy, required_bits: float, out_of_band: bool | None) -> list[str]:
-    # A typical free-recall answer is worth 5-8 bits: give the agent a feel for "how many right answers".
-    answers = max(1, math.ceil(required_bits / 7))
+    """What the agent needs to know before the first question: how long it may take and how to ask. Never bits,
+    never a count of right or wrong answers (an agent who knows the score can coach, or be coached)."""
+    # A typical free-recall answer is worth 5-8 bits: the usual number of questions, right or wrong.
+    usual = max(1, math.ceil(required_bits / 7))
     minutes = policy.session_timeout.total_seconds() / 60
     lines = [
-        f"{required_bits:.0f} bits of proof, usually about {answers} right answers.",
-        f"At most {policy.max_questions} questions, within {minutes:.0f} minutes; {policy.max_wrong} wrong answers "
-        "end the check.",
-        "You won't see whether each answer was right, so you can't give anything away.",
+        f"Usually {usual} to {min(policy.max_questions, usual + 2)} questions, at most {policy.max_questions}, "
+        f"within {minutes:.0f} minutes.",
+        "Read each question as written and type what the caller says. You won't see whether an answer was "
+        "right, and every answer is followed the same way, so there is nothing to hint at.",
     ]
     if out_of_band is True:
         lines.append("I've also asked them in Teams whether it's them on the call; I'll tell you what they say.")

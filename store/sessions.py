@@ -51,6 +51,7 @@ class AnswerResult(StrEnum):
     PARTIAL = "partial"
     WRONG = "wrong"
     SKIPPED = "skipped"
+    UNSCORED = "unscored"  # true but proving nothing (named already, or known to the whole team): not wrong
 
 
 @dataclass(frozen=True)

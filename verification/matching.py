@@ -21,7 +21,12 @@ Results:
   (policy.partial_credit): the caller may well be right, but an impostor saying common first names
   would be too.
 * WRONG — fits no accepted answer (including a true answer the wording excluded, e.g. the manager).
-* SKIPPED — "I don't know", "no idea", "skip", "pass", empty: never counted as wrong.
+* SKIPPED — "I don't know", "I'm not sure", "no idea", "not a clue", "can't remember", "dunno", "skip", "pass",
+  empty, and the other everyday ways of saying it (`without_hedges`): never counted as wrong. A hedge around a
+  name ("not sure, maybe Tim Berners-Lee") is an answer, judged on the name.
+* UNSCORED — true, but proves nothing: names only people (or groups) already credited earlier in the session
+  (the session decides this), or people the question knows to be true but shares with the target's team or a
+  huge meeting (`Question.known`): no bits, and not wrong either.
 Only the first name in "Alan and Katherine" counts: one answer, one guess.
 """
 
@@ -43,6 +48,7 @@ class MatchResult(StrEnum):
     PARTIAL = "partial"
     WRONG = "wrong"
     SKIPPED = "skipped"
+    UNSCORED = "unscored"  # true, but proves nothing (already credited, or known to the team): no bits, not wrong
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,25 +62,72 @@ class Match:
     keys: tuple[str, ...] = ()
 
 
-_SKIP = re.compile(
-    r"^(?:(?:i\s+)?(?:really\s+)?(?:do\s+not|don\s*t|dont|can\s*t|cant|cannot|could\s*n\s*t|couldnt)\s+"
-    r"(?:know|remember|recall|say|think\s+of\s+(?:one|any(?:one)?))(?:\s+.*)?"
-    r"|no\s+(?:idea|clue)(?:\s+.*)?|not\s+sure(?:\s+.*)?|unsure|idk|dunno|no|none|nobody|no\s+one|nothing|n\s+a"
-    r"|(?:skip|pass|next)(?:\s+(?:this|it|that|the|question|one|please))*|)$"
-)
+# "Don't know", said every way people say it on the phone: each phrase is matched as whole words on the normalised
+# text (so "I'm not sure" is "i m not sure", "can't" is "can t"), anywhere in the answer. What is left once these
+# phrases and filler words are taken out decides: nothing -> a skip; a name -> an answer, hedges removed ("not sure,
+# maybe Tim Berners-Lee" names Tim).
+_NEG = (r"(?:do\s+not|don\s*t|dont|doesn\s*t|didn\s*t|did\s+not|can\s*t|cant|cannot|can\s+not|could\s*n\s*t|"
+        r"couldnt|could\s+not|not|no\s+longer)")
+_KNOW = (r"(?:know|knw|remember|remeber|rember|recall|recollect|sure|certain|think\s+of|say|tell|name|"
+         r"come\s+up\s+with|place|recognise|recognize|be\s+sure)")
+_DONT_KNOW = re.compile(r"\b(?:" + "|".join((
+    rf"{_NEG}\s+(?:(?:really|quite|actually|totally|entirely|100|100\s+percent)\s+)?{_KNOW}",
+    r"no\s+(?:idea|clue|clues|notion|recollection|memory|memories|one\s+comes\s+to\s+mind|name\s+comes\s+to\s+mind)",
+    r"(?:nobody|no\s+one|nothing|noone|none)\s+(?:comes?|springs?)\s+to\s+mind",
+    r"(?:not|haven\s*t|have\s+not|havent)\s+(?:got\s+)?(?:a|the\s+(?:faintest|foggiest|slightest))\s+(?:clue|idea)",
+    r"not\s+the\s+(?:faintest|foggiest|slightest)(?:\s+idea)?",
+    r"not\s+that\s+i\s+(?:can\s+|could\s+)?(?:recall|remember|know|think\s+of)",
+    r"(?:beats|search|ask)\s+me", r"(?:drawing|draw|drew|drawn)\s+a\s+blank",
+    r"(?:my\s+)?mind\s+(?:s|is|has|went|goes)(?:\s+gone)?\s+blank",
+    r"(?:i\s+)?(?:forget|forgot|forgotten)", r"(?:it\s+)?escapes\s+me",
+    r"idk|dunno|donno|dno|dunnno|unsure|uncertain|clueless|give\s+up|no\s+one|not\s+really",
+)) + r")\b")
+# Words that say nothing once the caller has said they do not know ("sorry, I really can't remember their name").
+_DONT_KNOW_FILLERS = frozenset("""
+i m im am is it s its really honestly actually just sorry afraid to be the this that one question please any
+anyone anybody them him her who their his name names surname last first full there let me think off top of my
+head right now offhand at moment anymore though but and or maybe on in for with a an have got what which whom
+honest either rather would will can cannot you we all oh ah hm hmm hmmm uh um umm er erm uhm well so okay ok
+yeah yes thanks sure quite completely totally simply wait sec hang goodness gosh god lord blimey dear mate
+unfortunately genuinely idea clue lot many people person group groups team teams role roles email emails
+emailed chat chats chatted meeting meetings met contact contacts saved recently lately week weeks today
+yesterday else other another more these those options option none answer need move go ahead onto here
+""".split())
+# Single words that mean "don't know" only when nothing else is said ("Pass", "No, sorry", "Next question"), never
+# inside a name ("Tim Next", "Skipper Jones").
+_SKIP_WORDS = frozenset({"pass", "skip", "next", "no", "none", "nobody", "noone", "nothing", "nope", "nah", "n", "na",
+                         "dunno", "idk"})
 _FILLERS = frozenset({"um", "uh", "er", "erm", "hmm", "well", "so", "oh", "sorry", "okay", "ok", "honestly",
                       "actually", "please", "uhm", "ah"})
 
 
+def without_hedges(text: str | None) -> str:
+    """The answer with every "don't know" phrase taken out (normalised): "" when nothing but hedges and filler
+    words was said. "Not sure, maybe Tim Berners-Lee" -> "maybe tim berners lee"."""
+    said = normalize(text or "")
+    if not said:
+        return ""
+    stripped = " ".join(_DONT_KNOW.sub(" ", said).split())
+    words = stripped.split()
+    if all(w in _DONT_KNOW_FILLERS or w in _SKIP_WORDS for w in words) and (
+            stripped != said or any(w in _SKIP_WORDS for w in words)):
+        return ""
+    return stripped
+
+
 def is_skip(text: str | None) -> bool:
-    words = [w for w in normalize(text or "").split() if w not in _FILLERS]
-    return bool(_SKIP.match(" ".join(words)))
+    """The caller does not know: nothing said, or nothing but everyday ways of saying they do not know."""
+    return not without_hedges(text)
 
 
 def match_answer(question: Question, text: str | None) -> Match:
-    if is_skip(text):
+    said = without_hedges(text)
+    if not said:
         return Match(MatchResult.SKIPPED, "the caller did not know")
     assert text is not None
+    # Hedged answers are judged on what is left ("not sure, maybe Tim" names Tim); an answer with no hedge keeps
+    # its punctuation (separators matter: "Ada, Tim" names Ada).
+    text = text if said == normalize(text) else said
     if question.form is Form.MULTIPLE_CHOICE:
         return _match_choice(question, text)
     if question.answer_type is AnswerType.PERSON:
@@ -94,6 +147,7 @@ class Strength(IntEnum):
 _PERSON_FILLERS = _FILLERS | frozenset({
     "i", "think", "it", "was", "its", "maybe", "probably", "with", "met", "mr", "mrs", "ms", "miss",
     "mx", "dr", "prof", "my", "colleague", "the", "guess", "that", "is", "would", "be", "from", "called",
+    "perhaps", "but", "possibly",
 })
 _SEPARATORS = re.compile(r",|;|/|&|\band\b|\bor\b|\bplus\b", re.IGNORECASE)
 

@@ -8,8 +8,15 @@
 
 Decisions before any question, in this order: privileged (never reset through the helpdesk), locked out
 (too many attempts in 24 h), blocked by risk, not enough questions (the data cannot reach the bits).
-Then questions, highest expected bits first with variety of sources, stopping as soon as the bits reach
-the requirement, on `max_wrong` wrong answers, or when the rest can no longer reach it.
+Then questions, highest expected bits first with variety of sources (never contacts first: few people remember
+whom they saved), until a way of passing holds (verification/factors.py).
+
+Nothing the agent sees depends on whether an answer was right, only on what the agent did (answered, skipped)
+and on the strong factors they saw happen: each question is asked once, and which question comes next, when a
+factor is offered and when the questions run out are worked out from the bits the answers so far WOULD have earned
+had all been right (`offered`), never from the bits earned. A session with `max_wrong` wrong answers can no longer
+pass, but it carries on to the same end as any other (stopping would tell the agent an answer was wrong). After a
+"don't know" the plan moves to another source; it ends only when no question left could reach the requirement.
 
 Resume: a session persists in two parts. `plan()` is every question chosen at the start, accepted answers
 included: fixed for the session's life, so it is stored once (encrypted) and kept in memory. `to_dict()` is
@@ -44,6 +51,10 @@ from verification.risk import RiskAssessment
 Clock = Callable[[], datetime]
 FORMAT_VERSION = 2  # 2: the plan apart from the progress (1 carried the plan in every snapshot)
 FULL_NAME_PROMPT = "Could you give me their full name, first name and surname?"
+NOT_NAMED_ALREADY = "Someone you haven't named already."
+SHORTFALL = "The caller's answers were not enough to verify them."
+PEOPLE_SOURCES = frozenset({Source.MEETINGS.value, Source.CHATS.value, Source.MAIL.value, Source.CONTACTS.value,
+                            Source.HIERARCHY.value})
 
 
 class Outcome(StrEnum):
@@ -149,22 +160,20 @@ class Prompt:
     form: Form
     text: str
     options: tuple[str, ...]
-    attempt: int
-    max_attempts: int
-    bits: float
+    bits: float  # for the engine's callers and the audit; never rendered
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """Either the next prompt or the decision. `retry`: the same question again after a wrong try.
-    `clarify`: the caller gave a bare first name or surname; the prompt asks for the full name (asked
-    for every bare name, right or wrong, so it reveals nothing)."""
+    """Either the next prompt or the decision (or, with neither, a factor to ask or wait for).
+    `clarify`: the caller gave a bare first name or surname; the prompt asks for the full name (asked for every
+    bare name, right or wrong, so it reveals nothing). `bits_earned` is for the audit and the engine's callers,
+    never for a card."""
 
     prompt: Prompt | None
     decision: Decision | None
     bits_earned: float
     bits_required: float
-    retry: bool = False
     clarify: bool = False
     # Strong factors (verification/factors.py). `offer`: ask these now (the dialog sends the code or the manager's
     # card, then calls `requested`). `awaiting`: asked and not answered yet; with no prompt, the session waits for
@@ -191,8 +200,8 @@ class _State:
     pool: list[Question] = field(default_factory=list)  # the planned questions still to ask: secret
     current: Question | None = None
     current_asked_at: datetime | None = None
-    tries_used: int = 0
     earned: float = 0.0
+    offered: float = 0.0  # what the answers so far would have earned had all been right: decides what comes next
     wrong: int = 0
     asked: int = 0
     used_sources: list[str] = field(default_factory=list)
@@ -357,10 +366,9 @@ class VerificationSession:
 
     def answer(self, text: str) -> Step:
         s = self._live()
-        if s.decision is not None or self._expired():
+        if s.decision is not None or self._expired() or s.current is None:  # decided, or waiting for a factor
             return self._timeout_or_current()
         q = s.current
-        assert q is not None
         if s.pending_name is not None:
             text, s.pending_name = with_full_name(s.pending_name, text), None
         elif q.answer_type is AnswerType.PERSON and q.form is Form.FREE_RECALL and is_bare_name(text):
@@ -368,21 +376,24 @@ class VerificationSession:
             s.pending_name = text
             return self._step(clarify=True)
         match = match_answer(q, text)
-        s.tries_used += 1
-        if match.result is MatchResult.WRONG and s.tries_used < q.guesses:
-            return self._step(retry=True)
-        credit = {MatchResult.CORRECT: 1.0, MatchResult.PARTIAL: s.policy.partial_credit}.get(match.result, 0.0)
+        result, reason = match.result, match.reason
+        fresh = [k for k in match.keys if k not in s.credited]
+        if result in (MatchResult.CORRECT, MatchResult.PARTIAL) and not fresh:
+            # One person (or group) proves one thing: naming again someone credited earlier earns nothing.
+            result, reason = MatchResult.UNSCORED, "names only answers already credited in this session"
+        credit = {MatchResult.CORRECT: 1.0, MatchResult.PARTIAL: s.policy.partial_credit}.get(result, 0.0)
         if credit:
-            s.credited.extend(match.keys)
-        return self._record(q, match.result, round(q.bits * credit, 2), match.reason)
+            s.credited.extend(fresh)
+        return self._record(q, result, round(q.bits * credit, 2), reason)
 
     def skip(self) -> Step:
         s = self._live()
         if s.decision is not None or self._expired():
             return self._timeout_or_current()
+        if s.current is None:  # waiting for a factor: no question to skip
+            return self._step()
         if s.pending_name is not None:  # gave a first name, cannot give the surname: judge what was said
             return self.answer("")
-        assert s.current is not None
         return self._record(s.current, MatchResult.SKIPPED, 0.0, "skipped by the agent")
 
     def cancel(self, reason: str = "Cancelled by the agent.") -> Step:
@@ -455,9 +466,9 @@ class VerificationSession:
         question to be answered right; `possible` also counts follow-ups whose first is still unasked
         (for "can the rest still reach the bits?")."""
         s = self._live()
-        credited = {t.kind for t in s.transcript if t.result in (MatchResult.CORRECT, MatchResult.PARTIAL)}
+        answered = {t.kind for t in s.transcript if t.result != MatchResult.SKIPPED.value}
         waiting = {q.kind for q in s.pool} if possible else set()
-        pool = [q for q in s.pool if q.follows is None or q.follows in credited or q.follows in waiting]
+        pool = [q for q in s.pool if q.follows is None or q.follows in answered or q.follows in waiting]
         free = [q for q in pool if q.form is Form.FREE_RECALL]
         choice = [q for q in pool if q.form is Form.MULTIPLE_CHOICE and s.policy.allow_multiple_choice]
         return choice if s.choice_started or not free else free + choice
@@ -467,6 +478,8 @@ class VerificationSession:
         eligible = self._eligible()
         free = [q for q in eligible if q.form is Form.FREE_RECALL] or eligible
         fresh = [q for q in free if q.source.value not in s.used_sources] or free
+        if not s.asked:  # contacts are hard to recall: never the first question while another source is there
+            fresh = [q for q in fresh if q.source is not Source.CONTACTS] or fresh
         if not fresh:
             return None
         need = self._need()
@@ -477,25 +490,35 @@ class VerificationSession:
 
     def _next(self) -> Step:
         s = self._live()
-        s.pool = [fresh for q in s.pool if (fresh := _without(q, set(s.credited))) is not None]
         q = self._pick()
         if q is None:
             return self._out_of_questions()
+        q = self._unspent_version(q)
         s.pool.remove(q)
         if self._allowance(q.kind) <= 1:  # its other versions go too
             s.pool = [other for other in s.pool if other.kind != q.kind]
-        s.current, s.current_asked_at, s.tries_used = q, self._clock(), 0
+        s.current, s.current_asked_at = q, self._clock()
         s.asked += 1
         s.used_sources.append(q.source.value)
         s.choice_started = s.choice_started or q.form is Form.MULTIPLE_CHOICE
         return self._step()
 
+    def _unspent_version(self, q: Question) -> Question:
+        """Of a multiple-choice kind's versions, one whose right answer was not credited already (else the real
+        person would pick a true option for nothing). Invisible to the agent: every version looks alike."""
+        s = self._live()
+        if q.form is not Form.MULTIPLE_CHOICE or not {c.key for c in q.accepted} & set(s.credited):
+            return q
+        return next((o for o in s.pool if o.kind == q.kind and not {c.key for c in o.accepted} & set(s.credited)), q)
+
     def _record(self, q: Question, result: MatchResult, earned: float, reason: str) -> Step:
         s = self._live()
         assert s.current_asked_at is not None
         s.transcript.append(TranscriptEntry(q.id, q.kind, q.source.value, q.form.value, q.bits, earned,
-                                            result.value, s.tries_used, s.current_asked_at, self._clock(), reason))
+                                            result.value, 1, s.current_asked_at, self._clock(), reason))
         s.earned = round(s.earned + earned, 2)
+        if result is not MatchResult.SKIPPED:
+            s.offered = round(s.offered + q.bits, 2)
         if result is MatchResult.WRONG:
             s.wrong += 1
         s.current = s.current_asked_at = None
@@ -503,12 +526,11 @@ class VerificationSession:
 
     def _after_progress(self) -> Step:
         s = self._live()
-        rule = f.met(self._rules(), s.earned, self._held())
+        # max_wrong wrong answers: no way of passing holds any more, but the session goes on as any other would.
+        rule = f.met(self._rules(), s.earned, self._held()) if s.wrong < s.policy.max_wrong else None
         if rule is not None:
             held = f.held_factors(rule.bits, rule.strong)
             return self._decide(Outcome.VERIFIED, "Verified by " + " and ".join(x.label for x in held) + ".", held)
-        if s.wrong >= s.policy.max_wrong:
-            return self._decide(Outcome.NOT_VERIFIED, f"{s.wrong} wrong answers.")
         if s.current is not None:  # a factor answered mid-question: carry on with it
             return self._step()
         if self._awaiting_code():  # the code comes before any question
@@ -516,7 +538,7 @@ class VerificationSession:
         more = self._more_bits()
         if more <= 0:
             return self._out_of_questions()
-        if not f.reachable(self._rules(), s.earned, more, self._obtainable()):
+        if not f.reachable(self._rules(), s.offered, more, self._obtainable()):
             if self._offer():  # a factor not asked yet could still make it: the dialog asks, then `requested`
                 return self._step()
             return self._decide(Outcome.NOT_VERIFIED, self._shortfall())
@@ -527,7 +549,7 @@ class VerificationSession:
         could, or decide."""
         s = self._live()
         pending = frozenset(Factor(x) for x in s.requested)
-        if pending and f.reachable(self._rules(), s.earned, 0.0, self._held() | pending):
+        if pending and f.reachable(self._rules(), s.offered, 0.0, self._held() | pending):
             return self._step()
         if self._offer():
             return self._step()
@@ -568,20 +590,22 @@ class VerificationSession:
         if s.policy.manager_attestation is f.ManagerMode.ALWAYS:
             return frozenset({Factor.MANAGER})
         more = self._more_bits()
-        if f.reachable(self._rules(), s.earned, more, self._obtainable()):
+        if f.reachable(self._rules(), s.offered, more, self._obtainable()):
             return frozenset()
-        return f.useful(self._rules(), s.earned, more, self._held() | self._obtainable(), candidates) & {Factor.MANAGER}
+        obtainable = self._held() | self._obtainable()
+        return f.useful(self._rules(), s.offered, more, obtainable, candidates) & {Factor.MANAGER}
 
     def _awaiting_code(self) -> bool:
         s = self._live()
         return Factor.POSSESSION.value in s.requested or (Factor.POSSESSION in self._offer())
 
     def _need(self) -> float:
-        """The fewest bits still to earn in some way of passing that can still hold."""
+        """The fewest bits still to earn in some way of passing that can still hold, counting every answer so far as
+        right (what comes next must not depend on whether they were)."""
         s = self._live()
         obtainable = self._obtainable()
-        needs = [r.bits - s.earned for r in self._rules() if r.strong <= obtainable]
-        return max(0.0, min(needs)) if needs else s.required_bits - s.earned
+        needs = [r.bits - s.offered for r in self._rules() if r.strong <= obtainable]
+        return max(0.0, min(needs)) if needs else s.required_bits - s.offered
 
     def _factor_entry(self, kind: str, result: str) -> None:
         now = self._clock()
@@ -596,9 +620,7 @@ class VerificationSession:
         return versions - sum(1 for t in s.transcript if t.kind == kind)
 
     def _shortfall(self) -> str:
-        s = self._live()
-        return (f"Earned {s.earned:.1f} of {s.required_bits:.0f} bits and the remaining questions cannot make up "
-                "the difference.")
+        return SHORTFALL
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -630,17 +652,26 @@ class VerificationSession:
         s.credited, s.pending_name, s.code = [], None, None
         return self._step()
 
-    def _step(self, retry: bool = False, clarify: bool = False) -> Step:
+    def _step(self, clarify: bool = False) -> Step:
         s = self._live()
         prompt = None
         if s.decision is None and s.current is not None:
             q = s.current
-            text = FULL_NAME_PROMPT if s.pending_name is not None else q.prompt
-            prompt = Prompt(q.id, q.kind, q.source, q.form, text, q.options, s.tries_used + 1, q.guesses, q.bits)
+            text = FULL_NAME_PROMPT if s.pending_name is not None else self._wording(q)
+            prompt = Prompt(q.id, q.kind, q.source, q.form, text, q.options, q.bits)
         offer = self._offer() if s.decision is None else frozenset()
         awaiting = frozenset(Factor(x) for x in s.requested) if s.decision is None else frozenset()
-        return Step(prompt, s.decision, s.earned, s.required_bits, retry, clarify or s.pending_name is not None,
+        return Step(prompt, s.decision, s.earned, s.required_bits, clarify or s.pending_name is not None,
                     offer, awaiting)
+
+    def _wording(self, q: Question) -> str:
+        """The question as read out. Once any person has been asked for, a person question says "someone you
+        haven't named already" whatever the earlier answers were (it used to follow only a right one)."""
+        s = self._live()
+        asked_for_people = any(t.source in PEOPLE_SOURCES for t in s.transcript)
+        if q.answer_type is AnswerType.PERSON and q.form is Form.FREE_RECALL and asked_for_people:
+            return f"{q.prompt} {NOT_NAMED_ALREADY}"
+        return q.prompt
 
     # --- persistence -------------------------------------------------------------------------------
 
@@ -656,7 +687,7 @@ class VerificationSession:
         return {
             "version": FORMAT_VERSION, "id": self.id, "target_id": s.target_id, "policy": s.policy.to_dict(),
             "started_at": s.started_at.isoformat(), "required_bits": s.required_bits, "risk": s.risk.to_dict(),
-            "tries_used": s.tries_used, "earned": s.earned, "wrong": s.wrong, "asked": s.asked,
+            "earned": s.earned, "offered": s.offered, "wrong": s.wrong, "asked": s.asked,
             "used_sources": list(s.used_sources), "choice_started": s.choice_started, "flags": list(s.flags),
             "transcript": [t.to_dict() for t in s.transcript],
             "decision": s.decision.to_dict() if s.decision else None,
@@ -688,12 +719,11 @@ class VerificationSession:
         s.pending_name = secret.get("pending_name")
         if secret and plan is not None:
             s.plan = tuple(plan)
-            s.pool = _planned(s.plan, secret.get("pool", []), set(s.credited))
-            current = _planned(s.plan, [secret["current"]], set(s.credited)) if secret.get("current") else []
-            s.current = current[0] if current else None
+            s.pool = _planned(s.plan, secret.get("pool", []))
+            s.current = _planned(s.plan, [secret["current"]])[0] if secret.get("current") else None
         asked_at = secret.get("current_asked_at")
         s.current_asked_at = datetime.fromisoformat(asked_at) if asked_at else None
-        s.tries_used, s.earned = int(data["tries_used"]), float(data["earned"])
+        s.earned, s.offered = float(data["earned"]), float(data.get("offered", data["earned"]))
         s.wrong, s.asked = int(data["wrong"]), int(data["asked"])
         s.used_sources, s.flags = list(data["used_sources"]), list(data["flags"])
         s.choice_started = bool(data["choice_started"])
@@ -708,30 +738,13 @@ class VerificationSession:
         return session
 
 
-def _planned(plan: Sequence[Question], ids: Sequence[str], credited: set[str]) -> list[Question]:
-    """The planned questions named by `ids` as the session holds them: minus answers already credited, which is
-    how `_next` left them (credit only grows, and only between asking one question and picking the next)."""
+def _planned(plan: Sequence[Question], ids: Sequence[str]) -> list[Question]:
+    """The planned questions named by `ids`."""
     by_id = {q.id: q for q in plan}
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise ValueError(f"the question plan lacks {len(missing)} question(s) the session refers to")
-    return [q for i in ids if (q := _without(by_id[i], credited)) is not None]
-
-
-def _without(q: Question, credited: set[str]) -> Question | None:
-    """The question minus answers already credited: one person (or group) proves one thing. Otherwise a
-    partner named for "chats" would be a free answer to "meetings" (the impostor learns, from being moved
-    on, that a guess was right). None when nothing would be left to accept."""
-    used = [c for c in q.accepted if c.key in credited]
-    if not used:
-        return q
-    if q.form is Form.MULTIPLE_CHOICE or len(used) == len(q.accepted):
-        return None
-    suffix = " Someone you haven't named already."
-    person = q.answer_type is AnswerType.PERSON and not q.prompt.endswith(suffix)
-    prompt = q.prompt + (suffix if person else "")
-    return replace(q, prompt=prompt, accepted=tuple(c for c in q.accepted if c.key not in credited),
-                   confusers=q.confusers + tuple(used))
+    return [by_id[i] for i in ids]
 
 
 def _capacity(questions: Sequence[Question], count: int, allowance: Callable[[str], int]) -> float:

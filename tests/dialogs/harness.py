@@ -239,7 +239,9 @@ class Teams:
                 return None  # ended elsewhere (the store drops the plan): no question is really being asked
             plan = [Question.from_dict(q) for q in json.loads(self.sealer.decrypt(token))]
             asking = VerificationSession.from_dict(progress, self.clock, plan).asking
-            return asking.to_dict() if asking is not None else None
+            if asking is None:
+                return None
+            return {**asking.to_dict(), "credited": list(progress["secret"].get("credited", []))}
         return None
 
 
@@ -278,10 +280,12 @@ async def truthful_answer(teams: Teams, chat: Chat, target: Person) -> str:
     """What the real person says to the current question: one of the answers the session accepts."""
     question = await teams.current_question(chat)
     assert question is not None, "no question is being asked"
-    names = [c["display"] for c in question["accepted"] if c["display"] != target.display_name]
+    # Someone not named already: naming a credited person again proves nothing.
+    names = [c["display"] for c in question["accepted"]
+             if c["display"] != target.display_name and c["key"] not in question["credited"]]
     options = question.get("options") or []
     if options:
-        return next(o for o in options if o in names)
+        return options[question["correct_option"]]
     return names[0]
 
 

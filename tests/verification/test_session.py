@@ -157,21 +157,43 @@ def test_session_times_out_after_ten_minutes():
     assert session.outcome is Outcome.TIMED_OUT
 
 
-def test_wrong_answer_gets_a_second_try():
-    session, step, _ = started()
-    first = step.prompt
-    step = session.answer("Ada Lovelace")
-    assert step.retry and step.prompt.question_id == first.question_id and step.prompt.attempt == 2
+def test_a_wrong_answer_is_not_asked_again_and_gets_the_same_next_question_as_a_right_one():
+    right, _, _ = started()
+    wrong, _, _ = started()
+    after_right = right.answer(b.TIM.display_name)
+    after_wrong = wrong.answer("Ada Lovelace")
+    assert right.transcript[0].result == "correct" and wrong.transcript[0].result == "wrong"
+    assert after_right.prompt == after_wrong.prompt
+    assert after_right.prompt.question_id != right.transcript[0].question_id
+    assert (after_right.clarify, after_right.offer) == (after_wrong.clarify, after_wrong.offer)
 
 
-def test_two_wrong_answers_end_the_session():
+def play(session, step, answers):
+    """Answer with `answers` (a function of the question's number) to the decision."""
+    asked = []
+    while not step.done:
+        asked.append(step.prompt.question_id)
+        step = session.answer(answers(len(asked)))
+    return asked, step.decision
+
+
+def test_two_wrong_answers_fail_the_session_without_stopping_it_any_earlier():
+    all_wrong = play(*started()[:2], lambda n: "Ada Lovelace")
+    right_first = play(*started()[:2], lambda n: b.TIM.display_name if n == 1 else "Ada Lovelace")
+    assert all_wrong[0] == right_first[0]  # the same questions, to the same end
+    for _, decision in (all_wrong, right_first):
+        assert decision.outcome is Outcome.NOT_VERIFIED and decision.wrong_answers >= 2
+        assert "wrong" not in decision.reason and "bits" not in decision.reason
+
+
+def test_after_two_wrong_answers_right_ones_no_longer_verify():
     session, step, _ = started()
-    for _ in range(4):
-        if step.done:
-            break
-        step = session.answer("Ada Lovelace")
+    genuine = GenuineCaller()
+    answers = iter(["Ada Lovelace", "Ada Lovelace"])
+    while not step.done:
+        step = session.answer(next(answers, None) or genuine(step.prompt))
     assert step.decision.outcome is Outcome.NOT_VERIFIED
-    assert step.decision.wrong_answers == 2 and "2 wrong answers" in step.decision.reason
+    assert step.decision.bits_earned >= step.decision.bits_required  # enough right answers, yet two were wrong
 
 
 def test_skip_is_not_counted_as_wrong():
@@ -185,7 +207,7 @@ def test_bare_first_name_asks_for_the_full_name_whatever_it_matched():
     for said in ("Tim", "Zebedee"):
         session, step, _ = started()
         step = session.answer(said)
-        assert step.clarify and step.prompt.text == FULL_NAME_PROMPT and step.prompt.attempt == 1
+        assert step.clarify and step.prompt.text == FULL_NAME_PROMPT
 
 
 def test_full_name_after_a_bare_first_name_is_correct():
@@ -213,15 +235,31 @@ def test_one_person_is_never_credited_twice():
     assert step.prompt.kind.startswith("meetings.")
     assert "haven't named already" in step.prompt.text
     step = session.answer(b.TIM.display_name)
-    assert step.retry
+    entry = session.transcript[-1]
+    assert entry.result == "unscored" and entry.bits_earned == 0 and session.to_dict()["wrong"] == 0
 
 
-def test_stops_when_passing_becomes_impossible():
-    policy = Policy(max_questions=3)
-    decision = run(lambda prompt: "I don't know", policy=policy)
+def test_stops_when_skips_leave_no_way_to_reach_the_requirement():
+    decision = run(lambda prompt: "I don't know", policy=Policy(max_questions=3))
     assert decision.outcome is Outcome.NOT_VERIFIED
-    assert decision.questions_asked < 3  # after one skip, two questions cannot make up 20 bits
-    assert "cannot make up" in decision.reason
+    assert decision.questions_asked < 3  # after one skip, two questions cannot make up 20 bits even if right
+    assert "bits" not in decision.reason
+
+
+def test_one_skip_does_not_end_the_session_while_other_sources_remain():
+    session, step, _ = started()
+    step = session.skip()
+    assert step.prompt.source != session.transcript[0].source
+    step = session.skip()
+    assert not step.done and step.prompt is not None
+
+
+def test_contacts_are_never_the_first_question():
+    contacts_first = Policy(sources=frozenset({Source.CONTACTS, Source.CHATS}), required_bits=12)
+    for seed in map(str, range(20)):
+        assert started(policy=contacts_first, seed=seed)[1].prompt.source is not Source.CONTACTS
+    only_contacts = Policy(sources=frozenset({Source.CONTACTS}), required_bits=6)
+    assert started(policy=only_contacts)[1].prompt.source is Source.CONTACTS
 
 
 def test_questions_come_from_varied_sources():
@@ -337,19 +375,17 @@ def test_genuine_callers_with_recall_noise_pass_and_informed_impostors_do_not():
     genuine = [run(GenuineCaller(random.Random(i), forget=0.2, first_name_only=0.3, typo=0.15, knows_surname=0.85),
                    seed=str(i)) for i in range(60)]
     impostor = [run(InformedImpostor(b.chart(), random.Random(i)), seed=str(i)) for i in range(60)]
-    assert sum(d.verified for d in genuine) >= 57
+    assert sum(d.verified for d in genuine) >= 55  # each question asked once: a slip is not retried
     assert sorted(d.questions_asked for d in genuine)[30] <= 4
     assert not any(d.verified for d in impostor)
 
 
-def test_follow_up_waits_for_a_right_answer_to_its_first_question():
-    session, step, _ = started(policy=Policy(max_questions=12, required_bits=12, max_wrong=12))
-    asked = []
-    while not step.done:
-        asked.append(step.prompt.kind)
-        step = session.skip()
-    assert len(asked) > 5  # every first question was offered
-    assert not any("_again." in kind for kind in asked)
+def test_follow_up_comes_after_its_first_question_is_answered_right_or_wrong_but_not_after_a_skip():
+    policy = Policy(max_questions=12, required_bits=12, max_wrong=12)
+    skipped, _ = play(*started(policy=policy)[:2], lambda n: "I don't know")
+    assert len(skipped) > 5 and not any("_again." in q for q in skipped)  # every first question was offered
+    wrong, _ = play(*started(policy=policy)[:2], lambda n: "Ada Lovelace")
+    assert any("_again." in q for q in wrong)
 
 
 def test_follow_up_never_credits_the_same_person_twice():
@@ -368,7 +404,7 @@ def test_caller_who_blanks_on_the_first_two_questions_can_still_pass():
     genuine = GenuineCaller()
 
     def caller(prompt):
-        if prompt.attempt == 1 and prompt.text != FULL_NAME_PROMPT and next(blanks, None) is not None:
+        if prompt.text != FULL_NAME_PROMPT and next(blanks, None) is not None:
             return "I don't know"
         return genuine(prompt)
 

@@ -40,7 +40,8 @@ def with_code(**kw):
 
 def truthful(session) -> str:
     question = session.asking
-    return next(c.display for c in question.accepted if c.display != b.ALAN.display_name)
+    credited = session.to_dict()["secret"]["credited"]  # naming a credited person again proves nothing
+    return next(c.display for c in question.accepted if c.display != b.ALAN.display_name and c.key not in credited)
 
 
 def answer_truthfully_until_decided(session, step):
