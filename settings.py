@@ -18,6 +18,11 @@ from urllib.parse import urlsplit
 DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/watchword.db"
+# Directory roles (template ids, the same in every tenant) whose holders in a connected tenant may use the console
+# unless WATCHWORD_ADMIN_ROLES says otherwise: the two roles that can grant Watchword's consent and its reset role.
+GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
+PRIVILEGED_ROLE_ADMINISTRATOR = "e8611ab8-c189-46e8-94e1-60213ab1f814"
+DEFAULT_ADMIN_ROLES = (GLOBAL_ADMINISTRATOR, PRIVILEGED_ROLE_ADMINISTRATOR)
 
 
 class SettingsError(ValueError):
@@ -49,10 +54,10 @@ class Settings:
     # Demo mode: devtenant starts without admin consent, so the console's Connect flow can be tried.
     demo_unconsented: bool = False
     # The admin console: the Fernet key that encrypts its session cookie (empty = a new key per run),
-    # and who may sign in: members of this Entra group and/or holders of this directory role (template id).
+    # and who may sign in: members of this Entra group and/or holders of these directory roles (template ids).
     session_key: str = field(default="", repr=False)
     admin_group_id: str = ""
-    admin_role_id: str = ""
+    admin_role_ids: tuple[str, ...] = DEFAULT_ADMIN_ROLES
     # The Teams bot. Anonymous requests to /api/messages are accepted only in demo mode (load_settings sets
     # this when no app registration is configured); with it off every request needs a Bot Framework token.
     bot_anonymous: bool = False
@@ -114,11 +119,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
     admin_group_id = get("WATCHWORD_ADMIN_GROUP_ID")
     if admin_group_id:
         _require_guid("WATCHWORD_ADMIN_GROUP_ID", admin_group_id, "the Object ID of the Entra group of console admins")
-    admin_role_id = get("WATCHWORD_ADMIN_ROLE")
-    if admin_role_id:
-        _require_guid("WATCHWORD_ADMIN_ROLE", admin_role_id,
-                      "the template ID of a directory role, e.g. 62e90394-69f5-4237-9190-012177145e10 for "
-                      "Global Administrator")
+    admin_role_ids = _admin_roles(env.get("WATCHWORD_ADMIN_ROLES"), get("WATCHWORD_ADMIN_ROLE"))
     helpdesk_group_id = get("WATCHWORD_HELPDESK_GROUP_ID")
     if helpdesk_group_id:
         _require_guid("WATCHWORD_HELPDESK_GROUP_ID", helpdesk_group_id,
@@ -143,11 +144,30 @@ def _parse(env: Mapping[str, str]) -> Settings:
         demo_unconsented=_bool("WATCHWORD_DEMO_UNCONSENTED", get("WATCHWORD_DEMO_UNCONSENTED", "false")),
         session_key=_session_key(get("WATCHWORD_SESSION_KEY")),
         admin_group_id=admin_group_id.lower(),
-        admin_role_id=admin_role_id.lower(),
+        admin_role_ids=admin_role_ids,
         bot_anonymous=not client_id,
         state_key=_fernet_key("WATCHWORD_STATE_KEY", get("WATCHWORD_STATE_KEY")),
         helpdesk_group_id=helpdesk_group_id.lower(),
     )
+
+
+def _admin_roles(roles: str | None, legacy_role: str) -> tuple[str, ...]:
+    """WATCHWORD_ADMIN_ROLES: comma-separated role template ids, or "none"; unset = DEFAULT_ADMIN_ROLES. The older
+    single WATCHWORD_ADMIN_ROLE is added to them."""
+    what = ("the template ID of a directory role, e.g. 62e90394-69f5-4237-9190-012177145e10 for Global "
+            "Administrator")
+    if roles is None or not roles.strip():
+        chosen = list(DEFAULT_ADMIN_ROLES)
+    elif roles.strip().lower() == "none":
+        chosen = []
+    else:
+        chosen = [r.strip() for r in roles.split(",") if r.strip()]
+        for role in chosen:
+            _require_guid("WATCHWORD_ADMIN_ROLES", role, what + "; several are separated by commas")
+    if legacy_role:
+        _require_guid("WATCHWORD_ADMIN_ROLE", legacy_role, what)
+        chosen.append(legacy_role)
+    return tuple(dict.fromkeys(r.lower() for r in chosen))
 
 
 def _require_guid(name: str, value: str, what: str) -> None:

@@ -1,4 +1,5 @@
-"""Who may use the console: members of the configured admin group, or holders of the configured directory role.
+"""Who may use the console: members of the configured admin group, or holders of a configured directory role
+(Global Administrator and Privileged Role Administrator unless WATCHWORD_ADMIN_ROLES says otherwise).
 
 The group is checked in the id token's `groups` claim when the token lists the person's groups; Entra puts
 that claim in only when the app registration asks for it, and over 200 groups sends an overage marker instead,
@@ -26,10 +27,11 @@ class Refusal(StrEnum):
 
 REFUSAL_TEXT = {
     Refusal.NO_ADMINS_CONFIGURED: "No console administrators are configured. Whoever runs Watchword must set "
-                                  "WATCHWORD_ADMIN_GROUP_ID (an Entra group) or WATCHWORD_ADMIN_ROLE.",
+                                  "WATCHWORD_ADMIN_GROUP_ID (an Entra group) or WATCHWORD_ADMIN_ROLES.",
     Refusal.OTHER_TENANT: "Your account belongs to another organisation than the one this Watchword serves.",
     Refusal.NOT_ADMIN: "Your account is not a Watchword administrator. Ask an administrator to add you to the "
-                       "Watchword admins group in Microsoft Entra, then sign in again.",
+                       "Watchword admins group or give you one of the roles below in Microsoft Entra, then sign "
+                       "in again.",
     Refusal.MEMBERSHIP_UNKNOWN: "Your sign-in did not list your groups, and your membership of the Watchword "
                                 "admins group could not be checked in the directory (Microsoft Graph did not "
                                 "answer, or the tenant is not connected). Try again in a minute or ask another "
@@ -48,11 +50,26 @@ class AccessDecision:
         return REFUSAL_TEXT[self.refusal] if self.refusal else ""
 
 
-async def decide(person: SignedInPerson, *, admin_group_id: str, admin_role_id: str,
+# Names of the directory roles people are most often told about (template id -> name), for the refusal page.
+ROLE_NAMES = {
+    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
+    "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
+    "7be44c8a-adaf-4e2a-84d6-ab2649e08a13": "Privileged Authentication Administrator",
+    "fe930be7-5e62-47db-91af-98c3a49a38b1": "User Administrator",
+    "729827e3-9c14-49f7-bb1b-9608f156bbb8": "Helpdesk Administrator",
+    "194ae4cb-b126-40b2-bd5b-6091b380977d": "Security Administrator",
+}
+
+
+def role_name(template_id: str) -> str:
+    return ROLE_NAMES.get(template_id.lower(), f"the directory role {template_id}")
+
+
+async def decide(person: SignedInPerson, *, admin_group_id: str, admin_role_ids: tuple[str, ...],
                  known_tenants: frozenset[str], directory: Directory | None) -> AccessDecision:
     """Whether `person` may use the console. `known_tenants`: connected and configured tenant ids."""
-    group, role = admin_group_id.lower(), admin_role_id.lower()
-    if not group and not role:
+    group, roles = admin_group_id.lower(), {r.lower() for r in admin_role_ids}
+    if not group and not roles:
         return AccessDecision(False, refusal=Refusal.NO_ADMINS_CONFIGURED)
     if known_tenants and person.tenant_id not in known_tenants:
         return AccessDecision(False, refusal=Refusal.OTHER_TENANT)
@@ -69,6 +86,6 @@ async def decide(person: SignedInPerson, *, admin_group_id: str, admin_role_id: 
                         return AccessDecision(True, via="group")
                 except DirectoryError:
                     unknown = True
-    if role and known_tenants and role in person.directory_roles:
+    if roles and known_tenants and roles.intersection(person.directory_roles):
         return AccessDecision(True, via="role")
     return AccessDecision(False, refusal=Refusal.MEMBERSHIP_UNKNOWN if unknown else Refusal.NOT_ADMIN)

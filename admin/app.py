@@ -67,8 +67,8 @@ def setup_admin(app: web.Application) -> None:
             log.warning("WATCHWORD_SESSION_KEY is not set: console sessions use a key made for this run, so "
                         "everyone signs in again after a restart and instances cannot share sessions.")
         key = Fernet.generate_key().decode()
-    if not settings.demo and not (settings.admin_group_id or settings.admin_role_id):
-        log.warning("Neither WATCHWORD_ADMIN_GROUP_ID nor WATCHWORD_ADMIN_ROLE is set: nobody can sign in to "
+    if not settings.demo and not (settings.admin_group_id or settings.admin_role_ids):
+        log.warning("Neither WATCHWORD_ADMIN_GROUP_ID nor WATCHWORD_ADMIN_ROLES is set: nobody can sign in to "
                     "the admin console.")
     app[SESSIONS] = SessionCodec(key)
     app[TEMPLATES] = jinja2.Environment(

@@ -40,12 +40,15 @@ from admin.context import (
 from admin.security import public_url
 from graph.consent import (
     ConsentRefused,
+    DomainLookupFailed,
+    DomainNotFound,
     TenantInput,
     TenantInputError,
     admin_consent_url,
     describe_consent_error,
     organization_name,
     parse_tenant,
+    resolve_domain,
     verify_consent,
 )
 from graph.directory import ConnectionCheck
@@ -95,6 +98,11 @@ async def connect_submit(request: web.Request) -> web.StreamResponse:
     except TenantInputError as err:
         return render(request, "entra_connect.html", status=400, active="integrations", value=typed,
                       error=str(err), tenant=await connected_tenant(request))
+    if not parsed.is_guid:
+        problem = await _unknown_domain(request, parsed.value)
+        if problem is not None:
+            return render(request, "entra_connect.html", status=400, active="integrations", value=typed,
+                          error=problem, tenant=await connected_tenant(request))
     session = current_session(request)
     session.data["consent"] = {"state": secrets.token_urlsafe(24), "tenant": parsed.value,
                                "is_guid": parsed.is_guid, "expires_at": time.time() + CONSENT_LIFETIME_S}
@@ -102,6 +110,23 @@ async def connect_submit(request: web.Request) -> web.StreamResponse:
     await audit(request, "entra.consent_started", "ok", subject=parsed.value,
                 tenant_id=parsed.value if parsed.is_guid else None)
     raise web.HTTPSeeOther("/admin/entra/consent")
+
+
+async def _unknown_domain(request: web.Request, domain: str) -> str | None:
+    """Why this domain cannot be connected (said on our page, not Microsoft's), or None when a tenant has it."""
+    settings = request.app[SETTINGS]
+    try:
+        tenant_id = await resolve_domain(request.app[GRAPH_HTTP], settings.login_url, domain)
+    except DomainNotFound:
+        await audit(request, "entra.consent_started", "refused", subject=domain, details={"reason": "unknown_domain"})
+        return (f"No Microsoft Entra tenant has the domain “{domain}”. Check the spelling, or enter your Tenant ID "
+                "(Entra ID › Overview › Tenant ID); the domain must be one of your tenant's verified domains.")
+    except DomainLookupFailed as err:
+        log.warning("could not look up the domain %s at the identity platform: %s", domain, err)
+        return ("Microsoft's sign-in service could not be reached to look this domain up. Try again in a minute, "
+                "or enter your Tenant ID instead (Entra ID › Overview › Tenant ID).")
+    log.info("domain %s belongs to tenant %s", domain, tenant_id)
+    return None
 
 
 @routes.get("/admin/entra/consent")

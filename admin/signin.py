@@ -14,10 +14,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from admin.access import decide
+from admin.access import decide, role_name
 from admin.context import DIRECTORY, SESSION, SESSIONS, SETTINGS, SIGN_IN, STORE, audit, current_session, render
 from admin.security import end_session, public_url
 from admin.session import Admin
+from graph.directory import DirectoryError
 from graph.signin import SignInError
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,24 @@ async def known_tenants(app: web.Application) -> frozenset[str]:
     tenants = {t.tenant_id.lower() for t in await app[STORE].tenants.list_tenants()}
     configured = app[SETTINGS].tenant_id
     return frozenset(tenants | ({configured.lower()} if configured else set()))
+
+
+async def who_may_sign_in(app: web.Application) -> list[str]:
+    """Who may use the console, in words for the refusal page: the admin group (by name when the directory
+    says it) and the directory roles, in the tenant Watchword serves."""
+    settings, who = app[SETTINGS], []
+    if settings.admin_group_id:
+        name = None
+        directory, tenant = app.get(DIRECTORY), await sign_in_tenant(app)
+        if directory is not None and tenant != "organizations":
+            try:
+                name = (await directory.group_names(tenant, [settings.admin_group_id])).get(settings.admin_group_id)
+            except DirectoryError:  # the page still says who may enter, by id
+                log.info("refusal page: the admin group's name could not be read")
+        who.append(f"Members of the group “{name}” ({settings.admin_group_id})" if name
+                   else f"Members of the Entra group {settings.admin_group_id}")
+    who += [f"{role_name(r)}s of the organisation Watchword serves" for r in settings.admin_role_ids]
+    return who
 
 
 @routes.get("/admin/signin")
@@ -101,7 +120,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
                       error=_SIGN_IN_ERRORS.get(err.code, "Microsoft did not complete the sign-in."),
                       error_code=err.code, error_detail=err.description)
     decision = await decide(person, admin_group_id=request.app[SETTINGS].admin_group_id,
-                            admin_role_id=request.app[SETTINGS].admin_role_id,
+                            admin_role_ids=request.app[SETTINGS].admin_role_ids,
                             known_tenants=await known_tenants(request.app), directory=request.app.get(DIRECTORY))
     details = {"name": person.name[:128], "via": decision.via} if decision.allowed else {
         "name": person.name[:128], "reason": str(decision.refusal)}
@@ -109,7 +128,8 @@ async def callback(request: web.Request) -> web.StreamResponse:
                 actor=person.username[:256], subject=person.oid, tenant_id=person.tenant_id, details=details)
     if not decision.allowed:
         log.info("console sign-in refused for %s: %s", person.oid, decision.refusal)
-        return render(request, "forbidden.html", status=403, person=person, message=decision.message)
+        return render(request, "forbidden.html", status=403, person=person, message=decision.message,
+                      who=await who_may_sign_in(request.app))
     codec = request.app[SESSIONS]
     now = codec.clock()
     # A new session id and CSRF token for the signed-in session (no fixation); only pending messages carry over.

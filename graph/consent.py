@@ -195,6 +195,39 @@ async def _token(tokens: TokenSource, tenant: str) -> AppToken:
                              f"({err.code}), so the consent cannot be confirmed.") from None
 
 
+class DomainNotFound(Exception):
+    """No Microsoft Entra tenant has this domain (Microsoft's AADSTS90002)."""
+
+
+class DomainLookupFailed(Exception):
+    """Microsoft's identity platform could not be asked (network, timeout, an answer we cannot read)."""
+
+
+DISCOVERY_TIMEOUT_S = 10.0
+_ISSUER_TENANT = re.compile(r"/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/", re.IGNORECASE)
+
+
+async def resolve_domain(http: httpx.AsyncClient, login_url: str, domain: str) -> str:
+    """The tenant id behind a verified domain, from the tenant's OpenID discovery document, asked before the admin
+    is sent to Microsoft: an unknown domain would otherwise end on Microsoft's "AADSTS90002 Tenant not found" page
+    with no way back. Raises DomainNotFound or DomainLookupFailed."""
+    url = f"{login_url.rstrip('/')}/{quote(domain, safe='')}/v2.0/.well-known/openid-configuration"
+    try:
+        response = await http.get(url, headers={"Accept": "application/json"}, timeout=DISCOVERY_TIMEOUT_S)
+        body = response.json()
+    except (httpx.HTTPError, ValueError) as err:
+        raise DomainLookupFailed(type(err).__name__) from None
+    if not isinstance(body, dict):
+        raise DomainLookupFailed("not a discovery document")
+    if response.status_code == 400 and (body.get("error") == "invalid_tenant"
+                                        or "AADSTS90002" in str(body.get("error_description", ""))):
+        raise DomainNotFound(domain)
+    found = _ISSUER_TENANT.search(str(body.get("issuer", ""))) if response.status_code == 200 else None
+    if found is None:
+        raise DomainLookupFailed(f"HTTP {response.status_code}")
+    return found.group(1).lower()
+
+
 async def organization_name(http: httpx.AsyncClient, tokens: TokenSource, graph_url: str, tenant_id: str
                             ) -> str | None:
     """The tenant's display name (GET /organization), or None when it cannot be read."""

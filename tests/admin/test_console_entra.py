@@ -8,10 +8,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from cryptography.fernet import Fernet
 
+import admin.entra
 from admin.context import STORE
 from admin.session import ConsoleSession, SessionCodec
 from devtenant.state import DevTenantConfig
-from graph.consent import TenantInputError, describe_consent_error, parse_tenant
+from graph.consent import DomainNotFound, TenantInputError, describe_consent_error, parse_tenant
 from store.audit import AuditFilter
 from store.tenants import TenantStatus
 from tests.admin.support import (
@@ -66,9 +67,20 @@ def test_anything_else_gets_a_message_saying_what_to_enter(typed, says):
         parse_tenant(typed)
 
 
+UNKNOWN_DOMAIN = "no-such-tenant.example"
+
+
+async def _fake_discovery(http, login_url: str, domain: str) -> str:
+    """Microsoft's OpenID discovery as the fake client sees it: every domain is a tenant's but one."""
+    if domain == UNKNOWN_DOMAIN:
+        raise DomainNotFound(domain)
+    return TENANT_ID
+
+
 @pytest.fixture
-async def fake_client(aiohttp_client, tmp_path):
-    """The console with a token source and directory that the test controls."""
+async def fake_client(aiohttp_client, tmp_path, monkeypatch):
+    """The console with a token source, directory and domain lookup that the test controls."""
+    monkeypatch.setattr(admin.entra, "resolve_domain", _fake_discovery)
     tokens, directory = FakeTokens(), FakeDirectory()
     client = await aiohttp_client(build_app(settings_for(tmp_path), tokens=tokens, directory=directory))
     client.tokens, client.directory = tokens, directory
@@ -83,6 +95,34 @@ async def test_a_bad_tenant_id_keeps_what_was_typed_and_says_why(fake_client):
     assert response.status == 400
     assert 'value="contoso"' in html and 'aria-invalid="true"' in html
     assert "neither a Tenant ID nor a domain" in html
+
+
+async def test_an_unknown_domain_is_caught_on_our_page_before_microsofts(fake_client):
+    token = await csrf_token(fake_client, "/admin/entra/connect")
+    response = await fake_client.post("/admin/entra/connect", data={"tenant": UNKNOWN_DOMAIN, "csrf_token": token},
+                                      allow_redirects=False)
+    html = await response.text()
+    assert response.status == 400 and 'aria-invalid="true"' in html
+    assert f"No Microsoft Entra tenant has the domain “{UNKNOWN_DOMAIN}”" in html and "AADSTS" not in html
+    [entry] = (await fake_client.server.app[STORE].audit.query(AuditFilter(action="entra.consent_started"))).entries
+    assert (entry.outcome, entry.details) == ("refused", {"reason": "unknown_domain"})
+
+
+async def test_a_domain_is_looked_up_at_the_real_identity_platform_through_openid_discovery(aiohttp_client,
+                                                                                           tmp_path):
+    dt = ThreadedDevTenant(DevTenantConfig(seed=1, users=20, unconsented=True))
+    try:
+        client = await aiohttp_client(build_app(settings_for(tmp_path, dt.ready)))
+        sign_in_as(client)
+        token = await csrf_token(client, "/admin/entra/connect")
+        unknown = await client.post("/admin/entra/connect", data={"tenant": UNKNOWN_DOMAIN, "csrf_token": token},
+                                    allow_redirects=False)
+        assert unknown.status == 400 and "No Microsoft Entra tenant has the domain" in await unknown.text()
+        known = await client.post("/admin/entra/connect", data={"tenant": DOMAIN, "csrf_token": token},
+                                  allow_redirects=False)
+        assert known.status == 303 and known.headers["Location"] == "/admin/entra/consent"
+    finally:
+        dt.close()
 
 
 async def test_typed_markup_is_escaped_when_shown_again(fake_client):

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from settings import Settings, SettingsError, load_settings
+from settings import (
+    DEFAULT_ADMIN_ROLES,
+    GLOBAL_ADMINISTRATOR,
+    PRIVILEGED_ROLE_ADMINISTRATOR,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 
 GUID = "5f0b3c52-9c53-4a43-9d7b-2f0f3b0c3e11"
 
@@ -16,11 +23,20 @@ def load(env: dict[str, str]) -> Settings:
 
 def test_admin_group_and_role_must_be_guids_and_are_kept_lower_case():
     settings = load({"WATCHWORD_ADMIN_GROUP_ID": GUID.upper(), "WATCHWORD_ADMIN_ROLE": GUID})
-    assert settings.admin_group_id == GUID and settings.admin_role_id == GUID
+    assert settings.admin_group_id == GUID and settings.admin_role_ids == (*DEFAULT_ADMIN_ROLES, GUID)
     with pytest.raises(SettingsError, match="WATCHWORD_ADMIN_GROUP_ID must be a GUID"):
         load({"WATCHWORD_ADMIN_GROUP_ID": "Watchword Admins"})
     with pytest.raises(SettingsError, match="WATCHWORD_ADMIN_ROLE must be a GUID .*Global Administrator"):
         load({"WATCHWORD_ADMIN_ROLE": "Global Administrator"})
+
+
+def test_global_and_privileged_role_administrators_may_sign_in_unless_configured_otherwise():
+    assert load({}).admin_role_ids == (GLOBAL_ADMINISTRATOR, PRIVILEGED_ROLE_ADMINISTRATOR)
+    assert load({"WATCHWORD_ADMIN_ROLES": f" {GUID.upper()} , {GLOBAL_ADMINISTRATOR}"}).admin_role_ids == (
+        GUID, GLOBAL_ADMINISTRATOR)
+    assert load({"WATCHWORD_ADMIN_ROLES": "none"}).admin_role_ids == ()
+    with pytest.raises(SettingsError, match="WATCHWORD_ADMIN_ROLES must be a GUID .*separated by commas"):
+        load({"WATCHWORD_ADMIN_ROLES": "Global Administrator"})
 
 
 def test_a_malformed_session_key_says_how_to_make_one_and_never_echoes_it():

@@ -74,11 +74,24 @@ async def test_someone_outside_the_admin_group_is_refused_with_403_and_audited(c
     assert refused.status == 403
     assert "You can't use the admin console" in html and "Alan Turing" in html
     assert "not a Watchword administrator" in html
+    # The page says who may sign in: the group by its name, and the directory roles allowed.
+    assert "Who may sign in" in html and "Members of the group “Watchword Admins”" in html
+    assert "Global Administrators of the organisation Watchword serves" in html
+    assert "Privileged Role Administrators of the organisation Watchword serves" in html
     # No session was granted: the console still sends Alan to the sign-in page.
     assert (await client.get("/admin/settings/integrations", allow_redirects=False)).status == 302
     [entry] = await _sign_in_audit(client)
     assert (entry.outcome, entry.actor, entry.subject) == ("refused", ALAN, ALAN_OID)
     assert entry.details["reason"] == "not_admin"
+
+
+async def test_a_global_administrator_outside_the_admin_group_gets_in_by_role(aiohttp_client, tmp_path, tenant):
+    other_group = "dddddddd-0000-4000-8000-000000000099"
+    client = await aiohttp_client(build_app(settings_for(tmp_path, tenant.ready, admin_group_id=other_group)))
+    back = await sign_in_through_devtenant(client, tenant.ready, ADA)
+    assert back.status == 302 and back.headers["Location"] == "/admin/settings/integrations"
+    [entry] = await _sign_in_audit(client)
+    assert entry.outcome == "allowed" and entry.details["via"] == "role"
 
 
 async def test_signing_in_gives_a_new_session_id_and_csrf_token(client, tenant):
@@ -127,10 +140,10 @@ def _person(**overrides) -> SignedInPerson:
 async def test_too_many_groups_for_the_token_means_asking_the_directory():
     person = _person(groups_listed=False)
     directory = FakeDirectory(members={(ALAN_OID, ADMINS_GROUP)})
-    decision = await decide(person, admin_group_id=ADMINS_GROUP, admin_role_id="", known_tenants=frozenset(),
+    decision = await decide(person, admin_group_id=ADMINS_GROUP, admin_role_ids=(), known_tenants=frozenset(),
                             directory=directory)
     assert decision.allowed and decision.via == "group"
-    refused = await decide(person, admin_group_id=ADMINS_GROUP, admin_role_id="", known_tenants=frozenset(),
+    refused = await decide(person, admin_group_id=ADMINS_GROUP, admin_role_ids=(), known_tenants=frozenset(),
                            directory=FakeDirectory())
     assert not refused.allowed and refused.refusal == Refusal.NOT_ADMIN
 
@@ -145,21 +158,21 @@ async def test_a_token_without_a_groups_claim_means_asking_the_directory():
 
 async def test_directory_role_holders_get_in_only_from_a_known_tenant():
     person = _person(directory_roles=(GLOBAL_ADMIN_ROLE,))
-    allowed = await decide(person, admin_group_id="", admin_role_id=GLOBAL_ADMIN_ROLE,
+    allowed = await decide(person, admin_group_id="", admin_role_ids=(GLOBAL_ADMIN_ROLE,),
                            known_tenants=frozenset({TENANT_ID}), directory=None)
     assert allowed.allowed and allowed.via == "role"
     # A Global Administrator of any tenant holds the same role template id: before a tenant is known, no.
-    unknown = await decide(person, admin_group_id="", admin_role_id=GLOBAL_ADMIN_ROLE, known_tenants=frozenset(),
+    unknown = await decide(person, admin_group_id="", admin_role_ids=(GLOBAL_ADMIN_ROLE,), known_tenants=frozenset(),
                            directory=None)
     assert not unknown.allowed
     elsewhere = await decide(_person(tenant_id=OTHER_TENANT, directory_roles=(GLOBAL_ADMIN_ROLE,)),
-                             admin_group_id=ADMINS_GROUP, admin_role_id=GLOBAL_ADMIN_ROLE,
+                             admin_group_id=ADMINS_GROUP, admin_role_ids=(GLOBAL_ADMIN_ROLE,),
                              known_tenants=frozenset({TENANT_ID}), directory=None)
     assert not elsewhere.allowed and elsewhere.refusal == Refusal.OTHER_TENANT
 
 
 async def test_with_no_admin_group_or_role_configured_nobody_gets_in():
-    decision = await decide(_person(groups=(ADMINS_GROUP,)), admin_group_id="", admin_role_id="",
+    decision = await decide(_person(groups=(ADMINS_GROUP,)), admin_group_id="", admin_role_ids=(),
                             known_tenants=frozenset(), directory=None)
     assert not decision.allowed and decision.refusal == Refusal.NO_ADMINS_CONFIGURED
     assert "WATCHWORD_ADMIN_GROUP_ID" in decision.message
