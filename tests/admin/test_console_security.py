@@ -12,6 +12,7 @@ from admin.context import SESSIONS, STORE
 from admin.session import ABSOLUTE_LIFETIME_S, COOKIE_NAME, IDLE_TIMEOUT_S, ConsoleSession
 from store.audit import AuditFilter
 from tests.admin.support import build_app, csrf_token, set_session, settings_for, sign_in_as
+from tests.devtenant.tiny_org import TENANT_ID
 from tests.store.sql import scalar
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "pages"
@@ -73,14 +74,14 @@ def test_templates_have_no_inline_script_or_style_for_the_csp_to_block():
 # --- CSRF -----------------------------------------------------------------------------------------------
 async def test_post_without_csrf_token_is_refused_with_403(client):
     sign_in_as(client)
-    response = await client.post("/admin/entra/connect", data={"tenant": "contoso.com"})
+    response = await client.post("/admin/entra/connect", data={"tenant": TENANT_ID})
     assert response.status == 403
     assert "This form has expired" in await response.text()
 
 
 async def test_post_with_a_wrong_csrf_token_is_refused_with_403(client):
     sign_in_as(client)
-    response = await client.post("/admin/entra/connect", data={"tenant": "contoso.com", "csrf_token": "x" * 43})
+    response = await client.post("/admin/entra/connect", data={"tenant": TENANT_ID, "csrf_token": "x" * 43})
     assert response.status == 403
 
 
@@ -88,14 +89,14 @@ async def test_csrf_token_of_another_session_is_refused(client):
     sign_in_as(client)
     token = await csrf_token(client)
     sign_in_as(client)  # a new session (another person, or after signing in again)
-    response = await client.post("/admin/entra/connect", data={"tenant": "contoso.com", "csrf_token": token})
+    response = await client.post("/admin/entra/connect", data={"tenant": TENANT_ID, "csrf_token": token})
     assert response.status == 403
 
 
 async def test_post_from_another_origin_is_refused_even_with_the_token(client):
     sign_in_as(client)
     token = await csrf_token(client)
-    response = await client.post("/admin/entra/connect", data={"tenant": "contoso.com", "csrf_token": token},
+    response = await client.post("/admin/entra/connect", data={"tenant": TENANT_ID, "csrf_token": token},
                                  headers={"Origin": "https://evil.example"})
     assert response.status == 403
 
@@ -103,7 +104,7 @@ async def test_post_from_another_origin_is_refused_even_with_the_token(client):
 async def test_post_with_the_sessions_token_goes_through(client):
     sign_in_as(client)
     token = await csrf_token(client)
-    response = await client.post("/admin/entra/connect", data={"tenant": "contoso.com", "csrf_token": token},
+    response = await client.post("/admin/entra/connect", data={"tenant": TENANT_ID, "csrf_token": token},
                                  allow_redirects=False)
     assert response.status == 303
 
@@ -111,7 +112,7 @@ async def test_post_with_the_sessions_token_goes_through(client):
 async def test_csrf_token_in_a_header_is_accepted(client):
     sign_in_as(client)
     token = await csrf_token(client)
-    response = await client.post("/admin/entra/connect", data={"tenant": "contoso.com"},
+    response = await client.post("/admin/entra/connect", data={"tenant": TENANT_ID},
                                  headers={"X-CSRF-Token": token}, allow_redirects=False)
     assert response.status == 303
 
@@ -125,7 +126,7 @@ async def test_sign_out_needs_the_csrf_token_too(client):
 
 async def test_a_refused_post_is_audited_without_the_token(client):
     sign_in_as(client)
-    await client.post("/admin/entra/connect", data={"tenant": "contoso.com", "csrf_token": "wrong"})
+    await client.post("/admin/entra/connect", data={"tenant": TENANT_ID, "csrf_token": "wrong"})
     page = await client.server.app[STORE].audit.query(AuditFilter(action="console.request_refused"))
     assert len(page.entries) == 1
     entry = page.entries[0]

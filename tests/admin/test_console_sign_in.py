@@ -151,7 +151,7 @@ async def test_too_many_groups_for_the_token_means_asking_the_directory():
 async def test_a_token_without_a_groups_claim_means_asking_the_directory():
     # Entra sends no `groups` claim unless the app registration asks for it: an admin must still get in.
     person = _person(groups_listed=False, groups=())
-    decision = await decide(person, admin_group_id=ADMINS_GROUP, admin_role_id="", known_tenants=frozenset(),
+    decision = await decide(person, admin_group_id=ADMINS_GROUP, admin_role_ids=(), known_tenants=frozenset(),
                             directory=FakeDirectory(members={(ALAN_OID, ADMINS_GROUP)}))
     assert decision.allowed and decision.via == "group"
 
