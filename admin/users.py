@@ -2,6 +2,7 @@
 
     GET  /admin/users                  the list: search (name or UPN prefix), filter, paging; the sync's state
     POST /admin/users/sync             "Sync now" (runs in the background; progress below)
+    POST /admin/users/exclude          exclude a person from protection, or include them again (audited)
     GET  /admin/users/sync/progress    the sync's progress as JSON (polled by /admin/static/sync-progress.js)
 
 Without JavaScript, the page refreshes itself every few seconds while a sync runs.
@@ -66,6 +67,7 @@ async def users_page(request: web.Request) -> web.Response:
         has_more_before = after is not None
     base = {"q": query, "show": show.value}
     view = await _sync_view(request, tenant.tenant_id)
+    here = request.path_qs if len(request.path_qs) <= 2000 else "/admin/users"
     return render(
         request, "users.html", active="users", tenant=tenant, users=users, query=query, show=show.value,
         filters=[(f.value, label) for f, label in FILTERS.items()], reasons=REASONS,
@@ -73,7 +75,7 @@ async def users_page(request: web.Request) -> web.Response:
         total=await repo.count(tenant.tenant_id),
         next_url=_page_url(base, after=_encode(users[-1])) if users and has_more_after else None,
         prev_url=_page_url(base, before=_encode(users[0])) if users and has_more_before else None,
-        **view)
+        here=here, never_synced=view["state"] is None or view["state"].completed_at is None, **view)
 
 
 @routes.post("/admin/users/sync")
@@ -91,6 +93,38 @@ async def sync_now(request: web.Request) -> web.StreamResponse:
         await audit(request, "directory.sync_requested", "ok", tenant_id=tenant.tenant_id)
         flash(request, "Sync started.")
     raise web.HTTPSeeOther("/admin/users#sync")
+
+
+@routes.post("/admin/users/exclude")
+@require_admin
+async def exclude_or_include(request: web.Request) -> web.StreamResponse:
+    """An admin's decision that a person is not protected (Watchword refuses to verify callers claiming to be
+    them), or is again. The sync never changes it. Audited with who decided."""
+    tenant = await connected_tenant(request)
+    form = await request.post()
+    back = _back(str(form.get("back", "")))
+    if tenant is None:
+        raise web.HTTPSeeOther("/admin/users")
+    user_id, exclude = str(form.get("user_id", ""))[:64], form.get("exclude") == "true"
+    repo = request.app[STORE].protected_users
+    try:
+        user = await repo.get(tenant.tenant_id, user_id)
+    except ValueError:  # not a GUID: nobody to change
+        user = None
+    if user is None or not await repo.set_excluded(tenant.tenant_id, user_id, exclude):
+        flash(request, "That person is not in the list any more: sync again and retry.")
+        raise web.HTTPSeeOther(back)
+    await audit(request, "protected_user.excluded" if exclude else "protected_user.included", "ok",
+                subject=user.user_id, tenant_id=tenant.tenant_id, details={"name": user.display_name[:128]})
+    flash(request, f"{user.display_name} is excluded: Watchword will not verify callers who say they are them."
+          if exclude else f"{user.display_name} is included again.")
+    raise web.HTTPSeeOther(back)
+
+
+def _back(value: str) -> str:
+    """Back to the list page the admin was on (its search and page), never anywhere else."""
+    safe = value.startswith("/admin/users") and not value.startswith("//") and "\\" not in value
+    return value if safe and len(value) <= 2000 else "/admin/users"
 
 
 @routes.get("/admin/users/sync/progress")
