@@ -12,7 +12,17 @@ from typing import Any
 
 from aiohttp import web
 
-from admin.context import DIRECTORY, STORE, audit, connected_tenant, current_admin, flash, render, require_admin
+from admin.context import (
+    DIRECTORY,
+    SETTINGS,
+    STORE,
+    audit,
+    connected_tenant,
+    current_admin,
+    flash,
+    render,
+    require_admin,
+)
 from admin.policy_form import (
     CHECKBOXES,
     NIST_BITS,
@@ -43,9 +53,10 @@ async def policy_page(request: web.Request) -> web.Response:
     stored = await request.app[STORE].policies.get_stored(tenant.tenant_id)
     policy, access = (stored.policy, stored.access) if stored else (Policy(), TenantAccess())
     names, lookup_problem = await _group_names(request, tenant.tenant_id, access)
-    return render(request, "policy.html", active="policy", **_page(tenant, form_values(policy, access), {},
-                                                                     warnings_for(policy), names,
-                                                                     lookup_problem, stored))
+    return render(request, "policy.html", active="policy",
+                  helpdesk_in_force=await _helpdesk_in_force(request, tenant.tenant_id, access),
+                  **_page(tenant, form_values(policy, access), {}, warnings_for(policy), names, lookup_problem,
+                          stored))
 
 
 @routes.post("/admin/policy")
@@ -67,6 +78,7 @@ async def save_policy(request: web.Request) -> web.StreamResponse:
         await audit(request, "policy.change", "refused", tenant_id=tenant.tenant_id,
                     details={"invalid_fields": sorted(form.errors)})
         return render(request, "policy.html", status=400, active="policy",
+                      helpdesk_in_force=await _helpdesk_in_force(request, tenant.tenant_id, current_access),
                       **_page(tenant, form.values, form.errors, form.warnings, names, lookup_problem, stored))
     assert form.policy is not None and form.access is not None
     before_view = audit_view(current, current_access)
@@ -97,6 +109,20 @@ def _page(tenant: Any, values: dict[str, Any], errors: dict[str, str], warnings:
 
 def _scope_changed(before: dict[str, Any]) -> bool:
     return bool({"include_group_ids", "exclude_group_ids"} & set(before))
+
+
+async def _helpdesk_in_force(request: web.Request, tenant_id: str, access: TenantAccess) -> dict[str, Any] | None:
+    """The helpdesk group the bot uses when the policy names none: Watchword's configured one (in demo mode, the
+    dev tenant's "Helpdesk Agents"), with its name, so an empty field does not read as "nobody"."""
+    configured = request.app[SETTINGS].helpdesk_group_id
+    if access.helpdesk_group_id or not configured:
+        return None
+    try:
+        name = (await request.app[DIRECTORY].group_names(tenant_id, [configured])).get(configured)
+    except DirectoryError as err:
+        log.warning("policy page: the configured helpdesk group's name is unavailable: %s", err)
+        name = None
+    return {"id": configured, "name": name}
 
 
 async def _group_names(request: web.Request, tenant_id: str,

@@ -79,13 +79,14 @@ class CommandList:
 
 VERIFY = Command("verify", "Verify a caller: verify <name or email>")
 RESET_MY_PASSWORD = Command("reset my password", "Reset your own password, when your organisation allows it")
+CANCEL = Command("cancel", "Stop the verification in progress; nothing more happens to the account")
 HELP = Command("help", "What Watchword can do and how to ask")
 BOT_SCOPES = ("personal", "team", "groupChat")
 # "reset my password" is offered in one-to-one chats only: a self-service reset is a private matter, and a
 # channel or group chat is the wrong place to invite people to talk about their credentials.
 COMMAND_LISTS = (
-    CommandList(("personal",), (VERIFY, RESET_MY_PASSWORD, HELP)),
-    CommandList(("team", "groupChat"), (VERIFY, HELP)),
+    CommandList(("personal",), (VERIFY, CANCEL, RESET_MY_PASSWORD, HELP)),
+    CommandList(("team", "groupChat"), (VERIFY, CANCEL, HELP)),
 )
 PERMISSIONS = ("identity", "messageTeamMembers")
 

@@ -27,3 +27,12 @@ async def test_someone_signed_out_cannot_download_the_package(aiohttp_client, tm
     client = await aiohttp_client(build_app(settings_for(tmp_path)))
     response = await client.get("/admin/teams-app/watchword-teams.zip", allow_redirects=False)
     assert response.status in (302, 303) and response.headers["Location"].startswith("/admin/signin")
+
+
+async def test_the_page_lists_every_command_an_agent_can_type_cancel_included(aiohttp_client, tmp_path):
+    client = await aiohttp_client(build_app(settings_for(tmp_path)))
+    sign_in_as(client)
+    html = await (await client.get("/admin/teams-app")).text()
+    for command in ("verify", "cancel", "help"):
+        assert f"<li><strong>{command}</strong>:" in html
+    assert "<code>cancel</code> stops a verification in progress" in html

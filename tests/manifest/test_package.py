@@ -180,9 +180,9 @@ def test_commands_offer_verify_everywhere_and_reset_my_password_only_in_personal
     lists = render_manifest(bot_id=BOT_ID)["bots"][0]["commandLists"]
     by_scope = {scope: [c["title"] for c in entry["commands"]] for entry in lists for scope in entry["scopes"]}
     assert by_scope == {
-        "personal": ["verify", "reset my password", "help"],
-        "team": ["verify", "help"],
-        "groupChat": ["verify", "help"],
+        "personal": ["verify", "cancel", "reset my password", "help"],
+        "team": ["verify", "cancel", "help"],
+        "groupChat": ["verify", "cancel", "help"],
     }
     verify = next(c for c in lists[0]["commands"] if c["title"] == "verify")
     assert verify["description"] == "Verify a caller: verify <name or email>"
