@@ -105,16 +105,18 @@ async def _export(request: web.Request, kind: str) -> web.StreamResponse:
         "Content-Disposition": f'attachment; filename="watchword-audit-{stamp}.{kind}"',
     })
     await response.prepare(request)
+    people = _People(store)
     if kind == "csv":
         await response.write(("\ufeff" + csv_header()).encode())  # the BOM: Excel then reads UTF-8
         async for batch in _batches(store, where, head.seq):
-            await response.write(csv_rows(batch).encode())
+            await response.write(csv_rows(batch, await people.names(batch)).encode())
     else:
         await response.write(b"[")
         first = True
         async for batch in _batches(store, where, head.seq):
+            names = await people.names(batch)
             for entry in batch:
-                text = json.dumps(entry_json(entry), ensure_ascii=False, sort_keys=True)
+                text = json.dumps(entry_json(entry, names), ensure_ascii=False, sort_keys=True)
                 await response.write((b"\n" if first else b",\n") + text.encode())
                 first = False
         await response.write(b"\n]\n")
@@ -166,25 +168,45 @@ async def _aliases(users: Any, tenant_id: str, text: str, *, agent: bool = False
     return tuple(dict.fromkeys(names))
 
 
-async def _views(store: Store, entries: tuple[AuditEntry, ...]) -> list[dict[str, object]]:
-    """Each entry with its details as lines, and who/whom named when they are protected users (the bot
-    records object ids)."""
-    known: dict[tuple[str, str], ProtectedUser | None] = {}
+class _People:
+    """Who the log's ids are, from the directory sync: the bot records object ids (agents as teams:<id>), the
+    console UPNs. Looked up once each per page or export."""
 
-    async def person(tenant_id: str | None, value: str | None) -> ProtectedUser | None:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._known: dict[tuple[str, str], ProtectedUser | None] = {}
+
+    async def person(self, tenant_id: str | None, value: str | None) -> ProtectedUser | None:
         if not tenant_id or not value:
             return None
-        user_id = value.removeprefix(TEAMS_ACTOR)
-        try:
-            user_id = str(uuid.UUID(user_id))
-        except ValueError:
-            return None
-        if (tenant_id, user_id) not in known:
-            known[(tenant_id, user_id)] = await store.protected_users.get(tenant_id, user_id)
-        return known[(tenant_id, user_id)]
+        key = value.removeprefix(TEAMS_ACTOR)
+        if (tenant_id, key) not in self._known:
+            self._known[(tenant_id, key)] = await self._lookup(tenant_id, key)
+        return self._known[(tenant_id, key)]
 
-    return [{"entry": e, "details": details_text(e.details), "who": await person(e.tenant_id, e.actor),
-             "whom": await person(e.tenant_id, e.subject)} for e in entries]
+    async def _lookup(self, tenant_id: str, key: str) -> ProtectedUser | None:
+        users = self._store.protected_users
+        try:
+            return await users.get(tenant_id, str(uuid.UUID(key)))
+        except ValueError:  # not an object id: a UPN, or a word such as "anonymous"
+            return await users.find_by_upn(tenant_id, key) if "@" in key and len(key) <= 256 else None
+
+    async def names(self, entries: tuple[AuditEntry, ...]) -> dict[str, str]:
+        """Raw actor/subject value -> display name, for those the sync knows."""
+        found: dict[str, str] = {}
+        for entry in entries:
+            for value in (entry.actor, entry.subject):
+                user = await self.person(entry.tenant_id, value)
+                if value and user is not None and user.display_name:
+                    found[value] = user.display_name
+        return found
+
+
+async def _views(store: Store, entries: tuple[AuditEntry, ...]) -> list[dict[str, object]]:
+    """Each entry with its details as lines, and who/whom named when the directory sync knows them."""
+    people = _People(store)
+    return [{"entry": e, "details": details_text(e.details), "who": await people.person(e.tenant_id, e.actor),
+             "whom": await people.person(e.tenant_id, e.subject)} for e in entries]
 
 
 MAX_SEQ = 2**63 - 1  # a BIGINT: a larger number is no row of ours, and SQLite cannot even bind it

@@ -20,7 +20,8 @@ from store import AuditEntry, AuditFilter
 from store.secrets_guard import looks_like_secret_key
 
 FILTER_FIELDS = ("subject", "actor", "action", "outcome", "since", "until")
-CSV_COLUMNS = ("seq", "time", "tenant_id", "actor", "subject", "action", "outcome", "details", "prev_hash", "hash")
+CSV_COLUMNS = ("seq", "time", "tenant_id", "actor", "actor_name", "subject", "subject_name", "action", "outcome",
+               "details", "prev_hash", "hash")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 HIDDEN = "(hidden)"
 MAX_TEXT = 256
@@ -80,10 +81,15 @@ def safe_details(details: Mapping[str, Any]) -> dict[str, Any]:
     return clean(dict(details))
 
 
-def entry_json(entry: AuditEntry) -> dict[str, Any]:
+def entry_json(entry: AuditEntry, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The entry as exported; `names`: display names (from the directory sync) of the ids and UPNs the log
+    records, shown beside them (the log itself keeps the ids: names change, ids do not)."""
+    names = names or {}
     return {
         "seq": entry.seq, "time": entry.time.isoformat(), "tenant_id": entry.tenant_id, "actor": entry.actor,
-        "subject": entry.subject, "action": entry.action, "outcome": entry.outcome,
+        "actor_name": names.get(entry.actor), "subject": entry.subject,
+        "subject_name": names.get(entry.subject) if entry.subject else None,
+        "action": entry.action, "outcome": entry.outcome,
         "details": safe_details(entry.details), "prev_hash": entry.prev_hash, "hash": entry.hash,
     }
 
@@ -101,8 +107,8 @@ def csv_header() -> str:
     return _csv_line(CSV_COLUMNS)
 
 
-def csv_rows(entries: Iterable[AuditEntry]) -> str:
-    return "".join(_csv_line([csv_cell(entry_json(e)[c]) for c in CSV_COLUMNS]) for e in entries)
+def csv_rows(entries: Iterable[AuditEntry], names: Mapping[str, str] | None = None) -> str:
+    return "".join(_csv_line([csv_cell(entry_json(e, names)[c]) for c in CSV_COLUMNS]) for e in entries)
 
 
 def _csv_line(cells: Iterable[str]) -> str:

@@ -188,3 +188,15 @@ def test_filters_read_from_the_query():
 
     assert parsed.where.subject == "alan"
     assert parsed.where.until is None and "“To” must be after “From”." in parsed.errors["until"]
+
+
+async def test_exports_name_who_and_whom_beside_the_ids_the_log_keeps(client):
+    body = json.loads(await (await client.get("/admin/audit/export.json")).read())
+    by_seq = {e["seq"]: e for e in body}
+    assert (by_seq[7]["actor"], by_seq[7]["actor_name"]) == (f"teams:{MARGARET_ID}", "Margaret Hamilton")
+    assert (by_seq[7]["subject"], by_seq[7]["subject_name"]) == (ALAN_ID, "Alan Turing")
+    assert by_seq[2]["subject_name"] == "Alan Turing" and by_seq[2]["actor_name"] == "Margaret Hamilton"  # UPNs
+    assert by_seq[1]["actor_name"] is None  # not in the directory sync: the id alone
+    text = (await (await client.get("/admin/audit/export.csv")).read()).decode("utf-8-sig")
+    rows = {r["seq"]: r for r in csv.DictReader(io.StringIO(text))}
+    assert rows["7"]["actor_name"] == "Margaret Hamilton" and rows["7"]["subject_name"] == "Alan Turing"
