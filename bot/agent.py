@@ -3,7 +3,7 @@
 Every activity goes through `WatchwordAgent.on_activity`:
 1. a tenant that is not connected gets a polite refusal (and one audit row per person per ten minutes);
 2. the sender's 1:1 conversation reference is kept, for proactive messages later;
-3. a person's answer to "is that you on the call?" is handled wherever it arrives;
+3. a person's "not me" beside their one-time code, and a manager's answer, are handled wherever they arrive;
 4. a dialog in progress gets the activity; otherwise a command starts one: `verify <name>` (helpdesk
    agents only), `reset my password` (self-service, when the tenant turned it on), `help`; anything else
    gets a short help card;
@@ -43,6 +43,7 @@ from store import Store
 log = logging.getLogger("watchword.bot")
 
 REFUSAL_AUDIT_EVERY = timedelta(minutes=10)
+OWN_TEAMS_ANSWERS = ("oob_no", "mgr_yes", "mgr_unsure", "mgr_no")
 SELF_SERVICE_WORDS = ("reset my password", "reset password", "forgot my password", "i forgot my password")
 
 
@@ -123,8 +124,8 @@ class WatchwordAgent:
         if activity.type == ActivityTypes.invoke and activity.name != CARD_ACTION_INVOKE:
             return  # other invokes (e.g. messaging extensions) are not ours: the SDK answers 501
         action = card_action(activity)
-        if action is not None and action[0] in ("oob_yes", "oob_no"):
-            card = await self.messenger.answer_out_of_band(context, action[1], action[0] == "oob_yes")
+        if action is not None and action[0] in OWN_TEAMS_ANSWERS:  # the person's "not me", the manager's answer
+            card = await self.messenger.answer_out_of_band(context, action[1], action[0])
             context.turn_state[REPLACEMENT_CARD] = card
             await self._replace_clicked_card(context)
             return

@@ -1,5 +1,6 @@
-"""Reaching people outside the current conversation: conversation references, the out-of-band
-"is that you on the call?" question and its answer, and the "your password was reset" notice.
+"""Reaching people outside the current conversation: conversation references, the one-time code shown in the
+person's own Teams (with "not me"), the manager's "is <name> on the phone with the helpdesk now?", alerts to the
+tenant's security contact, and the "your password was reset" notice.
 
 A user's reference is saved from their 1:1 chat with Watchword (install or any message there), so a
 notice never lands in a group chat. Sending goes through the adapter of the turn in progress
@@ -10,6 +11,8 @@ cannot be delivered is logged and reported as False; it never fails the agent's 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,10 +22,11 @@ from microsoft_agents.hosting.core.storage import Storage
 
 from bot.access import remember
 from bot.cards import Cards
-from bot.ledger import OOB_KEY, Record, StorageResetLedger, read_record, write_record
-from dialogs.ports import Actor, Clock
-from dialogs.times import clock_time, date_and_time
+from bot.ledger import OOB_KEY, RESET_KEY, Record, StorageResetLedger, read_record, write_record
+from dialogs.ports import Actor, Clock, FactorAnswers
+from dialogs.times import clock_time, date_and_time, zone_of
 from store import SessionClosedError, SessionOutcome, Store
+from verification.factors import Attestation, spoken
 
 log = logging.getLogger(__name__)
 
@@ -94,32 +98,71 @@ class ProactiveMessenger:
         return True
 
     # --- Messenger (for the dialogs) -----------------------------------------------------------------------
-    async def ask_out_of_band(self, context: TurnContext, *, session_id: str, actor: Actor, target_id: str) -> bool:
+    async def can_reach(self, tenant_id: str, user_id: str) -> bool:
+        return await self._reference(tenant_id, user_id) is not None
+
+    async def show_code(self, context: TurnContext, *, session_id: str, actor: Actor, target_id: str, code: str,
+                        security_contact_id: str = "") -> bool:
         if target_id.lower() == actor.user_id.lower():
             return False
         reference = await self._reference(actor.tenant_id, target_id)
         if reference is None:
             return False
-        agent_reference = context.activity.get_conversation_reference().model_dump(
-            mode="json", by_alias=True, exclude_none=True)
-        agent_reference.pop("activityId", None)
         now = self._clock()
-        await write_record(self._storage, OOB_KEY.format(session_id), Record({
-            "tenant_id": actor.tenant_id, "target_id": target_id, "actor": actor.to_dict(),
-            "agent_reference": agent_reference, "asked_at": now.isoformat(), "answer": None}))
-        card = self._cards.render("out_of_band", started_at=clock_time(now, None),
+        await self._open_record(context, session_id, actor, target_id, security_contact_id, person_asked=True)
+        card = self._cards.render("out_of_band", started_at=clock_time(now, None), code=spoken(code),
                                   agent_name=actor.name or "a helpdesk agent", data={"session": session_id})
-        sent = await self.send(context, reference, self._cards.activity(card, "Is that you on the call?"),
-                               "the out-of-band question")
+        del code
+        sent = await self.send(context, reference, self._cards.activity(card, "Your code for the IT helpdesk"),
+                               "the one-time code")
         await self._store.audit.append(action="out_of_band.asked", outcome="sent" if sent else "not_delivered",
                                        actor=f"teams:{actor.user_id}", subject=target_id, tenant_id=actor.tenant_id,
-                                       details={"session_id": session_id})
+                                       details={"session_id": session_id, "factor": "possession"})
         return sent
 
-    async def out_of_band_answer(self, session_id: str) -> bool | None:
+    async def ask_manager(self, context: TurnContext, *, session_id: str, actor: Actor, target: Mapping[str, str],
+                          manager_id: str, security_contact_id: str = "") -> bool:
+        reference = await self._reference(actor.tenant_id, manager_id)
+        if reference is None or manager_id.lower() == actor.user_id.lower():
+            return False
+        record = await self._open_record(context, session_id, actor, str(target["id"]), security_contact_id,
+                                         manager_id=manager_id)
+        if record is None:
+            return False
+        card = self._cards.render("manager", person_name=target["name"], agent_name=actor.name or "A helpdesk agent",
+                                  started_at=clock_time(self._clock(), None), data={"session": session_id})
+        sent = await self.send(context, reference, self._cards.activity(
+            card, f"Is {target['name']} on the phone with the helpdesk?"), "the manager's question")
+        await self._store.audit.append(action="manager.asked", outcome="sent" if sent else "not_delivered",
+                                       actor=f"teams:{actor.user_id}", subject=str(target["id"]),
+                                       tenant_id=actor.tenant_id,
+                                       details={"session_id": session_id, "manager": f"teams:{manager_id}"})
+        return sent
+
+    async def factor_answers(self, session_id: str) -> FactorAnswers:
         record = await read_record(self._storage, OOB_KEY.format(session_id))
-        answer = record.data.get("answer") if record is not None else None
-        return answer if isinstance(answer, bool) else None
+        if record is None:
+            return FactorAnswers()
+        manager = record.data.get("manager_answer")
+        return FactorAnswers(denied=record.data.get("answer") is False,
+                             manager=Attestation(manager) if manager else None)
+
+    async def out_of_band_answer(self, session_id: str) -> bool | None:
+        return False if (await self.factor_answers(session_id)).denied else None
+
+    async def alert_security(self, context: TurnContext, *, tenant_id: str, security_contact_id: str, title: str,
+                             lines: list[str], subject: str, session_id: str) -> bool:
+        sent = False
+        reference = await self._reference(tenant_id, security_contact_id) if security_contact_id else None
+        if reference is not None:
+            card = self._cards.render("notice", title=title, tone="Attention", lines=lines)
+            sent = await self.send(context, reference, self._cards.activity(card, title), "a security alert")
+        outcome = "sent" if sent else "not_delivered" if security_contact_id else "no_security_contact"
+        await self._store.audit.append(action="security.alert", outcome=outcome, actor="watchword", subject=subject,
+                                       tenant_id=tenant_id, details={"session_id": session_id, "title": title[:120],
+                                                                     "contact": f"teams:{security_contact_id}"
+                                                                     if security_contact_id else ""})
+        return sent
 
     async def notify_password_reset(self, context: TurnContext, *, tenant_id: str, target_id: str,
                                     at: datetime) -> bool:
@@ -132,49 +175,138 @@ class ProactiveMessenger:
         return await self.send(context, reference, self._cards.activity(card, "Your password was reset"),
                                "the password-reset notice")
 
-    # --- the person's answer (a button in their own chat) --------------------------------------------------
-    async def answer_out_of_band(self, context: TurnContext, data: dict[str, Any], confirmed: bool) -> dict[str, Any]:
-        """Record "yes, that's me" / "not me", tell the agent, and return the card replacing the question."""
+    async def _open_record(self, context: TurnContext, session_id: str, actor: Actor, target_id: str,
+                           security_contact_id: str, *, person_asked: bool = False,
+                           manager_id: str | None = None) -> Record | None:
+        """The session's record of who was asked (created by the first ask, extended by the next)."""
+        key = OOB_KEY.format(session_id)
+        for _ in range(3):
+            record = await read_record(self._storage, key)
+            if record is None:
+                agent_reference = context.activity.get_conversation_reference().model_dump(
+                    mode="json", by_alias=True, exclude_none=True)
+                agent_reference.pop("activityId", None)
+                record = Record({"tenant_id": actor.tenant_id, "target_id": target_id, "actor": actor.to_dict(),
+                                 "agent_reference": agent_reference, "asked_at": self._clock().isoformat(),
+                                 "answer": None, "person_asked": False, "manager_id": None, "manager_answer": None,
+                                 "security_contact_id": security_contact_id})
+            record.data["person_asked"] = record.data.get("person_asked") or person_asked
+            if manager_id is not None:
+                record.data["manager_id"] = manager_id
+            if await write_record(self._storage, key, record):
+                return record
+        return None
+
+    # --- answers in the person's or the manager's own chat -------------------------------------------------
+    async def answer_out_of_band(self, context: TurnContext, data: dict[str, Any], verb: str) -> dict[str, Any]:
+        """The person's "not me" ("oob_no") or the manager's answer ("mgr_yes", "mgr_unsure", "mgr_no"): record it,
+        tell the agent (and security, for a denial), and return the card replacing the clicked one. After the
+        verification ended, or after the reset, the answer is told the truth and audited."""
         session_id = str(data.get("session") or "")
         key = OOB_KEY.format(session_id)
         record = await read_record(self._storage, key) if session_id else None
         clicker = user_id_of(context.activity).lower()
-        if record is None or str(record.data.get("target_id", "")).lower() != clicker:
+        manager = verb in MANAGER_VERBS
+        asked = str((record.data.get("manager_id") if manager else record.data.get("target_id")) or "") \
+            if record is not None else ""
+        if record is None or verb not in (*MANAGER_VERBS, "oob_no") or asked.lower() != clicker or not clicker:
             return self._receipt("This question isn't for you", "Nothing was recorded.")
-        if record.data.get("answer") is not None:
+        field = "manager_answer" if manager else "answer"
+        if record.data.get(field) is not None:
             return self._receipt("You already answered", "Thank you.")
-        record.data.update(answer=confirmed, answered_at=self._clock().isoformat())
+        answer: Any = MANAGER_VERBS[verb].value if manager else False
+        record.data.update({field: answer, f"{field}_at": self._clock().isoformat()})
         if not await write_record(self._storage, key, record):
             return self._receipt("You already answered", "Thank you.")
         tenant_id, target_id = str(record.data["tenant_id"]), str(record.data["target_id"])
-        agent = Actor.from_dict(record.data["actor"])
-        await self._store.audit.append(action="out_of_band.answered", outcome="confirmed" if confirmed else "denied",
-                                       actor=f"teams:{target_id}", subject=target_id, tenant_id=tenant_id,
-                                       details={"session_id": session_id, "agent": f"teams:{agent.user_id}"})
-        if confirmed:
-            await self._tell_agent(context, record.data, "They confirmed it's them",
-                                   "The person you are verifying said in Teams that it is them on the call. "
-                                   "Carry on with the questions: their confirmation counts towards the proof.")
-            return self._receipt("Thanks, we've told the helpdesk", "You can carry on with your call.")
+        denied = answer in (False, Attestation.DENIED.value)
+        late = await self._late(session_id)
+        await self._store.audit.append(
+            action="manager.answered" if manager else "out_of_band.answered",
+            outcome=("denied" if denied else str(answer)) + (f"_after_{late.what}" if late else ""),
+            actor=f"teams:{clicker}", subject=target_id, tenant_id=tenant_id,
+            details={"session_id": session_id, "agent": f"teams:{Actor.from_dict(record.data['actor']).user_id}"})
+        if late is not None:
+            return await self._late_answer(context, record.data, session_id, late, denied, manager)
+        if not denied:
+            await self._tell_agent(context, record.data, *MANAGER_TOLD[Attestation(answer)], tone="Good"
+                                   if answer == Attestation.CONFIRMED.value else None)
+            return self._receipt("Thanks, we've told the helpdesk", "Nothing else to do.")
         try:
             await self._store.sessions.finish(session_id, SessionOutcome.NOT_VERIFIED)
         except SessionClosedError:
             pass  # already decided; the ledger below still blocks any reset
         await self._ledger.block(session_id)
-        await self._tell_agent(context, record.data, "STOP: they say it is NOT them",
-                               "The account holder said in Teams that they are not on a call with the helpdesk. "
-                               "Treat the caller as an attacker: do not reset anything, end the call and report it "
-                               "to security. The verification has been stopped.")
+        who = "Their manager says they are not on a call with the helpdesk" if manager else \
+            "The account holder says they are not on a call with the helpdesk"
+        title = "STOP: their manager says it is NOT them" if manager else "STOP: they say it is NOT them"
+        await self._tell_agent(context, record.data, title, f"{who}. Treat the caller as an attacker: do not reset "
+                               "anything, end the call and report it to security. The verification has been "
+                               "stopped.", tone="Attention")
+        await self.alert_security(context, tenant_id=tenant_id,
+                                  security_contact_id=str(record.data.get("security_contact_id") or ""),
+                                  title="Watchword: a helpdesk caller was denied", subject=target_id,
+                                  session_id=session_id, lines=[f"{who} (user {target_id}).",
+                                                                "The verification was stopped; nothing was reset."])
         return self._receipt("Thanks: we've stopped it",
                              "The verification was stopped and the helpdesk told. Security may contact you.")
 
-    async def _tell_agent(self, context: TurnContext, record: dict[str, Any], title: str, text: str) -> None:
+    async def _late(self, session_id: str) -> Late | None:
+        """Whether the verification already ended (and when), or the password was already reset (and when)."""
+        reset = await read_record(self._storage, RESET_KEY.format(session_id))
+        if reset is not None and reset.data.get("status") == "done" and reset.data.get("at"):
+            return Late("reset", datetime.fromisoformat(reset.data["at"]))
+        if reset is not None and reset.data.get("status") in ("allowed", "resetting"):
+            return None  # verified but not reset: a denial must still block the reset (see answer_out_of_band)
+        session = await self._store.sessions.get(session_id)
+        if session is not None and not session.is_open:
+            return Late("end", session.ended_at or self._clock())
+        return None
+
+    async def _late_answer(self, context: TurnContext, record: dict[str, Any], session_id: str, late: Late,
+                           denied: bool, manager: bool) -> dict[str, Any]:
+        at = clock_time(late.at, zone_of(context.activity))
+        if late.what == "end":
+            return self._receipt("This verification already ended", f"It ended at {at}. Nothing more will happen; "
+                                 "nothing was changed by your answer.")
+        if not denied:
+            return self._receipt("The password was already reset", f"The helpdesk reset it at {at}. Thank you.")
+        target_id = str(record["target_id"])
+        who = "their manager says" if manager else "the account holder says"
+        lines = [f"The password was reset at {at}, and now {who} it was NOT them on the call.",
+                 "Treat the account as compromised: reset the password again, revoke its sessions, and tell "
+                 "security."]
+        await self._tell_agent(context, record, "ALERT: reset password, caller denied", " ".join(lines),
+                               tone="Attention")
+        await self.alert_security(context, tenant_id=str(record["tenant_id"]),
+                                  security_contact_id=str(record.get("security_contact_id") or ""),
+                                  title="Watchword: a reset was denied afterwards", subject=target_id,
+                                  session_id=session_id, lines=[f"User {target_id}: {lines[0]}", lines[1]])
+        return self._receipt("The password was already reset", f"The helpdesk reset it at {at}. We've told the "
+                             "helpdesk and security that it wasn't you: they will contact you.")
+
+    async def _tell_agent(self, context: TurnContext, record: dict[str, Any], title: str, text: str,
+                          tone: str | None = None) -> None:
         reference = record.get("agent_reference")
         if not isinstance(reference, dict):
             return
-        tone = "Good" if "confirmed" in title else "Attention"
         card = self._cards.render("notice", title=title, lines=[text], tone=tone)
-        await self.send(context, reference, self._cards.activity(card, title), "the out-of-band answer to the agent")
+        await self.send(context, reference, self._cards.activity(card, title), "an answer to the agent")
 
     def _receipt(self, title: str, line: str) -> dict[str, Any]:
         return self._cards.render("notice", title=title, lines=[line], tone=None)
+
+
+@dataclass(frozen=True)
+class Late:
+    what: str  # "end" or "reset"
+    at: datetime
+
+
+MANAGER_VERBS = {"mgr_yes": Attestation.CONFIRMED, "mgr_unsure": Attestation.UNSURE, "mgr_no": Attestation.DENIED}
+MANAGER_TOLD = {
+    Attestation.CONFIRMED: ("Their manager confirmed", "Their manager said in Teams that the person is on the phone "
+                            "with the helpdesk. It counts towards the proof."),
+    Attestation.UNSURE: ("Their manager doesn't know", "Their manager could not say whether the person is on the "
+                         "phone with the helpdesk. Carry on: it counts for nothing either way."),
+}

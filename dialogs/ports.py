@@ -16,6 +16,7 @@ from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.core import TurnContext
 
 from verification import Decision, Policy, RiskAssessment, TranscriptEntry
+from verification.factors import Attestation
 
 Clock = Callable[[], datetime]
 
@@ -157,15 +158,40 @@ class ResetLedger(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class FactorAnswers:
+    """What the people asked in their own Teams said: the person ("not me"), their manager."""
+
+    denied: bool = False
+    manager: Attestation | None = None
+
+
 class Messenger(Protocol):
     """Messages to people other than the one in this conversation (proactive), and their answers."""
 
-    async def ask_out_of_band(self, context: TurnContext, *, session_id: str, actor: Actor, target_id: str) -> bool:
-        """Ask the target in their own chat with Watchword "is that you on the call?"; False if there is none."""
+    async def can_reach(self, tenant_id: str, user_id: str) -> bool:
+        """Whether Watchword has a 1:1 chat with the user (they installed it, or it was installed for them)."""
         ...
 
+    async def show_code(self, context: TurnContext, *, session_id: str, actor: Actor, target_id: str, code: str,
+                        security_contact_id: str = "") -> bool:
+        """Show the one-time code (and "not me") in the person's own chat with Watchword; False if not delivered."""
+        ...
+
+    async def ask_manager(self, context: TurnContext, *, session_id: str, actor: Actor, target: Mapping[str, str],
+                          manager_id: str, security_contact_id: str = "") -> bool:
+        """Ask the manager "is <name> on the phone with the helpdesk now?"; False if not delivered."""
+        ...
+
+    async def factor_answers(self, session_id: str) -> FactorAnswers: ...
+
     async def out_of_band_answer(self, session_id: str) -> bool | None:
-        """True "yes, that's me", False "not me", None not (yet) answered or never asked."""
+        """False when the person said "not me"; None otherwise (there is no "yes" any more)."""
+        ...
+
+    async def alert_security(self, context: TurnContext, *, tenant_id: str, security_contact_id: str, title: str,
+                             lines: list[str], subject: str, session_id: str) -> bool:
+        """Tell the tenant's security contact in Teams, and audit it whether or not it could be delivered."""
         ...
 
     async def notify_password_reset(self, context: TurnContext, *, tenant_id: str, target_id: str,

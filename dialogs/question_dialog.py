@@ -28,10 +28,11 @@ from microsoft_agents.hosting.dialogs import (
 )
 
 from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options, waterfall_frames
+from dialogs.factor_answers import take_factor_answers
 from dialogs.ports import Actor, AuditNote, CardRenderer, Clock, Messenger, SealError, VerificationRecords
 from dialogs.session_keeper import SessionKeeper
 from dialogs.wording import progress
-from verification import Flag, Policy, Step, VerificationSession
+from verification import Policy, VerificationSession
 
 OUT_OF_BAND_KIND = "out_of_band"
 REPLACED_CARD_ID = "watchword.replaced_card_id"
@@ -69,18 +70,19 @@ class QuestionDialog(ComponentDialog):
     # --- steps ---------------------------------------------------------------------------------------------
     async def ask_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         options = dict(step.options)
-        actor = Actor.from_dict(options["actor"])
         try:
             session, snapshot = await self._sessions.open(step.context, options["session"])
         except SealError:
             return await self._lost(step)
         before = len(session.transcript)
-        current = await self._take_out_of_band(session, snapshot, actor, asked=options.get("out_of_band", True))
+        current = await take_factor_answers(self._messenger, self._records, session)
         if current.decision is not None:
             return await step.end_dialog({"session": self._sessions.seal(step.context, session)[0]})
         if len(session.transcript) != before:  # the person's own answer changed it: keep the new version
             step.values["session"], snapshot = self._sessions.seal(step.context, session)
         prompt = current.prompt
+        if prompt is None and (current.offer or current.awaiting):  # a factor to ask or wait for: ProofDialog's
+            return await step.end_dialog({"session": step.values.get("session") or options["session"]})
         if prompt is None:  # its plan is gone (ended elsewhere) and nothing above decided it
             return await self._lost(step)
         number = questions_asked(session) + 1  # a full-name follow-up is still the same question
@@ -141,24 +143,6 @@ class QuestionDialog(ComponentDialog):
             "Start again with verify and the caller's name."])
         await step.context.send_activity(self._cards.activity(card, "This verification can't be continued"))
         return await step.end_dialog({"session": None})
-
-    async def _take_out_of_band(self, session: VerificationSession, snapshot: dict[str, Any], actor: Actor, *,
-                                asked: bool) -> Step:
-        """Apply the person's own "not me" from Teams, once; then the current step. Not asked (no Teams chat with
-        them, or self-service): nothing to look for, which spares a store read per turn. A "yes" is no longer
-        proof of anything (a tap proves no possession): only "not me" changes the session."""
-        current = session.check()
-        if current.decision is not None or not asked:
-            return current
-        if Flag.USER_DENIED.value in snapshot["flags"]:
-            return current
-        answer = await self._messenger.out_of_band_answer(session.id)
-        if answer is not False:
-            return current
-        before = len(session.transcript)
-        current = session.deny()
-        await self._record(session, before, actor)
-        return current
 
     async def _record(self, session: VerificationSession, before: int, actor: Actor,
                       snapshot: dict[str, Any] | None = None, audit: AuditNote | None = None) -> None:

@@ -94,7 +94,7 @@ class SelfServiceDialog(ComponentDialog):
             return await step.next({"session": sealed})
         card = self._cards.render("person", person={"name": "Checking it's you", "details": actor.name},
                                   risk=risk_view(started.risk),
-                                  requirements=requirement_lines(policy, first.bits_required, None)[:1])
+                                  requirements=requirement_lines(policy, first, frozenset())[:1])
         await step.context.send_activity(self._cards.activity(card, "A few questions first"))
         return await step.begin_dialog(QuestionDialog.__name__, {"session": sealed, "actor": actor.to_dict(),
                                                                  "audience": "self", "out_of_band": False})

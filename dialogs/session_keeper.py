@@ -21,6 +21,7 @@ from microsoft_agents.hosting.core import TurnContext
 from dialogs.ports import Actor, Clock, Sealer, SealError, VerificationRecords
 from graph.directory import LoadedContext
 from verification import Policy, Question, RiskAssessment, Step, VerificationSession, assess_risk
+from verification.factors import Factor
 
 OPEN_SESSION = "watchword.open_session"  # turn_state: the session this turn sealed or opened last
 PLANS_KEPT = 512  # open sessions whose plans stay parsed in memory (a few MB); others are read back when needed
@@ -46,10 +47,10 @@ class SessionKeeper:
         self._plans: OrderedDict[str, tuple[Question, ...]] = OrderedDict()
 
     async def begin(self, context: TurnContext, loaded: LoadedContext, policy: Policy, *, actor: Actor,
-                    target_id: str, self_service: bool) -> Started:
+                    target_id: str, self_service: bool, available: frozenset[Factor] = frozenset()) -> Started:
         """Begin verifying `target_id` on the Microsoft 365 data just read: weigh the sign-in risk, admit the session
         (counting the attempts against the person), choose the questions (or decide at once), and record its
-        sealed plan."""
+        sealed plan. `available`: the strong factors that can be asked (see VerificationSession.start)."""
         risk = assess_risk(loaded.context, policy)
         session = VerificationSession(self._clock)
         expires_at = self._clock() + policy.session_timeout
@@ -58,7 +59,7 @@ class SessionKeeper:
         attempts = await self._records.admit(session_id=session.id, actor=actor, target_id=target_id,
                                              self_service=self_service, policy=policy, risk=risk,
                                              expires_at=expires_at)
-        first = session.start(loaded.context, loaded.org, policy, risk, attempts)
+        first = session.start(loaded.context, loaded.org, policy, risk, attempts, available)
         sealed = await self.start(context, session, actor=actor, target_id=target_id, self_service=self_service,
                                   policy=policy, risk=risk, required_bits=first.bits_required,
                                   expires_at=expires_at)

@@ -1,7 +1,8 @@
 """VerifyDialog: `verify <name or UPN>` from a helpdesk agent, up to the decision (and the reset offer).
 
-search -> (choose among several) -> refuse or start (person card, out-of-band question to the person)
--> QuestionDialog -> decision card -> ResetPasswordDialog when verified and the agent chooses to reset.
+search -> (choose among several) -> refuse or start (person card) -> ProofDialog (the code shown in the person's
+own Teams, their manager's confirmation, questions) -> decision card -> ResetPasswordDialog when verified and the
+agent chooses to reset.
 
 Options: {"query": str, "actor": Actor.to_dict()}. The verification session is kept by `SessionKeeper`: its
 progress sealed in the dialogs' state, its question plan sealed once with the session's row; store/ gets the
@@ -28,12 +29,13 @@ from dialogs.ports import (
     Sealer,
     VerificationRecords,
 )
-from dialogs.question_dialog import QuestionDialog
+from dialogs.proof_dialog import ProofDialog
 from dialogs.reset_dialog import ResetPasswordDialog
 from dialogs.session_keeper import SessionKeeper
 from dialogs.wording import decision_view, person_view, requirement_lines, risk_view
 from graph.directory import Directory, DirectoryError, UserNotFound
-from verification import Flag, Outcome, Policy
+from verification import Flag, Outcome, Person, Policy
+from verification.factors import Factor
 
 MAX_CHOICES = 8
 
@@ -68,7 +70,7 @@ class VerifyDialog(ComponentDialog):
             self.search_step, self.start_step, self.decision_step, self.reset_step]))
         self.add_dialog(CardPrompt())
         self._sessions = SessionKeeper(records, sealer, clock)
-        self.add_dialog(QuestionDialog(records, messenger, self._sessions, cards, clock))
+        self.add_dialog(ProofDialog(records, messenger, self._sessions, cards, clock))
         self.add_dialog(ResetPasswordDialog(directory, records, messenger, ledger, cards, clock))
         self.initial_dialog_id = f"{VerifyDialog.__name__}.steps"
 
@@ -130,20 +132,20 @@ class VerifyDialog(ComponentDialog):
             await self._refuse(step.context, actor, target, Protection.FEDERATED)
             return await step.end_dialog()
         policy = await self._records.policy_for(actor.tenant_id)
+        manager = loaded.context.manager
+        available = await self._available(actor, target["id"], manager)
         started = await self._sessions.begin(step.context, loaded, policy, actor=actor, target_id=target["id"],
-                                             self_service=False)
+                                             self_service=False, available=available)
         first, sealed = started.first, started.sealed
-        asked = None
-        if first.decision is None:
-            asked = await self._messenger.ask_out_of_band(step.context, session_id=started.session.id, actor=actor,
-                                                          target_id=target["id"])
         card = self._cards.render("person", person=target, risk=risk_view(started.risk),
-                                  requirements=requirement_lines(policy, first.bits_required, asked))
+                                  requirements=requirement_lines(policy, first, available))
         await step.context.send_activity(self._cards.activity(card, f"Verifying {target['name']}"))
         if first.decision is not None:
             return await step.next({"session": sealed})
-        return await step.begin_dialog(QuestionDialog.__name__, {"session": sealed, "actor": actor.to_dict(),
-                                                                 "audience": "agent", "out_of_band": bool(asked)})
+        return await step.begin_dialog(ProofDialog.__name__, {
+            "session": sealed, "actor": actor.to_dict(), "audience": "agent", "target": target,
+            "manager": {"id": manager.id, "name": manager.display_name} if manager else None,
+            "security_contact_id": policy.security_contact_id})
 
     async def decision_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         actor = Actor.from_dict(step.options["actor"])
@@ -155,6 +157,14 @@ class VerifyDialog(ComponentDialog):
         assert decision is not None
         policy = Policy.from_dict(snapshot["policy"])
         await self._records.close_session(session.id, decision, actor=actor, target_id=target["id"], policy=policy)
+        if Flag.CODE_MISMATCH.value in decision.flags:  # the person's and the manager's denials alert as they come
+            await self._messenger.alert_security(
+                step.context, tenant_id=actor.tenant_id, security_contact_id=policy.security_contact_id,
+                title="Watchword: a helpdesk caller read out a wrong code", subject=target["id"],
+                session_id=session.id, lines=[
+                    f"A caller claiming to be {target['name']} (user {target['id']}) read out a code that is not the "
+                    f"one shown in their own Teams, to {actor.name or 'a helpdesk agent'}.",
+                    "The verification was stopped; nothing was reset."])
         denied = (Flag.USER_DENIED.value in decision.flags
                   or await self._messenger.out_of_band_answer(session.id) is False)
         can_reset = decision.outcome is Outcome.VERIFIED and actor.personal_chat and not denied
@@ -199,6 +209,17 @@ class VerifyDialog(ComponentDialog):
         except (TypeError, ValueError):
             return None
         return people[index] if 0 <= index < len(people) else None
+
+    async def _available(self, actor: Actor, target_id: str, manager: Person | None) -> frozenset[Factor]:
+        """The strong factors Watchword can ask: the code when the person has a chat with Watchword; their manager
+        when they have one Watchword can reach (and it is not the agent, who cannot vouch for their own caller)."""
+        out = set()
+        if await self._messenger.can_reach(actor.tenant_id, target_id):
+            out.add(Factor.POSSESSION)
+        if manager is not None and manager.id.lower() not in (actor.user_id.lower(), target_id.lower()) \
+                and await self._messenger.can_reach(actor.tenant_id, manager.id):
+            out.add(Factor.MANAGER)
+        return frozenset(out)
 
     async def _refusal(self, context: TurnContext, actor: Actor, target: dict[str, str]) -> bool:
         """Refuse before reading anything about the person: yourself, out of scope, privileged, locked."""

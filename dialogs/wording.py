@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from verification import Decision, Flag, Outcome, Person, Policy, RiskAssessment, RiskLevel
+from verification import Decision, Flag, Outcome, Person, Policy, RiskAssessment, RiskLevel, Step
 from verification.factors import Factor
 
 RISK_COLOR = {RiskLevel.NONE: "Good", RiskLevel.LOW: "Default", RiskLevel.MEDIUM: "Warning",
@@ -87,22 +87,25 @@ def risk_view(risk: RiskAssessment) -> dict[str, Any]:
     return {"level": RISK_WORDS[risk.level], "color": RISK_COLOR[risk.level], "lines": lines}
 
 
-def requirement_lines(policy: Policy, required_bits: float, out_of_band: bool | None) -> list[str]:
-    """What the agent needs to know before the first question: how long it may take and how to ask. Never bits,
-    never a count of right or wrong answers (an agent who knows the score can coach, or be coached)."""
+def requirement_lines(policy: Policy, first: Step, available: frozenset[Factor]) -> list[str]:
+    """What the agent needs to know before the first question: the ways of passing this verification can use, how
+    long it may take and how to ask. Never bits, never a count of right or wrong answers (an agent who knows the
+    score can coach, or be coached)."""
     # A typical free-recall answer is worth 5-8 bits: the usual number of questions, right or wrong.
-    usual = max(1, math.ceil(required_bits / 7))
+    usual = max(1, math.ceil(first.bits_required / 7))
     minutes = policy.session_timeout.total_seconds() / 60
-    lines = [
-        f"Usually {usual} to {min(policy.max_questions, usual + 2)} questions, at most {policy.max_questions}, "
-        f"within {minutes:.0f} minutes.",
+    lines = []
+    if Factor.POSSESSION in available and policy.possession_code:
+        lines.append("I'm showing them a 6-digit code in their own Teams: ask them to read it out. With the right "
+                     "code, one or two questions are usually enough. A wrong code stops the verification.")
+    lines += [
+        f"{'Without the code, usually' if lines else 'Usually'} {usual} to {min(policy.max_questions, usual + 2)} "
+        f"questions, at most {policy.max_questions}, within {minutes:.0f} minutes.",
         "Read each question as written and type what the caller says. You won't see whether an answer was "
         "right, and every answer is followed the same way, so there is nothing to hint at.",
     ]
-    if out_of_band is True:
-        lines.append("I've also asked them in Teams whether it's them on the call; I'll tell you what they say.")
-    elif out_of_band is False:
-        lines.append("They have no chat with Watchword, so I can't ask them in Teams to confirm.")
+    if Factor.MANAGER in available:
+        lines.append("If the questions can't get there, I'll ask their manager in Teams to confirm it's them.")
     return lines
 
 

@@ -420,6 +420,12 @@ class VerificationSession:
         return tuple(self._live().transcript)
 
     @property
+    def factors_asked(self) -> bool:
+        """Whether the code was shown or the manager asked (their answers are worth looking for)."""
+        s = self._live()
+        return bool(s.requested or s.held or s.failed)
+
+    @property
     def asking(self) -> Question | None:
         """The question being asked, accepted answers included: for the engine's tests and benchmarks (the
         simulated genuine caller). Never rendered, never persisted apart from the plan."""

@@ -36,7 +36,10 @@ ALL_CARDS = {
                                factors=[h], can_reset=True, data={"ref": h}),
     "reset_confirm": lambda h: dict(person_name=h, data={"ref": "r"}),
     "password": lambda h: dict(person_name=h, redacted=False, password="Ab#*_[x](y)", data={"ref": "r"}),
-    "out_of_band": lambda h: dict(started_at="12:00 UTC", agent_name=h, data={"session": "s"}),
+    "out_of_band": lambda h: dict(started_at="12:00 UTC", agent_name=h, code="482 913", data={"session": "s"}),
+    "manager": lambda h: dict(person_name=h, agent_name=h, started_at="12:00 UTC", data={"session": "s"}),
+    "code_entry": lambda h: dict(note=h, data={"ref": "r"}),
+    "waiting": lambda h: dict(title="Waiting", lines=[h], data={"ref": "r"}),
 }
 
 

@@ -35,13 +35,21 @@ MARGARET = Person("aaaaaaaa-0000-4000-8000-000000000005", "Margaret Hamilton", "
 KEN = Person("aaaaaaaa-0000-4000-8000-000000000007", "Ken Thompson", "Ken", "Thompson",
              "ken.thompson@contoso.example", None, "IT Support Specialist", "IT")  # a second agent
 JOSE = replace(b.TEAM[1], id="aaaaaaaa-0000-4000-8000-000000000006")  # federated
-PEOPLE = (ALAN, ALAN_TWIN, ADA, MARGARET, KEN, JOSE)
+GRACE = replace(b.GRACE, id="aaaaaaaa-0000-4000-8000-000000000002")  # Alan's manager
+SECURITY = Person("aaaaaaaa-0000-4000-8000-000000000009", "Sam Security", "Sam", "Security",
+                  "sam.security@contoso.example", "sam.security@contoso.example", "Security Analyst", "IT")
+PEOPLE = (ALAN, ALAN_TWIN, ADA, MARGARET, KEN, JOSE, GRACE, SECURITY)
 
 TEMPORARY_PASSWORD = "Tq7v-W9pL-m3kR-zX4d"
 
 
 def alan_context(now: datetime) -> UserContext:
     return replace(b.context(), profile=ALAN, fetched_at=now)
+
+
+def thin(context: UserContext) -> UserContext:
+    """Someone whose Microsoft 365 data is thin: a few meetings and the org chart, nothing else."""
+    return replace(context, chats=(), contacts=(), mail=(), groups=())
 
 
 @dataclass
@@ -54,9 +62,15 @@ class FakeDirectory:
     membership_checks: int = 0
     down: bool = False
     refuse_reset: ResetRefusal | None = None
+    thin: set[str] = field(default_factory=set)  # ids of people whose data is thin
+    manager: Person | None = None  # everyone's manager as Graph reports it (the fixture's Grace has no GUID)
 
     def context_of(self, person: Person) -> UserContext:
         base = alan_context(self.now())
+        if person.id in self.thin:
+            base = thin(base)
+        if self.manager is not None:
+            base = replace(base, manager=self.manager)
         if person.id == ADA.id:
             return replace(base, profile=ADA, roles=(b.GLOBAL_ADMIN,))
         if person.id == JOSE.id:

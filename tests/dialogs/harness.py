@@ -231,7 +231,9 @@ class Teams:
     async def current_question(self, chat: Chat) -> dict[str, Any] | None:
         """The question the agent's session is asking, accepted answers included (what the real person knows):
         its progress from the chat's state and its plan from the store, both opened with the bot's key."""
-        for progress in reversed(await self.sealed_sessions(chat)):
+        # The newest progress: a dialog further down the stack keeps the copy it started its child with.
+        found = sorted(await self.sealed_sessions(chat), key=lambda p: (len(p["transcript"]), p["asked"]))
+        for progress in reversed(found[-1:]):
             if not progress["secret"].get("current"):
                 continue
             token = await self.store.sessions.sealed_plan(progress["id"])
@@ -289,6 +291,19 @@ async def truthful_answer(teams: Teams, chat: Chat, target: Person) -> str:
     return names[0]
 
 
+def shown_code(chat: Chat) -> str:
+    """The one-time code on the newest code card in this person's chat, as they would read it out."""
+    for card in reversed(chat.cards()):
+        text = card_text(card)
+        if text.startswith("Your code for the IT helpdesk"):
+            return next(line for line in text.splitlines() if line.replace(" ", "").isdigit())
+    raise AssertionError(f"no code shown in this chat:\n{chat.text()}")
+
+
+async def enter_code(chat: Chat, code: str, *, execute: bool = False) -> list[Activity]:
+    return await chat.click("Check code", {"code": code}, execute=execute)
+
+
 def _still_asked(chat: Chat) -> bool:
     """The chat's newest question-or-decision card is a question (an alert may have come after it)."""
     for card in reversed(chat.cards()):
@@ -304,6 +319,13 @@ async def answer_until_decided(teams: Teams, chat: Chat, target: Person, *, trut
     """Answer question after question (on the newest question card); return the decision card's text."""
     pending = list(guesses)
     for _ in range(limit):
+        newest = card_text(chat.last_card())
+        if newest.startswith("Ask for the code in their Teams"):  # the real person reads it out; an impostor has none
+            if truthful:
+                await enter_code(chat, shown_code(teams.chat(target)), execute=execute)
+            else:
+                await chat.click("They can't see a code", execute=execute)
+            continue
         question = await teams.current_question(chat)
         if question is None and not _still_asked(chat):
             return card_text(chat.last_card())

@@ -1,0 +1,159 @@
+"""ProofDialog: a verification from its start to its decision, factor by factor.
+
+Each turn: open the sealed session, take in what the person and their manager answered in their own Teams, ask
+the factors the session offers (the code shown in the person's Teams; the manager's card), then either the code
+card (the agent types what the caller reads out), the questions (QuestionDialog, until it decides or has no
+question to ask), or a "waiting for their manager" card. Ends with {"session": <sealed>} once decided (None: lost).
+
+Options: {"session": sealed, "actor": Actor.to_dict(), "audience": "agent" | "self", "target": {"id", "name"},
+"manager": {"id", "name"} | None, "security_contact_id": str}.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from microsoft_agents.hosting.core import TurnContext
+from microsoft_agents.hosting.dialogs import ComponentDialog, DialogTurnResult, WaterfallDialog, WaterfallStepContext
+
+from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options
+from dialogs.factor_answers import take_factor_answers
+from dialogs.ports import Actor, CardRenderer, Clock, Messenger, SealError, VerificationRecords
+from dialogs.question_dialog import QuestionDialog
+from dialogs.session_keeper import SessionKeeper
+from verification import Step, VerificationSession
+from verification.factors import CodeCheck, Factor
+
+CODE_NOTES = {
+    CodeCheck.MALFORMED: "That isn't a 6-digit code. Ask them to read it again and type all six digits.",
+    CodeCheck.NEAR_MISS: "That code doesn't match. Ask them to read it once more, digit by digit. Another wrong "
+                         "code stops the verification.",
+}
+
+
+class ProofDialog(ComponentDialog):
+    def __init__(self, records: VerificationRecords, messenger: Messenger, sessions: SessionKeeper,
+                 cards: CardRenderer, clock: Clock) -> None:
+        super().__init__(ProofDialog.__name__)
+        self._records = records
+        self._messenger = messenger
+        self._sessions = sessions
+        self._cards = cards
+        self._loop_id = f"{ProofDialog.__name__}.loop"
+        self.add_dialog(WaterfallDialog(self._loop_id, [self.next_step, self.answer_step]))
+        self.add_dialog(CardPrompt())
+        self.add_dialog(QuestionDialog(records, messenger, sessions, cards, clock))
+        self.initial_dialog_id = self._loop_id
+
+    async def next_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        options = dict(step.options)
+        try:
+            session, _ = await self._sessions.open(step.context, options["session"])
+        except SealError:
+            return await step.end_dialog({"session": None})
+        current = await take_factor_answers(self._messenger, self._records, session)
+        current = await self._ask_offered(step.context, session, current, options)
+        sealed, _ = self._sessions.seal(step.context, session)
+        if current.decision is not None:
+            return await step.end_dialog({"session": sealed})
+        # One sealed copy of the progress in the conversation's state at a time: the child's while it asks the
+        # questions, ours while a card of ours waits. The options we began with give theirs up.
+        step.options.pop("session", None)
+        if current.prompt is not None:
+            step.values["options"] = {k: v for k, v in options.items() if k != "session"}
+            return await step.begin_dialog(QuestionDialog.__name__, {
+                "session": sealed, "actor": options["actor"], "audience": options.get("audience", "agent"),
+                "out_of_band": False})  # the factors' answers are taken by QuestionDialog too
+        step.values["options"] = {**options, "session": sealed}
+        ref = uuid.uuid4().hex[:12]
+        if Factor.POSSESSION in current.awaiting:
+            card = self._cards.render("code_entry", note=CODE_NOTES.get(current.code) if current.code else
+                                      step.options.get("note"), data={"ref": ref})
+            return await step.prompt(CardPrompt.__name__, prompt_options(
+                self._cards.activity(card, "Ask for the code in their Teams"),
+                "Type the code the caller reads out, or choose “They can't see a code”.",
+                verbs=["code", "no_code", "cancel"], ref=ref, text_verb="code", words={"cancel": "cancel"}))
+        if current.awaiting:
+            manager = (options.get("manager") or {}).get("name") or "their manager"
+            card = self._cards.render("waiting", title=f"Waiting for {manager}", data={"ref": ref}, lines=[
+                f"I've asked {manager} in Teams whether the caller is on the phone with you. The questions are done: "
+                "their answer decides.", "I'll tell you when they answer; then choose Check again."])
+            return await step.prompt(CardPrompt.__name__, prompt_options(
+                self._cards.activity(card, f"Waiting for {manager}"), "Choose Check again or Cancel.",
+                verbs=["check", "cancel"], ref=ref, words={"cancel": "cancel", "check": "check"}))
+        return await step.end_dialog({"session": None})  # nothing to ask and undecided: its plan is gone
+
+    async def answer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        options: dict[str, Any] = dict(step.values["options"])
+        result: Mapping[str, Any] = step.result or {}
+        if "verb" not in result:  # QuestionDialog ended: decided, lost, or a factor is needed
+            if result.get("session") is None:
+                return await step.end_dialog({"session": None})
+            return await step.replace_dialog(self._loop_id, {**options, "session": result["session"], "note": None})
+        actor = Actor.from_dict(options["actor"])
+        try:
+            session, _ = await self._sessions.open(step.context, options["session"])
+        except SealError:
+            return await step.end_dialog({"session": None})
+        before = len(session.transcript)
+        verb = result["verb"]
+        receipt = {"code": "Code checked.", "no_code": "No code: questions only.", "check": "Checked.",
+                   "cancel": "Cancelled."}[verb]
+        if verb == "code":
+            current = session.enter_code(str(result["data"].get("code") or result.get("text") or ""))
+            if current.code in CODE_NOTES:
+                receipt = "Code not accepted."
+        elif verb == "no_code":
+            current = session.decline_code()
+        elif verb == "cancel":
+            current = session.cancel("Cancelled by the agent." if options.get("audience", "agent") == "agent"
+                                     else "Cancelled.")
+        else:
+            current = session.check()
+        sealed, snapshot = self._sessions.seal(step.context, session)
+        earned = float(snapshot["earned"])
+        for entry in session.transcript[before:]:
+            await self._records.record_answer(session.id, entry, earned)
+        if verb == "code":
+            await self._records.audit("verification.code", current.code.value if current.code else "not_asked",
+                                      actor=actor, subject=snapshot["target_id"], details={"session_id": session.id})
+        step.context.turn_state[REPLACEMENT_CARD] = self._cards.render("notice", title=receipt, lines=[], tone=None)
+        if current.decision is not None:
+            return await step.end_dialog({"session": sealed})
+        return await step.replace_dialog(self._loop_id, {**options, "session": sealed,
+                                                          "note": CODE_NOTES.get(current.code) if current.code
+                                                          else None})
+
+    async def _ask_offered(self, context: TurnContext, session: VerificationSession, current: Step,
+                           options: dict[str, Any]) -> Step:
+        """Ask what the session offers: show the code in the person's Teams, send the manager's card."""
+        actor = Actor.from_dict(options["actor"])
+        target = options["target"]
+        contact = str(options.get("security_contact_id") or "")
+        for _ in range(2):  # the code first; asking it may make the manager worth asking too
+            if current.decision is not None or not current.offer:
+                return current
+            if Factor.POSSESSION in current.offer:
+                code = session.issue_code()
+                sent = await self._messenger.show_code(context, session_id=session.id, actor=actor,
+                                                       target_id=target["id"], code=code,
+                                                       security_contact_id=contact)
+                del code
+                current = session.requested(Factor.POSSESSION, sent)
+            elif Factor.MANAGER in current.offer:
+                manager = options.get("manager") or {}
+                sent = bool(manager) and await self._messenger.ask_manager(
+                    context, session_id=session.id, actor=actor, target=target, manager_id=str(manager["id"]),
+                    security_contact_id=contact)
+                current = session.requested(Factor.MANAGER, sent)
+                if sent:
+                    await self._notice(context, f"I've asked {manager['name']} too",
+                                       f"{manager['name']}, their manager, was asked in Teams whether the caller is "
+                                       "on the phone with you. Carry on; I'll tell you what they say.")
+        return current
+
+    async def _notice(self, context: TurnContext, title: str, *lines: str) -> None:
+        card = self._cards.render("notice", title=title, lines=list(lines), tone=None)
+        await context.send_activity(self._cards.activity(card, title))

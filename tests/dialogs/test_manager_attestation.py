@@ -1,0 +1,118 @@
+"""Their manager, asked in Teams "is <name> on the phone with the helpdesk now?": Confirm / I don't know / Deny."""
+
+from __future__ import annotations
+
+from bot.cards import card_text
+from store import AuditFilter, SessionOutcome, TenantAccess
+from tests.dialogs.fakes import ALAN, GRACE, KEN, SECURITY, TENANT
+from tests.dialogs.harness import Chat, Teams, answer_until_decided, invoke_responses, is_question, truthful_answer
+from verification import Policy
+from verification.factors import ManagerMode
+
+
+async def start(teams: Teams, agent: Chat, *, thin: bool = True, policy: Policy | None = None) -> Chat:
+    """Alan has no chat with Watchword (so no code); Grace, his manager, has one. Thin: his data alone can't do."""
+    teams.directory.manager = GRACE
+    grace = teams.chat(GRACE)
+    await grace.say("hi")
+    grace.new()
+    security = teams.chat(SECURITY)
+    await security.say("hi")
+    await teams.store.policies.save(TENANT, policy or Policy(security_contact_id=SECURITY.id),
+                                    "admin@contoso.example", TenantAccess())
+    if thin:
+        teams.directory.thin.add(ALAN.id)
+    await agent.say("verify alan turing")
+    return grace
+
+
+async def answer_all(teams: Teams, agent: Chat) -> None:
+    while is_question(agent.last_card()):
+        await agent.answer(await truthful_answer(teams, agent, ALAN))
+
+
+async def test_thin_data_asks_the_manager_at_once(teams: Teams, agent: Chat) -> None:
+    grace = await start(teams, agent)
+    asked = card_text(grace.last_card())
+    assert "Is this person on the phone with the helpdesk now?" in asked and "Alan Turing" in asked
+    assert "call them on a number you already know" in asked
+    assert "[Confirm]" in asked and "[I don't know]" in asked and "[Deny]" in asked
+    assert "I've asked Grace Hopper too" in agent.text() and is_question(agent.last_card())
+
+
+async def test_thin_data_and_a_manager_who_confirms_verify(teams: Teams, agent: Chat) -> None:
+    grace = await start(teams, agent)
+    await answer_all(teams, agent)
+    assert card_text(agent.last_card()).startswith("Waiting for Grace Hopper")
+    await grace.click("Confirm")
+    assert "Their manager confirmed" in agent.text()
+    await agent.click("Check again")
+    decision = card_text(agent.last_card())
+    assert decision.startswith("Verified"), decision
+    assert "Their manager confirmed in Teams that they are on the call" in decision
+
+
+async def test_manager_who_confirms_before_the_questions_end_saves_the_wait(teams: Teams, agent: Chat) -> None:
+    grace = await start(teams, agent)
+    await grace.click("Confirm")
+    decision = await answer_until_decided(teams, agent, ALAN)
+    assert decision.startswith("Verified"), decision
+
+
+async def test_manager_who_denies_stops_it_and_alerts(teams: Teams, agent: Chat) -> None:
+    grace = await start(teams, agent)
+    replies = await grace.click("Deny", execute=True)
+    [response] = invoke_responses(replies)
+    assert card_text(response["body"]["value"]).startswith("Thanks: we've stopped it")
+    assert "STOP: their manager says it is NOT them" in agent.text()
+    assert "was denied" in teams.chat(SECURITY).text()
+    [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
+    assert session.outcome is SessionOutcome.NOT_VERIFIED
+    await agent.answer("Ken Thompson")
+    decision = card_text(agent.last_card())
+    assert decision.startswith("Stop: their manager says it is not them") and "[Reset password]" not in decision
+    found = await teams.store.audit.query(AuditFilter(action="manager.answered"))
+    assert [(e.outcome, e.actor) for e in found.entries] == [("denied", f"teams:{GRACE.id}")]
+
+
+async def test_manager_who_does_not_know_leaves_thin_data_unverified(teams: Teams, agent: Chat) -> None:
+    grace = await start(teams, agent)
+    await grace.click("I don't know")
+    assert "Their manager doesn't know" in agent.text()
+    decision = await answer_until_decided(teams, agent, ALAN)
+    assert decision.startswith("Not verified") and "manager" not in decision.split("Next step")[0].lower()
+
+
+async def test_manager_is_not_bothered_when_questions_are_enough(teams: Teams, agent: Chat) -> None:
+    grace = await start(teams, agent, thin=False)
+    assert grace.new() == []
+    decision = await answer_until_decided(teams, agent, ALAN)
+    assert decision.startswith("Verified")
+
+
+async def test_policy_can_always_ask_the_manager(teams: Teams, agent: Chat) -> None:
+    grace = await start(teams, agent, thin=False, policy=Policy(manager_attestation=ManagerMode.ALWAYS))
+    assert "Is this person on the phone" in grace.text()
+
+
+async def test_no_manager_factor_when_the_policy_turns_it_off(teams: Teams, agent: Chat) -> None:
+    grace = await start(teams, agent, policy=Policy(manager_attestation=ManagerMode.OFF))
+    assert grace.new() == []
+    assert card_text(agent.last_card()).startswith("Can't verify this way")
+
+
+async def test_only_the_manager_can_answer(teams: Teams, agent: Chat) -> None:
+    grace = await start(teams, agent)
+    ken = teams.chat(KEN)
+    await ken.click("Deny", card=grace.last_card())
+    assert "This question isn't for you" in ken.text()
+    [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
+    assert session.outcome is SessionOutcome.IN_PROGRESS
+
+
+async def test_manager_answer_after_the_end_is_told_it_ended(teams: Teams, agent: Chat) -> None:
+    grace = await start(teams, agent)
+    await agent.click("Cancel")
+    replies = await grace.click("Confirm", execute=True)
+    [response] = invoke_responses(replies)
+    assert card_text(response["body"]["value"]).startswith("This verification already ended")

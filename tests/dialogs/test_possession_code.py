@@ -1,0 +1,181 @@
+"""The one-time code in the person's own Teams: the caller reads it out, the agent types it; "not me" stops all."""
+
+from __future__ import annotations
+
+from bot.cards import card_text
+from store import AuditFilter, SessionOutcome, TenantAccess
+from tests.dialogs.fakes import ALAN, KEN, SECURITY, TENANT
+from tests.dialogs.harness import (
+    Chat,
+    Teams,
+    answer_until_decided,
+    enter_code,
+    invoke_responses,
+    is_question,
+    shown_code,
+    truthful_answer,
+)
+from verification import Policy
+
+
+async def start(teams: Teams, agent: Chat, alan: Chat, *, security: Chat | None = None) -> None:
+    await alan.say("hi")  # Alan has talked to Watchword before, so it can reach him
+    alan.new()
+    if security is not None:
+        await security.say("hi")
+        await teams.store.policies.save(TENANT, Policy(security_contact_id=SECURITY.id), "admin@contoso.example",
+                                        TenantAccess())
+    await agent.say("verify alan turing")
+
+
+def wrong(code: str) -> str:
+    return "".join(str((int(c) + 5) % 10) for c in code.replace(" ", ""))
+
+
+async def audit(teams: Teams, action: str) -> list[tuple[str, str]]:
+    found = await teams.store.audit.query(AuditFilter(action=action))
+    return [(e.outcome, e.actor) for e in found.entries]
+
+
+async def test_person_with_a_chat_is_shown_a_code_and_the_agent_is_asked_for_it(teams: Teams, agent: Chat,
+                                                                                   alan: Chat) -> None:
+    await start(teams, agent, alan)
+    code = shown_code(alan)
+    assert len(code.replace(" ", "")) == 6 and "[Not me]" in card_text(alan.last_card())
+    assert "Ask for the code in their Teams" in card_text(agent.last_card())
+    assert "6-digit code in their own Teams" in agent.text()
+    assert code not in agent.text() and code.replace(" ", "") not in agent.text()
+
+
+async def test_right_code_and_one_right_answer_verify_and_the_card_names_the_factors(teams: Teams, agent: Chat,
+                                                                                      alan: Chat) -> None:
+    await start(teams, agent, alan)
+    await enter_code(agent, shown_code(alan))
+    await agent.answer(await truthful_answer(teams, agent, ALAN))
+    decision = card_text(agent.last_card())
+    assert decision.startswith("Verified"), decision
+    assert "Read out the code shown in their own Teams" in decision
+    assert "Answered questions only they should know" in decision
+    assert "bits" not in decision and "[Reset password]" in decision
+
+
+async def test_code_typed_in_the_chat_works_too(teams: Teams, agent: Chat, alan: Chat) -> None:
+    await start(teams, agent, alan)
+    await agent.say(shown_code(alan))
+    assert is_question(agent.last_card())
+
+
+async def test_wrong_code_stops_and_alerts_the_agent_and_security(teams: Teams, agent: Chat, alan: Chat) -> None:
+    security = teams.chat(SECURITY)
+    await start(teams, agent, alan, security=security)
+    await enter_code(agent, wrong(shown_code(alan)))
+    decision = card_text(agent.last_card())
+    assert decision.startswith("Stop: wrong code") and "[Reset password]" not in decision
+    assert "read out a wrong code" in security.text()
+    assert await audit(teams, "security.alert") == [("sent", "watchword")]
+    [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
+    assert session.outcome is SessionOutcome.NOT_VERIFIED
+
+
+async def test_one_misheard_digit_gets_one_more_try(teams: Teams, agent: Chat, alan: Chat) -> None:
+    await start(teams, agent, alan)
+    code = shown_code(alan).replace(" ", "")
+    near = code[:5] + str((int(code[5]) + 1) % 10)
+    await enter_code(agent, near)
+    assert "Another wrong code stops the verification" in card_text(agent.last_card())
+    await enter_code(agent, code)
+    assert is_question(agent.last_card())
+
+
+async def test_caller_who_cannot_see_the_code_is_asked_questions(teams: Teams, agent: Chat, alan: Chat) -> None:
+    await start(teams, agent, alan)
+    await agent.click("They can't see a code")
+    assert is_question(agent.last_card())
+    decision = await answer_until_decided(teams, agent, ALAN)
+    assert decision.startswith("Verified") and "Read out the code" not in decision
+
+
+async def test_person_who_says_not_me_stops_the_verification(teams: Teams, agent: Chat, alan: Chat) -> None:
+    security = teams.chat(SECURITY)
+    await start(teams, agent, alan, security=security)
+    replies = await alan.click("Not me", execute=True)
+    [response] = invoke_responses(replies)
+    assert card_text(response["body"]["value"]).startswith("Thanks: we've stopped it")
+    alert = agent.text()
+    assert "STOP: they say it is NOT them" in alert and "do not reset anything" in alert
+    assert "was denied" in security.text()
+    [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
+    assert session.outcome is SessionOutcome.NOT_VERIFIED
+    await enter_code(agent, shown_code(alan))  # the agent, who has not read the alert yet, carries on regardless
+    decision = card_text(agent.last_card())
+    assert decision.startswith("Stop: the account holder says it is not them")
+    assert "[Reset password]" not in decision and not is_question(agent.last_card())
+    assert await audit(teams, "out_of_band.answered") == [("denied", f"teams:{ALAN.id}")]
+
+
+async def test_not_me_after_the_decision_still_blocks_the_reset(teams: Teams, agent: Chat, alan: Chat) -> None:
+    await start(teams, agent, alan)
+    await enter_code(agent, shown_code(alan))
+    await answer_until_decided(teams, agent, ALAN)
+    await alan.click("Not me")
+    await agent.click("Reset password")
+    await agent.click("Yes, reset it")
+    assert teams.directory.resets == []
+    assert "This reset is blocked. Nothing was done." in agent.text()
+
+
+async def test_not_me_after_the_reset_is_told_the_truth_and_alerts(teams: Teams, agent: Chat, alan: Chat) -> None:
+    security = teams.chat(SECURITY)
+    await start(teams, agent, alan, security=security)
+    await enter_code(agent, shown_code(alan))
+    await answer_until_decided(teams, agent, ALAN)
+    await agent.click("Reset password")
+    await agent.click("Yes, reset it")
+    assert teams.directory.resets == [ALAN.id]
+    code_card = next(c for c in reversed(alan.cards()) if card_text(c).startswith("Your code"))
+    replies = await alan.click("Not me", card=code_card, execute=True)
+    [response] = invoke_responses(replies)
+    told = card_text(response["body"]["value"])
+    at = teams.clock().strftime("%H:%M")
+    assert told.startswith("The password was already reset") and f"reset it at {at}" in told
+    assert "ALERT: reset password, caller denied" in agent.text()
+    assert "a reset was denied afterwards" in security.text()
+    assert await audit(teams, "out_of_band.answered") == [("denied_after_reset", f"teams:{ALAN.id}")]
+
+
+async def test_not_me_after_a_failed_verification_is_told_it_already_ended(teams: Teams, agent: Chat,
+                                                                           alan: Chat) -> None:
+    await start(teams, agent, alan)
+    await agent.click("They can't see a code")
+    await agent.click("Cancel")
+    replies = await alan.click("Not me", execute=True)
+    [response] = invoke_responses(replies)
+    assert card_text(response["body"]["value"]).startswith("This verification already ended")
+    assert await audit(teams, "out_of_band.answered") == [("denied_after_end", f"teams:{ALAN.id}")]
+
+
+async def test_only_the_person_shown_the_code_can_say_not_me(teams: Teams, agent: Chat, alan: Chat) -> None:
+    await start(teams, agent, alan)
+    card = alan.last_card()
+    ken = teams.chat(KEN)
+    await ken.click("Not me", card=card)
+    assert "This question isn't for you" in ken.text()
+    [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
+    assert session.outcome is SessionOutcome.IN_PROGRESS
+
+
+async def test_second_not_me_is_ignored(teams: Teams, agent: Chat, alan: Chat) -> None:
+    await start(teams, agent, alan)
+    card = alan.last_card()
+    await alan.click("Not me", card=card)
+    await alan.click("Not me", card=card)
+    assert "You already answered" in alan.text()
+
+
+async def test_the_code_never_reaches_state_audit_or_the_store(teams: Teams, agent: Chat, alan: Chat) -> None:
+    await start(teams, agent, alan)
+    code = shown_code(alan).replace(" ", "")
+    for progress in await teams.sealed_sessions(agent):
+        assert code not in str(progress)
+    entries = await teams.store.audit.query(AuditFilter())
+    assert all(code not in str(e.details) for e in entries.entries)
