@@ -134,7 +134,7 @@ async def test_card_action_invoke_is_answered_with_a_card(demo_client, connector
 
 
 
-async def test_proactive_question_reaches_the_person_through_the_connector(demo_client, connector: Connector) -> None:
+async def test_proactive_code_reaches_the_person_through_the_connector(demo_client, connector: Connector) -> None:
     from tests.dialogs.fakes import ALAN
 
     alan = activity(connector, text="hi")
@@ -147,6 +147,6 @@ async def test_proactive_question_reaches_the_person_through_the_connector(demo_
     # (the SDK posts a proactive message as a reply to its continuation activity's id, as Bot Framework does)
     to_alan = [reply for path, reply, _ in connector.replies if path.startswith(f"/v3/conversations/a:{ALAN.id}/")]
     [asked] = to_alan
-    assert "Is that you on the call?" in json.dumps(asked)
+    assert "Your code for the IT helpdesk" in json.dumps(asked)
     to_agent = [path for path, _, _ in connector.replies if f"a:{MARGARET.id}" in path]
-    assert len(to_agent) >= 2  # the person card and the first question
+    assert len(to_agent) >= 2  # the person card and the card asking for the code
