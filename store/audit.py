@@ -109,6 +109,7 @@ class ChainBreak(StrEnum):
     BROKEN_LINK = "broken_link"  # prev_hash is not the previous row's hash: rows edited, removed or moved
     MISSING_ROW = "missing_row"  # a seq number is absent: a row was deleted
     TRUNCATED = "truncated"  # the chain head records rows (or a hash) the table no longer has
+    HEAD_MISMATCH = "head_mismatch"  # the row at a head kept earlier (or elsewhere) is not that head: rewritten
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class AuditChainCheck:
     first_broken_seq: int | None = None
     reason: ChainBreak | None = None
     explanation: str = field(default="")
+    head: ChainHead | None = None  # the head a passing check reached: where the next check may start
 
 
 def entry_hash(
@@ -247,14 +249,22 @@ class AuditLog:
         more = len(rows) > limit
         return AuditPage(entries=entries, next_before_seq=entries[-1].seq if more else None)
 
-    async def verify_chain(self, *, batch_size: int = 1000) -> AuditChainCheck:
-        """Walk the chain from seq 1 and report the first row that does not verify.
+    async def verify_chain(self, *, since: ChainHead | None = None, batch_size: int = 1000) -> AuditChainCheck:
+        """Walk the chain and report the first row that does not verify: from seq 1, or from `since`, a head
+        an earlier check verified (its row is checked again first, so a checkpoint cannot be edited away;
+        rows before it are not read: only a check from the start covers them).
 
         Reads the head first and checks only rows up to it, so appends running meanwhile do not
         confuse the check. Reads in batches so a long log is never held in memory at once.
         """
         head = await self.head()
-        expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+        expected_seq, prev_hash = 1, GENESIS_HASH
+        if since is not None and since.seq > 0:
+            kept = await self._kept_row(since, head)
+            if isinstance(kept, AuditChainCheck):
+                return kept
+            expected_seq, prev_hash = since.seq + 1, since.hash
+        checked = 0
         while expected_seq <= head.seq:
             rows = await self._batch(expected_seq, head.seq, batch_size)
             if not rows:
@@ -265,7 +275,33 @@ class AuditLog:
                     return AuditChainCheck(False, checked, *broken)
                 checked += 1
                 expected_seq, prev_hash = row.seq + 1, row.hash
-        return _check_head(head, checked, prev_hash)
+        return _check_head(head, expected_seq - 1, checked, prev_hash)
+
+    async def verify_against(self, kept: ChainHead) -> AuditChainCheck:
+        """Check the whole chain, and that it still holds `kept`, a head copied out of the database earlier
+        (the console's head export, a daily webhook): the only way to notice a tail rewritten consistently."""
+        check = await self.verify_chain()
+        if not check.ok or kept.seq == 0:
+            return check
+        kept_row = await self._kept_row(kept, await self.head())
+        return kept_row if isinstance(kept_row, AuditChainCheck) else check
+
+    async def _kept_row(self, kept: ChainHead, head: ChainHead) -> AuditRow | AuditChainCheck:
+        """The row at `kept.seq`, if it is still the one `kept` describes; otherwise the failed check."""
+        if kept.seq > head.seq:
+            return AuditChainCheck(False, 0, head.seq + 1, ChainBreak.TRUNCATED,
+                                   f"the log ends at #{head.seq}, but #{kept.seq} was recorded before")
+        rows = await self._batch(kept.seq, kept.seq, 1)
+        if not rows:
+            return AuditChainCheck(False, 0, kept.seq, ChainBreak.MISSING_ROW, f"seq {kept.seq} is missing")
+        row = rows[0]
+        if _recomputed(row) != row.hash:
+            return AuditChainCheck(False, 0, row.seq, ChainBreak.HASH_MISMATCH,
+                                   "the row's contents do not match its hash")
+        if row.hash != kept.hash:
+            return AuditChainCheck(False, 0, row.seq, ChainBreak.HEAD_MISMATCH,
+                                   f"#{row.seq} is not the entry recorded before: the log was rewritten from there")
+        return row
 
     async def _batch(self, from_seq: int, to_seq: int, size: int) -> list[AuditRow]:
         stmt = (
@@ -304,33 +340,27 @@ def _check_row(row: AuditRow, expected_seq: int, prev_hash: str) -> tuple[int, C
         return expected_seq, ChainBreak.MISSING_ROW, f"seq {expected_seq} is missing (next row is {row.seq})"
     if row.prev_hash != prev_hash:
         return row.seq, ChainBreak.BROKEN_LINK, "prev_hash does not match the previous row's hash"
-    recomputed = entry_hash(
-        seq=row.seq,
-        time=row.time,
-        tenant_id=row.tenant_id,
-        actor=row.actor,
-        subject=row.subject,
-        action=row.action,
-        outcome=row.outcome,
-        details=row.details,
-        prev_hash=row.prev_hash,
-    )
-    if recomputed != row.hash:
+    if _recomputed(row) != row.hash:
         return row.seq, ChainBreak.HASH_MISMATCH, "the row's contents do not match its hash"
     return None
 
 
-def _check_head(head: ChainHead, checked: int, last_hash: str) -> AuditChainCheck:
-    if checked < head.seq:
+def _recomputed(row: AuditRow) -> str:
+    return entry_hash(seq=row.seq, time=row.time, tenant_id=row.tenant_id, actor=row.actor, subject=row.subject,
+                      action=row.action, outcome=row.outcome, details=row.details, prev_hash=row.prev_hash)
+
+
+def _check_head(head: ChainHead, last_seq: int, checked: int, last_hash: str) -> AuditChainCheck:
+    if last_seq < head.seq:
         return AuditChainCheck(
             False,
             checked,
-            checked + 1,
+            last_seq + 1,
             ChainBreak.TRUNCATED,
-            f"the chain head records {head.seq} rows but only {checked} exist",
+            f"the chain head records {head.seq} rows but only {last_seq} exist",
         )
     if head.hash != last_hash:
         return AuditChainCheck(
             False, checked, head.seq, ChainBreak.TRUNCATED, "the last row's hash is not the chain head's"
         )
-    return AuditChainCheck(True, checked)
+    return AuditChainCheck(True, checked, head=head)

@@ -259,3 +259,64 @@ async def _row(store: Store, seq: int) -> dict:
         "subject": entry.subject, "action": entry.action, "outcome": entry.outcome,
         "details": entry.details, "prev_hash": entry.prev_hash,
     }
+
+
+# --- checking from a kept checkpoint, and against a head kept elsewhere ------------------------------------
+async def test_checking_from_a_checkpoint_reads_only_the_rows_after_it(store: Store) -> None:
+    await _append_n(store, 5)
+    checkpoint = await store.audit.head()
+    await _append_n(store, 3)
+
+    check = await store.audit.verify_chain(since=checkpoint)
+
+    assert check.ok and check.rows_checked == 3
+
+
+async def test_a_checkpoint_whose_row_was_edited_fails_the_check(store: Store) -> None:
+    await _append_n(store, 5)
+    checkpoint = await store.audit.head()
+    await _append_n(store, 2)
+    await tamper(store, "UPDATE audit_log SET outcome = 'ok' WHERE seq = 5")
+
+    check = await store.audit.verify_chain(since=checkpoint)
+
+    assert (check.ok, check.first_broken_seq, check.reason) == (False, 5, ChainBreak.HASH_MISMATCH)
+
+
+async def test_a_checkpoint_beyond_the_head_is_truncation(store: Store) -> None:
+    await _append_n(store, 5)
+    checkpoint = await store.audit.head()
+    await tamper(store, "DELETE FROM audit_log WHERE seq >= 4")
+    await execute(store, "UPDATE audit_chain_head SET last_seq = 3, "
+                         "last_hash = (SELECT hash FROM audit_log WHERE seq = 3)")
+
+    assert (await store.audit.verify_chain()).ok  # rewritten consistently: only an older head can tell
+    check = await store.audit.verify_chain(since=checkpoint)
+
+    assert (check.ok, check.reason) == (False, ChainBreak.TRUNCATED)
+
+
+async def test_a_head_kept_elsewhere_shows_a_consistently_rewritten_tail(store: Store) -> None:
+    await _append_n(store, 5)
+    kept = await store.audit.head()
+    assert (await store.audit.verify_against(kept)).ok
+    await tamper(store, "DELETE FROM audit_log WHERE seq >= 4")
+    await execute(store, "UPDATE audit_chain_head SET last_seq = 3, "
+                         "last_hash = (SELECT hash FROM audit_log WHERE seq = 3)")
+    await _append_n(store, 2)  # the log goes on; seq 4 and 5 exist again, with other contents
+
+    check = await store.audit.verify_against(kept)
+
+    assert (check.ok, check.first_broken_seq, check.reason) == (False, 5, ChainBreak.HEAD_MISMATCH)
+
+
+async def test_a_head_kept_elsewhere_that_the_log_never_reached_is_truncation(store: Store) -> None:
+    await _append_n(store, 2)
+    kept = await store.audit.head()
+    await tamper(store, "DELETE FROM audit_log WHERE seq = 2")
+    await execute(store, "UPDATE audit_chain_head SET last_seq = 1, "
+                         "last_hash = (SELECT hash FROM audit_log WHERE seq = 1)")
+
+    check = await store.audit.verify_against(kept)
+
+    assert (check.ok, check.reason) == (False, ChainBreak.TRUNCATED)
