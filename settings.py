@@ -66,6 +66,9 @@ class Settings:
     state_key: str = field(default="", repr=False)
     # The Entra group whose members are helpdesk agents (a tenant's saved access settings take precedence).
     helpdesk_group_id: str = ""
+    # Where the audit chain's head is sent daily (https, optional) and the key signing it (admin/audit_head.py).
+    audit_head_url: str = ""
+    audit_head_secret: str = field(default="", repr=False)
 
     @property
     def demo(self) -> bool:
@@ -148,6 +151,8 @@ def _parse(env: Mapping[str, str]) -> Settings:
         bot_anonymous=not client_id,
         state_key=_fernet_key("WATCHWORD_STATE_KEY", get("WATCHWORD_STATE_KEY")),
         helpdesk_group_id=helpdesk_group_id.lower(),
+        audit_head_url=_url("WATCHWORD_AUDIT_HEAD_URL", get("WATCHWORD_AUDIT_HEAD_URL"), https=True, optional=True),
+        audit_head_secret=get("WATCHWORD_AUDIT_HEAD_SECRET"),
     )
 
 

@@ -4,22 +4,32 @@ whom, when, the outcome and the reasons (never secrets), and whether the tamper-
     GET /admin/audit                 filter by person (subject), agent (actor), action, outcome, time; page back
     GET /admin/audit/export.csv      the same filters, every matching row, streamed (CSV-injection safe)
     GET /admin/audit/export.json     the same, as a JSON array
+    GET /admin/audit/head.json       the chain's head (seq and hash), to keep outside Watchword's database
+    POST /admin/audit/verify         check the chain from the start now, and against a head kept elsewhere
+
+The chain is checked from its first entry when the page is opened and a full check is over a minute old (or an
+admin asks), and otherwise from the head the last passing check reached, that head's own entry checked again.
+A consistent rewrite of the tail (rows deleted and the head row moved back) verifies from the inside; only a
+head kept elsewhere (head.json, the daily export of admin/audit_head.py) shows it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from time import monotonic
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
+from admin import audit_head
 from admin.audit_view import Filters, csv_header, csv_rows, details_text, entry_json, parse_filters
-from admin.context import STORE, audit, connected_tenant, render, require_admin
+from admin.context import STORE, audit, connected_tenant, flash, render, require_admin
 from store import AuditChainCheck, AuditEntry, AuditFilter, ChainHead, ProtectedUser, Store
 
 routes = web.RouteTableDef()
@@ -33,44 +43,104 @@ KNOWN_ACTIONS = ("verification.requested", "verification.started", "verification
                  "verification.locked", "verification.closed", "password_reset", "out_of_band.asked",
                  "out_of_band.answered", "bot.tenant_refused", "entra.connect", "entra.consent_started",
                  "entra.check", "entra.disconnect", "console.sign_in", "console.sign_out", "console.request_refused",
-                 "policy.change", "directory.sync_requested", "directory.sync", "audit.export")
+                 "policy.change", "directory.sync_requested", "directory.sync", "audit.export", "audit.verify",
+                 "audit.head")
 TEAMS_ACTOR = "teams:"  # how the bot names an agent: teams:<their Entra object id>
 
 
-class _ChainCache:
-    """The last chain check, reused while the chain head has not moved (checking reads every row)."""
+FULL_CHECK_EVERY_S = 60.0
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class ChainView:
+    """What the page says about the chain: the check, the head now, and when it was last checked from the start."""
+
+    check: AuditChainCheck
+    head: ChainHead
+    from_start_at: datetime
+
+
+class ChainWatch:
+    """The console's checks of the chain (see the module doc). Per process: each instance checks for itself."""
 
     def __init__(self) -> None:
-        self.head: ChainHead | None = None
-        self.check: AuditChainCheck | None = None
+        self.checkpoint: ChainHead | None = None  # where the last passing check ended
+        self.full_at = 0.0  # monotonic() of the last check from the start
+        self.full_at_utc = datetime.now(UTC)
 
-    async def check_chain(self, store: Store) -> AuditChainCheck:
-        head = await store.audit.head()
-        if self.check is None or head != self.head:
-            self.check, self.head = await store.audit.verify_chain(), head
-        return self.check
+    async def view(self, store: Store, *, from_start: bool = False) -> ChainView:
+        stale = self.checkpoint is None or monotonic() - self.full_at >= FULL_CHECK_EVERY_S
+        if from_start or stale:
+            check = await store.audit.verify_chain()
+            self.full_at, self.full_at_utc = monotonic(), datetime.now(UTC)
+        else:
+            check = await store.audit.verify_chain(since=self.checkpoint)
+        # A failed check keeps failing (from the start) until the log verifies again.
+        self.checkpoint = check.head if check.ok else None
+        return ChainView(check, await store.audit.head(), self.full_at_utc)
 
 
-CHAIN = web.AppKey("admin_audit_chain", _ChainCache)
+CHAIN = web.AppKey("admin_audit_chain", ChainWatch)
 
 
 def setup(app: web.Application) -> None:
-    app[CHAIN] = _ChainCache()
+    app[CHAIN] = ChainWatch()
+    audit_head.setup(app)
 
 
 @routes.get("/admin/audit")
 @require_admin
 async def audit_page(request: web.Request) -> web.Response:
+    return await _page(request, await request.app[CHAIN].view(request.app[STORE]))
+
+
+@routes.post("/admin/audit/verify")
+@require_admin
+async def verify(request: web.Request) -> web.Response:
+    """Check the chain from the start now; with a head kept elsewhere (seq and hash), check the log still holds it."""
+    store = request.app[STORE]
+    form = await request.post()
+    kept, problem = _kept_head(str(form.get("seq", "")).strip(), str(form.get("hash", "")).strip().lower())
+    if problem:
+        flash(request, problem)
+        return await _page(request, await request.app[CHAIN].view(store, from_start=True))
+    view = await request.app[CHAIN].view(store, from_start=True)
+    if kept is not None and view.check.ok:
+        view = replace(view, check=await store.audit.verify_against(kept))
+    await audit(request, "audit.verify", "ok" if view.check.ok else "failed",
+                details={"from_start": True, "entries": view.check.rows_checked,
+                         **({"kept_seq": kept.seq} if kept else {}),
+                         **({} if view.check.ok else {"first_broken_seq": view.check.first_broken_seq,
+                                                     "reason": str(view.check.reason)})})
+    if kept is not None and view.check.ok:
+        flash(request, f"The log still holds the head you kept (#{kept.seq}), and verifies from the start.")
+    return await _page(request, view)
+
+
+@routes.get("/admin/audit/head.json")
+@require_admin
+async def head_json(request: web.Request) -> web.Response:
+    """The head to keep elsewhere (a password manager, a ticket, another system): it proves what the log held."""
+    head = await request.app[STORE].audit.head()
+    await audit(request, "audit.head", "exported", details={"seq": head.seq, "hash": head.hash})
+    stamp = datetime.now(UTC)
+    return web.json_response({"seq": head.seq, "hash": head.hash, "time": stamp.isoformat()}, headers={
+        "Content-Disposition": f'attachment; filename="watchword-audit-head-{stamp:%Y%m%d-%H%M%S}.json"'})
+
+
+async def _page(request: web.Request, view: ChainView) -> web.Response:
     filters = parse_filters(request.query)
     before = _int(request.query.get("before"))
     store = request.app[STORE]
     page = await store.audit.query(await _resolved(request, filters), limit=PAGE_SIZE, before_seq=before)
-    chain = await request.app[CHAIN].check_chain(store)
+    chain = view.check
     broken = await _row(store, chain.first_broken_seq) if not chain.ok and chain.first_broken_seq else None
     query = filters.query()
     return render(
         request, "audit.html", active="audit", filters=filters, entries=await _views(store, page.entries),
-        chain=chain, broken=broken, known_outcomes=KNOWN_OUTCOMES, known_actions=KNOWN_ACTIONS,
+        chain=chain, head=view.head, from_start_at=view.from_start_at, broken=broken,
+        known_outcomes=KNOWN_OUTCOMES, known_actions=KNOWN_ACTIONS,
         older_url=f"/admin/audit?{urlencode({**query, 'before': page.next_before_seq})}"
         if page.next_before_seq else None,
         newest_url=f"/admin/audit?{urlencode(query)}" if before else None,
@@ -210,6 +280,17 @@ async def _views(store: Store, entries: tuple[AuditEntry, ...]) -> list[dict[str
 
 
 MAX_SEQ = 2**63 - 1  # a BIGINT: a larger number is no row of ours, and SQLite cannot even bind it
+
+
+def _kept_head(seq: str, digest: str) -> tuple[ChainHead | None, str | None]:
+    """The head an admin kept, from the form: (None, None) when none was given, else it or what is wrong."""
+    if not seq and not digest:
+        return None, None
+    number = _int(seq)
+    if number is None or not _HASH.fullmatch(digest):
+        return None, ("That is not a head Watchword exported: give the entry number (seq) and its 64-character "
+                      "hash from head.json. The log was checked from the start without it.")
+    return ChainHead(seq=number, hash=digest), None
 
 
 def _int(value: str | None) -> int | None:

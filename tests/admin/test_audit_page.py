@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from admin import audit as admin_audit
 from admin.audit_view import csv_cell, parse_filters
 from admin.context import STORE
 from store import AuditFilter, UserSnapshot, open_store
-from tests.admin.support import build_app, settings_for, sign_in_as
+from tests.admin.support import build_app, csrf_of, settings_for, sign_in_as
 from tests.admin.sync_fakes import FakeDirectory
-from tests.store.sql import tamper
+from tests.store.sql import execute, tamper
 from tests.store.support import FakeClock
 
 TENANT = "11111111-1111-4111-8111-111111111111"
@@ -200,3 +201,80 @@ async def test_exports_name_who_and_whom_beside_the_ids_the_log_keeps(client):
     text = (await (await client.get("/admin/audit/export.csv")).read()).decode("utf-8-sig")
     rows = {r["seq"]: r for r in csv.DictReader(io.StringIO(text))}
     assert rows["7"]["actor_name"] == "Margaret Hamilton" and rows["7"]["subject_name"] == "Alan Turing"
+
+
+# --- the chain: checked from the start on demand and every minute, from the last checkpoint in between -------
+async def test_the_page_shows_the_head_to_copy_elsewhere(client):
+    head = await client.server.app[STORE].audit.head()
+    html = await page(client)
+    assert f"#{head.seq}" in html and head.hash in html
+
+
+async def test_an_edited_middle_row_is_found_by_checking_from_the_start_now(client):
+    assert "The log verifies" in await page(client)
+    await tamper(client.server.app[STORE], "UPDATE audit_log SET outcome = 'denied' WHERE seq = 3")
+
+    response = await client.post("/admin/audit/verify", data={"csrf_token": await _csrf(client)})
+
+    assert response.status == 200
+    html = await response.text()
+    assert "The log does not verify." in html and "<strong>#3</strong>" in html
+    assert "The log does not verify." in await page(client)  # and it stays found
+
+
+async def test_an_edited_middle_row_is_found_within_a_minute_without_anyone_asking(client, monkeypatch):
+    clock = FakeMonotonic()
+    monkeypatch.setattr(admin_audit, "monotonic", clock)
+    assert "The log verifies" in await page(client)
+    await tamper(client.server.app[STORE], "UPDATE audit_log SET outcome = 'denied' WHERE seq = 3")
+    clock.now += admin_audit.FULL_CHECK_EVERY_S + 1
+
+    assert "The log does not verify." in await page(client)
+
+
+async def test_the_checkpoint_itself_is_checked_on_every_view(client):
+    assert "The log verifies" in await page(client)
+    await tamper(client.server.app[STORE], "UPDATE audit_log SET actor = 'someone' WHERE seq = 7")
+
+    assert "The log does not verify." in await page(client)
+
+
+async def test_a_head_kept_elsewhere_is_checked_against_the_log(client):
+    store = client.server.app[STORE]
+    head = await store.audit.head()
+    response = await client.get("/admin/audit/head.json")
+    assert response.status == 200
+    kept = await response.json()
+    assert (kept["seq"], kept["hash"]) == (head.seq, head.hash)
+
+    ok = await client.post("/admin/audit/verify", data={"csrf_token": await _csrf(client), "seq": str(kept["seq"]),
+                                                        "hash": kept["hash"]})
+    assert "still holds the head you kept" in await ok.text()
+    await tamper(store, "DELETE FROM audit_log WHERE seq >= :gone", gone=head.seq - 1)
+    await execute(store, "UPDATE audit_chain_head SET last_seq = :last, "
+                         "last_hash = (SELECT hash FROM audit_log WHERE seq = :last)", last=head.seq - 2)
+
+    bad = await client.post("/admin/audit/verify", data={"csrf_token": await _csrf(client), "seq": str(kept["seq"]),
+                                                         "hash": kept["hash"]})
+    assert "The log does not verify." in await bad.text()
+    checks = await store.audit.query(AuditFilter(action="audit.verify"))
+    assert checks.entries[0].outcome == "failed" and checks.entries[0].details["kept_seq"] == kept["seq"]
+
+
+@pytest.mark.parametrize("seq, digest", [("x", "a" * 64), ("5", "not-a-hash"), ("9" * 30, "a" * 64), ("", "")])
+async def test_a_malformed_kept_head_is_said_so_not_a_500(client, seq, digest):
+    response = await client.post("/admin/audit/verify", data={"csrf_token": await _csrf(client), "seq": seq,
+                                                              "hash": digest})
+    assert response.status in (200, 400)
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _csrf(client) -> str:
+    return csrf_of(await page(client))
