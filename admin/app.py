@@ -26,7 +26,7 @@ from cryptography.fernet import Fernet
 
 from admin import entra, public_pages, signin
 from admin.context import NAV, SESSIONS, SETTINGS, SIGN_IN, TEMPLATES
-from admin.security import console_guard, content_security_policy, security_headers
+from admin.security import console_guard, content_security_policy, security_headers, setup_refusals
 from admin.session import SessionCodec
 from graph.signin import ConsoleSignIn
 
@@ -78,6 +78,7 @@ def setup_admin(app: web.Application) -> None:
     )
     app[NAV] = tuple(_nav())
     app.middlewares.append(console_guard)
+    setup_refusals(app)  # counts anonymous refusals for the guard (admin/security.py)
     app.on_response_prepare.append(security_headers(content_security_policy(settings.login_url)))
     app.cleanup_ctx.append(_console_ctx)
     app.router.add_get("/admin", _home)

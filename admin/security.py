@@ -8,13 +8,20 @@ One middleware handles every path under /admin, in this order:
 4. on the way out, the cookie is written again (sliding the idle timeout) or deleted (signed out).
 
 Security headers go on every response of the application (an `on_response_prepare` hook), errors included.
+
+Refused POSTs are audited. Anyone can send them, so those of anonymous callers are aggregated: the first of a
+kind (reason and method) in a minute is written as it happens, the others are counted and written as one entry
+(with the count and a few of the paths) when the minute is over. Thousands of refused requests cost a few rows.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from time import monotonic
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
@@ -39,6 +46,78 @@ _EXPIRY_NOTES = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REFUSAL_WINDOW_S = 60.0
+SAMPLE_PATHS = 5
+REFUSED = "console.request_refused"
+
+
+@dataclass
+class _Window:
+    opened: float
+    more: int = 0  # refusals after the first, not written yet
+    paths: list[str] = field(default_factory=list)
+
+
+class RefusalTally:
+    """Anonymous refusals by (reason, method), a minute at a time (see the module doc). Per process."""
+
+    def __init__(self) -> None:
+        self._windows: dict[tuple[str, str], _Window] = {}
+        self._over: list[tuple[str, str, _Window]] = []  # ended by a newer refusal, not written yet
+
+    def note(self, reason: str, method: str, path: str, now: float) -> bool:
+        """Count a refusal; True when it is the first of its minute and should be written now."""
+        window = self._windows.get((reason, method))
+        if window is None or now - window.opened >= REFUSAL_WINDOW_S:
+            if window is not None and window.more:
+                self._over.append((reason, method, window))
+            self._windows[(reason, method)] = _Window(now)
+            return True
+        window.more += 1
+        if len(window.paths) < SAMPLE_PATHS and path not in window.paths:
+            window.paths.append(path)
+        return False
+
+    def closed(self, now: float, *, everything: bool = False) -> list[tuple[str, str, _Window]]:
+        """The windows that are over (or all, at shutdown) with refusals beyond the first: to write, once."""
+        done, self._over = self._over, []
+        for key, window in list(self._windows.items()):
+            if everything or now - window.opened >= REFUSAL_WINDOW_S:
+                del self._windows[key]
+                if window.more:
+                    done.append((*key, window))
+        return done
+
+
+REFUSALS = web.AppKey("console_refusals", RefusalTally)
+
+
+def setup_refusals(app: web.Application) -> None:
+    app[REFUSALS] = RefusalTally()
+    app.cleanup_ctx.append(_refusals_ctx)
+
+
+async def _refusals_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(_write_closed_windows(app))
+    yield
+    task.cancel()
+    await _write_tallies(app, everything=True)
+
+
+async def _write_closed_windows(app: web.Application) -> None:
+    while True:
+        await asyncio.sleep(REFUSAL_WINDOW_S)
+        try:
+            await _write_tallies(app)
+        except Exception:
+            log.warning("could not write the count of refused console requests", exc_info=True)
+
+
+async def _write_tallies(app: web.Application, *, everything: bool = False) -> None:
+    for reason, method, window in app[REFUSALS].closed(monotonic(), everything=everything):
+        await app[STORE].audit.append(action=REFUSED, outcome="refused", actor="anonymous", details={
+            "reason": reason, "method": method, "count": window.more, "window_s": int(REFUSAL_WINDOW_S),
+            "sample_paths": window.paths})
 
 
 def is_console_path(path: str) -> bool:
@@ -122,9 +201,7 @@ async def _guarded(request: web.Request, handler: Handler, session: ConsoleSessi
     if request.method in UNSAFE_METHODS:
         refusal = await _csrf_refusal(request, session)
         if refusal:
-            log.warning("console: refused %s %s: %s", request.method, request.path, refusal)
-            await audit(request, "console.request_refused", "refused", subject=_shortened(request.path),
-                        details={"reason": refusal, "method": request.method})
+            await _audit_refusal(request, session, refusal)
             return render(request, "error.html", status=403, title="This form has expired",
                           message="The page you sent this from is no longer valid (or did not come from the "
                                   "console). Go back, reload the page and try again.")
@@ -134,6 +211,20 @@ async def _guarded(request: web.Request, handler: Handler, session: ConsoleSessi
         return render(request, "error.html", status=401, title="Sign in first",
                       message="Your session has ended. Sign in again, then repeat what you were doing.")
     return await handler(request)
+
+
+async def _audit_refusal(request: web.Request, session: ConsoleSession, refusal: str) -> None:
+    """Each signed-in admin's refusal is written; an anonymous caller's are counted a minute at a time."""
+    path = _shortened(request.path)
+    if session.admin is not None:
+        log.warning("console: refused %s %s: %s", request.method, path, refusal)
+        await audit(request, REFUSED, "refused", subject=path, details={"reason": refusal, "method": request.method})
+        return
+    if request.app[REFUSALS].note(refusal, request.method, path, monotonic()):
+        log.warning("console: refused %s %s: %s (more like it this minute are counted)", request.method, path,
+                    refusal)
+        await _write_tallies(request.app)
+        await audit(request, REFUSED, "refused", subject=path, details={"reason": refusal, "method": request.method})
 
 
 def _shortened(path: str, limit: int = 200) -> str:

@@ -284,3 +284,54 @@ async def test_the_store_keeps_a_hash_of_the_signed_out_id_and_only_for_signed_i
     assert await scalar(store, "SELECT count(*) FROM console_signouts") == 1
     stored = await scalar(store, "SELECT sid_hash FROM console_signouts")
     assert len(stored) == 64 and all(c in "0123456789abcdef" for c in stored)
+
+
+# --- anonymous refusals are counted, not written one by one --------------------------------------------------
+async def test_a_flood_of_anonymous_refused_posts_is_a_few_audit_rows_with_the_count(client, monkeypatch):
+    from admin import security
+
+    now = [1000.0]
+    monkeypatch.setattr(security, "monotonic", lambda: now[0])
+    for n in range(600):
+        response = await client.post(f"/admin/entra/connect/{n % 7}", data={"tenant": "x"})
+        assert response.status == 403
+    await client.post("/admin/signout", data={"csrf_token": "forged"})  # another reason: its own first row
+    store = client.server.app[STORE]
+    refused = AuditFilter(action="console.request_refused")
+    assert len((await store.audit.query(refused)).entries) == 2
+
+    now[0] += security.REFUSAL_WINDOW_S + 1
+    assert (await client.post("/admin/entra/connect", data={"tenant": "x"})).status == 403
+
+    entries = (await store.audit.query(refused)).entries
+    counted = [e for e in entries if "count" in e.details]
+    assert len(entries) == 4 and len(counted) == 1
+    [tally] = counted
+    assert tally.details["count"] == 599 and tally.details["reason"] == "csrf_missing"
+    assert tally.actor == "anonymous" and len(tally.details["sample_paths"]) == security.SAMPLE_PATHS
+    assert sum(e.details.get("count", 1) for e in entries) == 602
+
+
+async def test_refusals_still_counted_are_written_when_the_console_stops(aiohttp_client, tmp_path):
+    settings = settings_for(tmp_path)
+    client = await aiohttp_client(build_app(settings))
+    for _ in range(3):
+        await client.post("/admin/entra/connect", data={"tenant": "x"})
+    await client.close()  # runs the app's cleanup
+
+    from store import open_store
+
+    store = await open_store(settings.database_url)
+    try:
+        entries = (await store.audit.query(AuditFilter(action="console.request_refused"))).entries
+    finally:
+        await store.close()
+    assert sorted(e.details.get("count", 1) for e in entries) == [1, 2]
+
+
+async def test_a_signed_in_admins_refusals_are_each_written(client):
+    sign_in_as(client)
+    for _ in range(3):
+        await client.post("/admin/entra/connect", data={"tenant": "x", "csrf_token": "wrong"})
+    page = await client.server.app[STORE].audit.query(AuditFilter(action="console.request_refused"))
+    assert len(page.entries) == 3 and all(e.actor != "anonymous" for e in page.entries)
