@@ -19,6 +19,7 @@ import hmac
 import logging
 import secrets
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -160,6 +161,14 @@ async def callback(request: web.Request) -> web.StreamResponse:
                        "Start again from Settings › Integrations › Microsoft Entra › Connect.", code=why)
     del session.data["consent"]  # single use, whatever happens next
     session.changed = True
+    # ... and recorded as used: a copy of the cookie saved before this answer must not bring it back (issue 10).
+    used_until = datetime.fromtimestamp(float(pending["expires_at"]), UTC) + timedelta(hours=1)
+    if not await request.app[STORE].console_sessions.use_once("consent:" + state, used_until):
+        await audit(request, "entra.connect", "refused", subject=pending["tenant"], details={"reason": "state_used"})
+        return _failed(request, 400, "This answer was already used",
+                       "Microsoft's answer to this connection was already received once, so Watchword ignored it "
+                       "this time. Nothing changed.",
+                       "Start again from Settings › Integrations › Microsoft Entra › Connect.", code="state_used")
     if pending["expires_at"] < time.time():
         await audit(request, "entra.connect", "refused", subject=pending["tenant"], details={"reason": "expired"})
         return _failed(request, 400, "The connection link expired",

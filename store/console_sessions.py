@@ -6,6 +6,9 @@ the cookie could no longer be accepted anyway, and the console refuses cookies w
 
 Only a SHA-256 of the id is kept: the id is random and grants nothing once ended, but a database reader should
 not be able to match rows to cookies still in use. Rows past `until` are purged whenever a session ends.
+
+The same table keeps the one-time values the console hands out in a cookie (the admin consent's `state`) once
+they are used (`use_once`): a copy of the cookie saved before then is refused too, on every instance.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from store.clock import Clock, require_utc
 from store.tables import ConsoleSignoutRow
 
 MAX_SID_LEN = 256
+_ONCE = "once:"  # one-time values never share a hash with a session id
 
 
 def _digest(sid: str) -> str:
@@ -45,6 +49,16 @@ class ConsoleSessionRepository:
             )
             await session.execute(stmt)
             await self._purge(session)
+
+    async def use_once(self, value: str, until: datetime) -> bool:
+        """Mark a one-time value used; False when it already was (here or on another instance). Atomic."""
+        row = {"sid_hash": _digest(_ONCE + value), "until": require_utc(until, "until")}
+        async with self._sessions.begin() as session:
+            stmt = dialect_insert(session, ConsoleSignoutRow).values(**row).on_conflict_do_nothing(
+                index_elements=["sid_hash"])
+            used_now = (await session.execute(stmt)).rowcount == 1
+            await self._purge(session)
+        return used_now
 
     async def is_ended(self, sid: str) -> bool:
         """Whether `sid` was ended (and not yet purged: a purged session's cookie has expired by then)."""

@@ -186,6 +186,20 @@ async def test_a_state_works_once(fake_client):
     assert replay.status == 400
 
 
+async def test_a_state_works_once_even_with_a_cookie_saved_before_it_was_used(fake_client):
+    link = await _start_connect(fake_client)
+    saved = {c.key: c.value for c in fake_client.session.cookie_jar}
+    params = {"admin_consent": "True", "tenant": TENANT_ID, "state": link["state"][0]}
+    assert (await fake_client.get("/admin/entra/callback", params=params)).status == 200
+    fake_client.session.cookie_jar.update_cookies(saved, response_url=fake_client.make_url("/"))
+
+    replay = await fake_client.get("/admin/entra/callback", params=params)
+
+    assert replay.status == 400 and "already used" in await replay.text()
+    refused = await fake_client.server.app[STORE].audit.query(AuditFilter(action="entra.connect", outcome="refused"))
+    assert refused.entries[0].details["reason"] == "state_used"
+
+
 async def test_a_state_from_another_browser_session_is_refused(fake_client):
     link = await _start_connect(fake_client)
     sign_in_as(fake_client)  # the same admin, another session (another browser)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import datetime, timedelta
 
@@ -82,3 +83,11 @@ async def test_bad_arguments_are_refused(store: Store, store_clock: FakeClock) -
         await store.console_sessions.end("", store_clock.now)
     with pytest.raises(ValueError, match="sid"):
         await store.console_sessions.is_ended("x" * 1000)
+
+
+async def test_a_one_time_value_is_used_once_even_when_two_instances_race(store: Store, store_clock) -> None:
+    until = store_clock() + timedelta(minutes=30)
+    results = await asyncio.gather(*(store.console_sessions.use_once("consent:abc", until) for _ in range(5)))
+    assert sorted(results) == [False] * 4 + [True]
+    assert await store.console_sessions.use_once("consent:other", until)
+    assert not await store.console_sessions.is_ended("consent:abc")  # never taken for a signed-out session
