@@ -26,6 +26,7 @@ from graph.tokens import TokenSource
 from resources import DIRECTORY, GRAPH_HTTP, SETTINGS, STORE, TOKENS
 from settings import Settings, SettingsError, load_settings
 from store.db import open_store
+from store.errors import StoreUnwritableError
 
 if TYPE_CHECKING:
     from devtenant.model import Org, User
@@ -261,7 +262,11 @@ def main(argv: list[str] | None = None) -> int:
         # person needs: kept for WATCHWORD_LOG_LEVEL=DEBUG.
         for noisy in ("devtenant.access", "httpx"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    asyncio.run(serve(settings, playground=not args.no_playground))
+    try:
+        asyncio.run(serve(settings, playground=not args.no_playground))
+    except StoreUnwritableError as err:  # what is wrong and how to fix it, not a traceback
+        print(f"watchword: database error: {err}", file=sys.stderr)
+        return 3
     return 0
 
 

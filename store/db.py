@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -24,6 +24,7 @@ from store.clock import Clock, utc_now
 from store.console_sessions import ConsoleSessionRepository
 from store.conversation_refs import ConversationReferenceRepository
 from store.conversation_state import SqlStorage
+from store.errors import StoreUnwritableError
 from store.lockouts import LockoutRepository
 from store.policies import PolicyRepository
 from store.protected_users import ProtectedUserRepository
@@ -87,10 +88,56 @@ async def open_store(database_url: str, *, schema: str | None = None, clock: Clo
     engine = _create_engine(url, schema)
     try:
         await _migrate(engine, schema)
+        await _probe_write(engine)
+    except (DBAPIError, OSError) as err:
+        await engine.dispose()
+        raise StoreUnwritableError(_unwritable_message(err, url)) from err
     except BaseException:
         await engine.dispose()
         raise
     return Store(engine, clock)
+
+
+async def _probe_write(engine: AsyncEngine) -> None:
+    """Write one row and commit, so a read-only or full database is found at start, not by the first turn.
+    (Migrations write only when there is something to migrate.) The row is rewritten as it was."""
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE audit_chain_head SET last_seq = last_seq WHERE id = 1"))
+
+
+# What a database error at start means, by the driver's own code (SQLite's result names, PostgreSQL's SQLSTATE).
+_READ_ONLY = frozenset({"SQLITE_READONLY", "SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_DBMOVED",
+                        "SQLITE_READONLY_RECOVERY", "SQLITE_READONLY_CANTINIT", "SQLITE_READONLY_ROLLBACK",
+                        "SQLITE_PERM", "SQLITE_AUTH", "SQLITE_CANTOPEN", "SQLITE_CANTOPEN_ISDIR",
+                        "25006", "42501"})  # read_only_sql_transaction, insufficient_privilege
+_FULL = frozenset({"SQLITE_FULL", "SQLITE_IOERR_WRITE", "SQLITE_IOERR_SHMSIZE", "53100", "53000", "54000"})
+
+
+def _unwritable_message(err: BaseException, url: URL) -> str:
+    where = (f"the SQLite database {_sqlite_path(url)}" if url.get_backend_name() == "sqlite"
+             else f"the PostgreSQL database {url.database or ''} on {url.host or 'localhost'}")
+    orig = err.orig if isinstance(err, DBAPIError) else err
+    code = str(getattr(orig, "sqlite_errorname", "") or getattr(orig, "sqlstate", "") or "")
+    if code in _READ_ONLY:
+        how = ("give the user running Watchword write access to the file and its folder (SQLite also writes the "
+               "-wal and -shm files next to it), or point WATCHWORD_DATABASE_URL at a writable place"
+               if url.get_backend_name() == "sqlite" else
+               "connect to the primary (not a read-only replica) as a role that may create tables and write "
+               "(CREATE on the schema, INSERT/UPDATE/DELETE on Watchword's tables)")
+        return f"Watchword cannot write to {where}: it is read-only ({code}). Fix: {how}."
+    if code in _FULL:
+        return (f"Watchword cannot write to {where}: the disk (or the database's quota) is full ({code}). Fix: "
+                "free space on the volume holding it, or move it to a larger one, then start Watchword again.")
+    if isinstance(orig, OSError) or isinstance(err, OSError):
+        return (f"Watchword cannot reach {where} ({type(orig).__name__}). Fix: check that the database is running "
+                "and WATCHWORD_DATABASE_URL names the right host, port and database.")
+    return (f"Watchword cannot use {where} ({type(orig).__name__}{' ' + code if code else ''}). Fix: check "
+            "WATCHWORD_DATABASE_URL and that the database accepts writes; the log has the details at DEBUG level.")
+
+
+def _sqlite_path(url: URL) -> str:
+    database = url.database or ":memory:"
+    return database.removeprefix("file:") if url.query.get("uri") == "true" else database
 
 
 def _async_url(database_url: str) -> URL:
@@ -125,7 +172,7 @@ def _create_sqlite_engine(url: URL) -> AsyncEngine:
         # One shared connection, or every pooled connection would see its own empty database.
         engine = create_async_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        Path(_sqlite_path(url).split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
         # A fixed set of connections, no overflow: each aiosqlite connection is a thread plus an open file plus
         # its PRAGMAs, and overflow connections are opened and closed again under every burst (bench.turns saw
         # a third of a busy turn's CPU go there). SQLite has one writer anyway; a waiting turn queues here.

@@ -31,3 +31,11 @@ class TenantNotFoundError(StoreError):
     def __init__(self, tenant_id: str) -> None:
         super().__init__(f"tenant {tenant_id} is not connected")
         self.tenant_id = tenant_id
+
+
+class StoreUnwritableError(StoreError):
+    """The database cannot be written (read-only, full, no write permission) or reached, found at start.
+
+    The message says what is wrong and how to fix it, in words for whoever runs Watchword, without the URL's
+    password; it is shown instead of a traceback.
+    """
