@@ -22,7 +22,7 @@ from microsoft_agents.activity import Activity, ActivityTypes, InvokeResponse
 from microsoft_agents.hosting.core import AgentApplication, TurnContext, TurnState
 from microsoft_agents.hosting.core.authorization import Connections
 from microsoft_agents.hosting.core.storage import Storage
-from microsoft_agents.hosting.dialogs import DialogSet
+from microsoft_agents.hosting.dialogs import ComponentDialog, DialogInstance, DialogSet, DialogState
 
 from bot.access import Access, AgentCheck, Membership, canonical, remember
 from bot.cards import CARD_CONTENT_TYPE, Cards, clip
@@ -76,6 +76,31 @@ def tenant_of(activity: Activity) -> str | None:
     tenant = data.get("tenant") if isinstance(data.get("tenant"), dict) else {}
     value = tenant.get("id")
     return str(value) if value else None
+
+
+def finished_verification(instance: DialogInstance) -> str | None:
+    """What a verification still open in the chat already decided ("Verified: Alan Turing", with "password reset"
+    once done), or None while it is still asking (or choosing whom). A decided verification waits on its decision
+    or password card; ending it then must not read as if the result, or the reset, were undone."""
+    frames = _frames(instance)
+    view = next((values["decision_view"] for values in frames if isinstance(values.get("decision_view"), dict)),
+                None)
+    if view is None:
+        return None
+    said = f"{view.get('title', 'Decided')}: {view.get('person_name', '')}".rstrip(": ")
+    return said + ", password reset" if any(values.get("password_card_id") for values in frames) else said
+
+
+def _frames(instance: DialogInstance) -> list[dict[str, Any]]:
+    """The waterfall values of every dialog open inside `instance`, outermost first."""
+    inner = instance.state.get(ComponentDialog.persisted_dialog_state) if isinstance(instance.state, dict) else None
+    found: list[dict[str, Any]] = []
+    for frame in inner.dialog_stack if isinstance(inner, DialogState) else []:
+        values = frame.state.get("values") if isinstance(frame.state, dict) else None
+        if isinstance(values, dict):
+            found.append(values)
+        found += _frames(frame)
+    return found
 
 
 class WatchwordAgent:
@@ -165,9 +190,14 @@ class WatchwordAgent:
                                    "You're not in your organisation's helpdesk group. Type help to see what I can "
                                    "do for you.")
                 return
-            if dialog.active_dialog is not None:  # the agent moved on: end the old one (recorded as cancelled)
+            if dialog.active_dialog is not None:  # the agent moved on: end the old one
+                finished = finished_verification(dialog.active_dialog)
                 await dialog.cancel_all_dialogs()
-                await self._notice(context, "Previous verification cancelled", "Starting the new one.")
+                if finished is None:
+                    await self._notice(context, "Previous verification cancelled", "Starting the new one.")
+                else:  # its result stands: never call a finished verification (or a done reset) cancelled
+                    await self._notice(context, "Previous verification closed",
+                                       f"{finished}: that result stands. Starting the new one.")
             await self.records.audit("verification.requested", "started", actor=actor, subject=None,
                                      details={"query_length": len(query.strip())})
             await dialog.begin_dialog(VerifyDialog.__name__, {"query": query.strip(), "actor": actor.to_dict()})
@@ -182,8 +212,13 @@ class WatchwordAgent:
             return
         if word == "cancel":
             if dialog.active_dialog is not None:
+                finished = finished_verification(dialog.active_dialog)
                 await dialog.cancel_all_dialogs()
-                await self._notice(context, "Cancelled", "Nothing more will happen.")
+                if finished is None:
+                    await self._notice(context, "Cancelled", "Nothing more will happen.")
+                else:
+                    await self._notice(context, "Closed", f"{finished}: that result stands. Nothing more will "
+                                                          "happen.")
             else:
                 await self._notice(context, "Nothing to cancel", "Type help to see what I can do.")
             return

@@ -10,6 +10,7 @@ from typing import Any
 
 from verification import Decision, Flag, Outcome, Person, Policy, RiskAssessment, RiskLevel, Step
 from verification.factors import Factor
+from verification.session import FACTOR_QUESTION_ID
 
 RISK_COLOR = {RiskLevel.NONE: "Good", RiskLevel.LOW: "Default", RiskLevel.MEDIUM: "Warning",
               RiskLevel.HIGH: "Attention"}
@@ -68,6 +69,13 @@ FACTOR_HELD = {
 
 GROUP_CHAT_STEP = ("To reset the password, open a 1:1 chat with Watchword and verify them there: passwords "
                    "are never shown in group chats or channels.")
+
+
+def questions_put(decision: Decision) -> int:
+    """Questions the caller was asked and answered (or said they don't know), as the summary counts them: not the
+    one on screen when the verification ended (a cancel before any answer is "0 questions asked"), and not the
+    code or the manager's answer, which are factors, not questions."""
+    return sum(1 for t in decision.transcript if t.question_id != FACTOR_QUESTION_ID)
 
 
 def person_view(person: Person) -> dict[str, str]:
@@ -134,7 +142,7 @@ def decision_view(decision: Decision, person_name: str, *, can_reset: bool, pers
         steps = [steps[0], GROUP_CHAT_STEP]
     elif decision.outcome is Outcome.VERIFIED and not can_reset:
         steps = [steps[0], "Watchword cannot reset this account's password."]
-    questions = decision.questions_asked
+    questions = questions_put(decision)
     summary = f"{questions} question{'s' if questions != 1 else ''} asked."
     return {"title": title, "color": color, "person_name": person_name, "reason": reason,
             "factors": [FACTOR_HELD[x] for x in decision.factors], "next_steps": steps, "summary": summary,
