@@ -25,6 +25,7 @@ from admin.context import (
 )
 from admin.policy_form import (
     CHECKBOXES,
+    MANAGER_MODES,
     NIST_BITS,
     NUMBERS,
     SOURCE_LABELS,
@@ -35,6 +36,7 @@ from admin.policy_form import (
     form_values,
     parse_policy_form,
     warnings_for,
+    ways_to_pass,
 )
 from graph.directory import DirectoryError
 from store import TenantAccess
@@ -104,7 +106,8 @@ def _page(tenant: Any, values: dict[str, Any], errors: dict[str, str], warnings:
     return {"tenant": tenant, "values": values, "errors": errors, "warnings": warnings, "group_names": names,
             "lookup_problem": lookup_problem, "stored": stored, "numbers": {f.name: f for f in NUMBERS},
             "sources": [(s.value, SOURCE_LABELS[s]) for s in SOURCE_ORDER], "checkboxes": CHECKBOXES,
-            "nist_bits": int(NIST_BITS)}
+            "nist_bits": int(NIST_BITS), "manager_modes": [(m.value, label) for m, label in MANAGER_MODES.items()],
+            "ways": ways_to_pass(stored.policy if stored else Policy())}
 
 
 def _scope_changed(before: dict[str, Any]) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 from store import TenantAccess
 from verification.context import Source
+from verification.factors import ManagerMode
 from verification.policy import QUESTION_SOURCES, Policy
 
 NIST_BITS = 20.0
@@ -53,8 +54,20 @@ NUMBERS = (
     NumberField("low_risk_extra_bits", "Extra bits for low sign-in risk", 0, 40, whole=False, unit="bits"),
     NumberField("sign_ins_unavailable_extra_bits", "Extra bits when sign-ins cannot be read", 0, 40, whole=False,
                 unit="bits"),
+    NumberField("code_required_bits", "With the right code: bits of questions still needed", 0, 64, whole=False,
+                unit="bits"),
+    NumberField("manager_required_bits", "With their manager's confirmation: bits of questions still needed", 0, 64,
+                whole=False, unit="bits"),
+    NumberField("code_and_manager_required_bits", "With both: bits of questions still needed", 0, 64, whole=False,
+                unit="bits"),
 )
-CHECKBOXES = ("self_service", "block_on_high_risk", "refuse_when_roles_unknown")
+CHECKBOXES = ("self_service", "block_on_high_risk", "refuse_when_roles_unknown", "possession_code",
+              "strong_factor_after_limit")
+MANAGER_MODES = {
+    ManagerMode.WHEN_NEEDED: "When the questions alone can't verify them (thin data, no chat with Watchword)",
+    ManagerMode.ALWAYS: "In every verification",
+    ManagerMode.OFF: "Never",
+}
 
 
 @dataclass
@@ -85,6 +98,13 @@ def form_values(policy: Policy, access: TenantAccess) -> dict[str, Any]:
         "medium_risk_extra_bits": _number_text(policy.medium_risk_extra_bits),
         "low_risk_extra_bits": _number_text(policy.low_risk_extra_bits),
         "sign_ins_unavailable_extra_bits": _number_text(policy.sign_ins_unavailable_extra_bits),
+        "code_required_bits": _number_text(policy.code_required_bits),
+        "manager_required_bits": _number_text(policy.manager_required_bits),
+        "code_and_manager_required_bits": _number_text(policy.code_and_manager_required_bits),
+        "possession_code": policy.possession_code,
+        "strong_factor_after_limit": policy.strong_factor_after_limit,
+        "manager_attestation": policy.manager_attestation.value,
+        "security_contact_id": policy.security_contact_id,
         "sources": [s.value for s in SOURCE_ORDER if s in policy.sources],
         "self_service": access.self_service,
         "block_on_high_risk": policy.block_on_high_risk,
@@ -103,9 +123,17 @@ def parse_policy_form(form: Mapping[str, Any], current: Policy, sources: list[st
     values: dict[str, Any] = {f.name: str(form.get(f.name, "")).strip()[:40] for f in NUMBERS}
     values.update({name: name in form for name in CHECKBOXES})
     values["sources"] = [s for s in sources if s in {x.value for x in SOURCE_ORDER}]
-    for name in ("helpdesk_group_id", "include_group_ids", "exclude_group_ids"):
+    for name in ("helpdesk_group_id", "include_group_ids", "exclude_group_ids", "security_contact_id"):
         values[name] = str(form.get(name, "")).strip()[:4000]
+    values["manager_attestation"] = str(form.get("manager_attestation", "")).strip()[:40]
     result = PolicyForm(values=values)
+    try:
+        manager_mode = ManagerMode(values["manager_attestation"])
+    except ValueError:
+        manager_mode = ManagerMode.WHEN_NEEDED
+        result.errors["manager_attestation"] = "Choose when their manager is asked."
+    contact = _guid(values["security_contact_id"], "security_contact_id", result.errors, optional=True,
+                    what="a user's Object ID", where="Entra › Users › the person › Overview")
 
     numbers: dict[str, float] = {}
     for f in NUMBERS:
@@ -139,6 +167,13 @@ def parse_policy_form(form: Mapping[str, Any], current: Policy, sources: list[st
         sources=frozenset(Source(s) for s in values["sources"]),
         block_on_high_risk=bool(values["block_on_high_risk"]),
         refuse_when_roles_unknown=bool(values["refuse_when_roles_unknown"]),
+        possession_code=bool(values["possession_code"]),
+        code_required_bits=numbers["code_required_bits"],
+        manager_attestation=manager_mode,
+        manager_required_bits=numbers["manager_required_bits"],
+        code_and_manager_required_bits=numbers["code_and_manager_required_bits"],
+        strong_factor_after_limit=bool(values["strong_factor_after_limit"]),
+        security_contact_id=contact or "",
     )
     result.policy = policy
     result.access = TenantAccess(helpdesk_group_id=helpdesk, self_service=bool(values["self_service"]),
@@ -167,11 +202,28 @@ def _reachable(policy: Policy, result: PolicyForm) -> None:
         result.warnings.append(
             f"Questions alone give at most {_number_text(from_questions)} bits: only callers who also read out the "
             "code from their Teams or whose manager confirms can pass.")
+    for rule in policy.rules():
+        if rule.strong and rule.bits == 0:
+            result.warnings.append(
+                f"{_sentence(rule.describe())} verifies a caller without a single question: someone with the "
+                "person's stolen, signed-in laptop" + (" and a manager who is fooled" if len(rule.strong) > 1 else "")
+                + " gets the password reset.")
+        elif rule.strong and rule.bits > policy.required_bits:
+            result.warnings.append(f"{_sentence(rule.describe())} asks for more than questions alone do, so it "
+                                   "never helps anyone.")
+    if not policy.security_contact_id:
+        result.warnings.append("No security contact: a wrong code or a \"not me\" is recorded in the audit log and "
+                               "told to the agent only. Name someone in Teams to alert.")
     risky = policy.required_bits + policy.medium_risk_extra_bits
     if risky > ceiling:
         result.warnings.append(
             f"Callers with medium sign-in risk need {_number_text(risky)} bits, more than "
             f"{_number_text(ceiling)} can be earned: they can never pass.")
+
+
+def ways_to_pass(policy: Policy) -> list[str]:
+    """The policy's rules in words, for the page: what verifies a caller (before sign-in risk)."""
+    return [_sentence(rule.describe()) for rule in policy.rules()]
 
 
 def warnings_for(policy: Policy) -> list[str]:
@@ -214,14 +266,15 @@ def _number(text: str, f: NumberField, errors: dict[str, str]) -> float | None:
     return value
 
 
-def _guid(text: str, name: str, errors: dict[str, str], *, optional: bool) -> str | None:
+def _guid(text: str, name: str, errors: dict[str, str], *, optional: bool, what: str = "a group's Object ID",
+          where: str = "Entra › Groups › the group › Overview") -> str | None:
     if not text and optional:
         return None
     try:
         return str(uuid.UUID(text))
     except ValueError:
-        errors[name] = (f"“{text[:60]}” is not a group's Object ID (a GUID such as "
-                        "00000000-0000-0000-0000-000000000000, from Entra › Groups › the group › Overview).")
+        errors[name] = (f"“{text[:60]}” is not {what} (a GUID such as "
+                        f"00000000-0000-0000-0000-000000000000, from {where}).")
         return None
 
 
@@ -237,6 +290,10 @@ def _guids(text: str, name: str, errors: dict[str, str]) -> list[str] | None:
         errors[name] = f"At most {MAX_SCOPE_GROUPS} groups."
         return None
     return found
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _number_text(value: float) -> str:

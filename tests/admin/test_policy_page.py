@@ -16,6 +16,7 @@ from tests.admin.support import build_app, csrf_token, settings_for, sign_in_as
 from tests.admin.sync_fakes import FakeDirectory
 from tests.devtenant.tiny_org import TENANT_ID
 from verification.context import Source
+from verification.factors import ManagerMode
 from verification.policy import Policy
 
 HELPDESK = "bbbbbbbb-0000-4000-8000-000000000001"
@@ -30,6 +31,9 @@ def valid_form(**changes: object) -> dict[str, object]:
         "max_attempts_per_day": "3", "lockout_hours": "24", "medium_risk_extra_bits": "8", "low_risk_extra_bits": "0",
         "sign_ins_unavailable_extra_bits": "4", "block_on_high_risk": "on", "refuse_when_roles_unknown": "on",
         "helpdesk_group_id": "", "include_group_ids": "", "exclude_group_ids": "",
+        "possession_code": "on", "code_required_bits": "6", "manager_attestation": "when_needed",
+        "manager_required_bits": "12", "code_and_manager_required_bits": "3", "strong_factor_after_limit": "on",
+        "security_contact_id": "",
     }
     form.update(changes)
     return {k: v for k, v in form.items() if v is not None}
@@ -217,3 +221,55 @@ def test_more_wrong_answers_than_questions_is_refused():
 def test_changed_fields_keep_only_differences():
     assert changed_fields({"a": 1, "b": 2, "c": [1]}, {"a": 1, "b": 3, "c": [1, 2]}) == (
         {"b": 2, "c": [1]}, {"b": 3, "c": [1, 2]})
+
+
+# --- ways to pass: the code, the manager, questions -------------------------------------------------------------
+SECURITY_CONTACT = "dddddddd-0000-4000-8000-000000000001"
+
+
+async def test_page_lists_the_default_ways_to_pass(client):
+    html = htmllib.unescape(await (await client.get("/admin/policy")).text())
+
+    assert "20 bits of questions" in html
+    assert "The code shown in their own Teams + 6 bits of questions" in html
+    assert "Their manager's confirmation in Teams + 12 bits of questions" in html
+    assert 'name="possession_code" checked' in html and 'name="strong_factor_after_limit" checked' in html
+    assert 'value="when_needed" selected' in html
+
+
+async def test_admin_combines_factors_and_names_a_security_contact(client):
+    response = await post(client, valid_form(code_required_bits="8", manager_attestation="always",
+                                             manager_required_bits="10", security_contact_id=SECURITY_CONTACT,
+                                             strong_factor_after_limit=None))
+    assert response.status == 303
+    stored = await client.server.app[STORE].policies.get_stored(TENANT_ID)
+    assert stored.policy.code_required_bits == 8 and stored.policy.manager_required_bits == 10
+    assert stored.policy.manager_attestation is ManagerMode.ALWAYS
+    assert stored.policy.security_contact_id == SECURITY_CONTACT and not stored.policy.strong_factor_after_limit
+    [entry] = await policy_changes(client)
+    assert entry.details["after"]["manager_attestation"] == "always"
+    page = htmllib.unescape(await (await client.get("/admin/policy")).text())
+    assert "The code shown in their own Teams + 8 bits of questions" in page
+
+
+async def test_a_security_contact_that_is_not_an_object_id_is_refused(client):
+    response = await post(client, valid_form(security_contact_id="sam@contoso.example"))
+    assert response.status == 400
+    assert "is not a user&#39;s Object ID" in await response.text()
+
+
+async def test_an_unknown_manager_mode_is_refused(client):
+    response = await post(client, valid_form(manager_attestation="sometimes"))
+    assert response.status == 400 and "Choose when their manager is asked." in await response.text()
+
+
+def test_strong_factors_without_any_question_warn():
+    parsed = parse_policy_form(valid_form(code_required_bits="0", security_contact_id=SECURITY_CONTACT), Policy(),
+                               ["meetings"])
+    assert parsed.ok
+    assert any("without a single question" in w and "stolen, signed-in laptop" in w for w in parsed.warnings)
+
+
+def test_no_security_contact_warns():
+    parsed = parse_policy_form(valid_form(), Policy(), ["meetings"])
+    assert any(w.startswith("No security contact") for w in parsed.warnings)
