@@ -6,7 +6,8 @@ Every activity goes through `WatchwordAgent.on_activity`:
 3. a person's "not me" beside their one-time code, and a manager's answer, are handled wherever they arrive;
 4. a dialog in progress gets the activity; otherwise a command starts one: `verify <name>` (helpdesk
    agents only), `reset my password` (self-service, when the tenant turned it on), `help`; anything else
-   gets a short help card;
+   gets a short help card. In a group chat a dialog in progress belongs to whoever started it: anyone else's
+   answer, `cancel` or `verify` is refused politely (and audited), only `help` is answered for everyone;
 5. the clicked card is replaced: the invoke response for Action.Execute, update_activity for a submit.
 
 Thin on purpose: the conversations are in dialogs/, the rules in verification/.
@@ -45,6 +46,10 @@ log = logging.getLogger("watchword.bot")
 REFUSAL_AUDIT_EVERY = timedelta(minutes=10)
 OWN_TEAMS_ANSWERS = ("oob_no", "mgr_yes", "mgr_unsure", "mgr_no")
 SELF_SERVICE_WORDS = ("reset my password", "reset password", "forgot my password", "i forgot my password")
+HELP_WORDS = ("help", "?")
+OWNER = "dialog_owner"  # conversation state: who started the dialog in progress ({"user_id", "name"})
+STARTED = "watchword.dialog_started_by"  # turn_state: this turn began a dialog, for this actor
+MESSAGE_RESPONSE = "application/vnd.microsoft.activity.message"  # an Action.Execute answer that leaves the card
 
 
 # Why a helpdesk membership could not be checked -> (audit outcome, notice title, what the agent should do).
@@ -156,12 +161,53 @@ class WatchwordAgent:
             return
         DialogStateProperty.bind(context, state.conversation)
         dialog = await self._dialogs.create_context(context)
+        owner = state.conversation.get_value(OWNER) if dialog.active_dialog is not None else None
+        if owner and owner.get("user_id") != user_id_of(activity) and not self._asks_help(context):
+            await self._not_the_starter(context, tenant, owner)
+            return
         if dialog.active_dialog is not None and not self._interrupts(context):
             await dialog.continue_dialog()
         else:
             await self._command(context, dialog, tenant)
+        self._keep_owner(context, state, dialog)
         self._dialog_state.flush(context)
         await self._replace_clicked_card(context)
+
+    # --- who may act on a dialog in progress ---------------------------------------------------------------
+    @staticmethod
+    def _asks_help(context: TurnContext) -> bool:
+        return card_action(context.activity) is None and (context.activity.text or "").strip().lower() in HELP_WORDS
+
+    @staticmethod
+    def _keep_owner(context: TurnContext, state: TurnState, dialog: Any) -> None:
+        """Remember who started the dialog in progress (a dialog from before owners were kept has none)."""
+        if dialog.active_dialog is None:
+            state.conversation.delete_value(OWNER)
+        elif (starter := context.turn_state.get(STARTED)) is not None:
+            state.conversation.set_value(OWNER, {"user_id": starter.user_id, "name": starter.name})
+
+    async def _not_the_starter(self, context: TurnContext, tenant: str, owner: dict[str, Any]) -> None:
+        """Someone else in a group chat tried to answer, cancel or replace the starter's dialog: nothing changes."""
+        activity = context.activity
+        action = card_action(activity)
+        verb = action[0] if action is not None else None
+        word = " ".join((activity.text or "").split()).lower()
+        attempted = ("cancel" if "cancel" in (verb, word) else
+                     "verify" if verb == "verify" or word.split(" ", 1)[0] == "verify" else "answer")
+        user = user_id_of(activity)
+        actor = Actor(tenant, user, str(activity.from_property.name or "") if activity.from_property else "",
+                      is_personal(activity))
+        await self.records.audit("verification.refused", "not_the_starter", actor=actor, subject=None,
+                                 details={"attempted": attempted})
+        starter = clip(str(owner.get("name") or "the agent who started it"), 100)
+        title = f"Only {starter} can answer or cancel this verification"
+        line = (f"{starter} started it in this chat, so only they can continue it. To verify someone yourself, "
+                "message me in a 1:1 chat.")
+        if activity.type == ActivityTypes.invoke:  # a message for the one who clicked; the card stays for all
+            await context.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(
+                status=200, body={"statusCode": 200, "type": MESSAGE_RESPONSE, "value": f"{title}. {line}"})))
+            return
+        await self._notice(context, title, line)
 
     # --- commands ------------------------------------------------------------------------------------------
     async def _command(self, context: TurnContext, dialog: Any, tenant: str) -> None:
@@ -200,6 +246,7 @@ class WatchwordAgent:
                                        f"{finished}: that result stands. Starting the new one.")
             await self.records.audit("verification.requested", "started", actor=actor, subject=None,
                                      details={"query_length": len(query.strip())})
+            context.turn_state[STARTED] = actor
             await dialog.begin_dialog(VerifyDialog.__name__, {"query": query.strip(), "actor": actor.to_dict()})
             return
         if word in SELF_SERVICE_WORDS:
@@ -208,6 +255,7 @@ class WatchwordAgent:
                                    "Your organisation has not turned on self-service password reset in Watchword. "
                                    "To reset your password, call the IT helpdesk.")
                 return
+            context.turn_state[STARTED] = actor
             await dialog.begin_dialog(SelfServiceDialog.__name__, {"actor": actor.to_dict()})
             return
         if word == "cancel":
