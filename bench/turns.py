@@ -359,7 +359,7 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
         return kind_of(card(activity)) in ("question", "decision")
 
     async def verify(agent: Agent, warm: bool) -> tuple[Agent, str, dict[str, Any]] | None:
-        for _ in range(3):  # someone the product refuses up front (risky sign-ins...): the next one
+        for _ in range(10):  # someone the product refuses up front (risky sign-ins, thin data...): the next one
             target = next(targets, None)
             if target is None:
                 raise SystemExit("bench.turns: everyone in the tenant was verified once already: use more --users")

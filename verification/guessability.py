@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from verification.context import OrgKnowledge, Person, UserContext
 from verification.names import similar_titles
@@ -122,6 +122,7 @@ SKIP_LEVEL = "the skip-level manager"
 DEPT_CLOSE = "department, same office and similar title"
 DEPT_NEAR = "department, same office or similar title"
 DEPT_REST = "rest of the department"
+TEAM_PARTNERS = "people the team meets or chats with together"
 IMMEDIATE_TEAM = (MANAGER, TEAMMATES, DIRECT_REPORTS, SKIP_LEVEL)
 DEPARTMENT = (*IMMEDIATE_TEAM, DEPT_CLOSE, DEPT_NEAR, DEPT_REST)
 
@@ -137,22 +138,26 @@ class PeopleRanking:
     named: tuple[tuple[str, frozenset[str]], ...]
     population: int  # tenant members, the target included
     people: tuple[Person, ...]  # everyone named, for look-alikes and multiple-choice decoys
+    # Party keys of the people a teammate knows the target dealt with (verification/questions/team.py): the insider
+    # to beat. Never credited; filled by generate_questions.
+    team_shared: frozenset[str] = frozenset()
 
     def ids(self, *labels: str) -> frozenset[str]:
         return frozenset().union(*(ids for label, ids in self.named if label in labels))
 
     def rank_of(self, person_id: str | None) -> int:
-        """Tier index of a person: named tiers first, len(named) = rest of tenant, +1 = external."""
-        if person_id is None:
-            return len(self.named) + 1
+        """Tier index of a person (a directory id, or an outsider's party key "ext:..."): named tiers first,
+        len(named) = rest of tenant, +1 = external."""
         for i, (_, ids) in enumerate(self.named):
             if person_id in ids:
                 return i
+        if person_id is None or person_id.startswith("ext:"):
+            return len(self.named) + 1
         return len(self.named)
 
     def tiers(self, accepted: Iterable[str | None], excluded: frozenset[str] = frozenset()) -> list[Tier]:
-        """Tiers for one question: `accepted` person ids (None for an external person); `excluded` ids
-        are the ones the wording rules out, so the impostor does not waste guesses on them."""
+        """Tiers for one question: `accepted` person ids (an outsider's party key, or None, for an external
+        person); `excluded` ids are the ones the wording rules out, so the impostor does not waste guesses on them."""
         counts = [0] * (len(self.named) + 2)
         for pid in accepted:
             counts[self.rank_of(pid)] += 1
@@ -160,13 +165,25 @@ class PeopleRanking:
         named_total = 0
         for i, (label, ids) in enumerate(self.named):
             live = ids - excluded
-            named_total += len(ids)
+            named_total += sum(1 for i in ids if not i.startswith("ext:"))
             out.append(Tier(label, len(live), counts[i]))
-        outside_named = len(excluded - frozenset().union(*(ids for _, ids in self.named)))
+        outside_named = len({i for i in excluded if not i.startswith("ext:")}
+                            - frozenset().union(*(ids for _, ids in self.named)))
         rest = max(self.population - 1 - named_total - outside_named, counts[-2])
         out.append(Tier("anyone else in the organisation", rest, counts[-2]))
         out.append(Tier("someone outside the organisation", EXTERNAL_UNIVERSE, counts[-1]))
         return out
+
+
+def with_team_partners(ranking: PeopleRanking, shared: frozenset[str]) -> PeopleRanking:
+    """The ranking of the stronger insider, a teammate: right after the team itself, the people the team meets or
+    chats with together (`shared`, party keys, outsiders too), whom a teammate guesses before the department."""
+    named: list[tuple[str, frozenset[str]]] = [(label, ids) for label, ids in ranking.named if label in IMMEDIATE_TEAM]
+    seen = frozenset().union(*(ids for _, ids in named)) | {ranking.target_id}
+    partners = shared - seen
+    named.append((TEAM_PARTNERS, partners))
+    named += [(label, ids - partners) for label, ids in ranking.named if label not in IMMEDIATE_TEAM]
+    return replace(ranking, named=tuple(named), team_shared=shared)
 
 
 def rank_people(context: UserContext, org: OrgKnowledge) -> PeopleRanking:

@@ -131,7 +131,7 @@ def match_answer(question: Question, text: str | None) -> Match:
     if question.form is Form.MULTIPLE_CHOICE:
         return _match_choice(question, text)
     if question.answer_type is AnswerType.PERSON:
-        return match_person(text, question.accepted, question.confusers)
+        return match_person(text, question.accepted, question.confusers, question.known)
     return match_named(text, question.accepted, question.confusers, question.answer_type)
 
 
@@ -152,11 +152,13 @@ _PERSON_FILLERS = _FILLERS | frozenset({
 _SEPARATORS = re.compile(r",|;|/|&|\band\b|\bor\b|\bplus\b", re.IGNORECASE)
 
 
-def match_person(text: str, accepted: Sequence[Candidate], confusers: Sequence[Candidate]) -> Match:
-    verdict = _judge_person(_person_words(text), accepted, confusers)
+def match_person(text: str, accepted: Sequence[Candidate], confusers: Sequence[Candidate],
+                 known: Sequence[Candidate] = ()) -> Match:
+    """`known`: true by the question's wording but worth nothing; an answer that names only such people is UNSCORED."""
+    verdict = _judge_person(_person_words(text), accepted, confusers, known)
     if verdict.result is MatchResult.WRONG and _SEPARATORS.search(text):
         first = _SEPARATORS.split(text, maxsplit=1)[0]
-        verdict = _judge_person(_person_words(first), accepted, confusers)
+        verdict = _judge_person(_person_words(first), accepted, confusers, known)
     return verdict
 
 
@@ -296,10 +298,13 @@ def _phrase_close(typed: str, forms: Sequence[str]) -> bool:
                for f in forms)
 
 
-def _judge_person(words: tuple[str, ...], accepted: Sequence[Candidate], confusers: Sequence[Candidate]) -> Match:
+def _judge_person(words: tuple[str, ...], accepted: Sequence[Candidate], confusers: Sequence[Candidate],
+                  known: Sequence[Candidate] = ()) -> Match:
     if not words:
         return Match(MatchResult.WRONG, "names nobody the question accepts")
-    people = [(c, _name_of(c), True) for c in accepted] + [(c, _name_of(c), False) for c in confusers]
+    true_but_known = {c.key for c in known}
+    people = [(c, _name_of(c), True) for c in accepted]
+    people += [(c, _name_of(c), False) for c in (*confusers, *known)]
     said = _Said.of(words, [name for _, name, _ in people])
     scored = [(c, _strength(said, name), ok) for c, name, ok in people]
     best = max((s for _, s, _ in scored), default=(Strength.NONE, False))
@@ -307,6 +312,8 @@ def _judge_person(words: tuple[str, ...], accepted: Sequence[Candidate], confuse
         return Match(MatchResult.WRONG, "names nobody the question accepts")
     hits = [(c, ok) for c, s, ok in scored if s == best]
     right = [c for c, ok in hits if ok]
+    if not right and hits and all(c.key in true_but_known for c, _ in hits):
+        return Match(MatchResult.UNSCORED, "names someone true but known to the team (or from a huge meeting)")
     if not right:
         return Match(MatchResult.WRONG, "names someone the question does not accept")
     keys = tuple(c.key for c in right)

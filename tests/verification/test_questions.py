@@ -6,9 +6,14 @@ from dataclasses import replace
 from datetime import timedelta
 
 from tests.verification import builders as b
-from verification import Chat, ChatType, MailMessage, Party, Policy, Source, generate_questions
+from verification import Chat, ChatType, MailMessage, MatchResult, Party, Policy, Source, generate_questions
+from verification.matching import match_answer
 from verification.people import party_is_human, person_is_human
-from verification.questions.meetings import meeting_partners
+from verification.questions.chats import chat_everyone
+from verification.questions.contacts import contact_parties
+from verification.questions.mail import mail_everyone
+from verification.questions.meetings import meeting_everyone, meeting_partners
+from verification.questions.team import team_shared
 
 ALL_SOURCES = Policy().sources | {Source.HIERARCHY}
 
@@ -185,3 +190,67 @@ def test_roles_held_only_as_pim_eligibilities_are_never_answers():
     accepted = all_accepted(b.context(roles=(b.HELPDESK_ROLE, teams_admin)))
     assert "Helpdesk Administrator" in accepted and "Teams Administrator" not in accepted
     assert "Teams Administrator" not in all_accepted(b.context(roles=(teams_admin,)))
+
+
+# --- the teammate as the attacker ------------------------------------------------------------------------------
+
+PAT = b.person("u-pat", "Patricia", "Selinger", "Data Architect", "Finance")  # met only with a teammate there
+
+
+def with_team_meeting():
+    """Alan's context plus a cross-team project meeting his teammate José also attends, with Patricia."""
+    project = b.meeting("m-team-project", 2, PAT, [b.ALAN, b.TEAM[1]], subject="Ledger migration")
+    return b.context(meetings=(*b.meetings(), project))
+
+
+def meeting_question(context):
+    return next(q for q in generate_questions(context, b.org(), Policy(), "seed") if q.id.startswith("meetings.met."))
+
+
+def test_someone_met_with_a_teammate_there_is_never_credited_but_is_not_wrong():
+    q = meeting_question(with_team_meeting())
+    assert PAT.display_name not in {c.display for c in q.accepted}
+    assert match_answer(q, PAT.display_name).result is MatchResult.UNSCORED
+    assert match_answer(q, "Zebedee Quayle").result is MatchResult.WRONG
+
+
+def test_a_colleague_from_a_huge_all_hands_is_true_for_had_a_meeting_with_and_never_wrong():
+    q = meeting_question(b.context())
+    crowd = "Crowd7 Member"  # one of the 40 others in the Engineering all hands
+    assert crowd not in {c.display for c in q.accepted}
+    assert match_answer(q, crowd).result is MatchResult.UNSCORED
+
+
+def test_what_the_team_shares_is_worth_nothing_to_the_question():
+    alone = meeting_question(b.context())
+    shared = meeting_question(with_team_meeting())
+    assert shared.bits <= alone.bits  # Patricia adds no answer a teammate could not give
+    assert "teammates" in shared.prompt  # the wording tells the caller to leave out meetings with the team
+
+
+def test_multiple_choice_decoys_are_false_by_the_wording():
+    context = with_team_meeting()
+    policy = Policy(multiple_choice_per_source=3)
+    true = {
+        "meetings": set(meeting_everyone(context, policy)), "chats": set(chat_everyone(context, policy)),
+        "mail": set(mail_everyone(context, b.org(), policy)), "contacts": set(contact_parties(context)),
+        "groups": {g.id for g in context.groups},
+    }
+    checked = 0
+    for seed in map(str, range(30)):
+        for q in generate_questions(context, b.org(), policy, seed):
+            if q.form.value == "multiple_choice":
+                decoys = {c.key for c in q.confusers}
+                assert not decoys & true[q.source.value], (q.id, decoys & true[q.source.value])
+                checked += 1
+    assert checked >= 30
+
+
+def test_multiple_choice_right_answers_are_never_shared_with_the_team():
+    context = with_team_meeting()
+    shared = team_shared(context, b.org(), Policy())
+    assert PAT.id in shared and b.TEAM[1].id in shared and b.TIM.id not in shared
+    for seed in map(str, range(30)):
+        for q in generate_questions(context, b.org(), Policy(), seed):
+            if q.form.value == "multiple_choice" and q.source.value != "groups":
+                assert not {c.key for c in q.accepted} & shared

@@ -29,14 +29,28 @@ def chat_partners(context: UserContext, policy: Policy, org: OrgKnowledge | None
     return out
 
 
+def chat_everyone(context: UserContext, policy: Policy, org: OrgKnowledge | None = None) -> dict[str, Party]:
+    """Everyone "chatted with in Teams in the window" makes a true answer: every chat, meeting chats and big ones."""
+    me = context.profile.id
+    since = context.fetched_at - policy.chat_window
+    out: dict[str, Party] = {}
+    for chat in context.chats:
+        if chat.last_message_at is not None and chat.last_message_at >= since:
+            for member in chat.members:
+                if (member.person is None or member.person.id != me) and party_is_human(member, org):
+                    out.setdefault(party_key(member), member)
+    return out
+
+
 def chat_questions(context: UserContext, org: OrgKnowledge, ranking: PeopleRanking, policy: Policy,
                    seed: str) -> list[Question]:
     window = window_phrase(policy.chat_window)
     spec = PeopleSpec(
         Source.CHATS, "chatted",
-        prompt=f"Name someone you've chatted with in Teams in {window}{{scope}}.",
-        recall_per_person=0.6,
+        prompt=f"Name someone you've chatted with in Teams in {window}, in a chat none of your teammates is "
+               f"in{{scope}}.",
+        recall_per_person=0.6, shared_is_known=True,
         choice_prompt=f"Which one of these people have you chatted with in Teams in {window}?",
     )
     return people_questions(spec, chat_partners(context, policy, org), ranking, org, policy,
-                            context.profile.department, seed)
+                            context.profile.department, seed, chat_everyone(context, policy, org))

@@ -30,7 +30,7 @@ def hierarchy_questions(context: UserContext, org: OrgKnowledge, ranking: People
     )
     for family, prompt, people, ruled_out in asks:
         spec = PeopleSpec(Source.HIERARCHY, family, prompt=prompt, recall_per_person=0.95, scopes=(Scope.ANYONE,),
-                          ruled_out=ruled_out)
+                          ruled_out=ruled_out, team_aware=False)
         out.extend(people_questions(spec, _parties(people, context.profile.id), ranking, org, policy,
                                     context.profile.department, seed))
     return out

@@ -30,6 +30,14 @@ def mail_senders(context: UserContext, org: OrgKnowledge, policy: Policy) -> dic
     return out
 
 
+def mail_everyone(context: UserContext, org: OrgKnowledge, policy: Policy) -> dict[str, Party]:
+    """Every human sender in the window, outsiders too: all true answers to "who has emailed you"."""
+    since = context.fetched_at - policy.mail_window
+    return {party_key(m.sender): m.sender for m in context.mail
+            if since <= m.received_at <= context.fetched_at and party_is_human(m.sender, org)
+            and (m.sender.person is None or m.sender.person.id != context.profile.id)}
+
+
 def mail_questions(context: UserContext, org: OrgKnowledge, ranking: PeopleRanking, policy: Policy,
                    seed: str) -> list[Question]:
     window = window_phrase(policy.mail_window)
@@ -40,4 +48,4 @@ def mail_questions(context: UserContext, org: OrgKnowledge, ranking: PeopleRanki
         choice_prompt=f"Which one of these people has emailed you in {window}?",
     )
     return people_questions(spec, mail_senders(context, org, policy), ranking, org, policy,
-                            context.profile.department, seed)
+                            context.profile.department, seed, mail_everyone(context, org, policy))

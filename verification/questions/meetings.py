@@ -39,6 +39,20 @@ def met_in(m: Meeting, me_id: str, org: OrgKnowledge | None = None) -> list[Part
     return [p for p in people if (p.person is None or p.person.id != me_id) and party_is_human(p, org)]
 
 
+def meeting_everyone(context: UserContext, policy: Policy, org: OrgKnowledge | None = None) -> dict[str, Party]:
+    """Everyone the wording "had a meeting with in the window" makes a true answer: every meeting held (not
+    cancelled, not declined), whatever its size or sensitivity. Only for `Question.known` and decoys."""
+    me, now = context.profile.id, context.fetched_at
+    out: dict[str, Party] = {}
+    for m in context.meetings:
+        if m.is_cancelled or m.my_response is ResponseStatus.DECLINED:
+            continue
+        if now - policy.meeting_lookback <= m.start <= now + policy.meeting_lookahead:
+            for party in met_in(m, me, org):
+                out.setdefault(party_key(party), party)
+    return out
+
+
 def meeting_partners(context: UserContext, policy: Policy, org: OrgKnowledge | None = None) -> dict[str, Party]:
     me = context.profile.id
     out: dict[str, Party] = {}
@@ -54,12 +68,14 @@ def meeting_questions(context: UserContext, org: OrgKnowledge, ranking: PeopleRa
     window = window_phrase(policy.meeting_lookback)
     spec = PeopleSpec(
         Source.MEETINGS, "met",
-        prompt=f"Name someone you've had a meeting with in {window}, or are meeting this week{{scope}}.",
-        recall_per_person=0.55,
+        prompt=f"Name someone you've had a meeting with in {window}, or are meeting this week, in a meeting none "
+               f"of your teammates was in{{scope}}.",
+        recall_per_person=0.55, shared_is_known=True,
         choice_prompt=f"Which one of these people have you had a meeting with in {window}?",
     )
     partners = meeting_partners(context, policy, org)
-    out = people_questions(spec, partners, ranking, org, policy, context.profile.department, seed)
+    out = people_questions(spec, partners, ranking, org, policy, context.profile.department, seed,
+                           meeting_everyone(context, policy, org))
     if policy.show_subjects:
         out.extend(_subject_question(context, org, ranking, policy, seed))
     return out

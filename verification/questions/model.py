@@ -51,7 +51,9 @@ class Question:
     """One question for the agent to read out.
 
     `accepted` and `confusers` never leave the domain: they are not rendered, not in the transcript, and
-    not in repr() (so a stray log line cannot leak them). `bits` is what a correct answer is worth
+    not in repr() (so a stray log line cannot leak them). `known`: answers that are TRUE by the wording but prove
+    nothing (someone the target's team meets or chats with together, a colleague from a huge meeting): naming one
+    earns no bits and is not wrong. `bits` is what a correct answer is worth
     against the informed impostor, with `guesses` tries; `explanation` says why, for the audit. `ease`
     is our estimate that the genuine user answers it (used only to choose questions)."""
 
@@ -69,7 +71,8 @@ class Question:
     confusers: tuple[Candidate, ...] = field(default=(), repr=False)
     options: tuple[str, ...] = ()  # multiple choice: shown to the caller, in order (A, B, C...)
     correct_option: int | None = field(default=None, repr=False)
-    follows: str | None = None  # a follow-up ("one more") asked only once this kind was answered right
+    follows: str | None = None  # a follow-up ("one more") asked once this kind was answered, right or wrong
+    known: tuple[Candidate, ...] = field(default=(), repr=False)
 
     @property
     def expected_bits(self) -> float:
@@ -83,6 +86,7 @@ class Question:
             "accepted": [c.to_dict() for c in self.accepted],
             "confusers": [c.to_dict() for c in self.confusers],
             "options": list(self.options), "correct_option": self.correct_option, "follows": self.follows,
+            "known": [c.to_dict() for c in self.known],
         }
 
     @classmethod
@@ -94,4 +98,5 @@ class Question:
             accepted=tuple(Candidate.from_dict(c) for c in d["accepted"]),
             confusers=tuple(Candidate.from_dict(c) for c in d["confusers"]),
             options=tuple(d.get("options", ())), correct_option=d.get("correct_option"), follows=d.get("follows"),
+            known=tuple(Candidate.from_dict(c) for c in d.get("known", ())),
         )

@@ -32,6 +32,9 @@ from verification.policy import Policy
 from verification.questions.model import AnswerType, Candidate, Form, Question
 
 MAX_CONFUSERS = 100
+# True-but-worthless answers kept with a question (`Question.known`), those most likely named first: a 490-person
+# all-hands would otherwise put every colleague into every meeting question's plan.
+MAX_KNOWN = 200
 # Multiple-choice versions of one question, each with a different right answer and options no other version
 # shows: the session asks up to `Policy.multiple_choice_per_source` of them, skipping any whose answer was
 # already credited (a partner named earlier does not cost the form).
@@ -70,6 +73,11 @@ class PeopleSpec:
     choice_prompt: str | None = None  # multiple-choice wording, None = no multiple-choice form
     scopes: tuple[Scope, ...] = (Scope.ANYONE, Scope.OUTSIDE_TEAM, Scope.OUTSIDE_DEPARTMENT)
     ruled_out: tuple[str, ...] = ()  # tiers the wording itself excludes ("someone ELSE who reports to...")
+    # What the team shares (PeopleRanking.team_shared): `known` where a teammate saw it happen (meetings, chats: they
+    # were there), else the teammate's first guesses (mail, contacts: they see neither, but guess the team's
+    # partners first); False for the org chart, which is public anyway.
+    team_aware: bool = True
+    shared_is_known: bool = False
 
 
 def candidate_for_person(p: Person, org: OrgKnowledge) -> Candidate:
@@ -98,48 +106,70 @@ def split_name(name: str) -> tuple[str | None, str | None]:
 
 
 def people_questions(spec: PeopleSpec, partners: Mapping[str, Party], ranking: PeopleRanking,
-                     org: OrgKnowledge, policy: Policy, department: str | None, seed: str) -> list[Question]:
+                     org: OrgKnowledge, policy: Policy, department: str | None, seed: str,
+                     everyone: Mapping[str, Party] | None = None) -> list[Question]:
     """The best-scoped free-recall question for these partners, its "one more" follow-up, and (policy
-    permitting) a multiple-choice one."""
-    if not partners:
+    permitting) a multiple-choice one. `partners`: the people the source's rules accept; `everyone`: every person
+    the question's wording makes a true answer (a colleague from a huge meeting too). Partners the team shares, and
+    everyone else true, are `known`: never credited, never wrong, never a multiple-choice decoy."""
+    true = {**partners, **(everyone or {})}
+    shared = ranking.team_shared if spec.team_aware and spec.shared_is_known else frozenset()
+    private = {k: p for k, p in partners.items() if k not in shared}
+    if not private:
         return []
+    known = {k: p for k, p in true.items() if k not in private}
+    known = dict(sorted(known.items(), key=lambda kp: kp[0] not in partners)[:MAX_KNOWN])
     out: list[Question] = []
-    free = _best_free_recall(spec, partners, ranking, org, policy, department)
+    free = _best_free_recall(spec, private, known, ranking, org, policy, department)
     if free is not None:
         out.append(free)
-        follow_up = _follow_up(spec, free, ranking, partners, policy)
+        follow_up = _follow_up(spec, free, ranking, private, policy)
         if follow_up is not None:
             out.append(follow_up)
     if policy.allow_multiple_choice and spec.choice_prompt:
-        out.extend(_multiple_choice(spec, partners, ranking, org, policy, seed))
+        out.extend(_multiple_choice(spec, private, true, ranking, org, policy, seed))
     return out
 
 
-def _best_free_recall(spec: PeopleSpec, partners: Mapping[str, Party], ranking: PeopleRanking,
-                      org: OrgKnowledge, policy: Policy, department: str | None) -> Question | None:
+def _best_free_recall(spec: PeopleSpec, partners: Mapping[str, Party], known: Mapping[str, Party],
+                      ranking: PeopleRanking, org: OrgKnowledge, policy: Policy, department: str | None
+                      ) -> Question | None:
     best: Question | None = None
-    for scope in spec.scopes:
-        q = _free_recall(spec, scope, partners, ranking, org, policy, department)
+    # Never "anyone" when the team shares facts: the wording then rules out the team itself, the most salient
+    # people a caller would otherwise name for nothing.
+    scopes = [sc for sc in spec.scopes if not (spec.team_aware and sc is Scope.ANYONE)] or spec.scopes
+    for scope in scopes:
+        q = _free_recall(spec, scope, partners, known, ranking, org, policy, department)
         if q is not None and (best is None or q.expected_bits > best.expected_bits):
             best = q
     return best
 
 
-def _free_recall(spec: PeopleSpec, scope: Scope, partners: Mapping[str, Party], ranking: PeopleRanking,
-                 org: OrgKnowledge, policy: Policy, department: str | None) -> Question | None:
+def _known_ids(known: Sequence[Candidate]) -> frozenset[str]:
+    return frozenset(c.key for c in known if not c.external)
+
+
+def _free_recall(spec: PeopleSpec, scope: Scope, partners: Mapping[str, Party], known: Mapping[str, Party],
+                 ranking: PeopleRanking, org: OrgKnowledge, policy: Policy, department: str | None
+                 ) -> Question | None:
     excluded = scope.excluded(ranking) | ranking.ids(*spec.ruled_out)
     accepted = {k: p for k, p in partners.items() if k not in excluded}
     if not accepted:
         return None
-    g = score_people(ranking, accepted, excluded, policy.guesses_per_question, policy.max_bits_per_question)
+    # Whom the wording rules out stays wrong; what the team shares (or a huge meeting) is true but worth nothing.
+    true_known = tuple(candidate_for_party(k, p, org) for k, p in known.items() if k not in excluded)
+    # The insider skips whom the wording rules out and what earns nothing: neither dilutes their guesses.
+    skipped = excluded | _known_ids(true_known)
+    g = score_people(ranking, accepted, skipped, policy.guesses_per_question, policy.max_bits_per_question)
     ease = _ease(spec.recall_per_person, len(accepted), scope)
     cands = tuple(candidate_for_party(k, p, org) for k, p in accepted.items())
     kind = f"{spec.source.value}.{spec.family}.{scope.value}"
     return Question(
         id=kind, kind=kind, source=spec.source, prompt=spec.prompt.replace("{scope}", scope.phrase(department)),
         form=Form.FREE_RECALL, answer_type=AnswerType.PERSON, bits=g.bits, guesses=policy.guesses_per_question,
-        explanation=f"{len(accepted)} accepted answer(s). {g.explanation}", ease=ease, accepted=cands,
-        confusers=look_alikes(cands, ranking, partners, org),
+        explanation=f"{len(accepted)} accepted answer(s), {len(true_known)} true but known to the team. "
+                    + g.explanation, ease=ease, accepted=cands,
+        confusers=look_alikes(cands, ranking, partners, org), known=true_known,
     )
 
 
@@ -152,7 +182,7 @@ def _follow_up(spec: PeopleSpec, first: Question, ranking: PeopleRanking, partne
     if len(first.accepted) < 2:
         return None
     scope = Scope(first.kind.rsplit(".", 1)[-1])
-    excluded = scope.excluded(ranking) | ranking.ids(*spec.ruled_out)
+    excluded = scope.excluded(ranking) | ranking.ids(*spec.ruled_out) | _known_ids(first.known)
     accepted = {c.key: partners[c.key] for c in first.accepted}
     g = score_people(ranking, accepted, excluded, 2 * first.guesses, policy.max_bits_per_question)
     head, _, scope_name = first.kind.rpartition(".")
@@ -165,10 +195,11 @@ def _follow_up(spec: PeopleSpec, first: Question, ranking: PeopleRanking, partne
 
 def score_people(ranking: PeopleRanking, accepted: Mapping[str, Party], excluded: frozenset[str],
                  guesses: int, cap: float) -> Guessability:
-    ids = [p.person.id if p.person is not None else None for p in accepted.values()]
+    ids = [p.person.id if p.person is not None else key for key, p in accepted.items()]
     tiers = ranking.tiers(ids, excluded)
     # The uniform floor runs over the organisation only: outsiders are one unguessable lump.
-    return assess(tiers, guesses, cap, floor_tiers=tiers[:-1] if any(i is not None for i in ids) else None)
+    inside = any(not i.startswith("ext:") for i in ids)
+    return assess(tiers, guesses, cap, floor_tiers=tiers[:-1] if inside else None)
 
 
 def _ease(per_person: float, count: int, scope: Scope) -> float:
@@ -216,12 +247,14 @@ def _near(word: str, index: Mapping[str, set[str]], forms: frozenset[str]) -> se
     return hits
 
 
-def _multiple_choice(spec: PeopleSpec, partners: Mapping[str, Party], ranking: PeopleRanking,
-                     org: OrgKnowledge, policy: Policy, seed: str) -> list[Question]:
+def _multiple_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapping[str, Party],
+                     ranking: PeopleRanking, org: OrgKnowledge, policy: Policy, seed: str) -> list[Question]:
     """One true partner among decoys from the same tier of the ranking (so the impostor cannot spot
-    the odd one out), none of whom is a partner. The right answer is drawn from the least guessable
-    tier that has enough decoys; never the manager or the team (an impostor picks them first). Up to
-    `CHOICE_VARIANTS` versions with different right answers and no option in common."""
+    the odd one out). Every decoy is FALSE by the wording: nobody in `true` (whom the target met, chatted with,
+    heard from or saved in the window, huge meetings and team meetings included). The right answer is drawn from
+    the least guessable tier that has enough decoys; never the manager, the team or anyone the team shares (a
+    teammate picks them first). Up to `CHOICE_VARIANTS` versions with different right answers and no option in
+    common."""
     rng = seeded_rng(seed, spec.source.value + spec.family)
     k = policy.multiple_choice_options
     public = ranking.ids(*IMMEDIATE_TEAM)
@@ -231,7 +264,7 @@ def _multiple_choice(spec: PeopleSpec, partners: Mapping[str, Party], ranking: P
     out: list[Question] = []
     shown: set[str] = set()  # decoys of earlier versions: never shown again, so versions reveal nothing of each other
     for correct in internal:
-        decoys = _decoys(correct, ranking, set(partners) | shown, k - 1, rng)
+        decoys = _decoys(correct, ranking, set(true) | set(partners) | shown, k - 1, rng)
         if len(decoys) == k - 1:
             out.append(_choice_question(spec, correct, decoys, ranking, org, rng, len(out)))
             shown.update(p.id for p in decoys)
