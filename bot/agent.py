@@ -36,7 +36,7 @@ from bot.turn_state import ConversationTurnState, NoUserSignIn
 from dialogs.card_prompt import CARD_ACTION_INVOKE, REJECTED_CLICK, REPLACEMENT_CARD, card_action
 from dialogs.ports import Actor, Clock, Sealer
 from dialogs.question_dialog import REPLACED_CARD_ID
-from dialogs.self_service_dialog import SelfServiceDialog
+from dialogs.self_service_dialog import SelfServiceDialog, can_self_serve
 from dialogs.verify_dialog import VerifyDialog
 from graph.directory import Directory, Unavailability
 from store import Store
@@ -290,8 +290,10 @@ class WatchwordAgent:
 
     # --- replies -------------------------------------------------------------------------------------------
     async def _help(self, context: TurnContext, tenant: str, *, short: bool) -> None:
-        agent = await self.access.is_agent(tenant, user_id_of(context.activity))
-        self_service = await self.records.self_service_enabled(tenant)
+        user = user_id_of(context.activity)
+        agent = await self.access.is_agent(tenant, user)
+        # Offered only to people who can use it (on for the tenant, someone Watchword may reset, not locked out).
+        self_service = bool(user) and await can_self_serve(self.records, tenant, user)
         card = self.cards.render("help", audience="agent" if agent else "user", short=short,
                                  self_service=self_service)
         await context.send_activity(self.cards.activity(card, "What Watchword does"))

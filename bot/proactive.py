@@ -121,7 +121,7 @@ class ProactiveMessenger:
         return sent
 
     async def ask_manager(self, context: TurnContext, *, session_id: str, actor: Actor, target: Mapping[str, str],
-                          manager_id: str, security_contact_id: str = "") -> bool:
+                          manager_id: str, security_contact_id: str = "", self_service: bool = False) -> bool:
         reference = await self._reference(actor.tenant_id, manager_id)
         if reference is None or manager_id.lower() == actor.user_id.lower():
             return False
@@ -129,10 +129,19 @@ class ProactiveMessenger:
                                          manager_id=manager_id)
         if record is None:
             return False
-        card = self._cards.render("manager", person_name=target["name"], agent_name=actor.name or "A helpdesk agent",
-                                  started_at=clock_time(self._clock(), None), data={"session": session_id})
-        sent = await self.send(context, reference, self._cards.activity(
-            card, f"Is {target['name']} on the phone with the helpdesk?"), "the manager's question")
+        name = target["name"]
+        started = clock_time(self._clock(), None)
+        if self_service:
+            question = f"Is {name} resetting their own password in Teams right now?"
+            context_line = (f"Someone signed in to Teams as {name} asked Watchword to reset their password at "
+                            f"{started}. A stolen phone or laptop could do that too.")
+        else:
+            question = f"Is {name} on the phone with the helpdesk now?"
+            context_line = (f"{actor.name or 'A helpdesk agent'} of the IT helpdesk is verifying a caller who says "
+                            f"they are {name}. Started {started}.")
+        card = self._cards.render("manager", person_name=name, question=question, context_line=context_line,
+                                  data={"session": session_id})
+        sent = await self.send(context, reference, self._cards.activity(card, question), "the manager's question")
         await self._store.audit.append(action="manager.asked", outcome="sent" if sent else "not_delivered",
                                        actor=f"teams:{actor.user_id}", subject=str(target["id"]),
                                        tenant_id=actor.tenant_id,

@@ -179,8 +179,9 @@ class Messenger(Protocol):
         ...
 
     async def ask_manager(self, context: TurnContext, *, session_id: str, actor: Actor, target: Mapping[str, str],
-                          manager_id: str, security_contact_id: str = "") -> bool:
-        """Ask the manager "is <name> on the phone with the helpdesk now?"; False if not delivered."""
+                          manager_id: str, security_contact_id: str = "", self_service: bool = False) -> bool:
+        """Ask the manager "is <name> on the phone with the helpdesk now?" (self-service: "resetting their own
+        password in Teams now?"); False if not delivered."""
         ...
 
     async def factor_answers(self, session_id: str) -> FactorAnswers: ...

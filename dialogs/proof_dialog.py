@@ -77,9 +77,10 @@ class ProofDialog(ComponentDialog):
                 verbs=["code", "no_code", "cancel"], ref=ref, text_verb="code", words={"cancel": "cancel"}))
         if current.awaiting:
             manager = (options.get("manager") or {}).get("name") or "their manager"
+            whom = "it's you" if options.get("audience") == "self" else "the caller is on the phone with you"
             card = self._cards.render("waiting", title=f"Waiting for {manager}", data={"ref": ref}, lines=[
-                f"I've asked {manager} in Teams whether the caller is on the phone with you. The questions are done: "
-                "their answer decides.", "I'll tell you when they answer; then choose Check again."])
+                f"I've asked {manager} in Teams whether {whom}. The questions are done: their answer decides.",
+                "When they have answered, choose Check again."])
             return await step.prompt(CardPrompt.__name__, prompt_options(
                 self._cards.activity(card, f"Waiting for {manager}"), "Choose Check again or Cancel.",
                 verbs=["check", "cancel"], ref=ref, words={"cancel": "cancel", "check": "check"}))
@@ -146,9 +147,13 @@ class ProofDialog(ComponentDialog):
                 manager = options.get("manager") or {}
                 sent = bool(manager) and await self._messenger.ask_manager(
                     context, session_id=session.id, actor=actor, target=target, manager_id=str(manager["id"]),
-                    security_contact_id=contact)
+                    security_contact_id=contact, self_service=options.get("audience") == "self")
                 current = session.requested(Factor.MANAGER, sent)
-                if sent:
+                if sent and options.get("audience") == "self":
+                    await self._notice(context, f"I've asked {manager['name']} to confirm it's you",
+                                       f"{manager['name']}, your manager, was asked in Teams whether it's really you. "
+                                       "They may call you. Carry on with the questions meanwhile.")
+                elif sent:
                     await self._notice(context, f"I've asked {manager['name']} too",
                                        f"{manager['name']}, their manager, was asked in Teams whether the caller is "
                                        "on the phone with you. Carry on; I'll tell you what they say.")

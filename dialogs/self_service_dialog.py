@@ -1,13 +1,24 @@
 """SelfServiceDialog: "reset my password" from the person themselves, in their own chat with Watchword.
 
 Off unless the tenant's admin turned it on (bot/agent.py says so plainly). The same questions as a helpdesk
-verification, under a stricter policy (`self_service_policy` below: more proof, one wrong answer
-ends it, no multiple choice), then the same once-only reset. Only in a 1:1 chat.
+verification, under a stricter policy (`self_service_policy` below), then the same once-only reset. Only in a 1:1
+chat.
+
+What proves anything when the requester IS the Teams user: the threat here is not a voice on the phone but a
+stolen or unlocked signed-in Teams (a phone left on a desk, a laptop taken). A code shown in Teams and typed back
+into Teams proves nothing against that (the thief sees it on every device signed in as the person), so self-
+service never uses the code. The same thief can read the person's chats and calendar, so questions alone need
+more proof than at the helpdesk. What a stolen session cannot fake is the person's manager, who is asked in their
+own Teams "is <name> resetting their own password now? Call them if unsure" and calls the person on a number
+they already know: when the questions alone cannot reach the bar (thin data, a few "don't know"s), the manager's
+confirmation plus a little knowledge does, the same rule as at the helpdesk.
 
 Options: {"actor": Actor.to_dict()} (the actor is also the target).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from microsoft_agents.hosting.core import TurnContext
 from microsoft_agents.hosting.dialogs import ComponentDialog, DialogTurnResult, WaterfallDialog, WaterfallStepContext
@@ -22,32 +33,46 @@ from dialogs.ports import (
     Sealer,
     VerificationRecords,
 )
-from dialogs.question_dialog import QuestionDialog
+from dialogs.proof_dialog import ProofDialog
 from dialogs.reset_dialog import ResetPasswordDialog
 from dialogs.session_keeper import SessionKeeper
 from dialogs.wording import requirement_lines, risk_view
 from graph.directory import Directory, DirectoryError
 from verification import Outcome, Policy
+from verification.factors import Factor
 
-USER_STEPS = {
+HELPDESK = "Call the IT helpdesk: they can check it's you by phone and reset it for you."
+USER_STEPS = {  # what happened, without blaming the person, and what to do next
     Outcome.VERIFIED: "You answered enough questions.",
-    Outcome.NOT_ENOUGH_QUESTIONS: "There isn't enough recent activity on your account to check it this way.",
-    Outcome.BLOCKED_BY_RISK: "Recent sign-ins to your account look unusual, so it can't be reset here.",
-    Outcome.LOCKED_OUT: "There have been too many attempts today.",
-    Outcome.PRIVILEGED: "Administrator accounts can't be reset here.",
-    Outcome.TIMED_OUT: "That took longer than allowed.",
+    Outcome.NOT_ENOUGH_QUESTIONS: "I can't check it's you in this chat this time. That's not something you did.",
+    Outcome.BLOCKED_BY_RISK: "For your protection, recent sign-ins to your account need a person to look at them "
+                             "first.",
+    Outcome.LOCKED_OUT: "Self-service is paused for your account for today, to protect it.",
+    Outcome.PRIVILEGED: "Administrator accounts are reset by the identity team only.",
+    Outcome.TIMED_OUT: "That took longer than allowed, so I stopped to keep your account safe.",
     Outcome.CANCELLED: "Cancelled: nothing was changed.",
-    Outcome.NOT_VERIFIED: "Those answers weren't enough to confirm it's you.",
+    Outcome.NOT_VERIFIED: "I couldn't confirm it's you this time. Nothing was changed on your account.",
 }
 
 
 def self_service_policy(policy: Policy) -> Policy:
-    """Stricter than the helpdesk's: nobody listens to the answers, so more proof, one wrong answer ends it,
-    and no multiple choice (its options would hand over real names)."""
-    from dataclasses import replace
-
-    return replace(policy, required_bits=policy.required_bits + 8, max_wrong=1, allow_multiple_choice=False,
+    """Stricter than the helpdesk's where a stolen Teams session could help (see the module doc): more bits for
+    questions alone, never the code, fewer attempts. Multiple choice stays: with every free-recall question asked
+    first, its options hand over nothing a later question needs, and without it most people cannot reach the bar."""
+    return replace(policy, required_bits=policy.required_bits + SELF_SERVICE_EXTRA_BITS, possession_code=False,
                    max_attempts_per_day=min(policy.max_attempts_per_day, 2))
+
+
+SELF_SERVICE_EXTRA_BITS = 8.0
+
+
+async def can_self_serve(records: VerificationRecords, tenant_id: str, user_id: str) -> bool:
+    """Whether to offer self-service to this person at all: on for the tenant, and they are someone Watchword may
+    reset (in scope, not an administrator, not on-premises) and not locked out."""
+    if not await records.self_service_enabled(tenant_id):
+        return False
+    protection, _ = await records.protection(tenant_id, user_id)
+    return protection is Protection.PROTECTED and await records.active_lockout_until(tenant_id, user_id) is None
 
 
 class SelfServiceDialog(ComponentDialog):
@@ -61,8 +86,9 @@ class SelfServiceDialog(ComponentDialog):
         self._clock = clock
         self.add_dialog(WaterfallDialog(f"{SelfServiceDialog.__name__}.steps", [
             self.start_step, self.decision_step]))
+        self._messenger = messenger
         self._sessions = SessionKeeper(records, sealer, clock)
-        self.add_dialog(QuestionDialog(records, messenger, self._sessions, cards, clock))
+        self.add_dialog(ProofDialog(records, messenger, self._sessions, cards, clock))
         self.add_dialog(ResetPasswordDialog(directory, records, messenger, ledger, cards, clock))
         self.initial_dialog_id = f"{SelfServiceDialog.__name__}.steps"
 
@@ -74,30 +100,42 @@ class SelfServiceDialog(ComponentDialog):
         protection, why = await self._records.protection(actor.tenant_id, actor.user_id)
         if protection is not Protection.PROTECTED:
             return await self._end(step.context, step, "I can't reset your password here",
-                                   f"Your account is {why}. Call the IT helpdesk.")
+                                   f"Your account is {why}.", HELPDESK)
         if await self._records.active_lockout_until(actor.tenant_id, actor.user_id) is not None:
-            return await self._end(step.context, step, "Too many attempts", "Call the IT helpdesk.")
+            return await self._end(step.context, step, "I can't reset your password here today",
+                                   USER_STEPS[Outcome.LOCKED_OUT], HELPDESK)
         try:
             loaded = await self._directory.load_context(actor.tenant_id, actor.user_id)
         except DirectoryError:
             return await self._end(step.context, step, "I can't check your account right now",
-                                   "Try again in a few minutes, or call the IT helpdesk.")
+                                   "Try again in a few minutes.", HELPDESK)
         if loaded.context.is_federated:
             return await self._end(step.context, step, "I can't reset your password here",
-                                   "Your password is managed on-premises. Call the IT helpdesk.")
+                                   "Your password is managed on-premises.", HELPDESK)
         policy = self_service_policy(await self._records.policy_for(actor.tenant_id))
+        manager = loaded.context.manager
+        available = frozenset()
+        if manager is not None and manager.id.lower() != actor.user_id.lower() \
+                and await self._messenger.can_reach(actor.tenant_id, manager.id):
+            available = frozenset({Factor.MANAGER})
         started = await self._sessions.begin(step.context, loaded, policy, actor=actor, target_id=actor.user_id,
-                                             self_service=True)
+                                             self_service=True, available=available)
         first, sealed = started.first, started.sealed
         step.values["session_id"] = started.session.id
         if first.decision is not None:
             return await step.next({"session": sealed})
+        lines = [requirement_lines(policy, first, frozenset())[0]]
+        if available:
+            lines.append(f"If the questions aren't enough, I'll ask {manager.display_name}, your manager, to confirm "
+                         "it's you: they may call you.")
         card = self._cards.render("person", person={"name": "Checking it's you", "details": actor.name},
-                                  risk=risk_view(started.risk),
-                                  requirements=requirement_lines(policy, first, frozenset())[:1])
+                                  risk=risk_view(started.risk), requirements=lines)
         await step.context.send_activity(self._cards.activity(card, "A few questions first"))
-        return await step.begin_dialog(QuestionDialog.__name__, {"session": sealed, "actor": actor.to_dict(),
-                                                                 "audience": "self", "out_of_band": False})
+        return await step.begin_dialog(ProofDialog.__name__, {
+            "session": sealed, "actor": actor.to_dict(), "audience": "self",
+            "target": {"id": actor.user_id, "name": actor.name},
+            "manager": {"id": manager.id, "name": manager.display_name} if manager else None,
+            "security_contact_id": policy.security_contact_id})
 
     async def decision_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         actor = Actor.from_dict(step.options["actor"])
@@ -109,8 +147,7 @@ class SelfServiceDialog(ComponentDialog):
         policy = Policy.from_dict(snapshot["policy"])
         await self._records.close_session(session.id, decision, actor=actor, target_id=actor.user_id, policy=policy)
         if decision.outcome is not Outcome.VERIFIED:
-            return await self._end(step.context, step, "Not reset", USER_STEPS[decision.outcome],
-                                   "To reset your password, call the IT helpdesk.")
+            return await self._end(step.context, step, "Not reset", USER_STEPS[decision.outcome], HELPDESK)
         await self._ledger.allow(session.id, tenant_id=actor.tenant_id, target_id=actor.user_id)
         return await step.begin_dialog(ResetPasswordDialog.__name__, {
             "session_id": session.id, "actor": actor.to_dict(), "target": {"id": actor.user_id, "name": actor.name}})

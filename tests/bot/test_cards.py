@@ -37,7 +37,7 @@ ALL_CARDS = {
     "reset_confirm": lambda h: dict(person_name=h, data={"ref": "r"}),
     "password": lambda h: dict(person_name=h, redacted=False, password="Ab#*_[x](y)", data={"ref": "r"}),
     "out_of_band": lambda h: dict(started_at="12:00 UTC", agent_name=h, code="482 913", data={"session": "s"}),
-    "manager": lambda h: dict(person_name=h, agent_name=h, started_at="12:00 UTC", data={"session": "s"}),
+    "manager": lambda h: dict(person_name=h, question=h, context_line=h, data={"session": "s"}),
     "code_entry": lambda h: dict(note=h, data={"ref": "r"}),
     "waiting": lambda h: dict(title="Waiting", lines=[h], data={"ref": "r"}),
 }

@@ -34,7 +34,7 @@ async def answer_all(teams: Teams, agent: Chat) -> None:
 async def test_thin_data_asks_the_manager_at_once(teams: Teams, agent: Chat) -> None:
     grace = await start(teams, agent)
     asked = card_text(grace.last_card())
-    assert "Is this person on the phone with the helpdesk now?" in asked and "Alan Turing" in asked
+    assert "Is Alan Turing on the phone with the helpdesk now?" in asked
     assert "call them on a number you already know" in asked
     assert "[Confirm]" in asked and "[I don't know]" in asked and "[Deny]" in asked
     assert "I've asked Grace Hopper too" in agent.text() and is_question(agent.last_card())
@@ -92,7 +92,7 @@ async def test_manager_is_not_bothered_when_questions_are_enough(teams: Teams, a
 
 async def test_policy_can_always_ask_the_manager(teams: Teams, agent: Chat) -> None:
     grace = await start(teams, agent, thin=False, policy=Policy(manager_attestation=ManagerMode.ALWAYS))
-    assert "Is this person on the phone" in grace.text()
+    assert "Is Alan Turing on the phone with the helpdesk now?" in grace.text()
 
 
 async def test_no_manager_factor_when_the_policy_turns_it_off(teams: Teams, agent: Chat) -> None:

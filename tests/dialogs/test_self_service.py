@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.cards import card_text
-from store import SessionOutcome
-from tests.dialogs.fakes import ALAN, TEMPORARY_PASSWORD, TENANT
+from store import SessionOutcome, UserSnapshot
+from tests.dialogs.fakes import ADA, ALAN, GRACE, TEMPORARY_PASSWORD, TENANT
 from tests.dialogs.harness import Chat, Teams, answer_until_decided
 from verification.policy import Policy
 
@@ -46,9 +46,59 @@ async def test_self_service_when_enabled_asks_more_and_resets_once(teams: Teams,
     assert session.required_bits == 28
 
 
-async def test_self_service_one_wrong_answer_ends_it(teams: Teams, alan: Chat) -> None:
+async def test_self_service_wrong_answers_reset_nothing_and_say_what_to_do_without_blame(teams: Teams,
+                                                                                         alan: Chat) -> None:
     await _enable_self_service(teams)
     await alan.say("reset my password")
-    decision = await answer_until_decided(teams, alan, ALAN, truthful=False, guesses=("Grace Hopper",) * 4)
-    assert decision.startswith("Not reset") and "call the IT helpdesk" in decision
+    decision = await answer_until_decided(teams, alan, ALAN, truthful=False, guesses=("Grace Hopper",) * 8)
+    assert decision.startswith("Not reset") and "Call the IT helpdesk: they can check it's you by phone" in decision
+    assert "activity" not in decision and "weren't enough" not in decision
     assert teams.directory.resets == []
+
+
+async def test_self_service_never_shows_a_code(teams: Teams, alan: Chat) -> None:
+    await _enable_self_service(teams)
+    await alan.say("reset my password")
+    assert "Your code for the IT helpdesk" not in alan.text() and "Ask for the code" not in alan.text()
+
+
+async def test_thin_data_self_service_gets_through_with_the_managers_confirmation(teams: Teams, alan: Chat) -> None:
+    await _enable_self_service(teams)
+    teams.directory.manager = GRACE
+    teams.directory.thin.add(ALAN.id)
+    grace = teams.chat(GRACE)
+    await grace.say("hi")
+    await alan.say("reset my password")
+    asked = card_text(grace.last_card())
+    assert "Is Alan Turing resetting their own password in Teams right now?" in asked
+    assert "A stolen phone or laptop could do that too." in asked
+    assert "I've asked Grace Hopper to confirm it's you" in alan.text()
+    await grace.click("Confirm")
+    decision = await answer_until_decided(teams, alan, ALAN)
+    if decision.startswith("Waiting for Grace Hopper"):
+        await alan.click("Check again")
+        decision = card_text(alan.last_card())
+    assert decision.startswith("Reset this password?"), decision
+
+
+async def test_thin_data_self_service_without_a_manager_says_what_to_do(teams: Teams, alan: Chat) -> None:
+    await _enable_self_service(teams)
+    teams.directory.thin.add(ALAN.id)
+    await alan.say("reset my password")
+    told = alan.text()
+    assert "I can't check it's you in this chat this time. That's not something you did." in told
+    assert "Call the IT helpdesk" in told and "activity" not in told
+
+
+async def test_help_offers_self_service_only_to_people_who_can_use_it(teams: Teams, alan: Chat) -> None:
+    await _enable_self_service(teams)
+    await teams.store.protected_users.begin_sync(TENANT)
+    await teams.store.protected_users.apply_sync_page(
+        TENANT, upserts=[UserSnapshot(ALAN.id, ALAN.upn or "", ALAN.display_name),
+                         UserSnapshot(ADA.id, ADA.upn or "", ADA.display_name,
+                                      not_resettable_reasons=("privileged_admin",))], delta_link="d")
+    await alan.say("help")
+    assert "reset my password" in alan.text().lower()
+    ada = teams.chat(ADA)  # a Global Administrator: never reset through Watchword
+    await ada.say("help")
+    assert "reset my password" not in ada.text().lower()
