@@ -50,6 +50,7 @@ class Section:
 
 # The console's navigation. A section whose module does not exist yet is shown greyed out.
 SECTIONS: tuple[Section, ...] = (
+    Section("home", "Last 30 days", "/admin/", "admin.home"),
     Section("integrations", "Settings › Integrations", "/admin/settings/integrations", "admin.entra"),
     Section("users", "Protected users", "/admin/users", "admin.users"),
     Section("policy", "Policy", "/admin/policy", "admin.policy"),
@@ -81,8 +82,6 @@ def setup_admin(app: web.Application) -> None:
     setup_refusals(app)  # counts anonymous refusals for the guard (admin/security.py)
     app.on_response_prepare.append(security_headers(content_security_policy(settings.login_url)))
     app.cleanup_ctx.append(_console_ctx)
-    app.router.add_get("/admin", _home)
-    app.router.add_get("/admin/", _home)
     app.router.add_static("/admin/static/", STATIC_DIR, append_version=False)
     app.add_routes(public_pages.routes)
     app.add_routes(signin.routes)
@@ -102,10 +101,6 @@ def _exists(module: str) -> bool:
 def _nav() -> list[Section]:
     return [Section(s.key, s.label, s.href, s.module, s.module == "admin.entra" or _exists(s.module))
             for s in SECTIONS]
-
-
-async def _home(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound("/admin/settings/integrations")
 
 
 async def _console_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -44,7 +44,7 @@ KNOWN_ACTIONS = ("verification.requested", "verification.started", "verification
                  "out_of_band.answered", "bot.tenant_refused", "entra.connect", "entra.consent_started",
                  "entra.check", "entra.disconnect", "console.sign_in", "console.sign_out", "console.request_refused",
                  "policy.change", "directory.sync_requested", "directory.sync", "audit.export", "audit.verify",
-                 "audit.head")
+                 "audit.head", "graph.sources_unavailable", "protected_user.excluded", "protected_user.included")
 TEAMS_ACTOR = "teams:"  # how the bot names an agent: teams:<their Entra object id>
 
 

@@ -128,6 +128,9 @@ class VerifyDialog(ComponentDialog):
             await self._notice(step.context, "I can't read their Microsoft 365 data right now", str(err),
                                "Try again in a minute, or verify them another way.")
             return await step.end_dialog()
+        if loaded.context.unavailable:  # the console's home counts these: a source often missing needs fixing
+            await self._records.audit("graph.sources_unavailable", "partial", actor=actor, subject=target["id"],
+                                      details={"sources": sorted(loaded.context.unavailable)})
         if loaded.context.is_federated:
             await self._refuse(step.context, actor, target, Protection.FEDERATED)
             return await step.end_dialog()

@@ -29,6 +29,7 @@ from store.lockouts import LockoutRepository
 from store.policies import PolicyRepository
 from store.protected_users import ProtectedUserRepository
 from store.sessions import SessionRepository
+from store.stats import StatsRepository
 from store.sync_leases import SyncLeaseRepository
 from store.tenants import TenantRepository
 from store.units import Units
@@ -64,6 +65,7 @@ class Store:
         self.policies = PolicyRepository(self.sessionmaker, clock)
         self.sync_leases = SyncLeaseRepository(self.sessionmaker, clock)
         self.console_sessions = ConsoleSessionRepository(self.sessionmaker, clock)
+        self.stats = StatsRepository(self.sessionmaker, clock)
 
     async def ping(self) -> None:
         """Raise unless the database answers (readiness checks)."""
