@@ -152,7 +152,11 @@ class WatchwordAgent:
                 await self._welcome(context, tenant)
             return
         if activity.type == ActivityTypes.invoke and activity.name != CARD_ACTION_INVOKE:
-            return  # other invokes (e.g. messaging extensions) are not ours: the SDK answers 501
+            # Not ours (Watchword declares no messaging extension, task module...): a client error, where the
+            # SDK would answer 501, a server error, to anyone who sends one.
+            await context.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(
+                status=400, body={"error": "Watchword does not handle this invoke"})))
+            return
         action = card_action(activity)
         if action is not None and action[0] in OWN_TEAMS_ANSWERS:  # the person's "not me", the manager's answer
             card = await self.messenger.answer_out_of_band(context, action[1], action[0])

@@ -94,3 +94,12 @@ async def test_a_channel_that_never_answers_does_not_hold_the_turn(demo_client, 
     response = await asyncio.wait_for(demo_client.post("/api/messages", json=body), timeout=30)
     assert response.status < 500
     never.set()
+
+
+@pytest.mark.parametrize("name", ["composeExtension/query", "task/fetch", "", "x" * 300])
+async def test_an_invoke_watchword_does_not_handle_is_a_client_error_not_501(demo_client, connector: Connector,
+                                                                             name: str) -> None:
+    body = {**activity(connector), "type": "invoke", "name": name, "value": {"commandId": "search"}}
+    body.pop("text")
+    response = await demo_client.post("/api/messages", json=body)
+    assert response.status == 400
