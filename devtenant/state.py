@@ -63,6 +63,8 @@ class DevTenantConfig:
     # The app registration asks for the `groups` claim (groupMembershipClaims, or the groups optional claim).
     # Off by default, as for a new registration: id tokens then carry no groups at all.
     groups_claim: bool = False
+    # A page of directory objects with $expand holds at most this many, whatever $top says (Graph: 100; 0 = no cap).
+    expand_page_cap: int = 100
 
 
 @dataclass

@@ -33,10 +33,13 @@ from verification.context import Person
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_MAX_PAGES = 20  # 20 pages of 999: tenants up to ~20,000 people get a complete snapshot
+# The snapshot expands each user's manager, and Graph caps a page of directory objects with $expand at 100,
+# whatever $top says: 600 pages give tenants of up to 60,000 people a complete snapshot.
+SNAPSHOT_PAGE = 100
+SNAPSHOT_MAX_PAGES = 600
 TTL_S = 900.0  # tenant-wide facts and group sizes...
 REFRESH_AFTER_S = 420.0  # ...refreshed in the background once older than this
-REFRESH_BUDGET_S = 120.0
+REFRESH_BUDGET_S = 300.0  # a 50,000-person snapshot is 500 sequential pages
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,7 +134,7 @@ FACTS: dict[str, Fact] = {
                       _catalogue),
     "users": Fact(relative_url("/users", {
         "$select": ",".join((*mapping.PERSON_FIELDS, "accountEnabled", "userType")),
-        "$expand": "manager($select=id)", "$top": "999"}), {}, snapshot, all_pages=SNAPSHOT_MAX_PAGES),
+        "$expand": "manager($select=id)", "$top": str(SNAPSHOT_PAGE)}), {}, snapshot, all_pages=SNAPSHOT_MAX_PAGES),
 }
 
 

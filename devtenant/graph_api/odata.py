@@ -206,6 +206,9 @@ def page(req: GraphRequest, items: Sequence[Any], *, default_size: int, max_size
     ConsistencyLevel header, else Graph silently leaves it out.
     """
     size = page_size(req, default_size, max_size, strict=strict_top)
+    cap = req.state.config.expand_page_cap
+    if directory and cap and "$expand" in req.query:
+        size = min(size, cap)  # Graph: $expand on directory objects returns at most 100 objects a page
     offset = 0
     token = req.query.get("$skiptoken")
     if token is not None:

@@ -411,6 +411,14 @@ async def test_expand_manager_and_direct_reports_capped_at_20(client, state):
     assert "manager" not in ada
 
 
+async def test_a_page_of_users_with_expand_holds_at_most_100_whatever_top_says(client, state):
+    add_staff(state.org, 150, manager=GRACE)
+    _, expanded = await get(client, state, "/users?$select=id&$expand=manager($select=id)&$top=999")
+    assert len(expanded["value"]) == 100 and "@odata.nextLink" in expanded
+    _, plain = await get(client, state, "/users?$select=id&$top=999")
+    assert len(plain["value"]) == len(state.org.users) and "@odata.nextLink" not in plain
+
+
 async def test_expand_of_an_unknown_navigation_is_400(client, state):
     resp, _ = await get(client, state, f"/users/{ALAN}?$expand=bestFriend")
     assert resp.status == 400
