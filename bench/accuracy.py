@@ -215,16 +215,19 @@ async def _load_all(org: Org, targets: list[str], args: argparse.Namespace) -> L
                         report.ended_by_graph_errors += 1
                     return
             report.contexts[uid] = loaded
-            report.elapsed_ms.append(loaded.elapsed_ms)
-            report.round_trips.append(loaded.round_trips)
-            report.requests.append(loaded.requests)
-            for source, why in loaded.context.unavailable.items():
-                report.unavailable[source] += 1
-                if source == Source.SIGN_INS.value:
-                    report.without_sign_ins[why] += 1
 
         try:
             await asyncio.gather(*(load(uid) for uid in targets))
+            # Sign-in logs are read beside each load (graph/context_loader.py): collect them as a decision would.
+            for uid, loaded in list(report.contexts.items()):
+                report.contexts[uid] = loaded = await loaded.with_sign_ins()
+                report.elapsed_ms.append(loaded.elapsed_ms)
+                report.round_trips.append(loaded.round_trips)
+                report.requests.append(loaded.requests)
+                for source, why in loaded.context.unavailable.items():
+                    report.unavailable[source] += 1
+                    if source == Source.SIGN_INS.value:
+                        report.without_sign_ins[why] += 1
         finally:
             report.seconds = time.perf_counter() - started
             await http.aclose()

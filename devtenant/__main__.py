@@ -17,6 +17,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from devtenant.server import start_devtenant
@@ -38,6 +39,14 @@ def _bounded(kind: Callable[[str], float], low: float, high: float, what: str) -
     return parse
 
 
+def _endpoint_latency(text: str) -> tuple[str, float]:
+    path, sep, ms = text.partition("=")
+    if not sep or not path.startswith("/"):
+        raise argparse.ArgumentTypeError(f"--endpoint-latency-ms takes PATH=MS such as /auditLogs/signIns=3000, "
+                                         f"not {text!r}")
+    return path, _bounded(float, 0, 120_000, "--endpoint-latency-ms")(ms)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m devtenant",
@@ -52,6 +61,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="number of people in the organisation (20..50000)")
     parser.add_argument("--latency-ms", type=_bounded(float, 0, 60_000, "--latency-ms"), default=0.0,
                         help="added latency of every Graph request, in milliseconds")
+    parser.add_argument("--endpoint-latency-ms", action="append", type=_endpoint_latency, default=None,
+                        metavar="PATH=MS",
+                        help="extra latency of the endpoints under a path, e.g. /auditLogs/signIns=3000 (repeatable; "
+                             "default: sign-in logs 1500 ms, as Microsoft's reports API is slow)")
     parser.add_argument("--fault-rate", type=_bounded(float, 0, 1, "--fault-rate"), default=0.0,
                         help="share of Graph requests that fail transiently (0..1)")
     parser.add_argument("--unconsented", action="store_true",
@@ -66,6 +79,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> int:
     config = DevTenantConfig(seed=args.seed, users=args.users, latency_ms=args.latency_ms,
                              fault_rate=args.fault_rate, unconsented=args.unconsented)
+    if args.endpoint_latency_ms is not None:
+        config = replace(config, endpoint_latency_ms=tuple(args.endpoint_latency_ms))
     try:
         running = await start_devtenant(config, host=args.host, port=args.port, ca_dir=args.ca_dir)
     except OSError as exc:

@@ -63,6 +63,9 @@ class DevTenantConfig:
     # The app registration asks for the `groups` claim (groupMembershipClaims, or the groups optional claim).
     # Off by default, as for a new registration: id tokens then carry no groups at all.
     groups_claim: bool = False
+    # Extra latency of some endpoints (path prefix below /v1.0 -> ms), paid by each request or $batch item that
+    # matches, on top of latency_ms. Sign-in logs (the reports API) take seconds on Microsoft's side.
+    endpoint_latency_ms: tuple[tuple[str, float], ...] = (("/auditLogs/signIns", 1500.0),)
     # A page of directory objects with $expand holds at most this many, whatever $top says (Graph: 100; 0 = no cap).
     expand_page_cap: int = 100
 

@@ -6,14 +6,20 @@ the session's row, and kept parsed in memory here. Its progress (score, transcri
 asked) is a few hundred bytes that change every turn: it is sealed into the dialog's state, which the SDK
 saves with the conversation. So a turn moves the progress only; a process that does not hold the plan (it
 restarted, or another instance took the conversation) reads it once from the store.
+
+Sign-in logs arrive seconds after the rest (graph/context_loader.py): a session begins on the policy's
+"sign-ins unavailable" rule with its risk pending, the real risk is weighed in the background as soon as the
+logs arrive, and `open` hands it to the session; when the session is ready to decide and the risk is still
+not there, `open` waits for it until RISK_DEADLINE after the start, then the provisional rule stands.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from microsoft_agents.hosting.core import TurnContext
@@ -25,6 +31,7 @@ from verification.factors import Factor
 
 OPEN_SESSION = "watchword.open_session"  # turn_state: the session this turn sealed or opened last
 PLANS_KEPT = 512  # open sessions whose plans stay parsed in memory (a few MB); others are read back when needed
+RISK_DEADLINE = timedelta(seconds=20)  # after the start: past it, the "sign-ins unavailable" rule decides
 
 
 @dataclass(frozen=True)
@@ -45,12 +52,14 @@ class SessionKeeper:
         self._clock = clock
         self._capacity = capacity
         self._plans: OrderedDict[str, tuple[Question, ...]] = OrderedDict()
+        self._risks: OrderedDict[str, asyncio.Future[RiskAssessment]] = OrderedDict()  # session id -> final risk
 
     async def begin(self, context: TurnContext, loaded: LoadedContext, policy: Policy, *, actor: Actor,
                     target_id: str, self_service: bool, available: frozenset[Factor] = frozenset()) -> Started:
         """Begin verifying `target_id` on the Microsoft 365 data just read: weigh the sign-in risk, admit the session
         (counting the attempts against the person), choose the questions (or decide at once), and record its
-        sealed plan. `available`: the strong factors that can be asked (see VerificationSession.start)."""
+        sealed plan. `available`: the strong factors that can be asked (see VerificationSession.start). Sign-ins
+        still on their way: the risk weighed now applies the "unavailable" rule and the real one follows."""
         risk = assess_risk(loaded.context, policy)
         session = VerificationSession(self._clock)
         expires_at = self._clock() + policy.session_timeout
@@ -59,7 +68,10 @@ class SessionKeeper:
         attempts = await self._records.admit(session_id=session.id, actor=actor, target_id=target_id,
                                              self_service=self_service, policy=policy, risk=risk,
                                              expires_at=expires_at)
-        first = session.start(loaded.context, loaded.org, policy, risk, attempts, available)
+        pending = loaded.sign_ins_later is not None
+        first = session.start(loaded.context, loaded.org, policy, risk, attempts, available, risk_pending=pending)
+        if pending and first.decision is None:
+            self._remember_risk(session.id, asyncio.ensure_future(_final_risk(loaded, policy)))
         sealed = await self.start(context, session, actor=actor, target_id=target_id, self_service=self_service,
                                   policy=policy, risk=risk, required_bits=first.bits_required,
                                   expires_at=expires_at)
@@ -98,6 +110,7 @@ class SessionKeeper:
         SealError when it cannot be opened: sealed with another key, or tampered with."""
         known = context.turn_state.get(OPEN_SESSION)
         if known is not None and known[0] is sealed:
+            await self._settle_risk(known[1])
             return known[1], known[2]
         snapshot = self._sealer.unseal(sealed)
         plan: tuple[Question, ...] | None = ()
@@ -108,7 +121,35 @@ class SessionKeeper:
         except (KeyError, ValueError) as err:
             raise SealError(f"the verification cannot be resumed: {err}") from None
         context.turn_state[OPEN_SESSION] = (sealed, session, snapshot)
+        await self._settle_risk(session)
         return session, snapshot
+
+    async def _settle_risk(self, session: VerificationSession) -> None:
+        """Give the session its sign-in risk when it has arrived; when the session waits for it to decide, wait
+        until RISK_DEADLINE after the start (another process, which never read it, waits for nothing): then the
+        provisional "sign-ins unavailable" risk stands."""
+        if session.decision is not None or not session.risk_pending:
+            self._risks.pop(session.id, None)
+            return
+        future = self._risks.get(session.id)
+        if future is not None and future.done():
+            session.update_risk(None if future.cancelled() or future.exception() else future.result())
+        elif session.check().awaiting_risk:
+            left = (session.started_at + RISK_DEADLINE - self._clock()).total_seconds()
+            risk = None
+            if future is not None and left > 0:
+                try:
+                    risk = await asyncio.wait_for(asyncio.shield(future), left)
+                except TimeoutError:
+                    risk = None
+            session.update_risk(risk)
+        if not session.risk_pending:
+            self._risks.pop(session.id, None)
+
+    def _remember_risk(self, session_id: str, future: asyncio.Future[RiskAssessment]) -> None:
+        self._risks[session_id] = future
+        while len(self._risks) > self._capacity:
+            self._risks.popitem(last=False)[1].cancel()
 
     async def _plan(self, session_id: str) -> tuple[Question, ...] | None:
         plan = self._plans.get(session_id)
@@ -132,3 +173,9 @@ class SessionKeeper:
         self._plans.move_to_end(session_id)
         while len(self._plans) > self._capacity:
             self._plans.popitem(last=False)
+
+
+async def _final_risk(loaded: LoadedContext, policy: Policy) -> RiskAssessment:
+    """The risk weighed on the sign-ins once they arrive (or on why they could not be read)."""
+    complete = await loaded.with_sign_ins()
+    return assess_risk(complete.context, policy)

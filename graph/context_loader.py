@@ -1,8 +1,11 @@
 """Reading everything a verification needs, in as few sequential round trips as the data allows.
 
 Round 1 is one $batch of everything keyed by the target's id: the profile with its manager expanded, direct
-reports, calendar, groups, chats, contacts, mail senders, roles (active and PIM-eligible) and sign-ins
-(plus, in a tenant's first verification, the tenant-wide facts of graph/tenant_facts.py). Round 2 holds what
+reports, calendar, groups, chats, contacts, mail senders, roles (active and PIM-eligible) (plus, in a
+tenant's first verification, the tenant-wide facts of graph/tenant_facts.py). Sign-in logs are not in it: the
+reports API takes seconds (and times out often), so they are read beside it, in a task of their own with its
+own deadline, and `LoadedContext.sign_ins_later` hands them over when they arrive; the first question never
+waits for them. Round 2 holds what
 round 1 made possible: peers and the skip-level (the manager's reports and manager), the department, member
 counts of the target's groups, roles held through role-assignable groups, and the directory users behind
 addresses round 1 named. When the profile has to come from Graph before peers can be asked for, it travels
@@ -45,7 +48,16 @@ from graph.batch import (
     Deadline,
     send_batch,
 )
-from graph.directory import GraphUnavailable, LoadedContext, Unavailability, UserNotFound, cause_of_status, no_token
+from graph.directory import (
+    SIGN_INS_PENDING,
+    GraphUnavailable,
+    LoadedContext,
+    SignInRead,
+    Unavailability,
+    UserNotFound,
+    cause_of_status,
+    no_token,
+)
 from graph.limits import SlidingWindowLimiter, TtlCache
 from graph.mapping import Json
 from graph.permissions import PERMISSIONS
@@ -68,7 +80,7 @@ MAX_PAGES = 10  # per source and load: enough for any real mailbox's window, bou
 IN_CLAUSE_MAX = 15  # values per `in (...)` in a directory $filter
 MAX_RESOLVE_ITEMS = 10  # address/id lookups per round
 OTHERS_SAMPLE = 100
-SIGN_IN_WAIT_MAX_S = 3.0  # wait this long at most for the reports window, when the budget allows
+SIGN_IN_DEADLINE_S = 20.0  # the sign-in read's own budget (reports window waits and one retry included)
 MAX_ATTEMPTS = 3  # a page-1 request that stayed throttled/unavailable through send_batch's retries, asked again
 RETRY_MIN_LEFT_S = 1.0
 SIGN_IN_TTL_S = 300.0
@@ -121,6 +133,7 @@ class ContextLoader:
         self.tenant_facts = TenantFacts(tokens=tokens, http=http, graph_url=self.graph_url, monotonic=monotonic)
         self.sign_ins: TtlCache[tuple[SignIn, ...]] = TtlCache(SIGN_IN_TTL_S, clock=monotonic)
         self.reports_window = SlidingWindowLimiter(clock=monotonic)
+        self._sign_in_reads: dict[tuple[str, str], asyncio.Task[SignInRead]] = {}
 
     async def load(self, tenant_id: str, user_id: str, deadline: Deadline) -> LoadedContext:
         started = time.perf_counter()
@@ -136,9 +149,61 @@ class ContextLoader:
 
     async def settle(self) -> None:
         await self.tenant_facts.settle()
+        await asyncio.gather(*self._sign_in_reads.values(), return_exceptions=True)
 
     async def aclose(self) -> None:
         await self.tenant_facts.aclose()
+        for task in list(self._sign_in_reads.values()):
+            task.cancel()
+        await asyncio.gather(*self._sign_in_reads.values(), return_exceptions=True)
+
+    def read_sign_ins(self, tenant_id: str, user_id: str, now: datetime) -> asyncio.Task[SignInRead]:
+        """The background read of a target's sign-ins: the one already in flight for them, or a new one."""
+        key = (tenant_id, user_id)
+        task = self._sign_in_reads.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._read_sign_ins(tenant_id, user_id, now))
+            self._sign_in_reads[key] = task
+            task.add_done_callback(lambda _t: self._sign_in_reads.pop(key, None))
+        return task
+
+    async def _read_sign_ins(self, tenant_id: str, user_id: str, now: datetime) -> SignInRead:
+        """Sign-ins of the last 30 days, newest first (one page of up to 1000 covers them for anyone but a robot,
+        and a second page would spend another of the tenant's five reports requests per 10 s). Within
+        SIGN_IN_DEADLINE_S: waits for the reports window, retries a 503/504 or a hang once; a 429 is final."""
+        deadline = Deadline.after(SIGN_IN_DEADLINE_S)
+        item = BatchItem("sign_ins", relative_url("/auditLogs/signIns", {
+            "$filter": f"userId eq {odata_string(user_id)} and createdDateTime ge {_iso(now - SIGN_INS_BACK)}",
+            "$select": ",".join(mapping.SIGN_IN_FIELDS), "$top": "1000"}), retry=False)
+        tokens = self.tokens.for_tenant(tenant_id, self.graph_url)
+        try:
+            for attempt in (1, 2):
+                if not await self._reports_slot(tenant_id, deadline):
+                    return SignInRead((), RATE_LIMITED)
+                res = (await send_batch(self.http, self.graph_url, tokens, [item], deadline))["sign_ins"]
+                if res.ok:
+                    found = tuple(s for s in (mapping.sign_in(x) for x in mapping.values(res.body)) if s)
+                    self.sign_ins.put((tenant_id, user_id), found)
+                    return SignInRead(found)
+                if res.status == 429:
+                    return SignInRead((), RATE_LIMITED)  # the tenant's reports budget is spent: not again now
+                if attempt == 2 or res.status not in RETRYABLE or deadline.remaining() <= RETRY_MIN_LEFT_S:
+                    return SignInRead((), reason(res, _PERMISSION_OF.get(Source.SIGN_INS.value)))
+        except TokenError as err:
+            return SignInRead((), f"no token: {err.code}")
+        except BatchError as err:
+            return SignInRead((), str(err))
+        return SignInRead((), "timed out")
+
+    async def _reports_slot(self, tenant_id: str, deadline: Deadline) -> bool:
+        """Wait for a slot in the tenant's reports window while the deadline allows; False when it does not."""
+        while True:
+            wait = self.reports_window.try_acquire(tenant_id)
+            if wait == 0:
+                return True
+            if wait >= deadline.remaining() - RETRY_MIN_LEFT_S:
+                return False
+            await asyncio.sleep(wait)
 
 
 class _Load:
@@ -170,8 +235,7 @@ class _Load:
         self.group_assignments: list[Json] = []
         self.eligibilities: list[Json] = []
         self.sign_in_list: tuple[SignIn, ...] = ()
-        self.sign_in_deferred = False
-        self.sign_in_attempt = 1
+        self.sign_in_task: asyncio.Task[SignInRead] | None = None
         self.counts: dict[str, int] = {}
         self.resolved: list[Person] = []
         self.asked_addresses: set[str] = set()
@@ -194,10 +258,10 @@ class _Load:
                 tasks.add(asyncio.ensure_future(self._batch(reqs, depth)))
 
         if self._local_org_chart():
-            launch(first + self._sign_in_if_allowed(), 0)
+            launch(first, 0)
         else:  # peers and the department wait for the profile: let it travel alone, and early
             launch([r for r in first if r.kind == "profile"], 0)
-            launch([r for r in first if r.kind != "profile"] + self._sign_in_if_allowed(), 0)
+            launch([r for r in first if r.kind != "profile"], 0)
         try:
             while tasks:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -208,9 +272,7 @@ class _Load:
                     if follow and self.deadline.remaining() <= 0:
                         self._out_of_time(follow)
                         continue
-                    launch(follow + (self._sign_in_if_allowed() if follow else []), depth)
-                if not tasks and self.sign_in_deferred:
-                    launch(await self._wait_for_sign_ins(), self.stats.rounds)
+                    launch(follow, depth)
         finally:
             for task in tasks:
                 task.cancel()
@@ -293,34 +355,9 @@ class _Load:
         if cached is not None:
             self.sign_in_list = cached
             self.cached.append("sign_ins")
-        else:
-            self.sign_in_deferred = True
+        else:  # off the critical path: read beside this load, handed over through LoadedContext.sign_ins_later
+            self.sign_in_task = self.l.read_sign_ins(self.tenant, self.uid, self.now)
         return reqs + self._tenant_requests()
-
-    def _sign_in_request(self) -> _Req:
-        return _Req("sign_ins", relative_url("/auditLogs/signIns", {
-            "$filter": f"userId eq {odata_string(self.uid)} and createdDateTime ge {_iso(self.now - SIGN_INS_BACK)}",
-            "$select": ",".join(mapping.SIGN_IN_FIELDS), "$top": "1000"}), retry=False, attempt=self.sign_in_attempt)
-
-    def _sign_in_if_allowed(self) -> list[_Req]:
-        """The sign-in request joins this round if the reports window has room."""
-        if not self.sign_in_deferred or self.l.reports_window.try_acquire(self.tenant):
-            return []
-        self.sign_in_deferred = False
-        return [self._sign_in_request()]
-
-    async def _wait_for_sign_ins(self) -> list[_Req]:
-        """Everything else is read: wait for the reports window if the budget allows, else give up on it."""
-        self.sign_in_deferred = False
-        wait = self.l.reports_window.try_acquire(self.tenant)
-        if wait == 0:
-            return [self._sign_in_request()]
-        if wait <= SIGN_IN_WAIT_MAX_S and wait < self.deadline.remaining() - 1.0:
-            await asyncio.sleep(wait)
-            if self.l.reports_window.try_acquire(self.tenant) == 0:
-                return [self._sign_in_request()]
-        self.unavailable[Source.SIGN_INS.value] = RATE_LIMITED
-        return []
 
     def _tenant_requests(self) -> list[_Req]:
         """Tenant-wide facts the cache lacks (a tenant's first verification, or after a long pause)."""
@@ -464,13 +501,6 @@ class _Load:
         self.group_assignments += mapping.values(res.body)
         return self._next_page(req, res)
 
-    def _on_sign_ins(self, req: _Req, res: BatchResult) -> list[_Req]:
-        # Newest first; one page of up to 1000 covers 30 days for anyone but a robot, and a second page
-        # would spend another of the tenant's five reports requests per 10 s.
-        self.sign_in_list = tuple(s for s in (mapping.sign_in(x) for x in mapping.values(res.body)) if s)
-        self.l.sign_ins.put((self.tenant, self.uid), self.sign_in_list)
-        return []
-
     def _on_resolve(self, req: _Req, res: BatchResult) -> list[_Req]:
         self.resolved += mapping.people(mapping.values(res.body))
         return []
@@ -496,8 +526,7 @@ class _Load:
     # --- failures ----------------------------------------------------------------------------------------
     _SOURCE = {"reports": Source.HIERARCHY, "peers": Source.HIERARCHY, "meetings": Source.MEETINGS,
                "groups": Source.GROUPS, "chats": Source.CHATS, "contacts": Source.CONTACTS, "mail": Source.MAIL,
-               "roles": Source.ROLES, "group_roles": Source.ROLES, "eligible": Source.ROLES,
-               "sign_ins": Source.SIGN_INS}
+               "roles": Source.ROLES, "group_roles": Source.ROLES, "eligible": Source.ROLES}
 
     def _failed(self, req: _Req, res: BatchResult) -> list[_Req]:
         transient = res.status in RETRYABLE and self.deadline.remaining() > RETRY_MIN_LEFT_S
@@ -509,11 +538,6 @@ class _Load:
             raise GraphUnavailable(f"profile: {reason(res, 'User.Read.All')}", _cause_of_item(res))
         if req.kind == "eligible" and no_pim_licence(res.status, res.error_code):
             return []  # no Entra ID P2: the tenant has no PIM, so no eligibilities (not an outage)
-        if req.kind == "sign_ins" and transient and res.status != 429 and req.attempt == 1:
-            # Once more, when the reports window has room (a 429 is final: the tenant's budget is spent).
-            self.sign_in_deferred = True
-            self.sign_in_attempt = 2
-            return []
         if transient and req.retry and req.attempt < MAX_ATTEMPTS:
             return [replace(req, attempt=req.attempt + 1)]
         if req.kind == "skip" and res.status == 404:
@@ -531,10 +555,7 @@ class _Load:
             log.info("graph: page %d of %s failed for tenant %s: %s", req.page, req.kind, self.tenant,
                      reason(res, None))
             return []
-        why = reason(res, _PERMISSION_OF.get(source.value))
-        if source is Source.SIGN_INS and res.status == 429:
-            why = RATE_LIMITED
-        self.unavailable.setdefault(source.value, why)
+        self.unavailable.setdefault(source.value, reason(res, _PERMISSION_OF.get(source.value)))
         return []
 
     def _out_of_time(self, pending: list[_Req]) -> None:
@@ -542,8 +563,6 @@ class _Load:
             source = self._SOURCE.get(req.kind)
             if source is not None and req.page == 1:
                 self.unavailable.setdefault(source.value, "timed out")
-        if self.sign_in_deferred:
-            self.unavailable.setdefault(Source.SIGN_INS.value, "timed out")
 
     # --- who is behind an address ------------------------------------------------------------------------
     def _saw(self, *addresses: str | None) -> None:
@@ -644,13 +663,16 @@ class _Load:
             contacts=tuple(mapping.contact(c, party_of) for c in self.contacts),
             mail=tuple(mail),
             roles=tuple(roles),
-            sign_ins=self.sign_in_list if Source.SIGN_INS.value not in self.unavailable else (),
-            unavailable=dict(self.unavailable),
+            sign_ins=self.sign_in_list,
+            unavailable={**self.unavailable,
+                         **({Source.SIGN_INS.value: SIGN_INS_PENDING} if self.sign_in_task else {})},
         )
         org = self._org(context, population)
+        task = self.sign_in_task
         return LoadedContext(context=context, org=org, round_trips=self.stats.rounds, requests=self.stats.requests,
                              elapsed_ms=elapsed_ms, cached=tuple(self.cached),
-                             incomplete=tuple(sorted(self.incomplete)))
+                             incomplete=tuple(sorted(self.incomplete)),
+                             sign_ins_later=(lambda: asyncio.shield(task)) if task is not None else None)
 
     def _org(self, context: UserContext, population: int) -> OrgKnowledge:
         me = context.profile

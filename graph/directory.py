@@ -11,17 +11,18 @@ agent: they never hold tokens, secrets or temporary passwords.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
 from graph.batch import Deadline
 from graph.passwords import TemporaryPassword
-from verification.context import OrgKnowledge, Person, UserContext
+from verification.context import OrgKnowledge, Person, SignIn, Source, UserContext
 
 __all__ = [
-    "ConnectionCheck", "Deadline", "Directory", "DirectoryError", "DirectoryUser", "GraphUnavailable",
+    "SIGN_INS_PENDING", "ConnectionCheck", "Deadline", "SignInRead",
+    "Directory", "DirectoryError", "DirectoryUser", "GraphUnavailable",
     "GroupNotFound", "LoadedContext", "PermissionStatus", "ResetRefusal", "ResetRefused", "SyncPage",
     "TemporaryPassword", "Unavailability", "UserNotFound",
 ]
@@ -151,6 +152,18 @@ class SyncPage:
 
 
 @dataclass(frozen=True, slots=True)
+class SignInRead:
+    """A target's recent sign-ins as read in the background: `unavailable` says why they could not be (then
+    `sign_ins` is empty), as `UserContext.unavailable` would."""
+
+    sign_ins: tuple[SignIn, ...]
+    unavailable: str | None = None
+
+
+SIGN_INS_PENDING = "still being read"  # UserContext.unavailable["sign_ins"] while the logs are on their way
+
+
+@dataclass(frozen=True, slots=True)
 class LoadedContext:
     """What `load_context` read. `round_trips`: sequential rounds of Graph requests (parallel $batch chunks of
     one round count once); `requests`: HTTP requests sent; `cached`: tenant-wide or sign-in data reused;
@@ -163,6 +176,21 @@ class LoadedContext:
     elapsed_ms: float
     cached: tuple[str, ...] = ()
     incomplete: tuple[str, ...] = ()
+    # Sign-in logs are slow (seconds): they are read in the background, never on the way to the first question.
+    # Set when they were not cached: `context.unavailable["sign_ins"]` is SIGN_INS_PENDING (so a risk weighed now
+    # applies the "sign-ins unavailable" rule) and awaiting this gives the read's outcome, within its own deadline.
+    sign_ins_later: Callable[[], Awaitable[SignInRead]] | None = field(default=None, compare=False)
+
+    async def with_sign_ins(self) -> LoadedContext:
+        """This context once its sign-ins arrived (or were given up on): what a complete read would have given."""
+        if self.sign_ins_later is None:
+            return self
+        read = await self.sign_ins_later()
+        unavailable = {k: v for k, v in self.context.unavailable.items() if k != Source.SIGN_INS.value}
+        if read.unavailable is not None:
+            unavailable[Source.SIGN_INS.value] = read.unavailable
+        context = replace(self.context, sign_ins=read.sign_ins, unavailable=unavailable)
+        return replace(self, context=context, sign_ins_later=None)
 
 
 @dataclass(frozen=True, slots=True)

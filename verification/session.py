@@ -181,6 +181,9 @@ class Step:
     offer: frozenset[Factor] = frozenset()
     awaiting: frozenset[Factor] = frozenset()
     code: CodeCheck | None = None
+    # The sign-in risk is not known yet (`start(risk_pending=True)`). With no prompt and no decision, the caller
+    # has earned enough for the base rules and the session waits for `update_risk` before deciding.
+    awaiting_risk: bool = False
 
     @property
     def done(self) -> bool:
@@ -218,6 +221,7 @@ class _State:
     failed: list[str] = field(default_factory=list)
     near_misses: int = 0
     code: SealedCode | None = None  # the possession code's salted HMAC: secret
+    risk_pending: bool = False  # `risk` is provisional (sign-ins still being read): see update_risk
 
 
 class VerificationSession:
@@ -237,14 +241,18 @@ class VerificationSession:
     # --- public API --------------------------------------------------------------------------------
 
     def start(self, context: UserContext, org: OrgKnowledge, policy: Policy, risk: RiskAssessment,
-              attempts_in_last_24h: int, available: frozenset[Factor] = frozenset()) -> Step:
+              attempts_in_last_24h: int, available: frozenset[Factor] = frozenset(), *,
+              risk_pending: bool = False) -> Step:
         """`available`: the strong factors that can be asked (POSSESSION when the person has a chat with Watchword
         and is not the requester; MANAGER when they have a manager Watchword can reach). The policy decides which
-        of them are used."""
+        of them are used. `risk_pending`: the sign-ins are still being read and `risk` is what the policy's
+        "sign-ins unavailable" rule gives; questions start now, and the session never decides VERIFIED before
+        `update_risk` (with the real risk, or with None when its deadline passed: then `risk` stands)."""
         if self._s is not None:
             raise RuntimeError("session already started")
-        required = policy.required_bits + risk.extra_bits_required
+        required = policy.required_bits + (0.0 if risk_pending else risk.extra_bits_required)
         self._s = s = _State(policy, context.profile.id, self._clock(), required, risk)
+        s.risk_pending = risk_pending
         usable = {Factor.POSSESSION} if policy.possession_code else set()
         usable |= {Factor.MANAGER} if policy.manager_attestation is not f.ManagerMode.OFF else set()
         s.available = sorted(x.value for x in available & STRONG & usable)
@@ -407,6 +415,35 @@ class VerificationSession:
         return self._timeout_or_current()
 
     @property
+    def risk_pending(self) -> bool:
+        return self._live().risk_pending
+
+    @property
+    def started_at(self) -> datetime:
+        return self._live().started_at
+
+    def _awaiting_risk(self) -> bool:
+        """Enough for the base rules, nothing being asked: only the pending sign-in risk stands in the way."""
+        s = self._live()
+        return (s.decision is None and s.risk_pending and s.current is None and s.wrong < s.policy.max_wrong
+                and f.met(self._rules(), s.earned, self._held()) is not None)
+
+    def update_risk(self, risk: RiskAssessment | None) -> Step:
+        """The sign-in risk arrived (`risk`), or its deadline passed (None: the provisional risk given to `start`,
+        the policy's "sign-ins unavailable" rule, stands). The requirement becomes final: a blocking risk decides
+        BLOCKED_BY_RISK, more bits mean more questions, enough bits decide."""
+        s = self._live()
+        if not s.risk_pending or s.decision is not None:
+            return self._step()
+        s.risk_pending = False
+        s.risk = risk or s.risk
+        s.required_bits = s.policy.required_bits + s.risk.extra_bits_required
+        if s.risk.block:
+            return self._decide(Outcome.BLOCKED_BY_RISK, "Sign-in risk is too high to reset this password over the "
+                                "phone: " + " ".join(sig.description for sig in s.risk.signals))
+        return self._after_progress()
+
+    @property
     def outcome(self) -> Outcome:
         s = self._live()
         return s.decision.outcome if s.decision else Outcome.IN_PROGRESS
@@ -534,6 +571,8 @@ class VerificationSession:
         s = self._live()
         # max_wrong wrong answers: no way of passing holds any more, but the session goes on as any other would.
         rule = f.met(self._rules(), s.earned, self._held()) if s.wrong < s.policy.max_wrong else None
+        if rule is not None and s.risk_pending:
+            return self._step()  # enough for now: the decision waits for the sign-in risk (update_risk)
         if rule is not None:
             held = f.held_factors(rule.bits, rule.strong)
             return self._decide(Outcome.VERIFIED, "Verified by " + " and ".join(x.label for x in held) + ".", held)
@@ -563,7 +602,7 @@ class VerificationSession:
 
     def _rules(self) -> tuple[Rule, ...]:
         s = self._live()
-        rules = f.with_risk(s.policy.rules(), s.risk.extra_bits_required)
+        rules = f.with_risk(s.policy.rules(), 0.0 if s.risk_pending else s.risk.extra_bits_required)
         return f.strong_only(rules) if Flag.AFTER_LIMIT.value in s.flags else rules
 
     def _held(self) -> frozenset[Factor]:
@@ -668,7 +707,7 @@ class VerificationSession:
         offer = self._offer() if s.decision is None else frozenset()
         awaiting = frozenset(Factor(x) for x in s.requested) if s.decision is None else frozenset()
         return Step(prompt, s.decision, s.earned, s.required_bits, clarify or s.pending_name is not None,
-                    offer, awaiting)
+                    offer, awaiting, awaiting_risk=self._awaiting_risk())
 
     def _wording(self, q: Question) -> str:
         """The question as read out. Once any person has been asked for, a person question says "someone you
@@ -694,6 +733,7 @@ class VerificationSession:
             "version": FORMAT_VERSION, "id": self.id, "target_id": s.target_id, "policy": s.policy.to_dict(),
             "started_at": s.started_at.isoformat(), "required_bits": s.required_bits, "risk": s.risk.to_dict(),
             "earned": s.earned, "offered": s.offered, "wrong": s.wrong, "asked": s.asked,
+            "risk_pending": s.risk_pending,
             "used_sources": list(s.used_sources), "choice_started": s.choice_started, "flags": list(s.flags),
             "transcript": [t.to_dict() for t in s.transcript],
             "decision": s.decision.to_dict() if s.decision else None,
@@ -721,6 +761,7 @@ class VerificationSession:
         session = cls(clock, session_id=data["id"], seed=secret.get("seed"))
         s = _State(Policy.from_dict(data["policy"]), data["target_id"], datetime.fromisoformat(data["started_at"]),
                    float(data["required_bits"]), RiskAssessment.from_dict(data["risk"]))
+        s.risk_pending = bool(data.get("risk_pending", False))
         s.credited = list(secret.get("credited", []))
         s.pending_name = secret.get("pending_name")
         if secret and plan is not None:

@@ -8,6 +8,7 @@ the permission check happens here, from what each route declares.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,9 @@ class Router:
             from devtenant.graph_api.throttling import check_directory_limit  # throttling imports this module
 
             check_directory_limit(request)
+            delay = endpoint_latency_s(request)
+            if delay:
+                await asyncio.sleep(delay)
             return await route.handler(request)
         except GraphError as err:
             return error_response(err)
@@ -125,6 +129,12 @@ class Router:
                 return
         if route.permissions:
             raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+
+
+def endpoint_latency_s(request: GraphRequest) -> float:
+    """The extra time this endpoint takes (DevTenantConfig.endpoint_latency_ms), in seconds."""
+    path = request.path.lower()
+    return sum(ms for prefix, ms in request.state.config.endpoint_latency_ms if path.startswith(prefix.lower())) / 1000
 
 
 def error_response(err: GraphError) -> GraphResponse:

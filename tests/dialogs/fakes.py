@@ -3,11 +3,12 @@ with Entra-style GUIDs, a helpdesk group, and a password reset that counts its c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from graph.directory import (
+    SIGN_INS_PENDING,
     ConnectionCheck,
     GraphUnavailable,
     GroupNotFound,
@@ -15,11 +16,12 @@ from graph.directory import (
     OnPage,
     ResetRefusal,
     ResetRefused,
+    SignInRead,
     TemporaryPassword,
     UserNotFound,
 )
 from tests.verification import builders as b
-from verification import Person, UserContext
+from verification import Person, Source, UserContext
 
 TENANT = "11111111-1111-4111-8111-111111111111"
 OTHER_TENANT = "99999999-9999-4999-8999-999999999999"
@@ -64,6 +66,8 @@ class FakeDirectory:
     refuse_reset: ResetRefusal | None = None
     thin: set[str] = field(default_factory=set)  # ids of people whose data is thin
     manager: Person | None = None  # everyone's manager as Graph reports it (the fixture's Grace has no GUID)
+    # Sign-in logs that arrive after the rest (as from Graph's slow reports API): awaited by whoever needs them.
+    late_sign_ins: Callable[[], Awaitable[SignInRead]] | None = None
 
     def context_of(self, person: Person) -> UserContext:
         base = alan_context(self.now())
@@ -92,8 +96,12 @@ class FakeDirectory:
         person = next((p for p in PEOPLE if p.id == user_id), None)
         if person is None:
             raise UserNotFound(user_id)
-        return LoadedContext(context=self.context_of(person), org=b.org(), round_trips=2, requests=9,
-                             elapsed_ms=12.0)
+        context = self.context_of(person)
+        if self.late_sign_ins is not None:
+            context = replace(context, sign_ins=(), unavailable={**context.unavailable,
+                                                                 Source.SIGN_INS.value: SIGN_INS_PENDING})
+        return LoadedContext(context=context, org=b.org(), round_trips=2, requests=9, elapsed_ms=12.0,
+                             sign_ins_later=self.late_sign_ins)
 
     async def reset_password(self, tenant_id: str, user_id: str) -> TemporaryPassword:
         if self.refuse_reset is not None:

@@ -1,0 +1,60 @@
+"""Sign-in logs that arrive after the first question (issue 9 item 4): the agent starts asking at once, and
+the decision weighs the risk the logs show, or, when they never come, the policy's "sign-ins unavailable" rule."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from dialogs.session_keeper import RISK_DEADLINE
+from graph.directory import SignInRead
+from store import SessionOutcome
+from tests.dialogs.fakes import ALAN, TENANT
+from tests.dialogs.harness import Chat, Teams, answer_until_decided
+from tests.verification import builders as b
+from verification import Policy
+
+
+def _late(read: SignInRead, arrived: asyncio.Event):
+    async def later() -> SignInRead:
+        await arrived.wait()
+        return read
+    return later
+
+
+async def test_questions_start_before_the_sign_ins_and_a_clean_history_then_verifies(teams: Teams,
+                                                                                       agent: Chat) -> None:
+    arrived = asyncio.Event()
+    teams.directory.late_sign_ins = _late(SignInRead(b.sign_ins()), arrived)
+    await agent.say("verify Alan Turing")
+    assert "Question 1 of at most" in agent.text()  # asked while the logs are still on their way
+    arrived.set()
+    decision = await answer_until_decided(teams, agent, ALAN)
+    assert decision.startswith("Verified\nAlan Turing")
+
+
+async def test_risky_sign_ins_that_arrive_late_still_block_the_reset(teams: Teams, agent: Chat) -> None:
+    risky = (replace(b.sign_ins()[0], at=b.NOW, risk_level="high"),)
+    arrived = asyncio.Event()
+    teams.directory.late_sign_ins = _late(SignInRead(risky), arrived)
+    await agent.say("verify Alan Turing")
+    assert "Question 1 of at most" in agent.text()
+    arrived.set()
+    decision = await answer_until_decided(teams, agent, ALAN)
+    assert decision.startswith("Blocked"), decision
+    assert "[Reset password]" not in decision
+    [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
+    assert session.outcome is SessionOutcome.BLOCKED_BY_RISK
+
+
+async def test_sign_ins_that_never_come_leave_the_policys_unavailable_rule_to_decide(teams: Teams,
+                                                                                   agent: Chat) -> None:
+    teams.directory.late_sign_ins = _late(SignInRead(()), asyncio.Event())  # never arrives
+    await agent.say("verify Alan Turing")
+    teams.clock.advance(seconds=RISK_DEADLINE.total_seconds() + 1)  # the risk's deadline has passed
+    decision = await answer_until_decided(teams, agent, ALAN)
+    assert decision.startswith("Verified\nAlan Turing")
+    [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
+    assert session.outcome is SessionOutcome.VERIFIED
+    # the caller had to earn the "sign-ins unavailable" extra bits too
+    assert session.earned_bits >= Policy().required_bits + Policy().sign_ins_unavailable_extra_bits
