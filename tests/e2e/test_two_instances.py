@@ -1,0 +1,83 @@
+"""Two Watchword processes, one PostgreSQL database, no sticky sessions (README: Running several instances).
+
+One verification whose turns alternate between the two completes; a burst of turns on both at once keeps the audit
+chain valid. Needs WATCHWORD_TEST_DATABASE_URL (.ci/run sets it): each run gets a database of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench.cluster import Cluster, cluster, verification
+from bot.turn_errors import NEUTRAL
+from store import open_store
+from tests.store.support import POSTGRES_SKIP_REASON, POSTGRES_URL_VARIABLE
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[str]:
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not url:
+        pytest.skip(POSTGRES_SKIP_REASON)
+    name = f"watchword_two_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def two(database: str, tmp_path: Path) -> AsyncIterator[Cluster]:
+    async with cluster(2, database, tmp_path, users=120, agents=4) as running:
+        yield running
+
+
+async def test_a_verification_whose_turns_alternate_between_two_instances_completes(two: Cluster,
+                                                                                    database: str) -> None:
+    outcome = await verification(two, two.agents[0], route=lambda n: n % 2)
+
+    # Completed: a decision, reached with turns on both instances (whether the simulated caller convinced the
+    # policy is bench.accuracy's business, not this test's).
+    assert outcome.title in ("Verified", "Not verified"), outcome
+    assert set(outcome.turns_by_instance) == {0, 1} and outcome.questions >= 2
+    store = await open_store(database)
+    try:
+        chain = await store.audit.verify_chain()
+        entries = (await store.audit.query(None, limit=1000)).entries
+    finally:
+        await store.close()
+    [decided] = [e for e in entries if e.action == "verification.decided" and e.subject == outcome.target]
+    session = decided.details["session_id"]
+    answers = [e for e in entries if e.action == "verification.answer" and e.details.get("session_id") == session]
+    assert sorted(e.details["question"] for e in answers) == list(range(1, outcome.questions + 1))  # each once
+    assert chain.ok
+
+
+async def test_the_audit_chain_stays_valid_under_concurrent_writes_from_both(two: Cluster, database: str) -> None:
+    routes = [lambda n, k=k: (n + k) % 2 for k in range(len(two.agents))]
+    outcomes = await asyncio.gather(*(verification(two, agent, route=route)
+                                      for agent, route in zip(two.agents, routes, strict=True)))
+
+    # each ended clearly (a decision, or a refusal before any question), none in the turn-error handler
+    assert all(o.title and o.title not in (NEUTRAL, "That didn't go through") for o in outcomes), outcomes
+    store = await open_store(database)
+    try:
+        chain = await store.audit.verify_chain()
+    finally:
+        await store.close()
+    assert chain.ok and chain.rows_checked > 10, chain
