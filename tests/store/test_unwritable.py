@@ -66,3 +66,11 @@ def test_watchword_stops_with_a_message_and_a_non_zero_exit_not_a_traceback(tmp_
     assert done.returncode == 3
     assert "watchword: database error: Watchword cannot write to the SQLite database" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_migrating_once_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from store.__main__ import main
+
+    assert main(["migrate", "--database-url", f"sqlite+aiosqlite:///{tmp_path}/w.db"]) == 0
+    assert main(["migrate", "--database-url", read_only_url(tmp_path / "w.db")]) == 3
+    assert "read-only" in capsys.readouterr().err
