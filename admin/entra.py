@@ -61,6 +61,11 @@ routes = web.RouteTableDef()
 
 CALLBACK_PATH = "/admin/entra/callback"
 CONSENT_LIFETIME_S = 15 * 60
+WAIT_PATH = "/admin/entra/consent/wait"
+# Right after admin consent, tokens often lack the new roles for seconds to minutes (Microsoft's replication):
+# the return page waits and asks again, each time twice as long after the last (at most CONSENT_RETRY_MAX_S).
+CONSENT_PROPAGATION_S = 120.0
+CONSENT_RETRY_MAX_S = 20
 RESET_ROLE_HELP = ("In the Microsoft Entra admin center go to Entra ID › Roles & admins, open Helpdesk "
                    "Administrator (or User Administrator), choose Add assignments and select the Watchword "
                    "enterprise application. Then choose Check again.")
@@ -189,8 +194,29 @@ async def callback(request: web.Request) -> web.StreamResponse:
                        "Start again: choose Connect and accept the permissions on Microsoft's page.",
                        code="no_admin_consent")
     asked = TenantInput(pending["tenant"], bool(pending["is_guid"]))
+    return await _confirm(request, query.get("tenant", ""), asked, since=time.time())
+
+
+@routes.get(WAIT_PATH)
+@require_admin
+async def consent_wait(request: web.Request) -> web.StreamResponse:
+    """Ask Microsoft again whether the consent reached Watchword's tokens (the waiting page refreshes here)."""
+    session = current_session(request)
+    waiting: dict[str, Any] | None = session.data.get("consent_wait")
+    if not waiting:
+        raise web.HTTPSeeOther("/admin/entra")
+    asked = TenantInput(waiting["asked"], bool(waiting["is_guid"]))
+    return await _confirm(request, waiting["tenant"], asked, since=float(waiting["since"]),
+                          attempt=int(waiting["attempt"]) + 1)
+
+
+async def _confirm(request: web.Request, returned: str, asked: TenantInput, *, since: float,
+                   attempt: int = 1) -> web.StreamResponse:
+    """Check the consent with a fresh token and connect the tenant. Right after consent Microsoft often issues
+    tokens without the new permissions for seconds to minutes: then a page that waits and asks again, with
+    backoff, for up to CONSENT_PROPAGATION_S, before saying consent did not arrive."""
     admin = current_admin(request)
-    returned = query.get("tenant", "")
+    session = current_session(request)
     try:
         verified = await verify_consent(request.app[TOKENS], returned, asked)
         if verified.tenant_id != admin.tenant_id.lower():
@@ -198,14 +224,35 @@ async def callback(request: web.Request) -> web.StreamResponse:
                                  f"but the consent came from tenant {verified.tenant_id}. Sign in with an account "
                                  "of the tenant you are connecting.")
     except ConsentRefused as err:
+        waited = time.time() - since
+        if err.code == "no_permissions" and waited < CONSENT_PROPAGATION_S:
+            session.data["consent_wait"] = {"tenant": returned, "asked": asked.value, "is_guid": asked.is_guid,
+                                            "since": since, "attempt": attempt}
+            session.changed = True
+            if attempt == 1:
+                await audit(request, "entra.connect", "waiting", subject=returned[:64] or asked.value,
+                            details={"reason": "permissions_not_in_token_yet"})
+            retry_in = int(min(CONSENT_RETRY_MAX_S, 2 ** attempt, max(1, CONSENT_PROPAGATION_S - waited)))
+            return render(request, "entra_waiting.html", active="integrations", tenant_id=returned[:64],
+                          retry_in=retry_in, waited=int(waited), limit=int(CONSENT_PROPAGATION_S))
+        session.data.pop("consent_wait", None)
+        session.changed = True
         log.warning("admin consent refused: %s", err.code)
-        await audit(request, "entra.connect", "refused", subject=returned[:64] or pending["tenant"],
-                    details={"reason": err.code[:64], "asked": pending["tenant"]})
+        await audit(request, "entra.connect", "refused", subject=returned[:64] or asked.value,
+                    details={"reason": err.code[:64], "asked": asked.value, "waited_s": int(waited)})
+        if err.code == "no_permissions":
+            return _failed(request, 400, "Microsoft has not applied the consent", f"For {int(waited)} seconds after "
+                           "the consent, the tokens Microsoft issues to Watchword for your tenant still carried none "
+                           "of the permissions an administrator accepted.",
+                           "Wait a few minutes and choose Connect again. If it still fails, check under Enterprise "
+                           "applications › Watchword › Permissions that admin consent was granted.", code=err.code)
         return _failed(request, 400, "Watchword could not confirm the connection", err.reason,
                        "Start again from Settings › Integrations › Microsoft Entra › Connect. If it happens again, "
                        "tell whoever runs Watchword: the audit log has the details.", code=err.code)
+    if session.data.pop("consent_wait", None) is not None:
+        session.changed = True
     check = await request.app[DIRECTORY].check_connection(verified.tenant_id)
-    name = await _tenant_name(request, verified.tenant_id, fallback=pending["tenant"])
+    name = await _tenant_name(request, verified.tenant_id, fallback=asked.value)
     tenant = await request.app[STORE].tenants.connect(
         verified.tenant_id, display_name=name, granted_permissions=_granted(check, verified.granted),
         sp_object_id=check.sp_object_id, sp_directory_roles=check.sp_roles, status=_status(check))

@@ -347,9 +347,12 @@ class IdentityPlatform:
             raise AadError("invalid_client", 7000229, f"The client application {self.state.app.client_id} is "
                            f"missing service principal in the tenant {tid}. See instructions here: "
                            "https://go.microsoft.com/fwlink/?linkid=2225119")
+        # Right after consent the new roles take a while to reach tokens (Entra replicates them): none until then.
+        at = self.state.consented_at
+        propagated = at is None or self.clock() >= at + self.state.config.consent_propagation_s
         token, expires_in = self.state.issuer.issue_app_token(
             tenant_id=tid, client_id=self.state.app.client_id, sp_object_id=self.state.sp_object_id,
-            roles=sorted(self.state.consented), app_name=self.state.app.display_name)
+            roles=sorted(self.state.consented) if propagated else [], app_name=self.state.app.display_name)
         return {"token_type": "Bearer", "expires_in": expires_in, "ext_expires_in": expires_in,
                 "access_token": token}
 
@@ -553,6 +556,7 @@ class IdentityPlatform:
         if pending.user_id is None or not is_global_admin(self.state.org, pending.user_id):
             raise AadError("access_denied", 90094, "The grant requires admin permission.", status=403)
         self.state.consented = set(GRAPH_PERMISSIONS)
+        self.state.consented_at = self.clock()
         return request.redirect.with_params(admin_consent="True", tenant=self.state.tenant_id,
                                             scope=GRAPH_DEFAULT_SCOPE, state=request.state)
 

@@ -63,6 +63,8 @@ class DevTenantConfig:
     # The app registration asks for the `groups` claim (groupMembershipClaims, or the groups optional claim).
     # Off by default, as for a new registration: id tokens then carry no groups at all.
     groups_claim: bool = False
+    # After admin consent, client-credentials tokens carry no roles for this long (Entra's replication delay).
+    consent_propagation_s: float = 5.0
     # Extra latency of some endpoints (path prefix below /v1.0 -> ms), paid by each request or $batch item that
     # matches, on top of latency_ms. Sign-in logs (the reports API) take seconds on Microsoft's side.
     endpoint_latency_ms: tuple[tuple[str, float], ...] = (("/auditLogs/signIns", 1500.0),)
@@ -93,6 +95,7 @@ class DevTenantState:
     sp_object_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     # Application permissions the tenant's admin consented to; None before any consent.
     consented: set[str] | None = None
+    consented_at: float | None = None  # time.time() of the admin consent; None when consented from the start
     base_url: str = ""  # https://127.0.0.1:PORT, set once the server listens
     # Graph's throttling bookkeeping (graph_api/throttling.py), per running tenant so limits are shared
     # by direct requests and $batch items and reset with a fresh state.
