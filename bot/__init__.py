@@ -9,7 +9,7 @@
     dialog_state.py the SDK's dialog stack as plain JSON in conversation state
     sealing.py      Fernet for a verification's accepted answers while they sit in state (WATCHWORD_STATE_KEY)
     records.py      sessions, transcript, attempts, lockouts, audit, policy (dialogs' VerificationRecords)
-    ledger.py       compare-and-set records: one reset per verified session; out-of-band answers
+    ledger.py       the reset ledger over the store (the session row guards a reset); out-of-band answers
     proactive.py    "is that you on the call?", "your password was reset", telling the agent
     turn_errors.py  the turn-error handler: log with a reference, neutral message, clear the state
 

@@ -28,7 +28,7 @@ from microsoft_agents.hosting.dialogs import ComponentDialog, DialogInstance, Di
 from bot.access import Access, AgentCheck, Membership, canonical, remember
 from bot.cards import CARD_CONTENT_TYPE, Cards, clip
 from bot.dialog_state import DialogStateProperty
-from bot.ledger import StorageResetLedger
+from bot.ledger import StoreResetLedger
 from bot.proactive import ProactiveMessenger, is_personal, user_id_of
 from bot.records import StoreRecords
 from bot.turn_errors import TurnErrorHandler
@@ -117,7 +117,7 @@ class WatchwordAgent:
         self.cards = Cards()
         self.storage = storage
         self.records = StoreRecords(store, clock)
-        self.ledger = StorageResetLedger(storage, clock)
+        self.ledger = StoreResetLedger(store)
         self.messenger = ProactiveMessenger(store, storage, self.ledger, self.cards, clock, app_id, anonymous)
         self.access = Access(store, directory, clock, connected_at_start=connected_at_start,
                              fallback_helpdesk_group=fallback_helpdesk_group)

@@ -1,23 +1,31 @@
-"""Small records beside conversation state, with compare-and-set: the reset ledger and out-of-band answers.
+"""The reset ledger, over the store, and small records beside conversation state (out-of-band answers).
 
-Both live in the bot's `Storage` (store/'s SqlStorage: a write carrying the e_tag it read succeeds only if
-nobody wrote since, across processes), under keys of their own:
-    watchword/reset/<session id>     {"status": allowed | resetting | done | blocked, "at": ...}
+The reset's record lives on the verified session's own row in the store (store/sessions.py claim_reset and
+settle_reset): the one place that guards a reset, compare-and-set with its audit row in one transaction.
+
+Out-of-band answers live in the bot's `Storage` (store/'s SqlStorage: a write carrying the e_tag it read succeeds
+only if nobody wrote since, across processes), under a key of their own:
     watchword/oob/<session id>       who was asked, which agent conversation to tell, and their answer
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from microsoft_agents.hosting.core.storage import Storage, StoreItem
 
-from dialogs.ports import Clock, ResetClaim
-from store import ETagConflictError
+from dialogs.ports import Actor
+from store import AuditEvent, ETagConflictError, Store, StoreUnavailable
+from verification.reset import ResetClaim, ResetClaimResult, ResetOutcome
 
-RESET_KEY = "watchword/reset/{}"
+log = logging.getLogger(__name__)
+
+# A database that stops answering after Graph already changed the password: retry the outcome's record briefly.
+SETTLE_RETRY_DELAYS = (0.2, 1.0)
+
 OOB_KEY = "watchword/oob/{}"
 
 
@@ -51,50 +59,34 @@ async def write_record(storage: Storage, key: str, record: Record) -> bool:
     return True
 
 
-class StorageResetLedger:
-    def __init__(self, storage: Storage, clock: Clock) -> None:
-        self._storage = storage
-        self._clock = clock
+class StoreResetLedger:
+    """The dialogs' `ResetLedger` over the verified session's reset record in the store (store/sessions.py)."""
 
-    async def allow(self, session_id: str, *, tenant_id: str, target_id: str) -> None:
-        key = RESET_KEY.format(session_id)
-        if await read_record(self._storage, key) is not None:
-            return  # never reopen a done or blocked reset
-        await write_record(self._storage, key, Record({"status": "allowed", "tenant_id": tenant_id,
-                                                       "target_id": target_id, "at": None}))
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
-    async def claim(self, session_id: str) -> tuple[ResetClaim, datetime | None]:
-        key = RESET_KEY.format(session_id)
-        record = await read_record(self._storage, key)
-        if record is None:
-            return ResetClaim.UNKNOWN, None
-        status = record.data.get("status")
-        at = datetime.fromisoformat(record.data["at"]) if record.data.get("at") else None
-        if status == "done":
-            return ResetClaim.DONE, at
-        if status == "resetting":
-            return ResetClaim.BUSY, None
-        if status != "allowed":
-            return ResetClaim.BLOCKED, None
-        record.data.update(status="resetting", at=None)
-        if not await write_record(self._storage, key, record):
-            return ResetClaim.BUSY, None
-        return ResetClaim.CLAIMED, None
+    async def claim(self, session_id: str, *, actor: Actor) -> ResetClaimResult:
+        try:
+            return await self._store.sessions.claim_reset(session_id, by=actor.user_id, actor=f"teams:{actor.user_id}")
+        except ValueError:  # not a session id at all (a tampered card): nothing allows a reset
+            return ResetClaimResult(ResetClaim.NOT_ALLOWED, 0)
 
-    async def settle(self, session_id: str, *, done: bool, at: datetime | None = None, blocked: bool = False) -> None:
-        key = RESET_KEY.format(session_id)
-        record = await read_record(self._storage, key) or Record()
-        status = "done" if done else "blocked" if blocked else "allowed"
-        record.data.update(status=status, at=(at or self._clock()).isoformat() if done else None)
-        await self._storage.write({key: Record(record.data)})  # the claimant owns the record now
+    async def settle(self, session_id: str, attempt: int, outcome: ResetOutcome, *, actor: Actor, target_id: str,
+                     audit_outcome: str, details: Mapping[str, Any] | None = None, blocked: bool = False) -> bool:
+        event = AuditEvent(action="password_reset", outcome=audit_outcome, actor=f"teams:{actor.user_id}",
+                           subject=target_id, tenant_id=actor.tenant_id,
+                           details={"session_id": session_id, "attempt": attempt, **(details or {})})
+        for delay in (*SETTLE_RETRY_DELAYS, None):
+            try:
+                await self._store.sessions.settle_reset(session_id, attempt, outcome, audit=event, blocked=blocked)
+                return True
+            except StoreUnavailable:
+                log.warning("could not record the outcome (%s) of reset attempt %d of session %s%s", audit_outcome,
+                            attempt, session_id, "; retrying" if delay is not None else "", exc_info=True)
+                if delay is None:
+                    return False
+                await asyncio.sleep(delay)
+        return False
 
     async def block(self, session_id: str) -> None:
-        """The person said "not me": no reset for this session, ever (unless it is already done)."""
-        key = RESET_KEY.format(session_id)
-        for _ in range(3):
-            record = await read_record(self._storage, key) or Record()
-            if record.data.get("status") == "done":
-                return
-            record.data["status"] = "blocked"
-            if await write_record(self._storage, key, record):
-                return
+        await self._store.sessions.block_reset(session_id)

@@ -22,7 +22,7 @@ from microsoft_agents.hosting.core.storage import Storage
 
 from bot.access import remember
 from bot.cards import Cards
-from bot.ledger import OOB_KEY, RESET_KEY, Record, StorageResetLedger, read_record, write_record
+from bot.ledger import OOB_KEY, Record, StoreResetLedger, read_record, write_record
 from dialogs.ports import Actor, Clock, FactorAnswers
 from dialogs.times import clock_time, date_and_time, zone_of
 from store import SessionClosedError, SessionOutcome, Store
@@ -45,7 +45,7 @@ def is_personal(activity: Activity) -> bool:
 class ProactiveMessenger:
     """The dialogs' `Messenger`, plus the out-of-band answer handler and reference keeping for bot/agent.py."""
 
-    def __init__(self, store: Store, storage: Storage, ledger: StorageResetLedger, cards: Cards, clock: Clock,
+    def __init__(self, store: Store, storage: Storage, ledger: StoreResetLedger, cards: Cards, clock: Clock,
                  app_id: str, anonymous: bool) -> None:
         self._store = store
         self._storage = storage
@@ -244,7 +244,7 @@ class ProactiveMessenger:
         try:
             await self._store.sessions.finish(session_id, SessionOutcome.NOT_VERIFIED)
         except SessionClosedError:
-            pass  # already decided; the ledger below still blocks any reset
+            pass  # already decided: blocking the reset below still stops any (further) reset
         await self._ledger.block(session_id)
         who = "Their manager says they are not on a call with the helpdesk" if manager else \
             "The account holder says they are not on a call with the helpdesk"
@@ -262,12 +262,12 @@ class ProactiveMessenger:
 
     async def _late(self, session_id: str) -> Late | None:
         """Whether the verification already ended (and when), or the password was already reset (and when)."""
-        reset = await read_record(self._storage, RESET_KEY.format(session_id))
-        if reset is not None and reset.data.get("status") == "done" and reset.data.get("at"):
-            return Late("reset", datetime.fromisoformat(reset.data["at"]))
-        if reset is not None and reset.data.get("status") in ("allowed", "resetting"):
-            return None  # verified but not reset: a denial must still block the reset (see answer_out_of_band)
         session = await self._store.sessions.get(session_id)
+        # The reset's record is on the session's row (store/sessions.py): done, or maybe done (unknown).
+        if session is not None and session.reset_state in ("done", "unknown") and session.reset_done_at:
+            return Late("reset", session.reset_done_at)
+        if session is not None and session.outcome is SessionOutcome.VERIFIED and session.reset_state != "blocked":
+            return None  # verified but not reset: a denial must still block the reset (see answer_out_of_band)
         if session is not None and not session.is_open:
             return Late("end", session.ended_at or self._clock())
         return None

@@ -104,6 +104,16 @@ class StoreRecords:
     async def sealed_plan(self, session_id: str) -> str | None:
         return await self._store.sessions.sealed_plan(session_id)
 
+    async def stored_outcome(self, session_id: str) -> str | None:
+        try:
+            session = await self._store.sessions.get(session_id)
+        except ValueError:  # not a session id at all
+            return None
+        return session.outcome.value if session is not None else None
+
+    async def own_resets(self, tenant_id: str, user_id: str, *, since: datetime) -> list[tuple[datetime, datetime]]:
+        return await self._store.sessions.own_resets(tenant_id, user_id, since=since)
+
     async def record_answer(self, session_id: str, entry: TranscriptEntry, earned_bits: float,
                             audit: AuditNote | None = None) -> bool:
         event = None

@@ -17,6 +17,7 @@ from microsoft_agents.hosting.core import TurnContext
 
 from verification import Decision, Policy, RiskAssessment, TranscriptEntry
 from verification.factors import Attestation
+from verification.reset import ResetClaimResult, ResetOutcome
 
 Clock = Callable[[], datetime]
 
@@ -119,6 +120,15 @@ class VerificationRecords(Protocol):
         """The open session's sealed question plan (None once it ended)."""
         ...
 
+    async def stored_outcome(self, session_id: str) -> str | None:
+        """The session's outcome as the store has it (a verification.Outcome value), None if there is no such
+        session: for a turn whose conversation state is older than the store (a kill after the decision)."""
+        ...
+
+    async def own_resets(self, tenant_id: str, user_id: str, *, since: datetime) -> list[tuple[datetime, datetime]]:
+        """When Watchword itself reset (or may have reset) the person's password since `since`, as (from, to)."""
+        ...
+
     async def record_answer(self, session_id: str, entry: TranscriptEntry, earned_bits: float,
                             audit: AuditNote | None = None) -> bool:
         """Add one transcript entry, and `audit` in the same transaction; False when the session was already
@@ -135,26 +145,23 @@ class VerificationRecords(Protocol):
                     details: Mapping[str, Any] | None = None) -> None: ...
 
 
-class ResetClaim(StrEnum):
-    CLAIMED = "claimed"  # this turn may reset
-    DONE = "done"  # already reset
-    BUSY = "busy"  # another click is resetting right now
-    BLOCKED = "blocked"  # the person said "not me", or the reset was refused
-    UNKNOWN = "unknown"  # no verified session allows a reset
-
-
 class ResetLedger(Protocol):
-    """At most one password reset per verified session, across clicks, turns and processes."""
+    """The reset's record on the verified session (store/): the one place that guards a reset. Written ahead:
+    `claim` records the intent before Graph is asked, `settle` the outcome after (verification/reset.py)."""
 
-    async def allow(self, session_id: str, *, tenant_id: str, target_id: str) -> None: ...
-
-    async def claim(self, session_id: str) -> tuple[ResetClaim, datetime | None]:
-        """Compare-and-set from "allowed" to "resetting"; the time is when it was done (for DONE)."""
+    async def claim(self, session_id: str, *, actor: Actor) -> ResetClaimResult:
+        """Compare-and-set a new reset attempt for `actor` on the session, audited as `password_reset/started`
+        (or `refused_<why>`) in the same step."""
         ...
 
-    async def settle(self, session_id: str, *, done: bool, at: datetime | None = None,
-                     blocked: bool = False) -> None:
-        """After the attempt: done, blocked for good, or back to allowed (it failed and may be retried)."""
+    async def settle(self, session_id: str, attempt: int, outcome: ResetOutcome, *, actor: Actor, target_id: str,
+                     audit_outcome: str, details: Mapping[str, Any] | None = None, blocked: bool = False) -> bool:
+        """Record how the attempt ended, with its audit row, in one step; retried briefly when the database
+        does not answer. False when it still could not be recorded (the caller must then say so)."""
+        ...
+
+    async def block(self, session_id: str) -> None:
+        """The person said "not me": no (further) reset for this session. A reset already done stays done."""
         ...
 
 

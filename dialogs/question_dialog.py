@@ -32,7 +32,7 @@ from dialogs.factor_answers import take_factor_answers
 from dialogs.ports import Actor, AuditNote, CardRenderer, Clock, Messenger, SealError, VerificationRecords
 from dialogs.session_keeper import SessionKeeper
 from dialogs.wording import progress
-from verification import Policy, VerificationSession
+from verification import Outcome, Policy, VerificationSession
 
 OUT_OF_BAND_KIND = "out_of_band"
 REPLACED_CARD_ID = "watchword.replaced_card_id"
@@ -84,7 +84,7 @@ class QuestionDialog(ComponentDialog):
         if prompt is None and (current.offer or current.awaiting):  # a factor to ask or wait for: ProofDialog's
             return await step.end_dialog({"session": step.values.get("session") or options["session"]})
         if prompt is None:  # its plan is gone (ended elsewhere) and nothing above decided it
-            return await self._lost(step)
+            return await self._lost(step, session.id)
         number = questions_asked(session) + 1  # a full-name follow-up is still the same question
         most = Policy.from_dict(snapshot["policy"]).max_questions
         heading = f"Question {number} of at most {most}"
@@ -135,9 +135,13 @@ class QuestionDialog(ComponentDialog):
         return await step.replace_dialog(self._loop_id, {**options, "session": sealed})
 
     # --- helpers -------------------------------------------------------------------------------------------
-    async def _lost(self, step: WaterfallStepContext) -> DialogTurnResult:
+    async def _lost(self, step: WaterfallStepContext, session_id: str | None = None) -> DialogTurnResult:
         """The session cannot be continued (restarted with another WATCHWORD_STATE_KEY, or its plan is gone):
-        end cleanly."""
+        end cleanly. A session the store has as verified was decided by a turn whose conversation state was never
+        saved (killed right after the deciding answer): it ends with {"recovered": session id}, so the caller can
+        still offer the reset the store allows."""
+        if session_id is not None and await self._records.stored_outcome(session_id) == Outcome.VERIFIED.value:
+            return await step.end_dialog({"session": None, "recovered": session_id})
         card = self._cards.render("notice", title="This verification can't be continued", tone="Warning", lines=[
             "Watchword restarted and can no longer read it. Nothing was changed on the account.",
             "Start again with verify and the caller's name."])

@@ -1,19 +1,30 @@
-"""ResetPasswordDialog: confirm, reset once, show the temporary password once, then remove it from the chat.
+"""ResetPasswordDialog: confirm, reset, show the temporary password once, then remove it from the chat.
 
-Only after a verified session, only in a 1:1 chat with the bot, and at most once per session (the
-`ResetLedger` compare-and-set makes a second click, a replayed turn or another instance reset nothing).
+Only after a verified session, only in a 1:1 chat with the bot, and written ahead (verification/reset.py): the
+`ResetLedger` records the intent on the session's row before Graph is asked (a compare-and-set, so a second
+click, a replayed turn or another instance claims nothing) and the outcome after. Outcomes are typed, never
+read from an error's wording:
+- done: the password card is sent (retried a few times) and the person told; a card that never arrives turns
+  the outcome into unknown for the agent;
+- failed (nothing changed) or unknown (the password may have changed; timed out, connection dropped, card
+  undeliverable): the agent is told which, and asked whether to reset again, for a new password, while the
+  verification's window lasts;
+- a claim left by a killed turn blocks only until it expires (CLAIM_EXPIRY), then the next click may reset.
 The password is sent on a card and never kept: not in dialog state, logs, audit or store. "I've passed it
 on" replaces the card (update_activity) with one that has no password; so does cancelling the dialog.
 
-Options: {"session_id": str, "actor": Actor.to_dict(), "target": {"id", "name", ...}}.
+Options: {"session_id": str, "actor": Actor.to_dict(), "target": {"id", "name", ...}} (whose password is reset
+comes from the store's record of the verified session, never from these options).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
 
+from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.core import TurnContext
 from microsoft_agents.hosting.dialogs import (
     ComponentDialog,
@@ -25,19 +36,19 @@ from microsoft_agents.hosting.dialogs import (
 )
 
 from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options, waterfall_frames
-from dialogs.ports import Actor, CardRenderer, Clock, Messenger, ResetClaim, ResetLedger, VerificationRecords
+from dialogs.ports import Actor, CardRenderer, Clock, Messenger, ResetLedger, VerificationRecords
 from dialogs.times import clock_time, zone_of
 from dialogs.wording import GROUP_CHAT_STEP
-from graph.directory import Directory, GraphUnavailable, ResetRefused
+from graph.directory import Directory, DirectoryError, ResetOutcomeUnknown, ResetRefused, TemporaryPassword
+from verification.reset import ResetClaim, ResetClaimResult, ResetOutcome
 
 log = logging.getLogger(__name__)
 
-CLAIM_TEXT = {
-    ResetClaim.DONE: "This password was already reset{at}. Nothing more was done.",
-    ResetClaim.BUSY: "This password is being reset already. Nothing more was done.",
-    ResetClaim.BLOCKED: "This reset is blocked. Nothing was done.",
-    ResetClaim.UNKNOWN: "There is no verified session that allows this reset. Verify the caller first.",
-}
+# Pauses between tries of the password card (the channel may refuse one with a 5xx); then it counts as undelivered.
+CARD_RETRY_DELAYS = (0.5, 2.0)
+AGAIN = "Choose Yes, reset it to set a new password, or Cancel."
+UNKNOWN_LINES = ("The password may have been changed, and nobody has the new one.",
+                 "Reset again to set a new one and see it.")
 
 
 class ResetPasswordDialog(ComponentDialog):
@@ -72,53 +83,111 @@ class ResetPasswordDialog(ComponentDialog):
             self._replace(step.context, "Reset cancelled.")
             await self._records.audit("password_reset", "cancelled", actor=actor, subject=target["id"],
                                       details={"session_id": session_id})
+            if step.options.get("before") == ResetOutcome.UNKNOWN.value:  # an earlier attempt may have changed it
+                return await self._end(step, "No new reset", *UNKNOWN_LINES[:1],
+                                       "If the caller cannot sign in, verify them again and reset.")
             return await self._end(step, "No reset", f"Nothing was changed for {target['name']}.")
         self._replace(step.context, "Resetting…")
         if not actor.personal_chat:
             return await self._end(step, "Not in this chat", GROUP_CHAT_STEP)
-        claim, at = await self._ledger.claim(session_id)
-        if claim is not ResetClaim.CLAIMED:
-            await self._records.audit("password_reset", f"refused_{claim.value}", actor=actor, subject=target["id"],
-                                      details={"session_id": session_id})
-            when = f" at {clock_time(at, zone_of(step.context.activity))}" if at else ""
-            return await self._end(step, "Nothing to do", CLAIM_TEXT[claim].format(at=when))
-        if await self._messenger.out_of_band_answer(session_id) is False:
-            await self._ledger.settle(session_id, done=False, blocked=True)
-            await self._records.audit("password_reset", "blocked_user_denied", actor=actor, subject=target["id"],
-                                      details={"session_id": session_id})
-            return await self._end(step, "Stop: the account holder says it is not them",
-                                   "No password was reset. Treat the call as an attack and report it to security.")
+        claim = await self._ledger.claim(session_id, actor=actor)
+        if claim.claim is not ResetClaim.CLAIMED or claim.target_id is None:
+            return await self._refused(step, claim, target["name"])
+        return await self._reset(step, actor, claim, target["name"])
+
+    async def _reset(self, step: WaterfallStepContext, actor: Actor, claim: ResetClaimResult,
+                     name: str) -> DialogTurnResult:
+        """The claimed attempt: Graph, its outcome recorded, then the password card and the person's notice."""
+        session_id, target_id = step.options["session_id"], str(claim.target_id)
+
+        async def settle(outcome: ResetOutcome, audit: str, **details: Any) -> bool:
+            return await self._ledger.settle(session_id, claim.attempt, outcome, actor=actor, target_id=target_id,
+                                             audit_outcome=audit, details=details,
+                                             blocked=audit == "refused")
+
         try:
-            password = await self._directory.reset_password(actor.tenant_id, target["id"])
+            password = await self._directory.reset_password(actor.tenant_id, target_id)
         except ResetRefused as err:
-            await self._ledger.settle(session_id, done=False, blocked=True)
-            await self._records.audit("password_reset", "refused", actor=actor, subject=target["id"],
-                                      details={"session_id": session_id, "reason": err.reason.value})
+            await settle(ResetOutcome.FAILED, "refused", reason=err.reason.value)
             return await self._end(step, "Microsoft 365 refused the reset", str(err))
-        except GraphUnavailable as err:
-            unknown = "may or may not" in err.reason
-            await self._ledger.settle(session_id, done=False, blocked=unknown)
-            await self._records.audit("password_reset", "unknown" if unknown else "failed", actor=actor,
-                                      subject=target["id"], details={"session_id": session_id})
-            advice = ("The password may or may not have changed: check the account in the Entra admin center "
-                      "before trying again." if unknown else "Nothing was changed. Try again in a minute.")
-            return await self._end(step, "The reset did not go through", str(err), advice)
-        await self._ledger.settle(session_id, done=True, at=password.set_at)
-        await self._records.audit("password_reset", "success", actor=actor, subject=target["id"],
-                                  details={"session_id": session_id, "change_at_next_sign_in": True})
+        except ResetOutcomeUnknown as err:
+            await settle(ResetOutcome.UNKNOWN, "unknown", cause=err.cause.value)
+            return await self._again(step, "The reset's outcome is unknown", ResetOutcome.UNKNOWN, str(err),
+                                     *UNKNOWN_LINES)
+        except DirectoryError as err:  # refused before anything was sent, or never sent: nothing changed
+            await settle(ResetOutcome.FAILED, "failed")
+            return await self._again(step, "The reset did not go through", ResetOutcome.FAILED, str(err),
+                                     "Nothing was changed.")
+        recorded = await settle(ResetOutcome.DONE, "success", change_at_next_sign_in=True)
         ref = uuid.uuid4().hex[:12]
-        card = self._cards.render("password", person_name=target["name"], password=password.reveal(),
-                                  redacted=False, data={"ref": ref})
-        sent = await step.context.send_activity(self._cards.activity(card, "Temporary password (shown once)"))
-        del password, card
-        step.values["password_card_id"] = sent.id if sent is not None else None
-        step.values["set_at"] = self._clock().strftime("%H:%M")
-        if target["id"].lower() != actor.user_id.lower():
-            await self._messenger.notify_password_reset(step.context, tenant_id=actor.tenant_id,
-                                                        target_id=target["id"], at=self._clock())
+        delivered, card_id = await self._show(step.context, password, name, ref)
+        notified = await self._notify(step.context, actor, target_id, password)
+        del password
+        if not delivered:
+            await settle(ResetOutcome.UNKNOWN, "not_delivered", person_notified=notified)
+            return await self._again(step, "The password could not be shown", ResetOutcome.UNKNOWN,
+                                     "The password was changed, but Teams would not take the message that shows it.",
+                                     *UNKNOWN_LINES)
+        step.values["password_card_id"] = card_id
+        if not recorded:
+            await self._notice(step.context, "The reset could not be recorded", "Warning",
+                               "The password was changed, but Watchword's database did not take the record of it.",
+                               "Tell your security team the time and whose password it was.")
         return await step.prompt(CardPrompt.__name__, prompt_options(
             None, "Choose “I've passed it on” on the password card once you have read it out.",
             verbs=["passed_on"], ref=ref, words={"done": "passed_on", "passed on": "passed_on"}))
+
+    async def _show(self, context: TurnContext, password: TemporaryPassword, name: str,
+                    ref: str) -> tuple[bool, str | None]:
+        """Send the password card, trying again when the channel refuses it: (delivered, its activity id)."""
+        card = self._cards.render("password", person_name=name, password=password.reveal(), redacted=False,
+                                  data={"ref": ref})
+        activity: Activity = self._cards.activity(card, "Temporary password (shown once)")
+        del card
+        for delay in (*CARD_RETRY_DELAYS, None):
+            try:
+                sent = await context.send_activity(activity)
+                return True, sent.id if sent is not None else None
+            except Exception:  # the channel's client raises its own errors: any of them means "not delivered"
+                log.warning("the password card was not delivered%s", "; retrying" if delay is not None else "")
+                if delay is None:
+                    break
+                await asyncio.sleep(delay)
+        return False, None
+
+    async def _notify(self, context: TurnContext, actor: Actor, target_id: str,
+                      password: TemporaryPassword) -> bool:
+        """Tell the person their password was reset, whatever happened to the card (not when they reset it
+        themselves)."""
+        if target_id.lower() == actor.user_id.lower():
+            return True
+        return await self._messenger.notify_password_reset(context, tenant_id=actor.tenant_id, target_id=target_id,
+                                                           at=password.set_at)
+
+    async def _refused(self, step: WaterfallStepContext, claim: ResetClaimResult, name: str) -> DialogTurnResult:
+        zone = zone_of(step.context.activity)
+        when = clock_time(claim.at, zone) if claim.at is not None else ""
+        if claim.claim is ResetClaim.BUSY:
+            return await self._again(step, "A reset of this password has not finished", ResetOutcome.UNKNOWN, (
+                f"A reset started earlier and has not reported back. If no password appears, reset again after "
+                f"{when}: the password may have been changed, and a new reset sets one you will see."
+                if when else "Another reset of this password is running."))
+        text = {
+            ResetClaim.DONE: (f"This password was already reset{' at ' + when if when else ''}. "
+                              "Nothing more was done."),
+            ResetClaim.BLOCKED: "This reset is blocked. Nothing was done.",
+            ResetClaim.EXPIRED: f"The verification of {name} is too old to reset from. Verify the caller again.",
+            ResetClaim.NOT_ALLOWED: "There is no verified session of yours that allows this reset. "
+                                    "Verify the caller first.",
+        }[claim.claim]
+        return await self._end(step, "Nothing to do", text)
+
+    async def _again(self, step: WaterfallStepContext, title: str, before: ResetOutcome,
+                     *lines: str) -> DialogTurnResult:
+        """Say what happened, then offer the reset again (a new attempt, a new password) on a fresh card.
+        `before` is what the password is now known to be: unchanged (failed) or maybe changed (unknown)."""
+        await self._notice(step.context, title, "Warning", *lines)
+        return await step.replace_dialog(self.initial_dialog_id, {**step.options, "before": before.value})
 
     async def redact_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         actor = Actor.from_dict(step.options["actor"])
@@ -158,9 +227,15 @@ class ResetPasswordDialog(ComponentDialog):
         return card
 
     async def _end(self, step: WaterfallStepContext, title: str, *lines: str) -> DialogTurnResult:
-        card = self._cards.render("notice", title=title, lines=list(lines), tone=None)
-        await step.context.send_activity(self._cards.activity(card, title))
+        await self._notice(step.context, title, None, *lines)
         return await step.end_dialog()
+
+    async def _notice(self, context: TurnContext, title: str, tone: str | None, *lines: str) -> None:
+        card = self._cards.render("notice", title=title, lines=list(lines), tone=tone)
+        try:
+            await context.send_activity(self._cards.activity(card, title))
+        except Exception:  # the channel is refusing messages: what happened is in the audit log already
+            log.warning("could not send the notice %r", title, exc_info=False)
 
     def _replace(self, context: TurnContext, text: str) -> None:
         context.turn_state[REPLACEMENT_CARD] = self._cards.render("notice", title=text, lines=[], tone=None)

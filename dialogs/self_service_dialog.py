@@ -139,6 +139,10 @@ class SelfServiceDialog(ComponentDialog):
 
     async def decision_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         actor = Actor.from_dict(step.options["actor"])
+        target = {"id": actor.user_id, "name": actor.name}
+        if step.result.get("recovered"):  # decided by a turn that was killed before saving: the reset stays allowed
+            return await step.begin_dialog(ResetPasswordDialog.__name__, {
+                "session_id": str(step.result["recovered"]), "actor": actor.to_dict(), "target": target})
         if step.result.get("session") is None:  # lost (see QuestionDialog._lost)
             return await step.end_dialog()
         session, snapshot = await self._sessions.open(step.context, step.result["session"])
@@ -148,9 +152,8 @@ class SelfServiceDialog(ComponentDialog):
         await self._records.close_session(session.id, decision, actor=actor, target_id=actor.user_id, policy=policy)
         if decision.outcome is not Outcome.VERIFIED:
             return await self._end(step.context, step, "Not reset", USER_STEPS[decision.outcome], HELPDESK)
-        await self._ledger.allow(session.id, tenant_id=actor.tenant_id, target_id=actor.user_id)
         return await step.begin_dialog(ResetPasswordDialog.__name__, {
-            "session_id": session.id, "actor": actor.to_dict(), "target": {"id": actor.user_id, "name": actor.name}})
+            "session_id": session.id, "actor": actor.to_dict(), "target": target})
 
     async def _end(self, context: TurnContext, step: WaterfallStepContext, title: str, *lines: str
                    ) -> DialogTurnResult:

@@ -60,7 +60,9 @@ class SessionKeeper:
         (counting the attempts against the person), choose the questions (or decide at once), and record its
         sealed plan. `available`: the strong factors that can be asked (see VerificationSession.start). Sign-ins
         still on their way: the risk weighed now applies the "unavailable" rule and the real one follows."""
-        risk = assess_risk(loaded.context, policy)
+        own = await self._records.own_resets(actor.tenant_id, target_id,
+                                             since=self._clock() - policy.recent_password_change)
+        risk = assess_risk(loaded.context, policy, own_resets=own)
         session = VerificationSession(self._clock)
         expires_at = self._clock() + policy.session_timeout
         # Admitted (and counted) before it starts, in one step concurrent verifications cannot race: the count is
@@ -71,7 +73,7 @@ class SessionKeeper:
         pending = loaded.sign_ins_later is not None
         first = session.start(loaded.context, loaded.org, policy, risk, attempts, available, risk_pending=pending)
         if pending and first.decision is None:
-            self._remember_risk(session.id, asyncio.ensure_future(_final_risk(loaded, policy)))
+            self._remember_risk(session.id, asyncio.ensure_future(_final_risk(loaded, policy, own)))
         sealed = await self.start(context, session, actor=actor, target_id=target_id, self_service=self_service,
                                   policy=policy, risk=risk, required_bits=first.bits_required,
                                   expires_at=expires_at)
@@ -175,7 +177,9 @@ class SessionKeeper:
             self._plans.popitem(last=False)
 
 
-async def _final_risk(loaded: LoadedContext, policy: Policy) -> RiskAssessment:
-    """The risk weighed on the sign-ins once they arrive (or on why they could not be read)."""
+async def _final_risk(loaded: LoadedContext, policy: Policy,
+                      own_resets: list[tuple[datetime, datetime]]) -> RiskAssessment:
+    """The risk weighed on the sign-ins once they arrive (or on why they could not be read); a password change
+    inside one of Watchword's own resets of the person is not counted against them."""
     complete = await loaded.with_sign_ins()
-    return assess_risk(complete.context, policy)
+    return assess_risk(complete.context, policy, own_resets=own_resets)

@@ -32,7 +32,7 @@ from dialogs.ports import (
 from dialogs.proof_dialog import ProofDialog
 from dialogs.reset_dialog import ResetPasswordDialog
 from dialogs.session_keeper import SessionKeeper
-from dialogs.wording import decision_view, person_view, requirement_lines, risk_view
+from dialogs.wording import decision_view, person_view, recovered_view, requirement_lines, risk_view
 from graph.directory import Directory, DirectoryError, UserNotFound
 from verification import Flag, Outcome, Person, Policy
 from verification.factors import Factor
@@ -153,6 +153,8 @@ class VerifyDialog(ComponentDialog):
     async def decision_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         actor = Actor.from_dict(step.options["actor"])
         target: dict[str, str] = step.values["target"]
+        if step.result.get("recovered") and actor.personal_chat:  # decided by a turn that was killed before saving
+            return await self._offer_reset(step, str(step.result["recovered"]), recovered_view(target["name"]))
         if step.result.get("session") is None:  # lost (see QuestionDialog._lost)
             return await step.end_dialog()
         session, snapshot = await self._sessions.open(step.context, step.result["session"])
@@ -173,13 +175,17 @@ class VerifyDialog(ComponentDialog):
         can_reset = decision.outcome is Outcome.VERIFIED and actor.personal_chat and not denied
         view = decision_view(decision, target["name"], can_reset=can_reset, personal_chat=actor.personal_chat,
                              denied=denied)
-        if not can_reset:
-            card = self._cards.render("decision", **view, data={})
-            await step.context.send_activity(self._cards.activity(card, f"{view['title']}: {target['name']}"))
-            return await step.end_dialog()
-        await self._ledger.allow(session.id, tenant_id=actor.tenant_id, target_id=target["id"])
+        if can_reset:
+            return await self._offer_reset(step, session.id, view)
+        card = self._cards.render("decision", **view, data={})
+        await step.context.send_activity(self._cards.activity(card, f"{view['title']}: {target['name']}"))
+        return await step.end_dialog()
+
+    async def _offer_reset(self, step: WaterfallStepContext, session_id: str, view: dict[str, Any]
+                           ) -> DialogTurnResult:
+        target: dict[str, str] = step.values["target"]
         ref = new_ref()
-        step.values["session_id"] = session.id
+        step.values["session_id"] = session_id
         step.values["decision_view"] = view
         card = self._cards.render("decision", **view, data={"ref": ref})
         return await step.prompt(CardPrompt.__name__, prompt_options(

@@ -123,6 +123,16 @@ def progress(number: int, most: int) -> str:
     return "▰" * number + "▱" * (most - number)
 
 
+def recovered_view(person_name: str) -> dict[str, Any]:
+    """The decision card for a verification the store has as verified, though this conversation lost the turn
+    that decided it (the process stopped before saving it): the reset is still offered."""
+    title, color = OUTCOME_TITLE[Outcome.VERIFIED]
+    return {"title": title, "color": color, "person_name": person_name,
+            "reason": "This verification was already decided: the caller was verified.", "factors": [],
+            "next_steps": list(NEXT_STEPS[Outcome.VERIFIED]), "summary": "Recovered after an interruption.",
+            "can_reset": True}
+
+
 def decision_view(decision: Decision, person_name: str, *, can_reset: bool, personal_chat: bool,
                   denied: bool = False) -> dict[str, Any]:
     """`denied`: the person said "not me" in Teams (in the decision's flags, or after it was made). The card says

@@ -23,7 +23,8 @@ from verification.context import OrgKnowledge, Person, SignIn, Source, UserConte
 __all__ = [
     "SIGN_INS_PENDING", "ConnectionCheck", "Deadline", "SignInRead",
     "Directory", "DirectoryError", "DirectoryUser", "GraphUnavailable",
-    "GroupNotFound", "LoadedContext", "PermissionStatus", "ResetRefusal", "ResetRefused", "SyncPage",
+    "GroupNotFound", "LoadedContext", "PermissionStatus", "ResetOutcomeUnknown", "ResetRefusal", "ResetRefused",
+    "SyncPage",
     "TemporaryPassword", "Unavailability", "UserNotFound",
 ]
 
@@ -109,6 +110,11 @@ _REFUSAL_TEXT = {
                                  "administrator must assign it one (e.g. Helpdesk Administrator)",
     ResetRefusal.APP_LACKS_PERMISSION: "the tenant has not granted Watchword User-PasswordProfile.ReadWrite.All",
 }
+
+
+class ResetOutcomeUnknown(GraphUnavailable):
+    """The password change was sent and no answer says whether Entra applied it (timed out, the connection
+    dropped mid-request, a server error): the password may have changed, and nobody has it."""
 
 
 class ResetRefused(DirectoryError):

@@ -44,6 +44,7 @@ from graph.directory import (
     LoadedContext,
     OnPage,
     PermissionStatus,
+    ResetOutcomeUnknown,
     ResetRefusal,
     ResetRefused,
     SyncPage,
@@ -287,11 +288,14 @@ class GraphDirectory:
             raise no_token(err.code) from None
         except TimeoutError:
             # The outcome is unknown: the caller must not read out a password that may not be set.
-            raise GraphUnavailable("password reset: timed out; the password may or may not have changed",
-                                   Unavailability.TIMED_OUT) from None
-        except httpx.HTTPError as err:
+            raise ResetOutcomeUnknown("password reset: timed out; the password may or may not have changed",
+                                      Unavailability.TIMED_OUT) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as err:  # never sent: nothing changed
             raise GraphUnavailable(f"password reset: connection failed ({type(err).__name__})",
                                    Unavailability.UNREACHABLE) from None
+        except httpx.HTTPError as err:  # sent, and the answer was lost: it may have been applied
+            raise ResetOutcomeUnknown(f"password reset: the connection dropped ({type(err).__name__}); the password "
+                                      "may or may not have changed", Unavailability.UNREACHABLE) from None
         log.info("password reset for user %s in tenant %s (change required at next sign-in)", user_id, tenant_id)
         return TemporaryPassword(password, user_id, self._clock())
 
@@ -382,6 +386,9 @@ class GraphDirectory:
                 return ResetRefused(ResetRefusal.APP_LACKS_PERMISSION)
             return ResetRefused(ResetRefusal.APP_LACKS_ROLE)
         log.warning("password reset for user %s in tenant %s failed: %s %s", user_id, tenant_id, status, code)
+        if status >= 500 and status not in (501, 503):  # a server error after the request arrived: maybe applied
+            return ResetOutcomeUnknown(f"password reset: {_odata_reason(status, code, RESET_PERMISSION)}; the "
+                                       "password may or may not have changed", cause_of_status(status))
         return GraphUnavailable(f"password reset: {_odata_reason(status, code, RESET_PERMISSION)}",
                                 cause_of_status(status))
 

@@ -17,7 +17,14 @@ from store.console_sessions import ConsoleSessionRepository
 from store.conversation_refs import ConversationReferenceRepository, StoredConversationReference
 from store.conversation_state import SqlStorage
 from store.db import DEFAULT_DATABASE_URL, Store, open_store
-from store.errors import ETagConflictError, SessionClosedError, StoreError, StoreUnwritableError, TenantNotFoundError
+from store.errors import (
+    ETagConflictError,
+    SessionClosedError,
+    StoreError,
+    StoreUnavailable,
+    StoreUnwritableError,
+    TenantNotFoundError,
+)
 from store.lockouts import ATTEMPT_WINDOW, COUNTED_OUTCOMES, Lockout, LockoutRepository, LockoutRule
 from store.policies import PolicyRepository, StoredPolicy, TenantAccess
 from store.protected_users import ProtectedUser, ProtectedUserRepository, SyncState, UserFilter, UserSnapshot
@@ -63,6 +70,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreUnwritableError",
+    "StoreUnavailable",
     "StoredConversationReference",
     "StoredPolicy",
     "SyncLease",

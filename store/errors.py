@@ -39,3 +39,8 @@ class StoreUnwritableError(StoreError):
     The message says what is wrong and how to fix it, in words for whoever runs Watchword, without the URL's
     password; it is shown instead of a traceback.
     """
+
+
+class StoreUnavailable(StoreError):
+    """The database did not take a write (connection lost, disk full, read-only): nothing of it was committed,
+    as far as this process can tell. The message names what was being written, never its values."""

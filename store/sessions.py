@@ -16,22 +16,33 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import normalise_guid
 from store.audit import AuditEvent, AuditLog
 from store.clock import Clock, require_utc
-from store.errors import SessionClosedError
+from store.errors import SessionClosedError, StoreUnavailable
 from store.lockouts import COUNTED_OUTCOMES, LockoutRule, counted, lock_if_reached, serialise
 from store.secrets_guard import clean_json
 from store.tables import TranscriptEntryRow, VerificationPlanRow, VerificationSessionRow
+from verification.reset import (
+    BLOCKED,
+    CLAIM_EXPIRY,
+    RESET_WINDOW,
+    RESETTING,
+    RETRYABLE,
+    ResetClaim,
+    ResetClaimResult,
+    ResetOutcome,
+)
 
 
 class SessionOutcome(StrEnum):
@@ -68,6 +79,11 @@ class VerificationSession:
     ended_at: datetime | None
     risk_summary: Mapping[str, Any]
     policy_snapshot: Mapping[str, Any]
+    # The password reset's record (see claim_reset): None never tried, else a verification.reset state.
+    reset_state: str | None = None
+    reset_attempt: int = 0
+    reset_claimed_at: datetime | None = None
+    reset_done_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:
@@ -107,7 +123,32 @@ def _to_session(row: VerificationSessionRow | Row[Any]) -> VerificationSession:
         ended_at=row.ended_at,
         risk_summary=row.risk_summary,
         policy_snapshot=row.policy_snapshot,
+        reset_state=row.reset_state,
+        reset_attempt=row.reset_attempt,
+        reset_claimed_at=row.reset_claimed_at,
+        reset_done_at=row.reset_done_at,
     )
+
+
+def _refusal(row: Row[Any] | None, by: str, now: datetime, window: timedelta,
+             claim_expiry: timedelta) -> ResetClaimResult | None:
+    """Why this request may not reset now, or None: it may claim the next attempt."""
+    if row is None or row.outcome != SessionOutcome.VERIFIED.value or by not in (row.agent_id, _self(row)):
+        return ResetClaimResult(ResetClaim.NOT_ALLOWED, row.reset_attempt if row is not None else 0)
+    if row.reset_state == BLOCKED:
+        return ResetClaimResult(ResetClaim.BLOCKED, row.reset_attempt)
+    if row.reset_state == ResetOutcome.DONE.value:
+        return ResetClaimResult(ResetClaim.DONE, row.reset_attempt, row.reset_done_at)
+    if row.reset_state == RESETTING and row.reset_claimed_at is not None and row.reset_claimed_at > now - claim_expiry:
+        return ResetClaimResult(ResetClaim.BUSY, row.reset_attempt, row.reset_claimed_at + claim_expiry)
+    if row.ended_at is None or row.ended_at <= now - window:
+        return ResetClaimResult(ResetClaim.EXPIRED, row.reset_attempt)
+    return None
+
+
+def _self(row: Row[Any]) -> str | None:
+    """Self-service: the person verified themselves (no agent), so they are the one who may reset."""
+    return row.target_user_id if row.agent_id is None else None
 
 
 def _to_entry(row: TranscriptEntryRow) -> TranscriptEntry:
@@ -200,6 +241,7 @@ class SessionRepository:
             ended_at=None,
             risk_summary=clean_json(risk_summary, "risk_summary"),
             policy_snapshot=clean_json(policy_snapshot, "policy_snapshot"),
+            reset_state=None, reset_attempt=0, reset_claimed_at=None, reset_done_at=None,
         )
 
         def admit(conn: Connection) -> int:
@@ -319,6 +361,97 @@ class SessionRepository:
             return _to_session(row)
 
         return await self._audit.write(end)
+
+    # --- the password reset: written ahead, guarded here and nowhere else (verification/reset.py) ------------
+    async def claim_reset(self, session_id: str, *, by: str, actor: str, window: timedelta = RESET_WINDOW,
+                          claim_expiry: timedelta = CLAIM_EXPIRY) -> ResetClaimResult:
+        """Compare-and-set the session's reset record to a new attempt for `by` (the verifying agent's Entra id,
+        or the person themselves for self-service), and audit it as `actor`, in one transaction: the intent
+        `password_reset/started` when claimed (after `password_reset/unknown` for an earlier attempt whose claim
+        expired unsettled), else `password_reset/refused_<why>`."""
+        session_id, by = normalise_guid(session_id, "session_id"), normalise_guid(by, "by")
+        now = self._clock()
+
+        def claim(conn: Connection) -> ResetClaimResult:
+            row = conn.execute(select(*VerificationSessionRow.__table__.c).where(
+                VerificationSessionRow.session_id == session_id)).one_or_none()
+            result = _refusal(row, by, now, window, claim_expiry)
+            if result is None:
+                assert row is not None
+                result = self._take(conn, row, now)
+            if row is not None and result.claim is not ResetClaim.NOT_ALLOWED:
+                result = replace(result, target_id=row.target_user_id)
+            subject, tenant = (row.target_user_id, row.tenant_id) if row is not None else (None, None)
+            outcome = "started" if result.claim is ResetClaim.CLAIMED else f"refused_{result.claim.value}"
+            self._audit.append_in(conn, AuditEvent(action="password_reset", outcome=outcome, actor=actor,
+                                                   subject=subject, tenant_id=tenant,
+                                                   details={"session_id": session_id, "attempt": result.attempt}))
+            return result
+
+        return await self._audit.write(claim)
+
+    def _take(self, conn: Connection, row: Row[Any], now: datetime) -> ResetClaimResult:
+        """The compare-and-set itself: only if nobody moved the record since it was read."""
+        seen = (VerificationSessionRow.reset_state.is_(None) if row.reset_state is None
+                else VerificationSessionRow.reset_state == row.reset_state)
+        taken = conn.execute(update(VerificationSessionRow).where(
+            VerificationSessionRow.session_id == row.session_id,
+            VerificationSessionRow.reset_attempt == row.reset_attempt, seen,
+        ).values(reset_state=RESETTING, reset_attempt=row.reset_attempt + 1, reset_claimed_at=now,
+                 reset_done_at=None)).rowcount == 1
+        if not taken:  # another instance claimed it between our read and our write
+            return ResetClaimResult(ResetClaim.BUSY, row.reset_attempt + 1, now + CLAIM_EXPIRY)
+        if row.reset_state == RESETTING:  # its claimant never settled it (killed): the outcome is unknown
+            self._audit.append_in(conn, AuditEvent(
+                action="password_reset", outcome=ResetOutcome.UNKNOWN.value, actor="watchword",
+                subject=row.target_user_id, tenant_id=row.tenant_id,
+                details={"session_id": row.session_id, "attempt": row.reset_attempt, "reason": "claim_expired"}))
+        return ResetClaimResult(ResetClaim.CLAIMED, row.reset_attempt + 1)
+
+    async def settle_reset(self, session_id: str, attempt: int, outcome: ResetOutcome, *, audit: AuditEvent,
+                           blocked: bool = False) -> bool:
+        """Record how attempt `attempt` ended (`blocked`: failed for good, no retry), with `audit`, in one
+        transaction. Also moves a done attempt to unknown (the password never reached the agent). `audit` is
+        appended even when the record moved on (the claim expired and another attempt took it): what happened
+        is recorded either way. False in that case."""
+        session_id = normalise_guid(session_id, "session_id")
+        state = BLOCKED if blocked else ResetOutcome(outcome).value
+        stmt = update(VerificationSessionRow).where(
+            VerificationSessionRow.session_id == session_id, VerificationSessionRow.reset_attempt == attempt,
+            VerificationSessionRow.reset_state.in_((RESETTING, ResetOutcome.DONE.value)),
+        ).values(reset_state=state, reset_done_at=self._clock())
+
+        def settle(conn: Connection) -> bool:
+            moved = conn.execute(stmt).rowcount == 1
+            self._audit.append_in(conn, audit)
+            return moved
+
+        try:
+            return await self._audit.write(settle)
+        except (SQLAlchemyError, OSError) as err:  # the password may already be changed: let the caller say so
+            raise StoreUnavailable(f"recording the outcome of reset attempt {attempt}: {type(err).__name__}") from err
+
+    async def block_reset(self, session_id: str) -> bool:
+        """No (further) reset for this session: the person said "not me". A reset already done stays done.
+        False if there was nothing to block."""
+        stmt = update(VerificationSessionRow).where(
+            VerificationSessionRow.session_id == normalise_guid(session_id, "session_id"),
+            or_(VerificationSessionRow.reset_state.is_(None),
+                VerificationSessionRow.reset_state.in_((*RETRYABLE, RESETTING))),
+        ).values(reset_state=BLOCKED)
+        return bool(await self._audit.write(lambda conn: conn.execute(stmt).rowcount == 1))
+
+    async def own_resets(self, tenant_id: str, user_id: str, *, since: datetime) -> list[tuple[datetime, datetime]]:
+        """When Watchword itself reset (or may have reset) the person's password since `since`: (claimed, settled)
+        per verification, for telling its own resets apart from someone else's password change."""
+        stmt = select(VerificationSessionRow.reset_claimed_at, VerificationSessionRow.reset_done_at).where(
+            VerificationSessionRow.tenant_id == normalise_guid(tenant_id, "tenant_id"),
+            VerificationSessionRow.target_user_id == normalise_guid(user_id, "user_id"),
+            VerificationSessionRow.reset_claimed_at >= require_utc(since, "since"),
+            VerificationSessionRow.reset_state.in_((ResetOutcome.DONE.value, ResetOutcome.UNKNOWN.value, RESETTING)))
+        async with self._sessions() as session:
+            rows = (await session.execute(stmt)).all()
+        return [(claimed, done or claimed + CLAIM_EXPIRY) for claimed, done in rows]
 
     async def expire_overdue(self) -> int:
         """Mark open sessions past their `expires_at` as timed_out, and drop their plans. Returns how many."""

@@ -187,6 +187,13 @@ class VerificationSessionRow(Base):
     ended_at: Mapped[datetime | None]
     risk_summary: Mapped[dict[str, Any]]
     policy_snapshot: Mapped[dict[str, Any]]
+    # The password reset's record (verification/reset.py): the one place that guards a reset of this session.
+    # NULL never tried; resetting, done, failed, unknown or blocked. Every claim is a compare-and-set on
+    # `reset_attempt`; an unsettled claim (a killed process) expires after CLAIM_EXPIRY from `reset_claimed_at`.
+    reset_state: Mapped[str | None] = mapped_column(String(16))
+    reset_attempt: Mapped[int] = mapped_column(Integer, server_default="0")
+    reset_claimed_at: Mapped[datetime | None]
+    reset_done_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index(None, "tenant_id", "target_user_id", "created_at"),

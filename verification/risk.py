@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +31,8 @@ from verification.geo import distance_km, locate
 from verification.policy import Policy
 
 WRONG_PASSWORD_CODES = frozenset({50126, 50053})
+# Entra's clock and ours differ by seconds; its lastPasswordChangeDateTime is set while the PATCH runs.
+OWN_RESET_SLACK = timedelta(minutes=1)
 
 
 class RiskLevel(StrEnum):
@@ -72,7 +74,10 @@ class RiskAssessment:
 NO_RISK = RiskAssessment(RiskLevel.NONE, (), 0.0, False)
 
 
-def assess_risk(context: UserContext, policy: Policy, now: datetime | None = None) -> RiskAssessment:
+def assess_risk(context: UserContext, policy: Policy, now: datetime | None = None,
+                own_resets: Sequence[tuple[datetime, datetime]] = ()) -> RiskAssessment:
+    """`own_resets`: when Watchword itself reset (or may have reset) this password, as (from, to): a change
+    then is Watchword's own doing for this same person, not a sign that someone else changed it."""
     now = now or context.fetched_at
     signals: list[RiskSignal] = []
     reason = context.unavailable.get(Source.SIGN_INS.value)
@@ -87,7 +92,7 @@ def assess_risk(context: UserContext, policy: Policy, now: datetime | None = Non
         signals += _new_country(recent, history)
         signals += _impossible_travel(recent, policy)
         signals += _risky(recent, [s for s in ordered if s.at >= now - policy.history_window])
-    signals += _recent_password_change(context, now, policy)
+    signals += _recent_password_change(context, now, policy, own_resets)
     return _combine(signals, policy, unavailable=reason is not None)
 
 
@@ -175,10 +180,13 @@ def _risky(recent: Sequence[SignIn], month: Sequence[SignIn]) -> list[RiskSignal
     return []
 
 
-def _recent_password_change(context: UserContext, now: datetime, policy: Policy) -> list[RiskSignal]:
+def _recent_password_change(context: UserContext, now: datetime, policy: Policy,
+                            own_resets: Sequence[tuple[datetime, datetime]]) -> list[RiskSignal]:
     changed = context.last_password_change
     if changed is None or not (now - policy.recent_password_change <= changed <= now):
         return []
+    if any(start - OWN_RESET_SLACK <= changed <= end + OWN_RESET_SLACK for start, end in own_resets):
+        return []  # Watchword's own reset, recorded before and after it: not someone else's doing
     hours = (now - changed).total_seconds() / 3600
     return [RiskSignal("recent_password_change", RiskLevel.MEDIUM,
                        f"The password was changed {_duration(hours)} ago. If the caller did not change it, "

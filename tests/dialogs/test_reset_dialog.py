@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from bot.cards import card_of, card_text
+from dialogs.ports import Actor
 from graph.directory import ResetRefusal
 from store import AuditFilter
-from tests.dialogs.fakes import ALAN, TEMPORARY_PASSWORD, TENANT
+from tests.dialogs.fakes import ALAN, MARGARET, TEMPORARY_PASSWORD, TENANT
 from tests.dialogs.harness import Chat, Teams, answer_until_decided, database_bytes, invoke_responses
+from verification.reset import ResetClaim
 
 
 async def verified(teams: Teams, agent: Chat) -> None:
@@ -54,16 +56,17 @@ async def test_second_reset_click_resets_nothing(teams: Teams, agent: Chat) -> N
     assert "That card is no longer active" in agent.text()
 
 
-async def test_reset_racing_another_click_is_refused_by_the_ledger(teams: Teams, agent: Chat) -> None:
+async def test_reset_racing_another_click_resets_nothing_and_offers_it_again(teams: Teams, agent: Chat) -> None:
     await verified(teams, agent)
     sessions = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
-    ledger = teams.agent.ledger
-    claim, _ = await ledger.claim(sessions[0].session_id)  # another instance got there first
-    assert claim.value == "claimed"
+    margaret = Actor(TENANT, MARGARET.id, MARGARET.display_name, personal_chat=True)
+    claim = await teams.agent.ledger.claim(sessions[0].session_id, actor=margaret)  # another instance got there first
+    assert claim.claim is ResetClaim.CLAIMED
     await agent.click("Reset password")
     await agent.click("Yes, reset it")
     assert teams.directory.resets == []
-    assert "This password is being reset already. Nothing more was done." in agent.text()
+    assert "A reset of this password has not finished" in agent.text()
+    assert "Reset this password?" in card_text(agent.last_card())
 
 
 async def test_done_without_reset_changes_nothing(teams: Teams, agent: Chat) -> None:

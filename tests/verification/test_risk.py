@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from tests.verification import builders as b
@@ -137,3 +138,15 @@ def test_risk_round_trips_through_dict():
 
 def test_gazetteer_distance_is_about_right():
     assert 330 < distance_km((51.51, -0.13), (48.86, 2.35)) < 360  # London-Paris ~344 km
+
+
+def test_a_password_change_watchword_itself_made_is_not_a_risk_signal() -> None:
+    changed = b.NOW - timedelta(minutes=5)
+    context = replace(b.context(), last_password_change=changed)
+    reset_by_watchword = [(changed - timedelta(seconds=2), changed + timedelta(seconds=1))]
+
+    assert "recent_password_change" in codes(assess_risk(context, Policy(), now=b.NOW))
+    assert "recent_password_change" not in codes(assess_risk(context, Policy(), now=b.NOW,
+                                                             own_resets=reset_by_watchword))
+    earlier = [(changed - timedelta(hours=3), changed - timedelta(hours=2, minutes=58))]
+    assert "recent_password_change" in codes(assess_risk(context, Policy(), now=b.NOW, own_resets=earlier))

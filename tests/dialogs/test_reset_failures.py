@@ -1,0 +1,224 @@
+"""The worst day for a reset: killed at each point, a database that drops the outcome's record, a channel that
+refuses the password card, Graph that never answers. Each time the reset is recorded, the agent is told the
+truth, and the same verified session can reset again with a new password. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+import dialogs.reset_dialog as reset_dialog
+from bot.cards import card_text
+from graph.directory import ResetOutcomeUnknown, TemporaryPassword, Unavailability
+from store import AuditFilter
+from tests.dialogs.fakes import ALAN, TEMPORARY_PASSWORD, TENANT, FakeDirectory
+from tests.dialogs.harness import Chat, Teams, answer_until_decided, open_teams, truthful_answer
+from tests.store.support import FakeClock, StoreTarget
+from verification.reset import CLAIM_EXPIRY
+
+
+class Killed(BaseException):
+    """The process dies here: nothing after this point of the turn runs, and nothing catches it."""
+
+
+@pytest.fixture
+async def teams(store_target: StoreTarget, clock: FakeClock) -> AsyncIterator[Teams]:
+    async with open_teams(store_target, clock) as opened:
+        yield opened
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reset_dialog, "CARD_RETRY_DELAYS", (0.0, 0.0))
+
+
+async def verified_and_confirming(teams: Teams, agent: Chat) -> None:
+    await agent.say("verify alan turing")
+    assert (await answer_until_decided(teams, agent, ALAN)).startswith("Verified")
+    await agent.click("Reset password")
+
+
+async def reset_rows(teams: Teams) -> list[tuple[str, Any]]:
+    entries = (await teams.store.audit.query(AuditFilter(action="password_reset"))).entries
+    return [(e.outcome, e.details.get("attempt")) for e in reversed(entries)]
+
+
+async def click_killed(chat: Chat, title: str) -> None:
+    with pytest.raises(Killed):
+        await chat.click(title)
+
+
+async def test_killed_between_the_claim_and_graph_the_claim_expires_and_the_reset_can_be_done(
+        teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    await verified_and_confirming(teams, agent)
+    confirm = agent.last_card()
+    real_reset = FakeDirectory.reset_password
+
+    async def killed_before_graph(self: FakeDirectory, tenant_id: str, user_id: str) -> TemporaryPassword:
+        raise Killed
+
+    monkeypatch.setattr(FakeDirectory, "reset_password", killed_before_graph)
+    await click_killed(agent, "Yes, reset it")
+    monkeypatch.setattr(FakeDirectory, "reset_password", real_reset)
+
+    await agent.click("Yes, reset it", card=confirm)  # the agent clicks again at once: it is not finished yet
+    assert "A reset of this password has not finished" in agent.text() and teams.directory.resets == []
+    teams.clock.advance(seconds=CLAIM_EXPIRY.total_seconds())
+    await agent.click("Yes, reset it")
+
+    assert teams.directory.resets == [ALAN.id] and TEMPORARY_PASSWORD in agent.text()
+    assert await reset_rows(teams) == [("started", 1), ("refused_busy", 1), ("unknown", 1), ("started", 2),
+                                       ("success", 2)]
+
+
+async def test_killed_right_after_graph_changed_the_password_it_is_recorded_unknown_and_reset_again(
+        teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    await verified_and_confirming(teams, agent)
+    confirm = agent.last_card()
+    real_reset = FakeDirectory.reset_password
+
+    async def killed_after_graph(self: FakeDirectory, tenant_id: str, user_id: str) -> TemporaryPassword:
+        await real_reset(self, tenant_id, user_id)  # Entra took the new password...
+        raise Killed  # ...and the process died before anything else
+
+    monkeypatch.setattr(FakeDirectory, "reset_password", killed_after_graph)
+    await click_killed(agent, "Yes, reset it")
+    monkeypatch.setattr(FakeDirectory, "reset_password", real_reset)
+    assert await reset_rows(teams) == [("started", 1)]  # written ahead: the intent is on record
+
+    teams.clock.advance(seconds=CLAIM_EXPIRY.total_seconds())
+    await agent.click("Yes, reset it", card=confirm)
+    assert teams.directory.resets == [ALAN.id, ALAN.id] and TEMPORARY_PASSWORD in agent.text()
+    assert await reset_rows(teams) == [("started", 1), ("unknown", 1), ("started", 2), ("success", 2)]
+    assert "being reset already" not in agent.text()
+
+
+async def test_killed_after_the_outcome_was_recorded_the_password_is_not_reset_twice(
+        teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    await verified_and_confirming(teams, agent)
+    confirm = agent.last_card()
+
+    async def killed_on_the_card(self: Any, context: Any, password: Any, name: str, ref: str) -> Any:
+        raise Killed
+
+    monkeypatch.setattr(reset_dialog.ResetPasswordDialog, "_show", killed_on_the_card)
+    await click_killed(agent, "Yes, reset it")
+    monkeypatch.undo()
+    teams.clock.advance(seconds=CLAIM_EXPIRY.total_seconds())
+    await agent.click("Yes, reset it", card=confirm)
+
+    assert teams.directory.resets == [ALAN.id]
+    assert "This password was already reset at 12:00 UTC" in agent.text()  # done: recorded before the card
+
+
+async def test_the_outcomes_record_failing_after_graph_changed_the_password_is_told_truthfully(
+        teams: Teams, agent: Chat, alan: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    await alan.say("hi")
+    await verified_and_confirming(teams, agent)
+    audit, real_append = teams.store.audit, teams.store.audit.append_in
+
+    def connection_lost(conn: Any, event: Any) -> Any:
+        if event.action == "password_reset" and event.outcome == "success":
+            raise OperationalError("UPDATE verification_sessions", {}, ConnectionResetError("connection lost"))
+        return real_append(conn, event)
+
+    monkeypatch.setattr(audit, "append_in", connection_lost)
+    monkeypatch.setattr("bot.ledger.SETTLE_RETRY_DELAYS", (0.0, 0.0))
+    await agent.click("Yes, reset it")
+
+    text = agent.text()
+    assert TEMPORARY_PASSWORD in text, "the password was changed: the agent must have it"
+    assert "The reset could not be recorded" in text and "Tell your security team" in text
+    assert "Nothing more will happen" not in text and "nothing was changed" not in text.lower()
+    assert card_text(alan.last_card()).startswith("Your password was reset")
+    assert await reset_rows(teams) == [("started", 1)]  # the intent, written ahead, is on record
+
+
+async def test_a_password_card_the_channel_refuses_is_unknown_to_the_agent_and_can_be_reset_again(
+        teams: Teams, agent: Chat, alan: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    await alan.say("hi")
+    await verified_and_confirming(teams, agent)
+    real_send = type(agent.adapter).send_activities
+
+    async def teams_refuses_the_password(self: Any, context: Any, activities: list[Any]) -> Any:
+        if any(TEMPORARY_PASSWORD in card_text(a.attachments[0].content) for a in activities if a.attachments):
+            raise RuntimeError("502 Bad Gateway from the channel")
+        return await real_send(self, context, activities)
+
+    monkeypatch.setattr(type(agent.adapter), "send_activities", teams_refuses_the_password)
+    await agent.click("Yes, reset it")
+
+    text = agent.text()
+    assert "The password could not be shown" in text and "Reset again to set a new one" in text
+    assert card_text(alan.last_card()).startswith("Your password was reset"), "the person is told all the same"
+    assert "Reset this password?" in card_text(agent.last_card())
+    assert await reset_rows(teams) == [("started", 1), ("success", 1), ("not_delivered", 1)]
+
+    monkeypatch.setattr(type(agent.adapter), "send_activities", real_send)
+    await agent.click("Yes, reset it")
+    assert teams.directory.resets == [ALAN.id, ALAN.id] and TEMPORARY_PASSWORD in agent.text()
+
+
+async def test_graph_not_answering_is_reported_as_unknown_and_can_be_reset_again(
+        teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    await verified_and_confirming(teams, agent)
+
+    async def timed_out(self: FakeDirectory, tenant_id: str, user_id: str) -> TemporaryPassword:
+        raise ResetOutcomeUnknown("password reset: timed out; the password may or may not have changed",
+                                  Unavailability.TIMED_OUT)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(FakeDirectory, "reset_password", timed_out)
+        await agent.click("Yes, reset it")
+    assert "The reset's outcome is unknown" in agent.text() and "may have been changed" in agent.text()
+
+    await agent.click("Yes, reset it")
+    assert teams.directory.resets == [ALAN.id] and TEMPORARY_PASSWORD in agent.text()
+    assert [o for o, _ in await reset_rows(teams)] == ["started", "unknown", "started", "success"]
+
+
+async def test_cancelling_after_an_unknown_outcome_does_not_claim_nothing_changed(
+        teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    await verified_and_confirming(teams, agent)
+
+    async def timed_out(self: FakeDirectory, tenant_id: str, user_id: str) -> TemporaryPassword:
+        raise ResetOutcomeUnknown("password reset: timed out", Unavailability.TIMED_OUT)
+
+    monkeypatch.setattr(FakeDirectory, "reset_password", timed_out)
+    await agent.click("Yes, reset it")
+    await agent.click("Cancel")
+    assert "No new reset" in agent.text() and "Nothing was changed for Alan Turing" not in agent.text()
+
+
+async def test_killed_right_after_the_deciding_answer_the_agent_can_still_reset(
+        teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    await agent.say("verify alan turing")
+    records = teams.agent.records
+    real_close = type(records).close_session
+
+    async def killed_after_deciding(self: Any, *args: Any, **kwargs: Any) -> bool:
+        await real_close(self, *args, **kwargs)  # the decision is in the store...
+        raise Killed  # ...and the conversation state that follows it is never saved
+
+    for _ in range(12):
+        answer = await truthful_answer(teams, agent, ALAN)
+        monkeypatch.setattr(type(records), "close_session", killed_after_deciding)
+        try:
+            await agent.answer(answer)
+        except Killed:
+            break
+        finally:
+            monkeypatch.setattr(type(records), "close_session", real_close)
+    [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
+    assert session.outcome.value == "verified"
+
+    await agent.answer("Grace Hopper")  # the agent, seeing nothing happen, sends the answer again
+    assert "can't be continued" not in agent.text()
+    assert card_text(agent.last_card()).startswith("Verified\nAlan Turing")
+    await agent.click("Reset password")
+    await agent.click("Yes, reset it")
+    assert teams.directory.resets == [ALAN.id] and TEMPORARY_PASSWORD in agent.text()
+
