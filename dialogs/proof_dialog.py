@@ -23,7 +23,7 @@ from dialogs.factor_answers import take_factor_answers
 from dialogs.ports import Actor, CardRenderer, Clock, Messenger, SealError, VerificationRecords
 from dialogs.question_dialog import QuestionDialog
 from dialogs.session_keeper import SessionKeeper
-from verification import Step, VerificationSession
+from verification import Outcome, Step, VerificationSession
 from verification.factors import CodeCheck, Factor
 
 CODE_NOTES = {
@@ -84,14 +84,17 @@ class ProofDialog(ComponentDialog):
             return await step.prompt(CardPrompt.__name__, prompt_options(
                 self._cards.activity(card, f"Waiting for {manager}"), "Choose Check again or Cancel.",
                 verbs=["check", "cancel"], ref=ref, words={"cancel": "cancel", "check": "check"}))
-        return await step.end_dialog({"session": None})  # nothing to ask and undecided: its plan is gone
+        # Nothing to ask and undecided: its plan is gone. Decided by a turn whose state was never saved (killed)?
+        if await self._records.stored_outcome(session.id) == Outcome.VERIFIED.value:
+            return await step.end_dialog({"session": None, "recovered": session.id})
+        return await step.end_dialog({"session": None})
 
     async def answer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         options: dict[str, Any] = dict(step.values["options"])
         result: Mapping[str, Any] = step.result or {}
         if "verb" not in result:  # QuestionDialog ended: decided, lost, or a factor is needed
-            if result.get("session") is None:
-                return await step.end_dialog({"session": None})
+            if result.get("session") is None:  # lost, or decided by a turn that was killed ("recovered")
+                return await step.end_dialog(dict(result))
             return await step.replace_dialog(self._loop_id, {**options, "session": result["session"], "note": None})
         actor = Actor.from_dict(options["actor"])
         try:
