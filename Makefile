@@ -30,13 +30,15 @@ chromium:
 	    || echo "make: could not install Chromium; the browser tests will skip" >&2; \
 	else echo "make: $(CHROMIUM) is missing; the browser tests will skip (as root: apt-get install -y chromium)" >&2; fi
 
+# axe-core, the browser tests' accessibility scan, comes the same way (pinned beside it, never from a CDN).
 # The Microsoft 365 Agents Playground (npm, pinned in package.json and package-lock.json): the Teams-like client
 # `make run` opens on the bot in demo mode, and the Playground tests' client. Installed into ./node_modules when
 # missing and npm is there (`npm ci`: exactly the lock file, which it never rewrites); otherwise make run starts
 # without it and those tests skip.
 PLAYGROUND := node_modules/@microsoft/m365agentsplayground/cli.js
+AXE := node_modules/axe-core/axe.min.js
 playground:
-	@if [ -f $(PLAYGROUND) ]; then :; \
+	@if [ -f $(PLAYGROUND) ] && [ -f $(AXE) ]; then :; \
 	elif command -v npm >/dev/null 2>&1; then \
 	  npm ci --no-audit --no-fund --loglevel=error \
 	    || echo "make: could not install the Agents Playground; make run starts without it, its tests skip" >&2; \

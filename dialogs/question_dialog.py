@@ -40,11 +40,11 @@ REPLACED_CARD_ID = "watchword.replaced_card_id"
 _LABELS = {
     "agent": {"label": "What the caller says", "placeholder": "Type their answer as they say it",
               "hint": "Read the question exactly as written and type what the caller says. Don't suggest names or "
-                      "say how an answer sounds: you won't see whether it was right either. Enter sends the answer; "
-                      "fastest of all, type it straight into the chat box.",
+                      "say how an answer sounds: you won't see whether it was right either. Ctrl+Enter in the box "
+                      "sends the answer; fastest of all, type it straight into the chat box.",
               "skip": "Caller doesn't know"},
     "self": {"label": "Your answer", "placeholder": "Type your answer",
-             "hint": "Answer from memory. Enter sends it, or type it straight into the chat box.",
+             "hint": "Answer from memory. Ctrl+Enter sends it, or type it straight into the chat box.",
              "skip": "I don't know"},
 }
 

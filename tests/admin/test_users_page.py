@@ -80,4 +80,4 @@ async def test_protected_but_not_resettable_says_why_in_a_word(make_client):
     await synced(client, directory)
     html = " ".join((await (await client.get("/admin/users")).text()).split())
     row = html.split("Ada Admin", 1)[1].split("</tr>", 1)[0]
-    assert "No: Administrator" in row and "Protected all the same" in row and "refused at once" in row
+    assert "No: Administrator" in row and "but a call for them is refused (see Resettable)" in row

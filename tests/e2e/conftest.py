@@ -109,3 +109,26 @@ def loopback_browser(profile: Path, **options: Any) -> Iterator[tuple[Any, list[
         finally:
             context.close()
 
+
+
+# --- what a person sees: screenshots and the accessibility scan -------------------------------------------
+# Screenshots are make test's artefacts (gitignored): anyone can look at what each browser test saw.
+SCREENSHOTS = ROOT / "build" / "screenshots"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"  # pinned in package.json; never from a CDN
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def accessibility_problems(page: Any, within: str | None = None) -> list[str]:
+    """axe-core's WCAG 2.1 A/AA violations on the page as it is now (or only inside the elements `within` selects,
+    e.g. our cards in the Playground, whose own page is not ours), one line each (rule, impact, where). axe is
+    evaluated through the DevTools protocol, so the console's CSP (no inline script) stays as it is."""
+    if not AXE.exists():
+        raise AssertionError(f"axe-core is missing at {AXE}: run `npm ci` (make test does)")
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")
+    violations = page.evaluate(
+        "async ([tags, within]) => (await axe.run(within ? {include: [[within]]} : document,"
+        " {runOnly: {type: 'tag', values: tags}})).violations"
+        ".map(v => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)",
+        [AXE_TAGS, within])
+    return list(violations)

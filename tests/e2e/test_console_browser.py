@@ -3,7 +3,7 @@ with devtenant started unconsented (WATCHWORD_DEMO_UNCONSENTED=true).
 
 An admin signs in by picking an admin on devtenant's sign-in page, connects the tenant through devtenant's consent
 page (declining once, then accepting), and someone who is not an admin is refused. Each page is kept as a
-screenshot under test-artifacts/console/, with the time each step took in test-artifacts/console/timings.txt.
+screenshot under build/screenshots/console/, with the time each step took in build/screenshots/console/timings.txt.
 
 Skips, saying how to fix it, when Chromium (/usr/bin/chromium) or the playwright package is missing. Never run
 `playwright install`: the browser comes from Debian (`make test` installs it when run as root).
@@ -20,11 +20,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import ROOT, demo_app, demo_env, loopback_browser, skip_without_browser
+from tests.e2e.conftest import SCREENSHOTS, demo_app, demo_env, loopback_browser, skip_without_browser
 
 pytestmark = pytest.mark.e2e
 
-ARTIFACTS = ROOT / "test-artifacts" / "console"
+ARTIFACTS = SCREENSHOTS / "console"
 TIMEOUT_MS = 20_000
 
 skip_without_browser()
@@ -121,7 +121,8 @@ def _pick_account(page: Page, label: str | None) -> str:
 
 
 def _sign_in(page: Page, steps: Steps, demo: dict[str, Any], label: str | None) -> str:
-    page.goto(demo["app"] + "/admin/")
+    """Sign in from Settings › Integrations (where the console's set-up starts), picking an account by label."""
+    page.goto(demo["app"] + "/admin/settings/integrations")
     expect(page.get_by_role("heading", name="Sign in to the Watchword admin console")).to_be_visible()
     steps.shot("console-sign-in")
     page.get_by_role("link", name="Sign in with Microsoft").click()

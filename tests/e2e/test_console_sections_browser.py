@@ -3,7 +3,7 @@
 seconds to watch.
 
 An admin runs a sync and watches its progress, changes the policy (a mistake first, then a save that warns),
-reads the audit log and exports it as CSV and JSON. Screenshots go to test-artifacts/console/<test>/.
+reads the audit log and exports it as CSV and JSON. Screenshots go to build/screenshots/console/<test>/.
 
 The browser, the sign-in steps and the helpers are test_console_browser's; only the app differs (consented
 and bigger), so it has its own fixture here.

@@ -13,7 +13,7 @@ written to a temp dir, through devtenant.playground as `make run` does). Two run
 
 Before the browser starts, the targets are chosen by asking the product's engine offline (an in-process devtenant
 with the same organisation, the product's GraphDirectory and VerificationSession): the genuine target is one the
-engine verifies every time with those answers. Screenshots and timings go to test-artifacts/playground/.
+engine verifies every time with those answers. Screenshots and timings go to build/screenshots/playground/.
 
 Skips, saying how to fix it, when Node.js, the npm package (`make test` installs it), Chromium or playwright is
 missing.
@@ -52,7 +52,15 @@ from bench.truth import GroundTruth
 from devtenant import playground
 from devtenant.generate import generate_org
 from devtenant.model import Org, User
-from tests.e2e.conftest import ROOT, demo_app, demo_env, loopback_browser, skip_without_browser, stop_process
+from tests.e2e.conftest import (
+    SCREENSHOTS,
+    accessibility_problems,
+    demo_app,
+    demo_env,
+    loopback_browser,
+    skip_without_browser,
+    stop_process,
+)
 from verification import Decision, Outcome, Policy, Prompt, VerificationSession, assess_risk
 from verification.names import normalize
 from verification.session import FULL_NAME_PROMPT
@@ -65,7 +73,7 @@ skip_without_browser()
 
 from playwright.sync_api import Locator, Page, expect  # noqa: E402 - after the skips
 
-ARTIFACTS = ROOT / "test-artifacts" / "playground"
+ARTIFACTS = SCREENSHOTS / "playground"
 SEED, USERS = 1, 200
 TIMEOUT_MS = 20_000
 CANDIDATES = 4  # sign-in logs allow 5 requests per 10 s per tenant: stay under that in the offline check
@@ -448,3 +456,44 @@ def test_an_impostor_giving_wrong_answers_is_not_verified_and_no_reset_is_offere
     expect(shown).to_contain_text(target.display_name)
     expect(chat.page.get_by_role("button", name="Reset password")).to_have_count(0)
     chat.shot("not-verified")
+
+
+def test_the_agent_reads_plain_commands_sends_from_the_keyboard_and_a_cancel_counts_only_what_was_answered(
+        world: World, chat: Chat):
+    page = chat.page
+    welcome = page.locator(CARD).first
+    # "<name or email>" used to vanish as an unknown HTML tag: the placeholder is words now.
+    expect(welcome).to_contain_text("Commands: verify name or email, cancel, help.")
+    target = world.genuine
+    card = start_verifying(chat, target)
+    # Status text on our cards passes WCAG AA contrast in Teams' theme (the Playground renders its host config).
+    problems = accessibility_problems(page, CARD)
+    assert not [p for p in problems if p.startswith("color-contrast")], problems
+    caller = perfect_caller(world.truth, target.id)
+    answered = 0
+    while kind_of(card) == "question" and answered < 4:
+        prompt = prompt_of(card)
+        shown = chat.active_card("Submit answer")
+        since = len(chat.received)
+        if prompt.options:
+            shown.get_by_role("radio", name=caller(prompt), exact=True).check()
+            shown.get_by_role("button", name="Submit answer").click()
+        else:
+            box = shown.get_by_placeholder("Type their answer as they say it")
+            box.fill(caller(prompt))
+            chat.shot("typed-answer-before-enter")
+            box.press("Control+Enter")  # the box's inline action: Teams' renderer runs it on Ctrl+Enter
+        card = chat.wait_for(since, "question", "decision")
+        answered += 1
+        if not prompt.options:
+            break  # Enter proven; cancel with this many answered
+    if kind_of(card) != "question":
+        pytest.skip("the caller was decided before a cancel could be tried")
+    chat.shot("question-after-enter")
+    since = len(chat.received)
+    chat.active_card("Submit answer").get_by_role("button", name="Cancel").click()
+    decision = chat.wait_for(since, "decision")
+    assert title_of(decision) == "Cancelled"
+    counted = f"{answered} question{'s' if answered != 1 else ''} asked."
+    expect(page.locator(CARD).filter(has_text=counted).last).to_be_visible()
+    chat.shot("cancelled-with-the-right-count")
