@@ -19,6 +19,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench.turns", ["--conversations", "20", "--rounds", "8", "--users", "2000", "--seed", "1",
                      "--answer-with", "card"]),
     ("bench.fuzz", ["--examples", "500"]),
+    ("bench.faults", ["--verifications", "24", "--agents", "4", "--fault-rate", "0.2", "--latency-ms", "200"]),
 ]
 
 

@@ -1,0 +1,448 @@
+"""python -m bench.faults: verifications on the worst day, measured from outside.
+
+devtenant runs in its own process with faults (default 20% of Graph requests fail as Graph's do) and latency
+(200 ms); two Watchword instances share one database, each turn going to either (no sticky sessions). Helpdesk
+agents verify people and reset the password when verified, answering as the real employee would. Meanwhile:
+- instances are killed with SIGKILL at random moments and started again (a turn in flight is retried on the other
+  instance, as Teams redelivers), and some kills are aimed at the reset: 100-400 ms after "Reset password" is
+  confirmed, around Graph's PATCH (200 ms away) and the record of it;
+- a burst: six agents start `verify` of one person at once, across both instances.
+
+Counted at the end, from the replies, the audit log and Graph itself (each target's lastPasswordChangeDateTime):
+verifications, completed_or_ended_clearly (a decision, or a card that says why it ended), stuck (no clear end),
+server_errors (5xx from /api/messages), resets_unrecorded (a password changed in Entra with no password_reset
+row for that person), resets_duplicated (more than one successful reset recorded for one verification),
+attempts_over_limit (question sessions the burst opened beyond the policy's attempts a day), audit_chain_ok.
+Targets: stuck 0, server_errors 0, resets_unrecorded 0, resets_duplicated 0, attempts_over_limit 0, chain ok.
+
+Inbound Bot Framework tokens are signed by a key this benchmark makes; each instance (`--serve`) trusts it in
+place of Bot Framework's published keys, and its replies' outbound token is a stand-in: the only changes to the
+product, both at the SDK's authentication seam.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientError, ClientSession, ClientTimeout
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY_ENV = "BENCH_FAULTS_JWK"  # the public key the served instances trust for inbound tokens
+KID = "bench-faults"
+BF_ISSUER = "https://api.botframework.com"
+REPLY_WAIT_S = 45.0
+CLEAR_ENDS = ("decision", "notice", "password")
+
+
+# --- the served instance: app.py, trusting this benchmark's token key ---------------------------------------
+def serve() -> int:
+    import jwt
+    from microsoft_agents.authentication.msal import MsalAuth
+    from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import JwtTokenValidator
+
+    import app
+
+    public = jwt.PyJWK(json.loads(os.environ[KEY_ENV]))
+
+    class BenchKeys:
+        async def get_signing_key(self, jwks_uri: str, header: dict[str, Any]) -> jwt.PyJWK:
+            if header.get("kid") != KID:
+                raise jwt.PyJWKClientError("no such key")
+            return public
+
+    async def outbound_token(self: Any, resource_url: str, scopes: list[str], force_refresh: bool = False) -> str:
+        return "bench-outbound-token"
+
+    JwtTokenValidator._jwk_client_manager = BenchKeys()  # type: ignore[assignment]
+    MsalAuth.get_access_token = outbound_token  # type: ignore[method-assign]
+    return app.main(["--port", "0"])
+
+
+# --- the driver -----------------------------------------------------------------------------------------------
+@dataclass
+class Figures:
+    verifications: int = 0
+    ended_clearly: int = 0
+    stuck: int = 0
+    server_errors: int = 0
+    kills: int = 0
+    aimed_kills: int = 0
+    retries: int = 0
+    titles: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class Instance:
+    process: asyncio.subprocess.Process
+    url: str
+    log: Path
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.args, self.tmp = args, tmp
+        self.rng = random.Random(args.seed)
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.instances: list[Instance | None] = [None] * args.instances
+        self.figures = Figures()
+        self.ready: dict[str, Any] = {}
+        self.env: dict[str, str] = {}
+        self.stopping = False
+
+    # tokens and activities
+    def token(self, service_url: str) -> str:
+        import jwt
+
+        now = int(time.time())
+        claims = {"iss": BF_ISSUER, "aud": self.ready["client_id"], "iat": now - 60, "nbf": now - 60,
+                  "exp": now + 3600, "serviceurl": service_url}
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": KID})
+
+    def public_jwk(self) -> str:
+        import jwt
+
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        return json.dumps({**jwk, "kid": KID, "use": "sig", "alg": "RS256"})
+
+    # instances
+    async def start(self, index: int) -> None:
+        from bench.turns import ROOT as REPO
+
+        log = self.tmp / f"instance-{index}-{uuid.uuid4().hex[:6]}.log"
+        with log.open("w") as out:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.faults", "--serve", cwd=str(REPO), env=self.env,
+                stdout=asyncio.subprocess.PIPE, stderr=out, stdin=asyncio.subprocess.DEVNULL)
+        assert process.stdout is not None
+        while True:
+            line = await asyncio.wait_for(process.stdout.readline(), 120)
+            if not line:
+                raise RuntimeError(f"instance {index} exited without a ready line: see {log}")
+            with contextlib.suppress(ValueError):
+                ready = json.loads(line)
+                if isinstance(ready, dict) and "app" in ready:
+                    break
+        self.instances[index] = Instance(process, str(ready["app"]), log)
+
+    async def kill(self, index: int) -> None:
+        instance = self.instances[index]
+        if instance is None:
+            return
+        self.instances[index] = None
+        with contextlib.suppress(ProcessLookupError):
+            instance.process.send_signal(signal.SIGKILL)
+        await instance.process.wait()
+        self.figures.kills += 1
+        await asyncio.sleep(0.5)
+        if not self.stopping:
+            await self.start(index)
+
+    async def killer(self) -> None:
+        """Kill an instance every few seconds (never the last one standing), and restart it."""
+        while not self.stopping:
+            await asyncio.sleep(self.rng.uniform(*self.args.kill_every_s))
+            alive = [i for i, inst in enumerate(self.instances) if inst is not None]
+            if len(alive) > 1 and not self.stopping:
+                await self.kill(self.rng.choice(alive))
+
+    def pick(self) -> tuple[int, Instance] | None:
+        alive = [(i, inst) for i, inst in enumerate(self.instances) if inst is not None]
+        return self.rng.choice(alive) if alive else None
+
+
+Devtenant = tuple[dict[str, Any], asyncio.subprocess.Process]
+
+
+@contextlib.asynccontextmanager
+async def devtenant(args: argparse.Namespace, tmp: Path) -> AsyncIterator[Devtenant]:
+    log = tmp / "devtenant.log"
+    with log.open("w") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "devtenant", "--port", "0", "--seed", str(args.seed), "--users", str(args.users),
+            "--latency-ms", str(args.latency_ms), "--fault-rate", str(args.fault_rate), cwd=str(ROOT),
+            stdout=asyncio.subprocess.PIPE, stderr=out, stdin=asyncio.subprocess.DEVNULL)
+    try:
+        assert process.stdout is not None
+        ready = json.loads(await asyncio.wait_for(process.stdout.readline(), 180))
+        yield ready, process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await process.wait()
+
+
+async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, activity: dict[str, Any],
+               accept: Any, *, aim_kill: bool = False) -> dict[str, Any] | None:
+    """One turn to a random live instance; retried once on another when the instance died under it (Teams
+    redelivers). The card that `accept` likes, or None when nothing came (stuck)."""
+    from bench.teams_client import cards_in
+
+    for attempt in range(3):
+        picked = bench.pick()
+        if picked is None:
+            await asyncio.sleep(1.0)
+            continue
+        index, instance = picked
+        since = connector.mark(agent.conversation)
+        body = {**activity, "id": uuid.uuid4().hex, "serviceUrl": connector.url}
+        headers = {"Authorization": f"Bearer {bench.token(connector.url)}"}
+        killing = None
+        if aim_kill:  # around the PATCH (Graph is latency_ms away) and the record of it
+            killing = asyncio.create_task(_aimed_kill(bench, index))
+        try:
+            async with http.post(f"{instance.url}/api/messages", json=body, headers=headers) as response:
+                await response.read()
+                if response.status >= 500:
+                    bench.figures.server_errors += 1
+        except (ClientError, TimeoutError):
+            bench.figures.retries += 1
+            if killing is not None:
+                await killing
+            await asyncio.sleep(1.0)
+            # the turn may have been done before the process died: look for its reply before sending it again
+            with contextlib.suppress(TimeoutError):
+                reply = await connector.next_message(agent.conversation, since, accept, 3.0)
+                return (cards_in(reply.activity) or [{}])[0]
+            continue
+        if killing is not None:
+            await killing
+        try:
+            reply = await connector.next_message(agent.conversation, since, accept, REPLY_WAIT_S)
+        except TimeoutError:
+            if attempt == 2:
+                return None
+            bench.figures.retries += 1
+            continue
+        return (cards_in(reply.activity) or [{}])[0]
+    return None
+
+
+async def _aimed_kill(bench: Bench, index: int) -> None:
+    await asyncio.sleep(bench.rng.uniform(0.1, 0.4))
+    alive = [i for i, inst in enumerate(bench.instances) if inst is not None]
+    if index in alive and len(alive) > 1:
+        bench.figures.aimed_kills += 1
+        await bench.kill(index)
+
+
+async def one_verification(bench: Bench, http: ClientSession, connector: Any, agent: Any, person: Any,
+                           truth: Any, *, reset: bool = True) -> None:
+    from bench.teams_client import actions, kind_of, perfect_caller, prompt_of, title_of
+
+    def accept(activity: dict[str, Any]) -> bool:
+        from bench.teams_client import cards_in
+
+        shown = (cards_in(activity) or [{}])[0]
+        return kind_of(shown) in ("question", "decision", "notice", "reset_confirm", "password") \
+            and title_of(shown) != "Previous verification cancelled"
+
+    bench.figures.verifications += 1
+    shown = await send(bench, http, connector, agent, agent.activity("", f"verify {person.user_principal_name}"),
+                       accept)
+    caller = perfect_caller(truth, person.id)
+    for _ in range(16):
+        if shown is None:
+            bench.figures.stuck += 1
+            return
+        kind = kind_of(shown)
+        verbs = {a.get("verb"): a for a in actions(shown)}
+        if kind == "question":
+            said = caller(prompt_of(shown))
+            data = verbs["answer"]["data"]
+            shown = await send(bench, http, connector, agent, agent.click("", "answer", {**data, "answer": said}),
+                               accept)
+        elif "reset" in verbs and reset:  # Verified: reset the password
+            shown = await send(bench, http, connector, agent, agent.click("", "reset", verbs["reset"]["data"]), accept)
+        elif "reset_confirm" in verbs:
+            shown = await send(bench, http, connector, agent,
+                               agent.click("", "reset_confirm", verbs["reset_confirm"]["data"]), accept,
+                               aim_kill=bench.rng.random() < bench.args.aimed_kill_share)
+        elif "passed_on" in verbs:
+            bench.figures.titles["password shown"] += 1
+            bench.figures.ended_clearly += 1
+            return
+        else:
+            bench.figures.titles[title_of(shown)] += 1
+            bench.figures.ended_clearly += 1
+            return
+    bench.figures.stuck += 1
+
+
+async def burst(bench: Bench, http: ClientSession, connector: Any, agents: list[Any], person: Any,
+                truth: Any) -> None:
+    """Six agents verify the same person at once, across the instances, each answering as the person would."""
+    await asyncio.gather(*(one_verification(bench, http, connector, agent, person, truth, reset=False)
+                           for agent in agents))
+
+
+def over_limit(decided: list[Any], limit: int) -> int:
+    """Verifications of one person by questions alone beyond the policy's attempts a day: those decided
+    verified without the after-limit flag (which makes only the strong factors verify), past the first `limit`."""
+    from verification.session import Flag
+
+    plain = [e for e in decided if e.outcome == "verified" and Flag.AFTER_LIMIT.value not in e.details.get("flags", [])]
+    return max(0, len(plain) - limit)
+
+
+async def password_changes(ready: dict[str, Any], since: datetime, user_ids: list[str]) -> set[str]:
+    """Whose password Graph says changed since `since` (read with the app's own credentials, retried through
+    the injected faults)."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=ready["ca_file"])
+    changed: set[str] = set()
+    async with ClientSession(timeout=ClientTimeout(total=30)) as http:
+        token = ""
+        for _ in range(20):
+            async with http.post(f"{ready['authority']}/oauth2/v2.0/token", ssl=context, data={
+                    "grant_type": "client_credentials", "client_id": ready["client_id"],
+                    "client_secret": ready["client_secret"], "scope": "https://graph.microsoft.com/.default"}) as r:
+                if r.status == 200:
+                    token = (await r.json())["access_token"]
+                    break
+        for user_id in user_ids:
+            for _ in range(20):
+                async with http.get(f"{ready['graph']}/users/{user_id}", ssl=context,
+                                    params={"$select": "id,lastPasswordChangeDateTime"},
+                                    headers={"Authorization": f"Bearer {token}"}) as r:
+                    if r.status != 200:
+                        await asyncio.sleep(0.2)
+                        continue
+                    value = (await r.json()).get("lastPasswordChangeDateTime")
+                    if value and datetime.fromisoformat(value.replace("Z", "+00:00")) >= since:
+                        changed.add(user_id)
+                    break
+    return changed
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from cryptography.fernet import Fernet
+
+    from bench.truth import GroundTruth
+    from bench.turns import Agent, Connector
+    from devtenant import playground
+    from devtenant.generate import generate_org
+    from store import AuditFilter, open_store
+    from verification import Policy
+
+    with tempfile.TemporaryDirectory(prefix="watchword-faults-") as tmp_name:
+        tmp = Path(tmp_name)
+        bench = Bench(args, tmp)
+        database = args.database_url or f"sqlite+aiosqlite:///{tmp / 'watchword.db'}"
+        started_at = datetime.now(UTC)
+        async with devtenant(args, tmp) as (ready, _):
+            bench.ready = ready
+            anchor = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+            org = await asyncio.to_thread(generate_org, args.seed, args.users, anchor)
+            truth = GroundTruth(org, datetime.now(UTC), Policy())
+            helpdesk = [org.users[u] for u in org.transitive_user_members(org.helpdesk_group_id)]
+            people = [u for u in helpdesk if u.account_enabled and not u.is_service_account]
+            agents = [Agent(u.id, u.display_name, f"a:faults-{u.id}", org.tenant_id) for u in people]
+            targets = playground.verifiable_people(org, exclude=[a.user_id for a in agents])
+            bench.env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHWORD_", "CONNECTIONS__"))}
+            bench.env.update({
+                "WATCHWORD_DATABASE_URL": database, "WATCHWORD_CLIENT_ID": ready["client_id"],
+                "WATCHWORD_CLIENT_SECRET": ready["client_secret"], "WATCHWORD_LOGIN_URL": ready["login"],
+                "WATCHWORD_GRAPH_URL": ready["graph"], "WATCHWORD_CA_FILE": ready["ca_file"],
+                "WATCHWORD_TENANT_ID": ready["tenant_id"], "WATCHWORD_HELPDESK_GROUP_ID": ready["helpdesk_group_id"],
+                "WATCHWORD_ADMIN_GROUP_ID": ready["admins_group_id"],
+                "WATCHWORD_STATE_KEY": Fernet.generate_key().decode(),
+                "WATCHWORD_SESSION_KEY": Fernet.generate_key().decode(), "WATCHWORD_LOG_LEVEL": "WARNING",
+                KEY_ENV: bench.public_jwk()})
+            await bench.start(0)  # the first migrates; then the others
+            await asyncio.gather(*(bench.start(i) for i in range(1, args.instances)))
+            connector = Connector()
+            async with connector.serving(), ClientSession(timeout=ClientTimeout(total=60)) as http:
+                killer = asyncio.create_task(bench.killer())
+                queue = list(targets[:args.verifications])
+                burst_person = targets[args.verifications] if len(targets) > args.verifications else None
+                used = [p.id for p in queue]
+
+                async def agent_loop(agent: Any) -> None:
+                    while queue:
+                        person = queue.pop()
+                        await one_verification(bench, http, connector, agent, person, truth)
+
+                workers = agents[:args.agents]
+                await asyncio.gather(*(agent_loop(a) for a in workers))
+                bench.stopping = True
+                killer.cancel()
+                if burst_person is not None:
+                    burst_agents = [Agent(a.user_id, a.name, f"a:burst-{a.user_id}", a.tenant_id)
+                                    for a in agents[:6]]
+                    await burst(bench, http, connector, burst_agents, burst_person, truth)
+            for instance in bench.instances:
+                if instance is not None:
+                    instance.process.terminate()
+                    await instance.process.wait()
+            changed = await password_changes(ready, started_at, used)
+        store = await open_store(database)
+        try:
+            chain = await store.audit.verify_chain()
+            resets = (await store.audit.query(AuditFilter(action="password_reset"), limit=1000)).entries
+            decided = [] if burst_person is None else list((await store.audit.query(AuditFilter(
+                action="verification.decided", subject=burst_person.id), limit=1000)).entries)
+        finally:
+            await store.close()
+    recorded = {e.subject for e in resets}
+    per_session = Counter(str(e.details.get("session_id")) for e in resets if e.outcome == "success")
+    f = bench.figures
+    return {
+        "verifications": f.verifications, "completed_or_ended_clearly": f.ended_clearly, "stuck": f.stuck,
+        "server_errors": f.server_errors, "resets_unrecorded": len(changed - recorded),
+        "resets_duplicated": sum(n - 1 for n in per_session.values() if n > 1),
+        "attempts_over_limit": over_limit(decided, Policy().max_attempts_per_day),
+        "audit_chain_ok": chain.ok, "kills": f.kills, "aimed_kills": f.aimed_kills, "retries": f.retries,
+        "passwords_changed": len(changed), "outcomes": dict(f.titles),
+        "fault_rate": args.fault_rate, "latency_ms": args.latency_ms,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None and sys.argv[1:2] == ["--serve"]:
+        return serve()
+    p = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__.split("\n\n")[0])
+    p.add_argument("--verifications", type=int, default=24)
+    p.add_argument("--agents", type=int, default=4, help="helpdesk agents verifying at once")
+    p.add_argument("--instances", type=int, default=2)
+    p.add_argument("--users", type=int, default=300)
+    p.add_argument("--fault-rate", type=float, default=0.2)
+    p.add_argument("--latency-ms", type=float, default=200.0)
+    p.add_argument("--kill-every-s", type=float, nargs=2, default=(4.0, 12.0), metavar=("MIN", "MAX"))
+    p.add_argument("--aimed-kill-share", type=float, default=0.5, help="share of resets with a kill aimed at them")
+    p.add_argument("--database-url", default="", help="default: a SQLite file of this run's (PostgreSQL: give one)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    result = asyncio.run(run(args))
+    print(f"faults: {result['verifications']} verifications, {result['completed_or_ended_clearly']} ended clearly, "
+          f"{result['stuck']} stuck, {result['server_errors']} server errors; {result['kills']} kills "
+          f"({result['aimed_kills']} at a reset); resets unrecorded {result['resets_unrecorded']}, duplicated "
+          f"{result['resets_duplicated']}; attempts over limit {result['attempts_over_limit']}; audit chain "
+          f"{'ok' if result['audit_chain_ok'] else 'BROKEN'}", file=sys.stderr)
+    print(json.dumps(result))
+    ok = (result["stuck"] == 0 and result["server_errors"] == 0 and result["resets_unrecorded"] == 0
+          and result["resets_duplicated"] == 0 and result["attempts_over_limit"] == 0 and result["audit_chain_ok"])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
