@@ -3,6 +3,7 @@
     GET  /admin/users                  the list: search (name or UPN prefix), filter, paging; the sync's state
     POST /admin/users/sync             "Sync now" (runs in the background; progress below)
     POST /admin/users/exclude          exclude a person from protection, or include them again (audited)
+    POST /admin/users/unlock           lift a person's lockout after failed verifications (audited)
     GET  /admin/users/sync/progress    the sync's progress as JSON (polled by /admin/static/sync-progress.js)
 
 Without JavaScript, the page refreshes itself every few seconds while a sync runs.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from typing import Any
 
 from aiohttp import web
@@ -22,7 +24,7 @@ from admin.context import STORE, audit, connected_tenant, current_admin, flash, 
 from admin.sync import SyncProgress, SyncStatus
 from admin.sync_wiring import SYNC
 from graph.directory import ResetRefusal
-from store import SyncState, UserFilter
+from store import AuditEvent, SyncState, UserFilter
 
 routes = web.RouteTableDef()
 
@@ -67,6 +69,7 @@ async def users_page(request: web.Request) -> web.Response:
         has_more_before = after is not None
     base = {"q": query, "show": show.value}
     view = await _sync_view(request, tenant.tenant_id)
+    locked = await _locked_out(request, tenant.tenant_id)
     here = request.path_qs if len(request.path_qs) <= 2000 else "/admin/users"
     return render(
         request, "users.html", active="users", tenant=tenant, users=users, query=query, show=show.value,
@@ -75,7 +78,7 @@ async def users_page(request: web.Request) -> web.Response:
         total=await repo.count(tenant.tenant_id),
         next_url=_page_url(base, after=_encode(users[-1])) if users and has_more_after else None,
         prev_url=_page_url(base, before=_encode(users[0])) if users and has_more_before else None,
-        here=here, never_synced=view["state"] is None or view["state"].completed_at is None, **view)
+        here=here, locked=locked, never_synced=view["state"] is None or view["state"].completed_at is None, **view)
 
 
 @routes.post("/admin/users/sync")
@@ -121,6 +124,28 @@ async def exclude_or_include(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(back)
 
 
+@routes.post("/admin/users/unlock")
+@require_admin
+async def lift_lockout(request: web.Request) -> web.StreamResponse:
+    """An admin lifts a lockout (the person failed too many verifications, or someone tried to lock them out):
+    the next verification of them starts afresh. Audited with who decided, in the same transaction."""
+    tenant = await connected_tenant(request)
+    form = await request.post()
+    back = _back(str(form.get("back", "")))
+    if tenant is None:
+        raise web.HTTPSeeOther("/admin/users")
+    user_id = str(form.get("user_id", ""))[:64]
+    name = await _name(request, tenant.tenant_id, user_id)
+    event = AuditEvent(action="lockout.lifted", outcome="ok", actor=current_admin(request).username[:256],
+                       subject=user_id, tenant_id=tenant.tenant_id, details={"name": name[:128]}) \
+        if _is_guid(user_id) else None
+    if event is None or not await request.app[STORE].lockouts.unlock(tenant.tenant_id, user_id, audit=event):
+        flash(request, "That person is not locked out (any more).")
+        raise web.HTTPSeeOther(back)
+    flash(request, f"{name}'s lockout is lifted: the next verification of them starts afresh.")
+    raise web.HTTPSeeOther(back)
+
+
 def _back(value: str) -> str:
     """Back to the list page the admin was on (its search and page), never anywhere else."""
     safe = value.startswith("/admin/users") and not value.startswith("//") and "\\" not in value
@@ -142,6 +167,27 @@ async def sync_progress(request: web.Request) -> web.Response:
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
+async def _locked_out(request: web.Request, tenant_id: str) -> list[dict[str, Any]]:
+    """The people locked out now, with their names from the directory sync where it has them."""
+    lockouts = await request.app[STORE].lockouts.active_lockouts(tenant_id)
+    return [{"user_id": lockout.user_id, "name": await _name(request, tenant_id, lockout.user_id),
+             "until": lockout.locked_until, "since": lockout.locked_at, "reason": lockout.reason}
+            for lockout in lockouts]
+
+
+async def _name(request: web.Request, tenant_id: str, user_id: str) -> str:
+    user = await request.app[STORE].protected_users.get(tenant_id, user_id) if _is_guid(user_id) else None
+    return user.display_name if user is not None else user_id
+
+
+def _is_guid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 async def _sync_view(request: web.Request, tenant_id: str) -> dict[str, Any]:
     """The sync as the page shows it: this process's run if any, else what the store says (a sync run by
     `python -m admin sync` or another instance shows as running elsewhere)."""

@@ -171,8 +171,8 @@ class LockoutRepository:
 
     async def unlock(self, tenant_id: str, user_id: str, *, audit: AuditEvent | None = None) -> bool:
         """Lift a lockout early (an admin's decision): the count restarts too, so the person is not locked again
-        by the attempts that locked them. `audit` is appended in the same transaction, whether or not there was
-        a lockout to lift. False if there was none."""
+        by the attempts that locked them, and `audit` is appended, all in one transaction. False (and nothing
+        written) if there was no lockout to lift."""
         tenant_id, user_id = normalise_guid(tenant_id, "tenant_id"), normalise_guid(user_id, "user_id")
         now = self._clock()
 
@@ -181,9 +181,10 @@ class LockoutRepository:
             lifted = conn.execute(delete(UserLockoutRow).where(
                 UserLockoutRow.tenant_id == tenant_id, UserLockoutRow.user_id == user_id,
                 UserLockoutRow.locked_until > now)).rowcount == 1
-            _restart_count(conn, tenant_id, user_id, now)
-            if audit is not None:
-                self._audit.append_in(conn, audit)
+            if lifted:
+                _restart_count(conn, tenant_id, user_id, now)
+                if audit is not None:
+                    self._audit.append_in(conn, audit)
             return lifted
 
         return await self._audit.write(lift)

@@ -3,6 +3,8 @@ why someone protected cannot be reset."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from admin.context import STORE
@@ -81,3 +83,40 @@ async def test_protected_but_not_resettable_says_why_in_a_word(make_client):
     html = " ".join((await (await client.get("/admin/users")).text()).split())
     row = html.split("Ada Admin", 1)[1].split("</tr>", 1)[0]
     assert "No: Administrator" in row and "but a call for them is refused (see Resettable)" in row
+
+
+async def test_an_admin_sees_who_is_locked_out_and_lifts_it_audited(make_client):
+    directory = FakeDirectory()
+    directory.add(person(1, display_name="Grace Hopper"), person(2, display_name="Alan Turing"))
+    client = await make_client(directory)
+    await synced(client, directory)
+    store = client.server.app[STORE]
+    until = datetime.now(UTC) + timedelta(hours=20)
+    await store.lockouts.lock(TENANT_ID, uid(1), until=until, reason="3 failed or abandoned verifications in 24 hours")
+
+    html = " ".join((await (await client.get("/admin/users")).text()).split())
+    assert "Locked out" in html and "Grace Hopper" in html and "3 failed or abandoned verifications" in html
+    assert 'aria-label="Lift the lockout of Grace Hopper"' in html
+    token = await csrf_token(client, "/admin/users")
+    lifted = await client.post("/admin/users/unlock", data={"user_id": uid(1), "back": "/admin/users",
+                                                            "csrf_token": token}, allow_redirects=False)
+
+    assert lifted.status == 303 and lifted.headers["Location"] == "/admin/users"
+    assert await store.lockouts.active_lockout(TENANT_ID, uid(1)) is None
+    page = await (await client.get("/admin/users")).text()
+    assert "lockout is lifted" in page and 'id="lockouts"' not in page
+    [entry] = (await store.audit.query(AuditFilter(action="lockout.lifted"))).entries
+    assert entry.subject == uid(1) and entry.details == {"name": "Grace Hopper"} and entry.actor != "anonymous"
+
+
+async def test_lifting_a_lockout_nobody_has_or_of_no_one_changes_nothing(make_client):
+    directory = FakeDirectory()
+    directory.add(person(1))
+    client = await make_client(directory)
+    await synced(client, directory)
+    token = await csrf_token(client, "/admin/users")
+    for user_id in ("not-a-guid", uid(1), "x" * 5000):
+        response = await client.post("/admin/users/unlock", data={"user_id": user_id, "back": "//evil.example/",
+                                                                  "csrf_token": token}, allow_redirects=False)
+        assert response.status == 303 and response.headers["Location"] == "/admin/users"
+    assert not (await client.server.app[STORE].audit.query(AuditFilter(action="lockout.lifted"))).entries
