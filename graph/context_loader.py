@@ -24,13 +24,12 @@ per (tenant, user) for a few minutes, and a per-tenant window keeps Watchword un
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 from urllib.parse import quote
 
@@ -66,7 +65,6 @@ from graph.tenant_facts import FACTS, DirectorySnapshot, TenantFacts
 from graph.tokens import TokenError, TokenSource
 from graph.urls import EVENTUAL, odata_string, relative_link, relative_url
 from verification.context import Group, OrgKnowledge, Party, Person, RoleUsage, SignIn, Source, UserContext
-from verification.names import normalize  # the same keys the question generators look names up by
 
 log = logging.getLogger(__name__)
 
@@ -679,10 +677,10 @@ class _Load:
         team = {me.id, *(p.id for p in context.peers), *(p.id for p in context.direct_reports)}
         team |= {p.id for p in (self.manager, self.skip) if p}
         snapshot = self.facts.users or DirectorySnapshot(())
-        users, complete = snapshot.people, snapshot.complete
-        others = [p for p in users if p.id not in team and p.department != me.department]
+        complete = snapshot.complete
         # A stable sample: the same tenant gives the same decoy pool, whatever the directory's order.
-        others.sort(key=lambda p: hashlib.sha256(p.id.encode()).hexdigest())
+        others = list(islice((p for p in snapshot.stable_order if p.id not in team and p.department != me.department),
+                             OTHERS_SAMPLE))
         # Catalogue groups get the sizes the cache holds (the background refresh counts them all).
         def catalogue_group(g: Json) -> Group:
             n = self.l.tenant_facts.group_counts.get((self.tenant, str(g["id"])))
@@ -690,11 +688,7 @@ class _Load:
 
         groups: dict[str, Group] = {str(g["id"]): catalogue_group(g) for g in self.facts.catalogue or ()}
         groups.update({g.id: g for g in context.groups})
-        given: Counter[str] = Counter()
-        surnames: Counter[str] = Counter()
-        if complete:  # the whole directory is cached: exact counts for free
-            given.update(normalize(p.given_name) for p in users if p.given_name)
-            surnames.update(normalize(p.surname) for p in users if p.surname)
+        given, surnames = snapshot.name_counts if complete else ({}, {})  # the whole directory: exact counts
         return OrgKnowledge(
             population=population,
             manager=self.manager,
@@ -706,8 +700,8 @@ class _Load:
             groups=tuple(groups.values()),
             group_count=self.facts.group_count or len(groups),
             roles=self.facts.role_usage or (),
-            given_name_counts=dict(given),
-            surname_counts=dict(surnames),
+            given_name_counts=given,
+            surname_counts=surnames,
             internal_domains=tuple(d for d, _ in self.facts.domains or ()),
         )
 

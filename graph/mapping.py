@@ -190,6 +190,17 @@ def _response(value: Any) -> ResponseStatus:
         return ResponseStatus.NONE
 
 
+# A meeting with more attendees than this is a broadcast (an all-hands, a town hall): who else was there says
+# nothing only the target knows, and mapping tens of thousands of attendees per verification would cost seconds.
+# The first MAX_ATTENDEES are kept, so such a meeting still reads as the large one it was.
+MAX_ATTENDEES = 250
+
+
+def _attendees(d: Json) -> list[Any]:
+    raw = d.get("attendees")
+    return raw[:MAX_ATTENDEES] if isinstance(raw, list) else []
+
+
 def meeting(d: Json, party_of: PartyOf) -> Meeting | None:
     start, end = event_time(_obj(d, "start")), event_time(_obj(d, "end"))
     if start is None or end is None:
@@ -197,7 +208,7 @@ def meeting(d: Json, party_of: PartyOf) -> Meeting | None:
     attendees = tuple(
         Attendee(who=party_of(*address_of(a)), response=_response(_obj(a, "status").get("response")),
                  type=str(a.get("type") or "required"))
-        for a in d.get("attendees") or [] if isinstance(a, Mapping) and _obj(a, "emailAddress"))
+        for a in _attendees(d) if isinstance(a, Mapping) and _obj(a, "emailAddress"))
     try:
         sensitivity = Sensitivity(str(d.get("sensitivity") or "normal"))
     except ValueError:
@@ -211,8 +222,7 @@ def meeting(d: Json, party_of: PartyOf) -> Meeting | None:
 def meeting_addresses(d: Json) -> list[str]:
     """Addresses of an event's people (rooms and equipment left out)."""
     out = [address_of(_obj(d, "organizer"))[1]]
-    out += [address_of(a)[1] for a in d.get("attendees") or []
-            if isinstance(a, Mapping) and a.get("type") != "resource"]
+    out += [address_of(a)[1] for a in _attendees(d) if isinstance(a, Mapping) and a.get("type") != "resource"]
     return [a for a in out if a]
 
 

@@ -13,8 +13,10 @@ is missing inside its own round 1, the background refresh reads the rest.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,6 +32,7 @@ from graph.mapping import Json
 from graph.tokens import GraphTokenProvider, TokenError, TokenSource
 from graph.urls import EVENTUAL, relative_link, relative_url
 from verification.context import Person
+from verification.names import normalize  # the same keys the question generators look names up by
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,19 @@ class DirectorySnapshot:
             if p.department:
                 out.setdefault(p.department.casefold(), []).append(p)
         return out
+
+    @cached_property
+    def stable_order(self) -> tuple[Person, ...]:
+        """Everyone in an order fixed by their ids (not the directory's): decoy pools drawn from it are the same
+        for the same tenant. Computed once per snapshot, not per verification (50,000 hashes)."""
+        return tuple(sorted(self.people, key=lambda p: hashlib.sha256(p.id.encode()).hexdigest()))
+
+    @cached_property
+    def name_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """How many people have each given name and each surname (normalised), once per snapshot."""
+        given: Counter[str] = Counter(normalize(p.given_name) for p in self.people if p.given_name)
+        surnames: Counter[str] = Counter(normalize(p.surname) for p in self.people if p.surname)
+        return dict(given), dict(surnames)
 
     def in_department(self, department: str | None) -> list[Person]:
         return list(self.departments.get(department.casefold(), [])) if department else []

@@ -162,6 +162,9 @@ def _event_time(moment: datetime, zone: tuple[str, tzinfo] | None) -> dict[str, 
     return {"dateTime": moment.astimezone(tz).strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": name}
 
 
+INVITE_RECIPIENT_LIMIT = 500  # Exchange Online's default recipient limit per message
+
+
 def event_json(req: GraphRequest, event: Event, owner: User, zone: tuple[str, tzinfo] | None) -> dict[str, Any]:
     """One event as it sits in `owner`'s calendar."""
     org = req.state.org
@@ -173,7 +176,16 @@ def event_json(req: GraphRequest, event: Event, owner: User, zone: tuple[str, tz
         return "declined" if uid in event.declined_ids else "accepted"
 
     attendees = []
-    for uid in event.attendee_ids:
+    invited = event.attendee_ids
+    if len(invited) > INVITE_RECIPIENT_LIMIT:
+        # Exchange Online sends a message to at most 500 recipients: an all-hands is sent to a distribution list,
+        # which is what its attendees show (the owner keeps their own entry).
+        invited = tuple(uid for uid in invited if uid == owner.id)
+        everyone = next((g for g in org.groups.values() if g.is_tenant_wide and g.mail), None)
+        if everyone is not None:
+            attendees.append({"type": "required", "status": {"response": "none", "time": _ZERO_TIME},
+                              "emailAddress": {"name": everyone.display_name, "address": everyone.mail}})
+    for uid in invited:
         attendee = org.users.get(uid)
         if attendee is None:
             continue
