@@ -354,10 +354,12 @@ async def _tenant_name(request: web.Request, tenant_id: str, *, fallback: str) -
 
 def _connection_view(tenant: Tenant, check: ConnectionCheck | None = None) -> dict[str, Any]:
     granted = set(tenant.granted_permissions)
-    rows = [{"name": p.name, "purpose": p.purpose, "granted": p.name in granted} for p in PERMISSIONS]
+    rows = [{"name": p.name, "purpose": p.purpose, "granted": p.name in granted, "optional": p.optional}
+            for p in PERMISSIONS]
     reset_roles = sorted(set(tenant.sp_directory_roles) & RESET_ROLES)
     return {
-        "tenant": tenant, "permissions": rows, "missing": [r["name"] for r in rows if not r["granted"]],
+        "tenant": tenant, "permissions": rows, "missing": [r["name"] for r in rows
+                                                        if not r["granted"] and not r["optional"]],
         "sp_roles": list(tenant.sp_directory_roles), "reset_roles": reset_roles, "can_reset": bool(reset_roles),
         "reset_role_help": RESET_ROLE_HELP, "problems": list(check.problems) if check else [],
     }

@@ -118,7 +118,8 @@ class WatchwordAgent:
         self.storage = storage
         self.records = StoreRecords(store, clock)
         self.ledger = StoreResetLedger(store)
-        self.messenger = ProactiveMessenger(store, storage, self.ledger, self.cards, clock, app_id, anonymous)
+        self.messenger = ProactiveMessenger(store, storage, self.ledger, self.cards, clock, app_id, anonymous,
+                                            directory)
         self.access = Access(store, directory, clock, connected_at_start=connected_at_start,
                              fallback_helpdesk_group=fallback_helpdesk_group)
         self.on_error = TurnErrorHandler(storage, self.cards)

@@ -23,8 +23,10 @@ from microsoft_agents.hosting.core.storage import Storage
 from bot.access import remember
 from bot.cards import Cards
 from bot.ledger import OOB_KEY, Record, StoreResetLedger, read_record, write_record
-from dialogs.ports import Actor, Clock, FactorAnswers
+from dialogs.ports import Actor, Clock, FactorAnswers, Notice
 from dialogs.times import clock_time, date_and_time, zone_of
+from graph.directory import Directory, DirectoryError
+from manifest.package import derive_app_id
 from store import SessionClosedError, SessionOutcome, Store
 from verification.factors import Attestation, spoken
 
@@ -46,7 +48,7 @@ class ProactiveMessenger:
     """The dialogs' `Messenger`, plus the out-of-band answer handler and reference keeping for bot/agent.py."""
 
     def __init__(self, store: Store, storage: Storage, ledger: StoreResetLedger, cards: Cards, clock: Clock,
-                 app_id: str, anonymous: bool) -> None:
+                 app_id: str, anonymous: bool, directory: Directory | None = None) -> None:
         self._store = store
         self._storage = storage
         self._ledger = ledger
@@ -54,6 +56,9 @@ class ProactiveMessenger:
         self._clock = clock
         self._app_id = app_id
         self._anonymous = anonymous
+        self._directory = directory
+        # The Teams app's id in its manifest (manifest/package.py derives it from the bot's id): how Graph finds it.
+        self._manifest_id = _manifest_id(app_id)
         self._known: dict[tuple[str, str], tuple[str, str]] = {}  # (tenant, user) -> (conversation, serviceUrl)
 
     # --- references ----------------------------------------------------------------------------------------
@@ -174,15 +179,38 @@ class ProactiveMessenger:
         return sent
 
     async def notify_password_reset(self, context: TurnContext, *, tenant_id: str, target_id: str,
-                                    at: datetime) -> bool:
-        reference = await self._reference(tenant_id, target_id)
-        if reference is None:
-            return False
+                                    at: datetime) -> Notice:
         card = self._cards.render("notice", title="Your password was reset", tone="Warning", lines=[
             f"Your password was reset by the IT helpdesk at {date_and_time(at, None)}.",
             "If this wasn't you, contact security."])
-        return await self.send(context, reference, self._cards.activity(card, "Your password was reset"),
-                               "the password-reset notice")
+        activity = self._cards.activity(card, "Your password was reset")
+        reference = await self._reference(tenant_id, target_id)
+        if reference is not None and await self.send(context, reference, activity, "the password-reset notice"):
+            return Notice.DELIVERED
+        reference = await self._installed_chat(context, tenant_id, target_id)
+        if reference is not None and await self.send(context, reference, activity, "the password-reset notice"):
+            return Notice.INSTALLED
+        return Notice.NOT_REACHED
+
+    async def _installed_chat(self, context: TurnContext, tenant_id: str, user_id: str) -> dict[str, Any] | None:
+        """A reference to the person's chat with Watchword, installing Watchword for them through Graph (the agent
+        in this turn has it, which is how its catalog id is found); None when the tenant does not allow it."""
+        if self._directory is None or not self._manifest_id:
+            return None
+        try:
+            chat_id = await self._directory.open_app_chat(tenant_id, user_id, via_user_id=user_id_of(context.activity),
+                                                          manifest_id=self._manifest_id)
+        except DirectoryError as err:
+            log.warning("could not install Watchword for user %s in tenant %s: %s", user_id, tenant_id, err)
+            return None
+        if chat_id is None:
+            return None
+        activity = context.activity
+        bot = activity.recipient.model_dump(mode="json", by_alias=True, exclude_none=True) if activity.recipient \
+            else {"id": self._app_id}
+        return {"channelId": activity.channel_id or "msteams", "serviceUrl": activity.service_url, "bot": bot,
+                "user": {"id": user_id, "aadObjectId": user_id},
+                "conversation": {"id": chat_id, "conversationType": "personal", "tenantId": tenant_id}}
 
     async def _open_record(self, context: TurnContext, session_id: str, actor: Actor, target_id: str,
                            security_contact_id: str, *, person_asked: bool = False,
@@ -304,6 +332,13 @@ class ProactiveMessenger:
 
     def _receipt(self, title: str, line: str) -> dict[str, Any]:
         return self._cards.render("notice", title=title, lines=[line], tone=None)
+
+
+def _manifest_id(app_id: str) -> str | None:
+    try:
+        return derive_app_id(app_id)
+    except ValueError:  # no bot id (anonymous local runs): nothing in a catalog to install
+        return None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ GRAPH_PERMISSIONS: dict[str, str] = {
     "Mail.ReadBasic.All": "Ask about who emailed the person (metadata only, never bodies)",
     "RoleManagement.Read.Directory": "Ask about admin roles, and refuse privileged administrators",
     "User-PasswordProfile.ReadWrite.All": "Reset the password after a successful verification",
+    "TeamsAppInstallation.ReadWriteSelfForUser.All": "Install Watchword for a person who has no chat with it yet, "
+                                                     "to tell them their password was reset (optional)",
 }
 
 # Directory roles that let an application's service principal reset (some) passwords.
@@ -100,6 +102,8 @@ class DevTenantState:
     # Graph's throttling bookkeeping (graph_api/throttling.py), per running tenant so limits are shared
     # by direct requests and $batch items and reset with a fresh state.
     throttles: dict[str, Any] = field(default_factory=dict)
+    # Other per-tenant bookkeeping of Graph modules, by module (e.g. graph_api/teamwork.py's app installations).
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tenant_id(self) -> str:

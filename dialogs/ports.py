@@ -165,6 +165,14 @@ class ResetLedger(Protocol):
         ...
 
 
+class Notice(StrEnum):
+    """How the person was told their password was reset."""
+
+    DELIVERED = "delivered"  # in their chat with Watchword
+    INSTALLED = "installed"  # Watchword was installed for them first (they had no chat with it)
+    NOT_REACHED = "not_reached"  # no chat, and none could be made: the agent must tell them another way
+
+
 @dataclass(frozen=True)
 class FactorAnswers:
     """What the people asked in their own Teams said: the person ("not me"), their manager."""
@@ -203,4 +211,7 @@ class Messenger(Protocol):
         ...
 
     async def notify_password_reset(self, context: TurnContext, *, tenant_id: str, target_id: str,
-                                    at: datetime) -> bool: ...
+                                    at: datetime) -> Notice:
+        """Tell the person in Teams that their password was reset: in their chat with Watchword, or in one made by
+        installing Watchword for them (when the tenant allows it). Never raises."""
+        ...

@@ -36,7 +36,7 @@ from microsoft_agents.hosting.dialogs import (
 )
 
 from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options, waterfall_frames
-from dialogs.ports import Actor, CardRenderer, Clock, Messenger, ResetLedger, VerificationRecords
+from dialogs.ports import Actor, CardRenderer, Clock, Messenger, Notice, ResetLedger, VerificationRecords
 from dialogs.times import clock_time, zone_of
 from dialogs.wording import GROUP_CHAT_STEP
 from graph.directory import Directory, DirectoryError, ResetOutcomeUnknown, ResetRefused, TemporaryPassword
@@ -119,9 +119,11 @@ class ResetPasswordDialog(ComponentDialog):
             return await self._again(step, "The reset did not go through", ResetOutcome.FAILED, str(err),
                                      "Nothing was changed.")
         recorded = await settle(ResetOutcome.DONE, "success", change_at_next_sign_in=True)
+        # The person first (their Teams, or one made for them), so the card can say when they could not be told.
+        notice = await self._notify(step.context, actor, target_id, password, session_id)
+        notified = notice is not Notice.NOT_REACHED
         ref = uuid.uuid4().hex[:12]
-        delivered, card_id = await self._show(step.context, password, name, ref)
-        notified = await self._notify(step.context, actor, target_id, password)
+        delivered, card_id = await self._show(step.context, password, name, ref, not_told=not notified)
         del password
         if not delivered:
             await settle(ResetOutcome.UNKNOWN, "not_delivered", person_notified=notified)
@@ -138,10 +140,11 @@ class ResetPasswordDialog(ComponentDialog):
             verbs=["passed_on"], ref=ref, words={"done": "passed_on", "passed on": "passed_on"}))
 
     async def _show(self, context: TurnContext, password: TemporaryPassword, name: str,
-                    ref: str) -> tuple[bool, str | None]:
-        """Send the password card, trying again when the channel refuses it: (delivered, its activity id)."""
+                    ref: str, *, not_told: bool = False) -> tuple[bool, str | None]:
+        """Send the password card, trying again when the channel refuses it: (delivered, its activity id).
+        `not_told`: the person could not be told in Teams, so the card asks the agent to tell them another way."""
         card = self._cards.render("password", person_name=name, password=password.reveal(), redacted=False,
-                                  data={"ref": ref})
+                                  not_told=not_told, data={"ref": ref})
         activity: Activity = self._cards.activity(card, "Temporary password (shown once)")
         del card
         for delay in (*CARD_RETRY_DELAYS, None):
@@ -155,14 +158,17 @@ class ResetPasswordDialog(ComponentDialog):
                 await asyncio.sleep(delay)
         return False, None
 
-    async def _notify(self, context: TurnContext, actor: Actor, target_id: str,
-                      password: TemporaryPassword) -> bool:
-        """Tell the person their password was reset, whatever happened to the card (not when they reset it
-        themselves)."""
+    async def _notify(self, context: TurnContext, actor: Actor, target_id: str, password: TemporaryPassword,
+                      session_id: str) -> Notice:
+        """Tell the person their password was reset, whatever happens to the card (not when they reset it
+        themselves: they are the one reading it), and audit how they were told."""
         if target_id.lower() == actor.user_id.lower():
-            return True
-        return await self._messenger.notify_password_reset(context, tenant_id=actor.tenant_id, target_id=target_id,
-                                                           at=password.set_at)
+            return Notice.DELIVERED
+        notice = await self._messenger.notify_password_reset(context, tenant_id=actor.tenant_id, target_id=target_id,
+                                                             at=password.set_at)
+        await self._records.audit("password_reset.notice", notice.value, actor=actor, subject=target_id,
+                                  details={"session_id": session_id})
+        return notice
 
     async def _refused(self, step: WaterfallStepContext, claim: ResetClaimResult, name: str) -> DialogTurnResult:
         zone = zone_of(step.context.activity)

@@ -204,6 +204,7 @@ class PermissionStatus:
     name: str
     purpose: str
     granted: bool
+    optional: bool = False  # missing, it is reported but the connection still works
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +224,7 @@ class ConnectionCheck:
 
     @property
     def missing_permissions(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.permissions if not p.granted)
+        return tuple(p.name for p in self.permissions if not p.granted and not p.optional)
 
     @property
     def ok(self) -> bool:
@@ -296,4 +297,11 @@ class Directory(Protocol):
 
     async def group_names(self, tenant_id: str, group_ids: Iterable[str]) -> Mapping[str, str | None]:
         """Each group's display name; None for a group that does not exist. Raises GraphUnavailable."""
+        ...
+
+    async def open_app_chat(self, tenant_id: str, user_id: str, *, via_user_id: str, manifest_id: str) -> str | None:
+        """The id of the user's 1:1 chat with Watchword, installing the app for them first when they lack it (see
+        graph/teams_apps.py); None when the tenant did not grant TeamsAppInstallation.ReadWriteSelfForUser.All or
+        Watchword is not in its catalog. `via_user_id`: someone who has the app (the agent asking). Raises
+        GraphUnavailable."""
         ...

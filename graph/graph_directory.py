@@ -57,6 +57,7 @@ from graph.limits import TtlCache
 from graph.passwords import TemporaryPassword, generate_password
 from graph.permissions import PERMISSIONS, RESET_ROLES
 from graph.roles import ROLE_ASSIGNMENTS, ROLE_ELIGIBILITIES, is_privileged_role, no_pim_licence
+from graph.teams_apps import NotPermitted, app_chat_id
 from graph.tokens import TokenError, TokenSource
 from graph.urls import EVENTUAL, odata_string, relative_link, relative_url
 from verification.context import Person
@@ -234,17 +235,17 @@ class GraphDirectory:
         except TokenError as err:
             return ConnectionCheck(
                 tenant_id=tenant_id, checked_at=checked_at, token_ok=False, tenant_matches=False,
-                permissions=tuple(PermissionStatus(p.name, p.purpose, False) for p in PERMISSIONS),
+                permissions=tuple(PermissionStatus(p.name, p.purpose, False, p.optional) for p in PERMISSIONS),
                 token_error=err.code, problems=(_token_problem(err),))
         granted = token.roles
-        permissions = tuple(PermissionStatus(p.name, p.purpose, p.name in granted) for p in PERMISSIONS)
+        permissions = tuple(PermissionStatus(p.name, p.purpose, p.name in granted, p.optional) for p in PERMISSIONS)
         if token.tenant_id.lower() != tenant_id.lower():
             return ConnectionCheck(
                 tenant_id=tenant_id, checked_at=checked_at, token_ok=True, tenant_matches=False,
                 permissions=permissions,
                 problems=(f"The token is for tenant {token.tenant_id}, not {tenant_id}: the connection is refused.",))
         problems = []
-        missing = [p.name for p in permissions if not p.granted]
+        missing = [p.name for p in permissions if not p.granted and not p.optional]
         if missing:
             problems.append(f"Not granted: {', '.join(missing)}. An administrator must grant admin consent again.")
         sp_id, sp_roles = None, ()
@@ -273,6 +274,25 @@ class GraphDirectory:
         return str(sp["id"]), tuple({mapping.role_name(a) for a in assignments})
 
     # --- the reset ---------------------------------------------------------------------------------------
+    async def open_app_chat(self, tenant_id: str, user_id: str, *, via_user_id: str, manifest_id: str) -> str | None:
+        try:
+            async with asyncio.timeout(CALL_TIMEOUT_S):
+                return await app_chat_id(self._client(tenant_id), self._graph_url, user_id=user_id,
+                                         via_user_id=via_user_id, manifest_id=manifest_id)
+        except NotPermitted as err:
+            log.info("cannot install Watchword for user %s in tenant %s: %s", user_id, tenant_id, err)
+            return None
+        except ODataError as err:
+            raise GraphUnavailable(f"installing Watchword for the person: {err.response_status_code}",
+                                   Unavailability.FAILED) from None
+        except TokenError as err:
+            raise no_token(err.code) from None
+        except TimeoutError:
+            raise GraphUnavailable("installing Watchword for the person: timed out", Unavailability.TIMED_OUT) from None
+        except httpx.HTTPError as err:
+            raise GraphUnavailable(f"installing Watchword for the person: connection failed ({type(err).__name__})",
+                                   Unavailability.UNREACHABLE) from None
+
     async def reset_password(self, tenant_id: str, user_id: str) -> TemporaryPassword:
         user, roles = await self._reset_precheck(tenant_id, user_id)
         password = generate_password(avoid=(user.get("displayName"), user.get("givenName"), user.get("surname"),

@@ -14,6 +14,7 @@ class Permission:
     name: str
     purpose: str
     source: str | None = None  # the question source that depends on it, if any
+    optional: bool = False  # Watchword works without it (and says what it then cannot do)
 
 
 PERMISSIONS: tuple[Permission, ...] = (
@@ -29,9 +30,14 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("RoleManagement.Read.Directory", "Asks about admin roles and refuses privileged administrators",
                "roles"),
     Permission("User-PasswordProfile.ReadWrite.All", "Resets the password after a successful verification"),
+    Permission("TeamsAppInstallation.ReadWriteSelfForUser.All",
+               "Optional: installs Watchword (only Watchword) for a person who has never chatted with it, to tell "
+               "them in Teams that their password was reset; without it the agent is told to tell them another way",
+               optional=True),
 )
 
-PERMISSION_NAMES: frozenset[str] = frozenset(p.name for p in PERMISSIONS)
+# The permissions a connection needs; the optional ones are shown, and reported when missing, but never required.
+PERMISSION_NAMES: frozenset[str] = frozenset(p.name for p in PERMISSIONS if not p.optional)
 
 # Directory roles on the app's service principal that allow resetting (non-privileged) passwords.
 RESET_ROLES: frozenset[str] = frozenset({

@@ -17,7 +17,7 @@ import json
 
 from aiohttp import web
 
-from devtenant.graph_api import audit_logs, batch, chats, directory, mailbox, passwords, roles
+from devtenant.graph_api import audit_logs, batch, chats, directory, mailbox, passwords, roles, teamwork
 from devtenant.graph_api.router import GraphError, GraphRequest, GraphResponse, Router, bad_request, error_response
 from devtenant.graph_api.wire import (
     Faults,
@@ -36,7 +36,7 @@ FAULTS = web.AppKey("graph_faults", Faults)
 STATE = web.AppKey("graph_state", DevTenantState)
 
 # Every Graph module exposes register(router); batch registers last, over the same router.
-MODULES = (directory, mailbox, chats, audit_logs, roles, passwords)
+MODULES = (directory, mailbox, chats, audit_logs, roles, passwords, teamwork)
 
 
 def build_router(faults: Faults | None = None) -> Router:

@@ -14,6 +14,7 @@ from admin.context import STORE
 from admin.session import ConsoleSession, SessionCodec
 from devtenant.state import DevTenantConfig
 from graph.consent import DomainNotFound, TenantInputError, describe_consent_error, parse_tenant
+from graph.permissions import PERMISSIONS
 from store.audit import AuditFilter
 from store.tenants import TenantStatus
 from tests.admin.support import (
@@ -379,7 +380,7 @@ async def test_connecting_an_unconsented_devtenant_end_to_end(aiohttp_client, tm
                 break
         assert done.status == 200, html
         assert "Installation completed successfully" in html and "Tiny Example Ltd" in html
-        assert html.count('class="granted"') == 11
+        assert html.count('class="granted"') == len(PERMISSIONS)
         tenant = await client.server.app[STORE].tenants.get(TENANT_ID)
         assert tenant.status == TenantStatus.CONNECTED and tenant.sp_directory_roles == ("User Administrator",)
     finally:

@@ -68,6 +68,8 @@ class FakeDirectory:
     manager: Person | None = None  # everyone's manager as Graph reports it (the fixture's Grace has no GUID)
     # Sign-in logs that arrive after the rest (as from Graph's slow reports API): awaited by whoever needs them.
     late_sign_ins: Callable[[], Awaitable[SignInRead]] | None = None
+    can_install: bool = False  # the tenant granted TeamsAppInstallation.ReadWriteSelfForUser.All
+    installs: list[str] = field(default_factory=list)
 
     def context_of(self, person: Person) -> UserContext:
         base = alan_context(self.now())
@@ -129,6 +131,11 @@ class FakeDirectory:
 
     async def count_users(self, tenant_id: str) -> int | None:
         return len(PEOPLE)
+
+    async def open_app_chat(self, tenant_id: str, user_id: str, *, via_user_id: str, manifest_id: str) -> str | None:
+        """Installs the app when the tenant allows it (`can_install`), as Graph would: the new chat's id."""
+        self.installs.append(user_id)
+        return f"19:{user_id}_watchword@unq.gbl.spaces" if self.can_install else None
 
     async def group_names(self, tenant_id: str, group_ids: Iterable[str]) -> Mapping[str, str | None]:
         return {g: "Helpdesk Agents" if g == HELPDESK_GROUP else None for g in group_ids}

@@ -40,6 +40,7 @@ from verification import Person, Question, VerificationSession
 
 BOT = ChannelAccount(id="28:watchword-bot", name="Watchword")
 SERVICE_URL = "https://smba.test/teams/"
+BOT_APP_ID = "0b07a9f1-0000-4000-8000-00000000b075"  # the app registration's client id (the Teams app derives from it)
 
 
 @dataclass
@@ -251,7 +252,7 @@ def build_agent(store: Store, directory: FakeDirectory, clock: FakeClock, sealer
     settings = Settings(bot_anonymous=True)
     connections = MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": auth_configuration(settings)})
     return WatchwordAgent(store=store, storage=store.conversation_state, directory=directory, sealer=sealer,
-                          clock=clock, connection_manager=connections, app_id="", anonymous=True,
+                          clock=clock, connection_manager=connections, app_id=BOT_APP_ID, anonymous=True,
                           fallback_helpdesk_group=HELPDESK_GROUP)
 
 

@@ -127,3 +127,39 @@ async def test_password_is_redacted_even_when_the_agent_moves_on(teams: Teams, a
     await agent.say("verify ada lovelace")  # never clicked "I've passed it on"
     assert TEMPORARY_PASSWORD not in agent.text()
     assert "removed from this chat" in agent.text()
+
+
+# --- telling the person who has no chat with Watchword --------------------------------------------------------------
+async def test_person_without_a_chat_gets_watchword_installed_and_is_told(teams: Teams, agent: Chat) -> None:
+    teams.directory.can_install = True
+    await verified(teams, agent)
+    await agent.click("Reset password")
+    await agent.click("Yes, reset it")
+    assert teams.directory.installs == [ALAN.id]
+    installed = teams.chat(ALAN, conversation_id=f"19:{ALAN.id}_watchword@unq.gbl.spaces")
+    assert card_text(installed.last_card()).startswith("Your password was reset")
+    assert "couldn't tell" not in agent.text()
+    notices = await teams.store.audit.query(AuditFilter(action="password_reset.notice"))
+    assert [e.outcome for e in notices.entries] == ["installed"]
+
+
+async def test_person_who_cannot_be_reached_is_told_by_the_agent_another_way(teams: Teams, agent: Chat) -> None:
+    await verified(teams, agent)
+    await agent.click("Reset password")
+    await agent.click("Yes, reset it")
+    card = agent.text()
+    assert "I couldn't tell Alan Turing in Teams that their password was reset" in card
+    assert "Tell them another way" in card
+    notices = await teams.store.audit.query(AuditFilter(action="password_reset.notice"))
+    assert [e.outcome for e in notices.entries] == ["not_reached"]
+
+
+async def test_person_with_a_chat_is_told_there_without_installing(teams: Teams, agent: Chat, alan: Chat) -> None:
+    teams.directory.can_install = True
+    await alan.say("hi")
+    await verified(teams, agent)
+    await agent.click("Reset password")
+    await agent.click("Yes, reset it")
+    assert teams.directory.installs == []
+    notices = await teams.store.audit.query(AuditFilter(action="password_reset.notice"))
+    assert [e.outcome for e in notices.entries] == ["delivered"]

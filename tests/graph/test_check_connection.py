@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from devtenant.state import GRAPH_PERMISSIONS
 from graph.graph_directory import GraphDirectory
-from graph.permissions import PERMISSION_NAMES
+from graph.permissions import PERMISSION_NAMES, PERMISSIONS
 from tests.devtenant.helpers import ThreadedDevTenant
 from tests.graph.support import directory_for, state
 
@@ -15,7 +15,7 @@ async def test_a_consented_tenant_with_a_reset_role_is_ready(directory: GraphDir
                                                              tiny: ThreadedDevTenant) -> None:
     check = await directory.check_connection(tiny.ready["tenant_id"])
     assert check.ok and check.token_ok and check.tenant_matches and check.problems == ()
-    assert {p.name for p in check.permissions if p.granted} == PERMISSION_NAMES
+    assert {p.name for p in check.permissions if p.granted} == {p.name for p in PERMISSIONS}  # the optional too
     assert all(p.purpose for p in check.permissions)
     assert check.sp_object_id == state(tiny).sp_object_id
     assert check.sp_roles == ("User Administrator",) and check.can_reset
@@ -60,3 +60,14 @@ async def test_a_permission_withdrawn_since_consent_is_reported_missing(
         check = await directory.check_connection(tenant)  # a fresh token, not msal's cached one
     assert check.missing_permissions == ("Mail.ReadBasic.All",)
     assert "Mail.ReadBasic.All" in check.problems[0]
+
+
+async def test_a_tenant_without_the_optional_permission_is_still_ready(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    dt = make_tenant()
+    state(dt).consented = set(PERMISSION_NAMES)  # every required permission, not the optional one
+    async with directory_for(dt) as directory:
+        check = await directory.check_connection(dt.ready["tenant_id"])
+    assert check.ok and check.problems == () and check.missing_permissions == ()
+    [optional] = [p for p in check.permissions if not p.granted]
+    assert optional.name == "TeamsAppInstallation.ReadWriteSelfForUser.All" and optional.optional

@@ -1,0 +1,46 @@
+"""Installing Watchword for a person through Graph, to reach them in Teams (GraphDirectory.open_app_chat)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from graph.permissions import PERMISSION_NAMES
+from manifest.package import derive_app_id
+from tests.devtenant.helpers import ThreadedDevTenant
+from tests.devtenant.tiny_org import ALAN, MARGARET
+from tests.graph.support import directory_for, state
+
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning:msgraph"),
+              pytest.mark.filterwarnings("ignore::DeprecationWarning:kiota_abstractions")]
+
+
+async def test_a_person_without_watchword_gets_it_installed_and_their_chat_id_back(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    dt = make_tenant()
+    manifest_id = derive_app_id(dt.ready["client_id"])
+    async with directory_for(dt) as directory:
+        chat = await directory.open_app_chat(dt.ready["tenant_id"], ALAN, via_user_id=MARGARET,
+                                             manifest_id=manifest_id)
+        again = await directory.open_app_chat(dt.ready["tenant_id"], ALAN, via_user_id=MARGARET,
+                                              manifest_id=manifest_id)  # installed already: the same chat
+    assert chat is not None and chat.startswith(f"19:{ALAN}_") and again == chat
+
+
+async def test_without_the_optional_permission_nobody_is_installed(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    dt = make_tenant()
+    state(dt).consented = set(PERMISSION_NAMES)
+    async with directory_for(dt) as directory:
+        chat = await directory.open_app_chat(dt.ready["tenant_id"], ALAN, via_user_id=MARGARET,
+                                             manifest_id=derive_app_id(dt.ready["client_id"]))
+    assert chat is None
+
+
+async def test_an_app_missing_from_the_catalog_gives_none(make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    dt = make_tenant()
+    async with directory_for(dt) as directory:
+        chat = await directory.open_app_chat(dt.ready["tenant_id"], ALAN, via_user_id=MARGARET,
+                                             manifest_id="00000000-0000-4000-8000-000000000000")
+    assert chat is None
