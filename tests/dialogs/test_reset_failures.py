@@ -101,7 +101,7 @@ async def test_killed_after_the_outcome_was_recorded_the_password_is_not_reset_t
     await verified_and_confirming(teams, agent)
     confirm = agent.last_card()
 
-    async def killed_on_the_card(self: Any, context: Any, password: Any, name: str, ref: str) -> Any:
+    async def killed_on_the_card(self: Any, context: Any, password: Any, name: str, ref: str, **card: Any) -> Any:
         raise Killed
 
     monkeypatch.setattr(reset_dialog.ResetPasswordDialog, "_show", killed_on_the_card)
