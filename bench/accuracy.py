@@ -39,17 +39,28 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.callers import Caller, GenuineCaller, InformedImpostor, Kind, Memory, RandomImpostor, Said, converse
-from bench.truth import ACCEPTED, GroundTruth
+from bench.callers import (
+    Caller,
+    GenuineCaller,
+    InformedImpostor,
+    Kind,
+    Memory,
+    RandomImpostor,
+    ReplayImpostor,
+    Said,
+    converse,
+)
+from bench.truth import ACCEPTED, BIG_MEETING_SALIENCE, GroundTruth
 from devtenant.generate import generate_org
 from devtenant.graph_api.throttling import SlidingWindow, throttles
 from devtenant.model import Org
 from devtenant.server import RunningDevTenant, running_devtenant
 from devtenant.state import DevTenantConfig
+from dialogs.self_service_dialog import self_service_policy
 from graph.client import build_http_client
 from graph.directory import DirectoryError, GraphUnavailable, LoadedContext
 from graph.graph_directory import GraphDirectory
@@ -71,11 +82,13 @@ from verification import (
     assess_risk,
     match_answer,
 )
+from verification.factors import Attestation, Factor
 from verification.names import normalize
 from verification.questions.chats import chat_partners
 from verification.questions.contacts import contact_parties
 from verification.questions.mail import mail_senders
 from verification.questions.meetings import meeting_partners
+from verification.session import FACTOR_QUESTION_ID
 
 NOW = datetime(2026, 11, 26, 14, tzinfo=UTC)  # devtenant's activity is anchored here; the product's clock too
 SECONDS_PER_ANSWER = 30.0
@@ -86,7 +99,16 @@ TARGETS: dict[str, tuple[str, float]] = {
     "genuine_pass_rate": (">=", 0.97),
     "informed_impostor_pass_rate": ("<=", 0.005),
     "random_impostor_pass_rate": ("<=", 0.0001),
-    "median_questions_genuine": ("<=", 4),
+    "median_questions_genuine": ("<=", 3),
+}
+IMPOSTORS = ("random", "informed", "teammate", "linkedin", "replay")
+# The run's targets (issue 8), over every organisation size: genuine rates per size, impostors pooled.
+SUMMARY_TARGETS: dict[str, tuple[str, float]] = {
+    "genuine_pass_rate_thin_data": (">=", 0.95),
+    "median_questions_genuine": ("<=", 3),
+    "self_service_reachable_rate": (">=", 0.9),
+    "random_impostor_pass_rate": ("<=", 0.0001),
+    **{f"{kind}_impostor_pass_rate": ("<=", 0.005) for kind in IMPOSTORS if kind != "random"},
 }
 
 
@@ -101,6 +123,15 @@ class Noise:
     dont_know: float
     knows_surname: float
     plain_letters: float
+    dont_know_hard: float  # contacts and mail: the hardest to recall
+    team_slip: float
+
+    def describe(self) -> dict[str, float]:
+        return {"forget_a_person": self.forget, "first_name_only": self.first_name_only, "nickname": self.nickname,
+                "typo": self.typo, "dont_know": self.dont_know, "dont_know_contacts_and_mail": self.dont_know_hard,
+                "knows_surname_when_asked": self.knows_surname, "accents_dropped": self.plain_letters,
+                "names_someone_met_only_with_the_team": self.team_slip,
+                "big_meeting_colleague_salience": BIG_MEETING_SALIENCE}
 
 
 @dataclass
@@ -135,6 +166,17 @@ class Tally:
     random: list[bool] = field(default_factory=list)
     random_fresh: list[bool] = field(default_factory=list)
     random_hits: Counter[str] = field(default_factory=Counter)
+    teammate: list[bool] = field(default_factory=list)
+    teammate_hits: Counter[str] = field(default_factory=Counter)
+    linkedin: list[bool] = field(default_factory=list)
+    linkedin_hits: Counter[str] = field(default_factory=Counter)
+    replay: list[bool] = field(default_factory=list)  # one per campaign of max_attempts_per_day calls
+    replay_hits: Counter[str] = field(default_factory=Counter)
+    # The genuine employee when questions are all there is (no chat with Watchword, so no code): refusals for thin
+    # data count as failures here.
+    genuine_questions_only: list[bool] = field(default_factory=list)
+    questions_only_asked: list[int] = field(default_factory=list)
+    self_service: list[bool] = field(default_factory=list)  # reachable (not refused up front) per ordinary user
     slack: list[tuple[float, bool]] = field(default_factory=list)  # (capacity - required, verified) per session
     by_misses: Counter[tuple[int, bool]] = field(default_factory=Counter)  # (questions not right, verified)
     agreement: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, both/product_only/truth_only)
@@ -144,30 +186,57 @@ class Tally:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.quick:
+        args.trials, args.random_attempts, args.informed_attempts = 40, 10, 3
+        args.teammate_attempts, args.replay_campaigns = 3, 1
+    sizes = [args.users] if args.users else [int(n) for n in args.sizes.split(",")]
+    started = time.perf_counter()
+    noise = Noise(args.forget, args.first_name_only, args.nickname, args.typo, args.dont_know, args.knows_surname,
+                  args.plain_letters, args.dont_know_hard, args.team_slip)
+    runs: dict[int, tuple[dict[str, Any], Tally]] = {}
+    for users in sizes:
+        runs[users] = _run(users, args, noise)
+    figures = _summary(runs, noise, args, time.perf_counter() - started)
+    _print_summary(figures)
+    print(json.dumps(figures))
+    return 0
+
+
+def _run(users: int, args: argparse.Namespace, noise: Noise) -> tuple[dict[str, Any], Tally]:
+    """One organisation of `users` accounts: generate, load the sampled targets' contexts, play every caller."""
     started = time.perf_counter()
     policy = Policy()
-    org = generate_org(args.seed, args.users, NOW)
+    org = generate_org(args.seed, users, NOW)
     gc.freeze()  # the org lives as long as the run: keep the collector from walking it again and again
     truth = GroundTruth(org, NOW, policy)
     targets = [u.id for u in random.Random(args.seed).sample(truth.people, min(args.trials, len(truth.people)))]
     generated = time.perf_counter() - started
     loads = asyncio.run(_load_all(org, targets, args))
-    noise = Noise(args.forget, args.first_name_only, args.nickname, args.typo, args.dont_know, args.knows_surname,
-                  args.plain_letters)
     tally = simulate(truth, loads, targets, policy, noise, args)
-    figures = _figures(args, truth, loads, tally, generated, time.perf_counter() - started)
-    _print_report(args, truth, loads, tally, figures)
-    print(json.dumps(figures))
-    return 0
+    run_args = argparse.Namespace(**{**vars(args), "users": users})
+    figures = _figures(run_args, truth, loads, tally, generated, time.perf_counter() - started)
+    _print_report(run_args, truth, loads, tally, figures)
+    gc.unfreeze()
+    return figures, tally
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--users", type=int, default=2000)
-    p.add_argument("--trials", type=int, default=300, help="targets, each questioned by every kind of caller")
-    p.add_argument("--random-attempts", type=int, default=100, help="extra random-impostor attempts per target")
-    p.add_argument("--informed-attempts", type=int, default=20, help="extra informed-impostor attempts per target")
+    p.add_argument("--sizes", default="150,300,2000", help="organisations to run, in accounts, comma-separated")
+    p.add_argument("--users", type=int, default=0, help="one organisation of this many accounts instead of --sizes")
+    p.add_argument("--trials", type=int, default=120, help="targets per organisation, each met by every caller")
+    p.add_argument("--quick", action="store_true", help="40 targets and fewer impostor attempts: a minute or so")
+    p.add_argument("--random-attempts", type=int, default=30, help="extra random-impostor attempts per target")
+    p.add_argument("--informed-attempts", type=int, default=8,
+                   help="extra informed (and LinkedIn) impostor attempts per target")
+    p.add_argument("--teammate-attempts", type=int, default=8, help="extra teammate-insider attempts per target")
+    p.add_argument("--manager-confirms", type=float, default=0.8,
+                   help="a real employee's manager answers the Teams card and confirms (else: I don't know)")
+    p.add_argument("--manager-fooled", type=float, default=0.02,
+                   help="an impostor's target's manager confirms anyway (else: I don't know)")
+    p.add_argument("--replay-campaigns", type=int, default=2,
+                   help="campaigns per target of the replay impostor, each as many calls as a day's attempts")
     p.add_argument("--sign-ins", choices=("raised", "throttled"), default="raised",
                    help="raised: lift the 5-per-10-s sign-in log limit in devtenant and the product for the run; "
                         "throttled: keep it (most contexts then load without sign-ins)")
@@ -177,13 +246,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=1,
                    help="context loads in flight (1: reproducible, since caches fill in load order)")
     g = p.add_argument_group("genuine caller's recall noise (probabilities)")
-    g.add_argument("--forget", type=float, default=0.2, help="a fact does not come to mind")
-    g.add_argument("--first-name-only", type=float, default=0.3, help="says just the first name")
+    # More forgetful than the earlier model (forget 0.2, don't know 0.05, typo 0.1, first name 0.3, surname 0.9).
+    g.add_argument("--forget", type=float, default=0.3, help="a person they dealt with does not come to mind")
+    g.add_argument("--first-name-only", type=float, default=0.4, help="says just the first name")
     g.add_argument("--nickname", type=float, default=0.3, help="uses a nickname when one exists")
-    g.add_argument("--typo", type=float, default=0.1, help="the agent mistypes one letter")
-    g.add_argument("--dont-know", type=float, default=0.05, help="blanks on a question")
-    g.add_argument("--knows-surname", type=float, default=0.9, help="can give the full name when asked")
+    g.add_argument("--typo", type=float, default=0.15, help="the agent mistypes one letter")
+    g.add_argument("--dont-know", type=float, default=0.1, help="blanks on a question (meetings, chats, groups)")
+    g.add_argument("--dont-know-hard", type=float, default=0.3, help="blanks on a contacts or mail question")
+    g.add_argument("--knows-surname", type=float, default=0.85, help="can give the full name when asked")
     g.add_argument("--plain-letters", type=float, default=0.5, help="the agent types without accents")
+    g.add_argument("--team-slip", type=float, default=0.15,
+                   help="ignores 'none of your teammates' and names someone met only with the team")
     return p
 
 
@@ -275,25 +348,57 @@ def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy
     tally.federated += context.is_federated
     memory = truth.memory(uid)
     _compare_facts(uid, context, org, memory, truth, policy, tally)
+    code = frozenset({Factor.POSSESSION})
+    # The manager, when the target has one Watchword can reach: asked by the policy when questions fall short.
+    factors = code | ({Factor.MANAGER} if context.manager is not None else set())
+    rng = random.Random(f"{tag}:manager")
 
-    def start(kind: str) -> tuple[VerificationSession, Step, list[datetime]]:
+    def real_manager() -> Attestation:  # the person really is on the phone: the manager confirms, or does not know
+        return Attestation.CONFIRMED if rng.random() < args.manager_confirms else Attestation.UNSURE
+
+    def fooled_manager() -> Attestation:  # nobody they know is on the phone: unsure, now and then fooled
+        return Attestation.CONFIRMED if rng.random() < args.manager_fooled else Attestation.UNSURE
+
+    def start(kind: str, available: frozenset[Factor] = frozenset(), session_policy: Policy = policy
+              ) -> tuple[VerificationSession, Step, list[datetime]]:
         now = [context.fetched_at]
         session = VerificationSession(lambda: now[0], seed=f"{tag}:{kind}")
-        return session, session.start(context, org, policy, risk, 0), now
+        return session, session.start(context, org, session_policy, risk, 0, available), now
 
-    # The genuine employee.
-    session, step, now = start("genuine")
-    if step.done and step.decision is not None and step.decision.outcome in REFUSALS:
+    def genuine_caller(kind: str) -> GenuineCaller:
+        return GenuineCaller(memory, random.Random(f"{tag}:{kind}"), forget=noise.forget,
+                             first_name_only=noise.first_name_only, typo=noise.typo,
+                             knows_surname=noise.knows_surname, nickname=noise.nickname, dont_know=noise.dont_know,
+                             plain_letters=noise.plain_letters, team_slip=noise.team_slip,
+                             dont_know_by_source={"contacts": noise.dont_know_hard, "mail": noise.dont_know_hard})
+
+    # The genuine employee, questions only (no chat with Watchword): a refusal for thin data is their failure.
+    session, step, now = start("genuine-questions")
+    plan = _plan(session)  # before the decision drops it
+    if step.done and step.decision is not None and step.decision.outcome in REFUSALS \
+            and step.decision.outcome is not Outcome.NOT_ENOUGH_QUESTIONS:
         tally.refused[step.decision.outcome.value] += 1  # the same for every caller: counted once, apart
         return
-    plan = _plan(session)
-    genuine = GenuineCaller(memory, random.Random(f"{tag}:genuine"), forget=noise.forget,
-                            first_name_only=noise.first_name_only, typo=noise.typo, knows_surname=noise.knows_surname,
-                            nickname=noise.nickname, dont_know=noise.dont_know, plain_letters=noise.plain_letters)
-    decision = converse(session, step, genuine, now, SECONDS_PER_ANSWER)
+    thin = step.done
+    if thin:
+        tally.refused[Outcome.NOT_ENOUGH_QUESTIONS.value] += 1
+        tally.genuine_questions_only.append(False)
+    else:
+        decision = converse(session, step, genuine_caller("genuine-questions"), now, SECONDS_PER_ANSWER)
+        tally.genuine_questions_only.append(decision.verified)
+        tally.questions_only_asked.append(decision.questions_asked)
+    # Self-service from their own Teams, with the code on a second signed-in device: reachable at all?
+    _, first, _ = start("self-service", code, self_service_policy(policy))
+    tally.self_service.append(first.decision is None)
+
+    # The genuine employee with the code in their own Teams (the usual case: they have a chat with Watchword).
+    session, step, now = start("genuine", factors)
+    asked_plan = _plan(session)
+    genuine = genuine_caller("genuine")
+    decision = converse(session, step, genuine, now, SECONDS_PER_ANSWER, has_code=True, manager=real_manager)
     tally.genuine.append(decision)
-    # Capacity without follow-ups (a missed first question takes its "one more" with it), counting as many
-    # versions of a multiple-choice kind as the session may ask.
+    # Questions-only capacity without follow-ups (a missed first question takes its "one more" with it), counting
+    # as many versions of a multiple-choice kind as the session may ask: "thin data" is what questions can reach.
     kinds: dict[str, list[float]] = {}
     for q in plan.values():
         if q.follows is None:
@@ -302,35 +407,65 @@ def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy
     bits = [b for values in kinds.values() for b in sorted(values, reverse=True)[:per_kind]]
     best = sorted(bits, reverse=True)[:policy.max_questions]
     tally.slack.append((sum(best) - decision.bits_required, decision.verified))
-    misses = sum(1 for t in decision.transcript if t.result != MatchResult.CORRECT.value)
+    misses = sum(1 for t in decision.transcript if t.result != MatchResult.CORRECT.value
+                 and t.question_id != FACTOR_QUESTION_ID)
     tally.by_misses[(min(misses, 2), decision.verified)] += 1
-    _analyse_genuine(decision, genuine, plan, memory, truth, policy, tally)
+    _analyse_genuine(decision, genuine, asked_plan, memory, truth, policy, tally)
 
-    # Impostors: one fresh session each, then many resumed from that session's snapshot.
+    # Impostors: none has the code (offered, they cannot read it out); the manager is asked when questions fall
+    # short and is now and then fooled. One fresh session each, then many resumed from that session's snapshot
+    # (the same plan: the product's resume path).
+    # Where questions alone cannot verify anyone (thin data), the product refuses before any question: no attempt.
+    if thin:
+        return
     chart = truth.chart(uid)
-    for kind, attempts, passes, fresh, hits in (
-        ("informed", args.informed_attempts, tally.informed, tally.informed_fresh, tally.informed_hits),
-        ("random", args.random_attempts, tally.random, tally.random_fresh, tally.random_hits),
-    ):
-        session, step, now = start(kind)
+    linkedin = truth.linkedin_chart(uid)
+    insider = truth.insider(uid, f"{tag}:teammate")
+    models: list[tuple[str, int, list[bool], Counter[str], list[bool] | None]] = [
+        ("informed", args.informed_attempts, tally.informed, tally.informed_hits, tally.informed_fresh),
+        ("random", args.random_attempts, tally.random, tally.random_hits, tally.random_fresh),
+        ("linkedin", args.informed_attempts, tally.linkedin, tally.linkedin_hits, None),
+    ]
+    if insider is not None:
+        models.append(("teammate", args.teammate_attempts, tally.teammate, tally.teammate_hits, None))
+    for kind, attempts, passes, hits, fresh in models:
+        session, step, now = start(kind, factors)
         snapshot, plan = session.to_dict(), session.plan()
 
         def caller(i: int, kind: str = kind) -> Caller:
             rng = random.Random(f"{tag}:{kind}:{i}")
             if kind == "informed":
                 return InformedImpostor(chart, rng)
+            if kind == "linkedin":
+                return InformedImpostor(linkedin, rng)
+            if kind == "teammate":
+                assert insider is not None
+                return replace(insider, fallback=InformedImpostor(chart, rng), _queue={}, said=[])
             return RandomImpostor(truth.names, truth.group_names, truth.role_names, rng)
 
-        decision = converse(session, step, caller(0), now, SECONDS_PER_ANSWER)
-        fresh.append(decision.verified)
+        decision = converse(session, step, caller(0), now, SECONDS_PER_ANSWER, manager=fooled_manager)
+        if fresh is not None:
+            fresh.append(decision.verified)
         passes.append(decision.verified)
         _count_hits(decision, hits)
         for i in range(1, attempts + 1):
             now = [context.fetched_at]
             resumed = VerificationSession.from_dict(snapshot, lambda now=now: now[0], plan)
-            decision = converse(resumed, resumed.check(), caller(i), now, SECONDS_PER_ANSWER)
+            decision = converse(resumed, resumed.check(), caller(i), now, SECONDS_PER_ANSWER, manager=fooled_manager)
             passes.append(decision.verified)
             _count_hits(decision, hits)
+
+    # The replay impostor: a day's worth of calls (new sessions, new agents), spreading guesses across them since
+    # the cards say nothing about single answers. After the day's limit only the code or the manager can verify.
+    for c in range(args.replay_campaigns):
+        replay = ReplayImpostor(lambda c=c: InformedImpostor(chart, random.Random(f"{tag}:replay:{c}")))
+        passed = False
+        for call in range(policy.max_attempts_per_day):
+            session, step, now = start(f"replay:{c}:{call}", factors)
+            decision = converse(session, step, replay.attempt(), now, SECONDS_PER_ANSWER, manager=fooled_manager)
+            _count_hits(decision, tally.replay_hits)
+            passed = passed or decision.verified
+        tally.replay.append(passed)
 
 
 def _compare_facts(uid: str, context: UserContext, org: OrgKnowledge, memory: Memory, truth: GroundTruth,
@@ -381,6 +516,8 @@ def _analyse_genuine(decision: Decision, caller: GenuineCaller, plan: dict[str, 
                      truth: GroundTruth, policy: Policy, tally: Tally) -> None:
     causes: list[str] = []
     for entry in decision.transcript:
+        if entry.question_id == FACTOR_QUESTION_ID:  # the code, not a question
+            continue
         tally.genuine_by_source[(entry.source, entry.result)] += 1
         question = plan.get(entry.question_id)
         said = [s for s in caller.log if s.question_id == entry.question_id]
@@ -520,8 +657,95 @@ def _figures(args: argparse.Namespace, truth: GroundTruth, loads: LoadReport, ta
         "simulate_seconds": round(tally.seconds, 2),
         "seconds": round(total_s, 2),
     }
+    for kind in ("teammate", "linkedin", "replay"):
+        results: list[bool] = getattr(tally, kind)
+        figures[f"{kind}_impostor_attempts"] = len(results)
+        figures[f"{kind}_impostor_passes"] = sum(results)
+        figures[f"{kind}_impostor_pass_rate"] = _rate(sum(results), len(results))
+        figures[f"{kind}_impostor_upper_95"] = upper_bound_95(sum(results), len(results))
+        hits: Counter[str] = getattr(tally, f"{kind}_hits")
+        figures[f"{kind}_impostor_right_answers"] = dict(hits.most_common(6))
+    figures["informed_impostor_right_answers"] = dict(tally.informed_hits.most_common(6))
+    q_only = tally.genuine_questions_only
+    figures["genuine_pass_rate_questions_only"] = round(_rate(sum(q_only), len(q_only)), 4)
+    figures["genuine_questions_only_sessions"] = len(q_only)
+    figures["median_questions_genuine_questions_only"] = (statistics.median(tally.questions_only_asked)
+                                                          if tally.questions_only_asked else None)
+    figures["self_service_reachable_rate"] = round(_rate(sum(tally.self_service), len(tally.self_service)), 4)
     figures["targets_met"] = {key: _met(figures[key], *TARGETS[key]) for key in TARGETS}
     return figures
+
+
+def _summary(runs: dict[int, tuple[dict[str, Any], Tally]], noise: Noise, args: argparse.Namespace,
+             seconds: float) -> dict[str, Any]:
+    """The run's figures: genuine rates per organisation size, impostor rates pooled over sizes (each with its
+    one-sided 95% upper bound), the memory model's rates, and each size's detail."""
+    out: dict[str, Any] = {}
+    tallies = [t for _, t in runs.values()]
+    for users, (f, _) in runs.items():
+        out[f"genuine_pass_rate_{users}"] = f["genuine_pass_rate"]
+        out[f"genuine_pass_rate_lower_95_{users}"] = f["genuine_pass_rate_lower_95"]
+        out[f"genuine_pass_rate_questions_only_{users}"] = f["genuine_pass_rate_questions_only"]
+    genuine = [d for t in tallies for d in t.genuine]
+    out["genuine_pass_rate"] = round(_rate(sum(d.verified for d in genuine), len(genuine)), 4)
+    thin = [ok for t in tallies for slack, ok in t.slack if slack < 8]
+    out["genuine_pass_rate_thin_data"] = round(_rate(sum(thin), len(thin)), 4) if thin else None
+    out["genuine_targets_thin_data"] = len(thin)
+    asked = [d.questions_asked for d in genuine]
+    out["median_questions_genuine"] = statistics.median(asked) if asked else None
+    q_asked = [n for t in tallies for n in t.questions_only_asked]
+    out["median_questions_genuine_questions_only"] = statistics.median(q_asked) if q_asked else None
+    reach = [ok for t in tallies for ok in t.self_service]
+    out["self_service_reachable_rate"] = round(_rate(sum(reach), len(reach)), 4)
+    for kind in IMPOSTORS:
+        results = [ok for t in tallies for ok in getattr(t, kind)]
+        out[f"{kind}_impostor_pass_rate"] = _rate(sum(results), len(results))
+        out[f"{kind}_impostor_upper_95"] = upper_bound_95(sum(results), len(results))
+        out[f"{kind}_impostor_attempts"] = len(results)
+        out[f"{kind}_impostor_passes"] = sum(results)
+    out["replay_impostor_calls_per_campaign"] = Policy().max_attempts_per_day
+    out["genuine_memory_model"] = noise.describe()
+    out["factors_modelled"] = (
+        f"genuine_pass_rate_*: the person has a chat with Watchword and reads out the code; their manager, when "
+        f"they have one, is asked when the policy says and confirms with p={args.manager_confirms} (else 'I don't "
+        f"know'). *_questions_only: no code, no manager (refusals for thin data count as failures). Impostors never "
+        f"have the code; the manager, asked, is fooled with p={args.manager_fooled} (else 'I don't know').")
+    out["targets_met"] = {
+        **{f"genuine_pass_rate_{users}": _met(f["genuine_pass_rate"], ">=", 0.97) for users, (f, _) in runs.items()},
+        **{key: _met(out[key], *SUMMARY_TARGETS[key]) for key in SUMMARY_TARGETS},
+        **{f"{kind}_impostor_upper_95": _met(out[f"{kind}_impostor_upper_95"], *SUMMARY_TARGETS[
+            f"{kind}_impostor_pass_rate"]) for kind in IMPOSTORS},
+    }
+    # Compatibility with earlier runs' keys (one organisation): the largest size's detail.
+    largest = runs[max(runs)][0]
+    for key in ("median_bits_when_verified", "model_predicted_pass_probability", "refused_up_front",
+                "federated_targets", "genuine_sessions", "genuine_verified"):
+        out[key] = largest[key]
+    out["per_size"] = {str(users): {k: v for k, v in f.items() if not isinstance(v, dict) or k == "refused_up_front"}
+                       for users, (f, _) in runs.items()}
+    out["seed"] = args.seed
+    out["seconds"] = round(seconds, 2)
+    return out
+
+
+def _print_summary(f: dict[str, Any]) -> None:
+    print("\n=== bench.accuracy summary (all organisation sizes) ===")
+    sizes = [k.rsplit("_", 1)[1] for k in f if k.startswith("genuine_pass_rate_") and k.rsplit("_", 1)[1].isdigit()
+             and "questions_only" not in k and "lower" not in k]
+    for n in sizes:
+        print(f"  {n:>5} people: genuine {f[f'genuine_pass_rate_{n}']:.3f} with the code "
+              f"(lower 95% {f[f'genuine_pass_rate_lower_95_{n}']:.3f}), "
+              f"{f[f'genuine_pass_rate_questions_only_{n}']:.3f} with questions only")
+    print(f"  thin data {f['genuine_pass_rate_thin_data']} ({f['genuine_targets_thin_data']} targets); median "
+          f"questions {f['median_questions_genuine']} with the code, {f['median_questions_genuine_questions_only']} "
+          f"questions only; self-service reachable {f['self_service_reachable_rate']:.3f}")
+    for kind in IMPOSTORS:
+        print(f"  {kind:9} impostor: {f[f'{kind}_impostor_passes']} passes in {f[f'{kind}_impostor_attempts']} "
+              f"{'campaigns' if kind == 'replay' else 'attempts'} = {f[f'{kind}_impostor_pass_rate']:.5f}, "
+              f"95% upper bound {f[f'{kind}_impostor_upper_95']:.5f}")
+    print("  genuine memory model: " + ", ".join(f"{k} {v}" for k, v in f["genuine_memory_model"].items()))
+    missed = [k for k, ok in f["targets_met"].items() if ok is False]
+    print("  targets " + ("all met" if not missed else "NOT MET: " + ", ".join(missed)))
 
 
 def _slack_rate(tally: Tally, keep: Callable[[float], bool]) -> float | None:

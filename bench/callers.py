@@ -28,6 +28,7 @@ from enum import StrEnum
 from nicknames import NickNamer
 
 from verification import Decision, Prompt, VerificationSession
+from verification.factors import Attestation, Factor
 from verification.names import normalize, tokens
 from verification.questions.roles import COMMON_ROLES
 from verification.session import FULL_NAME_PROMPT, Step
@@ -93,6 +94,7 @@ class Recollection:
     given: str | None = None  # a person's first name: lets the caller say just that, or a nickname
     note: str = ""
     recall: float = 1.0  # chance the employee knows this at all (e.g. low for a security group they are in)
+    with_team: bool = False  # only ever together with a teammate (a team or project meeting, a team chat)
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,10 @@ class GenuineCaller:
 
     forget — a person they dealt with does not come to mind (decided once per person and source per
         session); groups and roles are not forgotten this way, only by their own `Recollection.recall`;
-    dont_know — blanks on a question and says "I don't know" (first try only);
+    dont_know — blanks on a question and says "I don't know"; `dont_know_by_source` overrides it per source
+        (contacts and mail are the hardest to recall);
+    team_slip — ignores "none of your teammates" in the wording and names someone only ever met or chatted with
+        together with a teammate (true, but worth nothing);
     first_name_only — says just the first name (the session then asks for the full name);
     nickname — uses a short form of the first name when the nicknames table has one (Bill for William);
     typo — the agent's typing: one letter swapped, dropped, doubled or replaced;
@@ -151,6 +156,8 @@ class GenuineCaller:
     nickname: float = 0.0
     dont_know: float = 0.0
     plain_letters: float = 0.0
+    dont_know_by_source: Mapping[str, float] = field(default_factory=dict)
+    team_slip: float = 0.0
     said: set[str] = field(default_factory=set)
     log: list[Said] = field(default_factory=list)
     _forgotten: dict[tuple[str, str], bool] = field(default_factory=dict)
@@ -170,13 +177,16 @@ class GenuineCaller:
             text = prompt.options[known[0]] if known else "no idea"
             self._log(prompt, None if not known else Recollection(text, note="recognised option"), text, ())
             return text
-        if prompt.question_id not in self._tried and self.rng.random() < self.dont_know:
+        blank = self.dont_know_by_source.get(kind.source, self.dont_know)
+        if prompt.question_id not in self._tried and self.rng.random() < blank:
             self._blank.add(prompt.question_id)
         if prompt.question_id in self._blank:
             return self._log(prompt, None, DONT_KNOW, ("blank",))
         tried = self._tried.setdefault(prompt.question_id, [])
+        heeds_team = "teammates" in prompt.text and self.rng.random() >= self.team_slip
         fresh = [r for r in self.memory.recall(kind)
-                 if normalize(r.name) not in self.said and r.name not in tried and not self._forgets(kind.source, r)]
+                 if normalize(r.name) not in self.said and r.name not in tried and not self._forgets(kind.source, r)
+                 and not (heeds_team and r.with_team)]
         if not fresh:
             return self._log(prompt, None, DONT_KNOW, ("nothing_left",))
         meant = _weighted_pick(self.rng, fresh)
@@ -361,13 +371,97 @@ class RandomImpostor:
         return self._last
 
 
+@dataclass
+class TeammateInsider:
+    """A real peer of the target: answers from what the team shares and from their own footprint. `guesses` maps a
+    question's source to the names the peer would say, most likely first (the team's meetings and project partners,
+    the people the peer chats with and saves; never the target's 1:1s, private chats or mail); `groups`: the peer's
+    own groups (the team's). Anything else, and multiple choice the peer recognises nothing in, as `fallback`."""
+
+    guesses: Mapping[str, Sequence[tuple[str, Relation]]]
+    groups: Sequence[str]
+    known: frozenset[str]  # every name the peer could recognise among options (normalised)
+    fallback: InformedImpostor
+    _queue: dict[str, list[str]] = field(default_factory=dict)
+    said: list[str] = field(default_factory=list)
+    _last: str = ""
+
+    def __call__(self, prompt: Prompt) -> str:
+        if prompt.text == FULL_NAME_PROMPT:
+            return self._last or DONT_KNOW
+        kind = Kind.parse(prompt.kind)
+        if prompt.options:
+            mine = [o for o in prompt.options if normalize(o) in self.known]
+            return mine[0] if mine else self.fallback(prompt)
+        queue = self._queue.get(prompt.question_id)
+        if queue is None:
+            if kind.source == "groups":
+                queue = list(self.groups)
+            elif kind.source == "roles":
+                return self.fallback(prompt)
+            else:
+                queue = [n for n, rel in self.guesses.get(kind.source, ()) if rel not in kind.ruled_out]
+            self._queue[prompt.question_id] = queue
+        queue[:] = [n for n in queue if n not in self.said]
+        if not queue:
+            return self.fallback(prompt)
+        self._last = queue.pop(0)
+        self.said.append(self._last)
+        return self._last
+
+
+@dataclass
+class ReplayImpostor:
+    """Calls again and again (other agents, other conversations), learning from whatever the cards show. They show
+    nothing about single answers, so the only sound strategy is to spread guesses: each attempt says, for every
+    question, the next guesses not said in an earlier attempt (an informed impostor's order)."""
+
+    make: Callable[[], Caller]
+    spent: dict[str, set[str]] = field(default_factory=dict)  # question kind -> names said in earlier attempts
+
+    def attempt(self) -> Caller:
+        inner = self.make()
+        spent = self.spent
+
+        def call(prompt: Prompt) -> str:
+            if prompt.text == FULL_NAME_PROMPT or prompt.options:
+                return inner(prompt)
+            tried = spent.setdefault(prompt.kind, set())
+            for _ in range(50):
+                text = inner(prompt)
+                if text not in tried or text in (DONT_KNOW, "no idea"):
+                    tried.add(text)
+                    return text
+            return DONT_KNOW
+        return call
+
+
 # --- driving a session ------------------------------------------------------------------------------------
 
 def converse(session: VerificationSession, step: Step, caller: Caller, now: list[datetime],
-             seconds_per_answer: float = 30.0, on_answer: Callable[[Step, str], None] | None = None) -> Decision:
+             seconds_per_answer: float = 30.0, on_answer: Callable[[Step, str], None] | None = None,
+             has_code: bool = False, manager: Callable[[], Attestation] | None = None) -> Decision:
     """Play a started session to its decision: each answer takes `seconds_per_answer` of the session's clock
-    (`now[0]`, which the session's clock reads). `on_answer(step, text)` sees each step before its answer."""
+    (`now[0]`, which the session's clock reads). `on_answer(step, text)` sees each step before its answer.
+
+    The possession code, when the session offers it: the dialog shows it in the person's own Teams; a caller who
+    `has_code` (the real employee, at their desk) reads it out right, anyone else says they cannot see it. The
+    manager, when offered: `manager()` is their answer (None: the card could not be delivered). A session still
+    waiting for something the simulation cannot give ends unverified."""
     while not step.done:
+        if Factor.POSSESSION in step.offer:
+            code = session.issue_code()
+            step = session.requested(Factor.POSSESSION)
+            step = session.enter_code(code) if has_code else session.decline_code()
+            continue
+        if Factor.MANAGER in step.offer:
+            step = session.requested(Factor.MANAGER, delivered=manager is not None)
+            if manager is not None:
+                step = session.attest(manager())
+            continue
+        if step.prompt is None:  # waiting for a factor the simulation cannot give
+            step = session.cancel("The simulation has no manager to ask.")
+            break
         assert step.prompt is not None
         text = caller(step.prompt)
         if on_answer is not None:

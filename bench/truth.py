@@ -14,12 +14,13 @@ with the policy's windows and sizes) should accept it, and if not why ("only in 
 from __future__ import annotations
 
 import math
+import zlib
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from bench.callers import Chart, GroupInfo, Memory, Recollection, Relation
+from bench.callers import Chart, GroupInfo, InformedImpostor, Memory, Recollection, Relation, TeammateInsider
 from devtenant.model import Event, Org, RoleDefinition, User
 from verification.names import normalize, similar_titles, tokens
 from verification.policy import Policy
@@ -31,6 +32,7 @@ _GENERIC = frozenset({"team", "group", "all", "the", "and", "of", "sg", "users",
 _CHAT_WEIGHT = {"oneOnOne": 2.0, "group": 1.0, "meeting": 0.3}
 # Teams (Microsoft 365 groups) come to mind first; people often do not know their security groups at all.
 _GROUP_WEIGHT = {"microsoft365": 3.0, "distribution": 1.0, "mailEnabledSecurity": 0.7, "security": 0.3}
+BIG_MEETING_SALIENCE = 0.3  # how strongly a salient colleague from a huge meeting comes to mind
 _GROUP_RECALL = {"microsoft365": 0.97, "distribution": 0.85, "mailEnabledSecurity": 0.6, "security": 0.3}
 
 
@@ -43,14 +45,17 @@ class _Fact:
     given: str | None
     weight: float = 0.0
     note: str = ""
+    alone: bool = False  # seen at least once without a teammate
 
-    def add(self, weight: float, note: str) -> None:
+    def add(self, weight: float, note: str, with_team: bool = False) -> None:
         self.weight += weight
+        self.alone = self.alone or not with_team
         if self.note != ACCEPTED and (not self.note or note == ACCEPTED):
             self.note = note
 
     def recollection(self) -> Recollection:
-        return Recollection(self.name, self.relation, round(self.weight, 4), self.given, self.note)
+        return Recollection(self.name, self.relation, round(self.weight, 4), self.given, self.note,
+                            with_team=not self.alone)
 
 
 class GroundTruth:
@@ -79,6 +84,7 @@ class GroundTruth:
         self.common_roles = [defs[r].display_name for r, _ in holders.most_common()
                              if r in defs and not defs[r].is_privileged]
         self.role_names = [d.display_name for d in defs.values()]
+        self._memories: dict[str, Memory] = {}
 
     def namesakes(self, name: str) -> int:
         """How many people in the directory have this full name."""
@@ -122,24 +128,32 @@ class GroundTruth:
 
     # --- the genuine employee ----------------------------------------------------------------------------
     def memory(self, uid: str) -> Memory:
+        """What `uid` really did (computed once: a teammate insider reads their peers' too)."""
+        cached = self._memories.get(uid)
+        if cached is None:
+            cached = self._memories[uid] = self._memory(uid)
+        return cached
+
+    def _memory(self, uid: str) -> Memory:
         target = self.org.users[uid]
         relations = self.relation_of(target)
         facts: dict[str, dict[str, _Fact]] = {}
 
-        def person(topic: str, other: str, weight: float, note: str) -> None:
+        def person(topic: str, other: str, weight: float, note: str, with_team: bool = False) -> None:
             u = self.org.users[other]
             fact = facts.setdefault(topic, {}).get(other)
             if fact is None:
                 fact = facts[topic][other] = _Fact(u.display_name, self._relation(target, relations, other),
                                                    u.given_name)
-            fact.add(weight, note)
+            fact.add(weight, note, with_team)
 
-        def outsider(topic: str, name: str, given: str | None, weight: float, note: str) -> None:
+        def outsider(topic: str, name: str, given: str | None, weight: float, note: str,
+                     with_team: bool = False) -> None:
             key = "ext:" + name.lower()
             fact = facts.setdefault(topic, {}).get(key)
             if fact is None:
                 fact = facts[topic][key] = _Fact(name, Relation.EXTERNAL, given or name.split()[0])
-            fact.add(weight, note)
+            fact.add(weight, note, with_team)
 
         self._meetings(target, person, outsider)
         self._chats(target, person)
@@ -176,12 +190,14 @@ class GroundTruth:
             recency = 0.5 if days < 0 else math.exp(-days / 10)
             base = recency / math.sqrt(size - 1)
             big = size > p.max_meeting_attendees
+            team = bool((invited - e.declined_ids) & self.team_of(target))
             for other in invited - {target.id} - e.declined_ids:
-                if self.is_person(other) and (not big or other == e.organizer_id):
-                    person("meetings", other, base if not big else 0.05 * recency, note)
+                # A colleague from a huge meeting comes to mind now and then (BIG_MEETING_SALIENCE), as people do.
+                if self.is_person(other) and (not big or other == e.organizer_id or self._salient(target, e, other)):
+                    person("meetings", other, base if not big else BIG_MEETING_SALIENCE * recency, note, team or big)
             if not big:
                 for a in e.external_attendees:
-                    outsider("meetings", a.name, None, base, note)
+                    outsider("meetings", a.name, None, base, note, team)
 
     def _meeting_note(self, e: Event, size: int) -> str:
         if e.kind == "all_hands":
@@ -208,9 +224,10 @@ class GroundTruth:
                 note = ACCEPTED
             base = _CHAT_WEIGHT.get(c.chat_type, 1.0) / math.sqrt(max(size - 1, 1))
             spoke = Counter(m.sender_id for m in recent)
+            team = bool(set(c.member_ids) & self.team_of(target)) or note != ACCEPTED
             for other in c.member_ids:
                 if other != target.id and self.is_person(other):
-                    person("chats", other, base * (1 + 0.5 * min(spoke[other], 3)), note)
+                    person("chats", other, base * (1 + 0.5 * min(spoke[other], 3)), note, team)
 
     def _mail(self, target: User, person) -> None:
         since = self.now - self.policy.mail_window
@@ -248,6 +265,67 @@ class GroundTruth:
             out.append(Recollection(g.display_name, weight=_GROUP_WEIGHT.get(g.kind.value, 1.0), note=note,
                                     recall=_GROUP_RECALL.get(g.kind.value, 0.8)))
         return out
+
+    def team_of(self, target: User) -> set[str]:
+        """The target's teammates as the product counts them: the manager's other reports and the target's reports."""
+        rel = self.relation_of(target)
+        return {u for u, r in rel.items() if r in (Relation.TEAM, Relation.REPORT) and u != target.id}
+
+    def _salient(self, target: User, e: Event, other: str) -> bool:
+        """About one in twenty colleagues from a huge meeting stands out (asked a question, sat nearby)."""
+        return zlib.crc32(f"{target.id}:{e.id}:{other}".encode()) % 20 == 0
+
+    # --- the teammate insider and the LinkedIn impostor ------------------------------------------------------
+    def insider(self, uid: str, rng_seed: str) -> TeammateInsider | None:
+        """The strongest real peer of the target: the teammate who shares most meetings and chats with them. What
+        they would say for each source: the people in their own meetings, chats, contacts and mail, team partners
+        first (weight), the target's team and the department after; their own groups."""
+        import random
+
+        target = self.org.users[uid]
+        peers = [u for u in self.team_of(target) if self.is_person(u)]
+        if not peers:
+            return None
+        mine = self.memory(uid)
+        target_people = {normalize(r.name) for t in ("meetings", "chats") for r in mine.topics.get(t, ())}
+
+        def overlap(peer: str) -> int:
+            topics = self.memory(peer).topics
+            return len(target_people & {normalize(r.name) for t in ("meetings", "chats") for r in topics.get(t, ())})
+
+        peer = max(sorted(peers), key=overlap)
+        theirs = self.memory(peer)
+        relations = self.relation_of(target)
+        by_name = {self.org.users[u].display_name: self._relation(target, relations, u) for u in self.org.users}
+        pooled: dict[str, float] = {}
+        for topic in ("meetings", "chats", "contacts", "mail"):
+            for r in theirs.topics.get(topic, ()):
+                pooled[r.name] = pooled.get(r.name, 0.0) + r.weight
+        guesses: dict[str, list[tuple[str, Relation]]] = {}
+        for source in ("meetings", "chats", "contacts", "mail"):
+            own = sorted(theirs.topics.get(source, ()), key=lambda r: -r.weight)
+            ranked = [r.name for r in own] + sorted(pooled, key=lambda n: -pooled[n])
+            names = [n for n in dict.fromkeys(ranked) if n != target.display_name]
+            guesses[source] = [(n, by_name.get(n, Relation.EXTERNAL)) for n in names]
+        groups = [r.name for r in sorted(theirs.topics.get("groups", ()), key=lambda r: -r.weight)
+                  if r.note == ACCEPTED]
+        known = frozenset(normalize(r.name) for t in ("meetings", "chats", "contacts", "mail", "groups")
+                          for r in theirs.topics.get(t, ()))
+        fallback = InformedImpostor(self.chart(uid), random.Random(rng_seed))
+        return TeammateInsider(guesses, groups, known, fallback)
+
+    def linkedin_chart(self, uid: str) -> Chart:
+        """The public org chart plus what a LinkedIn profile adds: title, department, manager, and the people the
+        target worked with across teams (their projects' members), guessed first."""
+        target = self.org.users[uid]
+        chart = self.chart(uid)
+        groups = [g for g in self.org.member_of(uid) if g.display_name.startswith("Project ")]
+        team = self.team_of(target) | {target.id, target.manager_id or ""}
+        relations = self.relation_of(target)
+        worked_with = sorted({m for g in groups for m in self.org.transitive_user_members(g.id)} - team)
+        tiers = [(rel, self._names(u for u in worked_with if self._relation(target, relations, u) is rel))
+                 for rel in (Relation.OTHER, Relation.DEPT)]
+        return replace(chart, tiers=[*tiers, *chart.tiers])
 
     # --- the informed impostor -----------------------------------------------------------------------------
     def chart(self, uid: str) -> Chart:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from verification.context import Group, OrgKnowledge, Source, UserContext
+from verification.context import Group, GroupKind, OrgKnowledge, Source, UserContext
 from verification.guessability import Tier, assess_strongest
 from verification.names import tokens
 from verification.policy import Policy
@@ -103,7 +103,10 @@ def _multiple_choice(accepted: list[Group], known: dict[str, Group], hints: set[
     kind = "groups.member_of.choice"
     out: list[Question] = []
     shown: set[str] = set()
-    for correct in rng.sample(accepted, len(accepted)):
+    # The right answer is a group people know they are in: a team, a mailing list. Few know their security groups
+    # (file shares, app access, granted by IT), so a security group's option goes unrecognised.
+    known_to_them = [g for g in accepted if g.kind is not GroupKind.SECURITY]
+    for correct in rng.sample(known_to_them, len(known_to_them)):
         look = _look(correct, hints)
         pool = [g for g in known.values() if g.id not in mine and g.id not in shown and _look(g, hints) == look]
         if len(pool) < k - 1:
