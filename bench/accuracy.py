@@ -1,19 +1,27 @@
 """How often Watchword verifies the real employee, and how often it verifies an impostor.
 
-    python -m bench.accuracy --seed 1 --users 2000 --trials 300
+    python -m bench.accuracy --seed 1                 # organisations of 150, 300 and 2,000 people
+    python -m bench.accuracy --seed 1 --quick         # the same, 40 targets each: about a minute
+    python -m bench.accuracy --seed 1 --users 2000    # one organisation
 
 Through the product's real path: devtenant serves a generated organisation over https in this process; the
 product's `GraphDirectory` (msal tokens, the shared HTTP client, $batch, built as app wiring builds it from
 `Settings.with_devtenant`) loads each sampled target's context with `load_context`; `VerificationSession`
-with the default `Policy` then questions three kinds of simulated callers (bench/callers.py):
+with the default `Policy` then questions simulated callers (bench/callers.py):
 
 * the genuine employee, answering from devtenant's ground truth (bench/truth.py), NOT from the loaded
-  context, with recall noise: so a wrong read by the Graph layer shows up as genuine failures;
-* an informed impostor who knows the public org chart and reads the question's wording;
-* a random impostor guessing names, groups and roles uniformly from the directory.
+  context, with a forgetful memory (see --help): so a wrong read by the Graph layer shows up as genuine failures.
+  With the possession code (they have a chat with Watchword and read the code out) and their manager (who
+  confirms with --manager-confirms); and again with questions only;
+* impostors, none of whom has the code (their target's manager, when asked, is fooled with --manager-fooled):
+  random (names, groups, roles from the directory), informed (the public org chart, reading the wording),
+  teammate insider (a real peer: the team's meetings, project partners, chats, contacts and groups), LinkedIn
+  (title, department, manager, cross-team collaborators first), and replay (a day's worth of calls, spreading
+  guesses, learning whatever the cards show: nothing about single answers).
 
-Each context is loaded once and reused by all three. Targets are people (service accounts excluded);
-privileged ones are refused before any question and counted apart, as are the other up-front refusals.
+Each context is loaded once and reused by every caller. Targets are people (service accounts excluded);
+privileged ones are refused before any question and counted apart (thin data is a genuine failure of the
+questions-only path, and impostors are not played where questions alone are refused).
 A random impostor's pass rate of 1e-4 cannot be seen in a few hundred sessions, so each target also gets
 many cheap impostor attempts: the started session is resumed from its `to_dict()` snapshot (the product's
 own resume path; the question plan is generated once per target) and played again by a fresh impostor.
@@ -505,6 +513,8 @@ def _plan(session: VerificationSession) -> dict[str, Question]:
 
 
 def _count_hits(decision: Decision, hits: Counter[str]) -> None:
+    if decision.verified:
+        hits["PASSED by " + " + ".join(x.value for x in decision.factors)] += 1
     for t in decision.transcript:
         if t.result in (MatchResult.CORRECT.value, MatchResult.PARTIAL.value):
             hits[f"{t.kind} ({t.result})"] += 1
@@ -788,7 +798,13 @@ def _print_report(args: argparse.Namespace, truth: GroundTruth, loads: LoadRepor
               f"({f['genuine_sessions']} fresh sessions, {f[key + '_fresh_passes']} passed; + {extra} resumed per "
               f"target) = {f[key + '_pass_rate']:.6f}, 95% upper bound {f[key + '_upper_95']:.6f} "
               f"({target(key + '_pass_rate')})")
-    for kind, hits in (("informed", tally.informed_hits), ("random", tally.random_hits)):
+    for kind in ("teammate", "linkedin", "replay"):
+        unit = "campaigns" if kind == "replay" else "attempts"
+        print(f"{kind} impostor: {f[kind + '_impostor_passes']} passes in {f[kind + '_impostor_attempts']} {unit} = "
+              f"{f[kind + '_impostor_pass_rate']:.6f}, 95% upper bound {f[kind + '_impostor_upper_95']:.6f}")
+    for kind, hits in (("informed", tally.informed_hits), ("random", tally.random_hits),
+                       ("teammate", tally.teammate_hits), ("linkedin", tally.linkedin_hits),
+                       ("replay", tally.replay_hits)):
         if hits:
             print(f"  {kind} impostors' right answers by question: "
                   + ", ".join(f"{k} {n}" for k, n in hits.most_common(8)))
