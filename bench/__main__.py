@@ -13,6 +13,7 @@ import sys
 BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench.devtenant_generate", ["--users", "50000", "--seed", "1"]),
     ("bench.accuracy", ["--seed", "1"]),  # organisations of 150, 300 and 2,000 people
+    ("bench.factors", ["--seed", "1", "--users", "300", "--trials", "100"]),
     ("bench.latency", ["--latency-ms", "100"]),
     ("bench.sync", ["--users", "50000", "--seed", "1"]),
     ("bench.turns", ["--conversations", "20", "--rounds", "8", "--users", "2000", "--seed", "1"]),
