@@ -118,10 +118,14 @@ class _Verdicts:
     include: frozenset[str] | None  # None: no include groups, everyone is included
     exclude: frozenset[str]
 
-    def reasons(self, user_id: str, *, federated: bool) -> tuple[str, ...]:
+    def reasons(self, user_id: str, *, federated: bool, guest: bool = False, disabled: bool = False
+                ) -> tuple[str, ...]:
+        """Tenant-wide verdicts plus what the user's own record says (federated, guest, disabled)."""
         found = set(self.not_resettable.get(user_id, ()))
-        if federated:
-            found.add(FEDERATED)
+        for flag, reason in ((federated, FEDERATED), (guest, ResetRefusal.GUEST.value),
+                             (disabled, ResetRefusal.DISABLED.value)):
+            if flag:
+                found.add(reason)
         return tuple(sorted(found))
 
     def included(self, user_id: str) -> bool:
@@ -131,7 +135,9 @@ class _Verdicts:
         uid = user.id.lower()
         return UserSnapshot(user_id=uid, upn=user.upn, display_name=user.display_name or user.upn,
                             department=user.department, job_title=user.job_title,
-                            not_resettable_reasons=self.reasons(uid, federated=user.on_premises_sync_enabled),
+                            not_resettable_reasons=self.reasons(uid, federated=user.on_premises_sync_enabled,
+                                                                guest=user.user_type.lower() == "guest",
+                                                                disabled=not user.account_enabled),
                             included=self.included(uid))
 
 
@@ -373,7 +379,9 @@ class SyncService:
         while True:
             batch = await self._store.protected_users.list_users(tenant_id, limit=RECHECK_BATCH, after_user_id=after)
             for u in batch:
-                reasons = verdicts.reasons(u.user_id, federated=FEDERATED in u.not_resettable_reasons)
+                reasons = verdicts.reasons(u.user_id, federated=FEDERATED in u.not_resettable_reasons,
+                                           guest=ResetRefusal.GUEST.value in u.not_resettable_reasons,
+                                           disabled=ResetRefusal.DISABLED.value in u.not_resettable_reasons)
                 included = verdicts.included(u.user_id)
                 if reasons != tuple(sorted(u.not_resettable_reasons)) or included != u.included:
                     changed.append(UserSnapshot(user_id=u.user_id, upn=u.upn, display_name=u.display_name,

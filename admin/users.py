@@ -37,6 +37,8 @@ REASONS = {
                                                                         "roles: only privileged admins may reset."),
     ResetRefusal.FEDERATED.value: ("On-premises account", "Synced from on-premises Active Directory: reset the "
                                                           "password there."),
+    ResetRefusal.GUEST.value: ("Guest", "A guest from another organisation: their own helpdesk resets it."),
+    ResetRefusal.DISABLED.value: ("Disabled", "The account is disabled in Microsoft Entra: nobody to verify."),
 }
 FILTERS = {UserFilter.ALL: "Everyone", UserFilter.NOT_RESETTABLE: "Not resettable",
            UserFilter.OUT_OF_SCOPE: "Not protected (out of scope)"}

@@ -73,6 +73,10 @@ class StoreRecords:
             return Protection.PRIVILEGED, "privileged administrator"
         if "federated" in reasons:
             return Protection.FEDERATED, "password managed on-premises"
+        if "guest" in reasons:
+            return Protection.GUEST, "a guest from another organisation"
+        if "account_disabled" in reasons:
+            return Protection.DISABLED, "a disabled account"
         return Protection.PROTECTED, ""
 
     async def active_lockout_until(self, tenant_id: str, user_id: str) -> datetime | None:

@@ -102,7 +102,7 @@ async def start_devtenant(
         from devtenant.generate import generate_org
 
         # Off the event loop: 50,000 users take seconds, and a host app may already be serving.
-        org = await asyncio.to_thread(generate_org, config.seed, config.users)
+        org = await asyncio.to_thread(lambda: generate_org(config.seed, config.users, strangers=config.strangers))
         # The org lives as long as the server: keep the collector from re-scanning it on every pass.
         gc.freeze()
     state = build_state(config, org)
@@ -160,7 +160,7 @@ def ready_info(state: DevTenantState, ca_file: str) -> dict[str, Any]:
         "client_secret": state.app.client_secret,
         "ca_file": ca_file,
         "seed": state.config.seed,
-        "users": len(org.users),
+        "users": sum(1 for u in org.users.values() if u.account_enabled and u.user_type == "Member"),
         "helpdesk_group_id": org.helpdesk_group_id,
         "admins_group_id": org.admins_group_id,
     }

@@ -67,6 +67,11 @@ class DevTenantConfig:
     groups_claim: bool = False
     # After admin consent, client-credentials tokens carry no roles for this long (Entra's replication delay).
     consent_propagation_s: float = 5.0
+    # A generated organisation has guests (#EXT# UPNs, userType Guest) and disabled accounts, as real tenants do.
+    strangers: bool = True
+    # A /users/delta deltaLink older than this answers 400 syncStateNotFound (Graph: about 7 days for directory
+    # objects): the client must start a new round.
+    delta_token_lifetime_s: float = 7 * 24 * 3600.0
     # Extra latency of some endpoints (path prefix below /v1.0 -> ms), paid by each request or $batch item that
     # matches, on top of latency_ms. Sign-in logs (the reports API) take seconds on Microsoft's side.
     endpoint_latency_ms: tuple[tuple[str, float], ...] = (("/auditLogs/signIns", 1500.0),)

@@ -58,6 +58,8 @@ class Protection(StrEnum):
     NOT_PROTECTED = "not_protected"  # outside the scope the tenant's admin chose
     PRIVILEGED = "privileged_admin"
     FEDERATED = "federated"
+    GUEST = "guest"  # a B2B guest from another organisation
+    DISABLED = "account_disabled"
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,12 @@ REFUSALS = {
     Protection.PRIVILEGED: ("is a privileged administrator",
                             "Privileged administrator accounts are never reset through the helpdesk. Escalate to "
                             "the identity team."),
+    Protection.GUEST: ("is a guest from another organisation",
+                       "Guests sign in with their own organisation's account: their own helpdesk must verify them "
+                       "and reset their password."),
+    Protection.DISABLED: ("has a disabled account",
+                          "Nobody should be signing in with it. If it should be enabled again, an administrator "
+                          "decides that in Microsoft Entra; Watchword does not verify or reset disabled accounts."),
     Protection.FEDERATED: ("has a password managed on-premises",
                            "Their account is synced or federated from Active Directory, so Watchword cannot reset "
                            "it. Follow your on-premises process, with a call-back on the number in the directory."),
@@ -133,6 +139,10 @@ class VerifyDialog(ComponentDialog):
                                       details={"sources": sorted(loaded.context.unavailable)})
         if loaded.context.is_federated:
             await self._refuse(step.context, actor, target, Protection.FEDERATED)
+            return await step.end_dialog()
+        if loaded.context.is_guest or not loaded.context.account_enabled:  # as Graph says now, whatever sync said
+            await self._refuse(step.context, actor, target,
+                               Protection.GUEST if loaded.context.is_guest else Protection.DISABLED)
             return await step.end_dialog()
         policy = await self._records.policy_for(actor.tenant_id)
         manager = loaded.context.manager

@@ -651,6 +651,8 @@ class _Load:
             profile=me,
             fetched_at=self.now,
             is_federated=bool(self.profile.get("onPremisesSyncEnabled")) or upn_domain in federated_domains,
+            is_guest=str(self.profile.get("userType") or "Member").lower() == "guest",
+            account_enabled=self.profile.get("accountEnabled") is not False,
             last_password_change=mapping.timestamp(self.profile.get("lastPasswordChangeDateTime")),
             manager=self.manager,
             peers=peers,

@@ -96,6 +96,8 @@ class ResetRefusal(StrEnum):
     NOT_FOUND = "not_found"
     APP_LACKS_ROLE = "app_lacks_directory_role"  # Watchword's service principal holds no reset role
     APP_LACKS_PERMISSION = "app_lacks_permission"  # User-PasswordProfile.ReadWrite.All not consented
+    GUEST = "guest"  # a B2B guest: their password belongs to their home organisation
+    DISABLED = "account_disabled"  # a disabled account: nobody should be signing in with it
 
 
 _REFUSAL_TEXT = {
@@ -109,6 +111,8 @@ _REFUSAL_TEXT = {
     ResetRefusal.APP_LACKS_ROLE: "Watchword's app holds no directory role that may reset passwords; an "
                                  "administrator must assign it one (e.g. Helpdesk Administrator)",
     ResetRefusal.APP_LACKS_PERMISSION: "the tenant has not granted Watchword User-PasswordProfile.ReadWrite.All",
+    ResetRefusal.GUEST: "the account is a guest from another organisation; its password is managed there",
+    ResetRefusal.DISABLED: "the account is disabled; an administrator must decide whether to enable it first",
 }
 
 

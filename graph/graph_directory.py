@@ -324,7 +324,7 @@ class GraphDirectory:
         u = f"/users/{quote(user_id, safe='')}"
         items = [
             BatchItem("user", relative_url(u, {"$select": "id,displayName,givenName,surname,userPrincipalName,"
-                                                          "onPremisesSyncEnabled,accountEnabled"})),
+                                                          "onPremisesSyncEnabled,accountEnabled,userType"})),
             BatchItem("roles", relative_url(ROLE_ASSIGNMENTS, {
                 "$filter": f"principalId eq {odata_string(user_id)}", "$expand": "roleDefinition"})),
             # Graph itself resets a user who is only eligible (PIM) for Global Administrator: check here.
@@ -349,6 +349,10 @@ class GraphDirectory:
             raise GraphUnavailable("could not check the account's role eligibilities before the reset: "
                                    f"{reason(eligible_res, None)}")
         user = user_res.body if isinstance(user_res.body, dict) else {}
+        if str(user.get("userType") or "Member").lower() == "guest":
+            raise ResetRefused(ResetRefusal.GUEST)
+        if user.get("accountEnabled") is False:
+            raise ResetRefused(ResetRefusal.DISABLED)
         assignments = mapping.values(results["roles"].body)
         role_names = [mapping.role_name(a) for a in assignments]
         privileged = [mapping.role_name(a) for a in assignments if is_privileged_role(mapping.role_template(a))]

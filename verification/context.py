@@ -231,6 +231,8 @@ class UserContext:
     profile: Person
     fetched_at: datetime
     is_federated: bool = False
+    is_guest: bool = False  # a B2B guest from another organisation (userType Guest): not the helpdesk's to verify
+    account_enabled: bool = True  # False: a disabled account (e.g. a former employee): nobody to verify
     last_password_change: datetime | None = None
     manager: Person | None = None
     peers: tuple[Person, ...] = ()  # the manager's other direct reports

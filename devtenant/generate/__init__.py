@@ -25,6 +25,7 @@ from devtenant.generate.activity import Activity, Timeline
 from devtenant.generate.directory import GroupBuilder, role_assignments, role_definitions, role_eligibilities
 from devtenant.generate.footprint import ANOMALIES, Footprint, choose_anomalies
 from devtenant.generate.people import Outsiders, build_roster
+from devtenant.generate.strangers import strangers
 from devtenant.generate.work import WorkGraph
 from devtenant.model import Domain, Org
 
@@ -34,11 +35,12 @@ MAX_USERS = 50_000
 __all__ = ["ANOMALIES", "MAX_USERS", "MIN_USERS", "generate_org"]
 
 
-def generate_org(seed: int, users: int, now: datetime | None = None) -> Org:
+def generate_org(seed: int, users: int, now: datetime | None = None, *, strangers: bool = False) -> Org:
     """A whole organisation of `users` directory accounts (people plus a few service accounts).
 
     `now` (default: the current UTC hour) anchors every date: activity spans the 30 days before it
-    and the week after. Datetimes are timezone-aware UTC.
+    and the week after. Datetimes are timezone-aware UTC. `strangers`: add guests and disabled accounts on top
+    (devtenant's server does by default, as every real tenant has them; see generate/strangers.py).
     """
     if not MIN_USERS <= users <= MAX_USERS:
         raise ValueError(f"users must be between {MIN_USERS} and {MAX_USERS}, not {users}")
@@ -47,13 +49,13 @@ def generate_org(seed: int, users: int, now: datetime | None = None) -> Org:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _generate(seed, users, now)
+        return _generate(seed, users, now, with_strangers=strangers)
     finally:
         if collecting:
             gc.enable()
 
 
-def _generate(seed: int, users: int, now: datetime) -> Org:
+def _generate(seed: int, users: int, now: datetime, *, with_strangers: bool) -> Org:
     roster = build_roster(seed, users, now)
     work = WorkGraph(roster)
     outsiders = Outsiders(seed, roster)
@@ -92,4 +94,7 @@ def _generate(seed: int, users: int, now: datetime) -> Org:
         messages_of=footprint.messages_of,
         sign_ins_of=footprint.sign_ins_of,
     )
+    if with_strangers:
+        names = [(u.given_name, u.surname) for u in roster.people]
+        org.users.update((u.id, u) for u in strangers(seed, users, roster.domain, domains[2].id, now, names))
     return org.index()

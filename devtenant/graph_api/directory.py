@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import partial
@@ -504,6 +505,12 @@ class UserDelta:
         if not hmac.compare_digest(mac, expected) or not isinstance(state, dict) \
                 or not isinstance(state.get("v"), int):
             raise invalid
+        issued = state.get("at")
+        lifetime = req.state.config.delta_token_lifetime_s
+        if "$deltatoken" in req.query and isinstance(issued, (int, float)) and time.time() - issued > lifetime:
+            # Graph keeps a directory delta token for about seven days; after that the client must start over.
+            raise GraphError(400, "syncStateNotFound", "The sync state generation is not found or expired. "
+                             "Start a new delta round without a token.")
         if state.get("g") != self.generation or state.get("v", -1) > req.state.org.version:
             restart = link(req, "/users/delta", drop=("$deltatoken", "$skiptoken"),
                            extra={k: v for k, v in (("$select", state.get("sel")), ("$filter", state.get("f")))
@@ -546,7 +553,7 @@ class UserDelta:
             nxt = self._encode(req, {**state, "c": [last[0], last[1]]})
             body["@odata.nextLink"] = f"{req.base_url}/users/delta?$skiptoken={nxt}"
         else:
-            delta = self._encode(req, {**state, "v": org.version, "c": None})
+            delta = self._encode(req, {**state, "v": org.version, "c": None, "at": round(time.time())})
             body["@odata.deltaLink"] = f"{req.base_url}/users/delta?$deltatoken={delta}"
         body["value"] = [self._item(req, user, uid, names) for _, uid, user in chunk]
         return GraphResponse(body=body)

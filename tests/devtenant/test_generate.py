@@ -105,6 +105,17 @@ def test_now_defaults_to_the_current_utc_hour_and_anchors_every_date():
 
 
 # --- people and the org chart ------------------------------------------------------------------
+def test_every_tenant_has_guests_and_disabled_accounts():
+    org = generate_org(4, 300, NOW, strangers=True)
+    guests = [u for u in org.users.values() if u.user_type == "Guest"]
+    disabled = [u for u in org.users.values() if not u.account_enabled]
+    assert len(guests) >= 2 and len(disabled) >= 2
+    assert all("#EXT#@" in g.user_principal_name and g.mail and "#" not in g.mail for g in guests)
+    assert all(d.user_type == "Member" and d.manager_id is None for d in disabled)
+    assert generate_org(4, 300, NOW, strangers=True).users.keys() == org.users.keys()  # seeded
+    assert len(org.users) - len(guests) - len(disabled) == 300 == len(generate_org(4, 300, NOW).users)
+
+
 @pytest.mark.parametrize("users", [20, 21, 333, 1234])
 def test_the_directory_holds_exactly_the_users_asked_for(users):
     org = generate_org(4, users, NOW)

@@ -23,3 +23,22 @@ def test_sign_in_logs_are_slow_by_default_and_nothing_else_is() -> None:
 def test_the_cli_sets_an_endpoints_latency() -> None:
     args = parse_args(["--endpoint-latency-ms", "/auditLogs/signIns=3000", "--endpoint-latency-ms", "/users=50"])
     assert args.endpoint_latency_ms == [("/auditLogs/signIns", 3000.0), ("/users", 50.0)]
+
+
+async def test_a_delta_link_older_than_its_lifetime_answers_sync_state_not_found() -> None:
+    import asyncio
+
+    from devtenant.graph_api import build_router
+    from tests.devtenant.graph_support import call
+
+    state = make_state(delta_token_lifetime_s=0.0)
+    router = build_router()
+    first = await call(state, "GET", "/users/delta", {"$select": "id"}, router=router)
+    while "@odata.nextLink" in first.body:
+        token = first.body["@odata.nextLink"].split("$skiptoken=")[1]
+        first = await call(state, "GET", "/users/delta", {"$skiptoken": token}, router=router)
+    token = first.body["@odata.deltaLink"].split("$deltatoken=")[1]
+    await asyncio.sleep(1.1)
+    expired = await call(state, "GET", "/users/delta", {"$deltatoken": token}, router=router)
+    assert (expired.status, expired.body["error"]["code"]) == (400, "syncStateNotFound")
+    assert DevTenantConfig().delta_token_lifetime_s == 7 * 24 * 3600  # Graph's default for directory objects

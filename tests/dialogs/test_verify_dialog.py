@@ -314,3 +314,24 @@ async def test_the_third_failed_verification_locks_the_person_out_and_the_next_i
     await agent.say("verify alan turing")
     assert "Alan Turing is locked out" in agent.text() and "Escalate to the security team" in agent.text()
     assert sorted(s.outcome.value for s in await sessions_of(teams)) == ["not_verified"] * 3
+
+
+async def test_guests_and_disabled_accounts_are_refused_with_the_reason(teams: Teams, agent: Chat) -> None:
+    original = teams.directory.context_of
+
+    def as_guest(person):
+        return replace(original(person), is_guest=True)
+
+    teams.directory.context_of = as_guest
+    await agent.say("verify Alan Turing")
+    assert "Can't verify Alan Turing" in agent.text() and "is a guest from another organisation" in agent.text()
+
+    def as_disabled(person):
+        return replace(original(person), account_enabled=False)
+
+    teams.directory.context_of = as_disabled
+    await agent.say("verify Alan Turing")
+    assert "has a disabled account" in agent.text()
+    outcomes = [e.outcome for e in (await teams.store.audit.query(AuditFilter(action="verification.refused"))).entries]
+    assert outcomes[:2] == ["account_disabled", "guest"]
+    assert await sessions_of(teams) == []  # nothing was started, no attempt counted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -87,3 +88,17 @@ async def test_a_refused_delta_link_starts_over_cleanly(directory: GraphDirector
     assert again.pages[0].restarted and not any(p.restarted for p in again.pages[1:])
     assert sorted(again.user_ids) == sorted(state(tiny).org.users)
     assert new_link.startswith(tiny.ready["graph"])
+
+
+async def test_an_expired_delta_link_syncstatenotfound_starts_a_full_round(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    # Graph keeps a directory delta token about seven days, then answers 400 syncStateNotFound.
+    dt = make_tenant(delta_token_lifetime_s=0.5)
+    tenant = dt.ready["tenant_id"]
+    async with directory_for(dt) as directory:
+        link = await directory.sync_users(tenant, None, Pages())
+        await asyncio.sleep(1.0)
+        again = Pages()
+        await directory.sync_users(tenant, link, again)
+    assert again.pages[0].restarted
+    assert sorted(again.user_ids) == sorted(state(dt).org.users)
