@@ -55,7 +55,8 @@ class SessionKeeper:
         self._risks: OrderedDict[str, asyncio.Future[RiskAssessment]] = OrderedDict()  # session id -> final risk
 
     async def begin(self, context: TurnContext, loaded: LoadedContext, policy: Policy, *, actor: Actor,
-                    target_id: str, self_service: bool, available: frozenset[Factor] = frozenset()) -> Started:
+                    target_id: str, self_service: bool, available: frozenset[Factor] = frozenset(),
+                    after_limit: bool = False) -> Started:
         """Begin verifying `target_id` on the Microsoft 365 data just read: weigh the sign-in risk, admit the session
         (counting the attempts against the person), choose the questions (or decide at once), and record its
         sealed plan. `available`: the strong factors that can be asked (see VerificationSession.start). Sign-ins
@@ -70,6 +71,8 @@ class SessionKeeper:
         attempts = await self._records.admit(session_id=session.id, actor=actor, target_id=target_id,
                                              self_service=self_service, policy=policy, risk=risk,
                                              expires_at=expires_at)
+        if after_limit:  # locked out, yet let through for the strong factors (verify_dialog): the session knows
+            attempts = max(attempts, policy.max_attempts_per_day)
         pending = loaded.sign_ins_later is not None
         first = session.start(loaded.context, loaded.org, policy, risk, attempts, available, risk_pending=pending)
         if pending and first.decision is None:

@@ -12,7 +12,7 @@ session row, transcript and audit through `VerificationRecords`.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from microsoft_agents.hosting.core import TurnContext
@@ -122,7 +122,8 @@ class VerifyDialog(ComponentDialog):
             step.values["target"] = chosen
             self._replace(step.context, f"Chosen: {chosen['name']}")
         target: dict[str, str] = step.values["target"]
-        refused = await self._refusal(step.context, actor, target)
+        policy = await self._records.policy_for(actor.tenant_id)
+        refused, locked_until = await self._refusal(step.context, actor, target, policy)
         if refused:
             return await step.end_dialog()
         try:
@@ -144,14 +145,21 @@ class VerifyDialog(ComponentDialog):
             await self._refuse(step.context, actor, target,
                                Protection.GUEST if loaded.context.is_guest else Protection.DISABLED)
             return await step.end_dialog()
-        policy = await self._records.policy_for(actor.tenant_id)
         manager = loaded.context.manager
         available = await self._available(actor, target["id"], manager)
+        if locked_until is not None and not available:  # after the limit only the code or the manager could do
+            await self._locked_out(step.context, actor, target, locked_until, strong_possible=True)
+            return await step.end_dialog()
         started = await self._sessions.begin(step.context, loaded, policy, actor=actor, target_id=target["id"],
-                                             self_service=False, available=available)
+                                             self_service=False, available=available,
+                                             after_limit=locked_until is not None)
         first, sealed = started.first, started.sealed
-        card = self._cards.render("person", person=target, risk=risk_view(started.risk),
-                                  requirements=requirement_lines(policy, first, available))
+        requirements = requirement_lines(policy, first, available)
+        if locked_until is not None:
+            requirements.insert(0, "Too many failed verifications of this person recently: questions alone can't "
+                                   "verify them now. Only the code in their own Teams or their manager's "
+                                   "confirmation, with a question or two, can.")
+        card = self._cards.render("person", person=target, risk=risk_view(started.risk), requirements=requirements)
         await step.context.send_activity(self._cards.activity(card, f"Verifying {target['name']}"))
         if first.decision is not None:
             return await step.next({"session": sealed})
@@ -240,27 +248,38 @@ class VerifyDialog(ComponentDialog):
             out.add(Factor.MANAGER)
         return frozenset(out)
 
-    async def _refusal(self, context: TurnContext, actor: Actor, target: dict[str, str]) -> bool:
-        """Refuse before reading anything about the person: yourself, out of scope, privileged, locked."""
+    async def _refusal(self, context: TurnContext, actor: Actor, target: dict[str, str],
+                       policy: Policy) -> tuple[bool, datetime | None]:
+        """Refuse before reading anything about the person: yourself, out of scope, privileged, locked out (unless
+        the policy lets the code or the manager still verify them: then (False, when the lockout ends))."""
         if target["id"].lower() == actor.user_id.lower():
             await self._notice(context, "You can't verify yourself",
                                "Ask another member of the helpdesk to verify you.")
             await self._records.audit("verification.refused", "self", actor=actor, subject=target["id"])
-            return True
+            return True, None
         protection, _ = await self._records.protection(actor.tenant_id, target["id"])
         if protection is not Protection.PROTECTED:
             await self._refuse(context, actor, target, protection)
-            return True
+            return True, None
         until = await self._records.active_lockout_until(actor.tenant_id, target["id"])
-        if until is not None:
-            await self._records.audit("verification.refused", "locked_out", actor=actor, subject=target["id"],
-                                      details={"locked_until": until.isoformat()})
-            left = max(timedelta(0), until - self._clock())
-            await self._notice(context, f"{target['name']} is locked out",
-                               f"Too many verification attempts: locked for another {_duration(left)}.",
-                               "Do not reset the password. Escalate to the security team.")
-            return True
-        return False
+        if until is not None and not policy.strong_factor_after_limit:
+            await self._locked_out(context, actor, target, until, strong_possible=False)
+            return True, None
+        return False, until
+
+    async def _locked_out(self, context: TurnContext, actor: Actor, target: dict[str, str], until: datetime, *,
+                          strong_possible: bool) -> None:
+        await self._records.audit("verification.refused", "locked_out", actor=actor, subject=target["id"],
+                                  details={"locked_until": until.isoformat()})
+        """`strong_possible`: the policy would still verify them with the code or their manager, but neither can be
+        asked (no chat with Watchword, no manager it can reach)."""
+        left = max(timedelta(0), until - self._clock())
+        lines = [f"Too many verification attempts: locked for another {_duration(left)}."]
+        if strong_possible:
+            lines.append("Only the code in their own Teams or their manager's confirmation could verify them now, "
+                         "and neither can be asked: they have no chat with Watchword and no manager it can reach.")
+        await self._notice(context, f"{target['name']} is locked out", *lines,
+                           "Do not reset the password. Escalate to the security team.")
 
     async def _refuse(self, context: TurnContext, actor: Actor, target: dict[str, str],
                       protection: Protection) -> None:

@@ -179,3 +179,27 @@ async def test_the_code_never_reaches_state_audit_or_the_store(teams: Teams, age
         assert code not in str(progress)
     entries = await teams.store.audit.query(AuditFilter())
     assert all(code not in str(e.details) for e in entries.entries)
+
+
+async def test_after_the_limit_the_code_still_verifies_the_real_person(teams: Teams, agent: Chat, alan: Chat) -> None:
+    for _ in range(3):
+        await agent.say("verify alan turing")
+        await answer_until_decided(teams, agent, ALAN, truthful=False)
+    assert await teams.store.lockouts.active_lockout(TENANT, ALAN.id) is not None
+    await alan.say("hi")
+    await agent.say("verify alan turing")
+    assert "questions alone can't verify them now" in agent.text()
+    await enter_code(agent, shown_code(alan))
+    decision = await answer_until_decided(teams, agent, ALAN)
+    assert decision.startswith("Verified") and "Read out the code shown in their own Teams" in decision
+
+
+async def test_after_the_limit_questions_alone_no_longer_verify(teams: Teams, agent: Chat, alan: Chat) -> None:
+    for _ in range(3):
+        await agent.say("verify alan turing")
+        await answer_until_decided(teams, agent, ALAN, truthful=False)
+    await alan.say("hi")
+    await agent.say("verify alan turing")
+    await agent.click("They can't see a code")
+    decision = card_text(agent.last_card())
+    assert decision.startswith("Not verified") and "[Reset password]" not in decision
