@@ -39,7 +39,7 @@ from dialogs.question_dialog import REPLACED_CARD_ID
 from dialogs.self_service_dialog import SelfServiceDialog, can_self_serve
 from dialogs.verify_dialog import VerifyDialog
 from graph.directory import Directory, Unavailability
-from store import Store
+from store import Store, TurnClaim, activity_key
 
 log = logging.getLogger("watchword.bot")
 
@@ -158,6 +158,19 @@ class WatchwordAgent:
             await context.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(
                 status=400, body={"error": "Watchword does not handle this invoke"})))
             return
+        # Once per activity: Teams redelivers slow turns, and the same activity can arrive twice at once.
+        key = activity_key(activity.channel_id or "", activity.conversation.id if activity.conversation else "",
+                           activity.id) if activity.id else None
+        if key is not None and await self._store.turns.claim(key) is TurnClaim.DUPLICATE:
+            await self._skip_duplicate(context)
+            return
+        await self._turn(context, state, tenant)
+        if key is not None:  # done, in the same transaction as the state this turn saves (and its e_tag check)
+            self._store.turns.done_with_state(key)
+            await state.save(context, force=True)
+
+    async def _turn(self, context: TurnContext, state: TurnState, tenant: str) -> None:
+        activity = context.activity
         action = card_action(activity)
         if action is not None and action[0] in OWN_TEAMS_ANSWERS:  # the person's "not me", the manager's answer
             card = await self.messenger.answer_out_of_band(context, action[1], action[0])
@@ -177,6 +190,16 @@ class WatchwordAgent:
         self._keep_owner(context, state, dialog)
         self._dialog_state.flush(context)
         await self._replace_clicked_card(context)
+
+    async def _skip_duplicate(self, context: TurnContext) -> None:
+        """A delivery of an activity another turn processed (or is processing): nothing is done twice. A clicked
+        card still needs its invoke answered; the first delivery's answer is the one that replaces the card."""
+        log.info("activity %s delivered again: skipped", context.activity.id)
+        if context.activity.type == ActivityTypes.invoke:
+            body = {"statusCode": 200, "type": "application/vnd.microsoft.activity.message",
+                    "value": "Already handled."}
+            await context.send_activity(Activity(type=ActivityTypes.invoke_response,
+                                                 value=InvokeResponse(status=200, body=body)))
 
     # --- who may act on a dialog in progress ---------------------------------------------------------------
     @staticmethod

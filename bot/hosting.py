@@ -144,6 +144,7 @@ async def _expire_sessions(app: web.Application) -> None:
         await asyncio.sleep(EXPIRY_SWEEP_S)
         try:
             await app[STORE].sessions.expire_overdue()
+            await app[STORE].turns.prune()  # activity ids kept to process each turn once (store/turns.py)
         except Exception:
             log.warning("could not expire overdue verification sessions", exc_info=True)
 

@@ -38,6 +38,7 @@ from store.sessions import (
 )
 from store.sync_leases import SyncLease, SyncLeaseRepository
 from store.tenants import Tenant, TenantRepository, TenantStatus
+from store.turns import TurnClaim, TurnRepository, activity_key
 
 __all__ = [
     "ATTEMPT_WINDOW",
@@ -82,9 +83,12 @@ __all__ = [
     "TenantRepository",
     "TenantStatus",
     "TranscriptEntry",
+    "TurnClaim",
+    "TurnRepository",
     "UserFilter",
     "UserSnapshot",
     "VerificationSession",
+    "activity_key",
     "open_store",
     "utc_now",
 ]

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from store.clock import Clock
 from store.errors import ETagConflictError
 from store.tables import ConversationStateRow
+from store.turns import WITH_STATE
 from store.units import Units
 
 StoreItemT = TypeVar("StoreItemT", bound=StoreItem)
@@ -109,9 +110,18 @@ class SqlStorage(Storage):
         documents = {key: _document(key, item) for key, item in changes.items()}
         updated_at = self._clock()
 
+        # What this turn asked to commit with its state (store/turns.py: the activity is done): all or nothing,
+        # and only with this write (a failed one drops it: the activity is then not done).
+        also = WITH_STATE.get()
+        if also:
+            WITH_STATE.set(())
+
         def write_all(conn: Connection) -> dict[str, str]:
-            return {key: self._write_one(conn, key, document, e_tag, updated_at)
-                    for key, (document, e_tag) in documents.items()}
+            etags = {key: self._write_one(conn, key, document, e_tag, updated_at)
+                     for key, (document, e_tag) in documents.items()}
+            for work in also:
+                work(conn)
+            return etags
 
         new_etags = await self._units.write(write_all)
         for key, item in changes.items():

@@ -32,6 +32,7 @@ from store.sessions import SessionRepository
 from store.stats import StatsRepository
 from store.sync_leases import SyncLeaseRepository
 from store.tenants import TenantRepository
+from store.turns import TurnRepository
 from store.units import Units
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/watchword.db"
@@ -65,6 +66,7 @@ class Store:
         self.policies = PolicyRepository(self.sessionmaker, clock)
         self.sync_leases = SyncLeaseRepository(self.sessionmaker, clock)
         self.console_sessions = ConsoleSessionRepository(self.sessionmaker, clock)
+        self.turns = TurnRepository(self.units, clock)
         self.stats = StatsRepository(self.sessionmaker, clock)
 
     async def ping(self) -> None:

@@ -319,6 +319,17 @@ class AuditChainHeadRow(Base):
     last_hash: Mapped[str] = mapped_column(String(64))
 
 
+class ProcessedActivityRow(Base):
+    """An incoming activity claimed by a turn (store/turns.py): a redelivery finds it and is not processed again.
+    `key` is a SHA-256 of channel, conversation and activity id; `done_at` is set with the turn's state."""
+
+    __tablename__ = "processed_activities"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(index=True)
+    done_at: Mapped[datetime | None]
+
+
 class ConsoleSignoutRow(Base):
     """A signed-out admin console session: its id's SHA-256 (never the id), kept until its cookie has expired."""
 

@@ -10,6 +10,7 @@ fallback (a message whose value is the data plus the inputs).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -66,9 +67,10 @@ class TeamsAdapter(TestAdapter):
         super().__init__(conversation=reference)
         self.outbox = outbox
         self._prefix = reference.conversation.id
+        self._run = uuid.uuid4().hex[:8]  # a second adapter on the same chat (a restart) never reuses an id
 
-    def _gen_id(self) -> str:  # ids unique across chats, as Teams' are
-        return f"{self._prefix}#{super()._gen_id()}"
+    def _gen_id(self) -> str:  # ids unique across chats and across restarts, as Teams' are
+        return f"{self._prefix}#{self._run}.{super()._gen_id()}"
 
     async def send_activities(self, context: TurnContext, activities: list[Activity]) -> list[ResourceResponse]:
         responses = await super().send_activities(context, activities)
