@@ -61,7 +61,7 @@ from graph.limits import SlidingWindowLimiter, TtlCache
 from graph.mapping import Json
 from graph.permissions import PERMISSIONS
 from graph.roles import ROLE_ASSIGNMENTS, ROLE_ELIGIBILITIES, no_pim_licence
-from graph.tenant_facts import FACTS, DirectorySnapshot, TenantFacts
+from graph.tenant_facts import FACTS, GROUP_MEMBERS_PAGE, DirectorySnapshot, TenantFacts, group_members_url
 from graph.tokens import TokenError, TokenSource
 from graph.urls import EVENTUAL, odata_string, relative_link, relative_url
 from verification.context import Group, OrgKnowledge, Party, Person, RoleUsage, SignIn, Source, UserContext
@@ -235,6 +235,7 @@ class _Load:
         self.sign_in_list: tuple[SignIn, ...] = ()
         self.sign_in_task: asyncio.Task[SignInRead] | None = None
         self.counts: dict[str, int] = {}
+        self.members: dict[str, frozenset[str]] = {}  # group id -> its users, for the target's small groups
         self.resolved: list[Person] = []
         self.asked_addresses: set[str] = set()
         self.asked_ids: set[str] = set()
@@ -436,6 +437,7 @@ class _Load:
         for g in groups:
             self.groups[str(g["id"])] = g
         follow += self._count_requests([str(g["id"]) for g in groups])
+        follow += self._member_requests([str(g["id"]) for g in groups])
         assignable = [str(g["id"]) for g in groups if g.get("isAssignableToRole")]
         for i in range(0, len(assignable), IN_CLAUSE_MAX):
             chunk = ",".join(odata_string(gid) for gid in assignable[i:i + IN_CLAUSE_MAX])
@@ -454,6 +456,26 @@ class _Load:
                 out.append(_Req("count", f"/groups/{quote(gid, safe='')}/transitiveMembers/$count", dict(EVENTUAL),
                                 arg=gid))
         return out
+
+    def _member_requests(self, group_ids: Iterable[str]) -> list[_Req]:
+        """The first page of each of the target's groups' users, in the same round as their counts: which groups
+        the target's team shares is what a teammate knows (verification/questions/team.py). Only small groups
+        are ever asked about, and one page holds them; a bigger group's page is simply not a full list."""
+        out = []
+        for gid in group_ids:
+            cached = self.l.tenant_facts.group_members.get((self.tenant, gid))
+            if cached is not None:
+                self.members[gid] = cached
+            elif gid not in self.members and self.counts.get(gid, -1) <= GROUP_MEMBERS_PAGE:  # -1: being counted
+                out.append(_Req("members", group_members_url(gid), arg=gid))
+        return out
+
+    def _on_members(self, req: _Req, res: BatchResult) -> list[_Req]:
+        values = mapping.values(res.body)
+        if not (isinstance(res.body, dict) and res.body.get("@odata.nextLink")):  # the whole list: keep it
+            self.members[req.arg] = frozenset(str(u["id"]) for u in values if u.get("id"))
+            self.l.tenant_facts.group_members.put((self.tenant, req.arg), self.members[req.arg])
+        return []
 
     def _on_count(self, req: _Req, res: BatchResult) -> list[_Req]:
         n = mapping.count_value(res.body)
@@ -635,8 +657,10 @@ class _Load:
 
         def group_of(g: Json) -> Group:
             n = self.counts.get(str(g.get("id")))
-            return mapping.group(g, member_count=n if n is not None and n >= 0 else None,
-                                 is_direct=direct is None or str(g.get("id")) in direct, population=population)
+            return replace(mapping.group(g, member_count=n if n is not None and n >= 0 else None,
+                                         is_direct=direct is None or str(g.get("id")) in direct,
+                                         population=population),
+                           member_ids=self.members.get(str(g.get("id"))))
 
         group_names = {gid: str(g.get("displayName") or gid) for gid, g in self.groups.items()}
         roles = [mapping.role(a) for a in self.assignments]

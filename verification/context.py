@@ -144,6 +144,9 @@ class Group:
     is_role_assignable: bool = False
     is_direct: bool = True
     is_tenant_wide: bool = False
+    # The users in it, when it is small enough to list (`GET /groups/{id}/transitiveMembers/microsoft.graph.user
+    # ?$select=id`, first page): tells which groups the target's team shares. None when not read.
+    member_ids: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,7 +132,7 @@ def match_answer(question: Question, text: str | None) -> Match:
         return _match_choice(question, text)
     if question.answer_type is AnswerType.PERSON:
         return match_person(text, question.accepted, question.confusers, question.known)
-    return match_named(text, question.accepted, question.confusers, question.answer_type)
+    return match_named(text, question.accepted, question.confusers, question.answer_type, question.known)
 
 
 # --- people ----------------------------------------------------------------------------------------
@@ -443,7 +443,7 @@ def _named_verdict(typed: Sequence[str], joined: str, name: _Named, fitted: froz
 
 
 def match_named(text: str, accepted: Sequence[Candidate], confusers: Sequence[Candidate],
-                answer_type: AnswerType) -> Match:
+                answer_type: AnswerType, known: Sequence[Candidate] = ()) -> Match:
     """A group or role, said loosely. An exact (normalised) name beats names that only fit with typos, as for
     people: the exact name of a look-alike group is WRONG, not a near miss of the accepted one."""
     generic = _generic_words(answer_type)
@@ -452,7 +452,7 @@ def match_named(text: str, accepted: Sequence[Candidate], confusers: Sequence[Ca
     if not [w for w in typed if w not in generic]:
         return Match(MatchResult.WRONG, f"names no {what}")
     named = [(c, _named(c.display, answer_type), True) for c in accepted]
-    named += [(c, _named(c.display, answer_type), False) for c in confusers]
+    named += [(c, _named(c.display, answer_type), False) for c in (*confusers, *known)]
     fitted = _fitted_words(typed, [name for _, name, _ in named])
     joined = "".join(typed)
     scored = [(c, _named_verdict(typed, joined, name, fitted, generic), ok) for c, name, ok in named]
@@ -465,6 +465,9 @@ def match_named(text: str, accepted: Sequence[Candidate], confusers: Sequence[Ca
         return Match(MatchResult.PARTIAL, f"fits an accepted {what} and another one", keys)
     if right:
         return Match(MatchResult.CORRECT, f"names an accepted {what}", keys)
+    true_but_known = {c.key for c in known}
+    if fits and all(c.key in true_but_known for c, _, _ in fits):
+        return Match(MatchResult.UNSCORED, f"names a {what} the target's team shares")
     if fits:
         return Match(MatchResult.WRONG, f"names a {what} the question does not accept")
     return Match(MatchResult.WRONG, f"names no accepted {what}")

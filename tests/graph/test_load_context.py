@@ -70,6 +70,7 @@ async def test_alans_groups_have_kinds_sizes_and_directness(directory: GraphDire
     assert groups["Compilers Team"].kind is GroupKind.MICROSOFT_365
     assert groups["Compilers Team"].member_count == 3 and not groups["Compilers Team"].is_tenant_wide
     assert groups["All Company"].member_count == 6 and groups["All Company"].is_tenant_wide
+    assert groups["Compilers Team"].member_ids == {GRACE, ALAN, KATHERINE}  # who shares it: read with the counts
     assert all(g.is_direct for g in groups.values())
     catalogue = {g.name: g for g in loaded.org.groups}
     assert catalogue["Helpdesk Agents"].kind is GroupKind.SECURITY

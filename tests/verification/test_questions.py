@@ -254,3 +254,16 @@ def test_multiple_choice_right_answers_are_never_shared_with_the_team():
         for q in generate_questions(context, b.org(), Policy(), seed):
             if q.form.value == "multiple_choice" and q.source.value != "groups":
                 assert not {c.key for c in q.accepted} & shared
+
+
+def test_a_group_a_teammate_is_in_too_is_never_credited_but_is_not_wrong():
+    team_group = replace(b.COMPILERS, member_ids=frozenset({b.ALAN.id, b.TEAM[2].id, "u-someone"}))
+    context = b.context(groups=tuple(team_group if g.id == b.COMPILERS.id else g for g in b.context().groups))
+    q = next(q for q in generate_questions(context, b.org(), Policy(), "seed") if q.id == "groups.member_of.small")
+    assert b.COMPILERS.name not in {c.display for c in q.accepted} and b.RUST.name in {c.display for c in q.accepted}
+    assert match_answer(q, "Compilers Team").result is MatchResult.UNSCORED
+    assert match_answer(q, "Rust Guild").result is MatchResult.CORRECT
+    for seed in map(str, range(20)):  # nor is it the right answer of a multiple choice
+        for choice in generate_questions(context, b.org(), Policy(), seed):
+            if choice.id.startswith("groups.member_of.choice"):
+                assert choice.accepted[0].key != b.COMPILERS.id

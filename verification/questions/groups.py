@@ -17,6 +17,7 @@ from verification.names import tokens
 from verification.policy import Policy
 from verification.questions.model import AnswerType, Candidate, Question
 from verification.questions.people import CHOICE_VARIANTS, seeded_rng, variant_id
+from verification.questions.team import team_groups
 from verification.questions.things import choice_question, size_tiers, thing_question
 
 _GENERIC = frozenset({"team", "group", "all", "the", "and", "of", "dl", "members", "staff", "office", "users",
@@ -34,12 +35,17 @@ def is_public_group(g: Group, org: OrgKnowledge, policy: Policy) -> bool:
 
 def group_questions(context: UserContext, org: OrgKnowledge, policy: Policy, seed: str) -> list[Question]:
     mine = {g.id for g in context.groups}
-    accepted = [g for g in context.groups if g.is_direct and not is_public_group(g, org, policy)]
+    shared = team_groups(context, org)
+    small = [g for g in context.groups if g.is_direct and not is_public_group(g, org, policy)]
+    # The team's own groups (a teammate is in them too) are true answers a teammate gives as easily: never credited,
+    # never wrong, and the teammate does not spend guesses on them.
+    accepted = [g for g in small if g.id not in shared]
     if not accepted:
         return []
-    known = _known_eligible(context, org, policy)
+    known = {gid: g for gid, g in _known_eligible(context, org, policy).items() if gid not in shared}
     hints = _hints(context)
     first, rankings = _free_recall(accepted, known, hints, org, policy)
+    first = replace(first, known=tuple(_candidate(g) for g in small if g.id in shared))
     out = [first]
     follow_up = _follow_up(first, rankings, policy)
     if follow_up is not None:

@@ -50,6 +50,13 @@ def team_shared(context: UserContext, org: OrgKnowledge, policy: Policy) -> froz
     return frozenset(shared)
 
 
+def team_groups(context: UserContext, org: OrgKnowledge) -> frozenset[str]:
+    """Ids of the target's groups a teammate is in too (the team's own group, its projects' groups): known to
+    that teammate. Groups whose members were not read count as not shared."""
+    team = teammates(context, org)
+    return frozenset(g.id for g in context.groups if g.member_ids is not None and g.member_ids & team)
+
+
 def _in_window(start, context: UserContext, policy: Policy) -> bool:
     now = context.fetched_at
     return now - policy.meeting_lookback <= start <= now + policy.meeting_lookahead
