@@ -99,9 +99,10 @@ class Outcome:
 
 
 async def verification(c: Cluster, agent: Agent, route: Callable[[int], int], *, target: Any = None,
-                       max_turns: int = 20) -> Outcome:
+                       max_turns: int = 20, skip_refused: bool = False) -> Outcome:
     """One verification, turn n sent to instance route(n), answered with the Submit button as the employee would.
-    Ends at a decision or a notice (a refusal, an error the bot told the agent about)."""
+    Ends at a decision or a notice (a refusal, an error the bot told the agent about). With `skip_refused`,
+    someone refused before any question (thin data, risky sign-ins...) is passed over for the next target."""
     turns: dict[int, int] = {}
 
     async def send(n: int, text: str, accept: Any, activity: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -112,6 +113,11 @@ async def verification(c: Cluster, agent: Agent, route: Callable[[int], int], *,
 
     person = target if target is not None else next(c.targets)
     shown = await send(0, f"verify {person.user_principal_name}", _first_card)
+    for _ in range(10 if skip_refused and target is None else 0):
+        if kind_of(shown) == "question":
+            break
+        person = next(c.targets)
+        shown = await send(0, f"verify {person.user_principal_name}", _first_card)
     caller = perfect_caller(c.truth, person.id)
     questions = 0
     while kind_of(shown) == "question" and questions < max_turns:
