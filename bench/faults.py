@@ -349,27 +349,27 @@ async def password_changes(ready: dict[str, Any], since: datetime, user_ids: lis
 
     context = ssl.create_default_context(cafile=ready["ca_file"])
     changed: set[str] = set()
-    async with ClientSession(timeout=ClientTimeout(total=30)) as http:
-        token = ""
-        for _ in range(20):
-            async with http.post(f"{ready['authority']}/oauth2/v2.0/token", ssl=context, data={
-                    "grant_type": "client_credentials", "client_id": ready["client_id"],
-                    "client_secret": ready["client_secret"], "scope": "https://graph.microsoft.com/.default"}) as r:
-                if r.status == 200:
-                    token = (await r.json())["access_token"]
-                    break
+    async with ClientSession(timeout=ClientTimeout(total=10)) as http:
+
+        async def fetch(method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+            for _ in range(30):  # devtenant's faults (errors, throttling, hangs) apply to these reads too
+                with contextlib.suppress(ClientError, TimeoutError):
+                    async with http.request(method, url, ssl=context, **kwargs) as r:
+                        if r.status == 200:
+                            return dict(await r.json())
+                await asyncio.sleep(0.2)
+            raise RuntimeError(f"bench.faults: {url} never answered")
+
+        token = (await fetch("POST", f"{ready['authority']}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": ready["client_id"],
+            "client_secret": ready["client_secret"], "scope": "https://graph.microsoft.com/.default"}))["access_token"]
         for user_id in user_ids:
-            for _ in range(20):
-                async with http.get(f"{ready['graph']}/users/{user_id}", ssl=context,
-                                    params={"$select": "id,lastPasswordChangeDateTime"},
-                                    headers={"Authorization": f"Bearer {token}"}) as r:
-                    if r.status != 200:
-                        await asyncio.sleep(0.2)
-                        continue
-                    value = (await r.json()).get("lastPasswordChangeDateTime")
-                    if value and datetime.fromisoformat(value.replace("Z", "+00:00")) >= since:
-                        changed.add(user_id)
-                    break
+            user = await fetch("GET", f"{ready['graph']}/users/{user_id}",
+                               params={"$select": "id,lastPasswordChangeDateTime"},
+                               headers={"Authorization": f"Bearer {token}"})
+            value = user.get("lastPasswordChangeDateTime")
+            if value and datetime.fromisoformat(value.replace("Z", "+00:00")) >= since:
+                changed.add(user_id)
     return changed
 
 
