@@ -19,6 +19,7 @@ from microsoft_agents.hosting.core.storage import Storage
 
 from bot.cards import Cards
 from dialogs.card_prompt import CARD_ACTION_INVOKE
+from dialogs.reset_dialog import ACCOUNT_CHANGED
 from store import ETagConflictError
 
 log = logging.getLogger("watchword.bot")
@@ -52,7 +53,8 @@ class TurnErrorHandler:
         except Exception:  # noqa: S110 - logging itself failed; nothing better can be done here
             pass
         try:
-            await self._tell_user(context, reference, conflict=isinstance(error, ETagConflictError))
+            await self._tell_user(context, reference, conflict=isinstance(error, ETagConflictError),
+                                  changed=bool(context.turn_state.get(ACCOUNT_CHANGED)))
         except Exception:
             log.warning("turn error %s: could not tell the user", reference, exc_info=True)
         if isinstance(error, ETagConflictError):
@@ -64,10 +66,15 @@ class TurnErrorHandler:
         except Exception:
             log.warning("turn error %s: could not clear the conversation state", reference, exc_info=True)
 
-    async def _tell_user(self, context: TurnContext, reference: str, *, conflict: bool) -> None:
-        lines = (["Two actions arrived at the same time and this one was not applied. Please try it again."]
-                 if conflict else ["Please start again. Any verification in progress was stopped and nothing more "
-                                   "will happen to the account."])
+    async def _tell_user(self, context: TurnContext, reference: str, *, conflict: bool, changed: bool = False) -> None:
+        if changed:  # the reset went through (or may have) before the failure: saying "nothing happened" is false
+            lines = ["The password may have been changed before this went wrong. If no temporary password is shown "
+                     "above, verify the caller again and reset; tell your security team either way."]
+        elif conflict:
+            lines = ["Two actions arrived at the same time and this one was not applied. Please try it again."]
+        else:
+            lines = ["Please start again. Any verification in progress was stopped and nothing more will happen to "
+                     "the account."]
         lines.append(f"If it happens again, give IT this reference: {reference}")
         card = self._cards.render("notice", title=NEUTRAL if not conflict else "That didn't go through",
                                   lines=lines, tone="Warning")

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 # Pauses between tries of the password card (the channel may refuse one with a 5xx); then it counts as undelivered.
 CARD_RETRY_DELAYS = (0.5, 2.0)
 AGAIN = "Choose Yes, reset it to set a new password, or Cancel."
+# turn_state: this turn changed an account's password, so whatever fails after must not say "nothing happened".
+ACCOUNT_CHANGED = "watchword.account_changed"
 UNKNOWN_LINES = ("The password may have been changed, and nobody has the new one.",
                  "Reset again to set a new one and see it.")
 
@@ -111,6 +113,7 @@ class ResetPasswordDialog(ComponentDialog):
             await settle(ResetOutcome.FAILED, "refused", reason=err.reason.value)
             return await self._end(step, "Microsoft 365 refused the reset", str(err))
         except ResetOutcomeUnknown as err:
+            step.context.turn_state[ACCOUNT_CHANGED] = True  # maybe: the password may have changed
             await settle(ResetOutcome.UNKNOWN, "unknown", cause=err.cause.value)
             return await self._again(step, "The reset's outcome is unknown", ResetOutcome.UNKNOWN, str(err),
                                      *UNKNOWN_LINES)
@@ -118,6 +121,7 @@ class ResetPasswordDialog(ComponentDialog):
             await settle(ResetOutcome.FAILED, "failed")
             return await self._again(step, "The reset did not go through", ResetOutcome.FAILED, str(err),
                                      "Nothing was changed.")
+        step.context.turn_state[ACCOUNT_CHANGED] = True
         recorded = await settle(ResetOutcome.DONE, "success", change_at_next_sign_in=True)
         # The person first (their Teams, or one made for them), so the card can say when they could not be told.
         notice = await self._notify(step.context, actor, target_id, password, session_id)
@@ -166,8 +170,11 @@ class ResetPasswordDialog(ComponentDialog):
             return Notice.DELIVERED
         notice = await self._messenger.notify_password_reset(context, tenant_id=actor.tenant_id, target_id=target_id,
                                                              at=password.set_at)
-        await self._records.audit("password_reset.notice", notice.value, actor=actor, subject=target_id,
-                                  details={"session_id": session_id})
+        try:
+            await self._records.audit("password_reset.notice", notice.value, actor=actor, subject=target_id,
+                                      details={"session_id": session_id})
+        except Exception:  # the database is failing: the password, already changed, must still be shown
+            log.warning("could not audit how the person was told of reset %s", session_id, exc_info=True)
         return notice
 
     async def _refused(self, step: WaterfallStepContext, claim: ResetClaimResult, name: str) -> DialogTurnResult:

@@ -137,6 +137,25 @@ async def test_the_outcomes_record_failing_after_graph_changed_the_password_is_t
     assert await reset_rows(teams) == [("started", 1)]  # the intent, written ahead, is on record
 
 
+async def test_a_database_gone_after_graph_changed_the_password_never_says_nothing_happened(
+        teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    await verified_and_confirming(teams, agent)
+    monkeypatch.setattr("bot.ledger.SETTLE_RETRY_DELAYS", (0.0, 0.0))
+    real_write = teams.store.units.write
+
+    async def database_gone(work: Any) -> Any:
+        if teams.directory.resets:  # from the moment Entra took the password, nothing can be written
+            raise OperationalError("COMMIT", {}, ConnectionResetError("connection lost"))
+        return await real_write(work)
+
+    monkeypatch.setattr(teams.store.units, "write", database_gone)
+    await agent.click("Yes, reset it")
+
+    text = agent.text()
+    assert TEMPORARY_PASSWORD in text and "nothing more will happen" not in text.lower()
+    assert "The password may have been changed before this went wrong" in text
+
+
 async def test_a_password_card_the_channel_refuses_is_unknown_to_the_agent_and_can_be_reset_again(
         teams: Teams, agent: Chat, alan: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
     await alan.say("hi")
