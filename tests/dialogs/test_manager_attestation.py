@@ -116,3 +116,21 @@ async def test_manager_answer_after_the_end_is_told_it_ended(teams: Teams, agent
     replies = await grace.click("Confirm", execute=True)
     [response] = invoke_responses(replies)
     assert card_text(response["body"]["value"]).startswith("This verification already ended")
+
+
+async def test_manager_is_asked_mid_way_when_dont_knows_leave_the_questions_short(teams: Teams, agent: Chat) -> None:
+    grace = await start(teams, agent, thin=False)
+    assert grace.new() == []  # enough data: nobody bothered at the start
+    for _ in range(8):
+        if "I've asked Grace Hopper too" in agent.text() or not is_question(agent.last_card()):
+            break
+        await agent.click("Caller doesn't know")
+    assert "I've asked Grace Hopper too" in agent.text()
+    assert "Is Alan Turing on the phone with the helpdesk now?" in grace.text()
+    await grace.click("Confirm")
+    decision = await answer_until_decided(teams, agent, ALAN)
+    if decision.startswith("Waiting for Grace Hopper"):
+        await agent.click("Check again")
+        decision = card_text(agent.last_card())
+    assert decision.startswith("Verified"), decision
+    assert "Their manager confirmed in Teams that they are on the call" in decision
