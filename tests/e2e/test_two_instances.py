@@ -81,3 +81,24 @@ async def test_the_audit_chain_stays_valid_under_concurrent_writes_from_both(two
     finally:
         await store.close()
     assert chain.ok and chain.rows_checked > 10, chain
+
+
+async def test_the_attempt_limit_holds_when_six_agents_verify_one_person_on_both_at_once(two: Cluster,
+                                                                                        database: str) -> None:
+    from bench.faults import attempts_of, over_limit
+    from bench.turns import Agent
+    from verification import Policy
+
+    person = next(two.targets)
+    agents = [Agent(a.user_id, a.name, f"a:burst-{n}-{a.user_id}", a.tenant_id)
+              for n, a in enumerate(two.agents * 2)][:6]
+    outcomes = await asyncio.gather(*(verification(two, agent, route=lambda k, n=n: (n + k) % 2, target=person)
+                                      for n, agent in enumerate(agents)))
+
+    assert all(o.title not in (NEUTRAL, "That didn't go through") for o in outcomes), outcomes
+    store = await open_store(database)
+    try:
+        attempts = await attempts_of(store, person.id)
+    finally:
+        await store.close()
+    assert len(attempts) >= 1 and over_limit(attempts, Policy().max_attempts_per_day) == 0, attempts
