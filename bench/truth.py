@@ -262,8 +262,9 @@ class GroundTruth:
                 note = f"group of more than {p.max_group_members} members"
             else:
                 note = ACCEPTED
+            with_team = bool(set(self.org.transitive_user_members(g.id)) & self.team_of(target))
             out.append(Recollection(g.display_name, weight=_GROUP_WEIGHT.get(g.kind.value, 1.0), note=note,
-                                    recall=_GROUP_RECALL.get(g.kind.value, 0.8)))
+                                    recall=_GROUP_RECALL.get(g.kind.value, 0.8), with_team=with_team))
         return out
 
     def team_of(self, target: User) -> set[str]:

@@ -4,7 +4,8 @@ Company-wide and large groups are public knowledge (anyone is in "All Company"),
 them out and the impostor skips them too. What remains is ranked for the impostor: groups named after
 the target's department, title or office first (biggest first, or all alike: whichever ranking hits more
 counts), then the rest by size (bigger = likelier to hold anyone), then the unnamed remainder of the
-tenant's groups. "One more, please" follows a right answer when the target is in two or more.
+tenant's groups. "One more, please" follows the first answer, right or wrong, when the target is in two or
+more. Groups a teammate is in too (verification/questions/team.py) are set aside by the wording and never credited.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def group_questions(context: UserContext, org: OrgKnowledge, policy: Policy, see
     known = {gid: g for gid, g in _known_eligible(context, org, policy).items() if gid not in shared}
     hints = _hints(context)
     first, rankings = _free_recall(accepted, known, hints, org, policy)
-    first = replace(first, known=tuple(_candidate(g) for g in small if g.id in shared))
+    if shared:  # the team's own groups are the first that come to mind: the wording sets them aside
+        first = replace(first, known=tuple(_candidate(g) for g in small if g.id in shared), prompt=(
+            "Name a team or group you're a member of that none of your teammates is in: a smaller one, not a "
+            "company-wide, office-wide or department-wide list."))
     out = [first]
     follow_up = _follow_up(first, rankings, policy)
     if follow_up is not None:
@@ -71,8 +75,8 @@ def _free_recall(accepted: list[Group], known: dict[str, Group], hints: set[str]
 
 
 def _follow_up(first: Question, rankings: list[list[Tier]], policy: Policy) -> Question | None:
-    """"One more, please": another of the target's small groups, asked only after the first was answered
-    right (the session drops the group already credited). Measured as for people: as if the impostor had
+    """"One more, please": another of the target's small groups, asked after the first was answered, right or
+    wrong (a group already credited earns nothing again). Measured as for people: as if the impostor had
     had both questions' guesses on the same ranking, so never worth more than the first."""
     n = len(first.accepted)
     if n < 2:

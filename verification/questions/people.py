@@ -175,8 +175,8 @@ def _free_recall(spec: PeopleSpec, scope: Scope, partners: Mapping[str, Party], 
 
 def _follow_up(spec: PeopleSpec, first: Question, ranking: PeopleRanking, partners: Mapping[str, Party],
                policy: Policy) -> Question | None:
-    """"One more" from the same accepted set, asked only after the first was answered right (the session
-    then drops the person already credited). Measured as if the impostor had had both questions'
+    """"One more" from the same accepted set, asked after the first was answered, right or wrong (a person
+    already credited earns nothing again). Measured as if the impostor had had both questions'
     guesses on this set (their first tries were answered "wrong" or moved on, which tells them something),
     so the follow-up is never worth more than it should."""
     if len(first.accepted) < 2:
