@@ -13,8 +13,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# Demo mode is explicit (WATCHWORD_DEMO=true): `make run` asks for it only when no app registration is configured
+# (neither in the environment nor in .env).
+CONFIGURED := $(or $(WATCHWORD_CLIENT_ID),$(CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID),$(shell grep -s '^WATCHWORD_CLIENT_ID=.' .env))
 run: $(STAMP) playground
-	$(PY) app.py $(ARGS)
+	$(if $(CONFIGURED),,WATCHWORD_DEMO=$${WATCHWORD_DEMO:-true}) $(PY) app.py $(ARGS)
 
 test: $(STAMP) chromium playground
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -24,7 +24,7 @@ from admin.app import setup_admin
 from bot.hosting import setup_bot
 from graph.tokens import TokenSource
 from resources import DIRECTORY, GRAPH_HTTP, SETTINGS, STORE, TOKENS
-from settings import Settings, SettingsError, load_settings
+from settings import Settings, SettingsError, check_loopback, load_settings
 from store.db import open_store
 from store.errors import StoreUnwritableError
 
@@ -252,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
         settings = replace(settings, port=args.port)
     if args.host:
         settings = replace(settings, host=args.host)
+    if settings.demo:
+        try:
+            check_loopback(settings.host)
+        except SettingsError as err:
+            print(f"watchword: configuration error: {err}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.log_level != "DEBUG":

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/watchword.db"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Directory roles (template ids, the same in every tenant) whose holders in a connected tenant may use the console
 # unless WATCHWORD_ADMIN_ROLES says otherwise: the two roles that can grant Watchword's consent and its reset role.
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
@@ -108,6 +109,10 @@ def _parse(env: Mapping[str, str]) -> Settings:
 
     client_id = get("WATCHWORD_CLIENT_ID") or get("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID")
     secret = get("WATCHWORD_CLIENT_SECRET") or get("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET")
+    demo = _bool("WATCHWORD_DEMO", get("WATCHWORD_DEMO", "false"))
+    host = get("WATCHWORD_HOST", "127.0.0.1")
+    public_url = _url("WATCHWORD_PUBLIC_URL", get("WATCHWORD_PUBLIC_URL"), optional=True).rstrip("/")
+    _check_mode(client_id, demo, host, public_url)
     if client_id:
         _require_guid("WATCHWORD_CLIENT_ID", client_id, "the Application (client) ID of the app registration")
         if not secret:
@@ -127,11 +132,10 @@ def _parse(env: Mapping[str, str]) -> Settings:
     if helpdesk_group_id:
         _require_guid("WATCHWORD_HELPDESK_GROUP_ID", helpdesk_group_id,
                       "the Object ID of the Entra group whose members are helpdesk agents")
-    host = get("WATCHWORD_HOST", "127.0.0.1")
     return Settings(
         host=host,
         port=port,
-        public_url=_url("WATCHWORD_PUBLIC_URL", get("WATCHWORD_PUBLIC_URL"), optional=True).rstrip("/"),
+        public_url=public_url,
         database_url=_database_url(get("WATCHWORD_DATABASE_URL", DEFAULT_DATABASE_URL)),
         client_id=client_id,
         client_secret=secret,
@@ -173,6 +177,31 @@ def _admin_roles(roles: str | None, legacy_role: str) -> tuple[str, ...]:
         _require_guid("WATCHWORD_ADMIN_ROLE", legacy_role, what)
         chosen.append(legacy_role)
     return tuple(dict.fromkeys(r.lower() for r in chosen))
+
+
+def _check_mode(client_id: str, demo: bool, host: str, public_url: str) -> None:
+    """Demo mode only when asked for (WATCHWORD_DEMO=true) and on loopback; production with an https public URL."""
+    if demo and client_id:
+        raise SettingsError("WATCHWORD_DEMO=true and WATCHWORD_CLIENT_ID are both set: demo mode serves the built-in "
+                            "dev tenant and ignores the app registration. Unset one of them.")
+    if demo:
+        check_loopback(host)
+        return
+    if not client_id:
+        raise SettingsError("No app registration is configured: set WATCHWORD_CLIENT_ID and WATCHWORD_CLIENT_SECRET "
+                            "(README, 'A real tenant'), or WATCHWORD_DEMO=true to try Watchword on its built-in dev "
+                            "tenant (loopback only; `make run` sets it when nothing is configured).")
+    if urlsplit(public_url).scheme != "https":
+        raise SettingsError("WATCHWORD_PUBLIC_URL must be the https:// URL people and Microsoft reach Watchword at "
+                            "(e.g. https://watchword.example.com): cookies, redirect URIs and links in cards are built "
+                            f"from it, never from a request's Host header. Got {public_url or 'nothing'!r}.")
+
+
+def check_loopback(host: str) -> None:
+    """Demo mode must never face real people: it listens on loopback only."""
+    if host not in LOOPBACK_HOSTS:
+        raise SettingsError(f"Demo mode (WATCHWORD_DEMO=true) listens on loopback only, not {host!r}: set "
+                            "WATCHWORD_HOST=127.0.0.1, or configure a real app registration to serve others.")
 
 
 def _require_guid(name: str, value: str, what: str) -> None:

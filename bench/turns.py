@@ -334,7 +334,7 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
     from verification import Policy
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHWORD_", "CONNECTIONS__"))}
-    env.update({"WATCHWORD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'watchword.db'}",
+    env.update({"WATCHWORD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'watchword.db'}", "WATCHWORD_DEMO": "true",
                 "WATCHWORD_DEMO_USERS": str(args.users), "WATCHWORD_DEMO_SEED": str(args.seed)})
     anchor = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)  # devtenant anchors its org there
     org = await asyncio.to_thread(generate_org, args.seed, args.users, anchor)

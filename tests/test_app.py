@@ -52,6 +52,7 @@ async def test_not_ready_says_why_when_the_tenant_has_not_consented(aiohttp_clie
 def test_demo_mode_prints_one_ready_line_and_stops_on_sigterm(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHWORD_", "CONNECTIONS__"))}
     env["WATCHWORD_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/demo.db"
+    env["WATCHWORD_DEMO"] = "true"
     env["WATCHWORD_DEMO_USERS"] = "40"
     proc = subprocess.Popen([sys.executable, "app.py", "--port", "0"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -74,7 +75,8 @@ def test_demo_mode_prints_one_ready_line_and_stops_on_sigterm(tmp_path):
 @pytest.mark.e2e
 def test_make_run_ends_with_the_console_and_whom_to_sign_in_as_and_stays_quiet(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHWORD_", "CONNECTIONS__"))}
-    env.update(WATCHWORD_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/demo.db", WATCHWORD_DEMO_USERS="40")
+    env.update(WATCHWORD_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/demo.db", WATCHWORD_DEMO_USERS="40",
+               WATCHWORD_DEMO="true")
     proc = subprocess.Popen([sys.executable, "app.py", "--port", "0", "--no-playground"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

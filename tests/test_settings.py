@@ -10,7 +10,33 @@ GUID = "5f0b3c52-9c53-4a43-9d7b-2f0f3b0c3e11"
 
 
 def load(env: dict[str, str]):
-    return load_settings(env, dotenv=None)
+    """The environment as a valid start needs it (demo mode asked for, or production's https URL) plus `env`."""
+    configured = "WATCHWORD_CLIENT_ID" in env or "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID" in env
+    base = {"WATCHWORD_PUBLIC_URL": "https://watchword.example.com"} if configured else {"WATCHWORD_DEMO": "true"}
+    return load_settings({**base, **env}, dotenv=None)
+
+
+def test_without_a_client_id_or_demo_mode_watchword_refuses_to_start_and_says_what_to_set():
+    with pytest.raises(SettingsError, match="WATCHWORD_CLIENT_ID and WATCHWORD_CLIENT_SECRET.*WATCHWORD_DEMO=true"):
+        load_settings({}, dotenv=None)
+
+
+def test_demo_mode_is_asked_for_and_listens_on_loopback_only():
+    assert load_settings({"WATCHWORD_DEMO": "true"}, dotenv=None).demo
+    with pytest.raises(SettingsError, match="loopback only"):
+        load_settings({"WATCHWORD_DEMO": "true", "WATCHWORD_HOST": "0.0.0.0"}, dotenv=None)  # noqa: S104 - the point
+    with pytest.raises(SettingsError, match="both set"):
+        load_settings({"WATCHWORD_DEMO": "true", "WATCHWORD_CLIENT_ID": GUID, "WATCHWORD_CLIENT_SECRET": "s"},
+                      dotenv=None)
+
+
+def test_production_needs_an_https_public_url_not_the_host_header():
+    registration = {"WATCHWORD_CLIENT_ID": GUID, "WATCHWORD_CLIENT_SECRET": "s"}
+    for public in ("", "http://watchword.example.com"):
+        with pytest.raises(SettingsError, match="WATCHWORD_PUBLIC_URL must be the https://"):
+            load_settings({**registration, "WATCHWORD_PUBLIC_URL": public}, dotenv=None)
+    ok = load_settings({**registration, "WATCHWORD_PUBLIC_URL": "https://watchword.example.com/"}, dotenv=None)
+    assert ok.public_url == "https://watchword.example.com" and not ok.demo
 
 
 def test_no_app_registration_means_demo_mode():
@@ -70,7 +96,7 @@ def test_database_error_does_not_echo_credentials():
 
 def test_dotenv_fills_only_what_the_environment_lacks(tmp_path: Path):
     dotenv = tmp_path / ".env"
-    dotenv.write_text("WATCHWORD_PORT=4000\nWATCHWORD_DEMO_SEED=7\n")
+    dotenv.write_text("WATCHWORD_PORT=4000\nWATCHWORD_DEMO_SEED=7\nWATCHWORD_DEMO=true\n")
     settings = load_settings({"WATCHWORD_PORT": "5000"}, dotenv=dotenv)
     assert settings.port == 5000 and settings.demo_seed == 7
 

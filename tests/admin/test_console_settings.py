@@ -18,7 +18,7 @@ GUID = "5f0b3c52-9c53-4a43-9d7b-2f0f3b0c3e11"
 
 
 def load(env: dict[str, str]) -> Settings:
-    return load_settings(env, dotenv=None)
+    return load_settings({"WATCHWORD_DEMO": "true", **env}, dotenv=None)
 
 
 def test_admin_group_and_role_must_be_guids_and_are_kept_lower_case():

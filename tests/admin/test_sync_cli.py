@@ -72,7 +72,8 @@ def _env(ready: dict[str, Any], db: Path) -> dict[str, str]:
     env.update({"PYTHONPATH": str(ROOT), "WATCHWORD_CLIENT_ID": ready["client_id"],
                 "WATCHWORD_CLIENT_SECRET": ready["client_secret"], "WATCHWORD_LOGIN_URL": ready["login"],
                 "WATCHWORD_GRAPH_URL": ready["graph"], "WATCHWORD_CA_FILE": ready["ca_file"],
-                "WATCHWORD_DATABASE_URL": f"sqlite+aiosqlite:///{db}"})
+                "WATCHWORD_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+                "WATCHWORD_PUBLIC_URL": "https://watchword.example.com"})
     return env
 
 

@@ -53,9 +53,10 @@ def ready_line(proc: subprocess.Popen[str]) -> dict[str, Any]:
 
 
 def demo_env(database: Path, **variables: str) -> dict[str, str]:
-    """This environment without any Watchword or SDK settings (so: demo mode), on its own SQLite file."""
+    """This environment without any Watchword or SDK settings, in demo mode (as `make run` sets it), on its own
+    SQLite file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHWORD_", "CONNECTIONS__"))}
-    env.update({"WATCHWORD_DATABASE_URL": f"sqlite+aiosqlite:///{database}", **variables})
+    env.update({"WATCHWORD_DEMO": "true", "WATCHWORD_DATABASE_URL": f"sqlite+aiosqlite:///{database}", **variables})
     return env
 
 

@@ -60,6 +60,7 @@ def test_watchword_stops_with_a_message_and_a_non_zero_exit_not_a_traceback(tmp_
     path = asyncio.run(migrated(tmp_path))
     env = {**os.environ, "WATCHWORD_DATABASE_URL": read_only_url(path), "WATCHWORD_PORT": "0",
            "WATCHWORD_CLIENT_ID": "22222222-2222-4222-8222-222222222222", "WATCHWORD_CLIENT_SECRET": "s",
+           "WATCHWORD_PUBLIC_URL": "https://watchword.example.com",
            "WATCHWORD_LOGIN_URL": "https://login.invalid", "WATCHWORD_GRAPH_URL": "https://graph.invalid/v1.0"}
     command = [sys.executable, str(ROOT / "app.py")]
     done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)  # noqa: S603
