@@ -91,8 +91,11 @@ class Settings:
         )
 
 
-def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")) -> Settings:
-    """Build Settings from the environment; `.env` fills only variables the environment lacks."""
+def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env"),
+                  serving: bool = True) -> Settings:
+    """Build Settings from the environment; `.env` fills only variables the environment lacks. `serving`: the
+    settings will serve people, so demo mode must be asked for and production needs its https public URL (the
+    Teams package builder, which serves nobody, passes False)."""
     env = dict(os.environ if environ is None else environ)
     if dotenv is not None and dotenv.is_file():
         from dotenv import dotenv_values
@@ -100,10 +103,10 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: Path | No
         for key, value in dotenv_values(dotenv).items():
             if value is not None:
                 env.setdefault(key, value)
-    return _parse(env)
+    return _parse(env, serving)
 
 
-def _parse(env: Mapping[str, str]) -> Settings:
+def _parse(env: Mapping[str, str], serving: bool = True) -> Settings:
     def get(name: str, default: str = "") -> str:
         return env.get(name, default).strip()
 
@@ -112,7 +115,8 @@ def _parse(env: Mapping[str, str]) -> Settings:
     demo = _bool("WATCHWORD_DEMO", get("WATCHWORD_DEMO", "false"))
     host = get("WATCHWORD_HOST", "127.0.0.1")
     public_url = _url("WATCHWORD_PUBLIC_URL", get("WATCHWORD_PUBLIC_URL"), optional=True).rstrip("/")
-    _check_mode(client_id, demo, host, public_url)
+    if serving:
+        _check_mode(client_id, demo, host, public_url)
     if client_id:
         _require_guid("WATCHWORD_CLIENT_ID", client_id, "the Application (client) ID of the app registration")
         if not secret:

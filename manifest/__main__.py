@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     parser.add_argument("--name", default=APP_NAME, help=f"the app's name in Teams (default {APP_NAME})")
     args = parser.parse_args(argv)
     try:
-        settings = load_settings(environ)
+        settings = load_settings(environ, serving=False)
         inputs = {
             "bot_id": settings.client_id if args.bot_id is None else args.bot_id,
             "public_url": settings.public_url,
