@@ -106,6 +106,7 @@ class Bench:
         self.ready: dict[str, Any] = {}
         self.env: dict[str, str] = {}
         self.stopping = False
+        self.spawned: list[asyncio.subprocess.Process] = []  # every instance ever started, to stop them all
 
     # tokens and activities
     def token(self, service_url: str) -> str:
@@ -131,6 +132,7 @@ class Bench:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.faults", "--serve", cwd=str(REPO), env=self.env,
                 stdout=asyncio.subprocess.PIPE, stderr=out, stdin=asyncio.subprocess.DEVNULL)
+        self.spawned.append(process)
         assert process.stdout is not None
         while True:
             line = await asyncio.wait_for(process.stdout.readline(), 120)
@@ -425,14 +427,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.gather(*(agent_loop(a) for a in workers))
                 bench.stopping = True
                 killer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await killer
                 if burst_person is not None:
                     burst_agents = [Agent(a.user_id, a.name, f"a:burst-{a.user_id}", a.tenant_id)
                                     for a in agents[:6]]
                     await burst(bench, http, connector, burst_agents, burst_person, truth)
-            for instance in bench.instances:
-                if instance is not None:
-                    instance.process.terminate()
-                    await instance.process.wait()
+            for process in bench.spawned:  # a restart cut short by the end leaves one outside `instances`
+                if process.returncode is None:
+                    process.terminate()
+                    await process.wait()
             changed = await password_changes(ready, started_at, used)
         store = await open_store(database)
         try:
