@@ -18,14 +18,20 @@ import asyncio
 import threading
 import time
 import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import jwt
 import msal
 import requests
+
+from graph.tokens import HTTP_TIMEOUT_S, TOKEN_THREADS, TOKEN_TIMEOUT_S
+
+T = TypeVar("T")
 
 # What the console asks for: only who the person is (openid, profile are added by msal).
 SIGN_IN_SCOPES: list[str] = []
@@ -78,6 +84,8 @@ class ConsoleSignIn:
         self._apps: dict[str, msal.ConfidentialClientApplication] = {}
         self._jwks: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        # The identity platform's own small pool, as graph/tokens.py: a hung sign-in blocks only these threads.
+        self._pool = ThreadPoolExecutor(max_workers=TOKEN_THREADS, thread_name_prefix="msal-signin")
         # We choose response_mode=query on purpose (see _begin); msal's advice to use form_post is noise here.
         warnings.filterwarnings("ignore", message=r"response_mode='form_post' is recommended", category=UserWarning)
 
@@ -87,14 +95,14 @@ class ConsoleSignIn:
             if app is None:
                 app = msal.ConfidentialClientApplication(
                     self._client_id, client_credential=self._client_secret,
-                    authority=f"{self._login_url}/{tenant}", http_client=self._http,
+                    authority=f"{self._login_url}/{tenant}", http_client=self._http, timeout=HTTP_TIMEOUT_S,
                     instance_discovery=False)
                 self._apps[tenant] = app
             return app
 
     async def begin(self, tenant: str, redirect_uri: str) -> SignInStart:
         """The URL to send the browser to, and the flow to keep until it comes back."""
-        return await asyncio.to_thread(self._begin, tenant, redirect_uri)
+        return await self._in_pool(self._begin, tenant, redirect_uri)
 
     def _begin(self, tenant: str, redirect_uri: str) -> SignInStart:
         try:
@@ -112,7 +120,15 @@ class ConsoleSignIn:
 
     async def finish(self, flow: dict[str, Any], response: dict[str, str]) -> SignedInPerson:
         """Redeem the code the browser brought back and check the id token. Raises SignInError."""
-        return await asyncio.to_thread(self._finish, flow, response)
+        return await self._in_pool(self._finish, flow, response)
+
+    async def _in_pool(self, work: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self._pool, work, *args), TOKEN_TIMEOUT_S)
+        except TimeoutError:
+            raise SignInError("unreachable", f"no answer from the identity platform within {TOKEN_TIMEOUT_S:.0f} s"
+                              ) from None
 
     def _finish(self, flow: dict[str, Any], response: dict[str, str]) -> SignedInPerson:
         if response.get("error"):
@@ -192,6 +208,7 @@ class ConsoleSignIn:
         return f"{self._login_url}/{tenant}/oauth2/v2.0/logout?{query}"
 
     def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self._http.close()
 
 

@@ -1,14 +1,19 @@
 """App-only tokens for Microsoft Graph, one msal client per connected tenant.
 
 msal is synchronous (it uses `requests`), so every call runs in a worker thread to keep the
-event loop free. msal caches tokens in each application object and only goes to the network
-when the cached token is close to expiry, which is the "refresh before expiry" we need.
+event loop free: a small pool of its own, never the loop's default one, so a hung identity platform
+fills only this pool and cannot starve what else runs in threads (the Agents SDK's JWT key lookup, the
+store). Every call has a timeout: msal's HTTP requests (`HTTP_TIMEOUT_S`) and the whole acquisition
+(`TOKEN_TIMEOUT_S`, which raises TokenError "timeout"). msal caches tokens in each application object
+and only goes to the network when the cached token is close to expiry, which is the "refresh before
+expiry" we need.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,9 @@ import requests
 from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsValidator
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+HTTP_TIMEOUT_S = 10.0  # each request msal makes (discovery, token)
+TOKEN_TIMEOUT_S = 15.0  # one whole acquisition, queueing for a thread included
+TOKEN_THREADS = 4  # the identity platform's own pool: hung calls block at most these threads
 
 
 class TokenError(Exception):
@@ -64,6 +72,7 @@ class TokenSource:
         self._http.verify = str(ca_file) if ca_file else True
         self._apps: dict[str, msal.ConfidentialClientApplication] = {}
         self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=TOKEN_THREADS, thread_name_prefix="msal")
 
     def _app(self, tenant_id: str) -> msal.ConfidentialClientApplication:
         with self._lock:
@@ -74,6 +83,7 @@ class TokenSource:
                     client_credential=self._client_secret,
                     authority=f"{self._login_url}/{tenant_id}",
                     http_client=self._http,
+                    timeout=HTTP_TIMEOUT_S,
                     # Microsoft's instance discovery endpoint is unreachable for a local authority and
                     # unnecessary for a known one.
                     instance_discovery=False,
@@ -100,13 +110,20 @@ class TokenSource:
         return AppToken(token, int(result.get("expires_in", 0)), claims)
 
     async def token(self, tenant_id: str, *, fresh: bool = False) -> AppToken:
-        """A token for the tenant (msal's cached one unless `fresh`)."""
-        return await asyncio.to_thread(self._acquire, tenant_id, fresh)
+        """A token for the tenant (msal's cached one unless `fresh`), within TOKEN_TIMEOUT_S."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self._pool, self._acquire, tenant_id, fresh),
+                                          TOKEN_TIMEOUT_S)
+        except TimeoutError:
+            raise TokenError(tenant_id, "unreachable", f"no answer from the identity platform within "
+                             f"{TOKEN_TIMEOUT_S:.0f} s") from None
 
     def for_tenant(self, tenant_id: str, graph_url: str) -> GraphTokenProvider:
         return GraphTokenProvider(self, tenant_id, graph_url)
 
     def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self._http.close()
 
 
