@@ -59,6 +59,15 @@ class DevTenantConfig:
     mailbox_latency_ms: float = 0.0
     # Microsoft Entra ID P2 (or ID Governance): without it PIM's endpoints answer 400 AadPremiumLicenseRequired.
     entra_id_p2: bool = True
+    # Microsoft Entra ID P1 (or P2): without it the sign-in logs answer 403
+    # Authentication_RequestFromNonPremiumTenantOrB2CTenant, whatever the permissions.
+    entra_id_p1: bool = True
+    # Microsoft approved the app for Teams' protected APIs (chats in application-only context); without it chats
+    # answer 403 "Invoked API requires Protected API access...", with Chat.Read.All granted.
+    protected_api_approved: bool = True
+    # An Exchange Online application access policy that leaves Watchword out: every mailbox read (mail, calendar,
+    # contacts) answers 403 ErrorAccessDenied "... AppOnly AccessPolicy".
+    mail_access_policy_blocks: bool = False
     # Directory (identity and access) throttling: resource units per 10 s per app per tenant. None = Graph's
     # quota for the tenant's size (3,500 / 5,000 / 8,000); 0 = no directory throttling.
     directory_ru_per_10s: int | None = None

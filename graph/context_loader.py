@@ -747,12 +747,30 @@ def _cause_of_item(res: BatchResult) -> Unavailability:
     return cause_of_status(res.status)
 
 
+# Why a source is unavailable with its permission granted (Microsoft's 403s), and what fixes it.
+PROTECTED_API = ("403: Teams chats are a protected API and Microsoft has not approved Watchword for it yet "
+                 "(request access at https://aka.ms/teams-api-protected-apis)")
+MAIL_POLICY = ("403: an Exchange Online application access policy leaves Watchword out of this mailbox (an Exchange "
+               "admin adds Watchword's app to the policy's group, or removes the policy)")
+
+
+def _error_message(res: BatchResult) -> str:
+    if isinstance(res.body, dict) and isinstance(res.body.get("error"), dict):
+        return str(res.body["error"].get("message", ""))
+    return ""
+
+
 def reason(res: BatchResult, permission: str | None) -> str:
     """A failed item in plain words, for `UserContext.unavailable` and logs."""
     code = res.error_code
     if res.status == 403:
         if code == _NO_PREMIUM:
             return "tenant has no Microsoft Entra ID P1 or P2 licence"
+        message = _error_message(res)
+        if "Protected API access" in message:
+            return PROTECTED_API
+        if "AccessPolicy" in message:
+            return MAIL_POLICY
         return f"403: {permission} not granted" if permission else "403: access denied"
     if res.status == 429:
         return "throttled"

@@ -257,9 +257,40 @@ class GraphDirectory:
         if sp_id and not can_reset:
             problems.append("Watchword's service principal holds no directory role that may reset passwords: "
                             "assign it Helpdesk Administrator (or User Administrator) in Microsoft Entra.")
+        problems += await self._probe_sources(tenant_id, granted)
         return ConnectionCheck(tenant_id=tenant_id, checked_at=checked_at, token_ok=True, tenant_matches=True,
                                permissions=permissions, sp_object_id=sp_id, sp_roles=tuple(sorted(sp_roles)),
                                can_reset=can_reset, problems=tuple(problems))
+
+    async def _probe_sources(self, tenant_id: str, granted: frozenset[str]) -> list[str]:
+        """Ask each gated source once, live, for one person: protected and policy-gated APIs answer 403 with the
+        permission granted (Teams chats without Microsoft's approval, mail under an Exchange application access
+        policy, sign-in logs without Entra ID P1), and only asking shows it. One sentence per source that fails,
+        with the cause and the fix."""
+        try:
+            users = await self._get_json(tenant_id, relative_url("/users", {
+                "$select": "id,mail", "$filter": "accountEnabled eq true", "$top": "10"}), "people",
+                permission="User.Read.All", budget_s=READY_TIMEOUT_S * 2)
+        except GraphUnavailable as err:
+            return [f"Could not pick someone to check the data sources with ({err.reason})."]
+        person = next((u for u in mapping.values(users) if u.get("id") and u.get("mail")), None)
+        if person is None:
+            return []
+        uid = quote(str(person["id"]), safe="")
+        probes = {
+            "chats": ("Teams chats", f"/users/{uid}/chats?$top=1", "Chat.Read.All"),
+            "mail": ("Mail", f"/users/{uid}/messages?$top=1&$select=id", "Mail.ReadBasic.All"),
+            "sign_ins": ("Sign-in logs", relative_url("/auditLogs/signIns", {
+                "$filter": f"userId eq {odata_string(str(person['id']))}", "$top": "1"}), "AuditLog.Read.All"),
+        }
+        asked = {key: probe for key, probe in probes.items() if probe[2] in granted}  # missing ones are named above
+        try:
+            results = await self._batch(tenant_id, [BatchItem(k, url) for k, (_, url, _) in asked.items()])
+        except GraphUnavailable as err:
+            return [f"Could not check the data sources ({err.reason})."]
+        return [f"{label} cannot be read: {reason(results[key], permission)}."
+                for key, (label, _, permission) in asked.items()
+                if not results[key].ok and results[key].status not in (404,)]
 
     async def _service_principal_roles(self, tenant_id: str) -> tuple[str | None, tuple[str, ...]]:
         sps = await self._get_json(tenant_id, relative_url("/servicePrincipals", {

@@ -86,6 +86,9 @@ def _require(req: GraphRequest) -> None:
     if missing:
         raise GraphError(403, "Authentication_MSGraphPermissionMissing",
                          f"Calling principal does not have required MSGraph permissions {','.join(missing)}")
+    if not req.state.config.entra_id_p1:
+        raise GraphError(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                         "Neither tenant is B2C or tenant doesn't have premium license")
 
 
 def sign_in_json(sign_in: SignIn, user: User) -> dict[str, Any]:

@@ -37,6 +37,10 @@ def _require(req: GraphRequest, needed: Sequence[str]) -> None:
         have = ", ".join(sorted(req.roles))
         raise GraphError(403, "Forbidden", f"Missing role permissions on the request. API requires one of "
                          f"'{', '.join(needed)}'. Roles on the request '{have}'.")
+    if not req.state.config.protected_api_approved:
+        raise GraphError(403, "Forbidden", "Invoked API requires Protected API access in application-only context "
+                         "when not also using delegated permissions. Please visit "
+                         "https://aka.ms/teams-api-protected-apis to request access.")
 
 
 def _expands(req: GraphRequest) -> set[str]:

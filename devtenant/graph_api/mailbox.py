@@ -79,6 +79,9 @@ def access_denied() -> GraphError:
 def _require(req: GraphRequest, alternatives: set[str]) -> None:
     if not req.roles & alternatives:
         raise access_denied()
+    if req.state.config.mail_access_policy_blocks:
+        raise GraphError(403, "ErrorAccessDenied", "Access to OData is disabled: Blocked by tenant configured "
+                         "AppOnly AccessPolicy settings.")
 
 
 def _mailbox_owner(req: GraphRequest) -> User:

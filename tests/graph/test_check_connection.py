@@ -8,6 +8,7 @@ from devtenant.state import GRAPH_PERMISSIONS
 from graph.graph_directory import GraphDirectory
 from graph.permissions import PERMISSION_NAMES, PERMISSIONS
 from tests.devtenant.helpers import ThreadedDevTenant
+from tests.devtenant.tiny_org import ALAN, TENANT_ID
 from tests.graph.support import directory_for, state
 
 
@@ -71,3 +72,26 @@ async def test_a_tenant_without_the_optional_permission_is_still_ready(
     assert check.ok and check.problems == () and check.missing_permissions == ()
     [optional] = [p for p in check.permissions if not p.granted]
     assert optional.name == "TeamsAppInstallation.ReadWriteSelfForUser.All" and optional.optional
+
+
+async def test_the_check_asks_each_gated_source_live_and_names_the_cause_and_the_fix(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    # All permissions granted, yet Microsoft answers 403: no protected-API approval for chats, an Exchange
+    # application access policy on mail, no Entra ID P1 for sign-in logs.
+    dt = make_tenant(protected_api_approved=False, mail_access_policy_blocks=True, entra_id_p1=False)
+    async with directory_for(dt) as directory:
+        check = await directory.check_connection(dt.ready["tenant_id"])
+        loaded = await (await directory.load_context(dt.ready["tenant_id"], ALAN)).with_sign_ins()
+    problems = " ".join(check.problems)
+    assert "Teams chats cannot be read" in problems and "aka.ms/teams-api-protected-apis" in problems
+    assert "Mail cannot be read" in problems and "application access policy" in problems
+    assert "Sign-in logs cannot be read" in problems and "Entra ID P1" in problems
+    assert not check.missing_permissions
+    why = loaded.context.unavailable
+    assert "protected API" in why["chats"] and "application access policy" in why["mail"]
+    assert "application access policy" in why["meetings"] and "P1" in why["sign_ins"]
+
+
+async def test_a_healthy_tenant_reports_no_source_problems(directory: GraphDirectory) -> None:
+    check = await directory.check_connection(TENANT_ID)
+    assert not [p for p in check.problems if "cannot be read" in p]
