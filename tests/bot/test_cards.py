@@ -91,6 +91,15 @@ def test_password_card_shows_the_password_in_the_groups_the_agent_reads_out() ->
     assert "Kq7m-xR4t-9wPe-hN3c" in card_text(card) and "hyphens" in card_text(card)
 
 
+def test_password_card_says_what_to_do_when_the_first_sign_in_fails() -> None:
+    # A new password takes a while to reach every Microsoft service (replication): a failed first sign-in is
+    # usually that, not a wrong password, and resetting again only restarts the wait.
+    card = render("password", person_name="Alan", redacted=False, password="Kq7m-xR4t-9wPe-hN3c", data={"ref": "r"})
+    assert_valid_card(card)
+    text = card_text(card)
+    assert "If their first sign-in with it fails" in text and "try again" in text and "Don't reset it again" in text
+
+
 async def test_a_whole_verification_with_a_hostile_name_sends_only_valid_cards(tmp_path, sqlite_template) -> None:
     hostile = replace(ALAN, display_name=HOSTILE[0] + HOSTILE[2], job_title=HOSTILE[1], department=HOSTILE[4])
     clock = FakeClock()
