@@ -43,7 +43,7 @@ class Cluster:
 
 def instance_env(database_url: str, users: int, seed: int, keys: tuple[str, str], **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHWORD_", "CONNECTIONS__"))}
-    env.update({"WATCHWORD_DATABASE_URL": database_url, "WATCHWORD_DEMO_USERS": str(users),
+    env.update({"WATCHWORD_DEMO": "true", "WATCHWORD_DATABASE_URL": database_url, "WATCHWORD_DEMO_USERS": str(users),
                 "WATCHWORD_DEMO_SEED": str(seed), "WATCHWORD_STATE_KEY": keys[0], "WATCHWORD_SESSION_KEY": keys[1],
                 "WATCHWORD_LOG_LEVEL": "WARNING", **extra})
     return env

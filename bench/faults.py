@@ -406,6 +406,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "WATCHWORD_GRAPH_URL": ready["graph"], "WATCHWORD_CA_FILE": ready["ca_file"],
                 "WATCHWORD_TENANT_ID": ready["tenant_id"], "WATCHWORD_HELPDESK_GROUP_ID": ready["helpdesk_group_id"],
                 "WATCHWORD_ADMIN_GROUP_ID": ready["admins_group_id"],
+                # A configured (not demo) instance needs its public https URL; nothing here follows its links.
+                "WATCHWORD_PUBLIC_URL": "https://watchword.faults.invalid",
                 "WATCHWORD_STATE_KEY": Fernet.generate_key().decode(),
                 "WATCHWORD_SESSION_KEY": Fernet.generate_key().decode(), "WATCHWORD_LOG_LEVEL": "WARNING",
                 KEY_ENV: bench.public_jwk()})

@@ -229,7 +229,8 @@ async def fuzz(examples: int, users: int = 60, seed: int | None = None) -> dict[
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="watchword-fuzz-") as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHWORD_", "CONNECTIONS__"))}
-        env.update({"WATCHWORD_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'watchword.db'}",
+        env.update({"WATCHWORD_DEMO": "true",
+                    "WATCHWORD_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'watchword.db'}",
                     "WATCHWORD_DEMO_USERS": str(users), "WATCHWORD_DEMO_SEED": "1", "WATCHWORD_SESSION_KEY": key,
                     "WATCHWORD_LOG_LEVEL": "WARNING"})
         anchor = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)  # devtenant anchors its org there
