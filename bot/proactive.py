@@ -88,19 +88,29 @@ class ProactiveMessenger:
 
     async def send(self, context: TurnContext, reference: dict[str, Any], activity: Activity, what: str) -> bool:
         """Send `activity` into the referenced conversation; False (logged) if that fails."""
+        delivered = False
+
+        async def deliver(proactive: TurnContext) -> None:
+            nonlocal delivered
+            # Caught here, not around continue_conversation: CloudAdapter hands a failure inside the continuation to
+            # the app's turn-error handler and returns normally, so a chat that is gone (Teams closed, the app
+            # uninstalled) would count as reached and the agent be told a code was shown that no one can see.
+            try:
+                await proactive.send_activity(activity)
+            except Exception:  # a notice must never break the agent's turn; the log says why
+                log.warning("could not deliver %s", what, exc_info=True)
+                return
+            delivered = True
+
         try:
             continuation = ConversationReference.model_validate(reference).get_continuation_activity()
-
-            async def deliver(proactive: TurnContext) -> None:
-                await proactive.send_activity(activity)
-
             claims = ClaimsIdentity() if self._anonymous else ClaimsIdentity({"aud": self._app_id,
                                                                               "appid": self._app_id})
             await context.adapter.continue_conversation_with_claims(claims, continuation, deliver)
-        except Exception:  # a notice must never break the agent's turn; the log says why
+        except Exception:
             log.warning("could not deliver %s", what, exc_info=True)
             return False
-        return True
+        return delivered
 
     # --- Messenger (for the dialogs) -----------------------------------------------------------------------
     async def can_reach(self, tenant_id: str, user_id: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -150,3 +151,23 @@ async def test_proactive_code_reaches_the_person_through_the_connector(demo_clie
     assert "Your code for the IT helpdesk" in json.dumps(asked)
     to_agent = [path for path, _, _ in connector.replies if f"a:{MARGARET.id}" in path]
     assert len(to_agent) >= 2  # the person card and the card asking for the code
+
+
+async def test_a_code_that_cannot_reach_the_persons_chat_is_not_asked_for(demo_client, connector: Connector) -> None:
+    """Their chat's service is gone (Teams closed, the app uninstalled): the adapter's turn-error handler swallows
+    the failure, yet the agent must not be told a code was shown; the questions start instead."""
+    from tests.dialogs.fakes import ALAN
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        gone = f"http://127.0.0.1:{probe.getsockname()[1]}/"
+    alan = activity(connector, text="hi", serviceUrl=gone)
+    alan["from"] = {"id": f"29:{ALAN.id}", "name": ALAN.display_name, "aadObjectId": ALAN.id}
+    alan["conversation"] = {"id": f"a:{ALAN.id}", "conversationType": "personal", "tenantId": TENANT}
+    assert (await demo_client.post("/api/messages", json=alan)).status == 202
+    connector.replies.clear()
+    response = await demo_client.post("/api/messages", json=activity(connector, text="verify alan turing"))
+    assert response.status == 202
+    shown = json.dumps([reply for _, reply, _ in connector.replies])
+    assert "Ask for the code in their Teams" not in shown
+    assert "Submit answer" in shown  # the first question
