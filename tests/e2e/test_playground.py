@@ -5,15 +5,21 @@ The Playground's mock users are devtenant's people: the one typing is a member o
 include the people being verified, all with the dev tenant's id and their real object ids (its config file is
 written to a temp dir, through devtenant.playground as `make run` does). Two runs:
 
-* a genuine caller: `verify <name>`, each question answered with something devtenant's ground truth says the
-  product should accept (bench/truth.py and bench/callers.py, never the product's own loaded context), then
-  Verified, Reset password, the temporary password shown once, "I've passed it on", and the card updated
-  (the Playground emulates PUT, not DELETE) so the password is no longer on the page, in the store or the log;
-* an impostor: wrong answers, Not verified, and no reset offered.
+* a genuine caller: the person's own Teams is open (a second Playground whose user is them, in the same
+  browser), the agent types `verify <name>`, Watchword shows a one-time code in the person's chat, the caller
+  reads it out from there (the test reads it off that page, as the person sees it) and the agent types it; the
+  remaining questions are answered with what devtenant's ground truth says the product should accept
+  (bench/truth.py and bench/callers.py, never the product's own loaded context), then Verified, Reset password,
+  the temporary password shown once, "I've passed it on", and the card updated (the Playground emulates PUT,
+  not DELETE) so the password is no longer on the page, in the store or the log; the person is told in Teams;
+* an impostor: the real person's Teams shows the code, the caller can't read it ("They can't see a code"),
+  gives wrong answers, Not verified, and no reset offered.
 
 Before the browser starts, the targets are chosen by asking the product's engine offline (an in-process devtenant
-with the same organisation, the product's GraphDirectory and VerificationSession): the genuine target is one the
-engine verifies every time with those answers. Screenshots and timings go to build/screenshots/playground/.
+with the same organisation, the product's GraphDirectory and VerificationSession) along the same path: the code
+offered first (the person has a chat with Watchword), then the questions, and the sign-in risk when it arrives.
+The genuine target is one the engine verifies every time with the code and those answers; the impostor target
+one it refuses without the code and with wrong answers. Screenshots and timings go to build/screenshots/playground/.
 
 Skips, saying how to fix it, when Node.js, the npm package (`make test` installs it), Chromium or playwright is
 missing.
@@ -22,8 +28,10 @@ missing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
+import re
 import sqlite3
 import subprocess
 import threading
@@ -61,7 +69,8 @@ from tests.e2e.conftest import (
     skip_without_browser,
     stop_process,
 )
-from verification import Decision, Outcome, Policy, Prompt, VerificationSession, assess_risk
+from verification import Outcome, Policy, Prompt, RiskAssessment, Step, VerificationSession, assess_risk
+from verification.factors import Factor
 from verification.names import normalize
 from verification.session import FULL_NAME_PROMPT
 
@@ -80,6 +89,13 @@ CANDIDATES = 4  # sign-in logs allow 5 requests per 10 s per tenant: stay under 
 OFFLINE_RUNS = 6  # genuine sessions the engine must pass offline for a target to be chosen
 COMPOSER = '[role="textbox"][data-lexical-editor="true"]'
 CARD = ".fai-OutputCard .ac-adaptiveCard"
+CODE_CARD_TITLE = "Your code for the IT helpdesk"  # templates/cards/out_of_band.json.j2, in the person's own chat
+SPOKEN_CODE = re.compile(r"(?<![\d:])(\d{3}) (\d{3})(?![\d:])")  # "482 913", as factors.spoken groups it
+
+
+def card_kind(card: dict[str, Any]) -> str:
+    """`kind_of`, plus the agent's "type the code the caller reads out" card (its "They can't see a code" button)."""
+    return "code_entry" if "no_code" in verbs_of(card) else kind_of(card)
 
 
 class Timer:
@@ -141,17 +157,34 @@ class World:
     app_log: Path
 
 
-def _play(session: VerificationSession, step: Any, caller: Callable[[Prompt], str]) -> Decision:
-    while step.decision is None:
-        step = session.answer(caller(step.prompt))
-    return step.decision
+def _play(session: VerificationSession, step: Step, caller: Callable[[Prompt], str], final_risk: RiskAssessment,
+          code_read_out: bool) -> Outcome:
+    """A session along the product's path (dialogs/proof_dialog.py): the code shown when offered, read out (or
+    "they can't see a code"), the questions, and the sign-in risk handed over when the session waits for it."""
+    code = ""
+    for _ in range(40):
+        if step.decision is not None:
+            return step.decision.outcome
+        if Factor.POSSESSION in step.offer:
+            code = session.issue_code()
+            step = session.requested(Factor.POSSESSION, True)
+        elif step.prompt is None and Factor.POSSESSION in step.awaiting:
+            step = session.enter_code(code) if code_read_out else session.decline_code()
+        elif step.prompt is not None:
+            step = session.answer(caller(step.prompt))
+        elif step.awaiting_risk:
+            step = session.update_risk(final_risk)
+        else:
+            raise AssertionError(f"the session waits for {sorted(step.awaiting)}, which no one here can give")
+    raise AssertionError("the session never decided")
 
 
 async def _offline_pick(org: Org, truth: GroundTruth, candidates: list[User]) -> list[User]:
     """The product's engine, offline: load each candidate's context through the product's GraphDirectory from an
-    in-process devtenant serving the same organisation, then play sessions. Returns (genuine, impostor target): the
-    genuine one None when the engine verified none of the candidates (the genuine test then says so; the others,
-    which need questions but not a pass, still run)."""
+    in-process devtenant serving the same organisation, then play sessions as the Playground runs will (their own
+    Teams open, so the code is offered). Returns (genuine, impostor target): the genuine one None when the engine
+    verified none of the candidates (the genuine test then says so; the others, which need questions but not a
+    pass, still run)."""
     from devtenant.server import running_devtenant
     from devtenant.state import DevTenantConfig
     from graph.client import build_http_client
@@ -160,6 +193,7 @@ async def _offline_pick(org: Org, truth: GroundTruth, candidates: list[User]) ->
     from settings import Settings
 
     policy = Policy()
+    own_teams = frozenset({Factor.POSSESSION})  # the runs open the person's own Teams; no manager has a chat
     genuine: User | None = None
     impostor: User | None = None
     async with running_devtenant(DevTenantConfig(seed=SEED, users=USERS), org=org) as dt:
@@ -171,17 +205,23 @@ async def _offline_pick(org: Org, truth: GroundTruth, candidates: list[User]) ->
         try:
             for user in candidates[:CANDIDATES]:
                 loaded = await directory.load_context(settings.tenant_id, user.id)
-                risk = assess_risk(loaded.context, policy)
+                risk = assess_risk(loaded.context, policy)  # as dialogs/session_keeper.py weighs it at the start
+                pending = loaded.sign_ins_later is not None
+                final = assess_risk((await loaded.with_sign_ins()).context, policy)
 
-                def run(caller: Callable[[Prompt], str], i: int, loaded: Any = loaded, risk: Any = risk) -> str:
+                def run(caller: Callable[[Prompt], str], i: int, code_read_out: bool, loaded: Any = loaded,
+                        risk: RiskAssessment = risk, pending: bool = pending, final: RiskAssessment = final) -> str:
                     session = VerificationSession(lambda: datetime.now(UTC), seed=f"e2e:{i}")
-                    step = session.start(loaded.context, loaded.org, policy, risk, 0)
-                    return "refused" if step.decision is not None else _play(session, step, caller).outcome.value
+                    step = session.start(loaded.context, loaded.org, policy, risk, 0, own_teams, risk_pending=pending)
+                    if step.decision is not None:
+                        return "refused"
+                    return _play(session, step, caller, final, code_read_out).value
 
-                if loaded.context.is_federated or run(WrongCaller(truth, user.id), 0) != Outcome.NOT_VERIFIED.value:
-                    continue  # refused before any question, or questions an impostor could answer
-                if genuine is None and all(run(perfect_caller(truth, user.id), i) == Outcome.VERIFIED.value
-                                           for i in range(OFFLINE_RUNS)):
+                if loaded.context.is_federated or run(WrongCaller(truth, user.id), 0, code_read_out=False) \
+                        != Outcome.NOT_VERIFIED.value:
+                    continue  # refused before any question, or questions an impostor without the code could answer
+                if genuine is None and all(run(perfect_caller(truth, user.id), i, code_read_out=True)
+                                           == Outcome.VERIFIED.value for i in range(OFFLINE_RUNS)):
                     genuine = user
                 elif impostor is None:
                     impostor = user
@@ -252,6 +292,10 @@ class Chat:
     timer: Timer
     received: list[dict[str, Any]] = field(default_factory=list)  # createMessage/updateMessage..., in order
     count: int = 0
+    browser: Any = None  # the Playwright BrowserContext: another person's Teams opens in a tab of its own
+    workdir: Path | None = None
+    numbered_by: Chat | None = None  # screenshots of another person's Teams are numbered in the agent's sequence
+    label: str = ""
 
     def on_frame(self, payload: str | bytes) -> None:
         try:
@@ -277,16 +321,28 @@ class Chat:
         deadline = time.monotonic() + TIMEOUT_MS / 1000
         while time.monotonic() < deadline:
             for action, card in self.cards(since):
-                if action == "createMessage" and kind_of(card) in kinds:
+                if action == "createMessage" and card_kind(card) in kinds:
                     return card
             self.page.wait_for_timeout(50)
-        seen = [(a, kind_of(c), title_of(c)) for a, c in self.cards(since)]
+        seen = [(a, card_kind(c), title_of(c)) for a, c in self.cards(since)]
         raise AssertionError(f"no {kinds} card arrived; received {seen}")
 
     def shot(self, label: str) -> None:
-        self.count += 1
-        self.page.screenshot(path=str(self.shots / f"{self.count:02d}-{label}.png"), full_page=True)
+        owner = self.numbered_by or self
+        owner.count += 1
+        label = f"{self.label}-{label}" if self.label else label
+        self.page.screenshot(path=str(self.shots / f"{owner.count:02d}-{label}.png"), full_page=True)
         self.timer.lap(label)
+
+    def look(self) -> None:
+        """This tab to the front, as a person switching to it would (hidden tabs get no animation frames, so
+        clicks there wait for the page to settle about a second a time)."""
+        self.page.bring_to_front()
+
+    def watch(self) -> None:
+        """Record what the Playground's page receives on its conversation websocket."""
+        self.page.on("websocket", lambda ws: ws.on("framereceived", self.on_frame)
+                     if "_ws_conversation" in ws.url else None)
 
     def active_card(self, button: str) -> Locator:
         """The newest rendered card that shows this button."""
@@ -308,6 +364,26 @@ def _wait_serving(proc: subprocess.Popen[str], out: Path, config: Path) -> str:
     raise AssertionError(f"the Agents Playground did not start: {playground.failure_reason(config)}")
 
 
+@contextlib.contextmanager
+def running_playground(world: World, me: User, others: list[User], workdir: Path, chat_id: str) -> Iterator[str]:
+    """A Playground of its own (free port) where `me` types and `others` are the other users; its URL."""
+    config = playground.write_config(workdir, playground.config(
+        world.org.tenant_id, me, others, chat_id=chat_id, team_group_id=world.org.helpdesk_group_id))
+    port = playground.free_port()  # it silently moves when its port is taken: choose a free one ourselves
+    out = workdir / "stdout.txt"
+    with out.open("w") as stdout:
+        proc = subprocess.Popen(playground.command(world.ready["app"] + "/api/messages", port),  # noqa: S603
+                                cwd=workdir, env=playground.environment(config),
+                                stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=playground.die_with_parent)
+    try:
+        url = _wait_serving(proc, out, config)
+        assert url.endswith(f":{port}"), f"the Playground moved from port {port}: {url}"
+        yield url
+    finally:
+        stop_process(proc, grace_s=5)
+
+
 @pytest.fixture
 def chat(world: World, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Chat]:
     """A Playground of its own (free port, fresh personal chat) on the world's app, and Chromium showing it."""
@@ -318,55 +394,97 @@ def chat(world: World, tmp_path: Path, request: pytest.FixtureRequest) -> Iterat
     for old in shots.glob("*.png"):
         old.unlink()
     users = [u for u in (world.genuine, world.impostor_target, *world.others) if u is not None]
-    config = playground.write_config(tmp_path / "playground", playground.config(
-        world.org.tenant_id, world.agent, users, chat_id=f"a:watchword-e2e-{name}",
-        team_group_id=world.org.helpdesk_group_id))
-    port = playground.free_port()  # it silently moves when its port is taken: choose a free one ourselves
-    out = tmp_path / "playground" / "stdout.txt"
-    with out.open("w") as stdout:
-        proc = subprocess.Popen(playground.command(world.ready["app"] + "/api/messages", port),  # noqa: S603
-                                cwd=tmp_path / "playground", env=playground.environment(config),
-                                stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT, text=True,
-                                preexec_fn=playground.die_with_parent)
     try:
-        url = _wait_serving(proc, out, config)
-        assert url.endswith(f":{port}"), f"the Playground moved from port {port}: {url}"
-        timer.lap("start the Playground")
-        with loopback_browser(tmp_path / "chromium-profile", viewport={"width": 1280, "height": 1000}) \
-                as (context, blocked):
-            context.set_default_timeout(TIMEOUT_MS)
-            page = context.pages[0] if context.pages else context.new_page()
-            talk = Chat(page, shots, timer)
-            page.on("websocket", lambda ws: ws.on("framereceived", talk.on_frame)
-                    if "_ws_conversation" in ws.url else None)
-            timer.lap("launch Chromium")
-            page.goto(url)
-            talk.wait_for(0, "notice")  # the welcome (help) card on install
-            expect(page.locator(CARD).first).to_contain_text("verify")
-            talk.shot("welcome")
-            yield talk
-        # Fonts from Microsoft's CDN are refused (no internet here); nothing else may go out.
-        assert not [u for u in blocked if not u.startswith("https://res-1.cdn.office.net/")], blocked
+        with running_playground(world, world.agent, users, tmp_path / "playground", f"a:watchword-e2e-{name}") \
+                as url:
+            timer.lap("start the Playground")
+            with loopback_browser(tmp_path / "chromium-profile", viewport={"width": 1280, "height": 1000}) \
+                    as (context, blocked):
+                context.set_default_timeout(TIMEOUT_MS)
+                page = context.pages[0] if context.pages else context.new_page()
+                talk = Chat(page, shots, timer, browser=context, workdir=tmp_path)
+                talk.watch()
+                timer.lap("launch Chromium")
+                page.goto(url)
+                talk.wait_for(0, "notice")  # the welcome (help) card on install
+                expect(page.locator(CARD).first).to_contain_text("verify")
+                talk.shot("welcome")
+                yield talk
+            # Fonts from Microsoft's CDN are refused (no internet here); nothing else may go out.
+            assert not [u for u in blocked if not u.startswith("https://res-1.cdn.office.net/")], blocked
     finally:
-        stop_process(proc, grace_s=5)
         timer.write(ARTIFACTS / "timings.txt", name)
 
 
+@contextlib.contextmanager
+def own_teams(world: World, chat: Chat, person: User) -> Iterator[Chat]:
+    """The person's own Teams, signed in at their desk: a Playground whose user is them, showing their personal
+    chat with Watchword in another tab of the browser (`Chat.look` brings a tab to the front: a hidden tab gets
+    no animation frames). Installing Watchword there (the welcome) is what lets Watchword reach them, as in Teams."""
+    assert chat.browser is not None and chat.workdir is not None
+    others = [u for u in (world.agent, world.genuine, world.impostor_target, *world.others)
+              if u is not None and u.id != person.id][:playground.MOCK_USERS]
+    with running_playground(world, person, others, chat.workdir / "their-teams",
+                            f"a:watchword-e2e-own-{person.id}") as url:
+        page = chat.browser.new_page()
+        theirs = Chat(page, chat.shots, chat.timer, numbered_by=chat, label="their-teams")
+        theirs.watch()
+        try:
+            page.goto(url)
+            theirs.wait_for(0, "notice")  # Watchword's welcome: installed in their Teams
+            chat.look()
+            chat.timer.lap("open their own Teams")
+            yield theirs
+        finally:
+            page.close()
+
+
 # --- steps ----------------------------------------------------------------------------------------------------
-def start_verifying(chat: Chat, person: User) -> dict[str, Any]:
-    """Type `verify <name>`, choose them if several people match; the first question card."""
+def start_verifying(chat: Chat, person: User, first: str = "question") -> dict[str, Any]:
+    """Type `verify <name>`, choose them if several people match; the first card that asks something: a question,
+    or (`first="code_entry"`) the code card, when the person has their own Teams chat with Watchword."""
     since = len(chat.received)
     chat.say(f"verify {person.display_name}")
-    card = chat.wait_for(since, "question", "people_choice", "decision", "notice")
-    if kind_of(card) == "people_choice":
+    card = chat.wait_for(since, "question", "code_entry", "people_choice", "decision", "notice")
+    if card_kind(card) == "people_choice":
         chat.shot("people-choice")
         since = len(chat.received)
         row = chat.page.locator(f"{CARD} .ac-container").filter(has_text=person.user_principal_name).last
         row.get_by_role("button", name=f"Choose {person.display_name}").click()
-        card = chat.wait_for(since, "question", "decision", "notice")
-    assert kind_of(card) == "question", f"no question for {person.display_name}: {title_of(card)}"
+        card = chat.wait_for(since, "question", "code_entry", "decision", "notice")
+    assert card_kind(card) == first, f"no {first} for {person.display_name}: {_details(card)}"
     expect(chat.page.locator(CARD).filter(has_text="Verifying").last).to_contain_text(person.display_name)
     return card
+
+
+def code_in_their_teams(theirs: Chat) -> str:
+    """The code as the person sees it in their own chat with Watchword (the card's text on their page), in the
+    groups they read out: "482 913"."""
+    theirs.look()
+    shown = theirs.page.locator(CARD).filter(has_text=CODE_CARD_TITLE).last
+    expect(shown).to_contain_text("read them this code")
+    codes = SPOKEN_CODE.findall(shown.inner_text())
+    assert len(codes) == 1, f"one code on the card in their Teams, not {codes}"
+    theirs.shot("code-shown")
+    assert theirs.numbered_by is not None
+    theirs.numbered_by.look()  # back to the agent's chat
+    return " ".join(codes[0])
+
+
+def enter_code(chat: Chat, read_out: str | None) -> dict[str, Any]:
+    """On the agent's code card, type what the caller read out, or choose "They can't see a code" (None); the
+    next card that asks or decides."""
+    shown = chat.active_card("Check code")
+    expect(shown).to_contain_text("Ask the caller to read it out")
+    since = len(chat.received)
+    if read_out is None:
+        chat.shot("code-card")
+        shown.get_by_role("button", name="They can't see a code").click()
+    else:
+        shown.get_by_placeholder("6 digits").fill(read_out)
+        chat.shot("code-typed")
+        shown.get_by_role("button", name="Check code").click()
+    return chat.wait_for(since, "question", "decision")
 
 
 def answer_until_decided(chat: Chat, card: dict[str, Any], caller: Callable[[Prompt], str]) -> dict[str, Any]:
@@ -401,14 +519,24 @@ def _details(card: dict[str, Any]) -> str:
 def test_a_genuine_caller_is_verified_and_the_password_shown_once_is_then_removed(world: World, chat: Chat):
     target = world.genuine
     assert target is not None, (f"the engine verified none of {CANDIDATES} people offline in {OFFLINE_RUNS} runs "
-                                "with answers devtenant's ground truth accepts: genuine callers fail (engine changed?)")
-    card = start_verifying(chat, target)
-    chat.shot("first-question")
+                                "with the code from their own Teams and answers devtenant's ground truth accepts: "
+                                "genuine callers fail (engine changed?)")
+    with own_teams(world, chat, target) as theirs:
+        _verify_and_reset(world, chat, theirs, target)
+
+
+def _verify_and_reset(world: World, chat: Chat, theirs: Chat, target: User) -> None:
+    card = start_verifying(chat, target, first="code_entry")
+    code = code_in_their_teams(theirs)  # the caller reads it out from their own Teams
+    assert code not in chat.page.locator("body").inner_text(), "the agent's chat shows the code"
+    assert code.replace(" ", "") not in json.dumps(chat.received), "the code reached the agent's chat"
+    card = enter_code(chat, code)  # the agent types it as they hear it, in its two groups
     decision = answer_until_decided(chat, card, perfect_caller(world.truth, target.id))
     assert title_of(decision) == "Verified", _details(decision)
     assert verbs_of(decision) == ["reset", "done"]
     verified = chat.active_card("Reset password")
     expect(verified).to_contain_text(target.display_name)
+    expect(verified).to_contain_text("Read out the code shown in their own Teams")  # which factors held
     chat.shot("verified")
 
     since = len(chat.received)
@@ -443,26 +571,37 @@ def test_a_genuine_caller_is_verified_and_the_password_shown_once_is_then_remove
     assert updates, "the password's message was not updated (PUT) in the Playground"
     assert password not in json.dumps(updates[-1])
 
-    # Never kept: not in the store (conversation state, audit...) nor in the app's log.
+    # Never kept, the password nor the code: not in the store (conversation state, audit...) nor in the log.
     for path in (world.database, world.database.with_name(world.database.name + "-wal"), world.app_log):
         if path.exists():
             assert password.encode() not in path.read_bytes(), f"the temporary password is in {path.name}"
+            assert code.encode() not in path.read_bytes(), f"the one-time code is in {path.name}"
     with sqlite3.connect(world.database) as db:
         rows = db.execute("SELECT action, outcome FROM audit_log WHERE subject = ?", (target.id,)).fetchall()
     assert ("password_reset", "success") in rows and ("password_reset", "passed_on") in rows, rows
 
+    # The person is told in their own Teams, where the code was shown.
+    theirs.look()
+    expect(theirs.page.locator(CARD).filter(has_text="Your password was reset").last).to_be_visible()
+    theirs.shot("told-of-the-reset")
 
-def test_an_impostor_giving_wrong_answers_is_not_verified_and_no_reset_is_offered(world: World, chat: Chat):
+
+def test_an_impostor_without_the_code_giving_wrong_answers_is_not_verified_and_no_reset_is_offered(
+        world: World, chat: Chat):
     target = world.impostor_target
-    card = start_verifying(chat, target)
-    chat.shot("first-question")
-    decision = answer_until_decided(chat, card, WrongCaller(world.truth, target.id))
-    assert title_of(decision) == "Not verified", _details(decision)
-    assert "reset" not in verbs_of(decision)
-    shown = chat.page.locator(CARD).filter(has_text="Not verified").last
-    expect(shown).to_contain_text(target.display_name)
-    expect(chat.page.get_by_role("button", name="Reset password")).to_have_count(0)
-    chat.shot("not-verified")
+    with own_teams(world, chat, target) as theirs:  # the real person is at their desk; the caller is not them
+        start_verifying(chat, target, first="code_entry")
+        code = code_in_their_teams(theirs)  # shown only where the impostor cannot see it
+        card = enter_code(chat, None)  # "They can't see a code": questions only, at the full bar
+        chat.shot("first-question")
+        decision = answer_until_decided(chat, card, WrongCaller(world.truth, target.id))
+        assert title_of(decision) == "Not verified", _details(decision)
+        assert "reset" not in verbs_of(decision)
+        shown = chat.page.locator(CARD).filter(has_text="Not verified").last
+        expect(shown).to_contain_text(target.display_name)
+        expect(chat.page.get_by_role("button", name="Reset password")).to_have_count(0)
+        assert code not in chat.page.locator("body").inner_text(), "the agent's chat shows the code"
+        chat.shot("not-verified")
 
 
 def test_the_agent_reads_plain_commands_sends_from_the_keyboard_and_a_cancel_counts_only_what_was_answered(
