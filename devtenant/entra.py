@@ -316,8 +316,29 @@ class IdentityPlatform:
         if grant_type == "refresh_token":
             self._authenticate_client(client_id, secret, tid)
             return self._redeem_refresh_token(base, client_id, form)
+        if grant_type == "password":
+            self._authenticate_client(client_id, secret, tid)
+            return self._password_sign_in(form)
         raise AadError("unsupported_grant_type", 70003,
                        f"The app requested an unsupported grant type '{grant_type}'.")
+
+    def _password_sign_in(self, form: Mapping[str, str]) -> dict[str, Any]:
+        """Resource owner password credentials: only to check a password, as a person signing in would. A password
+        set in the last `password_replication_s` fails as a wrong one (Entra has not replicated it yet); one that
+        must be changed answers AADSTS50055 (expired) once it works, which is what the person then sees."""
+        user = self.state.org.user(form.get("username", ""))
+        from devtenant.graph_api.passwords import verify_password  # the Graph side owns password hashing
+
+        replicated = (user is not None and user.password_set_at is not None
+                      and self.clock() >= user.password_set_at + self.state.config.password_replication_s)
+        if user is None or not user.account_enabled or not replicated or not verify_password(
+                user, form.get("password", "")):
+            raise AadError("invalid_grant", 50126, "Error validating credentials due to invalid username or "
+                           "password.")
+        if user.force_change_password_next_sign_in:
+            raise AadError("invalid_grant", 50055, "The password is expired.")
+        raise AadError("invalid_grant", 50079, "Due to a configuration change made by your administrator, or "
+                       "because you moved to a new location, you must use multi-factor authentication.")
 
     def _authenticate_client(self, client_id: str, secret: str, tid: str | None) -> None:
         if not client_id:

@@ -58,6 +58,8 @@ class User:
     password: str | None = None
     force_change_password_next_sign_in: bool = False
     force_change_password_next_sign_in_with_mfa: bool = False
+    # When the password was last set (time.time()): it works for sign-in only once Entra replicated it.
+    password_set_at: float | None = None
     # Change tracking for /users/delta: the org-wide sequence number of this user's last change.
     version: int = 0
 

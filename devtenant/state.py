@@ -76,6 +76,9 @@ class DevTenantConfig:
     groups_claim: bool = False
     # After admin consent, client-credentials tokens carry no roles for this long (Entra's replication delay).
     consent_propagation_s: float = 5.0
+    # A password set through Graph works for sign-in only after this long (Entra replicates it); until then a
+    # sign-in with it fails as a wrong password would (AADSTS50126).
+    password_replication_s: float = 10.0
     # A generated organisation has guests (#EXT# UPNs, userType Guest) and disabled accounts, as real tenants do.
     strangers: bool = True
     # A /users/delta deltaLink older than this answers 400 syncStateNotFound (Graph: about 7 days for directory

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,6 +103,7 @@ async def update_user(req: GraphRequest) -> GraphResponse:
         if "password" in profile:
             user.password = hash_password(profile["password"])
             user.last_password_change_date_time = datetime.now(UTC)
+            user.password_set_at = time.time()
         user.force_change_password_next_sign_in = bool(profile.get("forceChangePasswordNextSignIn", False))
         user.force_change_password_next_sign_in_with_mfa = bool(
             profile.get("forceChangePasswordNextSignInWithMfa", False))

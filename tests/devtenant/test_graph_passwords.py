@@ -187,3 +187,26 @@ async def test_sdk_sees_refused_resets_as_odata_errors(aiohttp_client):
         await client.users.by_user_id(ALAN).patch(weak)
     assert complexity.value.response_status_code == 400
     assert "complexity" in complexity.value.error.message
+
+
+async def test_a_new_password_works_for_sign_in_only_after_entra_replicated_it() -> None:
+    import time
+
+    from devtenant.entra import AadError, IdentityPlatform
+
+    state = make_state()
+    now = [time.time()]
+    platform = IdentityPlatform(state, clock=lambda: now[0])
+    assert (await call(state, "PATCH", f"/users/{ALAN}", body=reset_body(), roles=RESET)).status == 204
+    form = {"grant_type": "password", "username": "alan.turing@tiny.example", "password": GOOD,
+            "client_id": state.app.client_id, "client_secret": state.app.client_secret, "scope": "openid"}
+    with pytest.raises(AadError) as first:  # at once: not replicated yet, it fails as a wrong password would
+        platform.token("https://127.0.0.1", state.tenant_id, form)
+    assert first.value.code == 50126
+    now[0] += state.config.password_replication_s + 1
+    with pytest.raises(AadError) as later:  # then it works, and must be changed
+        platform.token("https://127.0.0.1", state.tenant_id, form)
+    assert later.value.code == 50055
+    with pytest.raises(AadError) as wrong:
+        platform.token("https://127.0.0.1", state.tenant_id, {**form, "password": "not-it"})
+    assert wrong.value.code == 50126

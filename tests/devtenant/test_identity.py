@@ -336,7 +336,7 @@ def test_logout_goes_back_to_the_post_logout_redirect_uri(tenant):
 def test_token_errors_are_json_like_microsofts(tenant):
     ready = tenant.ready
     response = https_session(ready).post(f"{ready['authority']}/oauth2/v2.0/token",
-                                         data={"grant_type": "password"},
+                                         data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer"},
                                          headers={"client-request-id": "abc-123"})
     body = response.json()
     assert body["error"] == "unsupported_grant_type"
