@@ -509,8 +509,8 @@ class UserDelta:
         lifetime = req.state.config.delta_token_lifetime_s
         if "$deltatoken" in req.query and isinstance(issued, (int, float)) and time.time() - issued > lifetime:
             # Graph keeps a directory delta token for about seven days; after that the client must start over.
-            raise GraphError(400, "syncStateNotFound", "The sync state generation is not found or expired. "
-                             "Start a new delta round without a token.")
+            raise GraphError(400, "syncStateNotFound", "The sync state generation is not found. The delta token is "
+                             "expired and data must be synchronized again.")
         if state.get("g") != self.generation or state.get("v", -1) > req.state.org.version:
             restart = link(req, "/users/delta", drop=("$deltatoken", "$skiptoken"),
                            extra={k: v for k, v in (("$select", state.get("sel")), ("$filter", state.get("f")))
