@@ -87,6 +87,7 @@ SEED, USERS = 1, 200
 TIMEOUT_MS = 20_000
 CANDIDATES = 4  # sign-in logs allow 5 requests per 10 s per tenant: stay under that in the offline check
 OFFLINE_RUNS = 6  # genuine sessions the engine must pass offline for a target to be chosen
+RISK_ARRIVES = ("at once", "when awaited", "never")  # the sign-in risk, offline: each in turn (see _play)
 COMPOSER = '[role="textbox"][data-lexical-editor="true"]'
 CARD = ".fai-OutputCard .ac-adaptiveCard"
 CODE_CARD_TITLE = "Your code for the IT helpdesk"  # templates/cards/out_of_band.json.j2, in the person's own chat
@@ -158,9 +159,11 @@ class World:
 
 
 def _play(session: VerificationSession, step: Step, caller: Callable[[Prompt], str], final_risk: RiskAssessment,
-          code_read_out: bool) -> Outcome:
+          code_read_out: bool, risk_arrives: str = "when awaited") -> Outcome:
     """A session along the product's path (dialogs/proof_dialog.py): the code shown when offered, read out (or
-    "they can't see a code"), the questions, and the sign-in risk handed over when the session waits for it."""
+    "they can't see a code"), the questions. The sign-in risk (dialogs/session_keeper.py) arrives "at once" (by
+    the next turn, as it usually does), "when awaited" (the session waits for it to decide), or "never" (its
+    deadline passed under load: the provisional "sign-ins unavailable" risk stands)."""
     code = ""
     for _ in range(40):
         if step.decision is not None:
@@ -168,12 +171,14 @@ def _play(session: VerificationSession, step: Step, caller: Callable[[Prompt], s
         if Factor.POSSESSION in step.offer:
             code = session.issue_code()
             step = session.requested(Factor.POSSESSION, True)
+            if risk_arrives == "at once":
+                step = session.update_risk(final_risk)
         elif step.prompt is None and Factor.POSSESSION in step.awaiting:
             step = session.enter_code(code) if code_read_out else session.decline_code()
         elif step.prompt is not None:
             step = session.answer(caller(step.prompt))
         elif step.awaiting_risk:
-            step = session.update_risk(final_risk)
+            step = session.update_risk(None if risk_arrives == "never" else final_risk)
         else:
             raise AssertionError(f"the session waits for {sorted(step.awaiting)}, which no one here can give")
     raise AssertionError("the session never decided")
@@ -215,7 +220,8 @@ async def _offline_pick(org: Org, truth: GroundTruth, candidates: list[User]) ->
                     step = session.start(loaded.context, loaded.org, policy, risk, 0, own_teams, risk_pending=pending)
                     if step.decision is not None:
                         return "refused"
-                    return _play(session, step, caller, final, code_read_out).value
+                    arrives = RISK_ARRIVES[i % len(RISK_ARRIVES)]
+                    return _play(session, step, caller, final, code_read_out, arrives).value
 
                 if loaded.context.is_federated or run(WrongCaller(truth, user.id), 0, code_read_out=False) \
                         != Outcome.NOT_VERIFIED.value:
