@@ -88,7 +88,13 @@ class ProactiveMessenger:
 
     async def send(self, context: TurnContext, reference: dict[str, Any], activity: Activity, what: str) -> bool:
         """Send `activity` into the referenced conversation; False (logged) if that fails."""
-        delivered = False
+        return await self._send(context, reference, activity, what) is not None
+
+    async def _send(self, context: TurnContext, reference: dict[str, Any], activity: Activity, what: str,
+                    *, update: bool = False) -> str | None:
+        """Send (or, with `update`, replace the message `activity.id` of) the referenced conversation: the sent
+        message's id ("" when the channel gives none), or None (logged) if that fails."""
+        delivered: str | None = None
 
         async def deliver(proactive: TurnContext) -> None:
             nonlocal delivered
@@ -96,11 +102,11 @@ class ProactiveMessenger:
             # the app's turn-error handler and returns normally, so a chat that is gone (Teams closed, the app
             # uninstalled) would count as reached and the agent be told a code was shown that no one can see.
             try:
-                await proactive.send_activity(activity)
+                sent = await (proactive.update_activity(activity) if update else proactive.send_activity(activity))
             except Exception:  # a notice must never break the agent's turn; the log says why
                 log.warning("could not deliver %s", what, exc_info=True)
                 return
-            delivered = True
+            delivered = str(getattr(sent, "id", None) or "")
 
         try:
             continuation = ConversationReference.model_validate(reference).get_continuation_activity()
@@ -109,7 +115,7 @@ class ProactiveMessenger:
             await context.adapter.continue_conversation_with_claims(claims, continuation, deliver)
         except Exception:
             log.warning("could not deliver %s", what, exc_info=True)
-            return False
+            return None
         return delivered
 
     # --- Messenger (for the dialogs) -----------------------------------------------------------------------
@@ -125,11 +131,16 @@ class ProactiveMessenger:
             return False
         now = self._clock()
         await self._open_record(context, session_id, actor, target_id, security_contact_id, person_asked=True)
-        card = self._cards.render("out_of_band", started_at=clock_time(now, None), code=spoken(code),
-                                  agent_name=actor.name or "a helpdesk agent", data={"session": session_id})
+        started_at, agent_name = clock_time(now, None), actor.name or "a helpdesk agent"
+        card = self._cards.render("out_of_band", started_at=started_at, code=spoken(code), agent_name=agent_name,
+                                  data={"session": session_id})
         del code
-        sent = await self.send(context, reference, self._cards.activity(card, "Your code for the IT helpdesk"),
-                               "the one-time code")
+        card_id = await self._send(context, reference, self._cards.activity(card, "Your code for the IT helpdesk"),
+                                   "the one-time code")
+        sent = card_id is not None
+        if card_id:  # kept so the card can lose its code when the verification ends (close_code_card)
+            await self._keep_code_card(session_id, {"id": card_id, "reference": reference, "started_at": started_at,
+                                                    "agent_name": agent_name})
         await self._store.audit.append(action="out_of_band.asked", outcome="sent" if sent else "not_delivered",
                                        actor=f"teams:{actor.user_id}", subject=target_id, tenant_id=actor.tenant_id,
                                        details={"session_id": session_id, "factor": "possession"})
@@ -162,6 +173,36 @@ class ProactiveMessenger:
                                        tenant_id=actor.tenant_id,
                                        details={"session_id": session_id, "manager": f"teams:{manager_id}"})
         return sent
+
+    async def close_code_card(self, context: TurnContext, session_id: str) -> bool:
+        """Replace the code card in the person's chat with one without the code that says the verification ended
+        (once; "Not me" stays: after a reset it still alerts). False (logged) when it could not be replaced."""
+        key = OOB_KEY.format(session_id)
+        record = await read_record(self._storage, key)
+        shown = record.data.get("code_card") if record is not None else None
+        if record is None or not isinstance(shown, dict) or shown.get("closed"):
+            return False
+        card = self._cards.render("out_of_band", ended=True, ended_at=clock_time(self._clock(), None),
+                                  started_at=shown.get("started_at") or "", agent_name=shown.get("agent_name") or "",
+                                  code="", data={"session": session_id})
+        update = self._cards.activity(card, "Your helpdesk verification has ended")
+        update.id = str(shown["id"])
+        if await self._send(context, dict(shown["reference"]), update, "the ended code card", update=True) is None:
+            return False
+        shown["closed"] = True
+        if not await write_record(self._storage, key, record):  # changed meanwhile (an answer): replaced anyway
+            log.info("the code card of session %s was replaced; its record changed meanwhile", session_id)
+        return True
+
+    async def _keep_code_card(self, session_id: str, shown: dict[str, Any]) -> None:
+        key = OOB_KEY.format(session_id)
+        for _ in range(3):
+            record = await read_record(self._storage, key)
+            if record is None:
+                return
+            record.data["code_card"] = shown
+            if await write_record(self._storage, key, record):
+                return
 
     async def factor_answers(self, session_id: str) -> FactorAnswers:
         record = await read_record(self._storage, OOB_KEY.format(session_id))

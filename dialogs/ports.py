@@ -201,6 +201,11 @@ class Messenger(Protocol):
         password in Teams now?"); False if not delivered."""
         ...
 
+    async def close_code_card(self, context: TurnContext, session_id: str) -> bool:
+        """Take the code off the person's code card (the verification ended, or the code was used); False if there
+        was none to replace or replacing it failed (logged, never raised)."""
+        ...
+
     async def factor_answers(self, session_id: str) -> FactorAnswers: ...
 
     async def out_of_band_answer(self, session_id: str) -> bool | None:

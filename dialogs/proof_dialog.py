@@ -123,6 +123,8 @@ class ProofDialog(ComponentDialog):
         if verb == "code":
             await self._records.audit("verification.code", current.code.value if current.code else "not_asked",
                                       actor=actor, subject=snapshot["target_id"], details={"session_id": session.id})
+            if current.code is CodeCheck.MATCH:  # used: it must not stay on the person's screen
+                await self._messenger.close_code_card(step.context, session.id)
         step.context.turn_state[REPLACEMENT_CARD] = self._cards.render("notice", title=receipt, lines=[], tone=None)
         if current.decision is not None:
             return await step.end_dialog({"session": sealed})

@@ -185,4 +185,5 @@ class QuestionDialog(ComponentDialog):
                     await self._records.close_session(session.id, decision, actor=Actor.from_dict(options["actor"]),
                                                       target_id=snapshot["target_id"],
                                                       policy=Policy.from_dict(snapshot["policy"]))
+                await self._messenger.close_code_card(context, session.id)
                 return

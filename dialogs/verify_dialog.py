@@ -180,6 +180,7 @@ class VerifyDialog(ComponentDialog):
         assert decision is not None
         policy = Policy.from_dict(snapshot["policy"])
         await self._records.close_session(session.id, decision, actor=actor, target_id=target["id"], policy=policy)
+        await self._messenger.close_code_card(step.context, session.id)  # ended: the code is of no use any more
         if Flag.CODE_MISMATCH.value in decision.flags:  # the person's and the manager's denials alert as they come
             await self._messenger.alert_security(
                 step.context, tenant_id=actor.tenant_id, security_contact_id=policy.security_contact_id,

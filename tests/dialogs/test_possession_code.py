@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.cards import card_text
+from bot.cards import card_of, card_text
 from store import AuditFilter, SessionOutcome, TenantAccess
 from tests.dialogs.fakes import ALAN, KEN, SECURITY, TENANT
 from tests.dialogs.harness import (
@@ -203,3 +203,26 @@ async def test_after_the_limit_questions_alone_no_longer_verify(teams: Teams, ag
     await agent.click("They can't see a code")
     decision = card_text(agent.last_card())
     assert decision.startswith("Not verified") and "[Reset password]" not in decision
+
+
+def code_card_updates(teams: Teams, alan: Chat) -> list[str]:
+    """What the person's code card was replaced with, newest last."""
+    [card_id] = [a.id for a in alan.mine() if card_text(card_of(a)).startswith("Your code for the IT helpdesk")]
+    return [card_text(card_of(u)) for u in teams.outbox.updates if u.id == card_id]
+
+
+async def test_the_code_leaves_the_persons_card_once_the_code_is_used(teams: Teams, agent: Chat, alan: Chat) -> None:
+    await start(teams, agent, alan)
+    code = shown_code(alan)
+    await enter_code(agent, code)
+    [ended] = code_card_updates(teams, alan)
+    assert "has ended" in ended and "[Not me]" in ended
+    assert code not in ended and code.replace(" ", "") not in ended
+
+
+async def test_the_code_leaves_the_persons_card_when_the_agent_cancels(teams: Teams, agent: Chat, alan: Chat) -> None:
+    await start(teams, agent, alan)
+    code = shown_code(alan)
+    await agent.say("cancel")
+    [ended] = code_card_updates(teams, alan)
+    assert "has ended" in ended and code not in ended and code.replace(" ", "") not in ended
