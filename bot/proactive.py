@@ -195,12 +195,19 @@ class ProactiveMessenger:
         return True
 
     async def _keep_code_card(self, session_id: str, shown: dict[str, Any]) -> None:
+        await self._keep(session_id, "code_card", shown)
+
+    async def note_agent_card(self, session_id: str, card_id: str) -> None:
+        await self._keep(session_id, "agent_card_id", card_id)
+
+    async def _keep(self, session_id: str, field: str, value: Any) -> None:
+        """Set one field of the session's out-of-band record, if there is one (nobody asked: nothing to keep)."""
         key = OOB_KEY.format(session_id)
         for _ in range(3):
             record = await read_record(self._storage, key)
-            if record is None:
+            if record is None or record.data.get(field) == value:
                 return
-            record.data["code_card"] = shown
+            record.data[field] = value
             if await write_record(self._storage, key, record):
                 return
 
@@ -331,6 +338,8 @@ class ProactiveMessenger:
         await self._tell_agent(context, record.data, title, f"{who}. Treat the caller as an attacker: do not reset "
                                "anything, end the call and report it to security. The verification has been "
                                "stopped.", tone="Attention")
+        if not manager:  # the person's own "not me" (a manager's denial leaves the card: the agent may finish it)
+            await self._close_agent_card(context, record.data)
         await self.alert_security(context, tenant_id=tenant_id,
                                   security_contact_id=str(record.data.get("security_contact_id") or ""),
                                   title="Watchword: a helpdesk caller was denied", subject=target_id,
@@ -380,6 +389,17 @@ class ProactiveMessenger:
             return
         card = self._cards.render("notice", title=title, lines=[text], tone=tone)
         await self.send(context, reference, self._cards.activity(card, title), "an answer to the agent")
+
+    async def _close_agent_card(self, context: TurnContext, record: dict[str, Any]) -> None:
+        """The verification was stopped: the agent's open question card must not take an answer any more."""
+        reference, card_id = record.get("agent_reference"), record.get("agent_card_id")
+        if not isinstance(reference, dict) or not card_id:
+            return
+        card = self._cards.render("notice", title="Verification stopped", tone=None, lines=[
+            "This question is closed: the account holder said in Teams that it is not them."])
+        update = self._cards.activity(card, "Verification stopped")
+        update.id = str(card_id)
+        await self._send(context, reference, update, "the closed question card", update=True)
 
     def _receipt(self, title: str, line: str) -> dict[str, Any]:
         return self._cards.render("notice", title=title, lines=[line], tone=None)

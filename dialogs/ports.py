@@ -206,6 +206,11 @@ class Messenger(Protocol):
         was none to replace or replacing it failed (logged, never raised)."""
         ...
 
+    async def note_agent_card(self, session_id: str, card_id: str) -> None:
+        """Keep the id of the agent's open card (when the person or manager was asked in Teams), so a "not me"
+        can close it."""
+        ...
+
     async def factor_answers(self, session_id: str) -> FactorAnswers: ...
 
     async def out_of_band_answer(self, session_id: str) -> bool | None:

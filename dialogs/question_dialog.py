@@ -49,6 +49,14 @@ _LABELS = {
 }
 
 
+def prompted_card_id(step: WaterfallStepContext) -> str | None:
+    """The id of the card the CardPrompt just begun by `step` sent (None when the channel gave none)."""
+    prompt = step.active_dialog
+    state = prompt.state.get("state") if prompt is not None else None
+    card_id = state.get("card_id") if isinstance(state, dict) else None
+    return str(card_id) if card_id else None
+
+
 def questions_asked(session: VerificationSession) -> int:
     return sum(1 for t in session.transcript if t.question_id != OUT_OF_BAND_KIND)
 
@@ -97,9 +105,14 @@ class QuestionDialog(ComponentDialog):
                                   text=prompt.text, options=list(prompt.options), labels=labels,
                                   data={"ref": ref, "question": prompt.question_id})
         retry = "Use the buttons on the latest question card, or type the answer."
-        return await step.prompt(CardPrompt.__name__, prompt_options(
+        turn = await step.prompt(CardPrompt.__name__, prompt_options(
             self._cards.activity(card, heading), retry, verbs=["answer", "skip", "cancel"], ref=ref,
             text_verb="answer", words={"cancel": "cancel"}))
+        card_id = prompted_card_id(step)
+        # "Not me" in the person's Teams closes it; kept only once someone was asked (no store write otherwise)
+        if card_id and session.factors_asked and options.get("audience", "agent") == "agent":
+            await self._messenger.note_agent_card(session.id, card_id)
+        return turn
 
     async def answer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         options = dict(step.options)

@@ -226,3 +226,13 @@ async def test_the_code_leaves_the_persons_card_when_the_agent_cancels(teams: Te
     await agent.say("cancel")
     [ended] = code_card_updates(teams, alan)
     assert "has ended" in ended and code not in ended and code.replace(" ", "") not in ended
+
+
+async def test_not_me_closes_the_agents_open_question_card(teams: Teams, agent: Chat, alan: Chat) -> None:
+    await start(teams, agent, alan)
+    await enter_code(agent, shown_code(alan))
+    [question] = [a for a in agent.mine() if card_of(a) is not None and is_question(card_of(a))]
+    await alan.click("Not me", execute=True)
+    [closed] = [card_of(u) for u in teams.outbox.updates if u.id == question.id]
+    assert card_text(closed).startswith("Verification stopped") and not is_question(closed)
+    assert not closed.get("actions") and "Input" not in str(closed)  # nothing left on it to answer with
