@@ -45,7 +45,7 @@ class NumberField:
 NUMBERS = (
     NumberField("required_bits", "Bits a caller must earn", 8, 64, whole=False, unit="bits"),
     NumberField("max_questions", "Questions asked at most", 1, 20),
-    NumberField("max_wrong", "Wrong answers that end the verification", 1, 10),
+    NumberField("max_wrong", "Wrong answers after which a caller can no longer pass", 1, 10),
     NumberField("session_minutes", "A verification expires after", 2, 60, unit="minutes"),
     NumberField("max_attempts_per_day", "Failed or abandoned verifications of one person in 24 hours before a lockout",
                 1, 20),
@@ -146,8 +146,8 @@ def parse_policy_form(form: Mapping[str, Any], current: Policy, sources: list[st
     include = _guids(values["include_group_ids"], "include_group_ids", result.errors)
     exclude = _guids(values["exclude_group_ids"], "exclude_group_ids", result.errors)
     if "max_wrong" in numbers and "max_questions" in numbers and numbers["max_wrong"] > numbers["max_questions"]:
-        result.errors["max_wrong"] = ("Wrong answers that end a verification cannot be more than the questions "
-                                      f"asked ({int(numbers['max_questions'])}).")
+        result.errors["max_wrong"] = ("Wrong answers after which a caller can no longer pass cannot be more than "
+                                      f"the questions asked ({int(numbers['max_questions'])}).")
     if include is not None and exclude is not None and set(include) & set(exclude):
         result.errors["exclude_group_ids"] = "A group cannot be both included and excluded."
     if result.errors:

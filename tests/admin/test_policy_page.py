@@ -136,7 +136,8 @@ async def test_out_of_range_values_are_refused_with_messages_and_the_input_kept(
     html = await response.text()
     assert response.status == 400 and "The policy was not saved." in html
     assert "Questions asked at most must be from 1 to 20; got 50." in html
-    assert "Wrong answers that end the verification: “two” is not a whole number; enter one from 1 to 10." in html
+    assert ("Wrong answers after which a caller can no longer pass: “two” is not a whole number; enter one from 1 "
+            "to 10.") in html
     assert "A verification expires after: enter a whole number from 2 to 60 minutes." in html
     assert "Choose at least one source of questions." in html
     assert value_of(html, "max_questions") == "50" and value_of(html, "max_wrong") == "two"
