@@ -208,9 +208,9 @@ def echo_application(floor_store: Any = None) -> web.Application:
         session_id, asked = state.conversation.get_value("session"), state.conversation.get_value("asked")
         if session_id is None:
             session_id = str(uuid.uuid4())
-            await floor_store.sessions.create(session_id=session_id, tenant_id=FLOOR_TENANT, agent_id=None,
-                                              target_user_id=str(uuid.uuid4()), required_bits=100,
-                                              expires_at=datetime.now(UTC) + timedelta(days=1))
+            await floor_store.sessions.admit(session_id=session_id, tenant_id=FLOOR_TENANT, agent_id=None,
+                                             target_user_id=str(uuid.uuid4()), required_bits=100,
+                                             expires_at=datetime.now(UTC) + timedelta(days=1))
         count = int(state.conversation.get_value("count") or 0) + 1
         audit = AuditEvent(action="verification.answer", outcome="recorded", actor="agent:floor",
                            tenant_id=FLOOR_TENANT, details={"session_id": session_id, "source": "chats", "bits": 3})

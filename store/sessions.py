@@ -188,26 +188,6 @@ class SessionRepository:
         self._clock = clock
         self._audit = audit
 
-    async def create(
-        self,
-        *,
-        tenant_id: str,
-        target_user_id: str,
-        agent_id: str | None,
-        required_bits: int,
-        expires_at: datetime,
-        risk_summary: Mapping[str, Any] | None = None,
-        policy_snapshot: Mapping[str, Any] | None = None,
-        session_id: str | None = None,
-        sealed_plan: str | None = None,
-    ) -> VerificationSession:
-        """Open a session (outcome in_progress), with its sealed question plan when given. A secret-looking key
-        anywhere in the risk summary or the policy snapshot raises ValueError."""
-        return (await self.admit(tenant_id=tenant_id, target_user_id=target_user_id, agent_id=agent_id,
-                                 required_bits=required_bits, expires_at=expires_at, risk_summary=risk_summary,
-                                 policy_snapshot=policy_snapshot, session_id=session_id,
-                                 sealed_plan=sealed_plan)).session
-
     async def admit(
         self,
         *,

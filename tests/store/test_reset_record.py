@@ -18,8 +18,8 @@ ACTOR = f"teams:{AGENT}"
 
 async def _verified(store: Store, clock: FakeClock, *, agent: str | None = AGENT,
                     outcome: SessionOutcome = SessionOutcome.VERIFIED) -> str:
-    session = await store.sessions.create(tenant_id=TENANT, target_user_id=USER, agent_id=agent, required_bits=20,
-                                          expires_at=clock.now + timedelta(minutes=10))
+    session = (await store.sessions.admit(tenant_id=TENANT, target_user_id=USER, agent_id=agent, required_bits=20,
+                                          expires_at=clock.now + timedelta(minutes=10))).session
     await store.sessions.finish(session.session_id, outcome)
     return session.session_id
 

@@ -26,7 +26,7 @@ async def _open(store: Store, store_clock: FakeClock, **overrides: object):
         "risk_summary": {"level": "low", "signals": []},
         "policy_snapshot": {"required_bits": 20, "max_questions": 6},
     } | overrides
-    return await store.sessions.create(**values)
+    return (await store.sessions.admit(**values)).session
 
 
 async def test_new_session_is_in_progress_with_its_policy_and_risk(store: Store, store_clock: FakeClock) -> None:
