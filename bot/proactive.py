@@ -29,6 +29,7 @@ from graph.directory import Directory, DirectoryError
 from manifest.package import derive_app_id
 from store import SessionClosedError, SessionOutcome, Store
 from verification.factors import Attestation, spoken
+from verification.reset import ResetOutcome
 
 log = logging.getLogger(__name__)
 
@@ -237,11 +238,19 @@ class ProactiveMessenger:
         return sent
 
     async def notify_password_reset(self, context: TurnContext, *, tenant_id: str, target_id: str,
-                                    at: datetime) -> Notice:
-        card = self._cards.render("notice", title="Your password was reset", tone="Warning", lines=[
-            f"Your password was reset by the IT helpdesk at {date_and_time(at, None)}.",
-            "If this wasn't you, contact security."])
-        activity = self._cards.activity(card, "Your password was reset")
+                                    at: datetime, outcome: ResetOutcome = ResetOutcome.DONE) -> Notice:
+        if outcome is ResetOutcome.DONE:
+            title, lines = "Your password was reset", [
+                f"Your password was reset by the IT helpdesk at {date_and_time(at, None)}.",
+                "If this wasn't you, contact security."]
+        else:  # the reset may have changed it (Graph's answer never came): told all the same, as such
+            title, lines = "A password reset was requested for your account", [
+                f"The IT helpdesk asked for a reset of your password at {date_and_time(at, None)}, and it may "
+                "have gone through.",
+                "If your password no longer works, this is why: call the helpdesk for a new one.",
+                "If you didn't call the helpdesk, tell security."]
+        card = self._cards.render("notice", title=title, tone="Warning", lines=lines)
+        activity = self._cards.activity(card, title)
         reference = await self._reference(tenant_id, target_id)
         if reference is not None and await self.send(context, reference, activity, "the password-reset notice"):
             return Notice.DELIVERED

@@ -223,7 +223,8 @@ class Messenger(Protocol):
         ...
 
     async def notify_password_reset(self, context: TurnContext, *, tenant_id: str, target_id: str,
-                                    at: datetime) -> Notice:
-        """Tell the person in Teams that their password was reset: in their chat with Watchword, or in one made by
-        installing Watchword for them (when the tenant allows it). Never raises."""
+                                    at: datetime, outcome: ResetOutcome = ResetOutcome.DONE) -> Notice:
+        """Tell the person in Teams that their password was reset (`outcome` done), or that a reset was requested
+        and may have changed it (unknown): in their chat with Watchword, or in one made by installing Watchword for
+        them (when the tenant allows it). Never raises."""
         ...

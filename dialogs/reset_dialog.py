@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
 from microsoft_agents.activity import Activity
@@ -51,6 +52,13 @@ AGAIN = "Choose Yes, reset it to set a new password, or Cancel."
 ACCOUNT_CHANGED = "watchword.account_changed"
 UNKNOWN_LINES = ("The password may have been changed, and nobody has the new one.",
                  "Reset again to set a new one and see it.")
+
+
+def _told_of_request(notice: Notice, name: str) -> str:
+    """The agent's line on whether the person knows a reset was requested (its outcome unknown)."""
+    if notice is Notice.NOT_REACHED:
+        return f"I couldn't tell {name} in Teams that a reset was requested: tell them another way."
+    return f"{name} was told in Teams that a reset was requested and may have changed their password."
 
 
 class ResetPasswordDialog(ComponentDialog):
@@ -115,8 +123,12 @@ class ResetPasswordDialog(ComponentDialog):
         except ResetOutcomeUnknown as err:
             step.context.turn_state[ACCOUNT_CHANGED] = True  # maybe: the password may have changed
             await settle(ResetOutcome.UNKNOWN, "unknown", cause=err.cause.value)
+            # The person is told too: if the reset went through, their password has stopped working.
+            notice = await self._notify(step.context, actor, target_id, self._clock(), session_id,
+                                        ResetOutcome.UNKNOWN)
+            told = () if target_id.lower() == actor.user_id.lower() else (_told_of_request(notice, name),)
             return await self._again(step, "The reset's outcome is unknown", ResetOutcome.UNKNOWN, str(err),
-                                     *UNKNOWN_LINES)
+                                     *UNKNOWN_LINES, *told)
         except DirectoryError as err:  # refused before anything was sent, or never sent: nothing changed
             await settle(ResetOutcome.FAILED, "failed")
             return await self._again(step, "The reset did not go through", ResetOutcome.FAILED, str(err),
@@ -124,7 +136,7 @@ class ResetPasswordDialog(ComponentDialog):
         step.context.turn_state[ACCOUNT_CHANGED] = True
         recorded = await settle(ResetOutcome.DONE, "success", change_at_next_sign_in=True)
         # The person first (their Teams, or one made for them), so the card can say when they could not be told.
-        notice = await self._notify(step.context, actor, target_id, password, session_id)
+        notice = await self._notify(step.context, actor, target_id, password.set_at, session_id, ResetOutcome.DONE)
         notified = notice is not Notice.NOT_REACHED
         ref = uuid.uuid4().hex[:12]
         delivered, card_id = await self._show(step.context, password, name, ref, not_told=not notified)
@@ -162,17 +174,17 @@ class ResetPasswordDialog(ComponentDialog):
                 await asyncio.sleep(delay)
         return False, None
 
-    async def _notify(self, context: TurnContext, actor: Actor, target_id: str, password: TemporaryPassword,
-                      session_id: str) -> Notice:
-        """Tell the person their password was reset, whatever happens to the card (not when they reset it
-        themselves: they are the one reading it), and audit how they were told."""
+    async def _notify(self, context: TurnContext, actor: Actor, target_id: str, at: datetime, session_id: str,
+                      outcome: ResetOutcome) -> Notice:
+        """Tell the person their password was reset (or may have been: `outcome` unknown), whatever happens to the
+        card (not when they reset it themselves: they are the one reading it), and audit how they were told."""
         if target_id.lower() == actor.user_id.lower():
             return Notice.DELIVERED
         notice = await self._messenger.notify_password_reset(context, tenant_id=actor.tenant_id, target_id=target_id,
-                                                             at=password.set_at)
+                                                             at=at, outcome=outcome)
         try:
             await self._records.audit("password_reset.notice", notice.value, actor=actor, subject=target_id,
-                                      details={"session_id": session_id})
+                                      details={"session_id": session_id, "reset": outcome.value})
         except Exception:  # the database is failing: the password, already changed, must still be shown
             log.warning("could not audit how the person was told of reset %s", session_id, exc_info=True)
         return notice

@@ -241,3 +241,38 @@ async def test_killed_right_after_the_deciding_answer_the_agent_can_still_reset(
     await agent.click("Yes, reset it")
     assert teams.directory.resets == [ALAN.id] and TEMPORARY_PASSWORD in agent.text()
 
+
+
+async def test_the_person_is_told_a_reset_was_requested_when_its_outcome_is_unknown(
+        teams: Teams, agent: Chat, alan: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    await alan.say("hi")  # Alan has a chat with Watchword: he can be told
+    await verified_and_confirming(teams, agent)
+
+    async def timed_out(self: FakeDirectory, tenant_id: str, user_id: str) -> TemporaryPassword:
+        raise ResetOutcomeUnknown("password reset: timed out", Unavailability.TIMED_OUT)
+
+    monkeypatch.setattr(FakeDirectory, "reset_password", timed_out)
+    await agent.click("Yes, reset it")
+
+    told = card_text(alan.last_card())
+    assert told.startswith("A password reset was requested for your account"), told
+    assert "If your password no longer works, this is why" in told and "tell security" in told
+    assert "12:00 UTC" in told
+    notices = (await teams.store.audit.query(AuditFilter(action="password_reset.notice"))).entries
+    assert [(e.outcome, e.details.get("reset")) for e in notices] == [("delivered", "unknown")]
+    assert "Alan Turing was told in Teams" in agent.text()
+
+
+async def test_an_unknown_outcome_the_person_cannot_be_told_of_asks_the_agent_to_tell_them(
+        teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    await verified_and_confirming(teams, agent)  # Alan has no chat with Watchword, and none can be made
+
+    async def dropped(self: FakeDirectory, tenant_id: str, user_id: str) -> TemporaryPassword:
+        raise ResetOutcomeUnknown("password reset: connection dropped", Unavailability.UNREACHABLE)
+
+    monkeypatch.setattr(FakeDirectory, "reset_password", dropped)
+    await agent.click("Yes, reset it")
+
+    assert "I couldn't tell Alan Turing in Teams that a reset was requested" in agent.text()
+    notices = (await teams.store.audit.query(AuditFilter(action="password_reset.notice"))).entries
+    assert [(e.outcome, e.details.get("reset")) for e in notices] == [("not_reached", "unknown")]
