@@ -24,7 +24,8 @@ from datetime import datetime, timedelta
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from admin.context import SETTINGS, STORE
-from store import AuditFilter, ChainHead, Store, utc_now
+from store import AuditFilter, ChainHead, Store
+from verification.clock import utc_now
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from dialogs.ports import Clock
 from graph.directory import Directory, DirectoryError, GraphUnavailable, Unavailability
 from store import Store
+from verification.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -34,12 +34,13 @@ from bot.records import StoreRecords
 from bot.turn_errors import TurnErrorHandler
 from bot.turn_state import ConversationTurnState, NoUserSignIn
 from dialogs.card_prompt import CARD_ACTION_INVOKE, REJECTED_CLICK, REPLACEMENT_CARD, card_action
-from dialogs.ports import Actor, Clock, Sealer
+from dialogs.ports import Actor, Sealer
 from dialogs.question_dialog import REPLACED_CARD_ID
 from dialogs.self_service_dialog import SelfServiceDialog, can_self_serve
 from dialogs.verify_dialog import VerifyDialog
 from graph.directory import Directory, Unavailability
 from store import Store, TurnClaim, activity_key
+from verification.clock import Clock
 
 log = logging.getLogger("watchword.bot")
 

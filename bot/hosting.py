@@ -37,7 +37,7 @@ from bot.sealing import FernetSealer
 from bot.turn_errors import correlation_id
 from resources import DIRECTORY, SETTINGS, STORE
 from settings import Settings
-from store import utc_now
+from verification.clock import utc_now
 
 log = logging.getLogger("watchword.bot")
 

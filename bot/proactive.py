@@ -23,11 +23,12 @@ from microsoft_agents.hosting.core.storage import Storage
 from bot.access import remember
 from bot.cards import Cards
 from bot.ledger import OOB_KEY, Record, StoreResetLedger, read_record, write_record
-from dialogs.ports import Actor, Clock, FactorAnswers, Notice
+from dialogs.ports import Actor, FactorAnswers, Notice
 from dialogs.times import clock_time, date_and_time, zone_of
 from graph.directory import Directory, DirectoryError
 from manifest.package import derive_app_id
 from store import SessionClosedError, SessionOutcome, Store
+from verification.clock import Clock
 from verification.factors import Attestation, spoken
 from verification.reset import ResetOutcome
 

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from dialogs.ports import Actor, AuditNote, Clock, Protection
+from dialogs.ports import Actor, AuditNote, Protection
 from store import AnswerResult, AuditEvent, LockoutRule, SessionClosedError, SessionOutcome, Store
 from verification import Decision, Policy, RiskAssessment, TranscriptEntry
+from verification.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ implementations over a SQLite store, or fakes. Nothing here imports SQL, msgraph
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -18,8 +18,6 @@ from microsoft_agents.hosting.core import TurnContext
 from verification import Decision, Policy, RiskAssessment, TranscriptEntry
 from verification.factors import Attestation
 from verification.reset import ResetClaimResult, ResetOutcome
-
-Clock = Callable[[], datetime]
 
 
 class CardRenderer(Protocol):

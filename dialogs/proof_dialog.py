@@ -20,10 +20,11 @@ from microsoft_agents.hosting.dialogs import ComponentDialog, DialogTurnResult, 
 
 from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options
 from dialogs.factor_answers import take_factor_answers
-from dialogs.ports import Actor, CardRenderer, Clock, Messenger, SealError, VerificationRecords
+from dialogs.ports import Actor, CardRenderer, Messenger, SealError, VerificationRecords
 from dialogs.question_dialog import QuestionDialog
 from dialogs.session_keeper import SessionKeeper
 from verification import Outcome, Step, VerificationSession
+from verification.clock import Clock
 from verification.factors import CodeCheck, Factor
 
 CODE_NOTES = {

@@ -29,10 +29,11 @@ from microsoft_agents.hosting.dialogs import (
 
 from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options, waterfall_frames
 from dialogs.factor_answers import take_factor_answers
-from dialogs.ports import Actor, AuditNote, CardRenderer, Clock, Messenger, SealError, VerificationRecords
+from dialogs.ports import Actor, AuditNote, CardRenderer, Messenger, SealError, VerificationRecords
 from dialogs.session_keeper import SessionKeeper
 from dialogs.wording import progress
 from verification import Outcome, Policy, VerificationSession
+from verification.clock import Clock
 
 OUT_OF_BAND_KIND = "out_of_band"
 REPLACED_CARD_ID = "watchword.replaced_card_id"

@@ -37,10 +37,11 @@ from microsoft_agents.hosting.dialogs import (
 )
 
 from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options, waterfall_frames
-from dialogs.ports import Actor, CardRenderer, Clock, Messenger, Notice, ResetLedger, VerificationRecords
+from dialogs.ports import Actor, CardRenderer, Messenger, Notice, ResetLedger, VerificationRecords
 from dialogs.times import clock_time, zone_of
 from dialogs.wording import GROUP_CHAT_STEP
 from graph.directory import Directory, DirectoryError, ResetOutcomeUnknown, ResetRefused, TemporaryPassword
+from verification.clock import Clock
 from verification.reset import ResetClaim, ResetClaimResult, ResetOutcome
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,6 @@ from microsoft_agents.hosting.dialogs import ComponentDialog, DialogTurnResult, 
 from dialogs.ports import (
     Actor,
     CardRenderer,
-    Clock,
     Messenger,
     Protection,
     ResetLedger,
@@ -39,6 +38,7 @@ from dialogs.session_keeper import SessionKeeper
 from dialogs.wording import requirement_lines, risk_view
 from graph.directory import Directory, DirectoryError
 from verification import Outcome, Policy
+from verification.clock import Clock
 from verification.factors import Factor
 
 HELPDESK = "Call the IT helpdesk: they can check it's you by phone and reset it for you."

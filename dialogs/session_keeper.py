@@ -24,9 +24,10 @@ from typing import Any
 
 from microsoft_agents.hosting.core import TurnContext
 
-from dialogs.ports import Actor, Clock, Sealer, SealError, VerificationRecords
+from dialogs.ports import Actor, Sealer, SealError, VerificationRecords
 from graph.directory import LoadedContext
 from verification import Policy, Question, RiskAssessment, Step, VerificationSession, assess_risk
+from verification.clock import Clock
 from verification.factors import Factor
 
 OPEN_SESSION = "watchword.open_session"  # turn_state: the session this turn sealed or opened last

@@ -22,7 +22,6 @@ from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options
 from dialogs.ports import (
     Actor,
     CardRenderer,
-    Clock,
     Messenger,
     Protection,
     ResetLedger,
@@ -35,6 +34,7 @@ from dialogs.session_keeper import SessionKeeper
 from dialogs.wording import decision_view, person_view, recovered_view, requirement_lines, risk_view
 from graph.directory import Directory, DirectoryError, UserNotFound
 from verification import Flag, Outcome, Person, Policy
+from verification.clock import Clock
 from verification.factors import Factor
 
 MAX_CHOICES = 8

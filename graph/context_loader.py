@@ -64,6 +64,7 @@ from graph.roles import ROLE_ASSIGNMENTS, ROLE_ELIGIBILITIES, no_pim_licence
 from graph.tenant_facts import FACTS, GROUP_MEMBERS_PAGE, DirectorySnapshot, TenantFacts, group_members_url
 from graph.tokens import TokenError, TokenSource
 from graph.urls import EVENTUAL, odata_string, relative_link, relative_url
+from verification.clock import Clock
 from verification.context import Group, OrgKnowledge, Party, Person, RoleUsage, SignIn, Source, UserContext
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class ContextLoader:
     `load()` reads one target's context. `aclose()` stops the background refresh."""
 
     def __init__(self, *, tokens: TokenSource, http: httpx.AsyncClient, graph_url: str,
-                 clock: Callable[[], datetime], with_mail_subjects: bool = False,
+                 clock: Clock, with_mail_subjects: bool = False,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.tokens = tokens
         self.http = http

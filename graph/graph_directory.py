@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -60,6 +59,7 @@ from graph.roles import ROLE_ASSIGNMENTS, ROLE_ELIGIBILITIES, is_privileged_role
 from graph.teams_apps import NotPermitted, app_chat_id
 from graph.tokens import TokenError, TokenSource
 from graph.urls import EVENTUAL, odata_string, relative_link, relative_url
+from verification.clock import Clock, utc_now
 from verification.context import Person
 
 log = logging.getLogger(__name__)
@@ -89,10 +89,6 @@ class _HttpError(GraphUnavailable):
         self.code = code
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class GraphDirectory:
     """The `Directory` for every connected tenant, over one shared HTTP client and token source.
 
@@ -101,7 +97,7 @@ class GraphDirectory:
     `aclose()` on shutdown: it stops the background refresh of tenant-wide facts."""
 
     def __init__(self, tokens: TokenSource, http: httpx.AsyncClient, graph_url: str, client_id: str,
-                 clock: Callable[[], datetime] = _utcnow, *, with_mail_subjects: bool = False,
+                 clock: Clock = utc_now, *, with_mail_subjects: bool = False,
                  budget_s: float = DEFAULT_BUDGET_S) -> None:
         self._tokens = tokens
         self._http = http

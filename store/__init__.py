@@ -12,7 +12,6 @@ of work (`store.units`, store/units.py): on a SQLite file right on the event loo
 """
 
 from store.audit import AuditChainCheck, AuditEntry, AuditEvent, AuditFilter, AuditLog, AuditPage, ChainBreak, ChainHead
-from store.clock import Clock, utc_now
 from store.console_sessions import ConsoleSessionRepository
 from store.conversation_refs import ConversationReferenceRepository, StoredConversationReference
 from store.conversation_state import SqlStorage
@@ -54,7 +53,6 @@ __all__ = [
     "AuditPage",
     "ChainBreak",
     "ChainHead",
-    "Clock",
     "ConsoleSessionRepository",
     "ConversationReferenceRepository",
     "ETagConflictError",
@@ -90,5 +88,4 @@ __all__ = [
     "VerificationSession",
     "activity_key",
     "open_store",
-    "utc_now",
 ]

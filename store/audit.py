@@ -28,10 +28,11 @@ from sqlalchemy import Connection, Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import normalise_guid
-from store.clock import Clock, require_utc
+from store.clock import require_utc
 from store.secrets_guard import clean_json
 from store.tables import AuditChainHeadRow, AuditRow
 from store.units import Units
+from verification.clock import Clock
 
 T = TypeVar("T")
 

@@ -1,15 +1,8 @@
-"""Time for the store: always timezone-aware UTC, and injectable so tests can move it."""
+"""Time for the store: always timezone-aware UTC (the clock itself is verification.clock's)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def require_utc(value: datetime, name: str) -> datetime:

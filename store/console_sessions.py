@@ -20,8 +20,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import dialect_insert
-from store.clock import Clock, require_utc
+from store.clock import require_utc
 from store.tables import ConsoleSignoutRow
+from verification.clock import Clock
 
 MAX_SID_LEN = 256
 _ONCE = "once:"  # one-time values never share a hash with a session id

@@ -15,9 +15,9 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import dialect_insert, normalise_guid
-from store.clock import Clock
 from store.secrets_guard import clean_json
 from store.tables import ConversationReferenceRow
+from verification.clock import Clock
 
 
 @dataclass(frozen=True)

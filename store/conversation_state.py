@@ -37,11 +37,11 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from store.clock import Clock
 from store.errors import ETagConflictError
 from store.tables import ConversationStateRow
 from store.turns import WITH_STATE
 from store.units import Units
+from verification.clock import Clock
 
 StoreItemT = TypeVar("StoreItemT", bound=StoreItem)
 

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from store.audit import AuditLog
-from store.clock import Clock, utc_now
 from store.console_sessions import ConsoleSessionRepository
 from store.conversation_refs import ConversationReferenceRepository
 from store.conversation_state import SqlStorage
@@ -34,6 +33,7 @@ from store.sync_leases import SyncLeaseRepository
 from store.tenants import TenantRepository
 from store.turns import TurnRepository
 from store.units import Units
+from verification.clock import Clock, utc_now
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/watchword.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

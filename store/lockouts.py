@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import normalise_guid
 from store.audit import AuditEvent, AuditLog
-from store.clock import Clock, require_utc
+from store.clock import require_utc
 from store.tables import AttemptCounterRow, UserLockoutRow, VerificationSessionRow
+from verification.clock import Clock
 
 ATTEMPT_WINDOW = timedelta(hours=24)
 # Session outcomes that count against the person (see the module doc); values of store.sessions.SessionOutcome.

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import normalise_guid
-from store.clock import Clock
 from store.protected_users import _require_connected
 from store.tables import TenantPolicyRow
+from verification.clock import Clock
 from verification.policy import Policy
 
 

@@ -21,10 +21,10 @@ from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import dialect_insert, normalise_guid
-from store.clock import Clock
 from store.errors import TenantNotFoundError
 from store.tables import DirectorySyncRow, ProtectedUserRow, TenantRow
 from store.tenants import TenantStatus
+from verification.clock import Clock
 
 
 class UserFilter(StrEnum):

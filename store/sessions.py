@@ -28,11 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import normalise_guid
 from store.audit import AuditEvent, AuditLog
-from store.clock import Clock, require_utc
+from store.clock import require_utc
 from store.errors import SessionClosedError, StoreUnavailable
 from store.lockouts import COUNTED_OUTCOMES, LockoutRule, counted, lock_if_reached, serialise
 from store.secrets_guard import clean_json
 from store.tables import TranscriptEntryRow, VerificationPlanRow, VerificationSessionRow
+from verification.clock import Clock
 from verification.reset import (
     BLOCKED,
     CLAIM_EXPIRY,

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import normalise_guid
-from store.clock import Clock, utc_now
 from store.tables import AuditRow, VerificationSessionRow
+from verification.clock import Clock, utc_now
 
 RESET_DONE = ("password_reset", "success")
 LOCKED = ("verification.locked", "locked")

@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import normalise_guid
-from store.clock import Clock
 from store.protected_users import _require_connected
 from store.tables import DirectorySyncLeaseRow
+from verification.clock import Clock
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import normalise_guid
-from store.clock import Clock
 from store.errors import TenantNotFoundError
 from store.tables import DirectorySyncRow, ProtectedUserRow, TenantRow
+from verification.clock import Clock
 
 
 class TenantStatus(StrEnum):

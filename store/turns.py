@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from store.clock import Clock
 from store.tables import ProcessedActivityRow
 from store.units import Units
+from verification.clock import Clock
 
 TURN_LEASE = timedelta(seconds=60)  # longer than any turn takes; a killed turn's activity can be redone after
 KEEP = timedelta(days=1)  # Teams redelivers within minutes: a day of keys is plenty

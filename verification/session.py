@@ -41,6 +41,7 @@ from enum import StrEnum
 from typing import Any
 
 from verification import factors as f
+from verification.clock import Clock
 from verification.context import OrgKnowledge, Source, UserContext
 from verification.factors import STRONG, Attestation, CodeCheck, Factor, Rule, SealedCode
 from verification.matching import MatchResult, is_bare_name, match_answer, with_full_name
@@ -48,7 +49,6 @@ from verification.policy import Policy
 from verification.questions import AnswerType, Form, Question, generate_questions
 from verification.risk import RiskAssessment
 
-Clock = Callable[[], datetime]
 FORMAT_VERSION = 2  # 2: the plan apart from the progress (1 carried the plan in every snapshot)
 FULL_NAME_PROMPT = "Could you give me their full name, first name and surname?"
 NOT_NAMED_ALREADY = "Someone you haven't named already."
