@@ -192,7 +192,7 @@ def echo_application(floor_store: Any = None) -> web.Application:
     )
 
     from store.audit import AuditEvent  # for the floor agent: imported once, not in every turn
-    from store.sessions import AnswerResult
+    from verification import MatchResult
 
     config = AgentAuthConfiguration(anonymous_allowed=True, connection_name="SERVICE_CONNECTION")
     connections = MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": config})
@@ -215,7 +215,7 @@ def echo_application(floor_store: Any = None) -> web.Application:
         audit = AuditEvent(action="verification.answer", outcome="recorded", actor="agent:floor",
                            tenant_id=FLOOR_TENANT, details={"session_id": session_id, "source": "chats", "bits": 3})
         await floor_store.sessions.add_entry(session_id, kind="chat_partner", source="chats", bits=3,
-                                             result=AnswerResult.CORRECT, earned_bits=count, audit=audit)
+                                             result=MatchResult.CORRECT, earned_bits=count, audit=audit)
         sent = await context.send_activity(f"You said: {context.activity.text}")
         if asked:
             await context.update_activity(Activity(type="message", id=asked, text="Answered"))

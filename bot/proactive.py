@@ -27,7 +27,8 @@ from dialogs.ports import Actor, FactorAnswers, Notice
 from dialogs.times import clock_time, date_and_time, zone_of
 from graph.directory import Directory, DirectoryError
 from manifest.package import derive_app_id
-from store import SessionClosedError, SessionOutcome, Store
+from store import SessionClosedError, Store
+from verification import Outcome
 from verification.clock import Clock
 from verification.factors import Attestation, spoken
 from verification.reset import ResetOutcome
@@ -338,7 +339,7 @@ class ProactiveMessenger:
                                    if answer == Attestation.CONFIRMED.value else None)
             return self._receipt("Thanks, we've told the helpdesk", "Nothing else to do.")
         try:
-            await self._store.sessions.finish(session_id, SessionOutcome.NOT_VERIFIED)
+            await self._store.sessions.finish(session_id, Outcome.NOT_VERIFIED)
         except SessionClosedError:
             pass  # already decided: blocking the reset below still stops any (further) reset
         await self._ledger.block(session_id)
@@ -364,7 +365,7 @@ class ProactiveMessenger:
         # The reset's record is on the session's row (store/sessions.py): done, or maybe done (unknown).
         if session is not None and session.reset_state in ("done", "unknown") and session.reset_done_at:
             return Late("reset", session.reset_done_at)
-        if session is not None and session.outcome is SessionOutcome.VERIFIED and session.reset_state != "blocked":
+        if session is not None and session.outcome is Outcome.VERIFIED and session.reset_state != "blocked":
             return None  # verified but not reset: a denial must still block the reset (see answer_out_of_band)
         if session is not None and not session.is_open:
             return Late("end", session.ended_at or self._clock())

@@ -14,15 +14,15 @@ from datetime import datetime
 from typing import Any
 
 from dialogs.ports import Actor, AuditNote, Protection
-from store import AnswerResult, AuditEvent, LockoutRule, SessionClosedError, SessionOutcome, Store
-from verification import Decision, Policy, RiskAssessment, TranscriptEntry
+from store import AuditEvent, LockoutRule, SessionClosedError, Store
+from verification import Decision, MatchResult, Policy, RiskAssessment, TranscriptEntry
 from verification.clock import Clock
 
 log = logging.getLogger(__name__)
 
-_RESULT = {"correct": AnswerResult.CORRECT, "partial": AnswerResult.PARTIAL, "wrong": AnswerResult.WRONG,
-           "skipped": AnswerResult.SKIPPED, "unscored": AnswerResult.UNSCORED, "confirmed": AnswerResult.CORRECT,
-           "denied": AnswerResult.WRONG}
+_RESULT = {"correct": MatchResult.CORRECT, "partial": MatchResult.PARTIAL, "wrong": MatchResult.WRONG,
+           "skipped": MatchResult.SKIPPED, "unscored": MatchResult.UNSCORED, "confirmed": MatchResult.CORRECT,
+           "denied": MatchResult.WRONG}
 
 
 async def tenant_policy(store: Store, tenant_id: str) -> tuple[Policy, bool]:
@@ -147,7 +147,7 @@ class StoreRecords:
                               actor=actor_name(actor))
         closed = True
         try:  # the outcome, its audit row and a lockout it brings about are written together
-            await self._store.sessions.finish(session_id, SessionOutcome(decision.outcome.value),
+            await self._store.sessions.finish(session_id, decision.outcome,
                                               earned_bits=math.floor(decision.bits_earned), audit=decided,
                                               lockout=lockout)
         except SessionClosedError:

@@ -29,8 +29,6 @@ from store.policies import PolicyRepository, StoredPolicy, TenantAccess
 from store.protected_users import ProtectedUser, ProtectedUserRepository, SyncState, UserFilter, UserSnapshot
 from store.sessions import (
     Admission,
-    AnswerResult,
-    SessionOutcome,
     SessionRepository,
     TranscriptEntry,
     VerificationSession,
@@ -44,7 +42,6 @@ __all__ = [
     "COUNTED_OUTCOMES",
     "DEFAULT_DATABASE_URL",
     "Admission",
-    "AnswerResult",
     "AuditChainCheck",
     "AuditEntry",
     "AuditEvent",
@@ -63,7 +60,6 @@ __all__ = [
     "ProtectedUser",
     "ProtectedUserRepository",
     "SessionClosedError",
-    "SessionOutcome",
     "SessionRepository",
     "SqlStorage",
     "Store",

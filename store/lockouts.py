@@ -25,11 +25,12 @@ from store._sql import normalise_guid
 from store.audit import AuditEvent, AuditLog
 from store.clock import require_utc
 from store.tables import AttemptCounterRow, UserLockoutRow, VerificationSessionRow
+from verification import Outcome
 from verification.clock import Clock
 
 ATTEMPT_WINDOW = timedelta(hours=24)
-# Session outcomes that count against the person (see the module doc); values of store.sessions.SessionOutcome.
-COUNTED_OUTCOMES = ("in_progress", "not_verified", "timed_out")
+# Session outcomes that count against the person (see the module doc), as stored.
+COUNTED_OUTCOMES = tuple(o.value for o in (Outcome.IN_PROGRESS, Outcome.NOT_VERIFIED, Outcome.TIMED_OUT))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 from types import SimpleNamespace
 from typing import Any
 
@@ -33,6 +32,7 @@ from store.errors import SessionClosedError, StoreUnavailable
 from store.lockouts import COUNTED_OUTCOMES, LockoutRule, counted, lock_if_reached, serialise
 from store.secrets_guard import clean_json
 from store.tables import TranscriptEntryRow, VerificationPlanRow, VerificationSessionRow
+from verification import MatchResult, Outcome
 from verification.clock import Clock
 from verification.reset import (
     BLOCKED,
@@ -46,33 +46,13 @@ from verification.reset import (
 )
 
 
-class SessionOutcome(StrEnum):
-    IN_PROGRESS = "in_progress"
-    VERIFIED = "verified"
-    NOT_VERIFIED = "not_verified"
-    NOT_ENOUGH_QUESTIONS = "not_enough_questions"
-    TIMED_OUT = "timed_out"
-    LOCKED_OUT = "locked_out"
-    BLOCKED_BY_RISK = "blocked_by_risk"
-    PRIVILEGED = "privileged"
-    CANCELLED = "cancelled"
-
-
-class AnswerResult(StrEnum):
-    CORRECT = "correct"
-    PARTIAL = "partial"
-    WRONG = "wrong"
-    SKIPPED = "skipped"
-    UNSCORED = "unscored"  # true but proving nothing (named already, or known to the whole team): not wrong
-
-
 @dataclass(frozen=True)
 class VerificationSession:
     session_id: str
     tenant_id: str
     target_user_id: str
     agent_id: str | None  # None for self-service
-    outcome: SessionOutcome
+    outcome: Outcome
     required_bits: int
     earned_bits: int
     created_at: datetime
@@ -88,7 +68,7 @@ class VerificationSession:
 
     @property
     def is_open(self) -> bool:
-        return self.outcome == SessionOutcome.IN_PROGRESS
+        return self.outcome == Outcome.IN_PROGRESS
 
 
 @dataclass(frozen=True)
@@ -97,7 +77,7 @@ class TranscriptEntry:
     kind: str  # e.g. "meeting_partner"
     source: str  # e.g. "calendar"
     bits: int  # what this answer earned
-    result: AnswerResult
+    result: MatchResult
     at: datetime
 
 
@@ -116,7 +96,7 @@ def _to_session(row: VerificationSessionRow | Row[Any]) -> VerificationSession:
         tenant_id=row.tenant_id,
         target_user_id=row.target_user_id,
         agent_id=row.agent_id,
-        outcome=SessionOutcome(row.outcome),
+        outcome=Outcome(row.outcome),
         required_bits=row.required_bits,
         earned_bits=row.earned_bits,
         created_at=row.created_at,
@@ -134,7 +114,7 @@ def _to_session(row: VerificationSessionRow | Row[Any]) -> VerificationSession:
 def _refusal(row: Row[Any] | None, by: str, now: datetime, window: timedelta,
              claim_expiry: timedelta) -> ResetClaimResult | None:
     """Why this request may not reset now, or None: it may claim the next attempt."""
-    if row is None or row.outcome != SessionOutcome.VERIFIED.value or by not in (row.agent_id, _self(row)):
+    if row is None or row.outcome != Outcome.VERIFIED.value or by not in (row.agent_id, _self(row)):
         return ResetClaimResult(ResetClaim.NOT_ALLOWED, row.reset_attempt if row is not None else 0)
     if row.reset_state == BLOCKED:
         return ResetClaimResult(ResetClaim.BLOCKED, row.reset_attempt)
@@ -158,7 +138,7 @@ def _to_entry(row: TranscriptEntryRow) -> TranscriptEntry:
         kind=row.kind,
         source=row.source,
         bits=row.bits,
-        result=AnswerResult(row.result),
+        result=MatchResult(row.result),
         at=row.at,
     )
 
@@ -166,11 +146,11 @@ def _to_entry(row: TranscriptEntryRow) -> TranscriptEntry:
 # Core statements for the per-answer path (add_entry), built once: the ORM would triple their cost.
 _ENTRY_SCORE = (update(VerificationSessionRow)
                 .where(VerificationSessionRow.session_id == bindparam("sid"),
-                       VerificationSessionRow.outcome == SessionOutcome.IN_PROGRESS.value)
+                       VerificationSessionRow.outcome == Outcome.IN_PROGRESS.value)
                 .values(earned_bits=bindparam("earned")))
 _FINISH = (update(VerificationSessionRow)
            .where(VerificationSessionRow.session_id == bindparam("sid"),
-                  VerificationSessionRow.outcome == SessionOutcome.IN_PROGRESS.value)
+                  VerificationSessionRow.outcome == Outcome.IN_PROGRESS.value)
            .returning(*VerificationSessionRow.__table__.c))
 _DROP_PLAN = delete(VerificationPlanRow).where(VerificationPlanRow.session_id == bindparam("sid"))
 # The next position is taken in the INSERT itself; the UPDATE above already locked the session row.
@@ -214,7 +194,7 @@ class SessionRepository:
             tenant_id=normalise_guid(tenant_id, "tenant_id"),
             target_user_id=normalise_guid(target_user_id, "target_user_id"),
             agent_id=normalise_guid(agent_id, "agent_id") if agent_id else None,
-            outcome=SessionOutcome.IN_PROGRESS.value,
+            outcome=Outcome.IN_PROGRESS.value,
             required_bits=required_bits,
             earned_bits=0,
             created_at=now,
@@ -243,7 +223,7 @@ class SessionRepository:
         session_id = normalise_guid(session_id, "session_id")
         still_open = (update(VerificationSessionRow)
                       .where(VerificationSessionRow.session_id == session_id,
-                             VerificationSessionRow.outcome == SessionOutcome.IN_PROGRESS.value))
+                             VerificationSessionRow.outcome == Outcome.IN_PROGRESS.value))
         if required_bits is not None:
             still_open = still_open.values(required_bits=required_bits)
         else:
@@ -285,7 +265,7 @@ class SessionRepository:
         kind: str,
         source: str,
         bits: int,
-        result: AnswerResult,
+        result: MatchResult,
         earned_bits: int,
         audit: AuditEvent | None = None,
     ) -> TranscriptEntry:
@@ -297,7 +277,7 @@ class SessionRepository:
         session_id = normalise_guid(session_id, "session_id")
         now = self._clock()
         values = {"sid": session_id, "earned": earned_bits, "kind": kind, "source": source, "bits": bits,
-                  "result": AnswerResult(result).value, "at": require_utc(now, "clock()")}
+                  "result": MatchResult(result).value, "at": require_utc(now, "clock()")}
 
         def record(conn: Connection) -> int:
             # Updating the session row first locks it, so concurrent entries get distinct positions.
@@ -310,18 +290,18 @@ class SessionRepository:
 
         position = await self._audit.write(record)
         return TranscriptEntry(position=int(position), kind=kind, source=source, bits=bits,
-                               result=AnswerResult(result), at=now)
+                               result=MatchResult(result), at=now)
 
     async def finish(
-        self, session_id: str, outcome: SessionOutcome, *, earned_bits: int | None = None,
+        self, session_id: str, outcome: Outcome, *, earned_bits: int | None = None,
         audit: AuditEvent | None = None, lockout: LockoutRule | None = None,
     ) -> VerificationSession:
         """End an open session with `outcome`, dropping its sealed plan, and append `audit` in the same
         transaction when given. With a `lockout` rule and an outcome that counts (failed, abandoned), the person
         is locked out in that transaction too once the rule's count is reached (store/lockouts.py). Raises
         SessionClosedError if it already ended; nothing is written then."""
-        outcome = SessionOutcome(outcome)
-        if outcome == SessionOutcome.IN_PROGRESS:
+        outcome = Outcome(outcome)
+        if outcome == Outcome.IN_PROGRESS:
             raise ValueError("finish() needs a final outcome, not in_progress")
         values: dict[str, Any] = {"outcome": outcome.value, "ended_at": self._clock()}
         if earned_bits is not None:
@@ -438,14 +418,14 @@ class SessionRepository:
         """Mark open sessions past their `expires_at` as timed_out, and drop their plans. Returns how many."""
         now = self._clock()
         ended = select(VerificationSessionRow.session_id).where(
-            VerificationSessionRow.outcome != SessionOutcome.IN_PROGRESS.value)
+            VerificationSessionRow.outcome != Outcome.IN_PROGRESS.value)
         stmt = (
             update(VerificationSessionRow)
             .where(
-                VerificationSessionRow.outcome == SessionOutcome.IN_PROGRESS.value,
+                VerificationSessionRow.outcome == Outcome.IN_PROGRESS.value,
                 VerificationSessionRow.expires_at <= now,
             )
-            .values(outcome=SessionOutcome.TIMED_OUT.value, ended_at=now)
+            .values(outcome=Outcome.TIMED_OUT.value, ended_at=now)
             .execution_options(synchronize_session=False)
         )
         async with self._sessions.begin() as session:

@@ -12,10 +12,11 @@ from microsoft_agents.hosting.core.state.agent_state import CachedAgentState
 
 from bot.cards import card_text
 from bot.sealing import FernetSealer
-from store import AuditFilter, SessionOutcome
+from store import AuditFilter
 from tests.dialogs.fakes import ALAN, MARGARET, OTHER_TENANT, TENANT
 from tests.dialogs.harness import Teams, answer_until_decided, invoke_responses, open_teams, truthful_answer
 from tests.store.support import FakeClock, StoreTarget, sqlite_copy
+from verification import Outcome
 from verification.policy import Policy
 
 MAX_QUESTIONS = Policy().max_questions  # what the question cards count up to
@@ -165,7 +166,7 @@ async def test_restart_in_the_middle_of_a_verification_loses_nothing(db: StoreTa
         decision = await answer_until_decided(second, agent, ALAN)
         assert decision.startswith("Verified")
         [session] = await second.store.sessions.list_for_user(TENANT, ALAN.id)
-        assert session.outcome is SessionOutcome.VERIFIED
+        assert session.outcome is Outcome.VERIFIED
         assert len(await second.store.sessions.transcript(session.session_id)) >= 2
 
 

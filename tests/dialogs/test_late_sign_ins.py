@@ -8,11 +8,10 @@ from dataclasses import replace
 
 from dialogs.session_keeper import RISK_DEADLINE
 from graph.directory import SignInRead
-from store import SessionOutcome
 from tests.dialogs.fakes import ALAN, TENANT
 from tests.dialogs.harness import Chat, Teams, answer_until_decided
 from tests.verification import builders as b
-from verification import Policy
+from verification import Outcome, Policy
 
 
 def _late(read: SignInRead, arrived: asyncio.Event):
@@ -44,7 +43,7 @@ async def test_risky_sign_ins_that_arrive_late_still_block_the_reset(teams: Team
     assert decision.startswith("Blocked"), decision
     assert "[Reset password]" not in decision
     [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
-    assert session.outcome is SessionOutcome.BLOCKED_BY_RISK
+    assert session.outcome is Outcome.BLOCKED_BY_RISK
 
 
 async def test_sign_ins_that_never_come_leave_the_policys_unavailable_rule_to_decide(teams: Teams,
@@ -55,6 +54,6 @@ async def test_sign_ins_that_never_come_leave_the_policys_unavailable_rule_to_de
     decision = await answer_until_decided(teams, agent, ALAN)
     assert decision.startswith("Verified\nAlan Turing")
     [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
-    assert session.outcome is SessionOutcome.VERIFIED
+    assert session.outcome is Outcome.VERIFIED
     # the caller had to earn the "sign-ins unavailable" extra bits too
     assert session.earned_bits >= Policy().required_bits + Policy().sign_ins_unavailable_extra_bits

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bot.cards import card_text
-from store import AuditFilter, SessionOutcome, TenantAccess
+from store import AuditFilter, TenantAccess
 from tests.dialogs.fakes import ALAN, GRACE, KEN, SECURITY, TENANT
 from tests.dialogs.harness import Chat, Teams, answer_until_decided, invoke_responses, is_question, truthful_answer
-from verification import Policy
+from verification import Outcome, Policy
 from verification.factors import ManagerMode
 
 
@@ -67,7 +67,7 @@ async def test_manager_who_denies_stops_it_and_alerts(teams: Teams, agent: Chat)
     assert "STOP: their manager says it is NOT them" in agent.text()
     assert "was denied" in teams.chat(SECURITY).text()
     [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
-    assert session.outcome is SessionOutcome.NOT_VERIFIED
+    assert session.outcome is Outcome.NOT_VERIFIED
     await agent.answer("Ken Thompson")
     decision = card_text(agent.last_card())
     assert decision.startswith("Stop: their manager says it is not them") and "[Reset password]" not in decision
@@ -107,7 +107,7 @@ async def test_only_the_manager_can_answer(teams: Teams, agent: Chat) -> None:
     await ken.click("Deny", card=grace.last_card())
     assert "This question isn't for you" in ken.text()
     [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
-    assert session.outcome is SessionOutcome.IN_PROGRESS
+    assert session.outcome is Outcome.IN_PROGRESS
 
 
 async def test_manager_answer_after_the_end_is_told_it_ended(teams: Teams, agent: Chat) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.cards import card_of, card_text
-from store import AuditFilter, SessionOutcome, TenantAccess
+from store import AuditFilter, TenantAccess
 from tests.dialogs.fakes import ALAN, KEN, SECURITY, TENANT
 from tests.dialogs.harness import (
     Chat,
@@ -15,7 +15,7 @@ from tests.dialogs.harness import (
     shown_code,
     truthful_answer,
 )
-from verification import Policy
+from verification import Outcome, Policy
 
 
 async def start(teams: Teams, agent: Chat, alan: Chat, *, security: Chat | None = None) -> None:
@@ -74,7 +74,7 @@ async def test_wrong_code_stops_and_alerts_the_agent_and_security(teams: Teams, 
     assert "read out a wrong code" in security.text()
     assert await audit(teams, "security.alert") == [("sent", "watchword")]
     [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
-    assert session.outcome is SessionOutcome.NOT_VERIFIED
+    assert session.outcome is Outcome.NOT_VERIFIED
 
 
 async def test_one_misheard_digit_gets_one_more_try(teams: Teams, agent: Chat, alan: Chat) -> None:
@@ -105,7 +105,7 @@ async def test_person_who_says_not_me_stops_the_verification(teams: Teams, agent
     assert "STOP: they say it is NOT them" in alert and "do not reset anything" in alert
     assert "was denied" in security.text()
     [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
-    assert session.outcome is SessionOutcome.NOT_VERIFIED
+    assert session.outcome is Outcome.NOT_VERIFIED
     await enter_code(agent, shown_code(alan))  # the agent, who has not read the alert yet, carries on regardless
     decision = card_text(agent.last_card())
     assert decision.startswith("Stop: the account holder says it is not them")
@@ -161,7 +161,7 @@ async def test_only_the_person_shown_the_code_can_say_not_me(teams: Teams, agent
     await ken.click("Not me", card=card)
     assert "This question isn't for you" in ken.text()
     [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
-    assert session.outcome is SessionOutcome.IN_PROGRESS
+    assert session.outcome is Outcome.IN_PROGRESS
 
 
 async def test_second_not_me_is_ignored(teams: Teams, agent: Chat, alan: Chat) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bot.cards import card_text
-from store import SessionOutcome, UserSnapshot
+from store import UserSnapshot
 from tests.dialogs.fakes import ADA, ALAN, GRACE, TEMPORARY_PASSWORD, TENANT
 from tests.dialogs.harness import Chat, Teams, answer_until_decided
+from verification import Outcome
 from verification.policy import Policy
 
 MAX_QUESTIONS = Policy().max_questions  # what the question cards count up to
@@ -42,7 +43,7 @@ async def test_self_service_when_enabled_asks_more_and_resets_once(teams: Teams,
     await alan.click("I've passed it on")
     assert TEMPORARY_PASSWORD not in alan.text()
     [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
-    assert session.outcome is SessionOutcome.VERIFIED and session.agent_id is None
+    assert session.outcome is Outcome.VERIFIED and session.agent_id is None
     assert session.required_bits == 28
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from bot.cards import card_text
-from store import AuditFilter, SessionOutcome, UserSnapshot
+from store import AuditFilter, UserSnapshot
 from tests.dialogs.fakes import ADA, ALAN, ALAN_TWIN, JOSE, MARGARET, TENANT
 from tests.dialogs.harness import (
     Chat,
@@ -18,7 +18,7 @@ from tests.dialogs.harness import (
     iter_actions,
     truthful_answer,
 )
-from verification import SignIn
+from verification import Outcome, SignIn
 from verification.policy import Policy
 
 MAX_QUESTIONS = Policy().max_questions  # what the question cards count up to
@@ -38,7 +38,7 @@ async def test_caller_who_names_real_partners_passes(teams: Teams, agent: Chat) 
     assert decision.startswith("Verified\nAlan Turing")
     assert "[Reset password]" in decision
     [session] = await sessions_of(teams)
-    assert session.outcome is SessionOutcome.VERIFIED and session.agent_id == MARGARET.id
+    assert session.outcome is Outcome.VERIFIED and session.agent_id == MARGARET.id
     transcript = await teams.store.sessions.transcript(session.session_id)
     assert transcript and all(entry.result.value == "correct" for entry in transcript)
 
@@ -49,7 +49,7 @@ async def test_caller_guessing_from_the_org_chart_is_not_verified(teams: Teams, 
     assert decision.startswith("Not verified")
     assert "Do not reset the password" in decision and "[Reset password]" not in decision
     [session] = await sessions_of(teams)
-    assert session.outcome is SessionOutcome.NOT_VERIFIED
+    assert session.outcome is Outcome.NOT_VERIFIED
 
 
 async def test_agent_never_sees_whether_an_answer_was_right(teams: Teams, agent: Chat) -> None:
@@ -129,7 +129,7 @@ async def test_privileged_administrator_is_refused_with_the_reason(teams: Teams,
     assert "Escalate to the identity team." in text
     assert not any(is_question(c) for c in agent.cards())
     [session] = await sessions_of(teams, ADA)
-    assert session.outcome is SessionOutcome.PRIVILEGED
+    assert session.outcome is Outcome.PRIVILEGED
 
 
 async def test_federated_user_is_refused_with_the_reason(teams: Teams, agent: Chat) -> None:
@@ -175,14 +175,14 @@ async def test_cancel_ends_the_verification(teams: Teams, agent: Chat) -> None:
     await agent.click("Cancel")
     assert card_text(agent.last_card()).startswith("Cancelled\nAlan Turing")
     [session] = await sessions_of(teams)
-    assert session.outcome is SessionOutcome.CANCELLED
+    assert session.outcome is Outcome.CANCELLED
 
 
 async def test_typed_cancel_ends_the_verification_too(teams: Teams, agent: Chat) -> None:
     await agent.say("verify alan turing")
     await agent.say("cancel")
     [session] = await sessions_of(teams)
-    assert session.outcome is SessionOutcome.CANCELLED
+    assert session.outcome is Outcome.CANCELLED
     await agent.say("cancel")
     assert "Nothing to cancel" in agent.text()
 
@@ -194,7 +194,7 @@ async def test_verification_left_open_times_out_cleanly(teams: Teams, agent: Cha
     decision = card_text(agent.last_card())
     assert decision.startswith("Timed out") and "start again" in decision
     [session] = await sessions_of(teams)
-    assert session.outcome is SessionOutcome.TIMED_OUT
+    assert session.outcome is Outcome.TIMED_OUT
 
 
 async def test_third_failed_attempt_locks_the_person_out(teams: Teams, agent: Chat) -> None:
@@ -284,7 +284,7 @@ async def test_new_verify_while_one_is_open_cancels_the_old_one(teams: Teams, ag
     await agent.say("verify ada lovelace")
     assert "Previous verification cancelled" in agent.text()
     [session] = await sessions_of(teams)
-    assert session.outcome is SessionOutcome.CANCELLED
+    assert session.outcome is Outcome.CANCELLED
     assert "Refused: privileged administrator" in agent.text()
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta, timezone
 
-from store import AuditEvent, AuditFilter, LockoutRule, SessionOutcome, Store
+from store import AuditEvent, AuditFilter, LockoutRule, Store
 from tests.store.sql import scalar
 from tests.store.support import FakeClock, StoreTarget
+from verification import Outcome
 
 TENANT = "7d3f0b3c-5a7e-4c1e-9a53-0d7e6f1c2b4a"
 OTHER_TENANT = "9e8d7c6b-5a49-4838-a271-605f4e3d2c1b"
@@ -23,7 +24,7 @@ async def _admit(store: Store, clock: FakeClock, *, tenant: str = TENANT, user: 
     return admission.session.session_id, admission.counted_before
 
 
-async def _attempt(store: Store, clock: FakeClock, outcome: SessionOutcome, *, user: str = USER,
+async def _attempt(store: Store, clock: FakeClock, outcome: Outcome, *, user: str = USER,
                    tenant: str = TENANT, rule: LockoutRule | None = None) -> str:
     session_id, _ = await _admit(store, clock, tenant=tenant, user=user)
     await store.sessions.finish(session_id, outcome, lockout=rule)
@@ -32,8 +33,8 @@ async def _attempt(store: Store, clock: FakeClock, outcome: SessionOutcome, *, u
 
 async def test_failed_abandoned_and_open_verifications_count_against_the_person(
         store: Store, store_clock: FakeClock) -> None:
-    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED)
-    await _attempt(store, store_clock, SessionOutcome.TIMED_OUT)
+    await _attempt(store, store_clock, Outcome.NOT_VERIFIED)
+    await _attempt(store, store_clock, Outcome.TIMED_OUT)
     await _admit(store, store_clock)  # still open: it may yet fail
 
     assert await store.lockouts.counted_attempts(TENANT, USER) == 3
@@ -41,8 +42,8 @@ async def test_failed_abandoned_and_open_verifications_count_against_the_person(
 
 async def test_verified_cancelled_and_watchword_ended_verifications_do_not_count(
         store: Store, store_clock: FakeClock) -> None:
-    for outcome in (SessionOutcome.VERIFIED, SessionOutcome.CANCELLED, SessionOutcome.NOT_ENOUGH_QUESTIONS,
-                    SessionOutcome.PRIVILEGED, SessionOutcome.LOCKED_OUT, SessionOutcome.BLOCKED_BY_RISK):
+    for outcome in (Outcome.VERIFIED, Outcome.CANCELLED, Outcome.NOT_ENOUGH_QUESTIONS,
+                    Outcome.PRIVILEGED, Outcome.LOCKED_OUT, Outcome.BLOCKED_BY_RISK):
         await _attempt(store, store_clock, outcome)
 
     assert await store.lockouts.counted_attempts(TENANT, USER) == 0
@@ -50,9 +51,9 @@ async def test_verified_cancelled_and_watchword_ended_verifications_do_not_count
 
 
 async def test_attempts_older_than_24h_do_not_count(store: Store, store_clock: FakeClock) -> None:
-    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED)
+    await _attempt(store, store_clock, Outcome.NOT_VERIFIED)
     store_clock.advance(hours=23)
-    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED)
+    await _attempt(store, store_clock, Outcome.NOT_VERIFIED)
 
     store_clock.advance(hours=1)  # the first attempt is now exactly 24 hours old
     assert await store.lockouts.counted_attempts(TENANT, USER) == 1
@@ -61,9 +62,9 @@ async def test_attempts_older_than_24h_do_not_count(store: Store, store_clock: F
 
 
 async def test_attempts_are_counted_per_tenant_and_user(store: Store, store_clock: FakeClock) -> None:
-    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED)
-    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED, user=OTHER_USER)
-    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED, tenant=OTHER_TENANT)
+    await _attempt(store, store_clock, Outcome.NOT_VERIFIED)
+    await _attempt(store, store_clock, Outcome.NOT_VERIFIED, user=OTHER_USER)
+    await _attempt(store, store_clock, Outcome.NOT_VERIFIED, tenant=OTHER_TENANT)
 
     assert await store.lockouts.counted_attempts(TENANT, USER) == 1
 
@@ -94,10 +95,10 @@ async def test_six_simultaneous_admissions_on_two_instances_each_see_a_different
 
 async def test_the_failure_that_reaches_the_limit_locks_the_person_out_in_the_same_step(
         store: Store, store_clock: FakeClock) -> None:
-    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED, rule=RULE)
-    await _attempt(store, store_clock, SessionOutcome.TIMED_OUT, rule=RULE)
+    await _attempt(store, store_clock, Outcome.NOT_VERIFIED, rule=RULE)
+    await _attempt(store, store_clock, Outcome.TIMED_OUT, rule=RULE)
     assert await store.lockouts.active_lockout(TENANT, USER) is None
-    third = await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED, rule=RULE)
+    third = await _attempt(store, store_clock, Outcome.NOT_VERIFIED, rule=RULE)
 
     lockout = await store.lockouts.active_lockout(TENANT, USER)
     assert lockout is not None and lockout.locked_until == store_clock.now + RULE.duration
@@ -111,9 +112,9 @@ async def test_the_failure_that_reaches_the_limit_locks_the_person_out_in_the_sa
 
 async def test_a_verified_session_never_locks_anyone_out(store: Store, store_clock: FakeClock) -> None:
     for _ in range(2):
-        await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED, rule=RULE)
+        await _attempt(store, store_clock, Outcome.NOT_VERIFIED, rule=RULE)
     await _admit(store, store_clock)  # open, counted
-    await _attempt(store, store_clock, SessionOutcome.VERIFIED, rule=RULE)
+    await _attempt(store, store_clock, Outcome.VERIFIED, rule=RULE)
 
     assert await store.lockouts.active_lockout(TENANT, USER) is None
 
@@ -121,9 +122,9 @@ async def test_a_verified_session_never_locks_anyone_out(store: Store, store_clo
 async def test_an_admin_lifting_a_lockout_restarts_the_count_and_is_audited(
         store: Store, store_clock: FakeClock) -> None:
     for _ in range(3):
-        await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED)
+        await _attempt(store, store_clock, Outcome.NOT_VERIFIED)
     await store.lockouts.lock(TENANT, USER, until=store_clock.now + timedelta(hours=5), reason="a")
-    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED)  # after the lockout began
+    await _attempt(store, store_clock, Outcome.NOT_VERIFIED)  # after the lockout began
     lifted = AuditEvent(action="admin.lockout_lifted", outcome="lifted", actor="console:admin", subject=USER,
                         tenant_id=TENANT)
 
@@ -178,7 +179,7 @@ async def test_lockout_time_in_another_zone_comes_back_as_utc(store: Store, stor
 
 
 async def test_prune_removes_expired_lockouts_and_idle_counters(store: Store, store_clock: FakeClock) -> None:
-    await _attempt(store, store_clock, SessionOutcome.NOT_VERIFIED)
+    await _attempt(store, store_clock, Outcome.NOT_VERIFIED)
     await store.lockouts.lock(TENANT, USER, until=store_clock.now + timedelta(hours=1), reason="a")
     store_clock.advance(hours=25)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from store import AuditEvent, AuditFilter, SessionOutcome, Store
+from store import AuditEvent, AuditFilter, Store
 from tests.store.support import FakeClock, StoreTarget
+from verification import Outcome
 from verification.reset import CLAIM_EXPIRY, RESET_WINDOW, ResetClaim, ResetOutcome
 
 TENANT = "7d3f0b3c-5a7e-4c1e-9a53-0d7e6f1c2b4a"
@@ -17,7 +18,7 @@ ACTOR = f"teams:{AGENT}"
 
 
 async def _verified(store: Store, clock: FakeClock, *, agent: str | None = AGENT,
-                    outcome: SessionOutcome = SessionOutcome.VERIFIED) -> str:
+                    outcome: Outcome = Outcome.VERIFIED) -> str:
     session = (await store.sessions.admit(tenant_id=TENANT, target_user_id=USER, agent_id=agent, required_bits=20,
                                           expires_at=clock.now + timedelta(minutes=10))).session
     await store.sessions.finish(session.session_id, outcome)
@@ -106,7 +107,7 @@ async def test_a_late_outcome_of_an_expired_claim_is_audited_but_does_not_overwr
 async def test_only_the_verifying_agent_may_reset_and_only_a_verified_session(
         store: Store, store_clock: FakeClock) -> None:
     verified = await _verified(store, store_clock)
-    failed = await _verified(store, store_clock, outcome=SessionOutcome.NOT_VERIFIED)
+    failed = await _verified(store, store_clock, outcome=Outcome.NOT_VERIFIED)
 
     assert (await store.sessions.claim_reset(verified, by=OTHER_AGENT, actor=ACTOR)).claim is ResetClaim.NOT_ALLOWED
     assert (await store.sessions.claim_reset(failed, by=AGENT, actor=ACTOR)).claim is ResetClaim.NOT_ALLOWED

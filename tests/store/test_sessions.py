@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import inspect
 
-from store import AnswerResult, AuditEvent, AuditFilter, SessionClosedError, SessionOutcome, Store
+from store import AuditEvent, AuditFilter, SessionClosedError, Store
 from tests.store.support import FakeClock
+from verification import MatchResult, Outcome
 
 TENANT = "7d3f0b3c-5a7e-4c1e-9a53-0d7e6f1c2b4a"
 USER = "00000000-0000-4000-8000-000000000001"
@@ -35,7 +36,7 @@ async def test_new_session_is_in_progress_with_its_policy_and_risk(store: Store,
     loaded = await store.sessions.get(created.session_id)
 
     assert loaded == created
-    assert loaded.outcome == SessionOutcome.IN_PROGRESS and loaded.is_open
+    assert loaded.outcome == Outcome.IN_PROGRESS and loaded.is_open
     assert (loaded.required_bits, loaded.earned_bits) == (20, 0)
     assert loaded.created_at == store_clock.now and loaded.ended_at is None
     assert loaded.risk_summary == {"level": "low", "signals": []}
@@ -51,19 +52,19 @@ async def test_self_service_session_has_no_agent(store: Store, store_clock: Fake
 async def test_transcript_keeps_the_order_and_the_running_score(store: Store, store_clock: FakeClock) -> None:
     session = await _open(store, store_clock)
     await store.sessions.add_entry(
-        session.session_id, kind="meeting_partner", source="calendar", bits=8, result=AnswerResult.CORRECT,
+        session.session_id, kind="meeting_partner", source="calendar", bits=8, result=MatchResult.CORRECT,
         earned_bits=8,
     )
     store_clock.advance(seconds=30)
     await store.sessions.add_entry(
-        session.session_id, kind="manager", source="hierarchy", bits=3, result=AnswerResult.PARTIAL, earned_bits=11
+        session.session_id, kind="manager", source="hierarchy", bits=3, result=MatchResult.PARTIAL, earned_bits=11
     )
 
     transcript = await store.sessions.transcript(session.session_id)
 
     assert [(e.position, e.kind, e.source, e.bits, e.result) for e in transcript] == [
-        (1, "meeting_partner", "calendar", 8, AnswerResult.CORRECT),
-        (2, "manager", "hierarchy", 3, AnswerResult.PARTIAL),
+        (1, "meeting_partner", "calendar", 8, MatchResult.CORRECT),
+        (2, "manager", "hierarchy", 3, MatchResult.PARTIAL),
     ]
     assert transcript[1].at == store_clock.now
     assert (await store.sessions.get(session.session_id)).earned_bits == 11  # type: ignore[union-attr]
@@ -81,7 +82,7 @@ async def test_concurrent_entries_get_distinct_positions(store: Store, store_clo
 
     await asyncio.gather(*(
         store.sessions.add_entry(session.session_id, kind=f"k{i}", source="s", bits=1,
-                                 result=AnswerResult.WRONG, earned_bits=0)
+                                 result=MatchResult.WRONG, earned_bits=0)
         for i in range(5)
     ))
 
@@ -92,29 +93,29 @@ async def test_finishing_records_the_outcome_and_end_time(store: Store, store_cl
     session = await _open(store, store_clock)
     store_clock.advance(minutes=2)
 
-    done = await store.sessions.finish(session.session_id, SessionOutcome.VERIFIED, earned_bits=24)
+    done = await store.sessions.finish(session.session_id, Outcome.VERIFIED, earned_bits=24)
 
     assert (done.outcome, done.earned_bits, done.ended_at, done.is_open) == (
-        SessionOutcome.VERIFIED, 24, store_clock.now, False,
+        Outcome.VERIFIED, 24, store_clock.now, False,
     )
 
 
 async def test_finished_session_cannot_finish_again(store: Store, store_clock: FakeClock) -> None:
     session = await _open(store, store_clock)
-    await store.sessions.finish(session.session_id, SessionOutcome.CANCELLED)
+    await store.sessions.finish(session.session_id, Outcome.CANCELLED)
 
     with pytest.raises(SessionClosedError):
-        await store.sessions.finish(session.session_id, SessionOutcome.VERIFIED)
-    assert (await store.sessions.get(session.session_id)).outcome == SessionOutcome.CANCELLED  # type: ignore[union-attr]
+        await store.sessions.finish(session.session_id, Outcome.VERIFIED)
+    assert (await store.sessions.get(session.session_id)).outcome == Outcome.CANCELLED  # type: ignore[union-attr]
 
 
 async def test_concurrent_finishes_have_exactly_one_winner(store: Store, store_clock: FakeClock) -> None:
     session = await _open(store, store_clock)
 
     results = await asyncio.gather(
-        store.sessions.finish(session.session_id, SessionOutcome.VERIFIED),
-        store.sessions.finish(session.session_id, SessionOutcome.TIMED_OUT),
-        store.sessions.finish(session.session_id, SessionOutcome.CANCELLED),
+        store.sessions.finish(session.session_id, Outcome.VERIFIED),
+        store.sessions.finish(session.session_id, Outcome.TIMED_OUT),
+        store.sessions.finish(session.session_id, Outcome.CANCELLED),
         return_exceptions=True,
     )
 
@@ -126,32 +127,32 @@ async def test_concurrent_finishes_have_exactly_one_winner(store: Store, store_c
 
 async def test_entry_on_a_closed_or_unknown_session_is_refused(store: Store, store_clock: FakeClock) -> None:
     session = await _open(store, store_clock)
-    await store.sessions.finish(session.session_id, SessionOutcome.NOT_VERIFIED)
+    await store.sessions.finish(session.session_id, Outcome.NOT_VERIFIED)
 
     for session_id in (session.session_id, "00000000-0000-4000-8000-0000000000ff"):
         with pytest.raises(SessionClosedError):
             await store.sessions.add_entry(
-                session_id, kind="k", source="s", bits=1, result=AnswerResult.CORRECT, earned_bits=1
+                session_id, kind="k", source="s", bits=1, result=MatchResult.CORRECT, earned_bits=1
             )
 
 
 async def test_in_progress_is_not_a_final_outcome(store: Store, store_clock: FakeClock) -> None:
     session = await _open(store, store_clock)
     with pytest.raises(ValueError):
-        await store.sessions.finish(session.session_id, SessionOutcome.IN_PROGRESS)
+        await store.sessions.finish(session.session_id, Outcome.IN_PROGRESS)
 
 
 async def test_overdue_sessions_time_out(store: Store, store_clock: FakeClock) -> None:
     overdue = await _open(store, store_clock, expires_at=store_clock.now + timedelta(minutes=5))
     still_running = await _open(store, store_clock, expires_at=store_clock.now + timedelta(minutes=30))
     already_done = await _open(store, store_clock, expires_at=store_clock.now + timedelta(minutes=5))
-    await store.sessions.finish(already_done.session_id, SessionOutcome.VERIFIED)
+    await store.sessions.finish(already_done.session_id, Outcome.VERIFIED)
     store_clock.advance(minutes=10)
 
     assert await store.sessions.expire_overdue() == 1
 
     outcomes = [(await store.sessions.get(s.session_id)).outcome for s in (overdue, still_running, already_done)]  # type: ignore[union-attr]
-    assert outcomes == [SessionOutcome.TIMED_OUT, SessionOutcome.IN_PROGRESS, SessionOutcome.VERIFIED]
+    assert outcomes == [Outcome.TIMED_OUT, Outcome.IN_PROGRESS, Outcome.VERIFIED]
 
 
 @pytest.mark.parametrize("field", ["risk_summary", "policy_snapshot"])
@@ -174,8 +175,8 @@ async def test_sessions_for_a_user_are_listed_newest_first(store: Store, store_c
 
 
 async def test_every_outcome_value_round_trips(store: Store, store_clock: FakeClock) -> None:
-    for outcome in SessionOutcome:
-        if outcome == SessionOutcome.IN_PROGRESS:
+    for outcome in Outcome:
+        if outcome == Outcome.IN_PROGRESS:
             continue
         session = await _open(store, store_clock)
         assert (await store.sessions.finish(session.session_id, outcome)).outcome == outcome
@@ -195,7 +196,7 @@ async def test_a_sealed_plan_is_kept_while_the_session_is_open_and_dropped_when_
     runs_on = await _open(store, store_clock, sealed_plan="gAAAA-token-3")
     assert await store.sessions.sealed_plan(ends.session_id) == "gAAAA-token-1"
 
-    await store.sessions.finish(ends.session_id, SessionOutcome.VERIFIED)
+    await store.sessions.finish(ends.session_id, Outcome.VERIFIED)
     store_clock.advance(minutes=6)
     await store.sessions.expire_overdue()
 
@@ -215,7 +216,7 @@ async def test_an_entry_and_its_audit_row_are_written_together(store: Store, sto
                        tenant_id=TENANT, details={"session_id": session.session_id, "question": 1})
 
     entry = await store.sessions.add_entry(session.session_id, kind="k", source="s", bits=7,
-                                           result=AnswerResult.CORRECT, earned_bits=7, audit=event)
+                                           result=MatchResult.CORRECT, earned_bits=7, audit=event)
 
     assert (entry.position, entry.bits) == (1, 7)
     [row] = (await store.audit.query(AuditFilter(action="verification.answer"))).entries
@@ -227,12 +228,12 @@ async def test_no_audit_row_is_written_for_an_entry_refused_on_a_closed_session(
     store: Store, store_clock: FakeClock
 ) -> None:
     session = await _open(store, store_clock)
-    await store.sessions.finish(session.session_id, SessionOutcome.CANCELLED)
+    await store.sessions.finish(session.session_id, Outcome.CANCELLED)
     event = AuditEvent(action="verification.answer", outcome="recorded", actor="teams:agent")
 
     with pytest.raises(SessionClosedError):
         await store.sessions.add_entry(session.session_id, kind="k", source="s", bits=7,
-                                       result=AnswerResult.CORRECT, earned_bits=7, audit=event)
+                                       result=MatchResult.CORRECT, earned_bits=7, audit=event)
 
     assert (await store.audit.query(AuditFilter(action="verification.answer"))).entries == ()
 
@@ -244,9 +245,9 @@ async def test_the_outcome_its_audit_row_and_the_dropped_plan_are_written_togeth
     decided = AuditEvent(action="verification.decided", outcome="verified", actor="teams:agent", subject=USER,
                          tenant_id=TENANT, details={"session_id": session.session_id})
 
-    done = await store.sessions.finish(session.session_id, SessionOutcome.VERIFIED, audit=decided)
+    done = await store.sessions.finish(session.session_id, Outcome.VERIFIED, audit=decided)
 
-    assert done.outcome == SessionOutcome.VERIFIED and done.risk_summary == {"level": "low", "signals": []}
+    assert done.outcome == Outcome.VERIFIED and done.risk_summary == {"level": "low", "signals": []}
     assert await store.sessions.sealed_plan(session.session_id) is None
     [row] = (await store.audit.query(AuditFilter(action="verification.decided"))).entries
     assert row.details["session_id"] == session.session_id and (await store.audit.verify_chain()).ok
@@ -254,10 +255,10 @@ async def test_the_outcome_its_audit_row_and_the_dropped_plan_are_written_togeth
 
 async def test_a_refused_finish_writes_no_audit_row(store: Store, store_clock: FakeClock) -> None:
     session = await _open(store, store_clock)
-    await store.sessions.finish(session.session_id, SessionOutcome.CANCELLED)
+    await store.sessions.finish(session.session_id, Outcome.CANCELLED)
     decided = AuditEvent(action="verification.decided", outcome="verified", actor="teams:agent")
 
     with pytest.raises(SessionClosedError):
-        await store.sessions.finish(session.session_id, SessionOutcome.VERIFIED, audit=decided)
+        await store.sessions.finish(session.session_id, Outcome.VERIFIED, audit=decided)
 
     assert (await store.audit.query(AuditFilter(action="verification.decided"))).entries == ()

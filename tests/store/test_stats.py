@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from store import LockoutRule, SessionOutcome, Store
+from store import LockoutRule, Store
 from tests.store.support import FakeClock
+from verification import Outcome
 
 TENANT = "7d3f0b3c-5a7e-4c1e-9a53-0d7e6f1c2b4a"
 OTHER_TENANT = "9e8d7c6b-5a49-4838-a271-605f4e3d2c1b"
@@ -13,7 +14,7 @@ USER = "00000000-0000-4000-8000-000000000001"
 AGENT = "00000000-0000-4000-8000-0000000000aa"
 
 
-async def _verification(store: Store, clock: FakeClock, outcome: SessionOutcome, seconds: int, *,
+async def _verification(store: Store, clock: FakeClock, outcome: Outcome, seconds: int, *,
                         tenant: str = TENANT, rule: LockoutRule | None = None) -> None:
     admission = await store.sessions.admit(tenant_id=tenant, target_user_id=USER, agent_id=AGENT, required_bits=20,
                                            expires_at=clock.now + timedelta(minutes=10))
@@ -25,14 +26,14 @@ async def test_a_month_is_counted_per_day_and_outcome_with_the_median_time_to_ve
                                                                                    store_clock: FakeClock) -> None:
     start = store_clock.now
     store_clock.now = start - timedelta(days=40)
-    await _verification(store, store_clock, SessionOutcome.VERIFIED, 1)  # older than 30 days: not counted
+    await _verification(store, store_clock, Outcome.VERIFIED, 1)  # older than 30 days: not counted
     store_clock.now = start - timedelta(days=1)
-    await _verification(store, store_clock, SessionOutcome.VERIFIED, 60)
-    await _verification(store, store_clock, SessionOutcome.VERIFIED, 180)
-    await _verification(store, store_clock, SessionOutcome.VERIFIED, 100, tenant=OTHER_TENANT)  # another tenant
+    await _verification(store, store_clock, Outcome.VERIFIED, 60)
+    await _verification(store, store_clock, Outcome.VERIFIED, 180)
+    await _verification(store, store_clock, Outcome.VERIFIED, 100, tenant=OTHER_TENANT)  # another tenant
     store_clock.now = start
     rule = LockoutRule(max_failed=1, duration=timedelta(hours=2), actor=f"teams:{AGENT}")
-    await _verification(store, store_clock, SessionOutcome.NOT_VERIFIED, 30, rule=rule)
+    await _verification(store, store_clock, Outcome.NOT_VERIFIED, 30, rule=rule)
     await store.audit.append(action="password_reset", outcome="success", actor="a", subject=USER, tenant_id=TENANT)
     await store.audit.append(action="graph.sources_unavailable", outcome="partial", actor="a", subject=USER,
                              tenant_id=TENANT, details={"sources": ["chats"]})
