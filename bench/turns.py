@@ -192,7 +192,7 @@ def echo_application(floor_store: Any = None) -> web.Application:
     )
 
     from store.audit import AuditEvent  # for the floor agent: imported once, not in every turn
-    from verification import MatchResult
+    from verification import TranscriptEntry
 
     config = AgentAuthConfiguration(anonymous_allowed=True, connection_name="SERVICE_CONNECTION")
     connections = MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": config})
@@ -214,8 +214,9 @@ def echo_application(floor_store: Any = None) -> web.Application:
         count = int(state.conversation.get_value("count") or 0) + 1
         audit = AuditEvent(action="verification.answer", outcome="recorded", actor="agent:floor",
                            tenant_id=FLOOR_TENANT, details={"session_id": session_id, "source": "chats", "bits": 3})
-        await floor_store.sessions.add_entry(session_id, kind="chat_partner", source="chats", bits=3,
-                                             result=MatchResult.CORRECT, earned_bits=count, audit=audit)
+        now = datetime.now(UTC)
+        answered = TranscriptEntry("q1", "chat_partner", "chats", "free_recall", 3.0, 3.0, "correct", 1, now, now)
+        await floor_store.sessions.add_entry(session_id, answered, earned_bits=count, audit=audit)
         sent = await context.send_activity(f"You said: {context.activity.text}")
         if asked:
             await context.update_activity(Activity(type="message", id=asked, text="Answered"))

@@ -15,15 +15,10 @@ from typing import Any
 
 from dialogs.ports import Actor, AuditNote, Protection
 from store import AuditEvent, LockoutRule, SessionClosedError, Store
-from verification import Decision, MatchResult, Policy, RiskAssessment, TranscriptEntry
+from verification import Decision, Outcome, Policy, RiskAssessment, TranscriptEntry
 from verification.clock import Clock
 
 log = logging.getLogger(__name__)
-
-_RESULT = {"correct": MatchResult.CORRECT, "partial": MatchResult.PARTIAL, "wrong": MatchResult.WRONG,
-           "skipped": MatchResult.SKIPPED, "unscored": MatchResult.UNSCORED, "confirmed": MatchResult.CORRECT,
-           "denied": MatchResult.WRONG}
-
 
 async def tenant_policy(store: Store, tenant_id: str) -> tuple[Policy, bool]:
     """The tenant's policy and whether self-service is on: the one place that reads them.
@@ -109,12 +104,12 @@ class StoreRecords:
     async def sealed_plan(self, session_id: str) -> str | None:
         return await self._store.sessions.sealed_plan(session_id)
 
-    async def stored_outcome(self, session_id: str) -> str | None:
+    async def stored_outcome(self, session_id: str) -> Outcome | None:
         try:
             session = await self._store.sessions.get(session_id)
         except ValueError:  # not a session id at all
             return None
-        return session.outcome.value if session is not None else None
+        return session.outcome if session is not None else None
 
     async def own_resets(self, tenant_id: str, user_id: str, *, since: datetime) -> list[tuple[datetime, datetime]]:
         return await self._store.sessions.own_resets(tenant_id, user_id, since=since)
@@ -126,9 +121,7 @@ class StoreRecords:
             event = AuditEvent(action=audit.action, outcome=audit.outcome, actor=actor_name(audit.actor),
                                subject=audit.subject, tenant_id=audit.actor.tenant_id, details=audit.details)
         try:
-            await self._store.sessions.add_entry(session_id, kind=entry.kind, source=entry.source,
-                                                 bits=round(entry.bits_earned), result=_RESULT[entry.result],
-                                                 earned_bits=math.floor(earned_bits), audit=event)
+            await self._store.sessions.add_entry(session_id, entry, earned_bits=earned_bits, audit=event)
         except SessionClosedError:
             if audit is not None:
                 await self.audit(audit.action, audit.outcome, actor=audit.actor, subject=audit.subject,

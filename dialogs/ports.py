@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.core import TurnContext
 
-from verification import Decision, Policy, RiskAssessment, TranscriptEntry
+from verification import Decision, Outcome, Policy, RiskAssessment, TranscriptEntry
 from verification.factors import Attestation
 from verification.reset import ResetClaimResult, ResetOutcome
 
@@ -120,9 +120,9 @@ class VerificationRecords(Protocol):
         """The open session's sealed question plan (None once it ended)."""
         ...
 
-    async def stored_outcome(self, session_id: str) -> str | None:
-        """The session's outcome as the store has it (a verification.Outcome value), None if there is no such
-        session: for a turn whose conversation state is older than the store (a kill after the decision)."""
+    async def stored_outcome(self, session_id: str) -> Outcome | None:
+        """The session's outcome as the store has it, None if there is no such session: for a turn whose
+        conversation state is older than the store (a kill after the decision)."""
         ...
 
     async def own_resets(self, tenant_id: str, user_id: str, *, since: datetime) -> list[tuple[datetime, datetime]]:

@@ -86,7 +86,7 @@ class ProofDialog(ComponentDialog):
                 self._cards.activity(card, f"Waiting for {manager}"), "Choose Check again or Cancel.",
                 verbs=["check", "cancel"], ref=ref, words={"cancel": "cancel", "check": "check"}))
         # Nothing to ask and undecided: its plan is gone. Decided by a turn whose state was never saved (killed)?
-        if await self._records.stored_outcome(session.id) == Outcome.VERIFIED.value:
+        if await self._records.stored_outcome(session.id) is Outcome.VERIFIED:
             return await step.end_dialog({"session": None, "recovered": session.id})
         return await step.end_dialog({"session": None})
 

@@ -154,7 +154,7 @@ class QuestionDialog(ComponentDialog):
         end cleanly. A session the store has as verified was decided by a turn whose conversation state was never
         saved (killed right after the deciding answer): it ends with {"recovered": session id}, so the caller can
         still offer the reset the store allows."""
-        if session_id is not None and await self._records.stored_outcome(session_id) == Outcome.VERIFIED.value:
+        if session_id is not None and await self._records.stored_outcome(session_id) is Outcome.VERIFIED:
             return await step.end_dialog({"session": None, "recovered": session_id})
         card = self._cards.render("notice", title="This verification can't be continued", tone="Warning", lines=[
             "Watchword restarted and can no longer read it. Nothing was changed on the account.",

@@ -29,9 +29,9 @@ from store.policies import PolicyRepository, StoredPolicy, TenantAccess
 from store.protected_users import ProtectedUser, ProtectedUserRepository, SyncState, UserFilter, UserSnapshot
 from store.sessions import (
     Admission,
+    SessionRecord,
     SessionRepository,
-    TranscriptEntry,
-    VerificationSession,
+    TranscriptRecord,
 )
 from store.sync_leases import SyncLease, SyncLeaseRepository
 from store.tenants import Tenant, TenantRepository, TenantStatus
@@ -60,6 +60,7 @@ __all__ = [
     "ProtectedUser",
     "ProtectedUserRepository",
     "SessionClosedError",
+    "SessionRecord",
     "SessionRepository",
     "SqlStorage",
     "Store",
@@ -76,12 +77,11 @@ __all__ = [
     "TenantNotFoundError",
     "TenantRepository",
     "TenantStatus",
-    "TranscriptEntry",
+    "TranscriptRecord",
     "TurnClaim",
     "TurnRepository",
     "UserFilter",
     "UserSnapshot",
-    "VerificationSession",
     "activity_key",
     "open_store",
 ]

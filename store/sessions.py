@@ -1,4 +1,4 @@
-"""Verification sessions and their transcripts.
+"""What the database keeps of verification sessions (verification.VerificationSession) and their transcripts.
 
 A transcript records what kind of question was asked, from which source, what it was worth and how
 the caller did, never the question's answer or what the caller said: the table has no column for it.
@@ -14,6 +14,7 @@ session, deleted in the same transaction that ends it.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -32,7 +33,7 @@ from store.errors import SessionClosedError, StoreUnavailable
 from store.lockouts import COUNTED_OUTCOMES, LockoutRule, counted, lock_if_reached, serialise
 from store.secrets_guard import clean_json
 from store.tables import TranscriptEntryRow, VerificationPlanRow, VerificationSessionRow
-from verification import MatchResult, Outcome
+from verification import MatchResult, Outcome, TranscriptEntry
 from verification.clock import Clock
 from verification.reset import (
     BLOCKED,
@@ -47,7 +48,9 @@ from verification.reset import (
 
 
 @dataclass(frozen=True)
-class VerificationSession:
+class SessionRecord:
+    """A verification session's row: whom it verified for whom, how it ended, and its password reset's record."""
+
     session_id: str
     tenant_id: str
     target_user_id: str
@@ -72,11 +75,13 @@ class VerificationSession:
 
 
 @dataclass(frozen=True)
-class TranscriptEntry:
+class TranscriptRecord:
+    """A verification.TranscriptEntry as stored: what kind of question, how it went, never the answer."""
+
     position: int  # 1, 2, 3... in the order asked
     kind: str  # e.g. "meeting_partner"
     source: str  # e.g. "calendar"
-    bits: int  # what this answer earned
+    bits: int  # what this answer earned, in whole bits
     result: MatchResult
     at: datetime
 
@@ -86,12 +91,12 @@ class Admission:
     """A session just opened, and how many attempts counted against the person before it (counted and opened in
     one transaction, serialised per person: see store/lockouts.py)."""
 
-    session: VerificationSession
+    session: SessionRecord
     counted_before: int
 
 
-def _to_session(row: VerificationSessionRow | Row[Any]) -> VerificationSession:
-    return VerificationSession(
+def _to_session(row: VerificationSessionRow | Row[Any]) -> SessionRecord:
+    return SessionRecord(
         session_id=row.session_id,
         tenant_id=row.tenant_id,
         target_user_id=row.target_user_id,
@@ -132,8 +137,8 @@ def _self(row: Row[Any]) -> str | None:
     return row.target_user_id if row.agent_id is None else None
 
 
-def _to_entry(row: TranscriptEntryRow) -> TranscriptEntry:
-    return TranscriptEntry(
+def _to_entry(row: TranscriptEntryRow) -> TranscriptRecord:
+    return TranscriptRecord(
         position=row.position,
         kind=row.kind,
         source=row.source,
@@ -244,12 +249,12 @@ class SessionRepository:
             return await session.scalar(select(VerificationPlanRow.sealed).where(
                 VerificationPlanRow.session_id == normalise_guid(session_id, "session_id")))
 
-    async def get(self, session_id: str) -> VerificationSession | None:
+    async def get(self, session_id: str) -> SessionRecord | None:
         async with self._sessions() as session:
             row = await session.get(VerificationSessionRow, normalise_guid(session_id, "session_id"))
             return _to_session(row) if row is not None else None
 
-    async def transcript(self, session_id: str) -> tuple[TranscriptEntry, ...]:
+    async def transcript(self, session_id: str) -> tuple[TranscriptRecord, ...]:
         stmt = (
             select(TranscriptEntryRow)
             .where(TranscriptEntryRow.session_id == normalise_guid(session_id, "session_id"))
@@ -258,26 +263,19 @@ class SessionRepository:
         async with self._sessions() as session:
             return tuple(_to_entry(row) for row in (await session.scalars(stmt)).all())
 
-    async def add_entry(
-        self,
-        session_id: str,
-        *,
-        kind: str,
-        source: str,
-        bits: int,
-        result: MatchResult,
-        earned_bits: int,
-        audit: AuditEvent | None = None,
-    ) -> TranscriptEntry:
-        """Record one answered (or skipped) question and the session's new running score, together, and
+    async def add_entry(self, session_id: str, entry: TranscriptEntry, *, earned_bits: float,
+                        audit: AuditEvent | None = None) -> TranscriptRecord:
+        """Record one answered (or skipped) question, or a factor's event, as a TranscriptRecord (its kind, source,
+        bits earned and result), and the session's new running score (whole bits, rounded down), together, and
         `audit` with them when given (one transaction: the answer and its audit row exist both or neither).
 
         Raises SessionClosedError if the session has ended (or does not exist); nothing is written then.
         """
         session_id = normalise_guid(session_id, "session_id")
         now = self._clock()
-        values = {"sid": session_id, "earned": earned_bits, "kind": kind, "source": source, "bits": bits,
-                  "result": MatchResult(result).value, "at": require_utc(now, "clock()")}
+        kind, source, bits, result = entry.kind, entry.source, round(entry.bits_earned), entry.match_result
+        values = {"sid": session_id, "earned": math.floor(earned_bits), "kind": kind, "source": source, "bits": bits,
+                  "result": result.value, "at": require_utc(now, "clock()")}
 
         def record(conn: Connection) -> int:
             # Updating the session row first locks it, so concurrent entries get distinct positions.
@@ -289,13 +287,12 @@ class SessionRepository:
             return int(position)
 
         position = await self._audit.write(record)
-        return TranscriptEntry(position=int(position), kind=kind, source=source, bits=bits,
-                               result=MatchResult(result), at=now)
+        return TranscriptRecord(position=int(position), kind=kind, source=source, bits=bits, result=result, at=now)
 
     async def finish(
         self, session_id: str, outcome: Outcome, *, earned_bits: int | None = None,
         audit: AuditEvent | None = None, lockout: LockoutRule | None = None,
-    ) -> VerificationSession:
+    ) -> SessionRecord:
         """End an open session with `outcome`, dropping its sealed plan, and append `audit` in the same
         transaction when given. With a `lockout` rule and an outcome that counts (failed, abandoned), the person
         is locked out in that transaction too once the rule's count is reached (store/lockouts.py). Raises
@@ -309,7 +306,7 @@ class SessionRepository:
         session_id = normalise_guid(session_id, "session_id")
         close = _FINISH.values(**values)
 
-        def end(conn: Connection) -> VerificationSession:
+        def end(conn: Connection) -> SessionRecord:
             row = conn.execute(close, {"sid": session_id}).one_or_none()
             if row is None:
                 raise SessionClosedError(session_id)
@@ -436,7 +433,7 @@ class SessionRepository:
 
     async def list_for_user(
         self, tenant_id: str, target_user_id: str, *, limit: int = 20
-    ) -> list[VerificationSession]:
+    ) -> list[SessionRecord]:
         """The user's most recent sessions, newest first."""
         stmt = (
             select(VerificationSessionRow)

@@ -79,6 +79,7 @@ class Flag(StrEnum):
 
 ALERT_FLAGS = frozenset({Flag.USER_DENIED.value, Flag.MANAGER_DENIED.value, Flag.CODE_MISMATCH.value})
 FACTOR_QUESTION_ID = "out_of_band"  # transcript entries of the code and the manager, apart from questions
+FACTOR_RESULTS = {"confirmed": MatchResult.CORRECT, "denied": MatchResult.WRONG}  # a factor's results, as answers'
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,11 @@ class TranscriptEntry:
     asked_at: datetime
     answered_at: datetime
     reason: str = ""
+
+    @property
+    def match_result(self) -> MatchResult:
+        """`result` as a MatchResult, as the store keeps it: a factor confirmed counts as correct, denied as wrong."""
+        return FACTOR_RESULTS.get(self.result) or MatchResult(self.result)
 
     def to_dict(self) -> dict[str, Any]:
         return {"question_id": self.question_id, "kind": self.kind, "source": self.source, "form": self.form,

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import inspect
 
 from store import AuditEvent, AuditFilter, SessionClosedError, Store
 from tests.store.support import FakeClock
-from verification import MatchResult, Outcome
+from verification import MatchResult, Outcome, TranscriptEntry
+from verification.session import FACTOR_QUESTION_ID
 
 TENANT = "7d3f0b3c-5a7e-4c1e-9a53-0d7e6f1c2b4a"
 USER = "00000000-0000-4000-8000-000000000001"
 AGENT = "00000000-0000-4000-8000-00000000000a"
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def _answered(kind: str, source: str, bits: float, result: MatchResult) -> TranscriptEntry:
+    return TranscriptEntry("q", kind, source, "free_recall", bits, bits, result.value, 1, NOW, NOW)
+
+
+def _factor(kind: str, result: str) -> TranscriptEntry:
+    return TranscriptEntry(FACTOR_QUESTION_ID, kind, "teams", "factor", 0.0, 0.0, result, 1, NOW, NOW)
 
 
 async def _open(store: Store, store_clock: FakeClock, **overrides: object):
@@ -51,14 +61,11 @@ async def test_self_service_session_has_no_agent(store: Store, store_clock: Fake
 
 async def test_transcript_keeps_the_order_and_the_running_score(store: Store, store_clock: FakeClock) -> None:
     session = await _open(store, store_clock)
-    await store.sessions.add_entry(
-        session.session_id, kind="meeting_partner", source="calendar", bits=8, result=MatchResult.CORRECT,
-        earned_bits=8,
-    )
+    await store.sessions.add_entry(session.session_id, _answered("meeting_partner", "calendar", 8, MatchResult.CORRECT),
+                                   earned_bits=8)
     store_clock.advance(seconds=30)
-    await store.sessions.add_entry(
-        session.session_id, kind="manager", source="hierarchy", bits=3, result=MatchResult.PARTIAL, earned_bits=11
-    )
+    await store.sessions.add_entry(session.session_id, _answered("manager", "hierarchy", 3.4, MatchResult.PARTIAL),
+                                   earned_bits=11.7)
 
     transcript = await store.sessions.transcript(session.session_id)
 
@@ -68,6 +75,17 @@ async def test_transcript_keeps_the_order_and_the_running_score(store: Store, st
     ]
     assert transcript[1].at == store_clock.now
     assert (await store.sessions.get(session.session_id)).earned_bits == 11  # type: ignore[union-attr]
+
+
+async def test_a_factor_confirmed_or_denied_is_kept_as_correct_or_wrong(store: Store, store_clock: FakeClock) -> None:
+    session = await _open(store, store_clock)
+    for kind, result in (("manager.attestation", "confirmed"), ("manager.attestation", "denied"),
+                         ("possession.code", "skipped")):
+        await store.sessions.add_entry(session.session_id, _factor(kind, result), earned_bits=0)
+
+    transcript = await store.sessions.transcript(session.session_id)
+
+    assert [e.result for e in transcript] == [MatchResult.CORRECT, MatchResult.WRONG, MatchResult.SKIPPED]
 
 
 async def test_transcript_table_has_no_place_for_an_answer(store: Store) -> None:
@@ -81,8 +99,7 @@ async def test_concurrent_entries_get_distinct_positions(store: Store, store_clo
     session = await _open(store, store_clock)
 
     await asyncio.gather(*(
-        store.sessions.add_entry(session.session_id, kind=f"k{i}", source="s", bits=1,
-                                 result=MatchResult.WRONG, earned_bits=0)
+        store.sessions.add_entry(session.session_id, _answered(f"k{i}", "s", 1, MatchResult.WRONG), earned_bits=0)
         for i in range(5)
     ))
 
@@ -131,9 +148,7 @@ async def test_entry_on_a_closed_or_unknown_session_is_refused(store: Store, sto
 
     for session_id in (session.session_id, "00000000-0000-4000-8000-0000000000ff"):
         with pytest.raises(SessionClosedError):
-            await store.sessions.add_entry(
-                session_id, kind="k", source="s", bits=1, result=MatchResult.CORRECT, earned_bits=1
-            )
+            await store.sessions.add_entry(session_id, _answered("k", "s", 1, MatchResult.CORRECT), earned_bits=1)
 
 
 async def test_in_progress_is_not_a_final_outcome(store: Store, store_clock: FakeClock) -> None:
@@ -215,8 +230,8 @@ async def test_an_entry_and_its_audit_row_are_written_together(store: Store, sto
     event = AuditEvent(action="verification.answer", outcome="recorded", actor="teams:agent", subject=USER,
                        tenant_id=TENANT, details={"session_id": session.session_id, "question": 1})
 
-    entry = await store.sessions.add_entry(session.session_id, kind="k", source="s", bits=7,
-                                           result=MatchResult.CORRECT, earned_bits=7, audit=event)
+    answered = _answered("k", "s", 7, MatchResult.CORRECT)
+    entry = await store.sessions.add_entry(session.session_id, answered, earned_bits=7, audit=event)
 
     assert (entry.position, entry.bits) == (1, 7)
     [row] = (await store.audit.query(AuditFilter(action="verification.answer"))).entries
@@ -232,8 +247,8 @@ async def test_no_audit_row_is_written_for_an_entry_refused_on_a_closed_session(
     event = AuditEvent(action="verification.answer", outcome="recorded", actor="teams:agent")
 
     with pytest.raises(SessionClosedError):
-        await store.sessions.add_entry(session.session_id, kind="k", source="s", bits=7,
-                                       result=MatchResult.CORRECT, earned_bits=7, audit=event)
+        await store.sessions.add_entry(session.session_id, _answered("k", "s", 7, MatchResult.CORRECT), earned_bits=7,
+                                       audit=event)
 
     assert (await store.audit.query(AuditFilter(action="verification.answer"))).entries == ()
 
