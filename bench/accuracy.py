@@ -24,7 +24,10 @@ privileged ones are refused before any question and counted apart (thin data is 
 questions-only path, and impostors are not played where questions alone are refused).
 A random impostor's pass rate of 1e-4 cannot be seen in a few hundred sessions, so each target also gets
 many cheap impostor attempts: the started session is resumed from its `to_dict()` snapshot (the product's
-own resume path; the question plan is generated once per target) and played again by a fresh impostor.
+own resume path; the question plan is generated once per target) and played again by a fresh impostor, until
+the session can no longer verify them (`can_still_pass`: after the policy's wrong answers the product carries on
+for the agent's sake, and the rest of the call changes nothing). The replay impostor's calls are played out in full
+(what one call says shapes the next); its day of calls is started once per target and resumed for each campaign.
 
 Sign-in logs are throttled at 5 requests per 10 s per tenant (Graph, and devtenant), and the product keeps
 under that with its own window: loading 300 contexts back to back would leave most without sign-ins, which
@@ -83,6 +86,7 @@ from verification import (
     Party,
     Policy,
     Question,
+    RiskAssessment,
     Source,
     Step,
     UserContext,
@@ -168,6 +172,8 @@ class Tally:
     misses: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, cause) -> failed tries
     failed_sessions: Counter[str] = field(default_factory=Counter)  # cause -> failed genuine sessions
     failed_endings: Counter[str] = field(default_factory=Counter)
+    # One line per failed genuine session with the code: what was asked, how each went, what the plan still held.
+    failed_trails: list[str] = field(default_factory=list)
     informed: list[bool] = field(default_factory=list)
     informed_fresh: list[bool] = field(default_factory=list)
     informed_hits: Counter[str] = field(default_factory=Counter)  # kinds impostors answered right
@@ -235,7 +241,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--users", type=int, default=0, help="one organisation of this many accounts instead of --sizes")
     p.add_argument("--trials", type=int, default=120, help="targets per organisation, each met by every caller")
     p.add_argument("--quick", action="store_true", help="40 targets and fewer impostor attempts: a minute or so")
-    p.add_argument("--random-attempts", type=int, default=30, help="extra random-impostor attempts per target")
+    p.add_argument("--random-attempts", type=int, default=130,
+                   help="extra random-impostor attempts per target (about 35,000 over the three default sizes, "
+                        "enough for a 95%% upper bound under the 1e-4 target when none passes)")
     p.add_argument("--informed-attempts", type=int, default=8,
                    help="extra informed (and LinkedIn) impostor attempts per target")
     p.add_argument("--teammate-attempts", type=int, default=8, help="extra teammate-insider attempts per target")
@@ -243,7 +251,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="a real employee's manager answers the Teams card and confirms (else: I don't know)")
     p.add_argument("--manager-fooled", type=float, default=0.02,
                    help="an impostor's target's manager confirms anyway (else: I don't know)")
-    p.add_argument("--replay-campaigns", type=int, default=2,
+    p.add_argument("--replay-campaigns", type=int, default=4,
                    help="campaigns per target of the replay impostor, each as many calls as a day's attempts")
     p.add_argument("--sign-ins", choices=("raised", "throttled"), default="raised",
                    help="raised: lift the 5-per-10-s sign-in log limit in devtenant and the product for the run; "
@@ -251,6 +259,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-rate", type=float, default=0.0,
                    help="share of Graph requests devtenant fails as Graph does under load (429, 503, a hang then "
                         "504); verifications_ended_by_graph_errors counts those the product could not carry through")
+    p.add_argument("--trails", action="store_true",
+                   help="print every failed genuine session (with the code): questions, answers, factors, plan left")
     p.add_argument("--concurrency", type=int, default=1,
                    help="context loads in flight (1: reproducible, since caches fill in load order)")
     g = p.add_argument_group("genuine caller's recall noise (probabilities)")
@@ -395,9 +405,8 @@ def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy
         decision = converse(session, step, genuine_caller("genuine-questions"), now, SECONDS_PER_ANSWER)
         tally.genuine_questions_only.append(decision.verified)
         tally.questions_only_asked.append(decision.questions_asked)
-    # Self-service from their own Teams, with the code on a second signed-in device: reachable at all?
-    _, first, _ = start("self-service", code, self_service_policy(policy))
-    tally.self_service.append(first.decision is None)
+    # Self-service from their own Teams: can it ask anything at all (as the dialog starts it)?
+    tally.self_service.append(self_service_reachable(context, org, policy, risk, f"{tag}:self-service"))
 
     # The genuine employee with the code in their own Teams (the usual case: they have a chat with Watchword).
     session, step, now = start("genuine", factors)
@@ -418,7 +427,7 @@ def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy
     misses = sum(1 for t in decision.transcript if t.result != MatchResult.CORRECT.value
                  and t.question_id != FACTOR_QUESTION_ID)
     tally.by_misses[(min(misses, 2), decision.verified)] += 1
-    _analyse_genuine(decision, genuine, asked_plan, memory, truth, policy, tally)
+    _analyse_genuine(uid, decision, genuine, asked_plan, memory, truth, policy, tally)
 
     # Impostors: none has the code (offered, they cannot read it out); the manager is asked when questions fall
     # short and is now and then fooled. One fresh session each, then many resumed from that session's snapshot
@@ -451,7 +460,8 @@ def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy
                 return replace(insider, fallback=InformedImpostor(chart, rng), _queue={}, said=[])
             return RandomImpostor(truth.names, truth.group_names, truth.role_names, rng)
 
-        decision = converse(session, step, caller(0), now, SECONDS_PER_ANSWER, manager=fooled_manager)
+        decision = converse(session, step, caller(0), now, SECONDS_PER_ANSWER, manager=fooled_manager,
+                            stop_when_lost=True)
         if fresh is not None:
             fresh.append(decision.verified)
         passes.append(decision.verified)
@@ -459,21 +469,44 @@ def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy
         for i in range(1, attempts + 1):
             now = [context.fetched_at]
             resumed = VerificationSession.from_dict(snapshot, lambda now=now: now[0], plan)
-            decision = converse(resumed, resumed.check(), caller(i), now, SECONDS_PER_ANSWER, manager=fooled_manager)
+            decision = converse(resumed, resumed.check(), caller(i), now, SECONDS_PER_ANSWER, manager=fooled_manager,
+                                stop_when_lost=True)
             passes.append(decision.verified)
             _count_hits(decision, hits)
 
     # The replay impostor: a day's worth of calls (new sessions, new agents), spreading guesses across them since
     # the cards say nothing about single answers. After the day's limit only the code or the manager can verify.
+    # Each call of the day is a session of its own (its own seed, so its own options and decoys), started once per
+    # target and resumed from its snapshot for every campaign: campaigns differ in the impostor, not the plans.
+    calls = []
+    for call in range(policy.max_attempts_per_day):
+        session, _, _ = start(f"replay:{call}", factors)
+        calls.append((session.to_dict(), session.plan()))
     for c in range(args.replay_campaigns):
         replay = ReplayImpostor(lambda c=c: InformedImpostor(chart, random.Random(f"{tag}:replay:{c}")))
         passed = False
-        for call in range(policy.max_attempts_per_day):
-            session, step, now = start(f"replay:{c}:{call}", factors)
-            decision = converse(session, step, replay.attempt(), now, SECONDS_PER_ANSWER, manager=fooled_manager)
+        for snapshot, plan in calls:
+            now = [context.fetched_at]
+            resumed = VerificationSession.from_dict(snapshot, lambda now=now: now[0], plan)
+            decision = converse(resumed, resumed.check(), replay.attempt(), now, SECONDS_PER_ANSWER,
+                                manager=fooled_manager)  # played out: what a call says feeds the next one
             _count_hits(decision, tally.replay_hits)
             passed = passed or decision.verified
         tally.replay.append(passed)
+
+
+def self_service_reachable(context: UserContext, org: OrgKnowledge, policy: Policy, risk: RiskAssessment,
+                           seed: str) -> bool:
+    """Whether "reset my password" in the person's own chat asks anything at all instead of refusing up front,
+    started as dialogs/self_service_dialog.py starts it: the self-service policy (never the code: a stolen Teams
+    session would see it), and their manager as a factor when they have one who is not themselves. The one
+    definition of the figure for bench.accuracy and bench.factors."""
+    manager = context.manager
+    available = (frozenset({Factor.MANAGER}) if manager is not None and manager.id.lower() != context.profile.id.lower()
+                 else frozenset())
+    session = VerificationSession(lambda: context.fetched_at, seed=seed)
+    first = session.start(context, org, self_service_policy(policy), risk, 0, available)
+    return first.decision is None or first.decision.outcome not in REFUSALS
 
 
 def _compare_facts(uid: str, context: UserContext, org: OrgKnowledge, memory: Memory, truth: GroundTruth,
@@ -522,7 +555,7 @@ def _count_hits(decision: Decision, hits: Counter[str]) -> None:
 
 # --- why genuine callers fail ---------------------------------------------------------------------------------
 
-def _analyse_genuine(decision: Decision, caller: GenuineCaller, plan: dict[str, Question], memory: Memory,
+def _analyse_genuine(uid: str, decision: Decision, caller: GenuineCaller, plan: dict[str, Question], memory: Memory,
                      truth: GroundTruth, policy: Policy, tally: Tally) -> None:
     causes: list[str] = []
     for entry in decision.transcript:
@@ -549,6 +582,26 @@ def _analyse_genuine(decision: Decision, caller: GenuineCaller, plan: dict[str, 
     tally.failed_endings[ending] += 1
     for cause in set(causes) or {"every answer right, but the questions left could not reach the bits"}:
         tally.failed_sessions[cause] += 1
+    tally.failed_trails.append(f"{uid}: " + _trail(decision, caller, plan))
+
+
+def _trail(decision: Decision, caller: GenuineCaller, plan: dict[str, Question]) -> str:
+    """A failed session in one line: each question (kind, bits offered, result, what the caller meant and said,
+    with the noise applied), the strong factors, and the planned questions never asked (kind:bits)."""
+    steps = []
+    for t in decision.transcript:
+        if t.question_id == FACTOR_QUESTION_ID:
+            steps.append(f"[{t.kind} {t.result}]")
+            continue
+        said = [s for s in caller.log if s.question_id == t.question_id]
+        words = "; ".join(f"{(s.meant.name if s.meant else '-')!s}->{s.text!r}" + (f" {'+'.join(s.noise)}"
+                                                                                     if s.noise else "")
+                          for s in said)
+        steps.append(f"{t.kind} {t.bits_offered:g}b {t.result} ({words})")
+    asked = {t.question_id for t in decision.transcript}
+    left = sorted(((q.kind, q.bits) for q in plan.values() if q.id not in asked), key=lambda kb: -kb[1])
+    return (f"required {decision.bits_required:g}, earned {decision.bits_earned:g}: " + " | ".join(steps)
+            + "; never asked: " + (", ".join(f"{k}:{b:g}" for k, b in left) or "nothing"))
 
 
 def _cause(said: list[Said], question: Question | None, memory: Memory, outcome: str, truth: GroundTruth) -> str:
@@ -843,6 +896,10 @@ def _print_report(args: argparse.Namespace, truth: GroundTruth, loads: LoadRepor
         f"{k} {v}" for k, v in tally.failed_endings.most_common()) or "-") + "; causes seen in them:")
     for cause, n in tally.failed_sessions.most_common(10):
         print(f"  {n:5}  {cause}")
+    if args.trails:
+        print("failed genuine sessions, one by one:")
+        for trail in tally.failed_trails:
+            print("  - " + trail)
     print(f"time: generate {f['generate_seconds']} s, load {f['load_seconds']} s, simulate {f['simulate_seconds']} s, "
           f"total {f['seconds']} s")
 

@@ -32,11 +32,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bench.accuracy import NOW, REFUSALS, SECONDS_PER_ANSWER, _load_all, _rate, upper_bound_95
+from bench.accuracy import NOW, REFUSALS, SECONDS_PER_ANSWER, _load_all, _rate, self_service_reachable, upper_bound_95
 from bench.callers import Caller, GenuineCaller, InformedImpostor
 from bench.truth import GroundTruth
 from devtenant.generate import generate_org
-from dialogs.self_service_dialog import self_service_policy
 from graph.directory import LoadedContext
 from verification import Decision, Outcome, Policy, Step, VerificationSession, assess_risk
 from verification.factors import Attestation, CodeCheck, Factor, check_code, new_code
@@ -134,8 +133,7 @@ def _target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy: Policy,
                                        read_code=lambda c: f"{guesser.randrange(10 ** 6):06d}"))
     # Self-service: can it ask anything at all?
     reachable["people"] += 1
-    s, step, _ = session("self", MANAGER if has_manager else frozenset(), self_service_policy(policy))
-    reachable["now"] += step.decision is None or step.decision.outcome not in REFUSALS
+    reachable["now"] += self_service_reachable(context, knowledge, policy, risk, f"{args.seed}:{uid}:self")
     old = replace(policy, required_bits=policy.required_bits + 8, max_wrong=1, allow_multiple_choice=False,
                   possession_code=False)
     s, step, _ = session("self_before", frozenset(), old)

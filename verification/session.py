@@ -469,6 +469,16 @@ class VerificationSession:
         return bool(s.requested or s.held or s.failed)
 
     @property
+    def can_still_pass(self) -> bool:
+        """False once the outcome can no longer be VERIFIED (decided otherwise, or `max_wrong` wrong answers) although
+        the session carries on for the agent. For benchmarks that play many impostors and need not hear the rest;
+        never rendered (the agent must not learn that an answer was wrong)."""
+        s = self._live()
+        if s.decision is not None:
+            return s.decision.verified
+        return s.wrong < s.policy.max_wrong
+
+    @property
     def asking(self) -> Question | None:
         """The question being asked, accepted answers included: for the engine's tests and benchmarks (the
         simulated genuine caller). Never rendered, never persisted apart from the plan."""

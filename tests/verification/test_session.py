@@ -196,6 +196,15 @@ def test_after_two_wrong_answers_right_ones_no_longer_verify():
     assert step.decision.bits_earned >= step.decision.bits_required  # enough right answers, yet two were wrong
 
 
+def test_a_session_says_it_can_no_longer_pass_after_two_wrong_answers_while_it_keeps_asking():
+    session, step, _ = started()
+    assert session.can_still_pass
+    step = session.answer("Ada Lovelace")
+    assert session.can_still_pass
+    step = session.answer("Ada Lovelace")
+    assert not session.can_still_pass and not step.done and step.prompt is not None
+
+
 def test_skip_is_not_counted_as_wrong():
     session, step, _ = started()
     step = session.skip()
