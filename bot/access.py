@@ -85,12 +85,7 @@ class Access:
         return connected
 
     async def helpdesk_group(self, tenant_id: str) -> str | None:
-        policies = getattr(self._store, "policies", None)
-        if policies is not None:
-            group = (await policies.get_access(tenant_id)).helpdesk_group_id
-            if group:
-                return group
-        return self._fallback_group
+        return (await self._store.policies.get_access(tenant_id)).helpdesk_group_id or self._fallback_group
 
     async def is_agent(self, tenant_id: str, user_id: str | None) -> bool:
         """Only a "yes" from Graph counts (for choosing the help card's audience)."""

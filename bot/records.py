@@ -20,11 +20,11 @@ from verification.clock import Clock
 
 log = logging.getLogger(__name__)
 
+
 async def tenant_policy(store: Store, tenant_id: str) -> tuple[Policy, bool]:
     """The tenant's policy and whether self-service is on: the one place that reads them.
-    (store.policies is the admin console's; a tenant that never saved one gets Policy()'s defaults.)"""
-    policies = getattr(store, "policies", None)
-    stored = await policies.get_stored(tenant_id) if policies is not None else None
+    (The admin console saves them; a tenant that never saved one gets Policy()'s defaults, self-service off.)"""
+    stored = await store.policies.get_stored(tenant_id)
     if stored is None:
         return Policy(), False
     return stored.policy, bool(stored.access.self_service)

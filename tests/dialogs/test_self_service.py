@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from bot.cards import card_text
-from store import UserSnapshot
+from store import TenantAccess, UserSnapshot
 from tests.dialogs.fakes import ADA, ALAN, GRACE, TEMPORARY_PASSWORD, TENANT
 from tests.dialogs.harness import Chat, Teams, answer_until_decided
 from verification import Outcome
@@ -22,13 +20,7 @@ async def test_self_service_is_off_unless_the_policy_enables_it(teams: Teams, al
 
 
 async def _enable_self_service(teams: Teams) -> None:
-    policies = getattr(teams.store, "policies", None)
-    if policies is None:
-        pytest.skip("store.policies (the tenant's saved policy) is not there yet")
-    from store import TenantAccess
-    from verification import Policy
-
-    await policies.save(TENANT, Policy(), "admin@contoso.example", TenantAccess(self_service=True))
+    await teams.store.policies.save(TENANT, Policy(), "admin@contoso.example", TenantAccess(self_service=True))
 
 
 async def test_self_service_when_enabled_asks_more_and_resets_once(teams: Teams, alan: Chat) -> None:
