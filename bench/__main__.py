@@ -19,6 +19,8 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench.turns", ["--conversations", "20", "--rounds", "8", "--users", "2000", "--seed", "1"]),
     ("bench.turns", ["--conversations", "20", "--rounds", "8", "--users", "2000", "--seed", "1",
                      "--answer-with", "card"]),
+    # The whole helpdesk at once, smaller than issue 11's 200 agents and 50,000 people so `make bench` stays short.
+    ("bench.load", ["--agents", "50", "--people", "12000", "--ramp-s", "20", "--think-scale", "0.2", "--seed", "1"]),
     ("bench.fuzz", ["--examples", "500"]),
     ("bench.faults", ["--verifications", "24", "--agents", "4", "--fault-rate", "0.2", "--latency-ms", "200"]),
 ]

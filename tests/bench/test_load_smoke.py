@@ -1,0 +1,49 @@
+"""bench.load end to end, tiny: devtenant, Watchword and the echo agent start as processes, three agents start
+verifications within a second, answer with the card's Submit at once, and reach decisions.
+
+Not a measurement: whether the figures meet issue 11's targets is the bench's to report, not this test's to assert.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import load
+
+pytestmark = pytest.mark.e2e  # starts devtenant, `app.py` (through bench.load --serve-app) and the echo agent
+
+KEYS = {"agents", "people", "errors", "refused_by_load", "start_cpu_ms", "first_question_p50_ms",
+        "first_question_p99_ms", "answer_p99_ms", "kb_per_open_verification", "echo_p99_ms", "targets", "decisions",
+        "resets", "outcomes", "quiet_start_cpu_ms"}
+
+
+def test_three_agents_start_at_once_answer_with_the_card_and_reach_decisions(capsys: pytest.CaptureFixture[str]
+                                                                             ) -> None:
+    code = load.main(["--agents", "3", "--people", "200", "--ramp-s", "1", "--think-scale", "0",
+                      "--careless-share", "0", "--calibrate", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    figures = json.loads([line for line in out.splitlines() if line.strip()][-1])
+    assert KEYS <= figures.keys()
+    assert figures["agents"] == 3 and figures["people"] == 200
+    assert figures["errors"] == 0 and figures["refused_by_load"] == 0, figures["outcomes"]
+    assert figures["questions_shown"] >= 2 and sum(figures["decisions"].values()) == figures["questions_shown"]
+    assert set(figures["decisions"]) <= {"Verified", "Not verified"}, figures["decisions"]  # every one decided
+    assert figures["first_question_p50_ms"] <= figures["first_question_p99_ms"]
+    assert figures["answer_p99_ms"] > 0 and figures["echo_p99_ms"] > 0 and figures["start_cpu_ms"] is not None
+    assert set(figures["targets"]) == {"refused_by_load", "start_cpu_ms", "first_question_p99_ms", "answer_p99_ms",
+                                       "kb_per_open_verification"}
+    assert "target" in out  # the report prints the targets beside the figures
+
+
+def test_a_busy_card_and_a_graph_refusal_count_as_refused_by_load_a_person_refusal_does_not() -> None:
+    def notice(title: str, *lines: str) -> dict[str, object]:
+        return {"type": "AdaptiveCard", "body": [{"type": "TextBlock", "text": t} for t in (title, *lines)]}
+
+    assert load.refused_by_load(notice("Watchword is busy", "Try again in a few seconds."))
+    assert load.refused_by_load(notice("I can't read their Microsoft 365 data right now", "Graph said no."))
+    assert load.refused_by_load(notice("I can't search the directory right now"))
+    assert not load.refused_by_load(notice("Can't verify Ada Lovelace", "Ada Lovelace is a privileged administrator."))
+    assert not load.refused_by_load(notice("No one found"))
