@@ -60,6 +60,7 @@ import json
 import os
 import random
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -77,6 +78,7 @@ from bench.teams_client import actions, cards_in, kind_of, perfect_caller, promp
 from bench.turns import CLK_TCK, Agent, Connector, server
 
 DEVTENANT_ENV = "BENCH_LOAD_DEVTENANT"  # the served app reads devtenant's ready line from here
+PROFILE_ENV = "BENCH_LOAD_PROFILE"  # and, with --profile, where to write its cProfile of the ramp
 THINK_S = (3.0, 10.0)  # a helpdesk agent's pause before each click, at --think-scale 1
 GRAPH_REFUSALS = frozenset({"I can't read their Microsoft 365 data right now",
                             "I can't search the directory right now"})
@@ -107,6 +109,10 @@ def serve_app() -> int:
     ready = json.loads(os.environ[DEVTENANT_ENV])
     settings = replace(load_settings(), port=0).with_devtenant(ready)
     with mock.patch.object(app, "load_settings", lambda *a, **k: settings):
+        if os.environ.get(PROFILE_ENV):  # cProfile on between SIGUSR1 and SIGUSR2 (the ramp), as bench.turns does
+            from bench.turns import serve_profiled
+
+            return serve_profiled(os.environ[PROFILE_ENV])
         return app.main(["--port", "0", "--no-playground"])
 
 
@@ -443,6 +449,8 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
     env.update({"WATCHWORD_DEMO": "true", "WATCHWORD_DATABASE_URL": database_url,
                 "WATCHWORD_STATE_KEY": Fernet.generate_key().decode(),
                 "WATCHWORD_SESSION_KEY": Fernet.generate_key().decode(), DEVTENANT_ENV: json.dumps(ready)})
+    if args.profile:
+        env[PROFILE_ENV] = args.profile
     journeys, calibration = plan(args, org)
     command = [sys.executable, "-m", "bench.load", "--serve-app"]
     async with server(command, env, tmp / "watchword.log") as bot:
@@ -459,10 +467,15 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
         baseline_rss = tree_rss_kb(pid)
         samples, stop = Samples(), asyncio.Event()
         sampler = asyncio.create_task(sample(run, pid, samples, stop))
+        if args.profile:
+            bot.process.send_signal(signal.SIGUSR1)
         cpu0, t0 = tree_cpu_s(pid), time.perf_counter()
         progress(f"ramp: {args.agents} agents within {args.ramp_s} s")
         await asyncio.gather(*(run.verify(j, t0) for j in journeys))
         cpu_end, t_end = tree_cpu_s(pid), time.perf_counter()
+        if args.profile:
+            bot.process.send_signal(signal.SIGUSR2)
+            await asyncio.sleep(2.0)  # the stats written before the process is stopped
         stop.set()
         await sampler
         progress("every verification ended")
@@ -667,6 +680,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="verifications run alone before the ramp, each turn's CPU measured (after one cold one)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-echo", action="store_true", help="skip the echo agent's replay (echo_p99_ms is then null)")
+    p.add_argument("--profile", metavar="FILE", help="write a cProfile of Watchword during the ramp to FILE (read it "
+                   "with python -m pstats); profiling slows it down, so its figures are not comparable")
     p.add_argument("--keep-logs", metavar="DIR", help="copy the processes' logs here")
     p.add_argument("--serve-app", action="store_true", help=argparse.SUPPRESS)  # Watchword's process
     return p
@@ -676,6 +691,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.serve_app:
         return serve_app()
+    if args.profile:
+        args.profile = os.path.abspath(args.profile)  # the server runs elsewhere
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         try:
             figures = asyncio.run(bench(args, Path(tmp)))
