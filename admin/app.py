@@ -1,22 +1,19 @@
 """Mounting the console on the application: `setup_admin(app)`, called once by app.create_app.
 
 It adds, under /admin: the guard middleware (session, CSRF, sign-in required), the security headers on every
-response, the Jinja2 environment over templates/pages, /admin/static/, the sign-in pages, Settings >
-Integrations > Microsoft Entra, and the route table (`routes`) of every console section module that exists
-(see SECTIONS). Outside /admin, the public pages the Teams manifest links (/, /privacy, /terms; see
-admin.public_pages): same templates and security headers, no sign-in. Resources it needs are opened and closed
-in a cleanup context, after app.py's store and token source and directory: the console's msal client and an
-HTTP client for small Graph reads.
+response, the Jinja2 environment over templates/pages, /admin/static/, the sign-in pages, and every console
+section's routes and resources (see SECTIONS; Settings > Integrations > Microsoft Entra is one). Outside /admin,
+the public pages the Teams manifest links (/, /privacy, /terms; see admin.public_pages): same templates and
+security headers, no sign-in. Resources it needs are opened and closed in a cleanup context, after app.py's
+store and token source and directory: the console's msal client and an HTTP client for small Graph reads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import importlib.util
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +21,7 @@ import jinja2
 from aiohttp import web
 from cryptography.fernet import Fernet
 
-from admin import entra, public_pages, signin
+from admin import audit, entra, home, policy, public_pages, signin, teams_app, users
 from admin.context import NAV, SESSIONS, SETTINGS, SIGN_IN, TEMPLATES
 from admin.security import console_guard, content_security_policy, security_headers, setup_refusals
 from admin.session import SessionCodec
@@ -39,23 +36,23 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 @dataclass(frozen=True)
 class Section:
-    """A page in the console's navigation; `module` exposes `routes` (a web.RouteTableDef)."""
+    """A page in the console's navigation, its routes, and what sets up its own resources (if anything)."""
 
     key: str
     label: str
     href: str
-    module: str
-    available: bool = True
+    routes: web.RouteTableDef
+    setup: Callable[[web.Application], None] | None = None
 
 
-# The console's navigation. A section whose module does not exist yet is shown greyed out.
+# The console's navigation, in order.
 SECTIONS: tuple[Section, ...] = (
-    Section("home", "Last 30 days", "/admin/", "admin.home"),
-    Section("integrations", "Settings › Integrations", "/admin/settings/integrations", "admin.entra"),
-    Section("users", "Protected users", "/admin/users", "admin.users"),
-    Section("policy", "Policy", "/admin/policy", "admin.policy"),
-    Section("audit", "Audit", "/admin/audit", "admin.audit"),
-    Section("teams", "Teams app", "/admin/teams-app", "admin.teams_app"),
+    Section("home", "Last 30 days", "/admin/", home.routes),
+    Section("integrations", "Settings › Integrations", "/admin/settings/integrations", entra.routes),
+    Section("users", "Protected users", "/admin/users", users.routes, users.setup),  # the sync service
+    Section("policy", "Policy", "/admin/policy", policy.routes),
+    Section("audit", "Audit", "/admin/audit", audit.routes, audit.setup),  # the chain's watch, the daily head
+    Section("teams", "Teams app", "/admin/teams-app", teams_app.routes),
 )
 
 
@@ -77,7 +74,7 @@ def setup_admin(app: web.Application) -> None:
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )
-    app[NAV] = tuple(_nav())
+    app[NAV] = SECTIONS
     app.middlewares.append(console_guard)
     setup_refusals(app)  # counts anonymous refusals for the guard (admin/security.py)
     app.on_response_prepare.append(security_headers(content_security_policy(settings.login_url)))
@@ -85,22 +82,10 @@ def setup_admin(app: web.Application) -> None:
     app.router.add_static("/admin/static/", STATIC_DIR, append_version=False)
     app.add_routes(public_pages.routes)
     app.add_routes(signin.routes)
-    app.add_routes(entra.routes)
     for section in SECTIONS:
-        if section.module != "admin.entra" and _exists(section.module):
-            module = importlib.import_module(section.module)
-            app.add_routes(module.routes)
-            if hasattr(module, "setup"):  # a section's own resources (admin.users: the sync service)
-                module.setup(app)
-
-
-def _exists(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
-def _nav() -> list[Section]:
-    return [Section(s.key, s.label, s.href, s.module, s.module == "admin.entra" or _exists(s.module))
-            for s in SECTIONS]
+        app.add_routes(section.routes)
+        if section.setup is not None:
+            section.setup(app)
 
 
 async def _console_ctx(app: web.Application) -> AsyncIterator[None]:

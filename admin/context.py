@@ -66,7 +66,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TEMPLATES = web.AppKey("admin_templates", jinja2.Environment)
 SESSIONS = web.AppKey("admin_sessions", SessionCodec)
 SIGN_IN = web.AppKey("admin_sign_in", ConsoleSignIn)
-# The navigation (admin.app.SECTIONS, with whether each section's module exists), for base.html.
+# The navigation (admin.app.SECTIONS), for base.html.
 NAV = web.AppKey("admin_nav", tuple)
 
 # --- request keys ----------------------------------------------------------------------------------------
