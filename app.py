@@ -23,6 +23,8 @@ from aiohttp import web
 from admin.app import setup_admin
 from bot.hosting import setup_bot
 from graph.tokens import TokenSource
+from observability.logs import configure_logging
+from observability.metrics import METRICS, Metrics, metrics_listener
 from resources import DIRECTORY, GRAPH_HTTP, SETTINGS, STORE, TOKENS
 from settings import Settings, SettingsError, check_loopback, load_settings
 from store.db import open_store
@@ -41,7 +43,9 @@ def create_app(settings: Settings) -> web.Application:
     """Build the aiohttp application for these settings. Nothing happens at import time."""
     app = web.Application()
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(metrics_listener)
     app.cleanup_ctx.append(_tokens_ctx)
     app.cleanup_ctx.append(_directory_ctx)
     app.router.add_get("/healthz", healthz)
@@ -71,9 +75,9 @@ async def _directory_ctx(app: web.Application) -> AsyncIterator[None]:
     from graph.graph_directory import GraphDirectory  # msgraph-sdk: imported only when the app starts
 
     s = app[SETTINGS]
-    http = build_http_client(s.ca_file)
+    http = build_http_client(s.ca_file, calls=app[METRICS])
     app[GRAPH_HTTP] = http
-    directory = GraphDirectory(app[TOKENS], http, s.graph_url, s.client_id)
+    directory = GraphDirectory(app[TOKENS], http, s.graph_url, s.client_id, calls=app[METRICS])
     app[DIRECTORY] = directory
     for tenant in await _connected_tenant_ids(app):
         directory.warm_up(tenant)
@@ -258,8 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         except SettingsError as err:
             print(f"watchword: configuration error: {err}", file=sys.stderr)
             return 2
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     if settings.log_level != "DEBUG":
         # The Agents SDK logs every message it sends at INFO (conversation ids included): a line per reply that
         # says nothing Watchword's own log does not, and a measurable share of a turn's time. Its warnings stay.

@@ -70,6 +70,13 @@ class Settings:
     # Where the audit chain's head is sent daily (https, optional) and the key signing it (admin/audit_head.py).
     audit_head_url: str = ""
     audit_head_secret: str = field(default="", repr=False)
+    # Prometheus metrics (observability/): served on a listener of their own when a port is set (None = off), never
+    # on the bot's; bound to loopback unless told otherwise, and then only with the bearer token.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_token: str = field(default="", repr=False)
+    # Log lines: "json" (one object a line, with the turn's correlation id) or "text" (demo mode's default).
+    log_format: str = "json"
 
     @property
     def demo(self) -> bool:
@@ -136,6 +143,8 @@ def _parse(env: Mapping[str, str], serving: bool = True) -> Settings:
     if helpdesk_group_id:
         _require_guid("WATCHWORD_HELPDESK_GROUP_ID", helpdesk_group_id,
                       "the Object ID of the Entra group whose members are helpdesk agents")
+    metrics_port, metrics_host = _metrics(get("WATCHWORD_METRICS_PORT"), get("WATCHWORD_METRICS_HOST", "127.0.0.1"),
+                                          bool(get("WATCHWORD_METRICS_TOKEN")))
     return Settings(
         host=host,
         port=port,
@@ -161,7 +170,23 @@ def _parse(env: Mapping[str, str], serving: bool = True) -> Settings:
         helpdesk_group_id=helpdesk_group_id.lower(),
         audit_head_url=_url("WATCHWORD_AUDIT_HEAD_URL", get("WATCHWORD_AUDIT_HEAD_URL"), https=True, optional=True),
         audit_head_secret=get("WATCHWORD_AUDIT_HEAD_SECRET"),
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        metrics_token=get("WATCHWORD_METRICS_TOKEN"),
+        log_format=_choice("WATCHWORD_LOG_FORMAT", get("WATCHWORD_LOG_FORMAT", "json" if client_id else "text").lower(),
+                           ("json", "text")),
     )
+
+
+def _metrics(port: str, host: str, token: bool) -> tuple[int | None, str]:
+    """WATCHWORD_METRICS_PORT (unset = no metrics) and _HOST (loopback by default; beyond it, only with a token)."""
+    if not port:
+        return None, host
+    if host not in LOOPBACK_HOSTS and not token:
+        raise SettingsError(f"WATCHWORD_METRICS_HOST={host!r} serves metrics beyond this machine: set "
+                            "WATCHWORD_METRICS_TOKEN to a long random string for the scraper to send as a bearer "
+                            "token, or keep the host 127.0.0.1.")
+    return _int("WATCHWORD_METRICS_PORT", port, 0, 65535), host
 
 
 def _admin_roles(roles: str | None, legacy_role: str) -> tuple[str, ...]:

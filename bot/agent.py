@@ -16,6 +16,7 @@ Thin on purpose: the conversations are in dialogs/, the rules in verification/.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,8 +38,10 @@ from dialogs.card_prompt import CARD_ACTION_INVOKE, REJECTED_CLICK, REPLACEMENT_
 from dialogs.ports import Actor, Sealer
 from dialogs.question_dialog import REPLACED_CARD_ID
 from dialogs.self_service_dialog import SelfServiceDialog, can_self_serve
+from dialogs.session_keeper import BEGUN, OPEN_SESSION
 from dialogs.verify_dialog import VerifyDialog
 from graph.directory import Directory, Unavailability
+from observability.metrics import Metrics
 from store import Store, TurnClaim, activity_key
 from verification.clock import Clock
 
@@ -114,13 +117,14 @@ class WatchwordAgent:
 
     def __init__(self, *, store: Store, storage: Storage, directory: Directory, sealer: Sealer, clock: Clock,
                  connection_manager: Connections, app_id: str, anonymous: bool, connected_at_start: str = "",
-                 fallback_helpdesk_group: str = "") -> None:
+                 fallback_helpdesk_group: str = "", metrics: Metrics | None = None) -> None:
         self.cards = Cards()
         self.storage = storage
-        self.records = StoreRecords(store, clock)
-        self.ledger = StoreResetLedger(store)
+        self.metrics = metrics or Metrics()
+        self.records = StoreRecords(store, clock, self.metrics)
+        self.ledger = StoreResetLedger(store, self.metrics)
         self.messenger = ProactiveMessenger(store, storage, self.ledger, self.cards, clock, app_id, anonymous,
-                                            directory)
+                                            directory, self.metrics)
         self.access = Access(store, directory, clock, connected_at_start=connected_at_start,
                              fallback_helpdesk_group=fallback_helpdesk_group)
         self.on_error = TurnErrorHandler(storage, self.cards)
@@ -140,6 +144,7 @@ class WatchwordAgent:
 
     # --- the route -----------------------------------------------------------------------------------------
     async def on_activity(self, context: TurnContext, state: TurnState) -> None:
+        arrived = time.perf_counter()
         activity = context.activity
         if activity.type not in (ActivityTypes.message, ActivityTypes.invoke, ActivityTypes.conversation_update,
                                  ActivityTypes.installation_update):
@@ -169,6 +174,7 @@ class WatchwordAgent:
         if key is not None:  # done, in the same transaction as the state this turn saves (and its e_tag check)
             self._store.turns.done_with_state(key)
             await state.save(context, force=True)
+        self._time_turn(context, time.perf_counter() - arrived)
 
     async def _turn(self, context: TurnContext, state: TurnState, tenant: str) -> None:
         activity = context.activity
@@ -191,6 +197,17 @@ class WatchwordAgent:
         self._keep_owner(context, state, dialog)
         self._dialog_state.flush(context)
         await self._replace_clicked_card(context)
+
+    def _time_turn(self, context: TurnContext, seconds: float) -> None:
+        """A turn that began a verification and asked its first question, or that took an answer: how long it took
+        (to the end of the turn, when the question or the reply has been sent)."""
+        opened = context.turn_state.get(OPEN_SESSION)
+        if opened is None:
+            return
+        if context.turn_state.get(BEGUN) is None:
+            self.metrics.answer_turn(seconds)
+        elif opened[1].decision is None:  # decided at once (refused, locked out) asks nothing
+            self.metrics.first_question(seconds)
 
     async def _skip_duplicate(self, context: TurnContext) -> None:
         """A delivery of an activity another turn processed (or is processing): nothing is done twice. A clicked

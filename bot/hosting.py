@@ -35,6 +35,8 @@ from bot.agent import WatchwordAgent
 from bot.connector_clients import PooledClientsFactory
 from bot.sealing import FernetSealer
 from bot.turn_errors import correlation_id
+from observability.correlation import correlated
+from observability.metrics import METRICS
 from resources import DIRECTORY, SETTINGS, STORE
 from settings import Settings
 from verification.clock import utc_now
@@ -128,7 +130,7 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
         store=store, storage=store.conversation_state, directory=app[DIRECTORY], sealer=FernetSealer(key),
         clock=utc_now, connection_manager=connections, app_id=settings.client_id,
         anonymous=settings.bot_anonymous, connected_at_start=settings.tenant_id,
-        fallback_helpdesk_group=settings.helpdesk_group_id)
+        fallback_helpdesk_group=settings.helpdesk_group_id, metrics=app[METRICS])
     adapter.on_turn_error = agent.on_error.handle
     app[BOT] = Bot(agent, adapter)
     sweeper = asyncio.create_task(_expire_sessions(app))
@@ -143,13 +145,19 @@ async def _expire_sessions(app: web.Application) -> None:
     while True:
         await asyncio.sleep(EXPIRY_SWEEP_S)
         try:
-            await app[STORE].sessions.expire_overdue()
+            app[METRICS].verification_ended("timed_out", await app[STORE].sessions.expire_overdue())
             await app[STORE].turns.prune()  # activity ids kept to process each turn once (store/turns.py)
         except Exception:
             log.warning("could not expire overdue verification sessions", exc_info=True)
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
+    """One turn, under a correlation id of its own: on its log lines, its Graph requests and its audit rows."""
+    with correlated():
+        return await _messages(request)
+
+
+async def _messages(request: web.Request) -> web.StreamResponse:
     problem = await activity_problem(request)
     if problem is not None:
         return web.json_response({"error": problem}, status=400)

@@ -18,6 +18,7 @@ from typing import Any
 from microsoft_agents.hosting.core.storage import Storage, StoreItem
 
 from dialogs.ports import Actor
+from observability.metrics import Metrics
 from store import AuditEvent, ETagConflictError, Store, StoreUnavailable
 from verification.reset import ResetClaim, ResetClaimResult, ResetOutcome
 
@@ -62,8 +63,9 @@ async def write_record(storage: Storage, key: str, record: Record) -> bool:
 class StoreResetLedger:
     """The dialogs' `ResetLedger` over the verified session's reset record in the store (store/sessions.py)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, metrics: Metrics | None = None) -> None:
         self._store = store
+        self._metrics = metrics or Metrics()
 
     async def claim(self, session_id: str, *, actor: Actor) -> ResetClaimResult:
         try:
@@ -76,6 +78,7 @@ class StoreResetLedger:
         event = AuditEvent(action="password_reset", outcome=audit_outcome, actor=f"teams:{actor.user_id}",
                            subject=target_id, tenant_id=actor.tenant_id,
                            details={"session_id": session_id, "attempt": attempt, **(details or {})})
+        self._metrics.password_reset(outcome.value)
         for delay in (*SETTLE_RETRY_DELAYS, None):
             try:
                 await self._store.sessions.settle_reset(session_id, attempt, outcome, audit=event, blocked=blocked)

@@ -27,6 +27,7 @@ from dialogs.ports import Actor, FactorAnswers, Notice
 from dialogs.times import clock_time, date_and_time, zone_of
 from graph.directory import Directory, DirectoryError
 from manifest.package import derive_app_id
+from observability.metrics import Metrics
 from store import SessionClosedError, Store
 from verification import Outcome
 from verification.clock import Clock
@@ -51,8 +52,10 @@ class ProactiveMessenger:
     """The dialogs' `Messenger`, plus the out-of-band answer handler and reference keeping for bot/agent.py."""
 
     def __init__(self, store: Store, storage: Storage, ledger: StoreResetLedger, cards: Cards, clock: Clock,
-                 app_id: str, anonymous: bool, directory: Directory | None = None) -> None:
+                 app_id: str, anonymous: bool, directory: Directory | None = None,
+                 metrics: Metrics | None = None) -> None:
         self._store = store
+        self._metrics = metrics or Metrics()
         self._storage = storage
         self._ledger = ledger
         self._cards = cards
@@ -340,6 +343,7 @@ class ProactiveMessenger:
             return self._receipt("Thanks, we've told the helpdesk", "Nothing else to do.")
         try:
             await self._store.sessions.finish(session_id, Outcome.NOT_VERIFIED)
+            self._metrics.verification_ended(Outcome.NOT_VERIFIED.value)
         except SessionClosedError:
             pass  # already decided: blocking the reset below still stops any (further) reset
         await self._ledger.block(session_id)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from dialogs.ports import Actor, AuditNote, Protection
+from observability.metrics import Metrics
 from store import AuditEvent, LockoutRule, SessionClosedError, Store
 from verification import Decision, Outcome, Policy, RiskAssessment, TranscriptEntry
 from verification.clock import Clock
@@ -46,9 +47,10 @@ def actor_name(actor: Actor) -> str:
 
 
 class StoreRecords:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, metrics: Metrics | None = None) -> None:
         self._store = store
         self._clock = clock
+        self._metrics = metrics or Metrics()
 
     async def policy_for(self, tenant_id: str) -> Policy:
         return (await tenant_policy(self._store, tenant_id))[0]
@@ -94,6 +96,7 @@ class StoreRecords:
                              subject=target_id, tenant_id=actor.tenant_id,
                              details={"session_id": session_id, "self_service": self_service,
                                       "risk_level": risk.level.value, "required_bits": required_bits})
+        self._metrics.verification_started(self_service=self_service)
         if sealed_plan is None:  # decided at once: the decision closes it next
             await self._store.audit.append(action=started.action, outcome=started.outcome, actor=started.actor,
                                            subject=target_id, tenant_id=actor.tenant_id, details=started.details)
@@ -148,6 +151,8 @@ class StoreRecords:
             await self.audit("verification.decided", decision.outcome.value, actor=actor, subject=target_id,
                              details=details)
             await self._store.lockouts.apply(actor.tenant_id, target_id, lockout, session_id=session_id)
+        if closed:
+            self._metrics.verification_ended(decision.outcome.value)
         log.info("verification %s of user %s in tenant %s decided: %s after %d questions", session_id, target_id,
                  actor.tenant_id, decision.outcome.value, decision.questions_asked)
         return closed

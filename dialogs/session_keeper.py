@@ -31,6 +31,7 @@ from verification.clock import Clock
 from verification.factors import Factor
 
 OPEN_SESSION = "watchword.open_session"  # turn_state: the session this turn sealed or opened last
+BEGUN = "watchword.session_begun"  # turn_state: this turn began a session (the bot times its first question)
 PLANS_KEPT = 512  # open sessions whose plans stay parsed in memory (a few MB); others are read back when needed
 RISK_DEADLINE = timedelta(seconds=20)  # after the start: past it, the "sign-ins unavailable" rule decides
 
@@ -81,6 +82,7 @@ class SessionKeeper:
         sealed = await self.start(context, session, actor=actor, target_id=target_id, self_service=self_service,
                                   policy=policy, risk=risk, required_bits=first.bits_required,
                                   expires_at=expires_at)
+        context.turn_state[BEGUN] = session.id
         return Started(session, first, risk, sealed)
 
     async def start(self, context: TurnContext, session: VerificationSession, *, actor: Actor, target_id: str,

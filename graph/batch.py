@@ -19,7 +19,8 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from kiota_abstractions.serialization import Parsable
@@ -102,6 +103,34 @@ class BatchStats:
     rounds: int = 0
 
 
+class GraphCalls(Protocol):
+    """Where each Graph request's result is counted (observability/metrics.py's Metrics)."""
+
+    def graph_call(self, source: str, status: str) -> None: ...
+
+
+def source_of(url: str) -> str:
+    """What a Graph URL reads, for counting: its last path segment made of letters only ("calendarView",
+    "signIns", "transitiveMembers", "users"), so ids, addresses, `$count` and casts never become a label."""
+    for part in reversed(urlsplit(url).path.split("/")):
+        if part.isascii() and part.isalpha():
+            return part
+    return "other"
+
+
+def status_of(status: int) -> str:
+    """How a Graph call ended, for counting: ok, throttled (429), timed_out (504, also what a batch item whose
+    request ran out of time gets), refused (Graph said no: 4xx, a permission, not found) or failed (Graph's other
+    errors; no connection)."""
+    if 200 <= status < 300:
+        return "ok"
+    if status == 429:
+        return "throttled"
+    if status == 504:
+        return "timed_out"
+    return "refused" if 400 <= status < 500 else "failed"
+
+
 class BatchError(Exception):
     """Graph refused the batch request itself (a malformed batch, or an invalid token)."""
 
@@ -113,8 +142,10 @@ async def send_batch(
     items: Sequence[BatchItem],
     deadline: Deadline,
     stats: BatchStats | None = None,
+    calls: GraphCalls | None = None,
 ) -> dict[str, BatchResult]:
-    """Send the items (in parallel chunks of 20) and return every item's final result by id."""
+    """Send the items (in parallel chunks of 20) and return every item's final result by id. Each item's
+    every attempt is counted in `calls`."""
     stats = stats if stats is not None else BatchStats()
     results: dict[str, BatchResult] = {}
     pending = list(items)
@@ -125,6 +156,9 @@ async def send_batch(
         answers = await asyncio.gather(*(_post(http, graph_url, tokens, c, deadline) for c in chunks))
         for answer in answers:
             results.update(answer)
+        if calls is not None:
+            for item in pending:
+                calls.graph_call(source_of(item.url), status_of(results[item.id].status))
         pending = [i for i in pending if i.retry and results[i.id].status in RETRYABLE]
         wait = max((_retry_after(results[i.id]) for i in pending), default=0.0)
         if not pending or wait >= deadline.remaining():

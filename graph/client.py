@@ -2,7 +2,11 @@
 
 The base URL and the trusted CA come from settings, so the same code talks to Microsoft and to
 devtenant. The HTTP client is built with msgraph-core's default middleware (retries that honour
-Retry-After, redirects); a bare httpx client would silently drop it.
+Retry-After, redirects); a bare httpx client would silently drop it. Every request carries the request's
+correlation id as `client-request-id` (observability/correlation.py), the header Graph echoes in its answers and
+error bodies and Microsoft's support looks requests up by. Each request's end (its status, a timeout, a failed
+connection) is counted in `calls` when given; a `$batch` request's items are counted one by one by graph/batch.py
+instead, as each may be throttled or fail on its own.
 """
 
 from __future__ import annotations
@@ -15,16 +19,54 @@ from kiota_abstractions.authentication import BaseBearerTokenAuthenticationProvi
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph_core import GraphClientFactory
 
+from graph.batch import GraphCalls, source_of, status_of
 from graph.tokens import GraphTokenProvider
+from observability import correlation
 
 
-def build_http_client(ca_file: Path | None, *, timeout_s: float = 20.0) -> httpx.AsyncClient:
+def build_http_client(ca_file: Path | None, *, timeout_s: float = 20.0,
+                      calls: GraphCalls | None = None) -> httpx.AsyncClient:
     """The pooled HTTP client every tenant's Graph calls share."""
     context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else ssl.create_default_context()
     # trust_env=False: proxies and CA bundles from the environment must not redirect Graph traffic.
-    raw = httpx.AsyncClient(verify=context, timeout=timeout_s, trust_env=False,
-                            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
+        verify=context, trust_env=False, limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+    if calls is not None:
+        transport = _Counted(transport, calls)
+    raw = httpx.AsyncClient(transport=transport, timeout=timeout_s, trust_env=False,
+                            event_hooks={"request": [_correlate]})
     return GraphClientFactory.create_with_default_middleware(client=raw)
+
+
+class _Counted(httpx.AsyncBaseTransport):
+    """Counts how each request ended (below msgraph-core's retries, so every attempt counts)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, calls: GraphCalls) -> None:
+        self._inner = inner
+        self._calls = calls
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        batch = request.url.path.endswith("/$batch")
+        try:
+            response = await self._inner.handle_async_request(request)
+        except httpx.HTTPError as err:
+            if not batch:
+                self._calls.graph_call(source_of(str(request.url)),
+                                       "timed_out" if isinstance(err, httpx.TimeoutException) else "failed")
+            raise
+        if not batch:
+            self._calls.graph_call(source_of(str(request.url)), status_of(response.status_code))
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def _correlate(request: httpx.Request) -> None:
+    """Send the correlation id (msgraph-core's telemetry keeps a client-request-id it finds, else makes one)."""
+    correlation_id = correlation.current()
+    if correlation_id is not None and "client-request-id" not in request.headers:
+        request.headers["client-request-id"] = correlation_id
 
 
 def build_graph_client(http: httpx.AsyncClient, tokens: GraphTokenProvider, graph_url: str) -> GraphServiceClient:

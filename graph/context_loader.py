@@ -45,6 +45,7 @@ from graph.batch import (
     BatchResult,
     BatchStats,
     Deadline,
+    GraphCalls,
     send_batch,
 )
 from graph.directory import (
@@ -123,13 +124,15 @@ class ContextLoader:
 
     def __init__(self, *, tokens: TokenSource, http: httpx.AsyncClient, graph_url: str,
                  clock: Clock, with_mail_subjects: bool = False,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, calls: GraphCalls | None = None) -> None:
         self.tokens = tokens
         self.http = http
+        self.calls = calls
         self.graph_url = graph_url.rstrip("/")
         self.clock = clock
         self.with_mail_subjects = with_mail_subjects
-        self.tenant_facts = TenantFacts(tokens=tokens, http=http, graph_url=self.graph_url, monotonic=monotonic)
+        self.tenant_facts = TenantFacts(tokens=tokens, http=http, graph_url=self.graph_url, monotonic=monotonic,
+                                        calls=calls)
         self.sign_ins: TtlCache[tuple[SignIn, ...]] = TtlCache(SIGN_IN_TTL_S, clock=monotonic)
         self.reports_window = SlidingWindowLimiter(clock=monotonic)
         self._sign_in_reads: dict[tuple[str, str], asyncio.Task[SignInRead]] = {}
@@ -179,7 +182,8 @@ class ContextLoader:
             for attempt in (1, 2):
                 if not await self._reports_slot(tenant_id, deadline):
                     return SignInRead((), RATE_LIMITED)
-                res = (await send_batch(self.http, self.graph_url, tokens, [item], deadline))["sign_ins"]
+                res = (await send_batch(self.http, self.graph_url, tokens, [item], deadline,
+                                         calls=self.calls))["sign_ins"]
                 if res.ok:
                     found = tuple(s for s in (mapping.sign_in(x) for x in mapping.values(res.body)) if s)
                     self.sign_ins.put((tenant_id, user_id), found)
@@ -291,7 +295,7 @@ class _Load:
             items.append(BatchItem(item_id, req.url, req.headers, retry=req.retry))
         tokens = self.l.tokens.for_tenant(self.tenant, self.l.graph_url)
         stats = BatchStats()
-        results = await send_batch(self.l.http, self.l.graph_url, tokens, items, self.deadline, stats)
+        results = await send_batch(self.l.http, self.l.graph_url, tokens, items, self.deadline, stats, self.l.calls)
         depth += stats.rounds
         self.stats.requests += stats.requests
         self.stats.rounds = max(self.stats.rounds, depth)

@@ -31,6 +31,7 @@ from graph.batch import (
     BatchItem,
     BatchResult,
     Deadline,
+    GraphCalls,
     send_batch,
 )
 from graph.client import build_graph_client
@@ -98,7 +99,7 @@ class GraphDirectory:
 
     def __init__(self, tokens: TokenSource, http: httpx.AsyncClient, graph_url: str, client_id: str,
                  clock: Clock = utc_now, *, with_mail_subjects: bool = False,
-                 budget_s: float = DEFAULT_BUDGET_S) -> None:
+                 budget_s: float = DEFAULT_BUDGET_S, calls: GraphCalls | None = None) -> None:
         self._tokens = tokens
         self._http = http
         self._graph_url = graph_url.rstrip("/")
@@ -108,7 +109,7 @@ class GraphDirectory:
         self._clients: dict[str, GraphServiceClient] = {}
         self._answers: TtlCache[tuple[GraphUnavailable | None]] = TtlCache(READY_TTL_S, max_entries=1_000)
         self._loader = ContextLoader(tokens=tokens, http=http, graph_url=self._graph_url, clock=clock,
-                                     with_mail_subjects=with_mail_subjects)
+                                     with_mail_subjects=with_mail_subjects, calls=calls)
 
     async def aclose(self) -> None:
         """Stop the background refresh of tenant-wide facts (the HTTP client and tokens belong to the caller)."""
@@ -446,7 +447,7 @@ class GraphDirectory:
     async def _batch(self, tenant_id: str, items: list[BatchItem]) -> dict[str, BatchResult]:
         try:
             return await send_batch(self._http, self._graph_url, self._tokens.for_tenant(tenant_id, self._graph_url),
-                                    items, Deadline.after(CALL_TIMEOUT_S))
+                                    items, Deadline.after(CALL_TIMEOUT_S), calls=self._loader.calls)
         except TokenError as err:
             raise no_token(err.code) from None
         except BatchError as err:

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import httpx
 
 from graph import mapping
-from graph.batch import MAX_BATCH, BatchError, BatchItem, Deadline, send_batch
+from graph.batch import MAX_BATCH, BatchError, BatchItem, Deadline, GraphCalls, send_batch
 from graph.limits import TtlCache
 from graph.mapping import Json
 from graph.tokens import GraphTokenProvider, TokenError, TokenSource
@@ -171,9 +171,10 @@ class TenantFacts:
     (tenant, group id)), refreshed in the background after a verification once older than REFRESH_AFTER_S."""
 
     def __init__(self, *, tokens: TokenSource, http: httpx.AsyncClient, graph_url: str,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, calls: GraphCalls | None = None) -> None:
         self.tokens = tokens
         self.http = http
+        self.calls = calls
         self.graph_url = graph_url.rstrip("/")
         self.monotonic = monotonic
         self.cache: TtlCache[Any] = TtlCache(TTL_S, clock=monotonic)
@@ -223,7 +224,7 @@ class TenantFacts:
             for i in range(0, len(ids), MAX_BATCH):
                 chunk = [BatchItem(gid, f"/groups/{quote(gid, safe='')}/transitiveMembers/$count", dict(EVENTUAL))
                          for gid in ids[i:i + MAX_BATCH]]
-                results = await send_batch(self.http, self.graph_url, tokens, chunk, deadline)
+                results = await send_batch(self.http, self.graph_url, tokens, chunk, deadline, calls=self.calls)
                 for gid, res in results.items():
                     n = mapping.count_value(res.body) if res.ok else None
                     if n is not None:
@@ -244,7 +245,7 @@ class TenantFacts:
                  and not self._fresh(self.group_members, (tenant_id, gid))]
         for i in range(0, len(small), MAX_BATCH):
             chunk = [BatchItem(gid, group_members_url(gid)) for gid in small[i:i + MAX_BATCH]]
-            results = await send_batch(self.http, self.graph_url, tokens, chunk, deadline)
+            results = await send_batch(self.http, self.graph_url, tokens, chunk, deadline, calls=self.calls)
             for gid, res in results.items():
                 if res.ok and not res.next_link:
                     ids = frozenset(str(u["id"]) for u in mapping.values(res.body) if u.get("id"))
@@ -256,7 +257,7 @@ class TenantFacts:
         pages = 0
         while url and pages < fact.all_pages:
             item = BatchItem("fact", url, dict(fact.headers))
-            res = (await send_batch(self.http, self.graph_url, tokens, [item], deadline))["fact"]
+            res = (await send_batch(self.http, self.graph_url, tokens, [item], deadline, calls=self.calls))["fact"]
             if not res.ok:
                 return None
             if fact.count:

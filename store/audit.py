@@ -11,6 +11,10 @@ cannot both read the same head. Inside one process an append is part of a unit o
 runs whole, never awaiting while it holds SQLite's lock, so appenders wait briefly if at all (an asyncio.Lock
 queues them for in-memory SQLite, where units run on the async engine). Either way no two rows can share a
 prev_hash.
+
+An event appended while a request is served (a Teams turn) carries that request's correlation id in its details
+(`correlation_id`, observability/correlation.py), the id on the turn's log lines and its Graph requests' headers;
+like every detail it is hashed, and rows written before it existed verify as they always did.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from observability import correlation
 from store._sql import normalise_guid
 from store.clock import require_utc
 from store.secrets_guard import clean_json
@@ -63,7 +68,11 @@ class AuditEvent:
 
     def __post_init__(self) -> None:
         _check_fields(action=self.action, outcome=self.outcome, actor=self.actor, subject=self.subject)
-        object.__setattr__(self, "details", clean_json(self.details, "audit details"))
+        details = clean_json(self.details, "audit details")
+        # Taken where the event is made: the append itself may run on the store's writer thread, outside the request.
+        if (correlation_id := correlation.current()) is not None:
+            details = {**details, "correlation_id": correlation_id}
+        object.__setattr__(self, "details", details)
         if self.tenant_id is not None:
             object.__setattr__(self, "tenant_id", normalise_guid(self.tenant_id, "tenant_id"))
 

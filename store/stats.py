@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from statistics import median
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import normalise_guid
@@ -84,3 +84,10 @@ class StatsRepository:
             lockouts_per_day=per_day([t for t, action, outcome, _ in audited if (action, outcome) == LOCKED]),
             median_seconds_to_verify=median(verified) if verified else None,
             unavailable_sources=dict(unavailable.most_common()))
+
+    async def open_verifications(self) -> int:
+        """Verifications in progress and not yet expired, in every tenant (the metrics' gauge)."""
+        async with self._sessions() as session:
+            return int(await session.scalar(
+                select(func.count()).select_from(VerificationSessionRow)
+                .where(VerificationSessionRow.outcome == OPEN, VerificationSessionRow.expires_at > self._clock())) or 0)

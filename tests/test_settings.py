@@ -104,3 +104,27 @@ def test_dotenv_fills_only_what_the_environment_lacks(tmp_path: Path):
 def test_demo_latency_defaults_to_none_and_can_be_set():
     assert load({}).demo_latency_ms == 0
     assert load({"WATCHWORD_DEMO_LATENCY_MS": "120"}).demo_latency_ms == 120
+
+
+PRODUCTION = {"WATCHWORD_CLIENT_ID": GUID, "WATCHWORD_CLIENT_SECRET": "s"}
+
+
+def test_metrics_are_off_unless_a_port_is_set():
+    assert load(PRODUCTION).metrics_port is None
+    on = load({**PRODUCTION, "WATCHWORD_METRICS_PORT": "9464"})
+    assert (on.metrics_port, on.metrics_host, on.metrics_token) == (9464, "127.0.0.1", "")
+
+
+def test_metrics_beyond_this_machine_need_a_token():
+    with pytest.raises(SettingsError, match="WATCHWORD_METRICS_TOKEN"):
+        load({**PRODUCTION, "WATCHWORD_METRICS_PORT": "9464", "WATCHWORD_METRICS_HOST": "10.0.0.5"})
+    token = "a-long-random-string-for-the-scraper"
+    on = load({**PRODUCTION, "WATCHWORD_METRICS_PORT": "9464", "WATCHWORD_METRICS_HOST": "10.0.0.5",
+               "WATCHWORD_METRICS_TOKEN": token})
+    assert on.metrics_host == "10.0.0.5" and token not in repr(on)
+
+
+def test_logs_are_json_lines_in_production_and_text_in_demo_mode():
+    assert load(PRODUCTION).log_format == "json"
+    assert load({}).log_format == "text"
+    assert load({"WATCHWORD_LOG_FORMAT": "JSON"}).log_format == "json"

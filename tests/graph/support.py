@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from devtenant.model import User
+from graph.batch import GraphCalls
 from graph.client import build_http_client
 from graph.graph_directory import GraphDirectory
 from graph.tokens import TokenSource
@@ -18,7 +19,7 @@ from tests.devtenant.helpers import ThreadedDevTenant
 
 @asynccontextmanager
 async def directory_for(dt: ThreadedDevTenant, *, clock: Callable[[], datetime] | None = None,
-                        **kwargs: Any) -> AsyncIterator[GraphDirectory]:
+                        calls: GraphCalls | None = None, **kwargs: Any) -> AsyncIterator[GraphDirectory]:
     """A GraphDirectory as app.py would build it for this devtenant; "now" is the organisation's anchor.
 
     A fresh directory is a fresh Watchword process: devtenant's throttling bookkeeping starts clean too."""
@@ -26,10 +27,10 @@ async def directory_for(dt: ThreadedDevTenant, *, clock: Callable[[], datetime] 
     settings = Settings().with_devtenant(dt.ready)
     tokens = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
                          client_secret=settings.client_secret, ca_file=settings.ca_file)
-    http = build_http_client(settings.ca_file)
+    http = build_http_client(settings.ca_file, calls=calls)
     org_now = dt.running.state.org.now
     directory = GraphDirectory(tokens, http, settings.graph_url, settings.client_id, clock=clock or (lambda: org_now),
-                               **kwargs)
+                               calls=calls, **kwargs)
     try:
         yield directory
     finally:

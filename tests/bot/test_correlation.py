@@ -1,0 +1,92 @@
+"""One Teams turn, one correlation id: on its JSON log lines, on its Graph requests (`client-request-id`) and in
+its audit rows, so an operator can follow a turn from the log to Microsoft's support and to the audit log."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+
+from app import STORE, create_app
+from bot.sealing import FernetSealer
+from devtenant.server import running_devtenant
+from devtenant.state import DevTenantConfig
+from observability.logs import JsonFormatter
+from resources import GRAPH_HTTP
+from settings import Settings
+from store import AuditFilter
+from tests.devtenant import tiny_org as tiny
+from tests.store.support import sqlite_copy
+
+
+@pytest.fixture
+async def bot(aiohttp_client, aiohttp_server, tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Any]:
+    async def connector(request: web.Request) -> web.Response:
+        return web.json_response({"id": uuid.uuid4().hex})
+
+    channel = web.Application()
+    channel.router.add_post("/v3/conversations/{c}/activities", connector)
+    channel.router.add_post("/v3/conversations/{c}/activities/{a}", connector)
+    server = await aiohttp_server(channel)
+    async with running_devtenant(DevTenantConfig(), org=tiny.tiny_org(), ca_dir=tmp_path) as dt:
+        settings = Settings(database_url=sqlite_copy(sqlite_template, tmp_path).url, bot_anonymous=True,
+                            state_key=FernetSealer.generate_key()).with_devtenant(dt.ready)
+        client = await aiohttp_client(create_app(settings))
+        client.service_url = str(server.make_url("/"))
+        yield client
+
+
+@pytest.fixture
+def json_log() -> Any:
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield lines
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def verify(client: Any, text: str) -> dict[str, Any]:
+    sender = tiny.MARGARET
+    return {"type": "message", "id": uuid.uuid4().hex, "channelId": "msteams", "serviceUrl": client.service_url,
+            "from": {"id": f"29:{sender}", "name": "Margaret Hamilton", "aadObjectId": sender},
+            "recipient": {"id": "28:watchword", "name": "Watchword"},
+            "conversation": {"id": f"a:{sender}", "conversationType": "personal", "tenantId": tiny.TENANT_ID},
+            "channelData": {"tenant": {"id": tiny.TENANT_ID}}, "text": text}
+
+
+async def test_a_turns_log_lines_graph_requests_and_audit_rows_share_one_correlation_id(bot, json_log) -> None:
+    sent: list[str | None] = []
+
+    async def seen(request: httpx.Request) -> None:
+        sent.append(request.headers.get("client-request-id"))
+
+    bot.app[GRAPH_HTTP].event_hooks["request"].append(seen)
+    assert (await bot.post("/api/messages", json=verify(bot, "verify alan turing"))).status == 202
+
+    rows = (await bot.app[STORE].audit.query(AuditFilter(action=("verification.requested", "verification.search",
+                                                                 "verification.started")))).entries
+    assert len(rows) == 3
+    [turn] = {row.details["correlation_id"] for row in rows}
+    assert str(uuid.UUID(turn)) == turn  # a GUID, as Graph's client-request-id wants
+    assert turn in sent and {s for s in sent if s is not None} == {turn}
+    assert (await bot.app[STORE].audit.verify_chain()).ok  # the id is hashed with the row, like any detail
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    ours = [line for line in lines if line.get("correlation_id") == turn]
+    assert ours and all({"time", "level", "logger", "message"} <= line.keys() for line in ours)
+
+    assert (await bot.post("/api/messages", json=verify(bot, "help"))).status == 202  # the next turn: its own id
+    later = {json.loads(line).get("correlation_id") for line in json_log.getvalue().splitlines()[len(lines):]}
+    assert later - {None} and turn not in later

@@ -1,0 +1,57 @@
+"""/metrics: off unless asked for, never on the bot's listener, and behind a token when it has one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+
+from app import create_app
+from observability.metrics import METRICS, METRICS_ADDRESS
+from settings import Settings
+
+TOKEN = "a-long-random-string-for-the-scraper"
+
+
+def settings(tmp_path: Path, **changes: object) -> Settings:
+    return replace(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/w.db"), **changes)
+
+
+async def scrape(client, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    host, port = client.app[METRICS_ADDRESS]
+    async with aiohttp.ClientSession() as session, \
+            session.get(f"http://{host}:{port}/metrics", headers=headers or {}) as response:
+        return response.status, await response.text()
+
+
+async def test_metrics_are_off_by_default(aiohttp_client, tmp_path) -> None:
+    client = await aiohttp_client(create_app(settings(tmp_path)))
+    assert (await client.get("/metrics")).status == 404
+    assert METRICS_ADDRESS not in client.app
+
+
+async def test_metrics_are_served_on_a_listener_of_their_own_never_the_bots(aiohttp_client, tmp_path) -> None:
+    client = await aiohttp_client(create_app(settings(tmp_path, metrics_port=0)))
+    assert (await client.get("/metrics")).status == 404  # the bot's listener faces Teams: nothing operational there
+    client.app[METRICS].verification_started(self_service=False)
+    status, text = await scrape(client)
+    assert status == 200
+    assert 'watchword_verifications_started_total{kind="agent"} 1.0' in text
+    assert "watchword_open_verifications 0.0" in text
+    assert client.app[METRICS_ADDRESS][0] == "127.0.0.1"
+
+
+async def test_metrics_with_a_token_need_it(aiohttp_client, tmp_path) -> None:
+    client = await aiohttp_client(create_app(settings(tmp_path, metrics_port=0, metrics_token=TOKEN)))
+    assert (await scrape(client))[0] == 401
+    assert (await scrape(client, {"Authorization": "Bearer not-the-token"}))[0] == 401
+    status, text = await scrape(client, {"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200 and "watchword_graph_calls_total" in text
+
+
+async def test_two_apps_in_one_process_count_apart(aiohttp_client, tmp_path) -> None:
+    first, second = create_app(settings(tmp_path)), create_app(settings(tmp_path))
+    first[METRICS].password_reset("done")
+    assert b'watchword_password_resets_total{outcome="done"} 1.0' in first[METRICS].render()
+    assert b"outcome=" not in second[METRICS].render()
