@@ -15,7 +15,6 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -64,7 +63,8 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
-    tokens = TokenSource(login_url=s.login_url, client_id=s.client_id, client_secret=s.client_secret, ca_file=s.ca_file)
+    tokens = TokenSource(login_url=s.login_url, client_id=s.client_id, client_secret=s.client_secret.get_secret_value(),
+                         ca_file=s.ca_file)
     app[TOKENS] = tokens
     yield
     tokens.close()
@@ -212,8 +212,8 @@ def _demo_keys(settings: Settings) -> Settings:
         return settings
     log.info("Demo mode made %s for this run (nothing to set up; sessions and verifications in progress end "
              "when it stops).", " and ".join(made))
-    return replace(settings, session_key=settings.session_key or Fernet.generate_key().decode("ascii"),
-                   state_key=settings.state_key or Fernet.generate_key().decode("ascii"))
+    return settings.replace(session_key=settings.session_key or Fernet.generate_key().decode("ascii"),
+                            state_key=settings.state_key or Fernet.generate_key().decode("ascii"))
 
 
 def demo_admin(org: Org) -> User | None:
@@ -253,9 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"watchword: configuration error: {err}", file=sys.stderr)
         return 2
     if args.port is not None:
-        settings = replace(settings, port=args.port)
+        settings = settings.replace(port=args.port)
     if args.host:
-        settings = replace(settings, host=args.host)
+        settings = settings.replace(host=args.host)
     if settings.demo:
         try:
             check_loopback(settings.host)

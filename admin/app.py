@@ -59,7 +59,7 @@ SECTIONS: tuple[Section, ...] = (
 def setup_admin(app: web.Application) -> None:
     """Mount the console on `app` (which must get SETTINGS now and STORE, TOKENS from app.py's contexts)."""
     settings = app[SETTINGS]
-    key = settings.session_key
+    key = settings.session_key.get_secret_value()
     if not key:
         if not settings.demo:
             log.warning("WATCHWORD_SESSION_KEY is not set: console sessions use a key made for this run, so "
@@ -90,8 +90,8 @@ def setup_admin(app: web.Application) -> None:
 
 async def _console_ctx(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
-    sign_in = ConsoleSignIn(login_url=s.login_url, client_id=s.client_id, client_secret=s.client_secret,
-                            ca_file=s.ca_file)
+    sign_in = ConsoleSignIn(login_url=s.login_url, client_id=s.client_id,
+                            client_secret=s.client_secret.get_secret_value(), ca_file=s.ca_file)
     app[SIGN_IN] = sign_in
     preconnect = asyncio.create_task(entra.connect_configured_tenant(app)) if s.tenant_id else None
     yield

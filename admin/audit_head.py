@@ -52,7 +52,8 @@ async def _loop(app: web.Application) -> None:
     while True:
         try:
             settings = app[SETTINGS]
-            await export_if_due(app[STORE], settings.audit_head_url, settings.audit_head_secret, utc_now())
+            await export_if_due(app[STORE], settings.audit_head_url, settings.audit_head_secret.get_secret_value(),
+                                 utc_now())
         except Exception:  # the next round tries again; a failure here must not end the loop
             log.warning("could not export the audit chain's head", exc_info=True)
         await asyncio.sleep(CHECK_EVERY_S)

@@ -122,7 +122,7 @@ async def sync(settings: Settings, tenant: str | None,
 
     store = await open_store(settings.database_url)
     tokens = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
-                         client_secret=settings.client_secret, ca_file=settings.ca_file)
+                         client_secret=settings.client_secret.get_secret_value(), ca_file=settings.ca_file)
     http = build_http_client(settings.ca_file)
     try:
         tenant_ids = await _tenants(store, tenant or settings.tenant_id or None)

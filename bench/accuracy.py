@@ -287,7 +287,7 @@ async def _load_all(org: Org, targets: list[str], args: argparse.Namespace) -> L
         # As app wiring does it: settings pointed at devtenant, one token source, one shared HTTP client.
         settings = Settings().with_devtenant(dt.ready)
         tokens = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
-                             client_secret=settings.client_secret, ca_file=settings.ca_file)
+                             client_secret=settings.client_secret.get_secret_value(), ca_file=settings.ca_file)
         http = build_http_client(settings.ca_file)
         directory = GraphDirectory(tokens, http, settings.graph_url, settings.client_id, clock=lambda: NOW)
         report.throttle = _sign_in_throttle(dt, directory, args.sign_ins)

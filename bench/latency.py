@@ -116,7 +116,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         settings = Settings().with_devtenant(ready)
         tokens = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
-                             client_secret=settings.client_secret, ca_file=settings.ca_file)
+                             client_secret=settings.client_secret.get_secret_value(), ca_file=settings.ca_file)
         http = build_http_client(settings.ca_file)
         counter = Counter()
         http.event_hooks["request"].append(counter.hook)

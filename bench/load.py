@@ -100,14 +100,13 @@ SETTLE_S = {"start": 2.5, "answer": 0.2, "reset": 0.3}
 def serve_app() -> int:
     """app.py's main(), its settings (demo mode: WATCHWORD_DEMO=true, anonymous bot) pointed at the devtenant whose
     ready line is in BENCH_LOAD_DEVTENANT rather than one in this process. Everything else is main()'s own."""
-    from dataclasses import replace
     from unittest import mock
 
     import app
     from settings import load_settings
 
     ready = json.loads(os.environ[DEVTENANT_ENV])
-    settings = replace(load_settings(), port=0).with_devtenant(ready)
+    settings = load_settings().replace(port=0).with_devtenant(ready)
     with mock.patch.object(app, "load_settings", lambda *a, **k: settings):
         if os.environ.get(PROFILE_ENV):  # cProfile on between SIGUSR1 and SIGUSR2 (the ramp), as bench.turns does
             from bench.turns import serve_profiled

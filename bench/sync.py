@@ -87,7 +87,7 @@ async def product_sync(ready: dict[str, Any], db_path: Path) -> dict[str, Any]:
 
     s = Settings(database_url=f"sqlite+aiosqlite:///{db_path}").with_devtenant(ready)
     store = await open_store(s.database_url)
-    tokens = TokenSource(login_url=s.login_url, client_id=s.client_id, client_secret=s.client_secret,
+    tokens = TokenSource(login_url=s.login_url, client_id=s.client_id, client_secret=s.client_secret.get_secret_value(),
                          ca_file=s.ca_file)
     http = build_http_client(s.ca_file)
     try:

@@ -63,7 +63,7 @@ def auth_configuration(settings: Settings) -> AgentAuthConfiguration:
     """The bot's identity: Watchword's app registration is also its Azure Bot's app id (the tokens' audience)."""
     return AgentAuthConfiguration(
         client_id=settings.client_id or None,
-        client_secret=settings.client_secret or None,
+        client_secret=settings.client_secret.get_secret_value() or None,
         # Outbound replies are signed by the Bot Framework tenant for a multi-tenant bot.
         tenant_id="botframework.com",
         connection_name="SERVICE_CONNECTION",
@@ -118,7 +118,7 @@ def _no_app_id_warning(record: logging.LogRecord) -> bool:
 async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
 
     settings, store = app[SETTINGS], app[STORE]
-    key = settings.state_key
+    key = settings.state_key.get_secret_value()
     if not key:
         key = FernetSealer.generate_key()
         log.warning("WATCHWORD_STATE_KEY is not set: verification state is encrypted with a key made for this run, "

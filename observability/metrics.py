@@ -111,7 +111,7 @@ async def metrics_listener(app: web.Application) -> AsyncIterator[None]:
     if settings.metrics_port is None:
         yield
         return
-    metrics, store, token = app[METRICS], app[STORE], settings.metrics_token
+    metrics, store, token = app[METRICS], app[STORE], settings.metrics_token.get_secret_value()
 
     async def scrape(request: web.Request) -> web.Response:
         if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(),

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,7 +100,7 @@ async def test_not_ready_when_graph_does_not_answer_although_a_token_is_issued(a
     async with running_devtenant(DevTenantConfig(), org=tiny_org(), ca_dir=tmp_path) as dt:
         settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/w.db").with_devtenant(dt.ready)
         # Tokens come from devtenant; Graph is somewhere nothing answers.
-        settings = replace(settings, graph_url="https://127.0.0.1:9/v1.0")
+        settings = settings.replace(graph_url="https://127.0.0.1:9/v1.0")
         client = await aiohttp_client(create_app(settings))
         response = await client.get("/readyz")
         body = await response.json()

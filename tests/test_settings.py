@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
+from pydantic import ValidationError
 
 from settings import DEFAULT_GRAPH_URL, SettingsError, load_settings
 
@@ -106,13 +108,76 @@ def test_demo_latency_defaults_to_none_and_can_be_set():
     assert load({"WATCHWORD_DEMO_LATENCY_MS": "120"}).demo_latency_ms == 120
 
 
+def test_every_bad_variable_is_named_at_once_so_one_restart_fixes_them_all():
+    with pytest.raises(SettingsError) as info:
+        load({"WATCHWORD_PORT": "http", "WATCHWORD_LOG_LEVEL": "LOUD", "WATCHWORD_TENANT_ID": "contoso"})
+    lines = str(info.value).splitlines()
+    assert [line.split()[0] for line in lines] == ["WATCHWORD_PORT", "WATCHWORD_TENANT_ID", "WATCHWORD_LOG_LEVEL"]
+    assert "Directory (tenant) ID" in lines[1]
+
+
+def test_a_bad_value_in_dotenv_is_named_like_one_in_the_environment(tmp_path: Path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("WATCHWORD_DEMO=true\nWATCHWORD_DEMO_USERS=5\n")
+    with pytest.raises(SettingsError, match="WATCHWORD_DEMO_USERS must be a whole number from 20 to 50000"):
+        load_settings({}, dotenv=dotenv)
+
+
+def test_a_malformed_client_id_under_the_agents_sdk_name_is_named_as_set():
+    with pytest.raises(SettingsError, match="CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID must be a GUID"):
+        load({"CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID": "watchword", "WATCHWORD_CLIENT_SECRET": "s"})
+
+
+def test_watchword_names_win_over_the_agents_sdk_names():
+    other = "0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5"
+    settings = load({"WATCHWORD_CLIENT_ID": GUID, "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID": other,
+                     "WATCHWORD_CLIENT_SECRET": "s"})
+    assert settings.client_id == GUID
+
+
+def test_anonymous_bot_requests_follow_demo_mode_whatever_the_environment_or_dotenv_says(tmp_path: Path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("WATCHWORD_BOT_ANONYMOUS=true\nbot_anonymous=true\n")
+    production = load_settings({"WATCHWORD_CLIENT_ID": GUID, "WATCHWORD_CLIENT_SECRET": "s",
+                                "WATCHWORD_PUBLIC_URL": "https://watchword.example.com",
+                                "WATCHWORD_BOT_ANONYMOUS": "true"}, dotenv=dotenv)
+    assert not production.bot_anonymous
+    assert load({}).bot_anonymous
+
+
+def test_an_empty_variable_counts_as_unset():
+    settings = load({"WATCHWORD_PORT": "", "WATCHWORD_LOG_LEVEL": " ", "WATCHWORD_DEMO_SEED": ""})
+    assert (settings.port, settings.log_level, settings.demo_seed) == (3978, "INFO", 1)
+
+
+def test_no_secret_reaches_repr_or_an_error_message():
+    secrets = {"WATCHWORD_CLIENT_SECRET": "client-hunter2", "WATCHWORD_AUDIT_HEAD_SECRET": "head-hunter2",
+               "WATCHWORD_SESSION_KEY": Fernet.generate_key().decode(),
+               "WATCHWORD_STATE_KEY": Fernet.generate_key().decode()}
+    settings = load({"WATCHWORD_CLIENT_ID": GUID, **secrets})
+    assert not any(value in repr(settings) or value in str(settings) for value in secrets.values())
+    assert settings.state_key.get_secret_value() == secrets["WATCHWORD_STATE_KEY"]
+    with pytest.raises(SettingsError) as info:
+        load({"WATCHWORD_STATE_KEY": "state-hunter2", "WATCHWORD_SESSION_KEY": "session-hunter2"})
+    assert "hunter2" not in str(info.value) and str(info.value).count("Fernet.generate_key") == 2
+
+
+def test_settings_are_frozen_and_a_changed_copy_is_validated_again():
+    settings = load({})
+    with pytest.raises(ValidationError):
+        settings.port = 4000  # type: ignore[misc]
+    assert settings.replace(port=4000).port == 4000 and settings.port == 3978
+    with pytest.raises(ValidationError, match="from 0 to 65535"):
+        settings.replace(port=70000)
+
+
 PRODUCTION = {"WATCHWORD_CLIENT_ID": GUID, "WATCHWORD_CLIENT_SECRET": "s"}
 
 
 def test_metrics_are_off_unless_a_port_is_set():
     assert load(PRODUCTION).metrics_port is None
     on = load({**PRODUCTION, "WATCHWORD_METRICS_PORT": "9464"})
-    assert (on.metrics_port, on.metrics_host, on.metrics_token) == (9464, "127.0.0.1", "")
+    assert (on.metrics_port, on.metrics_host, on.metrics_token.get_secret_value()) == (9464, "127.0.0.1", "")
 
 
 def test_metrics_beyond_this_machine_need_a_token():

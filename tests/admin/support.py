@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,9 +38,9 @@ def settings_for(tmp_path: Path, ready: dict[str, Any] | None = None, **override
     if ready is not None:
         settings = settings.with_devtenant(ready)
     else:
-        settings = replace(settings, client_id="22222222-2222-4222-8222-222222222222", client_secret="s",
+        settings = settings.replace(client_id="22222222-2222-4222-8222-222222222222", client_secret="s",
                            admin_group_id=ADMINS_GROUP, login_url="https://login.invalid")
-    return replace(settings, **overrides)
+    return settings.replace(**overrides)
 
 
 def build_app(settings: Settings, *, tokens: Any = None, directory: Any = None) -> web.Application:

@@ -254,8 +254,8 @@ async def test_sync_through_graph_marks_administrators_and_synced_accounts(store
     async with running_devtenant(DevTenantConfig(seed=1, users=20), org=tiny.tiny_org()) as dt:
         s = Settings().with_devtenant(dt.ready)
         await store.tenants.connect(s.tenant_id, display_name="Tiny", granted_permissions=["User.Read.All"])
-        tokens = TokenSource(login_url=s.login_url, client_id=s.client_id, client_secret=s.client_secret,
-                             ca_file=s.ca_file)
+        tokens = TokenSource(login_url=s.login_url, client_id=s.client_id,
+                             client_secret=s.client_secret.get_secret_value(), ca_file=s.ca_file)
         http = build_http_client(s.ca_file)
         try:
             service = SyncService(store, GraphDirectory(tokens, http, s.graph_url, s.client_id))

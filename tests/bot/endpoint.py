@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,7 @@ async def client(aiohttp_client, settings: Settings):
 
 @pytest.fixture
 async def demo_client(aiohttp_client, settings: Settings):
-    demo = replace(settings, client_id="", client_secret="", bot_anonymous=True)
+    demo = settings.replace(client_id="", client_secret="", bot_anonymous=True)
     return await aiohttp_client(_with_fakes(create_app(demo), FakeDirectory(lambda: _now())))
 
 

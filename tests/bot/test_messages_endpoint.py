@@ -7,7 +7,6 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -65,7 +64,7 @@ async def test_demo_mode_serves_anonymous_requests(demo_client, connector: Conne
 
 
 async def test_demo_mode_is_announced_loudly(settings: Settings, caplog) -> None:
-    demo = replace(settings, client_id="", bot_anonymous=True)
+    demo = settings.replace(client_id="", bot_anonymous=True)
     with caplog.at_level("WARNING", logger="watchword.bot"):
         create_app(demo)
     assert "DEMO MODE: /api/messages accepts requests WITHOUT authentication" in caplog.text

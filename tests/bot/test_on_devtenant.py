@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +47,8 @@ async def bot_on_devtenant(aiohttp_client, aiohttp_server, tmp_path: Path, sqlit
     server = await aiohttp_server(channel)
     org = tiny.tiny_org()
     async with running_devtenant(DevTenantConfig(), org=org, ca_dir=tmp_path) as dt:
-        settings = replace(Settings(database_url=sqlite_copy(sqlite_template, tmp_path).url, bot_anonymous=True,
-                                    state_key=KEY).with_devtenant(dt.ready))
+        settings = Settings(database_url=sqlite_copy(sqlite_template, tmp_path).url, bot_anonymous=True,
+                            state_key=KEY).with_devtenant(dt.ready)
         client = await aiohttp_client(create_app(settings))
         client.service_url = str(server.make_url("/"))
         client.org = org  # the devtenant's organisation: a test may change it (same event loop)

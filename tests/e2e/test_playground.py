@@ -204,7 +204,7 @@ async def _offline_pick(org: Org, truth: GroundTruth, candidates: list[User]) ->
     async with running_devtenant(DevTenantConfig(seed=SEED, users=USERS), org=org) as dt:
         settings = Settings().with_devtenant(dt.ready)
         tokens = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
-                             client_secret=settings.client_secret, ca_file=settings.ca_file)
+                             client_secret=settings.client_secret.get_secret_value(), ca_file=settings.ca_file)
         http = build_http_client(settings.ca_file)
         directory = GraphDirectory(tokens, http, settings.graph_url, settings.client_id)
         try:

@@ -26,7 +26,7 @@ async def directory_for(dt: ThreadedDevTenant, *, clock: Callable[[], datetime] 
     dt.run(lambda: dt.running.state.throttles.clear())
     settings = Settings().with_devtenant(dt.ready)
     tokens = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
-                         client_secret=settings.client_secret, ca_file=settings.ca_file)
+                         client_secret=settings.client_secret.get_secret_value(), ca_file=settings.ca_file)
     http = build_http_client(settings.ca_file, calls=calls)
     org_now = dt.running.state.org.now
     directory = GraphDirectory(tokens, http, settings.graph_url, settings.client_id, clock=clock or (lambda: org_now),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -15,7 +14,7 @@ TOKEN = "a-long-random-string-for-the-scraper"
 
 
 def settings(tmp_path: Path, **changes: object) -> Settings:
-    return replace(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/w.db"), **changes)
+    return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/w.db").replace(**changes)
 
 
 async def scrape(client, headers: dict[str, str] | None = None) -> tuple[int, str]:
