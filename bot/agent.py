@@ -1,6 +1,7 @@
 """The AgentApplication and its one route: who is talking, what they asked, which dialog answers.
 
-Every activity goes through `WatchwordAgent.on_activity`:
+Every message and card click first passes `WatchwordAgent.on_turn`: once per activity, one turn at a time per
+conversation (bot/turn_state.py TurnGate). Then every activity goes through `WatchwordAgent.on_activity`:
 1. a tenant that is not connected gets a polite refusal (and one audit row per person per ten minutes);
 2. the sender's 1:1 conversation reference is kept, for proactive messages later;
 3. a person's "not me" beside their one-time code, and a manager's answer, are handled wherever they arrive;
@@ -33,7 +34,7 @@ from bot.ledger import StoreResetLedger
 from bot.proactive import ProactiveMessenger, is_personal, user_id_of
 from bot.records import StoreRecords
 from bot.turn_errors import TurnErrorHandler
-from bot.turn_state import ConversationTurnState, NoUserSignIn
+from bot.turn_state import ConversationTurnState, Entry, GatedTurn, NoUserSignIn, TurnGate
 from dialogs.card_prompt import CARD_ACTION_INVOKE, REJECTED_CLICK, REPLACEMENT_CARD, card_action
 from dialogs.ports import Actor, Sealer
 from dialogs.question_dialog import REPLACED_CARD_ID
@@ -42,7 +43,7 @@ from dialogs.session_keeper import BEGUN, OPEN_SESSION
 from dialogs.verify_dialog import VerifyDialog
 from graph.directory import Directory, Unavailability
 from observability.metrics import Metrics
-from store import Store, TurnClaim, activity_key
+from store import Store, activity_key, conversation_key
 from verification.clock import Clock
 
 log = logging.getLogger("watchword.bot")
@@ -54,6 +55,7 @@ HELP_WORDS = ("help", "?")
 OWNER = "dialog_owner"  # conversation state: who started the dialog in progress ({"user_id", "name"})
 STARTED = "watchword.dialog_started_by"  # turn_state: this turn began a dialog, for this actor
 MESSAGE_RESPONSE = "application/vnd.microsoft.activity.message"  # an Action.Execute answer that leaves the card
+GATED = "watchword.gated_turn"  # turn_state: this turn's claim and conversation (bot/turn_state.py TurnGate)
 
 
 # Why a helpdesk membership could not be checked -> (audit outcome, notice title, what the agent should do).
@@ -128,6 +130,7 @@ class WatchwordAgent:
         self.access = Access(store, directory, clock, connected_at_start=connected_at_start,
                              fallback_helpdesk_group=fallback_helpdesk_group)
         self.on_error = TurnErrorHandler(storage, self.cards)
+        self.gate = TurnGate(store.turns)
         self._store = store
         self._clock = clock
         self._refusals: dict[tuple[str, str], datetime] = {}
@@ -164,17 +167,49 @@ class WatchwordAgent:
             await context.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(
                 status=400, body={"error": "Watchword does not handle this invoke"})))
             return
-        # Once per activity: Teams redelivers slow turns, and the same activity can arrive twice at once.
-        key = activity_key(activity.channel_id or "", activity.conversation.id if activity.conversation else "",
-                           activity.id) if activity.id else None
-        if key is not None and await self._store.turns.claim(key) is TurnClaim.DUPLICATE:
-            await self._skip_duplicate(context)
-            return
         await self._turn(context, state, tenant)
-        if key is not None:  # done, in the same transaction as the state this turn saves (and its e_tag check)
-            self._store.turns.done_with_state(key)
+        gated = context.turn_state.get(GATED)
+        if isinstance(gated, GatedTurn):  # done, and the conversation free for its next turn, in the same
+            self.gate.done_with_state(gated)  # transaction as the state this turn saves (and its e_tag check)
             await state.save(context, force=True)
         self._time_turn(context, time.perf_counter() - arrived)
+
+    # --- the turn: once per activity, one at a time per conversation ------------------------------------------
+    async def on_turn(self, context: TurnContext) -> None:
+        """The SDK's `Agent`: what the adapter calls with each activity. A message or a card's click runs alone in
+        its conversation (its state loaded after the turn before saved its own) and once (Teams redelivers slow
+        turns, and the same activity can arrive twice at once, on one instance or two): bot/turn_state.py."""
+        activity = context.activity
+        gated = activity.type == ActivityTypes.message or (
+            activity.type == ActivityTypes.invoke and activity.name == CARD_ACTION_INVOKE)
+        if not gated or activity.conversation is None:
+            await self.application.on_turn(context)
+            return
+        channel, conversation = activity.channel_id or "", activity.conversation.id
+        key = activity_key(channel, conversation, activity.id) if activity.id else None
+        try:
+            async with self.gate.enter(key, conversation_key(channel, conversation)) as turn:
+                if turn.entry is Entry.DUPLICATE:
+                    await self._skip_duplicate(context)
+                elif turn.entry is Entry.BUSY:
+                    await self._busy(context)
+                else:
+                    context.turn_state[GATED] = turn
+                    await self.application.on_turn(context)
+        except Exception as err:  # the store failed to claim or take: the turn-error handler says so
+            await self.on_error.handle(context, err)
+
+    async def _busy(self, context: TurnContext) -> None:
+        """The conversation's previous turn is still running (a reset waiting on Microsoft, say): nothing was done
+        with this activity, and Teams' redelivery of it will be processed."""
+        log.warning("activity %s: the conversation's previous turn did not finish in time", context.activity.id)
+        title, line = "I'm still working on your previous message", "Nothing was done with this one: send it again " \
+                                                                    "in a moment."
+        if context.activity.type == ActivityTypes.invoke:
+            await context.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(
+                status=200, body={"statusCode": 200, "type": MESSAGE_RESPONSE, "value": f"{title}. {line}"})))
+            return
+        await self._notice(context, title, line)
 
     async def _turn(self, context: TurnContext, state: TurnState, tenant: str) -> None:
         activity = context.activity

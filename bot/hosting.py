@@ -163,7 +163,7 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": problem}, status=400)
     bot = request.app[BOT]
     try:
-        response = await start_agent_process(request, bot.agent.application, bot.adapter)
+        response = await start_agent_process(request, bot.agent, bot.adapter)  # WatchwordAgent.on_turn: the SDK Agent
     except Exception:  # the turn-error handler covers the turn; this covers the SDK around it
         reference = correlation_id()
         log.exception("%s failed, reference %s", MESSAGES_PATH, reference)

@@ -12,14 +12,29 @@ and each one costs a database round trip per turn, a quarter of a short turn's t
 
 tests/bot/test_turns.py checks that a turn reads the conversation state only, so an SDK upgrade that changes
 these fails loudly.
+
+And `TurnGate`: before the SDK loads a conversation's state, the turn claims its activity and takes its
+conversation (store/turns.py), so turns of one conversation run one after the other, on one instance or several,
+and each activity once; the conversation is given up in the transaction that saves the turn's state.
 """
 
 from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from enum import StrEnum
 
 from microsoft_agents.hosting.core import ConversationState, TempState, TurnContext, TurnState
 from microsoft_agents.hosting.core.app.oauth import Authorization
 from microsoft_agents.hosting.core.authorization import Connections
 from microsoft_agents.hosting.core.storage import Storage
+
+from store.turns import RENEW_EVERY, WITH_STATE, TurnClaim, TurnRepository
+
+log = logging.getLogger("watchword.bot")
 
 
 class ConversationTurnState(TurnState):
@@ -42,3 +57,106 @@ class NoUserSignIn(Authorization):
 
     async def _load_sign_in_state(self, context: TurnContext) -> None:
         return None
+
+
+# --- one turn at a time per conversation, once per activity (store/turns.py) ----------------------------------------
+WAIT_FOR_CONVERSATION_S = 10.0  # a turn waits this long for the one before it; Teams gives up on a turn after 15 s
+POLL_FIRST_S, POLL_MOST_S = 0.02, 0.25  # polling another instance's turn: from 20 ms, doubling up to 250 ms
+
+
+class Entry(StrEnum):
+    FIRST = "first"  # this turn runs: the activity is its own and the conversation is taken
+    DUPLICATE = "duplicate"  # processed already, or being processed now by another turn: skipped
+    BUSY = "busy"  # the conversation's previous turn did not finish in time: nothing done, the claim given up
+
+
+@dataclass
+class GatedTurn:
+    entry: Entry
+    activity: str | None
+    conversation: str
+    holder: str
+    released: bool = False  # the conversation was given up with the state this turn saved
+
+    def _given_up(self) -> None:
+        self.released = True
+
+
+class TurnGate:
+    """Runs each turn of a conversation alone, across processes, and each activity once (store/turns.py).
+
+    `async with gate.enter(activity_key, conversation_key) as turn:` claims the activity and takes the
+    conversation (one unit of work when nobody else is in it; otherwise it waits for the turn before: on an event
+    when that turn is in this process, by polling when it is in another), renews both leases while the turn runs,
+    and gives the conversation up when it ends, unless `done_with_state` already had it given up in the
+    transaction that saved the turn's state. A turn killed with its process leaves leases that lapse on their own.
+    """
+
+    def __init__(self, turns: TurnRepository) -> None:
+        self._turns = turns
+        self._running: dict[str, asyncio.Event] = {}  # conversations a turn of this process has: set when it ends
+
+    @asynccontextmanager
+    async def enter(self, activity: str | None, conversation: str) -> AsyncIterator[GatedTurn]:
+        WITH_STATE.set(())  # nothing left over from an earlier turn run in this task
+        holder = self._turns.holder()
+        claim, taken = await self._turns.begin(activity, conversation, holder)
+        turn = GatedTurn(Entry.FIRST, activity, conversation, holder)
+        if claim is TurnClaim.DUPLICATE:
+            turn.entry = Entry.DUPLICATE
+            yield turn
+            return
+        if not taken and not await self._wait(turn):
+            if activity is not None:
+                await self._turns.give_up(activity, conversation, holder)
+            turn.entry = Entry.BUSY
+            yield turn
+            return
+        ended = self._running[conversation] = asyncio.Event()
+        renewing = asyncio.create_task(self._renew(turn))
+        try:
+            yield turn
+        finally:
+            renewing.cancel()
+            WITH_STATE.set(())
+            if self._running.get(conversation) is ended:
+                del self._running[conversation]
+            try:
+                if not turn.released:
+                    await self._turns.release_conversation(conversation, holder)
+            except Exception:  # its lease lapses on its own: the next turn waits that long at most
+                log.warning("could not give up conversation turn %s", holder, exc_info=True)
+            finally:
+                ended.set()
+
+    def done_with_state(self, turn: GatedTurn) -> None:
+        """Mark the turn's activity done and give its conversation up, both with the state it saves next."""
+        self._turns.done_with_state(turn.activity, turn.conversation, turn.holder, committed=turn._given_up)
+
+    async def _wait(self, turn: GatedTurn) -> bool:
+        """Wait for the conversation's turn before this one to end; False if it did not in time."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_FOR_CONVERSATION_S
+        pause = POLL_FIRST_S
+        while (left := deadline - loop.time()) > 0:
+            running = self._running.get(turn.conversation)
+            try:
+                if running is not None:  # a turn of this process: it says when it ends
+                    await asyncio.wait_for(running.wait(), left)
+                else:
+                    await asyncio.sleep(min(pause, left))
+                    pause = min(pause * 2, POLL_MOST_S)
+            except TimeoutError:
+                break
+            if await self._turns.take_conversation(turn.conversation, turn.holder):
+                await self._turns.renew(turn.activity, None, turn.holder)  # its claim's lease ran while it waited
+                return True
+        return False
+
+    async def _renew(self, turn: GatedTurn) -> None:
+        while True:
+            await asyncio.sleep(RENEW_EVERY.total_seconds())
+            try:
+                await self._turns.renew(turn.activity, turn.conversation, turn.holder)
+            except Exception:  # the next renewal tries again; a lapsed lease only lets a redelivery in
+                log.warning("could not renew the leases of turn %s", turn.holder, exc_info=True)

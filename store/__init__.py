@@ -35,7 +35,7 @@ from store.sessions import (
 )
 from store.sync_leases import SyncLease, SyncLeaseRepository
 from store.tenants import Tenant, TenantRepository, TenantStatus
-from store.turns import TurnClaim, TurnRepository, activity_key
+from store.turns import TurnClaim, TurnRepository, activity_key, conversation_key
 
 __all__ = [
     "ATTEMPT_WINDOW",
@@ -80,6 +80,7 @@ __all__ = [
     "TranscriptRecord",
     "TurnClaim",
     "TurnRepository",
+    "conversation_key",
     "UserFilter",
     "UserSnapshot",
     "activity_key",

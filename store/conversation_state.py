@@ -21,7 +21,8 @@ follows the convention of the Bot Framework storages it replaced, which the SDK'
 
 For the SDK's `ConversationState`/`UserState` this means: two turns of one conversation that run at
 the same time and both change state cannot silently overwrite each other; the later save raises
-ETagConflictError (a `StoreError`), which the turn-error handler sees.
+ETagConflictError (a `StoreError`), which the turn-error handler sees. The bot's turns of one conversation run one
+at a time (store/turns.py, bot/turn_state.py TurnGate), so this is the backstop, not the everyday guard.
 """
 
 from __future__ import annotations

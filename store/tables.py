@@ -328,6 +328,19 @@ class ProcessedActivityRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     claimed_at: Mapped[datetime] = mapped_column(index=True)
     done_at: Mapped[datetime | None]
+    owner: Mapped[str | None] = mapped_column(String(128))  # the claiming process (host, pid, start)
+    lease_until: Mapped[datetime | None]  # renewed while its turn runs; once past, a redelivery takes it over
+
+
+class ConversationTurnRow(Base):
+    """The turn running now in a conversation (store/turns.py): the next one waits until it is given up (with the
+    state it saved) or its lease runs out (its process died). `key` is a SHA-256 of channel and conversation id."""
+
+    __tablename__ = "conversation_turns"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    lease_until: Mapped[datetime]
 
 
 class ConsoleSignoutRow(Base):

@@ -1,30 +1,48 @@
-"""Turns processed once per activity: Teams redelivers a slow turn, and the same activity can arrive twice at
-once, on one instance or two. Each incoming activity is claimed by its id before the turn does anything; the
-mark that it is done is committed in the same transaction as the conversation state the turn saves (with its
-e_tag check), so "processed" means "its state is saved".
+"""Turns processed once per activity, and one at a time per conversation, across processes.
 
-A claim is one row, keyed by a SHA-256 of (channel, conversation, activity id) so any id fits. A second delivery
-finds the row: done, or still running (another turn has it), and is skipped. A claim that was never finished
-(its process was killed) may be taken again once `TURN_LEASE` has passed.
+Once per activity. Teams redelivers a slow turn, and the same activity can arrive twice at once, on one instance
+or two. Each incoming activity is claimed by its id before the turn does anything; the mark that it is done is
+committed in the same transaction as the conversation state the turn saves (with its e_tag check), so
+"processed" means "its state is saved". A claim is one row, keyed by a SHA-256 of (channel, conversation,
+activity id) so any id fits, and names its owner (this process: host, pid, start) and a short lease, renewed while
+the turn runs. A second delivery finds the row: done, or claimed under a live lease (another turn has it), and is
+skipped. A claim that was never finished and whose lease ran out (its process died: nothing renews it) is taken
+over by the next delivery, well within Teams' redeliveries.
+
+One at a time per conversation. Two *different* activities of one conversation at once (an answer typed while the
+card's Submit is clicked, or two clients served by two instances) would both load the same state, both record an
+answer, and the later one fail when it saves. So a turn first takes its conversation (a row per conversation with
+an owner and a lease, compare-and-set like the claim, in the same unit of work as the claim), then loads the state;
+the next turn of that conversation waits until the row is given up, which happens in the transaction that saves
+the first turn's state (or when the turn ends without saving; or when its lease runs out). What a turn writes
+(answers, audit rows) therefore always starts from the state the previous turn saved. The state's e_tag check
+stays, as the backstop for a turn whose lease ran out while it still ran.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import os
+import socket
+import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from store.tables import ProcessedActivityRow
+from store.tables import ConversationTurnRow, ProcessedActivityRow
 from store.units import Units
-from verification.clock import Clock
+from verification.clock import Clock, utc_now
 
-TURN_LEASE = timedelta(seconds=60)  # longer than any turn takes; a killed turn's activity can be redone after
+# A claim's and a conversation's lease: renewed every RENEW_EVERY while the turn runs, so only a dead process's
+# lapses. Shorter than Teams' redelivery of an unanswered activity, so the redelivery is processed.
+TURN_LEASE = timedelta(seconds=15)
+RENEW_EVERY = TURN_LEASE / 3
 KEEP = timedelta(days=1)  # Teams redelivers within minutes: a day of keys is plenty
 
 # Units of work to commit with the next conversation-state write of this turn (see SqlStorage.write).
@@ -37,45 +55,159 @@ class TurnClaim(StrEnum):
 
 
 def activity_key(channel_id: str, conversation_id: str, activity_id: str) -> str:
-    joined = "\x1f".join((channel_id, conversation_id, activity_id))
-    return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()
+    return _key(channel_id, conversation_id, activity_id)
+
+
+def conversation_key(channel_id: str, conversation_id: str) -> str:
+    return _key(channel_id, conversation_id)
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def process_owner() -> str:
+    """Who holds a claim: this host and process, and this start of it (a pid is reused after a restart)."""
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{utc_now():%Y%m%dT%H%M%S}:{uuid.uuid4().hex[:8]}"
 
 
 class TurnRepository:
-    def __init__(self, units: Units, clock: Clock) -> None:
+    def __init__(self, units: Units, clock: Clock, owner: str | None = None) -> None:
         self._units = units
         self._clock = clock
+        self.owner = owner or process_owner()
+        self._turns = itertools.count(1)
+
+    def holder(self) -> str:
+        """A name for one turn of this process: what holds a conversation (two turns of one process are two)."""
+        return f"{self.owner}/{next(self._turns)}"
 
     async def claim(self, key: str) -> TurnClaim:
         """Claim the activity for this turn (compare-and-set), or say it is a duplicate."""
         now = self._clock()
+        return await self._units.write(lambda conn: self._claim(conn, key, now))
 
-        def claim(conn: Connection) -> TurnClaim:
-            row = conn.execute(select(ProcessedActivityRow.claimed_at, ProcessedActivityRow.done_at)
-                               .where(ProcessedActivityRow.key == key)).one_or_none()
-            if row is None:  # first seen; a concurrent first delivery's insert wins over ours, or ours over it
-                inserted = conn.execute(_insert(conn).values(key=key, claimed_at=now, done_at=None)
-                                        .on_conflict_do_nothing(index_elements=["key"])).rowcount == 1
-                return TurnClaim.FIRST if inserted else TurnClaim.DUPLICATE
-            if row.done_at is not None or row.claimed_at > now - TURN_LEASE:
-                return TurnClaim.DUPLICATE
-            taken = conn.execute(update(ProcessedActivityRow).where(
-                ProcessedActivityRow.key == key, ProcessedActivityRow.claimed_at == row.claimed_at,
-                ProcessedActivityRow.done_at.is_(None)).values(claimed_at=now)).rowcount == 1
-            return TurnClaim.FIRST if taken else TurnClaim.DUPLICATE
+    async def begin(self, activity: str | None, conversation: str, holder: str) -> tuple[TurnClaim, bool]:
+        """Claim the activity (when it has an id) and, if this turn is its first, take the conversation for
+        `holder`, in one unit of work: (the claim, whether the conversation was taken). Not taken: another turn
+        runs in it now."""
+        now = self._clock()
 
-        return await self._units.write(claim)
+        def begin(conn: Connection) -> tuple[TurnClaim, bool]:
+            claim = self._claim(conn, activity, now) if activity is not None else TurnClaim.FIRST
+            return claim, claim is TurnClaim.FIRST and self._take(conn, conversation, holder, now)
 
-    def done_with_state(self, key: str) -> None:
-        """Mark the activity done in the transaction of this turn's next conversation-state write."""
-        stmt = update(ProcessedActivityRow).where(ProcessedActivityRow.key == key).values(done_at=self._clock())
-        WITH_STATE.set((*WITH_STATE.get(), lambda conn: conn.execute(stmt)))
+        return await self._units.write(begin)
+
+    async def take_conversation(self, conversation: str, holder: str) -> bool:
+        """Take the conversation for `holder`; False while another turn (with a live lease) has it."""
+        now = self._clock()
+        return await self._units.write(lambda conn: self._take(conn, conversation, holder, now))
+
+    async def renew(self, activity: str | None, conversation: str | None, holder: str) -> None:
+        """Extend the leases of a turn still running: its activity's claim, and its conversation."""
+        until = self._clock() + TURN_LEASE
+
+        def renew(conn: Connection) -> None:
+            if activity is not None:
+                conn.execute(update(ProcessedActivityRow).where(
+                    ProcessedActivityRow.key == activity, ProcessedActivityRow.owner == self.owner,
+                    ProcessedActivityRow.done_at.is_(None)).values(lease_until=until))
+            if conversation is not None:
+                conn.execute(update(ConversationTurnRow).where(
+                    ConversationTurnRow.key == conversation, ConversationTurnRow.owner == holder)
+                    .values(lease_until=until))
+
+        await self._units.write(renew)
+
+    def done_with_state(self, key: str | None, conversation: str | None = None, holder: str = "",
+                        committed: Callable[[], None] | None = None) -> None:
+        """Mark the activity done, and give the conversation up, in the transaction of this turn's next
+        conversation-state write; `committed` is called in that transaction once its statements ran."""
+        done = (update(ProcessedActivityRow).where(ProcessedActivityRow.key == key).values(done_at=self._clock())
+                if key is not None else None)
+        release = _release(conversation, holder) if conversation is not None else None
+
+        def with_state(conn: Connection) -> None:
+            if done is not None:
+                conn.execute(done)
+            if release is not None:
+                conn.execute(release)
+            if committed is not None:
+                committed()
+
+        WITH_STATE.set((*WITH_STATE.get(), with_state))
+
+    async def release_conversation(self, conversation: str, holder: str) -> None:
+        """Give the conversation up (only if `holder` still has it)."""
+        stmt = _release(conversation, holder)
+        await self._units.write(lambda conn: conn.execute(stmt))
+
+    async def give_up(self, activity: str, conversation: str, holder: str) -> None:
+        """Forget this process's unfinished claim of the activity (so its redelivery is processed), and give the
+        conversation up if `holder` has it."""
+        forget = delete(ProcessedActivityRow).where(ProcessedActivityRow.key == activity,
+                                                    ProcessedActivityRow.owner == self.owner,
+                                                    ProcessedActivityRow.done_at.is_(None))
+        release = _release(conversation, holder)
+
+        def give_up(conn: Connection) -> None:
+            conn.execute(forget)
+            conn.execute(release)
+
+        await self._units.write(give_up)
 
     async def prune(self) -> int:
-        """Housekeeping: forget activities older than `KEEP`."""
-        stmt = delete(ProcessedActivityRow).where(ProcessedActivityRow.claimed_at <= self._clock() - KEEP)
-        return int(await self._units.write(lambda conn: conn.execute(stmt).rowcount))
+        """Housekeeping: forget activities older than `KEEP` (and conversations whose lease ran out long ago)."""
+        now = self._clock()
+        old = delete(ProcessedActivityRow).where(ProcessedActivityRow.claimed_at <= now - KEEP)
+        lapsed = delete(ConversationTurnRow).where(ConversationTurnRow.lease_until <= now - KEEP)
+
+        def prune(conn: Connection) -> int:
+            conn.execute(lapsed)
+            return int(conn.execute(old).rowcount)
+
+        return await self._units.write(prune)
+
+    # --- in a unit of work ---------------------------------------------------------------------------------
+    def _claim(self, conn: Connection, key: str, now: datetime) -> TurnClaim:
+        until = now + TURN_LEASE
+        row = conn.execute(select(ProcessedActivityRow.claimed_at, ProcessedActivityRow.done_at,
+                                  ProcessedActivityRow.lease_until)
+                           .where(ProcessedActivityRow.key == key)).one_or_none()
+        if row is None:  # first seen; a concurrent first delivery's insert wins over ours, or ours over it
+            inserted = conn.execute(_insert(conn, ProcessedActivityRow).values(
+                key=key, claimed_at=now, done_at=None, owner=self.owner, lease_until=until)
+                .on_conflict_do_nothing(index_elements=["key"])).rowcount == 1
+            return TurnClaim.FIRST if inserted else TurnClaim.DUPLICATE
+        # A claim from before leases were kept (lease_until NULL) is as old as its claimed_at.
+        lease = row.lease_until if row.lease_until is not None else row.claimed_at
+        if row.done_at is not None or lease > now:
+            return TurnClaim.DUPLICATE
+        taken = conn.execute(update(ProcessedActivityRow).where(
+            ProcessedActivityRow.key == key, ProcessedActivityRow.done_at.is_(None),
+            ProcessedActivityRow.claimed_at == row.claimed_at,
+            or_(ProcessedActivityRow.lease_until.is_(None), ProcessedActivityRow.lease_until == row.lease_until))
+            .values(claimed_at=now, owner=self.owner, lease_until=until)).rowcount == 1
+        return TurnClaim.FIRST if taken else TurnClaim.DUPLICATE
+
+    @staticmethod
+    def _take(conn: Connection, key: str, holder: str, now: datetime) -> bool:
+        until = now + TURN_LEASE
+        taken = conn.execute(update(ConversationTurnRow).where(
+            ConversationTurnRow.key == key,
+            or_(ConversationTurnRow.lease_until <= now, ConversationTurnRow.owner == holder))
+            .values(owner=holder, lease_until=until)).rowcount == 1
+        if taken:
+            return True
+        return conn.execute(_insert(conn, ConversationTurnRow).values(key=key, owner=holder, lease_until=until)
+                            .on_conflict_do_nothing(index_elements=["key"])).rowcount == 1
 
 
-def _insert(conn: Connection) -> Any:
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(ProcessedActivityRow)
+def _release(conversation: str, holder: str) -> Any:
+    return delete(ConversationTurnRow).where(ConversationTurnRow.key == conversation,
+                                             ConversationTurnRow.owner == holder)
+
+
+def _insert(conn: Connection, table: type[Any]) -> Any:
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)

@@ -1,4 +1,5 @@
-"""The same activity delivered twice (at once or later, on one instance or two) is processed once."""
+"""The same activity delivered twice (at once or later, on one instance or two) is processed once; a redelivery of one
+whose process died, or that was turned away while the chat was busy, is processed."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from collections.abc import AsyncIterator
 import pytest
 from microsoft_agents.activity import Activity, ActivityTypes
 
+from bot import turn_state
 from bot.cards import card_text
 from bot.sealing import FernetSealer
-from store import AuditFilter
+from store import AuditFilter, activity_key, conversation_key
+from store.turns import TURN_LEASE
 from tests.dialogs.fakes import ALAN, MARGARET, TENANT
 from tests.dialogs.harness import Chat, Teams, open_teams, truthful_answer
 from tests.store.support import FakeClock, StoreTarget
@@ -79,3 +82,48 @@ async def test_a_verify_command_delivered_twice_starts_one_verification(teams: T
 
     assert len(await teams.store.sessions.list_for_user(TENANT, ALAN.id)) == 1
     assert "Previous verification cancelled" not in agent.text()
+
+
+async def test_a_redelivery_after_the_claiming_process_died_is_processed(
+        teams: Teams, store_target: StoreTarget, clock: FakeClock) -> None:
+    agent = teams.chat(MARGARET)
+    await agent.say("verify alan turing")
+    answer = await truthful_answer(teams, agent, ALAN)
+    dead = await store_target.open(clock)  # another instance claims the activity, takes the chat, and is killed
+    try:
+        await dead.turns.begin(activity_key("msteams", agent.conversation_id, "1:killed"),
+                               conversation_key("msteams", agent.conversation_id), dead.turns.holder())
+    finally:
+        await dead.close()
+
+    await deliver(agent, "1:killed", answer)  # within its lease: maybe only slow, so not done twice
+    assert await answers_recorded(teams) == 0
+    clock.advance(seconds=TURN_LEASE.total_seconds())  # nothing renewed it: Teams' redelivery is processed
+    await deliver(agent, "1:killed", answer)
+
+    assert await answers_recorded(teams) == 1
+    assert card_text(agent.last_card()).startswith("Question 2")
+    assert "didn't go through" not in agent.text()
+
+
+async def test_a_message_that_waited_too_long_for_the_turn_before_is_not_lost(
+        teams: Teams, store_target: StoreTarget, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(turn_state, "WAIT_FOR_CONVERSATION_S", 0.2)
+    agent = teams.chat(MARGARET)
+    await agent.say("verify alan turing")
+    answer = await truthful_answer(teams, agent, ALAN)
+    other = await store_target.open(clock)  # another instance is in a long turn of this chat (a reset, say)
+    try:
+        chat, holder = conversation_key("msteams", agent.conversation_id), other.turns.holder()
+        await other.turns.begin(None, chat, holder)
+
+        await deliver(agent, "1:waited", answer)
+        assert "I'm still working on your previous message" in card_text(agent.last_card())
+        assert await answers_recorded(teams) == 0
+
+        await other.turns.release_conversation(chat, holder)  # its turn ends
+        await deliver(agent, "1:waited", answer)  # Teams' redelivery (or the agent sending it again)
+    finally:
+        await other.close()
+    assert await answers_recorded(teams) == 1
+    assert card_text(agent.last_card()).startswith("Question 2")

@@ -107,7 +107,7 @@ class Chat:
     async def send(self, activity: Activity) -> list[Activity]:
         activity.from_property = self.user
         activity.channel_data = {"tenant": {"id": self.tenant_id}}
-        await self.adapter.process_activity(ClaimsIdentity({}), activity, self.teams.agent.application.on_turn)
+        await self.adapter.process_activity(ClaimsIdentity({}), activity, self.teams.agent.on_turn)
         return self.new()
 
     async def say(self, text: str) -> list[Activity]:

@@ -1,4 +1,5 @@
-"""Turns processed once per activity: claimed by id, done in the same transaction as the turn's state."""
+"""Turns processed once per activity (claimed by id, done in the same transaction as the turn's state) and one at a
+time per conversation (taken with the claim, given up with the state), with leases a dead process lets lapse."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import asyncio
 import pytest
 from microsoft_agents.hosting.core.state.agent_state import CachedAgentState
 
-from store import ETagConflictError, Store, TurnClaim, activity_key
-from store.turns import TURN_LEASE
+from store import ETagConflictError, Store, TurnClaim, activity_key, conversation_key
+from store.turns import RENEW_EVERY, TURN_LEASE
 from tests.store.sql import scalar
 from tests.store.support import FakeClock, StoreTarget
 
@@ -71,3 +72,66 @@ async def test_old_activities_are_forgotten(store: Store, store_clock: FakeClock
     await store.turns.claim(KEY)
     store_clock.advance(days=1)
     assert await store.turns.prune() == 1
+
+
+CONVERSATION = conversation_key("msteams", "a:conversation")
+
+
+async def test_a_conversation_runs_one_turn_at_a_time_across_two_instances(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock) -> None:
+    second = await store_target.open(store_clock)
+    try:
+        holders = [store.turns.holder(), second.turns.holder(), store.turns.holder()]
+        begun = await asyncio.gather(*((store, second, store)[i].turns.begin(
+            activity_key("msteams", "a:conversation", f"170000000000{i}"), CONVERSATION, holders[i])
+            for i in range(3)))
+        assert [claim for claim, _ in begun] == [TurnClaim.FIRST] * 3, "three different activities"
+        assert sorted(taken for _, taken in begun) == [False, False, True], "one of them runs"
+        [running] = [i for i, (_, taken) in enumerate(begun) if taken]
+        waiting = (running + 1) % 3
+        owner = (store, second, store)[waiting].turns
+        assert not await owner.take_conversation(CONVERSATION, holders[waiting])
+
+        runner = (store, second, store)[running].turns
+        runner.done_with_state(None, CONVERSATION, holders[running])  # given up with the state it saves
+        await (store, second, store)[running].conversation_state.write({"conv": CachedAgentState({"dialog": 1})})
+        assert await owner.take_conversation(CONVERSATION, holders[waiting])
+    finally:
+        await second.close()
+
+
+async def test_a_conversation_whose_turn_died_is_taken_over_once_its_lease_lapses(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock) -> None:
+    dead = await store_target.open(store_clock)
+    try:
+        assert (await dead.turns.begin(KEY, CONVERSATION, dead.turns.holder()))[1]  # ...and the process dies
+    finally:
+        await dead.close()
+    holder = store.turns.holder()
+    store_clock.advance(seconds=TURN_LEASE.total_seconds() - 1)
+    assert await store.turns.begin(KEY, CONVERSATION, holder) == (TurnClaim.DUPLICATE, False)
+    assert not await store.turns.take_conversation(CONVERSATION, holder)
+    store_clock.advance(seconds=1)
+    assert await store.turns.begin(KEY, CONVERSATION, holder) == (TurnClaim.FIRST, True)
+
+
+async def test_a_running_turn_renews_its_leases_so_a_slow_turn_is_not_taken_over(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock) -> None:
+    other = await store_target.open(store_clock)
+    try:
+        holder = store.turns.holder()
+        assert await store.turns.begin(KEY, CONVERSATION, holder) == (TurnClaim.FIRST, True)
+        for _ in range(4):  # a minute of a turn still running: a Graph call that takes its time
+            store_clock.advance(seconds=RENEW_EVERY.total_seconds())
+            await store.turns.renew(KEY, CONVERSATION, holder)
+        assert await other.turns.begin(KEY, CONVERSATION, other.turns.holder()) == (TurnClaim.DUPLICATE, False)
+        assert not await other.turns.take_conversation(CONVERSATION, other.turns.holder())
+    finally:
+        await other.close()
+
+
+async def test_a_turn_that_gives_up_lets_its_redelivery_be_processed(store: Store) -> None:
+    holder = store.turns.holder()
+    await store.turns.begin(KEY, CONVERSATION, holder)
+    await store.turns.give_up(KEY, CONVERSATION, holder)
+    assert await store.turns.begin(KEY, CONVERSATION, store.turns.holder()) == (TurnClaim.FIRST, True)
