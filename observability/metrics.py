@@ -40,6 +40,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from resources import SETTINGS, STORE
+
 log = logging.getLogger("watchword.metrics")
 
 # Seconds. The first question waits on Graph (a round trip or two, ~100 ms each) and the question engine.
@@ -105,8 +107,6 @@ METRICS_ADDRESS = web.AppKey("metrics_address", tuple)
 
 async def metrics_listener(app: web.Application) -> AsyncIterator[None]:
     """A cleanup_ctx: serve GET /metrics on its own listener when WATCHWORD_METRICS_PORT is set."""
-    from resources import SETTINGS, STORE
-
     settings = app[SETTINGS]
     if settings.metrics_port is None:
         yield
