@@ -144,11 +144,16 @@ async def _expire_sessions(app: web.Application) -> None:
 
     while True:
         await asyncio.sleep(EXPIRY_SWEEP_S)
-        try:
-            app[METRICS].verification_ended("timed_out", await app[STORE].sessions.expire_overdue())
-            await app[STORE].turns.prune()  # activity ids kept to process each turn once (store/turns.py)
-        except Exception:
-            log.warning("could not expire overdue verification sessions", exc_info=True)
+        await sweep(app)
+
+
+async def sweep(app: web.Application) -> None:
+    """One pass of the sweep: overdue sessions end as timed_out (and are counted so), old activity ids go."""
+    try:
+        app[METRICS].verification_ended("timed_out", await app[STORE].sessions.expire_overdue())
+        await app[STORE].turns.prune()  # activity ids kept to process each turn once (store/turns.py)
+    except Exception:
+        log.warning("could not expire overdue verification sessions", exc_info=True)
 
 
 async def messages(request: web.Request) -> web.StreamResponse:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 
-from app import create_app
+from app import STORE, create_app
+from bot.hosting import sweep
 from observability.metrics import METRICS, METRICS_ADDRESS
 from settings import Settings
 
 TOKEN = "a-long-random-string-for-the-scraper"
+TENANT = "5f0b3c52-9c53-4a43-9d7b-2f0f3b0c3e11"
 
 
 def settings(tmp_path: Path, **changes: object) -> Settings:
@@ -54,3 +58,15 @@ async def test_two_apps_in_one_process_count_apart(aiohttp_client, tmp_path) -> 
     first[METRICS].password_reset("done")
     assert b'watchword_password_resets_total{outcome="done"} 1.0' in first[METRICS].render()
     assert b"outcome=" not in second[METRICS].render()
+
+
+async def test_open_verifications_come_from_the_database_and_expired_ones_end_as_timed_out(aiohttp_client,
+                                                                                         tmp_path) -> None:
+    client = await aiohttp_client(create_app(settings(tmp_path, metrics_port=0)))
+    sessions, now = client.app[STORE].sessions, datetime.now(UTC)
+    for expires in (now + timedelta(minutes=10), now - timedelta(seconds=1)):
+        await sessions.admit(tenant_id=TENANT, target_user_id=str(uuid.uuid4()), agent_id=str(uuid.uuid4()),
+                             required_bits=20, expires_at=expires)
+    assert "watchword_open_verifications 1.0" in (await scrape(client))[1]  # the overdue one is not open
+    await sweep(client.app)
+    assert 'watchword_verifications_ended_total{outcome="timed_out"} 1.0' in (await scrape(client))[1]
