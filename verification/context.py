@@ -19,6 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # department.py builds on this module
+    from verification.department import DepartmentIndex
 
 
 class Source(StrEnum):
@@ -287,6 +291,8 @@ class OrgKnowledge:
       surname, from the users store/ already syncs via `/users/delta`. Empty means unknown; then a bare
       first name is judged only against the people listed here.
     * internal_domains — `GET /domains` (verified domains): addresses elsewhere are external.
+    * department_index — `department_members` indexed once per directory snapshot and shared by every
+      verification in the department (verification/department.py); None: indexed per verification.
     """
 
     population: int
@@ -303,3 +309,4 @@ class OrgKnowledge:
     given_name_counts: Mapping[str, int] = field(default_factory=dict)
     surname_counts: Mapping[str, int] = field(default_factory=dict)
     internal_domains: tuple[str, ...] = ()
+    department_index: DepartmentIndex | None = field(default=None, repr=False)

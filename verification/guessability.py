@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from verification.context import OrgKnowledge, Person, UserContext
-from verification.names import similar_titles
+from verification.department import EMPTY as EMPTY_DEPARTMENT
+from verification.department import DepartmentIndex, NameIndex
+from verification.department import of as of_department
+from verification.people import person_is_human
 
 # People outside the tenant an impostor would have to guess a name from: effectively unguessable, so
 # the per-question cap decides what external answers are worth.
@@ -125,6 +128,8 @@ DEPT_REST = "rest of the department"
 TEAM_PARTNERS = "people the team meets or chats with together"
 IMMEDIATE_TEAM = (MANAGER, TEAMMATES, DIRECT_REPORTS, SKIP_LEVEL)
 DEPARTMENT = (*IMMEDIATE_TEAM, DEPT_CLOSE, DEPT_NEAR, DEPT_REST)
+_DEPARTMENT_TIERS = frozenset({DEPT_CLOSE, DEPT_NEAR, DEPT_REST})
+SMALL_TIER = 256  # a tier this small is listed person by person; a bigger department tier is sampled from
 
 @dataclass(frozen=True, slots=True)
 class PeopleRanking:
@@ -132,18 +137,43 @@ class PeopleRanking:
 
     Order: manager; teammates; direct reports; skip-level manager; department colleagues in the same
     office with a similar title; then same office or similar title; then the rest of the department;
-    then everyone else in the tenant (unnamed, uniform); then the outside world."""
+    then everyone else in the tenant (unnamed, uniform); then the outside world.
+
+    The department's tiers are sets of ids taken from `department`, the department's shared index (built once per
+    directory snapshot, verification/department.py): a start works with whole sets and never walks the
+    department person by person (thousands in a large tenant)."""
 
     target_id: str
     named: tuple[tuple[str, frozenset[str]], ...]
     population: int  # tenant members, the target included
-    people: tuple[Person, ...]  # everyone named, for look-alikes and multiple-choice decoys
+    # The people named outside the department's tiers (manager, team, skip-level) and the sample of other
+    # departments: with `department`, the pool of look-alikes and multiple-choice decoys.
+    people: tuple[Person, ...]
     # Party keys of the people a teammate knows the target dealt with (verification/questions/team.py): the insider
     # to beat. Never credited; filled by generate_questions.
     team_shared: frozenset[str] = frozenset()
+    department: DepartmentIndex = EMPTY_DEPARTMENT
+    # Worked out once per ranking, then looked up by every question (see __post_init__).
+    _named_ids: frozenset[str] = field(init=False, repr=False, compare=False)
+    _named_internal: int = field(init=False, repr=False, compare=False)
+    _by_id: dict[str, Person] = field(init=False, repr=False, compare=False)
+    _memo: dict[object, object] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        named_ids = frozenset().union(*(ids for _, ids in self.named))
+        object.__setattr__(self, "_named_ids", named_ids)
+        # The department's tiers hold directory ids only; the others may hold outsiders' party keys.
+        object.__setattr__(self, "_named_internal", sum(len(ids) if label in _DEPARTMENT_TIERS else _internal_count(ids)
+                                                        for label, ids in self.named))
+        object.__setattr__(self, "_by_id", {p.id: p for p in self.people})
+        object.__setattr__(self, "_memo", {})
 
     def ids(self, *labels: str) -> frozenset[str]:
-        return frozenset().union(*(ids for label, ids in self.named if label in labels))
+        key = ("ids", labels)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = frozenset().union(*(ids for label, ids in self.named if label in labels))
+        return found  # type: ignore[return-value]
 
     def rank_of(self, person_id: str | None) -> int:
         """Tier index of a person (a directory id, or an outsider's party key "ext:..."): named tiers first,
@@ -155,24 +185,55 @@ class PeopleRanking:
             return len(self.named) + 1
         return len(self.named)
 
+    def person(self, person_id: str) -> Person | None:
+        """A person of the pool by id: the ones named outside the department first, then the department."""
+        return self._by_id.get(person_id) or self.department.by_id.get(person_id)
+
+    def is_human(self, p: Person) -> bool:
+        """verification/people.py `person_is_human`, answered from the department's index when it holds `p`."""
+        if self.department.by_id.get(p.id) is p:
+            return p.id in self.department.human_ids
+        return person_is_human(p)
+
+    def names(self) -> NameIndex:
+        """`people` indexed by name word (the department has its own index)."""
+        found = self._memo.get("names")
+        if found is None:
+            found = self._memo["names"] = NameIndex.build(self.people)
+        return found  # type: ignore[return-value]
+
+    def candidates_in(self, rank: int) -> Sequence[Person]:
+        """People who may be in tier `rank`, in an order fixed by their ids: the tier's own people, or for one of the
+        department's big tiers the department's human beings (a superset: callers check the tier)."""
+        key = ("candidates", rank)
+        found = self._memo.get(key)
+        if found is None:
+            if rank >= len(self.named):
+                found = tuple(p for p in self.people if self.rank_of(p.id) == rank)
+            elif self.named[rank][0] in _DEPARTMENT_TIERS and len(self.named[rank][1]) > SMALL_TIER:
+                found = self.department.humans
+            else:
+                found = tuple(p for p in map(self.person, sorted(self.named[rank][1])) if p is not None)
+            self._memo[key] = found
+        return found  # type: ignore[return-value]
+
     def tiers(self, accepted: Iterable[str | None], excluded: frozenset[str] = frozenset()) -> list[Tier]:
         """Tiers for one question: `accepted` person ids (an outsider's party key, or None, for an external
         person); `excluded` ids are the ones the wording rules out, so the impostor does not waste guesses on them."""
         counts = [0] * (len(self.named) + 2)
         for pid in accepted:
             counts[self.rank_of(pid)] += 1
-        out: list[Tier] = []
-        named_total = 0
-        for i, (label, ids) in enumerate(self.named):
-            live = ids - excluded
-            named_total += sum(1 for i in ids if not i.startswith("ext:"))
-            out.append(Tier(label, len(live), counts[i]))
-        outside_named = len({i for i in excluded if not i.startswith("ext:")}
-                            - frozenset().union(*(ids for _, ids in self.named)))
-        rest = max(self.population - 1 - named_total - outside_named, counts[-2])
+        out = [Tier(label, len(ids) - len(ids & excluded), counts[i]) for i, (label, ids) in enumerate(self.named)]
+        outside_named = sum(1 for i in excluded - self._named_ids if not i.startswith("ext:"))
+        rest = max(self.population - 1 - self._named_internal - outside_named, counts[-2])
         out.append(Tier("anyone else in the organisation", rest, counts[-2]))
         out.append(Tier("someone outside the organisation", EXTERNAL_UNIVERSE, counts[-1]))
         return out
+
+
+def _internal_count(ids: frozenset[str]) -> int:
+    """Directory ids among `ids` (outsiders' party keys start "ext:")."""
+    return len(ids) - sum(1 for i in ids if i.startswith("ext:"))
 
 
 def with_team_partners(ranking: PeopleRanking, shared: frozenset[str]) -> PeopleRanking:
@@ -190,31 +251,27 @@ def rank_people(context: UserContext, org: OrgKnowledge) -> PeopleRanking:
     me = context.profile
     seen: set[str] = {me.id}
     named: list[tuple[str, frozenset[str]]] = []
-    everyone: list[Person] = []
+    circle: list[Person] = []
 
     def add(label: str, people: Iterable[Person | None]) -> None:
         fresh = {p.id: p for p in people if p is not None and p.id not in seen}
         seen.update(fresh)
-        everyone.extend(fresh.values())
+        circle.extend(fresh.values())
         named.append((label, frozenset(fresh)))
 
     add(MANAGER, [context.manager or org.manager])
     add(TEAMMATES, [*context.peers, *org.peers])
     add(DIRECT_REPORTS, [*context.direct_reports, *org.direct_reports])
     add(SKIP_LEVEL, [org.skip_level])
-    dept = [p for p in org.department_members if p.id not in seen]
-    office = _same(me.office_location)
-    add(DEPT_CLOSE, [p for p in dept if office(p.office_location) and similar_titles(p.job_title, me.job_title)])
-    add(DEPT_NEAR, [p for p in dept if office(p.office_location) or similar_titles(p.job_title, me.job_title)])
-    add(DEPT_REST, dept)
-    everyone.extend(p for p in org.others if p.id not in seen)  # decoys only: unnamed tier, not a guess list
-    population = max(org.population, len(seen))
-    return PeopleRanking(me.id, tuple(named), population, tuple(everyone))
-
-
-def _same(value: str | None):
-    wanted = (value or "").strip().lower()
-    return lambda other: bool(wanted) and (other or "").strip().lower() == wanted
+    department = of_department(org)
+    left = department.ids - seen
+    office, title = department.same_office(me.office_location), department.similar_title(me.job_title)
+    close = left & office & title
+    near = (left & (office | title)) - close
+    named += [(DEPT_CLOSE, close), (DEPT_NEAR, near), (DEPT_REST, left - close - near)]
+    others = [p for p in org.others if p.id not in seen and p.id not in left]  # decoys only: not a guess list
+    population = max(org.population, len(seen) + len(left))
+    return PeopleRanking(me.id, tuple(named), population, (*circle, *others), department=department)
 
 
 def assess_choice(option_classes: Sequence[object], correct_index: int) -> Guessability:

@@ -94,10 +94,12 @@ _SENIORITY = {"senior", "sr", "junior", "jr", "lead", "principal", "staff", "chi
               "assistant", "i", "ii", "iii", "iv", "of", "and", "the"}
 
 
+def title_core(title: str | None) -> frozenset[str]:
+    """A title's words once seniority is ignored: 'Senior Software Engineer' -> {software, engineer}."""
+    return frozenset(tokens(title)) - _SENIORITY if title else frozenset()
+
+
 def similar_titles(a: str | None, b: str | None) -> bool:
     """'Senior Software Engineer' ~ 'Software Engineer II': same words once seniority is ignored."""
-    if not a or not b:
-        return False
-    core_a = set(tokens(a)) - _SENIORITY
-    core_b = set(tokens(b)) - _SENIORITY
-    return bool(core_a) and core_a == core_b
+    core_a = title_core(a)
+    return bool(core_a) and core_a == title_core(b)

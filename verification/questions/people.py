@@ -9,25 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 
-from rapidfuzz import process
-from rapidfuzz.distance import OSA
-
 from verification.context import OrgKnowledge, Party, Person, Source
+from verification.department import NameIndex
 from verification.guessability import (
     DEPARTMENT,
     IMMEDIATE_TEAM,
+    SMALL_TIER,
     Guessability,
     PeopleRanking,
     assess,
     assess_choice,
 )
-from verification.names import allowed_edits, close, name_forms, normalize, tokens
-from verification.people import person_is_human
+from verification.names import name_forms, normalize, tokens
 from verification.policy import Policy
 from verification.questions.model import AnswerType, Candidate, Form, Question
 
@@ -39,6 +37,7 @@ MAX_KNOWN = 200
 # shows: the session asks up to `Policy.multiple_choice_per_source` of them, skipping any whose answer was
 # already credited (a partner named earlier does not cost the form).
 CHOICE_VARIANTS = 3
+DRAWS_PER_DECOY = 64  # random draws from a big pool per decoy wanted, before walking the pool
 
 
 class Scope(StrEnum):
@@ -213,37 +212,30 @@ def look_alikes(accepted: Sequence[Candidate], ranking: PeopleRanking, partners:
                 org: OrgKnowledge) -> tuple[Candidate, ...]:
     """Non-accepted people a caller's answer could also fit (same or nickname-linked first name, same
     surname, within typos): the matcher needs them to call "Alan" ambiguous. Includes true partners the
-    wording excluded. Indexed by name so a 500-person department costs milliseconds, not seconds."""
+    wording excluded. Looked up by name word in the department's shared index, the ranking's own people and the
+    partners, so a 5,000-person department costs what a 50-person one does."""
     keys = {c.key for c in accepted} | {ranking.target_id}
-    pool = {p.id: p for p in ranking.people}
-    pool.update({p.person.id: p.person for p in partners.values() if p.person is not None})
-    index: dict[str, set[str]] = {}
-    for pid, person in pool.items():
-        if pid not in keys:
-            for word in (*tokens(person.given_name), *tokens(person.surname)):
-                index.setdefault(word, set()).add(pid)
+    partner_people = {p.person.id: p.person for p in partners.values() if p.person is not None}
+    indexes = (ranking.department.names, ranking.names(), NameIndex.build(partner_people.values()))
     found: set[str] = set()
     for c in accepted:
         for word in tokens(c.given):
-            found |= _near(word, index, name_forms(word))
+            found |= _near(word, name_forms(word), indexes)
         for word in tokens(c.surname):
-            found |= _near(word, index, frozenset({word}))
-    out = [candidate_for_person(pool[pid], org) for pid in sorted(found)]
+            found |= _near(word, frozenset({word}), indexes)
+    out = [candidate_for_person(partner_people.get(pid) or ranking.person(pid), org)  # type: ignore[arg-type]
+           for pid in sorted(found - keys)]
     return tuple(out[:MAX_CONFUSERS])
 
 
-def _near(word: str, index: Mapping[str, set[str]], forms: frozenset[str]) -> set[str]:
+def _near(word: str, forms: frozenset[str], indexes: Sequence[NameIndex]) -> set[str]:
     """Ids whose name words equal one of `forms` or sit within the typo budget of `word`."""
     hits: set[str] = set()
-    for form in forms:
-        hits |= index.get(form, set())
-    # The matcher allows the typo budget of the LONGER word (names.close): search wide, then keep what it keeps.
-    budget = allowed_edits(len(word) + 3)
-    if budget:
-        for name, _, _ in process.extract(word, list(index), scorer=OSA.distance, score_cutoff=budget,
-                                          limit=None):
-            if close(word, name):
-                hits |= index[name]
+    for index in indexes:
+        for form in forms:
+            hits |= index.ids_by_word.get(form, frozenset())
+        for name in index.close_words(word):
+            hits |= index.ids_by_word[name]
     return hits
 
 
@@ -275,12 +267,34 @@ def _multiple_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapp
 
 def _decoys(correct: Person, ranking: PeopleRanking, partner_keys: set[str], n: int,
             rng: random.Random) -> list[Person]:
+    """`n` people of the right answer's tier, human, not true by the wording, not named like it: drawn at random."""
     rank = ranking.rank_of(correct.id)
     name = normalize(correct.display_name)
-    same = [p for p in ranking.people if p.id not in partner_keys and p.id != ranking.target_id
-            and person_is_human(p) and normalize(p.display_name) != name and ranking.rank_of(p.id) == rank]
-    rng.shuffle(same)
-    return same[:n]
+
+    def fits(p: Person) -> bool:
+        return (p.id not in partner_keys and p.id != ranking.target_id and ranking.rank_of(p.id) == rank
+                and normalize(p.display_name) != name and ranking.is_human(p))
+
+    return sample_where(ranking.candidates_in(rank), fits, n, rng)
+
+
+def sample_where(pool: Sequence[Person], fits: Callable[[Person], bool], n: int, rng: random.Random) -> list[Person]:
+    """Up to `n` members of `pool` that fit, uniformly at random. A big pool (a department's tier: thousands) is
+    drawn from at random positions rather than walked whole; only when draws keep missing is it walked."""
+    if len(pool) > SMALL_TIER:
+        picked: list[Person] = []
+        tried: set[int] = set()
+        for _ in range(DRAWS_PER_DECOY * n):
+            i = rng.randrange(len(pool))
+            if i not in tried:
+                tried.add(i)
+                if fits(pool[i]):
+                    picked.append(pool[i])
+                    if len(picked) == n:
+                        return picked
+    found = [p for p in pool if fits(p)]
+    rng.shuffle(found)
+    return found[:n]
 
 
 def _choice_question(spec: PeopleSpec, correct: Person, decoys: list[Person], ranking: PeopleRanking,

@@ -1,0 +1,108 @@
+"""A department's people are indexed once (per directory snapshot, by graph/) and every verification in the
+department reuses that index: a start costs what depends on the person, not on the size of their department."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from tests.verification import builders as b
+from verification import Chat, ChatType, Policy, generate_questions
+from verification.department import DepartmentIndex
+from verification.guessability import SMALL_TIER, rank_people, with_team_partners
+from verification.questions.chats import chat_everyone
+from verification.questions.team import team_shared
+
+
+def shared_org(**changes):
+    """The fixture's organisation as graph/ hands it over: the department with its shared index."""
+    plain = b.org(**changes)
+    index = DepartmentIndex.build(plain.department_members)
+    return replace(plain, department_members=index.members, department_index=index)
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the department indexes built (DepartmentIndex.build) while a test runs."""
+    made: list[int] = []
+    build = DepartmentIndex.build.__func__  # type: ignore[attr-defined]
+
+    def counting(cls, members):
+        made.append(len(members))
+        return build(cls, members)
+
+    monkeypatch.setattr(DepartmentIndex, "build", classmethod(counting))
+    return made
+
+
+def test_verifications_in_one_department_reuse_its_shared_index_and_build_none(builds: list[int]) -> None:
+    org = shared_org()
+    builds.clear()
+    for target, seed in ((b.context(), "one"), (b.context(profile=b.TEAM[0], peers=b.TEAM[1:]), "two")):
+        assert generate_questions(target, org, Policy(), seed)
+    assert builds == []
+
+
+def test_without_a_shared_index_each_verification_indexes_its_department_itself(builds: list[int]) -> None:
+    generate_questions(b.context(), b.org(), Policy(), "one")
+    generate_questions(b.context(), b.org(), Policy(), "two")
+    assert builds == [len(b.org().department_members)] * 2
+
+
+def test_an_index_for_other_people_than_the_department_given_is_not_used(builds: list[int]) -> None:
+    stale = DepartmentIndex.build(b.DEPT[:3])  # e.g. from an older snapshot
+    builds.clear()
+    generate_questions(b.context(), replace(b.org(), department_index=stale), Policy(), "one")
+    assert builds == [len(b.org().department_members)]
+
+
+def test_the_shared_index_asks_the_same_questions_as_one_built_per_verification() -> None:
+    for seed in ("a", "b", "c"):
+        assert generate_questions(b.context(), shared_org(), Policy(), seed) == \
+            generate_questions(b.context(), b.org(), Policy(), seed)
+
+
+# A department of several hundred: its tiers are too big to list, so decoys are drawn from it at random.
+CROWD = tuple(b.person(f"u-e{i}", f"Given{i}", f"Family{i}", "Platform Engineer", "Engineering", "Leeds")
+              for i in range(2 * SMALL_TIER))
+
+
+def big_department():
+    """Alan chats only with colleagues from the far end of a big department: the multiple-choice question's right
+    answer is in the department's biggest tier."""
+    chats = tuple(Chat(f"c-{p.id}", ChatType.ONE_ON_ONE, (b.party(b.ALAN), b.party(p)), b.NOW - timedelta(hours=h))
+                  for h, p in enumerate(CROWD[:4], start=1))
+    context = b.context(chats=chats, meetings=(), mail=(), contacts=())
+    org = shared_org(department_members=(b.GRACE, *b.TEAM, *b.DEPT, *CROWD))
+    return context, org
+
+
+def test_decoys_from_a_big_department_are_from_the_right_answers_tier_and_false_by_the_wording() -> None:
+    context, org = big_department()
+    policy = Policy()
+    ranking = with_team_partners(rank_people(context, org), team_shared(context, org, policy))
+    true = set(chat_everyone(context, policy, org))
+    checked = 0
+    for seed in map(str, range(20)):
+        for q in generate_questions(context, org, policy, seed):
+            if q.kind != "chats.chatted.choice":
+                continue
+            right = q.accepted[0].key
+            tier = ranking.rank_of(right)
+            assert len(ranking.named[tier][1]) > SMALL_TIER  # the sampled path
+            decoys = [c.key for c in q.confusers]
+            assert len(decoys) == policy.multiple_choice_options - 1 == len(set(decoys))
+            assert not set(decoys) & true
+            assert all(ranking.rank_of(d) == tier for d in decoys)
+            checked += 1
+    assert checked >= 20
+
+
+def test_decoys_from_a_big_department_differ_from_seed_to_seed() -> None:
+    context, org = big_department()
+    seen = {frozenset(c.key for c in q.confusers)
+            for seed in map(str, range(10)) for q in generate_questions(context, org, Policy(), seed)
+            if q.kind == "chats.chatted.choice"}
+    assert len(seen) >= 8
