@@ -67,6 +67,7 @@ from graph.tokens import TokenError, TokenSource
 from graph.urls import EVENTUAL, odata_string, relative_link, relative_url
 from verification.clock import Clock
 from verification.context import Group, OrgKnowledge, Party, Person, RoleUsage, SignIn, Source, UserContext
+from verification.department import DepartmentIndex
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +229,7 @@ class _Load:
         self.reports: list[Person] = []
         self.peers: list[Person] = []
         self.department: list[Person] = []
+        self.department_index: DepartmentIndex | None = None  # the snapshot's, shared: see _on_profile
         self.events: list[Json] = []
         self.groups: dict[str, Json] = {}
         self.direct: set[str] | None = set()
@@ -395,7 +397,9 @@ class _Load:
                 self.peers = list(snapshot.reports.get(self.manager.id, []))
                 skip = snapshot.manager_of.get(self.manager.id)
                 self.skip = snapshot.by_id.get(skip) if skip else None
-            self.department = snapshot.in_department(str(department) if department else None)
+            # The department's people come indexed, once per snapshot, for the question generators.
+            self.department_index = snapshot.department_index(str(department) if department else None)
+            self.department = list(self.department_index.members) if self.department_index else []
             self.cached.append("org_chart")
             return follow
         if self.manager is not None:
@@ -486,7 +490,7 @@ class _Load:
         n = mapping.count_value(res.body)
         if n is not None:
             self.counts[req.arg] = n
-            self.l.tenant_facts.group_counts.put((self.tenant, req.arg), n)
+            self.l.tenant_facts.put_count(self.tenant, req.arg, n)
         return []
 
     def _on_direct(self, req: _Req, res: BatchResult) -> list[_Req]:
@@ -600,7 +604,9 @@ class _Load:
         if self.profile is not None:
             everyone.append(mapping.person(self.profile))
         everyone += [p for p in (self.manager, self.skip) if p]
-        everyone += self.reports + self.peers + self.department + self.resolved
+        everyone += self.reports + self.resolved
+        if not self._local_org_chart():  # else peers and the department are the snapshot's own people
+            everyone += self.peers + self.department
         by_address: dict[str, Person] = {}
         by_id: dict[str, Person] = {}
         for p in everyone:
@@ -712,21 +718,20 @@ class _Load:
         # A stable sample: the same tenant gives the same decoy pool, whatever the directory's order.
         others = list(islice((p for p in snapshot.stable_order if p.id not in team and p.department != me.department),
                              OTHERS_SAMPLE))
-        # Catalogue groups get the sizes the cache holds (the background refresh counts them all).
-        def catalogue_group(g: Json) -> Group:
-            n = self.l.tenant_facts.group_counts.get((self.tenant, str(g["id"])))
-            return mapping.group(g, member_count=n, is_direct=False, population=population)
-
-        groups: dict[str, Group] = {str(g["id"]): catalogue_group(g) for g in self.facts.catalogue or ()}
+        # Catalogue groups get the sizes the cache holds (the background refresh counts them all), mapped once.
+        catalogue = self.l.tenant_facts.catalogue_groups(self.tenant, self.facts.catalogue or (), population)
+        groups: dict[str, Group] = {g.id: g for g in catalogue}
         groups.update({g.id: g for g in context.groups})
         given, surnames = snapshot.name_counts if complete else ({}, {})  # the whole directory: exact counts
+        index = self.department_index
         return OrgKnowledge(
             population=population,
             manager=self.manager,
             skip_level=self.skip,
             peers=context.peers,
             direct_reports=context.direct_reports,
-            department_members=_unique(self.department),
+            department_members=index.members if index is not None else _unique(self.department),
+            department_index=index,
             others=tuple(others[:OTHERS_SAMPLE]),
             groups=tuple(groups.values()),
             group_count=self.facts.group_count or len(groups),

@@ -31,7 +31,8 @@ from graph.limits import TtlCache
 from graph.mapping import Json
 from graph.tokens import GraphTokenProvider, TokenError, TokenSource
 from graph.urls import EVENTUAL, relative_link, relative_url
-from verification.context import Person
+from verification.context import Group, Person
+from verification.department import DepartmentIndex
 from verification.names import normalize  # the same keys the question generators look names up by
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,29 @@ class DirectorySnapshot:
         surnames: Counter[str] = Counter(normalize(p.surname) for p in self.people if p.surname)
         return dict(given), dict(surnames)
 
-    def in_department(self, department: str | None) -> list[Person]:
-        return list(self.departments.get(department.casefold(), [])) if department else []
+    @cached_property
+    def _department_indexes(self) -> dict[str, DepartmentIndex]:
+        return {}
+
+    def department_index(self, department: str | None) -> DepartmentIndex | None:
+        """The department's people indexed for the question generators (verification/department.py): built once per
+        snapshot and department, then shared, unchanged, by every verification in it. None when nobody is in it."""
+        key = department.casefold() if department else ""
+        found = self._department_indexes.get(key)
+        if found is None:
+            members = self.departments.get(key)
+            if not members:
+                return None
+            found = self._department_indexes.setdefault(key, DepartmentIndex.build(members))
+        return found
+
+    def prepare(self) -> None:
+        """Work out now (the background refresh calls this off the event loop) what the first verifications would
+        otherwise each work out on first use: the lookups, the name counts, every department's index."""
+        for prop in ("by_id", "by_address", "reports", "stable_order", "name_counts"):
+            getattr(self, prop)
+        for department in self.departments:
+            self.department_index(department)
 
 
 def snapshot(items: Sequence[Json], complete: bool) -> DirectorySnapshot:
@@ -166,6 +188,21 @@ def group_members_url(group_id: str) -> str:
                         {"$select": "id", "$top": str(GROUP_MEMBERS_PAGE)})
 
 
+@dataclass(frozen=True)
+class _MappedCatalogue:
+    key: tuple[int, int, int]  # population, sizes put, age bucket
+    catalogue: tuple[Json, ...]
+    groups: tuple[Group, ...]
+    ids: frozenset[str]
+
+
+def _prepared(fact: Fact, items: list[Json], complete: bool) -> Any:
+    value = fact.build(items, complete)
+    if isinstance(value, DirectorySnapshot):
+        value.prepare()
+    return value
+
+
 class TenantFacts:
     """The per-tenant cache of FACTS (`cache`, keyed (tenant, part)) and group sizes (`group_counts`, keyed
     (tenant, group id)), refreshed in the background after a verification once older than REFRESH_AFTER_S."""
@@ -182,7 +219,27 @@ class TenantFacts:
         # The users of small groups verified people are in (keyed as group_counts): which groups a team shares.
         self.group_members: TtlCache[frozenset[str]] = TtlCache(TTL_S, max_entries=50_000, clock=monotonic)
         self._refreshed: dict[str, float] = {}
+        self._counted: dict[str, int] = {}  # per tenant: bumped whenever a catalogue group's size is put
+        self._catalogue_groups: dict[str, _MappedCatalogue] = {}
         self._background: set[asyncio.Task[None]] = set()
+
+    def put_count(self, tenant_id: str, group_id: str, count: int) -> None:
+        self.group_counts.put((tenant_id, group_id), count)
+        held = self._catalogue_groups.get(tenant_id)
+        if held is None or group_id in held.ids:  # a catalogue group's size: the mapped catalogue is out of date
+            self._counted[tenant_id] = self._counted.get(tenant_id, 0) + 1
+
+    def catalogue_groups(self, tenant_id: str, catalogue: tuple[Json, ...], population: int) -> tuple[Group, ...]:
+        """The group catalogue as Groups with the sizes counted so far, mapped once and shared by every verification
+        until the catalogue, the population or a size changes (or REFRESH_AFTER_S passes: sizes expire)."""
+        key = (population, self._counted.get(tenant_id, 0), int(self.monotonic() // REFRESH_AFTER_S))
+        held = self._catalogue_groups.get(tenant_id)
+        if held is not None and held.key == key and held.catalogue is catalogue:
+            return held.groups
+        groups = tuple(mapping.group(g, member_count=self.group_counts.get((tenant_id, str(g["id"]))), is_direct=False,
+                                     population=population) for g in catalogue)
+        self._catalogue_groups[tenant_id] = _MappedCatalogue(key, catalogue, groups, frozenset(g.id for g in groups))
+        return groups
 
     def refresh_soon(self, tenant_id: str) -> None:
         last = self._refreshed.get(tenant_id)
@@ -228,7 +285,7 @@ class TenantFacts:
                 for gid, res in results.items():
                     n = mapping.count_value(res.body) if res.ok else None
                     if n is not None:
-                        self.group_counts.put((tenant_id, gid), n)
+                        self.put_count(tenant_id, gid, n)
             await self._refresh_members(tenant_id, tokens, [str(g["id"]) for g in catalogue], deadline)
         except (TokenError, BatchError, httpx.HTTPError) as err:
             log.info("graph: background refresh for tenant %s stopped: %s", tenant_id, type(err).__name__)
@@ -266,4 +323,5 @@ class TenantFacts:
             items += mapping.values(res.body)
             pages += 1
             url = relative_link(self.graph_url, res.next_link) if res.next_link else None
-        return fact.build(items, url is None)
+        # A whole directory is tens of thousands of users to map and index: off the event loop.
+        return await asyncio.to_thread(_prepared, fact, items, url is None)

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from graph.batch import Deadline
+from graph.client import build_http_client
+from graph.context_loader import ContextLoader
+from graph.tenant_facts import REFRESH_AFTER_S
+from graph.tokens import TokenSource
+from settings import Settings
 from tests.devtenant.helpers import ThreadedDevTenant
 from tests.graph.support import directory_for
 
@@ -21,3 +27,47 @@ async def test_a_2500_person_tenant_gets_a_complete_snapshot_and_one_round_trip_
         loaded = await directory.load_context(tenant, people[len(people) // 2].id)
     assert "org_chart" in loaded.cached  # peers, skip-level and department read from the complete snapshot
     assert loaded.round_trips == 1
+
+
+async def test_a_departments_index_is_built_once_per_snapshot_and_shared_until_the_snapshot_is_refreshed(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    dt = make_tenant(generated=True, seed=2, users=300)
+    tenant = dt.ready["tenant_id"]
+    org = dt.running.state.org
+    departments: dict[str, list[str]] = {}
+    for u in org.users.values():
+        if u.manager_id and u.department:
+            departments.setdefault(u.department, []).append(u.id)
+    department, (first_id, second_id, *_) = max(departments.items(), key=lambda kv: len(kv[1]))
+    moment = [0.0]
+    settings = Settings().with_devtenant(dt.ready)
+    tokens = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
+                         client_secret=settings.client_secret, ca_file=settings.ca_file)
+    http = build_http_client(settings.ca_file)
+    loader = ContextLoader(tokens=tokens, http=http, graph_url=settings.graph_url, clock=lambda: org.now,
+                           monotonic=lambda: moment[0])
+    try:
+        loader.tenant_facts.refresh_soon(tenant)
+        await loader.settle()
+        first = await loader.load(tenant, first_id, Deadline.after(8))
+        second = await loader.load(tenant, second_id, Deadline.after(8))
+        index = first.org.department_index
+        assert index is not None and second.org.department_index is index  # one index, shared
+        assert first.org.department_members is index.members is second.org.department_members
+        assert {p.department for p in index.members} == {department}
+        # The group catalogue too: mapped once, the same Group objects in both verifications' knowledge.
+        catalogue = {g.id: g for g in first.org.groups}
+        own = {g.id for g in (*first.context.groups, *second.context.groups)}
+        assert all(g is catalogue[g.id] for g in second.org.groups if g.id not in own)
+
+        moment[0] += REFRESH_AFTER_S + 1  # the snapshot gets old: the background refresh reads a new one
+        loader.tenant_facts.refresh_soon(tenant)
+        await loader.settle()
+        again = await loader.load(tenant, first_id, Deadline.after(8))
+        assert again.org.department_index is not index
+        assert again.org.department_index is not None and again.org.department_index.ids == index.ids
+        await loader.settle()
+    finally:
+        await loader.aclose()
+        await http.aclose()
+        tokens.close()
