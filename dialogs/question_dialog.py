@@ -127,6 +127,11 @@ class QuestionDialog(ComponentDialog):
             return await step.replace_dialog(self._loop_id, {
                 **options, "session": step.values.get("session") or options["session"]})
         number = questions_asked(session) + 1
+        # "Not me" (or the manager's no) given while this question was on screen ends it first: the answer typed or
+        # clicked after it is not taken, nor counted as a question asked.
+        if (await take_factor_answers(self._messenger, self._records, session)).decision is not None:
+            self._replace_card(step.context, result, f"Question {number}: not recorded, the verification was stopped.")
+            return await step.end_dialog({"session": self._sessions.seal(step.context, session)[0]})
         before = len(session.transcript)
         verb = result["verb"]
         if verb == "cancel":
