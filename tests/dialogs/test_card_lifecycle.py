@@ -45,7 +45,8 @@ async def test_cancel_while_questions_are_asked_still_says_cancelled(teams: Team
 def summary_line(chat: Chat) -> str:
     """The "N questions asked." line of the newest card that has one."""
     for card in reversed(chat.cards()):
-        lines = [line for line in card_text(card).splitlines() if line.endswith(("question asked.", "questions asked."))]
+        lines = [line for line in card_text(card).splitlines()
+                 if line.endswith(("question asked.", "questions asked."))]
         if lines:
             return lines[-1]
     raise AssertionError(f"no card counts the questions:\n{chat.text()}")
