@@ -241,8 +241,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--users", type=int, default=0, help="one organisation of this many accounts instead of --sizes")
     p.add_argument("--trials", type=int, default=120, help="targets per organisation, each met by every caller")
     p.add_argument("--quick", action="store_true", help="40 targets and fewer impostor attempts: a minute or so")
-    p.add_argument("--random-attempts", type=int, default=130,
-                   help="extra random-impostor attempts per target (about 35,000 over the three default sizes, "
+    p.add_argument("--random-attempts", type=int, default=160,
+                   help="extra random-impostor attempts per target (over 40,000 over the three default sizes, "
                         "enough for a 95%% upper bound under the 1e-4 target when none passes)")
     p.add_argument("--informed-attempts", type=int, default=8,
                    help="extra informed (and LinkedIn) impostor attempts per target")

@@ -35,8 +35,10 @@ class Policy:
     allow_multiple_choice: bool = True
     multiple_choice_options: int = 5  # at most log2(5) = 2.32 bits each
     # Multiple-choice questions per source (versions with different right answers and disjoint options, so
-    # each is an independent 1-in-k pick for the impostor).
-    multiple_choice_per_source: int = 2
+    # each is an independent 1-in-k pick for the impostor). All three versions a source builds: a person whose
+    # only private facts are one source's (mail they recognise but cannot recall) needs the third to reach the
+    # code's bits after a "don't know"; each version still costs an impostor a fresh 1-in-k guess.
+    multiple_choice_per_source: int = 3
     show_subjects: bool = False  # meeting/mail subjects are private content: off unless the tenant opts in
     # Unmodelled knowledge (LinkedIn, social media, gossip) means no single free-recall answer proves more.
     max_bits_per_question: float = 8.0

@@ -455,3 +455,24 @@ def test_multiple_choice_versions_per_source_are_capped_by_the_policy():
     one = run(caller, policy=replace(CHATS_ONLY, required_bits=4.5, multiple_choice_per_source=1))
     assert one.outcome is Outcome.NOT_VERIFIED  # one 2.32-bit pick cannot make up 4.5 bits
     assert sum(t.form == Form.MULTIPLE_CHOICE.value for t in one.transcript) <= 1
+
+
+def test_someone_who_recognises_but_cannot_recall_is_asked_every_version_of_a_source_by_default():
+    """After "I don't know" to the free-recall questions, three independent 1-in-5 picks (6.96 bits) can reach what two
+    (4.64) cannot: the code's 6 bits, for a person whose only private facts are one source's."""
+    clock = Clock()
+    session = VerificationSession(clock, seed="seed")
+    session.start(b.context(), b.org(), replace(CHATS_ONLY, required_bits=6.5), NO_RISK, 0)
+    plan = session.plan()
+    second = next(q for q in plan if q.id == "chats.chatted.choice#2")
+    third = replace(second, id="chats.chatted.choice#3")  # the fixture has partners for two versions only
+    data = session.to_dict()
+    data["secret"]["pool"].append(third.id)
+    session = VerificationSession.from_dict(data, clock, (*plan, third))
+    step, asked = session.check(), []
+    while not step.done:
+        q = session.asking
+        asked.append(q.id)
+        step = session.answer(q.options[q.correct_option] if q.options else "no idea")
+    assert [i for i in asked if "choice" in i] == ["chats.chatted.choice", "chats.chatted.choice#2",
+                                                   "chats.chatted.choice#3"]
