@@ -44,7 +44,7 @@ def user_id_of(activity: Activity) -> str:
 
 def is_personal(activity: Activity) -> bool:
     conversation = activity.conversation
-    kind = getattr(conversation, "conversation_type", None) if conversation else None
+    kind = conversation.conversation_type if conversation else None
     return kind == "personal" or (kind is None and conversation is not None and not conversation.is_group)
 
 

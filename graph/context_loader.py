@@ -214,7 +214,7 @@ class _Load:
     """One load_context: the requests in flight, what came back, and how it maps to the context."""
 
     def __init__(self, loader: ContextLoader, tenant_id: str, user_id: str, deadline: Deadline) -> None:
-        self.l = loader
+        self.loader = loader
         self.tenant = tenant_id
         self.uid = user_id
         self.deadline = deadline
@@ -295,9 +295,10 @@ class _Load:
             item_id = f"{req.kind}{self._n}"
             ids[item_id] = req
             items.append(BatchItem(item_id, req.url, req.headers, retry=req.retry))
-        tokens = self.l.tokens.for_tenant(self.tenant, self.l.graph_url)
+        tokens = self.loader.tokens.for_tenant(self.tenant, self.loader.graph_url)
         stats = BatchStats()
-        results = await send_batch(self.l.http, self.l.graph_url, tokens, items, self.deadline, stats, self.l.calls)
+        results = await send_batch(self.loader.http, self.loader.graph_url, tokens, items, self.deadline, stats,
+                                   self.loader.calls)
         depth += stats.rounds
         self.stats.requests += stats.requests
         self.stats.rounds = max(self.stats.rounds, depth)
@@ -321,7 +322,7 @@ class _Load:
         link = res.next_link
         if not link or req.page >= MAX_PAGES:
             return []
-        return [replace(req, url=relative_link(self.l.graph_url, link), page=req.page + 1)]
+        return [replace(req, url=relative_link(self.loader.graph_url, link), page=req.page + 1)]
 
     # --- round 1 -----------------------------------------------------------------------------------------
     def _first_round(self) -> list[_Req]:
@@ -348,7 +349,7 @@ class _Load:
             _Req("contacts", relative_url(f"{u}/contacts", {"$select": ",".join(mapping.CONTACT_FIELDS),
                                                             "$top": str(OUTLOOK_MAX_PAGE)})),
             _Req("mail", relative_url(f"{u}/messages", {
-                "$select": ",".join((*mapping.MAIL_FIELDS, *(("subject",) if self.l.with_mail_subjects else ()))),
+                "$select": ",".join((*mapping.MAIL_FIELDS, *(("subject",) if self.loader.with_mail_subjects else ()))),
                 "$filter": f"receivedDateTime ge {_iso(now - MAIL_BACK)}", "$orderby": "receivedDateTime desc",
                 "$top": str(OUTLOOK_MAX_PAGE)})),
             _Req("roles", relative_url(ROLE_ASSIGNMENTS, {
@@ -357,19 +358,19 @@ class _Load:
                 "$filter": f"principalId eq {odata_string(self.uid)}", "$expand": "roleDefinition",
                 "$select": "id,principalId,roleDefinitionId"})),
         ]
-        cached = self.l.sign_ins.get((self.tenant, self.uid))
+        cached = self.loader.sign_ins.get((self.tenant, self.uid))
         if cached is not None:
             self.sign_in_list = cached
             self.cached.append("sign_ins")
         else:  # off the critical path: read beside this load, handed over through LoadedContext.sign_ins_later
-            self.sign_in_task = self.l.read_sign_ins(self.tenant, self.uid, self.now)
+            self.sign_in_task = self.loader.read_sign_ins(self.tenant, self.uid, self.now)
         return reqs + self._tenant_requests()
 
     def _tenant_requests(self) -> list[_Req]:
         """Tenant-wide facts the cache lacks (a tenant's first verification, or after a long pause)."""
         reqs = []
         for part, fact in FACTS.items():
-            value = self.l.tenant_facts.cache.get((self.tenant, part))
+            value = self.loader.tenant_facts.cache.get((self.tenant, part))
             if value is None:
                 reqs.append(_Req("fact", fact.url, dict(fact.headers), arg=(part, [])))
             else:
@@ -457,7 +458,7 @@ class _Load:
     def _count_requests(self, group_ids: Iterable[str]) -> list[_Req]:
         out = []
         for gid in group_ids:
-            cached = self.l.tenant_facts.group_counts.get((self.tenant, gid))
+            cached = self.loader.tenant_facts.group_counts.get((self.tenant, gid))
             if cached is not None:
                 self.counts[gid] = cached
             elif gid not in self.counts:
@@ -472,7 +473,7 @@ class _Load:
         are ever asked about, and one page holds them; a bigger group's page is simply not a full list."""
         out = []
         for gid in group_ids:
-            cached = self.l.tenant_facts.group_members.get((self.tenant, gid))
+            cached = self.loader.tenant_facts.group_members.get((self.tenant, gid))
             if cached is not None:
                 self.members[gid] = cached
             elif gid not in self.members and self.counts.get(gid, -1) <= GROUP_MEMBERS_PAGE:  # -1: being counted
@@ -483,14 +484,14 @@ class _Load:
         values = mapping.values(res.body)
         if not (isinstance(res.body, dict) and res.body.get("@odata.nextLink")):  # the whole list: keep it
             self.members[req.arg] = frozenset(str(u["id"]) for u in values if u.get("id"))
-            self.l.tenant_facts.group_members.put((self.tenant, req.arg), self.members[req.arg])
+            self.loader.tenant_facts.group_members.put((self.tenant, req.arg), self.members[req.arg])
         return []
 
     def _on_count(self, req: _Req, res: BatchResult) -> list[_Req]:
         n = mapping.count_value(res.body)
         if n is not None:
             self.counts[req.arg] = n
-            self.l.tenant_facts.put_count(self.tenant, req.arg, n)
+            self.loader.tenant_facts.put_count(self.tenant, req.arg, n)
         return []
 
     def _on_direct(self, req: _Req, res: BatchResult) -> list[_Req]:
@@ -544,12 +545,12 @@ class _Load:
         else:
             items = items + mapping.values(res.body)
             if res.next_link and req.page < fact.pages:
-                return [replace(req, url=relative_link(self.l.graph_url, res.next_link), page=req.page + 1,
+                return [replace(req, url=relative_link(self.loader.graph_url, res.next_link), page=req.page + 1,
                                 arg=(part, items))]
             value = fact.build(items, res.next_link is None)
         if value is not None:
             setattr(self.facts, part, value)
-            self.l.tenant_facts.cache.put((self.tenant, part), value)
+            self.loader.tenant_facts.cache.put((self.tenant, part), value)
         return []
 
     # --- failures ----------------------------------------------------------------------------------------
@@ -679,7 +680,7 @@ class _Load:
                   for a in self.group_assignments]
         roles += [mapping.role(e, eligible=True) for e in self.eligibilities]
         meetings = sorted((m for m in (mapping.meeting(e, party_of) for e in self.events) if m), key=lambda m: m.start)
-        mail = sorted((m for m in (mapping.mail_message(x, party_of, with_subject=self.l.with_mail_subjects)
+        mail = sorted((m for m in (mapping.mail_message(x, party_of, with_subject=self.loader.with_mail_subjects)
                                    for x in self.messages) if m), key=lambda m: m.received_at, reverse=True)
         peers = _unique(p for p in self.peers if p.id != me.id)
         context = UserContext(
@@ -719,7 +720,7 @@ class _Load:
         others = list(islice((p for p in snapshot.stable_order if p.id not in team and p.department != me.department),
                              OTHERS_SAMPLE))
         # Catalogue groups get the sizes the cache holds (the background refresh counts them all), mapped once.
-        catalogue = self.l.tenant_facts.catalogue_groups(self.tenant, self.facts.catalogue or (), population)
+        catalogue = self.loader.tenant_facts.catalogue_groups(self.tenant, self.facts.catalogue or (), population)
         groups: dict[str, Group] = {g.id: g for g in catalogue}
         groups.update({g.id: g for g in context.groups})
         given, surnames = snapshot.name_counts if complete else ({}, {})  # the whole directory: exact counts

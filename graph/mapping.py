@@ -304,13 +304,6 @@ def role_usage(assignments: Iterable[Json]) -> tuple[RoleUsage, ...]:
     return tuple(RoleUsage(name, n, privileged[name]) for name, n in counts.most_common())
 
 
-def sdk_role_name(assignment: Any) -> str:
-    """The role name of an msgraph-sdk UnifiedRoleAssignment (with roleDefinition expanded)."""
-    definition = getattr(assignment, "role_definition", None)
-    return (getattr(definition, "display_name", None) or str(getattr(assignment, "role_definition_id", None)
-                                                              or "unknown role"))
-
-
 # --- sign-ins --------------------------------------------------------------------------------------------
 def _int(value: Any) -> int:
     try:

@@ -199,7 +199,7 @@ class _Name:
     answer: the same people come back answer after answer, question after question."""
 
     given: tuple[str, ...]
-    plain_given: tuple[str, ...]  # each given word normalised again, as given_matches compares it
+    plain_given: tuple[str, ...]  # each given word normalised again, for the typo budget (names.close)
     surname: tuple[str, ...]
     display: tuple[str, ...]
     forms: tuple[str, ...]  # the full name said exactly: given surname, surname given, display
@@ -265,7 +265,7 @@ def _strength(said: _Said, name: _Name) -> tuple[Strength, bool]:
         near = said.near[w]
         if any(given_exact(w, g) for g in name.given):
             saw_given = True
-        elif not near.isdisjoint(name.plain_given):  # given_matches: given_exact failed above, so close to one
+        elif not near.isdisjoint(name.plain_given):  # not exact (above), but within the typo budget of one
             saw_given, exact = True, False
         elif w in name.surname or not near.isdisjoint(name.surname):
             saw_surname, exact = True, exact and w in name.surname

@@ -85,11 +85,6 @@ def given_exact(typed: str, given: str) -> bool:
     return typed == actual or typed in name_forms(actual) or actual in name_forms(typed)
 
 
-def given_matches(typed: str, given: str) -> bool:
-    """Does one typed word stand for this given name? Exact, nickname, or within the typo budget."""
-    return given_exact(typed, given) or close(typed, normalize(given))
-
-
 _SENIORITY = {"senior", "sr", "junior", "jr", "lead", "principal", "staff", "chief", "head", "associate",
               "assistant", "i", "ii", "iii", "iv", "of", "and", "the"}
 
