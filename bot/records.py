@@ -98,8 +98,7 @@ class StoreRecords:
                                       "risk_level": risk.level.value, "required_bits": required_bits})
         self._metrics.verification_started(self_service=self_service)
         if sealed_plan is None:  # decided at once: the decision closes it next
-            await self._store.audit.append(action=started.action, outcome=started.outcome, actor=started.actor,
-                                           subject=target_id, tenant_id=actor.tenant_id, details=started.details)
+            await self._store.audit.append_event(started)
             return
         await self._store.sessions.attach_plan(session_id, sealed_plan, required_bits=math.ceil(required_bits),
                                                audit=started)
@@ -126,9 +125,8 @@ class StoreRecords:
         try:
             await self._store.sessions.add_entry(session_id, entry, earned_bits=earned_bits, audit=event)
         except SessionClosedError:
-            if audit is not None:
-                await self.audit(audit.action, audit.outcome, actor=audit.actor, subject=audit.subject,
-                                 details=audit.details)
+            if event is not None:
+                await self._store.audit.append_event(event)
             return False
         return True
 
@@ -143,13 +141,11 @@ class StoreRecords:
                               actor=actor_name(actor))
         closed = True
         try:  # the outcome, its audit row and a lockout it brings about are written together
-            await self._store.sessions.finish(session_id, decision.outcome,
-                                              earned_bits=math.floor(decision.bits_earned), audit=decided,
-                                              lockout=lockout)
+            await self._store.sessions.finish(session_id, decision.outcome, earned_bits=decision.bits_earned,
+                                              audit=decided, lockout=lockout)
         except SessionClosedError:
             closed = False  # already ended elsewhere (the person said "not me", or the expiry sweep)
-            await self.audit("verification.decided", decision.outcome.value, actor=actor, subject=target_id,
-                             details=details)
+            await self._store.audit.append_event(decided)
             await self._store.lockouts.apply(actor.tenant_id, target_id, lockout, session_id=session_id)
         if closed:
             self._metrics.verification_ended(decision.outcome.value)

@@ -215,7 +215,10 @@ class AuditLog:
         details: Mapping[str, Any] | None = None,
     ) -> AuditEntry:
         """Append one event. Raises ValueError for secret-looking detail keys or malformed fields."""
-        event = AuditEvent(action, outcome, actor, subject, tenant_id, details or {})
+        return await self.append_event(AuditEvent(action, outcome, actor, subject, tenant_id, details or {}))
+
+    async def append_event(self, event: AuditEvent) -> AuditEntry:
+        """Append an event already made (one also meant to go along with another write, which did not happen)."""
         return await self.write(lambda conn: self.append_in(conn, event))
 
     async def write(self, work: Callable[[Connection], T]) -> T:

@@ -290,19 +290,19 @@ class SessionRepository:
         return TranscriptRecord(position=int(position), kind=kind, source=source, bits=bits, result=result, at=now)
 
     async def finish(
-        self, session_id: str, outcome: Outcome, *, earned_bits: int | None = None,
+        self, session_id: str, outcome: Outcome, *, earned_bits: float | None = None,
         audit: AuditEvent | None = None, lockout: LockoutRule | None = None,
     ) -> SessionRecord:
-        """End an open session with `outcome`, dropping its sealed plan, and append `audit` in the same
-        transaction when given. With a `lockout` rule and an outcome that counts (failed, abandoned), the person
-        is locked out in that transaction too once the rule's count is reached (store/lockouts.py). Raises
-        SessionClosedError if it already ended; nothing is written then."""
+        """End an open session with `outcome` (and its final score, kept in whole bits rounded down), dropping its
+        sealed plan, and append `audit` in the same transaction when given. With a `lockout` rule and an outcome
+        that counts (failed, abandoned), the person is locked out in that transaction too once the rule's count is
+        reached (store/lockouts.py). Raises SessionClosedError if it already ended; nothing is written then."""
         outcome = Outcome(outcome)
         if outcome == Outcome.IN_PROGRESS:
             raise ValueError("finish() needs a final outcome, not in_progress")
         values: dict[str, Any] = {"outcome": outcome.value, "ended_at": self._clock()}
         if earned_bits is not None:
-            values["earned_bits"] = earned_bits
+            values["earned_bits"] = math.floor(earned_bits)
         session_id = normalise_guid(session_id, "session_id")
         close = _FINISH.values(**values)
 
