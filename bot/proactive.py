@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from microsoft_agents.activity import Activity, ConversationReference
 from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
@@ -65,32 +66,44 @@ class ProactiveMessenger:
         self._directory = directory
         # The Teams app's id in its manifest (manifest/package.py derives it from the bot's id): how Graph finds it.
         self._manifest_id = _manifest_id(app_id)
-        self._known: dict[tuple[str, str], tuple[str, str]] = {}  # (tenant, user) -> (conversation, serviceUrl)
+        # (tenant, user) -> (conversation, serviceUrl, time zone) as last saved
+        self._known: dict[tuple[str, str], tuple[str, str, str | None]] = {}
 
     # --- references ----------------------------------------------------------------------------------------
     async def remember(self, context: TurnContext, tenant_id: str) -> None:
-        """Keep the sender's 1:1 conversation reference (once per conversation and service URL)."""
+        """Keep the sender's 1:1 conversation reference and time zone (once per conversation, service URL and zone:
+        an activity that names no zone keeps the one known)."""
         activity = context.activity
         user_id = user_id_of(activity)
         if not user_id or not is_personal(activity) or activity.conversation is None:
             return
-        seen = (activity.conversation.id, activity.service_url or "")
-        if self._known.get((tenant_id, user_id)) == seen:
+        zone = zone_of(activity)
+        zone_name = zone.key if isinstance(zone, ZoneInfo) else None
+        known = self._known.get((tenant_id, user_id))
+        seen = (activity.conversation.id, activity.service_url or "", zone_name or (known[2] if known else None))
+        if known == seen:
             return
         reference = activity.get_conversation_reference().model_dump(mode="json", by_alias=True, exclude_none=True)
         reference.pop("activityId", None)
         try:
-            await self._store.conversation_refs.save(tenant_id, user_id, reference)
+            await self._store.conversation_refs.save(tenant_id, user_id, reference, time_zone=zone_name)
         except ValueError:  # not a GUID tenant or user id: nothing we could reach later anyway
             return
         remember(self._known, (tenant_id, user_id), seen)
 
     async def _reference(self, tenant_id: str, user_id: str) -> dict[str, Any] | None:
+        reached = await self._reach(tenant_id, user_id)
+        return reached[0] if reached is not None else None
+
+    async def _reach(self, tenant_id: str, user_id: str) -> tuple[dict[str, Any], tzinfo | None] | None:
+        """The person's reference and their time zone (None: unknown, so times are given in UTC and say so)."""
         try:
             stored = await self._store.conversation_refs.get(tenant_id, user_id)
         except ValueError:
             return None
-        return dict(stored.reference) if stored is not None else None
+        if stored is None:
+            return None
+        return dict(stored.reference), _zone(stored.time_zone)
 
     async def send(self, context: TurnContext, reference: dict[str, Any], activity: Activity, what: str) -> bool:
         """Send `activity` into the referenced conversation; False (logged) if that fails."""
@@ -132,12 +145,13 @@ class ProactiveMessenger:
                         security_contact_id: str = "") -> bool:
         if target_id.lower() == actor.user_id.lower():
             return False
-        reference = await self._reference(actor.tenant_id, target_id)
-        if reference is None:
+        reached = await self._reach(actor.tenant_id, target_id)
+        if reached is None:
             return False
+        reference, zone = reached
         now = self._clock()
         await self._open_record(context, session_id, actor, target_id, security_contact_id, person_asked=True)
-        started_at, agent_name = clock_time(now, None), actor.name or "a helpdesk agent"
+        started_at, agent_name = clock_time(now, zone), actor.name or "a helpdesk agent"
         card = self._cards.render("out_of_band", started_at=started_at, code=spoken(code), agent_name=agent_name,
                                   data={"session": session_id})
         del code
@@ -146,7 +160,8 @@ class ProactiveMessenger:
         sent = card_id is not None
         if card_id:  # kept so the card can lose its code when the verification ends (close_code_card)
             await self._keep_code_card(session_id, {"id": card_id, "reference": reference, "started_at": started_at,
-                                                    "agent_name": agent_name})
+                                                    "agent_name": agent_name,
+                                                    "zone": zone.key if isinstance(zone, ZoneInfo) else None})
         await self._store.audit.append(action="out_of_band.asked", outcome="sent" if sent else "not_delivered",
                                        actor=f"teams:{actor.user_id}", subject=target_id, tenant_id=actor.tenant_id,
                                        details={"session_id": session_id, "factor": "possession"})
@@ -154,15 +169,16 @@ class ProactiveMessenger:
 
     async def ask_manager(self, context: TurnContext, *, session_id: str, actor: Actor, target: Mapping[str, str],
                           manager_id: str, security_contact_id: str = "", self_service: bool = False) -> bool:
-        reference = await self._reference(actor.tenant_id, manager_id)
-        if reference is None or manager_id.lower() == actor.user_id.lower():
+        reached = await self._reach(actor.tenant_id, manager_id)
+        if reached is None or manager_id.lower() == actor.user_id.lower():
             return False
+        reference, zone = reached
         record = await self._open_record(context, session_id, actor, str(target["id"]), security_contact_id,
                                          manager_id=manager_id)
         if record is None:
             return False
         name = target["name"]
-        started = clock_time(self._clock(), None)
+        started = clock_time(self._clock(), zone)
         if self_service:
             question = f"Is {name} resetting their own password in Teams right now?"
             context_line = (f"Someone signed in to Teams as {name} asked Watchword to reset their password at "
@@ -188,7 +204,8 @@ class ProactiveMessenger:
         shown = record.data.get("code_card") if record is not None else None
         if record is None or not isinstance(shown, dict) or shown.get("closed"):
             return False
-        card = self._cards.render("out_of_band", ended=True, ended_at=clock_time(self._clock(), None),
+        ended_at = clock_time(self._clock(), _zone(shown.get("zone")))
+        card = self._cards.render("out_of_band", ended=True, ended_at=ended_at,
                                   started_at=shown.get("started_at") or "", agent_name=shown.get("agent_name") or "",
                                   code="", data={"session": session_id})
         update = self._cards.activity(card, "Your helpdesk verification has ended")
@@ -244,25 +261,31 @@ class ProactiveMessenger:
 
     async def notify_password_reset(self, context: TurnContext, *, tenant_id: str, target_id: str,
                                     at: datetime, outcome: ResetOutcome = ResetOutcome.DONE) -> Notice:
+        reached = await self._reach(tenant_id, target_id)
+        if reached is not None:
+            notice = self._reset_notice(at, outcome, reached[1])
+            if await self.send(context, reached[0], notice, "the password-reset notice"):
+                return Notice.DELIVERED
+        reference = await self._installed_chat(context, tenant_id, target_id)
+        if reference is not None and await self.send(context, reference, self._reset_notice(at, outcome, None),
+                                                     "the password-reset notice"):
+            return Notice.INSTALLED
+        return Notice.NOT_REACHED
+
+    def _reset_notice(self, at: datetime, outcome: ResetOutcome, zone: tzinfo | None) -> Activity:
+        """The person's notice of a reset, with the time as their clock shows it (UTC, named, when unknown)."""
         if outcome is ResetOutcome.DONE:
             title, lines = "Your password was reset", [
-                f"Your password was reset by the IT helpdesk at {date_and_time(at, None)}.",
+                f"Your password was reset by the IT helpdesk at {date_and_time(at, zone)}.",
                 "If this wasn't you, contact security."]
         else:  # the reset may have changed it (Graph's answer never came): told all the same, as such
             title, lines = "A password reset was requested for your account", [
-                f"The IT helpdesk asked for a reset of your password at {date_and_time(at, None)}, and it may "
+                f"The IT helpdesk asked for a reset of your password at {date_and_time(at, zone)}, and it may "
                 "have gone through.",
                 "If your password no longer works, this is why: call the helpdesk for a new one.",
                 "If you didn't call the helpdesk, tell security."]
         card = self._cards.render("notice", title=title, tone="Warning", lines=lines)
-        activity = self._cards.activity(card, title)
-        reference = await self._reference(tenant_id, target_id)
-        if reference is not None and await self.send(context, reference, activity, "the password-reset notice"):
-            return Notice.DELIVERED
-        reference = await self._installed_chat(context, tenant_id, target_id)
-        if reference is not None and await self.send(context, reference, activity, "the password-reset notice"):
-            return Notice.INSTALLED
-        return Notice.NOT_REACHED
+        return self._cards.activity(card, title)
 
     async def _installed_chat(self, context: TurnContext, tenant_id: str, user_id: str) -> dict[str, Any] | None:
         """A reference to the person's chat with Watchword, installing Watchword for them through Graph (the agent
@@ -418,6 +441,16 @@ class ProactiveMessenger:
 
     def _receipt(self, title: str, line: str) -> dict[str, Any]:
         return self._cards.render("notice", title=title, lines=[line], tone=None)
+
+
+def _zone(name: object) -> tzinfo | None:
+    """A kept IANA zone name as a time zone; None (times in UTC, named) when absent or no longer known."""
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 def _manifest_id(app_id: str) -> str | None:

@@ -1,7 +1,9 @@
 """Conversation references: where to reach a user later (proactive messages after a reset, say).
 
 The reference is the SDK's `ConversationReference` dumped to JSON by the caller (`model_dump(mode="json",
-by_alias=True)`); the store keeps it opaque so it does not depend on the SDK's model.
+by_alias=True)`); the store keeps it opaque so it does not depend on the SDK's model. Beside it, the person's time
+zone (the IANA name Teams sends as `localTimezone` on their own activities), so what Watchword tells them later gives
+times as their clock shows them; an activity that names no zone leaves the one kept before.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store._sql import dialect_insert, normalise_guid
 from store.secrets_guard import clean_json
 from store.tables import ConversationReferenceRow
 from verification.clock import Clock
+
+MAX_ZONE_NAME = 64  # the longest IANA names are about 30 characters
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class StoredConversationReference:
     user_id: str  # the user's Entra (AAD) object id
     reference: Mapping[str, Any]
     updated_at: datetime
+    time_zone: str | None = None  # IANA name ("Europe/Paris"), None when the person's Teams never sent one
 
 
 class ConversationReferenceRepository:
@@ -33,20 +38,27 @@ class ConversationReferenceRepository:
         self._sessions = sessions
         self._clock = clock
 
-    async def save(self, tenant_id: str, user_id: str, reference: Mapping[str, Any]) -> StoredConversationReference:
-        """Insert or replace the user's reference (the latest conversation is the one to use)."""
+    async def save(self, tenant_id: str, user_id: str, reference: Mapping[str, Any],
+                   time_zone: str | None = None) -> StoredConversationReference:
+        """Insert or replace the user's reference (the latest conversation is the one to use), and their time zone
+        when given (without one, the zone kept before stays)."""
+        if time_zone is not None and not 0 < len(time_zone) <= MAX_ZONE_NAME:
+            raise ValueError(f"time_zone must be 1 to {MAX_ZONE_NAME} characters")
         saved = StoredConversationReference(
             tenant_id=normalise_guid(tenant_id, "tenant_id"),
             user_id=normalise_guid(user_id, "user_id"),
             reference=clean_json(reference, "conversation reference"),
             updated_at=self._clock(),
+            time_zone=time_zone,
         )
-        values = {"reference": saved.reference, "updated_at": saved.updated_at}
+        values: dict[str, Any] = {"reference": saved.reference, "updated_at": saved.updated_at}
         async with self._sessions.begin() as session:
             stmt = dialect_insert(session, ConversationReferenceRow).values(
-                tenant_id=saved.tenant_id, user_id=saved.user_id, **values
+                tenant_id=saved.tenant_id, user_id=saved.user_id, time_zone=time_zone, **values
             )
-            await session.execute(stmt.on_conflict_do_update(index_elements=["tenant_id", "user_id"], set_=values))
+            keep_zone = func.coalesce(stmt.excluded.time_zone, ConversationReferenceRow.time_zone)
+            await session.execute(stmt.on_conflict_do_update(index_elements=["tenant_id", "user_id"],
+                                                             set_={**values, "time_zone": keep_zone}))
         return saved
 
     async def get(self, tenant_id: str, user_id: str) -> StoredConversationReference | None:
@@ -55,7 +67,7 @@ class ConversationReferenceRepository:
             row = await session.get(ConversationReferenceRow, key)
         if row is None:
             return None
-        return StoredConversationReference(row.tenant_id, row.user_id, row.reference, row.updated_at)
+        return StoredConversationReference(row.tenant_id, row.user_id, row.reference, row.updated_at, row.time_zone)
 
     async def delete(self, tenant_id: str, user_id: str) -> bool:
         stmt = delete(ConversationReferenceRow).where(

@@ -279,6 +279,7 @@ class ConversationReferenceRow(Base):
     user_id: Mapped[str] = mapped_column(String(GUID_LEN), primary_key=True)
     reference: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
+    time_zone: Mapped[str | None] = mapped_column(String(64))  # IANA name from their latest localTimezone
 
 
 class AuditRow(Base):

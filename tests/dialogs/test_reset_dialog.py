@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from microsoft_agents.activity import Activity, ActivityTypes
+
 from bot.cards import card_of, card_text
 from dialogs.ports import Actor
 from graph.directory import ResetRefusal
@@ -163,3 +165,32 @@ async def test_person_with_a_chat_is_told_there_without_installing(teams: Teams,
     assert teams.directory.installs == []
     notices = await teams.store.audit.query(AuditFilter(action="password_reset.notice"))
     assert [e.outcome for e in notices.entries] == ["delivered"]
+
+
+# --- times in the person's own time zone -----------------------------------------------------------------------------
+async def test_the_reset_notice_gives_the_time_in_the_persons_own_time_zone(teams: Teams, agent: Chat,
+                                                                           alan: Chat) -> None:
+    await alan.send(Activity(type=ActivityTypes.message, text="hi", local_timezone="Europe/Paris"))  # Teams sends it
+    await verified(teams, agent)
+    await agent.click("Reset password")
+    await agent.click("Yes, reset it")
+    told = card_text(alan.last_card())
+    assert "Your password was reset by the IT helpdesk at 13:00 CET on" in told, told
+
+
+async def test_the_code_card_gives_times_in_the_persons_own_time_zone(teams: Teams, agent: Chat, alan: Chat) -> None:
+    await alan.send(Activity(type=ActivityTypes.message, text="hi", local_timezone="America/New_York"))
+    await agent.say("verify alan turing")
+    assert "Started 07:00 EST by Margaret Hamilton" in card_text(alan.last_card())
+    await agent.say("cancel")
+    [ended] = [text for u in teams.outbox.updates if "has ended" in (text := card_text(card_of(u)))]
+    assert "This verification has ended (07:00 EST)" in ended
+
+
+async def test_a_person_whose_zone_is_unknown_is_told_the_time_in_utc_with_the_zone_named(
+        teams: Teams, agent: Chat, alan: Chat) -> None:
+    await alan.say("hi")  # no localTimezone
+    await verified(teams, agent)
+    await agent.click("Reset password")
+    await agent.click("Yes, reset it")
+    assert "at 12:00 UTC on" in card_text(alan.last_card())

@@ -34,3 +34,20 @@ async def test_reference_is_saved_replaced_and_deleted(store: Store, store_clock
 async def test_reference_with_a_secret_looking_key_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="looks like a secret"):
         await store.conversation_refs.save(TENANT, USER, REFERENCE | {"token": "x"})
+
+
+async def test_the_persons_time_zone_is_kept_with_their_reference_until_they_send_another(store: Store) -> None:
+    await store.conversation_refs.save(TENANT, USER, REFERENCE, time_zone="Europe/Paris")
+    await store.conversation_refs.save(TENANT, USER, REFERENCE)  # an activity that named no zone (an install)
+    stored = await store.conversation_refs.get(TENANT, USER)
+    assert stored is not None and stored.time_zone == "Europe/Paris"
+
+    await store.conversation_refs.save(TENANT, USER, REFERENCE, time_zone="America/New_York")
+    stored = await store.conversation_refs.get(TENANT, USER)
+    assert stored is not None and stored.time_zone == "America/New_York"
+
+
+async def test_a_reference_saved_without_a_time_zone_has_none(store: Store) -> None:
+    await store.conversation_refs.save(TENANT, USER, REFERENCE)
+    stored = await store.conversation_refs.get(TENANT, USER)
+    assert stored is not None and stored.time_zone is None
