@@ -33,7 +33,7 @@ from store import SessionClosedError, Store
 from verification import Outcome
 from verification.clock import Clock
 from verification.factors import Attestation, spoken
-from verification.reset import ResetOutcome
+from verification.reset import BLOCKED, ResetOutcome
 
 log = logging.getLogger(__name__)
 
@@ -390,9 +390,10 @@ class ProactiveMessenger:
         """Whether the verification already ended (and when), or the password was already reset (and when)."""
         session = await self._store.sessions.get(session_id)
         # The reset's record is on the session's row (store/sessions.py): done, or maybe done (unknown).
-        if session is not None and session.reset_state in ("done", "unknown") and session.reset_done_at:
+        done = (ResetOutcome.DONE, ResetOutcome.UNKNOWN)
+        if session is not None and session.reset_state in done and session.reset_done_at:
             return Late("reset", session.reset_done_at)
-        if session is not None and session.outcome is Outcome.VERIFIED and session.reset_state != "blocked":
+        if session is not None and session.outcome is Outcome.VERIFIED and session.reset_state != BLOCKED:
             return None  # verified but not reset: a denial must still block the reset (see answer_out_of_band)
         if session is not None and not session.is_open:
             return Late("end", session.ended_at or self._clock())
