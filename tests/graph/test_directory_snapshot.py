@@ -42,7 +42,7 @@ async def test_a_departments_index_is_built_once_per_snapshot_and_shared_until_t
     moment = [0.0]
     settings = Settings().with_devtenant(dt.ready)
     tokens = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
-                         client_secret=settings.client_secret, ca_file=settings.ca_file)
+                         client_secret=settings.client_secret.get_secret_value(), ca_file=settings.ca_file)
     http = build_http_client(settings.ca_file)
     loader = ContextLoader(tokens=tokens, http=http, graph_url=settings.graph_url, clock=lambda: org.now,
                            monotonic=lambda: moment[0])
