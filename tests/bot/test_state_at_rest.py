@@ -13,7 +13,8 @@ from bot.sealing import FernetSealer
 from dialogs.ports import SealError
 from tests.dialogs.fakes import alan_context
 from tests.verification import builders as b
-from verification import Policy, Question, VerificationSession, assess_risk
+from verification import Policy, VerificationSession, assess_risk
+from verification.plan import decode_plan, encode_plan
 
 
 def started_session() -> VerificationSession:
@@ -46,15 +47,15 @@ def test_anything_else_is_refused_rather_than_stored_half_way() -> None:
 
 def test_sealed_session_shows_no_accepted_answer_and_opens_again() -> None:
     session = started_session()
-    plan = json.dumps([q.to_dict() for q in session.plan()]).encode()
-    answers = {c["display"] for q in json.loads(plan) for c in q["accepted"]}
+    plan = encode_plan(session.plan())
+    answers = {c.display for q in session.plan() for c in q.accepted}
     assert answers
     sealer = FernetSealer(FernetSealer.generate_key())
     sealed, token = sealer.seal(session.to_dict()), sealer.encrypt(plan)
     text = json.dumps(sealed) + token
     assert not any(a in text for a in answers)
     assert sealer.unseal(sealed) == json.loads(json.dumps(session.to_dict()))
-    opened = [Question.from_dict(q) for q in json.loads(sealer.decrypt(token))]
+    opened = decode_plan(sealer.decrypt(token))
     resumed = VerificationSession.from_dict(sealer.unseal(sealed), lambda: b.NOW, opened)
     assert resumed.check().prompt == session.check().prompt
 
