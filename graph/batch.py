@@ -35,6 +35,7 @@ RETRYABLE = {429, 503, 504}
 MAX_ROUNDS = 4  # a first try and at most three retries of the items still throttled
 TIMED_OUT = "Timeout"  # the error code of an item whose batch request ran out of time (our own)
 CONNECTION_FAILED = "ConnectionFailed"
+POOL_BUSY = "ConnectionPoolBusy"  # no free connection in our own pool in time: Watchword's load, not Graph's (our own)
 # One attempt may use at most this share of the remaining budget, so a hung request leaves time to retry.
 ATTEMPT_SHARE = 0.5
 MIN_ATTEMPT_S = 2.0
@@ -191,6 +192,8 @@ async def _post(
             # Our own retries below honour the deadline; the middleware's would not.
             extensions={REQUEST_OPTIONS_KEY: {RetryHandlerOption.get_key(): RetryHandlerOption(0, 0, False)}},
         )
+    except httpx.PoolTimeout:  # never sent: every connection of the shared client was busy
+        return _everyone(chunk, 503, POOL_BUSY, {})
     except httpx.TimeoutException:
         return _everyone(chunk, 504, TIMED_OUT, {})
     except httpx.HTTPError:

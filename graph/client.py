@@ -29,8 +29,12 @@ def build_http_client(ca_file: Path | None, *, timeout_s: float = 20.0,
     """The pooled HTTP client every tenant's Graph calls share."""
     context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else ssl.create_default_context()
     # trust_env=False: proxies and CA bundles from the environment must not redirect Graph traffic.
+    # Connections: each start in flight (at most WATCHWORD_STARTS_AT_ONCE, 16 by default) sends a few $batch
+    # requests at once, and sign-in reads and tenant facts run beside them: 100 leave room for all, so Graph's own
+    # latency, not a short pool, sets the pace. A request that still finds none free in its time is Watchword's
+    # load (graph.batch.POOL_BUSY: the agent hears "busy"), never "can't read their data".
     transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
-        verify=context, trust_env=False, limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+        verify=context, trust_env=False, limits=httpx.Limits(max_connections=100, max_keepalive_connections=50))
     if calls is not None:
         transport = _Counted(transport, calls)
     raw = httpx.AsyncClient(transport=transport, timeout=timeout_s, trust_env=False,

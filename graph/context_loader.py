@@ -38,6 +38,7 @@ import httpx
 from graph import mapping
 from graph.batch import (
     CONNECTION_FAILED,
+    POOL_BUSY,
     RETRYABLE,
     TIMED_OUT,
     BatchError,
@@ -751,6 +752,8 @@ def _unique(people: Iterable[Person]) -> tuple[Person, ...]:
 
 
 def _cause_of_item(res: BatchResult) -> Unavailability:
+    if res.error_code == POOL_BUSY:
+        return Unavailability.BUSY
     if res.error_code == CONNECTION_FAILED:
         return Unavailability.UNREACHABLE
     if res.error_code == TIMED_OUT:
@@ -789,6 +792,8 @@ def reason(res: BatchResult, permission: str | None) -> str:
         return "timed out"
     if code == CONNECTION_FAILED:
         return "connection failed"
+    if code == POOL_BUSY:
+        return "Watchword busy"
     if res.status == 503:
         return "service unavailable"
     if res.status == 404:

@@ -54,6 +54,7 @@ class Unavailability(StrEnum):
     THROTTLED = "throttled"  # 429 (or 503) through every retry the budget allowed
     REFUSED = "refused"  # 401/403, or the identity platform refused a token: a configuration problem
     FAILED = "failed"  # any other error answer
+    BUSY = "busy"  # Watchword's own connections to Graph were all in use (its load, not Graph's): try again soon
 
 
 class GraphUnavailable(DirectoryError):
@@ -68,7 +69,8 @@ class GraphUnavailable(DirectoryError):
     @property
     def outage(self) -> bool:
         """Graph could not be asked or did not answer in time: a retry later may well succeed."""
-        return self.cause in (Unavailability.UNREACHABLE, Unavailability.TIMED_OUT, Unavailability.THROTTLED)
+        return self.cause in (Unavailability.UNREACHABLE, Unavailability.TIMED_OUT, Unavailability.THROTTLED,
+                              Unavailability.BUSY)
 
 
 def cause_of_status(status: int) -> Unavailability:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
+import httpx
+
 from graph import mapping
+from graph.batch import POOL_BUSY, BatchItem, Deadline, send_batch
+from graph.context_loader import _cause_of_item
+from graph.directory import GraphUnavailable, Unavailability
 from graph.limits import SlidingWindowLimiter, TtlCache
 from graph.urls import odata_string, relative_link, relative_url
 from verification.context import GroupKind, Party
@@ -72,3 +77,24 @@ def test_graphs_json_maps_to_the_context() -> None:
                                "location": {"countryOrRegion": "NG", "geoCoordinates": {"latitude": 6.5}}})
     assert sign_in is not None and not sign_in.succeeded and sign_in.country_code == "NG"
     assert sign_in.latitude == 6.5 and sign_in.longitude is None
+
+
+async def test_no_free_connection_in_our_own_pool_is_watchwords_load_not_graphs() -> None:
+    """A $batch that never left because every connection of the shared client was busy: its items are retried
+    like Graph's 503s and, should the profile still fail, the cause is BUSY (the agent hears "busy, try again"),
+    never a Graph outage."""
+
+    def pool_exhausted(request: httpx.Request) -> httpx.Response:
+        raise httpx.PoolTimeout("no connection free", request=request)
+
+    class Token:
+        async def get_authorization_token(self, uri: str, additional_authentication_context: object = None) -> str:
+            return "token"
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(pool_exhausted)) as http:
+        results = await send_batch(http, "https://graph.example/v1.0", Token(),  # type: ignore[arg-type]
+                                   [BatchItem("profile", "/users/u")], Deadline.after(0.5))
+    [result] = results.values()
+    assert result.status == 503 and result.error_code == POOL_BUSY
+    assert _cause_of_item(result) is Unavailability.BUSY
+    assert GraphUnavailable("profile: Watchword busy", Unavailability.BUSY).outage
