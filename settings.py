@@ -165,6 +165,12 @@ class Settings(BaseSettings):
     # Log lines: "json" (one object a line, with the turn's correlation id) or "text"; load_settings makes "text"
     # demo mode's default.
     log_format: Annotated[str, _must("json or text", lambda v: v.lower() in ("json", "text"), str.lower)] = "json"
+    # Load limits: verifications starting at once (reading Graph, choosing questions), how long a start may wait for
+    # its turn before the agent hears "Watchword is busy, try again in a few seconds", and the memory that open
+    # verifications' question plans may hold (beyond it, the least recently used are read back from the database).
+    starts_at_once: Annotated[int, _whole(1, 1000)] = 16
+    start_wait_s: Annotated[int, _whole(1, 120)] = 5
+    plan_memory_mb: Annotated[int, _whole(1, 65_536)] = 64
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

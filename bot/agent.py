@@ -39,7 +39,7 @@ from dialogs.card_prompt import CARD_ACTION_INVOKE, REJECTED_CLICK, REPLACEMENT_
 from dialogs.ports import Actor, Sealer
 from dialogs.question_dialog import REPLACED_CARD_ID
 from dialogs.self_service_dialog import SelfServiceDialog, can_self_serve
-from dialogs.session_keeper import BEGUN, OPEN_SESSION
+from dialogs.session_keeper import BEGUN, OPEN_SESSION, PLAN_MEMORY_BYTES, SessionKeeper, StartLimits
 from dialogs.verify_dialog import VerifyDialog
 from graph.directory import Directory, Unavailability
 from observability.metrics import Metrics
@@ -119,7 +119,8 @@ class WatchwordAgent:
 
     def __init__(self, *, store: Store, storage: Storage, directory: Directory, sealer: Sealer, clock: Clock,
                  connection_manager: Connections, app_id: str, anonymous: bool, connected_at_start: str = "",
-                 fallback_helpdesk_group: str = "", metrics: Metrics | None = None) -> None:
+                 fallback_helpdesk_group: str = "", metrics: Metrics | None = None,
+                 start_limits: StartLimits | None = None, plan_memory_bytes: int = PLAN_MEMORY_BYTES) -> None:
         self.cards = Cards()
         self.storage = storage
         self.metrics = metrics or Metrics()
@@ -136,14 +137,22 @@ class WatchwordAgent:
         self._refusals: dict[tuple[str, str], datetime] = {}
         self._dialog_state = DialogStateProperty()
         self._dialogs = DialogSet(self._dialog_state)
-        self._dialogs.add(VerifyDialog(directory, self.records, self.messenger, self.ledger, sealer, self.cards, clock))
-        self._dialogs.add(SelfServiceDialog(directory, self.records, self.messenger, self.ledger, sealer, self.cards,
-                                            clock))
+        # One keeper for both dialogs: one budget of plan memory, one count of starts at once.
+        self.sessions = SessionKeeper(self.records, sealer, clock, plan_memory_bytes,
+                                      limits=start_limits or StartLimits())
+        self._dialogs.add(VerifyDialog(directory, self.records, self.messenger, self.ledger, self.sessions,
+                                       self.cards, clock))
+        self._dialogs.add(SelfServiceDialog(directory, self.records, self.messenger, self.ledger, self.sessions,
+                                            self.cards, clock))
         self.application: AgentApplication[TurnState] = AgentApplication[TurnState](
             storage=storage, authorization=NoUserSignIn(storage, connection_manager), start_typing_timer=False,
             remove_recipient_mention=True, agent_name="Watchword", turn_state_factory=ConversationTurnState)
         self.application.add_route(lambda _context: True, self.on_activity)
         self.application.error(self.on_error.handle)
+
+    def close(self) -> None:
+        """Stop what the agent runs beside the turns (the threads that choose a start's questions)."""
+        self.sessions.close()
 
     # --- the route -----------------------------------------------------------------------------------------
     async def on_activity(self, context: TurnContext, state: TurnState) -> None:

@@ -18,9 +18,11 @@ import asyncio
 import ipaddress
 import json
 import logging
+import sys
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import jwt
@@ -35,6 +37,7 @@ from bot.agent import WatchwordAgent
 from bot.connector_clients import PooledClientsFactory
 from bot.sealing import FernetSealer
 from bot.turn_errors import correlation_id
+from dialogs.session_keeper import SWITCH_INTERVAL_S, StartLimits
 from observability.correlation import correlated
 from observability.metrics import METRICS
 from resources import DIRECTORY, SETTINGS, STORE
@@ -130,12 +133,18 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
         store=store, storage=store.conversation_state, directory=app[DIRECTORY], sealer=FernetSealer(key),
         clock=utc_now, connection_manager=connections, app_id=settings.client_id,
         anonymous=settings.bot_anonymous, connected_at_start=settings.tenant_id,
-        fallback_helpdesk_group=settings.helpdesk_group_id, metrics=app[METRICS])
+        fallback_helpdesk_group=settings.helpdesk_group_id, metrics=app[METRICS],
+        start_limits=StartLimits(settings.starts_at_once, timedelta(seconds=settings.start_wait_s)),
+        plan_memory_bytes=settings.plan_memory_mb * 1024 * 1024)
     adapter.on_turn_error = agent.on_error.handle
     app[BOT] = Bot(agent, adapter)
     sweeper = asyncio.create_task(_expire_sessions(app))
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # the event loop's share of the GIL beside starts (session_keeper.py)
     yield
+    sys.setswitchinterval(switch_interval)
     sweeper.cancel()
+    agent.close()
     await clients.close()
 
 

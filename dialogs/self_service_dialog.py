@@ -18,7 +18,9 @@ Options: {"actor": Actor.to_dict()} (the actor is also the target).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
+from typing import Any
 
 from microsoft_agents.hosting.core import TurnContext
 from microsoft_agents.hosting.dialogs import ComponentDialog, DialogTurnResult, WaterfallDialog, WaterfallStepContext
@@ -29,17 +31,18 @@ from dialogs.ports import (
     Messenger,
     Protection,
     ResetLedger,
-    Sealer,
     VerificationRecords,
 )
 from dialogs.proof_dialog import ProofDialog
 from dialogs.reset_dialog import ResetPasswordDialog
-from dialogs.session_keeper import SessionKeeper
+from dialogs.session_keeper import SessionKeeper, StartBusy, Started
 from dialogs.wording import requirement_lines, risk_view
-from graph.directory import Directory, DirectoryError
-from verification import Outcome, Policy
+from graph.directory import Directory, DirectoryError, GraphUnavailable, Unavailability
+from verification import Outcome, Person, Policy
 from verification.clock import Clock
 from verification.factors import Factor
+
+log = logging.getLogger(__name__)
 
 HELPDESK = "Call the IT helpdesk: they can check it's you by phone and reset it for you."
 USER_STEPS = {  # what happened, without blaming the person, and what to do next
@@ -77,7 +80,7 @@ async def can_self_serve(records: VerificationRecords, tenant_id: str, user_id: 
 
 class SelfServiceDialog(ComponentDialog):
     def __init__(self, directory: Directory, records: VerificationRecords, messenger: Messenger,
-                 ledger: ResetLedger, sealer: Sealer, cards: CardRenderer, clock: Clock) -> None:
+                 ledger: ResetLedger, sessions: SessionKeeper, cards: CardRenderer, clock: Clock) -> None:
         super().__init__(SelfServiceDialog.__name__)
         self._directory = directory
         self._records = records
@@ -87,7 +90,7 @@ class SelfServiceDialog(ComponentDialog):
         self.add_dialog(WaterfallDialog(f"{SelfServiceDialog.__name__}.steps", [
             self.start_step, self.decision_step]))
         self._messenger = messenger
-        self._sessions = SessionKeeper(records, sealer, clock)
+        self._sessions = sessions
         self.add_dialog(ProofDialog(records, messenger, self._sessions, cards, clock))
         self.add_dialog(ResetPasswordDialog(directory, records, messenger, ledger, cards, clock))
         self.initial_dialog_id = f"{SelfServiceDialog.__name__}.steps"
@@ -104,22 +107,15 @@ class SelfServiceDialog(ComponentDialog):
         if await self._records.active_lockout_until(actor.tenant_id, actor.user_id) is not None:
             return await self._end(step.context, step, "I can't reset your password here today",
                                    USER_STEPS[Outcome.LOCKED_OUT], HELPDESK)
-        try:
-            loaded = await self._directory.load_context(actor.tenant_id, actor.user_id)
-        except DirectoryError:
-            return await self._end(step.context, step, "I can't check your account right now",
-                                   "Try again in a few minutes.", HELPDESK)
-        if loaded.context.is_federated:
-            return await self._end(step.context, step, "I can't reset your password here",
-                                   "Your password is managed on-premises.", HELPDESK)
-        policy = self_service_policy(await self._records.policy_for(actor.tenant_id))
-        manager = loaded.context.manager
-        available = frozenset()
-        if manager is not None and manager.id.lower() != actor.user_id.lower() \
-                and await self._messenger.can_reach(actor.tenant_id, manager.id):
-            available = frozenset({Factor.MANAGER})
-        started = await self._sessions.begin(step.context, loaded, policy, actor=actor, target_id=actor.user_id,
-                                             self_service=True, available=available)
+        try:  # a turn to start first: past the limit the person hears "busy" and nothing is read or counted
+            async with self._sessions.starting():
+                began = await self._read_and_begin(step, actor)
+        except StartBusy as busy:
+            await self._busy(step.context, actor, waited_s=busy.waited_s, why="starts_at_once")
+            return await step.end_dialog()
+        if began is None:  # the person was told why not
+            return await step.end_dialog()
+        started, policy, manager, available = began
         first, sealed = started.first, started.sealed
         step.values["session_id"] = started.session.id
         if first.decision is not None:
@@ -155,8 +151,53 @@ class SelfServiceDialog(ComponentDialog):
         return await step.begin_dialog(ResetPasswordDialog.__name__, {
             "session_id": session.id, "actor": actor.to_dict(), "target": target})
 
+    async def _read_and_begin(self, step: WaterfallStepContext, actor: Actor
+                              ) -> tuple[Started, Policy, Person | None, frozenset[Factor]] | None:
+        """Read the person's Microsoft 365 data and begin verifying them (with the policy, their manager and the
+        factors that can be asked); None when that ended with a notice."""
+        try:
+            loaded = await self._directory.load_context(actor.tenant_id, actor.user_id)
+        except GraphUnavailable as err:
+            if err.cause is Unavailability.BUSY:  # Watchword's own connections, not Graph, ran out
+                await self._busy(step.context, actor, waited_s=None, why="graph_connections")
+            else:
+                await self._say(step.context, "I can't check your account right now", "Try again in a few minutes.",
+                                HELPDESK)
+            return None
+        except DirectoryError:
+            await self._say(step.context, "I can't check your account right now",
+                            "Try again in a few minutes.", HELPDESK)
+            return None
+        if loaded.context.is_federated:
+            await self._say(step.context, "I can't reset your password here",
+                            "Your password is managed on-premises.", HELPDESK)
+            return None
+        policy = self_service_policy(await self._records.policy_for(actor.tenant_id))
+        manager = loaded.context.manager
+        available: frozenset[Factor] = frozenset()
+        if manager is not None and manager.id.lower() != actor.user_id.lower() \
+                and await self._messenger.can_reach(actor.tenant_id, manager.id):
+            available = frozenset({Factor.MANAGER})
+        started = await self._sessions.begin(step.context, loaded, policy, actor=actor, target_id=actor.user_id,
+                                             self_service=True, available=available)
+        return started, policy, manager, available
+
+    async def _busy(self, context: TurnContext, actor: Actor, *, waited_s: float | None, why: str) -> None:
+        """Too many verifications starting at once: say so, count nothing against the person, audit it."""
+        log.warning("self-service start refused by load (%s)", why)
+        details: dict[str, Any] = {"why": why}
+        if waited_s is not None:
+            details["waited_ms"] = round(waited_s * 1000)
+        await self._records.audit("verification.refused", "busy", actor=actor, subject=actor.user_id,
+                                  details=details)
+        card = self._cards.render("busy", person_name=actor.name, agent=False)
+        await context.send_activity(self._cards.activity(card, "Watchword is busy: try again in a few seconds"))
+
     async def _end(self, context: TurnContext, step: WaterfallStepContext, title: str, *lines: str
                    ) -> DialogTurnResult:
+        await self._say(context, title, *lines)
+        return await step.end_dialog()
+
+    async def _say(self, context: TurnContext, title: str, *lines: str) -> None:
         card = self._cards.render("notice", title=title, lines=list(lines), tone=None)
         await context.send_activity(self._cards.activity(card, title))
-        return await step.end_dialog()

@@ -11,16 +11,32 @@ Sign-in logs arrive seconds after the rest (graph/context_loader.py): a session 
 "sign-ins unavailable" rule with its risk pending, the real risk is weighed in the background as soon as the
 logs arrive, and `open` hands it to the session; when the session is ready to decide and the risk is still
 not there, `open` waits for it until RISK_DEADLINE after the start, then the provisional rule stands.
+
+Starts are the costly part of Watchword (Graph reads, then choosing questions: hundreds of ms of CPU in a large
+organisation); answer turns are cheap. So a start takes a turn (`starting`: at most `StartLimits.at_once` at a
+time, each waiting at most `StartLimits.wait` for its turn, else `StartBusy` and the agent is told to try again in
+a few seconds, before anything was read or counted against the person), and its CPU work runs in a small pool of
+worker threads, off the event loop, so the answer turns of other conversations go on while it runs. Threads share
+the GIL: a thread that wants it gets it from the running one after `sys.getswitchinterval()` (5 ms by default), and
+the event loop wants it back after every wait (a database read, a message sent), so an answer turn of a few steps
+lost 5 ms per step to a start's worker. Serving sets the interval to SWITCH_INTERVAL_S (bot/hosting.py): a
+measured burst of starts at 12,000 people took answer turns' p99 from 10.7 s (generation on the loop) to 0.37 s
+(in a thread, 5 ms) and 0.13 s (1 ms).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections import OrderedDict
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from microsoft_agents.hosting.core import TurnContext
 
@@ -29,11 +45,37 @@ from graph.directory import LoadedContext
 from verification import Policy, Question, RiskAssessment, Step, VerificationSession, assess_risk
 from verification.clock import Clock
 from verification.factors import Factor
+from verification.plan import decode_plan, encode_plan
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 OPEN_SESSION = "watchword.open_session"  # turn_state: the session this turn sealed or opened last
 BEGUN = "watchword.session_begun"  # turn_state: this turn began a session (the bot times its first question)
-PLANS_KEPT = 512  # open sessions whose plans stay parsed in memory (a few MB); others are read back when needed
+# Open sessions' plans held in memory, as their compact bytes (verification/plan.py: ~10-30 KB each), up to this
+# many bytes (setting WATCHWORD_PLAN_MEMORY_MB); the least recently used are read back from the store when needed.
+PLAN_MEMORY_BYTES = 64 * 1024 * 1024
+RISKS_KEPT = 512  # sessions whose sign-in risk is being read in the background
 RISK_DEADLINE = timedelta(seconds=20)  # after the start: past it, the "sign-ins unavailable" rule decides
+START_WORKERS = 2  # threads choosing questions: the GIL runs one at a time, a second is ready as the first ends
+SWITCH_INTERVAL_S = 0.001  # how soon the event loop gets the GIL back from a worker (see the module doc)
+
+
+@dataclass(frozen=True)
+class StartLimits:
+    """How many starts run at once (reading Graph, choosing questions) and how long one may wait for its turn
+    (settings: WATCHWORD_STARTS_AT_ONCE, WATCHWORD_START_WAIT_S)."""
+
+    at_once: int = 16
+    wait: timedelta = timedelta(seconds=5)
+
+
+class StartBusy(Exception):
+    """No turn to start within the wait (too many starts at once): nothing was read, nothing counted."""
+
+    def __init__(self, waited_s: float) -> None:
+        super().__init__(f"no turn to start within {waited_s:.1f} s")
+        self.waited_s = waited_s
 
 
 @dataclass(frozen=True)
@@ -48,13 +90,37 @@ class Started:
 
 
 class SessionKeeper:
-    def __init__(self, records: VerificationRecords, sealer: Sealer, clock: Clock, capacity: int = PLANS_KEPT) -> None:
+    def __init__(self, records: VerificationRecords, sealer: Sealer, clock: Clock,
+                 plan_memory_bytes: int = PLAN_MEMORY_BYTES, *, limits: StartLimits = StartLimits()) -> None:
         self._records = records
         self._sealer = sealer
         self._clock = clock
-        self._capacity = capacity
-        self._plans: OrderedDict[str, tuple[Question, ...]] = OrderedDict()
+        self._plan_memory = plan_memory_bytes
+        self._plan_bytes = 0  # held now, the sum of len() of _plans' values
+        self._limits = limits
+        self._turns = _Turns(limits.at_once)
+        self._workers = ThreadPoolExecutor(START_WORKERS, thread_name_prefix="watchword-start")
+        self._plans: OrderedDict[str, bytes] = OrderedDict()  # session id -> its plan, encoded (encode_plan)
         self._risks: OrderedDict[str, asyncio.Future[RiskAssessment]] = OrderedDict()  # session id -> final risk
+
+    def close(self) -> None:
+        """Stop the worker threads (a start still choosing its questions finishes; none begins)."""
+        self._workers.shutdown(wait=False, cancel_futures=True)
+
+    @asynccontextmanager
+    async def starting(self) -> AsyncIterator[None]:
+        """A turn to start a verification: wait for one of `at_once`, at most `wait`; else StartBusy."""
+        began = time.monotonic()
+        if not await self._turns.take(self._limits.wait.total_seconds()):
+            raise StartBusy(time.monotonic() - began)
+        try:
+            yield
+        finally:
+            self._turns.give_back()
+
+    async def off_loop(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`work(*args, **kwargs)` in a worker thread: CPU-heavy steps of a start, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._workers, lambda: work(*args, **kwargs))
 
     async def begin(self, context: TurnContext, loaded: LoadedContext, policy: Policy, *, actor: Actor,
                     target_id: str, self_service: bool, available: frozenset[Factor] = frozenset(),
@@ -76,7 +142,8 @@ class SessionKeeper:
         if after_limit:  # locked out, yet let through for the strong factors (verify_dialog): the session knows
             attempts = max(attempts, policy.max_attempts_per_day)
         pending = loaded.sign_ins_later is not None
-        first = session.start(loaded.context, loaded.org, policy, risk, attempts, available, risk_pending=pending)
+        first = await self.off_loop(session.start, loaded.context, loaded.org, policy, risk, attempts, available,
+                                    risk_pending=pending)
         if pending and first.decision is None:
             self._remember_risk(session.id, asyncio.ensure_future(_final_risk(loaded, policy, own)))
         sealed = await self.start(context, session, actor=actor, target_id=target_id, self_service=self_service,
@@ -91,16 +158,17 @@ class SessionKeeper:
         """Record the new session with its sealed plan (see VerificationRecords.open_session); its sealed
         progress, for the dialog's state."""
         plan = session.plan()
-        sealed_plan = None
-        if plan:
-            encoded = json.dumps([q.to_dict() for q in plan], separators=(",", ":")).encode("utf-8")
-            sealed_plan = self._sealer.encrypt(encoded)
+        encoded, sealed_plan = await self.off_loop(self._seal_plan, plan) if plan else (b"", None)
         await self._records.open_session(session_id=session.id, actor=actor, target_id=target_id,
                                          self_service=self_service, policy=policy, risk=risk,
                                          required_bits=required_bits, expires_at=expires_at,
                                          sealed_plan=sealed_plan)
-        self._keep(session.id, plan)
+        self._keep(session.id, encoded)
         return self.seal(context, session)[0]
+
+    def _seal_plan(self, plan: tuple[Question, ...]) -> tuple[bytes, str]:
+        encoded = encode_plan(plan)
+        return encoded, self._sealer.encrypt(encoded)
 
     def seal(self, context: TurnContext, session: VerificationSession) -> tuple[dict[str, Any], dict[str, Any]]:
         """(sealed, snapshot): the session's progress sealed for the dialog's state, and its `to_dict()`.
@@ -109,7 +177,7 @@ class SessionKeeper:
         sealed = self._sealer.seal(snapshot)
         context.turn_state[OPEN_SESSION] = (sealed, session, snapshot)
         if session.decision is not None:
-            self._plans.pop(session.id, None)  # its secrets die with it (the store drops its copy on close)
+            self._forget(session.id)  # its secrets die with it (the store drops its copy on close)
         return sealed, snapshot
 
     async def open(self, context: TurnContext, sealed: dict[str, Any]) -> tuple[VerificationSession, dict[str, Any]]:
@@ -156,31 +224,92 @@ class SessionKeeper:
 
     def _remember_risk(self, session_id: str, future: asyncio.Future[RiskAssessment]) -> None:
         self._risks[session_id] = future
-        while len(self._risks) > self._capacity:
+        while len(self._risks) > RISKS_KEPT:
             self._risks.popitem(last=False)[1].cancel()
 
     async def _plan(self, session_id: str) -> tuple[Question, ...] | None:
-        plan = self._plans.get(session_id)
-        if plan is not None:
+        encoded = self._plans.get(session_id)
+        if encoded is not None:
             self._plans.move_to_end(session_id)
-            return plan
+            return _decoded(encoded)
         token = await self._records.sealed_plan(session_id)
         if token is None:
             return None
-        try:
-            plan = tuple(Question.from_dict(q) for q in json.loads(self._sealer.decrypt(token)))
-        except (KeyError, TypeError, ValueError) as err:
-            raise SealError(f"the verification's plan cannot be read: {err}") from None
-        self._keep(session_id, plan)
+        encoded = self._sealer.decrypt(token)
+        plan = _decoded(encoded)
+        self._keep(session_id, encoded)
         return plan
 
-    def _keep(self, session_id: str, plan: tuple[Question, ...]) -> None:
-        if not plan:
+    def _keep(self, session_id: str, encoded: bytes) -> None:
+        """Hold the plan, forgetting the least recently used ones beyond the memory budget."""
+        if not encoded:
             return
-        self._plans[session_id] = plan
-        self._plans.move_to_end(session_id)
-        while len(self._plans) > self._capacity:
-            self._plans.popitem(last=False)
+        self._forget(session_id)
+        self._plans[session_id] = encoded
+        self._plan_bytes += len(encoded)
+        while self._plan_bytes > self._plan_memory and len(self._plans) > 1:
+            self._plan_bytes -= len(self._plans.popitem(last=False)[1])
+
+    def _forget(self, session_id: str) -> None:
+        self._plan_bytes -= len(self._plans.pop(session_id, b""))
+
+    @property
+    def plan_bytes(self) -> int:
+        """Bytes of plans held in memory now."""
+        return self._plan_bytes
+
+
+def _decoded(encoded: bytes) -> tuple[Question, ...]:
+    """The plan `encode_plan` wrote; a plan stored before it (a list of `Question.to_dict()`) still opens, so
+    verifications in progress survive the upgrade."""
+    try:
+        if encoded.startswith(b"["):
+            return tuple(Question.from_dict(q) for q in json.loads(encoded))
+        return decode_plan(encoded)
+    except (KeyError, IndexError, TypeError, ValueError) as err:
+        raise SealError(f"the verification's plan cannot be read: {err}") from None
+
+
+class _Turns:
+    """At most `count` holders; a waiter gives up after its timeout. (A semaphore under asyncio.wait_for can be
+    acquired just as the wait times out, and its turn is then lost; here a turn handed over is always taken.)"""
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def take(self, timeout_s: float) -> bool:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(turn)
+        try:
+            await asyncio.wait_for(asyncio.shield(turn), timeout_s)
+        except TimeoutError:
+            if turn.done():
+                return True  # handed a turn just as the wait ran out: take it
+            self._drop(turn)
+            return False
+        except asyncio.CancelledError:
+            if turn.done():
+                self.give_back()
+            else:
+                self._drop(turn)
+            raise
+        return True
+
+    def _drop(self, turn: asyncio.Future[None]) -> None:
+        turn.cancel()
+        self._waiters.remove(turn)
+
+    def give_back(self) -> None:
+        while self._waiters:
+            turn = self._waiters.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._free += 1
 
 
 async def _final_risk(loaded: LoadedContext, policy: Policy,

@@ -11,6 +11,7 @@ session row, transcript and audit through `VerificationRecords`.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,17 +26,18 @@ from dialogs.ports import (
     Messenger,
     Protection,
     ResetLedger,
-    Sealer,
     VerificationRecords,
 )
 from dialogs.proof_dialog import ProofDialog
 from dialogs.reset_dialog import ResetPasswordDialog
-from dialogs.session_keeper import SessionKeeper
+from dialogs.session_keeper import SessionKeeper, StartBusy, Started
 from dialogs.wording import decision_view, person_view, recovered_view, requirement_lines, risk_view
-from graph.directory import Directory, DirectoryError, UserNotFound
+from graph.directory import Directory, DirectoryError, GraphUnavailable, Unavailability, UserNotFound
 from verification import Flag, Outcome, Person, Policy
 from verification.clock import Clock
 from verification.factors import Factor
+
+log = logging.getLogger(__name__)
 
 MAX_CHOICES = 8
 
@@ -64,7 +66,7 @@ def new_ref() -> str:
 
 class VerifyDialog(ComponentDialog):
     def __init__(self, directory: Directory, records: VerificationRecords, messenger: Messenger,
-                 ledger: ResetLedger, sealer: Sealer, cards: CardRenderer, clock: Clock) -> None:
+                 ledger: ResetLedger, sessions: SessionKeeper, cards: CardRenderer, clock: Clock) -> None:
         super().__init__(VerifyDialog.__name__)
         self._directory = directory
         self._records = records
@@ -75,7 +77,7 @@ class VerifyDialog(ComponentDialog):
         self.add_dialog(WaterfallDialog(f"{VerifyDialog.__name__}.steps", [
             self.search_step, self.start_step, self.decision_step, self.reset_step]))
         self.add_dialog(CardPrompt())
-        self._sessions = SessionKeeper(records, sealer, clock)
+        self._sessions = sessions
         self.add_dialog(ProofDialog(records, messenger, self._sessions, cards, clock))
         self.add_dialog(ResetPasswordDialog(directory, records, messenger, ledger, cards, clock))
         self.initial_dialog_id = f"{VerifyDialog.__name__}.steps"
@@ -126,33 +128,15 @@ class VerifyDialog(ComponentDialog):
         refused, locked_until = await self._refusal(step.context, actor, target, policy)
         if refused:
             return await step.end_dialog()
-        try:
-            loaded = await self._directory.load_context(actor.tenant_id, target["id"])
-        except UserNotFound:
-            await self._notice(step.context, "Not found", f"{target['name']} is no longer in the directory.")
+        try:  # a turn to start first: past the limit the agent hears "busy" and nothing is read or counted
+            async with self._sessions.starting():
+                began = await self._read_and_begin(step.context, actor, target, policy, locked_until)
+        except StartBusy as busy:
+            await self._busy(step.context, actor, target, waited_s=busy.waited_s, why="starts_at_once")
             return await step.end_dialog()
-        except DirectoryError as err:
-            await self._notice(step.context, "I can't read their Microsoft 365 data right now", str(err),
-                               "Try again in a minute, or verify them another way.")
+        if began is None:  # refused, or Graph could not be read: the agent was told
             return await step.end_dialog()
-        if loaded.context.unavailable:  # the console's home counts these: a source often missing needs fixing
-            await self._records.audit("graph.sources_unavailable", "partial", actor=actor, subject=target["id"],
-                                      details={"sources": sorted(loaded.context.unavailable)})
-        if loaded.context.is_federated:
-            await self._refuse(step.context, actor, target, Protection.FEDERATED)
-            return await step.end_dialog()
-        if loaded.context.is_guest or not loaded.context.account_enabled:  # as Graph says now, whatever sync said
-            await self._refuse(step.context, actor, target,
-                               Protection.GUEST if loaded.context.is_guest else Protection.DISABLED)
-            return await step.end_dialog()
-        manager = loaded.context.manager
-        available = await self._available(actor, target["id"], manager)
-        if locked_until is not None and not available:  # after the limit only the code or the manager could do
-            await self._locked_out(step.context, actor, target, locked_until, strong_possible=True)
-            return await step.end_dialog()
-        started = await self._sessions.begin(step.context, loaded, policy, actor=actor, target_id=target["id"],
-                                             self_service=False, available=available,
-                                             after_limit=locked_until is not None)
+        started, manager, available = began
         first, sealed = started.first, started.sealed
         requirements = requirement_lines(policy, first, available)
         if locked_until is not None:
@@ -226,6 +210,58 @@ class VerifyDialog(ComponentDialog):
             "session_id": step.values["session_id"], "actor": actor.to_dict(), "target": target})
 
     # --- helpers -------------------------------------------------------------------------------------------
+    async def _read_and_begin(self, context: TurnContext, actor: Actor, target: dict[str, str], policy: Policy,
+                              locked_until: datetime | None) -> tuple[Started, Person | None, frozenset[Factor]] | None:
+        """Read the person's Microsoft 365 data and begin verifying them; None when that ended with a notice
+        (not found, Graph unavailable, refused on what Graph says now). With the session: the person's manager and
+        the strong factors that can be asked."""
+        try:
+            loaded = await self._directory.load_context(actor.tenant_id, target["id"])
+        except UserNotFound:
+            await self._notice(context, "Not found", f"{target['name']} is no longer in the directory.")
+            return None
+        except GraphUnavailable as err:
+            if err.cause is Unavailability.BUSY:  # Watchword's own connections, not Graph, ran out
+                await self._busy(context, actor, target, waited_s=None, why="graph_connections")
+            else:
+                await self._notice(context, "I can't read their Microsoft 365 data right now", str(err),
+                                   "Try again in a minute, or verify them another way.")
+            return None
+        except DirectoryError as err:
+            await self._notice(context, "I can't read their Microsoft 365 data right now", str(err),
+                               "Try again in a minute, or verify them another way.")
+            return None
+        if loaded.context.unavailable:  # the console's home counts these: a source often missing needs fixing
+            await self._records.audit("graph.sources_unavailable", "partial", actor=actor, subject=target["id"],
+                                      details={"sources": sorted(loaded.context.unavailable)})
+        if loaded.context.is_federated:
+            await self._refuse(context, actor, target, Protection.FEDERATED)
+            return None
+        if loaded.context.is_guest or not loaded.context.account_enabled:  # as Graph says now, whatever sync said
+            await self._refuse(context, actor, target,
+                               Protection.GUEST if loaded.context.is_guest else Protection.DISABLED)
+            return None
+        manager = loaded.context.manager
+        available = await self._available(actor, target["id"], manager)
+        if locked_until is not None and not available:  # after the limit only the code or the manager could do
+            await self._locked_out(context, actor, target, locked_until, strong_possible=True)
+            return None
+        started = await self._sessions.begin(context, loaded, policy, actor=actor, target_id=target["id"],
+                                             self_service=False, available=available,
+                                             after_limit=locked_until is not None)
+        return started, manager, available
+
+    async def _busy(self, context: TurnContext, actor: Actor, target: dict[str, str], *, waited_s: float | None,
+                    why: str) -> None:
+        """Too many verifications starting at once: say so, count nothing against the person, audit it."""
+        log.warning("verification start refused by load (%s)", why)
+        details: dict[str, Any] = {"why": why}
+        if waited_s is not None:
+            details["waited_ms"] = round(waited_s * 1000)
+        await self._records.audit("verification.refused", "busy", actor=actor, subject=target["id"], details=details)
+        card = self._cards.render("busy", person_name=target["name"], agent=True)
+        await context.send_activity(self._cards.activity(card, "Watchword is busy: try again in a few seconds"))
+
     @staticmethod
     def _chosen(step: WaterfallStepContext) -> dict[str, str] | None:
         result: dict[str, Any] = step.result

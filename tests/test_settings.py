@@ -193,3 +193,13 @@ def test_logs_are_json_lines_in_production_and_text_in_demo_mode():
     assert load(PRODUCTION).log_format == "json"
     assert load({}).log_format == "text"
     assert load({"WATCHWORD_LOG_FORMAT": "JSON"}).log_format == "json"
+
+
+def test_load_limits_have_sane_defaults_and_refuse_nonsense():
+    defaults = load({})
+    assert (defaults.starts_at_once, defaults.start_wait_s, defaults.plan_memory_mb) == (16, 5, 64)
+    tuned = load({"WATCHWORD_STARTS_AT_ONCE": "40", "WATCHWORD_START_WAIT_S": "10", "WATCHWORD_PLAN_MEMORY_MB": "256"})
+    assert (tuned.starts_at_once, tuned.start_wait_s, tuned.plan_memory_mb) == (40, 10, 256)
+    for name in ("WATCHWORD_STARTS_AT_ONCE", "WATCHWORD_START_WAIT_S", "WATCHWORD_PLAN_MEMORY_MB"):
+        with pytest.raises(SettingsError, match=name):
+            load({name: "0"})

@@ -41,6 +41,7 @@ ALL_CARDS = {
     "manager": lambda h: dict(person_name=h, question=h, context_line=h, data={"session": "s"}),
     "code_entry": lambda h: dict(note=h, data={"ref": "r"}),
     "waiting": lambda h: dict(title="Waiting", lines=[h], data={"ref": "r"}),
+    "busy": lambda h: dict(person_name=h, agent=True),
 }
 
 

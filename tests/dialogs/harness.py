@@ -33,11 +33,13 @@ from bot.agent import WatchwordAgent
 from bot.cards import card_of, card_text
 from bot.hosting import auth_configuration
 from bot.sealing import FernetSealer
+from dialogs.session_keeper import StartLimits
 from settings import Settings
 from store import Store
 from tests.dialogs.fakes import HELPDESK_GROUP, TENANT, FakeDirectory
 from tests.store.support import FakeClock, StoreTarget
-from verification import Person, Question, VerificationSession
+from verification import Person, VerificationSession
+from verification.plan import decode_plan
 
 BOT = ChannelAccount(id="28:watchword-bot", name="Watchword")
 SERVICE_URL = "https://smba.test/teams/"
@@ -242,7 +244,7 @@ class Teams:
             token = await self.store.sessions.sealed_plan(progress["id"])
             if token is None:
                 return None  # ended elsewhere (the store drops the plan): no question is really being asked
-            plan = [Question.from_dict(q) for q in json.loads(self.sealer.decrypt(token))]
+            plan = decode_plan(self.sealer.decrypt(token))
             asking = VerificationSession.from_dict(progress, self.clock, plan).asking
             if asking is None:
                 return None
@@ -250,17 +252,19 @@ class Teams:
         return None
 
 
-def build_agent(store: Store, directory: FakeDirectory, clock: FakeClock, sealer: FernetSealer) -> WatchwordAgent:
+def build_agent(store: Store, directory: FakeDirectory, clock: FakeClock, sealer: FernetSealer,
+                start_limits: StartLimits | None = None) -> WatchwordAgent:
     settings = Settings(bot_anonymous=True)
     connections = MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": auth_configuration(settings)})
     return WatchwordAgent(store=store, storage=store.conversation_state, directory=directory, sealer=sealer,
                           clock=clock, connection_manager=connections, app_id=BOT_APP_ID, anonymous=True,
-                          fallback_helpdesk_group=HELPDESK_GROUP)
+                          fallback_helpdesk_group=HELPDESK_GROUP, start_limits=start_limits)
 
 
 @asynccontextmanager
 async def open_teams(target: StoreTarget, clock: FakeClock, *, key: str | None = None,
-                     directory: FakeDirectory | None = None, outbox: Outbox | None = None) -> AsyncIterator[Teams]:
+                     directory: FakeDirectory | None = None, outbox: Outbox | None = None,
+                     start_limits: StartLimits | None = None) -> AsyncIterator[Teams]:
     """A bot over the store at `target`. A second call on the same target plays a restarted process; pass the
     first one's `outbox` to keep what the chats already show (Teams keeps it, whatever the bot does)."""
     store = await target.open(clock)
@@ -269,9 +273,12 @@ async def open_teams(target: StoreTarget, clock: FakeClock, *, key: str | None =
             await store.tenants.connect(TENANT, display_name="Contoso", granted_permissions=["User.Read.All"])
         sealer = FernetSealer(key or FernetSealer.generate_key())
         directory = directory or FakeDirectory(clock)
-        teams = Teams(build_agent(store, directory, clock, sealer), sealer, store, directory, clock)
+        teams = Teams(build_agent(store, directory, clock, sealer, start_limits), sealer, store, directory, clock)
         teams.outbox = outbox or teams.outbox
-        yield teams
+        try:
+            yield teams
+        finally:
+            teams.agent.close()
     finally:
         await store.close()
 

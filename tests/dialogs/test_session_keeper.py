@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import datetime
+import threading
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,10 +13,12 @@ import pytest
 
 from bot.sealing import FernetSealer
 from dialogs.ports import Actor, SealError
-from dialogs.session_keeper import SessionKeeper
+from dialogs.session_keeper import SessionKeeper, StartBusy, StartLimits
+from graph.directory import LoadedContext
 from tests.dialogs.fakes import TENANT, alan_context
 from tests.verification import builders as b
 from verification import Policy, VerificationSession, assess_risk
+from verification import session as session_module
 
 AGENT = Actor(TENANT, "aaaaaaaa-0000-4000-8000-000000000005", "Margaret", personal_chat=True)
 
@@ -61,7 +65,7 @@ async def test_the_plan_is_sealed_once_and_kept_in_memory() -> None:
 async def test_an_evicted_plan_is_read_back_from_the_records() -> None:
     records = PlanRecords()
     keeper = SessionKeeper(records, FernetSealer(FernetSealer.generate_key()), lambda: b.NOW,  # type: ignore[arg-type]
-                           capacity=1)
+                           plan_memory_bytes=1)
     first, sealed = await started(keeper)
     await started(keeper)  # evicts the first session's plan
     opened, _ = await keeper.open(turn(), sealed)
@@ -71,7 +75,7 @@ async def test_an_evicted_plan_is_read_back_from_the_records() -> None:
 async def test_a_session_whose_plan_is_gone_comes_back_asking_nothing() -> None:
     records = PlanRecords()
     keeper = SessionKeeper(records, FernetSealer(FernetSealer.generate_key()), lambda: b.NOW,  # type: ignore[arg-type]
-                           capacity=1)
+                           plan_memory_bytes=1)
     first, sealed = await started(keeper)
     await started(keeper)
     records.plans[first.id] = None  # the session ended elsewhere: the store dropped its plan
@@ -82,9 +86,106 @@ async def test_a_session_whose_plan_is_gone_comes_back_asking_nothing() -> None:
 async def test_a_plan_sealed_with_another_key_cannot_be_opened() -> None:
     records = PlanRecords()
     keeper = SessionKeeper(records, FernetSealer(FernetSealer.generate_key()), lambda: b.NOW,  # type: ignore[arg-type]
-                           capacity=1)
+                           plan_memory_bytes=1)
     first, sealed = await started(keeper)
     await started(keeper)
     records.plans[first.id] = FernetSealer(FernetSealer.generate_key()).encrypt(b"[]")
     with pytest.raises(SealError):
         await keeper.open(turn(), sealed)
+
+
+async def test_plans_held_in_memory_are_bounded_by_bytes_and_the_evicted_are_read_back() -> None:
+    records = PlanRecords()
+    keeper = SessionKeeper(records, FernetSealer(FernetSealer.generate_key()), lambda: b.NOW)  # type: ignore[arg-type]
+    first, sealed = await started(keeper)
+    one_plan = keeper.plan_bytes
+    assert 0 < one_plan < 64_000
+    budget = 3 * one_plan + one_plan // 2  # room for three plans of this size
+    keeper = SessionKeeper(records, FernetSealer(FernetSealer.generate_key()), lambda: b.NOW,  # type: ignore[arg-type]
+                           plan_memory_bytes=budget)
+    first, sealed = await started(keeper)
+    for _ in range(5):
+        await started(keeper)
+        assert keeper.plan_bytes <= budget
+    assert records.reads == 0
+    opened, _ = await keeper.open(turn(), sealed)  # the first was evicted long ago
+    assert records.reads == 1 and opened.check().prompt == first.check().prompt
+    assert keeper.plan_bytes <= budget
+
+
+async def test_a_decided_session_gives_its_plans_memory_back() -> None:
+    keeper = SessionKeeper(PlanRecords(), FernetSealer(FernetSealer.generate_key()), lambda: b.NOW)  # type: ignore[arg-type]
+    session, sealed = await started(keeper)
+    opened, _ = await keeper.open(turn(), sealed)
+    opened.cancel()
+    keeper.seal(turn(), opened)
+    assert keeper.plan_bytes == 0
+
+
+async def test_question_generation_runs_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a start chooses its questions, the event loop still runs other conversations' work: here a trivial
+    task that the generation itself waits for (on the loop, generation would wait in vain)."""
+    loop_ran = threading.Event()
+    seen: list[bool] = []
+    real = session_module.generate_questions
+
+    def generation_that_waits_for_the_loop(*args: Any) -> Any:
+        seen.append(loop_ran.wait(timeout=30))  # a safety net only: set at once when the loop is free
+        return real(*args)
+
+    monkeypatch.setattr(session_module, "generate_questions", generation_that_waits_for_the_loop)
+    context = alan_context(b.NOW)
+    loaded = LoadedContext(context, b.org(), 1, 1, 0.0)
+
+    async def trivial() -> None:
+        loop_ran.set()
+
+    class Records(PlanRecords):
+        async def own_resets(self, *_: Any, **__: Any) -> list[Any]:
+            return []
+
+        async def admit(self, **_: Any) -> int:
+            return 0
+
+    keeper = SessionKeeper(Records(), FernetSealer(FernetSealer.generate_key()), lambda: b.NOW)  # type: ignore[arg-type]
+    begin = asyncio.create_task(keeper.begin(turn(), loaded, Policy(), actor=AGENT, target_id=context.profile.id,
+                                             self_service=False))
+    await asyncio.sleep(0)  # the start runs up to its first wait: on the loop, that would be the whole generation
+    await asyncio.create_task(trivial())
+    started_ = await begin
+    keeper.close()
+    assert seen == [True] and started_.first.prompt is not None
+
+
+async def test_a_start_beyond_the_limit_waits_its_turn_then_is_told_busy() -> None:
+    keeper = SessionKeeper(PlanRecords(), FernetSealer(FernetSealer.generate_key()), lambda: b.NOW,  # type: ignore[arg-type]
+                           limits=StartLimits(at_once=1, wait=timedelta(milliseconds=50)))
+    order: list[str] = []
+    async with keeper.starting():
+        with pytest.raises(StartBusy):
+            async with keeper.starting():
+                order.append("second ran")
+    async with keeper.starting():  # the turn came back
+        order.append("third ran")
+    assert order == ["third ran"]
+
+
+async def test_a_waiting_start_gets_the_turn_handed_back_by_the_one_before() -> None:
+    keeper = SessionKeeper(PlanRecords(), FernetSealer(FernetSealer.generate_key()), lambda: b.NOW,  # type: ignore[arg-type]
+                           limits=StartLimits(at_once=1, wait=timedelta(seconds=30)))
+    order: list[str] = []
+    first_in = asyncio.Event()
+
+    async def first() -> None:
+        async with keeper.starting():
+            first_in.set()
+            order.append("first")
+            await asyncio.sleep(0)
+
+    async def second() -> None:
+        await first_in.wait()
+        async with keeper.starting():
+            order.append("second")
+
+    await asyncio.gather(first(), second())
+    assert order == ["first", "second"]
