@@ -612,7 +612,12 @@ def _cause(said: list[Said], question: Question | None, memory: Memory, outcome:
     if first is None or question is None:
         return "unexplained (no record of the answer)"
     if question.form is Form.MULTIPLE_CHOICE:
-        return "recognised no option" if first.meant is None else "picked a true option the product calls wrong"
+        if first.meant is None:
+            return "recognised no option"
+        if question.correct_option is not None and normalize(first.text) == normalize(
+                question.options[question.correct_option]):
+            return "picked the right option, already credited earlier (proves nothing new)"
+        return "picked an option true by the wording that the product calls wrong: CHECK the decoys"
     if first.meant is None:
         if "blank" in first.noise:
             return "blanked: said I don't know"
