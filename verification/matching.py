@@ -39,7 +39,16 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from functools import lru_cache
 
-from verification.names import allowed_edits, close, given_exact, normalize, tokens, typo_distance, within_edits
+from verification.names import (
+    allowed_edits,
+    close,
+    given_exact,
+    name_forms,
+    normalize,
+    tokens,
+    typo_distance,
+    within_edits,
+)
 from verification.questions.model import AnswerType, Candidate, Form, Question
 
 
@@ -175,11 +184,20 @@ def is_bare_name(text: str) -> bool:
 
 
 def with_full_name(bare: str, follow_up: str) -> str:
-    """Combine "Tim" with the answer to "their full name?": "Berners-Lee" -> "Tim Berners-Lee"."""
+    """Combine "Tim" with the answer to "their full name?": "Berners-Lee" -> "Tim Berners-Lee". When the answer
+    says the first name again, it is the full name on its own, even if the first name comes back with a slip of
+    the agent's fingers or as the name it is short for ("Bil", then "Bill Smith"; "Bill", then "William Smith"):
+    putting both together would name nobody."""
     if is_skip(follow_up):
         return bare
-    repeated = set(_person_words(bare)) & set(_person_words(follow_up))
+    said = _person_words(follow_up)
+    repeated = any(_same_first_name(b, w) for b in _person_words(bare) for w in said)
     return follow_up if repeated else f"{bare} {follow_up}"
+
+
+def _same_first_name(a: str, b: str) -> bool:
+    """Two typed words for one first name: equal, within the typo budget, or linked by the nicknames table."""
+    return close(a, b) or given_exact(a, b)
 
 
 # The most edits allowed_edits grants any word (it is capped).
@@ -200,6 +218,7 @@ class _Name:
 
     given: tuple[str, ...]
     plain_given: tuple[str, ...]  # each given word normalised again, for the typo budget (names.close)
+    nicknames: frozenset[str]  # the given words' nickname forms (Bill, Will for William), the given words left out
     surname: tuple[str, ...]
     display: tuple[str, ...]
     forms: tuple[str, ...]  # the full name said exactly: given surname, surname given, display
@@ -214,8 +233,10 @@ def _name(given: str | None, surname: str | None, display: str) -> _Name:
     display_words = tokens(display)
     plain_given = tuple(normalize(g) for g in given_words)
     forms = (" ".join(given_words + surname_words), " ".join(surname_words + given_words), " ".join(display_words))
-    return _Name(given_words, plain_given, surname_words, display_words, forms,
-                 tuple(len(f.split()) for f in forms), frozenset(plain_given + surname_words + display_words))
+    nicknames = frozenset().union(*(name_forms(g) for g in plain_given)) - frozenset(plain_given)
+    return _Name(given_words, plain_given, nicknames, surname_words, display_words, forms,
+                 tuple(len(f.split()) for f in forms),
+                 frozenset(plain_given + surname_words + display_words) | nicknames)
 
 
 def _name_of(c: Candidate) -> _Name:
@@ -259,7 +280,7 @@ def _strength(said: _Said, name: _Name) -> tuple[Strength, bool]:
     """person_strength, the answer's words prepared once for all the candidates."""
     if said.typed in name.forms:
         return Strength.FULL, True
-    saw_given = saw_surname = saw_initial = False
+    saw_given = saw_surname = saw_initial = saw_nickname = False
     exact = True
     for w in said.words:
         near = said.near[w]
@@ -271,9 +292,11 @@ def _strength(said: _Said, name: _Name) -> tuple[Strength, bool]:
             saw_surname, exact = True, exact and w in name.surname
         elif len(w) == 1 and any(s.startswith(w) for s in name.surname):
             saw_initial = True
+        elif not near.isdisjoint(name.nicknames):  # a nickname with a typo ("Bil" for Bill): only with the surname
+            saw_nickname, exact = True, False
         elif near.isdisjoint(name.display):
             return _fuzzy_phrase(said, name)  # a word that belongs to someone else: "Alan Smith"
-    if saw_given and (saw_surname or saw_initial):
+    if (saw_given or saw_nickname) and (saw_surname or saw_initial):
         return Strength.FULL, exact
     if saw_given:
         return Strength.GIVEN, exact

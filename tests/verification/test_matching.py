@@ -31,6 +31,15 @@ def test_nickname_kate_matches_katherine():
     assert result("Kate Johnson") is MatchResult.CORRECT
 
 
+def test_nickname_with_a_typo_and_the_surname_matches():
+    assert result("Bil Smith") is MatchResult.CORRECT  # the agent typed Bill with one l
+    assert result("Kat Jonhson") is MatchResult.CORRECT
+
+
+def test_nickname_with_a_typo_alone_names_nobody():
+    assert result("Bil") is MatchResult.WRONG  # without the surname, a mistyped nickname is too loose a fit
+
+
 def test_typo_in_full_name_is_forgiven():
     assert result("Kathrine Jonson") is MatchResult.CORRECT
     assert result("Tim Bernes-Lee") is MatchResult.CORRECT
@@ -116,6 +125,14 @@ def test_bare_name_detection_and_completion():
     assert with_full_name("Tim", "Berners-Lee") == "Tim Berners-Lee"
     assert with_full_name("Tim", "Tim Berners-Lee") == "Tim Berners-Lee"
     assert with_full_name("Tim", "I don't know") == "Tim"
+
+
+def test_a_full_name_after_a_mistyped_or_short_first_name_is_judged_on_its_own():
+    assert with_full_name("Bil", "Bill Smith") == "Bill Smith"  # the first try was mistyped
+    assert with_full_name("Bill", "William Smith") == "William Smith"
+    assert result(with_full_name("Mrk", "Mark Smith"), accepted=(WILLIAM, Candidate("u-m", "Mark Smith", "Mark",
+                                                                                     "Smith"))) is MatchResult.CORRECT
+    assert with_full_name("Ada", "Tim Berners-Lee") == "Ada Tim Berners-Lee"  # another name: both are judged
 
 
 COMPILERS = Candidate("g1", "Compilers Team")
