@@ -113,13 +113,16 @@ class DirectorySnapshot:
             found = self._department_indexes.setdefault(key, DepartmentIndex.build(members))
         return found
 
-    def prepare(self) -> None:
+    def prepare(self, previous: DirectorySnapshot | None = None) -> None:
         """Work out now (the background refresh calls this off the event loop) what the first verifications would
-        otherwise each work out on first use: the lookups, the name counts, every department's index."""
+        otherwise each work out on first use: the lookups, the name counts, every department's index (carrying
+        over from the `previous` snapshot's what still holds)."""
         for prop in ("by_id", "by_address", "reports", "stable_order", "name_counts"):
             getattr(self, prop)
-        for department in self.departments:
-            self.department_index(department)
+        before = previous._department_indexes if previous is not None else {}
+        for key, members in self.departments.items():
+            if key not in self._department_indexes:
+                self._department_indexes[key] = DepartmentIndex.build(members, before.get(key))
 
 
 def snapshot(items: Sequence[Json], complete: bool) -> DirectorySnapshot:
@@ -196,10 +199,10 @@ class _MappedCatalogue:
     ids: frozenset[str]
 
 
-def _prepared(fact: Fact, items: list[Json], complete: bool) -> Any:
+def _prepared(fact: Fact, items: list[Json], complete: bool, previous: Any) -> Any:
     value = fact.build(items, complete)
     if isinstance(value, DirectorySnapshot):
-        value.prepare()
+        value.prepare(previous if isinstance(previous, DirectorySnapshot) else None)
     return value
 
 
@@ -273,7 +276,7 @@ class TenantFacts:
                 current = self.cache.get((tenant_id, part))
                 if self._fresh(self.cache, (tenant_id, part)) and getattr(current, "complete", True):
                     continue
-                value = await self._read(tokens, fact, deadline)
+                value = await self._read(tokens, fact, deadline, current)
                 if value is not None:
                     self.cache.put((tenant_id, part), value)
             catalogue = self.cache.get((tenant_id, "catalogue")) or ()
@@ -308,7 +311,7 @@ class TenantFacts:
                     ids = frozenset(str(u["id"]) for u in mapping.values(res.body) if u.get("id"))
                     self.group_members.put((tenant_id, gid), ids)
 
-    async def _read(self, tokens: GraphTokenProvider, fact: Fact, deadline: Deadline) -> Any:
+    async def _read(self, tokens: GraphTokenProvider, fact: Fact, deadline: Deadline, previous: Any = None) -> Any:
         url: str | None = fact.url
         items: list[Json] = []
         pages = 0
@@ -324,4 +327,4 @@ class TenantFacts:
             pages += 1
             url = relative_link(self.graph_url, res.next_link) if res.next_link else None
         # A whole directory is tens of thousands of users to map and index: off the event loop.
-        return await asyncio.to_thread(_prepared, fact, items, url is None)
+        return await asyncio.to_thread(_prepared, fact, items, url is None, previous)

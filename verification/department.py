@@ -42,12 +42,17 @@ class NameIndex:
     _close: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, people: Iterable[Person]) -> NameIndex:
+    def build(cls, people: Iterable[Person], like: NameIndex | None = None) -> NameIndex:
+        """`like`: the same department's index from the previous snapshot. When the name words are the same (people
+        come and go, names rarely do), its typo neighbours, already worked out, carry over."""
         found: dict[str, set[str]] = {}
         for p in people:
             for word in name_words(p):
                 found.setdefault(word, set()).add(p.id)
-        return cls({w: frozenset(ids) for w, ids in found.items()}, tuple(found))
+        ids_by_word = {w: frozenset(ids) for w, ids in found.items()}
+        if like is not None and like.ids_by_word.keys() == ids_by_word.keys():
+            return cls(ids_by_word, like.words, like._close)
+        return cls(ids_by_word, tuple(found))
 
     def close_words(self, word: str) -> tuple[str, ...]:
         """The index's words a caller could mean by `word` with typos (names.close keeps the budget of the longer
@@ -76,7 +81,8 @@ class DepartmentIndex:
     names: NameIndex
 
     @classmethod
-    def build(cls, members: Sequence[Person]) -> DepartmentIndex:
+    def build(cls, members: Sequence[Person], like: DepartmentIndex | None = None) -> DepartmentIndex:
+        """`like`: the department's index from the previous snapshot, whose memoised work carries over."""
         unique: dict[str, Person] = {}
         for p in members:
             unique.setdefault(p.id, p)
@@ -96,7 +102,7 @@ class DepartmentIndex:
             human_ids=frozenset(p.id for p in humans),
             by_office={k: frozenset(v) for k, v in by_office.items()},
             by_title={k: frozenset(v) for k, v in by_title.items()},
-            names=NameIndex.build(people),
+            names=NameIndex.build(people, like.names if like is not None else None),
         )
 
     def same_office(self, office: str | None) -> frozenset[str]:

@@ -18,7 +18,7 @@ The impostor model (see README.md):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from verification.context import OrgKnowledge, Person, UserContext
@@ -201,6 +201,13 @@ class PeopleRanking:
         if found is None:
             found = self._memo["names"] = NameIndex.build(self.people)
         return found  # type: ignore[return-value]
+
+    def names_of(self, people: Mapping[str, Person]) -> NameIndex:
+        """`people` indexed by name word; the last such index is kept, as a question's scopes ask for the same."""
+        held = self._memo.get("names_of")
+        if held is None or held[0] != people:  # type: ignore[index]
+            held = self._memo["names_of"] = (people, NameIndex.build(people.values()))
+        return held[1]  # type: ignore[index,return-value]
 
     def candidates_in(self, rank: int) -> Sequence[Person]:
         """People who may be in tier `rank`, in an order fixed by their ids: the tier's own people, or for one of the

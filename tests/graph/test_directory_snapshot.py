@@ -66,6 +66,7 @@ async def test_a_departments_index_is_built_once_per_snapshot_and_shared_until_t
         again = await loader.load(tenant, first_id, Deadline.after(8))
         assert again.org.department_index is not index
         assert again.org.department_index is not None and again.org.department_index.ids == index.ids
+        assert again.org.department_index.names._close is index.names._close  # the typo work carries over
         await loader.settle()
     finally:
         await loader.aclose()

@@ -106,3 +106,12 @@ def test_decoys_from_a_big_department_differ_from_seed_to_seed() -> None:
             for seed in map(str, range(10)) for q in generate_questions(context, org, Policy(), seed)
             if q.kind == "chats.chatted.choice"}
     assert len(seen) >= 8
+
+
+def test_a_new_snapshots_index_keeps_the_typo_work_of_the_last_when_the_names_are_the_same() -> None:
+    old = DepartmentIndex.build(b.DEPT)
+    assert old.names.close_words("dijkstar") == ("dijkstra",)
+    moved = DepartmentIndex.build((*b.DEPT[1:], b.DEPT[0]), like=old)  # same names, the directory's order changed
+    assert moved.names._close is old.names._close and "dijkstar" in moved.names._close
+    renamed = DepartmentIndex.build((*b.DEPT, b.person("u-new", "Grace", "Brewster")), like=old)
+    assert renamed.names._close is not old.names._close and renamed.names.close_words("brewstr") == ("brewster",)

@@ -216,7 +216,7 @@ def look_alikes(accepted: Sequence[Candidate], ranking: PeopleRanking, partners:
     partners, so a 5,000-person department costs what a 50-person one does."""
     keys = {c.key for c in accepted} | {ranking.target_id}
     partner_people = {p.person.id: p.person for p in partners.values() if p.person is not None}
-    indexes = (ranking.department.names, ranking.names(), NameIndex.build(partner_people.values()))
+    indexes = (ranking.department.names, ranking.names(), ranking.names_of(partner_people))
     found: set[str] = set()
     for c in accepted:
         for word in tokens(c.given):
