@@ -1,10 +1,10 @@
 """Is the caller's answer one of the accepted answers? Forgiving of how people talk, strict on identity.
 
 Forgiven: typos (edits scaled to word length, a swap of two letters counting as one), case and accents
-(José = jose), nicknames (Bill = William, Kate = Katherine), "Firstname L.", "Surname, Firstname", middle
-names; group names said loosely ("compilers" for "Compilers Team", any word order, generic words such as
-Team/Group/DL/All left out, added or mistyped: "Pricing Core Tem"); role names loosely ("helpdesk admin"
-for "Helpdesk Administrator").
+(José = jose), nicknames (Bill = William, Kate = Katherine; a mistyped one only beside the surname: "Bil Smith"),
+"Firstname L.", "Surname, Firstname", middle names; group names said loosely ("compilers" for "Compilers Team",
+any word order, generic words such as Team/Group/DL/All left out, added or mistyped: "Pricing Core Tem"); role
+names loosely ("helpdesk admin" for "Helpdesk Administrator").
 
 Strict on which group: names are compared word by word. Every distinguishing word must be said, each
 within its own typo budget, numbers exactly; nothing but generic words may be added. An exact (normalised)
