@@ -55,20 +55,20 @@ def plain(text: object, *, weight: str | None = None, size: str | None = None, c
     return {"type": "RichTextBlock", "inlines": [run]}
 
 
-# Status lines in Teams' own colours, WCAG AA (4.5:1) in every theme and never colour alone. Teams' host config
-# (light theme, as the Agents Playground ships it) draws Good #92C353 (2.07:1 on white) and Warning #F8D22A (1.47:1):
-# both fail, so neither is used. Default is each theme's own text colour (#252424 on white, 15.5:1; white on dark;
-# the high-contrast theme's text colour) and Attention is #C4314B (5.4:1 on white), which Teams lightens on dark
-# backgrounds. So a status is bold text in Default or Attention, and its words ("Verified", "Not verified", "Stop:
-# ...", "Sign-in risk: medium") carry the meaning on their own: the colour only repeats it.
+# Status lines that meet WCAG AA (4.5:1) in every Teams theme, and never colour alone. Teams' host configs
+# (tests/bot/test_cards.py holds them and checks every card in each) draw Good #92C353 (2.07:1 on the light
+# theme's white) and Warning #F8D22A (1.47:1), and on the dark theme's #2D2C2C Attention #D74654 (3.24:1): each fails
+# in some theme, so none is used. Default is each theme's own text colour (#252424 on white, 15.5:1; white on dark,
+# 13.9:1; the contrast theme's white on black, 21:1). So a status is bold text in the theme's own colour, and its
+# words ("Verified", "Not verified", "Stop: ...", "Sign-in risk: medium") carry the meaning on their own.
 TONES: dict[str, str] = {
     "good": "Default",
-    "warning": "Attention",
-    "attention": "Attention",
+    "warning": "Default",
+    "attention": "Default",
     "default": "Default",
-    "accent": "Accent",  # #6264A7 on white 5.4:1: for neutral emphasis, never for a status
+    "accent": "Accent",  # #6264A7 on white 5.4:1, #A6A7DC on dark 6.1:1: neutral emphasis, never a status
 }
-FAILING_COLORS = frozenset({"Good", "Warning"})  # never on a card: see TONES
+FAILING_COLORS = frozenset({"Good", "Warning", "Attention"})  # never on a card: see TONES
 
 
 def status(text: object, tone: str | None, *, size: str | None = None, limit: int = MAX_TEXT) -> dict[str, Any]:

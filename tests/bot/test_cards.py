@@ -127,11 +127,22 @@ async def test_a_whole_verification_with_a_hostile_name_sends_only_valid_cards(t
     assert any(hostile.display_name[:100] in card_text(c) for c in cards)
 
 
-# Teams' Adaptive Card host config, light theme, default container (as the Agents Playground ships it): the
-# foreground colours a card may name, on the card's white background.
-TEAMS_LIGHT_FOREGROUND = {"Default": "#252424", "Accent": "#6264A7", "Good": "#92C353", "Warning": "#F8D22A",
-                          "Attention": "#C4314B"}
-TEAMS_LIGHT_BACKGROUND = "#FFFFFF"
+# The foreground colours a card may name, on the card's background, in each Teams theme, as Teams' Adaptive Card host
+# configs give them (default container):
+# - default (light): the host config the Agents Playground ships (it renders cards with Teams' light theme);
+# - dark: microsoft/AdaptiveCards samples/HostConfig/microsoft-teams-dark.json (the designer's Teams dark host);
+# - contrast: no host config is published; Teams' contrast theme is Fluent's (black, white text, yellow links, cyan
+#   selection, green disabled), and its renderer draws every foreground in that palette, so a colour name only
+#   picks which of those: the theme's text for Default, and the worst of the rest for every other name.
+TEAMS_THEMES: dict[str, tuple[str, dict[str, str]]] = {
+    "default": ("#FFFFFF", {"Default": "#252424", "Accent": "#6264A7", "Good": "#92C353", "Warning": "#F8D22A",
+                            "Attention": "#C4314B"}),
+    "dark": ("#2D2C2C", {"Default": "#FFFFFF", "Accent": "#A6A7DC", "Good": "#92C353", "Warning": "#F8D22A",
+                         "Attention": "#D74654"}),
+    "contrast": ("#000000", {"Default": "#FFFFFF", "Accent": "#3FF23F", "Good": "#3FF23F", "Warning": "#3FF23F",
+                             "Attention": "#3FF23F"}),
+}
+TEAMS_LIGHT_BACKGROUND, TEAMS_LIGHT_FOREGROUND = TEAMS_THEMES["default"]
 
 
 def _contrast(a: str, b: str) -> float:
@@ -145,8 +156,11 @@ def _contrast(a: str, b: str) -> float:
 
 
 def _colours(node: object) -> list[str]:
+    """Every foreground colour a card names (a text without one is drawn in the theme's Default)."""
     if isinstance(node, dict):
         found = [node["color"]] if isinstance(node.get("color"), str) else []
+        if node.get("type") in ("TextBlock", "TextRun") and "color" not in node:
+            found.append("Default")
         return found + [c for child in node.values() for c in _colours(child)]
     if isinstance(node, list):
         return [c for child in node for c in _colours(child)]
@@ -156,25 +170,40 @@ def _colours(node: object) -> list[str]:
 def test_the_teams_colours_the_issue_measured_are_the_ones_that_fail() -> None:
     assert round(_contrast(TEAMS_LIGHT_FOREGROUND["Good"], TEAMS_LIGHT_BACKGROUND), 2) == 2.07
     assert round(_contrast(TEAMS_LIGHT_FOREGROUND["Warning"], TEAMS_LIGHT_BACKGROUND), 2) == 1.47
+    dark_background, dark = TEAMS_THEMES["dark"]
+    assert round(_contrast(dark["Attention"], dark_background), 2) == 3.24  # Attention fails on dark
 
 
+@pytest.mark.parametrize("theme", sorted(TEAMS_THEMES))
 @pytest.mark.parametrize("tone", ["Good", "good", "Warning", "Attention", "Default", None])
-def test_status_text_meets_wcag_aa_whatever_the_tone(tone: str | None) -> None:
+def test_status_text_meets_wcag_aa_whatever_the_tone_in_every_teams_theme(theme: str, tone: str | None) -> None:
+    background, foreground = TEAMS_THEMES[theme]
     cards = [render("notice", title="Your password was reset", lines=["x"], tone=tone),
              render("decision", **{**ALL_CARDS["decision"]("Alan"), "color": tone}),
              render("person", **ALL_CARDS["person"]("Alan") | {"risk": {"level": "low", "color": tone, "lines": []}}),
-             render("password", **ALL_CARDS["password"]("Alan"))]
+             render("password", **ALL_CARDS["password"]("Alan") | {"not_told": True})]
     for card in cards:
         for colour in _colours(card):
             assert colour not in FAILING_COLORS
-            assert _contrast(TEAMS_LIGHT_FOREGROUND[colour], TEAMS_LIGHT_BACKGROUND) >= 4.5, colour
+            ratio = _contrast(foreground[colour], background)
+            assert ratio >= 4.5, f"{colour} in Teams' {theme} theme: {ratio:.2f}:1"
+
+
+@pytest.mark.parametrize("name", sorted(p.name.removesuffix(".json.j2") for p in CARDS_DIR.glob("*.json.j2")))
+def test_every_cards_text_meets_wcag_aa_in_every_teams_theme(name: str) -> None:
+    card = render(name, **ALL_CARDS[name]("Alan"))
+    for theme, (background, foreground) in TEAMS_THEMES.items():
+        for colour in _colours(card):
+            ratio = _contrast(foreground[colour], background)
+            assert ratio >= 4.5, f"{name}: {colour} in Teams' {theme} theme: {ratio:.2f}:1"
 
 
 def test_a_status_is_bold_words_not_colour_alone() -> None:
     block = status("Verified", "Good", size="Large")
     [run] = block["inlines"]
     assert run["text"] == "Verified" and run["weight"] == "Bolder" and "color" not in run  # the theme's own text
-    assert status("Not verified", "Attention")["inlines"][0]["color"] == "Attention"
+    [stop] = status("Stop: wrong code", "Attention")["inlines"]
+    assert stop["text"] == "Stop: wrong code" and stop["weight"] == "Bolder" and "color" not in stop
 
 
 @pytest.mark.parametrize("audience", ["agent", "user"])
