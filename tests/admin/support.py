@@ -54,11 +54,11 @@ def build_app(settings: Settings, *, tokens: Any = None, directory: Any = None) 
             app[DIRECTORY] = directory
         yield
 
-    # Right after app.py's own contexts (store, tokens, directory): the fakes replace the real ones before the
-    # console's and the bot's contexts pick them up.
+    # Right after app.py's last own context (store, tokens, directory; others such as the metrics listener may sit
+    # between them): the fakes replace the real ones before the console's and the bot's contexts pick them up.
     contexts = list(app.cleanup_ctx)
-    first_other = next((i for i, ctx in enumerate(contexts) if ctx.__module__ != "app"), len(contexts))
-    app.cleanup_ctx.insert(first_other, fakes)
+    last_own = max(i for i, ctx in enumerate(contexts) if ctx.__module__ == "app")
+    app.cleanup_ctx.insert(last_own + 1, fakes)
     return app
 
 
