@@ -90,8 +90,19 @@ class VerifyDialog(ComponentDialog):
             await self._notice(step.context, "Who is on the phone?",
                                "Type verify and their name or email, for example: verify Alan Turing.")
             return await step.end_dialog()
-        try:
-            people = await self._directory.find_people(actor.tenant_id, query, limit=MAX_CHOICES)
+        try:  # the search is a start's first Graph call: it takes a turn too (see SessionKeeper.starting)
+            async with self._sessions.starting():
+                people = await self._directory.find_people(actor.tenant_id, query, limit=MAX_CHOICES)
+        except StartBusy as busy:
+            await self._busy(step.context, actor, None, waited_s=busy.waited_s, why="starts_at_once")
+            return await step.end_dialog()
+        except GraphUnavailable as err:
+            if err.cause is Unavailability.BUSY:  # Watchword's own connections, not Graph, ran out
+                await self._busy(step.context, actor, None, waited_s=None, why="graph_connections")
+            else:
+                await self._notice(step.context, "I can't search the directory right now", str(err),
+                                   "Try again in a minute.")
+            return await step.end_dialog()
         except DirectoryError as err:
             await self._notice(step.context, "I can't search the directory right now",
                                str(err), "Try again in a minute.")
@@ -251,15 +262,17 @@ class VerifyDialog(ComponentDialog):
                                              after_limit=locked_until is not None)
         return started, manager, available
 
-    async def _busy(self, context: TurnContext, actor: Actor, target: dict[str, str], *, waited_s: float | None,
-                    why: str) -> None:
-        """Too many verifications starting at once: say so, count nothing against the person, audit it."""
+    async def _busy(self, context: TurnContext, actor: Actor, target: dict[str, str] | None, *,
+                    waited_s: float | None, why: str) -> None:
+        """Too many verifications starting at once: say so, count nothing against the person (`target`; None while
+        searching for them), audit it."""
         log.warning("verification start refused by load (%s)", why)
         details: dict[str, Any] = {"why": why}
         if waited_s is not None:
             details["waited_ms"] = round(waited_s * 1000)
-        await self._records.audit("verification.refused", "busy", actor=actor, subject=target["id"], details=details)
-        card = self._cards.render("busy", person_name=target["name"], agent=True)
+        await self._records.audit("verification.refused", "busy", actor=actor,
+                                  subject=target["id"] if target else None, details=details)
+        card = self._cards.render("busy", person_name=target["name"] if target else None, agent=True)
         await context.send_activity(self._cards.activity(card, "Watchword is busy: try again in a few seconds"))
 
     @staticmethod
