@@ -17,16 +17,19 @@ the person on the card when several match, then answers each question card with 
 Action.Execute invoke Teams sends, the answer typed into the card) after a think time of 3-10 s (times
 `--think-scale`), until a decision; when verified, it resets the password (Reset password, then confirm). The
 caller answers as the real employee would, from devtenant's ground truth (bench.truth): most remember well; a
-share (`--careless-share`) forget, blank and mistype, so some verifications fail, as on a real day. One more agent
-verifies one person before the ramp (warm-up: Watchword's per-tenant caches filled, as on a running service);
-it is not counted.
+share (`--careless-share`) forget, blank and mistype, so some verifications fail, as on a real day.
+
+Before the ramp, a few more agents verify someone one at a time, nothing else running (`--calibrate`, after one
+cold verification that fills Watchword's per-tenant caches, as on a running service): each of their turns' CPU is
+measured alone. None of them is counted in the figures but quiet_*_cpu_ms.
 
 Figures (the last line is JSON):
 - first_question_p50_ms / _p99_ms: from sending `verify` to the first question card arriving at the fake
   connector (over the starts that reached a question; a choice among namesakes is answered at once and its
-  turn counted in).
+  turn counted in). first_reply_p99_ms is over every start, to its first card whatever it said.
 - answer_p99_ms: from pressing Submit on a question to the next card (question or decision) arriving, and the
-  invoke's HTTP answer. Reset turns are apart (reset_turn_p99_ms): they wait for Graph's PATCH.
+  invoke's HTTP answer. decision_turn_p99_ms is over the answers that brought the decision (which may wait for
+  the sign-in risk); reset turns are apart (reset_turn_p99_ms): they wait for Graph's PATCH.
 - errors: turns with no reply within --reply-timeout-s, a 5xx, or the turn-error card (bot/turn_errors.py).
 - refused_by_load: starts answered with a card that refuses because of Watchword's own load: a "busy" card (any
   card whose text says "busy" or "try again in a few seconds"), or "I can't read their Microsoft 365 data right
@@ -34,21 +37,31 @@ Figures (the last line is JSON):
   own throttling, Graph's documented limits, is what the product must live within, so it counts too).
   Every refusal is listed by title in `refusals`; those for the person themselves (thin data, risky
   sign-ins, locked out) are decisions about the person, not load, and are counted in `outcomes`.
-- start_cpu_ms: Watchword's CPU per start, estimated from /proc: user+system CPU time (utime+stime of
-  /proc/<pid>/stat, summed over the app process and any process it started, e.g. a worker pool) over the whole
-  measured run, less idle CPU (the rate measured over a quiet window before the ramp) and less the answer turns'
-  CPU, divided by the starts. The answer turns' CPU per turn is measured in the tail: after every start got its
-  first reply, only answer, decision and reset turns run (answer_cpu_ms_per_turn). A start's background work
-  that runs into the tail (its sign-in logs arrive 1.5 s later) is counted with the answers, so this leans low
-  by that; cpu_ms_per_verification (all of Watchword's CPU over the run, per verification) has no such split.
+- start_cpu_ms: Watchword's CPU per start under load, from /proc: user+system CPU time (utime+stime, and of
+  children waited for, in /proc/<pid>/stat; summed over the app process and any process it started, e.g. a worker
+  pool) over the whole ramp until the last verification ended, less idle CPU (its rate over a quiet window before
+  the ramp), less the answer and reset turns' CPU (their counts times their CPU measured alone in the
+  calibration), divided by the starts. So what the load adds (collections over many open verifications,
+  contention) is put on the starts. quiet_start_cpu_ms is a start's CPU alone (from `verify` until 2.5 s after its
+  first question: the sign-in logs it reads in the background included); cpu_ms_per_verification is all of
+  Watchword's CPU over the run per verification, with no split. /proc counts in clock ticks (10 ms): fine over
+  the run, coarse for one turn, so the calibration's are averages over its turns.
 - kb_per_open_verification: VmRSS (/proc/<pid>/status, summed over the app's processes) at the sample with the
   most verifications open (a first question shown, no decision yet), less VmRSS just before the ramp, divided by
   that count; sampled every 0.25 s. RSS never shrinks much in CPython, so this counts what the starts' garbage
   left behind as well: an upper bound on what an open verification holds.
+- graph_*: how Graph (devtenant) did during the ramp: its requests' times as its access log has them, 429s and
+  5xx, its CPU per start and the share of the run its one process was busy. graph_fine is false when it was
+  busy 80% of the time or its p99 exceeded its injected latency by 400 ms: refusals are then likely Graph's
+  doing (devtenant's own CPU: its people search and filters scan the whole organisation per request, ~0.4 s of
+  CPU each at 50,000 people), not Watchword's load, and the run says so.
 - echo_p99_ms: the echo agent replaying the same schedule (each agent's start, turns and think times), its
   turns measured the same way: the floor of a turn on this SDK and machine.
 
-Figures compare within one run (ratios), not across machines: these are shared 2-core machines.
+Also: counts of outcomes, decisions, refusals by title and resets, and each target with whether it was met
+(`targets`; issue 11's at 200 agents, and at 500 and more agents its two for 500). `--profile FILE` keeps a
+cProfile of Watchword during the ramp. Figures compare within one run (ratios), not across machines: these are
+shared 2-core machines.
 """
 
 from __future__ import annotations
@@ -167,6 +180,7 @@ class Journey:
     kinds: Counter[str] = field(default_factory=Counter)  # turns by kind: start (verify, choice), answer, reset
     cpu_s: Counter[str] = field(default_factory=Counter)
     first_question_ms: float | None = None
+    first_reply_ms: float | None = None  # to the start's first card, whatever it was (a refusal too)
     answer_ms: list[float] = field(default_factory=list)
     decision_ms: float | None = None  # of the answer turn whose next card was the decision
     reset_ms: list[float] = field(default_factory=list)
@@ -265,6 +279,7 @@ class Run:
             more_card, more_ms, error = await self.send(j, "start", chosen, first_card)
             card, ms = more_card, ms + more_ms
         j.first_reply, j.start_turns = time.perf_counter(), len(j.pauses)
+        j.first_reply_ms = ms if card is not None else None
         if card is None:
             j.end, j.errors = error, j.errors + 1
             return
@@ -378,12 +393,36 @@ async def fresh_database(url: str | None, tmp: Path) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def devtenant(args: argparse.Namespace, tmp: Path) -> AsyncIterator[dict[str, Any]]:
+async def devtenant(args: argparse.Namespace, tmp: Path) -> AsyncIterator[tuple[dict[str, Any], int]]:
+    """devtenant in its own process (its log, access log included, in tmp/devtenant.log): its ready line, its pid."""
     from bench.faults import devtenant as faults_devtenant
 
     options = argparse.Namespace(seed=args.seed, users=args.people, latency_ms=args.latency_ms, fault_rate=0.0)
-    async with faults_devtenant(options, tmp) as (ready, _process):
-        yield ready
+    async with faults_devtenant(options, tmp) as (ready, process):
+        yield ready, process.pid
+
+
+ACCESS = re.compile(r"devtenant\.access: (\S+) (/v1\.0/\S*) (\d{3}) ([\d.]+) ms")
+
+
+def graph_health(log: Path, offset: int, cpu_s: float, run_s: float, latency_ms: float) -> dict[str, Any]:
+    """How Graph (devtenant) did during the ramp, from its access log after `offset` and its CPU: whether a
+    refusal can be Watchword's own load. Its times are from the request being read to the answer (the injected
+    latency included); a request waiting for devtenant's busy loop to read it is not in them, its CPU share is."""
+    with log.open("rb") as f:
+        f.seek(offset)
+        lines = f.read().decode(errors="replace").splitlines()
+    hits = [m for m in map(ACCESS.search, lines) if m]
+    times = [float(m.group(4)) for m in hits]
+    share = cpu_s / run_s if run_s else 0.0
+    p99 = percentile(times, 0.99)
+    return {"graph_requests": len(hits), "graph_p50_ms": percentile(times, 0.50), "graph_p99_ms": p99,
+            "graph_throttled": sum(1 for m in hits if m.group(3) == "429"),
+            "graph_5xx": sum(1 for m in hits if m.group(3).startswith("5")),
+            "graph_cpu_share": round(share, 2),
+            # devtenant's one process busy most of the time, or its answers far slower than the latency it adds:
+            # Graph is not fine, and what Watchword refused may be Graph's doing, not its own load's.
+            "graph_fine": share < 0.8 and (p99 is None or p99 <= latency_ms + 400)}
 
 
 # --- the run -------------------------------------------------------------------------------------------------
@@ -440,7 +479,7 @@ Schedule = list[tuple[float, list[float]]]  # each agent's start moment and paus
 
 
 async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connector, http: ClientSession,
-                        database_url: str, ready: dict[str, Any], org: Any, truth: Any
+                        database_url: str, ready: dict[str, Any], graph_pid: int, org: Any, truth: Any
                         ) -> tuple[dict[str, Any], Schedule]:
     from cryptography.fernet import Fernet
 
@@ -468,10 +507,13 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
         sampler = asyncio.create_task(sample(run, pid, samples, stop))
         if args.profile:
             bot.process.send_signal(signal.SIGUSR1)
+        graph_log = tmp / "devtenant.log"
+        graph_offset, graph_cpu0 = graph_log.stat().st_size, tree_cpu_s(graph_pid)
         cpu0, t0 = tree_cpu_s(pid), time.perf_counter()
         progress(f"ramp: {args.agents} agents within {args.ramp_s} s")
         await asyncio.gather(*(run.verify(j, t0) for j in journeys))
         cpu_end, t_end = tree_cpu_s(pid), time.perf_counter()
+        graph_cpu = tree_cpu_s(graph_pid) - graph_cpu0
         if args.profile:
             bot.process.send_signal(signal.SIGUSR2)
             await asyncio.sleep(2.0)  # the stats written before the process is stopped
@@ -480,6 +522,8 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
         progress("every verification ended")
     figures = figures_of(args, journeys, calibration[1:], samples, baseline_rss, idle_rate, cpu_end - cpu0,
                          t_end - t0)
+    figures.update(graph_health(graph_log, graph_offset, graph_cpu, t_end - t0, args.latency_ms))
+    figures["graph_cpu_ms_per_start"] = round(1000 * graph_cpu / figures["starts"], 1) if figures["starts"] else None
     return figures, [(j.start_at, j.pauses) for j in journeys]
 
 
@@ -526,6 +570,7 @@ def figures_of(args: argparse.Namespace, journeys: list[Journey], calibration: l
         "echo_p99_ms": None,  # the echo agent's replay fills it
         "answer_p50_ms": percentile(answers, 0.50),
         "first_question_max_ms": percentile(first, 1.0),
+        "first_reply_p99_ms": percentile([j.first_reply_ms for j in journeys if j.first_reply_ms is not None], 0.99),
         "decision_turn_p99_ms": percentile([j.decision_ms for j in journeys if j.decision_ms is not None], 0.99),
         "reset_turn_p99_ms": percentile(resets, 0.99),
         "quiet_start_cpu_ms": ms(quiet_start),
@@ -625,7 +670,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         connector, http = await outer.enter_async_context(teams())
         async with contextlib.AsyncExitStack() as watchword:  # devtenant and the database: Watchword's only
             # The echo agent starts meanwhile (it idles until its turn), and outlives Watchword's processes.
-            ready, echo = await asyncio.gather(
+            (ready, graph_pid), echo = await asyncio.gather(
                 watchword.enter_async_context(devtenant(args, tmp)),
                 outer.enter_async_context(server(echo_command, dict(os.environ), tmp / "echo.log"))
                 if not args.no_echo else asyncio.sleep(0))
@@ -633,7 +678,8 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             database_url = await watchword.enter_async_context(fresh_database(args.database_url, tmp))
             org = await org_made  # the bench's own copy of devtenant's organisation, made meanwhile: the ground truth
             truth = GroundTruth(org, datetime.now(UTC), Policy())
-            figures, schedule = await run_watchword(args, tmp, connector, http, database_url, ready, org, truth)
+            figures, schedule = await run_watchword(args, tmp, connector, http, database_url, ready, graph_pid, org,
+                                                    truth)
         if echo is not None:  # after Watchword and devtenant stopped: the floor on a machine as quiet as it was
             latencies, lost = await run_echo(echo, schedule, connector, http, args.reply_timeout_s)
             progress("echo agent replayed the schedule")
@@ -657,6 +703,11 @@ def report(f: dict[str, Any]) -> None:
           f"{f['quiet_reset_cpu_ms']} ms; idle {f['idle_cpu_ms_per_s']} ms/s")
     print(f"  memory {f['baseline_rss_mb']} MB before the ramp, "
           f"{f['peak_rss_mb']} MB at most, {f['peak_open_verifications']} verifications open at once at most")
+    print(f"  Graph (devtenant): {f['graph_requests']} requests, p50 {f['graph_p50_ms']} ms, "
+          f"p99 {f['graph_p99_ms']} ms as devtenant timed them, {f['graph_throttled']} throttled, "
+          f"{f['graph_5xx']} 5xx; its CPU "
+          f"{f['graph_cpu_ms_per_start']} ms per start, busy {f['graph_cpu_share']:.0%} of the run"
+          + ("" if f["graph_fine"] else ": NOT FINE, so refusals may be Graph's doing, not Watchword's load"))
     print(f"  errors {f['errors']}, refused by load {f['refused_by_load']}; resets {f['resets']}")
     print(f"  how they ended: {', '.join(f'{k} {v}' for k, v in sorted(f['outcomes'].items()))}")
 
