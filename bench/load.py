@@ -48,20 +48,24 @@ Figures (the last line is JSON):
   the run, coarse for one turn, so the calibration's are averages over its turns.
 - kb_per_open_verification: VmRSS (/proc/<pid>/status, summed over the app's processes) at the sample with the
   most verifications open (a first question shown, no decision yet), less VmRSS just before the ramp, divided by
-  that count; sampled every 0.25 s. RSS never shrinks much in CPython, so this counts what the starts' garbage
-  left behind as well: an upper bound on what an open verification holds.
+  that count (null when fewer than 10 were ever open at once); sampled every 0.25 s. RSS never shrinks much in
+  CPython, so this counts what the starts' garbage left behind as well: an upper bound on what an open
+  verification holds.
 - graph_*: how Graph (devtenant) did during the ramp: its requests' times as its access log has them, 429s and
   5xx, its CPU per start and the share of the run its one process was busy. graph_fine is false when it was
   busy 80% of the time or its p99 exceeded its injected latency by 400 ms: refusals are then likely Graph's
   doing (devtenant's own CPU: its people search and filters scan the whole organisation per request, ~0.4 s of
   CPU each at 50,000 people), not Watchword's load, and the run says so.
+- watchword_run_queue_share, graph_run_queue_share: the share of the run each process was ready to run but
+  waited for a CPU (/proc/<pid>/task/*/schedstat). On a shared machine this says how much of the latencies is
+  the machine's other work; `--nice -10` (as root) puts the processes under test ahead of it.
 - echo_p99_ms: the echo agent replaying the same schedule (each agent's start, turns and think times), its
   turns measured the same way: the floor of a turn on this SDK and machine.
 
 Also: counts of outcomes, decisions, refusals by title and resets, and each target with whether it was met
 (`targets`; issue 11's at 200 agents, and at 500 and more agents its two for 500). `--profile FILE` keeps a
-cProfile of Watchword during the ramp. Figures compare within one run (ratios), not across machines: these are
-shared 2-core machines.
+cProfile of Watchword (the calibration's warm verifications and the ramp). Figures compare within one run
+(ratios), not across machines: these are shared 2-core machines.
 """
 
 from __future__ import annotations
@@ -98,6 +102,7 @@ GRAPH_REFUSALS = frozenset({"I can't read their Microsoft 365 data right now",
 BUSY = re.compile(r"\bbusy\b|try again in a few seconds", re.IGNORECASE)
 CANCELLED_NOTICE = "Previous verification cancelled"
 SAMPLE_S = 0.25
+MIN_OPEN = 10  # fewer verifications open at once than this, and memory per open verification is mostly noise
 BEGAN = time.perf_counter()
 
 
@@ -121,7 +126,7 @@ def serve_app() -> int:
     ready = json.loads(os.environ[DEVTENANT_ENV])
     settings = load_settings().replace(port=0).with_devtenant(ready)
     with mock.patch.object(app, "load_settings", lambda *a, **k: settings):
-        if os.environ.get(PROFILE_ENV):  # cProfile on between SIGUSR1 and SIGUSR2 (the ramp), as bench.turns does
+        if os.environ.get(PROFILE_ENV):  # cProfile on between SIGUSR1 and SIGUSR2, as bench.turns does
             from bench.turns import serve_profiled
 
             return serve_profiled(os.environ[PROFILE_ENV])
@@ -149,6 +154,17 @@ def tree_cpu_s(pid: int) -> float:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
     return total / CLK_TCK
+
+
+def tree_wait_s(pid: int) -> float:
+    """Seconds the threads of `pid` and its processes spent ready to run but waiting for a CPU (the run queue, in
+    /proc/<pid>/task/<tid>/schedstat): on a shared machine, time the work under test was starved, not working."""
+    total = 0
+    for p in tree_pids(pid):
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
 
 
 def tree_rss_kb(pid: int) -> int:
@@ -238,7 +254,7 @@ class Run:
         return card, 1000 * (max(answered, reply.at) - started), ""
 
     async def think(self, j: Journey) -> None:
-        pause = self.rng.uniform(*THINK_S) * self.args.think_scale
+        pause = 0.0 if j.quiet else self.rng.uniform(*THINK_S) * self.args.think_scale  # calibration: no pacing
         j.pauses.append(pause)
         await asyncio.sleep(pause)
 
@@ -495,7 +511,9 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
         progress("Watchword ready; calibrating")
         run = Run(args, connector, http, bot, truth)
         pid = bot.process.pid
-        for j in calibration:  # one at a time, nothing else running: each turn's CPU is its own
+        for n, j in enumerate(calibration):  # one at a time, nothing else running: each turn's CPU is its own
+            if n == 1 and args.profile:  # from the first warm verification on
+                bot.process.send_signal(signal.SIGUSR1)
             await run.verify(j, time.perf_counter())
         progress("calibrated; idle")
         await asyncio.sleep(1.0)  # what the calibration left running settles
@@ -505,15 +523,15 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
         baseline_rss = tree_rss_kb(pid)
         samples, stop = Samples(), asyncio.Event()
         sampler = asyncio.create_task(sample(run, pid, samples, stop))
-        if args.profile:
-            bot.process.send_signal(signal.SIGUSR1)
         graph_log = tmp / "devtenant.log"
         graph_offset, graph_cpu0 = graph_log.stat().st_size, tree_cpu_s(graph_pid)
+        waits0 = tree_wait_s(pid), tree_wait_s(graph_pid)
         cpu0, t0 = tree_cpu_s(pid), time.perf_counter()
         progress(f"ramp: {args.agents} agents within {args.ramp_s} s")
         await asyncio.gather(*(run.verify(j, t0) for j in journeys))
         cpu_end, t_end = tree_cpu_s(pid), time.perf_counter()
         graph_cpu = tree_cpu_s(graph_pid) - graph_cpu0
+        waits = tree_wait_s(pid) - waits0[0], tree_wait_s(graph_pid) - waits0[1]
         if args.profile:
             bot.process.send_signal(signal.SIGUSR2)
             await asyncio.sleep(2.0)  # the stats written before the process is stopped
@@ -524,6 +542,11 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
                          t_end - t0)
     figures.update(graph_health(graph_log, graph_offset, graph_cpu, t_end - t0, args.latency_ms))
     figures["graph_cpu_ms_per_start"] = round(1000 * graph_cpu / figures["starts"], 1) if figures["starts"] else None
+    # Shares of the run each was ready to run but waited for a CPU: near 0 on a machine of its own; well above,
+    # the latencies are the machine's other work's as much as theirs (--nice puts them first).
+    figures["watchword_run_queue_share"] = round(waits[0] / (t_end - t0), 2)
+    figures["graph_run_queue_share"] = round(waits[1] / (t_end - t0), 2)
+    figures["nice"] = os.getpriority(os.PRIO_PROCESS, 0)
     return figures, [(j.start_at, j.pauses) for j in journeys]
 
 
@@ -550,7 +573,8 @@ def figures_of(args: argparse.Namespace, journeys: list[Journey], calibration: l
         start_cpu = (busy_cpu - others) / starts
     peak = max(range(len(samples.open)), key=lambda i: (samples.open[i], i), default=None)
     peak_open = samples.open[peak] if peak is not None else 0
-    kb_per_open = (samples.rss_kb[peak] - baseline_rss) / peak_open if peak is not None and peak_open else None
+    kb_per_open = (samples.rss_kb[peak] - baseline_rss) / peak_open if peak is not None and peak_open >= MIN_OPEN \
+        else None
     refusals = Counter(j.end.removeprefix("refused: ") for j in journeys if j.end.startswith("refused: "))
     graph_target = 2.5 * args.latency_ms + 500
 
@@ -708,6 +732,8 @@ def report(f: dict[str, Any]) -> None:
           f"{f['graph_5xx']} 5xx; its CPU "
           f"{f['graph_cpu_ms_per_start']} ms per start, busy {f['graph_cpu_share']:.0%} of the run"
           + ("" if f["graph_fine"] else ": NOT FINE, so refusals may be Graph's doing, not Watchword's load"))
+    print(f"  waiting for a CPU (the machine's other work): Watchword {f['watchword_run_queue_share']:.0%} of the "
+          f"run, devtenant {f['graph_run_queue_share']:.0%} (niceness {f['nice']})")
     print(f"  errors {f['errors']}, refused by load {f['refused_by_load']}; resets {f['resets']}")
     print(f"  how they ended: {', '.join(f'{k} {v}' for k, v in sorted(f['outcomes'].items()))}")
 
@@ -728,9 +754,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-s", type=float, default=2.0, help="quiet window before the ramp: Watchword's idle CPU")
     p.add_argument("--calibrate", type=int, default=2,
                    help="verifications run alone before the ramp, each turn's CPU measured (after one cold one)")
+    p.add_argument("--nice", type=int, help="run this bench and the processes it starts at this niceness (as root, "
+                   "negative puts them ahead of the machine's other work: a shared machine's load then disturbs the "
+                   "figures less)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-echo", action="store_true", help="skip the echo agent's replay (echo_p99_ms is then null)")
-    p.add_argument("--profile", metavar="FILE", help="write a cProfile of Watchword during the ramp to FILE (read it "
+    p.add_argument("--profile", metavar="FILE", help="write a cProfile of Watchword from the calibration's warm "
+                   "verifications to the end of the ramp to FILE (read it "
                    "with python -m pstats); profiling slows it down, so its figures are not comparable")
     p.add_argument("--keep-logs", metavar="DIR", help="copy the processes' logs here")
     p.add_argument("--serve-app", action="store_true", help=argparse.SUPPRESS)  # Watchword's process
@@ -743,6 +773,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve_app()
     if args.profile:
         args.profile = os.path.abspath(args.profile)  # the server runs elsewhere
+    if args.nice is not None:  # inherited by devtenant, Watchword and the echo agent
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         try:
             figures = asyncio.run(bench(args, Path(tmp)))
