@@ -285,13 +285,13 @@ class Run:
         verify = j.agent.activity(url, f"verify {j.target.display_name}")
         card, ms, error = await self.send(j, "start", verify, first_card)
         if card is not None and kind_of(card) == "people_choice":  # namesakes: the caller says which one (at once)
-            choice = next((a for a in actions(card) if a.get("verb") == "choose" and is_target(card, a, j.target)),
-                          None)
-            if choice is None:
+            button = next((a for a in actions(card) if a.get("verb") == "choose"), None)
+            person = chosen_value(card, j.target)
+            if button is None or person is None:
                 j.first_reply, j.end = time.perf_counter(), "refused: the person was not among the namesakes shown"
                 return
             j.pauses.append(0.0)
-            chosen = j.agent.click(url, "choose", choice["data"])
+            chosen = j.agent.click(url, "choose", {**button["data"], "person": person})
             more_card, more_ms, error = await self.send(j, "start", chosen, first_card)
             card, ms = more_card, ms + more_ms
         j.first_reply, j.start_turns = time.perf_counter(), len(j.pauses)
@@ -363,12 +363,14 @@ def refused_by_load(card: dict[str, Any]) -> bool:
     return title_of(card) in GRAPH_REFUSALS or any(BUSY.search(t) for t in texts(card))
 
 
-def is_target(card: dict[str, Any], action: dict[str, Any], target: Any) -> bool:
-    """Whether the choice button `action` on a people_choice card picks `target` (its details name their UPN)."""
-    index = int(action["data"]["person"])
-    containers = [e for e in card.get("body") or [] if e.get("type") == "Container"]
-    return index < len(containers) and any(target.user_principal_name.lower() in t.lower()
-                                           for t in texts(containers[index]))
+def chosen_value(card: dict[str, Any], target: Any) -> str | None:
+    """The value of the people_choice card's choice that is `target` (its label names their UPN), else None."""
+    for element in card.get("body") or []:
+        if element.get("type") == "Input.ChoiceSet" and element.get("id") == "person":
+            for choice in element.get("choices") or []:
+                if target.user_principal_name.lower() in str(choice.get("title", "")).lower():
+                    return str(choice.get("value"))
+    return None
 
 
 def first_card(activity: dict[str, Any]) -> bool:

@@ -81,9 +81,7 @@ def questions_put(decision: Decision) -> int:
 def person_view(person: Person) -> dict[str, str]:
     details = " · ".join(x for x in (person.job_title, person.department, person.upn or person.mail) if x)
     name = person.display_name or person.upn or person.id
-    # What a button that picks this person says (and a screen reader reads): whom, not "This one".
-    whom = ", ".join(x for x in (name, person.job_title, person.department) if x)
-    return {"id": person.id, "name": name, "details": details, "whom": whom}
+    return {"id": person.id, "name": name, "details": details}
 
 
 def risk_view(risk: RiskAssessment) -> dict[str, Any]:

@@ -25,8 +25,8 @@ HOSTILE = [
 ALL_CARDS = {
     "notice": lambda h: dict(title="Title", lines=[h, "second"], tone="Attention"),
     "help": lambda h: dict(audience="agent", short=False, self_service=False),
-    "people_choice": lambda h: dict(query=h, ref="r", people=[{"name": h, "details": h, "whom": h},
-                                                                        {"name": "B", "details": "", "whom": "B"}]),
+    "people_choice": lambda h: dict(query=h, ref="r", people=[{"name": h, "details": h},
+                                                                        {"name": "B", "details": ""}]),
     "person": lambda h: dict(person={"name": h, "details": h}, risk={"level": "medium", "color": "Warning",
                                                                   "lines": [h]}, requirements=[h]),
     "question": lambda h: dict(heading="Question 1 of at most 6", progress="▰▱▱▱▱▱", note=None, text=h,
@@ -222,9 +222,17 @@ def test_the_answer_box_submits_on_enter_with_the_cards_own_answer_action() -> N
     assert_valid_card(card)
 
 
-def test_the_person_picker_names_whom_each_button_picks() -> None:
-    people = [{"name": "Alan Turing", "details": "", "whom": "Alan Turing, Researcher, Computing"},
-              {"name": "Alan Turner", "details": "", "whom": "Alan Turner, Accountant, Finance"}]
+def test_the_person_picker_shows_each_whole_identity_wrapped_and_a_short_button() -> None:
+    long_title = "Principal Research Scientist, Cryptanalysis and Early Computing Programme (Hut 8)"
+    people = [{"name": "Alan Turing", "details": f"{long_title} · Computing · alan@contoso.example"},
+              {"name": "Alan Turner", "details": "Accountant · Finance · aturner@contoso.example"}]
     card = render("people_choice", query="alan", ref="r", people=people)
-    titles = [line for line in card_text(card).splitlines() if line.startswith("[Choose")]
-    assert titles == ["[Choose Alan Turing, Researcher, Computing]", "[Choose Alan Turner, Accountant, Finance]"]
+    [choices] = [e for e in card["body"] if e.get("type") == "Input.ChoiceSet"]
+    assert choices["wrap"] is True and choices["style"] == "expanded" and choices["isRequired"] is True
+    assert [c["title"] for c in choices["choices"]] == [
+        f"Alan Turing — {long_title} · Computing · alan@contoso.example",
+        "Alan Turner — Accountant · Finance · aturner@contoso.example"]  # whole, never clipped to a button's width
+    assert [c["value"] for c in choices["choices"]] == ["0", "1"]
+    buttons = [line for line in card_text(card).splitlines() if line.startswith("[")]
+    assert buttons == ["[Choose this person]", "[None of these]"]
+    assert_valid_card(card)

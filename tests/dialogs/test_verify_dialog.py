@@ -15,7 +15,6 @@ from tests.dialogs.harness import (
     database_bytes,
     find_action,
     is_question,
-    iter_actions,
     truthful_answer,
 )
 from verification import Outcome, SignIn
@@ -99,14 +98,15 @@ async def test_a_wrong_answer_moves_on_to_the_next_question(teams: Teams, agent:
 
 async def test_several_matches_get_a_choice_card(teams: Teams, agent: Chat) -> None:
     await agent.say("verify alan")
-    choice = card_text(agent.last_card())
-    assert choice.startswith("Who is on the phone?") and ALAN.display_name in choice
-    assert ALAN_TWIN.display_name in choice
-    buttons = [a["title"] for a in iter_actions(agent.last_card()) if a.get("verb") == "choose"]
-    twin = f"Choose {ALAN_TWIN.display_name}, {ALAN_TWIN.job_title}, {ALAN_TWIN.department}"
-    assert twin in buttons and len(set(buttons)) == len(buttons), buttons  # each says whom, none "This one"
-    first = next(b for b in buttons if b.startswith(f"Choose {ALAN.display_name}"))
-    await agent.click(first)
+    card = agent.last_card()
+    assert card_text(card).startswith("Who is on the phone?")
+    [choices] = [e for e in card["body"] if e.get("type") == "Input.ChoiceSet"]
+    titles = [c["title"] for c in choices["choices"]]
+    twin = next(t for t in titles if t.startswith(f"{ALAN_TWIN.display_name} — "))
+    assert ALAN_TWIN.job_title in twin and ALAN_TWIN.department in twin  # each choice says whom, none "This one"
+    assert len(set(titles)) == len(titles), titles
+    first = next(c["value"] for c in choices["choices"] if c["title"].startswith(f"{ALAN.display_name} — "))
+    await agent.click("Choose this person", {"person": first})
     assert "Verifying\nAlan Turing" in agent.text()
     assert is_question(agent.last_card())
 

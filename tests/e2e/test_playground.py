@@ -455,8 +455,9 @@ def start_verifying(chat: Chat, person: User, first: str = "question") -> dict[s
     if card_kind(card) == "people_choice":
         chat.shot("people-choice")
         since = len(chat.received)
-        row = chat.page.locator(f"{CARD} .ac-container").filter(has_text=person.user_principal_name).last
-        row.get_by_role("button", name=f"Choose {person.display_name}").click()
+        shown = chat.page.locator(CARD).filter(has_text="Who is on the phone?").last
+        shown.get_by_role("radio", name=re.compile(re.escape(person.user_principal_name))).check()
+        shown.get_by_role("button", name="Choose this person").click()
         card = chat.wait_for(since, "question", "code_entry", "decision", "notice")
     assert card_kind(card) == first, f"no {first} for {person.display_name}: {_details(card)}"
     expect(chat.page.locator(CARD).filter(has_text="Verifying").last).to_contain_text(person.display_name)
@@ -651,7 +652,7 @@ def test_the_agent_reads_plain_commands_sends_from_the_keyboard_and_a_cancel_cou
     chat.shot("cancelled-with-the-right-count")
 
 
-def test_the_person_picker_says_whom_each_button_picks(world: World, chat: Chat):
+def test_the_person_picker_shows_each_whole_identity_and_picks_the_one_chosen(world: World, chat: Chat):
     by_first: dict[str, list[User]] = {}
     for user in world.org.users.values():
         if user.account_enabled and not user.is_service_account and user.given_name:
@@ -663,12 +664,24 @@ def test_the_person_picker_says_whom_each_button_picks(world: World, chat: Chat)
     assert kind_of(card) == "people_choice", title_of(card)
     shown = chat.page.locator(CARD).filter(has_text="Who is on the phone?").last
     for person in namesakes:
-        whom = ", ".join(x for x in (person.display_name, person.job_title, person.department) if x)
-        expect(shown.get_by_role("button", name=f"Choose {whom}")).to_be_visible()
+        # Each choice is labelled with the whole identity (a screen reader reads it), and all of it is on screen:
+        # the label wraps instead of being cut off with an ellipsis as a long button title would be.
+        identity = " · ".join(x for x in (person.job_title, person.department, person.user_principal_name) if x)
+        choice = shown.get_by_role("radio", name=f"{person.display_name} — {identity}", exact=True)
+        expect(choice).to_be_visible()
+        label = shown.locator("label").filter(has_text=person.user_principal_name).first
+        expect(label).to_contain_text(f"{person.display_name} — {identity}")
+        clipped = label.evaluate("e => e.scrollWidth > e.clientWidth + 1 || getComputedStyle(e).textOverflow === "
+                                 "'ellipsis' && e.scrollWidth > e.clientWidth")
+        assert not clipped, f"the choice for {person.display_name} is cut off"
     expect(shown.get_by_role("button", name="This one")).to_have_count(0)
     problems = accessibility_problems(chat.page, CARD)
-    assert not [p for p in problems if p.startswith(("color-contrast", "button-name"))], problems
-    chat.shot("people-choice-says-whom")
+    assert not [p for p in problems if p.startswith(("color-contrast", "button-name", "label"))], problems
+    chat.shot("people-choice-shows-whole-identities")
+    picked = namesakes[-1]
+    shown.get_by_role("radio", name=re.compile(re.escape(picked.user_principal_name))).check()
     since = len(chat.received)
-    shown.get_by_role("button", name="None of these").click()
-    chat.wait_for(since, "notice")
+    shown.get_by_role("button", name="Choose this person").click()
+    chat.wait_for(since, "question", "code_entry", "decision", "notice")
+    expect(chat.page.locator(CARD).filter(has_text="Verifying").last).to_contain_text(picked.display_name)
+    chat.shot("people-choice-picked")
