@@ -15,8 +15,8 @@ signature check; checking the signature as well costs one cached request.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
-import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -82,7 +82,8 @@ class ConsoleSignIn:
         self._http.trust_env = False
         self._http.verify = str(ca_file) if ca_file else True
         self._apps: dict[str, msal.ConfidentialClientApplication] = {}
-        self._jwks: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._ssl = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None  # the signing keys' fetch
+        self._jwks: dict[str, jwt.PyJWKClient] = {}  # per tenant
         self._lock = threading.Lock()
         # The identity platform's own small pool, as graph/tokens.py: a hung sign-in blocks only these threads.
         self._pool = ThreadPoolExecutor(max_workers=TOKEN_THREADS, thread_name_prefix="msal-signin")
@@ -162,13 +163,12 @@ class ConsoleSignIn:
     def _verified_claims(self, id_token: str) -> dict[str, Any]:
         try:
             unverified = jwt.decode(id_token, options={"verify_signature": False})
-            header = jwt.get_unverified_header(id_token)
         except jwt.PyJWTError:
             raise SignInError("invalid_id_token", "the id token is malformed") from None
         tid = str(unverified.get("tid", ""))
         if not tid or "/" in tid:
             raise SignInError("invalid_id_token", "the id token names no tenant")
-        key = self._signing_key(tid, str(header.get("kid", "")))
+        key = self._signing_key(tid, id_token)
         try:
             return jwt.decode(
                 id_token, key, algorithms=["RS256"], audience=self._client_id,
@@ -177,30 +177,23 @@ class ConsoleSignIn:
         except jwt.PyJWTError as exc:
             raise SignInError("invalid_id_token", f"the id token was refused ({type(exc).__name__})") from None
 
-    def _signing_key(self, tid: str, kid: str) -> Any:
-        for refresh in (False, True):
-            keys = self._keys(tid, refresh)
-            for jwk in keys.get("keys", []):
-                if jwk.get("kid") == kid:
-                    return jwt.PyJWK(jwk).key
-        raise SignInError("invalid_id_token", "the id token is signed with a key the tenant does not publish")
-
-    def _keys(self, tid: str, refresh: bool) -> dict[str, Any]:
-        now = time.monotonic()
+    def _signing_key(self, tid: str, id_token: str) -> Any:
+        """The key the token names (`kid`) among those the tenant publishes, fetched with a timeout and cached
+        for an hour per tenant; an unknown `kid` fetches them again (at most every 30 s: PyJWKClient's cooldown)."""
         with self._lock:
-            cached = self._jwks.get(tid)
-        if cached and not refresh and now - cached[0] < _JWKS_TTL_S:
-            return cached[1]
+            client = self._jwks.get(tid)
+            if client is None:
+                client = self._jwks[tid] = jwt.PyJWKClient(
+                    f"{self._login_url}/{tid}/discovery/v2.0/keys", lifespan=_JWKS_TTL_S, timeout=HTTP_TIMEOUT_S,
+                    ssl_context=self._ssl)
         try:
-            response = self._http.get(f"{self._login_url}/{tid}/discovery/v2.0/keys", timeout=15)
-            response.raise_for_status()
-            keys = response.json()
-        except (requests.RequestException, ValueError) as exc:
+            return client.get_signing_key_from_jwt(id_token).key
+        except (jwt.PyJWKClientConnectionError, ValueError) as exc:
             raise SignInError("unreachable", f"the tenant's signing keys could not be read "
                               f"({type(exc).__name__})") from None
-        with self._lock:
-            self._jwks[tid] = (now, keys)
-        return keys
+        except jwt.PyJWTError:
+            raise SignInError("invalid_id_token", "the id token is signed with a key the tenant does not "
+                              "publish") from None
 
     def logout_url(self, tenant: str, post_logout_redirect_uri: str) -> str:
         """Microsoft's sign-out page, which comes back to `post_logout_redirect_uri`."""
