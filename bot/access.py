@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
+
+from cachetools import TLRUCache, TTLCache
 
 from graph.directory import Directory, DirectoryError, GraphUnavailable, Unavailability
 from store import Store
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 TENANT_TTL = timedelta(minutes=1)
 MEMBERSHIP_TTL = timedelta(minutes=2)
 FAILURE_TTL = timedelta(seconds=15)
-CACHE_LIMIT = 50_000  # entries per cache; past it the cache starts afresh (memory stays bounded)
+CACHE_LIMIT = 50_000  # entries per cache; past it the least recently used go (memory stays bounded)
 
 
 class Membership(StrEnum):
@@ -45,12 +47,6 @@ class AgentCheck:
         return self.membership is Membership.AGENT
 
 
-def remember(cache: dict, key: object, value: object) -> None:
-    if len(cache) >= CACHE_LIMIT:
-        cache.clear()
-    cache[key] = value
-
-
 def canonical(guid: str | None) -> str | None:
     try:
         return str(uuid.UUID(str(guid)))
@@ -66,8 +62,10 @@ class Access:
         self._clock = clock
         self._start_tenant = canonical(connected_at_start)
         self._fallback_group = canonical(fallback_helpdesk_group)
-        self._tenants: dict[str, tuple[bool, datetime]] = {}
-        self._members: dict[tuple[str, str], tuple[bool, datetime]] = {}
+        self._tenants: TTLCache[str, bool] = TTLCache(CACHE_LIMIT, TENANT_TTL, timer=clock)
+        # (tenant, user) -> (is a member, how long that holds): a failure is kept for less long than an answer.
+        self._members: TLRUCache[tuple[str, str], tuple[bool, timedelta]] = TLRUCache(
+            CACHE_LIMIT, ttu=lambda _key, entry, now: now + entry[1], timer=clock)
 
     async def tenant_connected(self, tenant_id: str | None) -> bool:
         tenant = canonical(tenant_id)
@@ -76,12 +74,10 @@ class Access:
         if tenant == self._start_tenant:
             return True
         cached = self._tenants.get(tenant)
-        now = self._clock()
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        if cached is not None:
+            return cached
         row = await self._store.tenants.get(tenant)
-        connected = row is not None and row.is_connected
-        remember(self._tenants, tenant, (connected, now + TENANT_TTL))
+        connected = self._tenants[tenant] = row is not None and row.is_connected
         return connected
 
     async def helpdesk_group(self, tenant_id: str) -> str | None:
@@ -95,14 +91,13 @@ class Access:
         tenant, user = canonical(tenant_id), canonical(user_id)
         if tenant is None or user is None:
             return AgentCheck(Membership.NOT_AGENT)
-        now = self._clock()
         cached = self._members.get((tenant, user))
-        if cached is not None and cached[1] > now:
+        if cached is not None:
             return AgentCheck(Membership.AGENT if cached[0] else Membership.NOT_AGENT)
         group = await self.helpdesk_group(tenant)
         if group is None:
             log.warning("tenant %s has no helpdesk group configured: nobody there is treated as an agent", tenant)
-            remember(self._members, (tenant, user), (False, now + FAILURE_TTL))
+            self._members[tenant, user] = (False, FAILURE_TTL)
             return AgentCheck(Membership.NOT_AGENT)
         try:
             member = await self._directory.is_member_of(tenant, user, group)
@@ -111,7 +106,7 @@ class Access:
             return AgentCheck(Membership.UNKNOWN, err.cause)
         except DirectoryError as err:  # the person is not in the directory (any more): not an agent
             log.warning("helpdesk membership of %s in tenant %s: %s", user, tenant, err)
-            remember(self._members, (tenant, user), (False, now + FAILURE_TTL))
+            self._members[tenant, user] = (False, FAILURE_TTL)
             return AgentCheck(Membership.NOT_AGENT)
-        remember(self._members, (tenant, user), (member, now + MEMBERSHIP_TTL))
+        self._members[tenant, user] = (member, MEMBERSHIP_TTL)
         return AgentCheck(Membership.AGENT if member else Membership.NOT_AGENT)

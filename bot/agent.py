@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from cachetools import TTLCache
 from microsoft_agents.activity import Activity, ActivityTypes, InvokeResponse
 from microsoft_agents.hosting.core import AgentApplication, TurnContext, TurnState
 from microsoft_agents.hosting.core.authorization import Connections
 from microsoft_agents.hosting.core.storage import Storage
 from microsoft_agents.hosting.dialogs import ComponentDialog, DialogInstance, DialogSet, DialogState
 
-from bot.access import Access, AgentCheck, Membership, canonical, remember
+from bot.access import CACHE_LIMIT, Access, AgentCheck, Membership, canonical
 from bot.cards import CARD_CONTENT_TYPE, Cards, clip
 from bot.dialog_state import DialogStateProperty
 from bot.ledger import StoreResetLedger
@@ -134,7 +135,7 @@ class WatchwordAgent:
         self.gate = TurnGate(store.turns)
         self._store = store
         self._clock = clock
-        self._refusals: dict[tuple[str, str], datetime] = {}
+        self._refusals: TTLCache[tuple[str, str], bool] = TTLCache(CACHE_LIMIT, REFUSAL_AUDIT_EVERY, timer=clock)
         self._dialog_state = DialogStateProperty()
         self._dialogs = DialogSet(self._dialog_state)
         # One keeper for both dialogs: one budget of plan memory, one count of starts at once.
@@ -401,10 +402,9 @@ class WatchwordAgent:
         if activity.type in (ActivityTypes.conversation_update, ActivityTypes.installation_update) \
                 and not self._bot_added(activity):
             return
-        now = self._clock()
         key = (str(tenant), user)
-        if self._refusals.get(key, datetime.min.replace(tzinfo=now.tzinfo)) <= now:
-            remember(self._refusals, key, now + REFUSAL_AUDIT_EVERY)
+        if key not in self._refusals:  # audited at most every REFUSAL_AUDIT_EVERY per person and tenant
+            self._refusals[key] = True
             await self._store.audit.append(action="bot.tenant_refused", outcome="refused",
                                            actor=clip(f"teams:{user or 'unknown'}", 200), subject=None,
                                            details={"tenant": clip(tenant or "none", 64),

@@ -17,11 +17,12 @@ from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cachetools import LRUCache
 from microsoft_agents.activity import Activity, ConversationReference
 from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
 from microsoft_agents.hosting.core.storage import Storage
 
-from bot.access import remember
+from bot.access import CACHE_LIMIT
 from bot.cards import Cards
 from bot.ledger import OOB_KEY, Record, StoreResetLedger, read_record, write_record
 from dialogs.ports import Actor, FactorAnswers, Notice
@@ -67,7 +68,7 @@ class ProactiveMessenger:
         # The Teams app's id in its manifest (manifest/package.py derives it from the bot's id): how Graph finds it.
         self._manifest_id = _manifest_id(app_id)
         # (tenant, user) -> (conversation, serviceUrl, time zone) as last saved
-        self._known: dict[tuple[str, str], tuple[str, str, str | None]] = {}
+        self._known: LRUCache[tuple[str, str], tuple[str, str, str | None]] = LRUCache(CACHE_LIMIT)
 
     # --- references ----------------------------------------------------------------------------------------
     async def remember(self, context: TurnContext, tenant_id: str) -> None:
@@ -89,7 +90,7 @@ class ProactiveMessenger:
             await self._store.conversation_refs.save(tenant_id, user_id, reference, time_zone=zone_name)
         except ValueError:  # not a GUID tenant or user id: nothing we could reach later anyway
             return
-        remember(self._known, (tenant_id, user_id), seen)
+        self._known[tenant_id, user_id] = seen
 
     async def _reference(self, tenant_id: str, user_id: str) -> dict[str, Any] | None:
         reached = await self._reach(tenant_id, user_id)

@@ -16,6 +16,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from cachetools import TTLCache
+
 REPORTS_LIMIT = 5
 REPORTS_WINDOW_S = 10.0
 WINDOW_MARGIN_S = 1.0  # arrival at Graph lags our send time; keep clear of its window edge
@@ -44,40 +46,22 @@ class SlidingWindowLimiter:
         return 0.0
 
 
-@dataclass
 class TtlCache(Generic[V]):
-    """A small dictionary whose entries expire `ttl_s` seconds after they were put."""
+    """A small dictionary whose entries expire `ttl_s` seconds after they were put; when full, expired entries go
+    first, then the least recently used (cachetools' TTLCache). `age` says how long ago an entry was put."""
 
-    ttl_s: float
-    max_entries: int = 10_000
-    clock: Callable[[], float] = time.monotonic
-    _entries: dict[Hashable, tuple[float, V]] = field(default_factory=dict)
+    def __init__(self, ttl_s: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._entries: TTLCache[Hashable, tuple[float, V]] = TTLCache(max_entries, ttl_s, timer=clock)
 
     def get(self, key: Hashable) -> V | None:
         entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if self.clock() - entry[0] > self.ttl_s:
-            del self._entries[key]
-            return None
-        return entry[1]
+        return None if entry is None else entry[1]
 
     def age(self, key: Hashable) -> float | None:
         """Seconds since the entry was put; None when absent or expired."""
         entry = self._entries.get(key)
-        if entry is None:
-            return None
-        age = self.clock() - entry[0]
-        return age if age <= self.ttl_s else None
+        return None if entry is None else self.clock() - entry[0]
 
     def put(self, key: Hashable, value: V) -> None:
-        if len(self._entries) >= self.max_entries:
-            self._evict()
         self._entries[key] = (self.clock(), value)
-
-    def _evict(self) -> None:
-        now = self.clock()
-        for key in [k for k, (at, _) in self._entries.items() if now - at > self.ttl_s]:
-            del self._entries[key]
-        while len(self._entries) >= self.max_entries:  # still full: drop the oldest
-            del self._entries[next(iter(self._entries))]
