@@ -1,32 +1,38 @@
-"""Clients for replying to the channel (Teams' connector): the SDK's own, one per turn, over a shared pool.
+"""Clients for replying to the channel (Teams' connector): one per turn, over a shared pool, with timeouts.
 
-The SDK's RestChannelServiceClientFactory builds a connector client, with its own aiohttp session, for each turn
-and closes it when the turn ends. That stays as it is: a turn's client carries the token the turn asked for, and
-no other turn can close it. Two things are added, both through aiohttp's public API:
+`PooledClientsFactory` implements the Agents SDK's public factory interface (`ChannelServiceClientFactoryBase`,
+which `CloudAdapter` takes as `channel_service_client_factory`) with the SDK's public pieces: the connection
+manager's token provider, and `TeamsConnectorClient`, which accepts the aiohttp session it should use. As with the
+SDK's own `RestChannelServiceClientFactory`, each turn gets a client of its own that carries the token the turn
+asked for and that the SDK closes when the turn ends, so no turn can close another's (issue 10 item 3). Added:
 
-- the per-turn sessions share one connection pool (a TCPConnector they do not own), so a turn reuses the TLS
-  connection an earlier turn opened instead of a handshake for every reply. The pool is bounded (connections
-  per host; idle ones are closed after a keep-alive), and closed when the bot stops;
 - every call to the channel has a timeout, so a serviceUrl that never answers fails that reply (the turn-error
-  handler takes over) instead of holding the turn, and its conversation, for ever.
+  handler takes over) instead of holding the turn, and its conversation, for ever (issue 10 item 4);
+- the per-turn sessions share one bounded connection pool (a TCPConnector they do not own; idle connections close
+  after a keep-alive; closed when the bot stops), so a reply reuses the TLS connection an earlier turn opened
+  instead of a handshake each time. Nothing is kept per serviceUrl.
 
-The user-token client serves OAuth sign-in, which Watchword never uses (no user signs in: bot/turn_state.py), so
-it is made without a token, sparing a token request every turn. Agentic requests and Copilot Studio's connector
-users keep the SDK's own clients.
+The user-token client serves OAuth sign-in, which Watchword never uses (no user signs in through the bot), so it is
+made without a token: a turn needs no token for it. Agentic requests and Copilot Studio's connector users get the
+SDK's own clients.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
 from microsoft_agents.activity import RoleTypes
-from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
+from microsoft_agents.hosting.core import (
+    AnonymousTokenProvider,
+    AuthenticationConstants,
+    ChannelServiceClientFactoryBase,
+    ClaimsIdentity,
+    Connections,
+    RestChannelServiceClientFactory,
+    TurnContext,
+)
 from microsoft_agents.hosting.core.connector import ConnectorClientBase, UserTokenClientBase
 from microsoft_agents.hosting.core.connector.client import UserTokenClient
-from microsoft_agents.hosting.core.connector.get_product_info import get_product_info
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
-from microsoft_agents.hosting.core.rest_channel_service_client_factory import RestChannelServiceClientFactory
 
 # A reply normally takes well under a second; Teams itself gives a bot 15 s to answer an invoke.
 REPLY_TIMEOUT_S = 15.0
@@ -36,31 +42,30 @@ POOL_LIMIT_PER_HOST = 50
 KEEPALIVE_S = 60.0
 
 
-class PooledClientsFactory(RestChannelServiceClientFactory):
-    """RestChannelServiceClientFactory whose per-turn clients share one bounded connection pool and time out.
-    `close()` when the bot stops."""
+class PooledClientsFactory(ChannelServiceClientFactoryBase):
+    """Per-turn channel clients over one bounded connection pool, with timeouts. `close()` when the bot stops."""
 
-    def __init__(self, connection_manager: Any, **kwargs: Any) -> None:
-        super().__init__(connection_manager, **kwargs)
-        self._user_agent = get_product_info()
+    def __init__(self, connections: Connections) -> None:
+        self._connections = connections
+        self._sdk = RestChannelServiceClientFactory(connections)  # agentic and connector-user requests
         self._pool: TCPConnector | None = None  # made on first use, inside the running event loop
 
     async def create_connector_client(self, context: TurnContext | None, claims_identity: ClaimsIdentity,
                                       service_url: str, audience: str, scopes: list[str] | None = None,
                                       use_anonymous: bool = False) -> ConnectorClientBase:
         if not service_url or not audience or (context is not None and _needs_sdk_client(context)):
-            return await super().create_connector_client(context, claims_identity, service_url, audience, scopes,
-                                                         use_anonymous)
-        provider = (self._ANONYMOUS_TOKEN_PROVIDER if use_anonymous
-                    else self._connection_manager.get_token_provider(claims_identity, service_url))
+            return await self._sdk.create_connector_client(context, claims_identity, service_url, audience, scopes,
+                                                           use_anonymous)
+        provider = (AnonymousTokenProvider() if use_anonymous
+                    else self._connections.get_token_provider(claims_identity, service_url))
         token = await provider.get_access_token(audience, scopes or claims_identity.get_token_scope())
         return TeamsConnectorClient(endpoint=service_url, token=token, session=self._session(service_url))
 
     async def create_user_token_client(self, context: TurnContext, claims_identity: ClaimsIdentity,
                                        use_anonymous: bool = False) -> UserTokenClientBase:
         """Watchword signs no user in, so this client only has to exist: without a token, and never used."""
-        return UserTokenClient(app_id=str(claims_identity.get_app_id() or ""), endpoint=self._token_service_endpoint,
-                               token="", session=self._session(self._token_service_endpoint))
+        return UserTokenClient(app_id=str(claims_identity.get_app_id() or ""),
+                               endpoint=AuthenticationConstants.AGENTS_SDK_OAUTH_URL, token="")
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -73,7 +78,7 @@ class PooledClientsFactory(RestChannelServiceClientFactory):
             self._pool = TCPConnector(limit=POOL_LIMIT, limit_per_host=POOL_LIMIT_PER_HOST,
                                       keepalive_timeout=KEEPALIVE_S)
         return ClientSession(base_url=base_url if base_url.endswith("/") else base_url + "/",
-                             headers={"User-Agent": self._user_agent}, connector=self._pool, connector_owner=False,
+                             connector=self._pool, connector_owner=False,
                              timeout=ClientTimeout(total=REPLY_TIMEOUT_S, connect=CONNECT_TIMEOUT_S))
 
 

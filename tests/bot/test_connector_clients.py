@@ -1,4 +1,4 @@
-"""Replies to the channel: the SDK's per-turn clients over one shared, bounded pool, with timeouts
+"""Replies to the channel: per-turn clients over one shared, bounded pool, with timeouts
 (bot/connector_clients.py)."""
 
 from __future__ import annotations
