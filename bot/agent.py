@@ -35,7 +35,7 @@ from bot.ledger import StoreResetLedger
 from bot.proactive import ProactiveMessenger, is_personal, user_id_of
 from bot.records import StoreRecords
 from bot.turn_errors import TurnErrorHandler
-from bot.turn_state import ConversationTurnState, Entry, GatedTurn, NoUserSignIn, TurnGate
+from bot.turn_state import ConversationTurnState, Entry, GatedTurn, TurnGate
 from dialogs.card_prompt import CARD_ACTION_INVOKE, REJECTED_CLICK, REPLACEMENT_CARD, card_action
 from dialogs.ports import Actor, Sealer
 from dialogs.question_dialog import REPLACED_CARD_ID
@@ -146,7 +146,7 @@ class WatchwordAgent:
         self._dialogs.add(SelfServiceDialog(directory, self.records, self.messenger, self.ledger, self.sessions,
                                             self.cards, clock))
         self.application: AgentApplication[TurnState] = AgentApplication[TurnState](
-            storage=storage, authorization=NoUserSignIn(storage, connection_manager), start_typing_timer=False,
+            storage=storage, connection_manager=connection_manager, start_typing_timer=False,
             remove_recipient_mention=True, agent_name="Watchword", turn_state_factory=ConversationTurnState)
         self.application.add_route(lambda _context: True, self.on_activity)
         self.application.error(self.on_error.handle)

@@ -1,19 +1,13 @@
-"""What the Agents SDK loads for each turn, trimmed to what Watchword uses.
+"""What the Agents SDK loads for each turn, and `TurnGate`: one turn at a time per conversation, once per activity.
 
-On every message the SDK's `AgentApplication` reads three documents from storage: the conversation state, the
-user state, and the user's OAuth sign-in state. Watchword keeps its dialogs in the conversation state and
-everything else in the store; it signs no one in through the SDK (no OAuth handlers: the admin console has its
-own sign-in, and the bot reads Graph with the app's own token). The other two reads always come back empty,
-and each one costs a database round trip per turn, a quarter of a short turn's time. So:
+`ConversationTurnState` loads the conversation scope (and the SDK's in-memory temp scope) only, not the SDK's user
+state. Not for speed: the user state is one document per person, shared by all their conversations, which the SDK
+writes on the person's first turn; under SqlStorage's e_tags (store/conversation_state.py) two first turns of one
+person in two conversations at once then conflict, and one of them fails (tests/bot/test_connector_clients.py, six
+conversations at once). Watchword keeps nothing per person in the SDK's state. It overrides `TurnState.load` and
+adds the scope with `TurnState.add`, both public.
 
-- `ConversationTurnState` loads the conversation scope (and the in-memory temp scope) only;
-- `NoUserSignIn` is the SDK's `Authorization` with no handlers, which knows there is never a sign-in flow to
-  continue instead of reading storage to find out.
-
-tests/bot/test_turns.py checks that a turn reads the conversation state only, so an SDK upgrade that changes
-these fails loudly.
-
-And `TurnGate`: before the SDK loads a conversation's state, the turn claims its activity and takes its
+Before the SDK loads a conversation's state, the turn claims its activity and takes its
 conversation (store/turns.py), so turns of one conversation run one after the other, on one instance or several,
 and each activity once; the conversation is given up in the transaction that saves the turn's state.
 """
@@ -27,9 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
-from microsoft_agents.hosting.core import ConversationState, TempState, TurnContext, TurnState
-from microsoft_agents.hosting.core.app.oauth import Authorization
-from microsoft_agents.hosting.core.authorization import Connections
+from microsoft_agents.hosting.core import ConversationState, TurnContext, TurnState
 from microsoft_agents.hosting.core.storage import Storage
 
 from store.turns import RENEW_EVERY, WITH_STATE, TurnClaim, TurnRepository
@@ -38,25 +30,13 @@ log = logging.getLogger("watchword.bot")
 
 
 class ConversationTurnState(TurnState):
-    """TurnState with the conversation and temp scopes; `state.user` is not available."""
+    """TurnState with the conversation and temp scopes; `state.user` is not available (see the module doc)."""
 
     async def load(self, context: TurnContext, storage: Storage) -> ConversationTurnState:
-        conversation, temp = ConversationState(storage), TempState()
+        conversation = ConversationState(storage)
         await conversation.load(context)
-        await temp.load(context)
-        self._scopes = {ConversationState.__name__: conversation, TempState.SCOPE_NAME: temp}
+        self.add(conversation)  # the temp scope is there already (TurnState.__init__)
         return self
-
-
-class NoUserSignIn(Authorization):
-    """The SDK's Authorization without handlers: no sign-in state to look up on each turn."""
-
-    def __init__(self, storage: Storage, connection_manager: Connections) -> None:
-        super().__init__(storage=storage, connection_manager=connection_manager, auth_handlers=None,
-                         auto_sign_in=False)
-
-    async def _load_sign_in_state(self, context: TurnContext) -> None:
-        return None
 
 
 # --- one turn at a time per conversation, once per activity (store/turns.py) ----------------------------------------

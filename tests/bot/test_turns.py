@@ -196,20 +196,21 @@ async def test_each_answer_moves_a_small_state_while_the_plan_is_stored_once(db:
         assert state_bytes < 16_000  # the dialog stack, the question card and the sealed progress
 
 
-async def test_an_answer_turn_reads_the_conversation_state_only(db: StoreTarget, clock: FakeClock) -> None:
-    """No user state, no OAuth sign-in state: Watchword uses neither (bot/turn_state.py)."""
+async def test_an_answer_turn_writes_the_conversation_state_only(db: StoreTarget, clock: FakeClock) -> None:
+    """No user state (bot/turn_state.py); the SDK's OAuth sign-in state is looked up (its own cost) but never
+    written: nothing but the conversation's state is."""
     async with open_teams(db, clock) as teams:
         agent = teams.chat(MARGARET)
         await agent.say("verify alan turing")
         answer = await truthful_answer(teams, agent, ALAN)
-        reads: list[str] = []
-        original = teams.store.conversation_state.read
+        writes: list[str] = []
+        original = teams.store.conversation_state.write
 
-        async def counted(keys: list[str], **kwargs: object) -> object:
-            reads.extend(keys)
-            return await original(keys, **kwargs)  # type: ignore[arg-type]
+        async def counted(changes: dict[str, object]) -> None:
+            writes.extend(changes)
+            await original(changes)  # type: ignore[arg-type]
 
-        teams.store.conversation_state.read = counted  # type: ignore[method-assign]
+        teams.store.conversation_state.write = counted  # type: ignore[method-assign]
         await agent.answer(answer)
-        assert reads == [f"msteams/conversations/{agent.conversation_id}"]
+        assert writes == [f"msteams/conversations/{agent.conversation_id}"]
         assert card_text(agent.last_card()).startswith("Question 2")
