@@ -1,4 +1,4 @@
-"""Units of work on a SQLite file: on the event loop when SQLite's lock is free, on the thread when it is not
+"""Units of work on a SQLite file run whole on the store's SQLite thread, never on the event loop
 (store/units.py)."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 
-import store.units as units_module
 from store import Store
 from tests.store.support import FakeClock, StoreTarget, sqlite_copy
 
@@ -46,9 +45,9 @@ def add_row(row_id: str):
     return work
 
 
-async def test_a_unit_runs_on_the_event_loop_when_sqlites_lock_is_free(store: Store) -> None:
+async def test_a_unit_runs_on_the_stores_sqlite_thread_not_on_the_event_loop(store: Store) -> None:
     where = await store.units.write(add_row("11111111-1111-4111-8111-111111111111"))
-    assert where == threading.current_thread().name
+    assert where.startswith("watchword-sqlite") and where != threading.current_thread().name
     assert await store.units.read(count_rows) == 1
 
 
@@ -58,7 +57,6 @@ async def test_a_unit_waits_on_the_thread_while_another_connection_holds_the_loc
     pending = asyncio.create_task(store.units.write(add_row("22222222-2222-4222-8222-222222222222")))
     await asyncio.sleep(0.2)
     assert not pending.done()  # it waits, on the thread: the event loop (this test) goes on meanwhile
-    assert await store.units.read(count_rows) == 0  # and reads still run
     other.execute("COMMIT")
     where = await asyncio.wait_for(pending, 10)
     assert where.startswith("watchword-sqlite")
@@ -76,20 +74,6 @@ async def test_a_unit_that_raises_writes_nothing(store: Store) -> None:
     assert await store.units.read(count_rows) == 0
     await store.units.write(add_row("44444444-4444-4444-8444-444444444444"))  # the connection is still good
     assert await store.units.read(count_rows) == 1
-
-
-async def test_the_thread_checkpoints_the_wal_the_event_loop_leaves_alone(store: Store,
-                                                                         monkeypatch: pytest.MonkeyPatch,
-                                                                         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(units_module, "CHECKPOINT_EVERY", 4)
-    for i in range(4):
-        await store.units.write(add_row(f"55555555-5555-4555-8555-55555555555{i}"))
-    await asyncio.sleep(0.2)  # the checkpoint runs on the thread
-    probe = sqlite3.connect(database_file(store))
-    busy, frames, checkpointed = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    probe.close()
-    assert busy == 0 and frames == checkpointed
-    assert "checkpoint failed" not in caplog.text
 
 
 async def test_in_memory_sqlite_runs_units_on_the_async_engine() -> None:
