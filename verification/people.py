@@ -8,6 +8,8 @@ colleague costs a little recall, keeping a robot costs a question.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from verification.context import OrgKnowledge, Party, Person
 from verification.names import name_forms, normalize, tokens
 
@@ -29,6 +31,7 @@ _AUTOMATED_WORDS = frozenset({"noreply", "newsletter", "notifications", "digest"
 _SERVICE_TITLE_WORDS = frozenset({"bot", "svc", "daemon", "noreply", "mailbox"})
 
 
+@lru_cache(maxsize=65536)  # the same colleagues come up in verification after verification; a Person never changes
 def person_is_human(p: Person) -> bool:
     """A directory user that is a human being: a given name and a surname, a display name with no service
     words besides those in the surname, a title and an address that are not a service's, and some
@@ -76,6 +79,7 @@ def _known_given_name(word: str, org: OrgKnowledge) -> bool:
     return len(name_forms(word)) > 1
 
 
+@lru_cache(maxsize=65536)
 def is_automated_address(address: str | None) -> bool:
     """no-reply@, newsletter@, notifications@... and anything with those words in the local part."""
     if not address or "@" not in address:
