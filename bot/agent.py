@@ -141,6 +141,7 @@ class WatchwordAgent:
         # One keeper for both dialogs: one budget of plan memory, one count of starts at once.
         self.sessions = SessionKeeper(self.records, sealer, clock, plan_memory_bytes,
                                       limits=start_limits or StartLimits())
+        self.metrics.watch_plans(held=lambda: self.sessions.plans_held, size=lambda: self.sessions.plan_bytes)
         self._dialogs.add(VerifyDialog(directory, self.records, self.messenger, self.ledger, self.sessions,
                                        self.cards, clock))
         self._dialogs.add(SelfServiceDialog(directory, self.records, self.messenger, self.ledger, self.sessions,

@@ -258,6 +258,11 @@ class SessionKeeper:
         """Bytes of plans held in memory now."""
         return self._plan_bytes
 
+    @property
+    def plans_held(self) -> int:
+        """Plans held in memory now (open verifications this process answered recently)."""
+        return len(self._plans)
+
 
 def _decoded(encoded: bytes) -> tuple[Question, ...]:
     """The plan `encode_plan` wrote; a plan stored before it (a list of `Question.to_dict()`) still opens, so

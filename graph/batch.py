@@ -157,9 +157,10 @@ async def send_batch(
         answers = await asyncio.gather(*(_post(http, graph_url, tokens, c, deadline) for c in chunks))
         for answer in answers:
             results.update(answer)
-        if calls is not None:
+        if calls is not None:  # what Graph answered: an item our own pool never sent is not a Graph call
             for item in pending:
-                calls.graph_call(source_of(item.url), status_of(results[item.id].status))
+                if results[item.id].error_code != POOL_BUSY:
+                    calls.graph_call(source_of(item.url), status_of(results[item.id].status))
         pending = [i for i in pending if i.retry and results[i.id].status in RETRYABLE]
         wait = max((_retry_after(results[i.id]) for i in pending), default=0.0)
         if not pending or wait >= deadline.remaining():

@@ -53,6 +53,8 @@ class _Counted(httpx.AsyncBaseTransport):
         batch = request.url.path.endswith("/$batch")
         try:
             response = await self._inner.handle_async_request(request)
+        except httpx.PoolTimeout:
+            raise  # never sent (our own pool was full): Watchword's load, not a Graph call
         except httpx.HTTPError as err:
             if not batch:
                 self._calls.graph_call(source_of(str(request.url)),

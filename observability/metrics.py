@@ -13,6 +13,8 @@ Each concept is counted in one place:
     watchword_answer_turn_seconds                   a turn that took an answer (or a code, a skip) (bot/agent.py)
     watchword_open_verifications                    sessions in progress and not expired, all instances (the
                                                     database, read at each scrape)
+    watchword_plans_held, _plan_memory_bytes        open verifications' question plans this process holds in
+                                                    memory, and their bytes (dialogs/session_keeper.py)
     watchword_graph_calls_total{source,status}      every Graph request, each attempt (graph/client.py), a $batch
                                                     item by item (graph/batch.py); source: the URL's last word
                                                     (users, calendarView, signIns); status: ok, throttled,
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from prometheus_client import (
@@ -67,6 +69,10 @@ class Metrics:
             "to reply.", buckets=ANSWER_TURN_BUCKETS, registry=r)
         self._open = Gauge("watchword_open_verifications", "Verifications in progress and not expired, on every "
                            "instance (read from the database at each scrape).", registry=r)
+        self._plans = Gauge("watchword_plans_held", "Question plans of open verifications this process holds in "
+                            "memory (the least recently used beyond WATCHWORD_PLAN_MEMORY_MB are read back from the "
+                            "database when needed).", registry=r)
+        self._plan_bytes = Gauge("watchword_plan_memory_bytes", "Bytes of those plans.", registry=r)
         self._graph = Counter("watchword_graph_calls", "Microsoft Graph requests ($batch items one by one), each "
                               "attempt, by what they read or change and how they ended: ok, throttled, timed_out, "
                               "refused (4xx), failed.", ["source", "status"], registry=r)
@@ -95,6 +101,11 @@ class Metrics:
 
     def open_verifications(self, count: int) -> None:
         self._open.set(count)
+
+    def watch_plans(self, *, held: Callable[[], float], size: Callable[[], float]) -> None:
+        """Read, at each scrape, how many plans the session keeper holds in memory and their bytes."""
+        self._plans.set_function(held)
+        self._plan_bytes.set_function(size)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

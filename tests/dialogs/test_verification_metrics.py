@@ -16,11 +16,14 @@ async def test_a_verified_call_and_its_reset_are_counted(teams: Teams, agent: Ch
     assert sample(teams, "watchword_verifications_started_total", kind="agent") == 1
     assert sample(teams, "watchword_first_question_seconds_count") == 1
     assert sample(teams, "watchword_answer_turn_seconds_count") == 0
+    assert sample(teams, "watchword_plans_held") == 1
+    assert sample(teams, "watchword_plan_memory_bytes") == teams.agent.sessions.plan_bytes > 0
     decision = await answer_until_decided(teams, agent, ALAN)
     assert decision.startswith("Verified")
     assert sample(teams, "watchword_verifications_ended_total", outcome="verified") == 1
     assert sample(teams, "watchword_answer_turn_seconds_count") >= 1
     assert sample(teams, "watchword_first_question_seconds_count") == 1  # answers are not starts
+    assert sample(teams, "watchword_plans_held") == sample(teams, "watchword_plan_memory_bytes") == 0  # decided
     await agent.click("Reset password")
     await agent.click("Yes, reset it")
     assert sample(teams, "watchword_password_resets_total", outcome="done") == 1
