@@ -44,9 +44,9 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_store_ctx)
-    app.cleanup_ctx.append(metrics_listener)
     app.cleanup_ctx.append(_tokens_ctx)
     app.cleanup_ctx.append(_directory_ctx)
+    app.cleanup_ctx.append(metrics_listener)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     setup_admin(app)
