@@ -33,7 +33,8 @@ Figures (the last line is JSON):
 - errors: turns with no reply within --reply-timeout-s, a 5xx, or the turn-error card (bot/turn_errors.py).
 - refused_by_load: starts answered with a card that refuses because of Watchword's own load: a "busy" card (any
   card whose text says "busy" or "try again in a few seconds"), or "I can't read their Microsoft 365 data right
-  now" / "I can't search the directory right now" while devtenant injects no faults (Graph is fine; devtenant's
+  now" / "I can't search the directory right now" / "Microsoft Graph didn't answer in time" (or "can't be
+  reached", the helpdesk-membership check's) while devtenant injects no faults (Graph is fine; devtenant's
   own throttling, Graph's documented limits, is what the product must live within, so it counts too).
   Every refusal is listed by title in `refusals`; those for the person themselves (thin data, risky
   sign-ins, locked out) are decisions about the person, not load, and are counted in `outcomes`.
@@ -97,8 +98,12 @@ from bench.turns import CLK_TCK, Agent, Connector, server
 DEVTENANT_ENV = "BENCH_LOAD_DEVTENANT"  # the served app reads devtenant's ready line from here
 PROFILE_ENV = "BENCH_LOAD_PROFILE"  # and, with --profile, where to write its cProfile of the ramp
 THINK_S = (3.0, 10.0)  # a helpdesk agent's pause before each click, at --think-scale 1
+# Refusals because Graph did not answer (bot/agent.py's helpdesk-membership notices, dialogs/verify_dialog.py's):
+# while devtenant injects no faults, Watchword's own load (or devtenant's, which graph_fine tells apart).
 GRAPH_REFUSALS = frozenset({"I can't read their Microsoft 365 data right now",
-                            "I can't search the directory right now"})
+                            "I can't search the directory right now",
+                            "Microsoft Graph didn't answer in time, try again in a minute",
+                            "Microsoft Graph can't be reached, try again in a minute"})
 BUSY = re.compile(r"\bbusy\b|try again in a few seconds", re.IGNORECASE)
 CANCELLED_NOTICE = "Previous verification cancelled"
 SAMPLE_S = 0.25

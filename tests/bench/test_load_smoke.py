@@ -39,11 +39,12 @@ def test_three_agents_start_at_once_answer_with_the_card_and_reach_decisions(cap
     assert "target" in out  # the report prints the targets beside the figures
 
 
-def test_a_busy_card_and_a_graph_refusal_count_as_refused_by_load_a_person_refusal_does_not() -> None:
+def test_a_busy_card_and_graph_refusals_count_as_refused_by_load_a_person_refusal_does_not() -> None:
     def notice(title: str, *lines: str) -> dict[str, object]:
         return {"type": "AdaptiveCard", "body": [{"type": "TextBlock", "text": t} for t in (title, *lines)]}
 
-    assert load.refused_by_load(notice("Watchword is busy", "Try again in a few seconds."))
+    assert load.refused_by_load(notice("Watchword is busy — try again in a few seconds", "Too many at once."))
+    assert load.refused_by_load(notice("Microsoft Graph didn't answer in time, try again in a minute"))
     assert load.refused_by_load(notice("I can't read their Microsoft 365 data right now", "Graph said no."))
     assert load.refused_by_load(notice("I can't search the directory right now"))
     assert not load.refused_by_load(notice("Can't verify Ada Lovelace", "Ada Lovelace is a privileged administrator."))
