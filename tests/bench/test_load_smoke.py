@@ -12,13 +12,12 @@ import pytest
 
 from bench import load
 
-pytestmark = pytest.mark.e2e  # starts devtenant, `app.py` (through bench.load --serve-app) and the echo agent
-
 KEYS = {"agents", "people", "errors", "refused_by_load", "start_cpu_ms", "first_question_p50_ms",
         "first_question_p99_ms", "answer_p99_ms", "kb_per_open_verification", "echo_p99_ms", "targets", "decisions",
         "resets", "outcomes", "quiet_start_cpu_ms"}
 
 
+@pytest.mark.e2e  # starts devtenant, `app.py` (through bench.load --serve-app) and the echo agent
 def test_three_agents_start_at_once_answer_with_the_card_and_reach_decisions(capsys: pytest.CaptureFixture[str]
                                                                              ) -> None:
     code = load.main(["--agents", "3", "--people", "200", "--ramp-s", "1", "--think-scale", "0",
