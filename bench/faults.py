@@ -174,7 +174,9 @@ Devtenant = tuple[dict[str, Any], asyncio.subprocess.Process]
 
 
 @contextlib.asynccontextmanager
-async def devtenant(args: argparse.Namespace, tmp: Path) -> AsyncIterator[Devtenant]:
+async def devtenant(args: argparse.Namespace, tmp: Path, ready_within_s: float = 180) -> AsyncIterator[Devtenant]:
+    """devtenant in its own process; `ready_within_s` for it to generate its organisation (50,000 people on a
+    busy machine take minutes)."""
     log = tmp / "devtenant.log"
     with log.open("w") as out:
         process = await asyncio.create_subprocess_exec(
@@ -183,7 +185,7 @@ async def devtenant(args: argparse.Namespace, tmp: Path) -> AsyncIterator[Devten
             stdout=asyncio.subprocess.PIPE, stderr=out, stdin=asyncio.subprocess.DEVNULL)
     try:
         assert process.stdout is not None
-        ready = json.loads(await asyncio.wait_for(process.stdout.readline(), 180))
+        ready = json.loads(await asyncio.wait_for(process.stdout.readline(), ready_within_s))
         yield ready, process
     finally:
         if process.returncode is None:

@@ -421,7 +421,7 @@ async def devtenant(args: argparse.Namespace, tmp: Path) -> AsyncIterator[tuple[
     from bench.faults import devtenant as faults_devtenant
 
     options = argparse.Namespace(seed=args.seed, users=args.people, latency_ms=args.latency_ms, fault_rate=0.0)
-    async with faults_devtenant(options, tmp) as (ready, process):
+    async with faults_devtenant(options, tmp, ready_within_s=900) as (ready, process):
         yield ready, process.pid
 
 
