@@ -321,6 +321,7 @@ async def _load_all(org: Org, targets: list[str], args: argparse.Namespace) -> L
                         report.without_sign_ins[why] += 1
         finally:
             report.seconds = time.perf_counter() - started
+            await directory.aclose()  # first: its background refresh must not run into a closed client
             await http.aclose()
             tokens.close()
     return report
