@@ -157,12 +157,18 @@ async def _expire_sessions(app: web.Application) -> None:
 
 
 async def sweep(app: web.Application) -> None:
-    """One pass of the sweep: overdue sessions end as timed_out (and are counted so), old activity ids go."""
+    """One pass of the sweep: overdue sessions end as timed_out (and are counted so), old activity ids go, and
+    the people whose reset was left unsettled by a dead turn are told it may have gone through (once)."""
     try:
         app[METRICS].verification_ended("timed_out", await app[STORE].sessions.expire_overdue())
         await app[STORE].turns.prune()  # activity ids kept to process each turn once (store/turns.py)
     except Exception:
         log.warning("could not expire overdue verification sessions", exc_info=True)
+    bot = app[BOT]
+    try:
+        await bot.agent.messenger.tell_of_abandoned_resets(bot.adapter)
+    except Exception:
+        log.warning("could not settle the resets left unsettled", exc_info=True)
 
 
 async def messages(request: web.Request) -> web.StreamResponse:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cachetools import LRUCache
 from microsoft_agents.activity import Activity, ConversationReference
-from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
+from microsoft_agents.hosting.core import ChannelAdapter, ClaimsIdentity, TurnContext
 from microsoft_agents.hosting.core.storage import Storage
 
 from bot.access import CACHE_LIMIT
@@ -114,6 +114,11 @@ class ProactiveMessenger:
                     *, update: bool = False) -> str | None:
         """Send (or, with `update`, replace the message `activity.id` of) the referenced conversation: the sent
         message's id ("" when the channel gives none), or None (logged) if that fails."""
+        return await self._deliver(context.adapter, reference, activity, what, update=update)
+
+    async def _deliver(self, adapter: ChannelAdapter, reference: dict[str, Any], activity: Activity, what: str,
+                       *, update: bool = False) -> str | None:
+        """`_send` through `adapter`: the turn's, or the bot's own when no turn is in progress (the sweep)."""
         delivered: str | None = None
 
         async def deliver(proactive: TurnContext) -> None:
@@ -132,7 +137,7 @@ class ProactiveMessenger:
             continuation = ConversationReference.model_validate(reference).get_continuation_activity()
             claims = ClaimsIdentity() if self._anonymous else ClaimsIdentity({"aud": self._app_id,
                                                                               "appid": self._app_id})
-            await context.adapter.continue_conversation_with_claims(claims, continuation, deliver)
+            await adapter.continue_conversation_with_claims(claims, continuation, deliver)
         except Exception:
             log.warning("could not deliver %s", what, exc_info=True)
             return None
@@ -272,6 +277,32 @@ class ProactiveMessenger:
                                                      "the password-reset notice"):
             return Notice.INSTALLED
         return Notice.NOT_REACHED
+
+    async def tell_of_abandoned_resets(self, adapter: ChannelAdapter) -> int:
+        """Resets whose turn died before their outcome was recorded (perhaps after Graph took the password) and whose
+        claim has expired: each is recorded unknown (store: once, across instances) and the person, in their chat
+        with Watchword, gets the notice that a reset may have gone through, audited `password_reset.notice`. Not
+        for self-service (the person was the one resetting). At most once: an instance killed between the record and
+        the notice leaves it untold, as a turn killed there would. Returns how many were recorded."""
+        abandoned = await self._store.sessions.settle_abandoned_resets()
+        for reset in abandoned:
+            if reset.agent_id is None:
+                continue
+            notice = Notice.NOT_REACHED
+            reached = await self._reach(reset.tenant_id, reset.target_user_id)
+            if reached is not None and await self._deliver(
+                    adapter, reached[0], self._reset_notice(reset.claimed_at, ResetOutcome.UNKNOWN, reached[1]),
+                    "the password-reset notice") is not None:
+                notice = Notice.DELIVERED
+            try:
+                await self._store.audit.append(
+                    action="password_reset.notice", outcome=notice.value, actor="watchword",
+                    subject=reset.target_user_id, tenant_id=reset.tenant_id,
+                    details={"session_id": reset.session_id, "attempt": reset.attempt,
+                             "reset": ResetOutcome.UNKNOWN.value, "reason": "claim_expired"})
+            except Exception:  # the database is failing: the other people are still to be told
+                log.warning("could not audit how the person was told of reset %s", reset.session_id, exc_info=True)
+        return len(abandoned)
 
     def _reset_notice(self, at: datetime, outcome: ResetOutcome, zone: tzinfo | None) -> Activity:
         """The person's notice of a reset, with the time as their clock shows it (UTC, named, when unknown)."""

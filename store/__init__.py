@@ -28,6 +28,7 @@ from store.lockouts import ATTEMPT_WINDOW, COUNTED_OUTCOMES, Lockout, LockoutRep
 from store.policies import PolicyRepository, StoredPolicy, TenantAccess
 from store.protected_users import ProtectedUser, ProtectedUserRepository, SyncState, UserFilter, UserSnapshot
 from store.sessions import (
+    AbandonedReset,
     Admission,
     SessionRecord,
     SessionRepository,
@@ -60,6 +61,7 @@ __all__ = [
     "ProtectedUser",
     "ProtectedUserRepository",
     "SessionClosedError",
+    "AbandonedReset",
     "SessionRecord",
     "SessionRepository",
     "SqlStorage",

@@ -75,6 +75,19 @@ class SessionRecord:
 
 
 @dataclass(frozen=True)
+class AbandonedReset:
+    """A reset attempt whose claimant never recorded its outcome (killed, perhaps after Graph took the password),
+    now recorded unknown by the sweep: the person is to be told a reset may have gone through."""
+
+    session_id: str
+    tenant_id: str
+    target_user_id: str
+    agent_id: str | None  # None for self-service: the person reset it themselves
+    attempt: int
+    claimed_at: datetime
+
+
+@dataclass(frozen=True)
 class TranscriptRecord:
     """A verification.TranscriptEntry as stored: what kind of question, how it went, never the answer."""
 
@@ -388,6 +401,31 @@ class SessionRepository:
             return await self._audit.write(settle)
         except (SQLAlchemyError, OSError) as err:  # the password may already be changed: let the caller say so
             raise StoreUnavailable(f"recording the outcome of reset attempt {attempt}: {type(err).__name__}") from err
+
+    async def settle_abandoned_resets(self, *, claim_expiry: timedelta = CLAIM_EXPIRY) -> list[AbandonedReset]:
+        """Record as unknown every reset attempt whose claim expired with no outcome, audited
+        `password_reset/unknown` (reason `claim_expired`) in the same transaction, and return them: a
+        compare-and-set on the claim still being there, so each is returned once, to one sweep, across instances
+        (an agent who reset again first took the claim over, and audited it, in claim_reset)."""
+        cutoff = self._clock() - claim_expiry
+        stmt = (update(VerificationSessionRow)
+                .where(VerificationSessionRow.reset_state == RESETTING,
+                       VerificationSessionRow.reset_claimed_at <= cutoff)
+                .values(reset_state=ResetOutcome.UNKNOWN.value)
+                .returning(VerificationSessionRow.session_id, VerificationSessionRow.tenant_id,
+                           VerificationSessionRow.target_user_id, VerificationSessionRow.agent_id,
+                           VerificationSessionRow.reset_attempt, VerificationSessionRow.reset_claimed_at))
+
+        def settle(conn: Connection) -> list[AbandonedReset]:
+            abandoned = [AbandonedReset(*row) for row in conn.execute(stmt).all()]
+            for reset in abandoned:
+                self._audit.append_in(conn, AuditEvent(
+                    action="password_reset", outcome=ResetOutcome.UNKNOWN.value, actor="watchword",
+                    subject=reset.target_user_id, tenant_id=reset.tenant_id,
+                    details={"session_id": reset.session_id, "attempt": reset.attempt, "reason": "claim_expired"}))
+            return abandoned
+
+        return await self._audit.write(settle)
 
     async def block_reset(self, session_id: str) -> bool:
         """No (further) reset for this session: the person said "not me". A reset already done stays done.

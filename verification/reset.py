@@ -7,7 +7,9 @@ Graph is asked, and its outcome after. An attempt whose outcome is not known (th
 connection dropped after it was sent, the process was killed between the two records, the password card never
 reached the agent) leaves the password possibly changed and unknown to anyone: the same verified session may
 then reset again, with a new password, while its window lasts. A claim that is never settled (a kill) expires
-after `CLAIM_EXPIRY`, so nothing is left "being reset already" for good.
+after `CLAIM_EXPIRY`, so nothing is left "being reset already" for good; the sweep (bot/hosting.py) then records it
+unknown and tells the person a reset may have gone through, once across instances, so they hear of it even if the
+agent never resets again.
 """
 
 from __future__ import annotations

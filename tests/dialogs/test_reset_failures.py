@@ -276,3 +276,38 @@ async def test_an_unknown_outcome_the_person_cannot_be_told_of_asks_the_agent_to
     assert "I couldn't tell Alan Turing in Teams that a reset was requested" in agent.text()
     notices = (await teams.store.audit.query(AuditFilter(action="password_reset.notice"))).entries
     assert [(e.outcome, e.details.get("reset")) for e in notices] == [("not_reached", "unknown")]
+
+
+async def test_killed_right_after_graph_changed_the_password_the_sweep_tells_the_person_once(
+        teams: Teams, store_target: StoreTarget, agent: Chat, alan: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    await alan.say("hi")
+    await verified_and_confirming(teams, agent)
+    confirm = agent.last_card()
+    real_reset = FakeDirectory.reset_password
+
+    async def killed_after_graph(self: FakeDirectory, tenant_id: str, user_id: str) -> TemporaryPassword:
+        await real_reset(self, tenant_id, user_id)
+        raise Killed
+
+    monkeypatch.setattr(FakeDirectory, "reset_password", killed_after_graph)
+    await click_killed(agent, "Yes, reset it")
+    told_before = len(alan.cards())
+    assert await teams.agent.messenger.tell_of_abandoned_resets(alan.adapter) == 0  # the claim has not expired
+
+    teams.clock.advance(seconds=CLAIM_EXPIRY.total_seconds())
+    async with open_teams(store_target, teams.clock, outbox=teams.outbox) as other_instance:
+        swept = [await other_instance.agent.messenger.tell_of_abandoned_resets(alan.adapter),
+                 await teams.agent.messenger.tell_of_abandoned_resets(alan.adapter),
+                 await other_instance.agent.messenger.tell_of_abandoned_resets(alan.adapter)]
+
+    assert swept == [1, 0, 0]
+    notices = alan.cards()[told_before:]
+    assert [card_text(card).split("\n")[0] for card in notices] == ["A password reset was requested for your account"]
+    assert "If you didn't call the helpdesk, tell security" in card_text(notices[0])
+    assert await reset_rows(teams) == [("started", 1), ("unknown", 1)]
+    [told] = (await teams.store.audit.query(AuditFilter(action="password_reset.notice"))).entries
+    assert (told.outcome, told.subject, told.details["reset"]) == ("delivered", ALAN.id, "unknown")
+
+    monkeypatch.setattr(FakeDirectory, "reset_password", real_reset)
+    await agent.click("Yes, reset it", card=confirm)  # the agent can still reset again, for a password they see
+    assert teams.directory.resets == [ALAN.id, ALAN.id] and TEMPORARY_PASSWORD in agent.text()

@@ -160,3 +160,21 @@ async def test_watchwords_own_resets_are_listed_for_the_risk_check(store: Store,
 
     assert await store.sessions.own_resets(TENANT, USER, since=started - timedelta(hours=24)) == [
         (started, store_clock.now)]
+
+
+async def test_an_expired_unsettled_claim_is_recorded_unknown_by_one_sweep_only(
+        store: Store, store_clock: FakeClock) -> None:
+    session_id = await _verified(store, store_clock)
+    await store.sessions.claim_reset(session_id, by=AGENT, actor=ACTOR)  # ...and the process dies
+    assert await store.sessions.settle_abandoned_resets() == []  # not expired yet: it may still be running
+    store_clock.advance(seconds=CLAIM_EXPIRY.total_seconds())
+
+    swept = await asyncio.gather(*(store.sessions.settle_abandoned_resets() for _ in range(3)))
+
+    assert sorted(len(found) for found in swept) == [0, 0, 1]
+    [abandoned] = [reset for found in swept for reset in found]
+    assert (abandoned.session_id, abandoned.target_user_id, abandoned.attempt) == (session_id, USER, 1)
+    assert await _reset_rows(store) == [("started", 1), ("unknown", 1)]
+    retried = await store.sessions.claim_reset(session_id, by=AGENT, actor=ACTOR)
+    assert retried.claim is ResetClaim.CLAIMED and retried.attempt == 2
+    assert await _reset_rows(store) == [("started", 1), ("unknown", 1), ("started", 2)]
