@@ -153,8 +153,10 @@ class WatchwordAgent:
         self.application.error(self.on_error.handle)
 
     def close(self) -> None:
-        """Stop what the agent runs beside the turns (the threads that choose a start's questions)."""
+        """Stop what the agent runs beside the turns (the threads that choose a start's questions, the reads of
+        helpdesk member lists)."""
         self.sessions.close()
+        self.access.close()
 
     # --- the route -----------------------------------------------------------------------------------------
     async def on_activity(self, context: TurnContext, state: TurnState) -> None:

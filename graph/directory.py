@@ -23,7 +23,8 @@ from verification.context import OrgKnowledge, Person, SignIn, Source, UserConte
 __all__ = [
     "SIGN_INS_PENDING", "ConnectionCheck", "Deadline", "SignInRead",
     "Directory", "DirectoryError", "DirectoryUser", "GraphUnavailable",
-    "GroupNotFound", "LoadedContext", "PermissionStatus", "ResetOutcomeUnknown", "ResetRefusal", "ResetRefused",
+    "GroupNotFound", "GroupTooLarge", "LoadedContext", "PermissionStatus", "ResetOutcomeUnknown", "ResetRefusal",
+    "ResetRefused",
     "SyncPage",
     "TemporaryPassword", "Unavailability", "UserNotFound",
 ]
@@ -44,6 +45,15 @@ class GroupNotFound(DirectoryError):
     def __init__(self, group_id: str):
         super().__init__(f"No group {group_id} in the directory.")
         self.group_id = group_id
+
+
+class GroupTooLarge(DirectoryError):
+    """The group has more users than the caller was willing to read (`at_most`)."""
+
+    def __init__(self, group_id: str, at_most: int):
+        super().__init__(f"Group {group_id} has more than {at_most} users.")
+        self.group_id = group_id
+        self.at_most = at_most
 
 
 class Unavailability(StrEnum):
@@ -285,9 +295,11 @@ class Directory(Protocol):
         ...
 
     # --- tenant-wide reads (the directory sync and the console's policy page) ----------------------------
-    async def group_member_ids(self, tenant_id: str, group_id: str) -> frozenset[str]:
-        """The ids (lower case) of the group's users, directly or through nested groups.
-        Raises GroupNotFound, or GraphUnavailable."""
+    async def group_member_ids(self, tenant_id: str, group_id: str, *, at_most: int | None = None,
+                               budget_s: float | None = None) -> frozenset[str]:
+        """The ids (lower case) of the group's users, directly or through nested groups; with `at_most`, paging
+        stops as soon as the group is known to hold more (GroupTooLarge); with `budget_s`, the whole read (every
+        page) has that long. Raises GroupNotFound, GroupTooLarge, or GraphUnavailable."""
         ...
 
     async def not_resettable_ids(self, tenant_id: str) -> Mapping[str, tuple[str, ...]]:

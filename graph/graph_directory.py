@@ -41,6 +41,7 @@ from graph.directory import (
     DirectoryError,
     GraphUnavailable,
     GroupNotFound,
+    GroupTooLarge,
     LoadedContext,
     OnPage,
     PermissionStatus,
@@ -500,16 +501,20 @@ class GraphDirectory:
         return group_id.lower() in {str(v).lower() for v in ids or [] if isinstance(v, str)}
 
     # --- tenant-wide reads (the directory sync, the policy page) -----------------------------------------
-    async def group_member_ids(self, tenant_id: str, group_id: str) -> frozenset[str]:
+    async def group_member_ids(self, tenant_id: str, group_id: str, *, at_most: int | None = None,
+                               budget_s: float | None = None) -> frozenset[str]:
         url = relative_url(f"/groups/{quote(group_id, safe='')}/transitiveMembers/microsoft.graph.user",
                            {"$select": "id", "$top": "999", "$count": "true"})
         try:
             members = await self._get_all(tenant_id, url, "group members", permission="GroupMember.Read.All",
-                                          headers=dict(EVENTUAL))
+                                          headers=dict(EVENTUAL), at_most=at_most,
+                                          deadline=Deadline.after(budget_s) if budget_s is not None else None)
         except _HttpError as err:
             if err.status == 404:
                 raise GroupNotFound(group_id) from None
             raise
+        except _TooMany:
+            raise GroupTooLarge(group_id, at_most or 0) from None
         return frozenset(str(m["id"]).lower() for m in members if m.get("id"))
 
     async def not_resettable_ids(self, tenant_id: str) -> dict[str, tuple[str, ...]]:
@@ -576,22 +581,34 @@ class GraphDirectory:
         return names
 
     async def _get_all(self, tenant_id: str, url: str, what: str, *, permission: str,
-                       headers: dict[str, str] | None = None) -> list[mapping.Json]:
-        """Every item of a collection, following `@odata.nextLink` (at most MAX_PAGES pages)."""
+                       headers: dict[str, str] | None = None, at_most: int | None = None,
+                       deadline: Deadline | None = None) -> list[mapping.Json]:
+        """Every item of a collection, following `@odata.nextLink` (at most MAX_PAGES pages). With `at_most`,
+        raises `_TooMany` once the collection is known to hold more (its `@odata.count`, or the items so far);
+        with `deadline`, every page comes out of that one budget rather than SYNC_CALL_TIMEOUT_S each."""
         items: list[mapping.Json] = []
         link: str | None = url
         for _ in range(MAX_PAGES):
             if link is None:
                 return items
+            if deadline is not None and deadline.remaining() <= 0:
+                raise GraphUnavailable(f"{what}: timed out", Unavailability.TIMED_OUT)
             body = await self._get_json(tenant_id, link, what, headers=headers, permission=permission,
-                                        budget_s=SYNC_CALL_TIMEOUT_S)
+                                        budget_s=deadline.remaining() if deadline else SYNC_CALL_TIMEOUT_S)
             items += mapping.values(body)
+            count = body.get("@odata.count") if isinstance(body, dict) else None
+            if at_most is not None and (len(items) > at_most or (isinstance(count, int) and count > at_most)):
+                raise _TooMany
             next_link = body.get("@odata.nextLink") if isinstance(body, dict) else None
             link = str(next_link) if next_link else None
         raise GraphUnavailable(f"{what}: more than {MAX_PAGES} pages")
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
+class _TooMany(Exception):  # noqa: N818 - private: `_get_all` past its `at_most`, turned into GroupTooLarge
+    pass
+
+
 def _error_code(response: httpx.Response) -> str:
     try:
         error = response.json().get("error") or {}

@@ -112,7 +112,8 @@ class FakeDirectory:
     def set_group(self, group_id: str, members: Iterable[str]) -> None:
         self.groups[group_id] = frozenset(members)
 
-    async def group_member_ids(self, tenant_id: str, group_id: str) -> frozenset[str]:
+    async def group_member_ids(self, tenant_id: str, group_id: str, *, at_most: int | None = None,
+                               budget_s: float | None = None) -> frozenset[str]:
         self.group_reads.append(group_id)
         if group_id not in self.groups:
             raise GroupNotFound(group_id)

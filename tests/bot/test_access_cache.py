@@ -1,8 +1,11 @@
-"""Who the bot serves is cached briefly per process (bot/access.py): a membership for two minutes, a failure for
-fifteen seconds, an unknown answer not at all; past the cache's size the least recently asked go first."""
+"""Who the bot serves (bot/access.py): the helpdesk group's member list read once per tenant for everyone's turns,
+kept five minutes and read again in the background before then; when it cannot be read, each person is asked
+about as before: a membership cached two minutes, a failure fifteen seconds, an unknown answer not at all; past
+the cache's size the least recently asked go first."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -10,8 +13,17 @@ from types import SimpleNamespace
 import pytest
 
 import bot.access as access_module
-from bot.access import FAILURE_TTL, MEMBERSHIP_TTL, TENANT_TTL, Access, Membership
-from graph.directory import DirectoryError, GraphUnavailable
+from bot.access import (
+    FAILURE_TTL,
+    MEMBER_LIST_LIMIT,
+    MEMBERS_TTL,
+    MEMBERSHIP_TTL,
+    REFRESH_AT,
+    TENANT_TTL,
+    Access,
+    Membership,
+)
+from graph.directory import DirectoryError, GraphUnavailable, GroupTooLarge, Unavailability
 
 TENANT = "11111111-1111-4111-8111-111111111111"
 GROUP = "22222222-2222-4222-8222-222222222222"
@@ -31,14 +43,33 @@ class Clock:
 
 @dataclass
 class Directory:
+    """The helpdesk group's member list (`members`, or the error reading it raises) and the per-person check
+    (`answer`); counts both kinds of request."""
+
     answer: bool | Exception = True
+    members: frozenset[str] | Exception = GroupTooLarge(GROUP, MEMBER_LIST_LIMIT)
     asked: list[str] = field(default_factory=list)
+    list_reads: int = 0
 
     async def is_member_of(self, tenant: str, user: str, group: str) -> bool:
         self.asked.append(user)
         if isinstance(self.answer, Exception):
             raise self.answer
         return self.answer
+
+    async def group_member_ids(self, tenant: str, group: str, *, at_most: int | None = None,
+                               budget_s: float | None = None) -> frozenset[str]:
+        self.list_reads += 1
+        await asyncio.sleep(0.01)  # Graph takes a while: other turns arrive meanwhile
+        if isinstance(self.members, Exception):
+            raise self.members
+        return self.members
+
+
+async def settle() -> None:
+    """Let a background read of the member list finish."""
+    for _ in range(10):
+        await asyncio.sleep(0.01)
 
 
 class Tenants:
@@ -60,6 +91,71 @@ def access(directory: Directory, clock: Clock, tenants: Tenants | None = None) -
     return Access(store, directory, clock)  # type: ignore[arg-type]
 
 
+# --- the member list, read once for everyone -----------------------------------------------------------------
+async def test_fifty_agents_first_turns_at_once_make_one_member_list_read() -> None:
+    agents = frozenset(person(n) for n in range(0, 50, 2))
+    directory = Directory(members=agents)
+    gate = access(directory, Clock())
+    checks = await asyncio.gather(*(gate.check_agent(TENANT, person(n)) for n in range(50)))
+    assert directory.list_reads == 1 and directory.asked == []
+    assert [c.is_agent for c in checks] == [n % 2 == 0 for n in range(50)]
+
+
+async def test_the_list_is_read_again_in_the_background_and_a_removed_agent_is_then_refused() -> None:
+    directory, clock = Directory(members=frozenset({person(1), person(2)})), Clock()
+    gate = access(directory, clock)
+    assert (await gate.check_agent(TENANT, person(1))).is_agent
+    directory.members = frozenset({person(2)})  # person 1 leaves the helpdesk group
+    clock.now += REFRESH_AT
+    assert (await gate.check_agent(TENANT, person(1))).is_agent  # nobody waits: the kept list answers meanwhile
+    await settle()
+    assert directory.list_reads == 2
+    assert (await gate.check_agent(TENANT, person(1))).membership is Membership.NOT_AGENT
+    assert (await gate.check_agent(TENANT, person(2))).is_agent and directory.asked == []
+
+
+async def test_a_list_that_cannot_be_read_again_is_kept_no_longer_than_five_minutes() -> None:
+    directory, clock = Directory(members=frozenset({person(1)})), Clock()
+    gate = access(directory, clock)
+    assert (await gate.check_agent(TENANT, person(1))).is_agent
+    directory.members, directory.answer = GraphUnavailable("throttled", Unavailability.THROTTLED), False
+    clock.now += REFRESH_AT
+    assert (await gate.check_agent(TENANT, person(1))).is_agent
+    await settle()
+    clock.now += MEMBERS_TTL - REFRESH_AT  # the kept list has expired and cannot be read: ask the person
+    assert (await gate.check_agent(TENANT, person(1))).membership is Membership.NOT_AGENT
+    assert directory.asked == [person(1)]
+
+
+async def test_an_unreadable_list_falls_back_to_asking_each_person() -> None:
+    directory = Directory(members=GraphUnavailable("group members: timed out", Unavailability.TIMED_OUT))
+    gate = access(directory, Clock())
+    assert (await gate.check_agent(TENANT, person(1))).is_agent
+    assert directory.asked == [person(1)]
+
+
+async def test_a_timed_out_check_after_an_unreadable_list_is_unknown_not_no() -> None:
+    directory = Directory(members=GraphUnavailable("group members: timed out", Unavailability.TIMED_OUT),
+                          answer=GraphUnavailable("membership check: timed out", Unavailability.TIMED_OUT))
+    gate = access(directory, Clock())
+    check = await gate.check_agent(TENANT, person(1))
+    assert check.membership is Membership.UNKNOWN and check.cause is Unavailability.TIMED_OUT
+    directory.answer = True  # Graph answers again: nothing "no" was remembered
+    assert (await gate.check_agent(TENANT, person(1))).is_agent
+
+
+async def test_a_helpdesk_group_too_large_to_read_whole_is_asked_about_per_person_for_five_minutes() -> None:
+    directory, clock = Directory(members=GroupTooLarge(GROUP, MEMBER_LIST_LIMIT)), Clock()
+    gate = access(directory, clock)
+    for n in (1, 2):
+        assert (await gate.check_agent(TENANT, person(n))).is_agent
+    assert directory.list_reads == 1 and directory.asked == [person(1), person(2)]
+    clock.now += MEMBERS_TTL
+    await gate.check_agent(TENANT, person(3))
+    assert directory.list_reads == 2
+
+
+# --- asking per person (the list could not be read) --------------------------------------------------------
 async def test_a_membership_is_asked_again_only_after_two_minutes() -> None:
     directory, clock = Directory(), Clock()
     gate = access(directory, clock)

@@ -111,14 +111,15 @@ async def test_install_in_a_personal_scope_says_hello_once_and_keeps_the_referen
     assert await teams.store.conversation_refs.get(TENANT, ALAN.id) is not None
 
 
-async def test_helpdesk_membership_is_checked_once_per_two_minutes(teams: Teams) -> None:
-    agent = teams.chat(MARGARET)
+async def test_helpdesk_members_are_read_once_per_five_minutes_not_per_agent(teams: Teams) -> None:
+    agent, other = teams.chat(MARGARET), teams.chat(ALAN)
     for _ in range(3):
         await agent.say("help")
-    assert teams.directory.membership_checks == 1
-    teams.clock.advance(minutes=3)
+    await other.say("help")
+    assert (teams.directory.member_list_reads, teams.directory.membership_checks) == (1, 0)
+    teams.clock.advance(minutes=6)
     await agent.say("help")
-    assert teams.directory.membership_checks == 2
+    assert (teams.directory.member_list_reads, teams.directory.membership_checks) == (2, 0)
 
 
 async def test_card_from_a_finished_conversation_is_refused(teams: Teams) -> None:

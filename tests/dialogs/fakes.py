@@ -62,6 +62,7 @@ class FakeDirectory:
     agents: set[str] = field(default_factory=lambda: {MARGARET.id, KEN.id})
     resets: list[str] = field(default_factory=list)
     membership_checks: int = 0
+    member_list_reads: int = 0
     down: bool = False
     refuse_reset: ResetRefusal | None = None
     thin: set[str] = field(default_factory=set)  # ids of people whose data is thin
@@ -121,7 +122,9 @@ class FakeDirectory:
     async def sync_users(self, tenant_id: str, resume_link: str | None, on_page: OnPage) -> str:
         return "delta"
 
-    async def group_member_ids(self, tenant_id: str, group_id: str) -> frozenset[str]:
+    async def group_member_ids(self, tenant_id: str, group_id: str, *, at_most: int | None = None,
+                               budget_s: float | None = None) -> frozenset[str]:
+        self.member_list_reads += 1
         if group_id != HELPDESK_GROUP:
             raise GroupNotFound(group_id)
         return frozenset(self.agents)

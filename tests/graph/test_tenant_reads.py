@@ -11,7 +11,7 @@ import pytest
 
 from devtenant.model import Group, GroupKind, RoleAssignment
 from devtenant.state import GRAPH_PERMISSIONS
-from graph.directory import GraphUnavailable, GroupNotFound
+from graph.directory import GraphUnavailable, GroupNotFound, GroupTooLarge
 from graph.graph_directory import GraphDirectory, _all_or_first_failure
 from tests.devtenant.graph_helpers import add_staff
 from tests.devtenant.helpers import ThreadedDevTenant
@@ -184,3 +184,25 @@ async def test_group_names_without_permission_are_unavailable(make_tenant: Calla
         with pytest.raises(GraphUnavailable) as refused:
             await directory.group_names(dt.ready["tenant_id"], [HELPDESK_GROUP])
     assert refused.value.reason == "group: 403: Group.Read.All not granted"
+
+
+async def test_a_group_larger_than_asked_for_is_not_paged_through(make_tenant: Callable[..., ThreadedDevTenant],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # The helpdesk member list (bot/access.py) stops at a bound: Graph's @odata.count on the first page says so.
+    dt = make_tenant()
+    staff = dt.run(lambda: add_staff(state(dt).org, 1005))
+    big = add_group(dt, "Everyone on staff", [u.id for u in staff])
+    async with directory_for(dt) as directory:
+        pages: list[str] = []
+        read = directory._get_json
+
+        async def counted(tenant_id: str, url: str, *args: object, **kwargs: object) -> object:
+            pages.append(url)
+            return await read(tenant_id, url, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(directory, "_get_json", counted)
+        with pytest.raises(GroupTooLarge) as too_large:
+            await directory.group_member_ids(dt.ready["tenant_id"], big, at_most=1000, budget_s=8.0)
+        assert len(pages) == 1 and too_large.value.at_most == 1000
+        members = await directory.group_member_ids(dt.ready["tenant_id"], big, at_most=1005, budget_s=8.0)
+    assert members == {u.id.lower() for u in staff}
