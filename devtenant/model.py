@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class GroupKind(StrEnum):
@@ -262,10 +263,15 @@ class Org:
     # Change tracking for /users/delta.
     version: int = 0
     removed_users: dict[str, int] = field(default_factory=dict)  # user id -> version when deleted
+    # graph_api/user_index.UserIndex over `users` (by property, prefix and $search token), built by `index()`.
+    user_index: Any = field(default=None, repr=False)
 
     def index(self) -> Org:
         """(Re)build the lookup tables. Linear in the size of the org."""
+        from devtenant.graph_api.user_index import UserIndex  # noqa: PLC0415 - graph_api imports this module
+
         self.users_by_upn = {u.user_principal_name.lower(): u for u in self.users.values()}
+        self.user_index = UserIndex(self.users.values())
         self.reports_of = {}
         for u in self.users.values():
             if u.manager_id:
@@ -344,6 +350,8 @@ class Org:
         """Record a change to a user so the next /users/delta round returns it."""
         self.version += 1
         user.version = self.version
+        if self.user_index is not None:
+            self.user_index.update(user)
 
     def add_users(self, users: Iterable[User]) -> None:
         for u in users:
@@ -354,5 +362,7 @@ class Org:
     def remove_user(self, user_id: str) -> None:
         user = self.users.pop(user_id)
         self.users_by_upn.pop(user.user_principal_name.lower(), None)
+        if self.user_index is not None:
+            self.user_index.remove(user_id)
         self.version += 1
         self.removed_users[user_id] = self.version

@@ -38,6 +38,7 @@ from devtenant.graph_api.odata import (
     page,
     page_size,
     parse_filter,
+    parse_search,
     require_advanced,
     require_count_segment,
     select,
@@ -266,12 +267,38 @@ def _with_expansions(user: User, req: GraphRequest, obj: dict[str, Any]) -> dict
     return obj
 
 
+def _directory_users(req: GraphRequest) -> list[User]:
+    """The users a /users query reads: the whole directory, or, when its $filter or $search is a simple
+    indexed predicate, only the users that may match (in directory order; `_query` then runs as over all)."""
+    org = req.state.org
+    index = org.user_index
+    if index is None or len(index) != len(org.users):
+        return list(org.users.values())
+    narrowed: set[str] | None = None
+    try:
+        raw = req.query.get("$search")
+        if raw is not None:
+            narrowed = index.search_ids(getattr(parse_search(raw, USER_SEARCHABLE), "groups", [[("", [])]]))
+        raw = req.query.get("$filter")
+        if raw is not None:
+            rules = FilterRules(properties=USER_FILTERABLE, resource="User", directory=True, advanced=True)
+            ids = index.filter_ids(getattr(parse_filter(raw, rules), "hint", None))
+            if ids is not None:
+                narrowed = ids if narrowed is None else narrowed & ids
+    except GraphError:
+        return list(org.users.values())  # `_query` answers the error, as it would have
+    if narrowed is None:
+        return list(org.users.values())
+    users = org.users
+    return [users[i] for i in index.in_order(narrowed) if i in users]
+
+
 async def list_users(req: GraphRequest) -> GraphResponse:
     _no_expand_with_advanced(req)
     check_select(req, USER_PROPERTIES, USER_TYPE)
     view = _json_view(UserView)
     sortable = USER_SORTABLE_ADVANCED if advanced(req) else USER_SORTABLE
-    users = _query(req, list(req.state.org.users.values()), view=view, resource="User",
+    users = _query(req, _directory_users(req), view=view, resource="User",
                    filterable=USER_FILTERABLE, searchable=USER_SEARCHABLE, sortable=sortable, relationship=False)
     return page(req, users, default_size=PAGE, max_size=MAX_PAGE, context="users",
                 render=lambda u: _with_expansions(u, req, render_user(u, req)))
@@ -279,7 +306,7 @@ async def list_users(req: GraphRequest) -> GraphResponse:
 
 async def count_users(req: GraphRequest) -> GraphResponse:
     require_count_segment(req)
-    users = _query(req, list(req.state.org.users.values()), view=_json_view(UserView), resource="User",
+    users = _query(req, _directory_users(req), view=_json_view(UserView), resource="User",
                    filterable=USER_FILTERABLE, searchable=USER_SEARCHABLE, sortable=(), relationship=False,
                    counting=True)
     return _count_response(len(users))

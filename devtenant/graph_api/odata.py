@@ -427,14 +427,16 @@ class _FilterParser:
         node = self.and_expr()
         while self.keyword("or"):
             left, right = node, self.and_expr()
-            node = lambda env, a=left, b=right: bool(a(env)) or bool(b(env))  # noqa: E731
+            node = _hinted(lambda env, a=left, b=right: bool(a(env)) or bool(b(env)),
+                           _combine("or", left, right))
         return node
 
     def and_expr(self) -> _Node:
         node = self.not_expr()
         while self.keyword("and"):
             left, right = node, self.not_expr()
-            node = lambda env, a=left, b=right: bool(a(env)) and bool(b(env))  # noqa: E731
+            node = _hinted(lambda env, a=left, b=right: bool(a(env)) and bool(b(env)),
+                           _combine("and", left, right))
         return node
 
     def not_expr(self) -> _Node:
@@ -456,11 +458,15 @@ class _FilterParser:
                 options.append(self.literal_only())
             self.expect(")")
             normalised = [_norm(o) for o in options]
-            return lambda env: _norm(left(env)) in normalised
+            prop = getattr(left, "prop", None)
+            hint = ("eq", prop, tuple(options)) if prop and all(isinstance(o, str) for o in options) else None
+            return _hinted(lambda env: _norm(left(env)) in normalised, hint)
         if op == "ne":
             self.rules.gate("Operator 'ne'")
         right = self.value()
-        return lambda env: _compare(op, left(env), right(env))
+        prop, literal = getattr(left, "prop", None), getattr(right, "literal", None)
+        hint = ("eq", prop, (literal,)) if op == "eq" and prop and isinstance(literal, str) else None
+        return _hinted(lambda env: _compare(op, left(env), right(env)), hint)
 
     def literal_only(self) -> Any:
         tok = self.peek()
@@ -486,9 +492,9 @@ class _FilterParser:
         self.i += 1
         if kind == "str":
             literal: Any = text[1:-1].replace("''", "'")
-            return lambda env: literal
+            return _tagged(lambda env: literal, literal=literal)
         if kind == "guid":
-            return lambda env: text
+            return _tagged(lambda env: text, literal=text)
         if kind == "dt":
             moment = parse_datetime(text)
             return lambda env: moment
@@ -528,7 +534,9 @@ class _FilterParser:
                 return haystack.endswith(part)
             return part in haystack
 
-        return call
+        prop, literal = getattr(subject, "prop", None), getattr(needle, "literal", None)
+        return _hinted(call, ("prefix", prop, literal) if name == "startswith" and prop
+                       and isinstance(literal, str) else None)
 
     def path(self, first: str) -> _Node:
         segments = [first]
@@ -547,7 +555,8 @@ class _FilterParser:
                 raise unsupported(f"Unsupported or invalid query filter clause specified for property "
                                   f"'{tok[1]}' of resource '{self.rules.resource}'.")
             segments.append(tok[1])
-        return self.reader(segments)
+        node = self.reader(segments)
+        return _tagged(node, prop=first.lower()) if len(segments) == 1 and first not in self.scope else node
 
     def reader(self, segments: list[str]) -> _Node:
         head, rest = segments[0], "/".join(segments[1:])
@@ -586,6 +595,34 @@ class _FilterParser:
         return run
 
 
+# Index hints: what a compiled filter promises about its matches, for callers holding indexes (directory.py).
+# ("eq", prop, values): prop (lower-cased name) equals one of the string values, compared case-insensitively;
+# ("prefix", prop, value): prop starts with value, case-insensitively; ("and"|"or", hint, hint) combine them.
+# A predicate without a hint promises nothing; "and" keeps a hint from either side, "or" needs both.
+Hint = tuple[Any, ...]
+
+
+def _tagged(node: _Node, **tags: Any) -> _Node:
+    for name, value in tags.items():
+        setattr(node, name, value)
+    return node
+
+
+def _hinted(node: Any, hint: Hint | None) -> Any:
+    if hint is not None:
+        node.hint = hint
+    return node
+
+
+def _combine(op: str, left: _Node, right: _Node) -> Hint | None:
+    a, b = getattr(left, "hint", None), getattr(right, "hint", None)
+    if op == "or":
+        return ("or", a, b) if a is not None and b is not None else None
+    if a is None or b is None:
+        return a if b is None else b
+    return ("and", a, b)
+
+
 def parse_filter(text: str, rules: FilterRules | None = None) -> Predicate:
     """Compile a $filter expression into a predicate over JSON dicts.
 
@@ -597,7 +634,7 @@ def parse_filter(text: str, rules: FilterRules | None = None) -> Predicate:
     Syntax errors are 400 BadRequest; what the resource does not support is 400 Request_UnsupportedQuery.
     """
     node = _FilterParser(text, rules or FilterRules()).parse()
-    return lambda obj: bool(node({"$it": obj}))
+    return _hinted(lambda obj: bool(node({"$it": obj})), getattr(node, "hint", None))
 
 
 def apply_filter(items: Iterable[Any], req: GraphRequest, *, properties: Collection[str] | None = None,
@@ -655,7 +692,11 @@ def parse_search(text: str, fields: Collection[str]) -> Predicate:
         tokens = _words(value) if isinstance(value, str) else []
         return all(any(t.startswith(w) for t in tokens) for w in words)
 
-    return lambda obj: any(group and all(clause_matches(obj, p, w) for p, w in group) for group in groups)
+    matches = lambda obj: any(group and all(clause_matches(obj, p, w) for p, w in group)  # noqa: E731
+                              for group in groups)
+    # The parsed clauses, for callers holding a token index (directory.py): OR of groups, each an AND of
+    # (property, words), every word starting a token of the property.
+    return _tagged(matches, groups=[list(g) for g in groups])
 
 
 def apply_search(items: Iterable[Any], req: GraphRequest, fields: Collection[str], *, directory: bool = True,
