@@ -44,7 +44,7 @@ from dialogs.session_keeper import BEGUN, OPEN_SESSION, PLAN_MEMORY_BYTES, Sessi
 from dialogs.verify_dialog import VerifyDialog
 from graph.directory import Directory, Unavailability
 from observability.metrics import Metrics
-from store import Store, activity_key, conversation_key
+from store import Store, activity_key, conversation_key, store_busy
 from verification.clock import Clock
 
 log = logging.getLogger("watchword.bot")
@@ -150,7 +150,7 @@ class WatchwordAgent:
             storage=storage, connection_manager=connection_manager, start_typing_timer=False,
             remove_recipient_mention=True, agent_name="Watchword", turn_state_factory=ConversationTurnState)
         self.application.add_route(lambda _context: True, self.on_activity)
-        self.application.error(self.on_error.handle)
+        self.application.error(self._on_error)
 
     def close(self) -> None:
         """Stop what the agent runs beside the turns (the threads that choose a start's questions, the reads of
@@ -205,19 +205,36 @@ class WatchwordAgent:
                 if turn.entry is Entry.DUPLICATE:
                     await self._skip_duplicate(context)
                 elif turn.entry is Entry.BUSY:
+                    log.warning("activity %s: the conversation's previous turn did not finish in time",
+                                context.activity.id)
                     await self._busy(context)
                 else:
                     context.turn_state[GATED] = turn
                     await self.application.on_turn(context)
         except Exception as err:  # the store failed to claim or take: the turn-error handler says so
-            await self.on_error.handle(context, err)
+            await self._on_error(context, err)
 
-    async def _busy(self, context: TurnContext) -> None:
-        """The conversation's previous turn is still running (a reset waiting on Microsoft, say): nothing was done
-        with this activity, and Teams' redelivery of it will be processed."""
-        log.warning("activity %s: the conversation's previous turn did not finish in time", context.activity.id)
-        title, line = "I'm still working on your previous message", "Nothing was done with this one: send it again " \
-                                                                    "in a moment."
+    async def _on_error(self, context: TurnContext, error: Exception) -> None:
+        """A turn that failed. The store busy (every database connection in use for as long as a turn may wait
+        for one) is not a failure: the person is told to try again, the conversation's state is kept, and the
+        activity's claim is given up (bot/turn_state.py) so Teams' redelivery of it is processed."""
+        if not store_busy(error):
+            await self.on_error.handle(context, error)
+            return
+        log.warning("activity %s: no database connection came free in time", context.activity.id)
+        gated = context.turn_state.get(GATED)
+        if isinstance(gated, GatedTurn):
+            gated.give_back = True
+        try:
+            await self._busy(context, "Watchword is busy — try again in a few seconds",
+                             "Nothing was done with this message: send it again in a few seconds.")
+        except Exception:
+            log.warning("activity %s: could not say Watchword is busy", context.activity.id, exc_info=True)
+
+    async def _busy(self, context: TurnContext, title: str = "I'm still working on your previous message",
+                    line: str = "Nothing was done with this one: send it again in a moment.") -> None:
+        """Nothing was done with this activity, and Teams' redelivery of it will be processed: the conversation's
+        previous turn is still running (a reset waiting on Microsoft, say), or the store was busy."""
         if context.activity.type == ActivityTypes.invoke:
             await context.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(
                 status=200, body={"statusCode": 200, "type": MESSAGE_RESPONSE, "value": f"{title}. {line}"})))

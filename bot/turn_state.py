@@ -57,6 +57,7 @@ class GatedTurn:
     conversation: str
     holder: str
     released: bool = False  # the conversation was given up with the state this turn saved
+    give_back: bool = False  # the turn did nothing (the store was busy): its claim is given up, for the redelivery
 
     def _given_up(self) -> None:
         self.released = True
@@ -102,7 +103,9 @@ class TurnGate:
             if self._running.get(conversation) is ended:
                 del self._running[conversation]
             try:
-                if not turn.released:
+                if turn.give_back and not turn.released and activity is not None:
+                    await self._turns.give_up(activity, conversation, holder)
+                elif not turn.released:
                     await self._turns.release_conversation(conversation, holder)
             except Exception:  # its lease lapses on its own: the next turn waits that long at most
                 log.warning("could not give up conversation turn %s", holder, exc_info=True)

@@ -23,6 +23,7 @@ from store.errors import (
     StoreUnavailable,
     StoreUnwritableError,
     TenantNotFoundError,
+    store_busy,
 )
 from store.lockouts import ATTEMPT_WINDOW, COUNTED_OUTCOMES, Lockout, LockoutRepository, LockoutRule
 from store.policies import PolicyRepository, StoredPolicy, TenantAccess
@@ -87,4 +88,5 @@ __all__ = [
     "UserSnapshot",
     "activity_key",
     "open_store",
+    "store_busy",
 ]

@@ -39,6 +39,9 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/watchword.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 SQLITE_CONNECTIONS = 4
+# How long a unit of work waits for a pooled connection before the turn is told "busy" (store/errors.py store_busy):
+# well inside the 15 s Teams waits for a turn, so the person hears it and Teams' redelivery is processed.
+POOL_WAIT_S = 5.0
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Any constant will do: it only has to be the same for every Watchword process sharing a database.
 _MIGRATION_LOCK_ID = 0x5741_5443_4857_4F52  # "WATCHWOR"
@@ -166,7 +169,8 @@ def _create_engine(url: URL, schema: str | None) -> AsyncEngine:
     server_settings = {"application_name": "watchword"}
     if schema is not None:
         server_settings["search_path"] = schema
-    return create_async_engine(url, pool_pre_ping=True, connect_args={"server_settings": server_settings})
+    return create_async_engine(url, pool_pre_ping=True, pool_timeout=POOL_WAIT_S,
+                               connect_args={"server_settings": server_settings})
 
 
 def _create_sqlite_engine(url: URL) -> AsyncEngine:
@@ -180,7 +184,7 @@ def _create_sqlite_engine(url: URL) -> AsyncEngine:
         # A fixed set of connections, no overflow: each aiosqlite connection is a thread plus an open file plus
         # its PRAGMAs, and overflow connections are opened and closed again under every burst (bench.turns saw
         # a third of a busy turn's CPU go there). SQLite has one writer anyway; a waiting turn queues here.
-        engine = create_async_engine(url, pool_size=SQLITE_CONNECTIONS, max_overflow=0)
+        engine = create_async_engine(url, pool_size=SQLITE_CONNECTIONS, max_overflow=0, pool_timeout=POOL_WAIT_S)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas(in_memory))
     return engine
 

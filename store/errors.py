@@ -1,5 +1,7 @@
 """Errors the store raises for conditions callers are expected to handle."""
 
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
 
 class StoreError(Exception):
     """Base class for the store's own errors."""
@@ -44,3 +46,14 @@ class StoreUnwritableError(StoreError):
 class StoreUnavailable(StoreError):
     """The database did not take a write (connection lost, disk full, read-only): nothing of it was committed,
     as far as this process can tell. The message names what was being written, never its values."""
+
+
+def store_busy(error: BaseException) -> bool:
+    """Every database connection stayed in use while this one waited its longest (store/db.py POOL_WAIT_S): the
+    store is busy, not broken; nothing of the waiting work was done."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, PoolTimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

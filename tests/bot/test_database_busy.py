@@ -1,0 +1,106 @@
+"""Database connections are held only while the database works: a turn waiting on Microsoft Graph, or on the turn
+before it in its conversation, holds none. And a turn that gets no connection in time is told Watchword is busy,
+not that something went wrong: nothing of it was done, the chat's verification is kept, and Teams' redelivery of
+the same activity is processed. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from microsoft_agents.activity import Activity, ActivityTypes
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import store.db
+from bot.cards import card_text
+from store import store_busy
+from tests.dialogs.fakes import ALAN, MARGARET, TENANT
+from tests.dialogs.harness import Chat, Teams, is_question, open_teams
+from tests.store.support import FakeClock, StoreTarget
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def teams(store_target: StoreTarget, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+                ) -> AsyncIterator[Teams]:
+    monkeypatch.setattr(store.db, "POOL_WAIT_S", 0.2)  # a short wait for a connection, read when the store opens
+    async with open_teams(store_target, clock) as opened:
+        yield opened
+
+
+async def deliver(chat: Chat, activity_id: str, text: str) -> None:
+    """Deliver a message with this activity id, as Teams does (again, when it redelivers)."""
+    chat.adapter._gen_id = lambda: activity_id  # type: ignore[method-assign]
+    await chat.send(Activity(type=ActivityTypes.message, text=text))
+
+
+async def take_every_connection(teams: Teams) -> list[AsyncConnection]:
+    """Check out connections until the pool has none left to give (what hundreds of turns at once do)."""
+    held: list[AsyncConnection] = []
+    while len(held) < 100:
+        try:
+            connection = await teams.store.engine.connect()
+            await connection.exec_driver_sql("SELECT 1")
+        except Exception as err:
+            assert store_busy(err), err
+            return held
+        held.append(connection)
+    raise AssertionError("the pool never ran out")
+
+
+def block_graph_search(teams: Teams) -> tuple[asyncio.Event, asyncio.Event]:
+    """Graph's people search waits until released: (searching, release)."""
+    searching, release = asyncio.Event(), asyncio.Event()
+    search = teams.directory.find_people
+
+    async def slow_search(*args: Any, **kwargs: Any) -> Any:
+        searching.set()
+        await release.wait()
+        return await search(*args, **kwargs)
+
+    teams.directory.find_people = slow_search  # type: ignore[method-assign]
+    return searching, release
+
+
+async def test_turns_waiting_on_graph_and_on_the_conversation_gate_hold_no_database_connection(
+        teams: Teams) -> None:
+    pool = teams.store.engine.pool
+    agent = teams.chat(MARGARET)
+    searching, release = block_graph_search(teams)
+
+    first = asyncio.create_task(deliver(agent, "1:search", "verify alan turing"))
+    await asyncio.wait_for(searching.wait(), 10)
+    second = asyncio.create_task(deliver(agent, "1:next", "help"))  # waits for the first turn of the chat
+    await asyncio.sleep(0.5)  # the second turn polls the gate meanwhile
+
+    assert not second.done(), "the second turn waits for the first"
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first, second), 20)
+    assert any(is_question(card) or "Alan" in card_text(card) for card in agent.cards())
+
+
+async def test_a_turn_that_gets_no_database_connection_is_told_busy_and_its_redelivery_is_processed(
+        teams: Teams) -> None:
+    agent = teams.chat(MARGARET)
+    held = await take_every_connection(teams)
+    try:
+        await deliver(agent, "1:busy", "verify alan turing")
+    finally:
+        for connection in held:
+            await connection.close()
+
+    said = agent.text()
+    assert "Watchword is busy — try again in a few seconds" in said
+    assert "went wrong" not in said and "reference" not in said
+    await deliver(agent, "1:busy", "verify alan turing")  # Teams' redelivery of the same activity
+
+    assert agent.cards() and is_question(agent.last_card()), agent.text()
+    [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
+    assert session is not None
