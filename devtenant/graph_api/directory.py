@@ -217,12 +217,13 @@ def _object_json(org: Org) -> Callable[[DirectoryObject], Mapping[str, Any]]:
 
 def _query(req: GraphRequest, items: list[Any], *, view: Callable[[Any], Mapping[str, Any]], resource: str,
            filterable: Collection[str], searchable: Collection[str], sortable: Collection[str],
-           relationship: bool, counting: bool = False) -> list[Any]:
+           relationship: bool, counting: bool = False, filtered: bool = False) -> list[Any]:
     """$search, $filter and $orderby with the directory's advanced-query rules.
 
     Top-level collections (/users, /groups) filter by default; relationships (memberOf, members,
     directReports) need the advanced query parameters for $filter and $orderby. A /$count segment
-    with ConsistencyLevel counts as an advanced query.
+    with ConsistencyLevel counts as an advanced query. `filtered`: the items are exactly those the $filter
+    keeps (an index answered it), so the filter is only checked, not run again.
     """
     is_advanced = eventual(req) if counting else advanced(req)
     has_filter = "$filter" in req.query or "$search" in req.query
@@ -235,7 +236,8 @@ def _query(req: GraphRequest, items: list[Any], *, view: Callable[[Any], Mapping
     if raw is not None:
         rules = FilterRules(properties=filterable, resource=resource, directory=True, advanced=is_advanced)
         predicate = parse_filter(raw, rules)
-        items = [item for item in items if predicate(view(item))]
+        if not filtered:
+            items = [item for item in items if predicate(view(item))]
     return order_by(items, req, sortable, key=view) if not counting else items
 
 
@@ -267,14 +269,17 @@ def _with_expansions(user: User, req: GraphRequest, obj: dict[str, Any]) -> dict
     return obj
 
 
-def _directory_users(req: GraphRequest) -> list[User]:
+def _directory_users(req: GraphRequest, *, ordered: bool = True) -> tuple[list[User], bool]:
     """The users a /users query reads: the whole directory, or, when its $filter or $search is a simple
-    indexed predicate, only the users that may match (in directory order; `_query` then runs as over all)."""
+    indexed predicate, only the users that may match (in directory order unless not `ordered`; `_query`
+    then runs as over all). The flag: the users are exactly the $filter's matches (every part indexed)."""
     org = req.state.org
     index = org.user_index
+    everyone = (list(org.users.values()), False)
     if index is None or len(index) != len(org.users):
-        return list(org.users.values())
+        return everyone
     narrowed: set[str] | None = None
+    exact = False
     try:
         raw = req.query.get("$search")
         if raw is not None:
@@ -282,15 +287,17 @@ def _directory_users(req: GraphRequest) -> list[User]:
         raw = req.query.get("$filter")
         if raw is not None:
             rules = FilterRules(properties=USER_FILTERABLE, resource="User", directory=True, advanced=True)
-            ids = index.filter_ids(getattr(parse_filter(raw, rules), "hint", None))
-            if ids is not None:
+            found = index.filter_ids(getattr(parse_filter(raw, rules), "hint", None))
+            if found is not None:
+                ids, exact = found
                 narrowed = ids if narrowed is None else narrowed & ids
     except GraphError:
-        return list(org.users.values())  # `_query` answers the error, as it would have
+        return everyone  # `_query` answers the error, as it would have
     if narrowed is None:
-        return list(org.users.values())
+        return everyone
     users = org.users
-    return [users[i] for i in index.in_order(narrowed) if i in users]
+    ids = index.in_order(narrowed) if ordered else narrowed
+    return [users[i] for i in ids if i in users], exact
 
 
 async def list_users(req: GraphRequest) -> GraphResponse:
@@ -298,17 +305,18 @@ async def list_users(req: GraphRequest) -> GraphResponse:
     check_select(req, USER_PROPERTIES, USER_TYPE)
     view = _json_view(UserView)
     sortable = USER_SORTABLE_ADVANCED if advanced(req) else USER_SORTABLE
-    users = _query(req, _directory_users(req), view=view, resource="User",
-                   filterable=USER_FILTERABLE, searchable=USER_SEARCHABLE, sortable=sortable, relationship=False)
+    users, filtered = _directory_users(req)
+    users = _query(req, users, view=view, resource="User", filterable=USER_FILTERABLE,
+                   searchable=USER_SEARCHABLE, sortable=sortable, relationship=False, filtered=filtered)
     return page(req, users, default_size=PAGE, max_size=MAX_PAGE, context="users",
                 render=lambda u: _with_expansions(u, req, render_user(u, req)))
 
 
 async def count_users(req: GraphRequest) -> GraphResponse:
     require_count_segment(req)
-    users = _query(req, _directory_users(req), view=_json_view(UserView), resource="User",
-                   filterable=USER_FILTERABLE, searchable=USER_SEARCHABLE, sortable=(), relationship=False,
-                   counting=True)
+    users, filtered = _directory_users(req, ordered=False)
+    users = _query(req, users, view=_json_view(UserView), resource="User", filterable=USER_FILTERABLE,
+                   searchable=USER_SEARCHABLE, sortable=(), relationship=False, counting=True, filtered=filtered)
     return _count_response(len(users))
 
 

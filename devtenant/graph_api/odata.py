@@ -465,7 +465,7 @@ class _FilterParser:
             self.rules.gate("Operator 'ne'")
         right = self.value()
         prop, literal = getattr(left, "prop", None), getattr(right, "literal", None)
-        hint = ("eq", prop, (literal,)) if op == "eq" and prop and isinstance(literal, str) else None
+        hint = ("eq", prop, (literal,)) if op == "eq" and prop and isinstance(literal, (str, bool)) else None
         return _hinted(lambda env: _compare(op, left(env), right(env)), hint)
 
     def literal_only(self) -> Any:
@@ -504,7 +504,7 @@ class _FilterParser:
         lowered = text.lower()
         if lowered in ("true", "false", "null"):
             constant = {"true": True, "false": False, "null": None}[lowered]
-            return lambda env: constant
+            return _tagged(lambda env: constant, literal=constant)
         if lowered in _KEYWORDS:
             raise self.syntax(pos)
         if self.peek() and self.peek()[1] == "(" and self.peek()[0] == "punct":
@@ -596,9 +596,11 @@ class _FilterParser:
 
 
 # Index hints: what a compiled filter promises about its matches, for callers holding indexes (directory.py).
-# ("eq", prop, values): prop (lower-cased name) equals one of the string values, compared case-insensitively;
+# ("eq", prop, values): prop (lower-cased name) equals one of the values (strings compared case-insensitively,
+# or true/false);
 # ("prefix", prop, value): prop starts with value, case-insensitively; ("and"|"or", hint, hint) combine them.
-# A predicate without a hint promises nothing; "and" keeps a hint from either side, "or" needs both.
+# A predicate without a hint promises nothing; "and" has a hint when either side has one (the other may be
+# None), "or" only when both have.
 Hint = tuple[Any, ...]
 
 
@@ -618,9 +620,7 @@ def _combine(op: str, left: _Node, right: _Node) -> Hint | None:
     a, b = getattr(left, "hint", None), getattr(right, "hint", None)
     if op == "or":
         return ("or", a, b) if a is not None and b is not None else None
-    if a is None or b is None:
-        return a if b is None else b
-    return ("and", a, b)
+    return None if a is None and b is None else ("and", a, b)  # a side without a hint narrows nothing
 
 
 def parse_filter(text: str, rules: FilterRules | None = None) -> Predicate:

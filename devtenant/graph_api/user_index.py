@@ -29,6 +29,8 @@ EQ_FIELDS = {
     "givenname": lambda u: u.given_name,
     "surname": lambda u: u.surname,
     "department": lambda u: u.department,
+    "usertype": lambda u: u.user_type,
+    "accountenabled": lambda u: u.account_enabled,
 }
 PREFIX_FIELDS = ("displayname", "givenname", "surname", "mail", "userprincipalname")
 # $search property (as parse_search names it) -> value.
@@ -78,14 +80,14 @@ class UserIndex:
         keys: list[tuple[str, str, str]] = []
         for name, read in EQ_FIELDS.items():
             value = read(user)
-            if isinstance(value, str):
-                key = value.casefold()
+            if isinstance(value, (str, bool)):
+                key = value.casefold() if isinstance(value, str) else value
                 if bulk is not None:
                     bulk[name].setdefault(key, []).append(user.id)
                 else:
                     self.eq[name][key] = (*self.eq[name].get(key, ()), user.id)
                 keys.append(("eq", name, key))
-                if name in self.prefix:
+                if name in self.prefix and isinstance(key, str):
                     keys.append(("prefix", name, key))
         for name, read in SEARCH_FIELDS.items():
             value = read(user)
@@ -133,26 +135,28 @@ class UserIndex:
             at += 1
         return out
 
-    def filter_ids(self, hint: Any) -> set[str] | None:
-        """Ids that may match a filter's hint (see odata.parse_filter); None when the hint needs a scan."""
+    def filter_ids(self, hint: Any) -> tuple[set[str], bool] | None:
+        """Ids that may match a filter's hint (see odata.parse_filter), and whether they are exactly the matches
+        (every part of the filter indexed); None when the hint needs a scan."""
         if not isinstance(hint, tuple) or not hint:
             return None
         kind = hint[0]
         if kind in ("and", "or"):
             left, right = self.filter_ids(hint[1]), self.filter_ids(hint[2])
             if kind == "or":
-                return None if left is None or right is None else left | right
+                return None if left is None or right is None else (left[0] | right[0], left[1] and right[1])
             if left is None or right is None:
-                return left if right is None else right
-            return left & right
+                one = left if right is None else right
+                return None if one is None else (one[0], False)
+            return left[0] & right[0], left[1] and right[1]
         prop = hint[1]
         if kind == "eq" and prop in self.eq:
             out: set[str] = set()
             for value in hint[2]:
-                out.update(self.eq[prop].get(value.casefold(), ()))
-            return out
+                out.update(self.eq[prop].get(value.casefold() if isinstance(value, str) else value, ()))
+            return out, True
         if kind == "prefix" and prop in self.prefix:
-            return self._starting(self.prefix[prop], hint[2].casefold())
+            return self._starting(self.prefix[prop], hint[2].casefold()), True
         return None
 
     def search_ids(self, groups: Sequence[Sequence[tuple[str, list[str]]]]) -> set[str] | None:
