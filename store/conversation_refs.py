@@ -14,11 +14,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
-from store._sql import dialect_insert, normalise_guid
+from store._sql import normalise_guid
 from store.secrets_guard import clean_json
 from store.tables import ConversationReferenceRow
+from store.units import Units
 from verification.clock import Clock
 
 MAX_ZONE_NAME = 64  # the longest IANA names are about 30 characters
@@ -34,8 +37,9 @@ class StoredConversationReference:
 
 
 class ConversationReferenceRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, units: Units) -> None:
         self._sessions = sessions
+        self._units = units
         self._clock = clock
 
     async def save(self, tenant_id: str, user_id: str, reference: Mapping[str, Any],
@@ -52,22 +56,26 @@ class ConversationReferenceRepository:
             time_zone=time_zone,
         )
         values: dict[str, Any] = {"reference": saved.reference, "updated_at": saved.updated_at}
-        async with self._sessions.begin() as session:
-            stmt = dialect_insert(session, ConversationReferenceRow).values(
-                tenant_id=saved.tenant_id, user_id=saved.user_id, time_zone=time_zone, **values
-            )
-            keep_zone = func.coalesce(stmt.excluded.time_zone, ConversationReferenceRow.time_zone)
-            await session.execute(stmt.on_conflict_do_update(index_elements=["tenant_id", "user_id"],
-                                                             set_={**values, "time_zone": keep_zone}))
+        stmt = (postgresql if self._units.dialect == "postgresql" else sqlite).insert(ConversationReferenceRow).values(
+            tenant_id=saved.tenant_id, user_id=saved.user_id, time_zone=time_zone, **values
+        )
+        keep_zone = func.coalesce(stmt.excluded.time_zone, ConversationReferenceRow.time_zone)
+        upsert = stmt.on_conflict_do_update(index_elements=["tenant_id", "user_id"],
+                                            set_={**values, "time_zone": keep_zone})
+        await self._units.write(lambda conn: conn.execute(upsert))  # on a conversation's first turn: a unit
         return saved
 
     async def get(self, tenant_id: str, user_id: str) -> StoredConversationReference | None:
         key = (normalise_guid(tenant_id, "tenant_id"), normalise_guid(user_id, "user_id"))
-        async with self._sessions() as session:
-            row = await session.get(ConversationReferenceRow, key)
-        if row is None:
-            return None
-        return StoredConversationReference(row.tenant_id, row.user_id, row.reference, row.updated_at, row.time_zone)
+
+        def read(session: Session) -> StoredConversationReference | None:  # on a start's path: a unit of work
+            row = session.get(ConversationReferenceRow, key)
+            if row is None:
+                return None
+            return StoredConversationReference(row.tenant_id, row.user_id, row.reference, row.updated_at,
+                                               row.time_zone)
+
+        return await self._units.read_orm(read)
 
     async def delete(self, tenant_id: str, user_id: str) -> bool:
         stmt = delete(ConversationReferenceRow).where(

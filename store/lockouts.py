@@ -20,11 +20,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Select, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from store._sql import normalise_guid
 from store.audit import AuditEvent, AuditLog
 from store.clock import require_utc
 from store.tables import AttemptCounterRow, UserLockoutRow, VerificationSessionRow
+from store.units import Units
 from verification import Outcome
 from verification.clock import Clock
 
@@ -117,8 +119,10 @@ def lock_if_reached(conn: Connection, tenant_id: str, user_id: str, *, now: date
 
 
 class LockoutRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, audit: AuditLog) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, audit: AuditLog,
+                 units: Units) -> None:
         self._sessions = sessions
+        self._units = units
         self._clock = clock
         self._audit = audit
 
@@ -156,11 +160,13 @@ class LockoutRepository:
     async def active_lockout(self, tenant_id: str, user_id: str) -> Lockout | None:
         """The user's lockout if it has not yet run out, else None."""
         key = (normalise_guid(tenant_id, "tenant_id"), normalise_guid(user_id, "user_id"))
-        async with self._sessions() as session:
-            row = await session.get(UserLockoutRow, key)
-        if row is None or row.locked_until <= self._clock():
-            return None
-        return _to_lockout(row)
+        now = self._clock()
+
+        def read(session: Session) -> Lockout | None:  # on every start's and answer's path: a unit of work
+            row = session.get(UserLockoutRow, key)
+            return _to_lockout(row) if row is not None and row.locked_until > now else None
+
+        return await self._units.read_orm(read)
 
     async def active_lockouts(self, tenant_id: str, *, limit: int = 200) -> list[Lockout]:
         """The tenant's people locked out now, the longest remaining first."""

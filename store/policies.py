@@ -15,10 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from store._sql import normalise_guid
 from store.protected_users import _require_connected
 from store.tables import TenantPolicyRow
+from store.units import Units
 from verification.clock import Clock
 from verification.policy import Policy
 
@@ -89,8 +91,9 @@ def _to_stored(row: TenantPolicyRow) -> StoredPolicy:
 
 
 class PolicyRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, units: Units) -> None:
         self._sessions = sessions
+        self._units = units
         self._clock = clock
 
     async def get(self, tenant_id: str) -> Policy | None:
@@ -104,9 +107,13 @@ class PolicyRepository:
         return stored.access if stored is not None else TenantAccess()
 
     async def get_stored(self, tenant_id: str) -> StoredPolicy | None:
-        async with self._sessions() as session:
-            row = await session.get(TenantPolicyRow, normalise_guid(tenant_id, "tenant_id"))
+        key = normalise_guid(tenant_id, "tenant_id")
+
+        def read(session: Session) -> StoredPolicy | None:  # on every start's path: a unit of work
+            row = session.get(TenantPolicyRow, key)
             return _to_stored(row) if row is not None else None
+
+        return await self._units.read_orm(read)
 
     async def put(self, tenant_id: str, policy: Policy, actor: str) -> tuple[Policy | None, Policy]:
         """Save the policy (access settings unchanged); returns (before, after). Before is None if unsaved."""

@@ -24,6 +24,7 @@ from store._sql import dialect_insert, normalise_guid
 from store.errors import TenantNotFoundError
 from store.tables import DirectorySyncRow, ProtectedUserRow, TenantRow
 from store.tenants import TenantStatus
+from store.units import Units
 from verification.clock import Clock
 
 
@@ -122,8 +123,9 @@ def _to_state(row: DirectorySyncRow) -> SyncState:
 
 
 class ProtectedUserRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, units: Units) -> None:
         self._sessions = sessions
+        self._units = units
         self._clock = clock
 
     # --- reading -------------------------------------------------------------------------------
@@ -214,8 +216,7 @@ class ProtectedUserRepository:
 
     async def count(self, tenant_id: str) -> int:
         stmt = select(func.count()).where(ProtectedUserRow.tenant_id == normalise_guid(tenant_id, "tenant_id"))
-        async with self._sessions() as session:
-            return int((await session.execute(stmt)).scalar_one())
+        return await self._units.read(lambda conn: int(conn.execute(stmt).scalar_one()))  # on a start's path
 
     # --- admin ---------------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from store.errors import SessionClosedError, StoreUnavailable
 from store.lockouts import COUNTED_OUTCOMES, LockoutRule, counted, lock_if_reached, serialise
 from store.secrets_guard import clean_json
 from store.tables import TranscriptEntryRow, VerificationPlanRow, VerificationSessionRow
+from store.units import Units
 from verification import MatchResult, Outcome, TranscriptEntry
 from verification.clock import Clock
 from verification.reset import (
@@ -182,8 +183,10 @@ _ENTRY_INSERT = insert(TranscriptEntryRow).from_select(
 
 
 class SessionRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, audit: AuditLog) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, audit: AuditLog,
+                 units: Units) -> None:
         self._sessions = sessions
+        self._units = units
         self._clock = clock
         self._audit = audit
 
@@ -445,8 +448,7 @@ class SessionRepository:
             VerificationSessionRow.target_user_id == normalise_guid(user_id, "user_id"),
             VerificationSessionRow.reset_claimed_at >= require_utc(since, "since"),
             VerificationSessionRow.reset_state.in_((ResetOutcome.DONE.value, ResetOutcome.UNKNOWN.value, RESETTING)))
-        async with self._sessions() as session:
-            rows = (await session.execute(stmt)).all()
+        rows = await self._units.read(lambda conn: conn.execute(stmt).all())  # on a start's path
         return [(claimed, done or claimed + CLAIM_EXPIRY) for claimed, done in rows]
 
     async def expire_overdue(self) -> int:

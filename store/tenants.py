@@ -15,10 +15,12 @@ from enum import StrEnum
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from store._sql import normalise_guid
 from store.errors import TenantNotFoundError
 from store.tables import DirectorySyncRow, ProtectedUserRow, TenantRow
+from store.units import Units
 from verification.clock import Clock
 
 
@@ -70,8 +72,9 @@ def _names(values: Iterable[str]) -> list[str]:
 
 
 class TenantRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, units: Units) -> None:
         self._sessions = sessions
+        self._units = units
         self._clock = clock
 
     async def connect(
@@ -145,9 +148,13 @@ class TenantRepository:
         return True
 
     async def get(self, tenant_id: str) -> Tenant | None:
-        async with self._sessions() as session:
-            row = await session.get(TenantRow, normalise_guid(tenant_id, "tenant_id"))
+        key = normalise_guid(tenant_id, "tenant_id")
+
+        def read(session: Session) -> Tenant | None:  # on every activity's path: a unit of work
+            row = session.get(TenantRow, key)
             return _to_tenant(row) if row is not None else None
+
+        return await self._units.read_orm(read)
 
     async def list_tenants(self, *, include_disconnected: bool = False) -> list[Tenant]:
         stmt = select(TenantRow).order_by(TenantRow.display_name, TenantRow.tenant_id)

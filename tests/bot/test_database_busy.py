@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from microsoft_agents.activity import Activity, ActivityTypes
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 import store.db
@@ -89,18 +90,42 @@ async def test_turns_waiting_on_graph_and_on_the_conversation_gate_hold_no_datab
 async def test_a_turn_that_gets_no_database_connection_is_told_busy_and_its_redelivery_is_processed(
         teams: Teams) -> None:
     agent = teams.chat(MARGARET)
-    held = await take_every_connection(teams)
-    try:
-        await deliver(agent, "1:busy", "verify alan turing")
-    finally:
-        for connection in held:
-            await connection.close()
+    await agent.say("help")  # the chat is known: what follows is the verification's own path
+    get_stored = teams.store.policies.get_stored
 
-    said = agent.text()
+    async def no_connection(tenant_id: str) -> Any:  # as a pool with every connection in use answers
+        raise PoolTimeoutError("QueuePool limit of size 4 overflow 0 reached, connection timed out, timeout 0.20")
+
+    teams.store.policies.get_stored = no_connection  # type: ignore[method-assign]
+    await deliver(agent, "1:busy", "verify alan turing")
+    teams.store.policies.get_stored = get_stored  # type: ignore[method-assign]
+
+    said = "\n".join(card_text(card) for card in agent.cards()[1:])
     assert "Watchword is busy — try again in a few seconds" in said
     assert "went wrong" not in said and "reference" not in said
     await deliver(agent, "1:busy", "verify alan turing")  # Teams' redelivery of the same activity
 
-    assert agent.cards() and is_question(agent.last_card()), agent.text()
+    assert is_question(agent.last_card()), agent.text()
+
+
+async def test_a_start_with_every_pooled_connection_taken_is_never_an_error(
+        teams: Teams, store_target: StoreTarget) -> None:
+    """On a SQLite file a turn's database work runs on the SQLite thread and needs no pooled connection at all;
+    on PostgreSQL (units on the pool too) the turn is told Watchword is busy, and its redelivery is processed."""
+    agent = teams.chat(MARGARET)
+    held = await take_every_connection(teams)
+    try:
+        await deliver(agent, "1:start", "verify alan turing")
+    finally:
+        for connection in held:
+            await connection.close()
+
+    assert "went wrong" not in agent.text()
+    if store_target.backend == "sqlite":
+        assert is_question(agent.last_card()), agent.text()
+        return
+    assert "Watchword is busy — try again in a few seconds" in agent.text()
+    await deliver(agent, "1:start", "verify alan turing")
+    assert is_question(agent.last_card()), agent.text()
     [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
     assert session is not None
