@@ -164,6 +164,14 @@ class UserView(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(_USER_FIELDS) + self.typed
 
+    def keys_by_lower(self) -> dict[str, str]:
+        """{name.lower(): name} over this view's keys, in their order (odata.project reads it)."""
+        return _USER_KEYS_BY_LOWER[self.typed]
+
+
+_USER_KEYS_BY_LOWER = {typed: {key.lower(): key for key in UserView(None, typed=typed)}  # type: ignore[arg-type]
+                       for typed in (False, True)}
+
 
 def user_json(user: User, *, typed: bool = False) -> dict[str, Any]:
     """Every property of a user that devtenant serves, as a dict."""

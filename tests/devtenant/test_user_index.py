@@ -15,7 +15,9 @@ from multidict import CIMultiDict
 from devtenant.generate import generate_org
 from devtenant.graph_api import build_router
 from devtenant.graph_api.directory import _directory_users
-from devtenant.graph_api.router import GraphRequest
+from devtenant.graph_api.odata import project
+from devtenant.graph_api.router import GraphError, GraphRequest
+from devtenant.graph_api.serialize import UserView
 from devtenant.graph_api.wire import dispatch
 from devtenant.model import Org, User
 from tests.devtenant.graph_helpers import WATCHWORD_ROLES, make_state
@@ -155,3 +157,18 @@ def test_the_index_follows_users_added_changed_and_removed():
     assert [u["id"] for u in body["value"]] == [changed.id, newcomer.id]
     _, body = _ask(org, "/users", {"$search": '"displayName:zeb qu"', "$select": "id"}, EVENTUAL)
     assert [u["id"] for u in body["value"]] == [newcomer.id]
+
+
+def test_selecting_from_a_user_view_equals_selecting_from_its_plain_json(org):
+    user = next(iter(org.users.values()))
+    for typed in (False, True):
+        view = UserView(user, typed=typed)
+        for names in (["displayName", "MAIL", "id"], ["@odata.type", "surname"], ["jobtitle"], None, ["*"]):
+            assert _projected(view, names) == _projected(dict(view), names)
+
+
+def _projected(obj: Any, names: list[str] | None) -> Any:
+    try:
+        return list(project(obj, names).items())
+    except GraphError as err:  # an unknown name (untyped views have no @odata.type) fails alike
+        return err.message
