@@ -113,6 +113,13 @@ class StoreRecords:
             return None
         return session.outcome if session is not None else None
 
+    async def keep_final_risk(self, session_id: str, risk: RiskAssessment) -> None:
+        await self._store.sessions.keep_final_risk(session_id, risk.to_dict())
+
+    async def final_risk(self, session_id: str) -> RiskAssessment | None:
+        kept = await self._store.sessions.final_risk(session_id)
+        return RiskAssessment.from_dict(dict(kept)) if kept is not None else None
+
     async def own_resets(self, tenant_id: str, user_id: str, *, since: datetime) -> list[tuple[datetime, datetime]]:
         return await self._store.sessions.own_resets(tenant_id, user_id, since=since)
 

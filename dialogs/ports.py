@@ -125,6 +125,14 @@ class VerificationRecords(Protocol):
         conversation state is older than the store (a kill after the decision)."""
         ...
 
+    async def keep_final_risk(self, session_id: str, risk: RiskAssessment) -> None:
+        """Keep the sign-in risk weighed once the logs arrived, for whichever instance decides the session."""
+        ...
+
+    async def final_risk(self, session_id: str) -> RiskAssessment | None:
+        """The sign-in risk some instance kept for the session (keep_final_risk); None while it has not arrived."""
+        ...
+
     async def own_resets(self, tenant_id: str, user_id: str, *, since: datetime) -> list[tuple[datetime, datetime]]:
         """When Watchword itself reset (or may have reset) the person's password since `since`, as (from, to)."""
         ...

@@ -9,8 +9,10 @@ restarted, or another instance took the conversation) reads it once from the sto
 
 Sign-in logs arrive seconds after the rest (graph/context_loader.py): a session begins on the policy's
 "sign-ins unavailable" rule with its risk pending, the real risk is weighed in the background as soon as the
-logs arrive, and `open` hands it to the session; when the session is ready to decide and the risk is still
-not there, `open` waits for it until RISK_DEADLINE after the start, then the provisional rule stands.
+logs arrive (and kept with the session's row, for an instance that takes a later turn without having read the
+logs), and `open` hands it to the session; when the session is ready to decide and the risk is still not there,
+`open` waits for it (or polls the store for it) until RISK_DEADLINE after the start, then the provisional rule
+stands.
 
 Starts are the costly part of Watchword (Graph reads, then choosing questions: hundreds of ms of CPU in a large
 organisation); answer turns are cheap. So a start takes a turn (`starting`: at most `StartLimits.at_once` at a
@@ -57,6 +59,7 @@ BEGUN = "watchword.session_begun"  # turn_state: this turn began a session (the 
 PLAN_MEMORY_BYTES = 64 * 1024 * 1024
 RISKS_KEPT = 512  # sessions whose sign-in risk is being read in the background
 RISK_DEADLINE = timedelta(seconds=20)  # after the start: past it, the "sign-ins unavailable" rule decides
+RISK_POLL_S = 0.25  # how often an instance without the sign-ins' read looks for the risk another one kept
 START_WORKERS = 2  # threads choosing questions: the GIL runs one at a time, a second is ready as the first ends
 SWITCH_INTERVAL_S = 0.001  # how soon the event loop gets the GIL back from a worker (see the module doc)
 
@@ -145,7 +148,8 @@ class SessionKeeper:
         first = await self.off_loop(session.start, loaded.context, loaded.org, policy, risk, attempts, available,
                                     risk_pending=pending)
         if pending and first.decision is None:
-            self._remember_risk(session.id, asyncio.ensure_future(_final_risk(loaded, policy, own)))
+            self._remember_risk(session.id, asyncio.ensure_future(self._weigh_and_keep(session.id, loaded, policy,
+                                                                                        own)))
         sealed = await self.start(context, session, actor=actor, target_id=target_id, self_service=self_service,
                                   policy=policy, risk=risk, required_bits=first.bits_required,
                                   expires_at=expires_at)
@@ -201,15 +205,17 @@ class SessionKeeper:
         return session, snapshot
 
     async def _settle_risk(self, session: VerificationSession) -> None:
-        """Give the session its sign-in risk when it has arrived; when the session waits for it to decide, wait
-        until RISK_DEADLINE after the start (another process, which never read it, waits for nothing): then the
-        provisional "sign-ins unavailable" risk stands."""
+        """Give the session its sign-in risk when it has arrived (here, or kept in the store by the instance that
+        read it); when the session waits for it to decide, wait until RISK_DEADLINE after the start (an instance
+        that never read it polls the store): then the provisional "sign-ins unavailable" risk stands."""
         if session.decision is not None or not session.risk_pending:
             self._risks.pop(session.id, None)
             return
         future = self._risks.get(session.id)
         if future is not None and future.done():
             session.update_risk(None if future.cancelled() or future.exception() else future.result())
+        elif future is None and (kept := await self._kept_risk(session.id)) is not None:
+            session.update_risk(kept)  # another instance read the sign-ins
         elif session.check().awaiting_risk:
             left = (session.started_at + RISK_DEADLINE - self._clock()).total_seconds()
             risk = None
@@ -218,9 +224,38 @@ class SessionKeeper:
                     risk = await asyncio.wait_for(asyncio.shield(future), left)
                 except TimeoutError:
                     risk = None
+            elif left > 0:
+                risk = await self._poll_kept_risk(session.id, left)
             session.update_risk(risk)
         if not session.risk_pending:
             self._risks.pop(session.id, None)
+
+    async def _weigh_and_keep(self, session_id: str, loaded: LoadedContext, policy: Policy,
+                              own_resets: list[tuple[datetime, datetime]]) -> RiskAssessment:
+        """The final risk, kept in the store too, for an instance that takes the deciding turn without this future
+        (several instances, no sticky sessions)."""
+        risk = await _final_risk(loaded, policy, own_resets)
+        try:
+            await self._records.keep_final_risk(session_id, risk)
+        except Exception:  # this instance decides on it all the same; another would apply the provisional rule
+            log.warning("could not keep the sign-in risk of session %s", session_id, exc_info=True)
+        return risk
+
+    async def _kept_risk(self, session_id: str) -> RiskAssessment | None:
+        try:
+            return await self._records.final_risk(session_id)
+        except Exception:  # the store is failing: as if it had not arrived (the deadline's rule stands)
+            log.warning("could not read the sign-in risk of session %s", session_id, exc_info=True)
+            return None
+
+    async def _poll_kept_risk(self, session_id: str, left_s: float) -> RiskAssessment | None:
+        """The risk another instance keeps for the session, read every RISK_POLL_S for at most `left_s` seconds."""
+        until = time.monotonic() + left_s
+        while (wait := until - time.monotonic()) > 0:
+            await asyncio.sleep(min(RISK_POLL_S, wait))
+            if (risk := await self._kept_risk(session_id)) is not None:
+                return risk
+        return None
 
     def _remember_risk(self, session_id: str, future: asyncio.Future[RiskAssessment]) -> None:
         self._risks[session_id] = future

@@ -265,6 +265,21 @@ class SessionRepository:
             return await session.scalar(select(VerificationPlanRow.sealed).where(
                 VerificationPlanRow.session_id == normalise_guid(session_id, "session_id")))
 
+    async def keep_final_risk(self, session_id: str, risk: Mapping[str, Any]) -> bool:
+        """Keep the open session's sign-in risk, weighed once the logs arrived, for whichever instance decides it.
+        False if the session already ended. A secret-looking key raises ValueError."""
+        stmt = (update(VerificationSessionRow)
+                .where(VerificationSessionRow.session_id == normalise_guid(session_id, "session_id"),
+                       VerificationSessionRow.outcome == Outcome.IN_PROGRESS.value)
+                .values(final_risk=clean_json(risk, "final_risk")))
+        return bool(await self._audit.write(lambda conn: conn.execute(stmt).rowcount == 1))
+
+    async def final_risk(self, session_id: str) -> Mapping[str, Any] | None:
+        """The sign-in risk kept by keep_final_risk; None while the logs have not arrived."""
+        async with self._sessions() as session:
+            return await session.scalar(select(VerificationSessionRow.final_risk).where(
+                VerificationSessionRow.session_id == normalise_guid(session_id, "session_id")))
+
     async def get(self, session_id: str) -> SessionRecord | None:
         async with self._sessions() as session:
             row = await session.get(VerificationSessionRow, normalise_guid(session_id, "session_id"))

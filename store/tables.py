@@ -186,6 +186,8 @@ class VerificationSessionRow(Base):
     expires_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     risk_summary: Mapped[dict[str, Any]]
+    # The sign-in risk weighed once the logs arrived (after the start: dialogs/session_keeper.py); NULL until then.
+    final_risk: Mapped[dict[str, Any] | None]
     policy_snapshot: Mapped[dict[str, Any]]
     # The password reset's record (verification/reset.py): the one place that guards a reset of this session.
     # NULL never tried; resetting, done, failed, unknown or blocked. Every claim is a compare-and-set on

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
+import pytest
+
+from bot.sealing import FernetSealer
 from dialogs.session_keeper import RISK_DEADLINE
 from graph.directory import SignInRead
-from tests.dialogs.fakes import ALAN, TENANT
-from tests.dialogs.harness import Chat, Teams, answer_until_decided
+from tests.dialogs.fakes import ALAN, MARGARET, TENANT
+from tests.dialogs.harness import Chat, Teams, answer_until_decided, open_teams
+from tests.store.support import FakeClock, StoreTarget
 from tests.verification import builders as b
 from verification import Outcome, Policy
 
@@ -57,3 +62,50 @@ async def test_sign_ins_that_never_come_leave_the_policys_unavailable_rule_to_de
     assert session.outcome is Outcome.VERIFIED
     # the caller had to earn the "sign-ins unavailable" extra bits too
     assert session.earned_bits >= Policy().required_bits + Policy().sign_ins_unavailable_extra_bits
+
+
+async def test_risky_sign_ins_read_by_one_instance_block_the_decision_taken_on_another(
+        store_target: StoreTarget, clock: FakeClock) -> None:
+    key = FernetSealer.generate_key()  # two instances of one deployment, no sticky sessions
+    async with open_teams(store_target, clock, key=key) as first, \
+            open_teams(store_target, clock, key=key, directory=first.directory, outbox=first.outbox) as second:
+        risky = (replace(b.sign_ins()[0], at=b.NOW, risk_level="high"),)
+        arrived = asyncio.Event()
+        first.directory.late_sign_ins = _late(SignInRead(risky), arrived)
+        await first.chat(MARGARET).say("verify Alan Turing")  # the first instance reads the sign-ins...
+        arrived.set()
+        [session] = await first.store.sessions.list_for_user(TENANT, ALAN.id)
+        for _ in range(200):
+            if await first.store.sessions.final_risk(session.session_id) is not None:
+                break
+            await asyncio.sleep(0.01)
+
+        decision = await answer_until_decided(second, second.chat(MARGARET), ALAN)  # ...the second decides
+
+        assert decision.startswith("Blocked"), decision
+        [session] = await second.store.sessions.list_for_user(TENANT, ALAN.id)
+        assert session.outcome is Outcome.BLOCKED_BY_RISK
+
+
+async def test_an_instance_deciding_before_the_sign_ins_arrive_elsewhere_waits_for_them(
+        store_target: StoreTarget, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = FernetSealer.generate_key()
+    async with open_teams(store_target, clock, key=key) as first, \
+            open_teams(store_target, clock, key=key, directory=first.directory, outbox=first.outbox) as second:
+        risky = (replace(b.sign_ins()[0], at=b.NOW, risk_level="high"),)
+        arrived = asyncio.Event()
+        first.directory.late_sign_ins = _late(SignInRead(risky), arrived)
+        await first.chat(MARGARET).say("verify Alan Turing")
+        keeper = second.agent.sessions
+        real_poll, polled = keeper._poll_kept_risk, []
+
+        async def sign_ins_arrive_while_polling(session_id: str, left_s: float) -> Any:
+            polled.append(left_s)  # the deciding turn, on the second instance, waits for the risk...
+            arrived.set()  # ...which the first instance reads only now, and keeps
+            return await real_poll(session_id, left_s)
+
+        monkeypatch.setattr(keeper, "_poll_kept_risk", sign_ins_arrive_while_polling)
+        decision = await answer_until_decided(second, second.chat(MARGARET), ALAN)
+
+        assert polled == [RISK_DEADLINE.total_seconds()]
+        assert decision.startswith("Blocked"), decision

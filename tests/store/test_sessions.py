@@ -277,3 +277,18 @@ async def test_a_refused_finish_writes_no_audit_row(store: Store, store_clock: F
         await store.sessions.finish(session.session_id, Outcome.VERIFIED, audit=decided)
 
     assert (await store.audit.query(AuditFilter(action="verification.decided"))).entries == ()
+
+
+async def test_the_late_sign_in_risk_is_kept_for_any_instance_until_the_session_ends(
+        store: Store, store_clock: FakeClock) -> None:
+    session = await _open(store, store_clock)
+    assert await store.sessions.final_risk(session.session_id) is None  # the sign-ins have not arrived
+    risk = {"level": "high", "extra_bits_required": 0.0, "block": True, "signals": []}
+
+    assert await store.sessions.keep_final_risk(session.session_id, risk)
+    assert await store.sessions.final_risk(session.session_id) == risk
+    with pytest.raises(ValueError):
+        await store.sessions.keep_final_risk(session.session_id, {"password": "not in a row"})
+
+    await store.sessions.finish(session.session_id, Outcome.BLOCKED_BY_RISK)
+    assert not await store.sessions.keep_final_risk(session.session_id, {**risk, "level": "none"})
