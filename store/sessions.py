@@ -276,9 +276,9 @@ class SessionRepository:
 
     async def final_risk(self, session_id: str) -> Mapping[str, Any] | None:
         """The sign-in risk kept by keep_final_risk; None while the logs have not arrived."""
-        async with self._sessions() as session:
-            return await session.scalar(select(VerificationSessionRow.final_risk).where(
-                VerificationSessionRow.session_id == normalise_guid(session_id, "session_id")))
+        stmt = select(VerificationSessionRow.final_risk).where(
+            VerificationSessionRow.session_id == normalise_guid(session_id, "session_id"))
+        return await self._units.read(lambda conn: conn.execute(stmt).scalar_one_or_none())  # on a turn's path
 
     async def get(self, session_id: str) -> SessionRecord | None:
         async with self._sessions() as session:
