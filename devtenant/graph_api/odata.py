@@ -100,11 +100,8 @@ def project(obj: Mapping[str, Any], names: Sequence[str] | None, *, type_name: s
     """
     if names is None or "*" in names:
         return dict(obj)
-    # A view over fixed properties (serialize.UserView) knows this map already: rebuilding it per user was
-    # most of the cost of a page of 999 users.
-    known = getattr(obj, "keys_by_lower", None)
-    by_lower = known() if known is not None else {key.lower(): key for key in obj}
-    out = {key: obj[key] for key in by_lower.values() if key.startswith("@")}
+    by_lower, annotations = _key_names(obj)
+    out = {key: obj[key] for key in annotations}
     for name in names:
         key = by_lower.get(name.lower())
         if key is None:
@@ -113,6 +110,18 @@ def project(obj: Mapping[str, Any], names: Sequence[str] | None, *, type_name: s
             continue
         out[key] = obj[key]
     return out
+
+
+def _key_names(obj: Mapping[str, Any]) -> tuple[Mapping[str, str], Sequence[str]]:
+    """{name.lower(): name} over the object's keys, and its `@` annotations, both in the object's order.
+
+    A view over fixed properties (serialize.UserView) knows them already: rebuilding them per user was most
+    of the cost of a page of 999 users."""
+    known = getattr(obj, "key_names", None)
+    if known is not None:
+        return known()
+    by_lower = {key.lower(): key for key in obj}
+    return by_lower, [key for key in by_lower.values() if key.startswith("@")]
 
 
 def select(obj: Mapping[str, Any], req: GraphRequest, default: Sequence[str] | None = None, *,
@@ -124,7 +133,8 @@ def select(obj: Mapping[str, Any], req: GraphRequest, default: Sequence[str] | N
     kind = type_name or str(obj.get("@odata.type", "#microsoft.graph.entity")).lstrip("#")
     keep = names if names is not None else default
     if keep is not None and "$expand" in req.query:
-        keep = [*keep, *(name for name in expand_options(req) if name.lower() in {k.lower() for k in obj})]
+        by_lower = _key_names(obj)[0]
+        keep = [*keep, *(name for name in expand_options(req) if name.lower() in by_lower)]
     return project(obj, keep, type_name=kind)
 
 

@@ -164,13 +164,17 @@ class UserView(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(_USER_FIELDS) + self.typed
 
-    def keys_by_lower(self) -> dict[str, str]:
-        """{name.lower(): name} over this view's keys, in their order (odata.project reads it)."""
-        return _USER_KEYS_BY_LOWER[self.typed]
+    def key_names(self) -> tuple[dict[str, str], tuple[str, ...]]:
+        """{name.lower(): name} over this view's keys and its annotations, in their order (for odata.project)."""
+        return _USER_KEY_NAMES[self.typed]
 
 
-_USER_KEYS_BY_LOWER = {typed: {key.lower(): key for key in UserView(None, typed=typed)}  # type: ignore[arg-type]
-                       for typed in (False, True)}
+def _key_names_of(view: UserView) -> tuple[dict[str, str], tuple[str, ...]]:
+    by_lower = {key.lower(): key for key in view}
+    return by_lower, tuple(key for key in by_lower.values() if key.startswith("@"))
+
+
+_USER_KEY_NAMES = {typed: _key_names_of(UserView(None, typed=typed)) for typed in (False, True)}  # type: ignore[arg-type]
 
 
 def user_json(user: User, *, typed: bool = False) -> dict[str, Any]:
