@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from store._sql import dialect_insert, normalise_guid
 from store.errors import TenantNotFoundError
@@ -132,9 +133,12 @@ class ProtectedUserRepository:
 
     async def get(self, tenant_id: str, user_id: str) -> ProtectedUser | None:
         key = (normalise_guid(tenant_id, "tenant_id"), normalise_guid(user_id, "user_id"))
-        async with self._sessions() as session:
-            row = await session.get(ProtectedUserRow, key)
+
+        def read(session: Session) -> ProtectedUser | None:  # on a start's path: a unit of work
+            row = session.get(ProtectedUserRow, key)
             return _to_user(row) if row is not None else None
+
+        return await self._units.read_orm(read)
 
     async def find_by_upn(self, tenant_id: str, upn: str) -> ProtectedUser | None:
         """Case-insensitive. If a rename left two rows with one UPN, the latest updated wins."""

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from store._sql import normalise_guid
 from store.audit import AuditEvent, AuditLog
@@ -261,9 +262,9 @@ class SessionRepository:
 
     async def sealed_plan(self, session_id: str) -> str | None:
         """The open session's sealed question plan; None once it ended (or if it never had one)."""
-        async with self._sessions() as session:
-            return await session.scalar(select(VerificationPlanRow.sealed).where(
-                VerificationPlanRow.session_id == normalise_guid(session_id, "session_id")))
+        stmt = select(VerificationPlanRow.sealed).where(
+            VerificationPlanRow.session_id == normalise_guid(session_id, "session_id"))
+        return await self._units.read(lambda conn: conn.execute(stmt).scalar())  # an answer's path: a unit
 
     async def keep_final_risk(self, session_id: str, risk: Mapping[str, Any]) -> bool:
         """Keep the open session's sign-in risk, weighed once the logs arrived, for whichever instance decides it.
@@ -281,9 +282,13 @@ class SessionRepository:
         return await self._units.read(lambda conn: conn.execute(stmt).scalar_one_or_none())  # on a turn's path
 
     async def get(self, session_id: str) -> SessionRecord | None:
-        async with self._sessions() as session:
-            row = await session.get(VerificationSessionRow, normalise_guid(session_id, "session_id"))
+        key = normalise_guid(session_id, "session_id")
+
+        def read(session: Session) -> SessionRecord | None:  # on a turn's path: a unit of work
+            row = session.get(VerificationSessionRow, key)
             return _to_session(row) if row is not None else None
+
+        return await self._units.read_orm(read)
 
     async def transcript(self, session_id: str) -> tuple[TranscriptRecord, ...]:
         stmt = (
