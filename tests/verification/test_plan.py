@@ -36,7 +36,9 @@ def large_org(members: int) -> OrgKnowledge:
 
 def plan_of(org: OrgKnowledge) -> bytes:
     context, policy = b.context(), Policy()
-    session = VerificationSession(lambda: b.NOW)
+    # Seeded: decoys are drawn at random from the department, so an unseeded run may, rarely, show the marker
+    # as a multiple-choice option (a legitimate part of the plan, not organisation data carried along).
+    session = VerificationSession(lambda: b.NOW, seed="plan-size")
     session.start(context, org, policy, assess_risk(context, policy), 0)
     assert session.plan()
     return encode_plan(session.plan())
