@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +48,25 @@ def instance_env(database_url: str, users: int, seed: int, keys: tuple[str, str]
                 "WATCHWORD_DEMO_SEED": str(seed), "WATCHWORD_STATE_KEY": keys[0], "WATCHWORD_SESSION_KEY": keys[1],
                 "WATCHWORD_LOG_LEVEL": "WARNING", **extra})
     return env
+
+
+@contextlib.asynccontextmanager
+async def postgres_database(url: str, prefix: str) -> AsyncIterator[str]:
+    """A new PostgreSQL database beside the one `url` names (so runs never collide), dropped afterwards."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
 
 
 @contextlib.asynccontextmanager

@@ -92,6 +92,7 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 
+from bench.cluster import postgres_database
 from bench.teams_client import actions, cards_in, kind_of, perfect_caller, prompt_of, texts, title_of
 from bench.turns import CLK_TCK, Agent, Connector, server
 
@@ -399,20 +400,8 @@ async def fresh_database(url: str | None, tmp: Path) -> AsyncIterator[str]:
     if not url:
         yield f"sqlite+aiosqlite:///{tmp / 'watchword.db'}"
         return
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    name = f"bench_load_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with postgres_database(url, "bench_load") as database_url:
+        yield database_url
 
 
 @contextlib.asynccontextmanager

@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.cluster import Cluster, cluster, verification
+from bench.cluster import Cluster, cluster, postgres_database, verification
 from bot.turn_errors import NEUTRAL
 from store import open_store
 from tests.store.support import POSTGRES_SKIP_REASON, POSTGRES_URL_VARIABLE
@@ -29,16 +25,8 @@ async def database() -> AsyncIterator[str]:
     url = os.environ.get(POSTGRES_URL_VARIABLE)
     if not url:
         pytest.skip(POSTGRES_SKIP_REASON)
-    name = f"watchword_two_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with postgres_database(url, "watchword_two") as database_url:
+        yield database_url
 
 
 @pytest.fixture
