@@ -7,6 +7,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -134,13 +135,20 @@ async def test_card_action_invoke_is_answered_with_a_card(demo_client, connector
 
 
 
-async def test_proactive_code_reaches_the_person_through_the_connector(demo_client, connector: Connector) -> None:
+async def alan_says_hi(demo_client, connector: Connector, **extra: Any) -> None:
+    """The person opens their own chat with Watchword (so it can reach them later)."""
     from tests.dialogs.fakes import ALAN
 
-    alan = activity(connector, text="hi")
+    alan = activity(connector, text="hi", **extra)
     alan["from"] = {"id": f"29:{ALAN.id}", "name": ALAN.display_name, "aadObjectId": ALAN.id}
     alan["conversation"] = {"id": f"a:{ALAN.id}", "conversationType": "personal", "tenantId": TENANT}
     assert (await demo_client.post("/api/messages", json=alan)).status == 202
+
+
+async def test_proactive_code_reaches_the_person_through_the_connector(demo_client, connector: Connector) -> None:
+    from tests.dialogs.fakes import ALAN
+
+    await alan_says_hi(demo_client, connector)
     connector.replies.clear()
     response = await demo_client.post("/api/messages", json=activity(connector, text="verify alan turing"))
     assert response.status == 202
@@ -155,15 +163,11 @@ async def test_proactive_code_reaches_the_person_through_the_connector(demo_clie
 async def test_a_code_that_cannot_reach_the_persons_chat_is_not_asked_for(demo_client, connector: Connector) -> None:
     """Their chat's service is gone (Teams closed, the app uninstalled): the adapter's turn-error handler swallows
     the failure, yet the agent must not be told a code was shown; the questions start instead."""
-    from tests.dialogs.fakes import ALAN
 
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         gone = f"http://127.0.0.1:{probe.getsockname()[1]}/"
-    alan = activity(connector, text="hi", serviceUrl=gone)
-    alan["from"] = {"id": f"29:{ALAN.id}", "name": ALAN.display_name, "aadObjectId": ALAN.id}
-    alan["conversation"] = {"id": f"a:{ALAN.id}", "conversationType": "personal", "tenantId": TENANT}
-    assert (await demo_client.post("/api/messages", json=alan)).status == 202
+    await alan_says_hi(demo_client, connector, serviceUrl=gone)
     connector.replies.clear()
     response = await demo_client.post("/api/messages", json=activity(connector, text="verify alan turing"))
     assert response.status == 202
