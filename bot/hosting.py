@@ -157,14 +157,17 @@ async def _expire_sessions(app: web.Application) -> None:
 
 
 async def sweep(app: web.Application) -> None:
-    """One pass of the sweep: overdue sessions end as timed_out (and are counted so), old activity ids go, and
-    the people whose reset was left unsettled by a dead turn are told it may have gone through (once)."""
+    """One pass of the sweep: overdue sessions end as timed_out (counted so, and the code shown in the person's
+    Teams is taken off their card), old activity ids go, and the people whose reset was left unsettled by a dead
+    turn are told it may have gone through (once)."""
+    bot, expired = app[BOT], []
     try:
-        app[METRICS].verification_ended("timed_out", await app[STORE].sessions.expire_overdue())
+        expired = await app[STORE].sessions.expire_overdue()
+        app[METRICS].verification_ended("timed_out", len(expired))
         await app[STORE].turns.prune()  # activity ids kept to process each turn once (store/turns.py)
     except Exception:
         log.warning("could not expire overdue verification sessions", exc_info=True)
-    bot = app[BOT]
+    await bot.agent.messenger.close_code_cards(bot.adapter, expired)
     try:
         await bot.agent.messenger.tell_of_abandoned_resets(bot.adapter)
     except Exception:

@@ -205,6 +205,19 @@ class ProactiveMessenger:
     async def close_code_card(self, context: TurnContext, session_id: str) -> bool:
         """Replace the code card in the person's chat with one without the code that says the verification ended
         (once; "Not me" stays: after a reset it still alerts). False (logged) when it could not be replaced."""
+        return await self._close_code_card(context.adapter, session_id)
+
+    async def close_code_cards(self, adapter: ChannelAdapter, session_ids: list[str]) -> int:
+        """`close_code_card` for sessions that ended with no turn (the sweep timed them out). Returns how many."""
+        closed = 0
+        for session_id in session_ids:
+            try:
+                closed += await self._close_code_card(adapter, session_id)
+            except Exception:  # the storage is failing: the other cards are still to be closed
+                log.warning("could not close the code card of session %s", session_id, exc_info=True)
+        return closed
+
+    async def _close_code_card(self, adapter: ChannelAdapter, session_id: str) -> bool:
         key = OOB_KEY.format(session_id)
         record = await read_record(self._storage, key)
         shown = record.data.get("code_card") if record is not None else None
@@ -216,7 +229,7 @@ class ProactiveMessenger:
                                   code="", data={"session": session_id})
         update = self._cards.activity(card, "Your helpdesk verification has ended")
         update.id = str(shown["id"])
-        if await self._send(context, dict(shown["reference"]), update, "the ended code card", update=True) is None:
+        if await self._deliver(adapter, dict(shown["reference"]), update, "the ended code card", update=True) is None:
             return False
         shown["closed"] = True
         if not await write_record(self._storage, key, record):  # changed meanwhile (an answer): replaced anyway
@@ -408,8 +421,7 @@ class ProactiveMessenger:
         await self._tell_agent(context, record.data, title, f"{who}. Treat the caller as an attacker: do not reset "
                                "anything, end the call and report it to security. The verification has been "
                                "stopped.", tone="Attention")
-        if not manager:  # the person's own "not me" (a manager's denial leaves the card: the agent may finish it)
-            await self._close_agent_card(context, record.data)
+        await self._close_agent_card(context, record.data, manager)
         await self.alert_security(context, tenant_id=tenant_id,
                                   security_contact_id=str(record.data.get("security_contact_id") or ""),
                                   title="Watchword: a helpdesk caller was denied", subject=target_id,
@@ -461,13 +473,14 @@ class ProactiveMessenger:
         card = self._cards.render("notice", title=title, lines=[text], tone=tone)
         await self.send(context, reference, self._cards.activity(card, title), "an answer to the agent")
 
-    async def _close_agent_card(self, context: TurnContext, record: dict[str, Any]) -> None:
+    async def _close_agent_card(self, context: TurnContext, record: dict[str, Any], manager: bool) -> None:
         """The verification was stopped: the agent's open question card must not take an answer any more."""
         reference, card_id = record.get("agent_reference"), record.get("agent_card_id")
         if not isinstance(reference, dict) or not card_id:
             return
+        who = "their manager" if manager else "the account holder"
         card = self._cards.render("notice", title="Verification stopped", tone=None, lines=[
-            "This question is closed: the account holder said in Teams that it is not them."])
+            f"This question is closed: {who} said in Teams that it is not them."])
         update = self._cards.activity(card, "Verification stopped")
         update.id = str(card_id)
         await self._send(context, reference, update, "the closed question card", update=True)

@@ -471,8 +471,9 @@ class SessionRepository:
         rows = await self._units.read(lambda conn: conn.execute(stmt).all())  # on a start's path
         return [(claimed, done or claimed + CLAIM_EXPIRY) for claimed, done in rows]
 
-    async def expire_overdue(self) -> int:
-        """Mark open sessions past their `expires_at` as timed_out, and drop their plans. Returns how many."""
+    async def expire_overdue(self) -> list[str]:
+        """Mark open sessions past their `expires_at` as timed_out, and drop their plans. Returns their ids (each
+        to exactly one caller, however many instances sweep at once: the update is the claim)."""
         now = self._clock()
         ended = select(VerificationSessionRow.session_id).where(
             VerificationSessionRow.outcome != Outcome.IN_PROGRESS.value)
@@ -483,13 +484,14 @@ class SessionRepository:
                 VerificationSessionRow.expires_at <= now,
             )
             .values(outcome=Outcome.TIMED_OUT.value, ended_at=now)
+            .returning(VerificationSessionRow.session_id)
             .execution_options(synchronize_session=False)
         )
         async with self._sessions.begin() as session:
-            count = (await session.execute(stmt)).rowcount
+            expired = list((await session.execute(stmt)).scalars())
             await session.execute(delete(VerificationPlanRow).where(VerificationPlanRow.session_id.in_(ended))
                                   .execution_options(synchronize_session=False))
-            return count
+            return expired
 
     async def list_for_user(
         self, tenant_id: str, target_user_id: str, *, limit: int = 20

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.cards import card_text
+from bot.cards import card_of, card_text
 from store import AuditFilter, TenantAccess
 from tests.dialogs.fakes import ALAN, GRACE, KEN, SECURITY, TENANT
 from tests.dialogs.harness import Chat, Teams, answer_until_decided, invoke_responses, is_question, truthful_answer
@@ -68,12 +68,21 @@ async def test_manager_who_denies_stops_it_and_alerts(teams: Teams, agent: Chat)
     assert "was denied" in teams.chat(SECURITY).text()
     [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
     assert session.outcome is Outcome.NOT_VERIFIED
-    await agent.answer("Ken Thompson")
+    await agent.say("Ken Thompson")  # typed: the question card was closed
     decision = card_text(agent.last_card())
     assert decision.startswith("Stop: their manager says it is not them") and "[Reset password]" not in decision
     found = await teams.store.audit.query(AuditFilter(action="manager.answered"))
     assert [(e.outcome, e.actor) for e in found.entries] == [("denied", f"teams:{GRACE.id}")]
 
+
+async def test_a_managers_denial_closes_the_agents_open_question_card(teams: Teams, agent: Chat) -> None:
+    # As the person's own "not me" does: nothing left on the card invites the agent to carry on with the caller.
+    grace = await start(teams, agent)
+    [question] = [a for a in agent.mine() if card_of(a) is not None and is_question(card_of(a))]
+    await grace.click("Deny", execute=True)
+    [closed] = [card_of(u) for u in teams.outbox.updates if u.id == question.id]
+    assert card_text(closed).startswith("Verification stopped") and "manager" in card_text(closed)
+    assert not closed.get("actions") and "Input" not in str(closed)
 
 async def test_manager_who_does_not_know_leaves_thin_data_unverified(teams: Teams, agent: Chat) -> None:
     grace = await start(teams, agent)

@@ -236,3 +236,18 @@ async def test_not_me_closes_the_agents_open_question_card(teams: Teams, agent: 
     [closed] = [card_of(u) for u in teams.outbox.updates if u.id == question.id]
     assert card_text(closed).startswith("Verification stopped") and not is_question(closed)
     assert not closed.get("actions") and "Input" not in str(closed)  # nothing left on it to answer with
+
+
+async def test_the_code_leaves_the_persons_card_when_the_verification_times_out_unattended(
+        teams: Teams, agent: Chat, alan: Chat) -> None:
+    # Nobody comes back to the chat: the store's sweep ends the session, and the card must not keep showing a code.
+    await start(teams, agent, alan)
+    code = shown_code(alan)
+    teams.clock.advance(hours=2)
+    expired = await teams.store.sessions.expire_overdue()
+    assert len(expired) == 1
+    assert await teams.agent.messenger.close_code_cards(alan.adapter, expired) == 1
+    [ended] = code_card_updates(teams, alan)
+    assert "has ended" in ended and code not in ended and code.replace(" ", "") not in ended
+    assert await teams.agent.messenger.close_code_cards(alan.adapter, expired) == 0  # once
+

@@ -164,7 +164,7 @@ async def test_overdue_sessions_time_out(store: Store, store_clock: FakeClock) -
     await store.sessions.finish(already_done.session_id, Outcome.VERIFIED)
     store_clock.advance(minutes=10)
 
-    assert await store.sessions.expire_overdue() == 1
+    assert await store.sessions.expire_overdue() == [overdue.session_id]
 
     outcomes = [(await store.sessions.get(s.session_id)).outcome for s in (overdue, still_running, already_done)]  # type: ignore[union-attr]
     assert outcomes == [Outcome.TIMED_OUT, Outcome.IN_PROGRESS, Outcome.VERIFIED]
