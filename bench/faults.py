@@ -15,6 +15,11 @@ row for that person), resets_duplicated (more than one successful reset recorded
 attempts_over_limit (question sessions the burst opened beyond the policy's attempts a day), audit_chain_ok.
 Targets: stuck 0, server_errors 0, resets_unrecorded 0, resets_duplicated 0, attempts_over_limit 0, chain ok.
 
+`--trail FILE` (or `-` for stderr) keeps, for each verification counted stuck (`--trail-all`: each one), what its
+agent sent (which instance, the activity's id), what came back (the HTTP status, an invoke's answer, each message
+and card update the chat received) and the kills, with times in seconds from the start of the run, plus the
+instances' log lines that name its activities: enough to explain why it did not end.
+
 Inbound Bot Framework tokens are signed by a key this benchmark makes; each instance (`--serve`) trusts it in
 place of Bot Framework's published keys, and its replies' outbound token is a stand-in: the only changes to the
 product, both at the SDK's authentication seam.
@@ -88,6 +93,18 @@ class Figures:
 
 
 @dataclass
+class Trail:
+    """What one simulated agent sent and received during one verification (times: seconds since the run began)."""
+
+    agent: str
+    person: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    activity_ids: list[str] = field(default_factory=list)
+    seen: int = 0  # how much of the chat's inbox is noted already
+    stuck: str = ""  # why it was counted stuck ("" when it was not)
+
+
+@dataclass
 class Instance:
     process: asyncio.subprocess.Process
     url: str
@@ -107,6 +124,32 @@ class Bench:
         self.env: dict[str, str] = {}
         self.stopping = False
         self.spawned: list[asyncio.subprocess.Process] = []  # every instance ever started, to stop them all
+        self.began = time.perf_counter()
+        self.began_at = datetime.now(UTC)
+        self.kills: list[dict[str, Any]] = []  # when each instance was killed, and whether at a reset
+        self.trails: list[Trail] = []
+        self.logs: list[Path] = []  # every instance's log, to find the lines that name a trail's activities
+
+    def now(self) -> float:
+        return round(time.perf_counter() - self.began, 3)
+
+    def note(self, trail: Trail | None, what: str, **details: Any) -> None:
+        if trail is not None:
+            trail.events.append({"t": self.now(), "what": what, **details})
+
+    def note_arrivals(self, trail: Trail | None, connector: Any, conversation: str) -> None:
+        """Note what the chat received since the last note: each message (POST) and card update (PUT)."""
+        from bench.teams_client import cards_in, kind_of, title_of
+
+        if trail is None:
+            return
+        inbox = connector.inbox.get(conversation, [])
+        for received in inbox[trail.seen:]:
+            card = (cards_in(received.activity) or [{}])[0]
+            trail.events.append({"t": round(received.at - self.began, 3), "what": "received",
+                                 "method": received.method, "kind": kind_of(card), "title": title_of(card),
+                                 "text": received.activity.get("text")})
+        trail.seen = len(inbox)
 
     # tokens and activities
     def token(self, service_url: str) -> str:
@@ -128,6 +171,7 @@ class Bench:
         from bench.turns import ROOT as REPO
 
         log = self.tmp / f"instance-{index}-{uuid.uuid4().hex[:6]}.log"
+        self.logs.append(log)
         with log.open("w") as out:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.faults", "--serve", cwd=str(REPO), env=self.env,
@@ -144,7 +188,7 @@ class Bench:
                     break
         self.instances[index] = Instance(process, str(ready["app"]), log)
 
-    async def kill(self, index: int) -> None:
+    async def kill(self, index: int, aimed: bool = False) -> None:
         instance = self.instances[index]
         if instance is None:
             return
@@ -153,6 +197,7 @@ class Bench:
             instance.process.send_signal(signal.SIGKILL)
         await instance.process.wait()
         self.figures.kills += 1
+        self.kills.append({"t": self.now(), "what": "killed", "instance": index, "aimed": aimed})
         await asyncio.sleep(0.5)
         if not self.stopping:
             await self.start(index)
@@ -194,7 +239,7 @@ async def devtenant(args: argparse.Namespace, tmp: Path, ready_within_s: float =
 
 
 async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, activity: dict[str, Any],
-               accept: Any, *, aim_kill: bool = False) -> dict[str, Any] | None:
+               accept: Any, *, aim_kill: bool = False, trail: Trail | None = None) -> dict[str, Any] | None:
     """One turn to a random live instance; retried once on another when the instance died under it (Teams
     redelivers). The card that `accept` likes, or None when nothing came (stuck)."""
     from bench.teams_client import cards_in
@@ -208,15 +253,22 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
         since = connector.mark(agent.conversation)
         body = {**activity, "id": uuid.uuid4().hex, "serviceUrl": connector.url}
         headers = {"Authorization": f"Bearer {bench.token(connector.url)}"}
+        bench.note_arrivals(trail, connector, agent.conversation)
+        bench.note(trail, "sent", attempt=attempt, instance=index, id=body["id"], type=body["type"],
+                   said=_said(body))
+        if trail is not None:
+            trail.activity_ids.append(body["id"])
         killing = None
         if aim_kill:  # around the PATCH (Graph is latency_ms away) and the record of it
             killing = asyncio.create_task(_aimed_kill(bench, index))
         try:
             async with http.post(f"{instance.url}/api/messages", json=body, headers=headers) as response:
-                await response.read()
+                answer = await response.read()
+                bench.note(trail, "http", status=response.status, body=answer[:300].decode("utf-8", "replace"))
                 if response.status >= 500:
                     bench.figures.server_errors += 1
-        except (ClientError, TimeoutError):
+        except (ClientError, TimeoutError) as err:
+            bench.note(trail, "connection lost", error=type(err).__name__)
             bench.figures.retries += 1
             if killing is not None:
                 await killing
@@ -224,19 +276,31 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
             # the turn may have been done before the process died: look for its reply before sending it again
             with contextlib.suppress(TimeoutError):
                 reply = await connector.next_message(agent.conversation, since, accept, 3.0)
+                bench.note_arrivals(trail, connector, agent.conversation)
                 return (cards_in(reply.activity) or [{}])[0]
+            bench.note_arrivals(trail, connector, agent.conversation)
             continue
         if killing is not None:
             await killing
         try:
             reply = await connector.next_message(agent.conversation, since, accept, REPLY_WAIT_S)
         except TimeoutError:
+            bench.note_arrivals(trail, connector, agent.conversation)
+            bench.note(trail, "no reply", waited_s=REPLY_WAIT_S)
             if attempt == 2:
                 return None
             bench.figures.retries += 1
             continue
+        bench.note_arrivals(trail, connector, agent.conversation)
         return (cards_in(reply.activity) or [{}])[0]
     return None
+
+
+def _said(activity: dict[str, Any]) -> str:
+    """What the agent did, as the trail shows it: the text typed, or the button clicked."""
+    if activity.get("type") == "invoke":
+        return f"clicked {((activity.get('value') or {}).get('action') or {}).get('verb')}"
+    return f"typed {activity.get('text')!r}"
 
 
 async def _aimed_kill(bench: Bench, index: int) -> None:
@@ -244,7 +308,7 @@ async def _aimed_kill(bench: Bench, index: int) -> None:
     alive = [i for i, inst in enumerate(bench.instances) if inst is not None]
     if index in alive and len(alive) > 1:
         bench.figures.aimed_kills += 1
-        await bench.kill(index)
+        await bench.kill(index, aimed=True)
 
 
 async def one_verification(bench: Bench, http: ClientSession, connector: Any, agent: Any, person: Any,
@@ -259,12 +323,15 @@ async def one_verification(bench: Bench, http: ClientSession, connector: Any, ag
             and title_of(shown) != "Previous verification cancelled"
 
     bench.figures.verifications += 1
+    trail = Trail(agent.name, person.user_principal_name, seen=connector.mark(agent.conversation))
+    bench.trails.append(trail)
     shown = await send(bench, http, connector, agent, agent.activity("", f"verify {person.user_principal_name}"),
-                       accept)
+                       accept, trail=trail)
     caller = perfect_caller(truth, person.id)
     for _ in range(16):
         if shown is None:
             bench.figures.stuck += 1
+            trail.stuck = "no reply it recognised, after three tries"
             return
         kind = kind_of(shown)
         verbs = {a.get("verb") or (a.get("data") or {}).get("verb"): a for a in actions(shown)}
@@ -272,22 +339,47 @@ async def one_verification(bench: Bench, http: ClientSession, connector: Any, ag
             said = caller(prompt_of(shown))
             data = verbs["answer"]["data"]
             shown = await send(bench, http, connector, agent, agent.click("", "answer", {**data, "answer": said}),
-                               accept)
+                               accept, trail=trail)
         elif "reset" in verbs and reset:  # Verified: reset the password
-            shown = await send(bench, http, connector, agent, agent.click("", "reset", verbs["reset"]["data"]), accept)
+            shown = await send(bench, http, connector, agent, agent.click("", "reset", verbs["reset"]["data"]), accept,
+                               trail=trail)
         elif "reset_confirm" in verbs:
             shown = await send(bench, http, connector, agent,
                                agent.click("", "reset_confirm", verbs["reset_confirm"]["data"]), accept,
-                               aim_kill=bench.rng.random() < bench.args.aimed_kill_share)
+                               aim_kill=bench.rng.random() < bench.args.aimed_kill_share, trail=trail)
         elif "passed_on" in verbs:
             bench.figures.titles["password shown"] += 1
             bench.figures.ended_clearly += 1
+            bench.note(trail, "ended", title="password shown")
             return
         else:
             bench.figures.titles[title_of(shown)] += 1
             bench.figures.ended_clearly += 1
+            bench.note(trail, "ended", title=title_of(shown))
             return
     bench.figures.stuck += 1
+    trail.stuck = "no end after 16 cards"
+
+
+def write_trails(bench: Bench, where: str, *, every: bool = False) -> None:
+    """The trails of the verifications counted stuck (or of all), with the kills while each ran and the
+    instances' log lines that name its activities: JSON, one verification a line, to `where` ("-": stderr)."""
+    kept = [t for t in bench.trails if every or t.stuck]
+    lines = [line for log in bench.logs if log.exists() for line in log.read_text(errors="replace").splitlines()]
+    out = []
+    for trail in kept:
+        first, last = (trail.events[0]["t"], trail.events[-1]["t"]) if trail.events else (0.0, 0.0)
+        kills = [k for k in bench.kills if first - 20 <= k["t"] <= last + 1]
+        named = [line for line in lines if any(i in line for i in trail.activity_ids)]
+        out.append(json.dumps({"agent": trail.agent, "person": trail.person, "stuck": trail.stuck,
+                               "run_began_at": bench.began_at.isoformat(),
+                               "events": sorted([*trail.events, *kills], key=lambda e: e["t"]),
+                               "log_lines": named}))
+    text = "".join(line + "\n" for line in out)
+    if where == "-":
+        sys.stderr.write(text)
+    else:
+        Path(where).write_text(text)
 
 
 async def burst(bench: Bench, http: ClientSession, connector: Any, agents: list[Any], person: Any,
@@ -442,6 +534,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     process.terminate()
                     await process.wait()
             changed = await password_changes(ready, started_at, used)
+        if args.trail:
+            write_trails(bench, args.trail, every=args.trail_all)
         store = await open_store(database)
         try:
             chain = await store.audit.verify_chain()
@@ -483,6 +577,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--aimed-kill-share", type=float, default=0.5, help="share of resets with a kill aimed at them")
     p.add_argument("--database-url", default="", help="default: a SQLite file of this run's (PostgreSQL: give one)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--trail", default="", metavar="FILE",
+                   help="write what each stuck verification's agent sent and received, with times (JSON lines; "
+                        "'-': stderr)")
+    p.add_argument("--trail-all", action="store_true", help="with --trail: every verification's, not only stuck")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     result = asyncio.run(run(args))

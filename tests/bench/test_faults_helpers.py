@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from bench.faults import Attempt, over_limit
+from bench.faults import Attempt, Bench, Trail, over_limit, write_trails
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
@@ -32,3 +35,24 @@ def test_verified_sessions_that_ended_before_the_next_began_do_not_count_against
     assert over_limit(serial, 3) == 0
     failed = [attempt(n * 100, ended_after_s=10, outcome="not_verified", plain=False) for n in range(3)]
     assert over_limit([*failed, attempt(400, ended_after_s=10, outcome="verified", plain=True)], 3) == 1
+
+
+def test_the_trail_of_a_stuck_verification_is_kept_with_its_kills_and_the_log_lines_naming_its_activities(
+        tmp_path: Path) -> None:
+    bench = Bench(argparse.Namespace(seed=1, instances=2), tmp_path)
+    stuck, fine = Trail("Agent A", "stuck@example.test", stuck="no reply"), Trail("Agent B", "fine@example.test")
+    bench.trails += [stuck, fine]
+    bench.note(stuck, "sent", id="act-1")
+    stuck.activity_ids.append("act-1")
+    bench.kills.append({"t": bench.now(), "what": "killed", "instance": 1, "aimed": False})
+    bench.note(fine, "sent", id="act-2")
+    log = tmp_path / "instance.log"
+    log.write_text('{"message": "activity act-1: the previous turn did not finish"}\n{"message": "act-2"}\n')
+    bench.logs.append(log)
+
+    write_trails(bench, str(tmp_path / "trail.jsonl"))
+
+    [kept] = [json.loads(line) for line in (tmp_path / "trail.jsonl").read_text().splitlines()]
+    assert kept["person"] == "stuck@example.test" and kept["stuck"] == "no reply"
+    assert [e["what"] for e in kept["events"]] == ["sent", "killed"]
+    assert kept["log_lines"] == ['{"message": "activity act-1: the previous turn did not finish"}']
