@@ -147,6 +147,15 @@ class ProactiveMessenger:
     async def can_reach(self, tenant_id: str, user_id: str) -> bool:
         return await self._reference(tenant_id, user_id) is not None
 
+    async def can_ask_manager(self, tenant_id: str, manager_id: str) -> bool:
+        """A manager who never opened Watchword is reached by installing it for them (as for the reset notice): most
+        managers have no reason to chat with a helpdesk bot, and without this their reports' thin data had no way
+        through. Installing waits until they are really asked (`ask_manager`)."""
+        if await self.can_reach(tenant_id, manager_id):
+            return True
+        return self._directory is not None and bool(self._manifest_id) \
+            and await self._directory.may_install_app(tenant_id)
+
     async def show_code(self, context: TurnContext, *, session_id: str, actor: Actor, target_id: str, code: str,
                         security_contact_id: str = "") -> bool:
         if target_id.lower() == actor.user_id.lower():
@@ -175,8 +184,13 @@ class ProactiveMessenger:
 
     async def ask_manager(self, context: TurnContext, *, session_id: str, actor: Actor, target: Mapping[str, str],
                           manager_id: str, security_contact_id: str = "", self_service: bool = False) -> bool:
+        if manager_id.lower() == actor.user_id.lower():
+            return False
         reached = await self._reach(actor.tenant_id, manager_id)
-        if reached is None or manager_id.lower() == actor.user_id.lower():
+        if reached is None:  # no chat with Watchword yet: install it for them when the tenant allows (time in UTC)
+            installed = await self._installed_chat(context, actor.tenant_id, manager_id)
+            reached = (installed, None) if installed is not None else None
+        if reached is None:
             return False
         reference, zone = reached
         record = await self._open_record(context, session_id, actor, str(target["id"]), security_contact_id,

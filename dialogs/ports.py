@@ -196,6 +196,11 @@ class Messenger(Protocol):
         """Whether Watchword has a 1:1 chat with the user (they installed it, or it was installed for them)."""
         ...
 
+    async def can_ask_manager(self, tenant_id: str, manager_id: str) -> bool:
+        """Whether the manager can be asked in Teams: they have a chat with Watchword, or Watchword may install itself
+        for them (`ask_manager` then does)."""
+        ...
+
     async def show_code(self, context: TurnContext, *, session_id: str, actor: Actor, target_id: str, code: str,
                         security_contact_id: str = "") -> bool:
         """Show the one-time code (and "not me") in the person's own chat with Watchword; False if not delivered."""
@@ -204,7 +209,8 @@ class Messenger(Protocol):
     async def ask_manager(self, context: TurnContext, *, session_id: str, actor: Actor, target: Mapping[str, str],
                           manager_id: str, security_contact_id: str = "", self_service: bool = False) -> bool:
         """Ask the manager "is <name> on the phone with the helpdesk now?" (self-service: "resetting their own
-        password in Teams now?"); False if not delivered."""
+        password in Teams now?") in their chat with Watchword, installing Watchword for them first when they have
+        none and the tenant allows it; False if not delivered."""
         ...
 
     async def close_code_card(self, context: TurnContext, session_id: str) -> bool:

@@ -176,7 +176,7 @@ class SelfServiceDialog(ComponentDialog):
         manager = loaded.context.manager
         available: frozenset[Factor] = frozenset()
         if manager is not None and manager.id.lower() != actor.user_id.lower() \
-                and await self._messenger.can_reach(actor.tenant_id, manager.id):
+                and await self._messenger.can_ask_manager(actor.tenant_id, manager.id):
             available = frozenset({Factor.MANAGER})
         started = await self._sessions.begin(step.context, loaded, policy, actor=actor, target_id=actor.user_id,
                                              self_service=True, available=available)

@@ -294,7 +294,7 @@ class VerifyDialog(ComponentDialog):
         if await self._messenger.can_reach(actor.tenant_id, target_id):
             out.add(Factor.POSSESSION)
         if manager is not None and manager.id.lower() not in (actor.user_id.lower(), target_id.lower()) \
-                and await self._messenger.can_reach(actor.tenant_id, manager.id):
+                and await self._messenger.can_ask_manager(actor.tenant_id, manager.id):
             out.add(Factor.MANAGER)
         return frozenset(out)
 

@@ -317,6 +317,11 @@ class Directory(Protocol):
         """Each group's display name; None for a group that does not exist. Raises GraphUnavailable."""
         ...
 
+    async def may_install_app(self, tenant_id: str) -> bool:
+        """Whether the tenant granted TeamsAppInstallation.ReadWriteSelfForUser.All (the roles of Watchword's token),
+        so `open_app_chat` can reach someone who has no chat with Watchword yet. Never raises (False)."""
+        ...
+
     async def open_app_chat(self, tenant_id: str, user_id: str, *, via_user_id: str, manifest_id: str) -> str | None:
         """The id of the user's 1:1 chat with Watchword, installing the app for them first when they lack it (see
         graph/teams_apps.py); None when the tenant did not grant TeamsAppInstallation.ReadWriteSelfForUser.All or

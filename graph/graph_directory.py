@@ -58,7 +58,7 @@ from graph.limits import TtlCache
 from graph.passwords import TemporaryPassword, generate_password
 from graph.permissions import PERMISSIONS, RESET_ROLES
 from graph.roles import ROLE_ASSIGNMENTS, ROLE_ELIGIBILITIES, is_privileged_role, no_pim_licence
-from graph.teams_apps import NotPermitted, app_chat_id
+from graph.teams_apps import INSTALL_PERMISSION, NotPermitted, app_chat_id
 from graph.tokens import TokenError, TokenSource
 from graph.urls import EVENTUAL, odata_string, relative_link, relative_url
 from verification.clock import Clock, utc_now
@@ -303,6 +303,12 @@ class GraphDirectory:
         return str(sp["id"]), tuple({mapping.role_name(a) for a in assignments})
 
     # --- the reset ---------------------------------------------------------------------------------------
+    async def may_install_app(self, tenant_id: str) -> bool:
+        try:  # msal's cached token: no request to Graph
+            return INSTALL_PERMISSION in (await self._tokens.token(tenant_id)).roles
+        except TokenError:
+            return False
+
     async def open_app_chat(self, tenant_id: str, user_id: str, *, via_user_id: str, manifest_id: str) -> str | None:
         try:
             async with asyncio.timeout(CALL_TIMEOUT_S):

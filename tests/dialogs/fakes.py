@@ -135,6 +135,9 @@ class FakeDirectory:
     async def count_users(self, tenant_id: str) -> int | None:
         return len(PEOPLE)
 
+    async def may_install_app(self, tenant_id: str) -> bool:
+        return self.can_install
+
     async def open_app_chat(self, tenant_id: str, user_id: str, *, via_user_id: str, manifest_id: str) -> str | None:
         """Installs the app when the tenant allows it (`can_install`), as Graph would: the new chat's id."""
         self.installs.append(user_id)

@@ -143,3 +143,14 @@ async def test_manager_is_asked_mid_way_when_dont_knows_leave_the_questions_shor
         decision = card_text(agent.last_card())
     assert decision.startswith("Verified"), decision
     assert "Their manager confirmed in Teams that they are on the call" in decision
+
+
+async def test_a_manager_without_a_chat_is_asked_by_installing_watchword_for_them(teams: Teams, agent: Chat) -> None:
+    teams.directory.manager = GRACE  # no chat with Watchword
+    teams.directory.can_install = True
+    teams.directory.thin.add(ALAN.id)
+    await agent.say("verify alan turing")
+    assert teams.directory.installs == [GRACE.id]
+    grace = teams.chat(GRACE, conversation_id=f"19:{GRACE.id}_watchword@unq.gbl.spaces")
+    assert "Is Alan Turing on the phone with the helpdesk now?" in card_text(grace.last_card())
+    assert "I've asked Grace Hopper too" in agent.text()

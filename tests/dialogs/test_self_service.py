@@ -95,3 +95,32 @@ async def test_help_offers_self_service_only_to_people_who_can_use_it(teams: Tea
     ada = teams.chat(ADA)  # a Global Administrator: never reset through Watchword
     await ada.say("help")
     assert "reset my password" not in ada.text().lower()
+
+
+async def test_thin_data_self_service_asks_a_manager_without_a_chat_by_installing_watchword_for_them(
+        teams: Teams, alan: Chat) -> None:
+    await _enable_self_service(teams)
+    teams.directory.manager = GRACE  # Grace has never opened a chat with Watchword
+    teams.directory.can_install = True  # the tenant granted TeamsAppInstallation.ReadWriteSelfForUser.All
+    teams.directory.thin.add(ALAN.id)
+    await alan.say("reset my password")
+    assert teams.directory.installs == [GRACE.id]
+    grace = teams.chat(GRACE, conversation_id=f"19:{GRACE.id}_watchword@unq.gbl.spaces")
+    assert "Is Alan Turing resetting their own password in Teams right now?" in card_text(grace.last_card())
+    assert "I've asked Grace Hopper to confirm it's you" in alan.text()
+    await grace.click("Confirm")
+    decision = await answer_until_decided(teams, alan, ALAN)
+    if decision.startswith("Waiting for Grace Hopper"):
+        await alan.click("Check again")
+        decision = card_text(alan.last_card())
+    assert decision.startswith("Reset this password?"), decision
+
+
+async def test_a_manager_without_a_chat_is_not_offered_when_watchword_may_not_install_itself(
+        teams: Teams, alan: Chat) -> None:
+    await _enable_self_service(teams)
+    teams.directory.manager = GRACE
+    teams.directory.thin.add(ALAN.id)
+    await alan.say("reset my password")
+    assert teams.directory.installs == []
+    assert "I can't check it's you in this chat this time. That's not something you did." in alan.text()

@@ -44,3 +44,13 @@ async def test_an_app_missing_from_the_catalog_gives_none(make_tenant: Callable[
         chat = await directory.open_app_chat(dt.ready["tenant_id"], ALAN, via_user_id=MARGARET,
                                              manifest_id="00000000-0000-4000-8000-000000000000")
     assert chat is None
+
+
+async def test_whether_watchword_may_install_itself_follows_the_tenants_consent(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    granted, withheld = make_tenant(), make_tenant()
+    state(withheld).consented = set(PERMISSION_NAMES)  # the optional install permission left out
+    async with directory_for(granted) as directory:
+        assert await directory.may_install_app(granted.ready["tenant_id"]) is True
+    async with directory_for(withheld) as directory:
+        assert await directory.may_install_app(withheld.ready["tenant_id"]) is False
