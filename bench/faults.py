@@ -8,6 +8,10 @@ agents verify people and reset the password when verified, answering as the real
   confirmed, around Graph's PATCH (200 ms away) and the record of it;
 - a burst: six agents start `verify` of one person at once, across both instances.
 
+An agent told "I'm still working on your previous message" or "Watchword is busy" does what it says: waits a
+moment and sends the message (or clicks the button) again, up to three times (`busy_replies` counts those
+replies); only after that, or with no reply at all, is a verification stuck.
+
 Counted at the end, from the replies, the audit log and Graph itself (each target's lastPasswordChangeDateTime):
 verifications, completed_or_ended_clearly (a decision, or a card that says why it ended), stuck (no clear end),
 server_errors (5xx from /api/messages), resets_unrecorded (a password changed in Entra with no password_reset
@@ -52,6 +56,12 @@ KEY_ENV = "BENCH_FAULTS_JWK"  # the public key the served instances trust for in
 KID = "bench-faults"
 BF_ISSUER = "https://api.botframework.com"
 REPLY_WAIT_S = 45.0
+# Watchword's replies that say nothing was done with a message and to send it again (bot/agent.py `_busy`): an agent
+# reads them, waits a moment and sends it again.
+BUSY_TITLES = ("I'm still working on your previous message", "Watchword is busy")
+BUSY_RESENDS, RESEND_AFTER_S = 3, 3.0
+# Notices sent before the first card of a new verification: the reply the agent waits for comes after them.
+PREAMBLES = ("Previous verification cancelled", "Previous verification closed")
 CLEAR_ENDS = ("decision", "notice", "password")
 
 
@@ -89,6 +99,7 @@ class Figures:
     kills: int = 0
     aimed_kills: int = 0
     retries: int = 0
+    busy_replies: int = 0  # "still working on your previous message" or "busy": the agent sent it again
     titles: Counter[str] = field(default_factory=Counter)
 
 
@@ -240,27 +251,32 @@ async def devtenant(args: argparse.Namespace, tmp: Path, ready_within_s: float =
 
 async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, activity: dict[str, Any],
                accept: Any, *, aim_kill: bool = False, trail: Trail | None = None) -> dict[str, Any] | None:
-    """One turn to a random live instance; retried once on another when the instance died under it (Teams
-    redelivers). The card that `accept` likes, or None when nothing came (stuck)."""
-    from bench.teams_client import cards_in
+    """One turn to a random live instance, and the card that `accept` likes, or None when nothing came (stuck).
+    Sent again to another when the instance died under it (as the agent would, seeing no reply), at most three
+    times; and sent again, as the reply asks, when Watchword says it is still working on the previous message or
+    busy (what a real agent does: read it, wait a moment, send it again), at most BUSY_RESENDS times."""
+    from bench.teams_client import cards_in, title_of
 
-    for attempt in range(3):
+    attempt = resent = 0
+    while attempt < 3:
         picked = bench.pick()
         if picked is None:
             await asyncio.sleep(1.0)
+            attempt += 1
             continue
         index, instance = picked
         since = connector.mark(agent.conversation)
         body = {**activity, "id": uuid.uuid4().hex, "serviceUrl": connector.url}
         headers = {"Authorization": f"Bearer {bench.token(connector.url)}"}
         bench.note_arrivals(trail, connector, agent.conversation)
-        bench.note(trail, "sent", attempt=attempt, instance=index, id=body["id"], type=body["type"],
+        bench.note(trail, "sent", attempt=attempt, resent=resent, instance=index, id=body["id"], type=body["type"],
                    said=_said(body))
         if trail is not None:
             trail.activity_ids.append(body["id"])
         killing = None
         if aim_kill:  # around the PATCH (Graph is latency_ms away) and the record of it
             killing = asyncio.create_task(_aimed_kill(bench, index))
+        shown: dict[str, Any] | None = None
         try:
             async with http.post(f"{instance.url}/api/messages", json=body, headers=headers) as response:
                 answer = await response.read()
@@ -276,24 +292,44 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
             # the turn may have been done before the process died: look for its reply before sending it again
             with contextlib.suppress(TimeoutError):
                 reply = await connector.next_message(agent.conversation, since, accept, 3.0)
+                shown = (cards_in(reply.activity) or [{}])[0]
+            bench.note_arrivals(trail, connector, agent.conversation)
+            if shown is None:
+                attempt += 1
+                continue
+        else:
+            if killing is not None:
+                await killing
+            if busy_answer(answer):  # a clicked card's answer, shown on the card: nothing done, click it again
+                shown = {"body": [{"type": "TextBlock", "text": BUSY_TITLES[0]}]}
+            else:
+                try:
+                    reply = await connector.next_message(agent.conversation, since, accept, REPLY_WAIT_S)
+                except TimeoutError:
+                    bench.note_arrivals(trail, connector, agent.conversation)
+                    bench.note(trail, "no reply", waited_s=REPLY_WAIT_S)
+                    attempt += 1
+                    bench.figures.retries += attempt < 3
+                    continue
                 bench.note_arrivals(trail, connector, agent.conversation)
-                return (cards_in(reply.activity) or [{}])[0]
-            bench.note_arrivals(trail, connector, agent.conversation)
-            continue
-        if killing is not None:
-            await killing
-        try:
-            reply = await connector.next_message(agent.conversation, since, accept, REPLY_WAIT_S)
-        except TimeoutError:
-            bench.note_arrivals(trail, connector, agent.conversation)
-            bench.note(trail, "no reply", waited_s=REPLY_WAIT_S)
-            if attempt == 2:
-                return None
-            bench.figures.retries += 1
-            continue
-        bench.note_arrivals(trail, connector, agent.conversation)
-        return (cards_in(reply.activity) or [{}])[0]
+                shown = (cards_in(reply.activity) or [{}])[0]
+        if not title_of(shown).startswith(BUSY_TITLES):
+            return shown
+        bench.figures.busy_replies += 1
+        if resent == BUSY_RESENDS:
+            bench.note(trail, "gave up", after_busy_replies=resent + 1)
+            return None
+        resent += 1
+        await asyncio.sleep(RESEND_AFTER_S)
     return None
+
+
+def busy_answer(answer: bytes) -> bool:
+    """An invoke's answer that says nothing was done with the click (Watchword still working, or busy)."""
+    with contextlib.suppress(ValueError):
+        value = json.loads(answer or b"null")
+        return isinstance(value, dict) and str(value.get("value") or "").startswith(BUSY_TITLES)
+    return False
 
 
 def _said(activity: dict[str, Any]) -> str:
@@ -320,7 +356,7 @@ async def one_verification(bench: Bench, http: ClientSession, connector: Any, ag
 
         shown = (cards_in(activity) or [{}])[0]
         return kind_of(shown) in ("question", "decision", "notice", "reset_confirm", "password") \
-            and title_of(shown) != "Previous verification cancelled"
+            and title_of(shown) not in PREAMBLES
 
     bench.figures.verifications += 1
     trail = Trail(agent.name, person.user_principal_name, seen=connector.mark(agent.conversation))
@@ -558,6 +594,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "attempts_over_limit": over_limit(attempts, Policy().max_attempts_per_day),
         "burst_sessions": len(attempts),
         "audit_chain_ok": chain.ok, "kills": f.kills, "aimed_kills": f.aimed_kills, "retries": f.retries,
+        "busy_replies": f.busy_replies,
         "passwords_changed": len(changed), "outcomes": dict(f.titles),
         "fault_rate": args.fault_rate, "latency_ms": args.latency_ms,
     }

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.faults import Attempt, Bench, Trail, over_limit, write_trails
+from bench.faults import Attempt, Bench, Trail, busy_answer, over_limit, write_trails
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
@@ -56,3 +56,15 @@ def test_the_trail_of_a_stuck_verification_is_kept_with_its_kills_and_the_log_li
     assert kept["person"] == "stuck@example.test" and kept["stuck"] == "no reply"
     assert [e["what"] for e in kept["events"]] == ["sent", "killed"]
     assert kept["log_lines"] == ['{"message": "activity act-1: the previous turn did not finish"}']
+
+
+def test_a_clicked_cards_answer_saying_watchword_is_still_working_is_sent_again_and_others_are_not() -> None:
+    def answer(value: str) -> bytes:
+        return json.dumps({"statusCode": 200, "type": "application/vnd.microsoft.activity.message",
+                           "value": value}).encode()
+
+    assert busy_answer(answer("I'm still working on your previous message. Nothing was done with this one: "
+                              "send it again in a moment."))
+    assert busy_answer(answer("Watchword is busy — try again in a few seconds. Nothing was done."))
+    assert not busy_answer(answer("Already handled."))
+    assert not busy_answer(b"") and not busy_answer(b"not json")
