@@ -42,6 +42,7 @@ from observability.correlation import correlated
 from observability.metrics import METRICS
 from resources import DIRECTORY, SETTINGS, STORE
 from settings import Settings
+from store.turns import BEAT_EVERY
 from verification.clock import utc_now
 
 log = logging.getLogger("watchword.bot")
@@ -138,14 +139,32 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
         plan_memory_bytes=settings.plan_memory_mb * 1024 * 1024)
     adapter.on_turn_error = agent.on_error.handle
     app[BOT] = Bot(agent, adapter)
+    await store.turns.beat()  # alive before the first turn: see _beat
+    beating = asyncio.create_task(_beat(app))
     sweeper = asyncio.create_task(_expire_sessions(app))
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)  # the event loop's share of the GIL beside starts (session_keeper.py)
     yield
     sys.setswitchinterval(switch_interval)
     sweeper.cancel()
+    beating.cancel()
+    try:  # the chats of turns cut short by the stop are free at once, not when their leases run out
+        await store.turns.retire()
+    except Exception:
+        log.warning("could not record that this process stops", exc_info=True)
     agent.close()
     await clients.close()
+
+
+async def _beat(app: web.Application) -> None:
+    """This process's heartbeat (store/turns.py): while it beats, its turns keep their chats; once it is killed, the
+    other instances take those chats over within seconds, not when the turns' leases run out."""
+    while True:
+        await asyncio.sleep(BEAT_EVERY.total_seconds())
+        try:
+            await app[STORE].turns.beat()
+        except Exception:  # the next beat tries again; three missed and the others take this process's chats
+            log.warning("could not write this process's heartbeat", exc_info=True)
 
 
 async def _expire_sessions(app: web.Application) -> None:

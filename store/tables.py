@@ -342,8 +342,19 @@ class ConversationTurnRow(Base):
     __tablename__ = "conversation_turns"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    owner: Mapped[str] = mapped_column(String(128))
+    owner: Mapped[str] = mapped_column(String(128))  # the turn that has it (its process and a number)
     lease_until: Mapped[datetime]
+    process: Mapped[str | None] = mapped_column(String(128))  # that turn's process (NULL: from before 0011)
+
+
+class TurnProcessRow(Base):
+    """A process that runs turns (store/turns.py), and until when its last heartbeat says it is alive: once that
+    has passed (it was killed), its claims and conversations are taken over without waiting for their leases."""
+
+    __tablename__ = "turn_processes"
+
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    alive_until: Mapped[datetime]
 
 
 class ConsoleSignoutRow(Base):

@@ -17,6 +17,14 @@ the next turn of that conversation waits until the row is given up, which happen
 the first turn's state (or when the turn ends without saving; or when its lease runs out). What a turn writes
 (answers, audit rows) therefore always starts from the state the previous turn saved. The state's e_tag check
 stays, as the backstop for a turn whose lease ran out while it still ran.
+
+A dead process's turns are taken over at once. Each process that runs turns writes a heartbeat (`beat`, every
+BEAT_EVERY, good for OWNER_ALIVE). A claim or a conversation whose process's heartbeat has lapsed (it was killed)
+is taken over by the next turn without waiting for its lease: otherwise, after a kill, the next turn of that chat
+(waiting at most 10 s, bot/turn_state.py) would give up before the dead turn's 15 s lease ran out, and Teams'
+redelivery of the dead turn's activity would be dropped as a duplicate for as long. The lease still governs a
+live process (a turn that is slow, or a process whose event loop stalls): only the heartbeat of a process that is
+gone lapses in OWNER_ALIVE. A holder with no heartbeat row (from before 0011) is judged by its lease alone.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from store.tables import ConversationTurnRow, ProcessedActivityRow
+from store.tables import ConversationTurnRow, ProcessedActivityRow, TurnProcessRow
 from store.units import Units
 from verification.clock import Clock, utc_now
 
@@ -44,6 +52,10 @@ from verification.clock import Clock, utc_now
 TURN_LEASE = timedelta(seconds=15)
 RENEW_EVERY = TURN_LEASE / 3
 KEEP = timedelta(days=1)  # Teams redelivers within minutes: a day of keys is plenty
+# A process's heartbeat: three missed beats and it is taken for dead. Well inside the 10 s a turn waits for the one
+# before it (bot/turn_state.py), so a turn waiting on a killed process's turn takes the chat over in time.
+BEAT_EVERY = timedelta(seconds=2)
+OWNER_ALIVE = BEAT_EVERY * 3
 
 # Units of work to commit with the next conversation-state write of this turn (see SqlStorage.write).
 WITH_STATE: ContextVar[tuple[Callable[[Connection], None], ...]] = ContextVar("watchword_with_state", default=())
@@ -157,14 +169,29 @@ class TurnRepository:
 
         await self._units.write(give_up)
 
+    async def beat(self) -> None:
+        """This process's heartbeat: alive for OWNER_ALIVE from now (call it every BEAT_EVERY while it runs)."""
+        until = self._clock() + OWNER_ALIVE
+        await self._units.write(lambda conn: conn.execute(
+            _insert(conn, TurnProcessRow).values(owner=self.owner, alive_until=until)
+            .on_conflict_do_update(index_elements=["owner"], set_={"alive_until": until})))
+
+    async def retire(self) -> None:
+        """This process stops: its claims and conversations still held are free at once."""
+        stmt = update(TurnProcessRow).where(TurnProcessRow.owner == self.owner).values(alive_until=self._clock())
+        await self._units.write(lambda conn: conn.execute(stmt))
+
     async def prune(self) -> int:
-        """Housekeeping: forget activities older than `KEEP` (and conversations whose lease ran out long ago)."""
+        """Housekeeping: forget activities older than `KEEP` (and conversations whose lease ran out long ago, and
+        processes gone as long)."""
         now = self._clock()
         old = delete(ProcessedActivityRow).where(ProcessedActivityRow.claimed_at <= now - KEEP)
         lapsed = delete(ConversationTurnRow).where(ConversationTurnRow.lease_until <= now - KEEP)
+        gone = delete(TurnProcessRow).where(TurnProcessRow.alive_until <= now - KEEP)
 
         def prune(conn: Connection) -> int:
             conn.execute(lapsed)
+            conn.execute(gone)
             return int(conn.execute(old).rowcount)
 
         return await self._units.write(prune)
@@ -173,7 +200,7 @@ class TurnRepository:
     def _claim(self, conn: Connection, key: str, now: datetime) -> TurnClaim:
         until = now + TURN_LEASE
         row = conn.execute(select(ProcessedActivityRow.claimed_at, ProcessedActivityRow.done_at,
-                                  ProcessedActivityRow.lease_until)
+                                  ProcessedActivityRow.lease_until, ProcessedActivityRow.owner)
                            .where(ProcessedActivityRow.key == key)).one_or_none()
         if row is None:  # first seen; a concurrent first delivery's insert wins over ours, or ours over it
             inserted = conn.execute(_insert(conn, ProcessedActivityRow).values(
@@ -182,7 +209,7 @@ class TurnRepository:
             return TurnClaim.FIRST if inserted else TurnClaim.DUPLICATE
         # A claim from before leases were kept (lease_until NULL) is as old as its claimed_at.
         lease = row.lease_until if row.lease_until is not None else row.claimed_at
-        if row.done_at is not None or lease > now:
+        if row.done_at is not None or (lease > now and not _dead(conn, row.owner, now)):
             return TurnClaim.DUPLICATE
         taken = conn.execute(update(ProcessedActivityRow).where(
             ProcessedActivityRow.key == key, ProcessedActivityRow.done_at.is_(None),
@@ -191,17 +218,28 @@ class TurnRepository:
             .values(claimed_at=now, owner=self.owner, lease_until=until)).rowcount == 1
         return TurnClaim.FIRST if taken else TurnClaim.DUPLICATE
 
-    @staticmethod
-    def _take(conn: Connection, key: str, holder: str, now: datetime) -> bool:
+    def _take(self, conn: Connection, key: str, holder: str, now: datetime) -> bool:
         until = now + TURN_LEASE
         taken = conn.execute(update(ConversationTurnRow).where(
             ConversationTurnRow.key == key,
-            or_(ConversationTurnRow.lease_until <= now, ConversationTurnRow.owner == holder))
-            .values(owner=holder, lease_until=until)).rowcount == 1
+            or_(ConversationTurnRow.lease_until <= now, ConversationTurnRow.owner == holder,
+                ConversationTurnRow.process.in_(_dead_processes(now))))
+            .values(owner=holder, process=self.owner, lease_until=until)).rowcount == 1
         if taken:
             return True
-        return conn.execute(_insert(conn, ConversationTurnRow).values(key=key, owner=holder, lease_until=until)
-                            .on_conflict_do_nothing(index_elements=["key"])).rowcount == 1
+        return conn.execute(_insert(conn, ConversationTurnRow).values(
+            key=key, owner=holder, process=self.owner, lease_until=until)
+            .on_conflict_do_nothing(index_elements=["key"])).rowcount == 1
+
+
+def _dead_processes(now: datetime) -> Any:
+    """The processes whose heartbeat has lapsed (killed, or stopped)."""
+    return select(TurnProcessRow.owner).where(TurnProcessRow.alive_until <= now)
+
+
+def _dead(conn: Connection, owner: str | None, now: datetime) -> bool:
+    return owner is not None and conn.execute(
+        _dead_processes(now).where(TurnProcessRow.owner == owner)).first() is not None
 
 
 def _release(conversation: str, holder: str) -> Any:

@@ -106,3 +106,20 @@ async def test_not_ready_when_graph_does_not_answer_although_a_token_is_issued(a
         body = await response.json()
     assert response.status == 503
     assert body["checks"]["store"] == "ok" and body["checks"]["graph"].startswith("readiness check: connection failed")
+
+
+async def test_a_running_watchword_holds_its_chats_and_frees_them_the_moment_it_stops(aiohttp_client, tmp_path):
+    from resources import STORE
+    from store import conversation_key, open_store
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/w.db"
+    client = await aiohttp_client(create_app(Settings(database_url=url)))
+    chat, turns = conversation_key("msteams", "a:chat"), client.app[STORE].turns
+    assert (await turns.begin(None, chat, turns.holder()))[1]  # a turn the stop will cut short
+    other = await open_store(url)  # another instance
+    try:
+        assert not await other.turns.take_conversation(chat, other.turns.holder()), "alive: its turn keeps the chat"
+        await client.close()
+        assert await other.turns.take_conversation(chat, other.turns.holder()), "stopped: the chat is free at once"
+    finally:
+        await other.close()

@@ -13,7 +13,7 @@ from bot import turn_state
 from bot.cards import card_text
 from bot.sealing import FernetSealer
 from store import AuditFilter, activity_key, conversation_key
-from store.turns import TURN_LEASE
+from store.turns import OWNER_ALIVE, TURN_LEASE
 from tests.dialogs.fakes import ALAN, MARGARET, TENANT
 from tests.dialogs.harness import Chat, Teams, open_teams, truthful_answer
 from tests.store.support import FakeClock, StoreTarget
@@ -125,5 +125,27 @@ async def test_a_message_that_waited_too_long_for_the_turn_before_is_not_lost(
         await deliver(agent, "1:waited", answer)  # Teams' redelivery (or the agent sending it again)
     finally:
         await other.close()
+    assert await answers_recorded(teams) == 1
+    assert card_text(agent.last_card()).startswith("Question 2")
+
+
+async def test_a_message_waiting_on_a_killed_instances_turn_is_answered_once_its_heartbeat_lapsed(
+        teams: Teams, store_target: StoreTarget, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(turn_state, "WAIT_FOR_CONVERSATION_S", 0.2)
+    agent = teams.chat(MARGARET)
+    await agent.say("verify alan turing")
+    answer = await truthful_answer(teams, agent, ALAN)
+    dead = await store_target.open(clock)  # another instance, alive, takes the chat for a turn and is killed
+    try:
+        await dead.turns.beat()
+        await dead.turns.begin(activity_key("msteams", agent.conversation_id, "1:killed"),
+                               conversation_key("msteams", agent.conversation_id), dead.turns.holder())
+    finally:
+        await dead.close()
+
+    clock.advance(seconds=OWNER_ALIVE.total_seconds())  # its heartbeat lapsed; its turn's lease has not
+    await deliver(agent, "1:sent-again", answer)  # the agent, seeing no reply, sends it again
+
+    assert "I'm still working on your previous message" not in agent.text()
     assert await answers_recorded(teams) == 1
     assert card_text(agent.last_card()).startswith("Question 2")

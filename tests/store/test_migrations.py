@@ -22,7 +22,7 @@ TABLES = {
     "tenants", "protected_users", "directory_sync_state", "verification_sessions", "transcript_entries",
     "attempt_counters", "user_lockouts", "conversation_state", "conversation_references", "audit_log",
     "audit_chain_head", "alembic_version", "tenant_policies", "directory_sync_leases", "verification_plans",
-    "console_signouts", "processed_activities", "conversation_turns",
+    "console_signouts", "processed_activities", "conversation_turns", "turn_processes",
 }
 TENANT = "7d3f0b3c-5a7e-4c1e-9a53-0d7e6f1c2b4a"
 

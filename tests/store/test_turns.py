@@ -9,7 +9,7 @@ import pytest
 from microsoft_agents.hosting.core.state.agent_state import CachedAgentState
 
 from store import ETagConflictError, Store, TurnClaim, activity_key, conversation_key
-from store.turns import RENEW_EVERY, TURN_LEASE
+from store.turns import BEAT_EVERY, OWNER_ALIVE, RENEW_EVERY, TURN_LEASE
 from tests.store.sql import scalar
 from tests.store.support import FakeClock, StoreTarget
 
@@ -135,3 +135,67 @@ async def test_a_turn_that_gives_up_lets_its_redelivery_be_processed(store: Stor
     await store.turns.begin(KEY, CONVERSATION, holder)
     await store.turns.give_up(KEY, CONVERSATION, holder)
     assert await store.turns.begin(KEY, CONVERSATION, store.turns.holder()) == (TurnClaim.FIRST, True)
+
+
+# --- a dead process's turns are taken over once its heartbeat lapses, well before their leases -----------------------
+async def _dies_in_a_turn(store_target: StoreTarget, clock: FakeClock, activity: str = KEY) -> None:
+    """A second process that beats, begins a turn (claim and conversation), and is killed."""
+    dead = await store_target.open(clock)
+    try:
+        await dead.turns.beat()
+        assert await dead.turns.begin(activity, CONVERSATION, dead.turns.holder()) == (TurnClaim.FIRST, True)
+    finally:
+        await dead.close()  # ...killed: nothing beats or renews for it any more
+
+
+async def test_a_conversation_whose_process_died_is_taken_over_once_its_heartbeat_lapses_not_its_lease(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock) -> None:
+    await _dies_in_a_turn(store_target, store_clock)
+    other = activity_key("msteams", "a:conversation", "1700000000009")  # the agent sends another message
+    store_clock.advance(seconds=OWNER_ALIVE.total_seconds() - 1)
+    assert await store.turns.begin(other, CONVERSATION, store.turns.holder()) == (TurnClaim.FIRST, False)
+    store_clock.advance(seconds=1)
+    assert OWNER_ALIVE < TURN_LEASE
+    assert await store.turns.take_conversation(CONVERSATION, store.turns.holder())
+
+
+async def test_a_redelivery_of_a_dead_processs_activity_is_processed_once_its_heartbeat_lapses(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock) -> None:
+    await _dies_in_a_turn(store_target, store_clock)
+    store_clock.advance(seconds=OWNER_ALIVE.total_seconds())  # Teams redelivers the same activity
+    assert await store.turns.begin(KEY, CONVERSATION, store.turns.holder()) == (TurnClaim.FIRST, True)
+
+
+async def test_a_process_that_keeps_beating_keeps_its_slow_turn_until_the_lease(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock) -> None:
+    slow = await store_target.open(store_clock)
+    try:
+        await slow.turns.beat()
+        assert await slow.turns.begin(KEY, CONVERSATION, slow.turns.holder()) == (TurnClaim.FIRST, True)
+        for _ in range(3):  # alive, beating; its turn waits on Microsoft (renewed every 5 s, not yet)
+            store_clock.advance(seconds=BEAT_EVERY.total_seconds())
+            await slow.turns.beat()
+        assert await store.turns.begin(KEY, CONVERSATION, store.turns.holder()) == (TurnClaim.DUPLICATE, False)
+        assert not await store.turns.take_conversation(CONVERSATION, store.turns.holder())
+    finally:
+        await slow.close()
+
+
+async def test_a_process_that_stops_is_no_longer_alive_at_once(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock) -> None:
+    stopping = await store_target.open(store_clock)
+    try:
+        await stopping.turns.beat()
+        assert (await stopping.turns.begin(KEY, CONVERSATION, stopping.turns.holder()))[1]
+        await stopping.turns.retire()  # a clean shutdown with a turn cut short
+    finally:
+        await stopping.close()
+    assert await store.turns.begin(KEY, CONVERSATION, store.turns.holder()) == (TurnClaim.FIRST, True)
+
+
+async def test_the_heartbeats_of_processes_long_gone_are_forgotten(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock) -> None:
+    await _dies_in_a_turn(store_target, store_clock)
+    store_clock.advance(days=1, seconds=OWNER_ALIVE.total_seconds())
+    await store.turns.prune()
+    assert await scalar(store, "SELECT count(*) FROM turn_processes") == 0
