@@ -11,7 +11,8 @@ service never uses the code. The same thief can read the person's chats and cale
 more proof than at the helpdesk. What a stolen session cannot fake is the person's manager, who is asked in their
 own Teams "is <name> resetting their own password now? Call them if unsure" and calls the person on a number
 they already know: when the questions alone cannot reach the bar (thin data, a few "don't know"s), the manager's
-confirmation plus a little knowledge does, the same rule as at the helpdesk.
+confirmation plus a little knowledge does (as much as the helpdesk asks with the code: see `self_service_policy`).
+A manager who never opened Watchword is asked by installing it for them, when the tenant allows that.
 
 Options: {"actor": Actor.to_dict()} (the actor is also the target).
 """
@@ -61,9 +62,19 @@ USER_STEPS = {  # what happened, without blaming the person, and what to do next
 def self_service_policy(policy: Policy) -> Policy:
     """Stricter than the helpdesk's where a stolen Teams session could help (see the module doc): more bits for
     questions alone, never the code, fewer attempts. Multiple choice stays: with every free-recall question asked
-    first, its options hand over nothing a later question needs, and without it most people cannot reach the bar."""
+    first, its options hand over nothing a later question needs, and without it most people cannot reach the bar.
+
+    With the manager, the bits of the helpdesk's code rule (when lower than its manager rule). Only someone signed in
+    to the person's Teams can ask here, and such a thief already has the helpdesk's code rule (they read the code off
+    the stolen Teams and answer that many bits); here they need the same bits AND the manager's confirmation, who is
+    asked in Teams and calls the person: strictly more. At the helpdesk's manager bits (12), the people with the
+    thinnest data (a handful of contacts, groups or multiple-choice questions: 3-12 bits; about one in five in
+    bench.accuracy's organisations) could never use self-service at all."""
+    manager_bits = policy.manager_required_bits
+    if policy.possession_code:
+        manager_bits = min(manager_bits, policy.code_required_bits)
     return replace(policy, required_bits=policy.required_bits + SELF_SERVICE_EXTRA_BITS, possession_code=False,
-                   max_attempts_per_day=min(policy.max_attempts_per_day, 2))
+                   manager_required_bits=manager_bits, max_attempts_per_day=min(policy.max_attempts_per_day, 2))
 
 
 SELF_SERVICE_EXTRA_BITS = 8.0

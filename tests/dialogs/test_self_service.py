@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.cards import card_text
+from dialogs.self_service_dialog import self_service_policy
 from store import TenantAccess, UserSnapshot
 from tests.dialogs.fakes import ADA, ALAN, GRACE, TEMPORARY_PASSWORD, TENANT
 from tests.dialogs.harness import Chat, Teams, answer_until_decided
-from verification import Outcome
+from tests.verification import builders as b
+from verification import Outcome, VerificationSession, assess_risk
+from verification.factors import Factor
 from verification.policy import Policy
 
 MAX_QUESTIONS = Policy().max_questions  # what the question cards count up to
@@ -124,3 +129,19 @@ async def test_a_manager_without_a_chat_is_not_offered_when_watchword_may_not_in
     await alan.say("reset my password")
     assert teams.directory.installs == []
     assert "I can't check it's you in this chat this time. That's not something you did." in alan.text()
+
+
+def _self_service_start(available: frozenset[Factor]) -> VerificationSession:
+    """Someone whose only private facts are their saved contacts: 8 bits at most, as in the thinnest tenth."""
+    context = replace(b.context(), meetings=(), chats=(), mail=(), groups=())
+    policy = self_service_policy(Policy())
+    session = VerificationSession(lambda: context.fetched_at, seed="contacts-only")
+    session.start(context, b.org(), policy, assess_risk(context, policy), 0, available)
+    return session
+
+
+def test_thin_data_that_reaches_the_helpdesks_bar_with_the_code_reaches_self_service_with_the_manager() -> None:
+    assert _self_service_start(frozenset()).decision is not None  # questions alone: refused up front
+    with_manager = _self_service_start(frozenset({Factor.MANAGER}))
+    assert with_manager.decision is None  # asked: the manager and 6 bits can verify them
+    assert with_manager.plan()
