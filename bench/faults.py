@@ -230,14 +230,15 @@ Devtenant = tuple[dict[str, Any], asyncio.subprocess.Process]
 
 
 @contextlib.asynccontextmanager
-async def devtenant(args: argparse.Namespace, tmp: Path, ready_within_s: float = 180) -> AsyncIterator[Devtenant]:
+async def devtenant(args: argparse.Namespace, tmp: Path, ready_within_s: float = 180,
+                    extra: Sequence[str] = ()) -> AsyncIterator[Devtenant]:
     """devtenant in its own process; `ready_within_s` for it to generate its organisation (50,000 people on a
-    busy machine take minutes)."""
+    busy machine take minutes); `extra`: more of devtenant's options (bench.load's --graph-profile)."""
     log = tmp / "devtenant.log"
     with log.open("w") as out:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "devtenant", "--port", "0", "--seed", str(args.seed), "--users", str(args.users),
-            "--latency-ms", str(args.latency_ms), "--fault-rate", str(args.fault_rate), cwd=str(ROOT),
+            "--latency-ms", str(args.latency_ms), "--fault-rate", str(args.fault_rate), *extra, cwd=str(ROOT),
             stdout=asyncio.subprocess.PIPE, stderr=out, stdin=asyncio.subprocess.DEVNULL)
     try:
         assert process.stdout is not None

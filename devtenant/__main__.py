@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from devtenant import profiling
 from devtenant.server import start_devtenant
 from devtenant.state import DevTenantConfig
 
@@ -72,6 +73,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "admin consents at /{tenant}/v2.0/adminconsent")
     parser.add_argument("--ca-dir", type=Path, default=None,
                         help="directory for the CA certificate file (default: a new temporary directory)")
+    parser.add_argument("--profile", type=Path, default=None, metavar="FILE",
+                        help="between SIGUSR1 and SIGUSR2, keep a cProfile (written to FILE) and the CPU per kind of "
+                             "Graph request (FILE.requests.json), for benchmarks")
+    parser.add_argument("--request-cpu", type=Path, default=None, metavar="FILE",
+                        help="the same without the cProfile (which slows devtenant down): only FILE.requests.json")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser.parse_args(argv)
 
@@ -81,6 +87,9 @@ async def serve(args: argparse.Namespace) -> int:
                              fault_rate=args.fault_rate, unconsented=args.unconsented)
     if args.endpoint_latency_ms is not None:
         config = replace(config, endpoint_latency_ms=tuple(args.endpoint_latency_ms))
+    if args.profile is not None or args.request_cpu is not None:
+        profiling.PROFILER = profiling.RequestProfiler(args.profile or args.request_cpu, cprofile=bool(args.profile))
+        profiling.PROFILER.install()
     try:
         running = await start_devtenant(config, host=args.host, port=args.port, ca_dir=args.ca_dir)
     except OSError as exc:

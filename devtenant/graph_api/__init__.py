@@ -14,11 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 from aiohttp import web
 
+from devtenant import profiling
 from devtenant.graph_api import audit_logs, batch, chats, directory, mailbox, passwords, roles, teamwork
-from devtenant.graph_api.router import GraphError, GraphRequest, GraphResponse, Router, bad_request, error_response
+from devtenant.graph_api.router import (
+    ENDPOINT_WAITS,
+    GraphError,
+    GraphRequest,
+    GraphResponse,
+    Router,
+    bad_request,
+    error_response,
+)
 from devtenant.graph_api.wire import (
     Faults,
     authenticate,
@@ -34,6 +44,7 @@ from devtenant.state import DevTenantState
 ROUTER = web.AppKey("graph_router", Router)
 FAULTS = web.AppKey("graph_faults", Faults)
 STATE = web.AppKey("graph_state", DevTenantState)
+INJECTED_MS = web.RequestKey("devtenant_injected_ms", float)  # on a Graph request: the latency added on purpose
 
 # Every Graph module exposes register(router); batch registers last, over the same router.
 MODULES = (directory, mailbox, chats, audit_logs, roles, passwords, teamwork)
@@ -60,6 +71,8 @@ def graph_app(state: DevTenantState, *, fault_hang_s: float | None = None) -> we
     async def handle(request: web.Request) -> web.StreamResponse:
         request_id = new_request_id()
         client_request_id = request.headers.get("client-request-id") or request_id
+        waits: list[float] = []
+        ENDPOINT_WAITS.set(waits)
         if state.config.latency_ms > 0:
             await asyncio.sleep(state.config.latency_ms / 1000)
         try:
@@ -71,7 +84,16 @@ def graph_app(state: DevTenantState, *, fault_hang_s: float | None = None) -> we
                 resp = await dispatch(router, await _graph_request(request, state, claims))
         except GraphError as err:
             resp = error_response(err)
-        return to_http(resp, request_id=request_id, client_request_id=client_request_id)
+        # Injected: the latency, and the slowest endpoint's own (a batch's items wait side by side).
+        request[INJECTED_MS] = state.config.latency_ms + 1000 * max(waits, default=0.0)
+        profiler = profiling.PROFILER
+        if profiler is None or not profiler.on:
+            return to_http(resp, request_id=request_id, client_request_id=client_request_id)
+        began = time.thread_time()
+        answer = to_http(resp, request_id=request_id, client_request_id=client_request_id)
+        profiler.add(f"encode {request.method} {'$batch' if request.path.endswith('/$batch') else 'direct'}",
+                     time.thread_time() - began, count=True)
+        return answer
 
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
@@ -114,4 +136,4 @@ def to_http(resp: GraphResponse, *, request_id: str, client_request_id: str) -> 
     return web.Response(status=resp.status, body=data, headers=headers)
 
 
-__all__ = ["FAULTS", "ROUTER", "STATE", "build_router", "graph_app", "to_http"]
+__all__ = ["FAULTS", "INJECTED_MS", "ROUTER", "STATE", "build_router", "graph_app", "to_http"]

@@ -48,3 +48,16 @@ def test_a_busy_card_and_graph_refusals_count_as_refused_by_load_a_person_refusa
     assert load.refused_by_load(notice("I can't search the directory right now"))
     assert not load.refused_by_load(notice("Can't verify Ada Lovelace", "Ada Lovelace is a privileged administrator."))
     assert not load.refused_by_load(notice("No one found"))
+
+
+def test_graph_is_judged_on_its_own_time_not_on_the_latency_it_injected_on_purpose(tmp_path) -> None:
+    lines = [f"2026-12-07 INFO devtenant.access: POST /v1.0/$batch 200 {ms} ms ({injected} ms injected)"
+             for ms, injected in [(105.0, 100.0)] * 90 + [(1620.0, 1600.0)] * 10]
+    log = tmp_path / "devtenant.log"
+    log.write_text("\n".join(lines) + "\n")
+    health = load.graph_health(log, 0, cpu_s=1.0, run_s=10.0, latency_ms=100.0)
+    assert health["graph_p99_ms"] == 1620.0  # the sign-in logs' 1.5 s, as devtenant timed them
+    assert health["graph_own_p99_ms"] == 20.0 and health["graph_fine"]
+    log.write_text("\n".join(lines + ["2026-12-07 INFO devtenant.access: GET /v1.0/users 200 900.0 ms (100.0 ms "
+                                      "injected)"] * 5) + "\n")
+    assert not load.graph_health(log, 0, cpu_s=1.0, run_s=10.0, latency_ms=100.0)["graph_fine"]
