@@ -24,6 +24,7 @@ import base64
 import hashlib
 import re
 import uuid
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -314,44 +315,91 @@ async def calendar_view(req: GraphRequest) -> GraphResponse:
 
 
 # --- messages --------------------------------------------------------------------------------------
+def _message_id(msg: MailMessage) -> str:
+    return _item_id("message", msg.owner_id, msg.id)
+
+
+def _received(msg: MailMessage) -> str | None:
+    return odata.iso(msg.received_date_time)
+
+
+# Every property of a message, in the order Graph sends them; the body's two only with Mail.Read.
+_MESSAGE_FIELDS: dict[str, Any] = {
+    "@odata.etag": lambda m: f'W/"{_etag(m.id)}"',
+    "id": _message_id,
+    "createdDateTime": _received,
+    "lastModifiedDateTime": _received,
+    "changeKey": lambda m: _etag(m.id),
+    "categories": lambda m: [],
+    "receivedDateTime": _received,
+    "sentDateTime": lambda m: odata.iso(m.received_date_time - timedelta(seconds=3)),
+    "hasAttachments": lambda m: m.has_attachments,
+    "internetMessageId": lambda m: f"<{uuid.uuid5(uuid.NAMESPACE_URL, m.id).hex}@{m.sender.address.split('@')[-1]}>",
+    "subject": lambda m: m.subject,
+    "importance": lambda m: m.importance,
+    "parentFolderId": lambda m: "AQMkAGI2TAAAAgEMAAAA",
+    "conversationId": lambda m: "AAQkA" + hashlib.sha1(m.subject.encode(), usedforsecurity=False).hexdigest()[:24],
+    "conversationIndex": lambda m: base64.b64encode(hashlib.sha1(m.id.encode(), usedforsecurity=False)
+                                                    .digest()[:22]).decode(),
+    "isDeliveryReceiptRequested": lambda m: False,
+    "isReadReceiptRequested": lambda m: False,
+    "isRead": lambda m: m.is_read,
+    "isDraft": lambda m: False,
+    "webLink": lambda m: f"https://outlook.office365.com/owa/?ItemID={_message_id(m)}&exvsurl=1"
+                         "&viewmodel=ReadMessageItem",
+    "inferenceClassification": lambda m: "focused" if m.sender.user_id else "other",
+    "sender": lambda m: _address(m.sender),
+    "from": lambda m: _address(m.sender),
+    "toRecipients": lambda m: [_address(a) for a in m.to_recipients],
+    "ccRecipients": lambda m: [_address(a) for a in m.cc_recipients],
+    "bccRecipients": lambda m: [],
+    "replyTo": lambda m: [],
+    "flag": lambda m: {"flagStatus": "notFlagged"},
+}
+_BODY_JSON: dict[str, Any] = {
+    "bodyPreview": lambda m: m.subject,
+    "body": lambda m: {"contentType": "html", "content": f"<html><body><p>{m.subject}</p></body></html>"},
+}
+
+
+class MessageView(Mapping[str, Any]):
+    """A message's Graph JSON, each property worked out when first read: a mailbox of hundreds of messages is
+    filtered and sorted on one or two properties, and only the page is projected on $select, so the others
+    (hashes, ids, links) are never computed for messages that do not come back. Read-only, as a request's."""
+
+    __slots__ = ("msg", "fields", "values")
+
+    def __init__(self, msg: MailMessage, with_body: bool) -> None:
+        self.msg = msg
+        self.fields = _MESSAGE_FIELDS_WITH_BODY if with_body else _MESSAGE_FIELDS
+        self.values: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self.values[key]
+        except KeyError:
+            value = self.values[key] = self.fields[key](self.msg)  # KeyError for a name messages lack
+            return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.fields)
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def key_names(self) -> tuple[dict[str, str], tuple[str, ...]]:
+        """{name.lower(): name} and the annotations, worked out once (for odata.project)."""
+        return _MESSAGE_KEY_NAMES[self.fields is _MESSAGE_FIELDS_WITH_BODY]
+
+
+_MESSAGE_FIELDS_WITH_BODY = {**_MESSAGE_FIELDS, **_BODY_JSON}
+_MESSAGE_KEY_NAMES = {with_body: ({k.lower(): k for k in fields}, tuple(k for k in fields if k.startswith("@")))
+                      for with_body, fields in ((False, _MESSAGE_FIELDS), (True, _MESSAGE_FIELDS_WITH_BODY))}
+
+
 def message_json(msg: MailMessage, with_body: bool) -> dict[str, Any]:
-    item_id = _item_id("message", msg.owner_id, msg.id)
-    sent = msg.received_date_time - timedelta(seconds=3)
-    out = {
-        "@odata.etag": f'W/"{_etag(msg.id)}"',
-        "id": item_id,
-        "createdDateTime": odata.iso(msg.received_date_time),
-        "lastModifiedDateTime": odata.iso(msg.received_date_time),
-        "changeKey": _etag(msg.id),
-        "categories": [],
-        "receivedDateTime": odata.iso(msg.received_date_time),
-        "sentDateTime": odata.iso(sent),
-        "hasAttachments": msg.has_attachments,
-        "internetMessageId": f"<{uuid.uuid5(uuid.NAMESPACE_URL, msg.id).hex}@{msg.sender.address.split('@')[-1]}>",
-        "subject": msg.subject,
-        "importance": msg.importance,
-        "parentFolderId": "AQMkAGI2TAAAAgEMAAAA",
-        "conversationId": "AAQkA" + hashlib.sha1(msg.subject.encode(), usedforsecurity=False).hexdigest()[:24],
-        "conversationIndex": base64.b64encode(hashlib.sha1(msg.id.encode(), usedforsecurity=False)
-                                              .digest()[:22]).decode(),
-        "isDeliveryReceiptRequested": False,
-        "isReadReceiptRequested": False,
-        "isRead": msg.is_read,
-        "isDraft": False,
-        "webLink": f"https://outlook.office365.com/owa/?ItemID={item_id}&exvsurl=1&viewmodel=ReadMessageItem",
-        "inferenceClassification": "focused" if msg.sender.user_id else "other",
-        "sender": _address(msg.sender),
-        "from": _address(msg.sender),
-        "toRecipients": [_address(a) for a in msg.to_recipients],
-        "ccRecipients": [_address(a) for a in msg.cc_recipients],
-        "bccRecipients": [],
-        "replyTo": [],
-        "flag": {"flagStatus": "notFlagged"},
-    }
-    if with_body:
-        out["bodyPreview"] = msg.subject
-        out["body"] = {"contentType": "html", "content": f"<html><body><p>{msg.subject}</p></body></html>"}
-    return out
+    """Every property of a message (the body too when `with_body`), as a dict."""
+    return dict(MessageView(msg, with_body))
 
 
 MESSAGE_ORDER = ("receivedDateTime", "sentDateTime", "createdDateTime", "lastModifiedDateTime", "subject",
@@ -371,7 +419,7 @@ async def list_messages(req: GraphRequest) -> GraphResponse:
     owner = _mailbox_owner(req)
     _check_filter_leads_with_order(req)
     async with mailbox_slot(req, owner.id):
-        messages = [message_json(m, full) for m in req.state.org.messages_of(owner.id)]
+        messages: list[Any] = [MessageView(m, full) for m in req.state.org.messages_of(owner.id)]
         search = req.query.get("$search")
         if search is not None:
             if "$orderby" in req.query:
