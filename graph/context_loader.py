@@ -5,18 +5,20 @@ reports, calendar, groups, chats, contacts, mail senders, roles (active and PIM-
 tenant's first verification, the tenant-wide facts of graph/tenant_facts.py). Sign-in logs are not in it: the
 reports API takes seconds (and times out often), so they are read beside it, in a task of their own with its
 own deadline, and `LoadedContext.sign_ins_later` hands them over when they arrive; the first question never
-waits for them. Round 2 holds what
-round 1 made possible: peers and the skip-level (the manager's reports and manager), the department, member
-counts of the target's groups, roles held through role-assignable groups, and the directory users behind
-addresses round 1 named. When the profile has to come from Graph before peers can be asked for, it travels
-in a batch of its own so round 2 leaves while the rest of round 1 is still on its way. With the tenant's
-directory snapshot cached (and complete), peers, skip-level and department are read locally and one round suffices.
+waits for them. Round 2 holds what round 1 made possible: peers and the skip-level (the manager's reports
+and manager), the department, the sizes (and small groups' members) of the target's groups the background
+refresh has not read yet, roles held through role-assignable groups, and the directory users behind addresses
+round 1 named. When the profile has to come from Graph before peers can be asked for, it travels in a batch of
+its own so round 2 leaves while the rest of round 1 is still on its way. With the tenant's directory snapshot
+cached (and complete) and its groups sized, peers, skip-level, department and group sizes are read locally and
+one round suffices.
 Next pages (`@odata.nextLink`, only when present) follow their page as soon as it arrives.
 
 Every request is a $batch item, so a failing source fails alone: it is named in `UserContext.unavailable`
 with a plain reason and everything else still arrives. All of it runs within one `Deadline`.
 
-Tenant-wide facts are cached per tenant and refreshed in the background; group sizes per group; sign-ins
+Tenant-wide facts are cached per tenant and refreshed in the background; group sizes and small groups' members
+per group (the refresh reads every group's); sign-ins
 per (tenant, user) for a few minutes, and a per-tenant window keeps Watchword under the reports API's
 5 requests per 10 s.
 """
@@ -63,7 +65,7 @@ from graph.limits import SlidingWindowLimiter, TtlCache
 from graph.mapping import Json
 from graph.permissions import PERMISSIONS
 from graph.roles import ROLE_ASSIGNMENTS, ROLE_ELIGIBILITIES, no_pim_licence
-from graph.tenant_facts import FACTS, GROUP_MEMBERS_PAGE, DirectorySnapshot, TenantFacts, group_members_url
+from graph.tenant_facts import FACTS, GROUP_MEMBERS_PAGE, DirectorySnapshot, TenantFacts, group_read, read_group
 from graph.tokens import TokenError, TokenSource
 from graph.urls import EVENTUAL, odata_string, relative_link, relative_url
 from verification.clock import Clock
@@ -447,8 +449,7 @@ class _Load:
         follow = self._next_page(req, res)
         for g in groups:
             self.groups[str(g["id"])] = g
-        follow += self._count_requests([str(g["id"]) for g in groups])
-        follow += self._member_requests([str(g["id"]) for g in groups])
+        follow += self._group_requests([str(g["id"]) for g in groups])
         assignable = [str(g["id"]) for g in groups if g.get("isAssignableToRole")]
         for i in range(0, len(assignable), IN_CLAUSE_MAX):
             chunk = ",".join(odata_string(gid) for gid in assignable[i:i + IN_CLAUSE_MAX])
@@ -456,43 +457,34 @@ class _Load:
                 "$filter": f"principalId in ({chunk})", "$expand": "roleDefinition"})))
         return follow
 
-    def _count_requests(self, group_ids: Iterable[str]) -> list[_Req]:
+    def _group_requests(self, group_ids: Iterable[str]) -> list[_Req]:
+        """Each of the target's groups' size and, for a small group, its users: which groups the target's team
+        shares is what a teammate knows (verification/questions/team.py). The background refresh keeps both for
+        every group of the tenant; a group it has not sized yet (new, or the tenant's first minutes) is read here,
+        size and first page in one request. Only small groups are ever asked about, and one page holds them."""
         out = []
+        facts = self.loader.tenant_facts
         for gid in group_ids:
-            cached = self.loader.tenant_facts.group_counts.get((self.tenant, gid))
-            if cached is not None:
-                self.counts[gid] = cached
-            elif gid not in self.counts:
-                self.counts[gid] = -1  # asked
-                out.append(_Req("count", f"/groups/{quote(gid, safe='')}/transitiveMembers/$count", dict(EVENTUAL),
-                                arg=gid))
+            if gid in self.counts:
+                continue
+            count = facts.group_counts.get((self.tenant, gid))
+            members = facts.group_members.get((self.tenant, gid))
+            if count is not None and (count > GROUP_MEMBERS_PAGE or members is not None):
+                self.counts[gid] = count
+                if members is not None:
+                    self.members[gid] = members
+                continue
+            self.counts[gid] = -1  # asked
+            out.append(_Req("group", *group_read(gid), arg=gid))
         return out
 
-    def _member_requests(self, group_ids: Iterable[str]) -> list[_Req]:
-        """The first page of each of the target's groups' users, in the same round as their counts: which groups
-        the target's team shares is what a teammate knows (verification/questions/team.py). Only small groups
-        are ever asked about, and one page holds them; a bigger group's page is simply not a full list."""
-        out = []
-        for gid in group_ids:
-            cached = self.loader.tenant_facts.group_members.get((self.tenant, gid))
-            if cached is not None:
-                self.members[gid] = cached
-            elif gid not in self.members and self.counts.get(gid, -1) <= GROUP_MEMBERS_PAGE:  # -1: being counted
-                out.append(_Req("members", group_members_url(gid), arg=gid))
-        return out
-
-    def _on_members(self, req: _Req, res: BatchResult) -> list[_Req]:
-        values = mapping.values(res.body)
-        if not (isinstance(res.body, dict) and res.body.get("@odata.nextLink")):  # the whole list: keep it
-            self.members[req.arg] = frozenset(str(u["id"]) for u in values if u.get("id"))
-            self.loader.tenant_facts.group_members.put((self.tenant, req.arg), self.members[req.arg])
-        return []
-
-    def _on_count(self, req: _Req, res: BatchResult) -> list[_Req]:
-        n = mapping.count_value(res.body)
-        if n is not None:
-            self.counts[req.arg] = n
-            self.loader.tenant_facts.put_count(self.tenant, req.arg, n)
+    def _on_group(self, req: _Req, res: BatchResult) -> list[_Req]:
+        count, members = read_group(res.body)
+        if count is not None:
+            self.counts[req.arg] = count
+        if members is not None:
+            self.members[req.arg] = members
+        self.loader.tenant_facts.put_group(self.tenant, req.arg, count, members)
         return []
 
     def _on_direct(self, req: _Req, res: BatchResult) -> list[_Req]:

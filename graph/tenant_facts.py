@@ -1,10 +1,11 @@
 """Tenant-wide facts a verification needs but no verification should fetch: read once, cached for minutes.
 
-Population, verified domains, who holds which directory role, the group catalogue and its sizes, and a
-snapshot of the directory (people, their departments and managers). Every verification in a tenant needs
-them and they change slowly, so `ContextLoader` keeps them per tenant and refreshes them in the background
-before they expire. With a complete snapshot, a verification finds the target's peers, skip-level and
-department locally and needs a single round trip.
+Population, verified domains, who holds which directory role, the group catalogue, the size of every group
+(and the members of every small one), and a snapshot of the directory (people, their departments and managers).
+Every verification in a tenant needs them and they change slowly, so `ContextLoader` keeps them per tenant and
+refreshes them in the background before they expire. With a complete snapshot, a verification finds the
+target's peers, skip-level and department locally, and its person's groups come sized: it needs a single
+round trip.
 
 Each fact is one request (plus pages) described here once; the first verification in a tenant reads what
 is missing inside its own round 1, the background refresh reads the rest.
@@ -181,14 +182,33 @@ FACTS: dict[str, Fact] = {
 
 # Users listed per small group (one page): more than any group a question names (Policy.max_group_members).
 GROUP_MEMBERS_PAGE = 100
+# Every group of the tenant, ids only, for the background refresh to size them all (not only the catalogue's).
+GROUP_IDS_URL = relative_url("/groups", {"$select": "id", "$top": "999"})
+GROUP_IDS_MAX_PAGES = 100
+# The background refresh's group reads (4 resource units each) stay at a quarter of a large tenant's directory
+# budget (8,000 units per 10 s), leaving the rest to verifications: 12,000 groups take about four minutes.
+GROUP_READS_PER_S = 50.0
+GROUP_BATCH_BUDGET_S = 30.0  # one batch of them, retries of throttled items included
 
 
-def group_members_url(group_id: str) -> str:
-    """A group's members, one page of them: enough to tell which small groups a team shares. No cast to users
-    (Graph allows one only as an advanced query, $count=true and ConsistencyLevel: eventual): nested groups' ids
-    come too, and match no person."""
+def group_read(group_id: str) -> tuple[str, dict[str, str]]:
+    """One request for a group's size and, when it fits one page, its members: `$count=true` (an advanced query,
+    so with ConsistencyLevel: eventual) puts the size beside the first page. No cast to users: the size counts
+    nested groups as `transitiveMembers/$count` does, and their ids match no person."""
     return relative_url(f"/groups/{quote(group_id, safe='')}/transitiveMembers",
-                        {"$select": "id", "$top": str(GROUP_MEMBERS_PAGE)})
+                        {"$select": "id", "$top": str(GROUP_MEMBERS_PAGE), "$count": "true"}), dict(EVENTUAL)
+
+
+def read_group(body: Any) -> tuple[int | None, frozenset[str] | None]:
+    """A `group_read` answer: the group's size (None if Graph left it out) and its members' ids when the page holds
+    them all (None for a bigger group)."""
+    if not isinstance(body, dict):
+        return None, None
+    raw = body.get("@odata.count")
+    count = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+    if body.get("@odata.nextLink"):
+        return count, None
+    return count, frozenset(str(u["id"]) for u in mapping.values(body) if u.get("id"))
 
 
 @dataclass(frozen=True)
@@ -225,6 +245,7 @@ class TenantFacts:
         self._counted: dict[str, int] = {}  # per tenant: bumped whenever a catalogue group's size is put
         self._catalogue_groups: dict[str, _MappedCatalogue] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._running: dict[str, asyncio.Task[None]] = {}
 
     def put_count(self, tenant_id: str, group_id: str, count: int) -> None:
         self.group_counts.put((tenant_id, group_id), count)
@@ -248,10 +269,14 @@ class TenantFacts:
         last = self._refreshed.get(tenant_id)
         if last is not None and self.monotonic() - last < REFRESH_AFTER_S:
             return
+        if tenant_id in self._running:  # a big tenant's refresh can outlast REFRESH_AFTER_S: never two at once
+            return
         self._refreshed[tenant_id] = self.monotonic()
         task = asyncio.ensure_future(self._refresh(tenant_id))
+        self._running[tenant_id] = task
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        task.add_done_callback(lambda _t: self._running.pop(tenant_id, None))
 
     async def settle(self) -> None:
         """Wait for the refreshes under way (tests and benchmarks want a steady state)."""
@@ -279,17 +304,9 @@ class TenantFacts:
                 value = await self._read(tokens, fact, deadline, current)
                 if value is not None:
                     self.cache.put((tenant_id, part), value)
-            catalogue = self.cache.get((tenant_id, "catalogue")) or ()
-            ids = [str(g["id"]) for g in catalogue if not self._fresh(self.group_counts, (tenant_id, str(g["id"])))]
-            for i in range(0, len(ids), MAX_BATCH):
-                chunk = [BatchItem(gid, f"/groups/{quote(gid, safe='')}/transitiveMembers/$count", dict(EVENTUAL))
-                         for gid in ids[i:i + MAX_BATCH]]
-                results = await send_batch(self.http, self.graph_url, tokens, chunk, deadline, calls=self.calls)
-                for gid, res in results.items():
-                    n = mapping.count_value(res.body) if res.ok else None
-                    if n is not None:
-                        self.put_count(tenant_id, gid, n)
-            await self._refresh_members(tenant_id, tokens, [str(g["id"]) for g in catalogue], deadline)
+            catalogue = tuple(str(g["id"]) for g in self.cache.get((tenant_id, "catalogue")) or ())
+            others = await self._group_ids(tokens, deadline)
+            await self._refresh_groups(tenant_id, tokens, list(dict.fromkeys((*catalogue, *others))))
         except (TokenError, BatchError, httpx.HTTPError) as err:
             log.info("graph: background refresh for tenant %s stopped: %s", tenant_id, type(err).__name__)
             self._refreshed.pop(tenant_id, None)  # try again with the next verification
@@ -297,19 +314,47 @@ class TenantFacts:
             log.exception("graph: background refresh for tenant %s failed", tenant_id)
             self._refreshed.pop(tenant_id, None)
 
-    async def _refresh_members(self, tenant_id: str, tokens: GraphTokenProvider, group_ids: list[str],
-                               deadline: Deadline) -> None:
-        """The users of every small group (at most GROUP_MEMBERS_PAGE), so that a verification knows at once which
-        of the person's groups their team shares, without a second round trip."""
-        small = [gid for gid in group_ids if (self.group_counts.get((tenant_id, gid)) or 0) <= GROUP_MEMBERS_PAGE
-                 and not self._fresh(self.group_members, (tenant_id, gid))]
-        for i in range(0, len(small), MAX_BATCH):
-            chunk = [BatchItem(gid, group_members_url(gid)) for gid in small[i:i + MAX_BATCH]]
-            results = await send_batch(self.http, self.graph_url, tokens, chunk, deadline, calls=self.calls)
+    async def _group_ids(self, tokens: GraphTokenProvider, deadline: Deadline) -> list[str]:
+        """Every group's id (the catalogue holds the first page only; a person's own team and project groups are
+        often beyond it). Empty when Graph will not list them: the catalogue's groups are still sized."""
+        url: str | None = GROUP_IDS_URL
+        ids: list[str] = []
+        for _page in range(GROUP_IDS_MAX_PAGES):
+            if url is None:
+                break
+            res = (await send_batch(self.http, self.graph_url, tokens, [BatchItem("ids", url)], deadline,
+                                    calls=self.calls))["ids"]
+            if not res.ok:
+                break
+            ids += [str(g["id"]) for g in mapping.values(res.body) if g.get("id")]
+            url = relative_link(self.graph_url, res.next_link) if res.next_link else None
+        return ids
+
+    async def _refresh_groups(self, tenant_id: str, tokens: GraphTokenProvider, group_ids: list[str]) -> None:
+        """The size of every group and the users of every small one (at most GROUP_MEMBERS_PAGE), so that a
+        verification finds its person's groups sized, and knows which of them the team shares, without a second
+        round trip. Paced at GROUP_READS_PER_S; stops when the next refresh is due."""
+        stale = [gid for gid in group_ids if not self._fresh(self.group_counts, (tenant_id, gid))
+                 or ((self.group_counts.get((tenant_id, gid)) or 0) <= GROUP_MEMBERS_PAGE
+                     and not self._fresh(self.group_members, (tenant_id, gid)))]
+        began = time.monotonic()
+        for i in range(0, len(stale), MAX_BATCH):
+            sent = time.monotonic()
+            if sent - began > REFRESH_AFTER_S:
+                break
+            chunk = [BatchItem(gid, *group_read(gid)) for gid in stale[i:i + MAX_BATCH]]
+            results = await send_batch(self.http, self.graph_url, tokens, chunk, Deadline.after(GROUP_BATCH_BUDGET_S),
+                                       calls=self.calls)
             for gid, res in results.items():
-                if res.ok and not res.next_link:
-                    ids = frozenset(str(u["id"]) for u in mapping.values(res.body) if u.get("id"))
-                    self.group_members.put((tenant_id, gid), ids)
+                if res.ok:
+                    self.put_group(tenant_id, gid, *read_group(res.body))
+            await asyncio.sleep(max(0.0, len(chunk) / GROUP_READS_PER_S - (time.monotonic() - sent)))
+
+    def put_group(self, tenant_id: str, group_id: str, count: int | None, members: frozenset[str] | None) -> None:
+        if count is not None:
+            self.put_count(tenant_id, group_id, count)
+        if members is not None:
+            self.group_members.put((tenant_id, group_id), members)
 
     async def _read(self, tokens: GraphTokenProvider, fact: Fact, deadline: Deadline, previous: Any = None) -> Any:
         url: str | None = fact.url

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
+from graph import tenant_facts
 from graph.batch import Deadline
 from graph.client import build_http_client
 from graph.context_loader import ContextLoader
@@ -13,6 +16,12 @@ from graph.tokens import TokenSource
 from settings import Settings
 from tests.devtenant.helpers import ThreadedDevTenant
 from tests.graph.support import directory_for
+
+
+@pytest.fixture(autouse=True)
+def unpaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The background refresh sizes every group at a pace that spares the tenant's budget: tests need not wait."""
+    monkeypatch.setattr(tenant_facts, "GROUP_READS_PER_S", 10_000.0)
 
 
 async def test_a_2500_person_tenant_gets_a_complete_snapshot_and_one_round_trip_verifications(
@@ -72,3 +81,25 @@ async def test_a_departments_index_is_built_once_per_snapshot_and_shared_until_t
         await loader.aclose()
         await http.aclose()
         tokens.close()
+
+
+async def test_a_persons_groups_beyond_the_catalogues_first_page_are_sized_in_the_background_so_one_round_trip_does(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    dt = make_tenant(generated=True, seed=2, users=4000)  # over 999 groups: more than the catalogue's one page
+    tenant = dt.ready["tenant_id"]
+    org = dt.running.state.org
+    async with directory_for(dt) as directory:
+        directory.warm_up(tenant)
+        await directory.settle()
+        catalogue = {str(g["id"]) for g in directory._loader.tenant_facts.cache.get((tenant, "catalogue"))}
+        assert len(catalogue) == 999 < len(org.groups)
+        target = next(u for u in org.users.values() if u.manager_id and u.department and any(
+            g.id not in catalogue for g in org.transitive_member_of(u.id))
+            and not any(g.is_assignable_to_role for g in org.transitive_member_of(u.id)))
+        warm = await directory.load_context(tenant, target.id)
+    async with directory_for(dt) as fresh:  # a new process: sizes and members read within the verification
+        cold = await fresh.load_context(tenant, target.id)
+    assert warm.round_trips == 1 and cold.round_trips == 2
+    assert any(g.id not in catalogue for g in warm.context.groups)
+    assert all(g.member_count is not None for g in warm.context.groups)
+    assert warm.context.groups == cold.context.groups  # the same sizes and small groups' members either way
