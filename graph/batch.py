@@ -121,14 +121,17 @@ def source_of(url: str) -> str:
 
 def status_of(status: int) -> str:
     """How a Graph call ended, for counting: ok, throttled (429), timed_out (504, also what a batch item whose
-    request ran out of time gets), refused (Graph said no: 4xx, a permission, not found) or failed (Graph's other
-    errors; no connection)."""
+    request ran out of time gets), not_found (404: someone without a manager, a deleted user; the data, not a
+    problem to fix), refused (Graph said no: the other 4xx, a permission or a bad request) or failed (Graph's
+    other errors; no connection)."""
     if 200 <= status < 300:
         return "ok"
     if status == 429:
         return "throttled"
     if status == 504:
         return "timed_out"
+    if status == 404:
+        return "not_found"
     return "refused" if 400 <= status < 500 else "failed"
 
 

@@ -18,7 +18,7 @@ Each concept is counted in one place:
     watchword_graph_calls_total{source,status}      every Graph request, each attempt (graph/client.py), a $batch
                                                     item by item (graph/batch.py); source: the URL's last word
                                                     (users, calendarView, signIns); status: ok, throttled,
-                                                    timed_out, refused (4xx), failed
+                                                    timed_out, not_found (404), refused (other 4xx), failed
     watchword_password_resets_total{outcome}        done, failed, unknown (bot/ledger.py)
 
 Served only when WATCHWORD_METRICS_PORT is set, on a listener of its own (`metrics_listener`, loopback unless
@@ -75,7 +75,7 @@ class Metrics:
         self._plan_bytes = Gauge("watchword_plan_memory_bytes", "Bytes of those plans.", registry=r)
         self._graph = Counter("watchword_graph_calls", "Microsoft Graph requests ($batch items one by one), each "
                               "attempt, by what they read or change and how they ended: ok, throttled, timed_out, "
-                              "refused (4xx), failed.", ["source", "status"], registry=r)
+                              "not_found (404), refused (other 4xx), failed.", ["source", "status"], registry=r)
         self._resets = Counter("watchword_password_resets", "Password reset attempts, by outcome: done, failed, "
                                "unknown (the password may have changed).", ["outcome"], registry=r)
 
