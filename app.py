@@ -14,7 +14,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -22,6 +22,7 @@ from aiohttp import web
 from admin.app import setup_admin
 from bot.hosting import setup_bot
 from graph.tokens import TokenSource
+from observability.correlation import correlated
 from observability.logs import configure_logging
 from observability.metrics import METRICS, Metrics, metrics_listener
 from resources import DIRECTORY, GRAPH_HTTP, SETTINGS, STORE, TOKENS
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("watchword")
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 __all__ = ["DIRECTORY", "SETTINGS", "STORE", "TOKENS", "create_app", "main"]
 
 
@@ -47,11 +50,20 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_tokens_ctx)
     app.cleanup_ctx.append(_directory_ctx)
     app.cleanup_ctx.append(metrics_listener)
+    app.middlewares.append(_correlated)  # first: the console's guard and every handler run inside it
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     setup_admin(app)
     setup_bot(app)
     return app
+
+
+@web.middleware
+async def _correlated(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request (a Teams turn, a console action) under a correlation id of its own: on its log lines, its
+    Graph requests and its audit rows, and on the background work it starts (a directory sync)."""
+    with correlated():
+        return await handler(request)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from admin.context import SETTINGS, STORE
+from observability.correlation import correlated
 from store import AuditFilter, ChainHead, Store
 from verification.clock import utc_now
 
@@ -50,12 +51,13 @@ async def _daily(app: web.Application) -> AsyncIterator[None]:
 async def _loop(app: web.Application) -> None:
     await asyncio.sleep(FIRST_CHECK_S)
     while True:
-        try:
-            settings = app[SETTINGS]
-            await export_if_due(app[STORE], settings.audit_head_url, settings.audit_head_secret.get_secret_value(),
-                                 utc_now())
-        except Exception:  # the next round tries again; a failure here must not end the loop
-            log.warning("could not export the audit chain's head", exc_info=True)
+        with correlated():  # each round's log lines and audit row, like a request's
+            try:
+                settings = app[SETTINGS]
+                await export_if_due(app[STORE], settings.audit_head_url,
+                                    settings.audit_head_secret.get_secret_value(), utc_now())
+            except Exception:  # the next round tries again; a failure here must not end the loop
+                log.warning("could not export the audit chain's head", exc_info=True)
         await asyncio.sleep(CHECK_EVERY_S)
 
 

@@ -54,6 +54,7 @@ from graph.consent import (
 )
 from graph.directory import ConnectionCheck
 from graph.permissions import PERMISSIONS, RESET_ROLES
+from observability.correlation import correlated
 from store.tenants import Tenant, TenantStatus
 
 log = logging.getLogger(__name__)
@@ -313,7 +314,11 @@ async def disconnect(request: web.Request) -> web.StreamResponse:
 async def connect_configured_tenant(app: web.Application) -> None:
     """Record the configured tenant as connected at start, once: only when the store has never seen it and a
     token can be had for it (an unconsented tenant is left for an admin to connect in the console)."""
-    tenant_id = app[SETTINGS].tenant_id
+    with correlated():  # at start, outside any request: its Graph requests, log lines and audit row share one id
+        await _connect_configured_tenant(app, app[SETTINGS].tenant_id)
+
+
+async def _connect_configured_tenant(app: web.Application, tenant_id: str) -> None:
     try:
         if await app[STORE].tenants.get(tenant_id) is not None:
             return

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from admin.context import SESSION, SESSIONS, SETTINGS, STORE, audit, render
 from admin.session import COOKIE_NAME, IDLE_TIMEOUT_S, SECURE_COOKIE_NAME, ConsoleSession
+from observability.correlation import correlated
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +108,11 @@ async def _refusals_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _write_closed_windows(app: web.Application) -> None:
     while True:
         await asyncio.sleep(REFUSAL_WINDOW_S)
-        try:
-            await _write_tallies(app)
-        except Exception:
-            log.warning("could not write the count of refused console requests", exc_info=True)
+        with correlated():  # the round's log line and audit rows, like a request's
+            try:
+                await _write_tallies(app)
+            except Exception:
+                log.warning("could not write the count of refused console requests", exc_info=True)
 
 
 async def _write_tallies(app: web.Application, *, everything: bool = False) -> None:

@@ -178,11 +178,19 @@ async def _expire_sessions(app: web.Application) -> None:
 async def sweep(app: web.Application) -> None:
     """One pass of the sweep: overdue sessions end as timed_out (counted so, and the code shown in the person's
     Teams is taken off their card), old activity ids go, and the people whose reset was left unsettled by a dead
-    turn are told it may have gone through (once)."""
+    turn are told it may have gone through (once). Each pass has a correlation id of its own, like a turn: on its
+    log lines, its audit rows and any Graph request."""
+    with correlated():
+        await _sweep(app)
+
+
+async def _sweep(app: web.Application) -> None:
     bot, expired = app[BOT], []
     try:
         expired = await app[STORE].sessions.expire_overdue()
         app[METRICS].verification_ended("timed_out", len(expired))
+        if expired:
+            log.info("sweep: %d verification(s) nobody came back to timed out", len(expired))
         await app[STORE].turns.prune()  # activity ids kept to process each turn once (store/turns.py)
     except Exception:
         log.warning("could not expire overdue verification sessions", exc_info=True)
@@ -194,12 +202,8 @@ async def sweep(app: web.Application) -> None:
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
-    """One turn, under a correlation id of its own: on its log lines, its Graph requests and its audit rows."""
-    with correlated():
-        return await _messages(request)
-
-
-async def _messages(request: web.Request) -> web.StreamResponse:
+    """One turn (under the request's correlation id, app.py's middleware: on its log lines, its Graph requests
+    and its audit rows)."""
     problem = await activity_problem(request)
     if problem is not None:
         return web.json_response({"error": problem}, status=400)

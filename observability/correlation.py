@@ -1,9 +1,11 @@
-"""The correlation id: one per HTTP request (a Teams turn, a console action), carried by all that it causes.
+"""The correlation id: one per HTTP request (a Teams turn, a console action) and per pass of background work (the
+sweep, the audit-head check...), carried by all that it causes.
 
-The app's middleware (app.py) starts one for every request; the Graph client sends it as `client-request-id`
-(graph/client.py, the header Microsoft Graph echoes and its support asks for), the audit log keeps it in each
-row's details (store/audit.py), and every log line carries it (observability/logs.py). Background work started
-during a request (a task, the sign-in read) inherits it, as asyncio copies the context into new tasks.
+The app's middleware (app.py) starts one for every request, and each background loop one per pass; the Graph
+client sends it as `client-request-id` (graph/client.py, the header Microsoft Graph echoes and its support asks
+for), the audit log keeps it in each row's details (store/audit.py), and every log line carries it
+(observability/logs.py). Background work started during a request (a task, the sign-in read) inherits it, as
+asyncio copies the context into new tasks.
 
 Imports nothing of ours: any layer may read it.
 """

@@ -12,9 +12,10 @@ runs whole, never awaiting while it holds SQLite's lock, so appenders wait brief
 queues them for in-memory SQLite, where units run on the async engine). Either way no two rows can share a
 prev_hash.
 
-An event appended while a request is served (a Teams turn) carries that request's correlation id in its details
-(`correlation_id`, observability/correlation.py), the id on the turn's log lines and its Graph requests' headers;
-like every detail it is hashed, and rows written before it existed verify as they always did.
+An event appended while a request is served (a Teams turn, a console action) or during a pass of background work
+carries its correlation id in its details (`correlation_id`, observability/correlation.py), the id on its log
+lines and its Graph requests' headers; like every detail it is hashed, and rows written before it existed verify
+as they always did.
 """
 
 from __future__ import annotations

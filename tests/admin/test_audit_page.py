@@ -7,6 +7,7 @@ import io
 import json
 import re
 from datetime import UTC, datetime
+from unittest.mock import ANY
 
 import pytest
 
@@ -168,7 +169,7 @@ async def test_json_export_matches_the_page_filters_and_is_itself_audited(client
     log = await client.server.app[STORE].audit.query(AuditFilter(action="audit.export"))
     [entry] = log.entries
     assert entry.actor == "ada.lovelace@tiny.example"
-    assert entry.details == {"format": "json", "filters": {"outcome": "verified"}}
+    assert entry.details == {"format": "json", "filters": {"outcome": "verified"}, "correlation_id": ANY}
 
 
 async def test_export_of_everything_streams_every_row(client, monkeypatch):

@@ -4,6 +4,7 @@ before anything is recorded (the returned tenant can be forged)."""
 from __future__ import annotations
 
 import asyncio
+from unittest.mock import ANY
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -107,7 +108,7 @@ async def test_an_unknown_domain_is_caught_on_our_page_before_microsofts(fake_cl
     assert response.status == 400 and 'aria-invalid="true"' in html
     assert f"No Microsoft Entra tenant has the domain “{UNKNOWN_DOMAIN}”" in html and "AADSTS" not in html
     [entry] = (await fake_client.server.app[STORE].audit.query(AuditFilter(action="entra.consent_started"))).entries
-    assert (entry.outcome, entry.details) == ("refused", {"reason": "unknown_domain"})
+    assert (entry.outcome, entry.details) == ("refused", {"reason": "unknown_domain", "correlation_id": ANY})
 
 
 async def test_a_domain_is_looked_up_at_the_real_identity_platform_through_openid_discovery(aiohttp_client,

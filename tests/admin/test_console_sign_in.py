@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from unittest.mock import ANY
 
 import pytest
 
@@ -52,7 +53,7 @@ async def test_a_member_of_the_admin_group_signs_in_and_lands_on_integrations(cl
     assert "Ada Lovelace" in html and "Sign out" in html and "Microsoft Entra" in html
     [entry] = await _sign_in_audit(client)
     assert (entry.outcome, entry.actor, entry.tenant_id) == ("allowed", ADA, TENANT_ID)
-    assert entry.details == {"name": "Ada Lovelace", "via": "group"}
+    assert entry.details == {"name": "Ada Lovelace", "via": "group", "correlation_id": ANY}
 
 
 async def test_sign_in_returns_to_the_page_first_asked_for(client, tenant):

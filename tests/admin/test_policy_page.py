@@ -5,6 +5,7 @@ from __future__ import annotations
 import html as htmllib
 import re
 from datetime import timedelta
+from unittest.mock import ANY
 
 import pytest
 
@@ -115,7 +116,8 @@ async def test_saving_again_records_the_second_change_against_the_first(client):
     await post(client, valid_form(session_minutes="5", exclude_group_ids=CONTRACTORS))
 
     second = (await policy_changes(client))[0]  # newest first
-    assert second.details == {"before": {"exclude_group_ids": []}, "after": {"exclude_group_ids": [CONTRACTORS]}}
+    assert second.details == {"before": {"exclude_group_ids": []}, "after": {"exclude_group_ids": [CONTRACTORS]},
+                              "correlation_id": ANY}
     policy = await client.server.app[STORE].policies.get(TENANT_ID)
     assert policy is not None and policy.session_timeout == timedelta(minutes=5)
 
@@ -145,7 +147,8 @@ async def test_out_of_range_values_are_refused_with_messages_and_the_input_kept(
     assert await client.server.app[STORE].policies.get(TENANT_ID) is None
     [refused] = await policy_changes(client)
     assert refused.outcome == "refused"
-    assert refused.details == {"invalid_fields": ["max_questions", "max_wrong", "session_minutes", "sources"]}
+    assert refused.details == {"invalid_fields": ["max_questions", "max_wrong", "session_minutes", "sources"],
+                               "correlation_id": ANY}
 
 
 async def test_required_bits_below_twenty_save_with_a_nist_warning(client):
