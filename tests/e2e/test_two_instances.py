@@ -1,26 +1,30 @@
 """Two Watchword processes, one PostgreSQL database, no sticky sessions (README: Running several instances).
 
 One verification whose turns alternate between the two completes; a burst of turns on both at once keeps the audit
-chain valid. Needs WATCHWORD_TEST_DATABASE_URL (.ci/run sets it): each run gets a database of its own."""
+chain valid. Needs WATCHWORD_TEST_DATABASE_URL (.ci/run sets it): each run gets a database of its own.
+
+The tests share one pair of instances (starting two processes is most of their cost): each verifies people of its
+own (the cluster hands each target out once) from agents' chats whose earlier verifications have ended, so what one
+test leaves in the database is another helpdesk's history, as in production; the chain is checked over all of it."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from bench.cluster import Cluster, cluster, postgres_database, verification
 from bot.turn_errors import NEUTRAL
 from store import open_store
 from tests.store.support import POSTGRES_SKIP_REASON, POSTGRES_URL_VARIABLE
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.asyncio(loop_scope="module")]
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def database() -> AsyncIterator[str]:
     url = os.environ.get(POSTGRES_URL_VARIABLE)
     if not url:
@@ -29,9 +33,9 @@ async def database() -> AsyncIterator[str]:
         yield database_url
 
 
-@pytest.fixture
-async def two(database: str, tmp_path: Path) -> AsyncIterator[Cluster]:
-    async with cluster(2, database, tmp_path, users=120, agents=4) as running:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def two(database: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
+    async with cluster(2, database, tmp_path_factory.mktemp("two-instances"), users=120, agents=4) as running:
         yield running
 
 
