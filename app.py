@@ -25,6 +25,7 @@ from graph.tokens import TokenSource
 from observability.correlation import correlated
 from observability.logs import configure_logging
 from observability.metrics import METRICS, Metrics, metrics_listener
+from refusals import REFUSAL_LIMIT, RefusalLimit
 from resources import DIRECTORY, GRAPH_HTTP, SETTINGS, STORE, TOKENS
 from settings import Settings, SettingsError, check_loopback, load_settings
 from store.db import open_store
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[REFUSAL_LIMIT] = RefusalLimit(settings.anonymous_refusals_per_minute)  # the console's and the bot's
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_tokens_ctx)
     app.cleanup_ctx.append(_directory_ctx)

@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     # Load limits: verifications starting at once (reading Graph, choosing questions), how long a start may wait for
     # its turn before the agent hears "Watchword is busy, try again in a few seconds", and the memory that open
     # verifications' question plans may hold (beyond it, the least recently used are read back from the database).
+    # Anonymous refusals (console POSTs without a signed-in session, /api/messages without a valid token) one
+    # client address may get in a minute; past them it is answered 429 with Retry-After until its minute is over.
+    anonymous_refusals_per_minute: Annotated[int, _whole(1, 100_000)] = 30
     starts_at_once: Annotated[int, _whole(1, 1000)] = 16
     start_wait_s: Annotated[int, _whole(1, 120)] = 5
     plan_memory_mb: Annotated[int, _whole(1, 65_536)] = 64

@@ -12,6 +12,8 @@ Security headers go on every response of the application (an `on_response_prepar
 Refused POSTs are audited. Anyone can send them, so those of anonymous callers are aggregated: the first of a
 kind (reason and method) in a minute is written as it happens, the others are counted and written as one entry
 (with the count and a few of the paths) when the minute is over. Thousands of refused requests cost a few rows.
+They are rate-limited too (refusals.py): an address refused too often this minute gets 429 with Retry-After for
+its anonymous POSTs, before their body is read, counted as refusals of reason "rate_limited".
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from aiohttp import web
 from admin.context import SESSION, SESSIONS, SETTINGS, STORE, audit, render
 from admin.session import COOKIE_NAME, IDLE_TIMEOUT_S, SECURE_COOKIE_NAME, ConsoleSession
 from observability.correlation import correlated
+from refusals import REFUSAL_LIMIT, client_address
 
 log = logging.getLogger(__name__)
 
@@ -200,16 +203,29 @@ async def end_session(request: web.Request, session: ConsoleSession) -> None:
 
 
 async def _guarded(request: web.Request, handler: Handler, session: ConsoleSession) -> web.StreamResponse:
+    anonymous = session.admin is None
     if request.method in UNSAFE_METHODS:
+        limit, address = request.app[REFUSAL_LIMIT], client_address(request)
+        if anonymous and (wait_s := limit.wait_s(address)) is not None:
+            # Refused too often this minute: told to wait before its body is even read, and counted.
+            await _audit_refusal(request, session, "rate_limited")
+            response = render(request, "error.html", status=429, title="Too many refused requests",
+                              message=f"Too many requests from your address were refused. Try again in {wait_s} "
+                                      "seconds.")
+            response.headers["Retry-After"] = str(wait_s)
+            return response
         refusal = await _csrf_refusal(request, session)
         if refusal:
+            if anonymous:
+                limit.refused(address)
             await _audit_refusal(request, session, refusal)
             return render(request, "error.html", status=403, title="This form has expired",
                           message="The page you sent this from is no longer valid (or did not come from the "
                                   "console). Go back, reload the page and try again.")
-    if request.path not in PUBLIC_PATHS and session.admin is None:
+    if request.path not in PUBLIC_PATHS and anonymous:
         if request.method in ("GET", "HEAD"):
             raise web.HTTPFound("/admin/signin?" + urlencode({"next": request.path_qs}))
+        request.app[REFUSAL_LIMIT].refused(client_address(request))
         return render(request, "error.html", status=401, title="Sign in first",
                       message="Your session has ended. Sign in again, then repeat what you were doing.")
     return await handler(request)

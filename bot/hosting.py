@@ -40,6 +40,7 @@ from bot.turn_errors import correlation_id
 from dialogs.session_keeper import SWITCH_INTERVAL_S, StartLimits
 from observability.correlation import correlated
 from observability.metrics import METRICS
+from refusals import REFUSAL_LIMIT, client_address
 from resources import DIRECTORY, SETTINGS, STORE
 from settings import Settings
 from store.turns import BEAT_EVERY
@@ -94,7 +95,33 @@ def setup_bot(app: web.Application) -> None:
         log.error("%s refuses every request: no app registration (WATCHWORD_CLIENT_ID) to check tokens against.",
                   MESSAGES_PATH)
     app.cleanup_ctx.append(_bot_ctx)
-    app.router.add_post(MESSAGES_PATH, _keyed_tokens_only(jwt_authorization_decorator(messages)))
+    app.router.add_post(MESSAGES_PATH, _limited(_keyed_tokens_only(jwt_authorization_decorator(messages))))
+
+
+def _limited(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+             ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Requests refused for their token (401) count against their address (refusals.py); once it has used its
+    refusals this minute, its requests with no token are answered 429 before anything else, and those whose token
+    fails are answered 429 instead of 401. A valid token is served whatever its address did."""
+
+    async def check(request: web.Request) -> web.StreamResponse:
+        limit, address = request.app[REFUSAL_LIMIT], client_address(request)
+        wait_s = limit.wait_s(address)
+        if wait_s is not None and not request.app[SETTINGS].bot_anonymous \
+                and "Authorization" not in request.headers:
+            return _too_many(wait_s)
+        response = await handler(request)
+        if response.status != 401:
+            return response
+        limit.refused(address)
+        return _too_many(wait_s) if wait_s is not None else response
+
+    return check
+
+
+def _too_many(wait_s: int) -> web.Response:
+    return web.json_response({"error": "Too many refused requests from this address: try again later."},
+                             status=429, headers={"Retry-After": str(wait_s)})
 
 
 def _keyed_tokens_only(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]

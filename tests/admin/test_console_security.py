@@ -287,9 +287,12 @@ async def test_the_store_keeps_a_hash_of_the_signed_out_id_and_only_for_signed_i
 
 
 # --- anonymous refusals are counted, not written one by one --------------------------------------------------
-async def test_a_flood_of_anonymous_refused_posts_is_a_few_audit_rows_with_the_count(client, monkeypatch):
+async def test_a_flood_of_anonymous_refused_posts_is_a_few_audit_rows_with_the_count(aiohttp_client, tmp_path,
+                                                                                     monkeypatch):
     from admin import security
 
+    unlimited = settings_for(tmp_path, anonymous_refusals_per_minute=100_000)  # counting alone (the limit: below)
+    client = await aiohttp_client(build_app(unlimited))
     now = [1000.0]
     monkeypatch.setattr(security, "monotonic", lambda: now[0])
     for n in range(600):
@@ -310,6 +313,49 @@ async def test_a_flood_of_anonymous_refused_posts_is_a_few_audit_rows_with_the_c
     assert tally.details["count"] == 599 and tally.details["reason"] == "csrf_missing"
     assert tally.actor == "anonymous" and len(tally.details["sample_paths"]) == security.SAMPLE_PATHS
     assert sum(e.details.get("count", 1) for e in entries) == 602
+
+
+async def test_an_address_refused_too_often_is_told_to_retry_later_and_the_flood_stays_a_few_rows(
+        aiohttp_client, tmp_path):
+    client = await aiohttp_client(build_app(settings_for(tmp_path, anonymous_refusals_per_minute=20)))
+    statuses = [(await client.post(f"/admin/entra/connect/{n % 7}", data={"tenant": "x"})).status
+                for n in range(600)]
+    assert statuses[:20] == [403] * 20 and set(statuses[20:]) == {429}
+    limited = await client.post("/admin/policy", data={"csrf_token": "forged"})
+    assert limited.status == 429 and 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert "Too many" in await limited.text()
+
+    # Signed in, the same address is served (an admin's requests are never anonymous refusals).
+    session = sign_in_as(client)
+    assert (await client.post("/admin/audit/verify", data={"csrf_token": session.csrf})).status == 200
+
+    await client.close()  # the counted refusals are written on the way out
+    from store import open_store
+
+    store = await open_store(settings_for(tmp_path).database_url)
+    try:
+        entries = (await store.audit.query(AuditFilter(action="console.request_refused"))).entries
+    finally:
+        await store.close()
+    assert len(entries) <= 4  # the first of each kind, then one row per kind with its count
+    assert sum(e.details.get("count", 1) for e in entries) == 601
+    assert {e.details["reason"] for e in entries} == {"csrf_missing", "rate_limited"}
+
+
+async def test_the_limit_is_per_address_and_lifts_after_the_minute() -> None:
+    from refusals import RefusalLimit
+
+    now = [0.0]
+    limit = RefusalLimit(2, clock=lambda: now[0])
+    for _ in range(2):
+        assert limit.wait_s("192.0.2.1") is None
+        limit.refused("192.0.2.1")
+    assert limit.wait_s("192.0.2.1") == 60
+    assert limit.wait_s("192.0.2.2") is None  # another address: its own count
+    now[0] = 45.2
+    assert limit.wait_s("192.0.2.1") == 15
+    now[0] = 60.0
+    assert limit.wait_s("192.0.2.1") is None
 
 
 async def test_refusals_still_counted_are_written_when_the_console_stops(aiohttp_client, tmp_path):

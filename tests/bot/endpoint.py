@@ -129,15 +129,19 @@ def settings(tmp_path: Path, sqlite_template: Path) -> Settings:
                     helpdesk_group_id="bbbbbbbb-0000-4000-8000-000000000001")
 
 
+def app_with_fakes(settings: Settings) -> web.Application:
+    """create_app with the fake directory and the test tenant connected."""
+    return _with_fakes(create_app(settings), FakeDirectory(lambda: _now()))
+
+
 @pytest.fixture
 async def client(aiohttp_client, settings: Settings):
-    return await aiohttp_client(_with_fakes(create_app(settings), FakeDirectory(lambda: _now())))
+    return await aiohttp_client(app_with_fakes(settings))
 
 
 @pytest.fixture
 async def demo_client(aiohttp_client, settings: Settings):
-    demo = settings.replace(client_id="", client_secret="", bot_anonymous=True)
-    return await aiohttp_client(_with_fakes(create_app(demo), FakeDirectory(lambda: _now())))
+    return await aiohttp_client(app_with_fakes(settings.replace(client_id="", client_secret="", bot_anonymous=True)))
 
 
 def _now():

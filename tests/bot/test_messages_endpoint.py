@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app import create_app
 from settings import Settings
-from tests.bot.endpoint import BF_KEYS_URL, OUTBOUND_TOKEN, Connector, Keys, activity, bearer
+from tests.bot.endpoint import BF_KEYS_URL, OUTBOUND_TOKEN, Connector, Keys, activity, app_with_fakes, bearer
 from tests.dialogs.fakes import MARGARET, OTHER_TENANT, TENANT
 
 
@@ -51,6 +51,29 @@ async def test_valid_token_is_served(client, connector: Connector, keys: Keys) -
     assert reply["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
     assert auth == f"Bearer {OUTBOUND_TOKEN}"
     assert keys.asked == [BF_KEYS_URL]
+
+
+async def test_an_address_refused_too_often_is_told_to_retry_later_while_teams_is_still_served(
+        aiohttp_client, settings: Settings, connector: Connector, keys: Keys) -> None:
+    client = await aiohttp_client(app_with_fakes(settings.replace(anonymous_refusals_per_minute=3)))
+    statuses = [(await client.post("/api/messages", json=activity(connector))).status for _ in range(3)]
+    assert statuses == [401, 401, 401]
+    for headers in ({}, bearer("not.a.jwt")):  # no token, or one that fails: both anonymous
+        limited = await client.post("/api/messages", json=activity(connector), headers=headers)
+        assert limited.status == 429
+        assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    # A request with a valid token is never refused, so never limited: Teams is served from the same address.
+    served = await client.post("/api/messages", json=activity(connector),
+                               headers=bearer(keys.token(service_url=connector.url)))
+    assert served.status == 202 and connector.replies
+
+
+async def test_demo_mode_never_limits_the_anonymous_requests_it_serves(aiohttp_client, settings: Settings,
+                                                                       connector: Connector) -> None:
+    demo = settings.replace(client_id="", client_secret="", bot_anonymous=True, anonymous_refusals_per_minute=1)
+    client = await aiohttp_client(app_with_fakes(demo))
+    for _ in range(3):
+        assert (await client.post("/api/messages", json=activity(connector))).status == 202
 
 
 async def test_health_checks_need_no_token(client) -> None:
