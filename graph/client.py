@@ -23,6 +23,8 @@ from graph.batch import GraphCalls, source_of, status_of
 from graph.tokens import GraphTokenProvider
 from observability import correlation
 
+KEEPALIVE_S = 60.0
+
 
 def build_http_client(ca_file: Path | None, *, timeout_s: float = 20.0,
                       calls: GraphCalls | None = None) -> httpx.AsyncClient:
@@ -33,8 +35,12 @@ def build_http_client(ca_file: Path | None, *, timeout_s: float = 20.0,
     # requests at once, and sign-in reads and tenant facts run beside them: 100 leave room for all, so Graph's own
     # latency, not a short pool, sets the pace. A request that still finds none free in its time is Watchword's
     # load (graph.batch.POOL_BUSY: the agent hears "busy"), never "can't read their data".
+    # Idle connections are kept a minute (httpx's default is 5 s): a helpdesk starts a verification every minute or
+    # so, and a new TCP and TLS connection costs round trips to Graph before the first question. Should Graph close
+    # one first, the pool sees it closed when it would reuse it and opens another.
     transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
-        verify=context, trust_env=False, limits=httpx.Limits(max_connections=100, max_keepalive_connections=50))
+        verify=context, trust_env=False, limits=httpx.Limits(max_connections=100, max_keepalive_connections=50,
+                                                             keepalive_expiry=KEEPALIVE_S))
     if calls is not None:
         transport = _Counted(transport, calls)
     raw = httpx.AsyncClient(transport=transport, timeout=timeout_s, trust_env=False,

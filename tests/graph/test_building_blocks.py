@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qsl
 
+import httpcore
 import httpx
+import pytest
 
 from graph import mapping
 from graph.batch import POOL_BUSY, BatchItem, Deadline, send_batch
+from graph.client import build_http_client
 from graph.context_loader import _cause_of_item
 from graph.directory import GraphUnavailable, Unavailability
 from graph.limits import SlidingWindowLimiter, TtlCache
 from graph.urls import odata_string, relative_link, relative_url
+from settings import Settings
+from tests.devtenant.helpers import ThreadedDevTenant
 from verification.context import GroupKind, Party
 
 
@@ -98,3 +104,20 @@ async def test_no_free_connection_in_our_own_pool_is_watchwords_load_not_graphs(
     assert result.status == 503 and result.error_code == POOL_BUSY
     assert _cause_of_item(result) is Unavailability.BUSY
     assert GraphUnavailable("profile: Watchword busy", Unavailability.BUSY).outage
+
+
+async def test_a_graph_connection_idle_for_half_a_minute_is_reused_not_opened_again(
+        tiny: ThreadedDevTenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helpdesk verifies a caller every minute or so: a new TCP and TLS connection would add round trips to Graph
+    before the first question (httpx drops idle connections after 5 s by default)."""
+    settings = Settings().with_devtenant(tiny.ready)
+    http = build_http_client(settings.ca_file)
+    try:
+        first = await http.get(f"{settings.graph_url}/users")
+        later = time.monotonic() + 30
+        monkeypatch.setattr(httpcore._async.http11.time, "monotonic", lambda: later)
+        second = await http.get(f"{settings.graph_url}/users")
+    finally:
+        await http.aclose()
+    assert first.status_code == second.status_code == 401  # no token: the connection is what counts here
+    assert second.extensions["network_stream"] is first.extensions["network_stream"]
