@@ -42,6 +42,11 @@ SQLITE_CONNECTIONS = 4
 # How long a unit of work waits for a pooled connection before the turn is told "busy" (store/errors.py store_busy):
 # well inside the 15 s Teams waits for a turn, so the person hears it and Teams' redelivery is processed.
 POOL_WAIT_S = 5.0
+# PostgreSQL: a connection of its own for the turns' housekeeping (store/turns.py: this process's heartbeat, a
+# running turn's renewals, a turn giving its chat up), so none of it waits behind the turns for a pooled one: a
+# heartbeat that could not be written would let the other instances take this live one's chats, and a chat not
+# given up would stay held for its lease. Those statements are tiny; they queue on it for up to HOUSEKEEPING_WAIT_S.
+HOUSEKEEPING_WAIT_S = 10.0
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Any constant will do: it only has to be the same for every Watchword process sharing a database.
 _MIGRATION_LOCK_ID = 0x5741_5443_4857_4F52  # "WATCHWOR"
@@ -54,8 +59,9 @@ class Store:
     signed-out sessions; `sessionmaker` makes database sessions.
     """
 
-    def __init__(self, engine: AsyncEngine, clock: Clock = utc_now) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock = utc_now, housekeeping: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self._housekeeping = housekeeping
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
         # The turn's hot path (state, answers, audit rows) runs as whole units of work: see store/units.py.
         self.units = Units(engine, _sqlite_pragmas(in_memory=False) if engine.dialect.name == "sqlite" else None)
@@ -69,7 +75,8 @@ class Store:
         self.policies = PolicyRepository(self.sessionmaker, clock, self.units)
         self.sync_leases = SyncLeaseRepository(self.sessionmaker, clock)
         self.console_sessions = ConsoleSessionRepository(self.sessionmaker, clock)
-        self.turns = TurnRepository(self.units, clock)
+        self.turns = TurnRepository(self.units, clock,
+                                    housekeeping=Units(housekeeping) if housekeeping is not None else None)
         self.stats = StatsRepository(self.sessionmaker, clock)
 
     async def ping(self) -> None:
@@ -80,6 +87,8 @@ class Store:
     async def close(self) -> None:
         await asyncio.to_thread(self.units.close)
         await self.engine.dispose()
+        if self._housekeeping is not None:
+            await self._housekeeping.dispose()
 
 
 async def open_store(database_url: str, *, schema: str | None = None, clock: Clock = utc_now) -> Store:
@@ -102,7 +111,7 @@ async def open_store(database_url: str, *, schema: str | None = None, clock: Clo
     except BaseException:
         await engine.dispose()
         raise
-    return Store(engine, clock)
+    return Store(engine, clock, _housekeeping_engine(url, schema))
 
 
 async def _probe_write(engine: AsyncEngine) -> None:
@@ -166,11 +175,24 @@ def _async_url(database_url: str) -> URL:
 def _create_engine(url: URL, schema: str | None) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         return _create_sqlite_engine(url)
+    return create_async_engine(url, pool_pre_ping=True, pool_timeout=POOL_WAIT_S,
+                               connect_args=_postgres_connect_args(schema))
+
+
+def _housekeeping_engine(url: URL, schema: str | None) -> AsyncEngine | None:
+    """PostgreSQL: one connection for the turns' housekeeping (see HOUSEKEEPING_WAIT_S). SQLite needs none: on a
+    file every unit of work runs on the SQLite thread's own connection, never the pool's."""
+    if url.get_backend_name() == "sqlite":
+        return None
+    return create_async_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True,
+                               pool_timeout=HOUSEKEEPING_WAIT_S, connect_args=_postgres_connect_args(schema))
+
+
+def _postgres_connect_args(schema: str | None) -> dict[str, Any]:
     server_settings = {"application_name": "watchword"}
     if schema is not None:
         server_settings["search_path"] = schema
-    return create_async_engine(url, pool_pre_ping=True, pool_timeout=POOL_WAIT_S,
-                               connect_args={"server_settings": server_settings})
+    return {"server_settings": server_settings}
 
 
 def _create_sqlite_engine(url: URL) -> AsyncEngine:

@@ -84,8 +84,11 @@ def process_owner() -> str:
 
 
 class TurnRepository:
-    def __init__(self, units: Units, clock: Clock, owner: str | None = None) -> None:
+    def __init__(self, units: Units, clock: Clock, owner: str | None = None, housekeeping: Units | None = None
+                 ) -> None:
         self._units = units
+        # Beats, renewals and giving a chat up: on a connection of their own where the pool could run dry (store/db.py)
+        self._keeping = housekeeping or units
         self._clock = clock
         self.owner = owner or process_owner()
         self._turns = itertools.count(1)
@@ -130,7 +133,7 @@ class TurnRepository:
                     ConversationTurnRow.key == conversation, ConversationTurnRow.owner == holder)
                     .values(lease_until=until))
 
-        await self._units.write(renew)
+        await self._keeping.write(renew)
 
     def done_with_state(self, key: str | None, conversation: str | None = None, holder: str = "",
                         committed: Callable[[], None] | None = None) -> None:
@@ -153,7 +156,7 @@ class TurnRepository:
     async def release_conversation(self, conversation: str, holder: str) -> None:
         """Give the conversation up (only if `holder` still has it)."""
         stmt = _release(conversation, holder)
-        await self._units.write(lambda conn: conn.execute(stmt))
+        await self._keeping.write(lambda conn: conn.execute(stmt))
 
     async def give_up(self, activity: str, conversation: str, holder: str) -> None:
         """Forget this process's unfinished claim of the activity (so its redelivery is processed), and give the
@@ -167,19 +170,19 @@ class TurnRepository:
             conn.execute(forget)
             conn.execute(release)
 
-        await self._units.write(give_up)
+        await self._keeping.write(give_up)
 
     async def beat(self) -> None:
         """This process's heartbeat: alive for OWNER_ALIVE from now (call it every BEAT_EVERY while it runs)."""
         until = self._clock() + OWNER_ALIVE
-        await self._units.write(lambda conn: conn.execute(
+        await self._keeping.write(lambda conn: conn.execute(
             _insert(conn, TurnProcessRow).values(owner=self.owner, alive_until=until)
             .on_conflict_do_update(index_elements=["owner"], set_={"alive_until": until})))
 
     async def retire(self) -> None:
         """This process stops: its claims and conversations still held are free at once."""
         stmt = update(TurnProcessRow).where(TurnProcessRow.owner == self.owner).values(alive_until=self._clock())
-        await self._units.write(lambda conn: conn.execute(stmt))
+        await self._keeping.write(lambda conn: conn.execute(stmt))
 
     async def prune(self) -> int:
         """Housekeeping: forget activities older than `KEEP` (and conversations whose lease ran out long ago, and

@@ -12,14 +12,12 @@ from typing import Any
 import pytest
 from microsoft_agents.activity import Activity, ActivityTypes
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 import store.db
 from bot.cards import card_text
-from store import store_busy
 from tests.dialogs.fakes import ALAN, MARGARET, TENANT
 from tests.dialogs.harness import Chat, Teams, is_question, open_teams
-from tests.store.support import FakeClock, StoreTarget
+from tests.store.support import FakeClock, StoreTarget, take_every_connection
 
 
 @pytest.fixture
@@ -39,20 +37,6 @@ async def deliver(chat: Chat, activity_id: str, text: str) -> None:
     """Deliver a message with this activity id, as Teams does (again, when it redelivers)."""
     chat.adapter._gen_id = lambda: activity_id  # type: ignore[method-assign]
     await chat.send(Activity(type=ActivityTypes.message, text=text))
-
-
-async def take_every_connection(teams: Teams) -> list[AsyncConnection]:
-    """Check out connections until the pool has none left to give (what hundreds of turns at once do)."""
-    held: list[AsyncConnection] = []
-    while len(held) < 100:
-        try:
-            connection = await teams.store.engine.connect()
-            await connection.exec_driver_sql("SELECT 1")
-        except Exception as err:
-            assert store_busy(err), err
-            return held
-        held.append(connection)
-    raise AssertionError("the pool never ran out")
 
 
 def block_graph_search(teams: Teams) -> tuple[asyncio.Event, asyncio.Event]:
@@ -113,7 +97,7 @@ async def test_a_start_with_every_pooled_connection_taken_is_never_an_error(
     """On a SQLite file a turn's database work runs on the SQLite thread and needs no pooled connection at all;
     on PostgreSQL (units on the pool too) the turn is told Watchword is busy, and its redelivery is processed."""
     agent = teams.chat(MARGARET)
-    held = await take_every_connection(teams)
+    held = await take_every_connection(teams.store.engine)
     try:
         await deliver(agent, "1:start", "verify alan turing")
     finally:

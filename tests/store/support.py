@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
     from store import Store
 
@@ -123,3 +123,19 @@ async def _engine(target: StoreTarget) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+async def take_every_connection(engine: AsyncEngine) -> list[AsyncConnection]:
+    """Check out connections until the pool has none left to give (what hundreds of turns at once do)."""
+    from store import store_busy
+
+    held: list[AsyncConnection] = []
+    while len(held) < 100:
+        try:
+            connection = await engine.connect()
+            await connection.exec_driver_sql("SELECT 1")
+        except Exception as err:
+            assert store_busy(err), err
+            return held
+        held.append(connection)
+    raise AssertionError("the pool never ran out")

@@ -8,10 +8,11 @@ import asyncio
 import pytest
 from microsoft_agents.hosting.core.state.agent_state import CachedAgentState
 
+import store.db as store_db
 from store import ETagConflictError, Store, TurnClaim, activity_key, conversation_key
 from store.turns import BEAT_EVERY, OWNER_ALIVE, RENEW_EVERY, TURN_LEASE
 from tests.store.sql import scalar
-from tests.store.support import FakeClock, StoreTarget
+from tests.store.support import FakeClock, StoreTarget, take_every_connection
 
 KEY = activity_key("msteams", "a:conversation", "1700000000001")
 
@@ -199,3 +200,24 @@ async def test_the_heartbeats_of_processes_long_gone_are_forgotten(
     store_clock.advance(days=1, seconds=OWNER_ALIVE.total_seconds())
     await store.turns.prune()
     assert await scalar(store, "SELECT count(*) FROM turn_processes") == 0
+
+
+async def test_a_turn_gives_its_chat_up_and_its_process_beats_with_every_pooled_connection_taken(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hundreds of turns at once can take every pooled connection (PostgreSQL): a heartbeat that then waited for one
+    would let the other instances take this live one for dead, and a chat not given up would stay held 15 s."""
+    monkeypatch.setattr(store_db, "POOL_WAIT_S", 0.2)  # read when the store opens
+    busy = await store_target.open(store_clock)
+    held = []
+    try:
+        holder = busy.turns.holder()
+        assert (await busy.turns.begin(KEY, CONVERSATION, holder))[1]
+        held = await take_every_connection(busy.engine)
+        await busy.turns.beat()
+        await busy.turns.renew(KEY, CONVERSATION, holder)
+        await busy.turns.give_up(KEY, CONVERSATION, holder)  # told busy: its claim and its chat given up
+    finally:
+        for connection in held:
+            await connection.close()
+        await busy.close()
+    assert await store.turns.begin(KEY, CONVERSATION, store.turns.holder()) == (TurnClaim.FIRST, True)
