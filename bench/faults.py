@@ -150,7 +150,7 @@ class Bench:
 
     def note_arrivals(self, trail: Trail | None, connector: Any, conversation: str) -> None:
         """Note what the chat received since the last note: each message (POST) and card update (PUT)."""
-        from bench.teams_client import cards_in, kind_of, title_of
+        from bench.teams_client import cards_in, kind_of, texts, title_of
 
         if trail is None:
             return
@@ -159,7 +159,7 @@ class Bench:
             card = (cards_in(received.activity) or [{}])[0]
             trail.events.append({"t": round(received.at - self.began, 3), "what": "received",
                                  "method": received.method, "kind": kind_of(card), "title": title_of(card),
-                                 "text": received.activity.get("text")})
+                                 "says": " | ".join(list(texts(card))[1:])[:300] or received.activity.get("text")})
         trail.seen = len(inbox)
 
     # tokens and activities
@@ -256,7 +256,7 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
     Sent again to another when the instance died under it (as the agent would, seeing no reply), at most three
     times; and sent again, as the reply asks, when Watchword says it is still working on the previous message or
     busy (what a real agent does: read it, wait a moment, send it again), at most BUSY_RESENDS times."""
-    from bench.teams_client import cards_in, title_of
+    from bench.teams_client import title_of
 
     attempt = resent = 0
     while attempt < 3:
@@ -292,8 +292,8 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
             await asyncio.sleep(1.0)
             # the turn may have been done before the process died: look for its reply before sending it again
             with contextlib.suppress(TimeoutError):
-                reply = await connector.next_message(agent.conversation, since, accept, 3.0)
-                shown = (cards_in(reply.activity) or [{}])[0]
+                await connector.next_message(agent.conversation, since, accept, 3.0)
+                shown = last_reply(connector, agent.conversation, since, accept)
             bench.note_arrivals(trail, connector, agent.conversation)
             if shown is None:
                 attempt += 1
@@ -304,8 +304,11 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
             if busy_answer(answer):  # a clicked card's answer, shown on the card: nothing done, click it again
                 shown = {"body": [{"type": "TextBlock", "text": BUSY_TITLES[0]}]}
             else:
-                try:
-                    reply = await connector.next_message(agent.conversation, since, accept, REPLY_WAIT_S)
+                try:  # the turn is over (its HTTP answer came): its last card is what the agent acts on
+                    shown = last_reply(connector, agent.conversation, since, accept)
+                    if shown is None:
+                        await connector.next_message(agent.conversation, since, accept, REPLY_WAIT_S)
+                        shown = last_reply(connector, agent.conversation, since, accept)
                 except TimeoutError:
                     bench.note_arrivals(trail, connector, agent.conversation)
                     bench.note(trail, "no reply", waited_s=REPLY_WAIT_S)
@@ -313,7 +316,7 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
                     bench.figures.retries += attempt < 3
                     continue
                 bench.note_arrivals(trail, connector, agent.conversation)
-                shown = (cards_in(reply.activity) or [{}])[0]
+        assert shown is not None
         if not title_of(shown).startswith(BUSY_TITLES):
             return shown
         bench.figures.busy_replies += 1
@@ -323,6 +326,16 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
         resent += 1
         await asyncio.sleep(RESEND_AFTER_S)
     return None
+
+
+def last_reply(connector: Any, conversation: str, since: int, accept: Any) -> dict[str, Any] | None:
+    """The last card the chat received from index `since` on that `accept` likes: a turn can send several (a
+    notice, then the next question; "I've asked their manager too", then the first question), and the agent acts
+    on the one that asks something of them, the last."""
+    from bench.teams_client import cards_in
+
+    accepted = [r for r in connector.inbox.get(conversation, [])[since:] if r.method == "POST" and accept(r.activity)]
+    return (cards_in(accepted[-1].activity) or [{}])[0] if accepted else None
 
 
 def busy_answer(answer: bytes) -> bool:

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.faults import Attempt, Bench, Trail, busy_answer, over_limit, write_trails
+from bench.faults import Attempt, Bench, Trail, busy_answer, last_reply, over_limit, write_trails
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
@@ -68,3 +68,20 @@ def test_a_clicked_cards_answer_saying_watchword_is_still_working_is_sent_again_
     assert busy_answer(answer("Watchword is busy — try again in a few seconds. Nothing was done."))
     assert not busy_answer(answer("Already handled."))
     assert not busy_answer(b"") and not busy_answer(b"not json")
+
+
+def test_the_agent_acts_on_the_last_card_of_a_turn_not_on_a_notice_before_it() -> None:
+    from bench.turns import Connector, Received
+
+    def card(title: str) -> dict[str, object]:
+        return {"attachments": [{"content": {"type": "AdaptiveCard", "body": [{"type": "TextBlock", "text": title}]}}]}
+
+    connector = Connector()
+    connector.inbox["chat"] = [Received(0.0, "POST", card("Question 3 of at most 8")),  # the turn before's
+                               Received(1.0, "POST", card("I've asked Ada Lovelace too")),
+                               Received(1.1, "PUT", card("Question 3 of at most 8")),
+                               Received(1.2, "POST", card("Question 1 of at most 8"))]
+
+    shown = last_reply(connector, "chat", 1, lambda activity: True)
+    assert shown is not None and shown["body"][0]["text"] == "Question 1 of at most 8"
+    assert last_reply(connector, "chat", 4, lambda activity: True) is None
