@@ -8,9 +8,12 @@ agents verify people and reset the password when verified, answering as the real
   confirmed, around Graph's PATCH (200 ms away) and the record of it;
 - a burst: six agents start `verify` of one person at once, across both instances.
 
-An agent told "I'm still working on your previous message" or "Watchword is busy" does what it says: waits a
-moment and sends the message (or clicks the button) again, up to three times (`busy_replies` counts those
-replies); only after that, or with no reply at all, is a verification stuck.
+The agent reads a turn's whole reply and acts on its last card (a notice such as "I've asked their manager too"
+can come before the question). Told "I'm still working on your previous message" or "Watchword is busy", it does
+what that says: waits a moment and sends the message (or clicks the button) again, up to three times
+(`busy_replies` counts those replies); told a reset has not finished and to "reset again after 02:13", it keeps the
+caller on the line until then (at most 5 minutes). Only after that, or with no reply at all, is a verification
+stuck.
 
 Counted at the end, from the replies, the audit log and Graph itself (each target's lastPasswordChangeDateTime):
 verifications, completed_or_ended_clearly (a decision, or a card that says why it ended), stuck (no clear end),
@@ -37,6 +40,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import sys
 import tempfile
@@ -45,7 +49,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +64,7 @@ REPLY_WAIT_S = 45.0
 # reads them, waits a moment and sends it again.
 BUSY_TITLES = ("I'm still working on your previous message", "Watchword is busy")
 BUSY_RESENDS, RESEND_AFTER_S = 3, 3.0
+MOST_WAIT_S = 300.0  # the longest an agent keeps a caller waiting for the time a reply names ("reset again after")
 # Notices sent before the first card of a new verification: the reply the agent waits for comes after them.
 PREAMBLES = ("Previous verification cancelled", "Previous verification closed")
 CLEAR_ENDS = ("decision", "notice", "password")
@@ -251,8 +256,9 @@ async def devtenant(args: argparse.Namespace, tmp: Path, ready_within_s: float =
 
 
 async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, activity: dict[str, Any],
-               accept: Any, *, aim_kill: bool = False, trail: Trail | None = None) -> dict[str, Any] | None:
-    """One turn to a random live instance, and the card that `accept` likes, or None when nothing came (stuck).
+               accept: Any, *, aim_kill: bool = False, trail: Trail | None = None) -> list[dict[str, Any]] | None:
+    """One turn to a random live instance, and the cards of its reply that `accept` likes (the agent acts on the
+    last), or None when nothing came (stuck).
     Sent again to another when the instance died under it (as the agent would, seeing no reply), at most three
     times; and sent again, as the reply asks, when Watchword says it is still working on the previous message or
     busy (what a real agent does: read it, wait a moment, send it again), at most BUSY_RESENDS times."""
@@ -277,7 +283,7 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
         killing = None
         if aim_kill:  # around the PATCH (Graph is latency_ms away) and the record of it
             killing = asyncio.create_task(_aimed_kill(bench, index))
-        shown: dict[str, Any] | None = None
+        shown: list[dict[str, Any]] | None = None
         try:
             async with http.post(f"{instance.url}/api/messages", json=body, headers=headers) as response:
                 answer = await response.read()
@@ -293,22 +299,22 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
             # the turn may have been done before the process died: look for its reply before sending it again
             with contextlib.suppress(TimeoutError):
                 await connector.next_message(agent.conversation, since, accept, 3.0)
-                shown = last_reply(connector, agent.conversation, since, accept)
+                shown = replies(connector, agent.conversation, since, accept)
             bench.note_arrivals(trail, connector, agent.conversation)
-            if shown is None:
+            if not shown:
                 attempt += 1
                 continue
         else:
             if killing is not None:
                 await killing
             if busy_answer(answer):  # a clicked card's answer, shown on the card: nothing done, click it again
-                shown = {"body": [{"type": "TextBlock", "text": BUSY_TITLES[0]}]}
+                shown = [{"body": [{"type": "TextBlock", "text": BUSY_TITLES[0]}]}]
             else:
                 try:  # the turn is over (its HTTP answer came): its last card is what the agent acts on
-                    shown = last_reply(connector, agent.conversation, since, accept)
-                    if shown is None:
+                    shown = replies(connector, agent.conversation, since, accept)
+                    if not shown:
                         await connector.next_message(agent.conversation, since, accept, REPLY_WAIT_S)
-                        shown = last_reply(connector, agent.conversation, since, accept)
+                        shown = replies(connector, agent.conversation, since, accept)
                 except TimeoutError:
                     bench.note_arrivals(trail, connector, agent.conversation)
                     bench.note(trail, "no reply", waited_s=REPLY_WAIT_S)
@@ -316,8 +322,8 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
                     bench.figures.retries += attempt < 3
                     continue
                 bench.note_arrivals(trail, connector, agent.conversation)
-        assert shown is not None
-        if not title_of(shown).startswith(BUSY_TITLES):
+        assert shown
+        if not title_of(shown[-1]).startswith(BUSY_TITLES):
             return shown
         bench.figures.busy_replies += 1
         if resent == BUSY_RESENDS:
@@ -328,14 +334,30 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
     return None
 
 
-def last_reply(connector: Any, conversation: str, since: int, accept: Any) -> dict[str, Any] | None:
-    """The last card the chat received from index `since` on that `accept` likes: a turn can send several (a
+def replies(connector: Any, conversation: str, since: int, accept: Any) -> list[dict[str, Any]]:
+    """The cards the chat received from index `since` on that `accept` likes, in order: a turn can send several (a
     notice, then the next question; "I've asked their manager too", then the first question), and the agent acts
-    on the one that asks something of them, the last."""
+    on the one that asks something of them, the last, having read the others."""
     from bench.teams_client import cards_in
 
-    accepted = [r for r in connector.inbox.get(conversation, [])[since:] if r.method == "POST" and accept(r.activity)]
-    return (cards_in(accepted[-1].activity) or [{}])[0] if accepted else None
+    return [(cards_in(r.activity) or [{}])[0] for r in connector.inbox.get(conversation, [])[since:]
+            if r.method == "POST" and accept(r.activity)]
+
+
+def reset_again_after(cards: list[dict[str, Any]], now: datetime) -> datetime | None:
+    """When a reply says to reset again only after a time ("A reset of this password has not finished ... reset
+    again after 02:13 UTC"), the first minute after it, as an agent reads it; else None."""
+    from bench.teams_client import texts
+
+    for card in cards:
+        for line in texts(card):
+            found = re.search(r"reset again after (\d{1,2}):(\d{2})", line)
+            if found:
+                at = now.replace(hour=int(found[1]), minute=int(found[2]), second=0, microsecond=0)
+                if at < now - timedelta(hours=12):  # past midnight
+                    at += timedelta(days=1)
+                return at + timedelta(minutes=1)
+    return None
 
 
 def busy_answer(answer: bytes) -> bool:
@@ -375,28 +397,33 @@ async def one_verification(bench: Bench, http: ClientSession, connector: Any, ag
     bench.figures.verifications += 1
     trail = Trail(agent.name, person.user_principal_name, seen=connector.mark(agent.conversation))
     bench.trails.append(trail)
-    shown = await send(bench, http, connector, agent, agent.activity("", f"verify {person.user_principal_name}"),
-                       accept, trail=trail)
+    turn = await send(bench, http, connector, agent, agent.activity("", f"verify {person.user_principal_name}"),
+                      accept, trail=trail)
     caller = perfect_caller(truth, person.id)
     for _ in range(16):
-        if shown is None:
+        if turn is None:
             bench.figures.stuck += 1
             trail.stuck = "no reply it recognised, after three tries"
             return
+        shown = turn[-1]
         kind = kind_of(shown)
         verbs = {a.get("verb") or (a.get("data") or {}).get("verb"): a for a in actions(shown)}
         if kind == "question":
             said = caller(prompt_of(shown))
             data = verbs["answer"]["data"]
-            shown = await send(bench, http, connector, agent, agent.click("", "answer", {**data, "answer": said}),
-                               accept, trail=trail)
+            turn = await send(bench, http, connector, agent, agent.click("", "answer", {**data, "answer": said}),
+                              accept, trail=trail)
         elif "reset" in verbs and reset:  # Verified: reset the password
-            shown = await send(bench, http, connector, agent, agent.click("", "reset", verbs["reset"]["data"]), accept,
-                               trail=trail)
+            turn = await send(bench, http, connector, agent, agent.click("", "reset", verbs["reset"]["data"]), accept,
+                              trail=trail)
         elif "reset_confirm" in verbs:
-            shown = await send(bench, http, connector, agent,
-                               agent.click("", "reset_confirm", verbs["reset_confirm"]["data"]), accept,
-                               aim_kill=bench.rng.random() < bench.args.aimed_kill_share, trail=trail)
+            after = reset_again_after(turn, datetime.now(UTC))
+            if after is not None:  # as the reply says: the agent keeps the caller on the line until then
+                bench.note(trail, "waits", until=after.isoformat(timespec="seconds"))
+                await asyncio.sleep(min(max((after - datetime.now(UTC)).total_seconds(), 0.0), MOST_WAIT_S))
+            turn = await send(bench, http, connector, agent,
+                              agent.click("", "reset_confirm", verbs["reset_confirm"]["data"]), accept,
+                              aim_kill=bench.rng.random() < bench.args.aimed_kill_share, trail=trail)
         elif "passed_on" in verbs:
             bench.figures.titles["password shown"] += 1
             bench.figures.ended_clearly += 1

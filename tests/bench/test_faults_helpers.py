@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.faults import Attempt, Bench, Trail, busy_answer, last_reply, over_limit, write_trails
+from bench.faults import Attempt, Bench, Trail, busy_answer, over_limit, replies, reset_again_after, write_trails
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
@@ -70,7 +70,7 @@ def test_a_clicked_cards_answer_saying_watchword_is_still_working_is_sent_again_
     assert not busy_answer(b"") and not busy_answer(b"not json")
 
 
-def test_the_agent_acts_on_the_last_card_of_a_turn_not_on_a_notice_before_it() -> None:
+def test_the_agent_reads_every_card_of_a_turn_and_acts_on_the_last() -> None:
     from bench.turns import Connector, Received
 
     def card(title: str) -> dict[str, object]:
@@ -82,6 +82,16 @@ def test_the_agent_acts_on_the_last_card_of_a_turn_not_on_a_notice_before_it() -
                                Received(1.1, "PUT", card("Question 3 of at most 8")),
                                Received(1.2, "POST", card("Question 1 of at most 8"))]
 
-    shown = last_reply(connector, "chat", 1, lambda activity: True)
-    assert shown is not None and shown["body"][0]["text"] == "Question 1 of at most 8"
-    assert last_reply(connector, "chat", 4, lambda activity: True) is None
+    turn = replies(connector, "chat", 1, lambda activity: True)
+    assert [c["body"][0]["text"] for c in turn] == ["I've asked Ada Lovelace too", "Question 1 of at most 8"]
+    assert replies(connector, "chat", 4, lambda activity: True) == []
+
+
+def test_an_agent_told_to_reset_again_after_a_time_waits_until_the_minute_after_it() -> None:
+    notice = {"body": [{"type": "TextBlock", "text": "A reset of this password has not finished"},
+                       {"type": "TextBlock", "text": "A reset started earlier and has not reported back. If no "
+                                                     "password appears, reset again after 02:13 UTC: the password..."}]}
+    now = datetime(2026, 12, 7, 2, 10, 30, tzinfo=UTC)
+    assert reset_again_after([notice, {"body": []}], now) == datetime(2026, 12, 7, 2, 14, tzinfo=UTC)
+    assert reset_again_after([notice], datetime(2026, 12, 7, 23, 59, tzinfo=UTC)).day == 8  # type: ignore[union-attr]
+    assert reset_again_after([{"body": [{"type": "TextBlock", "text": "Reset this password?"}]}], now) is None
