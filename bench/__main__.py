@@ -15,6 +15,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench.accuracy", ["--seed", "1"]),  # organisations of 150, 300 and 2,000 people
     ("bench.factors", ["--seed", "1", "--users", "300", "--trials", "100"]),
     ("bench.latency", ["--latency-ms", "100"]),
+    ("bench.startcost", ["--sizes", "2000,12000,50000", "--starts", "9", "--seed", "1"]),  # issue 11's start_cpu_ms
     ("bench.sync", ["--users", "50000", "--seed", "1"]),
     ("bench.turns", ["--conversations", "20", "--rounds", "8", "--users", "2000", "--seed", "1"]),
     ("bench.turns", ["--conversations", "20", "--rounds", "8", "--users", "2000", "--seed", "1",
