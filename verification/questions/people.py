@@ -223,9 +223,10 @@ def look_alikes(accepted: Sequence[Candidate], ranking: PeopleRanking, partners:
             found |= _near(word, name_forms(word), indexes)
         for word in tokens(c.surname):
             found |= _near(word, frozenset({word}), indexes)
-    out = [candidate_for_person(partner_people.get(pid) or ranking.person(pid), org)  # type: ignore[arg-type]
-           for pid in sorted(found - keys)]
-    return tuple(out[:MAX_CONFUSERS])
+    # Only the first MAX_CONFUSERS (by id) are kept: make no more (a common first name in a big department is
+    # thousands of ids, and a Candidate each was most of a question's cost).
+    return tuple(candidate_for_person(partner_people.get(pid) or ranking.person(pid), org)  # type: ignore[arg-type]
+                 for pid in sorted(found - keys)[:MAX_CONFUSERS])
 
 
 def _near(word: str, forms: frozenset[str], indexes: Sequence[NameIndex]) -> set[str]:
