@@ -14,11 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from rapidfuzz import process
-from rapidfuzz.distance import OSA
-
 from verification.context import OrgKnowledge, Person
-from verification.names import allowed_edits, close, title_core, tokens
+from verification.names import allowed_edits, close, title_core, tokens, within_edits
 from verification.people import person_is_human
 
 
@@ -32,37 +29,90 @@ def name_words(p: Person) -> tuple[str, ...]:
     return (*tokens(p.given_name), *tokens(p.surname))
 
 
+# A word's typo neighbours differ from it in length by at most this (names.allowed_edits never allows more than 3).
+MAX_LENGTH_GAP = 3
+
+
+def _neighbours(word: str, candidates: Sequence[str]) -> list[str]:
+    """The candidates `close` to `word`: a wide search in C (the typo budget of a word 3 letters longer, what the
+    longer word of a pair may allow), then names.close, which keeps the budget of the longer of the two."""
+    return [n for n in within_edits(word, candidates, allowed_edits(len(word) + MAX_LENGTH_GAP)) if close(word, n)]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class NameNeighbours:
+    """Every name word of a directory, each with the words of the directory `close` to it (itself included): worked
+    out once per directory snapshot, off the event loop, and shared by all its indexes, so that a verification never
+    searches a department's thousands of name words for a caller's typos."""
+
+    near: Mapping[str, tuple[str, ...]]
+
+    @classmethod
+    def build(cls, words: Iterable[str], like: NameNeighbours | None = None) -> NameNeighbours:
+        """`like`: the previous snapshot's. Only the words it lacks are searched for (a directory's names change
+        little between snapshots); what it knew of the words still here carries over."""
+        vocabulary = frozenset(words)
+        by_length: dict[int, list[str]] = {}
+        for w in sorted(vocabulary):
+            by_length.setdefault(len(w), []).append(w)
+        known = like.near if like is not None else {}
+        near: dict[str, set[str]] = {w: {n for n in known[w] if n in vocabulary} for w in vocabulary if w in known}
+        new = vocabulary - near.keys()
+        for w in new:
+            near[w] = set()
+        if len(new) * 2 > len(vocabulary):
+            # Mostly new (the first snapshot): every pair once, from its shorter word (equal lengths: from both).
+            for length, ws in by_length.items():
+                longer = [n for gap in range(MAX_LENGTH_GAP + 1) for n in by_length.get(length + gap, ())]
+                for w in ws:
+                    for n in _neighbours(w, longer):
+                        near[w].add(n)
+                        near[n].add(w)
+        else:
+            for w in sorted(new):  # a new word against everyone, both ways
+                around = [n for gap in range(-MAX_LENGTH_GAP, MAX_LENGTH_GAP + 1)
+                          for n in by_length.get(len(w) + gap, ())]
+                for n in _neighbours(w, around):
+                    near[w].add(n)
+                    near[n].add(w)
+        return cls({w: tuple(sorted(ns)) for w, ns in near.items()})
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class NameIndex:
-    """Ids by name word, and the words within the typo budget of a word (memoised: shared indexes are asked about
-    the same names verification after verification; the answer depends on nothing else)."""
+    """Ids by name word, and the words within the typo budget of a word: from the directory's `NameNeighbours` when it
+    knows the word, else searched for and memoised (shared indexes are asked about the same names verification after
+    verification; the answer depends on nothing else)."""
 
     ids_by_word: Mapping[str, frozenset[str]]
     words: tuple[str, ...]
+    neighbours: NameNeighbours | None = None
     _close: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, people: Iterable[Person], like: NameIndex | None = None) -> NameIndex:
+    def build(cls, people: Iterable[Person], like: NameIndex | None = None,
+              neighbours: NameNeighbours | None = None) -> NameIndex:
         """`like`: the same department's index from the previous snapshot. When the name words are the same (people
-        come and go, names rarely do), its typo neighbours, already worked out, carry over."""
+        come and go, names rarely do), its typo neighbours, already worked out, carry over. `neighbours`: those of
+        every name word of the directory these people are from."""
         found: dict[str, set[str]] = {}
         for p in people:
             for word in name_words(p):
                 found.setdefault(word, set()).add(p.id)
         ids_by_word = {w: frozenset(ids) for w, ids in found.items()}
         if like is not None and like.ids_by_word.keys() == ids_by_word.keys():
-            return cls(ids_by_word, like.words, like._close)
-        return cls(ids_by_word, tuple(found))
+            return cls(ids_by_word, like.words, neighbours, like._close)
+        return cls(ids_by_word, tuple(found), neighbours)
 
     def close_words(self, word: str) -> tuple[str, ...]:
-        """The index's words a caller could mean by `word` with typos (names.close keeps the budget of the longer
-        word: search wide, then keep what it keeps). Exact and nickname forms are looked up in `ids_by_word`."""
+        """The index's words a caller could mean by `word` with typos (names.close). Exact and nickname forms are
+        looked up in `ids_by_word`."""
+        near = self.neighbours.near.get(word) if self.neighbours is not None else None
+        if near is not None:  # the directory's words close to it, of which these are some
+            return tuple(n for n in near if n in self.ids_by_word)
         found = self._close.get(word)
         if found is None:
-            budget = allowed_edits(len(word) + 3)
-            found = tuple(name for name, _, _ in process.extract(word, self.words, scorer=OSA.distance,
-                                                                  score_cutoff=budget, limit=None)
-                          if close(word, name)) if budget and self.words else ()
+            found = tuple(_neighbours(word, self.words)) if self.words else ()
             self._close[word] = found
         return found
 
@@ -81,8 +131,10 @@ class DepartmentIndex:
     names: NameIndex
 
     @classmethod
-    def build(cls, members: Sequence[Person], like: DepartmentIndex | None = None) -> DepartmentIndex:
-        """`like`: the department's index from the previous snapshot, whose memoised work carries over."""
+    def build(cls, members: Sequence[Person], like: DepartmentIndex | None = None,
+              neighbours: NameNeighbours | None = None) -> DepartmentIndex:
+        """`like`: the department's index from the previous snapshot, whose memoised work carries over;
+        `neighbours`: the typo neighbours of the directory's name words (see NameNeighbours)."""
         unique: dict[str, Person] = {}
         for p in members:
             unique.setdefault(p.id, p)
@@ -102,7 +154,7 @@ class DepartmentIndex:
             human_ids=frozenset(p.id for p in humans),
             by_office={k: frozenset(v) for k, v in by_office.items()},
             by_title={k: frozenset(v) for k, v in by_title.items()},
-            names=NameIndex.build(people, like.names if like is not None else None),
+            names=NameIndex.build(people, like.names if like is not None else None, neighbours),
         )
 
     def same_office(self, office: str | None) -> frozenset[str]:

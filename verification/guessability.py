@@ -199,14 +199,15 @@ class PeopleRanking:
         """`people` indexed by name word (the department has its own index)."""
         found = self._memo.get("names")
         if found is None:
-            found = self._memo["names"] = NameIndex.build(self.people)
+            found = self._memo["names"] = NameIndex.build(self.people, neighbours=self.department.names.neighbours)
         return found  # type: ignore[return-value]
 
     def names_of(self, people: Mapping[str, Person]) -> NameIndex:
         """`people` indexed by name word; the last such index is kept, as a question's scopes ask for the same."""
         held = self._memo.get("names_of")
         if held is None or held[0] != people:  # type: ignore[index]
-            held = self._memo["names_of"] = (people, NameIndex.build(people.values()))
+            held = self._memo["names_of"] = (people, NameIndex.build(people.values(),
+                                                                     neighbours=self.department.names.neighbours))
         return held[1]  # type: ignore[index,return-value]
 
     def candidates_in(self, rank: int) -> Sequence[Person]:

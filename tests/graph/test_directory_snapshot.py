@@ -62,6 +62,7 @@ async def test_a_departments_index_is_built_once_per_snapshot_and_shared_until_t
         second = await loader.load(tenant, second_id, Deadline.after(8))
         index = first.org.department_index
         assert index is not None and second.org.department_index is index  # one index, shared
+        assert index.names.neighbours is not None  # the name words' typo neighbours came with the snapshot
         assert first.org.department_members is index.members is second.org.department_members
         assert {p.department for p in index.members} == {department}
         # The group catalogue too: mapped once, the same Group objects in both verifications' knowledge.
@@ -76,6 +77,8 @@ async def test_a_departments_index_is_built_once_per_snapshot_and_shared_until_t
         assert again.org.department_index is not index
         assert again.org.department_index is not None and again.org.department_index.ids == index.ids
         assert again.org.department_index.names._close is index.names._close  # the typo work carries over
+        assert again.org.department_index.names.neighbours is not index.names.neighbours
+        assert again.org.department_index.names.neighbours.near == index.names.neighbours.near  # same names
         await loader.settle()
     finally:
         await loader.aclose()

@@ -10,7 +10,7 @@ import pytest
 
 from tests.verification import builders as b
 from verification import Chat, ChatType, Policy, generate_questions
-from verification.department import DepartmentIndex
+from verification.department import DepartmentIndex, NameNeighbours, name_words
 from verification.guessability import SMALL_TIER, rank_people, with_team_partners
 from verification.questions.chats import chat_everyone
 from verification.questions.team import team_shared
@@ -115,3 +115,26 @@ def test_a_new_snapshots_index_keeps_the_typo_work_of_the_last_when_the_names_ar
     assert moved.names._close is old.names._close and "dijkstar" in moved.names._close
     renamed = DepartmentIndex.build((*b.DEPT, b.person("u-new", "Grace", "Brewster")), like=old)
     assert renamed.names._close is not old.names._close and renamed.names.close_words("brewstr") == ("brewster",)
+
+
+def directory_words(*people) -> set[str]:
+    return {w for p in people for w in name_words(p)}
+
+
+def test_typo_neighbours_worked_out_once_for_the_directory_find_what_searching_the_department_finds() -> None:
+    people = (b.GRACE, *b.TEAM, *b.DEPT, *CROWD[:50], b.person("u-x1", "Ada", "Lovelace"),
+              b.person("u-x2", "Adda", "Lovelase"), b.person("u-x3", "Edsger", "Dijkstar"))
+    neighbours = NameNeighbours.build(directory_words(*people))
+    searched, shared = DepartmentIndex.build(people[:-2]), DepartmentIndex.build(people[:-2], neighbours=neighbours)
+    probes = sorted(directory_words(*people)) + ["dijkstr", "lovelac", "brewstr", "al", "nobodyatall"]
+    for word in probes:
+        assert set(shared.names.close_words(word)) == set(searched.names.close_words(word)), word
+    assert set(shared.names.close_words("dijkstar")) == {"dijkstra"}  # "Dijkstar" is not in this department
+
+
+def test_a_new_snapshots_typo_neighbours_carry_over_the_last_ones_and_equal_those_worked_out_afresh() -> None:
+    before = directory_words(b.GRACE, *b.TEAM, *b.DEPT, *CROWD[:40])
+    after = (before - {"given3", "family7"}) | {"dijkstar", "brewstr", "given3x"}
+    carried = NameNeighbours.build(after, like=NameNeighbours.build(before))
+    assert carried.near == NameNeighbours.build(after).near
+    assert "given3" not in carried.near and "dijkstra" in carried.near["dijkstar"]
