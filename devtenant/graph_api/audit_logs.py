@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -91,57 +91,108 @@ def _require(req: GraphRequest) -> None:
                          "Neither tenant is B2C or tenant doesn't have premium license")
 
 
-def sign_in_json(sign_in: SignIn, user: User) -> dict[str, Any]:
-    failed = sign_in.error_code != 0
-    risky = sign_in.risk_level_during_sign_in not in ("none", "hidden")
-    coords = _CITY_COORDINATES.get(sign_in.city)
-    managed = sign_in.is_managed
-    device_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{user.id}/{sign_in.operating_system}")) if managed else ""
+def _device_id(sign_in: SignIn, user: User) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{user.id}/{sign_in.operating_system}")) if sign_in.is_managed else ""
+
+
+def _failed(sign_in: SignIn) -> bool:
+    return sign_in.error_code != 0
+
+
+def _risk_events(sign_in: SignIn, user: User) -> list[str]:
+    return ["unfamiliarFeatures"] if sign_in.risk_level_during_sign_in not in ("none", "hidden") else []
+
+
+def _device_detail(sign_in: SignIn, user: User) -> dict[str, Any]:
+    managed, device_id = sign_in.is_managed, _device_id(sign_in, user)
     return {
-        "id": sign_in.id,
-        "createdDateTime": odata.iso(sign_in.created_date_time),
-        "userDisplayName": user.display_name,
-        "userPrincipalName": user.user_principal_name,
-        "userId": user.id,
-        "appId": _APP_IDS.get(sign_in.app_display_name,
-                              str(uuid.uuid5(uuid.NAMESPACE_URL, f"app:{sign_in.app_display_name}"))),
-        "appDisplayName": sign_in.app_display_name,
-        "ipAddress": sign_in.ip_address,
-        "clientAppUsed": sign_in.client_app_used,
-        "correlationId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"correlation:{sign_in.id}")),
-        "conditionalAccessStatus": sign_in.conditional_access_status,
-        "isInteractive": sign_in.is_interactive,
-        "riskDetail": "none",
-        "riskLevelAggregated": sign_in.risk_level_during_sign_in,
-        "riskLevelDuringSignIn": sign_in.risk_level_during_sign_in,
-        "riskState": sign_in.risk_state,
-        "riskEventTypes": ["unfamiliarFeatures"] if risky else [],
-        "riskEventTypes_v2": ["unfamiliarFeatures"] if risky else [],
-        "resourceDisplayName": _RESOURCES.get(sign_in.app_display_name, "Microsoft Graph"),
-        "resourceId": "00000003-0000-0000-c000-000000000000",
-        "status": {
-            "errorCode": sign_in.error_code,
-            "failureReason": sign_in.failure_reason if failed else "Other.",
-            "additionalDetails": _FAILURE_DETAILS.get(sign_in.error_code) if failed else None,
-        },
-        "deviceDetail": {
-            "deviceId": device_id,
-            "displayName": f"{user.given_name or 'PC'}-{device_id[:6].upper()}" if managed else "",
-            "operatingSystem": sign_in.operating_system,
-            "browser": sign_in.browser,
-            "isCompliant": sign_in.is_compliant,
-            "isManaged": managed,
-            "trustType": "Azure AD joined" if managed else "",
-        },
-        "location": {
-            "city": sign_in.city,
-            "state": sign_in.state,
-            "countryOrRegion": sign_in.country_or_region,
-            "geoCoordinates": {"altitude": None, "latitude": coords[0], "longitude": coords[1]}
-            if coords else {"altitude": None, "latitude": None, "longitude": None},
-        },
-        "appliedConditionalAccessPolicies": [],
+        "deviceId": device_id,
+        "displayName": f"{user.given_name or 'PC'}-{device_id[:6].upper()}" if managed else "",
+        "operatingSystem": sign_in.operating_system,
+        "browser": sign_in.browser,
+        "isCompliant": sign_in.is_compliant,
+        "isManaged": managed,
+        "trustType": "Azure AD joined" if managed else "",
     }
+
+
+def _location(sign_in: SignIn, user: User) -> dict[str, Any]:
+    coords = _CITY_COORDINATES.get(sign_in.city)
+    return {
+        "city": sign_in.city,
+        "state": sign_in.state,
+        "countryOrRegion": sign_in.country_or_region,
+        "geoCoordinates": {"altitude": None, "latitude": coords[0], "longitude": coords[1]}
+        if coords else {"altitude": None, "latitude": None, "longitude": None},
+    }
+
+
+# Every property of a sign-in, in the order Graph sends them: (sign-in, its user) -> value.
+_SIGN_IN_FIELDS: dict[str, Any] = {
+    "id": lambda s, u: s.id,
+    "createdDateTime": lambda s, u: odata.iso(s.created_date_time),
+    "userDisplayName": lambda s, u: u.display_name,
+    "userPrincipalName": lambda s, u: u.user_principal_name,
+    "userId": lambda s, u: u.id,
+    "appId": lambda s, u: _APP_IDS.get(s.app_display_name,
+                                       str(uuid.uuid5(uuid.NAMESPACE_URL, f"app:{s.app_display_name}"))),
+    "appDisplayName": lambda s, u: s.app_display_name,
+    "ipAddress": lambda s, u: s.ip_address,
+    "clientAppUsed": lambda s, u: s.client_app_used,
+    "correlationId": lambda s, u: str(uuid.uuid5(uuid.NAMESPACE_URL, f"correlation:{s.id}")),
+    "conditionalAccessStatus": lambda s, u: s.conditional_access_status,
+    "isInteractive": lambda s, u: s.is_interactive,
+    "riskDetail": lambda s, u: "none",
+    "riskLevelAggregated": lambda s, u: s.risk_level_during_sign_in,
+    "riskLevelDuringSignIn": lambda s, u: s.risk_level_during_sign_in,
+    "riskState": lambda s, u: s.risk_state,
+    "riskEventTypes": _risk_events,
+    "riskEventTypes_v2": _risk_events,
+    "resourceDisplayName": lambda s, u: _RESOURCES.get(s.app_display_name, "Microsoft Graph"),
+    "resourceId": lambda s, u: "00000003-0000-0000-c000-000000000000",
+    "status": lambda s, u: {
+        "errorCode": s.error_code,
+        "failureReason": s.failure_reason if _failed(s) else "Other.",
+        "additionalDetails": _FAILURE_DETAILS.get(s.error_code) if _failed(s) else None,
+    },
+    "deviceDetail": _device_detail,
+    "location": _location,
+    "appliedConditionalAccessPolicies": lambda s, u: [],
+}
+_SIGN_IN_KEY_NAMES = ({k.lower(): k for k in _SIGN_IN_FIELDS}, ())
+
+
+class SignInView(Mapping[str, Any]):
+    """A sign-in's Graph JSON, each property worked out when first read: a month of someone's sign-ins is
+    filtered on userId and createdDateTime and projected on $select, so the rest (uuid5 ids...) is never built.
+    Read-only, as a request's."""
+
+    __slots__ = ("sign_in", "user", "values")
+
+    def __init__(self, sign_in: SignIn, user: User) -> None:
+        self.sign_in, self.user = sign_in, user
+        self.values: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self.values[key]
+        except KeyError:
+            value = self.values[key] = _SIGN_IN_FIELDS[key](self.sign_in, self.user)  # KeyError: no such property
+            return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_SIGN_IN_FIELDS)
+
+    def __len__(self) -> int:
+        return len(_SIGN_IN_FIELDS)
+
+    def key_names(self) -> tuple[dict[str, str], tuple[str, ...]]:
+        return _SIGN_IN_KEY_NAMES
+
+
+def sign_in_json(sign_in: SignIn, user: User) -> dict[str, Any]:
+    """Every property of a sign-in, as a dict."""
+    return dict(SignInView(sign_in, user))
 
 
 _USER_CLAUSE = re.compile(r"\b(userId|userPrincipalName)\s+eq\s+'((?:[^']|'')*)'", re.IGNORECASE)
@@ -183,7 +234,7 @@ async def list_sign_ins(req: GraphRequest) -> GraphResponse:
         if flt else None
     items = []
     for sign_in, user in _newest_first(org, _users_in_scope(org, flt)):
-        item = sign_in_json(sign_in, user)
+        item = SignInView(sign_in, user)
         if predicate is None or predicate(item):
             items.append(item)
     orderby = " ".join(req.query.get("$orderby", "").split()).lower()
