@@ -450,25 +450,28 @@ def graph_health(log: Path, offset: int, cpu_s: float, run_s: float, latency_ms:
             "graph_fine": share < 0.8 and (own_p99 is None or own_p99 <= 400)}
 
 
-GRAPH_QUIET_S = 5.0  # no Graph request for this long: Watchword's background refresh of tenant facts is over
+GRAPH_QUIET_S = 5.0  # no Graph request, and Watchword idle, this long: its background refresh of tenant facts is over
+QUIET_CPU_SHARE = 0.1  # Watchword's CPU share under which it counts as idle
 
 
-async def graph_quiet(log: Path, quiet_s: float, within_s: float) -> float:
-    """Wait until devtenant's access log shows no Graph request for `quiet_s` (at most `within_s`): Watchword reads
-    the tenant's directory snapshot (at 50,000 people, 500 pages one after another) and group sizes in the
-    background after it starts; a running service has them, and until it does each start reads the org chart
-    around its target (a department of up to 999 people a page) from Graph. The seconds waited."""
+async def graph_quiet(log: Path, pid: int, quiet_s: float, within_s: float) -> float:
+    """Wait until devtenant's access log shows no Graph request and Watchword (`pid`) is idle, both for `quiet_s`
+    (at most `within_s`): Watchword reads the tenant's directory snapshot (at 50,000 people, 500 pages one after
+    another), maps and indexes it (seconds of CPU, no request), then reads group sizes, in the background after it
+    starts; a running service has them, and until it does each start reads the org chart around its target (a
+    department of up to 999 people a page) from Graph. The seconds waited."""
     began = time.perf_counter()
-    seen, last_change = -1, began
+    seen, quiet_since, cpu = -1, began, tree_cpu_s(pid)
     while time.perf_counter() - began < within_s:
+        await asyncio.sleep(0.5)
         with log.open("rb") as f:
             count = sum(1 for line in f if b"devtenant.access: " in line and b" /v1.0/" in line)
-        now = time.perf_counter()
-        if count != seen:
-            seen, last_change = count, now
-        elif now - last_change >= quiet_s:
+        now, cpu_now = time.perf_counter(), tree_cpu_s(pid)
+        if count != seen or cpu_now - cpu > QUIET_CPU_SHARE * 0.5:
+            quiet_since = now
+        elif now - quiet_since >= quiet_s:
             break
-        await asyncio.sleep(0.5)
+        seen, cpu = count, cpu_now
     return time.perf_counter() - began
 
 
@@ -544,7 +547,7 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
         pid = bot.process.pid
         for n, j in enumerate(calibration):  # one at a time, nothing else running: each turn's CPU is its own
             if n == 1:  # the cold verification's caches are filled; the tenant's directory snapshot too, first
-                waited = await graph_quiet(tmp / "devtenant.log", GRAPH_QUIET_S, args.warm_within_s)
+                waited = await graph_quiet(tmp / "devtenant.log", bot.process.pid, GRAPH_QUIET_S, args.warm_within_s)
                 progress(f"Watchword's background reads of the directory ended ({waited:.0f} s)")
             if n == 1 and args.profile:  # from the first warm verification on
                 bot.process.send_signal(signal.SIGUSR1)
