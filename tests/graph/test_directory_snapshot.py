@@ -3,6 +3,7 @@ pages directory objects with $expand by 100 whatever $top says (issue 9 item 3).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
 import pytest
@@ -63,6 +64,8 @@ async def test_a_departments_index_is_built_once_per_snapshot_and_shared_until_t
         index = first.org.department_index
         assert index is not None and second.org.department_index is index  # one index, shared
         assert index.names.neighbours is not None  # the name words' typo neighbours came with the snapshot
+        walked = {id(o) for o in gc.get_objects()}  # what a full collection walks (frozen objects are not)
+        assert id(index) not in walked and id(index.members[0]) not in walked
         assert first.org.department_members is index.members is second.org.department_members
         assert {p.department for p in index.members} == {department}
         # The group catalogue too: mapped once, the same Group objects in both verifications' knowledge.
@@ -81,6 +84,7 @@ async def test_a_departments_index_is_built_once_per_snapshot_and_shared_until_t
         assert again.org.department_index.names.neighbours.near == index.names.neighbours.near  # same names
         await loader.settle()
     finally:
+        gc.unfreeze()  # the rest of the test run as it was
         await loader.aclose()
         await http.aclose()
         tokens.close()
