@@ -55,6 +55,7 @@ RULED_OUT: Mapping[str, frozenset[Relation]] = {
     "anyone": frozenset(),
     "outside_team": frozenset({Relation.MANAGER, Relation.SKIP, Relation.TEAM, Relation.REPORT}),
     "outside_department": frozenset({Relation.MANAGER, Relation.SKIP, Relation.TEAM, Relation.REPORT, Relation.DEPT}),
+    "outside_organisation": frozenset(Relation) - {Relation.EXTERNAL},
 }
 
 
@@ -305,6 +306,8 @@ class InformedImpostor:
             return self._group_guesses(text)
         if kind.source == "roles":
             return [*self.chart.roles, *(r for r in COMMON_ROLES if r not in self.chart.roles)]
+        if Relation.OTHER in kind.ruled_out:  # someone from outside the organisation: the directory names nobody
+            return []
         out: list[str] = []
         # The wording rules people out wherever else they appear (the manager is in the department too).
         seen = {p for relation, people in self.chart.tiers if relation in kind.ruled_out for p in people}

@@ -175,6 +175,14 @@ class PeopleRanking:
             found = self._memo[key] = frozenset().union(*(ids for label, ids in self.named if label in labels))
         return found  # type: ignore[return-value]
 
+    def internal_ids(self) -> frozenset[str]:
+        """Every directory id in the named tiers (not the outsiders' party keys)."""
+        found = self._memo.get("internal")
+        if found is None:
+            found = self._memo["internal"] = frozenset(
+                i for _, ids in self.named for i in ids if not i.startswith("ext:"))
+        return found  # type: ignore[return-value]
+
     def rank_of(self, person_id: str | None) -> int:
         """Tier index of a person (a directory id, or an outsider's party key "ext:..."): named tiers first,
         len(named) = rest of tenant, +1 = external."""
@@ -225,15 +233,17 @@ class PeopleRanking:
             self._memo[key] = found
         return found  # type: ignore[return-value]
 
-    def tiers(self, accepted: Iterable[str | None], excluded: frozenset[str] = frozenset()) -> list[Tier]:
+    def tiers(self, accepted: Iterable[str | None], excluded: frozenset[str] = frozenset(),
+              outsiders_only: bool = False) -> list[Tier]:
         """Tiers for one question: `accepted` person ids (an outsider's party key, or None, for an external
-        person); `excluded` ids are the ones the wording rules out, so the impostor does not waste guesses on them."""
+        person); `excluded` ids are the ones the wording rules out, so the impostor does not waste guesses on them.
+        `outsiders_only`: the wording rules out the whole organisation (no guess goes to the rest of it)."""
         counts = [0] * (len(self.named) + 2)
         for pid in accepted:
             counts[self.rank_of(pid)] += 1
         out = [Tier(label, len(ids) - len(ids & excluded), counts[i]) for i, (label, ids) in enumerate(self.named)]
         outside_named = sum(1 for i in excluded - self._named_ids if not i.startswith("ext:"))
-        rest = max(self.population - 1 - self._named_internal - outside_named, counts[-2])
+        rest = 0 if outsiders_only else max(self.population - 1 - self._named_internal - outside_named, counts[-2])
         out.append(Tier("anyone else in the organisation", rest, counts[-2]))
         out.append(Tier("someone outside the organisation", EXTERNAL_UNIVERSE, counts[-1]))
         return out

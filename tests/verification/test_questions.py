@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from tests.verification import builders as b
-from verification import Chat, ChatType, MailMessage, MatchResult, Party, Policy, Source, generate_questions
+from verification import Chat, ChatType, Contact, MailMessage, MatchResult, Party, Policy, Source, generate_questions
 from verification.matching import match_answer
 from verification.people import party_is_human, person_is_human
 from verification.questions.chats import chat_everyone
@@ -267,3 +267,25 @@ def test_a_group_a_teammate_is_in_too_is_never_credited_but_is_not_wrong():
         for choice in generate_questions(context, b.org(), Policy(), seed):
             if choice.id.startswith("groups.member_of.choice"):
                 assert choice.accepted[0].key != b.COMPILERS.id
+
+
+def test_outsiders_saved_in_contacts_get_a_question_of_their_own_when_the_colleagues_there_are_guessable():
+    """Patricia, saved too, is someone the team meets with together: a teammate names her first, so "someone outside
+    your team" (or department) is worth nothing. "Someone from outside your organisation" asks for Joan alone."""
+    saved_pat = Contact(PAT.display_name, (PAT.mail or "",), "Patricia", "Selinger", PAT)
+    shared = with_team_meeting()
+    no_all_hands = tuple(m for m in shared.meetings if m.id != "m-allhands")  # the team's partners: a few people
+    context = replace(shared, meetings=no_all_hands, contacts=(*b.contacts(), saved_pat))
+    q = next(q for q in generate_questions(context, b.org(), Policy(), "seed")
+             if q.id.startswith("contacts.saved.") and q.form.value == "free_recall")
+    assert q.id == "contacts.saved.outside_organisation"
+    assert [c.display for c in q.accepted] == ["Joan Clarke"]
+    assert q.bits == Policy().max_bits_per_question
+    assert "outside your organisation" in q.prompt
+    assert match_answer(q, "Joan Clarke").result is MatchResult.CORRECT
+    assert match_answer(q, PAT.display_name).result is MatchResult.WRONG  # a colleague: ruled out by the wording
+
+
+def test_no_outside_the_organisation_question_without_outsiders():
+    for q in generate_questions(b.context(contacts=b.contacts()[1:]), b.org(), Policy(), "seed"):
+        assert not q.kind.endswith(".outside_organisation"), q.kind

@@ -26,6 +26,7 @@ from verification.guessability import (
     assess_choice,
 )
 from verification.names import name_forms, normalize, tokens
+from verification.people import is_external
 from verification.policy import Policy
 from verification.questions.model import AnswerType, Candidate, Form, Question
 
@@ -46,8 +47,13 @@ class Scope(StrEnum):
     ANYONE = "anyone"
     OUTSIDE_TEAM = "outside_team"  # not the manager, the skip-level, teammates or direct reports
     OUTSIDE_DEPARTMENT = "outside_department"  # nobody from the department or the chain above
+    # Nobody in the directory: a supplier, a client. Where colleagues saved or met are people the team deals with
+    # together (a teammate's first guesses), the outsiders alone are what only the target knows.
+    OUTSIDE_ORGANISATION = "outside_organisation"
 
     def phrase(self, department: str | None) -> str:
+        if self is Scope.OUTSIDE_ORGANISATION:
+            return " (someone from outside your organisation, not a colleague)"
         if self is Scope.OUTSIDE_TEAM:
             return " (not your manager, your manager's manager, or anyone on your own team)"
         if self is Scope.OUTSIDE_DEPARTMENT:
@@ -57,6 +63,8 @@ class Scope(StrEnum):
 
     def excluded(self, ranking: PeopleRanking) -> frozenset[str]:
         """The named tiers this wording rules out."""
+        if self is Scope.OUTSIDE_ORGANISATION:
+            return ranking.internal_ids()
         labels = {Scope.ANYONE: (), Scope.OUTSIDE_TEAM: IMMEDIATE_TEAM, Scope.OUTSIDE_DEPARTMENT: DEPARTMENT}[self]
         return ranking.ids(*labels)
 
@@ -70,7 +78,7 @@ class PeopleSpec:
     prompt: str  # with "{scope}" where the scope phrase goes
     recall_per_person: float  # chance the genuine user comes up with a given partner
     choice_prompt: str | None = None  # multiple-choice wording, None = no multiple-choice form
-    scopes: tuple[Scope, ...] = (Scope.ANYONE, Scope.OUTSIDE_TEAM, Scope.OUTSIDE_DEPARTMENT)
+    scopes: tuple[Scope, ...] = (Scope.ANYONE, Scope.OUTSIDE_TEAM, Scope.OUTSIDE_DEPARTMENT, Scope.OUTSIDE_ORGANISATION)
     ruled_out: tuple[str, ...] = ()  # tiers the wording itself excludes ("someone ELSE who reports to...")
     # What the team shares (PeopleRanking.team_shared): `known` where a teammate saw it happen (meetings, chats: they
     # were there), else the teammate's first guesses (mail, contacts: they see neither, but guess the team's
@@ -122,7 +130,7 @@ def people_questions(spec: PeopleSpec, partners: Mapping[str, Party], ranking: P
     free = _best_free_recall(spec, private, known, ranking, org, policy, department)
     if free is not None:
         out.append(free)
-        follow_up = _follow_up(spec, free, ranking, private, policy)
+        follow_up = _follow_up(spec, free, ranking, private, org, policy)
         if follow_up is not None:
             out.append(follow_up)
     if policy.allow_multiple_choice and spec.choice_prompt:
@@ -151,7 +159,7 @@ def _known_ids(known: Sequence[Candidate]) -> frozenset[str]:
 def _free_recall(spec: PeopleSpec, scope: Scope, partners: Mapping[str, Party], known: Mapping[str, Party],
                  ranking: PeopleRanking, org: OrgKnowledge, policy: Policy, department: str | None
                  ) -> Question | None:
-    excluded = scope.excluded(ranking) | ranking.ids(*spec.ruled_out)
+    excluded = scope.excluded(ranking) | ranking.ids(*spec.ruled_out) | _colleagues(scope, {**partners, **known}, org)
     accepted = {k: p for k, p in partners.items() if k not in excluded}
     if not accepted:
         return None
@@ -159,7 +167,8 @@ def _free_recall(spec: PeopleSpec, scope: Scope, partners: Mapping[str, Party], 
     true_known = tuple(candidate_for_party(k, p, org) for k, p in known.items() if k not in excluded)
     # The insider skips whom the wording rules out and what earns nothing: neither dilutes their guesses.
     skipped = excluded | _known_ids(true_known)
-    g = score_people(ranking, accepted, skipped, policy.guesses_per_question, policy.max_bits_per_question)
+    g = score_people(ranking, accepted, skipped, policy.guesses_per_question, policy.max_bits_per_question,
+                     outsiders_only=scope is Scope.OUTSIDE_ORGANISATION)
     ease = _ease(spec.recall_per_person, len(accepted), scope)
     cands = tuple(candidate_for_party(k, p, org) for k, p in accepted.items())
     kind = f"{spec.source.value}.{spec.family}.{scope.value}"
@@ -172,8 +181,15 @@ def _free_recall(spec: PeopleSpec, scope: Scope, partners: Mapping[str, Party], 
     )
 
 
+def _colleagues(scope: Scope, parties: Mapping[str, Party], org: OrgKnowledge) -> frozenset[str]:
+    """Keys of the tenant's own people among `parties`, when the wording asks for someone from outside it."""
+    if scope is not Scope.OUTSIDE_ORGANISATION:
+        return frozenset()
+    return frozenset(k for k, p in parties.items() if not is_external(p, org.internal_domains))
+
+
 def _follow_up(spec: PeopleSpec, first: Question, ranking: PeopleRanking, partners: Mapping[str, Party],
-               policy: Policy) -> Question | None:
+               org: OrgKnowledge, policy: Policy) -> Question | None:
     """"One more" from the same accepted set, asked after the first was answered, right or wrong (a person
     already credited earns nothing again). Measured as if the impostor had had both questions'
     guesses on this set (their first tries were answered "wrong" or moved on, which tells them something),
@@ -181,9 +197,11 @@ def _follow_up(spec: PeopleSpec, first: Question, ranking: PeopleRanking, partne
     if len(first.accepted) < 2:
         return None
     scope = Scope(first.kind.rsplit(".", 1)[-1])
-    excluded = scope.excluded(ranking) | ranking.ids(*spec.ruled_out) | _known_ids(first.known)
+    excluded = (scope.excluded(ranking) | ranking.ids(*spec.ruled_out) | _known_ids(first.known)
+                | _colleagues(scope, partners, org))
     accepted = {c.key: partners[c.key] for c in first.accepted}
-    g = score_people(ranking, accepted, excluded, 2 * first.guesses, policy.max_bits_per_question)
+    g = score_people(ranking, accepted, excluded, 2 * first.guesses, policy.max_bits_per_question,
+                     outsiders_only=scope is Scope.OUTSIDE_ORGANISATION)
     head, _, scope_name = first.kind.rpartition(".")
     kind = f"{head}_again.{scope_name}"  # the scope stays the last part of every kind
     return replace(first, id=kind, kind=kind, bits=g.bits,
@@ -193,9 +211,9 @@ def _follow_up(spec: PeopleSpec, first: Question, ranking: PeopleRanking, partne
 
 
 def score_people(ranking: PeopleRanking, accepted: Mapping[str, Party], excluded: frozenset[str],
-                 guesses: int, cap: float) -> Guessability:
+                 guesses: int, cap: float, outsiders_only: bool = False) -> Guessability:
     ids = [p.person.id if p.person is not None else key for key, p in accepted.items()]
-    tiers = ranking.tiers(ids, excluded)
+    tiers = ranking.tiers(ids, excluded, outsiders_only)
     # The uniform floor runs over the organisation only: outsiders are one unguessable lump.
     inside = any(not i.startswith("ext:") for i in ids)
     return assess(tiers, guesses, cap, floor_tiers=tiers[:-1] if inside else None)
@@ -204,7 +222,8 @@ def score_people(ranking: PeopleRanking, accepted: Mapping[str, Party], excluded
 def _ease(per_person: float, count: int, scope: Scope) -> float:
     """Chance the genuine user names an accepted partner: better with more of them, worse when the
     wording makes them think past their own team."""
-    penalty = {Scope.ANYONE: 1.0, Scope.OUTSIDE_TEAM: 0.93, Scope.OUTSIDE_DEPARTMENT: 0.85}[scope]
+    penalty = {Scope.ANYONE: 1.0, Scope.OUTSIDE_TEAM: 0.93, Scope.OUTSIDE_DEPARTMENT: 0.85,
+               Scope.OUTSIDE_ORGANISATION: 0.85}[scope]
     return round(min(0.97, 1.0 - (1.0 - per_person) ** count) * penalty, 3)
 
 
