@@ -476,3 +476,27 @@ def test_someone_who_recognises_but_cannot_recall_is_asked_every_version_of_a_so
         step = session.answer(q.options[q.correct_option] if q.options else "no idea")
     assert [i for i in asked if "choice" in i] == ["chats.chatted.choice", "chats.chatted.choice#2",
                                                    "chats.chatted.choice#3"]
+
+
+def test_a_spare_multiple_choice_version_stands_in_for_those_whose_answer_was_named_earlier():
+    """The caller names, in free recall, the right answers of two multiple-choice versions. Each of the versions then
+    asked must still have a right answer not credited yet, so picking it proves something."""
+    others = tuple(b.person(f"u-x{i}", f"Given{chr(65 + i)}", f"Surname{chr(65 + i)}", "Analyst", "Operations",
+                            "Leeds") for i in range(24))  # enough decoys for every version
+    org = b.org(others=(*b.OTHERS, *others))
+    policy = Policy(sources=frozenset({Source.MEETINGS}), required_bits=17, multiple_choice_per_source=2)
+    clock = Clock()
+    session = VerificationSession(clock, seed="seed")
+    step = session.start(b.context(), org, policy, NO_RISK, 0)
+    choices = [q for q in session.plan() if q.form is Form.MULTIPLE_CHOICE]
+    named = iter(q.accepted[0].display for q in choices[:2])
+    asked = []
+    while not step.done:
+        q = session.asking
+        asked.append(q.id)
+        step = session.answer(q.options[q.correct_option] if q.options else next(named, "no idea"))
+    results = {t.question_id: t.result for t in step.decision.transcript}
+    picked = [i for i in asked if "choice" in i]
+    assert len(picked) == 2 and not {q.id for q in choices[:2]} & set(picked)
+    assert all(results[i] == "correct" for i in picked), results
+

@@ -17,7 +17,7 @@ from verification.guessability import Tier, assess_strongest
 from verification.names import tokens
 from verification.policy import Policy
 from verification.questions.model import AnswerType, Candidate, Question
-from verification.questions.people import CHOICE_VARIANTS, seeded_rng, variant_id
+from verification.questions.people import choice_versions, seeded_rng, variant_id
 from verification.questions.team import team_groups
 from verification.questions.things import choice_question, size_tiers, thing_question
 
@@ -106,7 +106,7 @@ def group_rankings(known: dict[str, Group], hints: set[str], accepted: set[str])
 def _multiple_choice(accepted: list[Group], known: dict[str, Group], hints: set[str], mine: set[str],
                      policy: Policy, seed: str) -> list[Question]:
     """One of the target's groups among groups of the same look (named like the department or not,
-    same size band) that the target is not in. Up to `CHOICE_VARIANTS` versions with different right
+    same size band) that the target is not in. Up to `choice_versions` versions with different right
     answers and no option in common."""
     rng = seeded_rng(seed, "groups")
     k = policy.multiple_choice_options
@@ -128,7 +128,7 @@ def _multiple_choice(accepted: list[Group], known: dict[str, Group], hints: set[
         out.append(choice_question(kind, Source.GROUPS, "Which one of these groups are you a member of?",
                                    AnswerType.GROUP, [_candidate(g) for g in options], index,
                                    [_look(g, hints) for g in options], 0.85, variant_id(kind, len(out))))
-        if len(out) == CHOICE_VARIANTS:
+        if len(out) == choice_versions(policy):
             break
     return out
 

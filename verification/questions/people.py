@@ -36,9 +36,18 @@ MAX_CONFUSERS = 100
 MAX_KNOWN = 200
 # Multiple-choice versions of one question, each with a different right answer and options no other version
 # shows: the session asks up to `Policy.multiple_choice_per_source` of them, skipping any whose answer was
-# already credited (a partner named earlier does not cost the form).
-CHOICE_VARIANTS = 3
+# already credited (a partner named earlier does not cost the form). Built with spares for that: the free-recall
+# question and its "one more" can credit two of the source's partners, and a version whose answer was one of them
+# proves nothing (the caller picks a true option for no bits).
+SPARE_CHOICE_VERSIONS = 2
+
+
 DRAWS_PER_DECOY = 64  # random draws from a big pool per decoy wanted, before walking the pool
+
+
+def choice_versions(policy: Policy) -> int:
+    """How many multiple-choice versions a source builds: what a session may ask, and the spares."""
+    return max(1, policy.multiple_choice_per_source) + SPARE_CHOICE_VERSIONS
 
 
 class Scope(StrEnum):
@@ -265,7 +274,7 @@ def _multiple_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapp
     the odd one out). Every decoy is FALSE by the wording: nobody in `true` (whom the target met, chatted with,
     heard from or saved in the window, huge meetings and team meetings included). The right answer is drawn from
     the least guessable tier that has enough decoys; never the manager, the team or anyone the team shares (a
-    teammate picks them first). Up to `CHOICE_VARIANTS` versions with different right answers and no option in
+    teammate picks them first). Up to `choice_versions` versions with different right answers and no option in
     common."""
     rng = seeded_rng(seed, spec.source.value + spec.family)
     k = policy.multiple_choice_options
@@ -280,7 +289,7 @@ def _multiple_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapp
         if len(decoys) == k - 1:
             out.append(_choice_question(spec, correct, decoys, ranking, org, rng, len(out)))
             shown.update(p.id for p in decoys)
-            if len(out) == CHOICE_VARIANTS:
+            if len(out) == choice_versions(policy):
                 break
     return out
 
