@@ -69,6 +69,10 @@ class Match:
     result: MatchResult
     reason: str
     keys: tuple[str, ...] = ()
+    # A bare first name for someone outside the organisation: the chance that one guess of a first name fits an
+    # accepted outsider as well as this one does (its share of people, times the outsiders accepted). The session
+    # credits what guessing it is worth when that beats partial credit; None otherwise.
+    hit_chance: float | None = None
 
 
 # "Don't know", said every way people say it on the phone: each phrase is matched as whole words on the normalised
@@ -344,15 +348,19 @@ def _judge_person(words: tuple[str, ...], accepted: Sequence[Candidate], confuse
         return Match(MatchResult.PARTIAL, "fits an accepted person and someone else", keys)
     if best[0] is Strength.FULL:
         return Match(MatchResult.CORRECT, "full name", keys)
-    verdict = _judge_bare_name(best[0], right)
-    return Match(verdict.result, verdict.reason, keys)
+    verdict = _judge_bare_name(best[0], right, sum(c.external for c in accepted))
+    return Match(verdict.result, verdict.reason, keys, verdict.hit_chance)
 
 
-def _judge_bare_name(strength: Strength, right: Sequence[Candidate]) -> Match:
-    """A first name or surname alone, fitting only accepted people among those the question knows."""
+def _judge_bare_name(strength: Strength, right: Sequence[Candidate], outsiders: int = 0) -> Match:
+    """A first name or surname alone, fitting only accepted people among those the question knows. `outsiders`:
+    how many accepted people are outside the organisation (any of them a bare first name could fit)."""
     part = "first name" if strength is Strength.GIVEN else "surname"
     if any(c.external for c in right):
-        return Match(MatchResult.PARTIAL, f"{part} alone, for someone outside the organisation")
+        shares = [c.given_share for c in right]
+        chance = outsiders * max(shares) if strength is Strength.GIVEN and min(shares) > 0 else None
+        return Match(MatchResult.PARTIAL, f"{part} alone, for someone outside the organisation",
+                     hit_chance=chance)
     counts = [c.given_count if strength is Strength.GIVEN else c.surname_count for c in right]
     if any(n == 0 for n in counts):  # tenant-wide counts unknown: judge among known people only
         return Match(MatchResult.CORRECT, f"{part} alone, unique among the people the question knows")

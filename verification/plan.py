@@ -22,7 +22,7 @@ from verification.context import Source
 from verification.questions.model import AnswerType, Candidate, Form, Question
 
 FORMAT = "plan/1"
-_DEFAULTS = (None, None, 0, 0, False)  # a candidate row's trailing fields when left out: given ... external
+_DEFAULTS = (None, None, 0, 0, False, 0.0)  # a candidate row's trailing fields when left out: given ... given_share
 
 
 def encode_plan(plan: Sequence[Question]) -> bytes:
@@ -57,12 +57,13 @@ def decode_plan(data: bytes) -> tuple[Question, ...]:
 
 
 def _row(c: Candidate) -> list[Any]:
-    row: list[Any] = [c.key, c.display, c.given, c.surname, c.given_count, c.surname_count, c.external]
+    row: list[Any] = [c.key, c.display, c.given, c.surname, c.given_count, c.surname_count, c.external, c.given_share]
     while len(row) > 2 and row[-1] == _DEFAULTS[len(row) - 3]:
         row.pop()
     return row
 
 
 def _candidate(row: list[Any]) -> Candidate:
-    key, display, given, surname, given_count, surname_count, external = (*row, *_DEFAULTS[len(row) - 2:])
-    return Candidate(str(key), str(display), given, surname, int(given_count), int(surname_count), bool(external))
+    key, display, given, surname, given_count, surname_count, external, share = (*row, *_DEFAULTS[len(row) - 2:])
+    return Candidate(str(key), str(display), given, surname, int(given_count), int(surname_count), bool(external),
+                     float(share))

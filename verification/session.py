@@ -44,6 +44,7 @@ from verification import factors as f
 from verification.clock import Clock
 from verification.context import OrgKnowledge, Source, UserContext
 from verification.factors import STRONG, Attestation, CodeCheck, Factor, Rule, SealedCode
+from verification.guessability import bits_for
 from verification.matching import MatchResult, is_bare_name, match_answer, with_full_name
 from verification.policy import Policy
 from verification.questions import AnswerType, Form, Question, generate_questions
@@ -398,7 +399,14 @@ class VerificationSession:
         credit = {MatchResult.CORRECT: 1.0, MatchResult.PARTIAL: s.policy.partial_credit}.get(result, 0.0)
         if credit:
             s.credited.extend(fresh)
-        return self._record(q, result, round(q.bits * credit, 2), reason)
+        earned = round(q.bits * credit, 2)
+        if result is MatchResult.PARTIAL and match.hit_chance:
+            # A bare first name for an outsider proves what guessing first names is worth (the tries the question's
+            # bits were measured with: a follow-up's impostor had spent the first question's too): a rare name more
+            # than half credit, a common one never more.
+            tries = q.guesses * (2 if q.follows else 1)
+            earned = max(earned, bits_for(tries * match.hit_chance, q.bits))
+        return self._record(q, result, earned, reason)
 
     def skip(self) -> Step:
         s = self._live()

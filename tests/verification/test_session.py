@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import replace
 from datetime import timedelta
@@ -500,3 +501,28 @@ def test_a_spare_multiple_choice_version_stands_in_for_those_whose_answer_was_na
     assert len(picked) == 2 and not {q.id for q in choices[:2]} & set(picked)
     assert all(results[i] == "correct" for i in picked), results
 
+
+CONTACTS_ONLY = Policy(sources=frozenset({Source.CONTACTS}), required_bits=8)
+
+
+def _first_name_alone_for_joan(org) -> float:
+    """Joan Clarke (outside the organisation) named by her first name alone, the surname not known: bits earned."""
+    session, step, _ = started(org=org, policy=CONTACTS_ONLY)
+    assert step.prompt.kind.startswith("contacts.saved.") and step.prompt.bits == 8
+    session.answer("Joan")
+    session.answer("I don't know their surname")
+    entry = session.transcript[-1]
+    assert entry.result == "partial"
+    return entry.bits_earned
+
+
+def test_a_rare_first_name_alone_for_an_outsider_earns_what_its_rarity_is_worth():
+    """One Joan in 400 people: two bare-name guesses hit one saved outsider about 1 time in 130 (7 bits), where half
+    credit gave 4."""
+    rare = _first_name_alone_for_joan(b.org(given_name_counts={**b.GIVEN_COUNTS, "joan": 3}))
+    assert rare == pytest.approx(-math.log2(2 * 1 * (3 + 1) / (1200 + 1)), abs=0.01)
+
+
+def test_a_common_first_name_alone_for_an_outsider_earns_no_more_than_half():
+    common = _first_name_alone_for_joan(b.org(given_name_counts={**b.GIVEN_COUNTS, "joan": 240}))
+    assert common == pytest.approx(8 * Policy().partial_credit, abs=0.01)

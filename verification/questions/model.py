@@ -26,7 +26,9 @@ class Candidate:
 
     `given_count`/`surname_count`: how many tenant members share that given name / surname (0 when
     unknown). A bare first name is full proof only when it points to one person tenant-wide; for an
-    `external` person (outside the tenant) it never is: the world is full of Joans."""
+    `external` person (outside the tenant) it never is: the world is full of Joans. `given_share`, for an external
+    person: how common their first name (with its nicknames) is among people at large, estimated from the tenant's
+    own names (0 when unknown); a bare first name then proves what guessing that name is worth."""
 
     key: str
     display: str
@@ -35,15 +37,18 @@ class Candidate:
     given_count: int = 0
     surname_count: int = 0
     external: bool = False
+    given_share: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "display": self.display, "given": self.given, "surname": self.surname,
-                "given_count": self.given_count, "surname_count": self.surname_count, "external": self.external}
+                "given_count": self.given_count, "surname_count": self.surname_count, "external": self.external,
+                "given_share": self.given_share}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Candidate:
         return cls(d["key"], d["display"], d.get("given"), d.get("surname"),
-                   int(d.get("given_count", 0)), int(d.get("surname_count", 0)), bool(d.get("external", False)))
+                   int(d.get("given_count", 0)), int(d.get("surname_count", 0)), bool(d.get("external", False)),
+                   float(d.get("given_share", 0.0)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,7 +107,23 @@ def candidate_for_party(key: str, party: Party, org: OrgKnowledge) -> Candidate:
     if party.person is not None:
         return candidate_for_person(party.person, org)
     given, surname = split_name(party.name)
-    return Candidate(key, party.name, given, surname, external=True)
+    return Candidate(key, party.name, given, surname, external=True, given_share=given_share(given, org))
+
+
+# No first name is taken to be rarer than this among people at large: a tenant of a few hundred has never met most
+# names, and the commonest ones run at 1 to 3 in 100 people of a country.
+RAREST_GIVEN_SHARE = 0.001
+
+
+def given_share(given: str | None, org: OrgKnowledge) -> float:
+    """How common a first name is among people at large, the tenant's own people taken as the sample: its holders and
+    those of the names the nicknames table links to it (a bare "Bill" fits every William), one added so a name the
+    tenant has never seen is not taken as unheard of. 0 when the tenant's names are unknown."""
+    first = tokens(given)[:1]
+    if not first or org.population <= 0 or not org.given_name_counts:
+        return 0.0
+    holders = sum(org.given_name_counts.get(form, 0) for form in name_forms(first[0]))
+    return min(1.0, max(RAREST_GIVEN_SHARE, (holders + 1) / (org.population + 1)))
 
 
 def split_name(name: str) -> tuple[str | None, str | None]:
