@@ -13,7 +13,8 @@ can come before the question). Told "I'm still working on your previous message"
 what that says: waits a moment and sends the message (or clicks the button) again, up to three times
 (`busy_replies` counts those replies); told a reset has not finished and to "reset again after 02:13", it keeps the
 caller on the line until then (at most 5 minutes). Only after that, or with no reply at all, is a verification
-stuck.
+stuck. `passwords_not_shown` (no target yet) counts resets that ended "This password was already reset ... Nothing
+more was done" for an agent who never saw the password: a kill after the reset was recorded and before its card.
 
 Counted at the end, from the replies, the audit log and Graph itself (each target's lastPasswordChangeDateTime):
 verifications, completed_or_ended_clearly (a decision, or a card that says why it ended), stuck (no clear end),
@@ -105,6 +106,7 @@ class Figures:
     aimed_kills: int = 0
     retries: int = 0
     busy_replies: int = 0  # "still working on your previous message" or "busy": the agent sent it again
+    passwords_not_shown: int = 0  # resets that ended "already reset" although this agent never saw the password
     titles: Counter[str] = field(default_factory=Counter)
 
 
@@ -385,7 +387,7 @@ async def _aimed_kill(bench: Bench, index: int) -> None:
 
 async def one_verification(bench: Bench, http: ClientSession, connector: Any, agent: Any, person: Any,
                            truth: Any, *, reset: bool = True) -> None:
-    from bench.teams_client import actions, kind_of, perfect_caller, prompt_of, title_of
+    from bench.teams_client import actions, kind_of, perfect_caller, prompt_of, texts, title_of
 
     def accept(activity: dict[str, Any]) -> bool:
         from bench.teams_client import cards_in
@@ -433,6 +435,8 @@ async def one_verification(bench: Bench, http: ClientSession, connector: Any, ag
             bench.figures.titles[title_of(shown)] += 1
             bench.figures.ended_clearly += 1
             bench.note(trail, "ended", title=title_of(shown))
+            if any("already reset" in line for line in texts(shown)):  # this agent never saw a password
+                bench.figures.passwords_not_shown += 1
             return
     bench.figures.stuck += 1
     trail.stuck = "no end after 16 cards"
@@ -635,7 +639,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "attempts_over_limit": over_limit(attempts, Policy().max_attempts_per_day),
         "burst_sessions": len(attempts),
         "audit_chain_ok": chain.ok, "kills": f.kills, "aimed_kills": f.aimed_kills, "retries": f.retries,
-        "busy_replies": f.busy_replies,
+        "busy_replies": f.busy_replies, "passwords_not_shown": f.passwords_not_shown,
         "passwords_changed": len(changed), "outcomes": dict(f.titles),
         "fault_rate": args.fault_rate, "latency_ms": args.latency_ms,
     }
