@@ -135,13 +135,17 @@ class ResetPasswordDialog(ComponentDialog):
             return await self._again(step, "The reset did not go through", ResetOutcome.FAILED, str(err),
                                      "Nothing was changed.")
         step.context.turn_state[ACCOUNT_CHANGED] = True
-        recorded = await settle(ResetOutcome.DONE, "success", change_at_next_sign_in=True)
         # The person first (their Teams, or one made for them), so the card can say when they could not be told.
         notice = await self._notify(step.context, actor, target_id, password.set_at, session_id, ResetOutcome.DONE)
         notified = notice is not Notice.NOT_REACHED
         ref = uuid.uuid4().hex[:12]
         delivered, card_id = await self._show(step.context, password, name, ref, not_told=not notified)
         del password
+        # Recorded done only once the card is sent: a turn killed before (telling the person takes Graph calls, so
+        # seconds) leaves the attempt claimed and unsettled, and once the claim expires it is recorded unknown and
+        # the agent can reset again with a password they see; recorded done first, the agent was told "already
+        # reset. Nothing more was done" with a password nobody saw.
+        recorded = await settle(ResetOutcome.DONE, "success", change_at_next_sign_in=True)
         if not delivered:
             await settle(ResetOutcome.UNKNOWN, "not_delivered", person_notified=notified)
             return await self._again(step, "The password could not be shown", ResetOutcome.UNKNOWN,

@@ -96,8 +96,10 @@ async def test_killed_right_after_graph_changed_the_password_it_is_recorded_unkn
     assert "being reset already" not in agent.text()
 
 
-async def test_killed_after_the_outcome_was_recorded_the_password_is_not_reset_twice(
+async def test_killed_before_the_password_card_the_agent_can_reset_again_and_gets_a_password(
         teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed while the person is told or the card is sent: the password changed but nobody saw it. The agent must
+    be able to reset again with a new one, never be told "already reset. Nothing more was done"."""
     await verified_and_confirming(teams, agent)
     confirm = agent.last_card()
 
@@ -107,11 +109,15 @@ async def test_killed_after_the_outcome_was_recorded_the_password_is_not_reset_t
     monkeypatch.setattr(reset_dialog.ResetPasswordDialog, "_show", killed_on_the_card)
     await click_killed(agent, "Yes, reset it")
     monkeypatch.undo()
+    await agent.click("Yes, reset it", card=confirm)  # at once: it has not finished as far as anyone knows
+    assert "A reset of this password has not finished" in agent.text()
     teams.clock.advance(seconds=CLAIM_EXPIRY.total_seconds())
-    await agent.click("Yes, reset it", card=confirm)
+    await agent.click("Yes, reset it")
 
-    assert teams.directory.resets == [ALAN.id]
-    assert "This password was already reset at 12:00 UTC" in agent.text()  # done: recorded before the card
+    assert teams.directory.resets == [ALAN.id, ALAN.id] and TEMPORARY_PASSWORD in agent.text()
+    assert "already reset" not in agent.text()
+    assert await reset_rows(teams) == [("started", 1), ("refused_busy", 1), ("unknown", 1), ("started", 2),
+                                       ("success", 2)]
 
 
 async def test_the_outcomes_record_failing_after_graph_changed_the_password_is_told_truthfully(
