@@ -112,6 +112,9 @@ GRAPH_REFUSALS = frozenset({"I can't read their Microsoft 365 data right now",
                             "Microsoft Graph can't be reached, try again in a minute"})
 BUSY = re.compile(r"\bbusy\b|try again in a few seconds", re.IGNORECASE)
 CANCELLED_NOTICE = "Previous verification cancelled"
+# dialogs/proof_dialog.py tells the agent the manager was asked, then asks the first (or next) question in the same
+# turn: a notice to read, not the turn's answer (it ended a quarter of the verifications at 50,000 people).
+MANAGER_ASKED = re.compile(r"^I've asked .+ (too|to confirm it's you)$")
 SAMPLE_S = 0.25
 MIN_OPEN = 10  # fewer verifications open at once than this, and memory per open verification is mostly noise
 BEGAN = time.perf_counter()
@@ -388,11 +391,17 @@ def chosen_value(card: dict[str, Any], target: Any) -> str | None:
 
 def first_card(activity: dict[str, Any]) -> bool:
     card = (cards_in(activity) or [{}])[0]
-    return kind_of(card) in ("question", "decision", "notice", "people_choice") and title_of(card) != CANCELLED_NOTICE
+    return kind_of(card) in ("question", "decision", "notice", "people_choice") and not passing_notice(card)
 
 
 def next_card_after_answer(activity: dict[str, Any]) -> bool:
-    return kind_of((cards_in(activity) or [{}])[0]) in ("question", "decision", "notice")
+    card = (cards_in(activity) or [{}])[0]
+    return kind_of(card) in ("question", "decision", "notice") and not passing_notice(card)
+
+
+def passing_notice(card: dict[str, Any]) -> bool:
+    """A notice sent on the way to the turn's real answer: a previous verification cancelled, the manager asked."""
+    return title_of(card) == CANCELLED_NOTICE or bool(MANAGER_ASKED.match(title_of(card)))
 
 
 def after_reset_click(activity: dict[str, Any]) -> bool:

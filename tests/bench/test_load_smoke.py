@@ -61,3 +61,16 @@ def test_graph_is_judged_on_its_own_time_not_on_the_latency_it_injected_on_purpo
     log.write_text("\n".join(lines + ["2026-12-07 INFO devtenant.access: GET /v1.0/users 200 900.0 ms (100.0 ms "
                                       "injected)"] * 5) + "\n")
     assert not load.graph_health(log, 0, cpu_s=1.0, run_s=10.0, latency_ms=100.0)["graph_fine"]
+
+
+def test_the_manager_asked_notice_is_read_on_the_way_to_the_question_not_taken_as_the_turns_answer() -> None:
+    def notice(title: str) -> dict[str, object]:
+        body = [{"type": "TextBlock", "text": title}, {"type": "TextBlock", "text": "."}]
+        return {"attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",
+                                 "content": {"type": "AdaptiveCard", "body": body}}]}
+
+    for passing in ("I've asked Cameron Byrne too", "I've asked Åse Jakobsen to confirm it's you",
+                    "Previous verification cancelled"):
+        assert not load.first_card(notice(passing)) and not load.next_card_after_answer(notice(passing))
+    assert load.first_card(notice("I can't search the directory right now"))
+    assert load.next_card_after_answer(notice("Verification expired"))
