@@ -440,8 +440,9 @@ class _Load:
     def _on_meetings(self, req: _Req, res: BatchResult) -> list[_Req]:
         events = mapping.values(res.body)
         self.events += events
-        for e in events:
-            self._saw(*mapping.meeting_addresses(e))
+        if self._resolving():
+            for e in events:
+                self._saw(*mapping.meeting_addresses(e))
         return self._next_page(req, res)
 
     def _on_groups(self, req: _Req, res: BatchResult) -> list[_Req]:
@@ -495,21 +496,24 @@ class _Load:
     def _on_chats(self, req: _Req, res: BatchResult) -> list[_Req]:
         chats = mapping.values(res.body)
         self.chats += chats
-        for c in chats:
-            self.new_ids.update(mapping.chat_member_ids(c))
+        if self._resolving():
+            for c in chats:
+                self.new_ids.update(mapping.chat_member_ids(c))
         return []  # the 50 most recent chats are enough: no paging
 
     def _on_contacts(self, req: _Req, res: BatchResult) -> list[_Req]:
         contacts = mapping.values(res.body)
         self.contacts += contacts
-        for c in contacts:
-            self._saw(*mapping.contact_addresses(c))
+        if self._resolving():
+            for c in contacts:
+                self._saw(*mapping.contact_addresses(c))
         return self._next_page(req, res)
 
     def _on_mail(self, req: _Req, res: BatchResult) -> list[_Req]:
         messages = mapping.values(res.body)
         self.messages += messages
-        self._saw(*(mapping.sender_address(m) for m in messages))
+        if self._resolving():
+            self._saw(*(mapping.sender_address(m) for m in messages))
         return self._next_page(req, res)
 
     def _on_roles(self, req: _Req, res: BatchResult) -> list[_Req]:
@@ -591,6 +595,11 @@ class _Load:
     def _saw(self, *addresses: str | None) -> None:
         self.new_addresses.update(a.lower() for a in addresses if a and "@" in a)
 
+    def _resolving(self) -> bool:
+        """Whether addresses and ids seen are worth noting for `_lookups`: not with the whole directory cached, where
+        nobody is looked up (at 50,000 people, every attendee's address lower-cased for nothing)."""
+        return not self._local_org_chart()
+
     def _known(self) -> tuple[Callable[[str], Person | None], Callable[[str], Person | None]]:
         """Lookups by (lower-cased) address and by id over every person this load knows: what it read, then
         the cached directory snapshot."""
@@ -649,9 +658,16 @@ class _Load:
         by_address, by_id = self._known()
         me = mapping.person(self.profile)
 
+        parties: dict[tuple[str | None, str | None], Party] = {}
+
         def party_of(name: str | None, address: str | None) -> Any:
-            who = by_address(address.lower()) if address else None
-            return Party(name or (who.display_name if who else address or ""), address, who)
+            # The same people come up in meeting after meeting and mail after mail: one (immutable) Party each.
+            party = parties.get((name, address))
+            if party is None:
+                who = by_address(address.lower()) if address else None
+                party = parties[name, address] = Party(name or (who.display_name if who else address or ""), address,
+                                                       who)
+            return party
 
         domains = self.facts.domains or ()
         federated_domains = {d.lower() for d, kind in domains if kind.lower() == "federated"}
