@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from devtenant.graph_api.throttling import throttles
-from tests.devtenant.graph_support import app_token, call, make_state, sdk_client, serve_graph
+from tests.devtenant.graph_support import app_token, call, sdk_client, serve_graph
+from tests.devtenant.graph_support import make_state as make_slow_state
 from tests.devtenant.tiny_org import ADA, ALAN, KATHERINE
 
 # msgraph's generated request builders (and kiota under them) warn about their own deprecated classes.
@@ -13,6 +14,12 @@ pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning:msgraph"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning:kiota_abstractions")]
 
 READ = ["AuditLog.Read.All", "Directory.Read.All"]
+
+
+def make_state():
+    """devtenant without the reports API's injected latency (1.5 s a request, test_slow_endpoints.py's business):
+    here it only made each of these tests wait seconds for nothing."""
+    return make_slow_state(endpoint_latency_ms=())
 
 
 async def test_sign_ins_filtered_by_user_and_date_come_newest_first_with_graphs_fields():
