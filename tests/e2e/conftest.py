@@ -85,31 +85,42 @@ def stop_process(proc: subprocess.Popen[Any], grace_s: float = 20) -> None:
 
 
 # --- the browser ----------------------------------------------------------------------------------------
-@contextmanager
-def loopback_browser(profile: Path, **options: Any) -> Iterator[tuple[Any, list[str]]]:
-    """A fresh headless Chromium (its own user-data-dir at `profile`) whose pages may reach loopback hosts only:
-    (Playwright BrowserContext, the outside URLs it tried and was refused). `options` go to Playwright's
-    launch_persistent_context (viewport, ignore_https_errors...)."""
-    from playwright.sync_api import Route, sync_playwright
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, launched once for a test module (launching it took seconds a test): each test
+    opens a fresh context of its own in it (`loopback_browser`), with no cookies, storage or cache of another's."""
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, **options)
-        blocked: list[str] = []
-
-        def only_loopback(route: Route) -> None:
-            if urlsplit(route.request.url).hostname in LOOPBACK:
-                route.continue_()
-            else:
-                blocked.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", only_loopback)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
-            yield context, blocked
+            yield browser
         finally:
-            context.close()
+            browser.close()
 
+
+@contextmanager
+def loopback_browser(chromium: Any, **options: Any) -> Iterator[tuple[Any, list[str]]]:
+    """A fresh browser context in `chromium` (the fixture) whose pages may reach loopback hosts only:
+    (Playwright BrowserContext, the outside URLs it tried and was refused). `options` go to Playwright's
+    new_context (viewport, ignore_https_errors...)."""
+    from playwright.sync_api import Route
+
+    context = chromium.new_context(**options)
+    blocked: list[str] = []
+
+    def only_loopback(route: Route) -> None:
+        if urlsplit(route.request.url).hostname in LOOPBACK:
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    try:
+        yield context, blocked
+    finally:
+        context.close()
 
 
 # --- what a person sees: screenshots and the accessibility scan -------------------------------------------

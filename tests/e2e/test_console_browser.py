@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -76,10 +75,10 @@ class Steps:
 
 
 @pytest.fixture
-def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Page, Steps]]:
-    """A fresh Chromium (its own user-data-dir) that may only reach loopback hosts."""
+def browser(chromium: Any, request: pytest.FixtureRequest) -> Iterator[tuple[Page, Steps]]:
+    """A fresh browser context (the module's Chromium) that may only reach loopback hosts."""
     started = time.monotonic()
-    with loopback_browser(tmp_path / "chromium-profile", viewport={"width": 1280, "height": 900},
+    with loopback_browser(chromium, viewport={"width": 1280, "height": 900},
                           # devtenant's certificate comes from its own throwaway CA (loopback only)
                           ignore_https_errors=True) as (context, blocked):
         context.set_default_timeout(TIMEOUT_MS)
@@ -87,7 +86,7 @@ def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Pa
         console_errors: list[str] = []
         page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
         steps = Steps(request.node.name.removeprefix("test_"), page)
-        steps.times["launch chromium"] = time.monotonic() - started
+        steps.times["open a browser context"] = time.monotonic() - started
         steps.last = time.monotonic()
         try:
             yield page, steps

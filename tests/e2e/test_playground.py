@@ -399,8 +399,9 @@ def running_playground(world: World, me: User, others: list[User], workdir: Path
 
 
 @pytest.fixture
-def chat(world: World, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Chat]:
-    """A Playground of its own (free port, fresh personal chat) on the world's app, and Chromium showing it."""
+def chat(world: World, chromium: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Chat]:
+    """A Playground of its own (free port, fresh personal chat) on the world's app, and a fresh browser context
+    (the module's Chromium) showing it."""
     timer = Timer()
     name = request.node.name.removeprefix("test_")
     shots = ARTIFACTS / name
@@ -412,13 +413,12 @@ def chat(world: World, tmp_path: Path, request: pytest.FixtureRequest) -> Iterat
         with running_playground(world, world.agent, users, tmp_path / "playground", f"a:watchword-e2e-{name}") \
                 as url:
             timer.lap("start the Playground")
-            with loopback_browser(tmp_path / "chromium-profile", viewport={"width": 1280, "height": 1000}) \
-                    as (context, blocked):
+            with loopback_browser(chromium, viewport={"width": 1280, "height": 1000}) as (context, blocked):
                 context.set_default_timeout(TIMEOUT_MS)
                 page = context.pages[0] if context.pages else context.new_page()
                 talk = Chat(page, shots, timer, browser=context, workdir=tmp_path)
                 talk.watch()
-                timer.lap("launch Chromium")
+                timer.lap("open a browser context")
                 page.goto(url)
                 talk.wait_for(0, "notice")  # the welcome (help) card on install
                 expect(page.locator(CARD).first).to_contain_text("verify")
