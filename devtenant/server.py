@@ -32,6 +32,7 @@ from devtenant.state import GRAPH_PERMISSIONS, AppRegistration, DevTenantConfig,
 from devtenant.tls import create_tls
 
 logger = logging.getLogger(__name__)
+STOP_GRACE_S = 1.0  # how long stopping waits for requests in flight
 
 _ROLE_DESCRIPTIONS = {
     "User Administrator": "Can manage all aspects of users and groups, including resetting passwords for "
@@ -113,8 +114,10 @@ async def start_devtenant(
         gc.freeze()
     state = build_state(config, org)
     tls = create_tls(host, ca_dir)
+    # Stopping waits at most a second for requests in flight (aiohttp's default is a minute): one sleeping through
+    # an injected latency (sign-in logs, 1.5 s or more) has nobody left to answer to.
     runner = web.AppRunner(build_app(state), access_log_class=_AccessLogger,
-                           access_log=logging.getLogger("devtenant.access"))
+                           access_log=logging.getLogger("devtenant.access"), shutdown_timeout=STOP_GRACE_S)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, ssl_context=tls.server_context)
