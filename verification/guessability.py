@@ -179,8 +179,11 @@ class PeopleRanking:
         """Every directory id in the named tiers (not the outsiders' party keys)."""
         found = self._memo.get("internal")
         if found is None:
-            found = self._memo["internal"] = frozenset(
-                i for _, ids in self.named for i in ids if not i.startswith("ext:"))
+            # The department's tiers (thousands of ids in a big tenant) are directory ids only: joined whole, in C.
+            department = (ids for label, ids in self.named if label in _DEPARTMENT_TIERS)
+            others = (i for label, ids in self.named if label not in _DEPARTMENT_TIERS for i in ids
+                      if not i.startswith("ext:"))
+            found = self._memo["internal"] = frozenset().union(*department, others)
         return found  # type: ignore[return-value]
 
     def rank_of(self, person_id: str | None) -> int:
