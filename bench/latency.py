@@ -16,7 +16,9 @@ one request per source, one after another, with the same client and token.
 The reports API allows 5 sign-in requests per 10 s per tenant and both readings ask for sign-ins, so
 verifications are paced (about one per 2 s per reading): a pause between repetitions, outside the
 measured time. The first verification fills the per-tenant caches (population, domains, role usage, group
-catalogue, a page of users); it is reported apart as `cold_*`, and the medians are over the others.
+catalogue, a page of users) and starts the background refresh (the whole directory, every group's size and small
+groups' members), which each later one waits for (`settle`); the first is reported apart as `cold_*`, and the
+medians are over the others.
 
 Prints figures, then one line of JSON: latency_ms, graph_round_trips, time_to_first_question_ms,
 naive_time_ms, naive_round_trips (and a few more).

@@ -110,3 +110,34 @@ async def test_a_persons_groups_beyond_the_catalogues_first_page_are_sized_in_th
     assert any(g.id not in catalogue for g in warm.context.groups)
     assert all(g.member_count is not None for g in warm.context.groups)
     assert warm.context.groups == cold.context.groups  # the same sizes and small groups' members either way
+
+
+async def test_a_refresh_still_reading_when_the_next_is_due_is_not_joined_by_a_second(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    """A 50,000-person tenant's refresh (500 pages of people, every group sized at a budget-sparing pace) can outlast
+    REFRESH_AFTER_S: a verification then must not start another beside it, doubling the background reads."""
+    dt = make_tenant(generated=True, seed=2, users=300)
+    tenant = dt.ready["tenant_id"]
+    moment = [0.0]
+    read: list[str] = []
+
+    class Calls:
+        def graph_call(self, source: str, status: str) -> None:
+            read.append(source)
+
+    settings = Settings().with_devtenant(dt.ready)
+    tokens = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
+                         client_secret=settings.client_secret.get_secret_value(), ca_file=settings.ca_file)
+    http = build_http_client(settings.ca_file)
+    loader = ContextLoader(tokens=tokens, http=http, graph_url=settings.graph_url,
+                           clock=lambda: dt.running.state.org.now, monotonic=lambda: moment[0], calls=Calls())
+    try:
+        loader.tenant_facts.refresh_soon(tenant)
+        moment[0] += REFRESH_AFTER_S + 1  # due again while the first is still on its way
+        loader.tenant_facts.refresh_soon(tenant)
+        await loader.settle()
+    finally:
+        await loader.aclose()
+        await http.aclose()
+        tokens.close()
+    assert read.count("domains") == 1
