@@ -6,13 +6,17 @@ fills only this pool and cannot starve what else runs in threads (the Agents SDK
 store). Every call has a timeout: msal's HTTP requests (`HTTP_TIMEOUT_S`) and the whole acquisition
 (`TOKEN_TIMEOUT_S`, which raises TokenError "timeout"). msal caches tokens in each application object
 and only goes to the network when the cached token is close to expiry, which is the "refresh before
-expiry" we need.
+expiry" we need. The last token per tenant is also held here, in memory, until TOKEN_REUSE_MARGIN_S before it
+expires: every $batch asks for one, and reaching msal's cache takes a hop to a worker thread, which waits for a
+CPU on a busy machine while the verification's first request could already be on its way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +32,7 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 HTTP_TIMEOUT_S = 10.0  # each request msal makes (discovery, token)
 TOKEN_TIMEOUT_S = 15.0  # one whole acquisition, queueing for a thread included
 TOKEN_THREADS = 4  # the identity platform's own pool: hung calls block at most these threads
+TOKEN_REUSE_MARGIN_S = 300.0  # a held token is asked of msal again this long before it expires
 
 
 class TokenError(Exception):
@@ -62,7 +67,10 @@ class AppToken:
 class TokenSource:
     """Client-credential tokens from the identity platform at `login_url`, one msal app per tenant."""
 
-    def __init__(self, *, login_url: str, client_id: str, client_secret: str, ca_file: Path | None):
+    def __init__(self, *, login_url: str, client_id: str, client_secret: str, ca_file: Path | None,
+                 monotonic: Callable[[], float] = time.monotonic):
+        self._monotonic = monotonic
+        self._held: dict[str, tuple[AppToken, float]] = {}  # tenant -> its last token, reused until this moment
         self._login_url = login_url.rstrip("/")
         self._client_id = client_id
         self._client_secret = client_secret
@@ -110,11 +118,17 @@ class TokenSource:
         return AppToken(token, int(result.get("expires_in", 0)), claims)
 
     async def token(self, tenant_id: str, *, fresh: bool = False) -> AppToken:
-        """A token for the tenant (msal's cached one unless `fresh`), within TOKEN_TIMEOUT_S."""
+        """A token for the tenant (the one held, else msal's cached one, unless `fresh`), within TOKEN_TIMEOUT_S."""
+        asked_at = self._monotonic()
+        held = self._held.pop(tenant_id, None) if fresh else self._held.get(tenant_id)  # fresh: msal's app goes too
+        if held is not None and not fresh and asked_at < held[1]:
+            return held[0]
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self._pool, self._acquire, tenant_id, fresh),
-                                          TOKEN_TIMEOUT_S)
+            token = await asyncio.wait_for(loop.run_in_executor(self._pool, self._acquire, tenant_id, fresh),
+                                           TOKEN_TIMEOUT_S)
+            self._held[tenant_id] = (token, asked_at + token.expires_in - TOKEN_REUSE_MARGIN_S)
+            return token
         except TimeoutError:
             raise TokenError(tenant_id, "unreachable", f"no answer from the identity platform within "
                              f"{TOKEN_TIMEOUT_S:.0f} s") from None

@@ -15,6 +15,7 @@ from graph.client import build_http_client
 from graph.context_loader import _cause_of_item
 from graph.directory import GraphUnavailable, Unavailability
 from graph.limits import SlidingWindowLimiter, TtlCache
+from graph.tokens import TOKEN_REUSE_MARGIN_S, TokenSource
 from graph.urls import odata_string, relative_link, relative_url
 from settings import Settings
 from tests.devtenant.helpers import ThreadedDevTenant
@@ -121,3 +122,28 @@ async def test_a_graph_connection_idle_for_half_a_minute_is_reused_not_opened_ag
         await http.aclose()
     assert first.status_code == second.status_code == 401  # no token: the connection is what counts here
     assert second.extensions["network_stream"] is first.extensions["network_stream"]
+
+
+async def test_a_token_is_reused_from_memory_until_minutes_before_it_expires(
+        tiny: ThreadedDevTenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every $batch asks for a token: msal's own cache is behind a worker thread, a hop that waits for a CPU on a busy
+    machine before the first question's request can leave."""
+    settings = Settings().with_devtenant(tiny.ready)
+    moment = [0.0]
+    source = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
+                         client_secret=settings.client_secret.get_secret_value(), ca_file=settings.ca_file,
+                         monotonic=lambda: moment[0])
+    asked: list[bool] = []
+    acquire = source._acquire
+    monkeypatch.setattr(source, "_acquire", lambda tenant, fresh=False: asked.append(fresh) or acquire(tenant, fresh))
+    tenant = tiny.ready["tenant_id"]
+    try:
+        first = await source.token(tenant)
+        assert await source.token(tenant) is first and asked == [False]
+        moment[0] += first.expires_in - TOKEN_REUSE_MARGIN_S + 1  # close to expiry: msal is asked again
+        await source.token(tenant)
+        assert asked == [False, False]
+        await source.token(tenant, fresh=True)  # after consent: never the held one
+        assert asked == [False, False, True]
+    finally:
+        source.close()
