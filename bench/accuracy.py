@@ -19,6 +19,12 @@ with the default `Policy` then questions simulated callers (bench/callers.py):
   (title, department, manager, cross-team collaborators first), and replay (a day's worth of calls, spreading
   guesses, learning whatever the cards show: nothing about single answers).
 
+Self-service ("reset my password" in the person's own chat) is started for every ordinary target as the dialog
+starts it (its policy, and the manager only when the product could ask them in Teams: they have a chat with
+Watchword, or the tenant lets Watchword install itself for them, read through the product's own token) and played by
+the same forgetful employee, their manager confirming with --manager-confirms; the figures say how many it could ask
+anything at all (also as in a tenant without the install permission) and how many it verified.
+
 Each context is loaded once and reused by every caller. Targets are people (service accounts excluded);
 privileged ones are refused before any question and counted apart (thin data is a genuine failure of the
 questions-only path, and impostors are not played where questions alone are refused).
@@ -67,11 +73,12 @@ from bench.callers import (
 )
 from bench.truth import ACCEPTED, BIG_MEETING_SALIENCE, GroundTruth
 from devtenant.generate import generate_org
+from devtenant.graph_api.teamwork import teamwork
 from devtenant.graph_api.throttling import SlidingWindow, throttles
 from devtenant.model import Org
 from devtenant.server import RunningDevTenant, running_devtenant
 from devtenant.state import DevTenantConfig
-from dialogs.self_service_dialog import self_service_policy
+from dialogs.self_service_dialog import self_service_factors, self_service_policy
 from graph.client import build_http_client
 from graph.directory import DirectoryError, GraphUnavailable, LoadedContext
 from graph.graph_directory import GraphDirectory
@@ -146,6 +153,21 @@ class Noise:
                 "big_meeting_colleague_salience": BIG_MEETING_SALIENCE}
 
 
+@dataclass(frozen=True)
+class TeamsReach:
+    """Whom Watchword can ask in Teams, as the product decides it (`ProactiveMessenger.can_ask_manager`): people with a
+    chat with Watchword (in devtenant, the helpdesk group, who have it installed), and anyone else when the tenant
+    granted the optional TeamsAppInstallation.ReadWriteSelfForUser.All (`GraphDirectory.may_install_app`, through
+    the product's token)."""
+
+    with_chat: frozenset[str] = frozenset()  # lower-case user ids
+    may_install: bool = False
+
+    def can_ask(self, user_id: str, *, install: bool = True) -> bool:
+        """`install` False: as in a tenant that withheld the optional permission."""
+        return user_id.lower() in self.with_chat or (install and self.may_install)
+
+
 @dataclass
 class LoadReport:
     contexts: dict[str, LoadedContext] = field(default_factory=dict)
@@ -158,6 +180,7 @@ class LoadReport:
     unavailable: Counter[str] = field(default_factory=Counter)  # source -> contexts
     seconds: float = 0.0
     throttle: str = ""
+    teams: TeamsReach = field(default_factory=TeamsReach)
 
 
 @dataclass
@@ -191,6 +214,9 @@ class Tally:
     genuine_questions_only: list[bool] = field(default_factory=list)
     questions_only_asked: list[int] = field(default_factory=list)
     self_service: list[bool] = field(default_factory=list)  # reachable (not refused up front) per ordinary user
+    # The same in a tenant that did not grant the optional install permission (managers with a chat only).
+    self_service_no_install: list[bool] = field(default_factory=list)
+    self_service_verified: list[bool] = field(default_factory=list)  # the genuine employee, per ordinary user
     slack: list[tuple[float, bool]] = field(default_factory=list)  # (capacity - required, verified) per session
     by_misses: Counter[tuple[int, bool]] = field(default_factory=Counter)  # (questions not right, verified)
     agreement: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, both/product_only/truth_only)
@@ -291,6 +317,8 @@ async def _load_all(org: Org, targets: list[str], args: argparse.Namespace) -> L
         http = build_http_client(settings.ca_file)
         directory = GraphDirectory(tokens, http, settings.graph_url, settings.client_id, clock=lambda: NOW)
         report.throttle = _sign_in_throttle(dt, directory, args.sign_ins)
+        report.teams = TeamsReach(frozenset(u.lower() for u in teamwork(dt.state).installed),
+                                  await directory.may_install_app(settings.tenant_id))
         gate = asyncio.Semaphore(max(1, args.concurrency))
         started = time.perf_counter()
 
@@ -354,13 +382,13 @@ def simulate(truth: GroundTruth, loads: LoadReport, targets: list[str], policy: 
     for uid in targets:
         loaded = loads.contexts.get(uid)
         if loaded is not None:
-            _simulate_target(uid, loaded, truth, policy, noise, args, tally)
+            _simulate_target(uid, loaded, truth, policy, noise, args, tally, loads.teams)
     tally.seconds = time.perf_counter() - started
     return tally
 
 
 def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy: Policy, noise: Noise,
-                     args: argparse.Namespace, tally: Tally) -> None:
+                     args: argparse.Namespace, tally: Tally, teams: TeamsReach) -> None:
     context, org = loaded.context, loaded.org
     risk = assess_risk(context, policy)
     tag = f"{args.seed}:{uid}"
@@ -406,8 +434,23 @@ def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy
         decision = converse(session, step, genuine_caller("genuine-questions"), now, SECONDS_PER_ANSWER)
         tally.genuine_questions_only.append(decision.verified)
         tally.questions_only_asked.append(decision.questions_asked)
-    # Self-service from their own Teams: can it ask anything at all (as the dialog starts it)?
-    tally.self_service.append(self_service_reachable(context, org, policy, risk, f"{tag}:self-service"))
+    # Self-service from their own Teams, as the dialog starts it: can it ask anything at all, and does the person get
+    # through (their manager, asked when the questions fall short, confirms as at the helpdesk)?
+    manager_id = context.manager.id if context.manager is not None else ""
+    tally.self_service_no_install.append(self_service_reachable(
+        context, org, policy, risk, f"{tag}:self-service", teams.can_ask(manager_id, install=False)))
+    now = [context.fetched_at]
+    session, step = start_self_service(context, org, policy, risk, f"{tag}:self-service", teams.can_ask(manager_id),
+                                       lambda: now[0])
+    reached = _reachable(step)
+    tally.self_service.append(reached)
+    own = random.Random(f"{tag}:self-service-manager")  # the helpdesk sessions' draws stay as they were
+
+    def confirms() -> Attestation:
+        return Attestation.CONFIRMED if own.random() < args.manager_confirms else Attestation.UNSURE
+
+    tally.self_service_verified.append(reached and converse(
+        session, step, genuine_caller("self-service"), now, SECONDS_PER_ANSWER, manager=confirms).verified)
 
     # The genuine employee with the code in their own Teams (the usual case: they have a chat with Watchword).
     session, step, now = start("genuine", factors)
@@ -496,17 +539,26 @@ def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy
         tally.replay.append(passed)
 
 
+def start_self_service(context: UserContext, org: OrgKnowledge, policy: Policy, risk: RiskAssessment, seed: str,
+                       manager_askable: bool, clock: Callable[[], datetime]) -> tuple[VerificationSession, Step]:
+    """"Reset my password" in the person's own chat, started as dialogs/self_service_dialog.py starts it: the
+    self-service policy (never the code: a stolen Teams session would see it), and their manager as a factor when
+    the dialog's `self_service_factors` says so (`manager_askable`: `TeamsReach.can_ask`, as the product's
+    `can_ask_manager` decides)."""
+    available = self_service_factors(context.manager, context.profile.id, manager_askable)
+    session = VerificationSession(clock, seed=seed)
+    return session, session.start(context, org, self_service_policy(policy), risk, 0, available)
+
+
 def self_service_reachable(context: UserContext, org: OrgKnowledge, policy: Policy, risk: RiskAssessment,
-                           seed: str) -> bool:
-    """Whether "reset my password" in the person's own chat asks anything at all instead of refusing up front,
-    started as dialogs/self_service_dialog.py starts it: the self-service policy (never the code: a stolen Teams
-    session would see it), and their manager as a factor when they have one who is not themselves. The one
+                           seed: str, manager_askable: bool) -> bool:
+    """Whether self-service (`start_self_service`) asks anything at all instead of refusing up front. The one
     definition of the figure for bench.accuracy and bench.factors."""
-    manager = context.manager
-    available = (frozenset({Factor.MANAGER}) if manager is not None and manager.id.lower() != context.profile.id.lower()
-                 else frozenset())
-    session = VerificationSession(lambda: context.fetched_at, seed=seed)
-    first = session.start(context, org, self_service_policy(policy), risk, 0, available)
+    _, first = start_self_service(context, org, policy, risk, seed, manager_askable, lambda: context.fetched_at)
+    return _reachable(first)
+
+
+def _reachable(first: Step) -> bool:
     return first.decision is None or first.decision.outcome not in REFUSALS
 
 
@@ -740,7 +792,7 @@ def _figures(args: argparse.Namespace, truth: GroundTruth, loads: LoadReport, ta
     figures["genuine_questions_only_sessions"] = len(q_only)
     figures["median_questions_genuine_questions_only"] = (statistics.median(tally.questions_only_asked)
                                                           if tally.questions_only_asked else None)
-    figures["self_service_reachable_rate"] = round(_rate(sum(tally.self_service), len(tally.self_service)), 4)
+    figures.update(_self_service_figures([tally]))
     figures["targets_met"] = {key: _met(figures[key], *TARGETS[key]) for key in TARGETS}
     return figures
 
@@ -764,8 +816,7 @@ def _summary(runs: dict[int, tuple[dict[str, Any], Tally]], noise: Noise, args: 
     out["median_questions_genuine"] = statistics.median(asked) if asked else None
     q_asked = [n for t in tallies for n in t.questions_only_asked]
     out["median_questions_genuine_questions_only"] = statistics.median(q_asked) if q_asked else None
-    reach = [ok for t in tallies for ok in t.self_service]
-    out["self_service_reachable_rate"] = round(_rate(sum(reach), len(reach)), 4)
+    out.update(_self_service_figures(tallies))
     for kind in IMPOSTORS:
         results = [ok for t in tallies for ok in getattr(t, kind)]
         out[f"{kind}_impostor_pass_rate"] = _rate(sum(results), len(results))
@@ -797,6 +848,19 @@ def _summary(runs: dict[int, tuple[dict[str, Any], Tally]], noise: Noise, args: 
     return out
 
 
+def _self_service_figures(tallies: Sequence[Tally]) -> dict[str, float]:
+    """Of ordinary users (not refused at the helpdesk before any question): self-service asks them anything (with the
+    tenant's consent as devtenant gives it, the optional install permission granted; and without that permission),
+    and verifies the genuine employee."""
+    def rate(name: str) -> float:
+        values = [ok for t in tallies for ok in getattr(t, name)]
+        return round(_rate(sum(values), len(values)), 4)
+
+    return {"self_service_reachable_rate": rate("self_service"),
+            "self_service_reachable_rate_without_install_permission": rate("self_service_no_install"),
+            "self_service_genuine_pass_rate": rate("self_service_verified")}
+
+
 def _print_summary(f: dict[str, Any]) -> None:
     print("\n=== bench.accuracy summary (all organisation sizes) ===")
     sizes = [k.rsplit("_", 1)[1] for k in f if k.startswith("genuine_pass_rate_") and k.rsplit("_", 1)[1].isdigit()
@@ -807,7 +871,10 @@ def _print_summary(f: dict[str, Any]) -> None:
               f"{f[f'genuine_pass_rate_questions_only_{n}']:.3f} with questions only")
     print(f"  thin data {f['genuine_pass_rate_thin_data']} ({f['genuine_targets_thin_data']} targets); median "
           f"questions {f['median_questions_genuine']} with the code, {f['median_questions_genuine_questions_only']} "
-          f"questions only; self-service reachable {f['self_service_reachable_rate']:.3f}")
+          f"questions only")
+    print(f"  self-service: reachable {f['self_service_reachable_rate']:.3f} (managers asked by installing Watchword "
+          f"for them; {f['self_service_reachable_rate_without_install_permission']:.3f} where the tenant did not grant "
+          f"that), genuine employee verified {f['self_service_genuine_pass_rate']:.3f}")
     for kind in IMPOSTORS:
         print(f"  {kind:9} impostor: {f[f'{kind}_impostor_passes']} passes in {f[f'{kind}_impostor_attempts']} "
               f"{'campaigns' if kind == 'replay' else 'attempts'} = {f[f'{kind}_impostor_pass_rate']:.5f}, "

@@ -32,7 +32,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bench.accuracy import NOW, REFUSALS, SECONDS_PER_ANSWER, _load_all, _rate, self_service_reachable, upper_bound_95
+from bench.accuracy import (
+    NOW,
+    REFUSALS,
+    SECONDS_PER_ANSWER,
+    TeamsReach,
+    _load_all,
+    _rate,
+    self_service_reachable,
+    upper_bound_95,
+)
 from bench.callers import Caller, GenuineCaller, InformedImpostor
 from bench.truth import GroundTruth
 from devtenant.generate import generate_org
@@ -85,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for uid in targets:
         loaded = loads.contexts.get(uid)
         if loaded is not None:
-            refused += _target(uid, loaded, truth, policy, args, runs, reachable)
+            refused += _target(uid, loaded, truth, policy, args, runs, reachable, loads.teams)
     matches, near = _code_guesses(args.code_guesses, args.seed)
     figures = _figures(args, runs, reachable, refused, matches, near, time.perf_counter() - started)
     _print(figures)
@@ -94,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy: Policy, args: argparse.Namespace,
-            runs: dict[str, list[Decision]], reachable: dict[str, int]) -> bool:
+            runs: dict[str, list[Decision]], reachable: dict[str, int], teams: TeamsReach) -> bool:
     """Every run for one target; True when it was refused up front (and nothing else was run)."""
     context, knowledge = loaded.context, loaded.org
     risk = assess_risk(context, policy)
@@ -133,7 +142,8 @@ def _target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy: Policy,
                                        read_code=lambda c: f"{guesser.randrange(10 ** 6):06d}"))
     # Self-service: can it ask anything at all?
     reachable["people"] += 1
-    reachable["now"] += self_service_reachable(context, knowledge, policy, risk, f"{args.seed}:{uid}:self")
+    reachable["now"] += self_service_reachable(context, knowledge, policy, risk, f"{args.seed}:{uid}:self",
+                                               teams.can_ask(context.manager.id if context.manager else ""))
     old = replace(policy, required_bits=policy.required_bits + 8, max_wrong=1, allow_multiple_choice=False,
                   possession_code=False)
     s, step, _ = session("self_before", frozenset(), old)

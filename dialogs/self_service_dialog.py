@@ -80,6 +80,14 @@ def self_service_policy(policy: Policy) -> Policy:
 SELF_SERVICE_EXTRA_BITS = 8.0
 
 
+def self_service_factors(manager: Person | None, requester_id: str, manager_askable: bool) -> frozenset[Factor]:
+    """The strong factors self-service can ask (never the code): the manager, when the person has one who is not
+    themselves and whom Watchword can ask in Teams (`Messenger.can_ask_manager`)."""
+    if manager is None or manager.id.lower() == requester_id.lower() or not manager_askable:
+        return frozenset()
+    return frozenset({Factor.MANAGER})
+
+
 async def can_self_serve(records: VerificationRecords, tenant_id: str, user_id: str) -> bool:
     """Whether to offer self-service to this person at all: on for the tenant, and they are someone Watchword may
     reset (in scope, not an administrator, not on-premises) and not locked out."""
@@ -185,10 +193,8 @@ class SelfServiceDialog(ComponentDialog):
             return None
         policy = self_service_policy(await self._records.policy_for(actor.tenant_id))
         manager = loaded.context.manager
-        available: frozenset[Factor] = frozenset()
-        if manager is not None and manager.id.lower() != actor.user_id.lower() \
-                and await self._messenger.can_ask_manager(actor.tenant_id, manager.id):
-            available = frozenset({Factor.MANAGER})
+        askable = manager is not None and await self._messenger.can_ask_manager(actor.tenant_id, manager.id)
+        available = self_service_factors(manager, actor.user_id, askable)
         started = await self._sessions.begin(step.context, loaded, policy, actor=actor, target_id=actor.user_id,
                                              self_service=True, available=available)
         return started, policy, manager, available
