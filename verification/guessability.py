@@ -126,6 +126,7 @@ DEPT_CLOSE = "department, same office and similar title"
 DEPT_NEAR = "department, same office or similar title"
 DEPT_REST = "rest of the department"
 TEAM_PARTNERS = "people the team meets or chats with together"
+COLLABORATORS = "people in the target's small Microsoft 365 groups (projects: the directory, LinkedIn)"
 IMMEDIATE_TEAM = (MANAGER, TEAMMATES, DIRECT_REPORTS, SKIP_LEVEL)
 DEPARTMENT = (*IMMEDIATE_TEAM, DEPT_CLOSE, DEPT_NEAR, DEPT_REST)
 _DEPARTMENT_TIERS = frozenset({DEPT_CLOSE, DEPT_NEAR, DEPT_REST})
@@ -252,19 +253,40 @@ class PeopleRanking:
         return out
 
 
+def tier_orders(tiers: list[Tier]) -> list[list[Tier]]:
+    """`tiers` (from `PeopleRanking.tiers`) in the order of each insider we score against: the teammate's (the team's
+    partners, then the collaborators) and, when the target has collaborators, the LinkedIn reader's (the
+    collaborators first). The tiers are disjoint, so moving one is exact."""
+    labels = [t.label for t in tiers]
+    if COLLABORATORS not in labels or TEAM_PARTNERS not in labels:
+        return [tiers]
+    projects = tiers[labels.index(COLLABORATORS)]
+    linkedin = [t for t in tiers if t is not projects]
+    linkedin.insert(labels.index(TEAM_PARTNERS), projects)
+    return [tiers, linkedin]
+
+
 def _internal_count(ids: frozenset[str]) -> int:
     """Directory ids among `ids` (outsiders' party keys start "ext:")."""
     return len(ids) - sum(1 for i in ids if i.startswith("ext:"))
 
 
-def with_team_partners(ranking: PeopleRanking, shared: frozenset[str]) -> PeopleRanking:
-    """The ranking of the stronger insider, a teammate: right after the team itself, the people the team meets or
-    chats with together (`shared`, party keys, outsiders too), whom a teammate guesses before the department."""
+def with_team_partners(ranking: PeopleRanking, shared: frozenset[str],
+                       collaborators: frozenset[str] = frozenset()) -> PeopleRanking:
+    """The ranking of the stronger insiders: right after the team itself, the people the team meets or chats with
+    together (`shared`, party keys, outsiders too), whom a teammate guesses before the department; then the target's
+    collaborators across teams (`collaborators`, directory ids: verification/questions/team.py), whom someone who
+    read their LinkedIn profile or looked their projects up in the directory guesses first. One ranking for both, so
+    each is credited for what it knows (the teammate wastes nothing on the collaborators after their own partners,
+    nor the LinkedIn reader on the team's partners, in the usual case where the two overlap)."""
     named: list[tuple[str, frozenset[str]]] = [(label, ids) for label, ids in ranking.named if label in IMMEDIATE_TEAM]
     seen = frozenset().union(*(ids for _, ids in named)) | {ranking.target_id}
     partners = shared - seen
     named.append((TEAM_PARTNERS, partners))
-    named += [(label, ids - partners) for label, ids in ranking.named if label not in IMMEDIATE_TEAM]
+    projects = collaborators - seen - partners
+    if projects:
+        named.append((COLLABORATORS, projects))
+    named += [(label, ids - partners - projects) for label, ids in ranking.named if label not in IMMEDIATE_TEAM]
     return replace(ranking, named=tuple(named), team_shared=shared)
 
 

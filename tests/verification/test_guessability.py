@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from tests.verification import builders as b
-from verification import Policy, generate_questions
+from verification import Group, GroupKind, Policy, generate_questions
 from verification.guessability import Tier, assess, assess_choice, p_hit_ranked, p_hit_uniform, rank_people
 
 
@@ -196,3 +197,22 @@ def test_saved_colleague_outside_the_team_makes_a_contacts_multiple_choice():
     choice = next(q for q in qs if q.kind == "contacts.saved.choice")
     assert choice.options[choice.correct_option] == b.TIM.display_name
     assert not [q for q in generate_questions(b.context(), b.org(), Policy(), "s") if q.kind == "contacts.saved.choice"]
+
+
+def _mail_from_radia_bits(*groups: Group) -> list[float]:
+    """Bits of the free-recall mail questions when Alan's only mail outside the team is from Radia (Sales)."""
+    mail = (b.MailMessage(b.party(b.RADIA), b.NOW - timedelta(hours=30)),)
+    found = questions(mail=mail, groups=(*b.context().groups, *groups))
+    return [q.bits for q in found.values() if q.source.value == "mail" and q.form.value == "free_recall"
+            and b.RADIA.id in {c.key for c in q.accepted}]
+
+
+def test_a_project_co_member_is_what_a_linkedin_impostor_guesses_first():
+    """Title, department, manager and cross-team collaborators (a project's working group, visible in the directory
+    and on LinkedIn): Radia, in Alan's two-colleague project, is worth what the team's own partners are, nothing."""
+    assert min(_mail_from_radia_bits()) >= 5.0
+    project = Group("g-apollo", "Project Apollo", GroupKind.MICROSOFT_365, 3,
+                    member_ids=frozenset({b.ALAN.id, b.RADIA.id, b.VINT.id}))
+    assert max(_mail_from_radia_bits(project), default=0.0) < 1.0
+    big_list = replace(project, id="g-sales-dl", name="Sales and friends", kind=GroupKind.DISTRIBUTION)
+    assert min(_mail_from_radia_bits(big_list)) >= 5.0  # a mailing list says nothing about who works together

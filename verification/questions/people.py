@@ -24,6 +24,7 @@ from verification.guessability import (
     PeopleRanking,
     assess,
     assess_choice,
+    tier_orders,
 )
 from verification.names import name_forms, normalize, tokens
 from verification.people import is_external
@@ -241,7 +242,9 @@ def score_people(ranking: PeopleRanking, accepted: Mapping[str, Party], excluded
     tiers = ranking.tiers(ids, excluded, outsiders_only)
     # The uniform floor runs over the organisation only: outsiders are one unguessable lump.
     inside = any(not i.startswith("ext:") for i in ids)
-    return assess(tiers, guesses, cap, floor_tiers=tiers[:-1] if inside else None)
+    # Against the stronger of the teammate and the LinkedIn reader, who walk the same tiers in different orders.
+    return max((assess(order, guesses, cap, floor_tiers=tiers[:-1] if inside else None)
+                for order in tier_orders(tiers)), key=lambda g: g.p_hit)
 
 
 def _ease(per_person: float, count: int, scope: Scope) -> float:

@@ -12,7 +12,7 @@ never credited, but naming one is not wrong either (`Question.known`).
 
 from __future__ import annotations
 
-from verification.context import ChatType, OrgKnowledge, ResponseStatus, UserContext
+from verification.context import ChatType, GroupKind, OrgKnowledge, ResponseStatus, UserContext
 from verification.people import party_is_human, party_key
 from verification.policy import Policy
 from verification.questions.meetings import meeting_is_usable, met_in
@@ -48,6 +48,21 @@ def team_shared(context: UserContext, org: OrgKnowledge, policy: Policy) -> froz
         if keys & team or crowded:
             shared |= keys
     return frozenset(shared)
+
+
+def collaborators(context: UserContext, policy: Policy) -> frozenset[str]:
+    """Directory ids of the people the target shares a small Microsoft 365 group with (a project's working group, a
+    cross-team team): who works with whom is what anyone sees by looking the group up in the directory, and what a
+    LinkedIn profile shows (its projects and colleagues). An impostor who knows the target's title, department,
+    manager and these collaborators guesses them right after the team. Distribution lists and security groups say
+    who gets mail or access, not who works together; big groups say nothing; groups whose members were not read
+    count for nothing."""
+    found: set[str] = set()
+    for g in context.groups:
+        if g.kind is GroupKind.MICROSOFT_365 and not g.is_tenant_wide and g.member_ids is not None \
+                and len(g.member_ids) <= policy.max_group_members:
+            found |= g.member_ids
+    return frozenset(found - {context.profile.id})
 
 
 def team_groups(context: UserContext, org: OrgKnowledge) -> frozenset[str]:
