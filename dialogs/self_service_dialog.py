@@ -137,6 +137,8 @@ class SelfServiceDialog(ComponentDialog):
         started, policy, manager, available = began
         first, sealed = started.first, started.sealed
         step.values["session_id"] = started.session.id
+        if manager is not None and manager.id.lower() != actor.user_id.lower() and Factor.MANAGER not in available:
+            step.values["manager_to_open_watchword"] = manager.display_name  # what to do next, if refused for it
         if first.decision is not None:
             return await step.next({"session": sealed})
         lines = [requirement_lines(policy, first, frozenset())[0]]
@@ -166,7 +168,12 @@ class SelfServiceDialog(ComponentDialog):
         policy = Policy.from_dict(snapshot["policy"])
         await self._records.close_session(session.id, decision, actor=actor, target_id=actor.user_id, policy=policy)
         if decision.outcome is not Outcome.VERIFIED:
-            return await self._end(step.context, step, "Not reset", USER_STEPS[decision.outcome], HELPDESK)
+            lines = [USER_STEPS[decision.outcome]]
+            manager_name = step.values.get("manager_to_open_watchword")
+            if decision.outcome is Outcome.NOT_ENOUGH_QUESTIONS and manager_name:
+                lines.append(f"{manager_name}, your manager, could confirm it's you here once they have opened "
+                             "Watchword in Teams: ask them to, then try again.")
+            return await self._end(step.context, step, "Not reset", *lines, HELPDESK)
         return await step.begin_dialog(ResetPasswordDialog.__name__, {
             "session_id": session.id, "actor": actor.to_dict(), "target": target})
 

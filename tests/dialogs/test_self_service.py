@@ -128,7 +128,11 @@ async def test_a_manager_without_a_chat_is_not_offered_when_watchword_may_not_in
     teams.directory.thin.add(ALAN.id)
     await alan.say("reset my password")
     assert teams.directory.installs == []
-    assert "I can't check it's you in this chat this time. That's not something you did." in alan.text()
+    told = alan.text()
+    assert "I can't check it's you in this chat this time. That's not something you did." in told
+    assert ("Grace Hopper, your manager, could confirm it's you here once they have opened Watchword in Teams: ask "
+            "them to, then try again." in told)
+    assert "Call the IT helpdesk" in told
 
 
 def _self_service_start(available: frozenset[Factor]) -> VerificationSession:
