@@ -29,7 +29,8 @@ GRAPH_PERMISSIONS: dict[str, str] = {
     "RoleManagement.Read.Directory": "Ask about admin roles, and refuse privileged administrators",
     "User-PasswordProfile.ReadWrite.All": "Reset the password after a successful verification",
     "TeamsAppInstallation.ReadWriteSelfForUser.All": "Install Watchword for a person who has no chat with it yet, "
-                                                     "to tell them their password was reset (optional)",
+                                                     "to tell them their password was reset or to ask a manager "
+                                                     "to vouch (optional)",
 }
 
 # Directory roles that let an application's service principal reset (some) passwords.

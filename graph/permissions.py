@@ -32,7 +32,8 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("User-PasswordProfile.ReadWrite.All", "Resets the password after a successful verification"),
     Permission("TeamsAppInstallation.ReadWriteSelfForUser.All",
                "Optional: installs Watchword (only Watchword) for a person who has never chatted with it, to tell "
-               "them in Teams that their password was reset; without it the agent is told to tell them another way",
+               "them in Teams that their password was reset, or to ask a manager to vouch for their report; without "
+               "it the agent is told to tell them another way, and only managers who chatted with Watchword are asked",
                optional=True),
 )
 
