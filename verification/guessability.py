@@ -154,6 +154,9 @@ class PeopleRanking:
     # to beat. Never credited; filled by generate_questions.
     team_shared: frozenset[str] = frozenset()
     department: DepartmentIndex = EMPTY_DEPARTMENT
+    # Collaborators from other departments whom the target's data names: multiple-choice decoys of their own tier
+    # (so a collaborator as the right answer is not the odd one out), never look-alikes (`names`).
+    decoys: tuple[Person, ...] = ()
     # Worked out once per ranking, then looked up by every question (see __post_init__).
     _named_ids: frozenset[str] = field(init=False, repr=False, compare=False)
     _named_internal: int = field(init=False, repr=False, compare=False)
@@ -166,7 +169,7 @@ class PeopleRanking:
         # The department's tiers hold directory ids only; the others may hold outsiders' party keys.
         object.__setattr__(self, "_named_internal", sum(len(ids) if label in _DEPARTMENT_TIERS else _internal_count(ids)
                                                         for label, ids in self.named))
-        object.__setattr__(self, "_by_id", {p.id: p for p in self.people})
+        object.__setattr__(self, "_by_id", {**{p.id: p for p in self.decoys}, **{p.id: p for p in self.people}})
         object.__setattr__(self, "_memo", {})
 
     def ids(self, *labels: str) -> frozenset[str]:
@@ -272,13 +275,14 @@ def _internal_count(ids: frozenset[str]) -> int:
 
 
 def with_team_partners(ranking: PeopleRanking, shared: frozenset[str],
-                       collaborators: frozenset[str] = frozenset()) -> PeopleRanking:
+                       collaborators: frozenset[str] = frozenset(), known: Sequence[Person] = ()) -> PeopleRanking:
     """The ranking of the stronger insiders: right after the team itself, the people the team meets or chats with
     together (`shared`, party keys, outsiders too), whom a teammate guesses before the department; then the target's
     collaborators across teams (`collaborators`, directory ids: verification/questions/team.py), whom someone who
     read their LinkedIn profile or looked their projects up in the directory guesses first. One ranking for both, so
     each is credited for what it knows (the teammate wastes nothing on the collaborators after their own partners,
-    nor the LinkedIn reader on the team's partners, in the usual case where the two overlap)."""
+    nor the LinkedIn reader on the team's partners, in the usual case where the two overlap). `known`: the
+    collaborators' people where the target's data names them, to be decoys among collaborators."""
     named: list[tuple[str, frozenset[str]]] = [(label, ids) for label, ids in ranking.named if label in IMMEDIATE_TEAM]
     seen = frozenset().union(*(ids for _, ids in named)) | {ranking.target_id}
     partners = shared - seen
@@ -287,7 +291,8 @@ def with_team_partners(ranking: PeopleRanking, shared: frozenset[str],
     if projects:
         named.append((COLLABORATORS, projects))
     named += [(label, ids - partners - projects) for label, ids in ranking.named if label not in IMMEDIATE_TEAM]
-    return replace(ranking, named=tuple(named), team_shared=shared)
+    decoys = tuple(p for p in known if p.id in projects)
+    return replace(ranking, named=tuple(named), team_shared=shared, decoys=decoys)
 
 
 def rank_people(context: UserContext, org: OrgKnowledge) -> PeopleRanking:

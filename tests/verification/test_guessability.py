@@ -216,3 +216,15 @@ def test_a_project_co_member_is_what_a_linkedin_impostor_guesses_first():
     assert max(_mail_from_radia_bits(project), default=0.0) < 1.0
     big_list = replace(project, id="g-sales-dl", name="Sales and friends", kind=GroupKind.DISTRIBUTION)
     assert min(_mail_from_radia_bits(big_list)) >= 5.0  # a mailing list says nothing about who works together
+
+
+def test_a_collaborator_who_emailed_is_asked_among_other_collaborators_so_is_not_the_odd_one_out():
+    """Alan's project spans Product, Sales and Finance; his meetings name those colleagues: Radia, the only one who
+    emailed him, is shown among them, so the LinkedIn reader, who knows them all, still has one chance in five."""
+    ids = frozenset({b.ALAN.id, b.RADIA.id, b.VINT.id, b.TIM.id, b.HEDY.id, b.XIOMARA.id})
+    project = Group("g-apollo", "Project Apollo", GroupKind.MICROSOFT_365, len(ids), member_ids=ids)
+    mail = (b.MailMessage(b.party(b.RADIA), b.NOW - timedelta(hours=30)),)
+    [choice] = [q for q in questions(mail=mail, groups=(*b.context().groups, project)).values()
+                if q.kind == "mail.emailed_by.choice"]
+    assert set(choice.options) == {p.display_name for p in (b.RADIA, b.VINT, b.TIM, b.HEDY, b.XIOMARA)}
+    assert choice.bits == pytest.approx(math.log2(5), abs=0.01)

@@ -15,7 +15,7 @@ from verification.questions.mail import mail_questions
 from verification.questions.meetings import meeting_questions
 from verification.questions.model import AnswerType, Candidate, Form, Question
 from verification.questions.roles import role_questions
-from verification.questions.team import collaborators, team_shared
+from verification.questions.team import collaborators, people_among, team_shared
 
 __all__ = ["AnswerType", "Candidate", "Form", "Question", "generate_questions"]
 
@@ -34,8 +34,9 @@ def generate_questions(context: UserContext, org: OrgKnowledge, policy: Policy, 
     skipped. Ordered by expected bits (bits x ease), best first. Deterministic for a given seed."""
     # Scored against the strongest of three insiders: an informed outsider (the public org chart), a teammate, who
     # knows whoever the team meets or chats with together, and a LinkedIn reader, who knows the target's projects.
-    ranking = with_team_partners(rank_people(context, org), team_shared(context, org, policy),
-                                 collaborators(context, policy))
+    projects = collaborators(context, policy)
+    ranking = with_team_partners(rank_people(context, org), team_shared(context, org, policy), projects,
+                                 people_among(context, projects))
     out: list[Question] = []
     for source, gen in _PEOPLE.items():
         if _wanted(source, context, policy):

@@ -12,7 +12,7 @@ never credited, but naming one is not wrong either (`Question.known`).
 
 from __future__ import annotations
 
-from verification.context import ChatType, GroupKind, OrgKnowledge, ResponseStatus, UserContext
+from verification.context import ChatType, GroupKind, OrgKnowledge, Person, ResponseStatus, UserContext
 from verification.people import party_is_human, party_key
 from verification.policy import Policy
 from verification.questions.meetings import meeting_is_usable, met_in
@@ -63,6 +63,18 @@ def collaborators(context: UserContext, policy: Policy) -> frozenset[str]:
                 and len(g.member_ids) <= policy.max_group_members:
             found |= g.member_ids
     return frozenset(found - {context.profile.id})
+
+
+def people_among(context: UserContext, ids: frozenset[str]) -> tuple[Person, ...]:
+    """The directory people of `ids` the target's own data names (meetings, chats, mail, contacts), once each, in a
+    fixed order: a group lists only ids, and a collaborator from another department is known by name only there."""
+    found: dict[str, Person] = {}
+    parties = [p for m in context.meetings for p in (m.organizer, *(a.who for a in m.attendees))]
+    parties += [p for c in context.chats for p in c.members] + [mail.sender for mail in context.mail]
+    for person in (*(p.person for p in parties), *(c.person for c in context.contacts)):
+        if person is not None and person.id in ids:
+            found.setdefault(person.id, person)
+    return tuple(found[i] for i in sorted(found))
 
 
 def team_groups(context: UserContext, org: OrgKnowledge) -> frozenset[str]:
