@@ -47,6 +47,7 @@ async def bot(aiohttp_client, aiohttp_server, tmp_path: Path, sqlite_template: P
         client = await aiohttp_client(create_app(settings))
         client.service_url = str(server.make_url("/"))
         yield client
+        await client.close()  # while devtenant runs: the app's reads of it end now, not at their timeouts
 
 
 @pytest.fixture

@@ -53,6 +53,7 @@ async def bot_on_devtenant(aiohttp_client, aiohttp_server, tmp_path: Path, sqlit
         client.service_url = str(server.make_url("/"))
         client.org = org  # the devtenant's organisation: a test may change it (same event loop)
         yield client, replies
+        await client.close()  # while devtenant runs: the app's reads of it end now, not at their timeouts
 
 
 def message(client: Any, sender: str, name: str, text: str) -> dict[str, Any]:
