@@ -328,7 +328,7 @@ async def turn(http: ClientSession, connector: Connector, bot: str, agent: Agent
 
 async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connector, http: ClientSession) -> Figures:
     # Imported here, not at the top: the echo agent's process runs this module too, and stays lean.
-    from bench.teams_client import actions, cards_in, kind_of, perfect_caller, prompt_of, title_of
+    from bench.teams_client import actions, cards_in, kind_of, perfect_caller, prompt_of, title_of, verbs_of
     from bench.truth import GroundTruth
     from devtenant import playground
     from devtenant.generate import generate_org
@@ -356,8 +356,9 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
         shown = card(activity)
         return kind_of(shown) in ("question", "decision", "notice") and title_of(shown) != CANCELLED_NOTICE
 
-    def next_card(activity: dict[str, Any]) -> bool:
-        return kind_of(card(activity)) in ("question", "decision")
+    def next_card(activity: dict[str, Any]) -> bool:  # or "Waiting for <manager>": the questions could not do it
+        shown = card(activity)
+        return kind_of(shown) in ("question", "decision") or "check" in verbs_of(shown)
 
     async def verify(agent: Agent, warm: bool) -> tuple[Agent, str, dict[str, Any]] | None:
         for _ in range(10):  # someone the product refuses up front (risky sign-ins, thin data...): the next one
