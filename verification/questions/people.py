@@ -175,7 +175,8 @@ def _best_free_recall(spec: PeopleSpec, partners: Mapping[str, Party], known: Ma
         q = _free_recall(spec, scope, partners, known, ranking, org, policy, department)
         if q is not None and (best is None or q.expected_bits > best.expected_bits):
             best = q
-    return best
+    # Look-alikes only for the wording kept: they do not weigh in the choice, and finding them is most of its cost.
+    return replace(best, confusers=look_alikes(best.accepted, ranking, partners, org)) if best is not None else None
 
 
 def _known_ids(known: Sequence[Candidate]) -> frozenset[str]:
@@ -203,7 +204,7 @@ def _free_recall(spec: PeopleSpec, scope: Scope, partners: Mapping[str, Party], 
         form=Form.FREE_RECALL, answer_type=AnswerType.PERSON, bits=g.bits, guesses=policy.guesses_per_question,
         explanation=f"{len(accepted)} accepted answer(s), {len(true_known)} true but known to the team. "
                     + g.explanation, ease=ease, accepted=cands,
-        confusers=look_alikes(cands, ranking, partners, org), known=true_known,
+        known=true_known,  # confusers: added by _best_free_recall to the question it keeps
     )
 
 
