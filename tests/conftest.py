@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,6 +26,15 @@ from tests.store.support import (
 
 if TYPE_CHECKING:
     from store import Store
+
+# --- the collector: a test's objects are collectable again after it ---
+@pytest.fixture(autouse=True)
+def collectable_after_the_test() -> Iterator[None]:
+    """The product freezes what is alive when a directory snapshot is prepared (graph/tenant_facts.py), as app.py does
+    at start: in a test run that is the test's app, loop and organisation, whose cycles would then never be freed."""
+    yield
+    gc.unfreeze()
+
 
 # --- store: each test on SQLite, and on PostgreSQL too when WATCHWORD_TEST_DATABASE_URL is set ---
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

@@ -84,7 +84,6 @@ async def test_a_departments_index_is_built_once_per_snapshot_and_shared_until_t
         assert again.org.department_index.names.neighbours.near == index.names.neighbours.near  # same names
         await loader.settle()
     finally:
-        gc.unfreeze()  # the rest of the test run as it was
         await loader.aclose()
         await http.aclose()
         tokens.close()
