@@ -245,10 +245,13 @@ def _prepared(fact: Fact, items: list[Json], complete: bool, previous: Any) -> A
 
 def _out_of_collections() -> None:
     """Keep the collector from walking a new directory snapshot again and again. It lives for minutes, never changes
-    and holds no cycles (the last one goes with its last reference), yet each full collection walked all of it: ~50 ms
-    at 50,000 people, every few dozen verifications, and a pause for every turn then in flight. So, as app.py does with
-    what it made at start: collect once (only what was made since the last freeze: cyclic garbage frozen now would
-    never be freed), then freeze everything alive, the snapshot included."""
+    and holds no cycles (the last one goes with its last reference), yet each full collection walked all of it: ~50-90
+    ms at 50,000 people, every few dozen verifications, and a pause for every turn then in flight. So, as app.py does
+    with what it made at start, everything alive is frozen once the snapshot is ready. What the last freeze held comes
+    back into one full collection first (a pause of that size, once per snapshot; in demo mode devtenant's organisation
+    is walked too): a turn in flight then, frozen with the rest, may have ended in cycles that only a collection frees,
+    and they are not kept beyond one snapshot."""
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
 
