@@ -58,7 +58,7 @@ from graph.limits import TtlCache
 from graph.passwords import TemporaryPassword, generate_password
 from graph.permissions import PERMISSIONS, RESET_ROLES
 from graph.roles import ROLE_ASSIGNMENTS, ROLE_ELIGIBILITIES, is_privileged_role, no_pim_licence
-from graph.teams_apps import INSTALL_PERMISSION, NotPermitted, app_chat_id
+from graph.teams_apps import INSTALL_PERMISSION, NotPermitted, app_chat_id, catalog_id
 from graph.tokens import TokenError, TokenSource
 from graph.urls import EVENTUAL, odata_string, relative_link, relative_url
 from verification.clock import Clock, utc_now
@@ -74,6 +74,8 @@ MEMBERSHIP_TIMEOUT_S = 8.0  # "is this person a helpdesk agent?": the agent is w
 MAX_ATTEMPTS = 5
 READY_TIMEOUT_S = 3.0  # /readyz: a probe must answer quickly, whatever Graph does
 READY_TTL_S = 10.0
+# The catalog's id for Watchword changes only if an admin removes the app and uploads it again; an hour bounds that.
+CATALOG_ID_TTL_S = 3600.0
 BACKOFF_S = 0.25  # the first wait when Graph names none; doubled on each retry
 NO_MIDDLEWARE_RETRY = {REQUEST_OPTIONS_KEY: {RetryHandlerOption.get_key(): RetryHandlerOption(0, 0, False)}}
 SYNC_CALL_TIMEOUT_S = 60.0  # one call of the directory sync's (delta pages, tenant-wide reads)
@@ -109,6 +111,7 @@ class GraphDirectory:
         self._budget_s = budget_s
         self._clients: dict[str, GraphServiceClient] = {}
         self._answers: TtlCache[tuple[GraphUnavailable | None]] = TtlCache(READY_TTL_S, max_entries=1_000)
+        self._catalog_ids: TtlCache[str] = TtlCache(CATALOG_ID_TTL_S, max_entries=1_000)
         self._loader = ContextLoader(tokens=tokens, http=http, graph_url=self._graph_url, clock=clock,
                                      with_mail_subjects=with_mail_subjects, calls=calls)
 
@@ -310,10 +313,21 @@ class GraphDirectory:
             return False
 
     async def open_app_chat(self, tenant_id: str, user_id: str, *, via_user_id: str, manifest_id: str) -> str | None:
+        key = (tenant_id, manifest_id)
         try:
             async with asyncio.timeout(CALL_TIMEOUT_S):
-                return await app_chat_id(self._client(tenant_id), self._graph_url, user_id=user_id,
-                                         via_user_id=via_user_id, manifest_id=manifest_id)
+                # Read once per tenant: every manager asked and reset notice comes this way, and each read of it
+                # costs the event loop msgraph-sdk's decoding (~12 ms), not only a round trip.
+                app_id = self._catalog_ids.get(key)
+                if app_id is None:
+                    app_id = await catalog_id(self._client(tenant_id), via_user_id, manifest_id)
+                    self._catalog_ids.put(key, app_id)
+                try:
+                    return await app_chat_id(self._client(tenant_id), self._graph_url, user_id=user_id,
+                                             catalog_id=app_id)
+                except Exception:
+                    self._catalog_ids.forget(key)  # perhaps the app was uploaded again: found afresh next time
+                    raise
         except NotPermitted as err:
             log.info("cannot install Watchword for user %s in tenant %s: %s", user_id, tenant_id, err)
             return None

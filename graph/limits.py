@@ -65,3 +65,6 @@ class TtlCache(Generic[V]):
 
     def put(self, key: Hashable, value: V) -> None:
         self._entries[key] = (self.clock(), value)
+
+    def forget(self, key: Hashable) -> None:
+        self._entries.pop(key, None)

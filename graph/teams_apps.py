@@ -31,11 +31,9 @@ class NotPermitted(Exception):
     """The tenant did not grant the permission (403), or Watchword's app is not in its catalog."""
 
 
-async def app_chat_id(client: GraphServiceClient, graph_url: str, *, user_id: str, via_user_id: str,
-                      manifest_id: str) -> str:
-    """The id of the 1:1 chat between `user_id` and Watchword, installing Watchword for them if needed. Raises
-    NotPermitted, or ODataError for anything else."""
-    catalog_id = await _catalog_id(client, via_user_id, manifest_id)
+async def app_chat_id(client: GraphServiceClient, graph_url: str, *, user_id: str, catalog_id: str) -> str:
+    """The id of the 1:1 chat between `user_id` and Watchword (`catalog_id`: see `catalog_id`), installing
+    Watchword for them if needed. Raises NotPermitted, or ODataError for anything else."""
     installed = client.users.by_user_id(user_id).teamwork.installed_apps
     try:
         await installed.post(UserScopeTeamsAppInstallation(
@@ -55,7 +53,8 @@ async def app_chat_id(client: GraphServiceClient, graph_url: str, *, user_id: st
     return chat.id
 
 
-async def _catalog_id(client: GraphServiceClient, via_user_id: str, manifest_id: str) -> str:
+async def catalog_id(client: GraphServiceClient, via_user_id: str, manifest_id: str) -> str:
+    """The organisation catalog's id for Watchword, found through someone who has it installed (step 1 above)."""
     try:
         page = await client.users.by_user_id(via_user_id).teamwork.installed_apps.get(
             _query(f"teamsApp/externalId eq {odata_string(manifest_id)}"))
