@@ -8,8 +8,9 @@ verification's time budget allows.
 
 The batch request itself is sent without msgraph-core's retry middleware (which would wait on
 Retry-After regardless of our budget): when the whole request is throttled, fails, or hangs past
-its share of the budget, every item of it gets that status and goes through the same per-item
-retries. Only a batch Graph refuses outright (400, 401...) raises `BatchError`.
+its share of the budget (QUICK_ATTEMPT_S for the profile alone, which everything waits on), every item of it gets
+that status and goes through the same per-item retries. Only a batch Graph refuses outright (400, 401...) raises
+`BatchError`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ POOL_BUSY = "ConnectionPoolBusy"  # no free connection in our own pool in time: 
 # One attempt may use at most this share of the remaining budget, so a hung request leaves time to retry.
 ATTEMPT_SHARE = 0.5
 MIN_ATTEMPT_S = 2.0
+# A small read the agent waits on (the profile) answers well within a second at Graph: one still
+# silent after this long is hung (Graph's gateway gives up only at 30 s or so), so it is asked again at once rather
+# than after half the 8 s budget, which left too little for the retries a 20% fault rate needs (issue 9).
+QUICK_ATTEMPT_S = 2.0
 
 T = TypeVar("T", bound=Parsable)
 
@@ -147,9 +152,11 @@ async def send_batch(
     deadline: Deadline,
     stats: BatchStats | None = None,
     calls: GraphCalls | None = None,
+    attempt_s: float | None = None,
 ) -> dict[str, BatchResult]:
     """Send the items (in parallel chunks of 20) and return every item's final result by id. Each item's
-    every attempt is counted in `calls`."""
+    every attempt is counted in `calls`. `attempt_s` caps one attempt (QUICK_ATTEMPT_S for a small read);
+    without it an attempt may use half the remaining budget (a large batch may be slow, not hung)."""
     stats = stats if stats is not None else BatchStats()
     results: dict[str, BatchResult] = {}
     pending = list(items)
@@ -157,7 +164,7 @@ async def send_batch(
         chunks = [pending[i : i + MAX_BATCH] for i in range(0, len(pending), MAX_BATCH)]
         stats.rounds += 1
         stats.requests += len(chunks)
-        answers = await asyncio.gather(*(_post(http, graph_url, tokens, c, deadline) for c in chunks))
+        answers = await asyncio.gather(*(_post(http, graph_url, tokens, c, deadline, attempt_s) for c in chunks))
         for answer in answers:
             results.update(answer)
         if calls is not None:  # what Graph answered: an item our own pool never sent is not a Graph call
@@ -173,20 +180,28 @@ async def send_batch(
     return results
 
 
+def attempt_timeout(remaining: float, attempt_s: float | None = None) -> float:
+    """How long one attempt may take: `attempt_s` when given, else half the remaining budget (at least
+    MIN_ATTEMPT_S); never more than what remains."""
+    share = attempt_s if attempt_s is not None else max(MIN_ATTEMPT_S, remaining * ATTEMPT_SHARE)
+    return min(remaining, share)
+
+
 def _everyone(chunk: Sequence[BatchItem], status: int, code: str, headers: dict[str, str]) -> dict[str, BatchResult]:
     body = {"error": {"code": code, "message": "The batch request failed as a whole."}}
     return {i.id: BatchResult(i.id, status, dict(headers), body) for i in chunk}
 
 
 async def _post(
-    http: httpx.AsyncClient, graph_url: str, tokens: GraphTokenProvider, chunk: Sequence[BatchItem], deadline: Deadline
+    http: httpx.AsyncClient, graph_url: str, tokens: GraphTokenProvider, chunk: Sequence[BatchItem], deadline: Deadline,
+    attempt_s: float | None = None,
 ) -> dict[str, BatchResult]:
     remaining = deadline.remaining()
     if remaining <= 0:
         return _everyone(chunk, 504, TIMED_OUT, {})
     token = await tokens.get_authorization_token(graph_url)
     payload = {"requests": [{"id": i.id, "method": "GET", "url": i.url, "headers": i.headers} for i in chunk]}
-    timeout = min(remaining, max(MIN_ATTEMPT_S, remaining * ATTEMPT_SHARE))
+    timeout = attempt_timeout(remaining, attempt_s)
     try:
         response = await http.post(
             f"{graph_url.rstrip('/')}/$batch",

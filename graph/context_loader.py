@@ -8,10 +8,10 @@ own deadline, and `LoadedContext.sign_ins_later` hands them over when they arriv
 waits for them. Round 2 holds what round 1 made possible: peers and the skip-level (the manager's reports
 and manager), the department, the sizes (and small groups' members) of the target's groups the background
 refresh has not read yet, roles held through role-assignable groups, and the directory users behind addresses
-round 1 named. When the profile has to come from Graph before peers can be asked for, it travels in a batch of
-its own so round 2 leaves while the rest of round 1 is still on its way. With the tenant's directory snapshot
-cached (and complete) and its groups sized, peers, skip-level, department and group sizes are read locally and
-one round suffices.
+round 1 named. The profile travels in a batch of its own, with a short attempt timeout, so round 2 leaves while
+the rest of round 1 is still on its way and a hung batch beside it cannot cost it half the budget. With the tenant's
+directory snapshot cached (and complete) and its groups sized, peers, skip-level, department and group sizes are
+read locally and one round suffices.
 Next pages (`@odata.nextLink`, only when present) follow their page as soon as it arrives.
 
 Every request is a $batch item, so a failing source fails alone: it is named in `UserContext.unavailable`
@@ -41,6 +41,7 @@ from graph import mapping
 from graph.batch import (
     CONNECTION_FAILED,
     POOL_BUSY,
+    QUICK_ATTEMPT_S,
     RETRYABLE,
     TIMED_OUT,
     BatchError,
@@ -258,7 +259,8 @@ class _Load:
     async def run(self) -> None:
         """Send requests as soon as what they depend on has arrived: the profile travels in a $batch of its
         own, so the requests it enables (peers, skip-level, department) leave while the rest of round 1 is
-        still on its way. `stats.rounds` is the longest chain of sequential batches."""
+        still on its way, and a hung batch beside it costs it nothing. `stats.rounds` is the longest chain of
+        sequential batches."""
         first = self._first_round()
         tasks: set[asyncio.Task[tuple[list[_Req], int]]] = set()
 
@@ -266,11 +268,11 @@ class _Load:
             if reqs:
                 tasks.add(asyncio.ensure_future(self._batch(reqs, depth)))
 
-        if self._local_org_chart():
-            launch(first, 0)
-        else:  # peers and the department wait for the profile: let it travel alone, and early
-            launch([r for r in first if r.kind == "profile"], 0)
-            launch([r for r in first if r.kind != "profile"], 0)
+        # The profile always travels alone, with a short attempt (QUICK_ATTEMPT_S): peers and the department wait
+        # for it, and without it the verification ends, so a hang of the large batch beside it (half the budget
+        # before it is retried) must not hold it too (issue 9). One more HTTP request, no more round trips.
+        launch([r for r in first if r.kind == "profile"], 0)
+        launch([r for r in first if r.kind != "profile"], 0)
         try:
             while tasks:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -300,8 +302,10 @@ class _Load:
             items.append(BatchItem(item_id, req.url, req.headers, retry=req.retry))
         tokens = self.loader.tokens.for_tenant(self.tenant, self.loader.graph_url)
         stats = BatchStats()
+        # The profile alone is one small read that everything waits on: a hung attempt is asked again early.
+        quick = QUICK_ATTEMPT_S if all(r.kind == "profile" for r in reqs) else None
         results = await send_batch(self.loader.http, self.loader.graph_url, tokens, items, self.deadline, stats,
-                                   self.loader.calls)
+                                   self.loader.calls, attempt_s=quick)
         depth += stats.rounds
         self.stats.requests += stats.requests
         self.stats.rounds = max(self.stats.rounds, depth)
