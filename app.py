@@ -14,10 +14,11 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from admin.app import setup_admin
 from bot.hosting import setup_bot
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     from devtenant.playground import RunningPlayground
 
 log = logging.getLogger("watchword")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 __all__ = ["DIRECTORY", "SETTINGS", "STORE", "TOKENS", "create_app", "main"]
 

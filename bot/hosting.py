@@ -20,13 +20,14 @@ import json
 import logging
 import sys
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 import jwt
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from microsoft_agents.activity import Activity
 from microsoft_agents.authentication.msal import MsalConnectionManager
 from microsoft_agents.hosting.aiohttp import CloudAdapter, jwt_authorization_decorator, start_agent_process
@@ -98,8 +99,7 @@ def setup_bot(app: web.Application) -> None:
     app.router.add_post(MESSAGES_PATH, _limited(_keyed_tokens_only(jwt_authorization_decorator(messages))))
 
 
-def _limited(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-             ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _limited(handler: Handler) -> Handler:
     """Requests refused for their token (401) count against their address (refusals.py); once it has used its
     refusals this minute, its requests with no token are answered 429 before anything else, and those whose token
     fails are answered 429 instead of 401. A valid token is served whatever its address did."""
@@ -124,8 +124,7 @@ def _too_many(wait_s: int) -> web.Response:
                              status=429, headers={"Retry-After": str(wait_s)})
 
 
-def _keyed_tokens_only(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                       ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _keyed_tokens_only(handler: Handler) -> Handler:
     """401 for a bearer token whose header names no signing key: the SDK reads `header["kid"]` unguarded."""
 
     async def check(request: web.Request) -> web.StreamResponse:
