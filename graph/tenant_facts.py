@@ -33,6 +33,7 @@ from graph.limits import TtlCache
 from graph.mapping import Json
 from graph.tokens import GraphTokenProvider, TokenError, TokenSource
 from graph.urls import EVENTUAL, relative_link, relative_url
+from verification import outsider_names
 from verification.context import Group, Person
 from verification.department import DepartmentIndex, NameNeighbours, name_words
 from verification.names import normalize  # the same keys the question generators look names up by
@@ -130,7 +131,9 @@ class DirectorySnapshot:
     def prepare(self, previous: DirectorySnapshot | None = None) -> None:
         """Work out now (the background refresh calls this off the event loop) what the first verifications would
         otherwise each work out on first use: the lookups, the name counts, the name words' typo neighbours, every
-        department's index (carrying over from the `previous` snapshot's what still holds)."""
+        department's index (carrying over from the `previous` snapshot's what still holds); and, once per process, the
+        lists outsiders' multiple-choice decoys are drawn from."""
+        outsider_names.lexicon()
         for prop in ("by_id", "by_address", "reports", "stable_order", "name_counts"):
             getattr(self, prop)
         words = {w for p in self.people for w in name_words(p)}

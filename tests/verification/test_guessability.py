@@ -196,7 +196,10 @@ def test_saved_colleague_outside_the_team_makes_a_contacts_multiple_choice():
     qs = generate_questions(b.context(contacts=(*b.contacts(), saved)), b.org(), Policy(), "s")
     choice = next(q for q in qs if q.kind == "contacts.saved.choice")
     assert choice.options[choice.correct_option] == b.TIM.display_name
-    assert not [q for q in generate_questions(b.context(), b.org(), Policy(), "s") if q.kind == "contacts.saved.choice"]
+    # Without a colleague saved, the only version is the outsiders' one (tests/verification/test_outsider_choice.py).
+    versions = [q for q in generate_questions(b.context(), b.org(), Policy(), "s") if q.kind == "contacts.saved.choice"]
+    assert [q.options[q.correct_option] for q in versions] == ["Joan Clarke"]
+    assert "from outside your organisation" in versions[0].prompt
 
 
 def _mail_from_radia_bits(*groups: Group) -> list[float]:

@@ -51,6 +51,8 @@ def chat_questions(context: UserContext, org: OrgKnowledge, ranking: PeopleRanki
                f"in{{scope}}.",
         recall_per_person=0.6, shared_is_known=True,
         choice_prompt=f"Which one of these people have you chatted with in Teams in {window}?",
+        outsider_choice_prompt=f"Which one of these people from outside your organisation have you chatted with in "
+                               f"Teams in {window}?",
     )
     return people_questions(spec, chat_partners(context, policy, org), ranking, org, policy,
                             context.profile.department, seed, chat_everyone(context, policy, org))

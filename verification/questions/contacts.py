@@ -31,8 +31,11 @@ def contact_questions(context: UserContext, org: OrgKnowledge, ranking: PeopleRa
         Source.CONTACTS, "saved",
         prompt="Name someone saved in your Outlook contacts{scope}.",
         recall_per_person=0.2,
-        # Saved colleagues only (decoys come from the org chart's tiers): recognising one is easier than recall.
+        # Recognising one is easier than recall: colleagues among decoys from the org chart's tiers, suppliers and
+        # clients among made-up outsiders (verification/outsider_names.py).
         choice_prompt="Which one of these people is saved in your Outlook contacts?",
+        outsider_choice_prompt="Which one of these people from outside your organisation is saved in your Outlook "
+                               "contacts?",
     )
     return people_questions(spec, contact_parties(context, org), ranking, org, policy,
                             context.profile.department, seed)

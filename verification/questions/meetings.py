@@ -72,6 +72,8 @@ def meeting_questions(context: UserContext, org: OrgKnowledge, ranking: PeopleRa
                f"of your teammates was in{{scope}}.",
         recall_per_person=0.55, shared_is_known=True,
         choice_prompt=f"Which one of these people have you had a meeting with in {window}?",
+        outsider_choice_prompt=f"Which one of these people from outside your organisation have you had a meeting "
+                               f"with in {window}?",
     )
     partners = meeting_partners(context, policy, org)
     out = people_questions(spec, partners, ranking, org, policy, context.profile.department, seed,

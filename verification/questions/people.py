@@ -27,6 +27,7 @@ from verification.guessability import (
     tier_orders,
 )
 from verification.names import name_forms, normalize, tokens
+from verification.outsider_names import decoys as outsider_decoys
 from verification.people import is_external
 from verification.policy import Policy
 from verification.questions.model import AnswerType, Candidate, Form, Question
@@ -88,6 +89,9 @@ class PeopleSpec:
     prompt: str  # with "{scope}" where the scope phrase goes
     recall_per_person: float  # chance the genuine user comes up with a given partner
     choice_prompt: str | None = None  # multiple-choice wording, None = no multiple-choice form
+    # The wording of multiple-choice versions whose options are all from outside the organisation (a supplier, a
+    # client): decoys from verification/outside_names.py. None = colleagues only.
+    outsider_choice_prompt: str | None = None
     scopes: tuple[Scope, ...] = (Scope.ANYONE, Scope.OUTSIDE_TEAM, Scope.OUTSIDE_DEPARTMENT, Scope.OUTSIDE_ORGANISATION)
     ruled_out: tuple[str, ...] = ()  # tiers the wording itself excludes ("someone ELSE who reports to...")
     # What the team shares (PeopleRanking.team_shared): `known` where a teammate saw it happen (meetings, chats: they
@@ -305,12 +309,62 @@ def _multiple_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapp
     out: list[Question] = []
     shown: set[str] = set()  # decoys of earlier versions: never shown again, so versions reveal nothing of each other
     for correct in internal:
+        if len(out) == choice_versions(policy):
+            return out
         decoys = _decoys(correct, ranking, set(true) | set(partners) | shown, k - 1, rng)
         if len(decoys) == k - 1:
             out.append(_choice_question(spec, correct, decoys, ranking, org, rng, len(out)))
             shown.update(p.id for p in decoys)
-            if len(out) == choice_versions(policy):
-                break
+    if spec.outsider_choice_prompt is not None:
+        out.extend(_outsider_choice(spec, partners, true, ranking, org, policy, rng, len(out)))
+    return out
+
+
+def _outsider_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapping[str, Party],
+                     ranking: PeopleRanking, org: OrgKnowledge, policy: Policy, rng: random.Random,
+                     built: int) -> list[Question]:
+    """Versions whose right answer is someone from outside the organisation only the target deals with (never anyone
+    the team shares or a teammate would name first: those sit in the ranking's named tiers), among made-up outsiders
+    (verification/outsider_names.py): nobody the target's data names, nobody another version shows. Every option
+    looks alike to any impostor (no directory, no team knows them): log2(k) bits each. After the `built` colleagues'
+    versions, up to `choice_versions` in all."""
+    wanted = choice_versions(policy) - built
+    if wanted <= 0:
+        return []
+    k = policy.multiple_choice_options
+    outside = len(ranking.named) + 1  # rank_of: the unnamed outside world
+    answers = [(key, p) for key, p in partners.items() if is_external(p, org.internal_domains)
+               and key not in ranking.team_shared and ranking.rank_of(key) == outside]
+    rng.shuffle(answers)
+    avoid = {normalize(p.person.display_name if p.person else p.name) for p in true.values()}
+    shown: set[str] = set()
+    out: list[Question] = []
+    for key, party in answers:
+        given, surname = split_name(party.name)
+        drawn = outsider_decoys(given, surname, k - 1, avoid, ranking.target_id, key)
+        if drawn is None:
+            continue
+        answer, decoys = drawn
+        options = [answer, *decoys]
+        if shown & {normalize(o) for o in options}:
+            continue
+        rng.shuffle(options)
+        index = options.index(answer)
+        g = assess_choice([outside] * len(options), index)
+        kind = f"{spec.source.value}.{spec.family}.choice"
+        assert spec.outsider_choice_prompt is not None
+        out.append(Question(
+            id=variant_id(kind, built + len(out)), kind=kind, source=spec.source,
+            prompt=spec.outsider_choice_prompt, form=Form.MULTIPLE_CHOICE, answer_type=AnswerType.PERSON,
+            bits=g.bits, guesses=1, explanation=f"Multiple choice, {len(options)} options from outside the "
+            f"organisation, one right. {g.explanation}", ease=round(min(0.97, spec.recall_per_person + 0.3), 3),
+            accepted=(candidate_for_party(key, party, org),),
+            confusers=tuple(Candidate(f"decoy:{normalize(d)}", d, *split_name(d), external=True) for d in decoys),
+            options=tuple(options), correct_option=index,
+        ))
+        shown.update(normalize(o) for o in options)
+        if len(out) == wanted:
+            break
     return out
 
 

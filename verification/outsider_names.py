@@ -1,0 +1,127 @@
+"""Plausible names of people from outside the organisation: decoys for "which one of these people from outside your
+organisation ...?".
+
+A supplier or a client the caller saved in their contacts (or met, or chatted with) is often the only thing they alone
+know, and a caller who blanks on "name someone ..." then had nothing else to try: the multiple-choice form took its
+decoys from the directory, and a colleague is false by that wording at once. So these decoys are common first names
+and surnames of the countries a business deals with (Faker's person lists, with Faker's weights where it has them).
+
+What keeps the right answer from standing out among them:
+
+* it is only ever a name these lists could have produced: its first name and surname both in one locale's lists
+  (else an impostor who knows the lists picks the one name not in them); `decoys` returns nothing otherwise;
+* every option comes from that locale and is shown in the lists' own spelling, "First Surname";
+* no two options share a first name or a surname;
+* a decoy is never a name the caller's own data holds (anyone they met, chatted with, heard from or saved): false by
+  the wording, and nobody the real person could half-recognise;
+* the decoys depend on the person and the right answer only, not on the session: calling again shows the same
+  options around the same right answer, so comparing calls singles nothing out.
+
+The lists load once per process (about a second, most of it importing Faker): `lexicon()` is called off the event
+loop when a directory snapshot is prepared (graph/tenant_facts.py), so no verification waits for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import random
+from collections.abc import Collection
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import accumulate
+
+from verification.names import normalize
+
+# Latin-script locales of the countries most businesses deal with. Locales whose surnames change with the person's
+# gender (Polish, Czech, Slovak, Baltic, Icelandic patronymics) are left out: a decoy that got it wrong would look odd.
+LOCALES = ("en_US", "en_GB", "en_IE", "en_NZ", "de_DE", "de_AT", "de_CH", "fr_FR", "fr_BE", "fr_CA", "es_ES",
+           "es_MX", "it_IT", "nl_NL", "nl_BE", "pt_PT", "pt_BR", "sv_SE", "da_DK", "no_NO", "fi_FI", "tr_TR",
+           "hr_HR", "sl_SI")
+MIN_SURNAMES = 60  # fewer and the decoys of one locale repeat too often to stay distinct from each other
+DRAWS = 200  # tries for a set of decoys before giving up
+
+
+@dataclass(frozen=True, slots=True)
+class _Names:
+    """One list: the names as spelled, their cumulative weights, and each name's spelling by normalised form."""
+
+    names: tuple[str, ...]
+    cumulative: tuple[float, ...]
+    spelling: dict[str, str]
+
+    @classmethod
+    def of(cls, raw: object) -> _Names:
+        if isinstance(raw, dict):
+            names, weights = tuple(str(n) for n in raw), tuple(float(w) for w in raw.values())
+        else:
+            names = tuple(str(n) for n in raw)  # type: ignore[attr-defined]
+            weights = (1.0,) * len(names)
+        return cls(names, tuple(accumulate(weights)), {_key(n): n for n in names})
+
+    def draw(self, rng: random.Random) -> str:
+        return rng.choices(self.names, cum_weights=self.cumulative)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class _Locale:
+    female: _Names
+    male: _Names
+    surnames: _Names
+
+    def spell(self, given: str, surname: str) -> tuple[str, str] | None:
+        """The lists' own spelling of a first name and surname, or None when either is not in them."""
+        first = self.female.spelling.get(given) or self.male.spelling.get(given)
+        last = self.surnames.spelling.get(surname)
+        return (first, last) if first and last else None
+
+
+@lru_cache(maxsize=1)
+def lexicon() -> dict[str, _Locale]:
+    """Every usable locale's lists, loaded on first use."""
+    out: dict[str, _Locale] = {}
+    for locale in LOCALES:
+        provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+        female = getattr(provider, "first_names_female", None) or provider.first_names
+        male = getattr(provider, "first_names_male", None) or provider.first_names
+        surnames = _Names.of(provider.last_names)
+        if len(surnames.names) >= MIN_SURNAMES:
+            out[locale] = _Locale(_Names.of(female), _Names.of(male), surnames)
+    return out
+
+
+def decoys(given_name: str | None, surname_name: str | None, n: int, avoid: Collection[str], person: str,
+           answer: str) -> tuple[str, list[str]] | None:
+    """The right answer's name as the options show it, and `n` decoys beside it; None when the name is not one the
+    lists could have produced (it would stand out) or not enough decoys were found. `avoid`: normalised full names
+    never to show (everyone the person's data names); `person` and `answer` (the right answer's key) seed the draw."""
+    given, surname = _key(given_name or ""), _key(surname_name or "")
+    if not given or not surname:
+        return None
+    fits = [(locale, spelt) for locale, names in lexicon().items() if (spelt := names.spell(given, surname))]
+    if not fits:
+        return None
+    digest = hashlib.sha256(f"outsider-decoys:{person}:{answer}".encode()).digest()
+    rng = random.Random(int.from_bytes(digest[:8], "big"))  # noqa: S311 - only spreads decoys, see the module doc
+    locale, (first, last) = fits[rng.randrange(len(fits))]
+    names = lexicon()[locale]
+    used_given, used_surnames = {given}, {surname}
+    out: list[str] = []
+    for _ in range(DRAWS):
+        if len(out) == n:
+            break
+        decoy_given = (names.female if rng.random() < 0.5 else names.male).draw(rng)
+        decoy_surname = names.surnames.draw(rng)
+        g, s = _key(decoy_given), _key(decoy_surname)
+        full = f"{decoy_given} {decoy_surname}"
+        if g in used_given or s in used_surnames or normalize(full) in avoid:
+            continue
+        used_given.add(g)
+        used_surnames.add(s)
+        out.append(full)
+    return (f"{first} {last}", out) if len(out) == n else None
+
+
+def _key(name: str) -> str:
+    """A name word as the lists are looked up by: O'Ruane, Hans-Josef and Ruiz Díaz as oruane, hansjosef, ruizdiaz."""
+    return normalize(name).replace(" ", "")
