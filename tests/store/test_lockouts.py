@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from store import AuditEvent, AuditFilter, LockoutRule, Store
 from tests.store.sql import scalar
@@ -91,6 +91,29 @@ async def test_six_simultaneous_admissions_on_two_instances_each_see_a_different
         assert await _six_at_once([store, second], store_clock) == [0, 1, 2, 3, 4, 5]
     finally:
         await second.close()
+
+
+class TickingClock(FakeClock):
+    """Moves on a millisecond at every reading, as a real clock does between two processes' admissions."""
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+
+async def test_admissions_are_stamped_in_the_order_they_were_counted_across_instances(
+        store_target: StoreTarget) -> None:
+    clock = TickingClock()
+    stores = [await store_target.open(clock), await store_target.open(clock)]
+    try:
+        results = await asyncio.gather(*(_admit(stores[i % 2], clock) for i in range(6)))
+        created = {s.session_id: s.created_at
+                   for s in [await stores[0].sessions.get(session_id) for session_id, _ in results] if s}
+    finally:
+        for opened in stores:
+            await opened.close()
+    # the later a session was stamped, the more attempts it saw before it: an auditor's order is the limit's order
+    assert [count for _, count in sorted(results, key=lambda r: created[r[0]])] == [0, 1, 2, 3, 4, 5]
 
 
 async def test_the_failure_that_reaches_the_limit_locks_the_person_out_in_the_same_step(
