@@ -33,11 +33,11 @@ from itertools import accumulate
 
 from verification.names import normalize
 
-# Latin-script locales of the countries most businesses deal with. Locales whose surnames change with the person's
-# gender (Polish, Czech, Slovak, Baltic, Icelandic patronymics) are left out: a decoy that got it wrong would look odd.
+# Latin-script locales of the countries most businesses deal with. Where a surname changes with the person's gender
+# (Polish, Czech, Slovak, Latvian), a decoy's surname is drawn for its first name's gender, as the lists give them.
 LOCALES = ("en_US", "en_GB", "en_IE", "en_NZ", "de_DE", "de_AT", "de_CH", "fr_FR", "fr_BE", "fr_CA", "es_ES",
            "es_MX", "it_IT", "nl_NL", "nl_BE", "pt_PT", "pt_BR", "sv_SE", "da_DK", "no_NO", "fi_FI", "tr_TR",
-           "hr_HR", "sl_SI")
+           "hr_HR", "sl_SI", "pl_PL", "cs_CZ", "sk_SK", "lv_LV", "hu_HU")
 MIN_SURNAMES = 60  # fewer and the decoys of one locale repeat too often to stay distinct from each other
 DRAWS = 200  # tries for a set of decoys before giving up
 
@@ -65,15 +65,21 @@ class _Names:
 
 @dataclass(frozen=True, slots=True)
 class _Locale:
-    female: _Names
-    male: _Names
-    surnames: _Names
+    """A locale's first names and the surnames that go with them, by gender."""
+
+    first: tuple[_Names, _Names]  # female, male
+    surnames: tuple[_Names, _Names]
 
     def spell(self, given: str, surname: str) -> tuple[str, str] | None:
-        """The lists' own spelling of a first name and surname, or None when either is not in them."""
-        first = self.female.spelling.get(given) or self.male.spelling.get(given)
-        last = self.surnames.spelling.get(surname)
-        return (first, last) if first and last else None
+        """The lists' own spelling of a first name and a surname that goes with it, or None when not in them."""
+        for first, last in zip(self.first, self.surnames, strict=True):
+            if given in first.spelling and surname in last.spelling:
+                return first.spelling[given], last.spelling[surname]
+        return None
+
+    def draw(self, rng: random.Random) -> tuple[str, str]:
+        gender = rng.randrange(2)
+        return self.first[gender].draw(rng), self.surnames[gender].draw(rng)
 
 
 @lru_cache(maxsize=1)
@@ -82,11 +88,15 @@ def lexicon() -> dict[str, _Locale]:
     out: dict[str, _Locale] = {}
     for locale in LOCALES:
         provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
-        female = getattr(provider, "first_names_female", None) or provider.first_names
-        male = getattr(provider, "first_names_male", None) or provider.first_names
-        surnames = _Names.of(provider.last_names)
-        if len(surnames.names) >= MIN_SURNAMES:
-            out[locale] = _Locale(_Names.of(female), _Names.of(male), surnames)
+
+        def names(*attributes: str, provider: object = provider) -> _Names:
+            return _Names.of(next(v for a in attributes if (v := getattr(provider, a, None)) and len(v) > 1))
+
+        surnames = (names("last_names_female", "unisex_last_names", "last_names"),
+                    names("last_names_male", "unisex_last_names", "last_names"))
+        if min(len(s.names) for s in surnames) >= MIN_SURNAMES:
+            first = (names("first_names_female", "first_names"), names("first_names_male", "first_names"))
+            out[locale] = _Locale(first, surnames)
     return out
 
 
@@ -110,8 +120,7 @@ def decoys(given_name: str | None, surname_name: str | None, n: int, avoid: Coll
     for _ in range(DRAWS):
         if len(out) == n:
             break
-        decoy_given = (names.female if rng.random() < 0.5 else names.male).draw(rng)
-        decoy_surname = names.surnames.draw(rng)
+        decoy_given, decoy_surname = names.draw(rng)
         g, s = _key(decoy_given), _key(decoy_surname)
         full = f"{decoy_given} {decoy_surname}"
         if g in used_given or s in used_surnames or normalize(full) in avoid:

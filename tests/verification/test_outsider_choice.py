@@ -10,7 +10,7 @@ from verification import NO_RISK, Outcome, Policy, VerificationSession, generate
 from verification.context import Attendee, Contact, Party, ResponseStatus
 from verification.factors import Factor
 from verification.names import normalize
-from verification.outsider_names import decoys
+from verification.outsider_names import decoys, lexicon
 
 SUPPLIERS = (Contact("Joan Clarke", ("joan@bletchley.example",), "Joan", "Clarke"),
              Contact("Emma Thompson", ("emma@films.example",), "Emma", "Thompson"),
@@ -80,3 +80,13 @@ def test_a_skipped_contacts_question_leads_to_the_outsiders_multiple_choice_not_
         step = session.answer(session.asking.options[session.asking.correct_option])
     assert step.decision.outcome is Outcome.VERIFIED
     assert asked and all("from outside your organisation" in text for text in asked)
+
+
+def test_where_surnames_change_with_gender_a_decoys_surname_goes_with_its_first_name():
+    """A Czech supplier among decoys that pair a woman's first name with a man's surname would stand out."""
+    shown, made_up = decoys("Jana", "Nováková", 4, (), "u-alan", "ext:jana")  # type: ignore[misc]
+    czech = lexicon()["cs_CZ"]
+    assert shown == "Jana Nováková"
+    for name in made_up:
+        given, surname = (normalize(word) for word in name.split(" ", 1))
+        assert czech.spell(given, surname) is not None, name
