@@ -114,6 +114,7 @@ GRAPH_REFUSALS = frozenset({"I can't read their Microsoft 365 data right now",
                             "I can't search the directory right now",
                             "Microsoft Graph didn't answer in time, try again in a minute",
                             "Microsoft Graph can't be reached, try again in a minute"})
+CHECKING_SIGN_INS = "Questions complete: checking"  # the interim card's title begins so (see checking_sign_ins)
 BUSY = re.compile(r"\bbusy\b|try again in a few seconds", re.IGNORECASE)
 CANCELLED_NOTICE = "Previous verification cancelled"
 # dialogs/proof_dialog.py tells the agent the manager was asked, then asks the first (or next) question in the same
@@ -217,7 +218,11 @@ class Journey:
     first_question_ms: float | None = None
     first_reply_ms: float | None = None  # to the start's first card, whatever it was (a refusal too)
     answer_ms: list[float] = field(default_factory=list)
-    decision_ms: float | None = None  # of the answer turn whose next card was the decision
+    decision_ms: float | None = None  # of the answer turn whose next card was the decision (or the interim card)
+    # From pressing Submit on the answer that completed the questions to the decision card: the same as
+    # decision_ms when that turn brought it, longer when the turn answered "checking Microsoft's sign-in logs" and
+    # the decision followed proactively when the sign-in risk arrived (or its budget ended).
+    decision_wait_ms: float | None = None
     reset_ms: list[float] = field(default_factory=list)
     turns: list[tuple[float, float]] = field(default_factory=list)  # (sent, done) of every turn
     end: str = ""  # what ended it: a decision's title, a refusal's, "error: ..."
@@ -343,6 +348,19 @@ class Run:
             j.answer_ms.append(ms)
             if kind_of(next_card) != "question":
                 j.decision_ms = ms
+            if checking_sign_ins(next_card):  # the questions are done; what follows comes when the risk is known
+                since = self.connector.mark(j.agent.conversation)
+                began = time.perf_counter()
+                try:
+                    followed = await self.connector.next_message(j.agent.conversation, since,
+                                                                 next_card_after_answer, self.args.reply_timeout_s)
+                except TimeoutError:
+                    j.end, j.errors = "error: no decision after the sign-in check", j.errors + 1
+                    return
+                next_card = (cards_in(followed.activity) or [{}])[0]
+                ms += 1000 * (followed.at - began)
+            if kind_of(next_card) != "question":
+                j.decision_wait_ms = ms
             card = next_card
         j.end = title_of(card)
         self.close(j)
@@ -403,6 +421,12 @@ def next_card_after_answer(activity: dict[str, Any]) -> bool:
     return kind_of(card) in ("question", "decision", "notice") and not passing_notice(card)
 
 
+def checking_sign_ins(card: dict[str, Any]) -> bool:
+    """The interim card of an answer that completed the questions while the sign-in risk was still being read
+    (dialogs/proof_dialog.py): the turn's answer; the decision (or more questions) follows in the same chat."""
+    return title_of(card).startswith(CHECKING_SIGN_INS)
+
+
 def passing_notice(card: dict[str, Any]) -> bool:
     """A notice sent on the way to the turn's real answer: a previous verification cancelled, the manager asked."""
     return title_of(card) == CANCELLED_NOTICE or bool(MANAGER_ASKED.match(title_of(card)))
@@ -436,6 +460,7 @@ async def devtenant(args: argparse.Namespace, tmp: Path) -> AsyncIterator[tuple[
         yield ready, process.pid
 
 
+REPORTS = re.compile(r"devtenant\.reports: (admitted|throttled) ")
 ACCESS = re.compile(r"devtenant\.access: (\S+) (/v1\.0/\S*) (\d{3}) ([\d.]+) ms(?: \(([\d.]+) ms injected\))?")
 
 
@@ -447,6 +472,7 @@ def graph_health(log: Path, offset: int, cpu_s: float, run_s: float, latency_ms:
         f.seek(offset)
         lines = f.read().decode(errors="replace").splitlines()
     hits = [m for m in map(ACCESS.search, lines) if m]
+    reports = Counter(m.group(1) for m in map(REPORTS.search, lines) if m)
     times = [float(m.group(4)) for m in hits]
     # Beyond what devtenant injected on purpose (the latency, and the sign-in logs' own 1.5 s): its own time.
     own = [max(0.0, float(m.group(4)) - float(m.group(5) if m.group(5) is not None else latency_ms)) for m in hits]
@@ -456,6 +482,8 @@ def graph_health(log: Path, offset: int, cpu_s: float, run_s: float, latency_ms:
             "graph_p99_ms": percentile(times, 0.99),
             "graph_own_p50_ms": percentile(own, 0.50), "graph_own_p99_ms": own_p99,
             "graph_throttled": sum(1 for m in hits if m.group(3) == "429"),
+            # sign-in log reads (reports API: 5 per 10 s per app per tenant), $batch items included
+            "reports_requests": reports["admitted"], "reports_throttled": reports["throttled"],
             "graph_5xx": sum(1 for m in hits if m.group(3).startswith("5")),
             "graph_cpu_share": round(share, 2),
             # devtenant's one process busy most of the time, or its answers far slower than the latency it adds:
@@ -658,6 +686,9 @@ def figures_of(args: argparse.Namespace, journeys: list[Journey], calibration: l
         "first_question_max_ms": percentile(first, 1.0),
         "first_reply_p99_ms": percentile([j.first_reply_ms for j in journeys if j.first_reply_ms is not None], 0.99),
         "decision_turn_p99_ms": percentile([j.decision_ms for j in journeys if j.decision_ms is not None], 0.99),
+        # from the answer that completed the questions to the decision card (the interim card's wait included)
+        "time_to_decision_p50_ms": percentile([j.decision_wait_ms for j in journeys if j.decision_wait_ms], 0.50),
+        "time_to_decision_p99_ms": percentile([j.decision_wait_ms for j in journeys if j.decision_wait_ms], 0.99),
         "reset_turn_p99_ms": percentile(resets, 0.99),
         "quiet_start_cpu_ms": ms(quiet_start),
         "quiet_answer_cpu_ms": ms(quiet_answer, 2),
@@ -786,6 +817,8 @@ def report(f: dict[str, Any]) -> None:
         print(f"  {name:28} {f[name]!s:>10}   target {target['target']!s:>6}   {verdict}")
     print(f"  first question p50 {f['first_question_p50_ms']} ms, max {f['first_question_max_ms']} ms; answers p50 "
           f"{f['answer_p50_ms']} ms, p99 of those that brought the decision {f['decision_turn_p99_ms']} ms; "
+          f"time to the decision after the last answer p50 {f['time_to_decision_p50_ms']} ms, "
+          f"p99 {f['time_to_decision_p99_ms']} ms; "
           f"reset turns p99 {f['reset_turn_p99_ms']} ms; echo agent p50 {f.get('echo_p50_ms')} ms, "
           f"p99 {f['echo_p99_ms']} ms")
     print(f"  CPU: {f['cpu_ms_per_verification']} ms per verification in all; alone, a start "
@@ -795,7 +828,8 @@ def report(f: dict[str, Any]) -> None:
           f"{f['peak_rss_mb']} MB at most, {f['peak_open_verifications']} verifications open at once at most")
     print(f"  Graph (devtenant): {f['graph_requests']} requests, p50 {f['graph_p50_ms']} ms, "
           f"p99 {f['graph_p99_ms']} ms as devtenant timed them, {f['graph_throttled']} throttled, "
-          f"{f['graph_5xx']} 5xx; its CPU "
+          f"{f['graph_5xx']} 5xx; sign-in log reads {f['reports_requests']} "
+          f"({f['reports_throttled']} throttled); its CPU "
           f"{f['graph_cpu_ms_per_start']} ms per start, busy {f['graph_cpu_share']:.0%} of the run"
           + ("" if f["graph_fine"] else ": NOT FINE, so refusals may be Graph's doing, not Watchword's load"))
     print(f"  waiting for a CPU (the machine's other work): Watchword {f['watchword_run_queue_share']:.0%} of the "

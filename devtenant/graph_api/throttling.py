@@ -25,6 +25,7 @@ item of a `$batch` exactly as for a direct request:
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 import time
@@ -36,6 +37,8 @@ from typing import Any
 
 from devtenant.graph_api.router import GraphError, GraphRequest
 from devtenant.state import DevTenantState
+
+log = logging.getLogger("devtenant.reports")  # one line per reports request: benchmarks count them
 
 REPORTS_LIMIT = 5
 REPORTS_WINDOW_S = 10.0
@@ -193,6 +196,7 @@ def check_directory_limit(req: GraphRequest) -> None:
 def check_reports_limit(req: GraphRequest) -> None:
     """Raise Graph's 429 when this app has used up its reports budget for the tenant."""
     wait = throttles(req.state).reports.admit(app_key(req.claims))
+    log.info("%s %s", "throttled" if wait else "admitted", req.path)
     if wait:
         raise GraphError(
             429, "TooManyRequests", "Too many requests.", headers={"Retry-After": str(math.ceil(wait))}
