@@ -4,9 +4,13 @@
 * Reports throttle: 5 requests per 10 s per app per tenant; the sixth gets 429 with Retry-After.
   Checked here, in the handler, so `$batch` items count too.
 * Newest first (or `$orderby=createdDateTime [asc|desc]`); default and maximum page 1000; 30 days kept.
-* `$filter` on userId / userPrincipalName / createdDateTime / appDisplayName / status/errorCode ...
-  A `userId eq` or `userPrincipalName eq` conjunct narrows the scan to that user; without one
-  every user's log is merged, newest first (slow on big orgs, but right).
+* `$filter` only with the operators Microsoft documents for each property of the signIn resource ("Supports
+  $filter (eq)" for userId; `eq, le, ge` for createdDateTime; `eq, startsWith` for userPrincipalName...: see
+  SIGN_IN_OPERATORS), joined with `and`. Anything else is 400 Request_UnsupportedQuery: `userId in (...)`,
+  `userId eq 'a' or userId eq 'b'`, `ne`, `not`, `createdDateTime gt`. Microsoft may accept some of these in
+  practice, but a client that relied on what is not documented would break silently when it changes, so the
+  stand-in refuses it. A `userId eq` or `userPrincipalName eq` conjunct narrows the scan to that user; without
+  one every user's log is merged, newest first (slow on big orgs, but right).
 * The generator's ground truth (`SignIn.anomaly`) is never served.
 """
 
@@ -26,10 +30,20 @@ from devtenant.model import Org, SignIn, User
 
 REQUIRED = ("AuditLog.Read.All", "Directory.Read.All")
 RETENTION = timedelta(days=30)
-SIGN_IN_FILTER = ("id", "userId", "userPrincipalName", "userDisplayName", "createdDateTime", "appId",
-                  "appDisplayName", "ipAddress", "clientAppUsed", "conditionalAccessStatus", "isInteractive",
-                  "correlationId", "status", "location", "deviceDetail", "riskLevelDuringSignIn",
-                  "riskLevelAggregated", "riskState", "riskDetail", "resourceDisplayName", "resourceId")
+# learn.microsoft.com/graph/api/resources/signin (v1.0), each property's "Supports $filter (...)"; the same text is
+# in msgraph-sdk's generated model (msgraph/generated/models/sign_in.py).
+SIGN_IN_OPERATORS: dict[str, tuple[str, ...]] = {
+    "appDisplayName": ("eq", "startswith"), "appId": ("eq",), "clientAppUsed": ("eq",),
+    "conditionalAccessStatus": ("eq",), "correlationId": ("eq",), "createdDateTime": ("eq", "le", "ge"),
+    "deviceDetail/browser": ("eq", "startswith"), "deviceDetail/operatingSystem": ("eq", "startswith"),
+    "ipAddress": ("eq", "startswith"), "location/city": ("eq", "startswith"), "location/state": ("eq", "startswith"),
+    "location/countryOrRegion": ("eq", "startswith"), "resourceDisplayName": ("eq",), "resourceId": ("eq",),
+    "riskDetail": ("eq",), "riskLevelAggregated": ("eq",), "riskLevelDuringSignIn": ("eq",), "riskState": ("eq",),
+    "status/errorCode": ("eq",), "userDisplayName": ("eq", "startswith"), "userId": ("eq",),
+    "userPrincipalName": ("eq", "startswith"),
+}
+SIGN_IN_RULES = odata.FilterRules(properties={p.split("/")[0] for p in SIGN_IN_OPERATORS}, resource="signIn",
+                                  functions=("startswith",), operators=SIGN_IN_OPERATORS, logical=("and",))
 
 # Well-known first-party application ids, so appId looks like the real thing.
 _APP_IDS = {
@@ -230,8 +244,7 @@ async def list_sign_ins(req: GraphRequest) -> GraphResponse:
     check_reports_limit(req)
     org = req.state.org
     flt = req.query.get("$filter")
-    predicate = odata.parse_filter(flt, odata.FilterRules(properties=SIGN_IN_FILTER, resource="signIn")) \
-        if flt else None
+    predicate = odata.parse_filter(flt, SIGN_IN_RULES) if flt else None
     items = []
     for sign_in, user in _newest_first(org, _users_in_scope(org, flt)):
         item = SignInView(sign_in, user)

@@ -368,16 +368,38 @@ class FilterRules:
     properties: the filterable property paths' first segments (None: any); resource: the type
     named in errors ("User"); functions: allowed functions; directory + advanced: directory
     objects allow `ne`, `not` and `endsWith` only with the advanced query parameters.
+    operators: where a resource documents which operators each property supports (the sign-in logs' "Supports
+    $filter (eq, startsWith)"), {property path: its operators and functions}; a comparison, `in` or function on a
+    property outside it is 400 Request_UnsupportedQuery. logical: the logical operators the resource accepts.
     """
 
     def __init__(self, *, properties: Collection[str] | None = None, resource: str = "resource",
                  functions: Collection[str] = ("startswith", "endswith"), directory: bool = False,
-                 advanced: bool = True) -> None:
+                 advanced: bool = True, operators: Mapping[str, Collection[str]] | None = None,
+                 logical: Collection[str] = ("and", "or", "not")) -> None:
         self.properties = {p.lower() for p in properties} if properties is not None else None
         self.resource = resource
         self.functions = {f.lower() for f in functions}
         self.directory = directory
         self.advanced = advanced
+        self.operators = {k.lower(): {o.lower() for o in v} for k, v in operators.items()} \
+            if operators is not None else None
+        self.logical = {w.lower() for w in logical}
+
+    def allow(self, operator: str, subject: Any) -> None:
+        """Refuse `operator` on `subject` (a parsed property path) when the resource documents it does not support
+        it there; a subject that is no property path (a lambda's variable, a literal) is not checked here."""
+        path = getattr(subject, "path", None)
+        if self.operators is None or path is None:
+            return
+        if operator not in self.operators.get(path, ()):
+            raise unsupported(f"Unsupported or invalid query filter clause specified for property '{path}' of "
+                              f"resource '{self.resource}': operator '{operator}' is not supported.")
+
+    def allow_logical(self, operator: str) -> None:
+        if operator not in self.logical:
+            raise unsupported(f"Unsupported or invalid query filter clause specified for resource "
+                              f"'{self.resource}': operator '{operator}' is not supported.")
 
     def gate(self, feature: str) -> None:
         if self.directory and not self.advanced:
@@ -440,6 +462,7 @@ class _FilterParser:
     def or_expr(self) -> _Node:
         node = self.and_expr()
         while self.keyword("or"):
+            self.rules.allow_logical("or")
             left, right = node, self.and_expr()
             node = _hinted(lambda env, a=left, b=right: bool(a(env)) or bool(b(env)),
                            _combine("or", left, right))
@@ -448,6 +471,7 @@ class _FilterParser:
     def and_expr(self) -> _Node:
         node = self.not_expr()
         while self.keyword("and"):
+            self.rules.allow_logical("and")
             left, right = node, self.not_expr()
             node = _hinted(lambda env, a=left, b=right: bool(a(env)) and bool(b(env)),
                            _combine("and", left, right))
@@ -455,6 +479,7 @@ class _FilterParser:
 
     def not_expr(self) -> _Node:
         if self.keyword("not"):
+            self.rules.allow_logical("not")
             self.rules.gate("Operator 'not'")
             inner = self.not_expr()
             return lambda env: not inner(env)
@@ -465,6 +490,7 @@ class _FilterParser:
         op = self.keyword(*_COMPARISONS, "in")
         if op is None:
             return left
+        self.rules.allow(op, left)
         if op == "in":
             self.expect("(")
             options = [self.literal_only()]
@@ -533,6 +559,7 @@ class _FilterParser:
             self.rules.gate("Operator 'endsWith'")
         self.expect("(")
         subject = self.value()
+        self.rules.allow(name, subject)
         self.expect(",")
         needle = self.value()
         self.expect(")")
@@ -570,7 +597,10 @@ class _FilterParser:
                                   f"'{tok[1]}' of resource '{self.rules.resource}'.")
             segments.append(tok[1])
         node = self.reader(segments)
-        return _tagged(node, prop=first.lower()) if len(segments) == 1 and first not in self.scope else node
+        if first in self.scope:
+            return node
+        _tagged(node, path="/".join(segments).lower())
+        return _tagged(node, prop=first.lower()) if len(segments) == 1 else node
 
     def reader(self, segments: list[str]) -> _Node:
         head, rest = segments[0], "/".join(segments[1:])

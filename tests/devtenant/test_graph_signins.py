@@ -165,3 +165,31 @@ async def test_batch_items_count_against_the_sign_in_throttle(aiohttp_client):
     assert statuses == [200] * 5 + [429]
     throttled = next(a for a in answers if a["status"] == 429)
     assert {k.lower(): v for k, v in throttled["headers"].items()}["retry-after"]
+
+
+@pytest.mark.parametrize("flt", [
+    f"userId in ('{ALAN}','{ADA}')",  # signIn.userId: "Supports $filter (eq)", nothing else
+    f"userId eq '{ALAN}' or userId eq '{ADA}'",  # `or`: documented for no signIn property
+    f"not (userId eq '{ALAN}')",
+    f"userId ne '{ALAN}'",
+    "createdDateTime gt 2026-11-20T00:00:00Z",  # createdDateTime: eq, le, ge
+    "startswith(userId,'a')",
+    "isInteractive eq true",  # not filterable by the docs
+])
+async def test_sign_in_filters_microsoft_does_not_document_are_refused(flt: str):
+    """One read for several people (`in`, `or`) is what a coalescing client would want; Microsoft documents only `eq`
+    on userId, so the stand-in refuses it as unsupported instead of letting a client come to rely on it."""
+    resp = await call(make_state(), "GET", "/auditLogs/signIns", {"$filter": flt}, roles=READ)
+    assert resp.status == 400, flt
+    assert resp.body["error"]["code"] == "Request_UnsupportedQuery"
+
+
+@pytest.mark.parametrize("flt", [
+    f"userId eq '{ALAN}' and createdDateTime ge 2026-11-20T00:00:00Z and createdDateTime le 2026-12-07T00:00:00Z",
+    "startswith(userPrincipalName,'alan') and status/errorCode eq 0",
+    "location/countryOrRegion eq 'GB' and startswith(appDisplayName,'Microsoft')",
+    "riskLevelDuringSignIn eq 'high' and createdDateTime ge 2026-11-20T00:00:00Z",
+])
+async def test_sign_in_filters_microsoft_documents_are_served(flt: str):
+    resp = await call(make_state(), "GET", "/auditLogs/signIns", {"$filter": flt}, roles=READ)
+    assert resp.status == 200, resp.body
