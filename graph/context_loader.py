@@ -20,14 +20,18 @@ with a plain reason and everything else still arrives. All of it runs within one
 Tenant-wide facts are cached per tenant and refreshed in the background; group sizes and small groups' members
 per group (the refresh reads every group's); sign-ins
 per (tenant, user) for a few minutes, and a per-tenant window keeps Watchword under the reports API's
-5 requests per 10 s.
+5 requests per 10 s: sign-in reads queue for it first come first served (one read per person: the signIn
+resource documents only `eq` on userId, so no documented filter reads several people at once), and a read that
+cannot get a slot within its budget says so at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -85,7 +89,11 @@ MAX_PAGES = 10  # per source and load: enough for any real mailbox's window, bou
 IN_CLAUSE_MAX = 15  # values per `in (...)` in a directory $filter
 MAX_RESOLVE_ITEMS = 10  # address/id lookups per round
 OTHERS_SAMPLE = 100
-SIGN_IN_DEADLINE_S = 20.0  # the sign-in read's own budget (reports window waits and one retry included)
+# The sign-in read's own budget: its turn in the tenant's reports queue, the request and one retry. As long as the
+# session's wait for it (dialogs/session_keeper.py RISK_DEADLINE): nothing waits for the read while the caller
+# answers, so under a burst of starts a read can queue that long, and at 5 reads per 10 s a tenant serves 30 people's
+# sign-ins a minute, whatever Watchword does (one read per person: Microsoft documents no filter that reads several).
+SIGN_IN_DEADLINE_S = 60.0
 MAX_ATTEMPTS = 3  # a page-1 request that stayed throttled/unavailable through send_batch's retries, asked again
 RETRY_MIN_LEFT_S = 1.0
 SIGN_IN_TTL_S = 300.0
@@ -140,6 +148,8 @@ class ContextLoader:
                                         calls=calls)
         self.sign_ins: TtlCache[tuple[SignIn, ...]] = TtlCache(SIGN_IN_TTL_S, clock=monotonic)
         self.reports_window = SlidingWindowLimiter(clock=monotonic)
+        self._reports_queue: dict[str, deque[object]] = {}  # per tenant: sign-in reads waiting, first come first
+        self._reports_turn: dict[str, asyncio.Event] = {}  # set when the head of that queue changes
         self._sign_in_reads: dict[tuple[str, str], asyncio.Task[SignInRead]] = {}
 
     async def load(self, tenant_id: str, user_id: str, deadline: Deadline) -> LoadedContext:
@@ -204,14 +214,36 @@ class ContextLoader:
         return SignInRead((), "timed out")
 
     async def _reports_slot(self, tenant_id: str, deadline: Deadline) -> bool:
-        """Wait for a slot in the tenant's reports window while the deadline allows; False when it does not."""
-        while True:
-            wait = self.reports_window.try_acquire(tenant_id)
-            if wait == 0:
-                return True
-            if wait >= deadline.remaining() - RETRY_MIN_LEFT_S:
-                return False
-            await asyncio.sleep(wait)
+        """Wait for a slot in the tenant's reports window, first come first served, while the deadline allows;
+        False at once when the reads queued ahead of this one leave it no slot within its deadline (the window
+        frees one slot per window_s / limit seconds), so a read that cannot be served says so early instead of
+        holding the decision to the end of its budget."""
+        queue = self._reports_queue.setdefault(tenant_id, deque())
+        turn = self._reports_turn.setdefault(tenant_id, asyncio.Event())
+        me = object()
+        queue.append(me)
+        per_slot = self.reports_window.window_s / self.reports_window.limit
+        try:
+            while True:
+                ahead = queue.index(me)
+                if ahead * per_slot >= deadline.remaining() - RETRY_MIN_LEFT_S:
+                    return False
+                wait = self.reports_window.try_acquire(tenant_id) if ahead == 0 else per_slot
+                if wait == 0:
+                    return True
+                if wait >= deadline.remaining() - RETRY_MIN_LEFT_S:
+                    return False
+                turn.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(turn.wait(), wait)
+        finally:
+            head = queue[0] is me
+            queue.remove(me)
+            if head:
+                turn.set()
+            if not queue:
+                self._reports_queue.pop(tenant_id, None)
+                self._reports_turn.pop(tenant_id, None)
 
 
 class _Load:
