@@ -29,9 +29,15 @@ Figures (the last line is JSON):
 - first_question_p50_ms / _p99_ms: from sending `verify` to the first question card arriving at the fake
   connector (over the starts that reached a question; a choice among namesakes is answered at once and its
   turn counted in). first_reply_p99_ms is over every start, to its first card whatever it said.
-- answer_p99_ms: from pressing Submit on a question to the next card (question or decision) arriving, and the
-  invoke's HTTP answer. decision_turn_p99_ms is over the answers that brought the decision (which may wait for
-  the sign-in risk); reset turns are apart (reset_turn_p99_ms): they wait for Graph's PATCH.
+- answer_p99_ms: from pressing Submit on a question to the next card (question, decision, or the interim "Questions
+  complete: checking Microsoft's sign-in logs" card) arriving, and the invoke's HTTP answer. decision_turn_p99_ms
+  is over the answers that completed the questions; reset turns are apart (reset_turn_p99_ms): they wait for
+  Graph's PATCH. time_to_decision_p50_ms / _p99_ms: from that last answer's Submit to the decision card, which
+  follows the interim card in the same chat once the sign-in risk is known (or its budget ended): the agent's wait
+  for the decision, not hidden by the answer turn's. decisions_risk_weighed / _unread: decisions whose card says
+  the sign-in risk was weighed, or that the sign-in logs could not be read (the policy's "sign-ins unavailable"
+  rule then asked for more proof); reports_requests: the sign-in log reads devtenant admitted (5 per 10 s per
+  tenant), reports_throttled those it answered 429.
 - errors: turns with no reply within --reply-timeout-s, a 5xx, or the turn-error card (bot/turn_errors.py).
 - refused_by_load: starts answered with a card that refuses because of Watchword's own load: a "busy" card (any
   card whose text says "busy" or "try again in a few seconds"), or "I can't read their Microsoft 365 data right
@@ -114,6 +120,7 @@ GRAPH_REFUSALS = frozenset({"I can't read their Microsoft 365 data right now",
                             "I can't search the directory right now",
                             "Microsoft Graph didn't answer in time, try again in a minute",
                             "Microsoft Graph can't be reached, try again in a minute"})
+RISK_WEIGHED, RISK_UNREAD = "Sign-in risk weighed:", "Sign-in logs could not be read"  # the decision card's risk line
 CHECKING_SIGN_INS = "Questions complete: checking"  # the interim card's title begins so (see checking_sign_ins)
 BUSY = re.compile(r"\bbusy\b|try again in a few seconds", re.IGNORECASE)
 CANCELLED_NOTICE = "Previous verification cancelled"
@@ -223,6 +230,7 @@ class Journey:
     # decision_ms when that turn brought it, longer when the turn answered "checking Microsoft's sign-in logs" and
     # the decision followed proactively when the sign-in risk arrived (or its budget ended).
     decision_wait_ms: float | None = None
+    risk_read: bool | None = None  # the decision card says the sign-in risk was weighed (True) or unread (False)
     reset_ms: list[float] = field(default_factory=list)
     turns: list[tuple[float, float]] = field(default_factory=list)  # (sent, done) of every turn
     end: str = ""  # what ended it: a decision's title, a refusal's, "error: ..."
@@ -363,6 +371,8 @@ class Run:
                 j.decision_wait_ms = ms
             card = next_card
         j.end = title_of(card)
+        said = " ".join(texts(card))
+        j.risk_read = False if RISK_UNREAD in said else True if RISK_WEIGHED in said else None
         self.close(j)
         verbs = {a.get("verb"): a for a in actions(card)}
         if "reset" not in verbs:
@@ -690,6 +700,10 @@ def figures_of(args: argparse.Namespace, journeys: list[Journey], calibration: l
         "time_to_decision_p50_ms": percentile([j.decision_wait_ms for j in journeys if j.decision_wait_ms], 0.50),
         "time_to_decision_p99_ms": percentile([j.decision_wait_ms for j in journeys if j.decision_wait_ms], 0.99),
         "reset_turn_p99_ms": percentile(resets, 0.99),
+        # decisions whose card says the sign-in risk was weighed, or that the logs could not be read (the policy's
+        # "sign-ins unavailable" rule then asked for more proof)
+        "decisions_risk_weighed": sum(1 for j in journeys if j.risk_read is True),
+        "decisions_risk_unread": sum(1 for j in journeys if j.risk_read is False),
         "quiet_start_cpu_ms": ms(quiet_start),
         "quiet_answer_cpu_ms": ms(quiet_answer, 2),
         "quiet_reset_cpu_ms": ms(per_turn(calibration, "reset"), 2),
@@ -818,7 +832,8 @@ def report(f: dict[str, Any]) -> None:
     print(f"  first question p50 {f['first_question_p50_ms']} ms, max {f['first_question_max_ms']} ms; answers p50 "
           f"{f['answer_p50_ms']} ms, p99 of those that brought the decision {f['decision_turn_p99_ms']} ms; "
           f"time to the decision after the last answer p50 {f['time_to_decision_p50_ms']} ms, "
-          f"p99 {f['time_to_decision_p99_ms']} ms; "
+          f"p99 {f['time_to_decision_p99_ms']} ms; sign-in risk weighed in {f['decisions_risk_weighed']} decisions, "
+          f"unread in {f['decisions_risk_unread']}; "
           f"reset turns p99 {f['reset_turn_p99_ms']} ms; echo agent p50 {f.get('echo_p50_ms')} ms, "
           f"p99 {f['echo_p99_ms']} ms")
     print(f"  CPU: {f['cpu_ms_per_verification']} ms per verification in all; alone, a start "

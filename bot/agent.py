@@ -36,7 +36,7 @@ from bot.proactive import ProactiveMessenger, is_personal, user_id_of
 from bot.records import StoreRecords
 from bot.turn_errors import TurnErrorHandler
 from bot.turn_state import ConversationTurnState, Entry, GatedTurn, TurnGate
-from dialogs.card_prompt import CARD_ACTION_INVOKE, REJECTED_CLICK, REPLACEMENT_CARD, card_action
+from dialogs.card_prompt import CARD_ACTION_INVOKE, REJECTED_CLICK, REPLACEMENT_CARD, card_action, is_continuation
 from dialogs.ports import Actor, Sealer
 from dialogs.question_dialog import REPLACED_CARD_ID
 from dialogs.self_service_dialog import SelfServiceDialog, can_self_serve
@@ -151,12 +151,14 @@ class WatchwordAgent:
             remove_recipient_mention=True, agent_name="Watchword", turn_state_factory=ConversationTurnState)
         self.application.add_route(lambda _context: True, self.on_activity)
         self.application.error(self._on_error)
+        self.messenger.resume = self.on_turn  # a dialog's card continued once what it waits for arrived
 
     def close(self) -> None:
         """Stop what the agent runs beside the turns (the threads that choose a start's questions, the reads of
         helpdesk member lists)."""
         self.sessions.close()
         self.access.close()
+        self.messenger.close()
 
     # --- the route -----------------------------------------------------------------------------------------
     async def on_activity(self, context: TurnContext, state: TurnState) -> None:
@@ -251,6 +253,8 @@ class WatchwordAgent:
             return
         DialogStateProperty.bind(context, state.conversation)
         dialog = await self._dialogs.create_context(context)
+        if is_continuation(activity) and dialog.active_dialog is None:  # what it was for has ended: nothing to say
+            return
         owner = state.conversation.get_value(OWNER) if dialog.active_dialog is not None else None
         if owner and owner.get("user_id") != user_id_of(activity) and not self._asks_help(context):
             await self._not_the_starter(context, tenant, owner)
@@ -267,7 +271,7 @@ class WatchwordAgent:
         """A turn that began a verification and asked its first question, or that took an answer: how long it took
         (to the end of the turn, when the question or the reply has been sent)."""
         opened = context.turn_state.get(OPEN_SESSION)
-        if opened is None:
+        if opened is None or is_continuation(context.activity):  # Watchword's own turn: nobody waited for it
             return
         if context.turn_state.get(BEGUN) is None:
             self.metrics.answer_turn(seconds)

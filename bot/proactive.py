@@ -10,21 +10,24 @@ cannot be delivered is logged and reported as False; it never fails the agent's 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cachetools import LRUCache
-from microsoft_agents.activity import Activity, ConversationReference
+from microsoft_agents.activity import Activity, ActivityTypes, ConversationReference
 from microsoft_agents.hosting.core import ChannelAdapter, ClaimsIdentity, TurnContext
 from microsoft_agents.hosting.core.storage import Storage
 
 from bot.access import CACHE_LIMIT
 from bot.cards import Cards
 from bot.ledger import OOB_KEY, Record, StoreResetLedger, read_record, write_record
+from dialogs.card_prompt import CONTINUATION
 from dialogs.ports import Actor, FactorAnswers, Notice
 from dialogs.times import clock_time, date_and_time, zone_of
 from graph.directory import Directory, DirectoryError
@@ -69,6 +72,57 @@ class ProactiveMessenger:
         self._manifest_id = _manifest_id(app_id)
         # (tenant, user) -> (conversation, serviceUrl, time zone) as last saved
         self._known: LRUCache[tuple[str, str], tuple[str, str, str | None]] = LRUCache(CACHE_LIMIT)
+        # What runs a turn of Watchword's own (`continue_when`): the agent's on_turn, set by bot/agent.py.
+        self.resume: Callable[[TurnContext], Awaitable[None]] | None = None
+        self._continuations: set[asyncio.Task[None]] = set()
+
+    def close(self) -> None:
+        """Stop waiting to continue conversations (`continue_when`): a process that stops leaves them to the agent's
+        own click (their cards keep their Check again button)."""
+        for task in list(self._continuations):
+            task.cancel()
+
+    async def settle(self) -> None:
+        """For tests: until every continuation due has run."""
+        while self._continuations:
+            await asyncio.gather(*list(self._continuations), return_exceptions=True)
+
+    # --- continuing a conversation once what it waits for has arrived ------------------------------------------
+    def continue_when(self, context: TurnContext, ready: Callable[[], Awaitable[None]], *, card_id: str | None,
+                      value: dict[str, Any]) -> None:
+        """See dialogs/ports.py Messenger.continue_when."""
+        activity = context.activity
+        if self.resume is None or activity.conversation is None:
+            return
+        reference = activity.get_conversation_reference()
+        data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+        tenant = data.get("tenant") if isinstance(data.get("tenant"), dict) else None
+        task = asyncio.ensure_future(self._continue_when(context.adapter, reference, tenant, ready, card_id,
+                                                         dict(value)))
+        self._continuations.add(task)
+        task.add_done_callback(self._continuations.discard)
+
+    async def _continue_when(self, adapter: ChannelAdapter, reference: ConversationReference,
+                             tenant: dict[str, Any] | None, ready: Callable[[], Awaitable[None]],
+                             card_id: str | None, value: dict[str, Any]) -> None:
+        try:
+            await ready()
+            resume = self.resume
+            if resume is None:
+                return
+            # The agent's click on `card_id`, as Teams sends an Action.Submit, from the agent who started it (only they
+            # may act on it), with an id of its own (the turn gate runs it once, after any turn in progress).
+            turn = reference.get_continuation_activity().model_copy(update={
+                "type": ActivityTypes.message, "name": None, "value": value, "reply_to_id": card_id,
+                "id": f"watchword-continue-{uuid.uuid4().hex}",
+                "channel_data": {**({"tenant": tenant} if tenant else {}), CONTINUATION: True}})
+            claims = ClaimsIdentity() if self._anonymous else ClaimsIdentity({"aud": self._app_id,
+                                                                              "appid": self._app_id})
+            await adapter.continue_conversation_with_claims(claims, turn, resume)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the agent can still click Check again; the log says why it did not come by itself
+            log.warning("could not continue the conversation", exc_info=True)
 
     # --- references ----------------------------------------------------------------------------------------
     async def remember(self, context: TurnContext, tenant_id: str) -> None:

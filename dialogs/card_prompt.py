@@ -38,6 +38,9 @@ CARD_ACTION_INVOKE = "adaptiveCard/action"
 # turn_state keys: the card that replaces the one clicked, and "the click was refused"
 REPLACEMENT_CARD = "watchword.replacement_card"
 REJECTED_CLICK = "watchword.rejected_click"
+# channelData key of the turn Watchword runs itself when something a card waits for has arrived (dialogs/ports.py
+# Messenger.continue_when): a click on the agent's behalf, dropped silently when that card no longer waits.
+CONTINUATION = "watchwordContinuation"
 MAX_TEXT = 500
 
 
@@ -63,6 +66,12 @@ def card_action(activity: Activity) -> tuple[str | None, dict[str, Any]] | None:
         verb = activity.value.get("verb")
         return (str(verb) if verb else None), dict(activity.value)
     return None
+
+
+def is_continuation(activity: Activity) -> bool:
+    """The turn Watchword runs itself (Messenger.continue_when), not one the agent sent."""
+    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    return data.get(CONTINUATION) is True
 
 
 def prompt_options(prompt: Activity | None, retry: str, *, verbs: list[str], ref: str | None = None,
@@ -102,6 +111,8 @@ class CardPrompt(Prompt):
         state[self.ATTEMPT_COUNT_KEY] = int(cast(int, state.get(self.ATTEMPT_COUNT_KEY, 0))) + 1
         if await CardPrompt.accepts(PromptValidatorContext(dialog_context.context, recognized, state, options)):
             return await dialog_context.end_dialog(recognized.value)
+        if is_continuation(activity):  # the card it was for was answered meanwhile: nothing to say
+            return Dialog.end_of_turn
         if card_action(activity) is not None:
             dialog_context.context.turn_state[REJECTED_CLICK] = True
         await self.on_prompt(dialog_context.context, state, options, True)

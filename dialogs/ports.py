@@ -6,7 +6,7 @@ implementations over a SQLite store, or fakes. Nothing here imports SQL, msgraph
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -224,6 +224,13 @@ class Messenger(Protocol):
         ...
 
     async def factor_answers(self, session_id: str) -> FactorAnswers: ...
+
+    def continue_when(self, context: TurnContext, ready: Callable[[], Awaitable[None]], *, card_id: str | None,
+                      value: dict[str, Any]) -> None:
+        """Once `ready()` returns, continue this conversation as if the card `card_id` had been clicked with `value`
+        (a `{"verb": ..., "ref": ...}` its prompt accepts): the turn runs as any other (one at a time per
+        conversation), and is dropped silently when that card no longer waits for it. Never raises."""
+        ...
 
     async def out_of_band_answer(self, session_id: str) -> bool | None:
         """False when the person said "not me"; None otherwise (there is no "yes" any more)."""

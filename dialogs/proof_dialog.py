@@ -21,8 +21,8 @@ from microsoft_agents.hosting.dialogs import ComponentDialog, DialogTurnResult, 
 from dialogs.card_prompt import REPLACEMENT_CARD, CardPrompt, prompt_options
 from dialogs.factor_answers import take_factor_answers
 from dialogs.ports import Actor, CardRenderer, Messenger, SealError, VerificationRecords
-from dialogs.question_dialog import QuestionDialog
-from dialogs.session_keeper import SessionKeeper
+from dialogs.question_dialog import QuestionDialog, prompted_card_id
+from dialogs.session_keeper import RISK_DEADLINE, SessionKeeper
 from verification import Outcome, Step, VerificationSession
 from verification.clock import Clock
 from verification.factors import CodeCheck, Factor
@@ -42,6 +42,7 @@ class ProofDialog(ComponentDialog):
         self._messenger = messenger
         self._sessions = sessions
         self._cards = cards
+        self._clock = clock
         self._loop_id = f"{ProofDialog.__name__}.loop"
         self.add_dialog(WaterfallDialog(self._loop_id, [self.next_step, self.answer_step]))
         self.add_dialog(CardPrompt())
@@ -85,6 +86,8 @@ class ProofDialog(ComponentDialog):
             return await step.prompt(CardPrompt.__name__, prompt_options(
                 self._cards.activity(card, f"Waiting for {manager}"), "Choose Check again or Cancel.",
                 verbs=["check", "cancel"], ref=ref, words={"cancel": "cancel", "check": "check"}))
+        if current.awaiting_risk:
+            return await self._await_risk(step, session, ref, self_service=options.get("audience") == "self")
         # Nothing to ask and undecided: its plan is gone. Decided by a turn whose state was never saved (killed)?
         if await self._records.stored_outcome(session.id) is Outcome.VERIFIED:
             return await step.end_dialog({"session": None, "recovered": session.id})
@@ -106,6 +109,8 @@ class ProofDialog(ComponentDialog):
         verb = result["verb"]
         receipt = {"code": "Code checked.", "no_code": "No code: questions only.", "check": "Checked.",
                    "cancel": "Cancelled."}[verb]
+        if verb == "check" and step.values.get("awaiting_risk"):
+            receipt = "Questions complete; sign-in logs checked."
         if verb == "code":
             current = session.enter_code(str(result["data"].get("code") or result.get("text") or ""))
             if current.code in CODE_NOTES:
@@ -132,6 +137,28 @@ class ProofDialog(ComponentDialog):
         return await step.replace_dialog(self._loop_id, {**options, "session": sealed,
                                                           "note": CODE_NOTES.get(current.code) if current.code
                                                           else None})
+
+    async def _await_risk(self, step: WaterfallStepContext, session: VerificationSession, ref: str, *,
+                          self_service: bool) -> DialogTurnResult:
+        """The questions are done and the sign-in risk is still being read: say so at once (the answer's turn never
+        waits for Microsoft's sign-in logs), and continue by ourselves when the risk is known or its budget ends
+        (the session keeper's RISK_DEADLINE): the decision, or more questions when the risk asks for them, follow in
+        this chat. Check again does the same by hand."""
+        step.values["awaiting_risk"] = True
+        left = max(1, round((session.started_at + RISK_DEADLINE - self._clock()).total_seconds()))
+        title = "Questions complete: checking Microsoft's sign-in logs"
+        card = self._cards.render("waiting", title=title, data={"ref": ref}, lines=[
+            "Nothing is decided yet. Before deciding, Watchword weighs the account's recent sign-ins, and "
+            "Microsoft's sign-in logs can take a while to read, more so when many verifications start at once.",
+            f"The decision follows here by itself, within {left} seconds at most."
+            + ("" if self_service else " Keep the caller on the line.")])
+        turn = await step.prompt(CardPrompt.__name__, prompt_options(
+            self._cards.activity(card, title), "Choose Check again or Cancel.",
+            verbs=["check", "cancel"], ref=ref, words={"cancel": "cancel", "check": "check"}))
+        session_id, started_at = session.id, session.started_at
+        self._messenger.continue_when(step.context, lambda: self._sessions.risk_settled(session_id, started_at),
+                                      card_id=prompted_card_id(step), value={"verb": "check", "ref": ref})
+        return turn
 
     async def _ask_offered(self, context: TurnContext, session: VerificationSession, current: Step,
                            options: dict[str, Any]) -> Step:

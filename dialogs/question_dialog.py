@@ -90,7 +90,8 @@ class QuestionDialog(ComponentDialog):
         if len(session.transcript) != before:  # the person's own answer changed it: keep the new version
             step.values["session"], snapshot = self._sessions.seal(step.context, session)
         prompt = current.prompt
-        if prompt is None and (current.offer or current.awaiting):  # a factor to ask or wait for: ProofDialog's
+        if prompt is None and (current.offer or current.awaiting or current.awaiting_risk):
+            # a factor to ask or wait for, or the sign-in risk to wait for: ProofDialog's
             return await step.end_dialog({"session": step.values.get("session") or options["session"]})
         if prompt is None:  # its plan is gone (ended elsewhere) and nothing above decided it
             return await self._lost(step, session.id)

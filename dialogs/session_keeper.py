@@ -7,12 +7,13 @@ asked) is a few hundred bytes that change every turn: it is sealed into the dial
 saves with the conversation. So a turn moves the progress only; a process that does not hold the plan (it
 restarted, or another instance took the conversation) reads it once from the store.
 
-Sign-in logs arrive seconds after the rest (graph/context_loader.py): a session begins on the policy's
-"sign-ins unavailable" rule with its risk pending, the real risk is weighed in the background as soon as the
-logs arrive (and kept with the session's row, for an instance that takes a later turn without having read the
-logs), and `open` hands it to the session; when the session is ready to decide and the risk is still not there,
-`open` waits for it (or polls the store for it) until RISK_DEADLINE after the start, then the provisional rule
-stands.
+Sign-in logs arrive seconds after the rest (graph/context_loader.py), and under a burst of starts they queue for
+the tenant's reports budget (5 reads per 10 s): a session begins on the policy's "sign-ins unavailable" rule with
+its risk pending, the real risk is weighed in the background as soon as the logs arrive (and kept with the
+session's row, for an instance that takes a later turn without having read the logs), and `open` hands it to the
+session. `open` never waits for it: a session whose questions are done while its risk is still unknown is left
+awaiting it (the dialog says so at once, and `risk_settled` tells it when to look again: when the risk is known,
+or at RISK_DEADLINE after the start, when the provisional rule stands).
 
 Starts are the costly part of Watchword (Graph reads, then choosing questions: hundreds of ms of CPU in a large
 organisation); answer turns are cheap. So a start takes a turn (`starting`: at most `StartLimits.at_once` at a
@@ -58,7 +59,11 @@ BEGUN = "watchword.session_begun"  # turn_state: this turn began a session (the 
 # many bytes (setting WATCHWORD_PLAN_MEMORY_MB); the least recently used are read back from the store when needed.
 PLAN_MEMORY_BYTES = 64 * 1024 * 1024
 RISKS_KEPT = 512  # sessions whose sign-in risk is being read in the background
-RISK_DEADLINE = timedelta(seconds=20)  # after the start: past it, the "sign-ins unavailable" rule decides
+# After the start: past it, the "sign-ins unavailable" rule decides. The sign-in read's own budget
+# (graph/context_loader.py SIGN_IN_DEADLINE_S) is as long: a read queued behind other starts' for the tenant's
+# reports budget goes on waiting while the caller answers, and nothing waits for it before the questions are done.
+RISK_DEADLINE = timedelta(seconds=60)
+RISK_CLOCK_MARGIN_S = 0.05  # risk_settled returns this long after the deadline (timers may fire a little early)
 RISK_POLL_S = 0.25  # how often an instance without the sign-ins' read looks for the risk another one kept
 START_WORKERS = 2  # threads choosing questions: the GIL runs one at a time, a second is ready as the first ends
 SWITCH_INTERVAL_S = 0.001  # how soon the event loop gets the GIL back from a worker (see the module doc)
@@ -206,8 +211,8 @@ class SessionKeeper:
 
     async def _settle_risk(self, session: VerificationSession) -> None:
         """Give the session its sign-in risk when it has arrived (here, or kept in the store by the instance that
-        read it); when the session waits for it to decide, wait until RISK_DEADLINE after the start (an instance
-        that never read it polls the store): then the provisional "sign-ins unavailable" risk stands."""
+        read it); past RISK_DEADLINE after the start, the provisional "sign-ins unavailable" risk stands. Never
+        waits: a session ready to decide without it stays awaiting it (`risk_settled` says when to look again)."""
         if session.decision is not None or not session.risk_pending:
             self._risks.pop(session.id, None)
             return
@@ -216,19 +221,25 @@ class SessionKeeper:
             session.update_risk(None if future.cancelled() or future.exception() else future.result())
         elif future is None and (kept := await self._kept_risk(session.id)) is not None:
             session.update_risk(kept)  # another instance read the sign-ins
-        elif session.check().awaiting_risk:
-            left = (session.started_at + RISK_DEADLINE - self._clock()).total_seconds()
-            risk = None
-            if future is not None and left > 0:
-                try:
-                    risk = await asyncio.wait_for(asyncio.shield(future), left)
-                except TimeoutError:
-                    risk = None
-            elif left > 0:
-                risk = await self._poll_kept_risk(session.id, left)
-            session.update_risk(risk)
+        elif self._clock() >= session.started_at + RISK_DEADLINE:
+            session.update_risk(None)  # its budget is spent: the provisional rule decides
         if not session.risk_pending:
             self._risks.pop(session.id, None)
+
+    async def risk_settled(self, session_id: str, started_at: datetime) -> None:
+        """Return when the session's sign-in risk is known (read here, or kept in the store by the instance that
+        read it) or RISK_DEADLINE after its start has passed: the moment its decision can be taken."""
+        deadline = started_at + RISK_DEADLINE
+        future = self._risks.get(session_id)
+        if future is None:  # read by another instance (or not at all): it keeps the risk in the store
+            left = (deadline - self._clock()).total_seconds()
+            if left > 0:
+                await self._poll_kept_risk(session_id, left + RISK_CLOCK_MARGIN_S)
+            return
+        # Its outcome (a risk, or a failure) is for _settle_risk to take. Looked at every second against the
+        # session's clock, and a little past the deadline, so that the turn this wakes finds the deadline passed.
+        while not future.done() and (left := (deadline - self._clock()).total_seconds()) > -RISK_CLOCK_MARGIN_S:
+            await asyncio.wait({future}, timeout=min(left + RISK_CLOCK_MARGIN_S, 1.0))
 
     async def _weigh_and_keep(self, session_id: str, loaded: LoadedContext, policy: Policy,
                               own_resets: list[tuple[datetime, datetime]]) -> RiskAssessment:

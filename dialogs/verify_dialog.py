@@ -33,7 +33,7 @@ from dialogs.reset_dialog import ResetPasswordDialog
 from dialogs.session_keeper import SessionKeeper, StartBusy, Started
 from dialogs.wording import decision_view, person_view, recovered_view, requirement_lines, risk_view
 from graph.directory import Directory, DirectoryError, GraphUnavailable, Unavailability, UserNotFound
-from verification import Flag, Outcome, Person, Policy
+from verification import Flag, Outcome, Person, Policy, RiskAssessment
 from verification.clock import Clock
 from verification.factors import Factor
 
@@ -188,7 +188,7 @@ class VerifyDialog(ComponentDialog):
                   or await self._messenger.out_of_band_answer(session.id) is False)
         can_reset = decision.outcome is Outcome.VERIFIED and actor.personal_chat and not denied
         view = decision_view(decision, target["name"], can_reset=can_reset, personal_chat=actor.personal_chat,
-                             denied=denied)
+                             denied=denied, risk=RiskAssessment.from_dict(snapshot["risk"]))
         if can_reset:
             return await self._offer_reset(step, session.id, view)
         card = self._cards.render("decision", **view, data={})

@@ -93,6 +93,14 @@ def risk_view(risk: RiskAssessment) -> dict[str, Any]:
     return {"level": RISK_WORDS[risk.level], "color": RISK_COLOR[risk.level], "lines": lines}
 
 
+def risk_summary(risk: RiskAssessment) -> str:
+    """One line on the sign-in risk a decision weighed: its level, or why it could not be read."""
+    unread = next((s for s in risk.signals if s.code == "sign_ins_unavailable"), None)
+    if unread is not None:
+        return unread.description
+    return f"Sign-in risk weighed: {RISK_WORDS[risk.level]}."
+
+
 def requirement_lines(policy: Policy, first: Step, available: frozenset[Factor]) -> list[str]:
     """What the agent needs to know before the first question: the ways of passing this verification can use, how
     long it may take and how to ask. Never bits, never a count of right or wrong answers (an agent who knows the
@@ -132,9 +140,10 @@ def recovered_view(person_name: str) -> dict[str, Any]:
 
 
 def decision_view(decision: Decision, person_name: str, *, can_reset: bool, personal_chat: bool,
-                  denied: bool = False) -> dict[str, Any]:
+                  denied: bool = False, risk: RiskAssessment | None = None) -> dict[str, Any]:
     """`denied`: the person said "not me" in Teams (in the decision's flags, or after it was made). The card says
-    which factors held, never which answers were right nor how many bits were earned."""
+    which factors held, never which answers were right nor how many bits were earned; and the sign-in risk the
+    decision weighed (`risk`), or that the sign-in logs could not be read."""
     title, color = OUTCOME_TITLE[decision.outcome]
     steps = list(NEXT_STEPS[decision.outcome])
     reason = decision.reason
@@ -154,4 +163,4 @@ def decision_view(decision: Decision, person_name: str, *, can_reset: bool, pers
     summary = f"{questions} question{'s' if questions != 1 else ''} asked."
     return {"title": title, "color": color, "person_name": person_name, "reason": reason,
             "factors": [FACTOR_HELD[x] for x in decision.factors], "next_steps": steps, "summary": summary,
-            "can_reset": can_reset}
+            "can_reset": can_reset, "risk_line": risk_summary(risk) if risk is not None else None}

@@ -41,6 +41,7 @@ from tests.store.support import FakeClock, StoreTarget
 from verification import Person, VerificationSession
 from verification.plan import decode_plan
 
+CHECKING_SIGN_INS = "Questions complete: checking Microsoft's sign-in logs"  # dialogs/proof_dialog.py's interim card
 BOT = ChannelAccount(id="28:watchword-bot", name="Watchword")
 SERVICE_URL = "https://smba.test/teams/"
 BOT_APP_ID = "0b07a9f1-0000-4000-8000-00000000b075"  # the app registration's client id (the Teams app derives from it)
@@ -330,6 +331,11 @@ async def answer_until_decided(teams: Teams, chat: Chat, target: Person, *, trut
     pending = list(guesses)
     for _ in range(limit):
         newest = card_text(chat.last_card())
+        if newest.startswith(CHECKING_SIGN_INS):  # the decision (or more questions) follows by itself
+            await teams.agent.messenger.settle()
+            if card_text(chat.last_card()) == newest:
+                raise AssertionError(f"nothing followed the sign-in check:\n{chat.text()}")
+            continue
         if newest.startswith("Ask for the code in their Teams"):  # the real person reads it out; an impostor has none
             if truthful:
                 await enter_code(chat, shown_code(teams.chat(target)), execute=execute)
