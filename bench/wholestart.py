@@ -12,11 +12,16 @@ the background, the code card in the person's Teams...: the CPU over the `--sett
 Watchword's idle CPU over as long, measured before the starts). `whole_start_cpu_ms` is their sum, the median
 over the starts that reached a question. CPU is each thread's time on a CPU from /proc/<pid>/task/*/schedstat
 (nanoseconds; threads that ended between two readings are missed, so /proc/<pid>/stat's utime+stime over all the
-starts, which counts them in 10 ms ticks, is reported beside as `ticks_mean_ms`).
+starts, which counts them in 10 ms ticks, is reported beside as `ticks_mean_ms`). `turn_cpu_ms_by_thread` splits
+the turns' CPU by thread (mean per start; named from `py-spy dump` when py-spy is on PATH): the event loop
+(MainThread), the store's SQLite thread (watchword-sqlite), the threads that choose the questions
+(watchword-start), asyncio's default executor.
 
 The first verification is cold (it fills the per-tenant caches); then the bench waits for Watchword's background
 reads of the directory snapshot and group sizes to end (bench.load's `graph_quiet`), one warm start is not
-counted, and the rest are. `--profile FILE` profiles Watchword's process over the counted starts, every thread
+counted, and the rest are. `--py-spy FILE` samples every thread holding the GIL at ~1 kHz over the counted
+starts (py-spy on PATH; collapsed stacks; it slows nothing down, but C code that releases the GIL, SQLite's
+own work say, is not in it). `--profile FILE` profiles Watchword's process over the counted starts, every thread
 (yappi, when importable: install it outside the product's requirements, e.g. `pip install --target DIR yappi`
 and PYTHONPATH=DIR; otherwise cProfile of the event loop's thread only), into FILE (pstats format).
 """
@@ -43,11 +48,16 @@ PROFILE_ENV = "BENCH_WHOLESTART_PROFILE"
 
 def task_cpu_ns(pid: int) -> int:
     """Nanoseconds on a CPU of every live thread of `pid` (/proc/<pid>/task/<tid>/schedstat's first field)."""
-    total = 0
+    return sum(threads_cpu_ns(pid).values())
+
+
+def threads_cpu_ns(pid: int) -> dict[int, int]:
+    """Each live thread's nanoseconds on a CPU, by thread id."""
+    out = {}
     for task in Path(f"/proc/{pid}/task").glob("*"):
         with contextlib.suppress(OSError, IndexError, ValueError):
-            total += int((task / "schedstat").read_text().split()[0])
-    return total
+            out[int(task.name)] = int((task / "schedstat").read_text().split()[0])
+    return out
 
 
 def serve_profiled(out: str) -> int:
@@ -116,6 +126,7 @@ async def one_size(people: int, starts: int, seed: int, latency_ms: float, settl
                 run = load.Run(args, connector, http, bot, None, graph_pid)
                 runs: list[dict[str, Any]] = []
                 spy = None
+                by_thread: dict[int, int] = {}
                 ticks0 = ticks_starts = ticks_at = 0.0
                 idle_ns_per_s = 0.0
                 for n, j in enumerate(journeys):
@@ -133,11 +144,14 @@ async def one_size(people: int, starts: int, seed: int, latency_ms: float, settl
                         if sampler:  # py-spy: samples every thread's stack, the product running at full speed
                             spy = await asyncio.create_subprocess_exec(
                                 "py-spy", "record", "-p", str(pid), "-r", "997", "-f", "raw", "-o", sampler,
-                                "--nonblocking", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                                "--nonblocking", "--gil", stdout=asyncio.subprocess.DEVNULL,
+                                stderr=asyncio.subprocess.DEVNULL)
                             await asyncio.sleep(1.0)
-                    began = task_cpu_ns(pid)
+                    began_threads = threads_cpu_ns(pid)
+                    began = sum(began_threads.values())
                     card, turns = await start(run, j, actions, kind_of)
-                    carded = task_cpu_ns(pid)
+                    carded_threads = threads_cpu_ns(pid)
+                    carded = sum(carded_threads.values())
                     at = time.perf_counter()
                     await asyncio.sleep(settle_s)
                     after = task_cpu_ns(pid) - carded - idle_ns_per_s * (time.perf_counter() - at)
@@ -151,9 +165,14 @@ async def one_size(people: int, starts: int, seed: int, latency_ms: float, settl
                           f"{r['after_ms']:.1f} after = {r['whole_ms']:.1f} ms CPU; {r['first']} "
                           f"{r['title'][:50]!r}", file=sys.stderr, flush=True)
                     if n >= 2:
+                        for tid, ns in carded_threads.items():
+                            by_thread[tid] = by_thread.get(tid, 0) + ns - began_threads.get(tid, 0)
                         ticks_starts += 1
                         if asked:
                             runs.append(r)
+                names = await thread_names(pid)
+                threads = {names.get(tid, str(tid)): round(ns / 1e6 / max(1, ticks_starts), 1)
+                           for tid, ns in sorted(by_thread.items(), key=lambda kv: -kv[1]) if ns > 0}
                 ticks = load.tree_cpu_s(pid) - ticks0 - idle_ns_per_s / 1e9 * (time.perf_counter() - ticks_at)
                 if profile:
                     bot.process.send_signal(signal.SIGUSR2)
@@ -171,7 +190,24 @@ async def one_size(people: int, starts: int, seed: int, latency_ms: float, settl
             "turn_cpu_ms": median("turn_ms"), "after_cpu_ms": median("after_ms"),
             "max_whole_start_cpu_ms": round(max(r["whole_ms"] for r in runs), 1),
             "ticks_mean_ms": round(1000 * ticks / max(1, ticks_starts), 1),
-            "idle_cpu_ms_per_s": round(idle_ns_per_s / 1e6, 2), "settle_s": settle_s, "latency_ms": latency_ms}
+            "idle_cpu_ms_per_s": round(idle_ns_per_s / 1e6, 2), "turn_cpu_ms_by_thread": threads,
+            "settle_s": settle_s, "latency_ms": latency_ms}
+
+
+async def thread_names(pid: int) -> dict[int, str]:
+    """Python's names of the process's threads, from `py-spy dump` when it is on PATH (else none)."""
+    import re
+    import shutil
+
+    if shutil.which("py-spy") is None:
+        return {}
+    proc = await asyncio.create_subprocess_exec("py-spy", "dump", "-p", str(pid), "--nonblocking",
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    out, _ = await proc.communicate()
+    names = {}
+    for m in re.finditer(r'Thread (0x[0-9A-Fa-f]+|\d+) \([^)]*\): "([^"]+)"', out.decode(errors="replace")):
+        names[m.group(1)] = m.group(2)
+    return {int(k, 0) if not k.startswith("0x") else int(k, 16): v for k, v in names.items()}
 
 
 async def start(run: Any, j: Any, actions: Any, kind_of: Any) -> tuple[dict[str, Any] | None, int]:

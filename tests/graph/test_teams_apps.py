@@ -68,3 +68,52 @@ async def test_whether_watchword_may_install_itself_follows_the_tenants_consent(
         assert await directory.may_install_app(granted.ready["tenant_id"]) is True
     async with directory_for(withheld) as directory:
         assert await directory.may_install_app(withheld.ready["tenant_id"]) is False
+
+
+async def test_the_install_sends_the_calls_msgraph_sdk_sent_and_reads_their_json() -> None:
+    # Read as Graph's JSON, not as msgraph-sdk models (~12 ms of CPU per answer, and ~2 s to import the models on the
+    # first): the same requests, an existing installation's 409 taken as "installed already".
+    from graph.directory import GraphUnavailable
+    from graph.teams_apps import app_chat_id, catalog_id
+
+    class Conflict(GraphUnavailable):
+        status = 409
+
+    sent: list[tuple[str, str, object]] = []
+
+    async def send(method: str, url: str, body: object) -> object:
+        sent.append((method, url, body))
+        if method == "POST":
+            raise Conflict("installing Watchword for the person: 409: Conflict")
+        if url.endswith("/chat"):
+            return {"id": "19:chat", "topic": None}
+        return {"value": [{"id": "install-1", "teamsApp": {"id": "catalog-1", "externalId": "manifest-1"}}]}
+
+    assert await catalog_id(send, "agent-1", "manifest-1") == "catalog-1"
+    assert await app_chat_id(send, "https://graph.example/v1.0", user_id="person-1", catalog_id="catalog-1") \
+        == "19:chat"
+    assert sent == [
+        ("GET", "/users/agent-1/teamwork/installedApps?$expand=teamsApp&$filter=teamsApp/externalId%20eq%20"
+                "'manifest-1'", None),
+        ("POST", "/users/person-1/teamwork/installedApps",
+         {"teamsApp@odata.bind": "https://graph.example/v1.0/appCatalogs/teamsApps/catalog-1"}),
+        ("GET", "/users/person-1/teamwork/installedApps?$expand=teamsApp&$filter=teamsApp/id%20eq%20'catalog-1'",
+         None),
+        ("GET", "/users/person-1/teamwork/installedApps/install-1/chat", None)]
+
+
+async def test_an_install_graph_refuses_otherwise_is_graph_unavailable() -> None:
+    from graph.directory import GraphUnavailable
+    from graph.teams_apps import NotPermitted, app_chat_id
+
+    class Refused(GraphUnavailable):
+        def __init__(self, status: int) -> None:
+            super().__init__(f"{status}")
+            self.status = status
+
+    for status, expected in ((403, NotPermitted), (404, GraphUnavailable), (500, GraphUnavailable)):
+        async def send(method: str, url: str, body: object, status: int = status) -> object:
+            raise Refused(status)
+
+        with pytest.raises(expected):
+            await app_chat_id(send, "https://graph.example/v1.0", user_id="p", catalog_id="c")
