@@ -20,7 +20,7 @@ from microsoft_agents.hosting.core.storage import Storage, StoreItem
 from dialogs.ports import Actor
 from observability.metrics import Metrics
 from store import AuditEvent, ETagConflictError, Store, StoreUnavailable
-from verification.reset import ResetClaim, ResetClaimResult, ResetOutcome
+from verification.reset import ResetClaim, ResetClaimResult, ResetOutcome, Settled
 
 log = logging.getLogger(__name__)
 
@@ -73,23 +73,34 @@ class StoreResetLedger:
         except ValueError:  # not a session id at all (a tampered card): nothing allows a reset
             return ResetClaimResult(ResetClaim.NOT_ALLOWED, 0)
 
+    async def fence(self, session_id: str, attempt: int) -> bool:
+        return await self._store.sessions.fence_reset(session_id, attempt)
+
+    async def holds(self, session_id: str, attempt: int) -> bool:
+        try:
+            return await self._store.sessions.holds_reset(session_id, attempt)
+        except Exception:  # cannot tell: the password was changed, so show it (its record says if it stands)
+            log.warning("could not read the reset record of session %s", session_id, exc_info=True)
+            return True
+
     async def settle(self, session_id: str, attempt: int, outcome: ResetOutcome, *, actor: Actor, target_id: str,
-                     audit_outcome: str, details: Mapping[str, Any] | None = None, blocked: bool = False) -> bool:
+                     audit_outcome: str, details: Mapping[str, Any] | None = None, blocked: bool = False) -> Settled:
         event = AuditEvent(action="password_reset", outcome=audit_outcome, actor=f"teams:{actor.user_id}",
                            subject=target_id, tenant_id=actor.tenant_id,
                            details={"session_id": session_id, "attempt": attempt, **(details or {})})
         self._metrics.password_reset(outcome.value)
         for delay in (*SETTLE_RETRY_DELAYS, None):
             try:
-                await self._store.sessions.settle_reset(session_id, attempt, outcome, audit=event, blocked=blocked)
-                return True
+                moved = await self._store.sessions.settle_reset(session_id, attempt, outcome, audit=event,
+                                                                blocked=blocked)
+                return Settled.RECORDED if moved else Settled.SUPERSEDED
             except StoreUnavailable:
                 log.warning("could not record the outcome (%s) of reset attempt %d of session %s%s", audit_outcome,
                             attempt, session_id, "; retrying" if delay is not None else "", exc_info=True)
                 if delay is None:
-                    return False
+                    return Settled.UNRECORDED
                 await asyncio.sleep(delay)
-        return False
+        return Settled.UNRECORDED
 
     async def block(self, session_id: str) -> None:
         await self._store.sessions.block_reset(session_id)

@@ -17,7 +17,7 @@ from microsoft_agents.hosting.core import TurnContext
 
 from verification import Decision, Outcome, Policy, RiskAssessment, TranscriptEntry
 from verification.factors import Attestation
-from verification.reset import ResetClaimResult, ResetOutcome
+from verification.reset import ResetClaimResult, ResetOutcome, Settled
 
 
 class CardRenderer(Protocol):
@@ -162,10 +162,20 @@ class ResetLedger(Protocol):
         (or `refused_<why>`) in the same step."""
         ...
 
+    async def fence(self, session_id: str, attempt: int) -> bool:
+        """Just before Graph's PATCH: prove the attempt is still this process's claim (compare-and-set), and count a
+        take-over of it from now. False: it was taken over, and the PATCH must not be sent."""
+        ...
+
+    async def holds(self, session_id: str, attempt: int) -> bool:
+        """Whether the attempt is still the session's latest (no later attempt took its claim over)."""
+        ...
+
     async def settle(self, session_id: str, attempt: int, outcome: ResetOutcome, *, actor: Actor, target_id: str,
-                     audit_outcome: str, details: Mapping[str, Any] | None = None, blocked: bool = False) -> bool:
+                     audit_outcome: str, details: Mapping[str, Any] | None = None, blocked: bool = False) -> Settled:
         """Record how the attempt ended, with its audit row, in one step; retried briefly when the database
-        does not answer. False when it still could not be recorded (the caller must then say so)."""
+        does not answer. UNRECORDED when it still could not be recorded (the caller must then say so); SUPERSEDED
+        when a later attempt had taken the claim over (audited so; the record is that attempt's)."""
         ...
 
     async def block(self, session_id: str) -> None:

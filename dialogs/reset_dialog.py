@@ -9,7 +9,13 @@ read from an error's wording:
 - failed (nothing changed) or unknown (the password may have changed; timed out, connection dropped, card
   undeliverable): the agent is told which, and asked whether to reset again, for a new password, while the
   verification's window lasts;
-- a claim left by a killed turn blocks only until it expires (CLAIM_EXPIRY), then the next click may reset.
+- a claim left by a killed turn blocks only until it expires (CLAIM_EXPIRY), or, once its process's heartbeat
+  says it is dead, until DEAD_OWNER_TAKEOVER after its fence; then the next click may reset;
+- fenced: just before the PATCH the claim is proved this turn's own (compare-and-set) and the PATCH is sent within
+  FENCE_GRACE or not at all; before the password card, the attempt is checked to be still the latest; and its
+  outcome is recorded only on the attempt it names. So a turn whose process stalled long enough to be taken for dead
+  neither resets a second time after a take-over nor shows a password a later attempt replaced (if the take-over
+  comes between the check and the card, the card is taken back and the agent told).
 The password is sent on a card and never kept: not in dialog state, logs, audit or store. "I've passed it
 on" replaces the card (update_activity) with one that has no password; so does cancelling the dialog.
 
@@ -42,7 +48,7 @@ from dialogs.times import clock_time, zone_of
 from dialogs.wording import GROUP_CHAT_STEP
 from graph.directory import Directory, DirectoryError, ResetOutcomeUnknown, ResetRefused, TemporaryPassword
 from verification.clock import Clock
-from verification.reset import ResetClaim, ResetClaimResult, ResetOutcome
+from verification.reset import FENCE_GRACE, ResetClaim, ResetClaimLost, ResetClaimResult, ResetOutcome, Settled
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,9 @@ AGAIN = "Choose Yes, reset it to set a new password, or Cancel."
 ACCOUNT_CHANGED = "watchword.account_changed"
 UNKNOWN_LINES = ("The password may have been changed, and nobody has the new one.",
                  "Reset again to set a new one and see it.")
+TAKEN_OVER = "Another reset took over"
+TAKEN_OVER_LINE = ("This reset stalled and a later one of this password took over from it: that one's result is the "
+                   "one that counts.")
 
 
 def _told_of_request(notice: Notice, name: str) -> str:
@@ -111,13 +120,31 @@ class ResetPasswordDialog(ComponentDialog):
         """The claimed attempt: Graph, its outcome recorded, then the password card and the person's notice."""
         session_id, target_id = step.options["session_id"], str(claim.target_id)
 
-        async def settle(outcome: ResetOutcome, audit: str, **details: Any) -> bool:
+        async def settle(outcome: ResetOutcome, audit: str, **details: Any) -> Settled:
             return await self._ledger.settle(session_id, claim.attempt, outcome, actor=actor, target_id=target_id,
                                              audit_outcome=audit, details=details,
                                              blocked=audit == "refused")
 
+        loop = asyncio.get_running_loop()
+
+        async def fence() -> None:  # right before the PATCH: the claim still ours, and the PATCH sent promptly
+            started = loop.time()
+            try:
+                ours = await self._ledger.fence(session_id, claim.attempt)
+            except Exception:  # the database did not answer: the claim cannot be proved, so no PATCH
+                log.warning("could not prove reset attempt %d of session %s before the PATCH", claim.attempt,
+                            session_id, exc_info=True)
+                ours = False
+            if not ours or loop.time() - started > FENCE_GRACE.total_seconds():
+                raise ResetClaimLost()
+
         try:
-            password = await self._directory.reset_password(actor.tenant_id, target_id)
+            password = await self._directory.reset_password(actor.tenant_id, target_id, before_patch=fence)
+        except ResetClaimLost:  # nothing was sent to Graph
+            if await settle(ResetOutcome.FAILED, "failed", reason="claim_lost") is Settled.SUPERSEDED:
+                return await self._end(step, TAKEN_OVER, TAKEN_OVER_LINE, "This one changed nothing.")
+            return await self._again(step, "The reset did not go through", ResetOutcome.FAILED,
+                                     "Watchword could not start it in time.", "Nothing was changed.")
         except ResetRefused as err:
             await settle(ResetOutcome.FAILED, "refused", reason=err.reason.value)
             return await self._end(step, "Microsoft 365 refused the reset", str(err))
@@ -138,6 +165,11 @@ class ResetPasswordDialog(ComponentDialog):
         # The person first (their Teams, or one made for them), so the card can say when they could not be told.
         notice = await self._notify(step.context, actor, target_id, password.set_at, session_id, ResetOutcome.DONE)
         notified = notice is not Notice.NOT_REACHED
+        if not await self._ledger.holds(session_id, claim.attempt):  # taken over while this turn stalled
+            del password
+            await settle(ResetOutcome.DONE, "success", change_at_next_sign_in=True)  # audited as superseded
+            return await self._end(step, TAKEN_OVER, TAKEN_OVER_LINE,
+                                   "The password this one set was replaced, so it is not shown.")
         ref = uuid.uuid4().hex[:12]
         delivered, card_id = await self._show(step.context, password, name, ref, not_told=not notified)
         del password
@@ -146,13 +178,18 @@ class ResetPasswordDialog(ComponentDialog):
         # the agent can reset again with a password they see; recorded done first, the agent was told "already
         # reset. Nothing more was done" with a password nobody saw.
         recorded = await settle(ResetOutcome.DONE, "success", change_at_next_sign_in=True)
+        if recorded is Settled.SUPERSEDED:  # taken over between the check and the card: take the password back
+            if delivered:
+                await self._redact(step.context, {"password_card_id": card_id}, name)
+            return await self._end(step, TAKEN_OVER, TAKEN_OVER_LINE,
+                                   "The password on the card above was replaced: do not use it.")
         if not delivered:
             await settle(ResetOutcome.UNKNOWN, "not_delivered", person_notified=notified)
             return await self._again(step, "The password could not be shown", ResetOutcome.UNKNOWN,
                                      "The password was changed, but Teams would not take the message that shows it.",
                                      *UNKNOWN_LINES)
         step.values["password_card_id"] = card_id
-        if not recorded:
+        if recorded is Settled.UNRECORDED:
             await self._notice(step.context, "The reset could not be recorded", "Warning",
                                "The password was changed, but Watchword's database did not take the record of it.",
                                "Tell your security team the time and whose password it was.")

@@ -270,11 +270,14 @@ class Directory(Protocol):
         Never raises for a refused token: the result says what is wrong."""
         ...
 
-    async def reset_password(self, tenant_id: str, user_id: str) -> TemporaryPassword:
+    async def reset_password(self, tenant_id: str, user_id: str, *,
+                             before_patch: Callable[[], Awaitable[None]] | None = None) -> TemporaryPassword:
         """Set a strong temporary password the user must change at next sign-in, and return it (once).
         Raises ResetRefused (checked before anything changes, or Graph's own refusal), or GraphUnavailable:
         fail closed when the account's roles or groups cannot be read; when the request timed out the reason
-        says the password "may or may not have changed"."""
+        says the password "may or may not have changed". `before_patch` is awaited after the checks, right before
+        the PATCH is sent (nothing awaited between): it raises to stop the reset with nothing changed (the reset's
+        fence, verification/reset.py)."""
         ...
 
     async def sync_users(self, tenant_id: str, resume_link: str | None, on_page: OnPage) -> str:

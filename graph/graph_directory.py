@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -337,12 +337,15 @@ class GraphDirectory:
         except TimeoutError:
             raise GraphUnavailable("installing Watchword for the person: timed out", Unavailability.TIMED_OUT) from None
 
-    async def reset_password(self, tenant_id: str, user_id: str) -> TemporaryPassword:
+    async def reset_password(self, tenant_id: str, user_id: str, *,
+                             before_patch: Callable[[], Awaitable[None]] | None = None) -> TemporaryPassword:
         user, roles = await self._reset_precheck(tenant_id, user_id)
         password = generate_password(avoid=(user.get("displayName"), user.get("givenName"), user.get("surname"),
                                             str(user.get("userPrincipalName") or "").split("@")[0]))
         body = User(password_profile=PasswordProfile(password=password, force_change_password_next_sign_in=True))
         client = self._client(tenant_id)
+        if before_patch is not None:  # the claim proved this process's own; the PATCH follows at once
+            await before_patch()
         try:
             async with asyncio.timeout(CALL_TIMEOUT_S):
                 await client.users.by_user_id(user_id).patch(body)

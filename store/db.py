@@ -68,15 +68,16 @@ class Store:
         self.tenants = TenantRepository(self.sessionmaker, clock, self.units)
         self.protected_users = ProtectedUserRepository(self.sessionmaker, clock, self.units)
         self.audit = AuditLog(self.sessionmaker, self.units, clock)
-        self.sessions = SessionRepository(self.sessionmaker, clock, self.audit, self.units)
+        self.turns = TurnRepository(self.units, clock,
+                                    housekeeping=Units(housekeeping) if housekeeping is not None else None)
+        # A reset claim names this process's heartbeat (store/turns.py), so a dead process's claim is taken over.
+        self.sessions = SessionRepository(self.sessionmaker, clock, self.audit, self.units, owner=self.turns.owner)
         self.lockouts = LockoutRepository(self.sessionmaker, clock, self.audit, self.units)
         self.conversation_state = SqlStorage(engine, self.units, clock)
         self.conversation_refs = ConversationReferenceRepository(self.sessionmaker, clock, self.units)
         self.policies = PolicyRepository(self.sessionmaker, clock, self.units)
         self.sync_leases = SyncLeaseRepository(self.sessionmaker, clock)
         self.console_sessions = ConsoleSessionRepository(self.sessionmaker, clock)
-        self.turns = TurnRepository(self.units, clock,
-                                    housekeeping=Units(housekeeping) if housekeeping is not None else None)
         self.stats = StatsRepository(self.sessionmaker, clock)
 
     async def ping(self) -> None:

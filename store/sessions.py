@@ -18,7 +18,7 @@ import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -33,13 +33,15 @@ from store.clock import require_utc
 from store.errors import SessionClosedError, StoreUnavailable
 from store.lockouts import COUNTED_OUTCOMES, LockoutRule, counted, lock_if_reached, serialise
 from store.secrets_guard import clean_json
-from store.tables import TranscriptEntryRow, VerificationPlanRow, VerificationSessionRow
+from store.tables import TranscriptEntryRow, TurnProcessRow, VerificationPlanRow, VerificationSessionRow
+from store.turns import dead_processes
 from store.units import Units
 from verification import MatchResult, Outcome, TranscriptEntry
 from verification.clock import Clock
 from verification.reset import (
     BLOCKED,
     CLAIM_EXPIRY,
+    DEAD_OWNER_TAKEOVER,
     RESET_WINDOW,
     RESETTING,
     RETRYABLE,
@@ -70,6 +72,7 @@ class SessionRecord:
     reset_attempt: int = 0
     reset_claimed_at: datetime | None = None
     reset_done_at: datetime | None = None
+    reset_owner: str | None = None  # the process that holds (or last held) the reset's claim
 
     @property
     def is_open(self) -> bool:
@@ -128,10 +131,11 @@ def _to_session(row: VerificationSessionRow | Row[Any]) -> SessionRecord:
         reset_attempt=row.reset_attempt,
         reset_claimed_at=row.reset_claimed_at,
         reset_done_at=row.reset_done_at,
+        reset_owner=row.reset_owner,
     )
 
 
-def _refusal(row: Row[Any] | None, by: str, now: datetime, window: timedelta,
+def _refusal(conn: Connection, row: Row[Any] | None, by: str, now: datetime, window: timedelta,
              claim_expiry: timedelta) -> ResetClaimResult | None:
     """Why this request may not reset now, or None: it may claim the next attempt."""
     if row is None or row.outcome != Outcome.VERIFIED.value or by not in (row.agent_id, _self(row)):
@@ -140,11 +144,28 @@ def _refusal(row: Row[Any] | None, by: str, now: datetime, window: timedelta,
         return ResetClaimResult(ResetClaim.BLOCKED, row.reset_attempt)
     if row.reset_state == ResetOutcome.DONE.value:
         return ResetClaimResult(ResetClaim.DONE, row.reset_attempt, row.reset_done_at)
-    if row.reset_state == RESETTING and row.reset_claimed_at is not None and row.reset_claimed_at > now - claim_expiry:
-        return ResetClaimResult(ResetClaim.BUSY, row.reset_attempt, row.reset_claimed_at + claim_expiry)
+    if row.reset_state == RESETTING and row.reset_claimed_at is not None and row.reset_claimed_at > now - claim_expiry \
+            and not _owner_gone(conn, row, now):
+        return ResetClaimResult(ResetClaim.BUSY, row.reset_attempt, _takeover_at(conn, row, now, claim_expiry))
     if row.ended_at is None or row.ended_at <= now - window:
         return ResetClaimResult(ResetClaim.EXPIRED, row.reset_attempt)
     return None
+
+
+def _owner_gone(conn: Connection, row: Row[Any], now: datetime) -> bool:
+    """The claim's process is dead (its heartbeat lapsed) and its fence is older than DEAD_OWNER_TAKEOVER: it can
+    neither start a PATCH any more nor have one still in flight (verification/reset.py), so the claim is free."""
+    return (row.reset_owner is not None and row.reset_claimed_at is not None
+            and row.reset_claimed_at <= now - DEAD_OWNER_TAKEOVER
+            and conn.execute(dead_processes(now).where(TurnProcessRow.owner == row.reset_owner)).first() is not None)
+
+
+def _takeover_at(conn: Connection, row: Row[Any], now: datetime, claim_expiry: timedelta) -> datetime:
+    """When a claim in progress may be taken over, as far as can be told now: its process already dead, once its
+    fence is DEAD_OWNER_TAKEOVER old; else when it expires."""
+    dead = row.reset_owner is not None and conn.execute(
+        dead_processes(now).where(TurnProcessRow.owner == row.reset_owner)).first() is not None
+    return row.reset_claimed_at + (DEAD_OWNER_TAKEOVER if dead else claim_expiry)
 
 
 def _self(row: Row[Any]) -> str | None:
@@ -185,8 +206,11 @@ _ENTRY_INSERT = insert(TranscriptEntryRow).from_select(
 
 class SessionRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, audit: AuditLog,
-                 units: Units) -> None:
+                 units: Units, owner: str | None = None) -> None:
         self._sessions = sessions
+        # This process, as its heartbeat names it (store/turns.py): a reset claim records it, so that once the process
+        # is dead the claim is taken over without waiting for it to expire. None: claims judged by expiry alone.
+        self._owner = owner
         self._units = units
         self._clock = clock
         self._audit = audit
@@ -223,7 +247,7 @@ class SessionRepository:
             ended_at=None,
             risk_summary=clean_json(risk_summary, "risk_summary"),
             policy_snapshot=clean_json(policy_snapshot, "policy_snapshot"),
-            reset_state=None, reset_attempt=0, reset_claimed_at=None, reset_done_at=None,
+            reset_state=None, reset_attempt=0, reset_claimed_at=None, reset_done_at=None, reset_owner=None,
         )
 
         def admit(conn: Connection) -> int:
@@ -371,7 +395,7 @@ class SessionRepository:
         def claim(conn: Connection) -> ResetClaimResult:
             row = conn.execute(select(*VerificationSessionRow.__table__.c).where(
                 VerificationSessionRow.session_id == session_id)).one_or_none()
-            result = _refusal(row, by, now, window, claim_expiry)
+            result = _refusal(conn, row, by, now, window, claim_expiry)
             if result is None:
                 assert row is not None
                 result = self._take(conn, row, now)
@@ -387,29 +411,51 @@ class SessionRepository:
         return await self._audit.write(claim)
 
     def _take(self, conn: Connection, row: Row[Any], now: datetime) -> ResetClaimResult:
-        """The compare-and-set itself: only if nobody moved the record since it was read."""
-        seen = (VerificationSessionRow.reset_state.is_(None) if row.reset_state is None
-                else VerificationSessionRow.reset_state == row.reset_state)
+        """The compare-and-set itself: only if nobody moved the record since it was read (nor fenced it: a process
+        taken for dead that proves its claim just before this takes it over keeps it)."""
         taken = conn.execute(update(VerificationSessionRow).where(
             VerificationSessionRow.session_id == row.session_id,
-            VerificationSessionRow.reset_attempt == row.reset_attempt, seen,
+            VerificationSessionRow.reset_attempt == row.reset_attempt,
+            _same(VerificationSessionRow.reset_state, row.reset_state),
+            _same(VerificationSessionRow.reset_claimed_at, row.reset_claimed_at),
         ).values(reset_state=RESETTING, reset_attempt=row.reset_attempt + 1, reset_claimed_at=now,
-                 reset_done_at=None)).rowcount == 1
+                 reset_done_at=None, reset_owner=self._owner)).rowcount == 1
         if not taken:  # another instance claimed it between our read and our write
             return ResetClaimResult(ResetClaim.BUSY, row.reset_attempt + 1, now + CLAIM_EXPIRY)
         if row.reset_state == RESETTING:  # its claimant never settled it (killed): the outcome is unknown
             self._audit.append_in(conn, AuditEvent(
                 action="password_reset", outcome=ResetOutcome.UNKNOWN.value, actor="watchword",
                 subject=row.target_user_id, tenant_id=row.tenant_id,
-                details={"session_id": row.session_id, "attempt": row.reset_attempt, "reason": "claim_expired"}))
+                details={"session_id": row.session_id, "attempt": row.reset_attempt,
+                         "reason": "claim_expired" if row.reset_claimed_at <= now - CLAIM_EXPIRY else "owner_dead"}))
         return ResetClaimResult(ResetClaim.CLAIMED, row.reset_attempt + 1)
+
+    async def fence_reset(self, session_id: str, attempt: int) -> bool:
+        """Prove attempt `attempt` is still this process's claim, just before Graph's PATCH (compare-and-set on the
+        attempt and its owner), and move its claim time to now: a take-over of a dead owner's claim is counted from
+        here (verification/reset.py DEAD_OWNER_TAKEOVER), and a take-over racing this one fails its own compare.
+        False: the claim was taken over (this process was taken for dead) and the PATCH must not be sent."""
+        stmt = update(VerificationSessionRow).where(
+            VerificationSessionRow.session_id == normalise_guid(session_id, "session_id"),
+            VerificationSessionRow.reset_attempt == attempt, VerificationSessionRow.reset_state == RESETTING,
+            _same(VerificationSessionRow.reset_owner, self._owner),
+        ).values(reset_claimed_at=self._clock())
+        return bool(await self._audit.write(lambda conn: conn.execute(stmt).rowcount == 1))
+
+    async def holds_reset(self, session_id: str, attempt: int) -> bool:
+        """Whether attempt `attempt` is still the session's latest (nobody took its claim over): checked before the
+        password card is shown, so a process taken for dead shows no password a later attempt replaced."""
+        stmt = select(VerificationSessionRow.reset_attempt).where(
+            VerificationSessionRow.session_id == normalise_guid(session_id, "session_id"))
+        return await self._units.read(lambda conn: conn.execute(stmt).scalar_one_or_none()) == attempt
 
     async def settle_reset(self, session_id: str, attempt: int, outcome: ResetOutcome, *, audit: AuditEvent,
                            blocked: bool = False) -> bool:
         """Record how attempt `attempt` ended (`blocked`: failed for good, no retry), with `audit`, in one
         transaction. Also moves a done attempt to unknown (the password never reached the agent). `audit` is
-        appended even when the record moved on (the claim expired and another attempt took it): what happened
-        is recorded either way. False in that case."""
+        appended even when the record moved on (the claim expired, or its process was taken for dead, and another
+        attempt took it): what happened is recorded either way, as `superseded` (its own outcome kept in
+        `recorded_as`), since a later attempt's outcome is the one that stands. False in that case."""
         session_id = normalise_guid(session_id, "session_id")
         state = BLOCKED if blocked else ResetOutcome(outcome).value
         stmt = update(VerificationSessionRow).where(
@@ -419,7 +465,8 @@ class SessionRepository:
 
         def settle(conn: Connection) -> bool:
             moved = conn.execute(stmt).rowcount == 1
-            self._audit.append_in(conn, audit)
+            self._audit.append_in(conn, audit if moved else replace(
+                audit, outcome="superseded", details={**audit.details, "recorded_as": audit.outcome}))
             return moved
 
         try:
@@ -431,11 +478,15 @@ class SessionRepository:
         """Record as unknown every reset attempt whose claim expired with no outcome, audited
         `password_reset/unknown` (reason `claim_expired`) in the same transaction, and return them: a
         compare-and-set on the claim still being there, so each is returned once, to one sweep, across instances
-        (an agent who reset again first took the claim over, and audited it, in claim_reset)."""
-        cutoff = self._clock() - claim_expiry
+        (an agent who reset again first took the claim over, and audited it, in claim_reset). A claim whose process
+        is dead counts as expired once its fence is DEAD_OWNER_TAKEOVER old (reason `owner_dead`)."""
+        now = self._clock()
+        cutoff = now - claim_expiry
         stmt = (update(VerificationSessionRow)
                 .where(VerificationSessionRow.reset_state == RESETTING,
-                       VerificationSessionRow.reset_claimed_at <= cutoff)
+                       or_(VerificationSessionRow.reset_claimed_at <= cutoff,
+                           (VerificationSessionRow.reset_claimed_at <= now - DEAD_OWNER_TAKEOVER)
+                           & VerificationSessionRow.reset_owner.in_(dead_processes(now))))
                 .values(reset_state=ResetOutcome.UNKNOWN.value)
                 .returning(VerificationSessionRow.session_id, VerificationSessionRow.tenant_id,
                            VerificationSessionRow.target_user_id, VerificationSessionRow.agent_id,
@@ -447,7 +498,8 @@ class SessionRepository:
                 self._audit.append_in(conn, AuditEvent(
                     action="password_reset", outcome=ResetOutcome.UNKNOWN.value, actor="watchword",
                     subject=reset.target_user_id, tenant_id=reset.tenant_id,
-                    details={"session_id": reset.session_id, "attempt": reset.attempt, "reason": "claim_expired"}))
+                    details={"session_id": reset.session_id, "attempt": reset.attempt,
+                             "reason": "claim_expired" if _utc(reset.claimed_at) <= cutoff else "owner_dead"}))
             return abandoned
 
         return await self._audit.write(settle)
@@ -511,3 +563,13 @@ class SessionRepository:
         async with self._sessions() as session:
             return [_to_session(row) for row in (await session.scalars(stmt)).all()]
 
+
+
+def _same(column: Any, value: Any) -> Any:
+    """`column` still holds `value` (NULL included): a compare-and-set's condition."""
+    return column.is_(None) if value is None else column == value
+
+
+def _utc(moment: datetime) -> datetime:
+    """A time read back from the database, in UTC (SQLite's driver returns it naive)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -191,11 +191,14 @@ class VerificationSessionRow(Base):
     policy_snapshot: Mapped[dict[str, Any]]
     # The password reset's record (verification/reset.py): the one place that guards a reset of this session.
     # NULL never tried; resetting, done, failed, unknown or blocked. Every claim is a compare-and-set on
-    # `reset_attempt`; an unsettled claim (a killed process) expires after CLAIM_EXPIRY from `reset_claimed_at`.
+    # `reset_attempt`; an unsettled claim (a killed process) expires after CLAIM_EXPIRY from `reset_claimed_at`, or
+    # once its process (`reset_owner`, a turn_processes heartbeat) is dead and DEAD_OWNER_TAKEOVER has passed.
+    # `reset_claimed_at` moves to the fence (just before Graph's PATCH), the time a take-over is counted from.
     reset_state: Mapped[str | None] = mapped_column(String(16))
     reset_attempt: Mapped[int] = mapped_column(Integer, server_default="0")
     reset_claimed_at: Mapped[datetime | None]
     reset_done_at: Mapped[datetime | None]
+    reset_owner: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (
         Index(None, "tenant_id", "target_user_id", "created_at"),

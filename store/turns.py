@@ -226,7 +226,7 @@ class TurnRepository:
         taken = conn.execute(update(ConversationTurnRow).where(
             ConversationTurnRow.key == key,
             or_(ConversationTurnRow.lease_until <= now, ConversationTurnRow.owner == holder,
-                ConversationTurnRow.process.in_(_dead_processes(now))))
+                ConversationTurnRow.process.in_(dead_processes(now))))
             .values(owner=holder, process=self.owner, lease_until=until)).rowcount == 1
         if taken:
             return True
@@ -235,14 +235,14 @@ class TurnRepository:
             .on_conflict_do_nothing(index_elements=["key"])).rowcount == 1
 
 
-def _dead_processes(now: datetime) -> Any:
+def dead_processes(now: datetime) -> Any:
     """The processes whose heartbeat has lapsed (killed, or stopped)."""
     return select(TurnProcessRow.owner).where(TurnProcessRow.alive_until <= now)
 
 
 def _dead(conn: Connection, owner: str | None, now: datetime) -> bool:
     return owner is not None and conn.execute(
-        _dead_processes(now).where(TurnProcessRow.owner == owner)).first() is not None
+        dead_processes(now).where(TurnProcessRow.owner == owner)).first() is not None
 
 
 def _release(conversation: str, holder: str) -> Any:

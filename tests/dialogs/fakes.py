@@ -65,6 +65,7 @@ class FakeDirectory:
     member_list_reads: int = 0
     down: bool = False
     refuse_reset: ResetRefusal | None = None
+    before_patch_hook: Callable[[], Awaitable[None]] | None = None  # awaited just before the fence and the PATCH
     thin: set[str] = field(default_factory=set)  # ids of people whose data is thin
     manager: Person | None = None  # everyone's manager as Graph reports it (the fixture's Grace has no GUID)
     # Sign-in logs that arrive after the rest (as from Graph's slow reports API): awaited by whoever needs them.
@@ -106,9 +107,14 @@ class FakeDirectory:
         return LoadedContext(context=context, org=b.org(), round_trips=2, requests=9, elapsed_ms=12.0,
                              sign_ins_later=self.late_sign_ins)
 
-    async def reset_password(self, tenant_id: str, user_id: str) -> TemporaryPassword:
+    async def reset_password(self, tenant_id: str, user_id: str, *,
+                             before_patch: Callable[[], Awaitable[None]] | None = None) -> TemporaryPassword:
         if self.refuse_reset is not None:
             raise ResetRefused(self.refuse_reset)
+        if self.before_patch_hook is not None:  # a test's stand-in for what happens just before the PATCH
+            await self.before_patch_hook()
+        if before_patch is not None:
+            await before_patch()
         self.resets.append(user_id)
         return TemporaryPassword(TEMPORARY_PASSWORD, user_id, self.now())
 

@@ -57,7 +57,7 @@ async def test_killed_between_the_claim_and_graph_the_claim_expires_and_the_rese
     confirm = agent.last_card()
     real_reset = FakeDirectory.reset_password
 
-    async def killed_before_graph(self: FakeDirectory, tenant_id: str, user_id: str) -> TemporaryPassword:
+    async def killed_before_graph(self: FakeDirectory, tenant_id: str, user_id: str, **_: Any) -> TemporaryPassword:
         raise Killed
 
     monkeypatch.setattr(FakeDirectory, "reset_password", killed_before_graph)
@@ -80,7 +80,7 @@ async def test_killed_right_after_graph_changed_the_password_it_is_recorded_unkn
     confirm = agent.last_card()
     real_reset = FakeDirectory.reset_password
 
-    async def killed_after_graph(self: FakeDirectory, tenant_id: str, user_id: str) -> TemporaryPassword:
+    async def killed_after_graph(self: FakeDirectory, tenant_id: str, user_id: str, **_: Any) -> TemporaryPassword:
         await real_reset(self, tenant_id, user_id)  # Entra took the new password...
         raise Killed  # ...and the process died before anything else
 
@@ -191,7 +191,7 @@ async def test_graph_not_answering_is_reported_as_unknown_and_can_be_reset_again
         teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
     await verified_and_confirming(teams, agent)
 
-    async def timed_out(self: FakeDirectory, tenant_id: str, user_id: str) -> TemporaryPassword:
+    async def timed_out(self: FakeDirectory, tenant_id: str, user_id: str, **_: Any) -> TemporaryPassword:
         raise ResetOutcomeUnknown("password reset: timed out; the password may or may not have changed",
                                   Unavailability.TIMED_OUT)
 
@@ -209,7 +209,7 @@ async def test_cancelling_after_an_unknown_outcome_does_not_claim_nothing_change
         teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
     await verified_and_confirming(teams, agent)
 
-    async def timed_out(self: FakeDirectory, tenant_id: str, user_id: str) -> TemporaryPassword:
+    async def timed_out(self: FakeDirectory, tenant_id: str, user_id: str, **_: Any) -> TemporaryPassword:
         raise ResetOutcomeUnknown("password reset: timed out", Unavailability.TIMED_OUT)
 
     monkeypatch.setattr(FakeDirectory, "reset_password", timed_out)
@@ -254,7 +254,7 @@ async def test_the_person_is_told_a_reset_was_requested_when_its_outcome_is_unkn
     await alan.say("hi")  # Alan has a chat with Watchword: he can be told
     await verified_and_confirming(teams, agent)
 
-    async def timed_out(self: FakeDirectory, tenant_id: str, user_id: str) -> TemporaryPassword:
+    async def timed_out(self: FakeDirectory, tenant_id: str, user_id: str, **_: Any) -> TemporaryPassword:
         raise ResetOutcomeUnknown("password reset: timed out", Unavailability.TIMED_OUT)
 
     monkeypatch.setattr(FakeDirectory, "reset_password", timed_out)
@@ -273,7 +273,7 @@ async def test_an_unknown_outcome_the_person_cannot_be_told_of_asks_the_agent_to
         teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
     await verified_and_confirming(teams, agent)  # Alan has no chat with Watchword, and none can be made
 
-    async def dropped(self: FakeDirectory, tenant_id: str, user_id: str) -> TemporaryPassword:
+    async def dropped(self: FakeDirectory, tenant_id: str, user_id: str, **_: Any) -> TemporaryPassword:
         raise ResetOutcomeUnknown("password reset: connection dropped", Unavailability.UNREACHABLE)
 
     monkeypatch.setattr(FakeDirectory, "reset_password", dropped)
@@ -291,7 +291,7 @@ async def test_killed_right_after_graph_changed_the_password_the_sweep_tells_the
     confirm = agent.last_card()
     real_reset = FakeDirectory.reset_password
 
-    async def killed_after_graph(self: FakeDirectory, tenant_id: str, user_id: str) -> TemporaryPassword:
+    async def killed_after_graph(self: FakeDirectory, tenant_id: str, user_id: str, **_: Any) -> TemporaryPassword:
         await real_reset(self, tenant_id, user_id)
         raise Killed
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from store import AuditEvent, AuditFilter, Store
 from tests.store.support import FakeClock, StoreTarget
 from verification import Outcome
-from verification.reset import CLAIM_EXPIRY, RESET_WINDOW, ResetClaim, ResetOutcome
+from verification.reset import CLAIM_EXPIRY, DEAD_OWNER_TAKEOVER, RESET_WINDOW, ResetClaim, ResetOutcome
 
 TENANT = "7d3f0b3c-5a7e-4c1e-9a53-0d7e6f1c2b4a"
 USER = "00000000-0000-4000-8000-000000000001"
@@ -101,7 +101,7 @@ async def test_a_late_outcome_of_an_expired_claim_is_audited_but_does_not_overwr
 
     assert moved is False
     assert (await store.sessions.get(session_id)).reset_state == "resetting"  # type: ignore[union-attr]
-    assert ("success", 1) in await _reset_rows(store)
+    assert ("superseded", 1) in await _reset_rows(store)  # its own outcome kept in recorded_as
 
 
 async def test_only_the_verifying_agent_may_reset_and_only_a_verified_session(
@@ -178,3 +178,108 @@ async def test_an_expired_unsettled_claim_is_recorded_unknown_by_one_sweep_only(
     retried = await store.sessions.claim_reset(session_id, by=AGENT, actor=ACTOR)
     assert retried.claim is ResetClaim.CLAIMED and retried.attempt == 2
     assert await _reset_rows(store) == [("started", 1), ("unknown", 1), ("started", 2)]
+
+
+# --- a dead process's claim taken over on its heartbeat; fencing against a process only stalled ----------------
+async def test_a_dead_processs_claim_is_taken_over_once_its_heartbeat_lapsed_not_after_the_expiry(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock) -> None:
+    """Killed during a reset: the agent's next try waits DEAD_OWNER_TAKEOVER after the fence, not CLAIM_EXPIRY."""
+    session_id = await _verified(store, store_clock)
+    killed = await store_target.open(store_clock)  # the instance that claims, then is killed
+    try:
+        await killed.turns.beat()
+        claimed = await killed.sessions.claim_reset(session_id, by=AGENT, actor=ACTOR)
+        assert claimed.claim is ResetClaim.CLAIMED
+        assert await killed.sessions.fence_reset(session_id, claimed.attempt)  # ...it sent the PATCH, and died
+    finally:
+        await killed.close()
+    store_clock.advance(seconds=10)  # its heartbeat (good for 6 s) has lapsed, but a PATCH may still be in flight
+    busy = await store.sessions.claim_reset(session_id, by=AGENT, actor=ACTOR)
+    assert busy.claim is ResetClaim.BUSY and busy.at == store_clock.now - timedelta(seconds=10) + DEAD_OWNER_TAKEOVER
+
+    store_clock.advance(seconds=DEAD_OWNER_TAKEOVER.total_seconds() - 10)
+    retried = await store.sessions.claim_reset(session_id, by=AGENT, actor=ACTOR)
+
+    assert retried.claim is ResetClaim.CLAIMED and retried.attempt == 2
+    assert await _reset_rows(store) == [("started", 1), ("refused_busy", 1), ("unknown", 1), ("started", 2)]
+    unknown = (await store.audit.query(AuditFilter(action="password_reset", outcome="unknown"))).entries[0]
+    assert unknown.details["reason"] == "owner_dead"
+    assert (await store.sessions.get(session_id)).reset_owner == store.turns.owner  # type: ignore[union-attr]
+
+
+async def test_a_live_processs_claim_is_not_taken_over_before_it_expires(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock) -> None:
+    session_id = await _verified(store, store_clock)
+    slow = await store_target.open(store_clock)  # resetting slowly, but beating
+    try:
+        await slow.sessions.claim_reset(session_id, by=AGENT, actor=ACTOR)
+        for _ in range(int(CLAIM_EXPIRY.total_seconds() // 2) - 1):
+            await slow.turns.beat()
+            store_clock.advance(seconds=2)
+        busy = await store.sessions.claim_reset(session_id, by=AGENT, actor=ACTOR)
+        assert busy.claim is ResetClaim.BUSY
+    finally:
+        await slow.close()
+
+
+async def test_a_stalled_process_taken_for_dead_sends_no_patch_and_cannot_record_over_the_new_owner(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock) -> None:
+    """Fencing: a process stalled past its heartbeat is taken for dead and its claim taken over; when it resumes,
+    its fence fails (no second PATCH) and its late outcome is audited as superseded, leaving the new one's alone."""
+    session_id = await _verified(store, store_clock)
+    stalled = await store_target.open(store_clock)
+    try:
+        await stalled.turns.beat()
+        first = await stalled.sessions.claim_reset(session_id, by=AGENT, actor=ACTOR)
+        store_clock.advance(seconds=DEAD_OWNER_TAKEOVER.total_seconds())  # ...its event loop stalls
+        second = await store.sessions.claim_reset(session_id, by=AGENT, actor=ACTOR)
+        assert second.claim is ResetClaim.CLAIMED and second.attempt == 2
+
+        assert await stalled.sessions.fence_reset(session_id, first.attempt) is False  # resumed: no PATCH
+        assert await stalled.sessions.holds_reset(session_id, first.attempt) is False  # nor its card
+        assert await stalled.sessions.settle_reset(session_id, first.attempt, ResetOutcome.DONE,
+                                                   audit=_outcome_audit(session_id, "success", 1)) is False
+    finally:
+        await stalled.close()
+    assert await store.sessions.fence_reset(session_id, second.attempt)
+    assert await store.sessions.settle_reset(session_id, 2, ResetOutcome.DONE,
+                                             audit=_outcome_audit(session_id, "success", 2))
+    assert await _reset_rows(store) == [("started", 1), ("unknown", 1), ("started", 2), ("superseded", 1),
+                                        ("success", 2)]
+    superseded = (await store.audit.query(AuditFilter(action="password_reset", outcome="superseded"))).entries[0]
+    assert superseded.details["recorded_as"] == "success"
+    assert (await store.sessions.get(session_id)).reset_state == "done"  # type: ignore[union-attr]
+
+
+async def test_a_fence_just_before_a_take_over_keeps_the_claim(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock) -> None:
+    """The take-over and the fence race: the fence moves the claim's time, so a take-over judged on the old one
+    fails its compare-and-set (and a fresh fence is DEAD_OWNER_TAKEOVER away from being taken over again)."""
+    session_id = await _verified(store, store_clock)
+    stalled = await store_target.open(store_clock)
+    try:
+        await stalled.turns.beat()
+        first = await stalled.sessions.claim_reset(session_id, by=AGENT, actor=ACTOR)
+        store_clock.advance(seconds=DEAD_OWNER_TAKEOVER.total_seconds())
+        assert await stalled.sessions.fence_reset(session_id, first.attempt)  # it resumed first: it may PATCH
+    finally:
+        await stalled.close()
+    assert (await store.sessions.claim_reset(session_id, by=AGENT, actor=ACTOR)).claim is ResetClaim.BUSY
+
+
+async def test_a_dead_processs_claim_is_swept_as_unknown_once_taken_over_is_allowed(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock) -> None:
+    session_id = await _verified(store, store_clock)
+    killed = await store_target.open(store_clock)
+    try:
+        await killed.turns.beat()
+        await killed.sessions.claim_reset(session_id, by=AGENT, actor=ACTOR)
+    finally:
+        await killed.close()
+    store_clock.advance(seconds=DEAD_OWNER_TAKEOVER.total_seconds() - 1)
+    assert await store.sessions.settle_abandoned_resets() == []
+    store_clock.advance(seconds=1)
+    [abandoned] = await store.sessions.settle_abandoned_resets()
+    assert abandoned.session_id == session_id
+    unknown = (await store.audit.query(AuditFilter(action="password_reset", outcome="unknown"))).entries[0]
+    assert unknown.details["reason"] == "owner_dead"
