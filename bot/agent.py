@@ -44,7 +44,7 @@ from dialogs.session_keeper import BEGUN, OPEN_SESSION, PLAN_MEMORY_BYTES, Sessi
 from dialogs.verify_dialog import VerifyDialog
 from graph.directory import Directory, Unavailability
 from observability.metrics import Metrics
-from store import Store, activity_key, conversation_key, store_busy
+from store import Store, TurnTakenOver, activity_key, conversation_key, store_busy
 from verification.clock import Clock
 
 log = logging.getLogger("watchword.bot")
@@ -219,7 +219,13 @@ class WatchwordAgent:
     async def _on_error(self, context: TurnContext, error: Exception) -> None:
         """A turn that failed. The store busy (every database connection in use for as long as a turn may wait
         for one) is not a failure: the person is told to try again, the conversation's state is kept, and the
-        activity's claim is given up (bot/turn_state.py) so Teams' redelivery of it is processed."""
+        activity's claim is given up (bot/turn_state.py) so Teams' redelivery of it is processed. A turn whose
+        conversation another process took over (this one stalled and was taken for dead) says nothing: the new owner
+        runs the chat, and what this one would have written was not (store/units.py Fence)."""
+        if isinstance(error, TurnTakenOver):
+            log.warning("activity %s: its conversation was taken over by another process's turn; this turn wrote "
+                        "nothing more", context.activity.id)
+            return
         if not store_busy(error):
             await self.on_error.handle(context, error)
             return

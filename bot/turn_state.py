@@ -9,7 +9,10 @@ adds the scope with `TurnState.add`, both public.
 
 Before the SDK loads a conversation's state, the turn claims its activity and takes its
 conversation (store/turns.py), so turns of one conversation run one after the other, on one instance or several,
-and each activity once; the conversation is given up in the transaction that saves the turn's state.
+and each activity once; the conversation is given up in the transaction that saves the turn's state. While the
+turn runs, each of its writes first checks, in its own transaction, that the turn still holds the conversation
+(store/units.py Fence): a process stalled long enough to be taken for dead, its conversation taken over by another,
+writes nothing over the new owner's work when it resumes.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from microsoft_agents.hosting.core import ConversationState, TurnContext, TurnSt
 from microsoft_agents.hosting.core.storage import Storage
 
 from store.turns import RENEW_EVERY, WITH_STATE, TurnClaim, TurnRepository
+from store.units import TURN_FENCE, Fence
 
 log = logging.getLogger("watchword.bot")
 
@@ -95,9 +99,12 @@ class TurnGate:
             return
         ended = self._running[conversation] = asyncio.Event()
         renewing = asyncio.create_task(self._renew(turn))
+        # What this turn writes lands only while it holds the conversation (store/units.py Fence).
+        TURN_FENCE.set(Fence(conversation, holder, asyncio.current_task(), lambda: turn.released))
         try:
             yield turn
         finally:
+            TURN_FENCE.set(None)
             renewing.cancel()
             WITH_STATE.set(())
             if self._running.get(conversation) is ended:

@@ -23,6 +23,7 @@ from store.errors import (
     StoreUnavailable,
     StoreUnwritableError,
     TenantNotFoundError,
+    TurnTakenOver,
     store_busy,
 )
 from store.lockouts import ATTEMPT_WINDOW, COUNTED_OUTCOMES, Lockout, LockoutRepository, LockoutRule
@@ -55,6 +56,7 @@ __all__ = [
     "ConsoleSessionRepository",
     "ConversationReferenceRepository",
     "ETagConflictError",
+    "TurnTakenOver",
     "Lockout",
     "LockoutRepository",
     "LockoutRule",

@@ -19,6 +19,15 @@ class ETagConflictError(StoreError):
         self.key = key
 
 
+class TurnTakenOver(StoreError):
+    """This turn's conversation was taken over by another process's turn (this one's process was taken for dead:
+    its heartbeat lapsed while it stalled), so nothing this turn writes is committed: the new owner's work stands
+    (store/units.py `TURN_FENCE`)."""
+
+    def __init__(self) -> None:
+        super().__init__("this turn's conversation was taken over by another process: nothing was written")
+
+
 class SessionClosedError(StoreError):
     """A verification session that has already ended (or does not exist) cannot be changed."""
 

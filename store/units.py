@@ -18,14 +18,39 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
+from store.errors import TurnTakenOver
+from store.tables import ConversationTurnRow
+
 T = TypeVar("T")
+
+
+
+class Fence:
+    """The fence of the turn running in `task` (bot/turn_state.py sets it once the turn has its conversation).
+
+    Every unit of work that task writes first checks, in its own transaction and with the conversation's row locked
+    (PostgreSQL; SQLite has one writer), that the turn (`holder`) still holds its conversation: a process stalled
+    past its heartbeat is taken for dead and its conversation taken over (store/turns.py), and when it resumes, its
+    writes (answers, decisions, audit rows, its state) must not land over the new owner's. Raises TurnTakenOver
+    then, and nothing of the unit is written. Once the turn gave the conversation up with the state it saved
+    (`released()`), nothing is checked. Tasks the turn starts (work that outlives it, such as a start's late sign-in
+    logs) are not fenced: later turns of the chat, on this instance or another, are theirs to run beside."""
+
+    __slots__ = ("conversation", "holder", "task", "released")
+
+    def __init__(self, conversation: str, holder: str, task: object, released: Callable[[], bool]) -> None:
+        self.conversation, self.holder, self.task, self.released = conversation, holder, task, released
+
+
+TURN_FENCE: ContextVar[Fence | None] = ContextVar("watchword_turn_fence", default=None)
 
 _WRITE = "watchword_write"  # Connection.info: does this unit write (BEGIN IMMEDIATE) or only read?
 
@@ -53,7 +78,11 @@ class Units:
         return self._thread is not None
 
     async def write(self, work: Callable[[Connection], T]) -> T:
-        """Run `work` in one transaction, committed when it returns and rolled back if it raises."""
+        """Run `work` in one transaction, committed when it returns and rolled back if it raises (fenced when this
+        task is a turn's: see TURN_FENCE)."""
+        fence = TURN_FENCE.get()
+        if fence is not None and fence.task is asyncio.current_task() and not fence.released():
+            work = _fenced(work, fence)
         if self._thread is None:
             async with self._engine.begin() as conn:
                 return await conn.run_sync(work)
@@ -118,3 +147,15 @@ def _sqlite_engine(engine: AsyncEngine, on_connect: Callable[[Any, Any], None] |
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(_WRITE, True) else "BEGIN")
 
     return sync
+
+
+def _fenced(work: Callable[[Connection], T], fence: Fence) -> Callable[[Connection], T]:
+    check = (select(ConversationTurnRow.owner).where(ConversationTurnRow.key == fence.conversation)
+             .with_for_update())
+
+    def fenced(conn: Connection) -> T:
+        if conn.execute(check).scalar_one_or_none() != fence.holder:
+            raise TurnTakenOver()
+        return work(conn)
+
+    return fenced

@@ -221,3 +221,42 @@ async def test_a_turn_gives_its_chat_up_and_its_process_beats_with_every_pooled_
             await connection.close()
         await busy.close()
     assert await store.turns.begin(KEY, CONVERSATION, store.turns.holder()) == (TurnClaim.FIRST, True)
+
+
+# --- fencing: a turn taken over from a process only stalled writes nothing when it resumes (store/units.py) ------
+async def test_a_turn_taken_over_from_a_stalled_process_writes_nothing_when_it_resumes(
+        store: Store, store_target: StoreTarget, store_clock: FakeClock) -> None:
+    from datetime import timedelta
+
+    from store import AuditEvent, TurnTakenOver
+    from store.units import TURN_FENCE, Fence
+
+    conversation = conversation_key("msteams", "a:conversation")
+    stalled = await store_target.open(store_clock)
+    event = AuditEvent(action="verification.answered", outcome="correct", actor="teams:agent")
+    try:
+        await stalled.turns.beat()
+        holder = stalled.turns.holder()
+        assert await stalled.turns.begin(KEY, conversation, holder) == (TurnClaim.FIRST, True)
+        TURN_FENCE.set(Fence(conversation, holder, asyncio.current_task(), lambda: False))
+        await stalled.audit.append_event(event)  # it holds the conversation: its writes land
+
+        async def beside() -> None:  # a task the turn started (work that outlives it) is not fenced
+            await stalled.audit.append_event(event)
+
+        store_clock.advance(seconds=OWNER_ALIVE.total_seconds() + 1)  # ...its event loop stalls: taken for dead
+        taker = store.turns.holder()
+        assert await store.turns.begin(KEY, conversation, taker) == (TurnClaim.FIRST, True)  # the redelivery
+
+        with pytest.raises(TurnTakenOver):  # resumed: its answer's record would land over the new owner's
+            await stalled.audit.append_event(event)
+        with pytest.raises(TurnTakenOver):
+            await stalled.sessions.admit(tenant_id="7d3f0b3c-5a7e-4c1e-9a53-0d7e6f1c2b4a",
+                                         target_user_id="00000000-0000-4000-8000-000000000001", agent_id=None,
+                                         required_bits=20, expires_at=store_clock.now + timedelta(minutes=5))
+        await asyncio.create_task(beside())
+    finally:
+        TURN_FENCE.set(None)
+        await stalled.close()
+    assert await scalar(store, "SELECT count(*) FROM audit_log WHERE action = 'verification.answered'") == 2
+    assert await scalar(store, "SELECT count(*) FROM verification_sessions") == 0
