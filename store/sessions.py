@@ -231,7 +231,14 @@ class SessionRepository:
         """Count the attempts against the person and open the session (in_progress, so it counts too while
         open) in one transaction, serialised per person: concurrent admissions, across processes, each see a
         different count. The caller decides with the count (the policy's limit) and ends the session at once if
-        it refuses. A secret-looking key in the risk summary or the policy snapshot raises ValueError."""
+        it refuses. A secret-looking key in the risk summary or the policy snapshot raises ValueError.
+
+        The same agent's (or, self-service, the same person's) sessions of this person still open end as
+        cancelled first, in the same transaction, audited `verification.decided/cancelled` (reason `restarted`):
+        one agent verifies one caller at a time, and starting again is what cancelling does in the chat (not
+        counted). Without it, a `verify` turn killed after its admission (before its chat's state was saved) left
+        a session open that nobody could reach, counted against the person until it expired: each kill cost the
+        caller an attempt, and three made questions alone no longer enough."""
         if required_bits < 0:
             raise ValueError("required_bits must not be negative")
         values = dict(
@@ -255,6 +262,7 @@ class SessionRepository:
             # Stamped once the person's counter is held, not before waiting for it: sessions' creation times
             # then follow the order they were counted in, which is what an auditor (and bench.faults) reads.
             values["created_at"] = admitted_at = self._clock()
+            self._cancel_restarted(conn, values, admitted_at)
             before = counted(conn, values["tenant_id"], values["target_user_id"], admitted_at, restarted)
             conn.execute(insert(VerificationSessionRow), values)
             if sealed_plan is not None:
@@ -263,6 +271,24 @@ class SessionRepository:
 
         before = await self._audit.write(admit)
         return Admission(_to_session(SimpleNamespace(**values)), before)
+
+    def _cancel_restarted(self, conn: Connection, values: Mapping[str, Any], now: datetime) -> None:
+        """End as cancelled the sessions of this person that the same agent (or the person, self-service) left
+        open, and audit each (see admit)."""
+        ended = conn.execute(update(VerificationSessionRow).where(
+            VerificationSessionRow.tenant_id == values["tenant_id"],
+            VerificationSessionRow.target_user_id == values["target_user_id"],
+            _same(VerificationSessionRow.agent_id, values["agent_id"]),
+            VerificationSessionRow.outcome == Outcome.IN_PROGRESS.value,
+        ).values(outcome=Outcome.CANCELLED.value, ended_at=now)
+            .returning(VerificationSessionRow.session_id)).scalars().all()
+        for session_id in ended:
+            conn.execute(_DROP_PLAN, {"sid": session_id})
+            self._audit.append_in(conn, AuditEvent(
+                action="verification.decided", outcome=Outcome.CANCELLED.value, actor="watchword",
+                subject=values["target_user_id"], tenant_id=values["tenant_id"],
+                details={"session_id": session_id, "reason": "restarted",
+                         "by": f"teams:{values['agent_id'] or values['target_user_id']}"}))
 
     async def attach_plan(self, session_id: str, sealed_plan: str, *, required_bits: int | None = None,
                           audit: AuditEvent | None = None) -> None:

@@ -130,3 +130,31 @@ async def test_taken_over_between_the_check_and_the_card_the_card_is_taken_back(
     assert "Another reset took over" in text and "do not use it" in text
     assert TEMPORARY_PASSWORD not in text  # the card was updated to one without the password
     assert await reset_rows(teams) == [("started", 1), ("unknown", 1), ("started", 2), ("superseded", 1)]
+
+
+async def test_a_verify_killed_after_its_admission_costs_the_caller_no_attempt(
+        teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The turn is killed after the session was admitted (counted while open) and before the chat's state was saved:
+    the agent's `verify` again cancels the session nobody can reach, so three kills do not use up the caller's three
+    attempts a day (after which questions alone no longer verify)."""
+    from bot.records import StoreRecords
+    from verification import Outcome
+    from verification.session import Flag
+
+    real_open = StoreRecords.open_session
+
+    async def killed(self: StoreRecords, **kwargs: Any) -> None:
+        raise Killed
+
+    monkeypatch.setattr(StoreRecords, "open_session", killed)
+    for _ in range(3):
+        with pytest.raises(Killed):
+            await agent.say("verify alan turing")
+    monkeypatch.setattr(StoreRecords, "open_session", real_open)
+
+    await agent.say("verify alan turing")
+    assert (await answer_until_decided(teams, agent, ALAN)).startswith("Verified")
+    sessions = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
+    assert sorted(s.outcome.value for s in sessions) == [Outcome.CANCELLED.value] * 3 + [Outcome.VERIFIED.value]
+    decided = (await teams.store.audit.query(AuditFilter(action="verification.decided", outcome="verified"))).entries
+    assert Flag.AFTER_LIMIT.value not in decided[0].details["flags"]

@@ -18,8 +18,14 @@ AGENT = "00000000-0000-4000-8000-0000000000aa"
 RULE = LockoutRule(max_failed=3, duration=timedelta(hours=2), actor=f"teams:{AGENT}")
 
 
-async def _admit(store: Store, clock: FakeClock, *, tenant: str = TENANT, user: str = USER) -> tuple[str, int]:
-    admission = await store.sessions.admit(tenant_id=tenant, target_user_id=user, agent_id=AGENT, required_bits=20,
+def _agent(n: int) -> str:
+    """The n-th helpdesk agent (several verifying one person, each their own session)."""
+    return f"00000000-0000-4000-8000-0000000001{n:02d}"
+
+
+async def _admit(store: Store, clock: FakeClock, *, tenant: str = TENANT, user: str = USER,
+                 agent: str = AGENT) -> tuple[str, int]:
+    admission = await store.sessions.admit(tenant_id=tenant, target_user_id=user, agent_id=agent, required_bits=20,
                                            expires_at=clock.now + timedelta(minutes=10))
     return admission.session.session_id, admission.counted_before
 
@@ -70,12 +76,12 @@ async def test_attempts_are_counted_per_tenant_and_user(store: Store, store_cloc
 
 
 async def test_each_admission_sees_the_attempts_before_it(store: Store, store_clock: FakeClock) -> None:
-    counts = [(await _admit(store, store_clock))[1] for _ in range(4)]
+    counts = [(await _admit(store, store_clock, agent=_agent(n)))[1] for n in range(4)]
     assert counts == [0, 1, 2, 3]
 
 
 async def _six_at_once(stores: list[Store], clock: FakeClock) -> list[int]:
-    results = await asyncio.gather(*(_admit(stores[i % len(stores)], clock) for i in range(6)))
+    results = await asyncio.gather(*(_admit(stores[i % len(stores)], clock, agent=_agent(i)) for i in range(6)))
     return sorted(count for _, count in results)
 
 
@@ -106,7 +112,7 @@ async def test_admissions_are_stamped_in_the_order_they_were_counted_across_inst
     clock = TickingClock()
     stores = [await store_target.open(clock), await store_target.open(clock)]
     try:
-        results = await asyncio.gather(*(_admit(stores[i % 2], clock) for i in range(6)))
+        results = await asyncio.gather(*(_admit(stores[i % 2], clock, agent=_agent(i)) for i in range(6)))
         created = {s.session_id: s.created_at
                    for s in [await stores[0].sessions.get(session_id) for session_id, _ in results] if s}
     finally:
@@ -114,6 +120,25 @@ async def test_admissions_are_stamped_in_the_order_they_were_counted_across_inst
             await opened.close()
     # the later a session was stamped, the more attempts it saw before it: an auditor's order is the limit's order
     assert [count for _, count in sorted(results, key=lambda r: created[r[0]])] == [0, 1, 2, 3, 4, 5]
+
+
+async def test_an_agent_starting_again_cancels_their_own_session_left_open_so_a_killed_verify_costs_nothing(
+        store: Store, store_clock: FakeClock) -> None:
+    """A `verify` turn killed after its admission leaves its session open, unreachable (the chat's state was never
+    saved): the same agent's next `verify` of the person cancels it (not counted), as cancelling in the chat does."""
+    left_open, _ = await _admit(store, store_clock)  # ...and the turn is killed
+    other_agents, _ = await _admit(store, store_clock, agent=_agent(1))  # another agent's caller: it stands
+
+    again, counted = await _admit(store, store_clock)
+
+    assert counted == 1  # the other agent's open session only
+    assert (await store.sessions.get(left_open)).outcome is Outcome.CANCELLED  # type: ignore[union-attr]
+    assert (await store.sessions.get(other_agents)).outcome is Outcome.IN_PROGRESS  # type: ignore[union-attr]
+    assert (await store.sessions.get(again)).outcome is Outcome.IN_PROGRESS  # type: ignore[union-attr]
+    [cancelled] = (await store.audit.query(AuditFilter(action="verification.decided"))).entries
+    assert (cancelled.outcome, cancelled.details["session_id"], cancelled.details["reason"]) == (
+        "cancelled", left_open, "restarted")
+    assert await store.lockouts.counted_attempts(TENANT, USER) == 2
 
 
 async def test_the_failure_that_reaches_the_limit_locks_the_person_out_in_the_same_step(

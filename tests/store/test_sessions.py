@@ -27,6 +27,9 @@ def _factor(kind: str, result: str) -> TranscriptEntry:
     return TranscriptEntry(FACTOR_QUESTION_ID, kind, "teams", "factor", 0.0, 0.0, result, 1, NOW, NOW)
 
 
+OTHER_AGENTS = ("00000000-0000-4000-8000-0000000000b1", "00000000-0000-4000-8000-0000000000b2")
+
+
 async def _open(store: Store, store_clock: FakeClock, **overrides: object):
     values: dict = {
         "tenant_id": TENANT,
@@ -159,8 +162,11 @@ async def test_in_progress_is_not_a_final_outcome(store: Store, store_clock: Fak
 
 async def test_overdue_sessions_time_out(store: Store, store_clock: FakeClock) -> None:
     overdue = await _open(store, store_clock, expires_at=store_clock.now + timedelta(minutes=5))
-    still_running = await _open(store, store_clock, expires_at=store_clock.now + timedelta(minutes=30))
-    already_done = await _open(store, store_clock, expires_at=store_clock.now + timedelta(minutes=5))
+    # Each another agent's: one agent starting again cancels their own session left open (test_lockouts.py).
+    still_running = await _open(store, store_clock, expires_at=store_clock.now + timedelta(minutes=30),
+                                agent_id=OTHER_AGENTS[0])
+    already_done = await _open(store, store_clock, expires_at=store_clock.now + timedelta(minutes=5),
+                               agent_id=OTHER_AGENTS[1])
     await store.sessions.finish(already_done.session_id, Outcome.VERIFIED)
     store_clock.advance(minutes=10)
 
@@ -207,8 +213,8 @@ async def test_a_sealed_plan_is_kept_while_the_session_is_open_and_dropped_when_
 ) -> None:
     ends = await _open(store, store_clock, sealed_plan="gAAAA-token-1")
     times_out = await _open(store, store_clock, sealed_plan="gAAAA-token-2",
-                            expires_at=store_clock.now + timedelta(minutes=5))
-    runs_on = await _open(store, store_clock, sealed_plan="gAAAA-token-3")
+                            expires_at=store_clock.now + timedelta(minutes=5), agent_id=OTHER_AGENTS[0])
+    runs_on = await _open(store, store_clock, sealed_plan="gAAAA-token-3", agent_id=OTHER_AGENTS[1])
     assert await store.sessions.sealed_plan(ends.session_id) == "gAAAA-token-1"
 
     await store.sessions.finish(ends.session_id, Outcome.VERIFIED)
