@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from microsoft_agents.activity import Activity
@@ -235,6 +235,9 @@ class ResetPasswordDialog(ComponentDialog):
         zone = zone_of(step.context.activity)
         when = clock_time(claim.at, zone) if claim.at is not None else ""
         if claim.claim is ResetClaim.BUSY:
+            # "after 04:48" must be true at 04:48: the minute it may be taken over in, rounded up
+            after = claim.at + timedelta(seconds=59) if claim.at is not None else None
+            when = clock_time(after.replace(second=0, microsecond=0), zone) if after is not None else ""
             return await self._again(step, "A reset of this password has not finished", ResetOutcome.UNKNOWN, (
                 f"A reset started earlier and has not reported back. If no password appears, reset again after "
                 f"{when}: the password may have been changed, and a new reset sets one you will see."
