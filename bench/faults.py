@@ -3,13 +3,18 @@
 devtenant runs in its own process with faults (default 20% of Graph requests fail as Graph's do) and latency
 (200 ms); two Watchword instances share one database, each turn going to either (no sticky sessions). Helpdesk
 agents verify people and reset the password when verified, answering as the real employee would. Meanwhile:
-- instances are killed with SIGKILL at random moments and started again (a turn in flight is retried on the other
-  instance, as Teams redelivers), and some kills are aimed at the reset: 100-400 ms after "Reset password" is
-  confirmed, around Graph's PATCH (200 ms away) and the record of it;
+- instances are killed with SIGKILL at random moments and started again, and some kills are aimed at the reset:
+  100-400 ms after "Reset password" is confirmed, around Graph's PATCH (200 ms away) and the record of it (the
+  first delivery of that click only: the agent's next try meets the random kills like any other turn);
 - a burst: six agents start `verify` of one person at once, across both instances.
 
 The agent reads a turn's whole reply and acts on its last card (a notice such as "I've asked their manager too"
-can come before the question). Told "I'm still working on your previous message" or "Watchword is busy", it does
+can come before the question). A turn whose instance died under it (connection lost) is first delivered again
+with the same activity id on the other instance, as Teams redelivers; after that, seeing no reply, the agent
+sends it again (types it again, clicks again) as a new activity, as long as it keeps the caller waiting for a
+reply: at least three tries in all, and more while the first was under PATIENCE_S ago (a helpdesk agent with a
+caller on the line tries a command that got no answer again for a couple of minutes before giving up).
+Told "I'm still working on your previous message" or "Watchword is busy", it does
 what that says: waits a moment and sends the message (or clicks the button) again, up to three times
 (`busy_replies` counts those replies); told a reset has not finished and to "reset again after 02:13", it keeps the
 caller on the line until then (at most 5 minutes). Only after that, or with no reply at all, is a verification
@@ -65,6 +70,9 @@ REPLY_WAIT_S = 45.0
 # reads them, waits a moment and sends it again.
 BUSY_TITLES = ("I'm still working on your previous message", "Watchword is busy")
 BUSY_RESENDS, RESEND_AFTER_S = 3, 3.0
+# How long an agent keeps sending again a message that got no reply (its instance died under it) before giving up:
+# at least three tries, more while the first was under this long ago, never more than MOST_TRIES.
+PATIENCE_S, MOST_TRIES = 120.0, 8
 MOST_WAIT_S = 300.0  # the longest an agent keeps a caller waiting for the time a reply names ("reset again after")
 # Notices sent before the first card of a new verification: the reply the agent waits for comes after them.
 PREAMBLES = ("Previous verification cancelled", "Previous verification closed")
@@ -267,7 +275,13 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
     from bench.teams_client import title_of
 
     attempt = resent = 0
-    while attempt < 3:
+    first = time.perf_counter()
+    redeliver: str | None = None  # the id of a delivery whose instance died under it: Teams delivers it again
+
+    def patient() -> bool:
+        return attempt < 3 or (attempt < MOST_TRIES and time.perf_counter() - first < PATIENCE_S)
+
+    while patient():
         picked = bench.pick()
         if picked is None:
             await asyncio.sleep(1.0)
@@ -275,15 +289,15 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
             continue
         index, instance = picked
         since = connector.mark(agent.conversation)
-        body = {**activity, "id": uuid.uuid4().hex, "serviceUrl": connector.url}
+        body = {**activity, "id": redeliver or uuid.uuid4().hex, "serviceUrl": connector.url}
         headers = {"Authorization": f"Bearer {bench.token(connector.url)}"}
         bench.note_arrivals(trail, connector, agent.conversation)
         bench.note(trail, "sent", attempt=attempt, resent=resent, instance=index, id=body["id"], type=body["type"],
-                   said=_said(body))
+                   said=_said(body), redelivered=redeliver is not None)
         if trail is not None:
             trail.activity_ids.append(body["id"])
         killing = None
-        if aim_kill:  # around the PATCH (Graph is latency_ms away) and the record of it
+        if aim_kill and attempt == 0 and resent == 0:  # around the PATCH (Graph is latency_ms away) and its record
             killing = asyncio.create_task(_aimed_kill(bench, index))
         shown: list[dict[str, Any]] | None = None
         try:
@@ -305,6 +319,8 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
             bench.note_arrivals(trail, connector, agent.conversation)
             if not shown:
                 attempt += 1
+                # Teams delivers a turn whose bot died under it once more, with the same id; then the agent retypes
+                redeliver = body["id"] if redeliver is None and attempt == 1 else None
                 continue
         else:
             if killing is not None:
@@ -321,7 +337,8 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
                     bench.note_arrivals(trail, connector, agent.conversation)
                     bench.note(trail, "no reply", waited_s=REPLY_WAIT_S)
                     attempt += 1
-                    bench.figures.retries += attempt < 3
+                    redeliver = None
+                    bench.figures.retries += patient()
                     continue
                 bench.note_arrivals(trail, connector, agent.conversation)
         assert shown
@@ -405,7 +422,7 @@ async def one_verification(bench: Bench, http: ClientSession, connector: Any, ag
     for _ in range(16):
         if turn is None:
             bench.figures.stuck += 1
-            trail.stuck = "no reply it recognised, after three tries"
+            trail.stuck = "no reply it recognised, after trying again for as long as an agent would"
             return
         shown = turn[-1]
         kind = kind_of(shown)
