@@ -82,11 +82,11 @@ class StoreRecords:
         return lockout.locked_until if lockout is not None else None
 
     async def admit(self, *, session_id: str, actor: Actor, target_id: str, self_service: bool, policy: Policy,
-                    risk: RiskAssessment, expires_at: datetime) -> int:
+                    risk: RiskAssessment, expires_at: datetime, chat: tuple[str, str] | None = None) -> int:
         admission = await self._store.sessions.admit(
             tenant_id=actor.tenant_id, target_user_id=target_id, agent_id=None if self_service else actor.user_id,
             required_bits=math.ceil(policy.required_bits + risk.extra_bits_required), expires_at=expires_at,
-            risk_summary=risk.to_dict(), policy_snapshot=policy_snapshot(policy), session_id=session_id)
+            risk_summary=risk.to_dict(), policy_snapshot=policy_snapshot(policy), session_id=session_id, chat=chat)
         return admission.counted_before
 
     async def open_session(self, *, session_id: str, actor: Actor, target_id: str, self_service: bool,

@@ -103,10 +103,12 @@ class VerificationRecords(Protocol):
     async def active_lockout_until(self, tenant_id: str, user_id: str) -> datetime | None: ...
 
     async def admit(self, *, session_id: str, actor: Actor, target_id: str, self_service: bool, policy: Policy,
-                    risk: RiskAssessment, expires_at: datetime) -> int:
+                    risk: RiskAssessment, expires_at: datetime, chat: tuple[str, str] | None = None) -> int:
         """Record the session (in progress, so it counts while open) and return how many attempts counted against
         the target before it (failed or abandoned in the last 24 h, or still open), both in one step that
-        concurrent verifications of the same person, on any instance, cannot race."""
+        concurrent verifications of the same person, on any instance, cannot race. `chat`: (channel id,
+        conversation id) it starts in; the same actor's session of the person left open there (a killed turn's,
+        which the chat's state never knew of) is cancelled in that step, not counted."""
         ...
 
     async def open_session(self, *, session_id: str, actor: Actor, target_id: str, self_service: bool,

@@ -146,7 +146,7 @@ class SessionKeeper:
         # what the session decides the day's limit on.
         attempts = await self._records.admit(session_id=session.id, actor=actor, target_id=target_id,
                                              self_service=self_service, policy=policy, risk=risk,
-                                             expires_at=expires_at)
+                                             expires_at=expires_at, chat=_chat_of(context))
         if after_limit:  # locked out, yet let through for the strong factors (verify_dialog): the session knows
             attempts = max(attempts, policy.max_attempts_per_day)
         pending = loaded.sign_ins_later is not None
@@ -369,3 +369,12 @@ async def _final_risk(loaded: LoadedContext, policy: Policy,
     inside one of Watchword's own resets of the person is not counted against them."""
     complete = await loaded.with_sign_ins()
     return assess_risk(complete.context, policy, own_resets=own_resets)
+
+
+def _chat_of(context: TurnContext) -> tuple[str, str] | None:
+    """(channel id, conversation id) of the turn's chat, when it has one."""
+    activity = getattr(context, "activity", None)
+    conversation = getattr(activity, "conversation", None)
+    if activity is None or conversation is None or not conversation.id:
+        return None
+    return str(activity.channel_id or ""), str(conversation.id)

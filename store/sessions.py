@@ -34,7 +34,7 @@ from store.errors import SessionClosedError, StoreUnavailable
 from store.lockouts import COUNTED_OUTCOMES, LockoutRule, counted, lock_if_reached, serialise
 from store.secrets_guard import clean_json
 from store.tables import TranscriptEntryRow, TurnProcessRow, VerificationPlanRow, VerificationSessionRow
-from store.turns import dead_processes
+from store.turns import conversation_key, dead_processes
 from store.units import Units
 from verification import MatchResult, Outcome, TranscriptEntry
 from verification.clock import Clock
@@ -227,16 +227,18 @@ class SessionRepository:
         policy_snapshot: Mapping[str, Any] | None = None,
         session_id: str | None = None,
         sealed_plan: str | None = None,
+        chat: tuple[str, str] | None = None,
     ) -> Admission:
         """Count the attempts against the person and open the session (in_progress, so it counts too while
         open) in one transaction, serialised per person: concurrent admissions, across processes, each see a
         different count. The caller decides with the count (the policy's limit) and ends the session at once if
         it refuses. A secret-looking key in the risk summary or the policy snapshot raises ValueError.
 
-        The same agent's (or, self-service, the same person's) sessions of this person still open end as
-        cancelled first, in the same transaction, audited `verification.decided/cancelled` (reason `restarted`):
-        one agent verifies one caller at a time, and starting again is what cancelling does in the chat (not
-        counted). Without it, a `verify` turn killed after its admission (before its chat's state was saved) left
+        `chat` is (channel id, conversation id) of the chat it starts in. The same agent's (or, self-service, the
+        same person's) sessions of this person still open in that chat end as cancelled first, in the same
+        transaction, audited `verification.decided/cancelled` (reason `restarted`): a new verification in a chat
+        cancels the one before it there (not counted), and the chat's state may not know of one a killed turn
+        admitted. Without it, a `verify` turn killed after its admission (before its chat's state was saved) left
         a session open that nobody could reach, counted against the person until it expired: each kill cost the
         caller an attempt, and three made questions alone no longer enough."""
         if required_bits < 0:
@@ -255,6 +257,7 @@ class SessionRepository:
             risk_summary=clean_json(risk_summary, "risk_summary"),
             policy_snapshot=clean_json(policy_snapshot, "policy_snapshot"),
             reset_state=None, reset_attempt=0, reset_claimed_at=None, reset_done_at=None, reset_owner=None,
+            chat=conversation_key(*chat) if chat is not None else None,
         )
 
         def admit(conn: Connection) -> int:
@@ -262,7 +265,8 @@ class SessionRepository:
             # Stamped once the person's counter is held, not before waiting for it: sessions' creation times
             # then follow the order they were counted in, which is what an auditor (and bench.faults) reads.
             values["created_at"] = admitted_at = self._clock()
-            self._cancel_restarted(conn, values, admitted_at)
+            if values["chat"] is not None:
+                self._cancel_restarted(conn, values, admitted_at)
             before = counted(conn, values["tenant_id"], values["target_user_id"], admitted_at, restarted)
             conn.execute(insert(VerificationSessionRow), values)
             if sealed_plan is not None:
@@ -274,8 +278,9 @@ class SessionRepository:
 
     def _cancel_restarted(self, conn: Connection, values: Mapping[str, Any], now: datetime) -> None:
         """End as cancelled the sessions of this person that the same agent (or the person, self-service) left
-        open, and audit each (see admit)."""
+        open in the same chat, and audit each (see admit)."""
         ended = conn.execute(update(VerificationSessionRow).where(
+            VerificationSessionRow.chat == values["chat"],
             VerificationSessionRow.tenant_id == values["tenant_id"],
             VerificationSessionRow.target_user_id == values["target_user_id"],
             _same(VerificationSessionRow.agent_id, values["agent_id"]),

@@ -199,6 +199,8 @@ class VerificationSessionRow(Base):
     reset_claimed_at: Mapped[datetime | None]
     reset_done_at: Mapped[datetime | None]
     reset_owner: Mapped[str | None] = mapped_column(String(128))
+    # The chat it was started in (store/turns.py conversation_key); NULL if not known.
+    chat: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index(None, "tenant_id", "target_user_id", "created_at"),

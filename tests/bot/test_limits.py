@@ -30,7 +30,9 @@ async def _begin_six(stores: list[Store], clock: FakeClock, *, one_agent: bool =
     loaded = await FakeDirectory(clock).load_context(TENANT, ALAN.id)
 
     async def begin(i: int) -> Outcome | None:
-        started = await keepers[i % len(keepers)].begin(SimpleNamespace(turn_state={}), loaded, Policy(),
+        chat = SimpleNamespace(channel_id="msteams", conversation=SimpleNamespace(id="a:one-chat"))
+        context = SimpleNamespace(turn_state={}, activity=chat if one_agent else None)
+        started = await keepers[i % len(keepers)].begin(context, loaded, Policy(),
                                                         actor=AGENT if one_agent else _agent(i), target_id=ALAN.id,
                                                         self_service=False)
         return started.first.decision.outcome if started.first.decision else None
@@ -57,8 +59,8 @@ async def test_the_limit_holds_when_the_six_are_split_across_two_instances(
 
 
 async def test_one_agent_starting_six_at_once_keeps_one_session_open(store: Store, store_clock: FakeClock) -> None:
-    """Each start cancels the same agent's session left open (a `verify` typed again): never more than one of theirs
-    is open, so racing their own starts wins them nothing."""
+    """Each start in a chat cancels the same agent's session left open there (a `verify` typed again): never more
+    than one of theirs is open in it, so racing their own starts wins them nothing."""
     await _begin_six([store], store_clock, one_agent=True)
     sessions = await store.sessions.list_for_user(TENANT, ALAN.id)
     assert [s.outcome for s in sessions].count(Outcome.IN_PROGRESS) == 1

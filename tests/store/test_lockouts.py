@@ -24,9 +24,9 @@ def _agent(n: int) -> str:
 
 
 async def _admit(store: Store, clock: FakeClock, *, tenant: str = TENANT, user: str = USER,
-                 agent: str = AGENT) -> tuple[str, int]:
+                 agent: str = AGENT, chat: tuple[str, str] | None = None) -> tuple[str, int]:
     admission = await store.sessions.admit(tenant_id=tenant, target_user_id=user, agent_id=agent, required_bits=20,
-                                           expires_at=clock.now + timedelta(minutes=10))
+                                           expires_at=clock.now + timedelta(minutes=10), chat=chat)
     return admission.session.session_id, admission.counted_before
 
 
@@ -125,20 +125,23 @@ async def test_admissions_are_stamped_in_the_order_they_were_counted_across_inst
 async def test_an_agent_starting_again_cancels_their_own_session_left_open_so_a_killed_verify_costs_nothing(
         store: Store, store_clock: FakeClock) -> None:
     """A `verify` turn killed after its admission leaves its session open, unreachable (the chat's state was never
-    saved): the same agent's next `verify` of the person cancels it (not counted), as cancelling in the chat does."""
-    left_open, _ = await _admit(store, store_clock)  # ...and the turn is killed
-    other_agents, _ = await _admit(store, store_clock, agent=_agent(1))  # another agent's caller: it stands
+    saved): the same agent's next `verify` of the person in that chat cancels it (not counted), as a new
+    verification in a chat cancels the one before it there. Another agent's, or this agent's in another chat, stand."""
+    chat, other_chat = ("msteams", "a:agent-chat"), ("msteams", "19:group@thread.v2")
+    left_open, _ = await _admit(store, store_clock, chat=chat)  # ...and the turn is killed
+    other_agents, _ = await _admit(store, store_clock, agent=_agent(1), chat=chat)
+    elsewhere, _ = await _admit(store, store_clock, chat=other_chat)
 
-    again, counted = await _admit(store, store_clock)
+    again, counted = await _admit(store, store_clock, chat=chat)
 
-    assert counted == 1  # the other agent's open session only
+    assert counted == 2  # the other agent's open session, and this agent's in the other chat
     assert (await store.sessions.get(left_open)).outcome is Outcome.CANCELLED  # type: ignore[union-attr]
-    assert (await store.sessions.get(other_agents)).outcome is Outcome.IN_PROGRESS  # type: ignore[union-attr]
-    assert (await store.sessions.get(again)).outcome is Outcome.IN_PROGRESS  # type: ignore[union-attr]
+    for standing in (other_agents, elsewhere, again):
+        assert (await store.sessions.get(standing)).outcome is Outcome.IN_PROGRESS  # type: ignore[union-attr]
     [cancelled] = (await store.audit.query(AuditFilter(action="verification.decided"))).entries
     assert (cancelled.outcome, cancelled.details["session_id"], cancelled.details["reason"]) == (
         "cancelled", left_open, "restarted")
-    assert await store.lockouts.counted_attempts(TENANT, USER) == 2
+    assert await store.lockouts.counted_attempts(TENANT, USER) == 3
 
 
 async def test_the_failure_that_reaches_the_limit_locks_the_person_out_in_the_same_step(
