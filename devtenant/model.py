@@ -79,6 +79,10 @@ class Group:
     member_ids: list[str]  # direct members: user ids and group ids (nesting)
     # Dynamic "everyone" groups and other tenant-wide groups: an impostor knows these.
     is_tenant_wide: bool = False
+    # Change tracking for /groups/delta: the org-wide sequence number of this group's last change (its properties
+    # or its members), and for each member added or removed since the group was made, the number of that change.
+    version: int = 0
+    member_changes: dict[str, int] = field(default_factory=dict)
 
     @property
     def group_types(self) -> list[str]:
@@ -263,6 +267,7 @@ class Org:
     # Change tracking for /users/delta.
     version: int = 0
     removed_users: dict[str, int] = field(default_factory=dict)  # user id -> version when deleted
+    removed_groups: dict[str, int] = field(default_factory=dict)  # group id -> version when deleted
     # graph_api/user_index.UserIndex over `users` (by property, prefix and $search token), built by `index()`.
     user_index: Any = field(default=None, repr=False)
 
@@ -366,3 +371,44 @@ class Org:
             self.user_index.remove(user_id)
         self.version += 1
         self.removed_users[user_id] = self.version
+
+    def touch_group(self, group: Group) -> None:
+        """Record a change to a group's properties so the next /groups/delta round returns it."""
+        self.version += 1
+        group.version = self.version
+
+    def add_member(self, group_id: str, member_id: str) -> None:
+        """Make a user or group a direct member of the group (a change /groups/delta reports in members@delta)."""
+        group = self.groups[group_id]
+        if member_id in group.member_ids:
+            return
+        group.member_ids.append(member_id)
+        self.groups_of.setdefault(member_id, []).append(group_id)
+        self.touch_group(group)
+        group.member_changes[member_id] = self.version
+
+    def remove_member(self, group_id: str, member_id: str) -> None:
+        group = self.groups[group_id]
+        if member_id not in group.member_ids:
+            return
+        group.member_ids.remove(member_id)
+        parents = self.groups_of.get(member_id, [])
+        if group_id in parents:
+            parents.remove(group_id)
+        self.touch_group(group)
+        group.member_changes[member_id] = self.version
+
+    def remove_group(self, group_id: str) -> None:
+        group = self.groups.pop(group_id)
+        for member_id in group.member_ids:
+            parents = self.groups_of.get(member_id, [])
+            if group_id in parents:
+                parents.remove(group_id)
+        for parent_id in self.groups_of.pop(group_id, []):
+            parent = self.groups.get(parent_id)
+            if parent is not None and group_id in parent.member_ids:
+                parent.member_ids.remove(group_id)
+                self.touch_group(parent)
+                parent.member_changes[group_id] = self.version
+        self.version += 1
+        self.removed_groups[group_id] = self.version

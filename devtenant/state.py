@@ -90,6 +90,10 @@ class DevTenantConfig:
     endpoint_latency_ms: tuple[tuple[str, float], ...] = (("/auditLogs/signIns", 1500.0),)
     # A page of directory objects with $expand holds at most this many, whatever $top says (Graph: 100; 0 = no cap).
     expand_page_cap: int = 100
+    # A /groups/delta page with `members` selected holds at most this many members@delta entries, all groups
+    # together; a group with more appears again on the next page with the rest (Graph does both: a dynamic group
+    # of ~10,000 members came back on 20 pages, microsoftgraph/msgraph-sdk-dotnet#574).
+    group_delta_members_per_page: int = 500
 
 
 @dataclass

@@ -4,7 +4,8 @@
     GET  /users/{id}/manager  /users/{id}/directReports
     GET  /users/{id}/memberOf  /users/{id}/transitiveMemberOf  (+ /microsoft.graph.group, + /$count)
     POST /users/{id}/checkMemberGroups
-    GET  /users/delta  (nextLink pages -> deltaLink; later rounds: changes and @removed)
+    GET  /users/delta  (nextLink pages -> deltaLink; later rounds: changes and @removed; manager@delta)
+    GET  /groups/delta (the same, with members@delta: members added, and removed with @removed)
     GET  /groups  /groups/$count  /groups/{id}  /groups/{id}/members  /groups/{id}/transitiveMembers (+ casts, $count)
     GET  /organization  /domains  /servicePrincipals  /servicePrincipals(appId='...')
     *    /me...  (400: app-only tokens have no signed-in user)
@@ -39,6 +40,7 @@ from devtenant.graph_api.odata import (
     page_size,
     parse_filter,
     parse_search,
+    project,
     require_advanced,
     require_count_segment,
     select,
@@ -100,6 +102,8 @@ OBJECT_SEARCHABLE = (*USER_SEARCHABLE, *GROUP_SEARCHABLE)
 GROUP_CASTS = ("microsoft.graph.group", "graph.group")
 USER_CASTS = ("microsoft.graph.user", "graph.user")
 DELTA_PATHS = ("/users/delta", "/users/delta()", "/users/microsoft.graph.delta", "/users/microsoft.graph.delta()")
+GROUP_DELTA_PATHS = ("/groups/delta", "/groups/delta()", "/groups/microsoft.graph.delta",
+                     "/groups/microsoft.graph.delta()")
 
 DirectoryObject = User | Group | RoleDefinition
 
@@ -114,6 +118,9 @@ def register(router: Router) -> None:
     delta = UserDelta()
     for path in DELTA_PATHS:
         route("GET", path, permissions=USER_READ_FULL)(delta.handle)
+    groups_delta = GroupDelta()  # Graph's least privilege for it is GroupMember.Read.All
+    for path in GROUP_DELTA_PATHS:
+        route("GET", path, permissions=GROUP_READ)(groups_delta.handle)
     route("GET", "/users", permissions=USER_READ)(list_users)
     route("GET", "/users/$count", permissions=USER_READ)(count_users)
     route("GET", "/users/{id}", permissions=USER_READ)(get_user)
@@ -501,33 +508,29 @@ async def get_service_principal(req: GraphRequest) -> GraphResponse:
     return _entity(req, "servicePrincipals", select(sp, req, type_name="microsoft.graph.servicePrincipal"))
 
 
-# --- /users/delta --------------------------------------------------------------------------------
-class UserDelta:
-    """Graph's change tracking for users.
+# --- /users/delta and /groups/delta ----------------------------------------------------------------
+class _DeltaTokens:
+    """The opaque, signed state tokens of one kind of delta round (users or groups).
 
-    A round walks entries ordered by (version, id): every live user on the initial round (plus
-    users deleted earlier, as `@removed`), then only users whose `version` moved past the round's
-    starting point and users removed since. Pages chain with `$skiptoken`; the last page carries
-    `@odata.deltaLink` with a `$deltatoken` holding the org's version, where the next round starts.
-    Tokens are opaque, signed, and carry the initial request's $select/$filter/$top. A token from
-    another run of devtenant (its generation differs) answers 410 Gone, so the client resyncs.
-    """
+    A token carries the initial request's $select/$filter/$top, the org version the round started from and where
+    the page stopped. A token from another run of devtenant (its generation differs) answers 410 Gone with a
+    Location to start over; a deltaLink older than `delta_token_lifetime_s` answers 400 syncStateNotFound, as
+    Graph does after about seven days."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str) -> None:
+        self.path = path
         self.generation = uuid.uuid4().hex[:12]
 
-    # tokens
-    @staticmethod
-    def _key(req: GraphRequest) -> bytes:
-        return hashlib.sha256(f"devtenant/users/delta/{req.state.tenant_id}".encode()).digest()
+    def _key(self, req: GraphRequest) -> bytes:
+        return hashlib.sha256(f"devtenant{self.path}/{req.state.tenant_id}".encode()).digest()
 
-    def _encode(self, req: GraphRequest, state: Mapping[str, Any]) -> str:
+    def encode(self, req: GraphRequest, state: Mapping[str, Any]) -> str:
         raw = json.dumps({"g": self.generation, **state}, separators=(",", ":")).encode()
         mac = hmac.new(self._key(req), raw, hashlib.sha256).digest()[:12]
         return (base64.urlsafe_b64encode(raw).rstrip(b"=").decode() + "."
                 + base64.urlsafe_b64encode(mac).rstrip(b"=").decode())
 
-    def _decode(self, req: GraphRequest, token: str) -> dict[str, Any]:
+    def decode(self, req: GraphRequest, token: str) -> dict[str, Any]:
         invalid = GraphError(400, "Request_BadRequest", "Invalid delta token or skip token.")
         try:
             body, _, sig = token.partition(".")
@@ -547,35 +550,92 @@ class UserDelta:
             raise GraphError(400, "syncStateNotFound", "The sync state generation is not found. The delta token is "
                              "expired and data must be synchronized again.")
         if state.get("g") != self.generation or state.get("v", -1) > req.state.org.version:
-            restart = link(req, "/users/delta", drop=("$deltatoken", "$skiptoken"),
+            restart = link(req, self.path, drop=("$deltatoken", "$skiptoken"),
                            extra={k: v for k, v in (("$select", state.get("sel")), ("$filter", state.get("f")))
                                   if v})
             raise GraphError(410, "SyncStateNotFound", "The sync state is no longer valid: start a new "
                              "delta round without a token.", headers={"Location": restart})
         return state
 
-    # the handler
-    async def handle(self, req: GraphRequest) -> GraphResponse:
-        org = req.state.org
+    def begin(self, req: GraphRequest, properties: Collection[str], type_name: str) -> dict[str, Any]:
+        """The state of a round the request starts: a token's, or a new round's from its query."""
         token = req.query.get("$deltatoken") or req.query.get("$skiptoken")
         if token:
-            state = self._decode(req, token)
+            state = self.decode(req, token)
             if "$deltatoken" in req.query:
                 state = {**state, "c": None}  # a new round from the stored version
-        else:
-            sel = req.query.get("$select")
-            flt = req.query.get("$filter")
-            if sel is not None:
-                check_select(req, USER_PROPERTIES, USER_TYPE)
-            if flt is not None:
-                parse_filter(flt, FilterRules(properties=("id",), resource="User", functions=(), directory=True,
-                                              advanced=False))
-            if any(k in req.query for k in ("$search", "$orderby", "$expand", "$count")):
-                raise unsupported("This query is not supported on delta.")
-            state = {"v": -1, "c": None, "sel": sel, "f": flt, "t": page_size(req, PAGE, MAX_PAGE)}
-        names = self._names(state.get("sel"))
+            return state
+        sel = req.query.get("$select")
+        flt = req.query.get("$filter")
+        if sel is not None:
+            check_select(req, properties, type_name)
+        if flt is not None:
+            parse_filter(flt, FilterRules(properties=("id",), resource=type_name.rsplit(".", 1)[-1].title(),
+                                          functions=(), directory=True, advanced=False))
+        if any(k in req.query for k in ("$search", "$orderby", "$expand", "$count")):
+            raise unsupported("This query is not supported on delta.")
+        return {"v": -1, "c": None, "sel": sel, "f": flt, "t": page_size(req, PAGE, MAX_PAGE)}
+
+    def links(self, req: GraphRequest, state: Mapping[str, Any], cursor: list[Any] | None) -> dict[str, str]:
+        """The page's nextLink (more to come from `cursor`) or, at the round's end, its deltaLink."""
+        if cursor is not None:
+            nxt = self.encode(req, {**state, "c": cursor})
+            return {"@odata.nextLink": f"{req.base_url}{self.path}?$skiptoken={nxt}"}
+        delta = self.encode(req, {**state, "v": req.state.org.version, "c": None, "at": round(time.time())})
+        return {"@odata.deltaLink": f"{req.base_url}{self.path}?$deltatoken={delta}"}
+
+
+def _selected(sel: str | None, default: Sequence[str]) -> list[str]:
+    if not sel:
+        return list(default)
+    names = [n.strip() for n in sel.split(",") if n.strip()]
+    return names if any(n.lower() == "id" for n in names) else [*names, "id"]
+
+
+def _changed(entries: list[tuple[int, str, Any]], since: int, flt: str | None) -> list[tuple[int, str, Any]]:
+    if flt:
+        predicate = parse_filter(flt, FilterRules(properties=("id",), functions=()))
+        entries = [e for e in entries if predicate({"id": e[1]})]
+    entries.sort(key=lambda e: (e[0], e[1]))
+    return entries
+
+
+def _reference(obj: DirectoryObject | None, oid: str, *, removed: bool = False) -> dict[str, Any]:
+    """An entry of manager@delta or members@delta: the object's type and id, `@removed` when it left."""
+    type_name = GROUP_TYPE if isinstance(obj, Group) else USER_TYPE
+    out: dict[str, Any] = {"@odata.type": f"#{type_name}", "id": oid}
+    if removed:
+        out["@removed"] = {"reason": "deleted"}
+    return out
+
+
+class UserDelta:
+    """Graph's change tracking for users (`GET /users/delta`).
+
+    A round walks entries ordered by (version, id): every live user on the initial round (plus users deleted
+    earlier, as `@removed`), then only users whose `version` moved past the round's starting point and users
+    removed since. Pages chain with `$skiptoken`; the last page carries `@odata.deltaLink` with a `$deltatoken`
+    holding the org's version, where the next round starts. `manager` in $select tracks the manager: each user
+    returned carries `manager@delta` (a list of one reference, empty when the user has none).
+    """
+
+    PROPERTIES = (*USER_PROPERTIES, "manager")
+
+    def __init__(self) -> None:
+        self.tokens = _DeltaTokens("/users/delta")
+
+    async def handle(self, req: GraphRequest) -> GraphResponse:
+        org = req.state.org
+        state = self.tokens.begin(req, self.PROPERTIES, USER_TYPE)
+        names = _selected(state.get("sel"), USER_DEFAULT)
+        manager = any(n.lower() == "manager" for n in names)
+        names = [n for n in names if n.lower() != "manager"]
         since = int(state["v"])
-        entries = self._entries(org, since, state.get("f"))
+        entries: list[tuple[int, str, Any]] = [
+            (u.version, u.id, u) for u in org.users.values() if since < 0 or u.version > since]
+        entries += [(v, uid, None) for uid, v in org.removed_users.items()
+                    if uid not in org.users and (since < 0 or v > since)]
+        entries = _changed(entries, since, state.get("f"))
         cursor = tuple(state["c"]) if state.get("c") else None
         if cursor is not None:
             entries = [e for e in entries if (e[0], e[1]) > cursor]
@@ -583,39 +643,98 @@ class UserDelta:
         chunk, rest = entries[:size], entries[size:]
         body: dict[str, Any] = {"@odata.context": f"{req.base_url}/$metadata#users"
                                 + (f"({','.join(n for n in names if n != 'id')})" if state.get("sel") else "")}
-        if rest:
-            last = chunk[-1]
-            nxt = self._encode(req, {**state, "c": [last[0], last[1]]})
-            body["@odata.nextLink"] = f"{req.base_url}/users/delta?$skiptoken={nxt}"
-        else:
-            delta = self._encode(req, {**state, "v": org.version, "c": None, "at": round(time.time())})
-            body["@odata.deltaLink"] = f"{req.base_url}/users/delta?$deltatoken={delta}"
-        body["value"] = [self._item(req, user, uid, names) for _, uid, user in chunk]
+        body.update(self.tokens.links(req, state, [chunk[-1][0], chunk[-1][1]] if rest else None))
+        body["value"] = [self._item(req, user, uid, names, manager) for _, uid, user in chunk]
         return GraphResponse(body=body)
 
     @staticmethod
-    def _names(sel: str | None) -> list[str]:
-        if not sel:
-            return list(USER_DEFAULT)
-        names = [n.strip() for n in sel.split(",") if n.strip()]
-        return names if any(n.lower() == "id" for n in names) else [*names, "id"]
-
-    @staticmethod
-    def _entries(org: Org, since: int, flt: str | None) -> list[tuple[int, str, User | None]]:
-        entries: list[tuple[int, str, User | None]] = [
-            (u.version, u.id, u) for u in org.users.values() if since < 0 or u.version > since
-        ]
-        entries += [(v, uid, None) for uid, v in org.removed_users.items()
-                    if uid not in org.users and (since < 0 or v > since)]
-        if flt:
-            predicate = parse_filter(flt, FilterRules(properties=("id",), functions=()))
-            entries = [e for e in entries if predicate({"id": e[1]})]
-        entries.sort(key=lambda e: (e[0], e[1]))
-        return entries
-
-    @staticmethod
-    def _item(req: GraphRequest, user: User | None, uid: str, names: Sequence[str]) -> dict[str, Any]:
+    def _item(req: GraphRequest, user: User | None, uid: str, names: Sequence[str],
+              manager: bool) -> dict[str, Any]:
         if user is None:
             return {"id": uid, "@removed": {"reason": "changed"}}
-        return render_user(user, req, names=names)
+        out = render_user(user, req, names=names)
+        if manager:
+            boss = req.state.org.users.get(user.manager_id) if user.manager_id else None
+            out["manager@delta"] = [_reference(boss, boss.id)] if boss is not None else []
+        return out
 
+
+class GroupDelta:
+    """Graph's change tracking for groups (`GET /groups/delta`), membership included.
+
+    As for users, a round walks groups ordered by (version, id): all of them on the initial round, then the
+    groups changed since (a property, or a member added or removed: either moves the group's version) and the
+    groups deleted since (`@removed`, reason "deleted"). With `members` in $select each group carries
+    `members@delta`: on the initial round every direct member, later only the members added (plain references)
+    and removed (`@removed`) since the round's starting point. A page holds at most $top groups (default 100) and
+    `group_delta_members_per_page` members@delta entries: a group with more comes back on the next page, its
+    properties again, with the next part of its members (the cursor remembers how far it got).
+    """
+
+    PROPERTIES = (*GROUP_PROPERTIES, "members")
+
+    def __init__(self) -> None:
+        self.tokens = _DeltaTokens("/groups/delta")
+
+    async def handle(self, req: GraphRequest) -> GraphResponse:
+        org = req.state.org
+        state = self.tokens.begin(req, self.PROPERTIES, GROUP_TYPE)
+        names = _selected(state.get("sel"), GROUP_PROPERTIES)
+        members = any(n.lower() == "members" for n in names)
+        names = [n for n in names if n.lower() != "members"]
+        since = int(state["v"])
+        entries: list[tuple[int, str, Any]] = [
+            (g.version, g.id, g) for g in org.groups.values() if since < 0 or g.version > since]
+        entries += [(v, gid, None) for gid, v in org.removed_groups.items()
+                    if gid not in org.groups and (since < 0 or v > since)]
+        entries = _changed(entries, since, state.get("f"))
+        cursor = state.get("c")
+        offset = 0
+        if cursor:
+            at = (int(cursor[0]), str(cursor[1]))
+            offset = int(cursor[2]) if len(cursor) > 2 else 0
+            entries = [e for e in entries if (e[0], e[1]) >= at] if offset else \
+                [e for e in entries if (e[0], e[1]) > at]
+            if offset and (not entries or (entries[0][0], entries[0][1]) != at):
+                offset = 0  # the group changed since: its version moved, it comes again later in the round
+        size = int(state.get("t") or PAGE)
+        budget = max(1, req.state.config.group_delta_members_per_page)
+        value: list[dict[str, Any]] = []
+        next_cursor: list[Any] | None = None
+        for n, (version, gid, group) in enumerate(entries):
+            if len(value) >= size or (members and budget <= 0):
+                next_cursor = [entries[n - 1][0], entries[n - 1][1]]
+                break
+            if group is None:
+                value.append({"id": gid, "@removed": {"reason": "deleted"}})
+                continue
+            item = project(group_json(group), names, type_name=GROUP_TYPE) if state.get("sel") else group_json(group)
+            if members:
+                refs = self._member_refs(org, group, since)
+                start = offset if n == 0 else 0
+                part = refs[start:start + budget]
+                budget -= len(part)
+                item["members@delta"] = part
+                value.append(item)
+                if start + len(part) < len(refs):
+                    next_cursor = [version, gid, start + len(part)]
+                    break
+            else:
+                value.append(item)
+        body: dict[str, Any] = {"@odata.context": f"{req.base_url}/$metadata#groups"
+                                + (f"({','.join(n for n in names if n != 'id')})" if state.get("sel") else "")}
+        body.update(self.tokens.links(req, state, next_cursor))
+        body["value"] = value
+        return GraphResponse(body=body)
+
+    @staticmethod
+    def _member_refs(org: Org, group: Group, since: int) -> list[dict[str, Any]]:
+        def obj(mid: str) -> DirectoryObject | None:
+            return org.users.get(mid) or org.groups.get(mid)
+
+        if since < 0:
+            return [_reference(o, mid) for mid in group.member_ids if (o := obj(mid)) is not None]
+        current = set(group.member_ids)
+        changed = sorted(mid for mid, v in group.member_changes.items() if v > since)
+        return [_reference(obj(mid), mid, removed=mid not in current) for mid in changed
+                if mid not in current or obj(mid) is not None]

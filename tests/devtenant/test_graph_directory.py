@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from datetime import timedelta
 from typing import Any
@@ -588,6 +589,65 @@ async def test_delta_token_from_another_run_of_devtenant_is_410_gone(aiohttp_cli
 async def test_delta_needs_user_read_all(client, state):
     resp, _ = await get(client, state, "/users/delta", roles=("User.ReadBasic.All",))
     assert resp.status == 403
+
+
+async def test_delta_with_manager_selected_tracks_the_manager_as_manager_delta(client, state):
+    items, delta_link = await follow(client, state, "/v1.0/users/delta?$select=displayName,manager")
+    by_id = {i["id"]: i for i in items}
+    boss = state.org.users[ALAN].manager_id
+    assert boss and by_id[ALAN]["manager@delta"] == [{"@odata.type": "#microsoft.graph.user", "id": boss}]
+    state.org.users[ALAN].manager_id = None
+    state.org.touch(state.org.users[ALAN])
+    changes, _ = await follow(client, state, delta_link)
+    assert changes == [{"displayName": "Alan Turing", "id": ALAN, "manager@delta": []}]
+
+
+async def test_group_delta_pages_groups_with_their_members_then_returns_only_membership_changes(client, state):
+    state.config = dataclasses.replace(state.config, group_delta_members_per_page=4)  # All Company (6) spans 2 pages
+    items, delta_link = await follow(client, state, "/v1.0/groups/delta?$select=displayName,members")
+    assert "$deltatoken=" in delta_link
+    members: dict[str, list[str]] = {}
+    for item in items:
+        assert set(item) == {"id", "displayName", "members@delta"}
+        members.setdefault(item["id"], []).extend(m["id"] for m in item["members@delta"])
+    assert [i["id"] for i in items].count(ALL_COMPANY) > 1  # the same group again, with the rest of its members
+    assert {g: sorted(m) for g, m in members.items()} == {
+        g.id: sorted(g.member_ids) for g in state.org.groups.values()}
+    assert all(m["@odata.type"] == "#microsoft.graph.user" for i in items for m in i["members@delta"])
+
+    state.org.add_member(HELPDESK_GROUP, ADA)
+    state.org.remove_member(COMPILERS_TEAM, KATHERINE)
+    state.org.add_member(ADMINS_GROUP, COMPILERS_TEAM)  # nesting: a group as a member
+    state.org.remove_group(HELPDESK_GROUP)
+    changes, next_delta = await follow(client, state, delta_link)
+    by_id = {c["id"]: c for c in changes}
+    assert by_id[COMPILERS_TEAM]["members@delta"] == [
+        {"@odata.type": "#microsoft.graph.user", "id": KATHERINE, "@removed": {"reason": "deleted"}}]
+    assert by_id[ADMINS_GROUP]["members@delta"] == [{"@odata.type": "#microsoft.graph.group", "id": COMPILERS_TEAM}]
+    assert by_id[HELPDESK_GROUP] == {"id": HELPDESK_GROUP, "@removed": {"reason": "deleted"}}
+    assert ALL_COMPANY not in by_id
+    quiet, _ = await follow(client, state, next_delta)
+    assert quiet == []
+
+
+async def test_group_delta_filters_by_id_and_refuses_what_graph_refuses(client, state):
+    items, _ = await follow(client, state, f"/v1.0/groups/delta?$select=id,members&$filter=id eq '{COMPILERS_TEAM}'")
+    assert [i["id"] for i in items] == [COMPILERS_TEAM]
+    for query in ("$search=\"displayName:x\"", "$orderby=displayName", "$expand=members", "$select=nonsense"):
+        resp, _ = await get(client, state, f"/groups/delta?{query}", headers=CONSISTENT)
+        assert resp.status == 400, query
+
+
+async def test_group_delta_needs_a_group_permission_and_answers_a_stale_token_410(aiohttp_client, client, state):
+    resp, _ = await get(client, state, "/groups/delta", roles=("User.Read.All",))
+    assert resp.status == 403
+    resp, _ = await get(client, state, "/groups/delta", roles=("GroupMember.Read.All",))
+    assert resp.status == 200
+    _, delta_link = await follow(client, state, "/v1.0/groups/delta")
+    restarted = await aiohttp_client(mounted(state))
+    resp = await restarted.get(delta_link, headers=bearer(state))
+    assert resp.status == 410
+    assert "/groups/delta" in resp.headers["Location"]
 
 
 # --- the tenant ----------------------------------------------------------------------------------
