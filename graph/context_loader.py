@@ -504,8 +504,8 @@ class _Load:
         for gid in group_ids:
             if gid in self.counts:
                 continue
-            count = facts.group_counts.get((self.tenant, gid))
-            members = facts.group_members.get((self.tenant, gid))
+            count = facts.count(self.tenant, gid)
+            members = facts.members(self.tenant, gid)
             if count is not None and (count > GROUP_MEMBERS_PAGE or members is not None):
                 self.counts[gid] = count
                 if members is not None:

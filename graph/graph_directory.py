@@ -36,6 +36,7 @@ from graph.batch import (
 )
 from graph.client import build_graph_client
 from graph.context_loader import ContextLoader, reason
+from graph.delta import REFUSED_STATUSES, BrokenPage, DeltaPage, LinkRefused, walk_delta
 from graph.directory import (
     ConnectionCheck,
     DirectoryError,
@@ -475,34 +476,27 @@ class GraphDirectory:
     # --- the directory sync ------------------------------------------------------------------------------
     async def sync_users(self, tenant_id: str, resume_link: str | None, on_page: OnPage) -> str:
         start = relative_url("/users/delta", {"$select": ",".join(mapping.DIRECTORY_USER_FIELDS)})
-        url = resume_link or start
-        restarted = announce = False
-        while True:
+
+        async def fetch(url: str) -> Any:
             try:
-                body = await self._get_json(tenant_id, url, "directory sync", permission="User.Read.All",
+                return await self._get_json(tenant_id, url, "directory sync", permission="User.Read.All",
                                             budget_s=SYNC_CALL_TIMEOUT_S)
             except _HttpError as err:
-                # An expired or invalid delta/skip token (410 Gone, or 400 for a token Graph cannot read):
-                # start a clean round, once.
-                if err.status in (400, 410) and url != start and not restarted:
-                    log.info("directory sync for tenant %s: stored link refused (%s %s); starting over", tenant_id,
-                             err.status, err.code)
-                    url, restarted, announce = start, True, True
-                    continue
+                if err.status in REFUSED_STATUSES:
+                    log.info("directory sync for tenant %s: link refused (%s %s)", tenant_id, err.status, err.code)
+                    raise LinkRefused(GraphUnavailable(err.reason, err.cause)) from None
                 raise GraphUnavailable(err.reason, err.cause) from None
-            items = [d for d in mapping.values(body) if d.get("id")]
-            users = tuple(mapping.directory_user(d) for d in items if not mapping.is_removed(d))
-            removed = tuple(str(d["id"]) for d in items if mapping.is_removed(d))
-            next_link = body.get("@odata.nextLink") if isinstance(body, dict) else None
-            delta_link = body.get("@odata.deltaLink") if isinstance(body, dict) else None
-            if not next_link and not delta_link:
-                raise GraphUnavailable("directory sync: a page with neither a next nor a delta link")
-            await on_page(SyncPage(users=users, removed_ids=removed, next_link=None if delta_link else str(next_link),
-                                   delta_link=str(delta_link) if delta_link else None, restarted=announce))
-            announce = False
-            if delta_link:
-                return str(delta_link)
-            url = str(next_link)
+
+        async def page(found: DeltaPage) -> None:
+            users = tuple(mapping.directory_user(d) for d in found.items if not mapping.is_removed(d))
+            removed = tuple(str(d["id"]) for d in found.items if mapping.is_removed(d))
+            await on_page(SyncPage(users=users, removed_ids=removed, next_link=found.next_link,
+                                   delta_link=found.delta_link, restarted=found.restarted))
+
+        try:
+            return await walk_delta(fetch, start, resume_link, page)
+        except BrokenPage:
+            raise GraphUnavailable("directory sync: a page with neither a next nor a delta link") from None
 
     # --- membership --------------------------------------------------------------------------------------
     async def is_member_of(self, tenant_id: str, user_id: str, group_id: str,

@@ -120,7 +120,8 @@ def directory_user(d: Json) -> DirectoryUser:
 
 
 def is_removed(d: Json) -> bool:
-    """A /users/delta entry for a deleted user: `{"id": ..., "@removed": {"reason": ...}}`."""
+    """A delta entry for a deleted object (`{"id": ..., "@removed": {"reason": ...}}`), or, in `members@delta` and
+    `manager@delta`, a reference taken away."""
     return "@removed" in d
 
 

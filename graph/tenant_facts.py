@@ -9,6 +9,15 @@ round trip.
 
 Each fact is one request (plus pages) described here once; the first verification in a tenant reads what
 is missing inside its own round 1, the background refresh reads the rest.
+
+The two big ones are kept as a real Graph client keeps a directory: through delta queries (graph/delta.py). The
+snapshot's people come from `/users/delta` (with `manager` selected: `manager@delta`), every group's members from
+`/groups/delta` (with `members` selected: `members@delta`, nested groups included, whose sizes are worked out here
+as `transitiveMembers/$count` counts them). The first refresh of a tenant reads everything (at 50,000 people about
+500 pages of people and a thousand of groups with their members); each later one reads what changed since the
+last delta link, so it costs what changed: a quiet tenant's refresh is two pages and keeps the same snapshot
+object, its department indexes and typo neighbours included. A refused link (410 Gone, 400 syncStateNotFound
+once it expired) starts a clean round.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import asyncio
 import gc
 import hashlib
 import logging
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +38,8 @@ from urllib.parse import quote
 import httpx
 
 from graph import mapping
-from graph.batch import MAX_BATCH, BatchError, BatchItem, Deadline, GraphCalls, send_batch
+from graph.batch import BatchError, BatchItem, Deadline, GraphCalls, send_batch
+from graph.delta import REFUSED_STATUSES, BrokenPage, DeltaPage, LinkRefused, walk_delta
 from graph.limits import TtlCache
 from graph.mapping import Json
 from graph.tokens import GraphTokenProvider, TokenError, TokenSource
@@ -46,7 +57,8 @@ SNAPSHOT_PAGE = 100
 SNAPSHOT_MAX_PAGES = 600
 TTL_S = 900.0  # tenant-wide facts and group sizes...
 REFRESH_AFTER_S = 420.0  # ...refreshed in the background once older than this
-REFRESH_BUDGET_S = 300.0  # a 50,000-person snapshot is 500 sequential pages
+REFRESH_BUDGET_S = 300.0  # the small facts' reads, all together
+DELTA_PAGE_BUDGET_S = 60.0  # one page of a delta round, retries of a throttled page included
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,13 +213,11 @@ FACTS: dict[str, Fact] = {
 
 # Users listed per small group (one page): more than any group a question names (Policy.max_group_members).
 GROUP_MEMBERS_PAGE = 100
-# Every group of the tenant, ids only, for the background refresh to size them all (not only the catalogue's).
-GROUP_IDS_URL = relative_url("/groups", {"$select": "id", "$top": "999"})
-GROUP_IDS_MAX_PAGES = 100
-# The background refresh's group reads (4 resource units each) stay at a quarter of a large tenant's directory
-# budget (8,000 units per 10 s), leaving the rest to verifications: 12,000 groups take about four minutes.
-GROUP_READS_PER_S = 50.0
-GROUP_BATCH_BUDGET_S = 30.0  # one batch of them, retries of throttled items included
+# The background refresh's delta rounds. Only the selected properties are tracked; `manager` and `members` are
+# navigation properties Graph tracks when selected (`manager@delta`, `members@delta`).
+USERS_DELTA_URL = relative_url("/users/delta", {
+    "$select": ",".join((*mapping.PERSON_FIELDS, "accountEnabled", "userType", "manager"))})
+GROUPS_DELTA_URL = relative_url("/groups/delta", {"$select": "id,members"})
 
 
 def group_read(group_id: str) -> tuple[str, dict[str, str]]:
@@ -259,9 +269,180 @@ def _out_of_collections() -> None:
     gc.freeze()
 
 
+def _id(d: Json) -> str:
+    """An object's id, interned: the same user id arrives in thousands of members@delta entries and in the people's
+    pages, and one string each keeps a 50,000-person tenant's half a million memberships a few MB."""
+    return sys.intern(str(d["id"]))
+
+
+@dataclass(frozen=True)
+class _People:
+    """A tenant's people as its `/users/delta` rounds left them: enabled members, and their managers."""
+
+    link: str | None  # the last complete round's delta link (below the Graph version)
+    people: dict[str, Person]
+    managers: dict[str, str]
+
+
+def _apply_people(held: _People | None, pages: list[DeltaPage], link: str) -> tuple[_People, bool, frozenset[str]]:
+    """The people after a round's pages: (state, whether anyone changed, the ids of people deleted). A round that
+    restarted (or the first) is the whole directory; a later one only what changed since."""
+    full = held is None or any(p.restarted for p in pages)
+    people = {} if full or held is None else dict(held.people)
+    managers = {} if full or held is None else dict(held.managers)
+    removed: set[str] = set()
+    changed = full
+    for page in pages:
+        for d in page.items:
+            changed = True
+            uid = _id(d)
+            if mapping.is_removed(d):
+                people.pop(uid, None)
+                managers.pop(uid, None)
+                removed.add(uid)
+                continue
+            if d.get("accountEnabled") is False or d.get("userType", "Member") != "Member":
+                people.pop(uid, None)
+                managers.pop(uid, None)
+                continue
+            d["id"] = uid
+            people[uid] = mapping.person(d)
+            refs = d.get("manager@delta")
+            if isinstance(refs, list):  # present: the manager now (none left: no manager); absent: unchanged
+                alive = [m for m in refs if isinstance(m, dict) and m.get("id") and not mapping.is_removed(m)]
+                if alive:
+                    managers[uid] = _id(alive[-1])
+                else:
+                    managers.pop(uid, None)
+            elif isinstance(d.get("manager"), dict) and d["manager"].get("id"):
+                managers[uid] = _id(d["manager"])
+    if full and held is not None:
+        removed |= held.people.keys() - people.keys()
+    return _People(link, people, managers), changed, frozenset(removed)
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """Every group's members as the tenant's `/groups/delta` rounds left them, and what follows from them: each
+    group's size counted as `transitiveMembers/$count` does (users and nested groups, through nesting) and, for
+    groups of at most GROUP_MEMBERS_PAGE, who they are. `at`: when the last round completed (monotonic)."""
+
+    link: str | None
+    direct: dict[str, frozenset[str]]  # group id -> its direct members' ids (users and groups)
+    nested: dict[str, frozenset[str]]  # group id -> the groups among its direct members (only when there are some)
+    counts: dict[str, int]
+    members: dict[str, frozenset[str]]
+    at: float
+
+
+def _apply_groups(held: _Groups | None, pages: list[DeltaPage], link: str, gone: frozenset[str],
+                  at: float) -> tuple[_Groups, int]:
+    """The groups after a round's pages (and the people deleted meanwhile, `gone`: Graph does not report a deleted
+    user's memberships as removed): (state, how many groups' sizes or members changed). A group's members may come
+    on several pages of one round, a part on each."""
+    full = held is None or any(p.restarted for p in pages)
+    direct = {} if full or held is None else dict(held.direct)
+    added: dict[str, set[str]] = {}
+    dropped: dict[str, set[str]] = {}
+    deleted: set[str] = set()
+    for page in pages:
+        for d in page.items:
+            gid = _id(d)
+            if mapping.is_removed(d):
+                deleted.add(gid)
+                added.pop(gid, None)
+                dropped.pop(gid, None)
+                continue
+            deleted.discard(gid)
+            plus, minus = added.setdefault(gid, set()), dropped.setdefault(gid, set())
+            for m in d.get("members@delta") or ():
+                if not isinstance(m, dict) or not m.get("id"):
+                    continue
+                mid = _id(m)
+                if mapping.is_removed(m):
+                    minus.add(mid)
+                    plus.discard(mid)
+                else:
+                    plus.add(mid)
+                    minus.discard(mid)
+    changed: set[str] = set()
+    for gid in deleted:
+        if direct.pop(gid, None) is not None:
+            changed.add(gid)
+    for gid, plus in added.items():
+        before = direct.get(gid, frozenset())
+        after = frozenset((before | plus) - dropped[gid])
+        if after != before or gid not in direct:
+            direct[gid] = after
+            changed.add(gid)
+    gone = gone | frozenset(deleted)
+    if gone:
+        for gid, members in direct.items():
+            if not members.isdisjoint(gone):
+                direct[gid] = members - gone
+                changed.add(gid)
+    if full or held is None:
+        nested: dict[str, frozenset[str]] = {}
+        counts: dict[str, int] = {}
+        members: dict[str, frozenset[str]] = {}
+        affected = set(direct)
+    else:
+        nested, counts, members = dict(held.nested), dict(held.counts), dict(held.members)
+        for gid in deleted:
+            nested.pop(gid, None)
+            counts.pop(gid, None)
+            members.pop(gid, None)
+        affected = set(changed)
+    for gid in affected:  # which of a changed group's members are groups (a few, in real tenants and devtenant's)
+        inner = frozenset(m for m in direct.get(gid, ()) if m in direct)
+        if inner:
+            nested[gid] = inner
+        else:
+            nested.pop(gid, None)
+    parents: dict[str, set[str]] = {}
+    for gid, inner in nested.items():
+        for child in inner:
+            parents.setdefault(child, set()).add(gid)
+    stack = list(affected)  # a group's size moves with its nested groups': their parents, up the chain
+    while stack:
+        for parent in parents.get(stack.pop(), ()):
+            if parent not in affected:
+                affected.add(parent)
+                stack.append(parent)
+    for gid in affected:
+        if gid not in direct:
+            continue
+        found = _transitive(gid, direct, nested)
+        counts[gid] = len(found)
+        if len(found) <= GROUP_MEMBERS_PAGE:
+            members[gid] = found
+        else:
+            members.pop(gid, None)
+    return _Groups(link, direct, nested, counts, members, at), len(changed) if not full else len(direct)
+
+
+def _transitive(gid: str, direct: Mapping[str, frozenset[str]], nested: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    """A group's members through nesting (users and groups), as `transitiveMembers` lists them."""
+    if gid not in nested:
+        return direct[gid]
+    out = set(direct[gid])
+    seen, stack = {gid}, list(nested[gid])
+    while stack:
+        child = stack.pop()
+        if child in seen:
+            continue
+        seen.add(child)
+        out |= direct.get(child, frozenset())
+        stack.extend(nested.get(child, ()))
+    out.discard(gid)
+    return frozenset(out)
+
+
 class TenantFacts:
-    """The per-tenant cache of FACTS (`cache`, keyed (tenant, part)) and group sizes (`group_counts`, keyed
-    (tenant, group id)), refreshed in the background after a verification once older than REFRESH_AFTER_S."""
+    """The per-tenant cache of FACTS (`cache`, keyed (tenant, part)) and group sizes, refreshed in the background
+    after a verification once older than REFRESH_AFTER_S. Group sizes and small groups' members come from the
+    tenant's groups delta (`count`, `members`); those a verification read itself, before the first round completed
+    or for a group created since, are kept in `group_counts` / `group_members` (keyed (tenant, group id))."""
 
     def __init__(self, *, tokens: TokenSource, http: httpx.AsyncClient, graph_url: str,
                  monotonic: Callable[[], float] = time.monotonic, calls: GraphCalls | None = None) -> None:
@@ -274,11 +455,31 @@ class TenantFacts:
         self.group_counts: TtlCache[int] = TtlCache(TTL_S, max_entries=200_000, clock=monotonic)
         # The users of small groups verified people are in (keyed as group_counts): which groups a team shares.
         self.group_members: TtlCache[frozenset[str]] = TtlCache(TTL_S, max_entries=50_000, clock=monotonic)
+        self._people: dict[str, _People] = {}
+        self._groups: dict[str, _Groups] = {}
         self._refreshed: dict[str, float] = {}
         self._counted: dict[str, int] = {}  # per tenant: bumped whenever a catalogue group's size is put
         self._catalogue_groups: dict[str, _MappedCatalogue] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._running: dict[str, asyncio.Task[None]] = {}
+
+    def _delta_groups(self, tenant_id: str) -> _Groups | None:
+        held = self._groups.get(tenant_id)
+        return held if held is not None and self.monotonic() - held.at < TTL_S else None
+
+    def count(self, tenant_id: str, group_id: str) -> int | None:
+        """The group's size (users and nested groups, through nesting), if known."""
+        held = self._delta_groups(tenant_id)
+        if held is not None and group_id in held.counts:
+            return held.counts[group_id]
+        return self.group_counts.get((tenant_id, group_id))
+
+    def members(self, tenant_id: str, group_id: str) -> frozenset[str] | None:
+        """The members of a group of at most GROUP_MEMBERS_PAGE, if known (None for a bigger group)."""
+        held = self._delta_groups(tenant_id)
+        if held is not None and group_id in held.counts:
+            return held.members.get(group_id)
+        return self.group_members.get((tenant_id, group_id))
 
     def put_count(self, tenant_id: str, group_id: str, count: int) -> None:
         self.group_counts.put((tenant_id, group_id), count)
@@ -293,7 +494,7 @@ class TenantFacts:
         held = self._catalogue_groups.get(tenant_id)
         if held is not None and held.key == key and held.catalogue is catalogue:
             return held.groups
-        groups = tuple(mapping.group(g, member_count=self.group_counts.get((tenant_id, str(g["id"]))), is_direct=False,
+        groups = tuple(mapping.group(g, member_count=self.count(tenant_id, str(g["id"])), is_direct=False,
                                      population=population) for g in catalogue)
         self._catalogue_groups[tenant_id] = _MappedCatalogue(key, catalogue, groups, frozenset(g.id for g in groups))
         return groups
@@ -302,7 +503,7 @@ class TenantFacts:
         last = self._refreshed.get(tenant_id)
         if last is not None and self.monotonic() - last < REFRESH_AFTER_S:
             return
-        if tenant_id in self._running:  # a big tenant's refresh can outlast REFRESH_AFTER_S: never two at once
+        if tenant_id in self._running:  # a big tenant's first refresh can outlast REFRESH_AFTER_S: never two at once
             return
         self._refreshed[tenant_id] = self.monotonic()
         task = asyncio.ensure_future(self._refresh(tenant_id))
@@ -326,62 +527,78 @@ class TenantFacts:
         return age is not None and age < REFRESH_AFTER_S
 
     async def _refresh(self, tenant_id: str) -> None:
-        """Read again what is getting old (or was never read whole): facts, the snapshot, group sizes."""
+        """Read again what is getting old: the small facts whole, the people and the groups' members through their
+        delta rounds (everything the first time, what changed since the last round after)."""
         deadline = Deadline.after(REFRESH_BUDGET_S)
         tokens = self.tokens.for_tenant(tenant_id, self.graph_url)
         try:
             for part, fact in FACTS.items():
+                if part == "users":  # the snapshot: from /users/delta below
+                    continue
                 current = self.cache.get((tenant_id, part))
                 if self._fresh(self.cache, (tenant_id, part)) and getattr(current, "complete", True):
                     continue
                 value = await self._read(tokens, fact, deadline, current)
                 if value is not None:
                     self.cache.put((tenant_id, part), value)
-            catalogue = tuple(str(g["id"]) for g in self.cache.get((tenant_id, "catalogue")) or ())
-            others = await self._group_ids(tokens, deadline)
-            await self._refresh_groups(tenant_id, tokens, list(dict.fromkeys((*catalogue, *others))))
-        except (TokenError, BatchError, httpx.HTTPError) as err:
+            await self._refresh_directory(tenant_id, tokens)
+        except (TokenError, BatchError, BrokenPage, httpx.HTTPError) as err:
             log.info("graph: background refresh for tenant %s stopped: %s", tenant_id, type(err).__name__)
             self._refreshed.pop(tenant_id, None)  # try again with the next verification
         except Exception:  # a background task has nobody to raise to: say it, and try again later
             log.exception("graph: background refresh for tenant %s failed", tenant_id)
             self._refreshed.pop(tenant_id, None)
 
-    async def _group_ids(self, tokens: GraphTokenProvider, deadline: Deadline) -> list[str]:
-        """Every group's id (the catalogue holds the first page only; a person's own team and project groups are
-        often beyond it). Empty when Graph will not list them: the catalogue's groups are still sized."""
-        url: str | None = GROUP_IDS_URL
-        ids: list[str] = []
-        for _page in range(GROUP_IDS_MAX_PAGES):
-            if url is None:
-                break
-            res = (await send_batch(self.http, self.graph_url, tokens, [BatchItem("ids", url)], deadline,
-                                    calls=self.calls))["ids"]
-            if not res.ok:
-                break
-            ids += [str(g["id"]) for g in mapping.values(res.body) if g.get("id")]
-            url = relative_link(self.graph_url, res.next_link) if res.next_link else None
-        return ids
+    async def _refresh_directory(self, tenant_id: str, tokens: GraphTokenProvider) -> None:
+        """One round of each delta query, side by side; then (off the event loop) the people and the snapshot, and
+        the groups' members and sizes. A round that fails changes nothing: the next refresh resumes from the last
+        complete round's link. Without the groups' round, verifications read their groups' sizes themselves."""
+        people, groups = self._people.get(tenant_id), self._groups.get(tenant_id)
+        users_round, groups_round = await asyncio.gather(
+            self._round(tokens, USERS_DELTA_URL, people.link if people else None),
+            self._round(tokens, GROUPS_DELTA_URL, groups.link if groups else None), return_exceptions=True)
+        if isinstance(users_round, BaseException):
+            if not isinstance(groups_round, BaseException):  # keep the groups' round: it is complete
+                await self._apply_groups(tenant_id, groups, groups_round, frozenset())
+            raise users_round
+        previous = self.cache.get((tenant_id, "users"))
+        held, snapshot, gone = await asyncio.to_thread(_people_and_snapshot, people, previous, *users_round)
+        self._people[tenant_id] = held
+        self.cache.put((tenant_id, "users"), snapshot)  # the same snapshot when nobody changed: its TTL renewed
+        if isinstance(groups_round, BaseException):
+            log.info("graph: groups delta for tenant %s failed: %s", tenant_id, type(groups_round).__name__)
+            return
+        await self._apply_groups(tenant_id, groups, groups_round, gone)
 
-    async def _refresh_groups(self, tenant_id: str, tokens: GraphTokenProvider, group_ids: list[str]) -> None:
-        """The size of every group and the users of every small one (at most GROUP_MEMBERS_PAGE), so that a
-        verification finds its person's groups sized, and knows which of them the team shares, without a second
-        round trip. Paced at GROUP_READS_PER_S; stops when the next refresh is due."""
-        stale = [gid for gid in group_ids if not self._fresh(self.group_counts, (tenant_id, gid))
-                 or ((self.group_counts.get((tenant_id, gid)) or 0) <= GROUP_MEMBERS_PAGE
-                     and not self._fresh(self.group_members, (tenant_id, gid)))]
-        began = time.monotonic()
-        for i in range(0, len(stale), MAX_BATCH):
-            sent = time.monotonic()
-            if sent - began > REFRESH_AFTER_S:
-                break
-            chunk = [BatchItem(gid, *group_read(gid)) for gid in stale[i:i + MAX_BATCH]]
-            results = await send_batch(self.http, self.graph_url, tokens, chunk, Deadline.after(GROUP_BATCH_BUDGET_S),
-                                       calls=self.calls)
-            for gid, res in results.items():
-                if res.ok:
-                    self.put_group(tenant_id, gid, *read_group(res.body))
-            await asyncio.sleep(max(0.0, len(chunk) / GROUP_READS_PER_S - (time.monotonic() - sent)))
+    async def _apply_groups(self, tenant_id: str, held: _Groups | None, found: tuple[list[DeltaPage], str],
+                            gone: frozenset[str]) -> None:
+        pages, link = found
+        state, changed = await asyncio.to_thread(_apply_groups, held, pages, link, gone, self.monotonic())
+        self._groups[tenant_id] = state
+        if changed:  # the mapped catalogue's sizes are out of date
+            self._counted[tenant_id] = self._counted.get(tenant_id, 0) + 1
+
+    async def _round(self, tokens: GraphTokenProvider, start: str, resume: str | None
+                     ) -> tuple[list[DeltaPage], str]:
+        """One delta round's pages and its new delta link (below the Graph version)."""
+        pages: list[DeltaPage] = []
+
+        async def fetch(url: str) -> Any:
+            res = (await send_batch(self.http, self.graph_url, tokens, [BatchItem("delta", url)],
+                                    Deadline.after(DELTA_PAGE_BUDGET_S), calls=self.calls))["delta"]
+            if res.ok:
+                return res.body
+            error = BatchError(f"delta page: {res.status} {res.error_code}")
+            if res.status in REFUSED_STATUSES:
+                log.info("graph: delta link refused (%s %s): a clean round", res.status, res.error_code)
+                raise LinkRefused(error)
+            raise error
+
+        async def keep(page: DeltaPage) -> None:
+            pages.append(page)
+
+        link = await walk_delta(lambda url: fetch(relative_link(self.graph_url, url)), start, resume, keep)
+        return pages, relative_link(self.graph_url, link)
 
     def put_group(self, tenant_id: str, group_id: str, count: int | None, members: frozenset[str] | None) -> None:
         if count is not None:
@@ -404,5 +621,17 @@ class TenantFacts:
             items += mapping.values(res.body)
             pages += 1
             url = relative_link(self.graph_url, res.next_link) if res.next_link else None
-        # A whole directory is tens of thousands of users to map and index: off the event loop.
         return await asyncio.to_thread(_prepared, fact, items, url is None, previous)
+
+
+def _people_and_snapshot(held: _People | None, previous: Any, pages: list[DeltaPage], link: str
+                         ) -> tuple[_People, DirectorySnapshot, frozenset[str]]:
+    """The people after a users delta round and the directory snapshot of them: the previous one when nobody
+    changed, else a new one prepared from it (what still holds carries over). Runs off the event loop."""
+    state, changed, gone = _apply_people(held, pages, link)
+    if not changed and isinstance(previous, DirectorySnapshot) and previous.complete:
+        return state, previous, gone
+    snapshot = DirectorySnapshot(tuple(state.people.values()), state.managers, complete=True)
+    snapshot.prepare(previous if isinstance(previous, DirectorySnapshot) else None)
+    _out_of_collections()
+    return state, snapshot, gone

@@ -6,9 +6,6 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable
 
-import pytest
-
-from graph import tenant_facts
 from graph.batch import Deadline
 from graph.client import build_http_client
 from graph.context_loader import ContextLoader
@@ -17,12 +14,6 @@ from graph.tokens import TokenSource
 from settings import Settings
 from tests.devtenant.helpers import ThreadedDevTenant
 from tests.graph.support import directory_for
-
-
-@pytest.fixture(autouse=True)
-def unpaced(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The background refresh sizes every group at a pace that spares the tenant's budget: tests need not wait."""
-    monkeypatch.setattr(tenant_facts, "GROUP_READS_PER_S", 10_000.0)
 
 
 async def test_a_2500_person_tenant_gets_a_complete_snapshot_and_one_round_trip_verifications(
@@ -73,7 +64,15 @@ async def test_a_departments_index_is_built_once_per_snapshot_and_shared_until_t
         own = {g.id for g in (*first.context.groups, *second.context.groups)}
         assert all(g is catalogue[g.id] for g in second.org.groups if g.id not in own)
 
-        moment[0] += REFRESH_AFTER_S + 1  # the snapshot gets old: the background refresh reads a new one
+        moment[0] += REFRESH_AFTER_S + 1  # the snapshot gets old: nobody changed, so the refresh keeps it
+        loader.tenant_facts.refresh_soon(tenant)
+        await loader.settle()
+        quiet = await loader.load(tenant, first_id, Deadline.after(8))
+        assert quiet.org.department_index is index
+
+        newcomer = next(u for u in org.users.values() if u.department != department and u.manager_id)
+        dt.run(lambda: (setattr(newcomer, "job_title", "Apprentice"), org.touch(newcomer)))
+        moment[0] += REFRESH_AFTER_S + 1  # someone changed: a new snapshot, prepared from the last one
         loader.tenant_facts.refresh_soon(tenant)
         await loader.settle()
         again = await loader.load(tenant, first_id, Deadline.after(8))
