@@ -23,6 +23,7 @@ once it expired) starts a clean round.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import gc
 import hashlib
 import logging
@@ -32,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -50,6 +51,7 @@ from verification.department import DepartmentIndex, NameNeighbours, name_words
 from verification.names import normalize  # the same keys the question generators look names up by
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The snapshot expands each user's manager, and Graph caps a page of directory objects with $expand at 100,
 # whatever $top says: 600 pages give tenants of up to 60,000 people a complete snapshot.
@@ -140,21 +142,129 @@ class DirectorySnapshot:
                 members, neighbours=self.name_neighbours))
         return found
 
-    def prepare(self, previous: DirectorySnapshot | None = None) -> None:
+    @cached_property
+    def _order_keys(self) -> list[tuple[str, str]]:
+        return sorted((hashlib.sha256(p.id.encode()).hexdigest(), p.id) for p in self.people)
+
+    @cached_property
+    def _word_counts(self) -> Counter[str]:
+        """How many people have each name word (the vocabulary of the typo neighbours)."""
+        return Counter(w for p in self.people for w in name_words(p))
+
+    def prepare(self, previous: DirectorySnapshot | None = None, changed: frozenset[str] | None = None) -> None:
         """Work out now (the background refresh calls this off the event loop) what the first verifications would
         otherwise each work out on first use: the lookups, the name counts, the name words' typo neighbours, every
         department's index (carrying over from the `previous` snapshot's what still holds); and, once per process, the
-        lists outsiders' multiple-choice decoys are drawn from."""
+        lists outsiders' multiple-choice decoys are drawn from. `changed`: the ids of the people added, changed or
+        gone since `previous` (a delta round's), when known: then each of these is the previous one's patched for
+        them, and the indexes of departments nobody joined, left or changed in are the previous ones, so a refresh
+        costs what changed (None: worked out from everyone)."""
         outsider_names.lexicon()
-        for prop in ("by_id", "by_address", "reports", "stable_order", "name_counts"):
+        if previous is not None and changed is not None and "_order_keys" in vars(previous):
+            self._patch(previous, changed)
+        for prop in ("by_id", "by_address", "reports", "stable_order", "name_counts", "_word_counts"):
             getattr(self, prop)
-        words = {w for p in self.people for w in name_words(p)}
-        neighbours = NameNeighbours.build(words, previous.name_neighbours if previous is not None else None)
+        like = previous.name_neighbours if previous is not None else None
+        words = self._word_counts
+        if like is not None and previous is not None and words.keys() == previous._word_counts.keys():
+            neighbours = like  # the same name words: the same neighbours
+        else:
+            neighbours = NameNeighbours.build(words, like)
         self._worked_out["name_neighbours"] = neighbours
         before = previous._department_indexes if previous is not None else {}
+        touched = self._touched_departments(previous, changed)
         for key, members in self.departments.items():
-            if key not in self._department_indexes:
-                self._department_indexes[key] = DepartmentIndex.build(members, before.get(key), neighbours)
+            if key in self._department_indexes:
+                continue
+            held = before.get(key)
+            if held is not None and touched is not None and key not in touched and neighbours is like:
+                self._department_indexes[key] = held
+            else:
+                self._department_indexes[key] = DepartmentIndex.build(members, held, neighbours)
+
+    def _touched_departments(self, previous: DirectorySnapshot | None, changed: frozenset[str] | None
+                             ) -> set[str] | None:
+        if previous is None or changed is None:
+            return None
+        out = set()
+        for pid in changed:
+            for snap in (previous, self):
+                person = snap.by_id.get(pid)
+                if person is not None and person.department:
+                    out.add(person.department.casefold())
+        return out
+
+    def _patch(self, previous: DirectorySnapshot, changed: frozenset[str]) -> None:
+        """This snapshot's lookups as `previous`'s, patched for the people in `changed` (see `prepare`)."""
+        mine, theirs = self.__dict__, previous
+        ids = sorted(changed)  # the same order in every process
+        by_id = mine.get("by_id")
+        if by_id is None:
+            now = {p.id: p for p in self.people if p.id in changed} if changed else {}
+            by_id = dict(theirs.by_id)
+            for pid in ids:
+                by_id.pop(pid, None)
+            by_id.update(now)
+            mine["by_id"] = by_id
+        found = [p for pid in ids if (p := by_id.get(pid)) is not None]
+        old = [p for pid in ids if (p := theirs.by_id.get(pid)) is not None]
+
+        by_address = dict(theirs.by_address)
+        for p in old:
+            for a in (p.mail, p.upn):
+                if a and by_address.get(a.lower()) is p:
+                    del by_address[a.lower()]
+        for p in found:
+            for a in (p.mail, p.upn):
+                if a:
+                    by_address.setdefault(a.lower(), p)
+        mine["by_address"] = by_address
+
+        mine["reports"] = _regroup(theirs.reports, changed, found,
+                                   {m for pid in ids for m in (theirs.manager_of.get(pid), self.manager_of.get(pid))
+                                    if m}, lambda p: self.manager_of.get(p.id))
+        mine["departments"] = _regroup(theirs.departments, changed, found,
+                                       {p.department.casefold() for p in (*old, *found) if p.department},
+                                       lambda p: p.department.casefold() if p.department else None)
+
+        keys = list(theirs._order_keys)
+        for pid in ids:
+            if pid in theirs.by_id and pid not in by_id:
+                del keys[bisect.bisect_left(keys, (hashlib.sha256(pid.encode()).hexdigest(), pid))]
+        for p in found:
+            if p.id not in theirs.by_id:
+                bisect.insort(keys, (hashlib.sha256(p.id.encode()).hexdigest(), p.id))
+        mine["_order_keys"] = keys
+        mine["stable_order"] = tuple(by_id[pid] for _, pid in keys)
+
+        given, surnames = dict(theirs.name_counts[0]), dict(theirs.name_counts[1])
+        words = Counter(theirs._word_counts)
+        for people, step in ((old, -1), (found, 1)):
+            for p in people:
+                for counts, name in ((given, p.given_name), (surnames, p.surname)):
+                    if name:
+                        key = normalize(name)
+                        counts[key] = counts.get(key, 0) + step
+                        if counts[key] <= 0:
+                            del counts[key]
+                for w in name_words(p):
+                    words[w] += step
+        mine["name_counts"] = (given, surnames)
+        mine["_word_counts"] = +words  # without the words nobody has any more
+
+
+def _regroup(before: Mapping[str, list[Person]], changed: frozenset[str], found: list[Person], keys: set[str],
+             key_of: Callable[[Person], str | None]) -> dict[str, list[Person]]:
+    """`before`'s lists, those under `keys` without the `changed` people and with the `found` ones that belong."""
+    out = dict(before)
+    for key in keys:
+        kept = [p for p in before.get(key, ()) if p.id not in changed]
+        kept += [p for p in found if key_of(p) == key]
+        if kept:
+            out[key] = kept
+        else:
+            out.pop(key, None)
+    return out
 
 
 def snapshot(items: Sequence[Json], complete: bool) -> DirectorySnapshot:
@@ -284,41 +394,69 @@ class _People:
     managers: dict[str, str]
 
 
-def _apply_people(held: _People | None, pages: list[DeltaPage], link: str) -> tuple[_People, bool, frozenset[str]]:
-    """The people after a round's pages: (state, whether anyone changed, the ids of people deleted). A round that
-    restarted (or the first) is the whole directory; a later one only what changed since."""
-    full = held is None or any(p.restarted for p in pages)
+class _Person(NamedTuple):
+    """One entry of a users delta page, as kept until the round completes (not its JSON)."""
+
+    id: str
+    removed: bool
+    person: Person | None  # None: not an enabled member (disabled, a guest) or removed
+    manager: str | None  # the manager's id, or None for none
+    manager_known: bool  # the entry said who the manager is (manager@delta present)
+
+
+def _people_of(items: list[Json]) -> list[_Person]:
+    out = []
+    for d in items:
+        uid = _id(d)
+        if mapping.is_removed(d):
+            out.append(_Person(uid, True, None, None, True))
+            continue
+        member = d.get("accountEnabled") is not False and d.get("userType", "Member") == "Member"
+        d["id"] = uid
+        refs = d.get("manager@delta")
+        manager: str | None = None
+        known = isinstance(refs, list)
+        if known:  # present: the manager now (none left: no manager); absent: unchanged
+            alive = [m for m in refs if isinstance(m, dict) and m.get("id") and not mapping.is_removed(m)]
+            manager = _id(alive[-1]) if alive else None
+        elif isinstance(d.get("manager"), dict) and d["manager"].get("id"):
+            manager, known = _id(d["manager"]), True
+        out.append(_Person(uid, False, mapping.person(d) if member else None, manager, known))
+    return out
+
+
+def _apply_people(held: _People | None, pages: list[tuple[bool, list[_Person]]], link: str
+                  ) -> tuple[_People, frozenset[str] | None, frozenset[str]]:
+    """The people after a round's pages: (state, the ids of the people added, changed or gone (None: a round that
+    restarted, or the first, which read everyone), the ids of people deleted). An entry that changes nothing the
+    snapshot keeps (Graph also reports changes to properties not selected) keeps the same Person."""
+    full = held is None or any(restarted for restarted, _ in pages)
     people = {} if full or held is None else dict(held.people)
     managers = {} if full or held is None else dict(held.managers)
     removed: set[str] = set()
-    changed = full
-    for page in pages:
-        for d in page.items:
-            changed = True
-            uid = _id(d)
-            if mapping.is_removed(d):
-                people.pop(uid, None)
-                managers.pop(uid, None)
-                removed.add(uid)
+    changed: set[str] = set()
+    for _, entries in pages:
+        for e in entries:
+            if e.person is None:
+                if people.pop(e.id, None) is not None:
+                    changed.add(e.id)
+                managers.pop(e.id, None)
+                if e.removed:
+                    removed.add(e.id)
                 continue
-            if d.get("accountEnabled") is False or d.get("userType", "Member") != "Member":
-                people.pop(uid, None)
-                managers.pop(uid, None)
-                continue
-            d["id"] = uid
-            people[uid] = mapping.person(d)
-            refs = d.get("manager@delta")
-            if isinstance(refs, list):  # present: the manager now (none left: no manager); absent: unchanged
-                alive = [m for m in refs if isinstance(m, dict) and m.get("id") and not mapping.is_removed(m)]
-                if alive:
-                    managers[uid] = _id(alive[-1])
+            before = people.get(e.id)
+            if before is None or before != e.person:
+                people[e.id] = e.person
+                changed.add(e.id)
+            if e.manager_known and managers.get(e.id) != e.manager:
+                changed.add(e.id)
+                if e.manager:
+                    managers[e.id] = e.manager
                 else:
-                    managers.pop(uid, None)
-            elif isinstance(d.get("manager"), dict) and d["manager"].get("id"):
-                managers[uid] = _id(d["manager"])
+                    managers.pop(e.id, None)
     if full and held is not None:
         removed |= held.people.keys() - people.keys()
-    return _People(link, people, managers), changed, frozenset(removed)
+    return _People(link, people, managers), None if full else frozenset(changed), frozenset(removed)
 
 
 @dataclass(frozen=True)
@@ -335,36 +473,40 @@ class _Groups:
     at: float
 
 
-def _apply_groups(held: _Groups | None, pages: list[DeltaPage], link: str, gone: frozenset[str],
-                  at: float) -> tuple[_Groups, int]:
+def _groups_of(items: list[Json]) -> list[tuple[str, bool, tuple[str, ...], tuple[str, ...]]]:
+    """A groups delta page as kept until the round completes: (group id, deleted, members added, members removed)."""
+    out = []
+    for d in items:
+        refs = [m for m in d.get("members@delta") or () if isinstance(m, dict) and m.get("id")]
+        out.append((_id(d), mapping.is_removed(d), tuple(_id(m) for m in refs if not mapping.is_removed(m)),
+                    tuple(_id(m) for m in refs if mapping.is_removed(m))))
+    return out
+
+
+def _apply_groups(held: _Groups | None, pages: list[tuple[bool, list[tuple[str, bool, tuple[str, ...],
+                                                                          tuple[str, ...]]]]],
+                  link: str, gone: frozenset[str], at: float) -> tuple[_Groups, int]:
     """The groups after a round's pages (and the people deleted meanwhile, `gone`: Graph does not report a deleted
     user's memberships as removed): (state, how many groups' sizes or members changed). A group's members may come
     on several pages of one round, a part on each."""
-    full = held is None or any(p.restarted for p in pages)
+    full = held is None or any(restarted for restarted, _ in pages)
     direct = {} if full or held is None else dict(held.direct)
     added: dict[str, set[str]] = {}
     dropped: dict[str, set[str]] = {}
     deleted: set[str] = set()
-    for page in pages:
-        for d in page.items:
-            gid = _id(d)
-            if mapping.is_removed(d):
+    for _, entries in pages:
+        for gid, removed, plus_ids, minus_ids in entries:
+            if removed:
                 deleted.add(gid)
                 added.pop(gid, None)
                 dropped.pop(gid, None)
                 continue
             deleted.discard(gid)
             plus, minus = added.setdefault(gid, set()), dropped.setdefault(gid, set())
-            for m in d.get("members@delta") or ():
-                if not isinstance(m, dict) or not m.get("id"):
-                    continue
-                mid = _id(m)
-                if mapping.is_removed(m):
-                    minus.add(mid)
-                    plus.discard(mid)
-                else:
-                    plus.add(mid)
-                    minus.discard(mid)
+            plus.difference_update(minus_ids)
+            minus.update(minus_ids)
+            minus.difference_update(plus_ids)
+            plus.update(plus_ids)
     changed: set[str] = set()
     for gid in deleted:
         if direct.pop(gid, None) is not None:
@@ -555,8 +697,9 @@ class TenantFacts:
         complete round's link. Without the groups' round, verifications read their groups' sizes themselves."""
         people, groups = self._people.get(tenant_id), self._groups.get(tenant_id)
         users_round, groups_round = await asyncio.gather(
-            self._round(tokens, USERS_DELTA_URL, people.link if people else None),
-            self._round(tokens, GROUPS_DELTA_URL, groups.link if groups else None), return_exceptions=True)
+            self._round(tokens, USERS_DELTA_URL, people.link if people else None, _people_of),
+            self._round(tokens, GROUPS_DELTA_URL, groups.link if groups else None, _groups_of),
+            return_exceptions=True)
         if isinstance(users_round, BaseException):
             if not isinstance(groups_round, BaseException):  # keep the groups' round: it is complete
                 await self._apply_groups(tenant_id, groups, groups_round, frozenset())
@@ -570,7 +713,7 @@ class TenantFacts:
             return
         await self._apply_groups(tenant_id, groups, groups_round, gone)
 
-    async def _apply_groups(self, tenant_id: str, held: _Groups | None, found: tuple[list[DeltaPage], str],
+    async def _apply_groups(self, tenant_id: str, held: _Groups | None, found: tuple[list[Any], str],
                             gone: frozenset[str]) -> None:
         pages, link = found
         state, changed = await asyncio.to_thread(_apply_groups, held, pages, link, gone, self.monotonic())
@@ -578,10 +721,12 @@ class TenantFacts:
         if changed:  # the mapped catalogue's sizes are out of date
             self._counted[tenant_id] = self._counted.get(tenant_id, 0) + 1
 
-    async def _round(self, tokens: GraphTokenProvider, start: str, resume: str | None
-                     ) -> tuple[list[DeltaPage], str]:
-        """One delta round's pages and its new delta link (below the Graph version)."""
-        pages: list[DeltaPage] = []
+    async def _round(self, tokens: GraphTokenProvider, start: str, resume: str | None,
+                     compact: Callable[[list[Json]], T]) -> tuple[list[tuple[bool, T]], str]:
+        """One delta round's pages, each made `compact` as it arrives (a 50,000-person tenant's first round is
+        half a million members@delta entries: their JSON is not kept), and the new delta link (below the Graph
+        version). Each page: (whether it began a clean round, its compact entries)."""
+        pages: list[tuple[bool, T]] = []
 
         async def fetch(url: str) -> Any:
             res = (await send_batch(self.http, self.graph_url, tokens, [BatchItem("delta", url)],
@@ -595,7 +740,7 @@ class TenantFacts:
             raise error
 
         async def keep(page: DeltaPage) -> None:
-            pages.append(page)
+            pages.append((page.restarted, compact(page.items)))
 
         link = await walk_delta(lambda url: fetch(relative_link(self.graph_url, url)), start, resume, keep)
         return pages, relative_link(self.graph_url, link)
@@ -624,14 +769,16 @@ class TenantFacts:
         return await asyncio.to_thread(_prepared, fact, items, url is None, previous)
 
 
-def _people_and_snapshot(held: _People | None, previous: Any, pages: list[DeltaPage], link: str
+def _people_and_snapshot(held: _People | None, previous: Any, pages: list[tuple[bool, list[_Person]]], link: str
                          ) -> tuple[_People, DirectorySnapshot, frozenset[str]]:
     """The people after a users delta round and the directory snapshot of them: the previous one when nobody
     changed, else a new one prepared from it (what still holds carries over). Runs off the event loop."""
     state, changed, gone = _apply_people(held, pages, link)
-    if not changed and isinstance(previous, DirectorySnapshot) and previous.complete:
+    known = isinstance(previous, DirectorySnapshot) and previous.complete
+    if changed is not None and not changed and known:
         return state, previous, gone
     snapshot = DirectorySnapshot(tuple(state.people.values()), state.managers, complete=True)
-    snapshot.prepare(previous if isinstance(previous, DirectorySnapshot) else None)
+    snapshot.__dict__["by_id"] = state.people  # never changed after: the next round works on a copy
+    snapshot.prepare(previous if isinstance(previous, DirectorySnapshot) else None, changed if known else None)
     _out_of_collections()
     return state, snapshot, gone
