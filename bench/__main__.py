@@ -17,6 +17,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench.latency", ["--latency-ms", "100"]),
     ("bench.startcost", ["--sizes", "2000,12000,50000", "--starts", "9", "--seed", "1"]),  # issue 11's start_cpu_ms
     ("bench.sync", ["--users", "50000", "--seed", "1"]),
+    ("bench.refresh", ["--users", "12000", "--users", "50000", "--seed", "1"]),  # the directory's refresh
     ("bench.turns", ["--conversations", "20", "--rounds", "8", "--users", "2000", "--seed", "1"]),
     ("bench.turns", ["--conversations", "20", "--rounds", "8", "--users", "2000", "--seed", "1",
                      "--answer-with", "card"]),
