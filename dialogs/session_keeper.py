@@ -37,7 +37,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -45,8 +45,9 @@ from microsoft_agents.hosting.core import TurnContext
 
 from dialogs.ports import Actor, Sealer, SealError, VerificationRecords
 from graph.directory import LoadedContext
-from verification import Policy, Question, RiskAssessment, Step, VerificationSession, assess_risk
+from verification import Policy, Question, RiskAssessment, Step, VerificationSession, assess_risk, risk_inputs
 from verification.clock import Clock
+from verification.context import OrgKnowledge
 from verification.factors import Factor
 from verification.plan import decode_plan, encode_plan
 
@@ -153,7 +154,10 @@ class SessionKeeper:
         first = await self.off_loop(session.start, loaded.context, loaded.org, policy, risk, attempts, available,
                                     risk_pending=pending)
         if pending and first.decision is None:
-            self._remember_risk(session.id, asyncio.ensure_future(self._weigh_and_keep(session.id, loaded, policy,
+            # The sign-ins can take their whole deadline (the reports API allows 5 reads per 10 s per tenant, so a
+            # burst of starts queues): meanwhile only what the risk is weighed on is held, not the person's data.
+            waiting = replace(loaded, context=risk_inputs(loaded.context), org=OrgKnowledge(loaded.org.population))
+            self._remember_risk(session.id, asyncio.ensure_future(self._weigh_and_keep(session.id, waiting, policy,
                                                                                         own)))
         sealed = await self.start(context, session, actor=actor, target_id=target_id, self_service=self_service,
                                   policy=policy, risk=risk, required_bits=first.bits_required,

@@ -27,7 +27,7 @@ from verification.context import (
 from verification.matching import Match, MatchResult, is_skip, match_answer
 from verification.policy import Policy
 from verification.questions import AnswerType, Candidate, Form, Question, generate_questions
-from verification.risk import NO_RISK, RiskAssessment, RiskLevel, RiskSignal, assess_risk
+from verification.risk import NO_RISK, RiskAssessment, RiskLevel, RiskSignal, assess_risk, risk_inputs
 from verification.session import Decision, Flag, Outcome, Prompt, Step, TranscriptEntry, VerificationSession
 
 __all__ = [
@@ -35,5 +35,5 @@ __all__ = [
     "Group", "GroupKind", "MailMessage", "Match", "MatchResult", "Meeting", "OrgKnowledge", "Outcome", "Party",
     "Person", "Policy", "Prompt", "Question", "ResponseStatus", "RiskAssessment", "RiskLevel", "RiskSignal", "Role",
     "RoleUsage", "Sensitivity", "SignIn", "Source", "Step", "TranscriptEntry", "UserContext", "VerificationSession",
-    "assess_risk", "generate_questions", "is_skip", "match_answer",
+    "assess_risk", "risk_inputs", "generate_questions", "is_skip", "match_answer",
 ]

@@ -74,6 +74,15 @@ class RiskAssessment:
 NO_RISK = RiskAssessment(RiskLevel.NONE, (), 0.0, False)
 
 
+def risk_inputs(context: UserContext) -> UserContext:
+    """The context with only what `assess_risk` reads (the profile, its clock, the last password change, the
+    sign-ins and what could not be read): what a verification holds while its sign-ins are still on their way,
+    rather than the person's meetings, mail, chats, groups and colleagues."""
+    return UserContext(profile=context.profile, fetched_at=context.fetched_at,
+                       last_password_change=context.last_password_change, sign_ins=context.sign_ins,
+                       unavailable=context.unavailable)
+
+
 def assess_risk(context: UserContext, policy: Policy, now: datetime | None = None,
                 own_resets: Sequence[tuple[datetime, datetime]] = ()) -> RiskAssessment:
     """`own_resets`: when Watchword itself reset (or may have reset) this password, as (from, to): a change

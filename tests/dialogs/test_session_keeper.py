@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -14,11 +16,12 @@ import pytest
 from bot.sealing import FernetSealer
 from dialogs.ports import Actor, SealError
 from dialogs.session_keeper import SessionKeeper, StartBusy, StartLimits
-from graph.directory import LoadedContext
+from graph.directory import SIGN_INS_PENDING, LoadedContext, SignInRead
 from tests.dialogs.fakes import TENANT, alan_context
 from tests.verification import builders as b
 from verification import Policy, VerificationSession, assess_risk
 from verification import session as session_module
+from verification.context import OrgKnowledge, SignIn, Source, UserContext
 
 AGENT = Actor(TENANT, "aaaaaaaa-0000-4000-8000-000000000005", "Margaret", personal_chat=True)
 
@@ -189,3 +192,41 @@ async def test_a_waiting_start_gets_the_turn_handed_back_by_the_one_before() -> 
 
     await asyncio.gather(first(), second())
     assert order == ["first", "second"]
+
+
+async def test_a_verification_waiting_for_its_sign_ins_holds_none_of_the_persons_data() -> None:
+    """The sign-in logs can take their whole deadline (a burst of starts queues for the reports API): meanwhile the
+    open verification holds what its risk is weighed on, not the person's mail, meetings and colleagues, nor the
+    organisation's data; the risk still arrives when the logs do."""
+    arrived: asyncio.Future[SignInRead] = asyncio.get_running_loop().create_future()
+    context = replace(alan_context(b.NOW), sign_ins=(), unavailable={Source.SIGN_INS.value: SIGN_INS_PENDING})
+    loaded = LoadedContext(context, b.org(), 1, 1, 0.0, sign_ins_later=lambda: asyncio.shield(arrived))
+
+    class Records(PlanRecords):
+        async def own_resets(self, *_: Any, **__: Any) -> list[Any]:
+            return []
+
+        async def admit(self, **_: Any) -> int:
+            return 0
+
+        async def keep_final_risk(self, *_: Any) -> None:
+            return None
+
+    keeper = SessionKeeper(Records(), FernetSealer(FernetSealer.generate_key()), lambda: b.NOW)  # type: ignore[arg-type]
+    started_ = await keeper.begin(turn(), loaded, Policy(), actor=AGENT, target_id=context.profile.id,
+                                  self_service=False)
+    assert started_.first.prompt is not None and started_.session.risk_pending
+    del context, loaded
+    await asyncio.sleep(0)
+    gc.collect()
+    held = [o for o in gc.get_objects() if isinstance(o, UserContext | OrgKnowledge)]
+    assert all(not (o.mail or o.meetings or o.peers) for o in held if isinstance(o, UserContext))
+    assert all(not (o.department_members or o.others or o.groups) for o in held if isinstance(o, OrgKnowledge))
+    risky = tuple(SignIn(b.NOW - timedelta(minutes=m), "203.0.113.9", "Lagos", "NG", error_code=50126)
+                  for m in range(1, 7))
+    arrived.set_result(SignInRead(risky + b.sign_ins()))
+    await asyncio.sleep(0.05)
+    session, _ = await keeper.open(turn(), keeper.seal(turn(), started_.session)[0])
+    keeper.close()
+    assert not session.risk_pending
+    assert session.check().bits_required > started_.first.bits_required  # the failures' burst asks for more

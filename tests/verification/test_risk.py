@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from tests.verification import builders as b
-from verification import Policy, RiskAssessment, RiskLevel, SignIn, VerificationSession, assess_risk
+from verification import Policy, RiskAssessment, RiskLevel, SignIn, VerificationSession, assess_risk, risk_inputs
 from verification.geo import distance_km
 
 NOW = b.NOW
@@ -150,3 +150,15 @@ def test_a_password_change_watchword_itself_made_is_not_a_risk_signal() -> None:
                                                              own_resets=reset_by_watchword))
     earlier = [(changed - timedelta(hours=3), changed - timedelta(hours=2, minutes=58))]
     assert "recent_password_change" in codes(assess_risk(context, Policy(), now=b.NOW, own_resets=earlier))
+
+
+def test_the_risk_is_the_same_on_what_it_reads_alone():
+    """A verification waiting for its sign-ins holds `risk_inputs`, not the person's meetings, mail and colleagues:
+    the risk weighed on it is the one the whole context gives."""
+    for context in (b.context(sign_ins=(fail(5), fail(4), fail(3), fail(2), fail(1), ok(30), *b.sign_ins())),
+                    b.context(last_password_change=NOW - timedelta(hours=2)),
+                    b.context(sign_ins=(), unavailable={"sign_ins": "403: AuditLog.Read.All not granted"})):
+        slim = risk_inputs(context)
+        assert assess_risk(slim, Policy()) == assess_risk(context, Policy())
+        assert (slim.meetings, slim.mail, slim.chats, slim.groups, slim.contacts, slim.peers, slim.manager) == \
+            ((), (), (), (), (), (), None)
