@@ -117,10 +117,13 @@ class SessionKeeper:
         self._workers.shutdown(wait=False, cancel_futures=True)
 
     @asynccontextmanager
-    async def starting(self) -> AsyncIterator[None]:
-        """A turn to start a verification: wait for one of `at_once`, at most `wait`; else StartBusy."""
+    async def starting(self, *, ahead: bool = False) -> AsyncIterator[None]:
+        """A turn to start a verification: wait for one of `at_once`, at most `wait`; else StartBusy. `ahead`: a
+        start whose person was already found (the agent's search took a turn before): it is handed the next turn
+        before any new search waiting, so that under load the work already done for a verification is not thrown
+        away for one that has just begun, and fewer agents see "busy" after their search succeeded."""
         began = time.monotonic()
-        if not await self._turns.take(self._limits.wait.total_seconds()):
+        if not await self._turns.take(self._limits.wait.total_seconds(), ahead=ahead):
             raise StartBusy(time.monotonic() - began)
         try:
             yield
@@ -327,18 +330,20 @@ def _decoded(encoded: bytes) -> tuple[Question, ...]:
 
 class _Turns:
     """At most `count` holders; a waiter gives up after its timeout. (A semaphore under asyncio.wait_for can be
-    acquired just as the wait times out, and its turn is then lost; here a turn handed over is always taken.)"""
+    acquired just as the wait times out, and its turn is then lost; here a turn handed over is always taken.)
+    Waiters `ahead` are handed turns before the others, each kind first come first served."""
 
     def __init__(self, count: int) -> None:
         self._free = count
+        self._ahead: deque[asyncio.Future[None]] = deque()
         self._waiters: deque[asyncio.Future[None]] = deque()
 
-    async def take(self, timeout_s: float) -> bool:
-        if self._free > 0 and not self._waiters:
+    async def take(self, timeout_s: float, *, ahead: bool = False) -> bool:
+        if self._free > 0 and not self._waiters and not self._ahead:
             self._free -= 1
             return True
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(turn)
+        (self._ahead if ahead else self._waiters).append(turn)
         try:
             await asyncio.wait_for(asyncio.shield(turn), timeout_s)
         except TimeoutError:
@@ -356,14 +361,17 @@ class _Turns:
 
     def _drop(self, turn: asyncio.Future[None]) -> None:
         turn.cancel()
-        self._waiters.remove(turn)
+        for queue in (self._ahead, self._waiters):
+            if turn in queue:
+                queue.remove(turn)
 
     def give_back(self) -> None:
-        while self._waiters:
-            turn = self._waiters.popleft()
-            if not turn.done():
-                turn.set_result(None)
-                return
+        for queue in (self._ahead, self._waiters):
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+                    return
         self._free += 1
 
 

@@ -139,8 +139,9 @@ class VerifyDialog(ComponentDialog):
         refused, locked_until = await self._refusal(step.context, actor, target, policy)
         if refused:
             return await step.end_dialog()
-        try:  # a turn to start first: past the limit the agent hears "busy" and nothing is read or counted
-            async with self._sessions.starting():
+        try:  # a turn to start first (ahead of new searches: this one's search is done): past the limit the agent
+            # hears "busy" and nothing is read or counted
+            async with self._sessions.starting(ahead=True):
                 began = await self._read_and_begin(step.context, actor, target, policy, locked_until)
         except StartBusy as busy:
             await self._busy(step.context, actor, target, waited_s=busy.waited_s, why="starts_at_once")

@@ -230,3 +230,29 @@ async def test_a_verification_waiting_for_its_sign_ins_holds_none_of_the_persons
     keeper.close()
     assert not session.risk_pending
     assert session.check().bits_required > started_.first.bits_required  # the failures' burst asks for more
+
+
+async def test_a_start_whose_person_was_found_is_handed_the_next_turn_before_new_searches() -> None:
+    keeper = SessionKeeper(PlanRecords(), FernetSealer(FernetSealer.generate_key()), lambda: b.NOW,  # type: ignore[arg-type]
+                           limits=StartLimits(at_once=1, wait=timedelta(seconds=30)))
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with keeper.starting():
+            await release.wait()
+
+    async def waiter(name: str, ahead: bool) -> None:
+        async with keeper.starting(ahead=ahead):
+            order.append(name)
+
+    held = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    searches = [asyncio.create_task(waiter(f"search {i}", False)) for i in range(2)]
+    await asyncio.sleep(0)
+    start = asyncio.create_task(waiter("start", True))  # came last, its search already done
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(held, start, *searches)
+    keeper.close()
+    assert order == ["start", "search 0", "search 1"]
