@@ -100,22 +100,18 @@ def lexicon() -> dict[str, _Locale]:
     return out
 
 
-def decoys(given_name: str | None, surname_name: str | None, n: int, avoid: Collection[str], person: str,
-           answer: str) -> tuple[str, list[str]] | None:
-    """The right answer's name as the options show it, and `n` decoys beside it; None when the name is not one the
+def decoys(name: str, n: int, avoid: Collection[str], person: str, answer: str) -> tuple[str, list[str]] | None:
+    """The right answer's `name` as the options show it, and `n` decoys beside it; None when the name is not one the
     lists could have produced (it would stand out) or not enough decoys were found. `avoid`: normalised full names
     never to show (everyone the person's data names); `person` and `answer` (the right answer's key) seed the draw."""
-    given, surname = _key(given_name or ""), _key(surname_name or "")
-    if not given or not surname:
-        return None
-    fits = [(locale, spelt) for locale, names in lexicon().items() if (spelt := names.spell(given, surname))]
+    fits = _spellings(name)
     if not fits:
         return None
     digest = hashlib.sha256(f"outsider-decoys:{person}:{answer}".encode()).digest()
     rng = random.Random(int.from_bytes(digest[:8], "big"))  # noqa: S311 - only spreads decoys, see the module doc
     locale, (first, last) = fits[rng.randrange(len(fits))]
     names = lexicon()[locale]
-    used_given, used_surnames = {given}, {surname}
+    used_given, used_surnames = {_key(first)}, {_key(last)}
     out: list[str] = []
     for _ in range(DRAWS):
         if len(out) == n:
@@ -134,3 +130,18 @@ def decoys(given_name: str | None, surname_name: str | None, n: int, avoid: Coll
 def _key(name: str) -> str:
     """A name word as the lists are looked up by: O'Ruane, Hans-Josef and Ruiz Díaz as oruane, hansjosef, ruizdiaz."""
     return normalize(name).replace(" ", "")
+
+
+def _spellings(name: str) -> list[tuple[str, tuple[str, str]]]:
+    """Each locale whose lists hold the name, with their spelling of its first name and surname. The name is tried
+    split after each of its words, so "Nisa van der Heijden" and "Maria José García" are found whole; "Clarke, Joan"
+    is read as Joan Clarke."""
+    if "," in name:
+        last, _, first = name.partition(",")
+        name = f"{first} {last}"
+    words = name.split()
+    found: list[tuple[str, tuple[str, str]]] = []
+    for cut in range(1, len(words)):
+        given, surname = _key(" ".join(words[:cut])), _key(" ".join(words[cut:]))
+        found += [(locale, spelt) for locale, names in lexicon().items() if (spelt := names.spell(given, surname))]
+    return found

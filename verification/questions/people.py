@@ -340,8 +340,7 @@ def _outsider_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapp
     shown: set[str] = set()
     out: list[Question] = []
     for key, party in answers:
-        given, surname = split_name(party.name)
-        drawn = outsider_decoys(given, surname, k - 1, avoid, ranking.target_id, key)
+        drawn = outsider_decoys(party.name, k - 1, avoid, ranking.target_id, key)
         if drawn is None:
             continue
         answer, decoys = drawn
