@@ -159,7 +159,7 @@ class DirectorySnapshot:
         gone since `previous` (a delta round's), when known: then each of these is the previous one's patched for
         them, and the indexes of departments nobody joined, left or changed in are the previous ones, so a refresh
         costs what changed (None: worked out from everyone)."""
-        outsider_names.lexicon()
+        outsider_names.warm()
         if previous is not None and changed is not None and "_order_keys" in vars(previous):
             self._patch(previous, changed)
         for prop in ("by_id", "by_address", "reports", "stable_order", "name_counts", "_word_counts"):

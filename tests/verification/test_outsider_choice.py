@@ -85,11 +85,11 @@ def test_a_skipped_contacts_question_leads_to_the_outsiders_multiple_choice_not_
 def test_where_surnames_change_with_gender_a_decoys_surname_goes_with_its_first_name():
     """A Czech supplier among decoys that pair a woman's first name with a man's surname would stand out."""
     shown, made_up = decoys("Jana Nováková", 4, (), "u-alan", "ext:jana")  # type: ignore[misc]
-    czech = lexicon()["cs_CZ"]
     assert shown == "Jana Nováková"
     for name in made_up:
         given, surname = (normalize(word) for word in name.split(" ", 1))
-        assert czech.spell(given, surname) is not None, name
+        # Some locale's lists pair this first name with this surname for one gender (Nováková is a woman's).
+        assert any(names.spell(given, surname) for names in lexicon().values()), name
 
 
 def test_surnames_with_particles_and_double_first_names_are_found_whole():

@@ -335,8 +335,11 @@ def _outsider_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapp
     outside = len(ranking.named) + 1  # rank_of: the unnamed outside world
     answers = [(key, p) for key, p in partners.items() if is_external(p, org.internal_domains)
                and key not in ranking.team_shared and ranking.rank_of(key) == outside]
+    if not answers:
+        return []
     rng.shuffle(answers)
-    avoid = {normalize(p.person.display_name if p.person else p.name) for p in true.values()}
+    # Normalised names, through tokens' cache: the same people come back verification after verification.
+    avoid = {" ".join(tokens(p.person.display_name if p.person else p.name)) for p in true.values()}
     shown: set[str] = set()
     out: list[Question] = []
     for key, party in answers:
