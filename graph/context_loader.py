@@ -97,6 +97,11 @@ SIGN_IN_DEADLINE_S = 60.0
 MAX_ATTEMPTS = 3  # a page-1 request that stayed throttled/unavailable through send_batch's retries, asked again
 RETRY_MIN_LEFT_S = 1.0
 SIGN_IN_TTL_S = 300.0
+# Cached sign-ins are bounded by bytes, not people: a person has ten sign-ins in 30 days or, for a robot, a thousand.
+# ~700 bytes each as mapped (graph/mapping.py sign_in: the object, its timestamp and strings); 16 MB keeps the last
+# five minutes' for a few thousand people.
+SIGN_IN_BYTES = 700
+SIGN_IN_CACHE_BYTES = 16 * 1024 * 1024
 
 UTC_CALENDAR = {"Prefer": 'outlook.timezone="UTC"'}
 _PERMISSION_OF = {p.source: p.name for p in PERMISSIONS if p.source}
@@ -131,6 +136,11 @@ class _Facts:
     users: DirectorySnapshot | None = None
 
 
+def sign_ins_bytes(sign_ins: tuple[SignIn, ...]) -> int:
+    """About what a person's cached sign-ins hold in memory (SIGN_IN_BYTES each, and the tuple)."""
+    return SIGN_IN_BYTES * (len(sign_ins) + 1)
+
+
 class ContextLoader:
     """Owns the per-tenant caches (graph/tenant_facts.py), the sign-in cache and the reports window;
     `load()` reads one target's context. `aclose()` stops the background refresh."""
@@ -146,7 +156,8 @@ class ContextLoader:
         self.with_mail_subjects = with_mail_subjects
         self.tenant_facts = TenantFacts(tokens=tokens, http=http, graph_url=self.graph_url, monotonic=monotonic,
                                         calls=calls)
-        self.sign_ins: TtlCache[tuple[SignIn, ...]] = TtlCache(SIGN_IN_TTL_S, clock=monotonic)
+        self.sign_ins: TtlCache[tuple[SignIn, ...]] = TtlCache(SIGN_IN_TTL_S, clock=monotonic,
+                                                               max_bytes=SIGN_IN_CACHE_BYTES, sizeof=sign_ins_bytes)
         self.reports_window = SlidingWindowLimiter(clock=monotonic)
         self._reports_queue: dict[str, deque[object]] = {}  # per tenant: sign-in reads waiting, first come first
         self._reports_turn: dict[str, asyncio.Event] = {}  # set when the head of that queue changes

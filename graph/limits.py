@@ -48,11 +48,26 @@ class SlidingWindowLimiter:
 
 class TtlCache(Generic[V]):
     """A small dictionary whose entries expire `ttl_s` seconds after they were put; when full, expired entries go
-    first, then the least recently used (cachetools' TTLCache). `age` says how long ago an entry was put."""
+    first, then the least recently used (cachetools' TTLCache). `age` says how long ago an entry was put.
 
-    def __init__(self, ttl_s: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+    Full means `max_entries` entries, or, with `sizeof` (an estimate of a value's bytes), `max_bytes` of values: for
+    values whose size varies with what Graph answered (one person's sign-ins, ten or a thousand), a count says nothing
+    about the memory held. A value larger than `max_bytes` on its own is not kept."""
+
+    def __init__(self, ttl_s: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic, *,
+                 max_bytes: int | None = None, sizeof: Callable[[V], int] | None = None) -> None:
         self.clock = clock
-        self._entries: TTLCache[Hashable, tuple[float, V]] = TTLCache(max_entries, ttl_s, timer=clock)
+        if (max_bytes is None) != (sizeof is None):
+            raise ValueError("max_bytes and sizeof go together")
+        self._entries: TTLCache[Hashable, tuple[float, V]] = (
+            TTLCache(max_entries, ttl_s, timer=clock) if sizeof is None or max_bytes is None else
+            TTLCache(max_bytes, ttl_s, timer=clock, getsizeof=lambda entry: max(1, sizeof(entry[1]))))
+
+    @property
+    def size(self) -> int:
+        """What the cache holds now: entries, or with `sizeof` their estimated bytes (expired ones included until
+        the next write lets them go)."""
+        return int(self._entries.currsize)
 
     def get(self, key: Hashable) -> V | None:
         entry = self._entries.get(key)
@@ -64,7 +79,10 @@ class TtlCache(Generic[V]):
         return None if entry is None else self.clock() - entry[0]
 
     def put(self, key: Hashable, value: V) -> None:
-        self._entries[key] = (self.clock(), value)
+        try:
+            self._entries[key] = (self.clock(), value)
+        except ValueError:  # larger than the whole budget: not kept (and an older value of it is gone)
+            self._entries.pop(key, None)
 
     def forget(self, key: Hashable) -> None:
         self._entries.pop(key, None)

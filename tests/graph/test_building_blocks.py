@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
 import httpcore
@@ -12,14 +13,14 @@ import pytest
 from graph import mapping
 from graph.batch import POOL_BUSY, BatchItem, Deadline, send_batch
 from graph.client import build_http_client
-from graph.context_loader import _cause_of_item
+from graph.context_loader import SIGN_IN_CACHE_BYTES, ContextLoader, _cause_of_item, sign_ins_bytes
 from graph.directory import GraphUnavailable, Unavailability
 from graph.limits import SlidingWindowLimiter, TtlCache
 from graph.tokens import TOKEN_REUSE_MARGIN_S, TokenSource
 from graph.urls import odata_string, relative_link, relative_url
 from settings import Settings
 from tests.devtenant.helpers import ThreadedDevTenant
-from verification.context import GroupKind, Party
+from verification.context import GroupKind, Party, SignIn
 
 
 class FakeClock:
@@ -147,3 +148,27 @@ async def test_a_token_is_reused_from_memory_until_minutes_before_it_expires(
         assert asked == [False, False, True]
     finally:
         source.close()
+
+
+def test_a_cache_bounded_by_bytes_lets_the_least_recent_go_and_keeps_nothing_too_big() -> None:
+    """Values whose size varies (one person's sign-ins: ten, or a robot's thousand) are bounded by their bytes."""
+    clock = FakeClock()
+    cache: TtlCache[tuple[int, ...]] = TtlCache(60, clock=clock, max_bytes=1000, sizeof=lambda v: 100 * len(v))
+    cache.put("a", (1,) * 4)
+    cache.put("b", (2,) * 4)
+    assert cache.size == 800
+    cache.get("a")  # used: b is now the least recent
+    cache.put("c", (3,) * 4)
+    assert cache.get("b") is None and cache.get("a") is not None and cache.get("c") is not None
+    assert cache.size <= 1000
+    cache.put("a", (1,) * 11)  # alone over the budget: not kept, and the older value is gone too
+    assert cache.get("a") is None and cache.size <= 1000
+
+
+def test_cached_sign_ins_are_bounded_by_bytes_not_people() -> None:
+    loader = ContextLoader(tokens=None, http=None, graph_url="https://graph.example", clock=None)  # type: ignore[arg-type]
+    robot = tuple(SignIn(datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=i)) for i in range(1000))
+    for n in range(SIGN_IN_CACHE_BYTES // sign_ins_bytes(robot) + 20):
+        loader.sign_ins.put(("t", f"robot-{n}"), robot)
+    assert loader.sign_ins.size <= SIGN_IN_CACHE_BYTES
+    assert loader.sign_ins.get(("t", "robot-0")) is None and loader.sign_ins.get(("t", f"robot-{n}")) == robot
