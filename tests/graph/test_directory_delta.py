@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import dataclasses
+from array import array
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from graph.client import build_http_client
 from graph.context_loader import ContextLoader
-from graph.tenant_facts import REFRESH_AFTER_S, DirectorySnapshot, TenantFacts
+from graph.tenant_facts import PACK_OVER, REFRESH_AFTER_S, DirectorySnapshot, TenantFacts
 from graph.tokens import TokenSource
 from settings import Settings
 from tests.devtenant.helpers import ThreadedDevTenant
@@ -90,6 +91,8 @@ async def test_a_later_refresh_reads_only_what_changed_and_keeps_people_managers
         assert all(first.manager_of.get(u.id) == u.manager_id for u in org.users.values() if u.id in first.by_id)
         assert {gid: facts.count(tenant, gid) for gid in org.groups} == sizes(dt)
         assert first_pages > 12 + len(org.groups) // 100  # everyone, every group and its members: many pages
+        packed = [gid for gid, m in facts._groups[tenant].direct.items() if isinstance(m, array)]
+        assert packed and all(len(org.groups[gid].member_ids) > PACK_OVER for gid in packed)  # the big ones
 
         await refresh()  # nobody changed: one page of each round, the same snapshot
         assert calls.sources.count("delta") == 2
@@ -123,6 +126,7 @@ async def test_a_later_refresh_reads_only_what_changed_and_keeps_people_managers
         assert facts.members(tenant, small.id) == frozenset(small.member_ids)
         assert small.id in (facts.members(tenant, outer.id) or ())
         assert not any(leaver.id in (facts.members(tenant, g) or ()) for g in org.groups)
+        assert all(facts.count(tenant, gid) == sizes(dt)[gid] for gid in packed)  # the leaver left the big ones too
 
 
 async def test_a_delta_link_graph_no_longer_honours_starts_a_clean_round(
