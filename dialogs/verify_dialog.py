@@ -267,7 +267,8 @@ class VerifyDialog(ComponentDialog):
                     waited_s: float | None, why: str) -> None:
         """Too many verifications starting at once: say so, count nothing against the person (`target`; None while
         searching for them), audit it."""
-        log.warning("verification start refused by load (%s)", why)
+        log.warning("verification start refused by load (%s, %s)", why,
+                    "at its search" if target is None else "the person found")
         details: dict[str, Any] = {"why": why}
         if waited_s is not None:
             details["waited_ms"] = round(waited_s * 1000)
