@@ -9,8 +9,11 @@ agents verify people and reset the password when verified, answering as the real
 - a burst: six agents start `verify` of one person at once, across both instances.
 
 The agent reads a turn's whole reply and acts on its last card (a notice such as "I've asked their manager too"
-can come before the question). A turn whose instance died under it (connection lost) is first delivered again
-with the same activity id on the other instance, as Teams redelivers; after that, seeing no reply, the agent
+can come before the question). "Questions complete: checking Microsoft's sign-in logs" is not an end: the agent
+keeps the caller on the line for the decision that follows in the chat (at most DECISION_WAIT_S). Told to "use
+the buttons on the latest question card", it answers the newest question card in the chat. A turn whose instance
+died under it (connection lost) is delivered once more with the same activity id on the other instance, whatever
+the dead turn already showed (Teams got no answer, so it redelivers); after that, seeing no reply, the agent
 sends it again (types it again, clicks again) as a new activity, as long as it keeps the caller waiting for a
 reply: at least three tries in all, and more while the first was under PATIENCE_S ago (a helpdesk agent with a
 caller on the line tries a command that got no answer again for a couple of minutes before giving up).
@@ -76,6 +79,12 @@ PATIENCE_S, MOST_TRIES = 120.0, 8
 MOST_WAIT_S = 300.0  # the longest an agent keeps a caller waiting for the time a reply names ("reset again after")
 # Notices sent before the first card of a new verification: the reply the agent waits for comes after them.
 PREAMBLES = ("Previous verification cancelled", "Previous verification closed")
+# The interim card when the questions are done and the sign-in logs are not (dialogs/proof_dialog.py): nothing is
+# decided yet; the decision comes in the chat when they are read. The agent keeps the caller on the line for it.
+CHECKING_SIGN_INS, DECISION_WAIT_S = "Questions complete: checking", 120.0
+# What a click on a question card the dialog no longer asks gets (dialogs/question_dialog.py): the agent answers the
+# newest question card in the chat instead.
+LATEST_QUESTION = "Use the buttons on the latest question card"
 CLEAR_ENDS = ("decision", "notice", "password")
 
 
@@ -288,7 +297,8 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
             attempt += 1
             continue
         index, instance = picked
-        since = connector.mark(agent.conversation)
+        if redeliver is None:  # a redelivery's reply is read from where the first delivery's began
+            since = connector.mark(agent.conversation)
         body = {**activity, "id": redeliver or uuid.uuid4().hex, "serviceUrl": connector.url}
         headers = {"Authorization": f"Bearer {bench.token(connector.url)}"}
         bench.note_arrivals(trail, connector, agent.conversation)
@@ -312,6 +322,12 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
             if killing is not None:
                 await killing
             await asyncio.sleep(1.0)
+            if redeliver is None and attempt == 0:
+                # Teams got no answer to this delivery: it delivers it once more, with the same id, whatever the
+                # dead turn already showed (its state may not be saved: the redelivery is what makes it so)
+                attempt += 1
+                redeliver = body["id"]
+                continue
             # the turn may have been done before the process died: look for its reply before sending it again
             with contextlib.suppress(TimeoutError):
                 await connector.next_message(agent.conversation, since, accept, 3.0)
@@ -319,10 +335,11 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
             bench.note_arrivals(trail, connector, agent.conversation)
             if not shown:
                 attempt += 1
-                # Teams delivers a turn whose bot died under it once more, with the same id; then the agent retypes
-                redeliver = body["id"] if redeliver is None and attempt == 1 else None
+                redeliver = None  # Teams delivered it again already: now the agent sends it again
                 continue
+            redeliver = None
         else:
+            redeliver = None  # answered: whatever comes next is the agent's own new message
             if killing is not None:
                 await killing
             if busy_answer(answer):  # a clicked card's answer, shown on the card: nothing done, click it again
@@ -379,6 +396,17 @@ def reset_again_after(cards: list[dict[str, Any]], now: datetime) -> datetime | 
     return None
 
 
+def _after_last(connector: Any, conversation: str, title: str) -> int:
+    """The inbox index just after the chat's last message whose card's title starts with `title`."""
+    from bench.teams_client import cards_in, title_of
+
+    inbox = connector.inbox.get(conversation, [])
+    for at in range(len(inbox) - 1, -1, -1):
+        if inbox[at].method == "POST" and title_of((cards_in(inbox[at].activity) or [{}])[0]).startswith(title):
+            return at + 1
+    return len(inbox)
+
+
 def busy_answer(answer: bytes) -> bool:
     """An invoke's answer that says nothing was done with the click (Watchword still working, or busy)."""
     with contextlib.suppress(ValueError):
@@ -424,6 +452,26 @@ async def one_verification(bench: Bench, http: ClientSession, connector: Any, ag
             bench.figures.stuck += 1
             trail.stuck = "no reply it recognised, after trying again for as long as an agent would"
             return
+        if title_of(turn[-1]).startswith(CHECKING_SIGN_INS):  # not an end: the decision follows in the chat
+            after = _after_last(connector, agent.conversation, CHECKING_SIGN_INS)
+            bench.note(trail, "waits", for_decision_s=DECISION_WAIT_S)
+            try:
+                await connector.next_message(agent.conversation, after, accept, DECISION_WAIT_S)
+            except TimeoutError:
+                bench.note_arrivals(trail, connector, agent.conversation)
+                bench.figures.stuck += 1
+                trail.stuck = f"no decision within {DECISION_WAIT_S:.0f} s of 'Questions complete'"
+                return
+            turn = replies(connector, agent.conversation, after, accept)
+            bench.note_arrivals(trail, connector, agent.conversation)
+            continue
+        if any(line.startswith(LATEST_QUESTION) for line in texts(turn[-1])):  # answer the newest question card
+            latest = [c for c in replies(connector, agent.conversation, 0, accept) if kind_of(c) == "question"]
+            turn = latest[-1:] or turn
+            if not latest:
+                bench.figures.stuck += 1
+                trail.stuck = "told to use the latest question card, and there is none"
+                return
         shown = turn[-1]
         kind = kind_of(shown)
         verbs = {a.get("verb") or (a.get("data") or {}).get("verb"): a for a in actions(shown)}
