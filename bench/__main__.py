@@ -16,6 +16,9 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench.factors", ["--seed", "1", "--users", "300", "--trials", "100"]),
     ("bench.latency", ["--latency-ms", "100"]),
     ("bench.startcost", ["--sizes", "2000,12000,50000", "--starts", "9", "--seed", "1"]),  # issue 11's start_cpu_ms
+    # issue 11's kb_per_open_verification without bench.load's whole run: 60 verifications left at their first question
+    ("bench.openmem", ["--people", "12000", "--open", "60", "--seed", "1"]),
+    ("bench.openmem", ["--people", "50000", "--open", "60", "--seed", "1"]),
     ("bench.sync", ["--users", "50000", "--seed", "1"]),
     ("bench.refresh", ["--users", "12000", "--users", "50000", "--seed", "1"]),  # the directory's refresh
     ("bench.turns", ["--conversations", "20", "--rounds", "8", "--users", "2000", "--seed", "1"]),
