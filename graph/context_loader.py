@@ -98,9 +98,9 @@ MAX_ATTEMPTS = 3  # a page-1 request that stayed throttled/unavailable through s
 RETRY_MIN_LEFT_S = 1.0
 SIGN_IN_TTL_S = 300.0
 # Cached sign-ins are bounded by bytes, not people: a person has ten sign-ins in 30 days or, for a robot, a thousand.
-# ~700 bytes each as mapped (graph/mapping.py sign_in: the object, its timestamp and strings); 16 MB keeps the last
-# five minutes' for a few thousand people.
-SIGN_IN_BYTES = 700
+# ~320-400 bytes each as mapped (graph/mapping.py sign_in: the object, its timestamp and address; places, devices and
+# reasons are shared); 16 MB keeps the last five minutes' for a few thousand people.
+SIGN_IN_BYTES = 400
 SIGN_IN_CACHE_BYTES = 16 * 1024 * 1024
 
 UTC_CALENDAR = {"Prefer": 'outlook.timezone="UTC"'}

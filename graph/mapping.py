@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -316,6 +317,11 @@ def _int(value: Any) -> int:
         return 0
 
 
+def _shared(text: str | None) -> str | None:
+    """A short, often repeated string (a city, a browser) interned: one copy however many objects name it."""
+    return sys.intern(text) if text else text
+
+
 def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -327,12 +333,15 @@ def sign_in(d: Json) -> SignIn | None:
     location, device, status = _obj(d, "location"), _obj(d, "deviceDetail"), _obj(d, "status")
     coords = _obj(location, "geoCoordinates")
     compliant, managed = device.get("isCompliant"), device.get("isManaged")
+    # A person's sign-ins repeat the same few places, devices and reasons, and they are kept for minutes (the
+    # sign-in cache, graph/context_loader.py): each such string once, not once per sign-in.
     return SignIn(
-        at=at, ip=_str(d, "ipAddress"), city=_str(location, "city") or None,
-        country_code=_str(location, "countryOrRegion") or None,
-        os=_str(device, "operatingSystem") or None, browser=_str(device, "browser") or None,
-        error_code=_int(status.get("errorCode")), failure_reason=_str(status, "failureReason"),
-        risk_level=str(d.get("riskLevelDuringSignIn") or "none"), risk_state=str(d.get("riskState") or "none"),
+        at=at, ip=_str(d, "ipAddress"), city=_shared(_str(location, "city")) or None,
+        country_code=_shared(_str(location, "countryOrRegion")) or None,
+        os=_shared(_str(device, "operatingSystem")) or None, browser=_shared(_str(device, "browser")) or None,
+        error_code=_int(status.get("errorCode")), failure_reason=_shared(_str(status, "failureReason")),
+        risk_level=sys.intern(str(d.get("riskLevelDuringSignIn") or "none")),
+        risk_state=sys.intern(str(d.get("riskState") or "none")),
         compliant=compliant if isinstance(compliant, bool) else None,
         managed=managed if isinstance(managed, bool) else None,
         interactive=d.get("isInteractive") is not False,

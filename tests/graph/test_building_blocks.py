@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
@@ -172,3 +173,19 @@ def test_cached_sign_ins_are_bounded_by_bytes_not_people() -> None:
         loader.sign_ins.put(("t", f"robot-{n}"), robot)
     assert loader.sign_ins.size <= SIGN_IN_CACHE_BYTES
     assert loader.sign_ins.get(("t", "robot-0")) is None and loader.sign_ins.get(("t", f"robot-{n}")) == robot
+
+
+def test_sign_ins_share_their_places_and_devices() -> None:
+    """A person's sign-ins repeat a few places and devices, and are cached for minutes: each such string is held
+    once, however many sign-ins name it."""
+    def entry(ip: str) -> dict[str, object]:  # decoded anew each time, as each answer from Graph is
+        return json.loads(json.dumps({
+            "createdDateTime": "2026-11-20T08:10:00Z", "ipAddress": ip,
+            "location": {"city": "London", "countryOrRegion": "GB"},
+            "deviceDetail": {"operatingSystem": "Windows 11", "browser": "Edge 120"},
+            "status": {"errorCode": 50126, "failureReason": "Invalid username or password."}}))
+
+    first, second = mapping.sign_in(entry("81.2.69.1")), mapping.sign_in(entry("81.2.69.2"))
+    assert first is not None and second is not None and first.ip != second.ip
+    assert first.city is second.city and first.os is second.os and first.browser is second.browser
+    assert first.failure_reason is second.failure_reason and first.country_code is second.country_code
