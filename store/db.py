@@ -39,6 +39,10 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/watchword.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 SQLITE_CONNECTIONS = 4
+# Each SQLite connection's page cache, in KiB (SQLite's default is 2,000): it fills as the database grows, a session's
+# sealed plan, transcript and audit rows at a time, and then stays, on each of the five connections (the pool's and
+# the SQLite thread's, store/units.py). A turn reads a handful of pages; the file's pages are in the OS's cache anyway.
+SQLITE_CACHE_KIB = 512
 # How long a unit of work waits for a pooled connection before the turn is told "busy" (store/errors.py store_busy):
 # well inside the 15 s Teams waits for a turn, so the person hears it and Teams' redelivery is processed.
 POOL_WAIT_S = 5.0
@@ -223,6 +227,7 @@ def _sqlite_pragmas(in_memory: bool) -> Any:
             # WAL: readers do not block the writer, nor the writer the readers.
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         cursor.close()
 
     return on_connect

@@ -85,3 +85,16 @@ async def test_in_memory_sqlite_runs_units_on_the_async_engine() -> None:
         assert await memory.units.read(count_rows) == 1
     finally:
         await memory.close()
+
+
+async def test_every_sqlite_connection_keeps_a_small_page_cache(store: Store) -> None:
+    """A page cache fills as the database grows and then stays, on each connection: bounded to SQLITE_CACHE_KIB, not
+    SQLite's 2 MB a connection."""
+    from store.db import SQLITE_CACHE_KIB
+
+    def cache_kib(conn: Connection) -> int:
+        return -int(conn.execute(text("PRAGMA cache_size")).scalar_one())
+
+    assert await store.units.read(cache_kib) == SQLITE_CACHE_KIB  # the SQLite thread's connection
+    async with store.engine.connect() as conn:  # the pool's
+        assert await conn.run_sync(cache_kib) == SQLITE_CACHE_KIB
