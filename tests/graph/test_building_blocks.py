@@ -189,3 +189,15 @@ def test_sign_ins_share_their_places_and_devices() -> None:
     assert first is not None and second is not None and first.ip != second.ip
     assert first.city is second.city and first.os is second.os and first.browser is second.browser
     assert first.failure_reason is second.failure_reason and first.country_code is second.country_code
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-11-25T12:00:00Z", datetime(2026, 11, 25, 12, 0, tzinfo=UTC)),
+    ("2026-11-25T12:00:00.1234567Z", datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)),  # 7 digits: truncated
+    ("2026-11-25T13:00:00+01:00", datetime(2026, 11, 25, 12, 0, tzinfo=UTC)),
+    ("2026-11-25T12:00:00.0000000", datetime(2026, 11, 25, 12, 0, tzinfo=UTC)),  # no offset: UTC
+    (" 2026-11-25T12:00:00z ", datetime(2026, 11, 25, 12, 0, tzinfo=UTC)),  # the slow path's forms still read
+    ("not a time", None), ("", None), (None, None),
+])
+def test_graphs_timestamps_read_as_aware_utc(text: object, expected: datetime | None) -> None:
+    assert mapping.timestamp(text) == expected
