@@ -61,7 +61,7 @@ class StoreRecords:
     async def protection(self, tenant_id: str, user_id: str) -> tuple[Protection, str]:
         # Until the tenant's first directory sync stores any protected user, everyone is protected: refusing
         # everybody would leave the helpdesk with no check at all, which is worse than checking everyone.
-        if await self._store.protected_users.count(tenant_id) == 0:
+        if not await self._store.protected_users.any_stored(tenant_id):
             return Protection.PROTECTED, ""
         user = await self._store.protected_users.get(tenant_id, user_id)
         if user is None or not user.in_scope:

@@ -178,3 +178,11 @@ async def test_reset_sync_makes_the_next_cycle_full(connected: Store) -> None:
 
     assert state.full and state.delta_link is None and state.cycle == 2
     assert await connected.protected_users.count(TENANT) == 1, "users stay until the full cycle completes"
+
+
+async def test_whether_any_user_is_stored_is_per_tenant(connected: Store) -> None:
+    # Every start asks it (until the first sync stores someone, everyone is protected): one row read, not a count.
+    assert await connected.protected_users.any_stored(TENANT) is False
+    await _full_sync(connected, user(1))
+    assert await connected.protected_users.any_stored(TENANT) is True
+    assert await connected.protected_users.any_stored("00000000-0000-4000-8000-0000000000ff") is False
