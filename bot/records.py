@@ -124,13 +124,13 @@ class StoreRecords:
         return await self._store.sessions.own_resets(tenant_id, user_id, since=since)
 
     async def record_answer(self, session_id: str, entry: TranscriptEntry, earned_bits: float,
-                            audit: AuditNote | None = None) -> bool:
+                            audit: AuditNote | None = None, *, index: int | None = None) -> bool:
         event = None
         if audit is not None:
             event = AuditEvent(action=audit.action, outcome=audit.outcome, actor=actor_name(audit.actor),
                                subject=audit.subject, tenant_id=audit.actor.tenant_id, details=audit.details)
         try:
-            await self._store.sessions.add_entry(session_id, entry, earned_bits=earned_bits, audit=event)
+            await self._store.sessions.add_entry(session_id, entry, earned_bits=earned_bits, audit=event, index=index)
         except SessionClosedError:
             if event is not None:
                 await self._store.audit.append_event(event)

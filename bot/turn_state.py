@@ -27,7 +27,7 @@ from enum import StrEnum
 from microsoft_agents.hosting.core import ConversationState, TurnContext, TurnState
 from microsoft_agents.hosting.core.storage import Storage
 
-from store.turns import RENEW_EVERY, WITH_STATE, TurnClaim, TurnRepository
+from store.turns import CURRENT_ACTIVITY, RENEW_EVERY, WITH_STATE, TurnClaim, TurnRepository
 from store.units import TURN_FENCE, Fence
 
 log = logging.getLogger("watchword.bot")
@@ -101,10 +101,12 @@ class TurnGate:
         renewing = asyncio.create_task(self._renew(turn))
         # What this turn writes lands only while it holds the conversation (store/units.py Fence).
         TURN_FENCE.set(Fence(conversation, holder, asyncio.current_task(), lambda: turn.released))
+        CURRENT_ACTIVITY.set(activity)  # what it records is keyed by its message: a redelivery records it once
         try:
             yield turn
         finally:
             TURN_FENCE.set(None)
+            CURRENT_ACTIVITY.set(None)
             renewing.cancel()
             WITH_STATE.set(())
             if self._running.get(conversation) is ended:

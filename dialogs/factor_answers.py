@@ -22,6 +22,6 @@ async def take_factor_answers(messenger: Messenger, records: VerificationRecords
         current = session.attest(answers.manager)
     if len(session.transcript) != before:
         earned = current.bits_earned
-        for entry in session.transcript[before:]:
-            await records.record_answer(session.id, entry, earned)
+        for i, entry in enumerate(session.transcript[before:], before):
+            await records.record_answer(session.id, entry, earned, index=i)
     return current

@@ -140,9 +140,10 @@ class VerificationRecords(Protocol):
         ...
 
     async def record_answer(self, session_id: str, entry: TranscriptEntry, earned_bits: float,
-                            audit: AuditNote | None = None) -> bool:
+                            audit: AuditNote | None = None, *, index: int | None = None) -> bool:
         """Add one transcript entry, and `audit` in the same transaction; False when the session was already
-        closed (e.g. the user said No): `audit` is then recorded alone."""
+        closed (e.g. the user said No): `audit` is then recorded alone. `index`: the entry's place in the
+        session's transcript, so a redelivered turn (killed before its state was saved) does not record it twice."""
         ...
 
     async def close_session(self, session_id: str, decision: Decision, *, actor: Actor, target_id: str,

@@ -124,8 +124,8 @@ class ProofDialog(ComponentDialog):
             current = session.check()
         sealed, snapshot = self._sessions.seal(step.context, session)
         earned = float(snapshot["earned"])
-        for entry in session.transcript[before:]:
-            await self._records.record_answer(session.id, entry, earned)
+        for i, entry in enumerate(session.transcript[before:], before):
+            await self._records.record_answer(session.id, entry, earned, index=i)
         if verb == "code":
             await self._records.audit("verification.code", current.code.value if current.code else "not_asked",
                                       actor=actor, subject=snapshot["target_id"], details={"session_id": session.id})

@@ -175,7 +175,8 @@ class QuestionDialog(ComponentDialog):
         earned = float((snapshot or session.to_dict())["earned"])
         entries = session.transcript[before:]
         for i, entry in enumerate(entries):
-            await self._records.record_answer(session.id, entry, earned, audit if i == len(entries) - 1 else None)
+            await self._records.record_answer(session.id, entry, earned, audit if i == len(entries) - 1 else None,
+                                              index=before + i)
         if audit is not None and not entries:
             await self._records.audit(audit.action, audit.outcome, actor=audit.actor, subject=audit.subject,
                                       details=audit.details)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, String, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -34,7 +34,7 @@ from store.errors import SessionClosedError, StoreUnavailable
 from store.lockouts import COUNTED_OUTCOMES, LockoutRule, counted, lock_if_reached, serialise
 from store.secrets_guard import clean_json
 from store.tables import TranscriptEntryRow, TurnProcessRow, VerificationPlanRow, VerificationSessionRow
-from store.turns import conversation_key, dead_processes
+from store.turns import CURRENT_ACTIVITY, conversation_key, dead_processes
 from store.units import Units
 from verification import MatchResult, Outcome, TranscriptEntry
 from verification.clock import Clock
@@ -196,12 +196,14 @@ _FINISH = (update(VerificationSessionRow)
 _DROP_PLAN = delete(VerificationPlanRow).where(VerificationPlanRow.session_id == bindparam("sid"))
 # The next position is taken in the INSERT itself; the UPDATE above already locked the session row.
 _ENTRY_INSERT = insert(TranscriptEntryRow).from_select(
-    ["session_id", "position", "kind", "source", "bits", "result", "at"],
+    ["session_id", "position", "kind", "source", "bits", "result", "at", "turn_key"],
     select(bindparam("sid"), func.coalesce(func.max(TranscriptEntryRow.position), 0) + 1, bindparam("kind"),
            bindparam("source"), bindparam("bits"), bindparam("result"),
-           bindparam("at", type_=TranscriptEntryRow.at.type))
+           bindparam("at", type_=TranscriptEntryRow.at.type), bindparam("turn_key", type_=String(64)))
     .where(TranscriptEntryRow.session_id == bindparam("sid")),
 ).returning(TranscriptEntryRow.position)
+_ENTRY_RECORDED = select(TranscriptEntryRow.position).where(TranscriptEntryRow.session_id == bindparam("sid"),
+                                                            TranscriptEntryRow.turn_key == bindparam("turn_key"))
 
 
 class SessionRepository:
@@ -357,20 +359,31 @@ class SessionRepository:
             return tuple(_to_entry(row) for row in (await session.scalars(stmt)).all())
 
     async def add_entry(self, session_id: str, entry: TranscriptEntry, *, earned_bits: float,
-                        audit: AuditEvent | None = None) -> TranscriptRecord:
+                        audit: AuditEvent | None = None, index: int | None = None) -> TranscriptRecord:
         """Record one answered (or skipped) question, or a factor's event, as a TranscriptRecord (its kind, source,
         bits earned and result), and the session's new running score (whole bits, rounded down), together, and
         `audit` with them when given (one transaction: the answer and its audit row exist both or neither).
+
+        In a turn (store/turns.py CURRENT_ACTIVITY) with the entry's `index` in the session's transcript, the entry
+        is keyed by both: Teams' redelivery of a turn killed after it recorded the entry (and before its chat's
+        state was saved) runs again from that state, and its entry, found recorded, is not recorded again (nor
+        audited, nor checked against the session still being open: the first recording stands).
 
         Raises SessionClosedError if the session has ended (or does not exist); nothing is written then.
         """
         session_id = normalise_guid(session_id, "session_id")
         now = self._clock()
         kind, source, bits, result = entry.kind, entry.source, round(entry.bits_earned), entry.match_result
+        activity = CURRENT_ACTIVITY.get()
+        turn_key = f"{activity[:48]}:{index}" if activity is not None and index is not None else None
         values = {"sid": session_id, "earned": math.floor(earned_bits), "kind": kind, "source": source, "bits": bits,
-                  "result": result.value, "at": require_utc(now, "clock()")}
+                  "result": result.value, "at": require_utc(now, "clock()"), "turn_key": turn_key}
 
         def record(conn: Connection) -> int:
+            if turn_key is not None:  # recorded by this message's earlier delivery, killed before its state saved
+                recorded = conn.execute(_ENTRY_RECORDED, values).scalar_one_or_none()
+                if recorded is not None:
+                    return int(recorded)
             # Updating the session row first locks it, so concurrent entries get distinct positions.
             if conn.execute(_ENTRY_SCORE, values).rowcount != 1:
                 raise SessionClosedError(session_id)

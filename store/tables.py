@@ -237,8 +237,12 @@ class TranscriptEntryRow(Base):
     bits: Mapped[int] = mapped_column(Integer)
     result: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime]
+    # The recording turn's activity key (cut) and the entry's index in the session's transcript: a redelivered turn
+    # records nothing twice (store/sessions.py add_entry). A hash and a number, never an answer.
+    turn_key: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (UniqueConstraint("session_id", "position"),)
+    __table_args__ = (UniqueConstraint("session_id", "position"),
+                      Index("ix_transcript_entries_turn_key", "session_id", "turn_key"))
 
 
 class AttemptCounterRow(Base):

@@ -57,6 +57,10 @@ KEEP = timedelta(days=1)  # Teams redelivers within minutes: a day of keys is pl
 BEAT_EVERY = timedelta(seconds=2)
 OWNER_ALIVE = BEAT_EVERY * 3
 
+# The activity key of the turn running in this task (bot/turn_state.py sets it): what it records is keyed by it, so
+# Teams' redelivery of a turn killed half-way records nothing twice (store/sessions.py add_entry).
+CURRENT_ACTIVITY: ContextVar[str | None] = ContextVar("watchword_current_activity", default=None)
+
 # Units of work to commit with the next conversation-state write of this turn (see SqlStorage.write).
 WITH_STATE: ContextVar[tuple[Callable[[Connection], None], ...]] = ContextVar("watchword_with_state", default=())
 

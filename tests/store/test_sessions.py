@@ -95,7 +95,8 @@ async def test_transcript_table_has_no_place_for_an_answer(store: Store) -> None
     async with store.engine.connect() as conn:
         columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("transcript_entries")})
 
-    assert columns == {"id", "session_id", "position", "kind", "source", "bits", "result", "at"}
+    # turn_key: a hash of the message that recorded it and the entry's index (a redelivery records nothing twice)
+    assert columns == {"id", "session_id", "position", "kind", "source", "bits", "result", "at", "turn_key"}
 
 
 async def test_concurrent_entries_get_distinct_positions(store: Store, store_clock: FakeClock) -> None:
