@@ -197,6 +197,7 @@ class Tally:
     failed_endings: Counter[str] = field(default_factory=Counter)
     # One line per failed genuine session with the code: what was asked, how each went, what the plan still held.
     failed_trails: list[str] = field(default_factory=list)
+    impostor_trails: list[str] = field(default_factory=list)  # one line per impostor verified: questions, factors
     informed: list[bool] = field(default_factory=list)
     informed_fresh: list[bool] = field(default_factory=list)
     informed_hits: Counter[str] = field(default_factory=Counter)  # kinds impostors answered right
@@ -279,6 +280,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="an impostor's target's manager confirms anyway (else: I don't know)")
     p.add_argument("--replay-campaigns", type=int, default=4,
                    help="campaigns per target of the replay impostor, each as many calls as a day's attempts")
+    p.add_argument("--replay-reads-options", action="store_true",
+                   help="the replay impostor answers free-recall questions with names it saw among an earlier call's "
+                        "multiple-choice options for the same source (each set holds one true answer)")
     p.add_argument("--sign-ins", choices=("raised", "throttled"), default="raised",
                    help="raised: lift the 5-per-10-s sign-in log limit in devtenant and the product for the run; "
                         "throttled: keep it (most contexts then load without sign-ins)")
@@ -286,7 +290,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="share of Graph requests devtenant fails as Graph does under load (429, 503, a hang then "
                         "504); verifications_ended_by_graph_errors counts those the product could not carry through")
     p.add_argument("--trails", action="store_true",
-                   help="print every failed genuine session (with the code): questions, answers, factors, plan left")
+                   help="print every failed genuine session (with the code): questions, answers, factors, plan left; "
+                        "and every impostor verified")
     p.add_argument("--concurrency", type=int, default=1,
                    help="context loads in flight (1: reproducible, since caches fill in load order)")
     g = p.add_argument_group("genuine caller's recall noise (probabilities)")
@@ -510,6 +515,7 @@ def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy
             fresh.append(decision.verified)
         passes.append(decision.verified)
         _count_hits(decision, hits)
+        _impostor_trail(tally, kind, uid, decision)
         for i in range(1, attempts + 1):
             now = [context.fetched_at]
             resumed = VerificationSession.from_dict(snapshot, lambda now=now: now[0], plan)
@@ -517,6 +523,7 @@ def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy
                                 stop_when_lost=True)
             passes.append(decision.verified)
             _count_hits(decision, hits)
+            _impostor_trail(tally, kind, uid, decision)
 
     # The replay impostor: a day's worth of calls (new sessions, new agents), spreading guesses across them since
     # the cards say nothing about single answers. After the day's limit only the code or the manager can verify.
@@ -527,7 +534,8 @@ def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy
         session, _, _ = start(f"replay:{call}", factors)
         calls.append((session.to_dict(), session.plan()))
     for c in range(args.replay_campaigns):
-        replay = ReplayImpostor(lambda c=c: InformedImpostor(chart, random.Random(f"{tag}:replay:{c}")))
+        replay = ReplayImpostor(lambda c=c: InformedImpostor(chart, random.Random(f"{tag}:replay:{c}")),
+                                reads_options=args.replay_reads_options)
         passed = False
         for snapshot, plan in calls:
             now = [context.fetched_at]
@@ -596,6 +604,14 @@ def _compare_facts(uid: str, context: UserContext, org: OrgKnowledge, memory: Me
 def _plan(session: VerificationSession) -> dict[str, Question]:
     """The session's questions as planned at the start (for re-judging a genuine caller's intended answer)."""
     return {q.id: q for q in session.plan()}
+
+
+def _impostor_trail(tally: Tally, kind: str, uid: str, decision: Decision) -> None:
+    """An impostor verified, in one line: each question (kind, bits offered, result) and the factors that held."""
+    if decision.verified:
+        steps = " | ".join(f"{t.kind} {t.bits_offered:g}b {t.result}" for t in decision.transcript)
+        tally.impostor_trails.append(f"{kind} impostor, {uid}: required {decision.bits_required:g}, earned "
+                                     f"{decision.bits_earned:g}: {steps}")
 
 
 def _count_hits(decision: Decision, hits: Counter[str]) -> None:
@@ -972,6 +988,9 @@ def _print_report(args: argparse.Namespace, truth: GroundTruth, loads: LoadRepor
     if args.trails:
         print("failed genuine sessions, one by one:")
         for trail in tally.failed_trails:
+            print("  - " + trail)
+        print("impostors verified, one by one:")
+        for trail in tally.impostor_trails:
             print("  - " + trail)
     print(f"time: generate {f['generate_seconds']} s, load {f['load_seconds']} s, simulate {f['simulate_seconds']} s, "
           f"total {f['seconds']} s")

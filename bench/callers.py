@@ -417,23 +417,46 @@ class TeammateInsider:
 class ReplayImpostor:
     """Calls again and again (other agents, other conversations), learning from whatever the cards show. They show
     nothing about single answers, so the only sound strategy is to spread guesses: each attempt says, for every
-    question, the next guesses not said in an earlier attempt (an informed impostor's order)."""
+    question, the next guesses not said in an earlier attempt (an informed impostor's order).
+
+    `reads_options`: the cards show multiple-choice options, and each set holds one true answer; a free-recall question
+    about the same source in a later call is answered first with names seen among that source's options (one from each
+    set, spread across calls), then as before."""
 
     make: Callable[[], Caller]
     spent: dict[str, set[str]] = field(default_factory=dict)  # question kind -> names said in earlier attempts
+    reads_options: bool = False
+    seen: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # source -> option sets shown
 
     def attempt(self) -> Caller:
         inner = self.make()
         spent = self.spent
+        last: list[str] = [""]
 
         def call(prompt: Prompt) -> str:
-            if prompt.text == FULL_NAME_PROMPT or prompt.options:
+            if prompt.text == FULL_NAME_PROMPT:
+                return last[0] if last[0] and self.reads_options else inner(prompt)
+            source = Kind.parse(prompt.kind).source
+            if prompt.options:
+                sets = self.seen.setdefault(source, [])
+                shown = tuple(sorted(prompt.options))  # the same set in another order is the same set
+                if self.reads_options and shown not in sets:
+                    sets.append(shown)
                 return inner(prompt)
             tried = spent.setdefault(prompt.kind, set())
+            if self.reads_options and source in PEOPLE_SOURCES:
+                # Round-robin over the option sets seen: each set's next name not said yet.
+                for depth in range(max((len(o) for o in self.seen.get(source, ())), default=0)):
+                    for options in self.seen.get(source, ()):
+                        if depth < len(options) and options[depth] not in tried:
+                            tried.add(options[depth])
+                            last[0] = options[depth]
+                            return options[depth]
             for _ in range(50):
                 text = inner(prompt)
                 if text not in tried or text in (DONT_KNOW, "no idea"):
                     tried.add(text)
+                    last[0] = ""
                     return text
             return DONT_KNOW
         return call

@@ -39,6 +39,11 @@ class Policy:
     # only private facts are one source's (mail they recognise but cannot recall) needs the third to reach the
     # code's bits after a "don't know"; each version still costs an impostor a fresh 1-in-k guess.
     multiple_choice_per_source: int = 3
+    # Multiple-choice questions per session, all sources together. A run of them is a run of 1-in-k guesses: five
+    # (11.6 bits) stay under the manager's 12, so a fooled manager and lucky picks never verify on their own, while
+    # three reach the code's 6. Versions of a source add up (the outsiders' ones too): without a cap the plan holds
+    # more of them than a session should ask.
+    max_choice_questions: int = 5
     show_subjects: bool = False  # meeting/mail subjects are private content: off unless the tenant opts in
     # Unmodelled knowledge (LinkedIn, social media, gossip) means no single free-recall answer proves more.
     max_bits_per_question: float = 8.0

@@ -275,7 +275,7 @@ class VerificationSession:
         if len({q.id for q in s.plan}) != len(s.plan):
             raise RuntimeError("question ids must be unique within a plan")
         s.pool = list(s.plan)
-        best = _capacity(s.pool, policy.max_questions, self._allowance)
+        best = _capacity(s.pool, policy.max_questions, self._allowance, policy.max_choice_questions)
         if not f.reachable(self._rules(), 0.0, best, self._obtainable(with_available=True)):
             if Flag.AFTER_LIMIT.value in s.flags:
                 return self._decide(Outcome.LOCKED_OUT, self._locked_reason(attempts_in_last_24h))
@@ -537,7 +537,8 @@ class VerificationSession:
         waiting = {q.kind for q in s.pool} if possible else set()
         pool = [q for q in s.pool if q.follows is None or q.follows in answered or q.follows in waiting]
         free = [q for q in pool if q.form is Form.FREE_RECALL]
-        choice = [q for q in pool if q.form is Form.MULTIPLE_CHOICE and s.policy.allow_multiple_choice]
+        choice = [q for q in pool if q.form is Form.MULTIPLE_CHOICE and s.policy.allow_multiple_choice
+                  and self._choices_left() > 0]
         return choice if s.choice_started or not free else free + choice
 
     def _pick(self) -> Question | None:
@@ -643,7 +644,13 @@ class VerificationSession:
     def _more_bits(self) -> float:
         s = self._live()
         left = s.policy.max_questions - s.asked
-        return _capacity(self._eligible(possible=True), left, self._allowance) if left > 0 else 0.0
+        return (_capacity(self._eligible(possible=True), left, self._allowance, self._choices_left())
+                if left > 0 else 0.0)
+
+    def _choices_left(self) -> int:
+        """Multiple-choice questions the session may still ask (`Policy.max_choice_questions`)."""
+        s = self._live()
+        return s.policy.max_choice_questions - sum(1 for t in s.transcript if t.form == Form.MULTIPLE_CHOICE.value)
 
     def _offer(self) -> frozenset[Factor]:
         """Strong factors to ask now. The code: at the start, whenever it is available. The manager: at the start
@@ -818,10 +825,24 @@ def _planned(plan: Sequence[Question], ids: Sequence[str]) -> list[Question]:
     return [by_id[i] for i in ids]
 
 
-def _capacity(questions: Sequence[Question], count: int, allowance: Callable[[str], int]) -> float:
-    """The most bits `count` of these questions could still earn, at most `allowance(kind)` of each kind."""
+def _capacity(questions: Sequence[Question], count: int, allowance: Callable[[str], int], choices: int) -> float:
+    """The most bits `count` of these questions could still earn, at most `allowance(kind)` of each kind and at most
+    `choices` multiple-choice ones."""
     by_kind: dict[str, list[float]] = {}
+    forms: dict[str, Form] = {}
     for q in questions:
         by_kind.setdefault(q.kind, []).append(q.bits)
-    bits = [b for kind, values in by_kind.items() for b in sorted(values, reverse=True)[:max(0, allowance(kind))]]
-    return sum(sorted(bits, reverse=True)[:count])
+        forms[q.kind] = q.form
+    best = sorted(((b, forms[kind] is Form.MULTIPLE_CHOICE) for kind, values in by_kind.items()
+                   for b in sorted(values, reverse=True)[:max(0, allowance(kind))]), reverse=True)
+    total, taken, choices = 0.0, 0, max(0, choices)
+    for bits, is_choice in best:
+        if taken == count:
+            break
+        if is_choice:
+            if not choices:
+                continue
+            choices -= 1
+        total += bits
+        taken += 1
+    return total

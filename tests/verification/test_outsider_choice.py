@@ -99,3 +99,22 @@ def test_surnames_with_particles_and_double_first_names_are_found_whole():
         found = decoys(name, 4, (), "u-alan", "ext:" + name)
         assert found is not None, name
         assert normalize(found[0]) in {normalize(name), "joan clarke"}
+
+
+def test_a_session_asks_no_more_multiple_choice_questions_than_the_policy_allows():
+    """Picks among options are guesses an impostor can make: however many versions the plan holds, a session asks at
+    most `max_choice_questions` of them (five by default: 11.6 bits, under what the manager's confirmation needs)."""
+    context = b.context(contacts=SUPPLIERS)
+    for cap in (1, 2, Policy().max_choice_questions):
+        session = VerificationSession(lambda: b.NOW, seed="seed")
+        step = session.start(context, b.org(), Policy(max_choice_questions=cap), NO_RISK, 0)
+        choices = 0
+        while not step.done:
+            question = session.asking
+            if question.options:
+                choices += 1
+                step = session.answer(question.options[question.correct_option])
+            else:
+                step = session.answer("I don't know")
+        assert choices <= cap
+    assert Policy().max_choice_questions * 2.32 < Policy().manager_required_bits

@@ -279,7 +279,7 @@ def test_questions_come_from_varied_sources():
 
 
 def test_multiple_choice_never_precedes_free_recall():
-    decision = run(lambda prompt: "no idea", policy=Policy(max_questions=12, required_bits=12, max_wrong=12),
+    decision = run(lambda prompt: "no idea", policy=Policy(max_questions=12, required_bits=10, max_wrong=12),
                    context=b.context(), org=b.org())
     forms = [t.form for t in decision.transcript]
     assert set(forms) == {Form.FREE_RECALL.value, Form.MULTIPLE_CHOICE.value}  # both asked: not vacuous
@@ -391,7 +391,7 @@ def test_genuine_callers_with_recall_noise_pass_and_informed_impostors_do_not():
 
 
 def test_follow_up_comes_after_its_first_question_is_answered_right_or_wrong_but_not_after_a_skip():
-    policy = Policy(max_questions=12, required_bits=12, max_wrong=12)
+    policy = Policy(max_questions=12, required_bits=10, max_wrong=12)
     skipped, _ = play(*started(policy=policy)[:2], lambda n: "I don't know")
     assert len(skipped) > 5 and not any("_again." in q for q in skipped)  # every first question was offered
     wrong, _ = play(*started(policy=policy)[:2], lambda n: "Ada Lovelace")
