@@ -147,8 +147,10 @@ def serve_app() -> int:
     from unittest import mock
 
     import app
+    from bench.openmem import install_trace
     from settings import load_settings
 
+    install_trace()  # BENCH_OPENMEM_TRACE: what grew, on SIGUSR1/SIGUSR2 (bench/openmem.py)
     ready = json.loads(os.environ[DEVTENANT_ENV])
     settings = load_settings().replace(port=0).with_devtenant(ready)
     with mock.patch.object(app, "load_settings", lambda *a, **k: settings):

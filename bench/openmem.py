@@ -47,15 +47,21 @@ TRACE_ENV = "BENCH_OPENMEM_TRACE"  # the served app's report file (tracemalloc o
 # --- the served Watchword, with tracemalloc on demand -----------------------------------------------------------
 
 def serve_app() -> int:
-    """bench.load's served Watchword; with BENCH_OPENMEM_TRACE, SIGUSR1 takes a baseline (and starts tracemalloc when
-    BENCH_OPENMEM_TRACEMALLOC is set) and each SIGUSR2 appends a report of what grew since to that file (JSON)."""
+    """bench.load's served Watchword, with `install_trace`."""
     from bench import load
 
+    install_trace()
+    return load.serve_app()
+
+
+def install_trace() -> None:
+    """With BENCH_OPENMEM_TRACE set (a file): SIGUSR1 takes a baseline (and starts tracemalloc when
+    BENCH_OPENMEM_TRACEMALLOC is set) and each SIGUSR2 appends a report of what grew since to that file (JSON).
+    bench.load's served Watchword installs it too, for a run signalled by hand."""
     out = os.environ.get(TRACE_ENV)
     if out:
         signal.signal(signal.SIGUSR1, lambda *_: _trace_start())
         signal.signal(signal.SIGUSR2, lambda *_: _trace_report(out))
-    return load.serve_app()
 
 
 _BASE: dict[str, Any] = {}
