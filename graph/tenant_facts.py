@@ -107,7 +107,8 @@ class DirectorySnapshot:
     def stable_order(self) -> tuple[Person, ...]:
         """Everyone in an order fixed by their ids (not the directory's): decoy pools drawn from it are the same
         for the same tenant. Computed once per snapshot, not per verification (50,000 hashes)."""
-        return tuple(sorted(self.people, key=lambda p: hashlib.sha256(p.id.encode()).hexdigest()))
+        by_id = self.by_id
+        return tuple(by_id[pid] for _, pid in self._order_keys)
 
     @cached_property
     def name_counts(self) -> tuple[dict[str, int], dict[str, int]]:

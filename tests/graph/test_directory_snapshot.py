@@ -176,7 +176,19 @@ def test_a_snapshot_patched_for_what_changed_is_the_snapshot_worked_out_from_eve
     after_managers["id-0300"] = "id-0001"
     changed = frozenset({"id-0007", "id-0011", "id-0012", "id-0300"})
     patched = DirectorySnapshot(tuple(after_people.values()), after_managers, complete=True)
-    patched.prepare(before, changed)
+    calls: list[str] = []
+    patch = DirectorySnapshot._patch
+
+    def spy(self: DirectorySnapshot, *args: Any) -> None:
+        calls.append("patched")
+        patch(self, *args)
+
+    DirectorySnapshot._patch = spy  # type: ignore[method-assign]
+    try:
+        patched.prepare(before, changed)
+    finally:
+        DirectorySnapshot._patch = patch  # type: ignore[method-assign]
+    assert calls == ["patched"]  # from the previous snapshot, not from everyone
     whole = DirectorySnapshot(tuple(after_people.values()), after_managers, complete=True)
     whole.prepare()
 
