@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import ClientSession, ClientTimeout
 from cryptography.fernet import Fernet
 
-from bench.teams_client import actions, cards_in, kind_of, perfect_caller, prompt_of, title_of
+from bench.teams_client import CHECKING_SIGN_INS, actions, cards_in, kind_of, perfect_caller, prompt_of, title_of
 from bench.turns import Agent, Connector, Received, Server, server, turn
 
 CANCELLED_NOTICE = "Previous verification cancelled"
@@ -146,4 +146,17 @@ async def verification(c: Cluster, agent: Agent, route: Callable[[int], int], *,
         questions += 1
         shown = await send(questions, said, _next_card,
                            agent.click(c.connector.url, "answer", {**data, "answer": said}))
+    if title_of(shown).startswith(CHECKING_SIGN_INS):  # the decision follows in the chat once the risk is weighed
+        shown = await _decision_after_checking(c, agent)
     return Outcome(person.id, title_of(shown), turns, questions)
+
+
+async def _decision_after_checking(c: Cluster, agent: Agent, wait_s: float = 90.0) -> dict[str, Any]:
+    """The card that follows "Questions complete: checking Microsoft's sign-in logs" in the agent's chat."""
+    inbox = c.connector.inbox.get(agent.conversation, [])
+    since = 1 + max(at for at, received in enumerate(inbox) if title_of(_card(received)).startswith(CHECKING_SIGN_INS))
+
+    def decided(activity: dict[str, Any]) -> bool:
+        return _next_card(activity) and not title_of((cards_in(activity) or [{}])[0]).startswith(CHECKING_SIGN_INS)
+
+    return _card(await c.connector.next_message(agent.conversation, since, decided, wait_s))

@@ -24,6 +24,11 @@ _VERB_KINDS = (("answer", "question"), ("reset_confirm", "reset_confirm"), ("pas
                ("choose", "people_choice"))
 
 
+# The card that answers the last question while the sign-in risk is still being read: not a decision, which follows
+# in the same chat (dialogs/session_keeper.py).
+CHECKING_SIGN_INS = "Questions complete: checking"
+
+
 def texts(element: Any) -> Iterator[str]:
     """Every TextBlock's and TextRun's text, in reading order."""
     if isinstance(element, dict):
