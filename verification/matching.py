@@ -230,7 +230,13 @@ class _Name:
     words: frozenset[str]  # every word above that a typed word is compared with by `close`
 
 
-@lru_cache(maxsize=16384)
+# Names worked out, held by bytes rather than count: a _Name is ~1.6 KB (its frozensets most of it), so 16,384 of them
+# were ~26 MB, and a burst of verifications answering at once filled them all (200 at 50,000 people: ~170 KB per open
+# verification, bench.load). 2,048 (~3 MB) hold the names of the answers in flight; one worked out again costs ~8 us.
+NAME_MEMO_ENTRIES = 2048
+
+
+@lru_cache(maxsize=NAME_MEMO_ENTRIES)
 def _name(given: str | None, surname: str | None, display: str) -> _Name:
     given_words = tokens(given) or tokens(display)[:1]
     surname_words = tokens(surname) or tokens(display)[-1:]

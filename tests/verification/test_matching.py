@@ -263,3 +263,29 @@ def test_the_accepted_group_is_found_among_a_thousand_others():
         assert (verdict.result, verdict.keys) == (MatchResult.CORRECT, ("g-t2",))
     assert group("Tier 1 Support Team", TIER_2, TIER_1) is MatchResult.WRONG
 
+
+
+def test_the_names_worked_out_for_matching_are_held_by_bytes_not_by_a_large_count():
+    """Every verification answering at once works out its candidates' names: the memo keeps a few MB of them, not a
+    count that at ~1.6 KB a name grew to tens of MB under a burst."""
+    import gc
+    import tracemalloc
+
+    from verification import matching
+
+    names = [(f"Given{i}", f"Surname{i}x", f"Given{i} Surname{i}x") for i in range(300)]
+    for given, surname, display in names:  # the word memos it draws on, warm: only the names' own bytes counted
+        matching._name(given, surname, display)
+    matching._name.cache_clear()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for given, surname, display in names:
+            matching._name(given, surname, display)
+        gc.collect()
+        per_name = (tracemalloc.get_traced_memory()[0] - before) / len(names)
+    finally:
+        tracemalloc.stop()
+        matching._name.cache_clear()
+    assert matching._name.cache_info().maxsize * per_name <= 4 * 1024 * 1024
