@@ -111,6 +111,8 @@ class SessionKeeper:
         self._workers = ThreadPoolExecutor(START_WORKERS, thread_name_prefix="watchword-start")
         self._plans: OrderedDict[str, bytes] = OrderedDict()  # session id -> its plan, encoded (encode_plan)
         self._risks: OrderedDict[str, asyncio.Future[RiskAssessment]] = OrderedDict()  # session id -> final risk
+        # session id -> its sign-in read's (hurry, drop) while the read waits for the tenant's reports budget
+        self._reads: dict[str, tuple[Callable[[], None] | None, Callable[[], None] | None]] = {}
 
     def close(self) -> None:
         """Stop the worker threads (a start still choosing its questions finishes; none begins)."""
@@ -162,6 +164,7 @@ class SessionKeeper:
             waiting = replace(loaded, context=risk_inputs(loaded.context), org=OrgKnowledge(loaded.org.population))
             self._remember_risk(session.id, asyncio.ensure_future(self._weigh_and_keep(session.id, waiting, policy,
                                                                                         own)))
+            self._reads[session.id] = (loaded.hurry_sign_ins, loaded.drop_sign_ins)
         sealed = await self.start(context, session, actor=actor, target_id=target_id, self_service=self_service,
                                   policy=policy, risk=risk, required_bits=first.bits_required,
                                   expires_at=expires_at)
@@ -194,6 +197,7 @@ class SessionKeeper:
         context.turn_state[OPEN_SESSION] = (sealed, session, snapshot)
         if session.decision is not None:
             self._forget(session.id)  # its secrets die with it (the store drops its copy on close)
+            self._give_up_read(session.id)
         return sealed, snapshot
 
     async def open(self, context: TurnContext, sealed: dict[str, Any]) -> tuple[VerificationSession, dict[str, Any]]:
@@ -232,12 +236,26 @@ class SessionKeeper:
             session.update_risk(None)  # its budget is spent: the provisional rule decides
         if not session.risk_pending:
             self._risks.pop(session.id, None)
+            self._reads.pop(session.id, None)
+
+    def _give_up_read(self, session_id: str) -> None:
+        """The session decided: a sign-in read of its still waiting for the reports budget is of no use any more
+        (the slot goes to another verification's), nor is weighing its risk."""
+        hurry_drop = self._reads.pop(session_id, None)
+        future = self._risks.pop(session_id, None)
+        if future is not None and not future.done():
+            future.cancel()
+            if hurry_drop is not None and hurry_drop[1] is not None:
+                hurry_drop[1]()
 
     async def risk_settled(self, session_id: str, started_at: datetime) -> None:
         """Return when the session's sign-in risk is known (read here, or kept in the store by the instance that
         read it) or RISK_DEADLINE after its start has passed: the moment its decision can be taken."""
         deadline = started_at + RISK_DEADLINE
         future = self._risks.get(session_id)
+        hurry = self._reads.get(session_id, (None, None))[0]
+        if hurry is not None and future is not None and not future.done():
+            hurry()  # a decision waits for it now: ahead of the reads no decision waits for yet
         if future is None:  # read by another instance (or not at all): it keeps the risk in the store
             left = (deadline - self._clock()).total_seconds()
             if left > 0:
@@ -278,7 +296,9 @@ class SessionKeeper:
     def _remember_risk(self, session_id: str, future: asyncio.Future[RiskAssessment]) -> None:
         self._risks[session_id] = future
         while len(self._risks) > RISKS_KEPT:
-            self._risks.popitem(last=False)[1].cancel()
+            oldest, dropped = self._risks.popitem(last=False)
+            dropped.cancel()
+            self._reads.pop(oldest, None)
 
     async def _plan(self, session_id: str) -> tuple[Question, ...] | None:
         encoded = self._plans.get(session_id)

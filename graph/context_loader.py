@@ -159,7 +159,7 @@ class ContextLoader:
         self.sign_ins: TtlCache[tuple[SignIn, ...]] = TtlCache(SIGN_IN_TTL_S, clock=monotonic,
                                                                max_bytes=SIGN_IN_CACHE_BYTES, sizeof=sign_ins_bytes)
         self.reports_window = SlidingWindowLimiter(clock=monotonic)
-        self._reports_queue: dict[str, deque[object]] = {}  # per tenant: sign-in reads waiting, first come first
+        self._reports_queue: dict[str, deque[_Waiter]] = {}  # per tenant: sign-in reads waiting (see _reports_slot)
         self._reports_turn: dict[str, asyncio.Event] = {}  # set when the head of that queue changes
         self._sign_in_reads: dict[tuple[str, str], asyncio.Task[SignInRead]] = {}
 
@@ -185,6 +185,27 @@ class ContextLoader:
             task.cancel()
         await asyncio.gather(*self._sign_in_reads.values(), return_exceptions=True)
 
+    def hurry_sign_ins(self, tenant_id: str, user_id: str) -> None:
+        """A decision waits for this person's sign-in read: it goes ahead of the reads no decision waits for yet
+        (after those already hurried). Nothing when it is not waiting for the reports budget."""
+        queue = self._reports_queue.get(tenant_id)
+        waiter = next((w for w in queue or () if w.user_id == user_id), None)
+        if queue is None or waiter is None or waiter.urgent:
+            return
+        queue.remove(waiter)
+        waiter.urgent = True
+        at = next((i for i, w in enumerate(queue) if not w.urgent), len(queue))
+        queue.insert(at, waiter)
+        self._reports_turn[tenant_id].set()  # every waiter looks at its place again
+
+    def drop_sign_ins(self, tenant_id: str, user_id: str) -> None:
+        """Nobody needs this person's sign-in read any more (the verification ended without it): give it up while it
+        still waits for the reports budget, leaving the slot to someone else's."""
+        queue = self._reports_queue.get(tenant_id)
+        task = self._sign_in_reads.get((tenant_id, user_id))
+        if task is not None and queue is not None and any(w.user_id == user_id for w in queue):
+            task.cancel()
+
     def read_sign_ins(self, tenant_id: str, user_id: str, now: datetime) -> asyncio.Task[SignInRead]:
         """The background read of a target's sign-ins: the one already in flight for them, or a new one."""
         key = (tenant_id, user_id)
@@ -206,7 +227,7 @@ class ContextLoader:
         tokens = self.tokens.for_tenant(tenant_id, self.graph_url)
         try:
             for attempt in (1, 2):
-                if not await self._reports_slot(tenant_id, deadline):
+                if not await self._reports_slot(tenant_id, deadline, user_id):
                     return SignInRead((), RATE_LIMITED)
                 res = (await send_batch(self.http, self.graph_url, tokens, [item], deadline,
                                          calls=self.calls))["sign_ins"]
@@ -224,14 +245,14 @@ class ContextLoader:
             return SignInRead((), str(err))
         return SignInRead((), "timed out")
 
-    async def _reports_slot(self, tenant_id: str, deadline: Deadline) -> bool:
-        """Wait for a slot in the tenant's reports window, first come first served, while the deadline allows;
-        False at once when the reads queued ahead of this one leave it no slot within its deadline (the window
-        frees one slot per window_s / limit seconds), so a read that cannot be served says so early instead of
-        holding the decision to the end of its budget."""
+    async def _reports_slot(self, tenant_id: str, deadline: Deadline, user_id: str = "") -> bool:
+        """Wait for a slot in the tenant's reports window while the deadline allows: first come first served, except
+        that reads a decision waits for (`hurry_sign_ins`) go first. False at once when the reads queued ahead of this
+        one leave it no slot within its deadline (the window frees one slot per window_s / limit seconds), so a read
+        that cannot be served says so early instead of holding its verification to the end of its budget."""
         queue = self._reports_queue.setdefault(tenant_id, deque())
         turn = self._reports_turn.setdefault(tenant_id, asyncio.Event())
-        me = object()
+        me = _Waiter(user_id)
         queue.append(me)
         per_slot = self.reports_window.window_s / self.reports_window.limit
         try:
@@ -255,6 +276,14 @@ class ContextLoader:
             if not queue:
                 self._reports_queue.pop(tenant_id, None)
                 self._reports_turn.pop(tenant_id, None)
+
+
+@dataclass(eq=False)
+class _Waiter:
+    """A sign-in read waiting for the tenant's reports budget."""
+
+    user_id: str
+    urgent: bool = False
 
 
 class _Load:
@@ -761,10 +790,13 @@ class _Load:
         )
         org = self._org(context, population)
         task = self.sign_in_task
+        loader, tenant, uid = self.loader, self.tenant, self.uid
         return LoadedContext(context=context, org=org, round_trips=self.stats.rounds, requests=self.stats.requests,
                              elapsed_ms=elapsed_ms, cached=tuple(self.cached),
                              incomplete=tuple(sorted(self.incomplete)),
-                             sign_ins_later=(lambda: asyncio.shield(task)) if task is not None else None)
+                             sign_ins_later=(lambda: _outcome(task)) if task is not None else None,
+                             hurry_sign_ins=(lambda: loader.hurry_sign_ins(tenant, uid)) if task is not None else None,
+                             drop_sign_ins=(lambda: loader.drop_sign_ins(tenant, uid)) if task is not None else None)
 
     def _org(self, context: UserContext, population: int) -> OrgKnowledge:
         me = context.profile
@@ -797,6 +829,18 @@ class _Load:
             surname_counts=surnames,
             internal_domains=tuple(d for d, _ in self.facts.domains or ()),
         )
+
+
+async def _outcome(task: asyncio.Task[SignInRead]) -> SignInRead:
+    """The sign-in read's outcome, shared by whoever awaits it (shielded: one waiter cancelled leaves it to the
+    others); a read given up (`drop_sign_ins`) is an unavailable one."""
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if task.cancelled() and (current is None or not current.cancelling()):
+            return SignInRead((), "given up")
+        raise
 
 
 def _unique(people: Iterable[Person]) -> tuple[Person, ...]:

@@ -202,6 +202,10 @@ class LoadedContext:
     # Set when they were not cached: `context.unavailable["sign_ins"]` is SIGN_INS_PENDING (so a risk weighed now
     # applies the "sign-ins unavailable" rule) and awaiting this gives the read's outcome, within its own deadline.
     sign_ins_later: Callable[[], Awaitable[SignInRead]] | None = field(default=None, compare=False)
+    # While that read waits for the tenant's reports budget: `hurry_sign_ins()` puts it ahead of the reads no decision
+    # waits for yet (this one's does now); `drop_sign_ins()` gives it up (its verification ended without it).
+    hurry_sign_ins: Callable[[], None] | None = field(default=None, compare=False)
+    drop_sign_ins: Callable[[], None] | None = field(default=None, compare=False)
 
     async def with_sign_ins(self) -> LoadedContext:
         """This context once its sign-ins arrived (or were given up on): what a complete read would have given."""
@@ -212,7 +216,7 @@ class LoadedContext:
         if read.unavailable is not None:
             unavailable[Source.SIGN_INS.value] = read.unavailable
         context = replace(self.context, sign_ins=read.sign_ins, unavailable=unavailable)
-        return replace(self, context=context, sign_ins_later=None)
+        return replace(self, context=context, sign_ins_later=None, hurry_sign_ins=None, drop_sign_ins=None)
 
 
 @dataclass(frozen=True, slots=True)

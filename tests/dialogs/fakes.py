@@ -70,6 +70,7 @@ class FakeDirectory:
     manager: Person | None = None  # everyone's manager as Graph reports it (the fixture's Grace has no GUID)
     # Sign-in logs that arrive after the rest (as from Graph's slow reports API): awaited by whoever needs them.
     late_sign_ins: Callable[[], Awaitable[SignInRead]] | None = None
+    sign_in_reads: list[str] = field(default_factory=list)  # "hurry <user id>", "drop <user id>": LoadedContext's calls
     can_install: bool = False  # the tenant granted TeamsAppInstallation.ReadWriteSelfForUser.All
     installs: list[str] = field(default_factory=list)
 
@@ -105,7 +106,11 @@ class FakeDirectory:
             context = replace(context, sign_ins=(), unavailable={**context.unavailable,
                                                                  Source.SIGN_INS.value: SIGN_INS_PENDING})
         return LoadedContext(context=context, org=b.org(), round_trips=2, requests=9, elapsed_ms=12.0,
-                             sign_ins_later=self.late_sign_ins)
+                             sign_ins_later=self.late_sign_ins,
+                             hurry_sign_ins=None if self.late_sign_ins is None else
+                             lambda: self.sign_in_reads.append(f"hurry {user_id}"),
+                             drop_sign_ins=None if self.late_sign_ins is None else
+                             lambda: self.sign_in_reads.append(f"drop {user_id}"))
 
     async def reset_password(self, tenant_id: str, user_id: str, *,
                              before_patch: Callable[[], Awaitable[None]] | None = None) -> TemporaryPassword:

@@ -198,3 +198,21 @@ async def test_a_check_by_hand_before_the_sign_ins_arrive_keeps_waiting_and_the_
     decision = card_text(agent.last_card())
     assert decision.startswith("Verified\nAlan Turing"), agent.text()
     assert len(agent.mine()) == before + 1, agent.text()  # one decision card, no "use the buttons" retry
+
+
+async def test_a_decision_waiting_for_the_sign_ins_puts_their_read_first(teams: Teams, agent: Chat) -> None:
+    arrived = asyncio.Event()
+    teams.directory.late_sign_ins = _late(SignInRead(b.sign_ins()), arrived)
+    await agent.say("verify Alan Turing")
+    await _answer_while_questions_remain(teams, agent)
+    await asyncio.sleep(0.05)  # the continuation waiting for the risk has begun
+    assert teams.directory.sign_in_reads == [f"hurry {ALAN.id}"]
+    arrived.set()
+    await teams.agent.messenger.settle()
+
+
+async def test_a_verification_that_ends_before_its_sign_ins_gives_their_read_up(teams: Teams, agent: Chat) -> None:
+    teams.directory.late_sign_ins = _late(SignInRead(b.sign_ins()), asyncio.Event())  # still queued
+    await agent.say("verify Alan Turing")
+    await agent.say("cancel")  # decided (cancelled): the reports budget it would use goes to someone else's read
+    assert teams.directory.sign_in_reads == [f"drop {ALAN.id}"]

@@ -71,3 +71,35 @@ async def test_tenants_have_budgets_of_their_own() -> None:
                                     for t in ("t1", "t1", "t2", "t2")))
     assert grants == [True, True, True, True]
     await loader.aclose()
+
+
+async def test_a_read_a_decision_waits_for_goes_ahead_of_the_others() -> None:
+    loader = _loader()
+    order: list[str] = []
+
+    async def read(user: str) -> None:
+        if await loader._reports_slot("t1", Deadline.after(RETRY_MIN_LEFT_S + 5.0), user):
+            order.append(user)
+
+    reads = [asyncio.ensure_future(read(f"u{n}")) for n in range(6)]
+    await asyncio.sleep(0.05)  # u0, u1 have the window's two slots; u2..u5 wait, in that order
+    loader.hurry_sign_ins("t1", "u5")  # u5's questions are done: its decision waits for it
+    loader.hurry_sign_ins("t1", "u4")  # then u4's
+    await asyncio.gather(*reads)
+    assert order == ["u0", "u1", "u5", "u4", "u2", "u3"]
+    await loader.aclose()
+
+
+async def test_a_read_nobody_needs_any_more_is_given_up_while_it_waits() -> None:
+    loader = _loader()
+    for n in range(LIMIT):  # the window is full
+        assert await loader._reports_slot("t1", Deadline.after(5.0), f"u{n}")
+    waiting = asyncio.ensure_future(loader._reports_slot("t1", Deadline.after(5.0), "late"))
+    loader._sign_in_reads["t1", "late"] = waiting  # type: ignore[assignment]
+    await asyncio.sleep(0.05)
+    loader.drop_sign_ins("t1", "late")  # its verification ended without it
+    await asyncio.gather(waiting, return_exceptions=True)
+    assert waiting.cancelled()
+    assert "t1" not in loader._reports_queue  # its place is free
+    loader.drop_sign_ins("t1", "u0")  # a read not waiting (sent, or done) is never given up
+    await loader.aclose()
