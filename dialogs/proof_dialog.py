@@ -56,7 +56,10 @@ class ProofDialog(ComponentDialog):
         except SealError:
             return await step.end_dialog({"session": None})
         current = await take_factor_answers(self._messenger, self._records, session)
-        current = await self._ask_offered(step.context, session, current, options)
+        # Back from waiting for the sign-in risk with a question to ask: the questions go on as they would have had
+        # the risk come during them (QuestionDialog asks what the session offers only once it has no question).
+        if not (options.pop("questions_first", False) and current.prompt is not None):
+            current = await self._ask_offered(step.context, session, current, options)
         sealed, _ = self._sessions.seal(step.context, session)
         if current.decision is not None:
             return await step.end_dialog({"session": sealed})
@@ -136,7 +139,8 @@ class ProofDialog(ComponentDialog):
             return await step.end_dialog({"session": sealed})
         return await step.replace_dialog(self._loop_id, {**options, "session": sealed,
                                                           "note": CODE_NOTES.get(current.code) if current.code
-                                                          else None})
+                                                          else None,
+                                                          "questions_first": bool(step.values.get("awaiting_risk"))})
 
     async def _await_risk(self, step: WaterfallStepContext, session: VerificationSession, ref: str, *,
                           self_service: bool) -> DialogTurnResult:
