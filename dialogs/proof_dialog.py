@@ -73,6 +73,8 @@ class ProofDialog(ComponentDialog):
                 "out_of_band": False})  # the factors' answers are taken by QuestionDialog too
         step.values["options"] = {**options, "session": sealed}
         ref = uuid.uuid4().hex[:12]
+        if current.awaiting_risk:  # what was asked already meets the policy: only the sign-in risk stands in the way
+            return await self._await_risk(step, session, ref, self_service=options.get("audience") == "self")
         if Factor.POSSESSION in current.awaiting:
             card = self._cards.render("code_entry", note=CODE_NOTES.get(current.code) if current.code else
                                       step.options.get("note"), data={"ref": ref})
@@ -89,8 +91,6 @@ class ProofDialog(ComponentDialog):
             return await step.prompt(CardPrompt.__name__, prompt_options(
                 self._cards.activity(card, f"Waiting for {manager}"), "Choose Check again or Cancel.",
                 verbs=["check", "cancel"], ref=ref, words={"cancel": "cancel", "check": "check"}))
-        if current.awaiting_risk:
-            return await self._await_risk(step, session, ref, self_service=options.get("audience") == "self")
         # Nothing to ask and undecided: its plan is gone. Decided by a turn whose state was never saved (killed)?
         if await self._records.stored_outcome(session.id) is Outcome.VERIFIED:
             return await step.end_dialog({"session": None, "recovered": session.id})
