@@ -15,7 +15,8 @@ from bot.cards import card_text
 from bot.sealing import FernetSealer
 from dialogs.session_keeper import RISK_DEADLINE
 from graph.directory import SignInRead
-from tests.dialogs.fakes import ALAN, MARGARET, TENANT
+from store import TenantAccess
+from tests.dialogs.fakes import ALAN, GRACE, MARGARET, TENANT
 from tests.dialogs.harness import (
     CHECKING_SIGN_INS,
     Chat,
@@ -27,6 +28,7 @@ from tests.dialogs.harness import (
 from tests.store.support import FakeClock, StoreTarget
 from tests.verification import builders as b
 from verification import Outcome, Policy
+from verification.factors import ManagerMode
 
 
 def _late(read: SignInRead, arrived: asyncio.Event):
@@ -216,3 +218,22 @@ async def test_a_verification_that_ends_before_its_sign_ins_gives_their_read_up(
     await agent.say("verify Alan Turing")
     await agent.say("cancel")  # decided (cancelled): the reports budget it would use goes to someone else's read
     assert teams.directory.sign_in_reads == [f"drop {ALAN.id}"]
+
+
+async def test_a_manager_asked_along_the_way_does_not_hold_a_decision_only_the_sign_ins_wait_for(
+        teams: Teams, agent: Chat) -> None:
+    """Grace (Alan's manager) is asked, and has not answered when the questions already meet the policy: the
+    decision waits for the sign-in risk alone (the interim card), not for Grace ("Waiting for Grace Hopper")."""
+    teams.directory.manager = GRACE
+    await teams.chat(GRACE).say("hi")
+    await teams.store.policies.save(TENANT, Policy(manager_attestation=ManagerMode.ALWAYS), "admin@contoso.example",
+                                    TenantAccess())
+    arrived = asyncio.Event()
+    teams.directory.late_sign_ins = _late(SignInRead(b.sign_ins()), arrived)
+    await agent.say("verify Alan Turing")
+    assert "I've asked Grace Hopper too" in agent.text()
+    await _answer_while_questions_remain(teams, agent)
+    assert card_text(agent.last_card()).startswith(CHECKING_SIGN_INS), agent.text()
+    arrived.set()
+    await teams.agent.messenger.settle()
+    assert card_text(agent.last_card()).startswith("Verified\nAlan Turing"), agent.text()
