@@ -210,6 +210,8 @@ class Tally:
     linkedin_hits: Counter[str] = field(default_factory=Counter)
     replay: list[bool] = field(default_factory=list)  # one per campaign of max_attempts_per_day calls
     replay_hits: Counter[str] = field(default_factory=Counter)
+    # The replay impostor's multiple-choice answers: (answered, right, picked from options seen in an earlier call).
+    replay_choice: list[tuple[bool, bool]] = field(default_factory=list)
     # The genuine employee when questions are all there is (no chat with Watchword, so no code): refusals for thin
     # data count as failures here.
     genuine_questions_only: list[bool] = field(default_factory=list)
@@ -544,6 +546,10 @@ def _simulate_target(uid: str, loaded: LoadedContext, truth: GroundTruth, policy
                                 manager=fooled_manager)  # played out: what a call says feeds the next one
             _count_hits(decision, tally.replay_hits)
             passed = passed or decision.verified
+            right = {MatchResult.CORRECT.value, MatchResult.PARTIAL.value}
+            choices = [t for t in decision.transcript if t.form == Form.MULTIPLE_CHOICE.value]
+            picked = replay.intersected
+            tally.replay_choice.extend((t.result in right, picked.get(t.question_id, False)) for t in choices)
         tally.replay.append(passed)
 
 
@@ -840,6 +846,11 @@ def _summary(runs: dict[int, tuple[dict[str, Any], Tally]], noise: Noise, args: 
         out[f"{kind}_impostor_attempts"] = len(results)
         out[f"{kind}_impostor_passes"] = sum(results)
     out["replay_impostor_calls_per_campaign"] = Policy().max_attempts_per_day
+    choice = [c for t in tallies for c in t.replay_choice]
+    out["replay_impostor_choice_answers"] = len(choice)
+    out["replay_impostor_choice_right_rate"] = round(_rate(sum(r for r, _ in choice), len(choice)), 4)
+    out["replay_impostor_choice_intersected"] = sum(i for _, i in choice)
+    out["replay_impostor_choice_intersected_right"] = sum(r and i for r, i in choice)
     out["genuine_memory_model"] = noise.describe()
     out["factors_modelled"] = (
         f"genuine_pass_rate_*: the person has a chat with Watchword and reads out the code; their manager, when "
@@ -944,6 +955,12 @@ def _print_report(args: argparse.Namespace, truth: GroundTruth, loads: LoadRepor
         unit = "campaigns" if kind == "replay" else "attempts"
         print(f"{kind} impostor: {f[kind + '_impostor_passes']} passes in {f[kind + '_impostor_attempts']} {unit} = "
               f"{f[kind + '_impostor_pass_rate']:.6f}, 95% upper bound {f[kind + '_impostor_upper_95']:.6f}")
+    choice = tally.replay_choice
+    if choice:
+        print(f"  replay impostor's multiple-choice answers: {sum(r for r, _ in choice)} right of {len(choice)} "
+              f"({_rate(sum(r for r, _ in choice), len(choice)):.3f}; 1 in {Policy().multiple_choice_options} by "
+              f"chance); picked from options shown in an earlier call: {sum(i for _, i in choice)}, of them right "
+              f"{sum(r and i for r, i in choice)}")
     for kind, hits in (("informed", tally.informed_hits), ("random", tally.random_hits),
                        ("teammate", tally.teammate_hits), ("linkedin", tally.linkedin_hits),
                        ("replay", tally.replay_hits)):

@@ -421,16 +421,24 @@ class ReplayImpostor:
 
     `reads_options`: the cards show multiple-choice options, and each set holds one true answer; a free-recall question
     about the same source in a later call is answered first with names seen among that source's options (one from each
-    set, spread across calls), then as before."""
+    set, spread across calls), then as before.
+
+    Multiple choice, always: every option set shown is kept, per source; when a later call's options about the same
+    source overlap a set seen before, the options in common are picked first (the intersection attack: were decoys
+    drawn anew each call, the right answer would be the one option shown both times), then as before."""
 
     make: Callable[[], Caller]
     spent: dict[str, set[str]] = field(default_factory=dict)  # question kind -> names said in earlier attempts
     reads_options: bool = False
     seen: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # source -> option sets shown
+    choices: dict[str, list[frozenset[str]]] = field(default_factory=dict)  # source -> option sets shown, all calls
+    # This call's multiple-choice questions (by question id): whether the pick was an option an earlier call showed.
+    intersected: dict[str, bool] = field(default_factory=dict)
 
     def attempt(self) -> Caller:
         inner = self.make()
         spent = self.spent
+        self.intersected = {}
         last: list[str] = [""]
 
         def call(prompt: Prompt) -> str:
@@ -442,7 +450,7 @@ class ReplayImpostor:
                 shown = tuple(sorted(prompt.options))  # the same set in another order is the same set
                 if self.reads_options and shown not in sets:
                     sets.append(shown)
-                return inner(prompt)
+                return self._intersect(source, prompt) or inner(prompt)
             tried = spent.setdefault(prompt.kind, set())
             if self.reads_options and source in PEOPLE_SOURCES:
                 # Round-robin over the option sets seen: each set's next name not said yet.
@@ -460,6 +468,20 @@ class ReplayImpostor:
                     return text
             return DONT_KNOW
         return call
+
+    def _intersect(self, source: str, prompt: Prompt) -> str | None:
+        """The option shown alongside the most earlier option sets of this source (ties: the first listed), or None
+        when no earlier set shares an option with this one. Records this set for later calls."""
+        options = frozenset(prompt.options)
+        earlier = self.choices.setdefault(source, [])
+        counts = Counter(o for s in earlier if s != options for o in s & options)
+        if options not in earlier:
+            earlier.append(options)
+        if not counts:
+            return None
+        best = max(counts.values())
+        self.intersected[prompt.question_id] = True
+        return next(o for o in prompt.options if counts.get(o) == best)
 
 
 # --- driving a session ------------------------------------------------------------------------------------
