@@ -100,12 +100,16 @@ def test_decoys_from_a_big_department_are_from_the_right_answers_tier_and_false_
     assert checked >= 20
 
 
-def test_decoys_from_a_big_department_differ_from_seed_to_seed() -> None:
+def test_decoys_from_a_big_department_are_drawn_across_it_and_the_same_from_call_to_call() -> None:
+    """Drawn at random positions of the whole department (not its first few), and keyed by the person and the right
+    answer, not the call: calling again must not show new decoys around the same right answer."""
     context, org = big_department()
-    seen = {frozenset(c.key for c in q.confusers)
-            for seed in map(str, range(10)) for q in generate_questions(context, org, Policy(), seed)
-            if q.kind == "chats.chatted.choice"}
-    assert len(seen) >= 8
+    calls = [{q.accepted[0].key: frozenset(c.key for c in q.confusers)
+              for q in generate_questions(context, org, Policy(), seed) if q.kind == "chats.chatted.choice"}
+             for seed in map(str, range(10))]
+    assert all(call == calls[0] for call in calls)
+    decoys = set().union(*calls[0].values())
+    assert len(decoys) >= 8 and max(int(d.removeprefix("u-e")) for d in decoys) > SMALL_TIER
 
 
 def test_a_new_snapshots_index_keeps_the_typo_work_of_the_last_when_the_names_are_the_same() -> None:

@@ -299,19 +299,25 @@ def _multiple_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapp
     heard from or saved in the window, huge meetings and team meetings included). The right answer is drawn from
     the least guessable tier that has enough decoys; never the manager, the team or anyone the team shares (a
     teammate picks them first). Up to `choice_versions` versions with different right answers and no option in
-    common."""
+    common.
+
+    Which colleagues are the right answers, and the decoys around each, depend on the person, the source and the
+    right answer only (`stable_rng`), not on the session: calling again (another agent, another conversation) shows
+    the same options around the same right answer, so comparing calls singles nothing out (decoys drawn anew each
+    call left the right answer as the one option shown both times). Only the options' order is the session's."""
     rng = seeded_rng(seed, spec.source.value + spec.family)
+    salt = f"{spec.source.value}.{spec.family}"
     k = policy.multiple_choice_options
     public = ranking.ids(*IMMEDIATE_TEAM)
     internal = [p.person for p in partners.values() if p.person is not None and p.person.id not in public]
-    rng.shuffle(internal)
-    internal.sort(key=lambda p: -ranking.rank_of(p.id))
+    internal.sort(key=lambda p: (-ranking.rank_of(p.id), stable_key(ranking.target_id, salt, p.id)))
     out: list[Question] = []
     shown: set[str] = set()  # decoys of earlier versions: never shown again, so versions reveal nothing of each other
     for correct in internal:
         if len(out) == choice_versions(policy):
             return out
-        decoys = _decoys(correct, ranking, set(true) | set(partners) | shown, k - 1, rng)
+        draw = stable_rng(ranking.target_id, salt, correct.id)
+        decoys = _decoys(correct, ranking, set(true) | set(partners) | shown, k - 1, draw)
         if len(decoys) == k - 1:
             out.append(_choice_question(spec, correct, decoys, ranking, org, rng, len(out)))
             shown.update(p.id for p in decoys)
@@ -431,6 +437,20 @@ def seeded_rng(seed: str, salt: str) -> random.Random:
     seed itself comes from `secrets` (session.py), so option order is not predictable to a caller."""
     digest = hashlib.sha256(f"{seed}:{salt}".encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))  # noqa: S311 - seeded from a secret, see above
+
+
+def stable_key(*parts: str) -> bytes:
+    """A digest of stable inputs (the person, the question's source, a right answer): what orders a source's
+    multiple-choice right answers the same way on every call."""
+    return hashlib.sha256(":".join(("choice-decoys", *parts)).encode()).digest()
+
+
+def stable_rng(*parts: str) -> random.Random:
+    """Draws that are the same on every call for the same inputs (the person, the source, the right answer): the
+    decoys around a right answer. The inputs are no secret (verification/ is given none that lasts across calls; the
+    session seed does not), so someone who knew the ids, the directory tiers and everything the person's data names
+    could recompute them; that is far more than comparing two calls' cards, which now reveals nothing."""
+    return random.Random(int.from_bytes(stable_key(*parts)[:8], "big"))  # noqa: S311 - see above
 
 
 def window_phrase(window: timedelta) -> str:
