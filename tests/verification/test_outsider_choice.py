@@ -118,3 +118,12 @@ def test_a_session_asks_no_more_multiple_choice_questions_than_the_policy_allows
                 step = session.answer("I don't know")
         assert choices <= cap
     assert Policy().max_choice_questions * 2.32 < Policy().manager_required_bits
+
+
+def test_a_supplier_saved_under_two_addresses_shows_the_same_options_whichever_is_asked():
+    """Two keys, one name: were the decoys keyed by the address, two calls could show two option sets around the same
+    name, and that name would be the only option in both."""
+    twice = (*SUPPLIERS, Contact("Joan Clarke", ("j.clarke@enigma.example",), "Joan", "Clarke"))
+    sets = {frozenset(q.options) for seed in map(str, range(12))
+            for q in outsider_versions(b.context(contacts=twice), seed) if q.options[q.correct_option] == "Joan Clarke"}
+    assert len(sets) == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
@@ -313,11 +313,14 @@ def _multiple_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapp
     internal.sort(key=lambda p: (-ranking.rank_of(p.id), stable_key(ranking.target_id, salt, p.id)))
     out: list[Question] = []
     shown: set[str] = set()  # decoys of earlier versions: never shown again, so versions reveal nothing of each other
+    # Names the person's data holds (a supplier may share a colleague's name): never a colleague decoy's, or the one
+    # name an outsiders' version and a colleagues' version of this source both show would be a right answer.
+    named = {normalize(p.person.display_name if p.person else p.name) for p in true.values()}
     for correct in internal:
         if len(out) == choice_versions(policy):
             return out
         draw = stable_rng(ranking.target_id, salt, correct.id)
-        decoys = _decoys(correct, ranking, set(true) | set(partners) | shown, k - 1, draw)
+        decoys = _decoys(correct, ranking, set(true) | set(partners) | shown, k - 1, draw, named)
         if len(decoys) == k - 1:
             out.append(_choice_question(spec, correct, decoys, ranking, org, rng, len(out)))
             shown.update(p.id for p in decoys)
@@ -349,7 +352,9 @@ def _outsider_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapp
     shown: set[str] = set()
     out: list[Question] = []
     for key, party in answers:
-        drawn = outsider_decoys(party.name, k - 1, avoid, ranking.target_id, key)
+        # Seeded by the name, not the address: one supplier saved under two addresses (two keys) must not show two
+        # option sets whose only option in common is them.
+        drawn = outsider_decoys(party.name, k - 1, avoid, ranking.target_id, normalize(party.name))
         if drawn is None:
             continue
         answer, decoys = drawn
@@ -377,14 +382,15 @@ def _outsider_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapp
 
 
 def _decoys(correct: Person, ranking: PeopleRanking, partner_keys: set[str], n: int,
-            rng: random.Random) -> list[Person]:
-    """`n` people of the right answer's tier, human, not true by the wording, not named like it: drawn at random."""
+            rng: random.Random, named: Collection[str] = ()) -> list[Person]:
+    """`n` people of the right answer's tier, human, not true by the wording, not named like it nor like anyone in
+    `named` (normalised names): drawn at random."""
     rank = ranking.rank_of(correct.id)
     name = normalize(correct.display_name)
 
     def fits(p: Person) -> bool:
         return (p.id not in partner_keys and p.id != ranking.target_id and ranking.rank_of(p.id) == rank
-                and normalize(p.display_name) != name and ranking.is_human(p))
+                and (key := normalize(p.display_name)) != name and key not in named and ranking.is_human(p))
 
     return sample_where(ranking.candidates_in(rank), fits, n, rng)
 
