@@ -13,6 +13,9 @@ conversations; the bot logs that loudly at start.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -27,6 +30,9 @@ FORMAT = 1
 class FernetSealer:
     def __init__(self, key: str | bytes) -> None:
         self._fernet = Fernet(key)
+        # A separate key for stable multiple-choice draws, derived so that it reveals nothing of the state key.
+        self._choice = hmac.new(base64.urlsafe_b64decode(key), b"watchword: multiple-choice draws", hashlib.sha256
+                                ).digest()
 
     @staticmethod
     def generate_key() -> str:
@@ -40,6 +46,9 @@ class FernetSealer:
 
     def encrypt(self, data: bytes) -> str:
         return self._fernet.encrypt(data).decode("ascii")
+
+    def choice_key(self, tenant_id: str) -> bytes:
+        return hmac.new(self._choice, tenant_id.lower().encode("ascii"), hashlib.sha256).digest()
 
     def decrypt(self, token: str) -> bytes:
         try:

@@ -34,6 +34,11 @@ class Sealer(Protocol):
 
     def encrypt(self, data: bytes) -> str: ...
 
+    def choice_key(self, tenant_id: str) -> bytes:
+        """The tenant's secret key for multiple-choice draws (OrgKnowledge.choice_key): the same on every call and
+        every instance sharing the state key, unknown to anyone without it."""
+        ...
+
     def decrypt(self, token: str) -> bytes:
         """Raises SealError when the token cannot be opened (another key, tampering)."""
         ...

@@ -156,7 +156,8 @@ class SessionKeeper:
         if after_limit:  # locked out, yet let through for the strong factors (verify_dialog): the session knows
             attempts = max(attempts, policy.max_attempts_per_day)
         pending = loaded.sign_ins_later is not None
-        first = await self.off_loop(session.start, loaded.context, loaded.org, policy, risk, attempts, available,
+        org = replace(loaded.org, choice_key=self._sealer.choice_key(actor.tenant_id))
+        first = await self.off_loop(session.start, loaded.context, org, policy, risk, attempts, available,
                                     risk_pending=pending)
         if pending and first.decision is None:
             # The sign-ins can take their whole deadline (the reports API allows 5 reads per 10 s per tenant, so a

@@ -310,3 +310,8 @@ class OrgKnowledge:
     surname_counts: Mapping[str, int] = field(default_factory=dict)
     internal_domains: tuple[str, ...] = ()
     department_index: DepartmentIndex | None = field(default=None, repr=False)
+    # Not knowledge: the tenant's secret key for multiple-choice draws (dialogs/ derives it from the verification
+    # state key). Decoys must be the same on every call (comparing two calls' options would single out the answer)
+    # and unpredictable without it (drawn from ids and names alone, anyone with our code could test which option,
+    # taken as the answer, yields the other options). Empty in benches and tests: stable, but not secret.
+    choice_key: bytes = field(default=b"", repr=False)

@@ -15,7 +15,8 @@ What keeps the right answer from standing out among them:
 * a decoy is never a name the caller's own data holds (anyone they met, chatted with, heard from or saved): false by
   the wording, and nobody the real person could half-recognise;
 * the decoys depend on the person and the right answer only, not on the session: calling again shows the same
-  options around the same right answer, so comparing calls singles nothing out.
+  options around the same right answer, so comparing calls singles nothing out; and the draw is keyed by the
+  tenant's secret, so nobody can recompute it to test which option, taken as the answer, yields the others.
 
 The lists load once per process (a few tenths of a second of CPU, most of it importing Faker), off the event loop
 when a directory snapshot is prepared (`warm`, from graph/tenant_facts.py), so no verification waits for them.
@@ -26,6 +27,7 @@ Choosing the outsiders' versions then adds about 0.3 ms of CPU to a start (5.1 -
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib
 import random
 from collections.abc import Collection
@@ -102,14 +104,16 @@ def lexicon() -> dict[str, _Locale]:
     return out
 
 
-def decoys(name: str, n: int, avoid: Collection[str], person: str, answer: str) -> tuple[str, list[str]] | None:
+def decoys(name: str, n: int, avoid: Collection[str], key: bytes, person: str,
+           answer: str) -> tuple[str, list[str]] | None:
     """The right answer's `name` as the options show it, and `n` decoys beside it; None when the name is not one the
     lists could have produced (it would stand out) or not enough decoys were found. `avoid`: normalised full names
-    never to show (everyone the person's data names); `person` and `answer` (the right answer's key) seed the draw."""
+    never to show (everyone the person's data names); `person` and `answer` (the right answer's key) seed the draw,
+    keyed by the tenant's secret `key` (OrgKnowledge.choice_key) so that nobody can recompute it."""
     fits = _spellings(name)
     if not fits:
         return None
-    digest = hashlib.sha256(f"outsider-decoys:{person}:{answer}".encode()).digest()
+    digest = hmac.new(key, f"outsider-decoys:{person}:{answer}".encode(), hashlib.sha256).digest()
     rng = random.Random(int.from_bytes(digest[:8], "big"))  # noqa: S311 - only spreads decoys, see the module doc
     locale, (first, last) = fits[rng.randrange(len(fits))]
     names = lexicon()[locale]

@@ -57,7 +57,7 @@ def test_an_outsider_a_teammate_also_deals_with_is_never_the_right_answer():
 
 def test_a_name_the_decoy_lists_could_not_have_made_is_never_the_right_answer():
     """Among made-up names from common first names and surnames, an unusual real one would stand out."""
-    assert decoys("Zxqwv Clarke", 4, (), "u-alan", "ext:zxqwv") is None
+    assert decoys("Zxqwv Clarke", 4, (), b"", "u-alan", "ext:zxqwv") is None
     odd = Contact("Zxqwv Plorbnik", ("z@odd.example",), "Zxqwv", "Plorbnik")
     assert not outsider_versions(b.context(contacts=(odd,)))
 
@@ -84,7 +84,7 @@ def test_a_skipped_contacts_question_leads_to_the_outsiders_multiple_choice_not_
 
 def test_where_surnames_change_with_gender_a_decoys_surname_goes_with_its_first_name():
     """A Czech supplier among decoys that pair a woman's first name with a man's surname would stand out."""
-    shown, made_up = decoys("Jana Nováková", 4, (), "u-alan", "ext:jana")  # type: ignore[misc]
+    shown, made_up = decoys("Jana Nováková", 4, (), b"", "u-alan", "ext:jana")  # type: ignore[misc]
     assert shown == "Jana Nováková"
     for name in made_up:
         given, surname = (normalize(word) for word in name.split(" ", 1))
@@ -96,7 +96,7 @@ def test_surnames_with_particles_and_double_first_names_are_found_whole():
     """Dutch, German and Spanish names ("van der", "de", two first names) are common among suppliers: read wrongly
     split they would never be a right answer, and the caller who saved only such people would have no question."""
     for name in ("Nisa van der Heijden", "Matthijs de Hoog", "Clarke, Joan"):
-        found = decoys(name, 4, (), "u-alan", "ext:" + name)
+        found = decoys(name, 4, (), b"", "u-alan", "ext:" + name)
         assert found is not None, name
         assert normalize(found[0]) in {normalize(name), "joan clarke"}
 

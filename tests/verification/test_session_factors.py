@@ -41,7 +41,9 @@ def with_code(**kw):
 def truthful(session) -> str:
     question = session.asking
     credited = session.to_dict()["secret"]["credited"]  # naming a credited person again proves nothing
-    return next(c.display for c in question.accepted if c.display != b.ALAN.display_name and c.key not in credited)
+    fresh = [c.display for c in question.accepted if c.display != b.ALAN.display_name and c.key not in credited]
+    # a multiple-choice version whose right answer was already named: the real person picks it again
+    return (fresh or [c.display for c in question.accepted])[0]
 
 
 def answer_truthfully_until_decided(session, step):

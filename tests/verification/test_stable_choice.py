@@ -4,6 +4,9 @@ an impostor who calls twice (or asks two agents) must not find the right answer 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from bot.sealing import FernetSealer
 from tests.verification import builders as b
 from verification import Policy, generate_questions
 from verification.context import Source
@@ -12,9 +15,9 @@ POLICY = Policy(multiple_choice_per_source=3)
 CALLS = [f"call-{i}" for i in range(12)]
 
 
-def option_sets(seed: str, source: Source, outsiders: bool = False) -> dict[str, frozenset[str]]:
+def option_sets(seed: str, source: Source, outsiders: bool = False, key: bytes = b"") -> dict[str, frozenset[str]]:
     """Right answer -> the options shown around it, for one call's multiple-choice versions about `source`."""
-    qs = generate_questions(b.context(), b.org(), POLICY, seed)
+    qs = generate_questions(b.context(), replace(b.org(), choice_key=key), POLICY, seed)
     return {q.options[q.correct_option]: frozenset(q.options) for q in qs if q.options and q.source is source
             and ("outside your organisation" in q.prompt) == outsiders}
 
@@ -55,3 +58,18 @@ def test_two_calls_options_have_no_one_option_in_common_that_names_the_answer():
             for kind, options in shown:
                 common = options & set(q.options)
                 assert kind != q.kind or not common or common == options
+
+
+def test_the_draw_is_keyed_by_the_tenants_secret_so_nobody_can_recompute_it_from_ids_and_names():
+    """Stable draws from public inputs alone would let anyone with our code test which option, taken as the answer,
+    yields the others: the options depend on a key derived from the state key, per tenant, as well."""
+    sealer = FernetSealer(FernetSealer.generate_key())
+    ours, theirs = sealer.choice_key("tenant-a"), sealer.choice_key("tenant-b")
+    assert ours == sealer.choice_key("tenant-a") and ours != theirs
+    assert ours != FernetSealer(FernetSealer.generate_key()).choice_key("tenant-a")
+    for source in (Source.CHATS, Source.GROUPS):
+        keyed = option_sets(CALLS[0], source, key=ours)
+        assert keyed == option_sets(CALLS[1], source, key=ours)  # still the same on every call
+        assert keyed != option_sets(CALLS[0], source, key=theirs) != option_sets(CALLS[0], source)
+    assert option_sets(CALLS[0], Source.CONTACTS, outsiders=True, key=ours) != \
+        option_sets(CALLS[0], Source.CONTACTS, outsiders=True, key=theirs)

@@ -55,7 +55,7 @@ def group_questions(context: UserContext, org: OrgKnowledge, policy: Policy, see
     if follow_up is not None:
         out.append(follow_up)
     if policy.allow_multiple_choice:
-        out.extend(_multiple_choice(accepted, known, hints, mine, policy, seed, context.profile.id))
+        out.extend(_multiple_choice(accepted, known, hints, mine, policy, seed, context.profile.id, org.choice_key))
     return out
 
 
@@ -104,7 +104,7 @@ def group_rankings(known: dict[str, Group], hints: set[str], accepted: set[str])
 
 
 def _multiple_choice(accepted: list[Group], known: dict[str, Group], hints: set[str], mine: set[str],
-                     policy: Policy, seed: str, target: str) -> list[Question]:
+                     policy: Policy, seed: str, target: str, key: bytes) -> list[Question]:
     """One of the target's groups among groups of the same look (named like the department or not,
     same size band) that the target is not in. Up to `choice_versions` versions with different right
     answers and no option in common. The right answers' order and the decoys around each depend on the person and
@@ -118,13 +118,13 @@ def _multiple_choice(accepted: list[Group], known: dict[str, Group], hints: set[
     # The right answer is a group people know they are in: a team, a mailing list. Few know their security groups
     # (file shares, app access, granted by IT), so a security group's option goes unrecognised.
     known_to_them = [g for g in accepted if g.kind is not GroupKind.SECURITY]
-    for correct in sorted(known_to_them, key=lambda g: stable_key(target, "groups", g.id)):
+    for correct in sorted(known_to_them, key=lambda g: stable_key(key, target, "groups", g.id)):
         look = _look(correct, hints)
         pool = [g for g in known.values() if g.id not in mine and g.id not in shown and _look(g, hints) == look]
         if len(pool) < k - 1:
             continue
         pool.sort(key=lambda g: g.id)  # the draw below depends on the pool's members, not the order they came in
-        options = [correct, *stable_rng(target, "groups", correct.id).sample(pool, k - 1)]
+        options = [correct, *stable_rng(key, target, "groups", correct.id).sample(pool, k - 1)]
         shown.update(g.id for g in options)
         rng.shuffle(options)
         index = options.index(correct)

@@ -8,6 +8,7 @@ measures what remains against the impostor's ranking, and builds free-recall and
 from __future__ import annotations
 
 import hashlib
+import hmac
 import random
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -310,7 +311,7 @@ def _multiple_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapp
     k = policy.multiple_choice_options
     public = ranking.ids(*IMMEDIATE_TEAM)
     internal = [p.person for p in partners.values() if p.person is not None and p.person.id not in public]
-    internal.sort(key=lambda p: (-ranking.rank_of(p.id), stable_key(ranking.target_id, salt, p.id)))
+    internal.sort(key=lambda p: (-ranking.rank_of(p.id), stable_key(org.choice_key, ranking.target_id, salt, p.id)))
     out: list[Question] = []
     shown: set[str] = set()  # decoys of earlier versions: never shown again, so versions reveal nothing of each other
     # Names the person's data holds (a supplier may share a colleague's name): never a colleague decoy's, or the one
@@ -319,7 +320,7 @@ def _multiple_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapp
     for correct in internal:
         if len(out) == choice_versions(policy):
             return out
-        draw = stable_rng(ranking.target_id, salt, correct.id)
+        draw = stable_rng(org.choice_key, ranking.target_id, salt, correct.id)
         decoys = _decoys(correct, ranking, set(true) | set(partners) | shown, k - 1, draw, named)
         if len(decoys) == k - 1:
             out.append(_choice_question(spec, correct, decoys, ranking, org, rng, len(out)))
@@ -354,7 +355,7 @@ def _outsider_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapp
     for key, party in answers:
         # Seeded by the name, not the address: one supplier saved under two addresses (two keys) must not show two
         # option sets whose only option in common is them.
-        drawn = outsider_decoys(party.name, k - 1, avoid, ranking.target_id, normalize(party.name))
+        drawn = outsider_decoys(party.name, k - 1, avoid, org.choice_key, ranking.target_id, normalize(party.name))
         if drawn is None:
             continue
         answer, decoys = drawn
@@ -445,18 +446,18 @@ def seeded_rng(seed: str, salt: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))  # noqa: S311 - seeded from a secret, see above
 
 
-def stable_key(*parts: str) -> bytes:
-    """A digest of stable inputs (the person, the question's source, a right answer): what orders a source's
-    multiple-choice right answers the same way on every call."""
-    return hashlib.sha256(":".join(("choice-decoys", *parts)).encode()).digest()
+def stable_key(key: bytes, *parts: str) -> bytes:
+    """A keyed digest of stable inputs (the person, the question's source, a right answer): what orders a source's
+    multiple-choice right answers the same way on every call. `key` is the tenant's secret (OrgKnowledge.choice_key)."""
+    return hmac.new(key, ":".join(("choice-decoys", *parts)).encode(), hashlib.sha256).digest()
 
 
-def stable_rng(*parts: str) -> random.Random:
+def stable_rng(key: bytes, *parts: str) -> random.Random:
     """Draws that are the same on every call for the same inputs (the person, the source, the right answer): the
-    decoys around a right answer. The inputs are no secret (verification/ is given none that lasts across calls; the
-    session seed does not), so someone who knew the ids, the directory tiers and everything the person's data names
-    could recompute them; that is far more than comparing two calls' cards, which now reveals nothing."""
-    return random.Random(int.from_bytes(stable_key(*parts)[:8], "big"))  # noqa: S311 - see above
+    decoys around a right answer, so comparing two calls' cards singles nothing out. Keyed by the tenant's secret:
+    from ids and names alone nobody can recompute the draw and test which option, taken as the answer, yields the
+    others."""
+    return random.Random(int.from_bytes(stable_key(key, *parts)[:8], "big"))  # noqa: S311 - keyed, see above
 
 
 def window_phrase(window: timedelta) -> str:
