@@ -154,8 +154,8 @@ class ProofDialog(ComponentDialog):
         card = self._cards.render("waiting", title=title, data={"ref": ref}, lines=[
             "Nothing is decided yet. Before deciding, Watchword weighs the account's recent sign-ins, and "
             "Microsoft's sign-in logs can take a while to read, more so when many verifications start at once.",
-            f"The decision follows here by itself, within {left} seconds at most."
-            + ("" if self_service else " Keep the caller on the line.")])
+            f"The decision follows here by itself, within {left} seconds at most; if it hasn't by then, choose "
+            "Check again." + ("" if self_service else " Keep the caller on the line.")])
         turn = await step.prompt(CardPrompt.__name__, prompt_options(
             self._cards.activity(card, title), "Choose Check again or Cancel.",
             verbs=["check", "cancel"], ref=ref, words={"cancel": "cancel", "check": "check"}))
