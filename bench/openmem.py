@@ -197,21 +197,29 @@ def _held_by(names: str, depth: int = 8) -> dict[str, list[str]]:
         name = type(o).__qualname__
         if name in wanted and name not in found:
             found[name] = o
-    chains: dict[str, list[str]] = {}
-    for name in list(found):
-        current, chain, seen = found[name], [], {id(found), id(chains)}
-        for _ in range(depth):
-            refs = gc.get_referrers(current)
-            holder = next((r for r in refs if id(r) not in seen and type(r).__name__ != "frame"), None)
-            del refs
-            if holder is None:
-                break
-            seen.add(id(holder))
-            shown = f"keys {list(holder)[:12]}" if isinstance(holder, dict) else repr(holder)[:160]
-            chain.append(f"{type(holder).__module__}.{type(holder).__qualname__}: {shown}")
-            current = holder
-        chains[name] = chain
+    chains = {name: _referrer_chain(found[name], depth, {id(found)}, keys=12, width=160) for name in list(found)}
+    found.clear()
     return chains
+
+
+def _referrer_chain(obj: Any, depth: int, seen: set[int], *, keys: int, width: int) -> list[str]:
+    """What refers to `obj`, then to that, up to `depth` steps, skipping frames and the ids in `seen` (the
+    diagnosis's own containers)."""
+    import gc
+
+    chain: list[str] = []
+    current = obj
+    for _ in range(depth):
+        refs = gc.get_referrers(current)
+        holder = next((r for r in refs if id(r) not in seen and type(r).__name__ != "frame"), None)
+        del refs
+        if holder is None:
+            break
+        seen.add(id(holder))
+        shown = f"keys {list(holder)[:keys]}" if isinstance(holder, dict) else repr(holder)[:width]
+        chain.append(f"{type(holder).__module__}.{type(holder).__qualname__}: {shown}")
+        current = holder
+    return chain
 
 
 def _json_held() -> dict[str, Any]:
@@ -227,20 +235,7 @@ def _json_held() -> dict[str, Any]:
             name = type(o).__qualname__
             counts[name] = counts.get(name, 0) + 1
             sample.setdefault(name, o)
-    chains = {}
-    for name in list(sample):
-        current, chain, seen = sample[name], [], {id(sample)}
-        for _ in range(8):
-            refs = gc.get_referrers(current)
-            holder = next((r for r in refs if id(r) not in seen and type(r).__name__ != "frame"), None)
-            del refs
-            if holder is None:
-                break
-            seen.add(id(holder))
-            shown = f"keys {list(holder)[:8]}" if isinstance(holder, dict) else repr(holder)[:120]
-            chain.append(f"{type(holder).__module__}.{type(holder).__qualname__}: {shown}")
-            current = holder
-        chains[name] = chain
+    chains = {name: _referrer_chain(sample[name], 8, {id(sample)}, keys=8, width=120) for name in list(sample)}
     sample.clear()
     return {"counts": counts, "chains": chains}
 
