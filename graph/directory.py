@@ -83,6 +83,15 @@ class GraphUnavailable(DirectoryError):
                               Unavailability.BUSY)
 
 
+class GraphHttpError(GraphUnavailable):
+    """A Graph error answer to a direct request; `status` and `code` let callers react to specific ones."""
+
+    def __init__(self, status: int, code: str, reason: str):
+        super().__init__(reason, cause_of_status(status))
+        self.status = status
+        self.code = code
+
+
 def cause_of_status(status: int) -> Unavailability:
     """The kind of unavailability an HTTP error status from Graph means."""
     if status in (401, 403):

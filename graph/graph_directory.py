@@ -40,6 +40,7 @@ from graph.delta import REFUSED_STATUSES, BrokenPage, DeltaPage, LinkRefused, wa
 from graph.directory import (
     ConnectionCheck,
     DirectoryError,
+    GraphHttpError,
     GraphUnavailable,
     GroupNotFound,
     GroupTooLarge,
@@ -83,15 +84,6 @@ SYNC_CALL_TIMEOUT_S = 60.0  # one call of the directory sync's (delta pages, ten
 MAX_PAGES = 10_000  # a runaway paging loop (a link that never ends) stops here
 MAX_QUERY_CHARS = 64
 RESET_PERMISSION = "User-PasswordProfile.ReadWrite.All"
-
-
-class _HttpError(GraphUnavailable):
-    """A Graph error answer to a direct request; `status` and `code` let callers react to specific ones."""
-
-    def __init__(self, status: int, code: str, reason: str):
-        super().__init__(reason, cause_of_status(status))
-        self.status = status
-        self.code = code
 
 
 class GraphDirectory:
@@ -198,7 +190,7 @@ class GraphDirectory:
                 wait = 0.0
             else:
                 if response.status_code in RETRYABLE:
-                    failure = _HttpError(response.status_code, _error_code(response),
+                    failure = GraphHttpError(response.status_code, _error_code(response),
                                          f"{what}: {_odata_reason(response.status_code, '', permission)}")
                     wait = _retry_after(response.headers.get("Retry-After"))
                 else:
@@ -481,7 +473,7 @@ class GraphDirectory:
             try:
                 return await self._get_json(tenant_id, url, "directory sync", permission="User.Read.All",
                                             budget_s=SYNC_CALL_TIMEOUT_S)
-            except _HttpError as err:
+            except GraphHttpError as err:
                 if err.status in REFUSED_STATUSES:
                     log.info("directory sync for tenant %s: link refused (%s %s)", tenant_id, err.status, err.code)
                     raise LinkRefused(GraphUnavailable(err.reason, err.cause)) from None
@@ -505,7 +497,7 @@ class GraphDirectory:
         try:
             answer = await self._request("POST", tenant_id, url, "membership check", body={"groupIds": [group_id]},
                                          permission="GroupMember.Read.All", budget_s=budget_s)
-        except _HttpError as err:
+        except GraphHttpError as err:
             if err.status == 404:
                 raise UserNotFound(user_id) from None
             raise
@@ -521,7 +513,7 @@ class GraphDirectory:
             members = await self._get_all(tenant_id, url, "group members", permission="GroupMember.Read.All",
                                           headers=dict(EVENTUAL), at_most=at_most,
                                           deadline=Deadline.after(budget_s) if budget_s is not None else None)
-        except _HttpError as err:
+        except GraphHttpError as err:
             if err.status == 404:
                 raise GroupNotFound(group_id) from None
             raise
@@ -558,7 +550,7 @@ class GraphDirectory:
         """Every PIM eligibility; none in a tenant without Entra ID P2 (Graph refuses the read there)."""
         try:
             return await self._get_all(tenant_id, url, "role eligibilities", permission="RoleManagement.Read.Directory")
-        except _HttpError as err:
+        except GraphHttpError as err:
             if no_pim_licence(err.status, err.code):
                 return []
             raise
@@ -584,7 +576,7 @@ class GraphDirectory:
             try:
                 body = await self._get_json(tenant_id, url, "group", permission="Group.Read.All",
                                             budget_s=SYNC_CALL_TIMEOUT_S)
-            except _HttpError as err:
+            except GraphHttpError as err:
                 if err.status == 404:
                     names[group_id] = None
                     continue
@@ -638,11 +630,12 @@ def _retry_after(value: str | None) -> float:
 
 
 def _answer(response: httpx.Response, what: str, permission: str | None) -> Any:
-    """A final answer: its JSON (or text for a `/$count`; None when it has no body), or `_HttpError` for an
+    """A final answer: its JSON (or text for a `/$count`; None when it has no body), or `GraphHttpError` for an
     error status."""
     if response.status_code >= 400:
         code = _error_code(response)
-        raise _HttpError(response.status_code, code, f"{what}: {_odata_reason(response.status_code, code, permission)}")
+        raise GraphHttpError(response.status_code, code,
+                             f"{what}: {_odata_reason(response.status_code, code, permission)}")
     if response.headers.get("content-type", "").startswith("text/plain"):
         return response.text
     if not response.content:  # 201/204 with no body (an install, say): nothing to read

@@ -24,13 +24,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
-from graph.directory import GraphUnavailable
+from graph.directory import GraphHttpError
 from graph.urls import odata_string, relative_url
 
 INSTALL_PERMISSION = "TeamsAppInstallation.ReadWriteSelfForUser.All"
 
 # (method, URL below the Graph version, JSON body or None) -> the answer's JSON (None when it has no body);
-# an error answer raises GraphUnavailable with its HTTP `status`.
+# an error answer raises GraphHttpError, anything else that stops it GraphUnavailable.
 Send = Callable[[str, str, Any], Awaitable[Any]]
 
 
@@ -40,14 +40,14 @@ class NotPermitted(Exception):
 
 async def app_chat_id(send: Send, graph_url: str, *, user_id: str, catalog_id: str) -> str:
     """The id of the 1:1 chat between `user_id` and Watchword (`catalog_id`: see `catalog_id`), installing
-    Watchword for them if needed. Raises NotPermitted, or GraphUnavailable for anything else."""
+    Watchword for them if needed. Raises NotPermitted, or GraphUnavailable (GraphHttpError) for anything else."""
     installed = f"/users/{quote(user_id, safe='')}/teamwork/installedApps"
     try:
         await send("POST", installed, {"teamsApp@odata.bind": f"{graph_url}/appCatalogs/teamsApps/{catalog_id}"})
-    except GraphUnavailable as err:
-        if _status(err) == 403:
+    except GraphHttpError as err:
+        if err.status == 403:
             raise NotPermitted(f"{INSTALL_PERMISSION} not granted") from None
-        if _status(err) != 409:  # 409: they have it already; its chat is what we need
+        if err.status != 409:  # 409: they have it already; its chat is what we need
             raise
     page = await send("GET", _query(installed, f"teamsApp/id eq {odata_string(catalog_id)}"), None)
     rows = _rows(page)
@@ -66,8 +66,8 @@ async def catalog_id(send: Send, via_user_id: str, manifest_id: str) -> str:
     installed = f"/users/{quote(via_user_id, safe='')}/teamwork/installedApps"
     try:
         page = await send("GET", _query(installed, f"teamsApp/externalId eq {odata_string(manifest_id)}"), None)
-    except GraphUnavailable as err:
-        if _status(err) == 403:
+    except GraphHttpError as err:
+        if err.status == 403:
             raise NotPermitted(f"{INSTALL_PERMISSION} not granted") from None
         raise
     for row in _rows(page):
@@ -84,8 +84,3 @@ def _query(path: str, filter_text: str) -> str:
 def _rows(page: Any) -> list[dict[str, Any]]:
     value = page.get("value") if isinstance(page, dict) else None
     return [row for row in value if isinstance(row, dict)] if isinstance(value, list) else []
-
-
-def _status(err: GraphUnavailable) -> int | None:
-    status = getattr(err, "status", None)
-    return status if isinstance(status, int) else None

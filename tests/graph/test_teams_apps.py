@@ -42,6 +42,7 @@ async def test_the_catalogs_id_for_watchword_is_read_once_per_tenant(
                                                manifest_id=manifest_id)
     assert first is not None and second is not None and second.startswith(f"19:{KATHERINE}_")
 
+
 async def test_without_the_optional_permission_nobody_is_installed(
         make_tenant: Callable[..., ThreadedDevTenant]) -> None:
     dt = make_tenant()
@@ -73,18 +74,15 @@ async def test_whether_watchword_may_install_itself_follows_the_tenants_consent(
 async def test_the_install_sends_the_calls_msgraph_sdk_sent_and_reads_their_json() -> None:
     # Read as Graph's JSON, not as msgraph-sdk models (~12 ms of CPU per answer, and ~2 s to import the models on the
     # first): the same requests, an existing installation's 409 taken as "installed already".
-    from graph.directory import GraphUnavailable
+    from graph.directory import GraphHttpError
     from graph.teams_apps import app_chat_id, catalog_id
-
-    class Conflict(GraphUnavailable):
-        status = 409
 
     sent: list[tuple[str, str, object]] = []
 
     async def send(method: str, url: str, body: object) -> object:
         sent.append((method, url, body))
         if method == "POST":
-            raise Conflict("installing Watchword for the person: 409: Conflict")
+            raise GraphHttpError(409, "Conflict", "installing Watchword for the person: 409: Conflict")
         if url.endswith("/chat"):
             return {"id": "19:chat", "topic": None}
         return {"value": [{"id": "install-1", "teamsApp": {"id": "catalog-1", "externalId": "manifest-1"}}]}
@@ -103,17 +101,12 @@ async def test_the_install_sends_the_calls_msgraph_sdk_sent_and_reads_their_json
 
 
 async def test_an_install_graph_refuses_otherwise_is_graph_unavailable() -> None:
-    from graph.directory import GraphUnavailable
+    from graph.directory import GraphHttpError, GraphUnavailable
     from graph.teams_apps import NotPermitted, app_chat_id
-
-    class Refused(GraphUnavailable):
-        def __init__(self, status: int) -> None:
-            super().__init__(f"{status}")
-            self.status = status
 
     for status, expected in ((403, NotPermitted), (404, GraphUnavailable), (500, GraphUnavailable)):
         async def send(method: str, url: str, body: object, status: int = status) -> object:
-            raise Refused(status)
+            raise GraphHttpError(status, "", f"{status}")
 
         with pytest.raises(expected):
             await app_chat_id(send, "https://graph.example/v1.0", user_id="p", catalog_id="c")
