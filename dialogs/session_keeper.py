@@ -406,8 +406,8 @@ async def _final_risk(loaded: LoadedContext, policy: Policy,
 
 def _chat_of(context: TurnContext) -> tuple[str, str] | None:
     """(channel id, conversation id) of the turn's chat, when it has one."""
-    activity = getattr(context, "activity", None)
-    conversation = getattr(activity, "conversation", None)
+    activity = context.activity
+    conversation = activity.conversation if activity is not None else None
     if activity is None or conversation is None or not conversation.id:
         return None
     return str(activity.channel_id or ""), str(conversation.id)

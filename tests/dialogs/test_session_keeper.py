@@ -42,7 +42,7 @@ class PlanRecords:
 
 
 def turn() -> Any:
-    return SimpleNamespace(turn_state={})  # all SessionKeeper touches of a TurnContext
+    return SimpleNamespace(turn_state={}, activity=None)  # all SessionKeeper touches of a TurnContext
 
 
 async def started(keeper: SessionKeeper) -> tuple[VerificationSession, dict[str, Any]]:
