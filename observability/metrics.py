@@ -20,6 +20,11 @@ Each concept is counted in one place:
                                                     (users, calendarView, signIns); status: ok, throttled,
                                                     timed_out, not_found (404), refused (other 4xx), failed
     watchword_password_resets_total{outcome}        done, failed, unknown (bot/ledger.py)
+    watchword_event_loop_lag_seconds                how late a timer on the event loop fires (LOOP_LAG_EVERY_S
+                                                    apart): how long any turn's next step waits for the loop,
+                                                    behind other callbacks, a collection, or a CPU (loop_lag)
+    watchword_gc_pause_seconds{generation}          each collection of the cyclic garbage collector, in whatever
+                                                    thread ran it; a full one (2) holds every turn meanwhile
 
 Served only when WATCHWORD_METRICS_PORT is set, on a listener of its own (`metrics_listener`, loopback unless
 WATCHWORD_METRICS_HOST says otherwise, and then behind WATCHWORD_METRICS_TOKEN), never on the bot's listener.
@@ -27,9 +32,13 @@ WATCHWORD_METRICS_HOST says otherwise, and then behind WATCHWORD_METRICS_TOKEN),
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import (
@@ -49,6 +58,9 @@ log = logging.getLogger("watchword.metrics")
 # Seconds. The first question waits on Graph (a round trip or two, ~100 ms each) and the question engine.
 FIRST_QUESTION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 40.0)
 ANSWER_TURN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# The loop's lag and the collector's pauses: an answer turn costs ~25 ms of CPU, so a few ms matter.
+PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+LOOP_LAG_EVERY_S = 0.1  # how often the lag is sampled (~20 us of the loop's CPU each)
 
 
 class Metrics:
@@ -78,6 +90,15 @@ class Metrics:
                               "not_found (404), refused (other 4xx), failed.", ["source", "status"], registry=r)
         self._resets = Counter("watchword_password_resets", "Password reset attempts, by outcome: done, failed, "
                                "unknown (the password may have changed).", ["outcome"], registry=r)
+        self._loop_lag = Histogram(
+            "watchword_event_loop_lag_seconds", "How late a timer on the event loop fires, sampled every "
+            f"{LOOP_LAG_EVERY_S} s: the wait of any turn's next step for the loop (other callbacks running, a "
+            "garbage collection, the GIL held by another thread, or no CPU free).", buckets=PAUSE_BUCKETS,
+            registry=r)
+        self._gc_pause = Histogram(
+            "watchword_gc_pause_seconds", "Collections of Python's cyclic garbage collector, by generation (2: a full "
+            "collection), in whichever thread ran them: no Python code runs meanwhile.", ["generation"],
+            buckets=PAUSE_BUCKETS, registry=r)
 
     # --- counting ------------------------------------------------------------------------------------------
     def verification_started(self, *, self_service: bool) -> None:
@@ -107,8 +128,34 @@ class Metrics:
         self._plans.set_function(held)
         self._plan_bytes.set_function(size)
 
+    def loop_lag(self, seconds: float) -> None:
+        self._loop_lag.observe(seconds)
+
+    def watch_collections(self) -> Callable[[], None]:
+        """Time every collection of the cyclic garbage collector (gc.callbacks); returns what stops it."""
+        pauses = [self._gc_pause.labels(str(g)) for g in range(3)]
+        began: dict[int, float] = {}  # generation -> when its collection began (one runs at a time)
+
+        def collecting(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                began[info["generation"]] = time.perf_counter()
+            elif (start := began.pop(info["generation"], None)) is not None:
+                pauses[info["generation"]].observe(time.perf_counter() - start)
+
+        gc.callbacks.append(collecting)
+        return lambda: gc.callbacks.remove(collecting)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+async def watch_loop_lag(metrics: Metrics, every_s: float = LOOP_LAG_EVERY_S) -> None:
+    """Sleep `every_s`, again and again, and count how late each wake-up came (until cancelled)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + every_s
+        await asyncio.sleep(every_s)
+        metrics.loop_lag(max(0.0, loop.time() - due))
 
 
 METRICS = web.AppKey("metrics", Metrics)
@@ -142,5 +189,9 @@ async def metrics_listener(app: web.Application) -> AsyncIterator[None]:
     host, port = runner.addresses[0][:2]
     app[METRICS_ADDRESS] = (host, port)
     log.info("Prometheus metrics at http://%s:%d/metrics%s", host, port, " (bearer token required)" if token else "")
+    lag = asyncio.create_task(watch_loop_lag(metrics))
+    unwatch = metrics.watch_collections()
     yield
+    unwatch()
+    lag.cancel()
     await runner.cleanup()

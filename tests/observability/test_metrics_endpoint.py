@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,7 +14,7 @@ import aiohttp
 
 from app import STORE, create_app
 from bot.hosting import sweep
-from observability.metrics import METRICS, METRICS_ADDRESS
+from observability.metrics import LOOP_LAG_EVERY_S, METRICS, METRICS_ADDRESS
 from settings import Settings
 
 TOKEN = "a-long-random-string-for-the-scraper"
@@ -70,3 +74,30 @@ async def test_open_verifications_come_from_the_database_and_expired_ones_end_as
     assert "watchword_open_verifications 1.0" in (await scrape(client))[1]  # the overdue one is not open
     await sweep(client.app)
     assert 'watchword_verifications_ended_total{outcome="timed_out"} 1.0' in (await scrape(client))[1]
+
+
+async def test_the_event_loops_lag_is_measured_while_metrics_are_served(aiohttp_client, tmp_path) -> None:
+    client = await aiohttp_client(create_app(settings(tmp_path, metrics_port=0)))
+    await asyncio.sleep(LOOP_LAG_EVERY_S / 2)  # the lag timer waits for its next wake-up
+    time.sleep(3 * LOOP_LAG_EVERY_S)  # noqa: ASYNC251 - the loop held on purpose: its wake-up comes >= 2x late
+    await asyncio.sleep(2 * LOOP_LAG_EVERY_S)
+    text = (await scrape(client))[1]
+    count = float(re.search(r"^watchword_event_loop_lag_seconds_count (\S+)$", text, re.M)[1])
+    total = float(re.search(r"^watchword_event_loop_lag_seconds_sum (\S+)$", text, re.M)[1])
+    assert count >= 2 and total >= 2 * LOOP_LAG_EVERY_S
+
+
+async def test_full_collections_are_timed_while_metrics_are_served(aiohttp_client, tmp_path) -> None:
+    client = await aiohttp_client(create_app(settings(tmp_path, metrics_port=0)))
+    gc.collect()
+    assert re.search(r'^watchword_gc_pause_seconds_count\{generation="2"\} [1-9]', (await scrape(client))[1], re.M)
+
+
+async def test_nothing_is_timed_once_the_app_stopped(tmp_path) -> None:
+    callbacks = list(gc.callbacks)
+    app = create_app(settings(tmp_path, metrics_port=0))
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    assert len(gc.callbacks) == len(callbacks) + 1
+    await runner.cleanup()
+    assert gc.callbacks == callbacks
