@@ -73,6 +73,11 @@ Figures (the last line is JSON):
   the machine's other work; `--nice -10` (as root) puts the processes under test ahead of it (the bench runs in a
   session of its own and sets its autogroup's niceness too: with autogroup scheduling a process's niceness alone only
   orders it within its session). session_nice is that autogroup's niceness.
+- loop_lag_p99_ms, gc_full_collections, gc_pauses_over_25ms, gc_pause_s: from Watchword's own Prometheus metrics
+  (observability/metrics.py, its metrics listener turned on for the run), their growth over the ramp until the last
+  verification ended: how late a timer on its event loop fired, sampled every 0.1 s (p99 as the histogram's bucket
+  bound: 5, 10, 25, 50, 100, 250 ms...), and the garbage collector's pauses (full collections; collections of any
+  generation longer than 25 ms; seconds in all). What an answer turn waits for beyond its own CPU.
 - echo_p99_ms: the echo agent replaying the same schedule (each agent's start, turns and think times), its
   turns measured the same way: the floor of a turn on this SDK and machine.
 
@@ -92,6 +97,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -113,6 +119,8 @@ from bench.turns import CLK_TCK, Agent, Connector, server
 DEVTENANT_ENV = "BENCH_LOAD_DEVTENANT"  # the served app reads devtenant's ready line from here
 SESSION_ENV = "BENCH_LOAD_OWN_SESSION"  # set in the bench re-run in a session of its own (--nice)
 PROFILE_ENV = "BENCH_LOAD_PROFILE"  # and, with --profile, where to write its cProfile of the ramp
+METRICS_ENV = "BENCH_LOAD_METRICS_PORT"  # the served app's metrics listener (its loop's lag, its collections)
+PAUSES = ("watchword_event_loop_lag_seconds", "watchword_gc_pause_seconds")
 THINK_S = (3.0, 10.0)  # a helpdesk agent's pause before each click, at --think-scale 1
 # Refusals because Graph did not answer (bot/agent.py's helpdesk-membership notices, dialogs/verify_dialog.py's):
 # while devtenant injects no faults, Watchword's own load (or devtenant's, which graph_fine tells apart).
@@ -153,6 +161,8 @@ def serve_app() -> int:
     install_trace()  # BENCH_OPENMEM_TRACE: what grew, on SIGUSR1/SIGUSR2 (bench/openmem.py)
     ready = json.loads(os.environ[DEVTENANT_ENV])
     settings = load_settings().replace(port=0).with_devtenant(ready)
+    if os.environ.get(METRICS_ENV):
+        settings = settings.replace(metrics_port=int(os.environ[METRICS_ENV]))
     with mock.patch.object(app, "load_settings", lambda *a, **k: settings):
         if os.environ.get(PROFILE_ENV):  # cProfile on between SIGUSR1 and SIGUSR2, as bench.turns does
             from bench.turns import serve_profiled
@@ -592,6 +602,7 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
                 "WATCHWORD_SESSION_KEY": Fernet.generate_key().decode(), DEVTENANT_ENV: json.dumps(ready)})
     if args.profile:
         env[PROFILE_ENV] = args.profile
+    metrics_port = env[METRICS_ENV] = str(free_port())
     journeys, calibration = plan(args, org)
     command = [sys.executable, "-m", "bench.load", "--serve-app"]
     async with server(command, env, tmp / "watchword.log") as bot:
@@ -618,10 +629,12 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
         graph_log = tmp / "devtenant.log"
         graph_offset, graph_cpu0 = graph_log.stat().st_size, tree_cpu_s(graph_pid)
         waits0 = tree_wait_s(pid), tree_wait_s(graph_pid)
+        pauses0 = await pauses(http, metrics_port)
         cpu0, t0 = tree_cpu_s(pid), time.perf_counter()
         progress(f"ramp: {args.agents} agents within {args.ramp_s} s")
         await asyncio.gather(*(run.verify(j, t0) for j in journeys))
         cpu_end, t_end = tree_cpu_s(pid), time.perf_counter()
+        pauses1 = await pauses(http, metrics_port)
         graph_cpu = tree_cpu_s(graph_pid) - graph_cpu0
         waits = tree_wait_s(pid) - waits0[0], tree_wait_s(graph_pid) - waits0[1]
         if args.graph_profile or args.graph_requests:
@@ -636,6 +649,7 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
     figures = figures_of(args, journeys, calibration[1:], samples, baseline_rss, idle_rate, cpu_end - cpu0,
                          t_end - t0)
     figures.update(graph_health(graph_log, graph_offset, graph_cpu, t_end - t0, args.latency_ms))
+    figures.update(pause_figures(pauses0, pauses1))
     if not figures["graph_fine"]:  # the figures are Graph's as much as Watchword's: no target judged on them
         for target in figures["targets"].values():
             target["met"] = None
@@ -647,6 +661,51 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
     figures["nice"] = os.getpriority(os.PRIO_PROCESS, 0)
     figures["session_nice"] = session_nice()
     return figures, [(j.start_at, j.pauses) for j in journeys]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def pauses(http: ClientSession, port: str) -> dict[str, dict[str, float]]:
+    """Watchword's loop-lag and collector-pause histograms, read from its /metrics (see `pause_series`)."""
+    async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+        return pause_series(await response.text())
+
+
+def pause_series(text: str) -> dict[str, dict[str, float]]:
+    """{series: {bucket bound, "count", "sum": value}} of the loop-lag and collector-pause histograms in a scrape,
+    the collector's by generation ("watchword_gc_pause_seconds/2")."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name not in PAUSES:
+            continue
+        for sample in family.samples:
+            generation = sample.labels.get("generation")
+            series = out.setdefault(family.name + (f"/{generation}" if generation else ""), {})
+            if sample.name.endswith("_bucket"):
+                series[sample.labels["le"]] = sample.value
+            else:
+                series[sample.name.rsplit("_", 1)[1]] = sample.value
+    return out
+
+
+def pause_figures(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """What the loop's lag and the collector's pauses grew by between two readings of `pauses`."""
+    grown = {name: {k: v - before.get(name, {}).get(k, 0.0) for k, v in series.items()}
+             for name, series in after.items()}
+    lag = grown.get(PAUSES[0], {})
+    bounds = sorted((float(k), v) for k, v in lag.items() if k not in ("count", "sum"))
+    p99 = next((bound for bound, below in bounds if below >= 0.99 * lag.get("count", 0.0)), None)
+    collections = [series for name, series in grown.items() if name.startswith(PAUSES[1] + "/")]
+    return {"loop_lag_p99_ms": None if p99 is None or not lag.get("count") else round(1000 * p99, 1),
+            "gc_full_collections": int(grown.get(PAUSES[1] + "/2", {}).get("count", 0)),
+            "gc_pauses_over_25ms": int(sum(s.get("count", 0) - s.get("0.025", 0) for s in collections)),
+            "gc_pause_s": round(sum(s.get("sum", 0.0) for s in collections), 2)}
 
 
 def per_turn(calibration: list[Journey], kind: str, *, graph: bool = False) -> float | None:
@@ -851,6 +910,8 @@ def report(f: dict[str, Any]) -> None:
           + ("" if f["graph_fine"] else ": NOT FINE, so refusals may be Graph's doing, not Watchword's load"))
     print(f"  waiting for a CPU (the machine's other work): Watchword {f['watchword_run_queue_share']:.0%} of the "
           f"run, devtenant {f['graph_run_queue_share']:.0%} (niceness {f['nice']})")
+    print(f"  event loop lag p99 <= {f['loop_lag_p99_ms']} ms; garbage collections: {f['gc_full_collections']} full, "
+          f"{f['gc_pauses_over_25ms']} over 25 ms, {f['gc_pause_s']} s in all")
     print(f"  errors {f['errors']}, refused by load {f['refused_by_load']}; resets {f['resets']}")
     print(f"  how they ended: {', '.join(f'{k} {v}' for k, v in sorted(f['outcomes'].items()))}")
 

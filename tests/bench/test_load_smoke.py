@@ -14,7 +14,7 @@ from bench import load
 
 KEYS = {"agents", "people", "errors", "refused_by_load", "start_cpu_ms", "first_question_p50_ms",
         "first_question_p99_ms", "answer_p99_ms", "kb_per_open_verification", "echo_p99_ms", "targets", "decisions",
-        "resets", "outcomes", "quiet_start_cpu_ms"}
+        "resets", "outcomes", "quiet_start_cpu_ms", "loop_lag_p99_ms", "gc_full_collections", "gc_pause_s"}
 
 
 @pytest.mark.e2e  # starts devtenant, `app.py` (through bench.load --serve-app) and the echo agent
@@ -33,6 +33,7 @@ def test_three_agents_start_at_once_answer_with_the_card_and_reach_decisions(cap
     assert figures["first_question_p50_ms"] <= figures["first_question_p99_ms"]
     assert figures["answer_p99_ms"] > 0 and figures["echo_p99_ms"] > 0 and figures["start_cpu_ms"] is not None
     assert figures["kb_per_open_verification"] is None  # three open at most: too few to say
+    assert figures["loop_lag_p99_ms"] is not None  # Watchword's own metrics were read over the ramp
     assert set(figures["targets"]) == {"refused_by_load", "start_cpu_ms", "first_question_p99_ms", "answer_p99_ms",
                                        "kb_per_open_verification"}
     assert "target" in out  # the report prints the targets beside the figures
