@@ -12,18 +12,29 @@ asked for and that the SDK closes when the turn ends, so no turn can close anoth
   after a keep-alive; closed when the bot stops), so a reply reuses the TLS connection an earlier turn opened
   instead of a handshake each time. Nothing is kept per serviceUrl.
 
-The user-token client serves OAuth sign-in, which Watchword never uses (no user signs in through the bot), so it is
-made without a token: a turn needs no token for it. Agentic requests and Copilot Studio's connector users get the
-SDK's own clients.
+The user-token client serves OAuth sign-in, which Watchword never uses (no user signs in through the bot): each turn
+gets `NoUserSignIn`, the SDK's `UserTokenClientBase` interface answered with an error that says so, which holds no
+token, session or connection. (The SDK's `UserTokenClient` would open an aiohttp session each turn and look up the
+version of a package that is not installed, ~0.15 ms of CPU scanning sys.path, only to be closed unused.) Agentic
+requests and Copilot Studio's connector users get the SDK's own clients.
 """
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
-from microsoft_agents.activity import RoleTypes
+from microsoft_agents.activity import (
+    Activity,
+    RoleTypes,
+    SignInResource,
+    TokenExchangeRequest,
+    TokenOrSignInResourceResponse,
+    TokenResponse,
+    TokenStatus,
+)
 from microsoft_agents.hosting.core import (
     AnonymousTokenProvider,
-    AuthenticationConstants,
     ChannelServiceClientFactoryBase,
     ClaimsIdentity,
     Connections,
@@ -31,7 +42,6 @@ from microsoft_agents.hosting.core import (
     TurnContext,
 )
 from microsoft_agents.hosting.core.connector import ConnectorClientBase, UserTokenClientBase
-from microsoft_agents.hosting.core.connector.client import UserTokenClient
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 
 # A reply normally takes well under a second; Teams itself gives a bot 15 s to answer an invoke.
@@ -63,9 +73,8 @@ class PooledClientsFactory(ChannelServiceClientFactoryBase):
 
     async def create_user_token_client(self, context: TurnContext, claims_identity: ClaimsIdentity,
                                        use_anonymous: bool = False) -> UserTokenClientBase:
-        """Watchword signs no user in, so this client only has to exist: without a token, and never used."""
-        return UserTokenClient(app_id=str(claims_identity.get_app_id() or ""),
-                               endpoint=AuthenticationConstants.AGENTS_SDK_OAUTH_URL, token="")
+        """Watchword signs no user in, so this client only has to exist: it holds nothing, and refuses every call."""
+        return NoUserSignIn()
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -86,3 +95,50 @@ def _needs_sdk_client(context: TurnContext) -> bool:
     activity = context.activity
     return bool(activity.is_agentic_request()
                 or (activity.recipient is not None and activity.recipient.role == RoleTypes.connector_user))
+
+
+class UserSignInUnsupported(NotImplementedError):
+    """Something asked the user-token service for a user's token: Watchword signs no user in through the bot."""
+
+
+class NoUserSignIn(UserTokenClientBase):
+    """The turn's user-token client: Watchword signs no user in (no OAuth prompt, no auth handlers), so every
+    operation refuses, and there is nothing to close."""
+
+    @property
+    def agent_sign_in(self) -> NoReturn:
+        raise UserSignInUnsupported("Watchword signs no user in")
+
+    @property
+    def user_token(self) -> NoReturn:
+        raise UserSignInUnsupported("Watchword signs no user in")
+
+    async def get_user_token(self, user_id: str, connection_name: str, channel_id: str,
+                             magic_code: str | None = None) -> TokenResponse:
+        raise UserSignInUnsupported("Watchword signs no user in")
+
+    async def get_sign_in_resource(self, connection_name: str, activity: Activity,
+                                   final_redirect: str | None = None) -> SignInResource:
+        raise UserSignInUnsupported("Watchword signs no user in")
+
+    async def sign_out_user(self, user_id: str, connection_name: str, channel_id: str) -> None:
+        raise UserSignInUnsupported("Watchword signs no user in")
+
+    async def get_token_status(self, user_id: str, channel_id: str, include: str | None = None) -> list[TokenStatus]:
+        raise UserSignInUnsupported("Watchword signs no user in")
+
+    async def get_aad_tokens(self, user_id: str, connection_name: str, resource_urls: list[str],
+                             channel_id: str) -> dict[str, TokenResponse]:
+        raise UserSignInUnsupported("Watchword signs no user in")
+
+    async def exchange_token(self, user_id: str, connection_name: str, channel_id: str,
+                             exchange_request: TokenExchangeRequest) -> TokenResponse:
+        raise UserSignInUnsupported("Watchword signs no user in")
+
+    async def get_token_or_sign_in_resource(self, connection_name: str, activity: Activity, code: str | None = None,
+                                            final_redirect: str | None = None,
+                                            fwd_url: str | None = None) -> TokenOrSignInResourceResponse:
+        raise UserSignInUnsupported("Watchword signs no user in")
+
+    async def close(self) -> None:
+        return None  # it holds no session, token or connection

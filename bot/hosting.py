@@ -88,10 +88,6 @@ def setup_bot(app: web.Application) -> None:
     if settings.bot_anonymous:
         log.warning("DEMO MODE: %s accepts requests WITHOUT authentication (no app registration is configured). "
                     "Never expose this to a network.", MESSAGES_PATH)
-        # Every anonymous turn would otherwise log that the (absent) app id is missing.
-        noisy = logging.getLogger("microsoft_agents.hosting.core.connector.client.user_token_client")
-        if _no_app_id_warning not in noisy.filters:
-            noisy.addFilter(_no_app_id_warning)
     elif not settings.client_id:
         log.error("%s refuses every request: no app registration (WATCHWORD_CLIENT_ID) to check tokens against.",
                   MESSAGES_PATH)
@@ -139,10 +135,6 @@ def _keyed_tokens_only(handler: Handler) -> Handler:
         return await handler(request)
 
     return check
-
-
-def _no_app_id_warning(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith("App ID is not provided")
 
 
 async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -15,7 +15,7 @@ from microsoft_agents.authentication.msal import MsalAuth
 from microsoft_agents.hosting.core import ClaimsIdentity
 
 from bot import connector_clients
-from bot.connector_clients import PooledClientsFactory
+from bot.connector_clients import PooledClientsFactory, UserSignInUnsupported
 from tests.bot.endpoint import Connector, Keys, activity, bearer
 
 TEAMS = "https://smba.trafficmanager.net/emea/"
@@ -97,11 +97,13 @@ async def test_the_token_is_asked_every_turn_so_msal_decides_when_it_expires() -
     await factory.close()
 
 
-async def test_the_user_token_client_asks_no_token_since_no_user_signs_in() -> None:
+async def test_the_user_token_client_asks_no_token_and_refuses_sign_in_since_no_user_signs_in() -> None:
     tokens = Tokens()
     factory = PooledClientsFactory(Connections(tokens))
     client = await factory.create_user_token_client(None, identity())  # type: ignore[arg-type]
-    assert "Authorization" not in client.client.headers and tokens.asked == []
+    assert tokens.asked == []
+    with pytest.raises(UserSignInUnsupported):
+        await client.get_user_token("29:someone", "SERVICE_CONNECTION", "msteams")
     await client.close()
     await factory.close()
 
