@@ -23,7 +23,7 @@ from typing import Any
 
 from cachetools import TTLCache
 from microsoft_agents.activity import Activity, ActivityTypes, InvokeResponse
-from microsoft_agents.hosting.core import AgentApplication, TurnContext, TurnState
+from microsoft_agents.hosting.core import AgentApplication, Authorization, MemoryStorage, TurnContext, TurnState
 from microsoft_agents.hosting.core.authorization import Connections
 from microsoft_agents.hosting.core.storage import Storage
 from microsoft_agents.hosting.dialogs import ComponentDialog, DialogInstance, DialogSet, DialogState
@@ -146,8 +146,12 @@ class WatchwordAgent:
                                        self.cards, clock))
         self._dialogs.add(SelfServiceDialog(directory, self.records, self.messenger, self.ledger, self.sessions,
                                             self.cards, clock))
+        # The SDK reads a user's OAuth sign-in state from its Authorization's storage on every message and invoke
+        # (before any handler runs). Watchword signs no user in (no auth handlers, no auto sign-in: nothing is ever
+        # written there), so that storage is an empty MemoryStorage, not a database read each turn.
+        no_sign_in = Authorization(MemoryStorage(), connection_manager)
         self.application: AgentApplication[TurnState] = AgentApplication[TurnState](
-            storage=storage, connection_manager=connection_manager, start_typing_timer=False,
+            storage=storage, authorization=no_sign_in, start_typing_timer=False,
             remove_recipient_mention=True, agent_name="Watchword", turn_state_factory=ConversationTurnState)
         self.application.add_route(lambda _context: True, self.on_activity)
         self.application.error(self._on_error)
