@@ -29,7 +29,7 @@ sealing).
 Figures compare within one run (ratios), not across machines: these are shared 2-core machines. Prints a report,
 then one JSON object as the last line: turns_per_s, echo_turns_per_s, ratio, p50_ms, p99_ms (Watchword's answer
 turns), and more: cpu_ratio is the same comparison in server CPU per turn, which other work on the machine
-disturbs less than turns per second; floor_ratio is the floor agent's. `--profile FILE` keeps a cProfile of
+disturbs less than turns per second; floor_ratio is the floor agent's. `--profile FILE` keeps a profile (pstats) of
 Watchword's measured phases.
 """
 
@@ -496,11 +496,29 @@ def report(f: dict[str, Any]) -> None:
 
 
 def serve_profiled(out: str) -> int:
-    """`python app.py --port 0 --no-playground`, profiled between SIGUSR1 and SIGUSR2 (stats added up in `out`)."""
+    """`python app.py --port 0 --no-playground`, profiled between SIGUSR1 and SIGUSR2 (stats added up in `out`):
+    every thread's CPU time with yappi when it can be imported (as bench.wholestart: PYTHONPATH=DIR of a
+    `pip install --target DIR yappi`), else cProfile of the event loop's thread (wall time, so a busy machine's
+    waits are in it)."""
+    import app
+
+    try:
+        import yappi
+    except ImportError:
+        yappi = None
+    if yappi is not None:
+        yappi.set_clock_type("cpu")
+
+        def stop(*_: object) -> None:
+            yappi.stop()
+            yappi.get_func_stats().save(out, type="pstat")
+
+        signal.signal(signal.SIGUSR1, lambda *_: yappi.start(builtins=True, profile_threads=True))
+        signal.signal(signal.SIGUSR2, stop)
+        return app.main(["--port", "0", "--no-playground"])
+
     import cProfile
     import pstats
-
-    import app
 
     profile = cProfile.Profile()
 
@@ -524,8 +542,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="how agents answer: typed in the chat (the bot then also updates the card that asked: two "
                         "calls to Teams per turn) or in the card and Submit (Action.Execute: the card's update rides "
                         "in the invoke's answer, one call to Teams)")
-    p.add_argument("--profile", metavar="FILE", help="write a cProfile of Watchword's measured phases to FILE "
-                   "(read it with python -m pstats); profiling slows it down, so its figures are not comparable")
+    p.add_argument("--profile", metavar="FILE", help="write a profile of Watchword's measured phases to FILE "
+                   "(pstats format: yappi's CPU time of every thread when importable, else cProfile); profiling "
+                   "slows it down, so its figures are not comparable")
     p.add_argument("--serve-echo", action="store_true", help=argparse.SUPPRESS)  # the echo agent's process
     p.add_argument("--floor-db", help=argparse.SUPPRESS)  # with --serve-echo: the floor agent, its SQLite file
     p.add_argument("--serve-profiled", metavar="FILE", help=argparse.SUPPRESS)  # Watchword's, with --profile
