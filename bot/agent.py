@@ -35,7 +35,7 @@ from bot.ledger import StoreResetLedger
 from bot.proactive import ProactiveMessenger, is_personal, user_id_of
 from bot.records import StoreRecords
 from bot.turn_errors import TurnErrorHandler
-from bot.turn_state import ConversationTurnState, Entry, GatedTurn, TurnGate
+from bot.turn_state import GATED, ConversationTurnState, Entry, GatedTurn, TurnGate
 from dialogs.card_prompt import CARD_ACTION_INVOKE, REJECTED_CLICK, REPLACEMENT_CARD, card_action, is_continuation
 from dialogs.ports import Actor, Sealer
 from dialogs.question_dialog import REPLACED_CARD_ID
@@ -56,7 +56,6 @@ HELP_WORDS = ("help", "?")
 OWNER = "dialog_owner"  # conversation state: who started the dialog in progress ({"user_id", "name"})
 STARTED = "watchword.dialog_started_by"  # turn_state: this turn began a dialog, for this actor
 MESSAGE_RESPONSE = "application/vnd.microsoft.activity.message"  # an Action.Execute answer that leaves the card
-GATED = "watchword.gated_turn"  # turn_state: this turn's claim and conversation (bot/turn_state.py TurnGate)
 
 
 # Why a helpdesk membership could not be checked -> (audit outcome, notice title, what the agent should do).

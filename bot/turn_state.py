@@ -33,6 +33,9 @@ from store.units import TURN_FENCE, Fence
 log = logging.getLogger("watchword.bot")
 
 
+GATED = "watchword.gated_turn"  # turn_state: this turn's claim and conversation (TurnGate), set by bot/agent.py
+
+
 class ConversationTurnState(TurnState):
     """TurnState with the conversation and temp scopes; `state.user` is not available (see the module doc)."""
 
@@ -41,6 +44,15 @@ class ConversationTurnState(TurnState):
         await conversation.load(context)
         self.add(conversation)  # the temp scope is there already (TurnState.__init__)
         return self
+
+    async def save(self, turn_context: TurnContext, force: bool = False) -> None:
+        """As TurnState.save, except after a gated turn saved its state with the conversation given up (bot/agent.py
+        on_activity): the SDK saves again once the handler returns, and that save has nothing left to write (its
+        check re-serialised the whole state to hash it), nor may it write: the conversation is the next turn's."""
+        gated = turn_context.turn_state.get(GATED)
+        if not force and isinstance(gated, GatedTurn) and gated.released:
+            return
+        await super().save(turn_context, force)
 
 
 # --- one turn at a time per conversation, once per activity (store/turns.py) ----------------------------------------
