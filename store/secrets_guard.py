@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 _SECRET_WORDS = (
@@ -30,6 +31,7 @@ _SECRET_WORDS = (
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 
 
+@lru_cache(maxsize=4096)  # the same few hundred keys (audit details, policy snapshots) on every write
 def looks_like_secret_key(key: str) -> bool:
     folded = _NOT_ALNUM.sub("", key.lower())
     return any(word in folded for word in _SECRET_WORDS)
