@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from microsoft_agents.hosting.core import TurnContext
+
 from dialogs.ports import Messenger, VerificationRecords
 from verification import Step, VerificationSession
 from verification.factors import Factor
 
+TAKEN = "watchword.factor_answers_taken"  # turn_state: the sessions whose factors' answers this turn took
 
-async def take_factor_answers(messenger: Messenger, records: VerificationRecords,
+
+async def take_factor_answers(context: TurnContext, messenger: Messenger, records: VerificationRecords,
                               session: VerificationSession) -> Step:
     """Apply the person's "not me" and their manager's answer, given since the last turn; the current step (which
-    may now be decided). Looked for only once someone was asked, which spares a store read per turn otherwise."""
+    may now be decided). Looked for only once someone was asked, which spares a store read per turn otherwise, and
+    once a turn: an answer turn passes here up to three times (the answer, the next question, the proof dialog's
+    next step), milliseconds apart; an answer that arrives meanwhile is taken by the next turn."""
     current = session.check()
     if current.decision is not None or not session.factors_asked:
         return current
+    taken: set[str] = context.turn_state.setdefault(TAKEN, set())
+    if session.id in taken:
+        return current
+    taken.add(session.id)
     answers = await messenger.factor_answers(session.id)
     before = len(session.transcript)
     if answers.denied:

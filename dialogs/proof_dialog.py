@@ -55,7 +55,7 @@ class ProofDialog(ComponentDialog):
             session, _ = await self._sessions.open(step.context, options["session"])
         except SealError:
             return await step.end_dialog({"session": None})
-        current = await take_factor_answers(self._messenger, self._records, session)
+        current = await take_factor_answers(step.context, self._messenger, self._records, session)
         # Back from waiting for the sign-in risk with a question to ask: the questions go on as they would have had
         # the risk come during them (QuestionDialog asks what the session offers only once it has no question).
         if not (options.pop("questions_first", False) and current.prompt is not None):

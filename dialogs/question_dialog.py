@@ -84,7 +84,7 @@ class QuestionDialog(ComponentDialog):
         except SealError:
             return await self._lost(step)
         before = len(session.transcript)
-        current = await take_factor_answers(self._messenger, self._records, session)
+        current = await take_factor_answers(step.context, self._messenger, self._records, session)
         if current.decision is not None:
             return await step.end_dialog({"session": self._sessions.seal(step.context, session)[0]})
         if len(session.transcript) != before:  # the person's own answer changed it: keep the new version
@@ -130,7 +130,7 @@ class QuestionDialog(ComponentDialog):
         number = questions_asked(session) + 1
         # "Not me" (or the manager's no) given while this question was on screen ends it first: the answer typed or
         # clicked after it is not taken, nor counted as a question asked.
-        if (await take_factor_answers(self._messenger, self._records, session)).decision is not None:
+        if (await take_factor_answers(step.context, self._messenger, self._records, session)).decision is not None:
             self._replace_card(step.context, result, f"Question {number}: not recorded, the verification was stopped.")
             return await step.end_dialog({"session": self._sessions.seal(step.context, session)[0]})
         before = len(session.transcript)
