@@ -24,8 +24,24 @@ LIVE = "watchword.dialog_state.live"  # turn_state key of this turn's decoded st
 CONVERSATION = "watchword.conversation_state"  # turn_state key of this turn's ConversationState
 
 
+_PLAIN = frozenset({str, bool, int, float, type(None)})  # JSON's scalars, as their exact types
+
+
 def encode(value: Any) -> Any:
     """JSON for dialog state; raises TypeError naming the first value that has no JSON form."""
+    kind = type(value)  # exact types first: most of the state is plain JSON (a sealed session), walked every turn
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        if TYPE in value:
+            raise TypeError(f"dialog state key {TYPE!r} is reserved")
+        return {k if type(k) is str else str(k): encode(v) for k, v in value.items()}
+    if kind is list:
+        return [encode(v) for v in value]
+    return _encode_other(value)
+
+
+def _encode_other(value: Any) -> Any:
     if value is None or isinstance(value, str | bool | int | float):
         return value
     if isinstance(value, DialogState):
