@@ -80,7 +80,7 @@ class QuestionDialog(ComponentDialog):
     async def ask_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         options = dict(step.options)
         try:
-            session, snapshot = await self._sessions.open(step.context, options["session"])
+            session, _ = await self._sessions.open(step.context, options["session"])
         except SealError:
             return await self._lost(step)
         before = len(session.transcript)
@@ -88,7 +88,7 @@ class QuestionDialog(ComponentDialog):
         if current.decision is not None:
             return await step.end_dialog({"session": self._sessions.seal(step.context, session)[0]})
         if len(session.transcript) != before:  # the person's own answer changed it: keep the new version
-            step.values["session"], snapshot = self._sessions.seal(step.context, session)
+            step.values["session"], _ = self._sessions.seal(step.context, session)
         prompt = current.prompt
         if prompt is None and (current.offer or current.awaiting or current.awaiting_risk):
             # a factor to ask or wait for, or the sign-in risk to wait for: ProofDialog's
@@ -96,7 +96,7 @@ class QuestionDialog(ComponentDialog):
         if prompt is None:  # its plan is gone (ended elsewhere) and nothing above decided it
             return await self._lost(step, session.id)
         number = questions_asked(session) + 1  # a full-name follow-up is still the same question
-        most = Policy.from_dict(snapshot["policy"]).max_questions
+        most = session.policy.max_questions  # parsed when the session was opened, not again
         heading = f"Question {number} of at most {most}"
         note = None
         if current.clarify:  # after every bare first name or surname, right or wrong

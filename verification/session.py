@@ -436,6 +436,11 @@ class VerificationSession:
     def started_at(self) -> datetime:
         return self._live().started_at
 
+    @property
+    def policy(self) -> Policy:
+        """The policy the session started under (as sealed in its progress)."""
+        return self._live().policy
+
     def _awaiting_risk(self) -> bool:
         """Enough for the base rules, nothing being asked: only the pending sign-in risk stands in the way."""
         s = self._live()
