@@ -86,3 +86,29 @@ async def test_two_different_answers_to_one_card_on_two_instances_record_one(
         assert "didn't go through" not in agent.text()
         assert await transcript(first) == await answers_audited(first) == await answers_in_state(first, agent) == 1
         assert card_text(agent.last_card()).startswith("Question 2") or "no longer" in agent.text()
+
+
+async def test_an_answer_turn_reads_and_writes_its_conversation_state_once_and_no_sign_in_state(
+        teams: Teams, monkeypatch: pytest.MonkeyPatch) -> None:
+    agent = teams.chat(MARGARET)
+    await agent.say("verify alan turing")
+    said = await truthful_answer(teams, agent, ALAN)
+    storage = teams.store.conversation_state
+    reads: list[str] = []
+    writes: list[str] = []
+    read, write = storage.read, storage.write
+
+    async def counted_read(keys: list[str], **kwargs: Any) -> Any:
+        reads.extend(keys)
+        return await read(keys, **kwargs)
+
+    async def counted_write(changes: dict[str, Any]) -> None:
+        writes.extend(changes)
+        await write(changes)
+
+    monkeypatch.setattr(storage, "read", counted_read)
+    monkeypatch.setattr(storage, "write", counted_write)
+    await agent.answer(said)
+    state = f"msteams/conversations/{agent.conversation_id}"
+    assert reads.count(state) == 1 and writes.count(state) == 1  # no second save once the gated one was written
+    assert not [key for key in reads if key.startswith("auth:")]  # Watchword signs no user in
