@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+
 from devtenant.model import User
 from graph.batch import GraphCalls
 from graph.client import build_http_client
@@ -19,8 +21,10 @@ from tests.devtenant.helpers import ThreadedDevTenant
 
 @asynccontextmanager
 async def directory_for(dt: ThreadedDevTenant, *, clock: Callable[[], datetime] | None = None,
-                        calls: GraphCalls | None = None, **kwargs: Any) -> AsyncIterator[GraphDirectory]:
+                        calls: GraphCalls | None = None, sent: list[httpx.Request] | None = None,
+                        **kwargs: Any) -> AsyncIterator[GraphDirectory]:
     """A GraphDirectory as app.py would build it for this devtenant; "now" is the organisation's anchor.
+    `sent`: every HTTP request to Graph is appended to it (a $batch as one, its items in its body).
 
     A fresh directory is a fresh Watchword process: devtenant's throttling bookkeeping starts clean too."""
     dt.run(lambda: dt.running.state.throttles.clear())
@@ -28,6 +32,12 @@ async def directory_for(dt: ThreadedDevTenant, *, clock: Callable[[], datetime] 
     tokens = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
                          client_secret=settings.client_secret.get_secret_value(), ca_file=settings.ca_file)
     http = build_http_client(settings.ca_file, calls=calls)
+    if sent is not None:
+        async def keep(request: httpx.Request) -> None:
+            if request.url.path.startswith("/v1.0/"):
+                sent.append(request)
+
+        http.event_hooks["request"].append(keep)
     org_now = dt.running.state.org.now
     directory = GraphDirectory(tokens, http, settings.graph_url, settings.client_id, clock=clock or (lambda: org_now),
                                calls=calls, **kwargs)

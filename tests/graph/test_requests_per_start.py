@@ -1,0 +1,57 @@
+"""What a verification's start asks Graph, once the tenant is warm: pinned, so a new read cannot creep in unseen.
+
+A start, as far as Graph is concerned: the people search for the name the agent typed, then the person's context
+(their profile in a $batch of its own, everything else in one more), and their sign-in logs read beside it. Each
+request costs Watchword CPU (~1 ms through msgraph-core's middleware, httpx and TLS) besides decoding its answer, and
+each $batch item is a read Graph counts against the tenant's throttling budget. The helpdesk membership of the agent
+is not here: bot/access.py reads the helpdesk group's member list once per tenant for minutes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from graph.batch import source_of
+from tests.devtenant.helpers import ThreadedDevTenant
+from tests.graph.support import directory_for, state
+
+
+def reads(sent: list[httpx.Request]) -> list[str]:
+    """What each request read: a direct request's source, and a $batch's items' (in order)."""
+    out: list[str] = []
+    for request in sent:
+        if request.url.path.endswith("/$batch"):
+            out += [source_of(item["url"]) for item in json.loads(request.content)["requests"]]
+        else:
+            out.append(source_of(unquote(urlsplit(str(request.url)).path)))
+    return out
+
+
+async def test_a_warm_start_asks_graph_four_times_for_twelve_reads(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    dt = make_tenant(generated=True, seed=3, users=60)
+    org = state(dt).org
+    people = sorted((u for u in org.users.values() if not u.is_service_account and u.manager_id
+                     and u.account_enabled and u.user_type == "Member"), key=lambda u: u.id)
+    first, target = people[0], people[1]
+    tenant = dt.ready["tenant_id"]
+    sent: list[httpx.Request] = []
+    async with directory_for(dt, sent=sent) as directory:
+        await (await directory.load_context(tenant, first.id)).with_sign_ins()  # the tenant's first: cold
+        await directory.settle()  # the background refresh: the directory snapshot, every group's members
+        sent.clear()
+        found = await directory.find_people(tenant, target.display_name)
+        assert target.id in {p.id for p in found}
+        loaded = await (await directory.load_context(tenant, target.id)).with_sign_ins()
+    assert loaded.round_trips == 1 and loaded.context.unavailable == {}, loaded.context.unavailable
+    assert len(sent) == 4, reads(sent)
+    assert sorted(reads(sent)) == sorted([
+        "users",  # the people search
+        "users",  # the profile, its manager expanded, in a $batch of its own
+        "directReports", "calendarView", "transitiveMemberOf", "memberOf", "chats", "contacts", "messages",
+        "roleAssignments", "roleEligibilityScheduleInstances",  # one $batch
+        "signIns",  # in a $batch of its own, within the tenant's reports budget
+    ]), reads(sent)
