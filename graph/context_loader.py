@@ -11,7 +11,9 @@ refresh has not read yet, roles held through role-assignable groups, and the dir
 round 1 named. The profile travels in a batch of its own, with a short attempt timeout, so round 2 leaves while
 the rest of round 1 is still on its way and a hung batch beside it cannot cost it half the budget. With the tenant's
 directory snapshot cached (and complete) and its groups sized, peers, skip-level, department and group sizes are
-read locally and one round suffices.
+read locally and one round suffices; so are the target's direct reports (the snapshot names everyone's manager) and
+which of their groups hold them directly (the groups delta holds every group's direct members), as fresh as the
+peers and the group sizes beside them: two fewer reads per start.
 Next pages (`@odata.nextLink`, only when present) follow their page as soon as it arrives.
 
 Every request is a $batch item, so a failing source fails alone: it is named in `UserContext.unavailable`
@@ -309,6 +311,7 @@ class _Load:
         self.events: list[Json] = []
         self.groups: dict[str, Json] = {}
         self.direct: set[str] | None = set()
+        self.direct_from_facts = False  # the groups delta says which groups hold the target directly (_first_round)
         self.chats: list[Json] = []
         self.contacts: list[Json] = []
         self.messages: list[Json] = []
@@ -408,18 +411,16 @@ class _Load:
         u = f"/users/{quote(self.uid, safe='')}"
         now = self.now
         person = ",".join(mapping.PERSON_FIELDS)
+        facts = self._tenant_requests()  # first: what the tenant's caches already hold is not asked again
         reqs = [
             _Req("profile", relative_url(u, {"$select": ",".join(mapping.PROFILE_FIELDS),
                                              "$expand": f"manager($select={person})"})),
-            _Req("reports", relative_url(f"{u}/directReports", {"$select": person, "$top": str(DIRECTORY_MAX_PAGE)})),
             _Req("meetings", relative_url(f"{u}/calendarView", {
                 "startDateTime": _iso(now - MEETINGS_BACK), "endDateTime": _iso(now + MEETINGS_AHEAD),
                 "$select": ",".join(mapping.EVENT_FIELDS), "$top": str(OUTLOOK_MAX_PAGE)}), dict(UTC_CALENDAR)),
             _Req("groups", relative_url(f"{u}/transitiveMemberOf/microsoft.graph.group", {
                 "$select": ",".join(mapping.GROUP_FIELDS), "$top": str(DIRECTORY_MAX_PAGE), "$count": "true"}),
                  dict(EVENTUAL)),
-            _Req("direct", relative_url(f"{u}/memberOf/microsoft.graph.group", {
-                "$select": "id", "$top": str(DIRECTORY_MAX_PAGE), "$count": "true"}), dict(EVENTUAL)),
             # No $select on chats and role assignments: their answers are small, and devtenant drops expanded
             # navigation properties when $select is present (Graph keeps them).
             _Req("chats", relative_url(f"{u}/chats", {
@@ -437,13 +438,30 @@ class _Load:
                 "$filter": f"principalId eq {odata_string(self.uid)}", "$expand": "roleDefinition",
                 "$select": "id,principalId,roleDefinitionId"})),
         ]
+        snapshot = self.facts.users
+        if snapshot is not None and snapshot.complete:
+            # The whole directory is cached with everyone's manager, as for the peers (_on_profile): the target's
+            # reports are the people it names them manager of (enabled members only, as the snapshot holds).
+            self.reports = list(snapshot.reports.get(self.uid, ()))
+            self.cached.append("reports")
+        else:
+            reqs.append(_Req("reports", relative_url(f"{u}/directReports", {"$select": person,
+                                                                            "$top": str(DIRECTORY_MAX_PAGE)})))
+        if self.loader.tenant_facts.knows_memberships(self.tenant):
+            # Every group's direct members are held from the groups delta (as their sizes are): which of the target's
+            # groups they are in directly is worked out there when the groups arrive (_on_groups).
+            self.direct_from_facts = True
+            self.cached.append("direct_memberships")
+        else:
+            reqs.append(_Req("direct", relative_url(f"{u}/memberOf/microsoft.graph.group", {
+                "$select": "id", "$top": str(DIRECTORY_MAX_PAGE), "$count": "true"}), dict(EVENTUAL)))
         cached = self.loader.sign_ins.get((self.tenant, self.uid))
         if cached is not None:
             self.sign_in_list = cached
             self.cached.append("sign_ins")
         else:  # off the critical path: read beside this load, handed over through LoadedContext.sign_ins_later
             self.sign_in_task = self.loader.read_sign_ins(self.tenant, self.uid, self.now)
-        return reqs + self._tenant_requests()
+        return reqs + facts
 
     def _tenant_requests(self) -> list[_Req]:
         """Tenant-wide facts the cache lacks (a tenant's first verification, or after a long pause)."""
@@ -526,6 +544,8 @@ class _Load:
         follow = self._next_page(req, res)
         for g in groups:
             self.groups[str(g["id"])] = g
+        if self.direct_from_facts and self.direct is not None:
+            self.direct |= self.loader.tenant_facts.direct_groups(self.tenant, self.uid, [str(g["id"]) for g in groups])
         follow += self._group_requests([str(g["id"]) for g in groups])
         assignable = [str(g["id"]) for g in groups if g.get("isAssignableToRole")]
         for i in range(0, len(assignable), IN_CLAUSE_MAX):

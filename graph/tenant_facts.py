@@ -673,6 +673,20 @@ class TenantFacts:
             return held.members.get(group_id)
         return self.group_members.get((tenant_id, group_id))
 
+    def knows_memberships(self, tenant_id: str) -> bool:
+        """Whether a recent groups delta round is held: every group's direct members, as fresh as its sizes."""
+        return self._delta_groups(tenant_id) is not None
+
+    def direct_groups(self, tenant_id: str, user_id: str, group_ids: Iterable[str]) -> set[str]:
+        """Which of `group_ids` (groups the user is in, through nesting or not) hold `user_id` as a direct member, from
+        the groups delta: what `/users/{id}/memberOf` would say. A group the last round does not know (created since)
+        is counted as direct, as when memberOf cannot be read; with no round held (`knows_memberships`), all are."""
+        held = self._delta_groups(tenant_id)
+        if held is None:
+            return set(group_ids)
+        who = frozenset((user_id,))
+        return {gid for gid in group_ids if gid not in held.direct or held.ids.holds(held.direct[gid], who)}
+
     def put_count(self, tenant_id: str, group_id: str, count: int) -> None:
         self.group_counts.put((tenant_id, group_id), count)
         held = self._catalogue_groups.get(tenant_id)

@@ -30,7 +30,7 @@ def reads(sent: list[httpx.Request]) -> list[str]:
     return out
 
 
-async def test_a_warm_start_asks_graph_four_times_for_twelve_reads(
+async def test_a_warm_start_asks_graph_four_times_for_ten_reads(
         make_tenant: Callable[..., ThreadedDevTenant]) -> None:
     dt = make_tenant(generated=True, seed=3, users=60)
     org = state(dt).org
@@ -51,7 +51,30 @@ async def test_a_warm_start_asks_graph_four_times_for_twelve_reads(
     assert sorted(reads(sent)) == sorted([
         "users",  # the people search
         "users",  # the profile, its manager expanded, in a $batch of its own
-        "directReports", "calendarView", "transitiveMemberOf", "memberOf", "chats", "contacts", "messages",
-        "roleAssignments", "roleEligibilityScheduleInstances",  # one $batch
+        # one $batch (the target's direct reports and direct groups come from the tenant's snapshot and groups delta)
+        "calendarView", "transitiveMemberOf", "chats", "contacts", "messages",
+        "roleAssignments", "roleEligibilityScheduleInstances",
         "signIns",  # in a $batch of its own, within the tenant's reports budget
     ]), reads(sent)
+
+
+async def test_groups_held_through_nesting_are_told_apart_from_the_tenants_groups_delta_as_memberof_does(
+        make_tenant: Callable[..., ThreadedDevTenant]) -> None:
+    dt = make_tenant(generated=True, seed=3, users=60)
+    org = state(dt).org
+    target = next(u for u in sorted(org.users.values(), key=lambda u: u.id)
+                  if not u.is_service_account and org.groups_of.get(u.id))
+    inner = org.groups_of[target.id][0]
+    outer = next(g for g in sorted(org.groups) if g not in org.groups_of[target.id] and g != inner)
+    dt.run(lambda: org.add_member(outer, inner))  # the target is in `outer` only through `inner`
+    tenant = dt.ready["tenant_id"]
+    sent: list[httpx.Request] = []
+    async with directory_for(dt, sent=sent) as directory:
+        cold = await directory.load_context(tenant, target.id)  # memberOf read from Graph
+        await directory.settle()
+        before = len(sent)
+        warm = await directory.load_context(tenant, target.id)  # from the groups delta
+    assert "memberOf" in reads(sent[:before]) and "memberOf" not in reads(sent[before:])
+    directness = {g.id: g.is_direct for g in warm.context.groups}
+    assert directness == {g.id: g.is_direct for g in cold.context.groups}
+    assert directness[inner] and not directness[outer]
