@@ -99,6 +99,10 @@ SIGN_IN_DEADLINE_S = 60.0
 MAX_ATTEMPTS = 3  # a page-1 request that stayed throttled/unavailable through send_batch's retries, asked again
 RETRY_MIN_LEFT_S = 1.0
 SIGN_IN_TTL_S = 300.0
+# A tenant whose PIM read was refused for want of Entra ID P2 has no eligibilities: not asked again for this long (one
+# read fewer per start there). A licence bought meanwhile shows within it; a reset never relies on this, it reads the
+# person's eligibilities itself (graph_directory._reset_precheck).
+NO_PIM_TTL_S = 900.0
 # Cached sign-ins are bounded by bytes, not people: a person has ten sign-ins in 30 days or, for a robot, a thousand.
 # ~320-400 bytes each as mapped (graph/mapping.py sign_in: the object, its timestamp and address; places, devices and
 # reasons are shared); 16 MB keeps the last five minutes' for a few thousand people.
@@ -161,6 +165,7 @@ class ContextLoader:
         self.sign_ins: TtlCache[tuple[SignIn, ...]] = TtlCache(SIGN_IN_TTL_S, clock=monotonic,
                                                                max_bytes=SIGN_IN_CACHE_BYTES, sizeof=sign_ins_bytes)
         self.reports_window = SlidingWindowLimiter(clock=monotonic)
+        self.no_pim: TtlCache[bool] = TtlCache(NO_PIM_TTL_S, max_entries=1_000, clock=monotonic)  # per tenant
         self._reports_queue: dict[str, deque[_Waiter]] = {}  # per tenant: sign-in reads waiting (see _reports_slot)
         self._reports_turn: dict[str, asyncio.Event] = {}  # set when the head of that queue changes
         self._sign_in_reads: dict[tuple[str, str], asyncio.Task[SignInRead]] = {}
@@ -434,10 +439,13 @@ class _Load:
                 "$top": str(OUTLOOK_MAX_PAGE)})),
             _Req("roles", relative_url(ROLE_ASSIGNMENTS, {
                 "$filter": f"principalId eq {odata_string(self.uid)}", "$expand": "roleDefinition"})),
-            _Req("eligible", relative_url(ROLE_ELIGIBILITIES, {
-                "$filter": f"principalId eq {odata_string(self.uid)}", "$expand": "roleDefinition",
-                "$select": "id,principalId,roleDefinitionId"})),
         ]
+        if self.loader.no_pim.get(self.tenant) is None:
+            reqs.append(_Req("eligible", relative_url(ROLE_ELIGIBILITIES, {
+                "$filter": f"principalId eq {odata_string(self.uid)}", "$expand": "roleDefinition",
+                "$select": "id,principalId,roleDefinitionId"})))
+        else:
+            self.cached.append("no_pim")
         snapshot = self.facts.users
         if snapshot is not None and snapshot.complete:
             # The whole directory is cached with everyone's manager, as for the peers (_on_profile): the target's
@@ -660,6 +668,7 @@ class _Load:
                 return [replace(req, attempt=req.attempt + 1)]
             raise GraphUnavailable(f"profile: {reason(res, 'User.Read.All')}", _cause_of_item(res))
         if req.kind == "eligible" and no_pim_licence(res.status, res.error_code):
+            self.loader.no_pim.put(self.tenant, True)
             return []  # no Entra ID P2: the tenant has no PIM, so no eligibilities (not an outage)
         if transient and req.retry and req.attempt < MAX_ATTEMPTS:
             return [replace(req, attempt=req.attempt + 1)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from devtenant.state import GRAPH_PERMISSIONS
@@ -160,11 +161,16 @@ async def test_a_pim_eligible_global_administrator_is_read_in_the_same_round_as_
 async def test_a_tenant_without_entra_id_p2_has_no_eligibilities_rather_than_unknown_roles(
         make_tenant: Callable[..., ThreadedDevTenant]) -> None:
     dt = make_tenant(entra_id_p2=False)
-    async with directory_for(dt) as directory:
+    sent: list[httpx.Request] = []
+    async with directory_for(dt, sent=sent) as directory:
         ada = (await directory.load_context(dt.ready["tenant_id"], ADA)).context
-        alan = (await (await directory.load_context(dt.ready["tenant_id"], ALAN)).with_sign_ins()).context
+        asked = len(sent)
+        loaded = await (await directory.load_context(dt.ready["tenant_id"], ALAN)).with_sign_ins()
+    alan = loaded.context
     assert [(r.display_name, r.eligible) for r in ada.roles] == [("Global Administrator", False)]
     assert alan.roles == () and alan.unavailable == {} and alan.is_available(Source.ROLES)
+    # the tenant said it has no P2 once: the next start does not ask again (one read fewer per start there)
+    assert "no_pim" in loaded.cached and b"roleEligibility" not in b"".join(r.content for r in sent[asked:])
 
 
 async def test_an_eligibility_read_that_fails_otherwise_leaves_the_roles_unknown(
