@@ -55,7 +55,7 @@ EVENT_FIELDS = ("subject", "organizer", "attendees", "start", "end", "sensitivit
 CONTACT_FIELDS = ("displayName", "givenName", "surname", "emailAddresses")
 MAIL_FIELDS = ("from", "receivedDateTime")
 SIGN_IN_FIELDS = ("createdDateTime", "ipAddress", "location", "deviceDetail", "status", "riskLevelDuringSignIn",
-                  "riskState", "isInteractive", "appDisplayName")
+                  "riskState", "isInteractive")
 
 # A group holding this share of the tenant's members is "everyone" (All Company, dynamic all-users groups).
 TENANT_WIDE_SHARE = 0.9
@@ -93,7 +93,8 @@ def timestamp(text: Any) -> datetime | None:
     except ValueError:
         pass
     else:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        zone = moment.tzinfo
+        return moment if zone is UTC else moment.replace(tzinfo=UTC) if zone is None else moment.astimezone(UTC)
     value = text.strip().replace("Z", "+00:00").replace("z", "+00:00")
     value = re.sub(r"(\.\d{6})\d+", r"\1", value)
     try:
@@ -170,6 +171,9 @@ def count_value(body: Any) -> int | None:
 
 
 # --- Outlook ---------------------------------------------------------------------------------------------
+_OFFSET = re.compile(r"[+-]\d\d:\d\d$")
+
+
 def event_time(d: Json) -> datetime | None:
     """{"dateTime": "2026-11-24T10:00:00.0000000", "timeZone": "UTC"} -> an aware UTC datetime."""
     text = d.get("dateTime")
@@ -178,7 +182,7 @@ def event_time(d: Json) -> datetime | None:
     moment = timestamp(text)
     if moment is None:
         return None
-    if text.rstrip().endswith(("Z", "z")) or re.search(r"[+-]\d\d:\d\d$", text.strip()):
+    if text.rstrip().endswith(("Z", "z")) or _OFFSET.search(text.strip()):
         return moment
     zone_name = str(d.get("timeZone") or "UTC").strip()
     try:
@@ -194,11 +198,14 @@ def address_of(recipient: Json) -> tuple[str | None, str | None]:
     return _str(email, "name"), _str(email, "address")
 
 
+# Enum values by their text: a dictionary lookup, not an Enum call and a caught ValueError (every attendee's answer).
+_RESPONSES = {s.value: s for s in ResponseStatus}
+_SENSITIVITIES = {s.value: s for s in Sensitivity}
+_CHAT_TYPES = {t.value: t for t in ChatType}
+
+
 def _response(value: Any) -> ResponseStatus:
-    try:
-        return ResponseStatus(str(value or "none"))
-    except ValueError:
-        return ResponseStatus.NONE
+    return _RESPONSES.get(value, ResponseStatus.NONE) if isinstance(value, str) else ResponseStatus.NONE
 
 
 # A meeting with more attendees than this is a broadcast (an all-hands, a town hall): who else was there says
@@ -216,16 +223,20 @@ def meeting(d: Json, party_of: PartyOf) -> Meeting | None:
     start, end = event_time(_obj(d, "start")), event_time(_obj(d, "end"))
     if start is None or end is None:
         return None
-    attendees = tuple(
-        Attendee(who=party_of(*address_of(a)), response=_response(_obj(a, "status").get("response")),
-                 type=str(a.get("type") or "required"))
-        for a in _attendees(d) if isinstance(a, OBJECT) and _obj(a, "emailAddress"))
-    try:
-        sensitivity = Sensitivity(str(d.get("sensitivity") or "normal"))
-    except ValueError:
-        sensitivity = Sensitivity.NORMAL
+    attendees = []
+    for a in _attendees(d):  # a plain loop: ~20 attendees a meeting, a few hundred per verification
+        email = a.get("emailAddress") if isinstance(a, OBJECT) else None
+        if not email or not isinstance(email, OBJECT):
+            continue
+        status = a.get("status")
+        attendees.append(Attendee(
+            who=party_of(_str(email, "name"), _str(email, "address")),
+            response=_response(status.get("response")) if isinstance(status, OBJECT) else ResponseStatus.NONE,
+            type=str(a.get("type") or "required")))
+    raw = d.get("sensitivity") or "normal"
+    sensitivity = _SENSITIVITIES.get(raw, Sensitivity.NORMAL) if isinstance(raw, str) else Sensitivity.NORMAL
     return Meeting(id=str(d.get("id")), start=start, end=end, organizer=party_of(*address_of(_obj(d, "organizer"))),
-                   attendees=attendees, sensitivity=sensitivity, is_cancelled=bool(d.get("isCancelled")),
+                   attendees=tuple(attendees), sensitivity=sensitivity, is_cancelled=bool(d.get("isCancelled")),
                    is_all_day=bool(d.get("isAllDay")),
                    my_response=_response(_obj(d, "responseStatus").get("response")), subject=_str(d, "subject"))
 
@@ -277,10 +288,8 @@ def chat(d: Json, person_by_id: Callable[[str], Person | None]) -> Chat:
         elif m.get("displayName"):
             members.append(Party(name=str(m["displayName"])))
     last = timestamp(_obj(d, "lastMessagePreview").get("createdDateTime"))
-    try:
-        chat_type = ChatType(str(d.get("chatType") or "group"))
-    except ValueError:
-        chat_type = ChatType.GROUP
+    kind = d.get("chatType") or "group"
+    chat_type = _CHAT_TYPES.get(kind, ChatType.GROUP) if isinstance(kind, str) else ChatType.GROUP
     return Chat(id=str(d.get("id")), chat_type=chat_type, members=tuple(members),
                 last_message_at=last or timestamp(d.get("lastUpdatedDateTime")), topic=_str(d, "topic"))
 
