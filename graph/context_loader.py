@@ -837,8 +837,7 @@ class _Load:
         others = list(islice((p for p in snapshot.stable_order if p.id not in team and p.department != me.department),
                              OTHERS_SAMPLE))
         # Catalogue groups get the sizes the cache holds (the background refresh counts them all), mapped once.
-        catalogue = self.loader.tenant_facts.catalogue_groups(self.tenant, self.facts.catalogue or (), population)
-        groups: dict[str, Group] = {g.id: g for g in catalogue}
+        groups = dict(self.loader.tenant_facts.catalogue_groups(self.tenant, self.facts.catalogue or (), population))
         groups.update({g.id: g for g in context.groups})
         given, surnames = snapshot.name_counts if complete else ({}, {})  # the whole directory: exact counts
         index = self.department_index

@@ -357,8 +357,7 @@ def read_group(body: Any) -> tuple[int | None, frozenset[str] | None]:
 class _MappedCatalogue:
     key: tuple[int, int, int]  # population, sizes put, age bucket
     catalogue: tuple[Json, ...]
-    groups: tuple[Group, ...]
-    ids: frozenset[str]
+    groups: dict[str, Group]  # by id, in the catalogue's order: never changed once made (callers copy it)
 
 
 def _prepared(fact: Fact, items: list[Json], complete: bool, previous: Any) -> Any:
@@ -690,19 +689,21 @@ class TenantFacts:
     def put_count(self, tenant_id: str, group_id: str, count: int) -> None:
         self.group_counts.put((tenant_id, group_id), count)
         held = self._catalogue_groups.get(tenant_id)
-        if held is None or group_id in held.ids:  # a catalogue group's size: the mapped catalogue is out of date
+        if held is None or group_id in held.groups:  # a catalogue group's size: the mapped catalogue is out of date
             self._counted[tenant_id] = self._counted.get(tenant_id, 0) + 1
 
-    def catalogue_groups(self, tenant_id: str, catalogue: tuple[Json, ...], population: int) -> tuple[Group, ...]:
-        """The group catalogue as Groups with the sizes counted so far, mapped once and shared by every verification
-        until the catalogue, the population or a size changes (or REFRESH_AFTER_S passes: sizes expire)."""
+    def catalogue_groups(self, tenant_id: str, catalogue: tuple[Json, ...], population: int) -> Mapping[str, Group]:
+        """The group catalogue as Groups (by id) with the sizes counted so far, mapped once and shared by every
+        verification until the catalogue, the population or a size changes (or REFRESH_AFTER_S passes: sizes expire).
+        Shared: a caller that adds to it copies it first (`dict(...)`, a C-level copy, not a walk of up to 999)."""
         key = (population, self._counted.get(tenant_id, 0), int(self.monotonic() // REFRESH_AFTER_S))
         held = self._catalogue_groups.get(tenant_id)
         if held is not None and held.key == key and held.catalogue is catalogue:
             return held.groups
-        groups = tuple(mapping.group(g, member_count=self.count(tenant_id, str(g["id"])), is_direct=False,
-                                     population=population) for g in catalogue)
-        self._catalogue_groups[tenant_id] = _MappedCatalogue(key, catalogue, groups, frozenset(g.id for g in groups))
+        groups = {group.id: group for group in (
+            mapping.group(g, member_count=self.count(tenant_id, str(g["id"])), is_direct=False, population=population)
+            for g in catalogue)}
+        self._catalogue_groups[tenant_id] = _MappedCatalogue(key, catalogue, groups)
         return groups
 
     def refresh_soon(self, tenant_id: str) -> None:

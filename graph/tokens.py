@@ -71,6 +71,7 @@ class TokenSource:
                  monotonic: Callable[[], float] = time.monotonic):
         self._monotonic = monotonic
         self._held: dict[str, tuple[AppToken, float]] = {}  # tenant -> its last token, reused until this moment
+        self._providers: dict[tuple[str, str], GraphTokenProvider] = {}  # one per tenant and Graph URL (for_tenant)
         self._login_url = login_url.rstrip("/")
         self._client_id = client_id
         self._client_secret = client_secret
@@ -134,7 +135,11 @@ class TokenSource:
                              f"{TOKEN_TIMEOUT_S:.0f} s") from None
 
     def for_tenant(self, tenant_id: str, graph_url: str) -> GraphTokenProvider:
-        return GraphTokenProvider(self, tenant_id, graph_url)
+        """The tenant's token hook, made once (every Graph request asks for it; it holds no token itself)."""
+        provider = self._providers.get((tenant_id, graph_url))
+        if provider is None:
+            provider = self._providers[tenant_id, graph_url] = GraphTokenProvider(self, tenant_id, graph_url)
+        return provider
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
