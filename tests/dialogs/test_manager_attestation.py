@@ -154,3 +154,41 @@ async def test_a_manager_without_a_chat_is_asked_by_installing_watchword_for_the
     grace = teams.chat(GRACE, conversation_id=f"19:{GRACE.id}_watchword@unq.gbl.spaces")
     assert "Is Alan Turing on the phone with the helpdesk now?" in card_text(grace.last_card())
     assert "I've asked Grace Hopper too" in agent.text()
+
+
+async def test_a_manager_installed_for_once_is_asked_there_again_without_installing(teams: Teams, agent: Chat) -> None:
+    teams.directory.manager = GRACE  # no chat with Watchword
+    teams.directory.can_install = True
+    teams.directory.thin.add(ALAN.id)
+    await agent.say("verify alan turing")
+    await agent.say("verify alan turing")  # the same agent again: the first verification is set aside
+    assert teams.directory.installs == [GRACE.id]  # the installed chat was kept: no second install through Graph
+    grace = teams.chat(GRACE, conversation_id=f"19:{GRACE.id}_watchword@unq.gbl.spaces")
+    asked = [c for c in grace.cards() if "Is Alan Turing on the phone with the helpdesk now?" in card_text(c)]
+    assert len(asked) == 2
+
+
+async def test_a_manager_whose_kept_chat_is_gone_gets_watchword_installed_again(teams: Teams, agent: Chat,
+                                                                                  monkeypatch) -> None:
+    from tests.dialogs.harness import TeamsAdapter
+
+    gone = "19:removed-watchword@unq.gbl.spaces"
+    await teams.store.conversation_refs.save(TENANT, GRACE.id, {
+        "channelId": "msteams", "serviceUrl": "https://smba.example", "bot": {"id": "watchword"},
+        "user": {"id": GRACE.id}, "conversation": {"id": gone, "conversationType": "personal", "tenantId": TENANT}})
+    send = TeamsAdapter.send_activities
+
+    async def refusing(self, context, activities):  # the chat no longer has Watchword in it: Teams refuses
+        if context.activity.conversation.id == gone:
+            raise RuntimeError("403 Forbidden: the bot is not part of the conversation roster")
+        return await send(self, context, activities)
+
+    monkeypatch.setattr(TeamsAdapter, "send_activities", refusing)
+    teams.directory.manager = GRACE
+    teams.directory.can_install = True
+    teams.directory.thin.add(ALAN.id)
+    await agent.say("verify alan turing")
+    assert teams.directory.installs == [GRACE.id]
+    grace = teams.chat(GRACE, conversation_id=f"19:{GRACE.id}_watchword@unq.gbl.spaces")
+    assert "Is Alan Turing on the phone with the helpdesk now?" in card_text(grace.last_card())
+    assert "I've asked Grace Hopper too" in agent.text()
