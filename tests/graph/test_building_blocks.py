@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
@@ -21,7 +22,7 @@ from graph.tokens import TOKEN_REUSE_MARGIN_S, TokenSource
 from graph.urls import odata_string, relative_link, relative_url
 from settings import Settings
 from tests.devtenant.helpers import ThreadedDevTenant
-from verification.context import GroupKind, Party, SignIn
+from verification.context import GroupKind, Party, SignIn, SignInDigest
 
 
 class FakeClock:
@@ -168,11 +169,47 @@ def test_a_cache_bounded_by_bytes_lets_the_least_recent_go_and_keeps_nothing_too
 
 def test_cached_sign_ins_are_bounded_by_bytes_not_people() -> None:
     loader = ContextLoader(tokens=None, http=None, graph_url="https://graph.example", clock=None)  # type: ignore[arg-type]
-    robot = tuple(SignIn(datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=i)) for i in range(1000))
+    robot = SignInDigest.of(SignIn(datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=i), f"10.0.{i % 7}.1")
+                            for i in range(1000))
     for n in range(SIGN_IN_CACHE_BYTES // sign_ins_bytes(robot) + 20):
         loader.sign_ins.put(("t", f"robot-{n}"), robot)
     assert loader.sign_ins.size <= SIGN_IN_CACHE_BYTES
     assert loader.sign_ins.get(("t", "robot-0")) is None and loader.sign_ins.get(("t", f"robot-{n}")) == robot
+
+
+def _graph_sign_ins(count: int, places: int) -> list[dict[str, object]]:
+    """A month of one person's sign-ins as Graph answers them: a few places and devices, now and then a typo."""
+    return [json.loads(json.dumps({
+        "createdDateTime": f"2026-11-{1 + i % 28:02d}T{8 + i % 10:02d}:{i % 60:02d}:{(7 * i) % 60:02d}Z",
+        "ipAddress": f"81.2.{i % places}.160", "riskLevelDuringSignIn": "none", "riskState": "none",
+        "location": {"city": ("London", "Leeds", "Paris")[i % places % 3], "countryOrRegion": "GB",
+                     "geoCoordinates": {"latitude": 51.5 + i % places, "longitude": -0.12}},
+        "deviceDetail": {"operatingSystem": ("Windows 11", "iOS 17")[i % 2], "browser": ("Edge 120", "Mobile")[i % 2],
+                         "isCompliant": True, "isManaged": i % 2 == 0},
+        "status": {"errorCode": 50126 if i % 40 == 0 else 0}})) for i in range(count)]
+
+
+@pytest.mark.parametrize(("count", "places"), [(80, 3), (1000, 3), (1000, 40)])
+def test_what_a_person_s_cached_sign_ins_hold_is_no_more_than_the_cache_counts(count: int, places: int) -> None:
+    """The cache's bound is in bytes it estimates (sign_ins_bytes): the estimate is at least what the entry holds,
+    as tracemalloc measures it, for a person, a robot, and a robot on the move; and a person's is a fraction of
+    what their mapped sign-ins held (3.7 KB instead of 17 KB for 80; 14 KB instead of 208 KB for a robot's 1000)."""
+    loader = ContextLoader(tokens=None, http=None, graph_url="https://graph.example", clock=None)  # type: ignore[arg-type]
+    answers = _graph_sign_ins(count, places)
+    tracemalloc.start()
+    try:
+        mapped = tuple(s for s in map(mapping.sign_in, answers) if s)
+        as_mapped = tracemalloc.get_traced_memory()[0]
+        loader.sign_ins.put(("tenant", "person"), SignInDigest.of(mapped))
+        del mapped
+        held = tracemalloc.get_traced_memory()[0]  # what stays once the mapped sign-ins are gone
+    finally:
+        tracemalloc.stop()
+    digest = loader.sign_ins.get(("tenant", "person"))
+    assert digest is not None and len(digest) == count
+    assert held <= sign_ins_bytes(digest) == loader.sign_ins.size
+    if places == 3:
+        assert sign_ins_bytes(digest) * 4 < as_mapped
 
 
 def test_sign_ins_share_their_places_and_devices() -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from tests.verification import builders as b
 from verification import Policy, RiskAssessment, RiskLevel, SignIn, VerificationSession, assess_risk, risk_inputs
+from verification.context import SignInDigest
 from verification.geo import distance_km
 
 NOW = b.NOW
@@ -162,3 +163,29 @@ def test_the_risk_is_the_same_on_what_it_reads_alone():
         assert assess_risk(slim, Policy()) == assess_risk(context, Policy())
         assert (slim.meetings, slim.mail, slim.chats, slim.groups, slim.contacts, slim.peers, slim.manager) == \
             ((), (), (), (), (), (), None)
+
+
+def test_the_risk_weighed_on_sign_ins_kept_as_a_digest_is_the_one_weighed_on_the_sign_ins():
+    """Sign-ins are kept between verifications as a SignInDigest (a tenth of the memory): it gives back every
+    sign-in as read, in Graph's order (sign-ins at the same moment included), so every signal and its wording,
+    at any moment and under any policy, is the one the raw sign-ins give."""
+    travel = (ok(50, "Sydney", "AU", "1.128.0.7"), ok(40))
+    burst = tuple(fail(30 - i) for i in range(6))
+    same_moment = (ok(20, "Paris", "FR", "90.1.2.3"), ok(20, "Tokyo", "JP", "126.0.0.1"))
+    flagged = (ok(600, risk_level="medium"), ok(60 * 24 * 9, risk_state="atRisk"),
+               SignIn(NOW - timedelta(minutes=7, microseconds=123457), "81.2.69.160", "London", "GB",
+                      latitude=51.5, longitude=-0.12, compliant=True, managed=False, interactive=False))
+    seen: set[str] = set()
+    for sign_ins in ((), b.sign_ins(), (*travel, *b.sign_ins()), (*burst, *flagged, *b.sign_ins()),
+                     (*same_moment, *reversed(same_moment), *b.sign_ins(30))):
+        digest = SignInDigest.of(sign_ins)
+        assert digest.sign_ins() == sign_ins and len(digest) == len(sign_ins)
+        assert len(digest.kinds) <= 12  # each place, device and outcome once, whatever the count
+        for now in (NOW, NOW + timedelta(minutes=5), NOW + timedelta(hours=23, minutes=59)):
+            for policy in (Policy(), Policy(failed_burst_count=3, risk_lookback=timedelta(hours=1),
+                                            impossible_travel_kmh=50.0, block_on_high_risk=False)):
+                kept = b.context(sign_ins=digest.sign_ins())
+                assert assess_risk(kept, policy, now=now) == (weighed := assess_risk(b.context(sign_ins=sign_ins),
+                                                                                     policy, now=now))
+                seen |= codes(weighed)
+    assert {"failed_burst", "new_country", "impossible_travel", "risky_sign_in"} <= seen
