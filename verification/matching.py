@@ -222,18 +222,20 @@ class _Name:
 
     given: tuple[str, ...]
     plain_given: tuple[str, ...]  # each given word normalised again, for the typo budget (names.close)
-    nicknames: frozenset[str]  # the given words' nickname forms (Bill, Will for William), the given words left out
+    nicknames: tuple[str, ...]  # the given words' nickname forms (Bill, Will for William), the given words left out
     surname: tuple[str, ...]
     display: tuple[str, ...]
     forms: tuple[str, ...]  # the full name said exactly: given surname, surname given, display
     form_words: tuple[int, ...]  # words in each form (_fuzzy_phrase matches only forms of another length)
-    words: frozenset[str]  # every word above that a typed word is compared with by `close`
+    words: tuple[str, ...]  # every word above that a typed word is compared with by `close`, each once
 
 
-# Names worked out, held by bytes rather than count: a _Name is ~1.6 KB (its frozensets most of it), so 16,384 of them
+# Names worked out, held by bytes rather than count: a _Name was ~1.6 KB (its frozensets most of it), so 16,384 of them
 # were ~26 MB, and a burst of verifications answering at once filled them all (200 at 50,000 people: ~170 KB per open
-# verification, bench.load). 2,048 (~3 MB) hold the names of the answers in flight; one worked out again costs ~8 us.
-NAME_MEMO_ENTRIES = 2048
+# verification, bench.load). Its word sets are tuples now (a handful of words each, only ever iterated or tested
+# against a frozenset): ~0.5 KB with its memo entry. 1,024 (~0.5 MB) hold the names of the answers in flight (an
+# answer compares a few dozen); one worked out again costs ~8 us.
+NAME_MEMO_ENTRIES = 1024
 
 
 @lru_cache(maxsize=NAME_MEMO_ENTRIES)
@@ -243,10 +245,10 @@ def _name(given: str | None, surname: str | None, display: str) -> _Name:
     display_words = tokens(display)
     plain_given = tuple(normalize(g) for g in given_words)
     forms = (" ".join(given_words + surname_words), " ".join(surname_words + given_words), " ".join(display_words))
-    nicknames = frozenset().union(*(name_forms(g) for g in plain_given)) - frozenset(plain_given)
+    nicknames = tuple(sorted(frozenset().union(*(name_forms(g) for g in plain_given)) - frozenset(plain_given)))
     return _Name(given_words, plain_given, nicknames, surname_words, display_words, forms,
                  tuple(len(f.split()) for f in forms),
-                 frozenset(plain_given + surname_words + display_words) | nicknames)
+                 tuple(dict.fromkeys(plain_given + surname_words + display_words + nicknames)))
 
 
 def _name_of(c: Candidate) -> _Name:
