@@ -162,9 +162,11 @@ def _trace_report(out: str) -> None:
     import gc
     import tracemalloc
 
-    report: dict[str, Any] = {"rss_kb": _rss_kb(), "heap_uncollected": _heap(), "unreachable": gc.collect(),
-                              "heap": _heap(), "heap_base": _BASE.get("heap"), "lru_base": _BASE.get("lru"),
-                              "gc_counts": gc.get_count(), "frozen": gc.get_freeze_count()}
+    report: dict[str, Any] = {"rss_kb": _rss_kb(), "heap_uncollected": _heap(), "gc_counts": gc.get_count(),
+                              "gc_stats": gc.get_stats()}
+    report["garbage"] = _garbage()
+    report.update({"unreachable": sum(n for n, _ in report["garbage"].values()), "heap": _heap(),
+                   "heap_base": _BASE.get("heap"), "lru_base": _BASE.get("lru"), "frozen": gc.get_freeze_count()})
     base = _BASE.get("types", {})
     grown = {k: [v[0] - base.get(k, [0, 0])[0], v[1] - base.get(k, [0, 0])[1]] for k, v in _types().items()}
     report["types"] = sorted(([k, *v] for k, v in grown.items() if v[0]), key=lambda r: -r[2])[:40]
@@ -185,6 +187,27 @@ def _trace_report(out: str) -> None:
         report["trimmed_kb"] = before - _rss_kb()
     with open(out, "a") as f:
         f.write(json.dumps(report) + "\n")
+
+
+def _garbage() -> dict[str, list[int]]:
+    """A full collection that keeps what it found unreachable (gc.DEBUG_SAVEALL) long enough to count it by type
+    ([count, bytes of the objects themselves], the 25 largest): the cycles the collector had not freed yet, and
+    what they hold up; then they go."""
+    import gc
+
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        table: dict[str, list[int]] = {}
+        for o in gc.garbage:
+            entry = table.setdefault(type(o).__qualname__, [0, 0])
+            entry[0] += 1
+            entry[1] += sys.getsizeof(o)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    gc.collect()
+    return dict(sorted(table.items(), key=lambda kv: -kv[1][1])[:25])
 
 
 def _held_by(names: str, depth: int = 8) -> dict[str, list[str]]:
