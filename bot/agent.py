@@ -197,6 +197,16 @@ class WatchwordAgent:
         """The SDK's `Agent`: what the adapter calls with each activity. A message or a card's click runs alone in
         its conversation (its state loaded after the turn before saved its own) and once (Teams redelivers slow
         turns, and the same activity can arrive twice at once, on one instance or two): bot/turn_state.py."""
+        try:
+            await self._gated_turn(context)
+        finally:
+            # The session the turn opened ends with the turn. The SDK's state and dialogs hold the TurnContext in
+            # reference cycles that only a full collection frees (one every few dozen starts), and the session in
+            # its turn_state held its decoded plan (every question's candidates) until then: under a burst of
+            # answers, MBs of them (bench.openmem's trace: ~3,000 Candidates in uncollected cycles).
+            context.turn_state.pop(OPEN_SESSION, None)
+
+    async def _gated_turn(self, context: TurnContext) -> None:
         activity = context.activity
         gated = activity.type == ActivityTypes.message or (
             activity.type == ActivityTypes.invoke and activity.name == CARD_ACTION_INVOKE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import re
@@ -16,7 +17,7 @@ from store import AuditFilter
 from tests.dialogs.fakes import ALAN, MARGARET, OTHER_TENANT, TENANT
 from tests.dialogs.harness import Teams, answer_until_decided, invoke_responses, open_teams, truthful_answer
 from tests.store.support import FakeClock, StoreTarget, sqlite_copy
-from verification import Outcome
+from verification import Outcome, VerificationSession
 from verification.policy import Policy
 
 MAX_QUESTIONS = Policy().max_questions  # what the question cards count up to
@@ -215,3 +216,19 @@ async def test_an_answer_turn_writes_the_conversation_state_only(db: StoreTarget
         await agent.answer(answer)
         assert writes == [f"msteams/conversations/{agent.conversation_id}"]
         assert card_text(agent.last_card()).startswith("Question 2")
+
+
+async def test_a_turn_leaves_no_verification_session_for_the_collector(db: StoreTarget, clock: FakeClock) -> None:
+    """The SDK's state and dialogs keep a turn's TurnContext in reference cycles until a full collection (one every
+    few dozen starts); the session the turn opened, with its decoded plan, goes when the turn ends, not with them."""
+    async with open_teams(db, clock) as teams:
+        agent = teams.chat(MARGARET)
+        gc.collect()
+        gc.disable()
+        try:
+            await agent.say("verify alan turing")
+            await agent.answer(await truthful_answer(teams, agent, ALAN))
+            left = [o for o in gc.get_objects() if isinstance(o, VerificationSession)]
+        finally:
+            gc.enable()
+    assert left == []
