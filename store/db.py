@@ -13,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -83,6 +83,13 @@ class Store:
         self.sync_leases = SyncLeaseRepository(self.sessionmaker, clock)
         self.console_sessions = ConsoleSessionRepository(self.sessionmaker, clock)
         self.stats = StatsRepository(self.sessionmaker, clock)
+
+    def engines(self) -> list[Engine]:
+        """Every synchronous engine the store runs statements on (store/work_count.py counts them)."""
+        engines = [self.engine.sync_engine, *self.units.engines()]
+        if self._housekeeping is not None:
+            engines.append(self._housekeeping.sync_engine)
+        return list(dict.fromkeys(engines))
 
     async def ping(self) -> None:
         """Raise unless the database answers (readiness checks)."""

@@ -107,6 +107,10 @@ class Units:
 
         return await self.read(read)
 
+    def engines(self) -> list[Engine]:
+        """The synchronous engines units run on (for counting them: store/work_count.py)."""
+        return [self._sync if self._sync is not None else self._engine.sync_engine]
+
     def close(self) -> None:
         if self._thread is not None:
             self._thread.shutdown(wait=True)

@@ -1,0 +1,54 @@
+"""What a verification's start and an answer cost the store, in transactions and statements (issue #11).
+
+Each transaction is a hop to the store's thread (or a pooled connection) and back, and each statement SQLAlchemy's
+and the driver's work: a start ran ~20 transactions, and the SQLite thread's CPU was ~30% of the start turn's. These
+pin the counts, so a read added on the start's path is a decision, not a drift. Counted with store/work_count.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from store.work_count import StoreWork, counting
+from tests.dialogs.fakes import ALAN, MARGARET
+from tests.dialogs.harness import Chat, Teams, open_teams, truthful_answer
+from tests.store.support import FakeClock, StoreTarget
+
+# A start whose search finds one person (no picker turn): the turn's claim, its state, the search's audit row, the
+# refusal checks, the admission, the plan with its audit row, the state saved with the turn's end.
+START_TRANSACTIONS, START_STATEMENTS = 13, 33
+# An answer: the turn's claim, its state, the answer with its audit row, the state saved with the turn's end.
+ANSWER_TRANSACTIONS, ANSWER_STATEMENTS = 5, 16
+
+
+@pytest.fixture
+async def teams(store_target: StoreTarget) -> AsyncIterator[Teams]:
+    async with open_teams(store_target, FakeClock()) as opened:
+        yield opened
+
+
+async def started(teams: Teams) -> tuple[Chat, StoreWork]:
+    agent = teams.chat(MARGARET)
+    await agent.say("help")  # the chat's first turn (its reference kept) is not the start's cost
+    with counting(teams.store) as work:
+        await agent.say("verify alan turing")
+        await teams.agent.messenger.settle()
+    assert "Question 1" in agent.text()
+    return agent, work
+
+
+async def test_a_verification_start_costs_the_store_a_fixed_number_of_transactions(teams: Teams) -> None:
+    _, work = await started(teams)
+    assert (work.transactions, len(work.statements)) == (START_TRANSACTIONS, START_STATEMENTS), work.summary()
+
+
+async def test_an_answer_costs_the_store_a_fixed_number_of_transactions(teams: Teams) -> None:
+    agent, _ = await started(teams)
+    answer = await truthful_answer(teams, agent, ALAN)
+    with counting(teams.store) as work:
+        await agent.say(answer)
+        await teams.agent.messenger.settle()
+    assert "Question 2" in agent.text()
+    assert (work.transactions, len(work.statements)) == (ANSWER_TRANSACTIONS, ANSWER_STATEMENTS), work.summary()
