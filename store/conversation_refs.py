@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from store._sql import normalise_guid
 from store.secrets_guard import clean_json
@@ -25,6 +24,10 @@ from store.units import Units
 from verification.clock import Clock
 
 MAX_ZONE_NAME = 64  # the longest IANA names are about 30 characters
+# Built once: a start reads the person's (can they be sent a code?).
+_GET = select(ConversationReferenceRow.reference, ConversationReferenceRow.updated_at,
+              ConversationReferenceRow.time_zone).where(ConversationReferenceRow.tenant_id == bindparam("tenant"),
+                                                        ConversationReferenceRow.user_id == bindparam("user"))
 
 
 @dataclass(frozen=True)
@@ -68,14 +71,13 @@ class ConversationReferenceRepository:
     async def get(self, tenant_id: str, user_id: str) -> StoredConversationReference | None:
         key = (normalise_guid(tenant_id, "tenant_id"), normalise_guid(user_id, "user_id"))
 
-        def read(session: Session) -> StoredConversationReference | None:  # on a start's path: a unit of work
-            row = session.get(ConversationReferenceRow, key)
+        def read(conn: Connection) -> StoredConversationReference | None:  # on a start's path: a unit of work
+            row = conn.execute(_GET, {"tenant": key[0], "user": key[1]}).one_or_none()
             if row is None:
                 return None
-            return StoredConversationReference(row.tenant_id, row.user_id, row.reference, row.updated_at,
-                                               row.time_zone)
+            return StoredConversationReference(key[0], key[1], row.reference, row.updated_at, row.time_zone)
 
-        return await self._units.read_orm(read)
+        return await self._units.read(read)
 
     async def delete(self, tenant_id: str, user_id: str) -> bool:
         stmt = delete(ConversationReferenceRow).where(

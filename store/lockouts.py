@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Select, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from store._sql import normalise_guid
 from store.audit import AuditEvent, AuditLog
@@ -54,34 +54,45 @@ class LockoutRule:
     actor: str
 
 
-def _to_lockout(row: UserLockoutRow) -> Lockout:
+def _to_lockout(row: UserLockoutRow | Row[Any]) -> Lockout:
     return Lockout(tenant_id=row.tenant_id, user_id=row.user_id, locked_until=row.locked_until,
                    locked_at=row.locked_at, reason=row.reason)
 
 
 # --- inside a unit of work (store/units.py) -------------------------------------------------------------------
+def _serialise_statement(dialect: Any) -> Any:
+    insert = dialect.insert(AttemptCounterRow)
+    return insert.on_conflict_do_update(index_elements=["tenant_id", "user_id"],
+                                        set_={"version": AttemptCounterRow.version + 1}
+                                        ).returning(AttemptCounterRow.counted_since)
+
+
+# Built once, per dialect: every admission runs them.
+_SERIALISE = {"postgresql": _serialise_statement(postgresql), "sqlite": _serialise_statement(sqlite)}
+_COUNTED = select(func.count()).where(
+    VerificationSessionRow.tenant_id == bindparam("tenant"), VerificationSessionRow.target_user_id == bindparam("user"),
+    VerificationSessionRow.created_at > bindparam("since"), VerificationSessionRow.outcome.in_(COUNTED_OUTCOMES))
+_ACTIVE = select(*UserLockoutRow.__table__.c).where(
+    UserLockoutRow.tenant_id == bindparam("tenant"), UserLockoutRow.user_id == bindparam("user"),
+    UserLockoutRow.locked_until > bindparam("now"))
+
+
 def serialise(conn: Connection, tenant_id: str, user_id: str) -> datetime | None:
     """Take the person's counter row (creating it), so no one else counts or locks them until commit; returns
     the time the count restarted, if it ever did."""
-    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(AttemptCounterRow)
-    stmt = insert.values(tenant_id=tenant_id, user_id=user_id, version=1, counted_since=None).on_conflict_do_update(
-        index_elements=["tenant_id", "user_id"], set_={"version": AttemptCounterRow.version + 1},
-    ).returning(AttemptCounterRow.counted_since)
-    return conn.execute(stmt).scalar_one()
+    return conn.execute(_SERIALISE[conn.dialect.name], {"tenant_id": tenant_id, "user_id": user_id, "version": 1,
+                                                        "counted_since": None}).scalar_one()
 
 
-def _count(tenant_id: str, user_id: str, now: datetime, restarted: datetime | None) -> Select[tuple[int]]:
+def _since(now: datetime, restarted: datetime | None) -> datetime:
     since = now - ATTEMPT_WINDOW
-    if restarted is not None and restarted > since:
-        since = restarted
-    return select(func.count()).where(
-        VerificationSessionRow.tenant_id == tenant_id, VerificationSessionRow.target_user_id == user_id,
-        VerificationSessionRow.created_at > since, VerificationSessionRow.outcome.in_(COUNTED_OUTCOMES))
+    return restarted if restarted is not None and restarted > since else since
 
 
 def counted(conn: Connection, tenant_id: str, user_id: str, now: datetime, restarted: datetime | None) -> int:
     """The attempts that count against the person now (see the module doc)."""
-    return int(conn.execute(_count(tenant_id, user_id, now, restarted)).scalar_one())
+    return int(conn.execute(_COUNTED, {"tenant": tenant_id, "user": user_id,
+                                       "since": _since(now, restarted)}).scalar_one())
 
 
 def impose(conn: Connection, tenant_id: str, user_id: str, *, now: datetime, until: datetime, reason: str) -> None:
@@ -133,7 +144,8 @@ class LockoutRepository:
         async with self._sessions() as session:
             restarted = await session.scalar(select(AttemptCounterRow.counted_since).where(
                 AttemptCounterRow.tenant_id == tenant_id, AttemptCounterRow.user_id == user_id))
-            return int(await session.scalar(_count(tenant_id, user_id, self._clock(), restarted)) or 0)
+            since = _since(self._clock(), restarted)
+            return int(await session.scalar(_COUNTED, {"tenant": tenant_id, "user": user_id, "since": since}) or 0)
 
     async def apply(self, tenant_id: str, user_id: str, rule: LockoutRule, *, session_id: str) -> datetime | None:
         """Lock the person out if `rule`'s count is reached now (a session that ended elsewhere, such as "not
@@ -162,11 +174,11 @@ class LockoutRepository:
         key = (normalise_guid(tenant_id, "tenant_id"), normalise_guid(user_id, "user_id"))
         now = self._clock()
 
-        def read(session: Session) -> Lockout | None:  # on every start's and answer's path: a unit of work
-            row = session.get(UserLockoutRow, key)
-            return _to_lockout(row) if row is not None and row.locked_until > now else None
+        def read(conn: Connection) -> Lockout | None:  # on every start's path: a unit of work
+            row = conn.execute(_ACTIVE, {"tenant": key[0], "user": key[1], "now": now}).one_or_none()
+            return _to_lockout(row) if row is not None else None
 
-        return await self._units.read_orm(read)
+        return await self._units.read(read)
 
     async def active_lockouts(self, tenant_id: str, *, limit: int = 200) -> list[Lockout]:
         """The tenant's people locked out now, the longest remaining first."""

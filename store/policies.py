@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from store._sql import normalise_guid
 from store.protected_users import _require_connected
@@ -80,7 +80,11 @@ class StoredPolicy:
     updated_by: str
 
 
-def _to_stored(row: TenantPolicyRow) -> StoredPolicy:
+# Built once: every start reads it (Core, not an ORM load: a third of the CPU for the same row).
+_STORED = select(*TenantPolicyRow.__table__.c).where(TenantPolicyRow.tenant_id == bindparam("tenant"))
+
+
+def _to_stored(row: TenantPolicyRow | Row[Any]) -> StoredPolicy:
     return StoredPolicy(
         tenant_id=row.tenant_id,
         policy=Policy.from_dict(row.policy),
@@ -109,11 +113,11 @@ class PolicyRepository:
     async def get_stored(self, tenant_id: str) -> StoredPolicy | None:
         key = normalise_guid(tenant_id, "tenant_id")
 
-        def read(session: Session) -> StoredPolicy | None:  # on every start's path: a unit of work
-            row = session.get(TenantPolicyRow, key)
+        def read(conn: Connection) -> StoredPolicy | None:  # on every start's path: a unit of work
+            row = conn.execute(_STORED, {"tenant": key}).one_or_none()
             return _to_stored(row) if row is not None else None
 
-        return await self._units.read_orm(read)
+        return await self._units.read(read)
 
     async def put(self, tenant_id: str, policy: Policy, actor: str) -> tuple[Policy | None, Policy]:
         """Save the policy (access settings unchanged); returns (before, after). Before is None if unsaved."""

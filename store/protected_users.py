@@ -17,9 +17,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, Row, Select, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from store._sql import dialect_insert, normalise_guid
 from store.errors import TenantNotFoundError
@@ -90,7 +89,13 @@ class SyncState:
     updated_at: datetime
 
 
-def _to_user(row: ProtectedUserRow) -> ProtectedUser:
+# Built once: every start reads them (Core, not ORM loads: a third of the CPU for the same rows).
+_ANY_STORED = select(ProtectedUserRow.user_id).where(ProtectedUserRow.tenant_id == bindparam("tenant")).limit(1)
+_GET = select(*ProtectedUserRow.__table__.c).where(ProtectedUserRow.tenant_id == bindparam("tenant"),
+                                                   ProtectedUserRow.user_id == bindparam("user"))
+
+
+def _to_user(row: ProtectedUserRow | Row[Any]) -> ProtectedUser:
     return ProtectedUser(
         tenant_id=row.tenant_id,
         user_id=row.user_id,
@@ -134,11 +139,11 @@ class ProtectedUserRepository:
     async def get(self, tenant_id: str, user_id: str) -> ProtectedUser | None:
         key = (normalise_guid(tenant_id, "tenant_id"), normalise_guid(user_id, "user_id"))
 
-        def read(session: Session) -> ProtectedUser | None:  # on a start's path: a unit of work
-            row = session.get(ProtectedUserRow, key)
+        def read(conn: Connection) -> ProtectedUser | None:  # on a start's path: a unit of work
+            row = conn.execute(_GET, {"tenant": key[0], "user": key[1]}).one_or_none()
             return _to_user(row) if row is not None else None
 
-        return await self._units.read_orm(read)
+        return await self._units.read(read)
 
     async def find_by_upn(self, tenant_id: str, upn: str) -> ProtectedUser | None:
         """Case-insensitive. If a rename left two rows with one UPN, the latest updated wins."""
@@ -225,9 +230,8 @@ class ProtectedUserRepository:
     async def any_stored(self, tenant_id: str) -> bool:
         """Whether the tenant has any protected user stored (its first sync did): on every start's path, so one
         row of the primary key's index is read, not all of them as `count` does (3 ms at 50,000 people)."""
-        stmt = select(ProtectedUserRow.user_id).where(
-            ProtectedUserRow.tenant_id == normalise_guid(tenant_id, "tenant_id")).limit(1)
-        return await self._units.read(lambda conn: conn.execute(stmt).first() is not None)
+        which = {"tenant": normalise_guid(tenant_id, "tenant_id")}
+        return await self._units.read(lambda conn: conn.execute(_ANY_STORED, which).first() is not None)
 
     # --- admin ---------------------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy import Connection, Row, String, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from store._sql import normalise_guid
 from store.audit import AuditEvent, AuditLog
@@ -204,6 +203,33 @@ _ENTRY_INSERT = insert(TranscriptEntryRow).from_select(
 ).returning(TranscriptEntryRow.position)
 _ENTRY_RECORDED = select(TranscriptEntryRow.position).where(TranscriptEntryRow.session_id == bindparam("sid"),
                                                             TranscriptEntryRow.turn_key == bindparam("turn_key"))
+# ... and for the start's path (admit, attach_plan, own_resets, the sign-in risk kept), likewise.
+_S = VerificationSessionRow
+_OPEN = (_S.session_id == bindparam("sid"), _S.outcome == Outcome.IN_PROGRESS.value)
+_ADMIT = insert(_S)
+_PLAN_INSERT = insert(VerificationPlanRow)
+
+
+def _restarted(agent: bool) -> Any:
+    """The sessions of this person the same agent (or, self-service, the person: no agent) left open in the chat."""
+    return (update(_S).where(_S.chat == bindparam("in_chat"), _S.tenant_id == bindparam("tenant"),
+                             _S.target_user_id == bindparam("target"),
+                             _S.agent_id == bindparam("agent") if agent else _S.agent_id.is_(None),
+                             _S.outcome == Outcome.IN_PROGRESS.value)
+            .values(outcome=Outcome.CANCELLED.value, ended_at=bindparam("now")).returning(_S.session_id))
+
+
+_RESTARTED = {True: _restarted(True), False: _restarted(False)}
+_ATTACH = update(_S).where(*_OPEN).values(required_bits=bindparam("bits"))
+_ATTACH_AS_IS = update(_S).where(*_OPEN).values(earned_bits=_S.earned_bits)
+_SEALED_PLAN = select(VerificationPlanRow.sealed).where(VerificationPlanRow.session_id == bindparam("sid"))
+_KEEP_FINAL_RISK = update(_S).where(*_OPEN).values(final_risk=bindparam("risk"))
+_FINAL_RISK = select(_S.final_risk).where(_S.session_id == bindparam("sid"))
+_GET = select(*_S.__table__.c).where(_S.session_id == bindparam("sid"))
+_OWN_RESETS = select(_S.reset_claimed_at, _S.reset_done_at).where(
+    _S.tenant_id == bindparam("tenant"), _S.target_user_id == bindparam("user"),
+    _S.reset_claimed_at >= bindparam("since"),
+    _S.reset_state.in_((ResetOutcome.DONE.value, ResetOutcome.UNKNOWN.value, RESETTING)))
 
 
 class SessionRepository:
@@ -270,9 +296,9 @@ class SessionRepository:
             if values["chat"] is not None:
                 self._cancel_restarted(conn, values, admitted_at)
             before = counted(conn, values["tenant_id"], values["target_user_id"], admitted_at, restarted)
-            conn.execute(insert(VerificationSessionRow), values)
+            conn.execute(_ADMIT, values)
             if sealed_plan is not None:
-                conn.execute(insert(VerificationPlanRow), {"session_id": values["session_id"], "sealed": sealed_plan})
+                conn.execute(_PLAN_INSERT, {"session_id": values["session_id"], "sealed": sealed_plan})
             return before
 
         before = await self._audit.write(admit)
@@ -281,14 +307,9 @@ class SessionRepository:
     def _cancel_restarted(self, conn: Connection, values: Mapping[str, Any], now: datetime) -> None:
         """End as cancelled the sessions of this person that the same agent (or the person, self-service) left
         open in the same chat, and audit each (see admit)."""
-        ended = conn.execute(update(VerificationSessionRow).where(
-            VerificationSessionRow.chat == values["chat"],
-            VerificationSessionRow.tenant_id == values["tenant_id"],
-            VerificationSessionRow.target_user_id == values["target_user_id"],
-            _same(VerificationSessionRow.agent_id, values["agent_id"]),
-            VerificationSessionRow.outcome == Outcome.IN_PROGRESS.value,
-        ).values(outcome=Outcome.CANCELLED.value, ended_at=now)
-            .returning(VerificationSessionRow.session_id)).scalars().all()
+        ended = conn.execute(_RESTARTED[values["agent_id"] is not None], {
+            "in_chat": values["chat"], "tenant": values["tenant_id"], "target": values["target_user_id"],
+            "agent": values["agent_id"], "now": now}).scalars().all()
         for session_id in ended:
             conn.execute(_DROP_PLAN, {"sid": session_id})
             self._audit.append_in(conn, AuditEvent(
@@ -302,18 +323,13 @@ class SessionRepository:
         """Store the open session's sealed question plan (chosen after its admission), its final requirement,
         and `audit`, together. Raises SessionClosedError if it already ended; nothing is written then."""
         session_id = normalise_guid(session_id, "session_id")
-        still_open = (update(VerificationSessionRow)
-                      .where(VerificationSessionRow.session_id == session_id,
-                             VerificationSessionRow.outcome == Outcome.IN_PROGRESS.value))
-        if required_bits is not None:
-            still_open = still_open.values(required_bits=required_bits)
-        else:
-            still_open = still_open.values(earned_bits=VerificationSessionRow.earned_bits)
+        still_open, which = (_ATTACH_AS_IS, {"sid": session_id}) if required_bits is None else \
+            (_ATTACH, {"sid": session_id, "bits": required_bits})
 
         def attach(conn: Connection) -> None:
-            if conn.execute(still_open).rowcount != 1:
+            if conn.execute(still_open, which).rowcount != 1:
                 raise SessionClosedError(session_id)
-            conn.execute(insert(VerificationPlanRow), {"session_id": session_id, "sealed": sealed_plan})
+            conn.execute(_PLAN_INSERT, {"session_id": session_id, "sealed": sealed_plan})
             if audit is not None:
                 self._audit.append_in(conn, audit)
 
@@ -321,33 +337,28 @@ class SessionRepository:
 
     async def sealed_plan(self, session_id: str) -> str | None:
         """The open session's sealed question plan; None once it ended (or if it never had one)."""
-        stmt = select(VerificationPlanRow.sealed).where(
-            VerificationPlanRow.session_id == normalise_guid(session_id, "session_id"))
-        return await self._units.read(lambda conn: conn.execute(stmt).scalar())  # an answer's path: a unit
+        which = {"sid": normalise_guid(session_id, "session_id")}
+        return await self._units.read(lambda conn: conn.execute(_SEALED_PLAN, which).scalar())  # an answer's path
 
     async def keep_final_risk(self, session_id: str, risk: Mapping[str, Any]) -> bool:
         """Keep the open session's sign-in risk, weighed once the logs arrived, for whichever instance decides it.
         False if the session already ended. A secret-looking key raises ValueError."""
-        stmt = (update(VerificationSessionRow)
-                .where(VerificationSessionRow.session_id == normalise_guid(session_id, "session_id"),
-                       VerificationSessionRow.outcome == Outcome.IN_PROGRESS.value)
-                .values(final_risk=clean_json(risk, "final_risk")))
-        return bool(await self._audit.write(lambda conn: conn.execute(stmt).rowcount == 1))
+        which = {"sid": normalise_guid(session_id, "session_id"), "risk": clean_json(risk, "final_risk")}
+        return bool(await self._audit.write(lambda conn: conn.execute(_KEEP_FINAL_RISK, which).rowcount == 1))
 
     async def final_risk(self, session_id: str) -> Mapping[str, Any] | None:
         """The sign-in risk kept by keep_final_risk; None while the logs have not arrived."""
-        stmt = select(VerificationSessionRow.final_risk).where(
-            VerificationSessionRow.session_id == normalise_guid(session_id, "session_id"))
-        return await self._units.read(lambda conn: conn.execute(stmt).scalar_one_or_none())  # on a turn's path
+        which = {"sid": normalise_guid(session_id, "session_id")}
+        return await self._units.read(lambda conn: conn.execute(_FINAL_RISK, which).scalar_one_or_none())
 
     async def get(self, session_id: str) -> SessionRecord | None:
-        key = normalise_guid(session_id, "session_id")
+        which = {"sid": normalise_guid(session_id, "session_id")}
 
-        def read(session: Session) -> SessionRecord | None:  # on a turn's path: a unit of work
-            row = session.get(VerificationSessionRow, key)
+        def read(conn: Connection) -> SessionRecord | None:  # on a turn's path: a unit of work
+            row = conn.execute(_GET, which).one_or_none()
             return _to_session(row) if row is not None else None
 
-        return await self._units.read_orm(read)
+        return await self._units.read(read)
 
     async def transcript(self, session_id: str) -> tuple[TranscriptRecord, ...]:
         stmt = (
@@ -561,12 +572,9 @@ class SessionRepository:
     async def own_resets(self, tenant_id: str, user_id: str, *, since: datetime) -> list[tuple[datetime, datetime]]:
         """When Watchword itself reset (or may have reset) the person's password since `since`: (claimed, settled)
         per verification, for telling its own resets apart from someone else's password change."""
-        stmt = select(VerificationSessionRow.reset_claimed_at, VerificationSessionRow.reset_done_at).where(
-            VerificationSessionRow.tenant_id == normalise_guid(tenant_id, "tenant_id"),
-            VerificationSessionRow.target_user_id == normalise_guid(user_id, "user_id"),
-            VerificationSessionRow.reset_claimed_at >= require_utc(since, "since"),
-            VerificationSessionRow.reset_state.in_((ResetOutcome.DONE.value, ResetOutcome.UNKNOWN.value, RESETTING)))
-        rows = await self._units.read(lambda conn: conn.execute(stmt).all())  # on a start's path
+        which = {"tenant": normalise_guid(tenant_id, "tenant_id"), "user": normalise_guid(user_id, "user_id"),
+                 "since": require_utc(since, "since")}
+        rows = await self._units.read(lambda conn: conn.execute(_OWN_RESETS, which).all())  # on a start's path
         return [(claimed, done or claimed + CLAIM_EXPIRY) for claimed, done in rows]
 
     async def expire_overdue(self) -> list[str]:

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, Row, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from store._sql import normalise_guid
 from store.errors import TenantNotFoundError
@@ -50,7 +50,11 @@ class Tenant:
         return self.status != TenantStatus.DISCONNECTED
 
 
-def _to_tenant(row: TenantRow) -> Tenant:
+# Built once: read on a tenant's turns (cached for a minute by bot/access.py).
+_GET = select(*TenantRow.__table__.c).where(TenantRow.tenant_id == bindparam("tenant"))
+
+
+def _to_tenant(row: TenantRow | Row[Any]) -> Tenant:
     return Tenant(
         tenant_id=row.tenant_id,
         display_name=row.display_name,
@@ -148,13 +152,13 @@ class TenantRepository:
         return True
 
     async def get(self, tenant_id: str) -> Tenant | None:
-        key = normalise_guid(tenant_id, "tenant_id")
+        which = {"tenant": normalise_guid(tenant_id, "tenant_id")}
 
-        def read(session: Session) -> Tenant | None:  # on every activity's path: a unit of work
-            row = session.get(TenantRow, key)
+        def read(conn: Connection) -> Tenant | None:  # on every activity's path: a unit of work
+            row = conn.execute(_GET, which).one_or_none()
             return _to_tenant(row) if row is not None else None
 
-        return await self._units.read_orm(read)
+        return await self._units.read(read)
 
     async def list_tenants(self, *, include_disconnected: bool = False) -> list[Tenant]:
         stmt = select(TenantRow).order_by(TenantRow.display_name, TenantRow.tenant_id)

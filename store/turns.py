@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, delete, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store.tables import ConversationTurnRow, ProcessedActivityRow, TurnProcessRow
@@ -63,6 +63,28 @@ CURRENT_ACTIVITY: ContextVar[str | None] = ContextVar("watchword_current_activit
 
 # Units of work to commit with the next conversation-state write of this turn (see SqlStorage.write).
 WITH_STATE: ContextVar[tuple[Callable[[Connection], None], ...]] = ContextVar("watchword_with_state", default=())
+
+# Core statements, built once (every turn runs them): building and keying a statement per call cost more CPU than
+# running it. Parameters: k (a claim's or a conversation's key), now, until (a lease's end), o (this process),
+# h (the turn that holds a conversation).
+_PA, _CT, _TP = ProcessedActivityRow, ConversationTurnRow, TurnProcessRow
+_CLAIMED = select(_PA.claimed_at, _PA.done_at, _PA.lease_until, _PA.owner).where(_PA.key == bindparam("k"))
+_CLAIM_OVER = (update(_PA).where(_PA.key == bindparam("k"), _PA.done_at.is_(None),
+                                 _PA.claimed_at == bindparam("was_claimed"),
+                                 or_(_PA.lease_until.is_(None), _PA.lease_until == bindparam("was_until")))
+               .values(claimed_at=bindparam("now"), owner=bindparam("o"), lease_until=bindparam("until")))
+_TAKE = (update(_CT).where(_CT.key == bindparam("k"),
+                           or_(_CT.lease_until <= bindparam("now"), _CT.owner == bindparam("h"),
+                               _CT.process.in_(select(_TP.owner).where(_TP.alive_until <= bindparam("now")))))
+         .values(owner=bindparam("h"), process=bindparam("o"), lease_until=bindparam("until")))
+_DEAD = select(_TP.owner).where(_TP.owner == bindparam("o"), _TP.alive_until <= bindparam("now"))
+_RENEW_CLAIM = (update(_PA).where(_PA.key == bindparam("k"), _PA.owner == bindparam("o"), _PA.done_at.is_(None))
+                .values(lease_until=bindparam("until")))
+_RENEW_CONVERSATION = (update(_CT).where(_CT.key == bindparam("k"), _CT.owner == bindparam("h"))
+                       .values(lease_until=bindparam("until")))
+_DONE = update(_PA).where(_PA.key == bindparam("k")).values(done_at=bindparam("now"))
+_RELEASE = delete(_CT).where(_CT.key == bindparam("k"), _CT.owner == bindparam("h"))
+_FORGET = delete(_PA).where(_PA.key == bindparam("k"), _PA.owner == bindparam("o"), _PA.done_at.is_(None))
 
 
 class TurnClaim(StrEnum):
@@ -96,6 +118,12 @@ class TurnRepository:
         self._clock = clock
         self.owner = owner or process_owner()
         self._turns = itertools.count(1)
+        insert = (postgresql if units.dialect == "postgresql" else sqlite).insert
+        self._first_claim = insert(_PA).on_conflict_do_nothing(index_elements=["key"])
+        self._first_take = insert(_CT).on_conflict_do_nothing(index_elements=["key"])
+        beat = insert(_TP)
+        self._beat = beat.on_conflict_do_update(index_elements=["owner"],
+                                                set_={"alive_until": beat.excluded.alive_until})
 
     def holder(self) -> str:
         """A name for one turn of this process: what holds a conversation (two turns of one process are two)."""
@@ -129,13 +157,9 @@ class TurnRepository:
 
         def renew(conn: Connection) -> None:
             if activity is not None:
-                conn.execute(update(ProcessedActivityRow).where(
-                    ProcessedActivityRow.key == activity, ProcessedActivityRow.owner == self.owner,
-                    ProcessedActivityRow.done_at.is_(None)).values(lease_until=until))
+                conn.execute(_RENEW_CLAIM, {"k": activity, "o": self.owner, "until": until})
             if conversation is not None:
-                conn.execute(update(ConversationTurnRow).where(
-                    ConversationTurnRow.key == conversation, ConversationTurnRow.owner == holder)
-                    .values(lease_until=until))
+                conn.execute(_RENEW_CONVERSATION, {"k": conversation, "h": holder, "until": until})
 
         await self._keeping.write(renew)
 
@@ -143,15 +167,13 @@ class TurnRepository:
                         committed: Callable[[], None] | None = None) -> None:
         """Mark the activity done, and give the conversation up, in the transaction of this turn's next
         conversation-state write; `committed` is called in that transaction once its statements ran."""
-        done = (update(ProcessedActivityRow).where(ProcessedActivityRow.key == key).values(done_at=self._clock())
-                if key is not None else None)
-        release = _release(conversation, holder) if conversation is not None else None
+        now = self._clock()
 
         def with_state(conn: Connection) -> None:
-            if done is not None:
-                conn.execute(done)
-            if release is not None:
-                conn.execute(release)
+            if key is not None:
+                conn.execute(_DONE, {"k": key, "now": now})
+            if conversation is not None:
+                conn.execute(_RELEASE, {"k": conversation, "h": holder})
             if committed is not None:
                 committed()
 
@@ -159,29 +181,22 @@ class TurnRepository:
 
     async def release_conversation(self, conversation: str, holder: str) -> None:
         """Give the conversation up (only if `holder` still has it)."""
-        stmt = _release(conversation, holder)
-        await self._keeping.write(lambda conn: conn.execute(stmt))
+        await self._keeping.write(lambda conn: conn.execute(_RELEASE, {"k": conversation, "h": holder}))
 
     async def give_up(self, activity: str, conversation: str, holder: str) -> None:
         """Forget this process's unfinished claim of the activity (so its redelivery is processed), and give the
         conversation up if `holder` has it."""
-        forget = delete(ProcessedActivityRow).where(ProcessedActivityRow.key == activity,
-                                                    ProcessedActivityRow.owner == self.owner,
-                                                    ProcessedActivityRow.done_at.is_(None))
-        release = _release(conversation, holder)
 
         def give_up(conn: Connection) -> None:
-            conn.execute(forget)
-            conn.execute(release)
+            conn.execute(_FORGET, {"k": activity, "o": self.owner})
+            conn.execute(_RELEASE, {"k": conversation, "h": holder})
 
         await self._keeping.write(give_up)
 
     async def beat(self) -> None:
         """This process's heartbeat: alive for OWNER_ALIVE from now (call it every BEAT_EVERY while it runs)."""
-        until = self._clock() + OWNER_ALIVE
-        await self._keeping.write(lambda conn: conn.execute(
-            _insert(conn, TurnProcessRow).values(owner=self.owner, alive_until=until)
-            .on_conflict_do_update(index_elements=["owner"], set_={"alive_until": until})))
+        values = {"owner": self.owner, "alive_until": self._clock() + OWNER_ALIVE}
+        await self._keeping.write(lambda conn: conn.execute(self._beat, values))
 
     async def retire(self) -> None:
         """This process stops: its claims and conversations still held are free at once."""
@@ -206,37 +221,25 @@ class TurnRepository:
     # --- in a unit of work ---------------------------------------------------------------------------------
     def _claim(self, conn: Connection, key: str, now: datetime) -> TurnClaim:
         until = now + TURN_LEASE
-        row = conn.execute(select(ProcessedActivityRow.claimed_at, ProcessedActivityRow.done_at,
-                                  ProcessedActivityRow.lease_until, ProcessedActivityRow.owner)
-                           .where(ProcessedActivityRow.key == key)).one_or_none()
+        row = conn.execute(_CLAIMED, {"k": key}).one_or_none()
         if row is None:  # first seen; a concurrent first delivery's insert wins over ours, or ours over it
-            inserted = conn.execute(_insert(conn, ProcessedActivityRow).values(
-                key=key, claimed_at=now, done_at=None, owner=self.owner, lease_until=until)
-                .on_conflict_do_nothing(index_elements=["key"])).rowcount == 1
+            inserted = conn.execute(self._first_claim, {"key": key, "claimed_at": now, "done_at": None,
+                                                        "owner": self.owner, "lease_until": until}).rowcount == 1
             return TurnClaim.FIRST if inserted else TurnClaim.DUPLICATE
         # A claim from before leases were kept (lease_until NULL) is as old as its claimed_at.
         lease = row.lease_until if row.lease_until is not None else row.claimed_at
         if row.done_at is not None or (lease > now and not _dead(conn, row.owner, now)):
             return TurnClaim.DUPLICATE
-        taken = conn.execute(update(ProcessedActivityRow).where(
-            ProcessedActivityRow.key == key, ProcessedActivityRow.done_at.is_(None),
-            ProcessedActivityRow.claimed_at == row.claimed_at,
-            or_(ProcessedActivityRow.lease_until.is_(None), ProcessedActivityRow.lease_until == row.lease_until))
-            .values(claimed_at=now, owner=self.owner, lease_until=until)).rowcount == 1
+        taken = conn.execute(_CLAIM_OVER, {"k": key, "was_claimed": row.claimed_at, "was_until": row.lease_until,
+                                           "now": now, "o": self.owner, "until": until}).rowcount == 1
         return TurnClaim.FIRST if taken else TurnClaim.DUPLICATE
 
     def _take(self, conn: Connection, key: str, holder: str, now: datetime) -> bool:
         until = now + TURN_LEASE
-        taken = conn.execute(update(ConversationTurnRow).where(
-            ConversationTurnRow.key == key,
-            or_(ConversationTurnRow.lease_until <= now, ConversationTurnRow.owner == holder,
-                ConversationTurnRow.process.in_(dead_processes(now))))
-            .values(owner=holder, process=self.owner, lease_until=until)).rowcount == 1
-        if taken:
+        if conn.execute(_TAKE, {"k": key, "now": now, "h": holder, "o": self.owner, "until": until}).rowcount == 1:
             return True
-        return conn.execute(_insert(conn, ConversationTurnRow).values(
-            key=key, owner=holder, process=self.owner, lease_until=until)
-            .on_conflict_do_nothing(index_elements=["key"])).rowcount == 1
+        return conn.execute(self._first_take, {"key": key, "owner": holder, "process": self.owner,
+                                               "lease_until": until}).rowcount == 1
 
 
 def dead_processes(now: datetime) -> Any:
@@ -245,14 +248,4 @@ def dead_processes(now: datetime) -> Any:
 
 
 def _dead(conn: Connection, owner: str | None, now: datetime) -> bool:
-    return owner is not None and conn.execute(
-        dead_processes(now).where(TurnProcessRow.owner == owner)).first() is not None
-
-
-def _release(conversation: str, holder: str) -> Any:
-    return delete(ConversationTurnRow).where(ConversationTurnRow.key == conversation,
-                                             ConversationTurnRow.owner == holder)
-
-
-def _insert(conn: Connection, table: type[Any]) -> Any:
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+    return owner is not None and conn.execute(_DEAD, {"o": owner, "now": now}).first() is not None

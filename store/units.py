@@ -21,9 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
 from store.errors import TurnTakenOver
@@ -95,18 +94,6 @@ class Units:
                 return await conn.run_sync(work)
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._read_here, work)
 
-    async def read_orm(self, work: Callable[[Session], T]) -> T:
-        """`read`, with an ORM session over the unit's connection: for the turn's reads of whole rows. On a SQLite
-        file the connection is held on the SQLite thread only while the statements run, never across the event
-        loop's queue (through aiosqlite each statement waits for the loop, so under hundreds of turns a one-row
-        read held a pooled connection for most of a second)."""
-
-        def read(conn: Connection) -> T:
-            with Session(conn) as session:
-                return work(session)
-
-        return await self.read(read)
-
     def engines(self) -> list[Engine]:
         """The synchronous engines units run on (for counting them: store/work_count.py)."""
         return [self._sync if self._sync is not None else self._engine.sync_engine]
@@ -153,12 +140,16 @@ def _sqlite_engine(engine: AsyncEngine, on_connect: Callable[[Any, Any], None] |
     return sync
 
 
+# Built once: every write of a turn runs it first.
+_HOLDER = (select(ConversationTurnRow.owner).where(ConversationTurnRow.key == bindparam("conversation"))
+           .with_for_update())
+
+
 def _fenced(work: Callable[[Connection], T], fence: Fence) -> Callable[[Connection], T]:
-    check = (select(ConversationTurnRow.owner).where(ConversationTurnRow.key == fence.conversation)
-             .with_for_update())
+    which = {"conversation": fence.conversation}
 
     def fenced(conn: Connection) -> T:
-        if conn.execute(check).scalar_one_or_none() != fence.holder:
+        if conn.execute(_HOLDER, which).scalar_one_or_none() != fence.holder:
             raise TurnTakenOver()
         return work(conn)
 
