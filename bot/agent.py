@@ -35,7 +35,7 @@ from bot.ledger import StoreResetLedger
 from bot.proactive import ProactiveMessenger, is_personal, user_id_of
 from bot.records import StoreRecords
 from bot.turn_errors import TurnErrorHandler
-from bot.turn_state import GATED, ConversationTurnState, Entry, GatedTurn, TurnGate
+from bot.turn_state import GATED, ConversationTurnState, Entry, GatedTurn, TurnGate, state_keys
 from dialogs.card_prompt import CARD_ACTION_INVOKE, REJECTED_CLICK, REPLACEMENT_CARD, card_action, is_continuation
 from dialogs.ports import Actor, Sealer
 from dialogs.question_dialog import REPLACED_CARD_ID
@@ -44,7 +44,7 @@ from dialogs.session_keeper import BEGUN, OPEN_SESSION, PLAN_MEMORY_BYTES, Sessi
 from dialogs.verify_dialog import VerifyDialog
 from graph.directory import Directory, Unavailability
 from observability.metrics import Metrics
-from store import Store, TurnTakenOver, activity_key, conversation_key, store_busy
+from store import SqlStorage, Store, TurnTakenOver, activity_key, conversation_key, store_busy
 from verification.clock import Clock
 
 log = logging.getLogger("watchword.bot")
@@ -131,7 +131,7 @@ class WatchwordAgent:
         self.access = Access(store, directory, clock, connected_at_start=connected_at_start,
                              fallback_helpdesk_group=fallback_helpdesk_group)
         self.on_error = TurnErrorHandler(storage, self.cards)
-        self.gate = TurnGate(store.turns)
+        self.gate = TurnGate(store.turns, storage if isinstance(storage, SqlStorage) else None)
         self._store = store
         self._clock = clock
         self._refusals: TTLCache[tuple[str, str], bool] = TTLCache(CACHE_LIMIT, REFUSAL_AUDIT_EVERY, timer=clock)
@@ -216,7 +216,8 @@ class WatchwordAgent:
         channel, conversation = activity.channel_id or "", activity.conversation.id
         key = activity_key(channel, conversation, activity.id) if activity.id else None
         try:
-            async with self.gate.enter(key, conversation_key(channel, conversation)) as turn:
+            async with self.gate.enter(key, conversation_key(channel, conversation),
+                                       state_keys(context, self.storage)) as turn:
                 if turn.entry is Entry.DUPLICATE:
                     await self._skip_duplicate(context)
                 elif turn.entry is Entry.BUSY:

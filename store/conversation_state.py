@@ -23,12 +23,22 @@ For the SDK's `ConversationState`/`UserState` this means: two turns of one conve
 the same time and both change state cannot silently overwrite each other; the later save raises
 ETagConflictError (a `StoreError`), which the turn-error handler sees. The bot's turns of one conversation run one
 at a time (store/turns.py, bot/turn_state.py TurnGate), so this is the backstop, not the everyday guard.
+
+Read ahead. A turn reads its state right after it claimed its activity and took its conversation, and nothing else
+may write that state meanwhile (the conversation is the turn's). So the claim's unit of work reads it too
+(`reading()`, store/turns.py `begin`), and the turn's `read()` of those keys is answered from what it read
+(`read_ahead()`): one transaction a turn fewer, for every key the turn names (the SDK also reads a sign-in state
+Watchword never writes). Each key read ahead is answered once, only in the task that read it, and forgotten once
+this task writes or deletes it; a stale turn's state is still caught by the e_tag check when it saves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -57,6 +67,11 @@ _READ = select(ConversationStateRow.key, ConversationStateRow.document, Conversa
 _GUARDED = (update(ConversationStateRow)
             .where(ConversationStateRow.key == bindparam("k"), ConversationStateRow.etag == bindparam("expected"))
             .values(document=bindparam("document"), etag=bindparam("etag"), updated_at=bindparam("updated_at")))
+
+
+# What this task's turn read ahead (see the module doc): its task, and key -> (document, etag), None where absent.
+Rows = dict[str, tuple[dict[str, Any], str] | None]
+_READ_AHEAD: ContextVar[tuple[object, Rows] | None] = ContextVar("watchword_state_read_ahead", default=None)
 
 
 def _check_keys(keys: list[str], operation: str) -> None:
@@ -100,14 +115,34 @@ class SqlStorage(Storage):
 
     async def read(self, keys: list[str], *, target_cls: type[StoreItemT], **kwargs: Any) -> dict[str, StoreItemT]:
         _check_keys(keys, "read")
-        wanted = {"keys": sorted(set(keys))}
-        rows = await self._units.read(lambda conn: conn.execute(_READ, wanted).all())
+        rows = _take_ahead(keys)
+        if rows is None:
+            wanted = {"keys": sorted(set(keys))}
+            rows = await self._units.read(lambda conn: conn.execute(_READ, wanted).all())
         return {key: target_cls.from_json_to_store_item({**document, ETAG_KEY: etag}) for key, document, etag in rows}
+
+    @staticmethod
+    def reading(keys: Iterable[str]) -> Callable[[Connection], Rows]:
+        """A step for another unit of work (store/turns.py `begin`): read `keys` in its transaction. Hand what it
+        returns to `read_ahead()`."""
+        wanted = {"keys": sorted(set(keys))}
+
+        def read(conn: Connection) -> Rows:
+            found: Rows = {key: (document, etag) for key, document, etag in conn.execute(_READ, wanted)}
+            return {key: found.get(key) for key in wanted["keys"]}
+
+        return read
+
+    @staticmethod
+    def read_ahead(rows: Rows | None) -> None:
+        """This task's next `read()` of those keys is answered from `rows`, each key once (None: forget them)."""
+        _READ_AHEAD.set((asyncio.current_task(), dict(rows)) if rows else None)
 
     async def write(self, changes: dict[str, StoreItem]) -> None:
         if not changes:
             raise ValueError("SqlStorage.write(): changes cannot be None")
         _check_keys(list(changes), "write")
+        _forget_ahead(changes)
         documents = {key: _document(key, item) for key, item in changes.items()}
         updated_at = self._clock()
 
@@ -130,6 +165,7 @@ class SqlStorage(Storage):
 
     async def delete(self, keys: list[str]) -> None:
         _check_keys(keys, "delete")
+        _forget_ahead(keys)
         stmt = delete(ConversationStateRow).where(ConversationStateRow.key.in_(set(keys)))
         await self._units.write(lambda conn: conn.execute(stmt))
 
@@ -143,3 +179,19 @@ class SqlStorage(Storage):
         if conn.execute(_GUARDED, {"k": key, "expected": e_tag, **values}).rowcount != 1:
             raise ETagConflictError(key)
         return new_etag
+
+
+def _take_ahead(keys: list[str]) -> list[tuple[str, dict[str, Any], str]] | None:
+    """The rows of `keys` this task read ahead (taken: answered once), or None if it did not read them all."""
+    ahead = _READ_AHEAD.get()
+    if ahead is None or ahead[0] is not asyncio.current_task() or not ahead[1].keys() >= set(keys):
+        return None
+    taken = [(key, ahead[1].pop(key)) for key in set(keys)]
+    return [(key, *row) for key, row in taken if row is not None]
+
+
+def _forget_ahead(keys: Iterable[str]) -> None:
+    ahead = _READ_AHEAD.get()
+    if ahead is not None:
+        for key in keys:
+            ahead[1].pop(key, None)

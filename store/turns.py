@@ -38,7 +38,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -46,6 +46,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from store.tables import ConversationTurnRow, ProcessedActivityRow, TurnProcessRow
 from store.units import Units
 from verification.clock import Clock, utc_now
+
+T = TypeVar("T")
 
 # A claim's and a conversation's lease: renewed every RENEW_EVERY while the turn runs, so only a dead process's
 # lapses. Shorter than Teams' redelivery of an unanswered activity, so the redelivery is processed.
@@ -138,11 +140,19 @@ class TurnRepository:
         """Claim the activity (when it has an id) and, if this turn is its first, take the conversation for
         `holder`, in one unit of work: (the claim, whether the conversation was taken). Not taken: another turn
         runs in it now."""
+        claim, taken, _ = await self.begin_reading(activity, conversation, holder, None)
+        return claim, taken
+
+    async def begin_reading(self, activity: str | None, conversation: str, holder: str,
+                            read: Callable[[Connection], T] | None) -> tuple[TurnClaim, bool, T | None]:
+        """`begin`, and once the conversation is taken, `read` in the same transaction (what the turn reads first,
+        its state: store/conversation_state.py `reading`): (the claim, taken, what `read` returned, else None)."""
         now = self._clock()
 
-        def begin(conn: Connection) -> tuple[TurnClaim, bool]:
+        def begin(conn: Connection) -> tuple[TurnClaim, bool, T | None]:
             claim = self._claim(conn, activity, now) if activity is not None else TurnClaim.FIRST
-            return claim, claim is TurnClaim.FIRST and self._take(conn, conversation, holder, now)
+            taken = claim is TurnClaim.FIRST and self._take(conn, conversation, holder, now)
+            return claim, taken, read(conn) if taken and read is not None else None
 
         return await self._units.write(begin)
 

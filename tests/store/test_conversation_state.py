@@ -14,6 +14,7 @@ from microsoft_agents.hosting.core.storage import MemoryStorage, StoreItem
 from microsoft_agents.testing import TestAdapter
 
 from store import ETagConflictError, SqlStorage, Store
+from store.work_count import counting
 from tests.store.sql import scalar
 
 
@@ -210,3 +211,40 @@ def test_sql_storage_is_an_sdk_storage() -> None:
     from microsoft_agents.hosting.core.storage import Storage
 
     assert issubclass(SqlStorage, Storage)
+
+
+# --- read ahead with the turn's claim (store/turns.py begin_reading) ---------------------------------------------
+async def read_ahead(store: Store, *keys: str) -> None:
+    """What the gate does: claim, take the conversation and read `keys`, in one unit; then hand the rows over."""
+    turns = store.turns
+    _, taken, rows = await turns.begin_reading(None, "chat", turns.holder(), SqlStorage.reading(keys))
+    assert taken
+    SqlStorage.read_ahead(rows)
+
+
+async def test_a_turns_state_read_with_its_claim_is_answered_without_another_transaction(store: Store) -> None:
+    await store.conversation_state.write({"conv/1": Note("hello")})
+    await read_ahead(store, "conv/1", "auth/1")
+
+    with counting(store) as work:
+        items = await store.conversation_state.read(["conv/1", "auth/1"], target_cls=Note)
+    assert work.transactions == 0
+    assert items["conv/1"].text == "hello" and items["conv/1"].e_tag and "auth/1" not in items
+
+    with counting(store) as work:  # answered once: a second read asks the database
+        again = await store.conversation_state.read(["conv/1"], target_cls=Note)
+    assert work.transactions == 1 and again["conv/1"].e_tag == items["conv/1"].e_tag
+
+
+async def test_state_read_ahead_is_not_answered_after_the_turn_wrote_it_nor_to_another_task(store: Store) -> None:
+    await store.conversation_state.write({"conv/1": Note("before")})
+    await read_ahead(store, "conv/1", "conv/2")
+
+    with counting(store) as work:
+        await asyncio.create_task(store.conversation_state.read(["conv/2"], target_cls=Note))
+    assert work.transactions == 1  # another task (one the turn started, say) reads the database
+    await store.conversation_state.write({"conv/1": Note("after")})
+    with counting(store) as work:
+        items = await store.conversation_state.read(["conv/1"], target_cls=Note)
+    assert work.transactions == 1 and items["conv/1"].text == "after"
+    SqlStorage.read_ahead(None)
