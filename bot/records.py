@@ -61,9 +61,9 @@ class StoreRecords:
     async def protection(self, tenant_id: str, user_id: str) -> tuple[Protection, str]:
         # Until the tenant's first directory sync stores any protected user, everyone is protected: refusing
         # everybody would leave the helpdesk with no check at all, which is worse than checking everyone.
-        if not await self._store.protected_users.any_stored(tenant_id):
+        synced, user = await self._store.protected_users.lookup(tenant_id, user_id)
+        if not synced:
             return Protection.PROTECTED, ""
-        user = await self._store.protected_users.get(tenant_id, user_id)
         if user is None or not user.in_scope:
             return Protection.NOT_PROTECTED, "outside the scope your admin chose"
         reasons = set(user.not_resettable_reasons)

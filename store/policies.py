@@ -111,6 +111,13 @@ class PolicyRepository:
         return stored.access if stored is not None else TenantAccess()
 
     async def get_stored(self, tenant_id: str) -> StoredPolicy | None:
+        """The tenant's saved policy and access settings, read from the database on every call: not cached in the
+        process. A start reads it once (one prebuilt select, a quarter of a millisecond), so a cache would save one
+        small transaction a start, and buy a window in which an admin's tightened policy (more bits, fewer attempts,
+        block on high risk) is not yet in force on the other instances sharing the database; as it is, it applies
+        to every verification admitted after the save commits, on every instance. (bot/access.py keeps the helpdesk
+        group, which it reads through here, for a minute: who is an agent, checked against Graph's member list that
+        is itself cached for minutes.)"""
         key = normalise_guid(tenant_id, "tenant_id")
 
         def read(conn: Connection) -> StoredPolicy | None:  # on every start's path: a unit of work

@@ -227,6 +227,19 @@ class ProtectedUserRepository:
         stmt = select(func.count()).where(ProtectedUserRow.tenant_id == normalise_guid(tenant_id, "tenant_id"))
         return await self._units.read(lambda conn: int(conn.execute(stmt).scalar_one()))
 
+    async def lookup(self, tenant_id: str, user_id: str) -> tuple[bool, ProtectedUser | None]:
+        """(whether the tenant has any protected user stored, the user if stored), in one unit of work: what a
+        start asks (bot/records.py protection), one transaction rather than any_stored's and get's two."""
+        which = {"tenant": normalise_guid(tenant_id, "tenant_id"), "user": normalise_guid(user_id, "user_id")}
+
+        def read(conn: Connection) -> tuple[bool, ProtectedUser | None]:
+            row = conn.execute(_GET, which).one_or_none()
+            if row is not None:
+                return True, _to_user(row)
+            return conn.execute(_ANY_STORED, which).first() is not None, None
+
+        return await self._units.read(read)
+
     async def any_stored(self, tenant_id: str) -> bool:
         """Whether the tenant has any protected user stored (its first sync did): on every start's path, so one
         row of the primary key's index is read, not all of them as `count` does (3 ms at 50,000 people)."""

@@ -13,13 +13,16 @@ from datetime import timedelta
 import pytest
 
 from bot import turn_state
+from store import UserSnapshot
 from store.work_count import StoreWork, counting
-from tests.dialogs.fakes import ALAN, MARGARET
+from tests.dialogs.fakes import ALAN, MARGARET, TENANT
 from tests.dialogs.harness import Chat, Teams, open_teams, truthful_answer
 from tests.store.support import FakeClock, StoreTarget
 
-# A start whose search finds one person (no picker turn): the turn's claim with its state read ahead, the search's
-# audit row, the refusal checks, the admission, the plan with its audit row, the state saved with the turn's end.
+# A start whose search finds one person (no picker turn), in a tenant whose directory sync stored them: the turn's
+# claim with its state read ahead, the search's audit row and one more, the policy, the person's protection, their
+# lockout, whether they can get a code, Watchword's own resets of them, the admission, the plan with its audit row,
+# the state saved with the turn's end.
 START_TRANSACTIONS, START_STATEMENTS = 11, 32
 # An answer: the turn's claim with its state read ahead, the answer with its audit row, the state saved with the
 # turn's end.
@@ -31,6 +34,10 @@ async def teams(store_target: StoreTarget, monkeypatch: pytest.MonkeyPatch) -> A
     # A turn slower than RENEW_EVERY (a loaded test machine) renews its leases: not what is counted here.
     monkeypatch.setattr(turn_state, "RENEW_EVERY", timedelta(hours=1))
     async with open_teams(store_target, FakeClock()) as opened:
+        synced = opened.store.protected_users  # as a tenant has it once its first directory sync ran
+        await synced.begin_sync(TENANT)
+        await synced.apply_sync_page(TENANT, upserts=[UserSnapshot(ALAN.id, "alan@contoso.test", ALAN.display_name)],
+                                     delta_link="https://graph/delta?d=1")
         yield opened
 
 

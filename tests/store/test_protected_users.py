@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from store import Store, TenantNotFoundError, UserSnapshot
+from store.work_count import counting
 from tests.store.support import FakeClock
 
 TENANT = "7d3f0b3c-5a7e-4c1e-9a53-0d7e6f1c2b4a"
@@ -186,3 +187,12 @@ async def test_whether_any_user_is_stored_is_per_tenant(connected: Store) -> Non
     await _full_sync(connected, user(1))
     assert await connected.protected_users.any_stored(TENANT) is True
     assert await connected.protected_users.any_stored("00000000-0000-4000-8000-0000000000ff") is False
+
+
+async def test_a_start_looks_the_person_up_and_whether_anyone_is_stored_in_one_transaction(connected: Store) -> None:
+    assert await connected.protected_users.lookup(TENANT, uid(1)) == (False, None)  # no sync yet: all protected
+    await _full_sync(connected, user(1))
+    with counting(connected) as work:
+        synced, found = await connected.protected_users.lookup(TENANT, uid(1))
+    assert work.transactions == 1 and synced and found is not None and found.display_name == "User 1"
+    assert await connected.protected_users.lookup(TENANT, uid(2)) == (True, None)  # synced, not in it
