@@ -15,7 +15,8 @@ over the starts that reached a question. CPU is each thread's time on a CPU from
 starts, which counts them in 10 ms ticks, is reported beside as `ticks_mean_ms`). `turn_cpu_ms_by_thread` splits
 the turns' CPU by thread (mean per start; named from `py-spy dump` when py-spy is on PATH): the event loop
 (MainThread), the store's SQLite thread (watchword-sqlite), the threads that choose the questions
-(watchword-start), asyncio's default executor.
+(watchword-start), asyncio's default executor. `--database-url postgresql+asyncpg://...` runs the store on a fresh
+PostgreSQL database beside that one (as bench.load does): its units of work then run on the event loop.
 
 The first verification is cold (it fills the per-tenant caches); then the bench waits for Watchword's background
 reads of the directory snapshot and group sizes to end (bench.load's `graph_quiet`), one warm start is not
@@ -95,7 +96,8 @@ def serve_profiled(out: str) -> int:
 
 
 async def one_size(people: int, starts: int, seed: int, latency_ms: float, settle_s: float,
-                   profile: str | None, sampler: str | None = None) -> dict[str, Any]:
+                   profile: str | None, sampler: str | None = None, database_url: str | None = None
+                   ) -> dict[str, Any]:
     from cryptography.fernet import Fernet
 
     from bench import load
@@ -110,11 +112,12 @@ async def one_size(people: int, starts: int, seed: int, latency_ms: float, settl
     with tempfile.TemporaryDirectory(prefix="bench-wholestart-") as tmpdir:
         tmp = Path(tmpdir)
         org_made = asyncio.create_task(asyncio.to_thread(generate_org, seed, people, anchor))
-        async with load.teams() as (connector, http), load.devtenant(args, tmp) as (ready, graph_pid):
+        async with load.teams() as (connector, http), load.devtenant(args, tmp) as (ready, graph_pid), \
+                load.fresh_database(database_url, tmp) as store_url:
             org = await org_made
             _, journeys = load.plan(args, org)
             env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHWORD_", "CONNECTIONS__"))}
-            env.update({"WATCHWORD_DEMO": "true", "WATCHWORD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'ww.db'}",
+            env.update({"WATCHWORD_DEMO": "true", "WATCHWORD_DATABASE_URL": store_url,
                         "WATCHWORD_STATE_KEY": Fernet.generate_key().decode(),
                         "WATCHWORD_SESSION_KEY": Fernet.generate_key().decode(), load.DEVTENANT_ENV: json.dumps(ready)})
             command = [sys.executable, "-m", "bench.load", "--serve-app"]
@@ -191,7 +194,7 @@ async def one_size(people: int, starts: int, seed: int, latency_ms: float, settl
             "max_whole_start_cpu_ms": round(max(r["whole_ms"] for r in runs), 1),
             "ticks_mean_ms": round(1000 * ticks / max(1, ticks_starts), 1),
             "idle_cpu_ms_per_s": round(idle_ns_per_s / 1e6, 2), "turn_cpu_ms_by_thread": threads,
-            "settle_s": settle_s, "latency_ms": latency_ms}
+            "settle_s": settle_s, "latency_ms": latency_ms, "database": "postgresql" if database_url else "sqlite"}
 
 
 async def thread_names(pid: int) -> dict[int, str]:
@@ -238,13 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="FILE")
     parser.add_argument("--py-spy", metavar="FILE", help="sample every thread with py-spy (on PATH) over the counted "
                         "starts, collapsed stacks into FILE")
+    parser.add_argument("--database-url", help="run the store on this PostgreSQL (a fresh database is made next to the "
+                        "one named, and dropped afterwards: bench.load's); default SQLite in a temporary dir")
     parser.add_argument("--serve-profiled", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_profiled:
         return serve_profiled(os.environ[PROFILE_ENV])
     profile = os.path.abspath(args.profile) if args.profile else None
     result = asyncio.run(one_size(args.people, args.starts, args.seed, args.latency_ms, args.settle_s, profile,
-                                 os.path.abspath(args.py_spy) if args.py_spy else None))
+                                 os.path.abspath(args.py_spy) if args.py_spy else None, args.database_url))
     print(json.dumps(result))
     return 0
 
