@@ -61,6 +61,7 @@ class Units:
         self._engine = engine
         self._sync: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._held: Connection | None = None  # the SQLite thread's connection, kept open between units
         database = engine.url.database or ""
         if engine.dialect.name == "sqlite" and database not in ("", ":memory:"):
             self._sync = _sqlite_engine(engine, on_connect)
@@ -101,24 +102,44 @@ class Units:
     def close(self) -> None:
         if self._thread is not None:
             self._thread.shutdown(wait=True)
+        self._drop()
         if self._sync is not None:
             self._sync.dispose()
 
+    def _connection(self) -> Connection:
+        """The SQLite thread's one connection, opened once and kept while units succeed (only that thread uses it):
+        checking it out of the pool and back for every unit, with the pool's reset, was a tenth of the thread's
+        Python time. A unit that raised gives it back (`_drop`), so the next one starts on a clean connection."""
+        if self._held is None:
+            assert self._sync is not None
+            self._held = self._sync.connect()
+        return self._held
+
+    def _drop(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            held.close()
+
     def _write_here(self, work: Callable[[Connection], T]) -> T:
-        assert self._sync is not None
-        with self._sync.connect() as conn:
-            conn.info[_WRITE] = True
+        conn = self._connection()
+        conn.info[_WRITE] = True
+        try:
             with conn.begin():  # BEGIN IMMEDIATE (see _sqlite_engine)
                 return work(conn)
+        except BaseException:
+            self._drop()
+            raise
 
     def _read_here(self, work: Callable[[Connection], T]) -> T:
-        assert self._sync is not None
-        with self._sync.connect() as conn:
-            conn.info[_WRITE] = False
-            try:
-                return work(conn)
-            finally:
-                conn.rollback()  # ends the read transaction: WAL keeps no old snapshot alive
+        conn = self._connection()
+        conn.info[_WRITE] = False
+        try:
+            result = work(conn)
+            conn.rollback()  # ends the read transaction: WAL keeps no old snapshot alive
+            return result
+        except BaseException:
+            self._drop()
+            raise
 
 
 def _sqlite_engine(engine: AsyncEngine, on_connect: Callable[[Any, Any], None] | None) -> Engine:
