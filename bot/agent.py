@@ -35,7 +35,7 @@ from bot.ledger import StoreResetLedger
 from bot.proactive import ProactiveMessenger, is_personal, user_id_of
 from bot.records import StoreRecords
 from bot.turn_errors import TurnErrorHandler
-from bot.turn_state import GATED, ConversationTurnState, Entry, GatedTurn, TurnGate, state_keys
+from bot.turn_state import GATED, ConversationTurnState, Entry, GatedTurn, TurnGate
 from dialogs.card_prompt import CARD_ACTION_INVOKE, REJECTED_CLICK, REPLACEMENT_CARD, card_action, is_continuation
 from dialogs.ports import Actor, Sealer
 from dialogs.question_dialog import REPLACED_CARD_ID
@@ -216,8 +216,7 @@ class WatchwordAgent:
         channel, conversation = activity.channel_id or "", activity.conversation.id
         key = activity_key(channel, conversation, activity.id) if activity.id else None
         try:
-            async with self.gate.enter(key, conversation_key(channel, conversation),
-                                       state_keys(context, self.storage)) as turn:
+            async with self.gate.enter(key, conversation_key(channel, conversation), context) as turn:
                 if turn.entry is Entry.DUPLICATE:
                     await self._skip_duplicate(context)
                 elif turn.entry is Entry.BUSY:

@@ -24,10 +24,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
-from microsoft_agents.hosting.core import Authorization, ConversationState, TurnContext, TurnState
+from microsoft_agents.hosting.core import ConversationState, TurnContext, TurnState
 from microsoft_agents.hosting.core.storage import Storage
 
-from store.conversation_state import SqlStorage
+from store.conversation_state import SqlStorage, StateRead
 from store.turns import CURRENT_ACTIVITY, RENEW_EVERY, WITH_STATE, TurnClaim, TurnRepository
 from store.units import TURN_FENCE, Fence
 
@@ -54,21 +54,6 @@ class ConversationTurnState(TurnState):
         if not force and isinstance(gated, GatedTurn) and gated.released:
             return
         await super().save(turn_context, force)
-
-
-def state_keys(context: TurnContext, storage: Storage) -> tuple[str, ...]:
-    """What the SDK reads from storage first in a turn, for the gate to read with the turn's claim (TurnGate): the
-    conversation's state (ConversationTurnState.load) and the person's sign-in state, which the SDK's Authorization
-    reads on every message and invoke and Watchword, which has no sign-in handlers, never writes. The sign-in key is
-    the SDK's own (`Authorization._sign_in_state_key`, a documented static helper but private): should the SDK name
-    it otherwise, the read ahead misses it and the SDK reads it itself, one transaction more, nothing else."""
-    try:
-        keys = [ConversationState(storage).get_storage_key(context)]
-    except ValueError:  # no channel or conversation id: the SDK refuses the turn itself
-        return ()
-    if context.activity.from_property is not None:
-        keys.append(Authorization._sign_in_state_key(context))
-    return tuple(keys)
 
 
 # --- one turn at a time per conversation, once per activity (store/turns.py) ----------------------------------------
@@ -103,8 +88,9 @@ class TurnGate:
     when that turn is in this process, by polling when it is in another), renews both leases while the turn runs,
     and gives the conversation up when it ends, unless `done_with_state` already had it given up in the
     transaction that saved the turn's state. A turn killed with its process leaves leases that lapse on their own.
-    `state_keys`: the state the turn reads first, read with its claim when it takes the conversation at once
-    (store/conversation_state.py, read ahead), when the state is a SqlStorage.
+    Given the turn's `context` (and a SqlStorage), the conversation's state, which the turn reads first
+    (ConversationTurnState.load), is read in that same unit of work when it takes the conversation at once
+    (store/conversation_state.py, read ahead).
     """
 
     def __init__(self, turns: TurnRepository, state: SqlStorage | None = None) -> None:
@@ -113,12 +99,11 @@ class TurnGate:
         self._running: dict[str, asyncio.Event] = {}  # conversations a turn of this process has: set when it ends
 
     @asynccontextmanager
-    async def enter(self, activity: str | None, conversation: str, state_keys: tuple[str, ...] = ()
+    async def enter(self, activity: str | None, conversation: str, context: TurnContext | None = None
                     ) -> AsyncIterator[GatedTurn]:
         WITH_STATE.set(())  # nothing left over from an earlier turn run in this task
         holder = self._turns.holder()
-        reading = self._state.reading(state_keys) if self._state is not None and state_keys else None
-        claim, taken, read = await self._turns.begin_reading(activity, conversation, holder, reading)
+        claim, taken, read = await self._turns.begin_reading(activity, conversation, holder, self._reading(context))
         turn = GatedTurn(Entry.FIRST, activity, conversation, holder)
         if claim is TurnClaim.DUPLICATE:
             turn.entry = Entry.DUPLICATE
@@ -155,6 +140,15 @@ class TurnGate:
                 log.warning("could not give up conversation turn %s", holder, exc_info=True)
             finally:
                 ended.set()
+
+    def _reading(self, context: TurnContext | None) -> StateRead | None:
+        """The read of the turn's conversation state, for its claim's unit of work (None: the SDK reads it)."""
+        if self._state is None or context is None:
+            return None
+        try:
+            return self._state.reading([ConversationState(self._state).get_storage_key(context)])
+        except ValueError:  # no channel or conversation id: the SDK refuses the turn itself
+            return None
 
     def done_with_state(self, turn: GatedTurn) -> None:
         """Mark the turn's activity done and give its conversation up, both with the state it saves next."""

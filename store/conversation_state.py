@@ -27,9 +27,9 @@ at a time (store/turns.py, bot/turn_state.py TurnGate), so this is the backstop,
 Read ahead. A turn reads its state right after it claimed its activity and took its conversation, and nothing else
 may write that state meanwhile (the conversation is the turn's). So the claim's unit of work reads it too
 (`reading()`, store/turns.py `begin`), and the turn's `read()` of those keys is answered from what it read
-(`read_ahead()`): one transaction a turn fewer, for every key the turn names (the SDK also reads a sign-in state
-Watchword never writes). Each key read ahead is answered once, only in the task that read it, and forgotten once
-this task writes or deletes it; a stale turn's state is still caught by the e_tag check when it saves.
+(`read_ahead()`): one transaction a turn fewer. Each key read ahead is answered once, only in the task that read
+it, and forgotten once this task writes or deletes it; a stale turn's state is still caught by the e_tag check when
+it saves.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ _GUARDED = (update(ConversationStateRow)
 
 # What this task's turn read ahead (see the module doc): its task, and key -> (document, etag), None where absent.
 Rows = dict[str, tuple[dict[str, Any], str] | None]
+StateRead = Callable[[Connection], Rows]  # a read of state keys, to run in another unit of work (`reading`)
 _READ_AHEAD: ContextVar[tuple[object, Rows] | None] = ContextVar("watchword_state_read_ahead", default=None)
 
 
@@ -122,7 +123,7 @@ class SqlStorage(Storage):
         return {key: target_cls.from_json_to_store_item({**document, ETAG_KEY: etag}) for key, document, etag in rows}
 
     @staticmethod
-    def reading(keys: Iterable[str]) -> Callable[[Connection], Rows]:
+    def reading(keys: Iterable[str]) -> StateRead:
         """A step for another unit of work (store/turns.py `begin`): read `keys` in its transaction. Hand what it
         returns to `read_ahead()`."""
         wanted = {"keys": sorted(set(keys))}
