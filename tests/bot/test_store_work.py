@@ -19,16 +19,14 @@ from tests.dialogs.fakes import ALAN, MARGARET, TENANT
 from tests.dialogs.harness import Chat, Teams, open_teams, truthful_answer
 from tests.store.support import FakeClock, StoreTarget
 
-# Every turn also has the SDK's read of the person's sign-in state (its Authorization's storage is the turn state's:
-# Watchword, which signs nobody in, never writes there): one transaction of each count below.
 # A start whose search finds one person (no picker turn), in a tenant whose directory sync stored them: the turn's
 # claim with its state read ahead, the search's audit row and one more, the policy, the person's protection, their
 # lockout, whether they can get a code, Watchword's own resets of them, the admission, the plan with its audit row,
 # the state saved with the turn's end.
-START_TRANSACTIONS, START_STATEMENTS = 12, 33
+START_TRANSACTIONS, START_STATEMENTS = 11, 32
 # An answer: the turn's claim with its state read ahead, the answer with its audit row, the state saved with the
 # turn's end.
-ANSWER_TRANSACTIONS, ANSWER_STATEMENTS = 4, 16
+ANSWER_TRANSACTIONS, ANSWER_STATEMENTS = 3, 15
 
 
 @pytest.fixture
