@@ -11,7 +11,7 @@ snapshot, or tests) `of(org)` builds it from `OrgKnowledge.department_members`, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from verification.context import OrgKnowledge, Person
@@ -129,6 +129,8 @@ class DepartmentIndex:
     by_office: Mapping[str, frozenset[str]]  # office_key -> ids
     by_title: Mapping[frozenset[str], frozenset[str]]  # title_core -> ids (titles without a core left out)
     names: NameIndex
+    # (office_key, title_core) -> how many members have both: the sizes of `split`'s parts without intersecting sets
+    both: Mapping[tuple[str, frozenset[str]], int] = field(default_factory=dict)
 
     @classmethod
     def build(cls, members: Sequence[Person], like: DepartmentIndex | None = None,
@@ -142,6 +144,7 @@ class DepartmentIndex:
         humans = tuple(p for p in people if person_is_human(p))
         by_office: dict[str, set[str]] = {}
         by_title: dict[frozenset[str], set[str]] = {}
+        both: dict[tuple[str, frozenset[str]], int] = {}
         for p in people:
             office = office_key(p.office_location)
             if office:
@@ -149,12 +152,15 @@ class DepartmentIndex:
             core = title_core(p.job_title)
             if core:
                 by_title.setdefault(core, set()).add(p.id)
+            if office and core:
+                both[(office, core)] = both.get((office, core), 0) + 1
         return cls(
             members=people, ids=frozenset(unique), by_id=unique, humans=humans,
             human_ids=frozenset(p.id for p in humans),
             by_office={k: frozenset(v) for k, v in by_office.items()},
             by_title={k: frozenset(v) for k, v in by_title.items()},
             names=NameIndex.build(people, like.names if like is not None else None, neighbours),
+            both=both,
         )
 
     def same_office(self, office: str | None) -> frozenset[str]:
@@ -165,6 +171,70 @@ class DepartmentIndex:
         """Ids whose title is the same once seniority is ignored (verification/names.py `similar_titles`)."""
         core = title_core(title)
         return self.by_title.get(core, frozenset()) if core else frozenset()
+
+    def split(self, office: str | None, title: str | None, removed: frozenset[str]
+              ) -> tuple[DepartmentSlice, DepartmentSlice, DepartmentSlice]:
+        """The members but `removed`, in three parts: in `office` with a title similar to `title`; in the office or
+        with such a title, not both; neither. Views of this shared index, not copies: a start costs what `removed`
+        holds, not what the department does (thousands in a large tenant)."""
+        key, core = office_key(office), title_core(title)
+        in_office = self.by_office.get(key, frozenset()) if key else frozenset()
+        titled = self.by_title.get(core, frozenset()) if core else frozenset()
+        both = self.both.get((key, core), 0) if key and core else 0
+        sizes = (both, len(in_office) + len(titled) - 2 * both, len(self.ids) - len(in_office) - len(titled) + both)
+        parts = tuple(DepartmentSlice(self, in_office, titled, part, sizes[part], frozenset()) for part in range(3))
+        return tuple(p - removed for p in parts)  # type: ignore[return-value]
+
+
+CLOSE, NEAR, REST = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DepartmentSlice:
+    """Some of a department's ids, as a view of its shared index: the members in `office` and `titled` (CLOSE), in
+    exactly one of them (NEAR) or in neither (REST), less `removed`. Answers `in`, `len` and `-` (a small set) in
+    what `removed` and the other set hold; iterating it walks the department, for small slices only."""
+
+    department: DepartmentIndex
+    office: frozenset[str]
+    titled: frozenset[str]
+    part: int
+    size: int
+    removed: frozenset[str]
+
+    def __contains__(self, pid: object) -> bool:
+        if pid in self.removed or pid not in self.department.ids:
+            return False
+        o, t = pid in self.office, pid in self.titled
+        return (o and t) if self.part == CLOSE else (o != t) if self.part == NEAR else not (o or t)
+
+    def _held(self, pid: str) -> bool:
+        """In this slice before `removed` is taken away."""
+        if pid not in self.department.ids:
+            return False
+        o, t = pid in self.office, pid in self.titled
+        return (o and t) if self.part == CLOSE else (o != t) if self.part == NEAR else not (o or t)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __sub__(self, other: frozenset[str] | set[str]) -> DepartmentSlice:
+        fresh = [pid for pid in other if pid not in self.removed and self._held(pid)]
+        if not fresh:
+            return self
+        return DepartmentSlice(self.department, self.office, self.titled, self.part, self.size - len(fresh),
+                               self.removed | frozenset(fresh))
+
+    def __iter__(self) -> Iterator[str]:
+        if self.part == CLOSE:
+            small, other = sorted((self.office, self.titled), key=len)
+            pool: Iterable[str] = (pid for pid in small if pid in other)
+        elif self.part == NEAR:
+            pool = (*(pid for pid in self.office if pid not in self.titled),
+                    *(pid for pid in self.titled if pid not in self.office))
+        else:
+            pool = (pid for pid in self.department.ids if pid not in self.office and pid not in self.titled)
+        return (pid for pid in pool if pid not in self.removed)
 
 
 EMPTY = DepartmentIndex.build(())

@@ -18,12 +18,12 @@ The impostor model (see README.md):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from verification.context import OrgKnowledge, Person, UserContext
 from verification.department import EMPTY as EMPTY_DEPARTMENT
-from verification.department import DepartmentIndex, NameIndex
+from verification.department import DepartmentIndex, DepartmentSlice, NameIndex
 from verification.department import of as of_department
 from verification.people import person_is_human
 
@@ -140,12 +140,12 @@ class PeopleRanking:
     office with a similar title; then same office or similar title; then the rest of the department;
     then everyone else in the tenant (unnamed, uniform); then the outside world.
 
-    The department's tiers are sets of ids taken from `department`, the department's shared index (built once per
-    directory snapshot, verification/department.py): a start works with whole sets and never walks the
-    department person by person (thousands in a large tenant)."""
+    The tiers are disjoint. The department's tiers are views of `department`, the department's shared index (built
+    once per directory snapshot, verification/department.py: `DepartmentSlice`): a start never copies, joins or
+    walks the department person by person (thousands in a large tenant); the other tiers are small sets."""
 
     target_id: str
-    named: tuple[tuple[str, frozenset[str]], ...]
+    named: tuple[tuple[str, Collection[str]], ...]
     population: int  # tenant members, the target included
     # The people named outside the department's tiers (manager, team, skip-level) and the sample of other
     # departments: with `department`, the pool of look-alikes and multiple-choice decoys.
@@ -158,14 +158,23 @@ class PeopleRanking:
     # (so a collaborator as the right answer is not the odd one out), never look-alikes (`names`).
     decoys: tuple[Person, ...] = ()
     # Worked out once per ranking, then looked up by every question (see __post_init__).
-    _named_ids: frozenset[str] = field(init=False, repr=False, compare=False)
+    _ranks: dict[str, int] = field(init=False, repr=False, compare=False)  # id -> tier, for the tiers held as sets
+    _views: tuple[int, ...] = field(init=False, repr=False, compare=False)  # the tiers held as views
     _named_internal: int = field(init=False, repr=False, compare=False)
     _by_id: dict[str, Person] = field(init=False, repr=False, compare=False)
     _memo: dict[object, object] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        named_ids = frozenset().union(*(ids for _, ids in self.named))
-        object.__setattr__(self, "_named_ids", named_ids)
+        ranks: dict[str, int] = {}
+        views: list[int] = []
+        for i, (_, ids) in enumerate(self.named):
+            if isinstance(ids, DepartmentSlice):
+                views.append(i)
+            else:
+                for pid in ids:
+                    ranks.setdefault(pid, i)
+        object.__setattr__(self, "_ranks", ranks)
+        object.__setattr__(self, "_views", tuple(views))
         # The department's tiers hold directory ids only; the others may hold outsiders' party keys.
         object.__setattr__(self, "_named_internal", sum(len(ids) if label in _DEPARTMENT_TIERS else _internal_count(ids)
                                                         for label, ids in self.named))
@@ -179,26 +188,36 @@ class PeopleRanking:
             found = self._memo[key] = frozenset().union(*(ids for label, ids in self.named if label in labels))
         return found  # type: ignore[return-value]
 
-    def internal_ids(self) -> frozenset[str]:
+    def ruled_out(self, *labels: str) -> RuledOut:
+        """Everyone in the named tiers `labels`, without joining them (see RuledOut)."""
+        return RuledOut(self, frozenset(labels) & {label for label, _ in self.named})
+
+    def ruled_out_inside(self) -> RuledOut:
         """Every directory id in the named tiers (not the outsiders' party keys)."""
         found = self._memo.get("internal")
         if found is None:
-            # The department's tiers (thousands of ids in a big tenant) are directory ids only: joined whole, in C.
-            department = (ids for label, ids in self.named if label in _DEPARTMENT_TIERS)
-            others = (i for label, ids in self.named if label not in _DEPARTMENT_TIERS for i in ids
-                      if not i.startswith("ext:"))
-            found = self._memo["internal"] = frozenset().union(*department, others)
+            # The department's tiers are directory ids only: ruled out whole, by label.
+            others = frozenset(i for label, ids in self.named if label not in _DEPARTMENT_TIERS for i in ids
+                               if not i.startswith("ext:"))
+            found = self._memo["internal"] = RuledOut(self, frozenset(label for label, _ in self.named
+                                                                      if label in _DEPARTMENT_TIERS), others)
         return found  # type: ignore[return-value]
 
     def rank_of(self, person_id: str | None) -> int:
         """Tier index of a person (a directory id, or an outsider's party key "ext:..."): named tiers first,
         len(named) = rest of tenant, +1 = external."""
-        for i, (_, ids) in enumerate(self.named):
-            if person_id in ids:
+        n = len(self.named)
+        rank = self._ranks.get(person_id, n) if person_id is not None else n  # type: ignore[arg-type]
+        for i in self._views:
+            if i >= rank:
+                break
+            if person_id in self.named[i][1]:
                 return i
+        if rank < n:
+            return rank
         if person_id is None or person_id.startswith("ext:"):
-            return len(self.named) + 1
-        return len(self.named)
+            return n + 1
+        return n
 
     def person(self, person_id: str) -> Person | None:
         """A person of the pool by id: the ones named outside the department first, then the department."""
@@ -240,20 +259,54 @@ class PeopleRanking:
             self._memo[key] = found
         return found  # type: ignore[return-value]
 
-    def tiers(self, accepted: Iterable[str | None], excluded: frozenset[str] = frozenset(),
+    def tiers(self, accepted: Iterable[str | None], excluded: RuledOut | Collection[str] = frozenset(),
               outsiders_only: bool = False) -> list[Tier]:
         """Tiers for one question: `accepted` person ids (an outsider's party key, or None, for an external
         person); `excluded` ids are the ones the wording rules out, so the impostor does not waste guesses on them.
         `outsiders_only`: the wording rules out the whole organisation (no guess goes to the rest of it)."""
-        counts = [0] * (len(self.named) + 2)
+        if not isinstance(excluded, RuledOut):
+            excluded = RuledOut(self, ids=frozenset(excluded))
+        n = len(self.named)
+        counts = [0] * (n + 2)
         for pid in accepted:
             counts[self.rank_of(pid)] += 1
-        out = [Tier(label, len(ids) - len(ids & excluded), counts[i]) for i, (label, ids) in enumerate(self.named)]
-        outside_named = sum(1 for i in excluded - self._named_ids if not i.startswith("ext:"))
+        whole = excluded.labels
+        gone = [0] * (n + 2)  # the ids ruled out one by one, by tier (the tiers are disjoint)
+        for pid in excluded.ids:
+            gone[self.rank_of(pid)] += 1
+        out = [Tier(label, 0 if label in whole else len(ids) - gone[i], counts[i])
+               for i, (label, ids) in enumerate(self.named)]
+        outside_named = gone[n]  # directory ids in no named tier (outsiders' keys rank n + 1)
         rest = 0 if outsiders_only else max(self.population - 1 - self._named_internal - outside_named, counts[-2])
         out.append(Tier("anyone else in the organisation", rest, counts[-2]))
         out.append(Tier("someone outside the organisation", EXTERNAL_UNIVERSE, counts[-1]))
         return out
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RuledOut:
+    """Whom a question's wording rules out, for `ranking`: its named tiers `labels`, whole, and `ids` besides. Kept
+    apart rather than joined into one set: a department's tiers are thousands of ids, and a question only asks
+    whether someone is ruled out (`in`) and how many of each tier are (PeopleRanking.tiers)."""
+
+    ranking: PeopleRanking
+    labels: frozenset[str] = frozenset()
+    ids: frozenset[str] = frozenset()
+
+    def __contains__(self, key: object) -> bool:
+        if key in self.ids:
+            return True
+        if not self.labels or not isinstance(key, str):
+            return False
+        rank = self.ranking.rank_of(key)
+        return rank < len(self.ranking.named) and self.ranking.named[rank][0] in self.labels
+
+    def __or__(self, other: RuledOut | Collection[str]) -> RuledOut:
+        if isinstance(other, RuledOut):
+            if other.ranking is not self.ranking:
+                raise ValueError("ruled out for another ranking")
+            return RuledOut(self.ranking, self.labels | other.labels, self.ids | other.ids)
+        return RuledOut(self.ranking, self.labels, self.ids | frozenset(other)) if other else self
 
 
 def tier_orders(tiers: list[Tier]) -> list[list[Tier]]:
@@ -283,14 +336,16 @@ def with_team_partners(ranking: PeopleRanking, shared: frozenset[str],
     each is credited for what it knows (the teammate wastes nothing on the collaborators after their own partners,
     nor the LinkedIn reader on the team's partners, in the usual case where the two overlap). `known`: the
     collaborators' people where the target's data names them, to be decoys among collaborators."""
-    named: list[tuple[str, frozenset[str]]] = [(label, ids) for label, ids in ranking.named if label in IMMEDIATE_TEAM]
+    named: list[tuple[str, Collection[str]]] = [(label, ids) for label, ids in ranking.named
+                                                if label in IMMEDIATE_TEAM]
     seen = frozenset().union(*(ids for _, ids in named)) | {ranking.target_id}
     partners = shared - seen
     named.append((TEAM_PARTNERS, partners))
     projects = collaborators - seen - partners
     if projects:
         named.append((COLLABORATORS, projects))
-    named += [(label, ids - partners - projects) for label, ids in ranking.named if label not in IMMEDIATE_TEAM]
+    named += [(label, ids - (partners | projects)) for label, ids in ranking.named  # type: ignore[operator]
+              if label not in IMMEDIATE_TEAM]
     decoys = tuple(p for p in known if p.id in projects)
     return replace(ranking, named=tuple(named), team_shared=shared, decoys=decoys)
 
@@ -298,7 +353,7 @@ def with_team_partners(ranking: PeopleRanking, shared: frozenset[str],
 def rank_people(context: UserContext, org: OrgKnowledge) -> PeopleRanking:
     me = context.profile
     seen: set[str] = {me.id}
-    named: list[tuple[str, frozenset[str]]] = []
+    named: list[tuple[str, Collection[str]]] = []
     circle: list[Person] = []
 
     def add(label: str, people: Iterable[Person | None]) -> None:
@@ -312,13 +367,11 @@ def rank_people(context: UserContext, org: OrgKnowledge) -> PeopleRanking:
     add(DIRECT_REPORTS, [*context.direct_reports, *org.direct_reports])
     add(SKIP_LEVEL, [org.skip_level])
     department = of_department(org)
-    left = department.ids - seen
-    office, title = department.same_office(me.office_location), department.similar_title(me.job_title)
-    close = left & office & title
-    near = (left & (office | title)) - close
-    named += [(DEPT_CLOSE, close), (DEPT_NEAR, near), (DEPT_REST, left - close - near)]
-    others = [p for p in org.others if p.id not in seen and p.id not in left]  # decoys only: not a guess list
-    population = max(org.population, len(seen) + len(left))
+    close, near, rest = department.split(me.office_location, me.job_title, frozenset(seen))
+    named += [(DEPT_CLOSE, close), (DEPT_NEAR, near), (DEPT_REST, rest)]
+    # Decoys only, not a guess list: nobody named, nobody from the department.
+    others = [p for p in org.others if p.id not in seen and p.id not in department.ids]
+    population = max(org.population, len(seen) + len(close) + len(near) + len(rest))
     return PeopleRanking(me.id, tuple(named), population, (*circle, *others), department=department)
 
 

@@ -23,6 +23,7 @@ from verification.guessability import (
     SMALL_TIER,
     Guessability,
     PeopleRanking,
+    RuledOut,
     assess,
     assess_choice,
     tier_orders,
@@ -73,12 +74,12 @@ class Scope(StrEnum):
             return f" (someone outside {where}, and not your manager or their manager)"
         return ""
 
-    def excluded(self, ranking: PeopleRanking) -> frozenset[str]:
+    def excluded(self, ranking: PeopleRanking) -> RuledOut:
         """The named tiers this wording rules out."""
         if self is Scope.OUTSIDE_ORGANISATION:
-            return ranking.internal_ids()
+            return ranking.ruled_out_inside()
         labels = {Scope.ANYONE: (), Scope.OUTSIDE_TEAM: IMMEDIATE_TEAM, Scope.OUTSIDE_DEPARTMENT: DEPARTMENT}[self]
-        return ranking.ids(*labels)
+        return ranking.ruled_out(*labels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +192,8 @@ def _known_ids(known: Sequence[Candidate]) -> frozenset[str]:
 def _free_recall(spec: PeopleSpec, scope: Scope, partners: Mapping[str, Party], known: Mapping[str, Party],
                  ranking: PeopleRanking, org: OrgKnowledge, policy: Policy, department: str | None
                  ) -> Question | None:
-    excluded = scope.excluded(ranking) | ranking.ids(*spec.ruled_out) | _colleagues(scope, {**partners, **known}, org)
+    excluded = scope.excluded(ranking) | ranking.ruled_out(*spec.ruled_out) | _colleagues(scope, {**partners, **known},
+                                                                                          org)
     accepted = {k: p for k, p in partners.items() if k not in excluded}
     if not accepted:
         return None
@@ -229,7 +231,7 @@ def _follow_up(spec: PeopleSpec, first: Question, ranking: PeopleRanking, partne
     if len(first.accepted) < 2:
         return None
     scope = Scope(first.kind.rsplit(".", 1)[-1])
-    excluded = (scope.excluded(ranking) | ranking.ids(*spec.ruled_out) | _known_ids(first.known)
+    excluded = (scope.excluded(ranking) | ranking.ruled_out(*spec.ruled_out) | _known_ids(first.known)
                 | _colleagues(scope, partners, org))
     accepted = {c.key: partners[c.key] for c in first.accepted}
     g = score_people(ranking, accepted, excluded, 2 * first.guesses, policy.max_bits_per_question,
@@ -242,7 +244,7 @@ def _follow_up(spec: PeopleSpec, first: Question, ranking: PeopleRanking, partne
                                + g.explanation, follows=first.kind)
 
 
-def score_people(ranking: PeopleRanking, accepted: Mapping[str, Party], excluded: frozenset[str],
+def score_people(ranking: PeopleRanking, accepted: Mapping[str, Party], excluded: RuledOut | frozenset[str],
                  guesses: int, cap: float, outsiders_only: bool = False) -> Guessability:
     ids = [p.person.id if p.person is not None else key for key, p in accepted.items()]
     tiers = ranking.tiers(ids, excluded, outsiders_only)
