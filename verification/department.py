@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from verification.context import OrgKnowledge, Person
-from verification.names import allowed_edits, close, title_core, tokens, within_edits
+from verification.names import allowed_edits, close, normalize, title_core, tokens, within_edits
 from verification.people import person_is_human
 
 
@@ -27,6 +27,11 @@ def office_key(office: str | None) -> str:
 def name_words(p: Person) -> tuple[str, ...]:
     """The words of a person's given name and surname: what a caller's answer is looked up by."""
     return (*tokens(p.given_name), *tokens(p.surname))
+
+
+def name_keys(p: Person) -> tuple[str, str, str]:
+    """A person's given name, surname and display name, normalised (names.normalize; "" for none)."""
+    return normalize(p.given_name or ""), normalize(p.surname or ""), normalize(p.display_name)
 
 
 # A word's typo neighbours differ from it in length by at most this (names.allowed_edits never allows more than 3).
@@ -131,6 +136,9 @@ class DepartmentIndex:
     names: NameIndex
     # (office_key, title_core) -> how many members have both: the sizes of `split`'s parts without intersecting sets
     both: Mapping[tuple[str, frozenset[str]], int] = field(default_factory=dict)
+    # id -> the member's given name, surname and display name normalised (names.normalize): what look-alikes and
+    # decoys are compared and counted by, worked out once here rather than in every start that meets them
+    keys: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, members: Sequence[Person], like: DepartmentIndex | None = None,
@@ -160,7 +168,7 @@ class DepartmentIndex:
             by_office={k: frozenset(v) for k, v in by_office.items()},
             by_title={k: frozenset(v) for k, v in by_title.items()},
             names=NameIndex.build(people, like.names if like is not None else None, neighbours),
-            both=both,
+            both=both, keys={p.id: name_keys(p) for p in people},
         )
 
     def same_office(self, office: str | None) -> frozenset[str]:

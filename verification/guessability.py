@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from verification.context import OrgKnowledge, Person, UserContext
 from verification.department import EMPTY as EMPTY_DEPARTMENT
-from verification.department import DepartmentIndex, DepartmentSlice, NameIndex
+from verification.department import DepartmentIndex, DepartmentSlice, NameIndex, name_keys
 from verification.department import of as of_department
 from verification.people import person_is_human
 
@@ -222,6 +222,20 @@ class PeopleRanking:
     def person(self, person_id: str) -> Person | None:
         """A person of the pool by id: the ones named outside the department first, then the department."""
         return self._by_id.get(person_id) or self.department.by_id.get(person_id)
+
+    def memo(self, kind: str) -> dict[object, object]:
+        """A dict of this ranking's (one start's) for the generators to keep what several questions ask for again
+        (a colleague's Candidate, a pool's decoys), by `kind`."""
+        found = self._memo.get(("memo", kind))
+        if found is None:
+            found = self._memo[("memo", kind)] = {}
+        return found  # type: ignore[return-value]
+
+    def name_keys(self, p: Person) -> tuple[str, str, str]:
+        """verification/department.py `name_keys`, from the department's index when it holds `p`."""
+        if self.department.by_id.get(p.id) is p:
+            return self.department.keys[p.id]
+        return name_keys(p)
 
     def is_human(self, p: Person) -> bool:
         """verification/people.py `person_is_human`, answered from the department's index when it holds `p`."""

@@ -16,7 +16,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from verification.context import OrgKnowledge, Party, Person, Source
-from verification.department import NameIndex
+from verification.department import NameIndex, name_keys
 from verification.guessability import (
     DEPARTMENT,
     IMMEDIATE_TEAM,
@@ -103,16 +103,35 @@ class PeopleSpec:
     shared_is_known: bool = False
 
 
-def candidate_for_person(p: Person, org: OrgKnowledge) -> Candidate:
-    given = normalize(p.given_name or "")
-    surname = normalize(p.surname or "")
+def candidate_for_person(p: Person, org: OrgKnowledge, ranking: PeopleRanking | None = None) -> Candidate:
+    """`ranking`: where the names' normalised forms may already be known (its department's index)."""
+    given, surname, _ = ranking.name_keys(p) if ranking is not None else name_keys(p)
     return Candidate(p.id, p.display_name, p.given_name, p.surname,
                      org.given_name_counts.get(given, 0), org.surname_counts.get(surname, 0))
 
 
-def candidate_for_party(key: str, party: Party, org: OrgKnowledge) -> Candidate:
+def _party_candidate(key: str, party: Party, org: OrgKnowledge, ranking: PeopleRanking) -> Candidate:
+    """candidate_for_party, once per start for each party: every wording and source of a start asks for the same
+    people again (up to MAX_KNOWN true-but-known ones per wording)."""
+    memo = ranking.memo("party candidates")
+    held = memo.get(key)
+    if held is None or held[0] is not party:  # type: ignore[index]
+        held = memo[key] = (party, candidate_for_party(key, party, org, ranking))
+    return held[1]  # type: ignore[index,no-any-return]
+
+
+def _person_candidate(p: Person, org: OrgKnowledge, ranking: PeopleRanking) -> Candidate:
+    """candidate_for_person, once per start for each person (look-alikes come back question after question)."""
+    memo = ranking.memo("person candidates")
+    held = memo.get(p.id)
+    if held is None or held[0] is not p:  # type: ignore[index]
+        held = memo[p.id] = (p, candidate_for_person(p, org, ranking))
+    return held[1]  # type: ignore[index,no-any-return]
+
+
+def candidate_for_party(key: str, party: Party, org: OrgKnowledge, ranking: PeopleRanking | None = None) -> Candidate:
     if party.person is not None:
-        return candidate_for_person(party.person, org)
+        return candidate_for_person(party.person, org, ranking)
     given, surname = split_name(party.name)
     return Candidate(key, party.name, given, surname, external=True, given_share=given_share(given, org))
 
@@ -198,13 +217,13 @@ def _free_recall(spec: PeopleSpec, scope: Scope, partners: Mapping[str, Party], 
     if not accepted:
         return None
     # Whom the wording rules out stays wrong; what the team shares (or a huge meeting) is true but worth nothing.
-    true_known = tuple(candidate_for_party(k, p, org) for k, p in known.items() if k not in excluded)
+    true_known = tuple(_party_candidate(k, p, org, ranking) for k, p in known.items() if k not in excluded)
     # The insider skips whom the wording rules out and what earns nothing: neither dilutes their guesses.
     skipped = excluded | _known_ids(true_known)
     g = score_people(ranking, accepted, skipped, policy.guesses_per_question, policy.max_bits_per_question,
                      outsiders_only=scope is Scope.OUTSIDE_ORGANISATION)
     ease = _ease(spec.recall_per_person, len(accepted), scope)
-    cands = tuple(candidate_for_party(k, p, org) for k, p in accepted.items())
+    cands = tuple(_party_candidate(k, p, org, ranking) for k, p in accepted.items())
     kind = f"{spec.source.value}.{spec.family}.{scope.value}"
     return Question(
         id=kind, kind=kind, source=spec.source, prompt=spec.prompt.replace("{scope}", scope.phrase(department)),
@@ -272,15 +291,19 @@ def look_alikes(accepted: Sequence[Candidate], ranking: PeopleRanking, partners:
     keys = {c.key for c in accepted} | {ranking.target_id}
     partner_people = {p.person.id: p.person for p in partners.values() if p.person is not None}
     indexes = (ranking.department.names, ranking.names(), ranking.names_of(partner_people))
+    # Each name word once (peers and partners share first names), given names with their nicknames (a given name's
+    # forms hold the word itself, so a word that is a surname too needs nothing more).
+    given = {word for c in accepted for word in tokens(c.given)}
+    surnames = {word for c in accepted for word in tokens(c.surname)} - given
     found: set[str] = set()
-    for c in accepted:
-        for word in tokens(c.given):
-            found |= _near(word, name_forms(word), indexes)
-        for word in tokens(c.surname):
-            found |= _near(word, frozenset({word}), indexes)
+    for word in given:
+        found |= _near(word, name_forms(word), indexes)
+    for word in surnames:
+        found |= _near(word, frozenset({word}), indexes)
     # Only the first MAX_CONFUSERS (by id) are kept: make no more (a common first name in a big department is
     # thousands of ids, and a Candidate each was most of a question's cost).
-    return tuple(candidate_for_person(partner_people.get(pid) or ranking.person(pid), org)  # type: ignore[arg-type]
+    return tuple(_person_candidate(partner_people.get(pid) or ranking.person(pid), org,  # type: ignore[arg-type]
+                                   ranking)
                  for pid in sorted(found - keys)[:MAX_CONFUSERS])
 
 
@@ -389,13 +412,24 @@ def _decoys(correct: Person, ranking: PeopleRanking, partner_keys: set[str], n: 
     """`n` people of the right answer's tier, human, not true by the wording, not named like it nor like anyone in
     `named` (normalised names): drawn at random."""
     rank = ranking.rank_of(correct.id)
-    name = normalize(correct.display_name)
+    name = ranking.name_keys(correct)[2]
+    pool = ranking.candidates_in(rank)
+    if len(pool) <= SMALL_TIER:  # walked whole: what depends only on the tier is checked once per start
+        memo = ranking.memo("decoy pools")
+        kept = memo.get(rank)
+        if kept is None:
+            kept = memo[rank] = tuple((p, ranking.name_keys(p)[2]) for p in pool
+                                      if ranking.rank_of(p.id) == rank and ranking.is_human(p))
+        found = [p for p, key in kept  # type: ignore[attr-defined]
+                 if p.id not in partner_keys and p.id != ranking.target_id and key != name and key not in named]
+        rng.shuffle(found)
+        return found[:n]
 
     def fits(p: Person) -> bool:
         return (p.id not in partner_keys and p.id != ranking.target_id and ranking.rank_of(p.id) == rank
-                and (key := normalize(p.display_name)) != name and key not in named and ranking.is_human(p))
+                and (key := ranking.name_keys(p)[2]) != name and key not in named and ranking.is_human(p))
 
-    return sample_where(ranking.candidates_in(rank), fits, n, rng)
+    return sample_where(pool, fits, n, rng)
 
 
 def sample_where(pool: Sequence[Person], fits: Callable[[Person], bool], n: int, rng: random.Random) -> list[Person]:
@@ -430,8 +464,8 @@ def _choice_question(spec: PeopleSpec, correct: Person, decoys: list[Person], ra
         form=Form.MULTIPLE_CHOICE, answer_type=AnswerType.PERSON, bits=g.bits, guesses=1,
         explanation=f"Multiple choice, {len(people)} options, one right. {g.explanation}",
         ease=round(min(0.97, spec.recall_per_person + 0.3), 3),
-        accepted=(candidate_for_person(correct, org),),
-        confusers=tuple(candidate_for_person(p, org) for p in decoys),
+        accepted=(candidate_for_person(correct, org, ranking),),
+        confusers=tuple(candidate_for_person(p, org, ranking) for p in decoys),
         options=tuple(p.display_name for p in people), correct_option=index,
     )
 
