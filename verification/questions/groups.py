@@ -11,6 +11,7 @@ more. Groups a teammate is in too (verification/questions/team.py) are set aside
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 
 from verification.context import Group, GroupKind, OrgKnowledge, Source, UserContext
 from verification.guessability import Tier, assess_strongest
@@ -65,7 +66,8 @@ def _free_recall(accepted: list[Group], known: dict[str, Group], hints: set[str]
     public = sum(1 for g in org.groups if is_public_group(g, org, policy))
     unnamed = Tier("any other group in the tenant", max(org.group_count - public - len(known), 0), 0)
     rankings = [[*tiers, unnamed] for tiers in group_rankings(known, hints, ids)]
-    confusers = [_candidate(g) for g in known.values() if g.id not in ids and _shares_word(g, accepted)]
+    words = frozenset().union(*(_words(a.name) for a in accepted))  # any of them shared is a shared word
+    confusers = [_candidate(g) for g in known.values() if g.id not in ids and not _words(g.name).isdisjoint(words)]
     kind = "groups.member_of.small"
     prompt = ("Name a team or group you're a member of: a smaller one, not a company-wide, office-wide or "
               "department-wide list.")
@@ -118,9 +120,13 @@ def _multiple_choice(accepted: list[Group], known: dict[str, Group], hints: set[
     # The right answer is a group people know they are in: a team, a mailing list. Few know their security groups
     # (file shares, app access, granted by IT), so a security group's option goes unrecognised.
     known_to_them = [g for g in accepted if g.kind is not GroupKind.SECURITY]
+    by_look: dict[tuple[bool, int], list[Group]] = {}  # each group's look once, in `known`'s order
+    for g in known.values():
+        if g.id not in mine:
+            by_look.setdefault(_look(g, hints), []).append(g)
     for correct in sorted(known_to_them, key=lambda g: stable_key(key, target, "groups", g.id)):
         look = _look(correct, hints)
-        pool = [g for g in known.values() if g.id not in mine and g.id not in shown and _look(g, hints) == look]
+        pool = [g for g in by_look.get(look, ()) if g.id not in shown]
         if len(pool) < k - 1:
             continue
         pool.sort(key=lambda g: g.id)  # the draw below depends on the pool's members, not the order they came in
@@ -159,12 +165,13 @@ def _hints(context: UserContext) -> set[str]:
 
 
 def _named_like(g: Group, hints: set[str]) -> bool:
-    return bool(set(tokens(g.name)) & hints)
+    return not hints.isdisjoint(tokens(g.name))
 
 
-def _shares_word(g: Group, accepted: list[Group]) -> bool:
-    words = set(tokens(g.name)) - _GENERIC
-    return any(words & (set(tokens(a.name)) - _GENERIC) for a in accepted)
+@lru_cache(maxsize=65536)  # the catalogue's names come back in every start
+def _words(name: str) -> frozenset[str]:
+    """A group name's words that say something (not "team", "group", "all"...)."""
+    return frozenset(tokens(name)) - _GENERIC
 
 
 def _candidate(g: Group) -> Candidate:
