@@ -142,3 +142,61 @@ def test_a_new_snapshots_typo_neighbours_carry_over_the_last_ones_and_equal_thos
     carried = NameNeighbours.build(after, like=NameNeighbours.build(before))
     assert carried.near == NameNeighbours.build(after).near
     assert "given3" not in carried.near and "dijkstra" in carried.near["dijkstar"]
+
+
+def the_old_tiers(context, org):
+    """The department's tiers as they were once worked out per start: sets copied from the whole department."""
+    department = org.department_index
+    me = context.profile
+    seen = {me.id, *(p.id for p in (context.manager or org.manager, org.skip_level) if p),
+            *(p.id for p in (*context.peers, *org.peers, *context.direct_reports, *org.direct_reports))}
+    left = department.ids - seen
+    office, title = department.same_office(me.office_location), department.similar_title(me.job_title)
+    close = left & office & title
+    near = (left & (office | title)) - close
+    return close, near, left - close - near
+
+
+@pytest.mark.parametrize("office,title", [("Leeds", "Platform Engineer"), ("London HQ", "Software Engineer"),
+                                          (None, "QA Engineer"), ("Manchester", None), (None, None)])
+def test_a_persons_department_tiers_are_views_of_the_shared_index_holding_what_copied_sets_held(office, title) -> None:
+    _, org = big_department()
+    me = replace(b.ALAN, office_location=office, job_title=title)
+    context = b.context(profile=me)
+    ranking = rank_people(context, org)
+    tiers = [ids for label, ids in ranking.named if label.startswith(("department", "rest of the department"))]
+    assert len(tiers) == 3
+    everyone = {p.id for p in org.department_members} | {"u-nobody", "ext:someone@example.com"}
+    for view, copied in zip(tiers, the_old_tiers(context, org), strict=True):
+        assert view.department is org.department_index  # the snapshot's index, not a copy of it
+        assert len(view) == len(copied) and set(view) == copied
+        assert {pid for pid in everyone if pid in view} == copied
+        less = frozenset(list(copied)[:3]) | {"u-nobody"}
+        assert set(view - less) == copied - less and len(view - less) == len(copied - less)
+
+
+def test_a_wordings_exclusions_rule_out_what_the_joined_tiers_did_and_leave_the_same_tiers() -> None:
+    context, org = big_department()
+    policy = Policy()
+    ranking = with_team_partners(rank_people(context, org), team_shared(context, org, policy))
+    people = [p.id for p in org.department_members] + [p.id for p in b.OTHERS] + ["ext:someone@example.com"]
+    for labels in ([], [label for label, _ in ranking.named[:4]], [label for label, _ in ranking.named]):
+        ruled, joined = ranking.ruled_out(*labels), ranking.ids(*labels)
+        assert [pid for pid in people if pid in ruled] == [pid for pid in people if pid in joined]
+        extra = frozenset(people[::97])
+        assert ranking.tiers(people[:5], ruled | extra) == ranking.tiers(people[:5], joined | extra)
+
+
+def test_a_start_leaves_the_shared_index_as_it_found_it() -> None:
+    """Shared by every verification in the department until the next snapshot: frozen, and nothing a start does
+    changes what it holds."""
+    context, org = big_department()
+    index = org.department_index
+    held = (index.members, index.ids, dict(index.by_office), dict(index.by_title), dict(index.both), dict(index.keys),
+            index.humans, dict(index.names.ids_by_word))
+    for seed in ("a", "b"):
+        assert generate_questions(context, org, Policy(), seed)
+    assert held == (index.members, index.ids, dict(index.by_office), dict(index.by_title), dict(index.both),
+                    dict(index.keys), index.humans, dict(index.names.ids_by_word))
+    with pytest.raises(AttributeError):
+        index.keys = {}  # type: ignore[misc]
