@@ -34,6 +34,8 @@ def name_keys(p: Person) -> tuple[str, str, str]:
     return normalize(p.given_name or ""), normalize(p.surname or ""), normalize(p.display_name)
 
 
+BY_LENGTH_FROM = 200  # words: an index with more keeps them by length too (NameIndex._by_length)
+
 # A word's typo neighbours differ from it in length by at most this (names.allowed_edits never allows more than 3).
 MAX_LENGTH_GAP = 3
 
@@ -93,6 +95,17 @@ class NameIndex:
     words: tuple[str, ...]
     neighbours: NameNeighbours | None = None
     _close: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    # A big index's words by length, worked out with it: a word's typo neighbours are at most names.allowed_edits
+    # letters longer or shorter, so a search for a word the directory does not know (an outsider's name) reads only
+    # those lengths (a 50,000-person directory's biggest department has ~5,000 name words).
+    _by_length: Mapping[int, tuple[str, ...]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        by_length: dict[int, list[str]] = {}
+        if len(self.words) > BY_LENGTH_FROM:
+            for w in self.words:
+                by_length.setdefault(len(w), []).append(w)
+        object.__setattr__(self, "_by_length", {n: tuple(ws) for n, ws in by_length.items()})
 
     @classmethod
     def build(cls, people: Iterable[Person], like: NameIndex | None = None,
@@ -117,7 +130,13 @@ class NameIndex:
             return tuple(n for n in near if n in self.ids_by_word)
         found = self._close.get(word)
         if found is None:
-            found = tuple(_neighbours(word, self.words)) if self.words else ()
+            words: Sequence[str] | list[str] = self.words
+            if self._by_length:
+                most = allowed_edits(len(word) + MAX_LENGTH_GAP)  # what _neighbours searches within
+                words = []
+                for n in range(len(word) - most, len(word) + most + 1):
+                    words.extend(self._by_length.get(n, ()))
+            found = tuple(_neighbours(word, words)) if words else ()
             self._close[word] = found
         return found
 

@@ -67,7 +67,7 @@ def _free_recall(accepted: list[Group], known: dict[str, Group], hints: set[str]
     unnamed = Tier("any other group in the tenant", max(org.group_count - public - len(known), 0), 0)
     rankings = [[*tiers, unnamed] for tiers in group_rankings(known, hints, ids)]
     words = frozenset().union(*(_words(a.name) for a in accepted))  # any of them shared is a shared word
-    confusers = [_candidate(g) for g in known.values() if g.id not in ids and not _words(g.name).isdisjoint(words)]
+    confusers = [_candidate(g) for g in known.values() if g.id not in ids and not words.isdisjoint(_words(g.name))]
     kind = "groups.member_of.small"
     prompt = ("Name a team or group you're a member of: a smaller one, not a company-wide, office-wide or "
               "department-wide list.")
@@ -169,9 +169,10 @@ def _named_like(g: Group, hints: set[str]) -> bool:
 
 
 @lru_cache(maxsize=65536)  # the catalogue's names come back in every start
-def _words(name: str) -> frozenset[str]:
-    """A group name's words that say something (not "team", "group", "all"...)."""
-    return frozenset(tokens(name)) - _GENERIC
+def _words(name: str) -> tuple[str, ...]:
+    """A group name's words that say something (not "team", "group", "all"...). A tuple of strings: the collector
+    stops tracking it, so the cache adds nothing to what a full collection walks."""
+    return tuple(w for w in tokens(name) if w not in _GENERIC)
 
 
 def _candidate(g: Group) -> Candidate:

@@ -120,15 +120,6 @@ def _party_candidate(key: str, party: Party, org: OrgKnowledge, ranking: PeopleR
     return held[1]  # type: ignore[index,no-any-return]
 
 
-def _person_candidate(p: Person, org: OrgKnowledge, ranking: PeopleRanking) -> Candidate:
-    """candidate_for_person, once per start for each person (look-alikes come back question after question)."""
-    memo = ranking.memo("person candidates")
-    held = memo.get(p.id)
-    if held is None or held[0] is not p:  # type: ignore[index]
-        held = memo[p.id] = (p, candidate_for_person(p, org, ranking))
-    return held[1]  # type: ignore[index,no-any-return]
-
-
 def candidate_for_party(key: str, party: Party, org: OrgKnowledge, ranking: PeopleRanking | None = None) -> Candidate:
     if party.person is not None:
         return candidate_for_person(party.person, org, ranking)
@@ -302,8 +293,8 @@ def look_alikes(accepted: Sequence[Candidate], ranking: PeopleRanking, partners:
         found |= _near(word, frozenset({word}), indexes)
     # Only the first MAX_CONFUSERS (by id) are kept: make no more (a common first name in a big department is
     # thousands of ids, and a Candidate each was most of a question's cost).
-    return tuple(_person_candidate(partner_people.get(pid) or ranking.person(pid), org,  # type: ignore[arg-type]
-                                   ranking)
+    return tuple(candidate_for_person(partner_people.get(pid) or ranking.person(pid), org,  # type: ignore[arg-type]
+                                      ranking)
                  for pid in sorted(found - keys)[:MAX_CONFUSERS])
 
 
