@@ -159,6 +159,8 @@ def serve_app() -> int:
     from settings import load_settings
 
     install_trace()  # BENCH_OPENMEM_TRACE: what grew, on SIGUSR1/SIGUSR2 (bench/openmem.py)
+    if os.environ.get(CENSUS_ENV):
+        install_census(Path(os.environ[CENSUS_ENV]))
     ready = json.loads(os.environ[DEVTENANT_ENV])
     settings = load_settings().replace(port=0).with_devtenant(ready)
     if os.environ.get(METRICS_ENV):
@@ -169,6 +171,41 @@ def serve_app() -> int:
 
             return serve_profiled(os.environ[PROFILE_ENV])
         return app.main(["--port", "0", "--no-playground"])
+
+
+CENSUS_ENV = "BENCH_LOAD_GC_CENSUS"
+
+
+def install_census(path: Path) -> None:
+    """BENCH_LOAD_GC_CENSUS=FILE: for each full collection, one JSON line in FILE: its pause, the objects it walked
+    (the collector's, not frozen: gc.get_objects() before it) and what it freed (before less after), by type, the 25
+    commonest. Counting takes a while of its own, outside the pause as timed here, not as Watchword's metrics time
+    it: the run's other figures are then not comparable."""
+    import collections
+    import gc
+
+    before: list[Any] = [None, 0.0]
+
+    def kinds() -> collections.Counter[str]:
+        objects = gc.get_objects()
+        return collections.Counter(type(o).__qualname__ + "@" + (type(o).__module__ or "") for o in objects)
+
+    def census(phase: str, info: dict[str, Any]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            before[0] = kinds()
+            before[1] = time.perf_counter()
+            return
+        pause = time.perf_counter() - before[1]
+        walked, after = before[0], kinds()
+        with path.open("a") as out:
+            out.write(json.dumps({"at": time.time(), "pause_ms": round(pause * 1000, 1),
+                                  "collected": info["collected"], "walked": sum(walked.values()),
+                                  "frozen": gc.get_freeze_count(), "types": walked.most_common(25),
+                                  "freed": (walked - after).most_common(25)}) + "\n")
+
+    gc.callbacks.append(census)
 
 
 def tree_pids(pid: int) -> list[int]:
