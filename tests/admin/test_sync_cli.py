@@ -56,8 +56,9 @@ def test_without_a_terminal_the_bar_prints_now_and_then_not_per_page():
 # --- the command, against devtenant in its own process ---------------------------------------------------
 @pytest.fixture(scope="module")
 def slow_devtenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """2,000 people served at 150 ms a request: a sync of 20 pages takes long enough to interrupt."""
-    proc = subprocess.Popen([sys.executable, "-m", "devtenant", "--port", "0", "--users", "2000", "--latency-ms", "150",
+    """2,000 people served at 300 ms a request: a sync of 20 pages takes ~7 s, long enough to interrupt even when the
+    test process waits seconds for a CPU (at 150 ms two fresh-clone CI runs saw the whole sync end first)."""
+    proc = subprocess.Popen([sys.executable, "-m", "devtenant", "--port", "0", "--users", "2000", "--latency-ms", "300",
                              "--log-level", "WARNING"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     try:
