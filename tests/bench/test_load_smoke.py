@@ -29,7 +29,10 @@ def test_three_agents_start_at_once_answer_with_the_card_and_reach_decisions(cap
     assert figures["agents"] == 3 and figures["people"] == 200
     assert figures["errors"] == 0 and figures["refused_by_load"] == 0, figures["outcomes"]
     assert figures["questions_shown"] >= 2 and sum(figures["decisions"].values()) == figures["questions_shown"]
-    assert set(figures["decisions"]) <= {"Verified", "Not verified"}, figures["decisions"]  # every one decided
+    # Every one decided, or left waiting for the manager: a person's sign-ins, read seconds after the start, may call
+    # for their manager's word, and the bench's managers are never among its agents, so nobody answers.
+    assert all(end in {"Verified", "Not verified"} or end.startswith("Waiting for ")
+               for end in figures["decisions"]), figures["decisions"]
     assert figures["first_question_p50_ms"] <= figures["first_question_p99_ms"]
     assert figures["answer_p99_ms"] > 0 and figures["echo_p99_ms"] > 0 and figures["start_cpu_ms"] is not None
     assert figures["kb_per_open_verification"] is None  # three open at most: too few to say
