@@ -166,10 +166,11 @@ def serve_app() -> int:
     if os.environ.get(METRICS_ENV):
         settings = settings.replace(metrics_port=int(os.environ[METRICS_ENV]))
     with mock.patch.object(app, "load_settings", lambda *a, **k: settings):
-        if os.environ.get(PROFILE_ENV):  # cProfile on between SIGUSR1 and SIGUSR2, as bench.turns does
-            from bench.turns import serve_profiled
+        if os.environ.get(PROFILE_ENV):  # profiled between SIGUSR1 and SIGUSR2
+            from bench.profiling import serve_profiled
+            from bench.turns import serve_watchword
 
-            return serve_profiled(os.environ[PROFILE_ENV])
+            return serve_profiled(os.environ[PROFILE_ENV], serve_watchword)
         return app.main(["--port", "0", "--no-playground"])
 
 

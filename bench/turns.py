@@ -55,6 +55,8 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
+from bench.profiling import serve_profiled
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 0.5
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -495,39 +497,10 @@ def report(f: dict[str, Any]) -> None:
     print(f"  verifications: {', '.join(f'{k} {v}' for k, v in sorted(f['outcomes'].items()))}")
 
 
-def serve_profiled(out: str) -> int:
-    """`python app.py --port 0 --no-playground`, profiled between SIGUSR1 and SIGUSR2 (stats added up in `out`):
-    every thread's CPU time with yappi when it can be imported (as bench.wholestart: PYTHONPATH=DIR of a
-    `pip install --target DIR yappi`), else cProfile of the event loop's thread (wall time, so a busy machine's
-    waits are in it)."""
+def serve_watchword() -> int:
+    """`python app.py --port 0 --no-playground`: Watchword as this bench serves it."""
     import app
 
-    try:
-        import yappi
-    except ImportError:
-        yappi = None
-    if yappi is not None:
-        yappi.set_clock_type("cpu")
-
-        def stop(*_: object) -> None:
-            yappi.stop()
-            yappi.get_func_stats().save(out, type="pstat")
-
-        signal.signal(signal.SIGUSR1, lambda *_: yappi.start(builtins=True, profile_threads=True))
-        signal.signal(signal.SIGUSR2, stop)
-        return app.main(["--port", "0", "--no-playground"])
-
-    import cProfile
-    import pstats
-
-    profile = cProfile.Profile()
-
-    def dump(*_: object) -> None:
-        profile.disable()
-        pstats.Stats(profile).dump_stats(out)
-
-    signal.signal(signal.SIGUSR1, lambda *_: profile.enable())
-    signal.signal(signal.SIGUSR2, dump)
     return app.main(["--port", "0", "--no-playground"])
 
 
@@ -554,7 +527,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.serve_profiled:
-        return serve_profiled(args.serve_profiled)
+        return serve_profiled(args.serve_profiled, serve_watchword)
     if args.serve_echo:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -61,40 +61,6 @@ def threads_cpu_ns(pid: int) -> dict[int, int]:
     return out
 
 
-def serve_profiled(out: str) -> int:
-    """bench.load's served Watchword, profiled between SIGUSR1 and SIGUSR2: every thread with yappi (CPU clock)
-    when it can be imported, else cProfile of the main thread."""
-    from bench.load import serve_app
-
-    try:
-        import yappi
-    except ImportError:
-        yappi = None
-    if yappi is not None:
-        yappi.set_clock_type("cpu")
-
-        def stop(*_: object) -> None:
-            yappi.stop()
-            yappi.get_func_stats().save(out, type="pstat")
-            with open(out + ".threads", "w") as f:
-                yappi.get_thread_stats().print_all(out=f)
-
-        signal.signal(signal.SIGUSR1, lambda *_: yappi.start(builtins=True, profile_threads=True))
-        signal.signal(signal.SIGUSR2, stop)
-    else:
-        import cProfile
-
-        profile = cProfile.Profile(time.thread_time)
-
-        def dump(*_: object) -> None:
-            profile.disable()
-            profile.dump_stats(out)
-
-        signal.signal(signal.SIGUSR1, lambda *_: profile.enable())
-        signal.signal(signal.SIGUSR2, dump)
-    return serve_app()
-
-
 async def one_size(people: int, starts: int, seed: int, latency_ms: float, settle_s: float,
                    profile: str | None, sampler: str | None = None, database_url: str | None = None
                    ) -> dict[str, Any]:
@@ -246,7 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve-profiled", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_profiled:
-        return serve_profiled(os.environ[PROFILE_ENV])
+        from bench.load import serve_app
+        from bench.profiling import serve_profiled
+
+        return serve_profiled(os.environ[PROFILE_ENV], serve_app)
     profile = os.path.abspath(args.profile) if args.profile else None
     result = asyncio.run(one_size(args.people, args.starts, args.seed, args.latency_ms, args.settle_s, profile,
                                  os.path.abspath(args.py_spy) if args.py_spy else None, args.database_url))
