@@ -226,6 +226,9 @@ class _State:
     requested: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    # Of those asked, the ones known to have reached the person (their send said so) and those known not to have.
+    delivered: list[str] = field(default_factory=list)
+    undelivered: list[str] = field(default_factory=list)
     near_misses: int = 0
     code: SealedCode | None = None  # the possession code's salted HMAC: secret
     risk_pending: bool = False  # `risk` is provisional (sign-ins still being read): see update_risk
@@ -288,18 +291,39 @@ class VerificationSession:
 
     # --- strong factors (the code, the manager) ---------------------------------------------------------------
 
-    def requested(self, factor: Factor, delivered: bool = True) -> Step:
-        """The dialog asked for `factor` (sent the manager's card), or could not (`delivered` False)."""
+    def requested(self, factor: Factor, delivered: bool | None = True) -> Step:
+        """The dialog asked for `factor` (showed the code, sent the manager's card): `delivered` True when the send
+        is known to have reached them, False when it is known not to have (as if never asked: nothing the caller
+        did), None while it is still on its way (`delivery` tells the outcome once known)."""
         s = self._live()
         if s.decision is not None or self._expired():
             return self._timeout_or_current()
         if factor.value not in s.available or factor.value in s.requested + s.held + s.failed:
             return self._step()
-        if not delivered:
-            s.failed.append(factor.value)
-            s.code = None if factor is Factor.POSSESSION else s.code
-        else:
-            s.requested.append(factor.value)
+        s.requested.append(factor.value)
+        if delivered is False:
+            return self.delivery(factor, False)
+        if delivered:
+            s.delivered.append(factor.value)
+        return self._after_progress()
+
+    def delivery(self, factor: Factor, delivered: bool) -> Step:
+        """How the send of a factor asked with `requested(factor, None)` ended, learned later. Not delivered: the
+        factor is out, as if it had never been asked (no transcript entry: the caller did nothing, saw nothing).
+        Delivered: noted, so that "they can't see a code" is then the caller's (`decline_code`). An outcome that never
+        comes (the process sending it was killed) leaves the factor asked, its delivery unknown: see `decline_code`."""
+        s = self._live()
+        if s.decision is not None or self._expired():
+            return self._timeout_or_current()
+        if factor.value not in s.requested or factor.value in s.delivered + s.undelivered:
+            return self._step()
+        if delivered:
+            s.delivered.append(factor.value)
+            return self._step()
+        s.requested.remove(factor.value)
+        s.undelivered.append(factor.value)
+        s.failed.append(factor.value)
+        s.code = None if factor is Factor.POSSESSION else s.code
         return self._after_progress()
 
     def issue_code(self) -> str:
@@ -339,12 +363,20 @@ class VerificationSession:
         return replace(self._after_progress(), code=check)
 
     def decline_code(self) -> Step:
-        """The caller cannot see the code (not at their computer, Teams signed out): carry on without it."""
+        """The caller cannot see the code (not at their computer, Teams signed out): carry on without it.
+
+        Theirs (a "skipped" entry in the transcript) only when the code is known to have reached their Teams. While
+        its delivery is unknown (still on its way, or the process sending it was killed before it could say), it is
+        taken as not delivered, which costs them nothing: nothing shows that there was a code to see, and a send
+        that fails is not the caller's doing. (A right code typed meanwhile still counts: it proves the card was
+        shown, whatever became of the send's outcome.)"""
         s = self._live()
         if s.decision is not None or self._expired():
             return self._timeout_or_current()
         if Factor.POSSESSION.value not in s.requested:
             return self._step()
+        if Factor.POSSESSION.value not in s.delivered:
+            return self.delivery(Factor.POSSESSION, False)
         self._factor_entry("possession.code", "skipped")
         s.requested.remove(Factor.POSSESSION.value)
         s.failed.append(Factor.POSSESSION.value)
@@ -474,6 +506,11 @@ class VerificationSession:
     @property
     def transcript(self) -> tuple[TranscriptEntry, ...]:
         return tuple(self._live().transcript)
+
+    @property
+    def undelivered(self) -> frozenset[Factor]:
+        """The strong factors asked whose send is known not to have reached the person (or manager)."""
+        return frozenset(Factor(x) for x in self._live().undelivered)
 
     @property
     def factors_asked(self) -> bool:
@@ -774,7 +811,8 @@ class VerificationSession:
             "transcript": [t.to_dict() for t in s.transcript],
             "decision": s.decision.to_dict() if s.decision else None,
             "factors": {"available": list(s.available), "requested": list(s.requested), "held": list(s.held),
-                        "failed": list(s.failed), "near_misses": s.near_misses},
+                        "failed": list(s.failed), "near_misses": s.near_misses, "delivered": list(s.delivered),
+                        "undelivered": list(s.undelivered)},
             "secret": {} if s.decision else {
                 "seed": self._seed, "credited": list(s.credited), "pending_name": s.pending_name,
                 "code": s.code.to_dict() if s.code else None,
@@ -816,6 +854,9 @@ class VerificationSession:
         s.available, s.requested = list(factors.get("available", [])), list(factors.get("requested", []))
         s.held, s.failed = list(factors.get("held", [])), list(factors.get("failed", []))
         s.near_misses = int(factors.get("near_misses", 0))
+        # Progress sealed before deliveries were tracked asked a factor only once its send had reached the person.
+        s.delivered = list(factors.get("delivered", s.requested))
+        s.undelivered = list(factors.get("undelivered", []))
         s.code = SealedCode.from_dict(secret["code"]) if secret.get("code") else None
         session._s = s
         return session

@@ -152,6 +152,46 @@ def test_code_not_delivered_leaves_questions_alone():
     assert step.prompt is not None and not step.awaiting
 
 
+def sending_code(**kw):
+    """A session that asked for the code while its send is still on its way; (session, step, the code)."""
+    session, step, clock = started(available=CODE, **kw)
+    code = session.issue_code()
+    return session, session.requested(Factor.POSSESSION, None), code
+
+
+def test_a_code_on_its_way_is_awaited_and_checked_as_one_delivered():
+    session, step, code = sending_code()
+    assert step.awaiting == CODE and step.prompt is None
+    assert session.enter_code(code).code is CodeCheck.MATCH  # a right code proves it was shown, whatever the send said
+
+
+def test_a_code_learned_undelivered_is_out_and_costs_the_caller_nothing():
+    session, step, code = sending_code()
+    step = session.delivery(Factor.POSSESSION, False)
+    assert step.prompt is not None and not step.awaiting and session.undelivered == CODE
+    assert session.transcript == ()
+    assert session.enter_code(code).code is None  # nothing left to check against
+
+
+def test_they_cant_see_a_code_is_the_callers_only_once_it_is_known_to_have_been_shown():
+    unknown, _, _ = sending_code()
+    unknown.decline_code()  # still on its way, or its sender was killed: taken as not delivered
+    assert unknown.transcript == () and unknown.undelivered == CODE
+    shown, _, _ = sending_code()
+    shown.delivery(Factor.POSSESSION, True)
+    shown.decline_code()
+    assert [(t.kind, t.result) for t in shown.transcript] == [("possession.code", "skipped")]
+    assert shown.undelivered == frozenset()
+
+
+def test_delivery_outcomes_survive_the_snapshot():
+    session, step, _ = sending_code()
+    session.delivery(Factor.POSSESSION, True)
+    resumed = VerificationSession.from_dict(json.loads(json.dumps(session.to_dict())), Clock(), session.plan())
+    resumed.decline_code()
+    assert [t.result for t in resumed.transcript] == ["skipped"]
+
+
 def test_no_code_when_the_policy_turns_it_off():
     session, step, _ = started(available=CODE, policy=Policy(possession_code=False))
     assert step.prompt is not None and not step.offer
