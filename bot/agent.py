@@ -158,10 +158,15 @@ class WatchwordAgent:
 
     def close(self) -> None:
         """Stop what the agent runs beside the turns (the threads that choose a start's questions, the reads of
-        helpdesk member lists)."""
+        helpdesk member lists, the sends to people's own Teams and the conversations waiting to continue)."""
         self.sessions.close()
         self.access.close()
         self.messenger.close()
+
+    async def stop(self) -> None:
+        """`close`, once the sends to people's own Teams in flight have had a moment to end (messenger.stop)."""
+        await self.messenger.stop()
+        self.close()
 
     # --- the route -----------------------------------------------------------------------------------------
     async def on_activity(self, context: TurnContext, state: TurnState) -> None:

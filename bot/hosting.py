@@ -166,11 +166,11 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
     sys.setswitchinterval(switch_interval)
     sweeper.cancel()
     beating.cancel()
+    await agent.stop()  # sends to people's Teams in flight end (or are cancelled) while the store is still open
     try:  # the chats of turns cut short by the stop are free at once, not when their leases run out
         await store.turns.retire()
     except Exception:
         log.warning("could not record that this process stops", exc_info=True)
-    agent.close()
     await clients.close()
 
 

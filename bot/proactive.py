@@ -37,10 +37,13 @@ from observability.metrics import Metrics
 from store import SessionClosedError, Store
 from verification import Outcome
 from verification.clock import Clock
-from verification.factors import Attestation, spoken
+from verification.factors import STRONG, Attestation, Factor, spoken
 from verification.reset import BLOCKED, ResetOutcome
 
 log = logging.getLogger(__name__)
+
+DELIVERED = "{}_delivered"  # the out-of-band record's field: whether the factor's send reached them (absent: unknown)
+SEND_GRACE_S = 5.0  # how long a stopping process lets sends in flight end (`stop`)
 
 
 def user_id_of(activity: Activity) -> str:
@@ -76,17 +79,73 @@ class ProactiveMessenger:
         # What runs a turn of Watchword's own (`continue_when`): the agent's on_turn, set by bot/agent.py.
         self.resume: Callable[[TurnContext], Awaitable[None]] | None = None
         self._continuations: set[asyncio.Task[None]] = set()
+        self._sends: set[asyncio.Task[None]] = set()  # send_in_background's, each with what follows its outcome
 
     def close(self) -> None:
         """Stop waiting to continue conversations (`continue_when`): a process that stops leaves them to the agent's
-        own click (their cards keep their Check again button)."""
-        for task in list(self._continuations):
+        own click (their cards keep their Check again button). Sends still running are cancelled: their outcome is
+        then unknown, as a killed process's (see dialogs/proof_dialog.py)."""
+        for task in list(self._continuations | self._sends):
             task.cancel()
 
+    async def stop(self, grace_s: float = SEND_GRACE_S) -> None:
+        """The process stops: sends in flight get `grace_s` to end (a code half-way to someone's Teams is better
+        delivered, and its outcome kept, than left unknown), then everything still running is cancelled (`close`)
+        and awaited, so that nothing outlives the store and clients it uses."""
+        if self._sends:
+            await asyncio.wait(set(self._sends), timeout=grace_s)
+        self.close()
+        running = self._continuations | self._sends
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
     async def settle(self) -> None:
-        """For tests: until every continuation due has run."""
-        while self._continuations:
-            await asyncio.gather(*list(self._continuations), return_exceptions=True)
+        """For tests: until every continuation due, and every send in the background, has run."""
+        while self._continuations or self._sends:
+            await asyncio.gather(*list(self._continuations | self._sends), return_exceptions=True)
+
+    async def sent(self) -> None:
+        """For tests: until every send in the background has ended, with its notice and continuation."""
+        while self._sends:
+            await asyncio.gather(*list(self._sends), return_exceptions=True)
+
+    # --- sending after the turn ---------------------------------------------------------------------------------
+    def send_in_background(self, context: TurnContext, send: Callable[[], Awaitable[bool]], *,
+                           tell: Callable[[bool], Activity | None] | None = None, card_id: str | None = None,
+                           value: dict[str, Any] | None = None) -> None:
+        """See dialogs/ports.py Messenger.send_in_background."""
+        activity = context.activity
+        reference = activity.get_conversation_reference() if activity.conversation is not None else None
+        task = asyncio.ensure_future(self._send_in_background(context.adapter, reference, _tenant_of(activity), send,
+                                                              tell, card_id, dict(value) if value else None))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
+    async def _send_in_background(self, adapter: ChannelAdapter, reference: ConversationReference | None,
+                                  tenant: dict[str, Any] | None, send: Callable[[], Awaitable[bool]],
+                                  tell: Callable[[bool], Activity | None] | None, card_id: str | None,
+                                  value: dict[str, Any] | None) -> None:
+        try:
+            delivered = await send()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # e.g. the store failed before the outcome was kept: unknown, as after a kill mid-send
+            log.warning("a send to someone's own Teams failed half-way; its outcome is unknown", exc_info=True)
+            return
+        if reference is None:
+            return
+        try:
+            told = tell(delivered) if tell is not None else None
+            if told is not None:
+                chat = reference.model_dump(mode="json", by_alias=True, exclude_none=True)
+                chat.pop("activityId", None)
+                await self._deliver(adapter, chat, told, "a notice of how a send ended")
+            if not delivered and value is not None:
+                await self._continue(adapter, reference, tenant, card_id, value)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the session learns the outcome with the chat's next turn all the same
+            log.warning("could not tell the chat how a send ended", exc_info=True)
 
     # --- continuing a conversation once what it waits for has arrived ------------------------------------------
     def continue_when(self, context: TurnContext, ready: Callable[[], Awaitable[None]], *, card_id: str | None,
@@ -96,10 +155,8 @@ class ProactiveMessenger:
         if self.resume is None or activity.conversation is None:
             return
         reference = activity.get_conversation_reference()
-        data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-        tenant = data.get("tenant") if isinstance(data.get("tenant"), dict) else None
-        task = asyncio.ensure_future(self._continue_when(context.adapter, reference, tenant, ready, card_id,
-                                                         dict(value)))
+        task = asyncio.ensure_future(self._continue_when(context.adapter, reference, _tenant_of(activity), ready,
+                                                         card_id, dict(value)))
         self._continuations.add(task)
         task.add_done_callback(self._continuations.discard)
 
@@ -108,22 +165,25 @@ class ProactiveMessenger:
                              card_id: str | None, value: dict[str, Any]) -> None:
         try:
             await ready()
-            resume = self.resume
-            if resume is None:
-                return
-            # The agent's click on `card_id`, as Teams sends an Action.Submit, from the agent who started it (only they
-            # may act on it), with an id of its own (the turn gate runs it once, after any turn in progress).
-            turn = reference.get_continuation_activity().model_copy(update={
-                "type": ActivityTypes.message, "name": None, "value": value, "reply_to_id": card_id,
-                "id": f"watchword-continue-{uuid.uuid4().hex}",
-                "channel_data": {**({"tenant": tenant} if tenant else {}), CONTINUATION: True}})
-            claims = ClaimsIdentity() if self._anonymous else ClaimsIdentity({"aud": self._app_id,
-                                                                              "appid": self._app_id})
-            await adapter.continue_conversation_with_claims(claims, turn, resume)
+            await self._continue(adapter, reference, tenant, card_id, value)
         except asyncio.CancelledError:
             raise
         except Exception:  # the agent can still click Check again; the log says why it did not come by itself
             log.warning("could not continue the conversation", exc_info=True)
+
+    async def _continue(self, adapter: ChannelAdapter, reference: ConversationReference,
+                        tenant: dict[str, Any] | None, card_id: str | None, value: dict[str, Any]) -> None:
+        resume = self.resume
+        if resume is None:
+            return
+        # The agent's click on `card_id`, as Teams sends an Action.Submit, from the agent who started it (only they
+        # may act on it), with an id of its own (the turn gate runs it once, after any turn in progress).
+        turn = reference.get_continuation_activity().model_copy(update={
+            "type": ActivityTypes.message, "name": None, "value": value, "reply_to_id": card_id,
+            "id": f"watchword-continue-{uuid.uuid4().hex}",
+            "channel_data": {**({"tenant": tenant} if tenant else {}), CONTINUATION: True}})
+        claims = ClaimsIdentity() if self._anonymous else ClaimsIdentity({"aud": self._app_id, "appid": self._app_id})
+        await adapter.continue_conversation_with_claims(claims, turn, resume)
 
     # --- references ----------------------------------------------------------------------------------------
     async def remember(self, context: TurnContext, tenant_id: str) -> None:
@@ -214,10 +274,12 @@ class ProactiveMessenger:
     async def show_code(self, context: TurnContext, *, session_id: str, actor: Actor, target_id: str, code: str,
                         security_contact_id: str = "") -> bool:
         if target_id.lower() == actor.user_id.lower():
-            return False
+            return await self._not_delivered(context, session_id, actor, target_id, security_contact_id,
+                                             Factor.POSSESSION)
         reached = await self._reach(actor.tenant_id, target_id)
         if reached is None:
-            return False
+            return await self._not_delivered(context, session_id, actor, target_id, security_contact_id,
+                                             Factor.POSSESSION)
         reference, zone = reached
         now = self._clock()
         await self._open_record(context, session_id, actor, target_id, security_contact_id, person_asked=True)
@@ -228,10 +290,15 @@ class ProactiveMessenger:
         card_id = await self._send(context, reference, self._cards.activity(card, "Your code for the IT helpdesk"),
                                    "the one-time code")
         sent = card_id is not None
-        if card_id:  # kept so the card can lose its code when the verification ends (close_code_card)
-            await self._keep_code_card(session_id, {"id": card_id, "reference": reference, "started_at": started_at,
-                                                    "agent_name": agent_name,
-                                                    "zone": zone.key if isinstance(zone, ZoneInfo) else None})
+        # The outcome, for the session (factor_answers), and the card, so it can lose its code when the verification
+        # ends (close_code_card), in one write; a failure also when the record could not be kept above.
+        kept = {DELIVERED.format(Factor.POSSESSION.value): sent}
+        if card_id:
+            kept["code_card"] = {"id": card_id, "reference": reference, "started_at": started_at,
+                                 "agent_name": agent_name, "zone": zone.key if isinstance(zone, ZoneInfo) else None}
+        if not await self._keep_fields(session_id, kept) and not sent:
+            await self._not_delivered(context, session_id, actor, target_id, security_contact_id, Factor.POSSESSION,
+                                      audit=False)
         await self._store.audit.append(action="out_of_band.asked", outcome="sent" if sent else "not_delivered",
                                        actor=f"teams:{actor.user_id}", subject=target_id, tenant_id=actor.tenant_id,
                                        details={"session_id": session_id, "factor": "possession"})
@@ -239,20 +306,24 @@ class ProactiveMessenger:
 
     async def ask_manager(self, context: TurnContext, *, session_id: str, actor: Actor, target: Mapping[str, str],
                           manager_id: str, security_contact_id: str = "", self_service: bool = False) -> bool:
+        target_id = str(target["id"])
         if manager_id.lower() == actor.user_id.lower():
-            return False
+            return await self._not_delivered(context, session_id, actor, target_id, security_contact_id,
+                                             Factor.MANAGER)
         reached = await self._reach(actor.tenant_id, manager_id)
         installed_now = reached is None
         if reached is None:  # no chat with Watchword yet: install it for them when the tenant allows (time in UTC)
             installed = await self._installed_chat(context, actor.tenant_id, manager_id)
             reached = (installed, None) if installed is not None else None
         if reached is None:
-            return False
+            return await self._not_delivered(context, session_id, actor, target_id, security_contact_id,
+                                             Factor.MANAGER)
         reference, zone = reached
-        record = await self._open_record(context, session_id, actor, str(target["id"]), security_contact_id,
+        record = await self._open_record(context, session_id, actor, target_id, security_contact_id,
                                          manager_id=manager_id)
         if record is None:
-            return False
+            return await self._not_delivered(context, session_id, actor, target_id, security_contact_id,
+                                             Factor.MANAGER)
         name = target["name"]
         started = clock_time(self._clock(), zone)
         if self_service:
@@ -270,6 +341,9 @@ class ProactiveMessenger:
         if not sent and not installed_now:  # the chat we knew is gone (Watchword removed): install it again, once
             installed = await self._installed_chat(context, actor.tenant_id, manager_id)
             sent = installed is not None and await self.send(context, installed, activity, "the manager's question")
+        if not sent:  # kept for the session (factor_answers); a card delivered needs no word: its answer will come
+            await self._not_delivered(context, session_id, actor, target_id, security_contact_id, Factor.MANAGER,
+                                      audit=False)
         await self._store.audit.append(action="manager.asked", outcome="sent" if sent else "not_delivered",
                                        actor=f"teams:{actor.user_id}", subject=str(target["id"]),
                                        tenant_id=actor.tenant_id,
@@ -310,30 +384,38 @@ class ProactiveMessenger:
             log.info("the code card of session %s was replaced; its record changed meanwhile", session_id)
         return True
 
-    async def _keep_code_card(self, session_id: str, shown: dict[str, Any]) -> None:
-        await self._keep(session_id, "code_card", shown)
-
     async def note_agent_card(self, session_id: str, card_id: str) -> None:
-        await self._keep(session_id, "agent_card_id", card_id)
+        # Noted by the turn whose card it is, which may come before the send that asked someone has opened the
+        # record (it runs after the turn): then the record begins with the card, and the send fills in the rest.
+        await self._keep_fields(session_id, {"agent_card_id": card_id}, create=True)
 
-    async def _keep(self, session_id: str, field: str, value: Any) -> None:
-        """Set one field of the session's out-of-band record, if there is one (nobody asked: nothing to keep)."""
+    async def _keep_fields(self, session_id: str, fields: Mapping[str, Any], *, create: bool = False) -> bool:
+        """Set fields of the session's out-of-band record, if there is one (nobody asked: nothing to keep, unless
+        `create`); False when there is none or it could not be written."""
         key = OOB_KEY.format(session_id)
         for _ in range(3):
             record = await read_record(self._storage, key)
-            if record is None or record.data.get(field) == value:
-                return
-            record.data[field] = value
+            if record is None and create:
+                record = Record()
+            if record is None:
+                return False
+            if all(record.data.get(name) == value for name, value in fields.items()):
+                return True
+            record.data.update(fields)
             if await write_record(self._storage, key, record):
-                return
+                return True
+        return False
 
     async def factor_answers(self, session_id: str) -> FactorAnswers:
         record = await read_record(self._storage, OOB_KEY.format(session_id))
         if record is None:
             return FactorAnswers()
         manager = record.data.get("manager_answer")
+        sends = {factor: record.data.get(DELIVERED.format(factor.value)) for factor in STRONG}
         return FactorAnswers(denied=record.data.get("answer") is False,
-                             manager=Attestation(manager) if manager else None)
+                             manager=Attestation(manager) if manager else None,
+                             delivered=frozenset(f for f, sent in sends.items() if sent is True),
+                             undelivered=frozenset(f for f, sent in sends.items() if sent is False))
 
     async def out_of_band_answer(self, session_id: str) -> bool | None:
         return False if (await self.factor_answers(session_id)).denied else None
@@ -431,24 +513,39 @@ class ProactiveMessenger:
             await self._store.conversation_refs.save(tenant_id, user_id, reference)
         return reference
 
+    async def _not_delivered(self, context: TurnContext, session_id: str, actor: Actor, target_id: str,
+                             security_contact_id: str, factor: Factor, *, audit: bool = True) -> bool:
+        """Keep, with the session's record, that `factor`'s send did not reach them (`factor_answers` hands it to the
+        session), audited as such unless the caller audits it; False, what the send returns."""
+        await self._open_record(context, session_id, actor, target_id, security_contact_id,
+                                fields={DELIVERED.format(factor.value): False})
+        if audit:
+            action = "out_of_band.asked" if factor is Factor.POSSESSION else "manager.asked"
+            await self._store.audit.append(action=action, outcome="not_delivered", actor=f"teams:{actor.user_id}",
+                                           subject=target_id, tenant_id=actor.tenant_id,
+                                           details={"session_id": session_id, "factor": factor.value})
+        return False
+
     async def _open_record(self, context: TurnContext, session_id: str, actor: Actor, target_id: str,
                            security_contact_id: str, *, person_asked: bool = False,
-                           manager_id: str | None = None) -> Record | None:
-        """The session's record of who was asked (created by the first ask, extended by the next)."""
+                           manager_id: str | None = None, fields: Mapping[str, Any] | None = None) -> Record | None:
+        """The session's record of who was asked (created by the first ask, extended by the next), with `fields`."""
         key = OOB_KEY.format(session_id)
         for _ in range(3):
             record = await read_record(self._storage, key)
-            if record is None:
+            if record is None or "target_id" not in record.data:  # none yet, or only the agent's card (note_agent_card)
                 agent_reference = context.activity.get_conversation_reference().model_dump(
                     mode="json", by_alias=True, exclude_none=True)
                 agent_reference.pop("activityId", None)
-                record = Record({"tenant_id": actor.tenant_id, "target_id": target_id, "actor": actor.to_dict(),
-                                 "agent_reference": agent_reference, "asked_at": self._clock().isoformat(),
-                                 "answer": None, "person_asked": False, "manager_id": None, "manager_answer": None,
-                                 "security_contact_id": security_contact_id})
+                first = {"tenant_id": actor.tenant_id, "target_id": target_id, "actor": actor.to_dict(),
+                         "agent_reference": agent_reference, "asked_at": self._clock().isoformat(),
+                         "answer": None, "person_asked": False, "manager_id": None, "manager_answer": None,
+                         "security_contact_id": security_contact_id}
+                record = Record(first) if record is None else Record({**first, **record.data}, record.e_tag)
             record.data["person_asked"] = record.data.get("person_asked") or person_asked
             if manager_id is not None:
                 record.data["manager_id"] = manager_id
+            record.data.update(fields or {})
             if await write_record(self._storage, key, record):
                 return record
         return None
@@ -566,6 +663,12 @@ class ProactiveMessenger:
 
     def _receipt(self, title: str, line: str) -> dict[str, Any]:
         return self._cards.render("notice", title=title, lines=[line], tone=None)
+
+
+def _tenant_of(activity: Activity) -> dict[str, Any] | None:
+    """channelData.tenant of the activity, for a turn of Watchword's own in the same conversation."""
+    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    return data.get("tenant") if isinstance(data.get("tenant"), dict) else None
 
 
 def _zone(name: object) -> tzinfo | None:

@@ -16,7 +16,7 @@ from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.core import TurnContext
 
 from verification import Decision, Outcome, Policy, RiskAssessment, TranscriptEntry
-from verification.factors import Attestation
+from verification.factors import Attestation, Factor
 from verification.reset import ResetClaimResult, ResetOutcome, Settled
 
 
@@ -201,10 +201,13 @@ class Notice(StrEnum):
 
 @dataclass(frozen=True)
 class FactorAnswers:
-    """What the people asked in their own Teams said: the person ("not me"), their manager."""
+    """What the people asked in their own Teams said: the person ("not me"), their manager; and how the sends that
+    asked them ended, as far as is known (a factor in neither set: still on its way, or its sender was killed)."""
 
     denied: bool = False
     manager: Attestation | None = None
+    delivered: frozenset[Factor] = frozenset()
+    undelivered: frozenset[Factor] = frozenset()
 
 
 class Messenger(Protocol):
@@ -221,14 +224,26 @@ class Messenger(Protocol):
 
     async def show_code(self, context: TurnContext, *, session_id: str, actor: Actor, target_id: str, code: str,
                         security_contact_id: str = "") -> bool:
-        """Show the one-time code (and "not me") in the person's own chat with Watchword; False if not delivered."""
+        """Show the one-time code (and "not me") in the person's own chat with Watchword; False if not delivered.
+        Either outcome is kept with the session's answers (`factor_answers`) before it is returned, for whichever
+        instance takes the conversation's next turn; an exception leaves it unknown."""
         ...
 
     async def ask_manager(self, context: TurnContext, *, session_id: str, actor: Actor, target: Mapping[str, str],
                           manager_id: str, security_contact_id: str = "", self_service: bool = False) -> bool:
         """Ask the manager "is <name> on the phone with the helpdesk now?" (self-service: "resetting their own
         password in Teams now?") in their chat with Watchword, installing Watchword for them first when they have
-        none and the tenant allows it; False if not delivered."""
+        none and the tenant allows it; False if not delivered (kept as `show_code`'s is)."""
+        ...
+
+    def send_in_background(self, context: TurnContext, send: Callable[[], Awaitable[bool]], *,
+                           tell: Callable[[bool], Activity | None] | None = None, card_id: str | None = None,
+                           value: dict[str, Any] | None = None) -> None:
+        """Run `send()` (`show_code`, `ask_manager`: Graph and Teams round trips) after this turn, not in it, in a task
+        the messenger tracks (stopping the process ends it). Once it returns whether it was delivered: send
+        `tell(delivered)` into this conversation when that gives a message, and when not delivered and `value` is
+        given, continue this conversation as `continue_when` does (the card `card_id` clicked with `value`). An
+        exception is logged: the outcome stays unknown, as if the process had been killed mid-send. Never raises."""
         ...
 
     async def close_code_card(self, context: TurnContext, session_id: str) -> bool:

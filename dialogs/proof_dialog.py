@@ -5,6 +5,17 @@ the factors the session offers (the code shown in the person's Teams; the manage
 card (the agent types what the caller reads out), the questions (QuestionDialog, until it decides or has no
 question to ask), or a "waiting for their manager" card. Ends with {"session": <sealed>} once decided (None: lost).
 
+Asking a factor is a send to someone else's Teams (installing Watchword for them first, when needed): hundreds of
+ms, seconds under load. The turn does not wait for it: the session takes the factor as asked, its delivery not yet
+known (VerificationSession.requested(factor, None)), the turn answers with its next card, and the send runs right
+after it (Messenger.send_in_background). The send keeps its outcome with the session's answers in the store, so the
+conversation's next turn, on any instance, learns it (take_factor_answers): a code or a manager's card that could
+not be delivered is out, as if never asked, and costs the caller nothing. A failure is told in the chat at once:
+the card that waits for that factor (the code card; "waiting for their manager") is continued by itself, as if
+Check again had been clicked, and the manager's failure is said in a notice. A send whose outcome never comes (its
+process was killed mid-send) leaves the factor asked, its delivery unknown: nothing waits for it, and
+VerificationSession.decline_code says how the code is then judged.
+
 Options: {"session": sealed, "actor": Actor.to_dict(), "audience": "agent" | "self", "target": {"id", "name"},
 "manager": {"id", "name"} | None, "security_contact_id": str}.
 """
@@ -12,9 +23,11 @@ Options: {"session": sealed, "actor": Actor.to_dict(), "audience": "agent" | "se
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.core import TurnContext
 from microsoft_agents.hosting.dialogs import ComponentDialog, DialogTurnResult, WaterfallDialog, WaterfallStepContext
 
@@ -32,6 +45,16 @@ CODE_NOTES = {
     CodeCheck.NEAR_MISS: "That code doesn't match. Ask them to read it once more, digit by digit. Another wrong "
                          "code stops the verification.",
 }
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """A factor this turn asked, whose send runs once the turn's card is out. Its `send` may hold the code: never
+    kept in state, never logged (the dataclass's repr shows only that it is a function)."""
+
+    factor: Factor
+    send: Callable[[], Awaitable[bool]]
+    tell: Callable[[bool], Activity | None] | None = None
 
 
 class ProofDialog(ComponentDialog):
@@ -56,41 +79,51 @@ class ProofDialog(ComponentDialog):
         except SealError:
             return await step.end_dialog({"session": None})
         current = await take_factor_answers(step.context, self._messenger, self._records, session)
+        asked: list[_Asked] = []
         # Back from waiting for the sign-in risk with a question to ask: the questions go on as they would have had
         # the risk come during them (QuestionDialog asks what the session offers only once it has no question).
         if not (options.pop("questions_first", False) and current.prompt is not None):
-            current = await self._ask_offered(step.context, session, current, options)
+            current, asked = await self._ask_offered(step.context, session, current, options)
         sealed, _ = self._sessions.seal(step.context, session)
-        if current.decision is not None:
+        if current.decision is not None:  # nothing is sent for a session that has decided (the code died with it)
             return await step.end_dialog({"session": sealed})
         # One sealed copy of the progress in the conversation's state at a time: the child's while it asks the
         # questions, ours while a card of ours waits. The options we began with give theirs up.
         step.options.pop("session", None)
         if current.prompt is not None:
             step.values["options"] = {k: v for k, v in options.items() if k != "session"}
-            return await step.begin_dialog(QuestionDialog.__name__, {
+            turn = await step.begin_dialog(QuestionDialog.__name__, {
                 "session": sealed, "actor": options["actor"], "audience": options.get("audience", "agent"),
                 "out_of_band": False})  # the factors' answers are taken by QuestionDialog too
+            self._send(step.context, asked)  # a failure reaches the session with the next answer
+            return turn
         step.values["options"] = {**options, "session": sealed}
         ref = uuid.uuid4().hex[:12]
         if current.awaiting_risk:  # what was asked already meets the policy: only the sign-in risk stands in the way
-            return await self._await_risk(step, session, ref, self_service=options.get("audience") == "self")
+            turn = await self._await_risk(step, session, ref, self_service=options.get("audience") == "self")
+            self._send(step.context, asked)
+            return turn
         if Factor.POSSESSION in current.awaiting:
             card = self._cards.render("code_entry", note=CODE_NOTES.get(current.code) if current.code else
                                       step.options.get("note"), data={"ref": ref})
-            return await step.prompt(CardPrompt.__name__, prompt_options(
+            # "check": no button; the turn Watchword runs itself when the code could not be shown (see _send)
+            turn = await step.prompt(CardPrompt.__name__, prompt_options(
                 self._cards.activity(card, "Ask for the code in their Teams"),
                 "Type the code the caller reads out, or choose “They can't see a code”.",
-                verbs=["code", "no_code", "cancel"], ref=ref, text_verb="code", words={"cancel": "cancel"}))
+                verbs=["code", "no_code", "cancel", "check"], ref=ref, text_verb="code", words={"cancel": "cancel"}))
+            self._send(step.context, asked, waiting_for=Factor.POSSESSION, card_id=prompted_card_id(step), ref=ref)
+            return turn
         if current.awaiting:
             manager = (options.get("manager") or {}).get("name") or "their manager"
             whom = "it's you" if options.get("audience") == "self" else "the caller is on the phone with you"
             card = self._cards.render("waiting", title=f"Waiting for {manager}", data={"ref": ref}, lines=[
                 f"I've asked {manager} in Teams whether {whom}. The questions are done: their answer decides.",
                 "When they have answered, choose Check again."])
-            return await step.prompt(CardPrompt.__name__, prompt_options(
+            turn = await step.prompt(CardPrompt.__name__, prompt_options(
                 self._cards.activity(card, f"Waiting for {manager}"), "Choose Check again or Cancel.",
                 verbs=["check", "cancel"], ref=ref, words={"cancel": "cancel", "check": "check"}))
+            self._send(step.context, asked, waiting_for=Factor.MANAGER, card_id=prompted_card_id(step), ref=ref)
+            return turn
         # Nothing to ask and undecided: its plan is gone. Decided by a turn whose state was never saved (killed)?
         if await self._records.stored_outcome(session.id) is Outcome.VERIFIED:
             return await step.end_dialog({"session": None, "recovered": session.id})
@@ -108,12 +141,21 @@ class ProofDialog(ComponentDialog):
             session, _ = await self._sessions.open(step.context, options["session"])
         except SealError:
             return await step.end_dialog({"session": None})
+        # How the sends ended and what was answered in Teams, before the click: "they can't see a code" after a code
+        # that could not be shown is no longer the caller's to decline (it is out already), nor is a code typed.
+        undelivered = session.undelivered
+        await take_factor_answers(step.context, self._messenger, self._records, session)
+        lost = session.undelivered - undelivered
         before = len(session.transcript)
         verb = result["verb"]
         receipt = {"code": "Code checked.", "no_code": "No code: questions only.", "check": "Checked.",
                    "cancel": "Cancelled."}[verb]
         if verb == "check" and step.values.get("awaiting_risk"):
             receipt = "Questions complete; sign-in logs checked."
+        elif verb in ("check", "code", "no_code") and Factor.POSSESSION in lost:
+            receipt = "The code couldn't be shown in their Teams."
+        elif verb == "check" and Factor.MANAGER in lost:
+            receipt = f"{(options.get('manager') or {}).get('name') or 'Their manager'} couldn't be asked in Teams."
         if verb == "code":
             current = session.enter_code(str(result["data"].get("code") or result.get("text") or ""))
             if current.code in CODE_NOTES:
@@ -165,36 +207,86 @@ class ProofDialog(ComponentDialog):
         return turn
 
     async def _ask_offered(self, context: TurnContext, session: VerificationSession, current: Step,
-                           options: dict[str, Any]) -> Step:
-        """Ask what the session offers: show the code in the person's Teams, send the manager's card."""
+                           options: dict[str, Any]) -> tuple[Step, list[_Asked]]:
+        """Ask what the session offers: the code in the person's Teams, the manager's card. Asked at once, sent once
+        the turn's card is out (`_send`): the session takes each as asked, its delivery not known yet."""
         actor = Actor.from_dict(options["actor"])
         target = options["target"]
         contact = str(options.get("security_contact_id") or "")
-        for _ in range(2):  # the code first; asking it may make the manager worth asking too
+        self_service = options.get("audience") == "self"
+        asked: list[_Asked] = []
+        for _ in range(2):  # the code first; asking it may make the manager worth asking too (always, by policy)
             if current.decision is not None or not current.offer:
-                return current
+                break
             if Factor.POSSESSION in current.offer:
-                code = session.issue_code()
-                sent = await self._messenger.show_code(context, session_id=session.id, actor=actor,
-                                                       target_id=target["id"], code=code,
-                                                       security_contact_id=contact)
-                del code
-                current = session.requested(Factor.POSSESSION, sent)
+                asked.append(_Asked(Factor.POSSESSION, self._code_sender(
+                    context, session_id=session.id, actor=actor, target_id=str(target["id"]),
+                    code=session.issue_code(), security_contact_id=contact)))
+                current = session.requested(Factor.POSSESSION, None)
             elif Factor.MANAGER in current.offer:
                 manager = options.get("manager") or {}
-                sent = bool(manager) and await self._messenger.ask_manager(
+                if not manager:
+                    current = session.requested(Factor.MANAGER, False)
+                    continue
+                asked.append(_Asked(Factor.MANAGER, self._manager_asker(
                     context, session_id=session.id, actor=actor, target=target, manager_id=str(manager["id"]),
-                    security_contact_id=contact, self_service=options.get("audience") == "self")
-                current = session.requested(Factor.MANAGER, sent)
-                if sent and options.get("audience") == "self":
-                    await self._notice(context, f"I've asked {manager['name']} to confirm it's you",
-                                       f"{manager['name']}, your manager, was asked in Teams whether it's really you. "
-                                       "They may call you. Carry on with the questions meanwhile.")
-                elif sent:
-                    await self._notice(context, f"I've asked {manager['name']} too",
-                                       f"{manager['name']}, their manager, was asked in Teams whether the caller is "
-                                       "on the phone with you. Carry on; I'll tell you what they say.")
-        return current
+                    security_contact_id=contact, self_service=self_service),
+                    self._manager_told(str(manager["name"]), self_service=self_service)))
+                current = session.requested(Factor.MANAGER, None)
+                title, line = (
+                    (f"I'm asking {manager['name']} to confirm it's you",
+                     f"{manager['name']}, your manager, is being asked in Teams whether it's really you. They may "
+                     "call you. Carry on with the questions meanwhile.") if self_service else
+                    (f"I'm asking {manager['name']} too",
+                     f"{manager['name']}, their manager, is being asked in Teams whether the caller is on the phone "
+                     "with you. Carry on; I'll tell you what they say."))
+                await self._notice(context, title, line)
+        return current, asked
+
+    def _code_sender(self, context: TurnContext, *, session_id: str, actor: Actor, target_id: str, code: str,
+                     security_contact_id: str) -> Callable[[], Awaitable[bool]]:
+        """The send of the code, for after the turn: the code lives in this closure only, until it has been sent."""
+
+        async def send() -> bool:
+            return await self._messenger.show_code(context, session_id=session_id, actor=actor, target_id=target_id,
+                                                   code=code, security_contact_id=security_contact_id)
+
+        return send
+
+    def _manager_asker(self, context: TurnContext, *, session_id: str, actor: Actor, target: Mapping[str, str],
+                       manager_id: str, security_contact_id: str, self_service: bool) -> Callable[[], Awaitable[bool]]:
+        async def send() -> bool:
+            return await self._messenger.ask_manager(context, session_id=session_id, actor=actor, target=target,
+                                                     manager_id=manager_id, security_contact_id=security_contact_id,
+                                                     self_service=self_service)
+
+        return send
+
+    def _manager_told(self, name: str, *, self_service: bool) -> Callable[[bool], Activity | None]:
+        """What the chat is told once the manager's card was sent: nothing more when it was (the notice that they
+        are being asked was in the turn), that it could not be when it was not."""
+
+        def told(delivered: bool) -> Activity | None:
+            if delivered:
+                return None
+            title = f"I couldn't ask {name}"
+            line = (f"{name}, your manager, couldn't be reached in Teams, so they won't be asked." if self_service
+                    else f"{name}, their manager, couldn't be reached in Teams, so they won't be asked.")
+            card = self._cards.render("notice", title=title, lines=[line, "The verification goes on without them."],
+                                      tone=None)
+            return self._cards.activity(card, title)
+
+        return told
+
+    def _send(self, context: TurnContext, asked: list[_Asked], *, waiting_for: Factor | None = None,
+              card_id: str | None = None, ref: str | None = None) -> None:
+        """Send what this turn asked, now that its card is out. A send that fails continues the card on screen when
+        that card waits for its factor (`waiting_for`), as Check again would: the session learns it and the next
+        card follows."""
+        for each in asked:
+            waits = each.factor is waiting_for
+            self._messenger.send_in_background(context, each.send, tell=each.tell, card_id=card_id if waits else None,
+                                               value={"verb": "check", "ref": ref} if waits else None)
 
     async def _notice(self, context: TurnContext, title: str, *lines: str) -> None:
         card = self._cards.render("notice", title=title, lines=list(lines), tone=None)

@@ -108,9 +108,14 @@ class Chat:
 
     # --- sending -------------------------------------------------------------------------------------------
     async def send(self, activity: Activity) -> list[Activity]:
+        """Send as this person; returns what the chat received since, once the sends the turn started to other
+        people's Teams (the code, the manager's card) have ended too, as a moment later in Teams (unless the test
+        turned `teams.wait_for_sends` off to see the chat before they end)."""
         activity.from_property = self.user
         activity.channel_data = {"tenant": {"id": self.tenant_id}}
         await self.adapter.process_activity(ClaimsIdentity({}), activity, self.teams.agent.on_turn)
+        if self.teams.wait_for_sends:
+            await self.teams.agent.messenger.sent()
         return self.new()
 
     async def say(self, text: str) -> list[Activity]:
@@ -209,6 +214,7 @@ class Teams:
         self.directory = directory
         self.clock = clock
         self.outbox = Outbox()
+        self.wait_for_sends = True  # Chat.send returns once the turn's sends to others' Teams have ended
 
     def chat(self, person: Person, **kwargs: Any) -> Chat:
         return Chat(self, person, **kwargs)
@@ -279,7 +285,7 @@ async def open_teams(target: StoreTarget, clock: FakeClock, *, key: str | None =
         try:
             yield teams
         finally:
-            teams.agent.close()
+            await teams.agent.stop()
     finally:
         await store.close()
 

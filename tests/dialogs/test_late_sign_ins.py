@@ -231,7 +231,7 @@ async def test_a_manager_asked_along_the_way_does_not_hold_a_decision_only_the_s
     arrived = asyncio.Event()
     teams.directory.late_sign_ins = _late(SignInRead(b.sign_ins()), arrived)
     await agent.say("verify Alan Turing")
-    assert "I've asked Grace Hopper too" in agent.text()
+    assert "I'm asking Grace Hopper too" in agent.text()
     await _answer_while_questions_remain(teams, agent)
     assert card_text(agent.last_card()).startswith(CHECKING_SIGN_INS), agent.text()
     arrived.set()

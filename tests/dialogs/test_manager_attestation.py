@@ -37,7 +37,7 @@ async def test_thin_data_asks_the_manager_at_once(teams: Teams, agent: Chat) -> 
     assert "Is Alan Turing on the phone with the helpdesk now?" in asked
     assert "call them on a number you already know" in asked
     assert "[Confirm]" in asked and "[I don't know]" in asked and "[Deny]" in asked
-    assert "I've asked Grace Hopper too" in agent.text() and is_question(agent.last_card())
+    assert "I'm asking Grace Hopper too" in agent.text() and is_question(agent.last_card())
 
 
 async def test_thin_data_and_a_manager_who_confirms_verify(teams: Teams, agent: Chat) -> None:
@@ -131,10 +131,10 @@ async def test_manager_is_asked_mid_way_when_dont_knows_leave_the_questions_shor
     grace = await start(teams, agent, thin=False)
     assert grace.new() == []  # enough data: nobody bothered at the start
     for _ in range(8):
-        if "I've asked Grace Hopper too" in agent.text() or not is_question(agent.last_card()):
+        if "I'm asking Grace Hopper too" in agent.text() or not is_question(agent.last_card()):
             break
         await agent.click("Caller doesn't know")
-    assert "I've asked Grace Hopper too" in agent.text()
+    assert "I'm asking Grace Hopper too" in agent.text()
     assert "Is Alan Turing on the phone with the helpdesk now?" in grace.text()
     await grace.click("Confirm")
     decision = await answer_until_decided(teams, agent, ALAN)
@@ -153,7 +153,7 @@ async def test_a_manager_without_a_chat_is_asked_by_installing_watchword_for_the
     assert teams.directory.installs == [GRACE.id]
     grace = teams.chat(GRACE, conversation_id=f"19:{GRACE.id}_watchword@unq.gbl.spaces")
     assert "Is Alan Turing on the phone with the helpdesk now?" in card_text(grace.last_card())
-    assert "I've asked Grace Hopper too" in agent.text()
+    assert "I'm asking Grace Hopper too" in agent.text()
 
 
 async def test_a_manager_installed_for_once_is_asked_there_again_without_installing(teams: Teams, agent: Chat) -> None:
@@ -191,4 +191,4 @@ async def test_a_manager_whose_kept_chat_is_gone_gets_watchword_installed_again(
     assert teams.directory.installs == [GRACE.id]
     grace = teams.chat(GRACE, conversation_id=f"19:{GRACE.id}_watchword@unq.gbl.spaces")
     assert "Is Alan Turing on the phone with the helpdesk now?" in card_text(grace.last_card())
-    assert "I've asked Grace Hopper too" in agent.text()
+    assert "I'm asking Grace Hopper too" in agent.text()

@@ -70,7 +70,7 @@ async def test_thin_data_self_service_gets_through_with_the_managers_confirmatio
     asked = card_text(grace.last_card())
     assert "Is Alan Turing resetting their own password in Teams right now?" in asked
     assert "A stolen phone or laptop could do that too." in asked
-    assert "I've asked Grace Hopper to confirm it's you" in alan.text()
+    assert "I'm asking Grace Hopper to confirm it's you" in alan.text()
     await grace.click("Confirm")
     decision = await answer_until_decided(teams, alan, ALAN)
     if decision.startswith("Waiting for Grace Hopper"):
@@ -112,7 +112,7 @@ async def test_thin_data_self_service_asks_a_manager_without_a_chat_by_installin
     assert teams.directory.installs == [GRACE.id]
     grace = teams.chat(GRACE, conversation_id=f"19:{GRACE.id}_watchword@unq.gbl.spaces")
     assert "Is Alan Turing resetting their own password in Teams right now?" in card_text(grace.last_card())
-    assert "I've asked Grace Hopper to confirm it's you" in alan.text()
+    assert "I'm asking Grace Hopper to confirm it's you" in alan.text()
     await grace.click("Confirm")
     decision = await answer_until_decided(teams, alan, ALAN)
     if decision.startswith("Waiting for Grace Hopper"):
