@@ -8,7 +8,7 @@ agents verify people and reset the password when verified, answering as the real
   first delivery of that click only: the agent's next try meets the random kills like any other turn);
 - a burst: six agents start `verify` of one person at once, across both instances.
 
-The agent reads a turn's whole reply and acts on its last card (a notice such as "I've asked their manager too"
+The agent reads a turn's whole reply and acts on its last card (a notice such as "I'm asking their manager too"
 can come before the question). "Questions complete: checking Microsoft's sign-in logs" is not an end: the agent
 keeps the caller on the line for the decision the card says follows "within N seconds" (and 10 s more), then
 clicks its Check again. Told to "use
@@ -80,6 +80,9 @@ PATIENCE_S, MOST_TRIES = 120.0, 8
 MOST_WAIT_S = 300.0  # the longest an agent keeps a caller waiting for the time a reply names ("reset again after")
 # Notices sent before the first card of a new verification: the reply the agent waits for comes after them.
 PREAMBLES = ("Previous verification cancelled", "Previous verification closed")
+# A manager's card that could not be sent is told after the turn that asked it (dialogs/proof_dialog.py): it may land
+# among a later turn's replies, and asks nothing of the agent.
+UNSENT = "I couldn't ask "
 # The interim card when the questions are done and the sign-in logs are not (dialogs/proof_dialog.py): nothing is
 # decided yet; the decision "follows here by itself, within N seconds at most". The agent keeps the caller on the
 # line that long (and a little more), then clicks the card's Check again, as a real one would; at most
@@ -375,7 +378,7 @@ async def send(bench: Bench, http: ClientSession, connector: Any, agent: Any, ac
 
 def replies(connector: Any, conversation: str, since: int, accept: Any) -> list[dict[str, Any]]:
     """The cards the chat received from index `since` on that `accept` likes, in order: a turn can send several (a
-    notice, then the next question; "I've asked their manager too", then the first question), and the agent acts
+    notice, then the next question; "I'm asking their manager too", then the first question), and the agent acts
     on the one that asks something of them, the last, having read the others."""
     from bench.teams_client import cards_in
 
@@ -442,7 +445,7 @@ async def one_verification(bench: Bench, http: ClientSession, connector: Any, ag
 
         shown = (cards_in(activity) or [{}])[0]
         return kind_of(shown) in ("question", "decision", "notice", "reset_confirm", "password") \
-            and title_of(shown) not in PREAMBLES
+            and title_of(shown) not in PREAMBLES and not title_of(shown).startswith(UNSENT)
 
     bench.figures.verifications += 1
     trail = Trail(agent.name, person.user_principal_name, seen=connector.mark(agent.conversation))

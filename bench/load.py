@@ -132,9 +132,10 @@ RISK_WEIGHED, RISK_UNREAD = "Sign-in risk weighed:", "Sign-in logs could not be 
 CHECKING_SIGN_INS = "Questions complete: checking"  # the interim card's title begins so (see checking_sign_ins)
 BUSY = re.compile(r"\bbusy\b|try again in a few seconds", re.IGNORECASE)
 CANCELLED_NOTICE = "Previous verification cancelled"
-# dialogs/proof_dialog.py tells the agent the manager was asked, then asks the first (or next) question in the same
-# turn: a notice to read, not the turn's answer (it ended a quarter of the verifications at 50,000 people).
-MANAGER_ASKED = re.compile(r"^I've asked .+ (too|to confirm it's you)$")
+# dialogs/proof_dialog.py tells the agent the manager is being asked, then asks the first (or next) question in the
+# same turn: a notice to read, not the turn's answer (it ended a quarter of the verifications at 50,000 people). When
+# the manager's card could not be sent, a notice says so after the turn: to read too, whichever turn it lands in.
+MANAGER_ASKED = re.compile(r"^(I've asked|I'm asking) .+ (too|to confirm it's you)$|^I couldn't ask .+$")
 SAMPLE_S = 0.25
 MIN_OPEN = 10  # fewer verifications open at once than this, and memory per open verification is mostly noise
 BEGAN = time.perf_counter()

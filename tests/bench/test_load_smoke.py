@@ -74,7 +74,8 @@ def test_the_manager_asked_notice_is_read_on_the_way_to_the_question_not_taken_a
                                  "content": {"type": "AdaptiveCard", "body": body}}]}
 
     for passing in ("I've asked Cameron Byrne too", "I've asked Åse Jakobsen to confirm it's you",
-                    "Previous verification cancelled"):
+                    "I'm asking Cameron Byrne too", "I'm asking Åse Jakobsen to confirm it's you",
+                    "I couldn't ask Cameron Byrne", "Previous verification cancelled"):
         assert not load.first_card(notice(passing)) and not load.next_card_after_answer(notice(passing))
     assert load.first_card(notice("I can't search the directory right now"))
     assert load.next_card_after_answer(notice("Verification expired"))
