@@ -302,7 +302,13 @@ class ProactiveMessenger:
         await self._store.audit.append(action="out_of_band.asked", outcome="sent" if sent else "not_delivered",
                                        actor=f"teams:{actor.user_id}", subject=target_id, tenant_id=actor.tenant_id,
                                        details={"session_id": session_id, "factor": "possession"})
+        if card_id and not await self._still_open(session_id):  # it ended while the code was on its way (cancelled,
+            await self._close_code_card(context.adapter, session_id)  # a new verify): its closing found no card then
         return sent
+
+    async def _still_open(self, session_id: str) -> bool:
+        session = await self._store.sessions.get(session_id)
+        return session is not None and session.is_open
 
     async def ask_manager(self, context: TurnContext, *, session_id: str, actor: Actor, target: Mapping[str, str],
                           manager_id: str, security_contact_id: str = "", self_service: bool = False) -> bool:

@@ -285,3 +285,17 @@ async def test_a_code_that_could_not_be_sent_never_reaches_the_log_state_or_stor
     for where in (caplog.text, str(await teams.sealed_sessions(agent)), str(record.data if record else None),
                   str([e.details for e in audit.entries]), agent.text()):
         assert code not in where
+
+
+async def test_a_code_that_arrives_after_the_agent_cancelled_leaves_the_persons_card_at_once(
+        teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    alan = await known_to_alan(teams)
+    gate = Gate(monkeypatch, alan.conversation_id)
+    teams.wait_for_sends = False
+    await agent.say("verify alan turing")
+    await agent.say("cancel")  # before the code reached Alan's Teams: there was no card to close yet
+    gate.open.set()
+    await teams.agent.messenger.sent()
+    [ended] = replaced(teams, alan)
+    assert "has ended" in ended and "[Not me]" in ended
+    assert not any(line.replace(" ", "").isdigit() for line in alan.text().splitlines())  # no code left on screen

@@ -454,9 +454,10 @@ def own_teams(world: World, chat: Chat, person: User) -> Iterator[Chat]:
 
 
 # --- steps ----------------------------------------------------------------------------------------------------
-def start_verifying(chat: Chat, person: User, first: str = "question") -> dict[str, Any]:
+def start_verifying(chat: Chat, person: User, first: str | tuple[str, ...] = "question") -> dict[str, Any]:
     """Type `verify <name>`, choose them if several people match; the first card that asks something: a question,
-    or (`first="code_entry"`) the code card, when the person has their own Teams chat with Watchword."""
+    or (`first="code_entry"`) the code card, when the person has their own Teams chat with Watchword (`first`: the
+    kind, or the kinds, it may be)."""
     since = len(chat.received)
     chat.say(f"verify {person.display_name}")
     card = chat.wait_for(since, "question", "code_entry", "people_choice", "decision", "notice")
@@ -467,7 +468,8 @@ def start_verifying(chat: Chat, person: User, first: str = "question") -> dict[s
         shown.get_by_role("radio", name=re.compile(re.escape(person.user_principal_name))).check()
         shown.get_by_role("button", name="Choose this person").click()
         card = chat.wait_for(since, "question", "code_entry", "decision", "notice")
-    assert card_kind(card) == first, f"no {first} for {person.display_name}: {_details(card)}"
+    assert card_kind(card) in ((first,) if isinstance(first, str) else first), \
+        f"no {first} for {person.display_name}: {_details(card)}"
     expect(chat.page.locator(CARD).filter(has_text="Verifying").last).to_contain_text(person.display_name)
     return card
 
@@ -626,7 +628,10 @@ def test_the_agent_reads_plain_commands_sends_from_the_keyboard_and_a_cancel_cou
     # "<name or email>" used to vanish as an unknown HTML tag: the placeholder is words now.
     expect(welcome).to_contain_text("Commands: verify name or email, cancel, help.")
     target = world.impostor_target  # questions to answer: whether they would pass does not matter here
-    card = start_verifying(chat, target)
+    since = len(chat.received)
+    card = start_verifying(chat, target, first=("question", "code_entry"))
+    if card_kind(card) == "code_entry":  # their own Teams, opened by an earlier test, is gone: the code can't be
+        card = chat.wait_for(since, "question")  # shown there, and the questions follow the code card by themselves
     # Status text on our cards passes WCAG AA contrast in Teams' theme (the Playground renders its host config).
     problems = accessibility_problems(page, CARD)
     assert not [p for p in problems if p.startswith("color-contrast")], problems
