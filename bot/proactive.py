@@ -315,7 +315,7 @@ class ProactiveMessenger:
         target_id = str(target["id"])
         if manager_id.lower() == actor.user_id.lower():
             return await self._not_delivered(context, session_id, actor, target_id, security_contact_id,
-                                             Factor.MANAGER)
+                                             Factor.MANAGER, manager_id=manager_id)
         reached = await self._reach(actor.tenant_id, manager_id)
         installed_now = reached is None
         if reached is None:  # no chat with Watchword yet: install it for them when the tenant allows (time in UTC)
@@ -323,13 +323,13 @@ class ProactiveMessenger:
             reached = (installed, None) if installed is not None else None
         if reached is None:
             return await self._not_delivered(context, session_id, actor, target_id, security_contact_id,
-                                             Factor.MANAGER)
+                                             Factor.MANAGER, manager_id=manager_id)
         reference, zone = reached
         record = await self._open_record(context, session_id, actor, target_id, security_contact_id,
                                          manager_id=manager_id)
         if record is None:
             return await self._not_delivered(context, session_id, actor, target_id, security_contact_id,
-                                             Factor.MANAGER)
+                                             Factor.MANAGER, manager_id=manager_id)
         name = target["name"]
         started = clock_time(self._clock(), zone)
         if self_service:
@@ -520,16 +520,19 @@ class ProactiveMessenger:
         return reference
 
     async def _not_delivered(self, context: TurnContext, session_id: str, actor: Actor, target_id: str,
-                             security_contact_id: str, factor: Factor, *, audit: bool = True) -> bool:
+                             security_contact_id: str, factor: Factor, *, manager_id: str = "",
+                             audit: bool = True) -> bool:
         """Keep, with the session's record, that `factor`'s send did not reach them (`factor_answers` hands it to the
-        session), audited as such unless the caller audits it; False, what the send returns."""
+        session), audited as such (as the send audits its own outcome) unless the caller audits it; False, what the
+        send returns."""
         await self._open_record(context, session_id, actor, target_id, security_contact_id,
                                 fields={DELIVERED.format(factor.value): False})
         if audit:
-            action = "out_of_band.asked" if factor is Factor.POSSESSION else "manager.asked"
+            action, details = (("out_of_band.asked", {"session_id": session_id, "factor": "possession"})
+                               if factor is Factor.POSSESSION else
+                               ("manager.asked", {"session_id": session_id, "manager": f"teams:{manager_id}"}))
             await self._store.audit.append(action=action, outcome="not_delivered", actor=f"teams:{actor.user_id}",
-                                           subject=target_id, tenant_id=actor.tenant_id,
-                                           details={"session_id": session_id, "factor": factor.value})
+                                           subject=target_id, tenant_id=actor.tenant_id, details=details)
         return False
 
     async def _open_record(self, context: TurnContext, session_id: str, actor: Actor, target_id: str,
