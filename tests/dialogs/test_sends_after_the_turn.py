@@ -17,7 +17,7 @@ from bot.cards import card_of, card_text
 from bot.ledger import OOB_KEY, read_record
 from bot.proactive import ProactiveMessenger
 from bot.sealing import FernetSealer
-from store import AuditFilter
+from store import AuditFilter, TenantAccess
 from tests.dialogs.fakes import ALAN, GRACE, MARGARET, TENANT
 from tests.dialogs.harness import (
     Chat,
@@ -30,7 +30,7 @@ from tests.dialogs.harness import (
     truthful_answer,
 )
 from tests.store.support import FakeClock, StoreTarget
-from verification import VerificationSession
+from verification import Policy, VerificationSession
 
 ASK_FOR_CODE = "Ask for the code in their Teams"
 
@@ -299,3 +299,21 @@ async def test_a_code_that_arrives_after_the_agent_cancelled_leaves_the_persons_
     [ended] = replaced(teams, alan)
     assert "has ended" in ended and "[Not me]" in ended
     assert not any(line.replace(" ", "").isdigit() for line in alan.text().splitlines())  # no code left on screen
+
+
+async def test_self_service_asks_its_first_question_before_the_managers_card_is_sent_and_says_if_it_could_not_be(
+        teams: Teams, alan: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    await teams.store.policies.save(TENANT, Policy(), "admin@contoso.example", TenantAccess(self_service=True))
+    teams.directory.manager = GRACE
+    teams.directory.thin.add(ALAN.id)  # questions alone can't do: Grace is asked at once
+    grace = teams.chat(GRACE)
+    await grace.say("hi")
+    gate = Gate(monkeypatch, grace.conversation_id)
+    teams.wait_for_sends = False
+    await alan.say("reset my password")
+    assert "I'm asking Grace Hopper to confirm it's you" in alan.text() and is_question(alan.last_card())
+    assert "resetting their own password" not in grace.text()
+    gate.refuse = True
+    gate.open.set()
+    await teams.agent.messenger.sent()
+    assert "I couldn't ask Grace Hopper\nGrace Hopper, your manager, couldn't be reached in Teams" in alan.text()
