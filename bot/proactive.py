@@ -79,7 +79,8 @@ class ProactiveMessenger:
         # What runs a turn of Watchword's own (`continue_when`): the agent's on_turn, set by bot/agent.py.
         self.resume: Callable[[TurnContext], Awaitable[None]] | None = None
         self._continuations: set[asyncio.Task[None]] = set()
-        self._sends: set[asyncio.Task[None]] = set()  # send_in_background's, each with what follows its outcome
+        self._sends: set[asyncio.Task[bool | None]] = set()  # send_in_background's, each with what follows it
+        self._sending: dict[str, asyncio.Task[bool | None]] = {}  # those still running, by the key they were given
 
     def close(self) -> None:
         """Stop waiting to continue conversations (`continue_when`): a process that stops leaves them to the agent's
@@ -112,7 +113,7 @@ class ProactiveMessenger:
     # --- sending after the turn ---------------------------------------------------------------------------------
     def send_in_background(self, context: TurnContext, send: Callable[[], Awaitable[bool]], *,
                            tell: Callable[[bool], Activity | None] | None = None, card_id: str | None = None,
-                           value: dict[str, Any] | None = None) -> None:
+                           value: dict[str, Any] | None = None, key: str | None = None) -> None:
         """See dialogs/ports.py Messenger.send_in_background."""
         activity = context.activity
         reference = activity.get_conversation_reference() if activity.conversation is not None else None
@@ -120,20 +121,37 @@ class ProactiveMessenger:
                                                               tell, card_id, dict(value) if value else None))
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
+        if key is not None:
+            self._sending[key] = task
+            task.add_done_callback(lambda done: self._sending.pop(key, None) if self._sending.get(key) is done
+                                   else None)
+
+    def continue_if_undelivered(self, context: TurnContext, key: str, *, card_id: str | None,
+                                value: dict[str, Any]) -> None:
+        """See dialogs/ports.py Messenger.continue_if_undelivered."""
+        sending = self._sending.get(key)
+        if sending is None:
+            return
+
+        async def undelivered() -> bool:
+            return await asyncio.shield(sending) is False
+
+        self.continue_when(context, undelivered, card_id=card_id, value=value)
 
     async def _send_in_background(self, adapter: ChannelAdapter, reference: ConversationReference | None,
                                   tenant: dict[str, Any] | None, send: Callable[[], Awaitable[bool]],
                                   tell: Callable[[bool], Activity | None] | None, card_id: str | None,
-                                  value: dict[str, Any] | None) -> None:
+                                  value: dict[str, Any] | None) -> bool | None:
+        """Whether it was delivered; None when that is not known."""
         try:
             delivered = await send()
         except asyncio.CancelledError:
             raise
         except Exception:  # e.g. the store failed before the outcome was kept: unknown, as after a kill mid-send
             log.warning("a send to someone's own Teams failed half-way; its outcome is unknown", exc_info=True)
-            return
+            return None
         if reference is None:
-            return
+            return delivered
         try:
             told = tell(delivered) if tell is not None else None
             if told is not None:
@@ -146,9 +164,11 @@ class ProactiveMessenger:
             raise
         except Exception:  # the session learns the outcome with the chat's next turn all the same
             log.warning("could not tell the chat how a send ended", exc_info=True)
+        return delivered
 
     # --- continuing a conversation once what it waits for has arrived ------------------------------------------
-    def continue_when(self, context: TurnContext, ready: Callable[[], Awaitable[None]], *, card_id: str | None,
+    def continue_when(self, context: TurnContext, ready: Callable[[], Awaitable[bool | None]], *,
+                      card_id: str | None,
                       value: dict[str, Any]) -> None:
         """See dialogs/ports.py Messenger.continue_when."""
         activity = context.activity
@@ -161,10 +181,11 @@ class ProactiveMessenger:
         task.add_done_callback(self._continuations.discard)
 
     async def _continue_when(self, adapter: ChannelAdapter, reference: ConversationReference,
-                             tenant: dict[str, Any] | None, ready: Callable[[], Awaitable[None]],
+                             tenant: dict[str, Any] | None, ready: Callable[[], Awaitable[bool | None]],
                              card_id: str | None, value: dict[str, Any]) -> None:
         try:
-            await ready()
+            if await ready() is False:  # what it waited for came to nothing to continue for
+                return
             await self._continue(adapter, reference, tenant, card_id, value)
         except asyncio.CancelledError:
             raise

@@ -238,12 +238,13 @@ class Messenger(Protocol):
 
     def send_in_background(self, context: TurnContext, send: Callable[[], Awaitable[bool]], *,
                            tell: Callable[[bool], Activity | None] | None = None, card_id: str | None = None,
-                           value: dict[str, Any] | None = None) -> None:
+                           value: dict[str, Any] | None = None, key: str | None = None) -> None:
         """Run `send()` (`show_code`, `ask_manager`: Graph and Teams round trips) after this turn, not in it, in a task
         the messenger tracks (stopping the process ends it). Once it returns whether it was delivered: send
         `tell(delivered)` into this conversation when that gives a message, and when not delivered and `value` is
         given, continue this conversation as `continue_when` does (the card `card_id` clicked with `value`). An
-        exception is logged: the outcome stays unknown, as if the process had been killed mid-send. Never raises."""
+        exception is logged: the outcome stays unknown, as if the process had been killed mid-send. `key` names it
+        for `continue_if_undelivered` while it runs. Never raises."""
         ...
 
     async def close_code_card(self, context: TurnContext, session_id: str) -> bool:
@@ -258,11 +259,19 @@ class Messenger(Protocol):
 
     async def factor_answers(self, session_id: str) -> FactorAnswers: ...
 
-    def continue_when(self, context: TurnContext, ready: Callable[[], Awaitable[None]], *, card_id: str | None,
-                      value: dict[str, Any]) -> None:
-        """Once `ready()` returns, continue this conversation as if the card `card_id` had been clicked with `value`
-        (a `{"verb": ..., "ref": ...}` its prompt accepts): the turn runs as any other (one at a time per
-        conversation), and is dropped silently when that card no longer waits for it. Never raises."""
+    def continue_when(self, context: TurnContext, ready: Callable[[], Awaitable[bool | None]], *,
+                      card_id: str | None, value: dict[str, Any]) -> None:
+        """Once `ready()` returns (anything but False, which says there is nothing to continue for), continue this
+        conversation as if the card `card_id` had been clicked with `value` (a `{"verb": ..., "ref": ...}` its prompt
+        accepts): the turn runs as any other (one at a time per conversation), and is dropped silently when that card
+        no longer waits for it. Never raises."""
+        ...
+
+    def continue_if_undelivered(self, context: TurnContext, key: str, *, card_id: str | None,
+                                value: dict[str, Any]) -> None:
+        """When the send started with `key` (send_in_background) still runs in this process, continue this
+        conversation as `continue_when` does should it end undelivered. Otherwise nothing: its outcome is known
+        already, or it runs elsewhere or died with its process, and the conversation's next turn learns it."""
         ...
 
     async def out_of_band_answer(self, session_id: str) -> bool | None:

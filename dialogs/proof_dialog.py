@@ -57,6 +57,11 @@ class _Asked:
     tell: Callable[[bool], Activity | None] | None = None
 
 
+def _sending(session_id: str, factor: Factor) -> str:
+    """The key of the send that asks `factor` for the session (Messenger.send_in_background)."""
+    return f"{session_id}/{factor.value}"
+
+
 class ProofDialog(ComponentDialog):
     def __init__(self, records: VerificationRecords, messenger: Messenger, sessions: SessionKeeper,
                  cards: CardRenderer, clock: Clock) -> None:
@@ -95,13 +100,13 @@ class ProofDialog(ComponentDialog):
             turn = await step.begin_dialog(QuestionDialog.__name__, {
                 "session": sealed, "actor": options["actor"], "audience": options.get("audience", "agent"),
                 "out_of_band": False})  # the factors' answers are taken by QuestionDialog too
-            self._send(step.context, asked)  # a failure reaches the session with the next answer
+            self._send(step.context, asked, session_id=session.id)  # a failure: the session learns it next turn
             return turn
         step.values["options"] = {**options, "session": sealed}
         ref = uuid.uuid4().hex[:12]
         if current.awaiting_risk:  # what was asked already meets the policy: only the sign-in risk stands in the way
             turn = await self._await_risk(step, session, ref, self_service=options.get("audience") == "self")
-            self._send(step.context, asked)
+            self._send(step.context, asked, session_id=session.id)
             return turn
         if Factor.POSSESSION in current.awaiting:
             card = self._cards.render("code_entry", note=CODE_NOTES.get(current.code) if current.code else
@@ -111,7 +116,8 @@ class ProofDialog(ComponentDialog):
                 self._cards.activity(card, "Ask for the code in their Teams"),
                 "Type the code the caller reads out, or choose “They can't see a code”.",
                 verbs=["code", "no_code", "cancel", "check"], ref=ref, text_verb="code", words={"cancel": "cancel"}))
-            self._send(step.context, asked, waiting_for=Factor.POSSESSION, card_id=prompted_card_id(step), ref=ref)
+            self._send(step.context, asked, session_id=session.id, waiting_for=Factor.POSSESSION,
+                       card_id=prompted_card_id(step), ref=ref)
             return turn
         if current.awaiting:
             manager = (options.get("manager") or {}).get("name") or "their manager"
@@ -122,7 +128,12 @@ class ProofDialog(ComponentDialog):
             turn = await step.prompt(CardPrompt.__name__, prompt_options(
                 self._cards.activity(card, f"Waiting for {manager}"), "Choose Check again or Cancel.",
                 verbs=["check", "cancel"], ref=ref, words={"cancel": "cancel", "check": "check"}))
-            self._send(step.context, asked, waiting_for=Factor.MANAGER, card_id=prompted_card_id(step), ref=ref)
+            card_id = prompted_card_id(step)
+            self._send(step.context, asked, session_id=session.id, waiting_for=Factor.MANAGER, card_id=card_id,
+                       ref=ref)
+            if not asked:  # their card was sent by an earlier turn, and may still be on its way
+                self._messenger.continue_if_undelivered(step.context, _sending(session.id, Factor.MANAGER),
+                                                        card_id=card_id, value={"verb": "check", "ref": ref})
             return turn
         # Nothing to ask and undecided: its plan is gone. Decided by a turn whose state was never saved (killed)?
         if await self._records.stored_outcome(session.id) is Outcome.VERIFIED:
@@ -278,15 +289,17 @@ class ProofDialog(ComponentDialog):
 
         return told
 
-    def _send(self, context: TurnContext, asked: list[_Asked], *, waiting_for: Factor | None = None,
+    def _send(self, context: TurnContext, asked: list[_Asked], *, session_id: str, waiting_for: Factor | None = None,
               card_id: str | None = None, ref: str | None = None) -> None:
         """Send what this turn asked, now that its card is out. A send that fails continues the card on screen when
         that card waits for its factor (`waiting_for`), as Check again would: the session learns it and the next
-        card follows."""
+        card follows. (A "waiting for their manager" card shown by a later turn while the send still runs does the
+        same: Messenger.continue_if_undelivered.)"""
         for each in asked:
             waits = each.factor is waiting_for
             self._messenger.send_in_background(context, each.send, tell=each.tell, card_id=card_id if waits else None,
-                                               value={"verb": "check", "ref": ref} if waits else None)
+                                               value={"verb": "check", "ref": ref} if waits else None,
+                                               key=_sending(session_id, each.factor))
 
     async def _notice(self, context: TurnContext, title: str, *lines: str) -> None:
         card = self._cards.render("notice", title=title, lines=list(lines), tone=None)
