@@ -268,7 +268,8 @@ class Directory(Protocol):
 
     async def find_people(self, tenant_id: str, text: str, limit: int = 10) -> list[Person]:
         """People whose name, given name, surname, UPN or mail starts with `text` (every word of a multi-word
-        text must match), best matches first. Empty text finds nobody."""
+        text must match), best matches first; disabled accounts and guests too (the start refuses them). Empty text
+        finds nobody."""
         ...
 
     async def load_context(self, tenant_id: str, user_id: str, deadline: Deadline | None = None) -> LoadedContext:

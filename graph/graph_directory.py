@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -58,6 +57,16 @@ from graph.directory import (
 )
 from graph.limits import TtlCache
 from graph.passwords import TemporaryPassword, generate_password
+from graph.people_search import (
+    ADDRESS_FIELDS,
+    NAME_FIELDS,
+    Form,
+    best,
+    clean,
+    fetch_size,
+    form_of,
+    search_term,
+)
 from graph.permissions import PERMISSIONS, RESET_ROLES
 from graph.roles import ROLE_ASSIGNMENTS, ROLE_ELIGIBILITIES, is_privileged_role, no_pim_licence
 from graph.teams_apps import INSTALL_PERMISSION, NotPermitted, app_chat_id, catalog_id
@@ -82,7 +91,6 @@ BACKOFF_S = 0.25  # the first wait when Graph names none; doubled on each retry
 NO_MIDDLEWARE_RETRY = {REQUEST_OPTIONS_KEY: {RetryHandlerOption.get_key(): RetryHandlerOption(0, 0, False)}}
 SYNC_CALL_TIMEOUT_S = 60.0  # one call of the directory sync's (delta pages, tenant-wide reads)
 MAX_PAGES = 10_000  # a runaway paging loop (a link that never ends) stops here
-MAX_QUERY_CHARS = 64
 RESET_PERMISSION = "User-PasswordProfile.ReadWrite.All"
 
 
@@ -131,26 +139,34 @@ class GraphDirectory:
 
     # --- finding the caller ------------------------------------------------------------------------------
     async def find_people(self, tenant_id: str, text: str, limit: int = 10) -> list[Person]:
-        query = _clean(text)
+        """The people `text` finds (graph/people_search.py says how), best first. From the tenant's directory snapshot
+        when it is complete and finds someone (disabled accounts and guests included, as Graph finds them): the agent
+        waits for no Graph round trip. Else from Graph, which also holds anyone created since the last delta round.
+        Either way the start then reads the person's live profile, so who was disabled or deleted since the snapshot
+        is refused or reported gone there."""
+        query = clean(text)
         if not query or limit < 1:
             return []
-        fetch = min(999, max(limit * 3, 25))  # Graph does not rank: fetch more, rank here
-        params = {"$select": ",".join(mapping.PERSON_FIELDS), "$top": str(fetch)}
+        held = self._loader.tenant_facts.directory(tenant_id)
+        if held is not None:
+            found = held.people_index.find(query, limit)
+            if found:
+                return found
+        params = {"$select": ",".join(mapping.PERSON_FIELDS), "$top": str(fetch_size(limit))}
         headers: dict[str, str] = {}
-        if len(query.split()) > 1 and "@" not in query:
+        form = form_of(query)
+        if form is Form.WORDS:
             # Every word must start a word of the display name, in any order ("ada love" finds Ada Lovelace).
-            # $search terms sit inside double quotes: drop the characters that could end them.
-            params["$search"] = '"displayName:' + re.sub(r'["\\]', " ", query) + '"'
+            params["$search"] = '"displayName:' + search_term(query) + '"'
             headers = dict(EVENTUAL)
         else:
             literal = odata_string(query)
-            fields = ("userPrincipalName", "mail") if "@" in query else (
-                "displayName", "givenName", "surname", "userPrincipalName", "mail")
+            fields = ADDRESS_FIELDS if form is Form.ADDRESS else NAME_FIELDS
             params["$filter"] = " or ".join(f"startswith({f},{literal})" for f in fields)
         # The agent waits for this: a verification's budget, retries of throttled or hung attempts included.
         body = await self._get_json(tenant_id, relative_url("/users", params), "people search", headers=headers,
                                     permission="User.Read.All", budget_s=self._budget_s)
-        return sorted(mapping.people(mapping.values(body)), key=lambda p: _rank(p, query))[:limit]
+        return best(mapping.people(mapping.values(body)), query, limit)
 
     async def _get_json(self, tenant_id: str, url: str, what: str, *, headers: dict[str, str] | None = None,
                         permission: str | None = None, budget_s: float = CALL_TIMEOUT_S) -> Any:
@@ -644,27 +660,6 @@ def _answer(response: httpx.Response, what: str, permission: str | None) -> Any:
         return response.json()
     except ValueError:
         raise GraphUnavailable(f"{what}: an answer that is not JSON") from None
-
-
-def _clean(text: str) -> str:
-    """The agent's text as a query: printable, single-spaced, bounded."""
-    printable = "".join(c if c.isprintable() else " " for c in text or "")
-    return " ".join(printable.split())[:MAX_QUERY_CHARS]
-
-
-def _rank(p: Person, query: str) -> tuple[int, str]:
-    q = query.casefold()
-    name = (p.display_name or "").casefold()
-    upn = (p.upn or "").casefold()
-    if q in (name, upn, (p.mail or "").casefold()):
-        score = 0
-    elif name.startswith(q) or upn.startswith(q):
-        score = 1
-    elif any(w.startswith(q) for w in re.split(r"[\s.@_-]+", name)):
-        score = 2
-    else:
-        score = 3
-    return score, name
 
 
 def _odata_reason(status: int, code: str, permission: str | None) -> str:

@@ -45,6 +45,7 @@ from graph.batch import BatchError, BatchItem, Deadline, GraphCalls, send_batch
 from graph.delta import REFUSED_STATUSES, BrokenPage, DeltaPage, LinkRefused, walk_delta
 from graph.limits import TtlCache
 from graph.mapping import Json
+from graph.people_search import PeopleIndex
 from graph.tokens import GraphTokenProvider, TokenError, TokenSource
 from graph.urls import EVENTUAL, relative_link, relative_url
 from verification import outsider_names
@@ -67,11 +68,14 @@ DELTA_PAGE_BUDGET_S = 60.0  # one page of a delta round, retries of a throttled 
 
 @dataclass(frozen=True, eq=False)
 class DirectorySnapshot:
-    """Enabled member accounts with their managers. `complete` when every page was read."""
+    """Enabled member accounts with their managers. `complete` when every page was read. `others`: the rest of the
+    directory's accounts (disabled accounts, guests), which only the people search finds: nobody is verified or asked
+    about from them, but the agent who types one's name sees them, as in Graph's answer, and the start refuses them."""
 
     people: tuple[Person, ...]
     manager_of: Mapping[str, str] = field(default_factory=dict)
     complete: bool = False
+    others: tuple[Person, ...] = ()
 
     @cached_property
     def by_id(self) -> dict[str, Person]:
@@ -109,6 +113,12 @@ class DirectorySnapshot:
         for the same tenant. Computed once per snapshot, not per verification (50,000 hashes)."""
         by_id = self.by_id
         return tuple(by_id[pid] for _, pid in self._order_keys)
+
+    @cached_property
+    def people_index(self) -> PeopleIndex:
+        """Every account (people and others) indexed for the people search (graph/people_search.py), once per
+        snapshot."""
+        return PeopleIndex(self.people + self.others)
 
     @cached_property
     def name_counts(self) -> tuple[dict[str, int], dict[str, int]]:
@@ -156,16 +166,16 @@ class DirectorySnapshot:
 
     def prepare(self, previous: DirectorySnapshot | None = None, changed: frozenset[str] | None = None) -> None:
         """Work out now (the background refresh calls this off the event loop) what the first verifications would
-        otherwise each work out on first use: the lookups, the name counts, the name words' typo neighbours, every
-        department's index (carrying over from the `previous` snapshot's what still holds); and, once per process, the
-        lists outsiders' multiple-choice decoys are drawn from. `changed`: the ids of the people added, changed or
-        gone since `previous` (a delta round's), when known: then each of these is the previous one's patched for
-        them, and the indexes of departments nobody joined, left or changed in are the previous ones, so a refresh
-        costs what changed (None: worked out from everyone)."""
+        otherwise each work out on first use: the lookups, the people search's index, the name counts, the name words'
+        typo neighbours, every department's index (carrying over from the `previous` snapshot's what still holds); and,
+        once per process, the lists outsiders' multiple-choice decoys are drawn from. `changed`: the ids of the people
+        added, changed or gone since `previous` (a delta round's), when known: then each of these is the previous one's
+        patched for them, and the indexes of departments nobody joined, left or changed in are the previous ones, so a
+        refresh costs what changed (None: worked out from everyone). The people search's index is built again whole."""
         outsider_names.warm()
         if previous is not None and changed is not None and "_order_keys" in vars(previous):
             self._patch(previous, changed)
-        for prop in ("by_id", "by_address", "reports", "stable_order", "name_counts", "_word_counts"):
+        for prop in ("by_id", "by_address", "reports", "stable_order", "name_counts", "_word_counts", "people_index"):
             getattr(self, prop)
         like = previous.name_neighbours if previous is not None else None
         words = self._word_counts
@@ -271,11 +281,17 @@ def _regroup(before: Mapping[str, list[Person]], changed: frozenset[str], found:
 
 
 def snapshot(items: Sequence[Json], complete: bool) -> DirectorySnapshot:
-    members = [u for u in items if u.get("id") and u.get("accountEnabled") is not False
-               and u.get("userType", "Member") == "Member"]
+    accounts = [u for u in items if u.get("id")]
+    members = [u for u in accounts if _is_member(u)]
     managers = {str(u["id"]): str(u["manager"]["id"]) for u in members
                 if isinstance(u.get("manager"), dict) and u["manager"].get("id")}
-    return DirectorySnapshot(tuple(mapping.person(u) for u in members), managers, complete)
+    return DirectorySnapshot(tuple(mapping.person(u) for u in members), managers, complete,
+                             tuple(mapping.person(u) for u in accounts if not _is_member(u)))
+
+
+def _is_member(d: Json) -> bool:
+    """An enabled member account: someone Watchword may verify (not a disabled account, not a guest)."""
+    return d.get("accountEnabled") is not False and d.get("userType", "Member") == "Member"
 
 
 @dataclass(frozen=True)
@@ -389,11 +405,13 @@ def _id(d: Json) -> str:
 
 @dataclass(frozen=True)
 class _People:
-    """A tenant's people as its `/users/delta` rounds left them: enabled members, and their managers."""
+    """A tenant's people as its `/users/delta` rounds left them: enabled members, and their managers; and the other
+    accounts (disabled, guests)."""
 
     link: str | None  # the last complete round's delta link (below the Graph version)
     people: dict[str, Person]
     managers: dict[str, str]
+    others: dict[str, Person] = field(default_factory=dict)
 
 
 class _Person(NamedTuple):
@@ -401,9 +419,10 @@ class _Person(NamedTuple):
 
     id: str
     removed: bool
-    person: Person | None  # None: not an enabled member (disabled, a guest) or removed
+    person: Person | None  # None: removed
     manager: str | None  # the manager's id, or None for none
     manager_known: bool  # the entry said who the manager is (manager@delta present)
+    member: bool = True  # an enabled member; else a disabled account or a guest
 
 
 def _people_of(items: list[Json]) -> list[_Person]:
@@ -413,7 +432,7 @@ def _people_of(items: list[Json]) -> list[_Person]:
         if mapping.is_removed(d):
             out.append(_Person(uid, True, None, None, True))
             continue
-        member = d.get("accountEnabled") is not False and d.get("userType", "Member") == "Member"
+        member = _is_member(d)
         d["id"] = uid
         refs = d.get("manager@delta")
         manager: str | None = None
@@ -423,29 +442,38 @@ def _people_of(items: list[Json]) -> list[_Person]:
             manager = _id(alive[-1]) if alive else None
         elif isinstance(d.get("manager"), dict) and d["manager"].get("id"):
             manager, known = _id(d["manager"]), True
-        out.append(_Person(uid, False, mapping.person(d) if member else None, manager, known))
+        out.append(_Person(uid, False, mapping.person(d), manager, known, member))
     return out
 
 
 def _apply_people(held: _People | None, pages: list[tuple[bool, list[_Person]]], link: str
                   ) -> tuple[_People, frozenset[str] | None, frozenset[str]]:
-    """The people after a round's pages: (state, the ids of the people added, changed or gone (None: a round that
-    restarted, or the first, which read everyone), the ids of people deleted). An entry that changes nothing the
-    snapshot keeps (Graph also reports changes to properties not selected) keeps the same Person."""
+    """The people after a round's pages: (state, the ids of the people and other accounts added, changed or gone (None:
+    a round that restarted, or the first, which read everyone), the ids of people deleted). An entry that changes
+    nothing the snapshot keeps (Graph also reports changes to properties not selected) keeps the same Person."""
     full = held is None or any(restarted for restarted, _ in pages)
     people = {} if full or held is None else dict(held.people)
     managers = {} if full or held is None else dict(held.managers)
+    others = {} if full or held is None else dict(held.others)
     removed: set[str] = set()
     changed: set[str] = set()
     for _, entries in pages:
         for e in entries:
-            if e.person is None:
+            if e.person is None or not e.member:
                 if people.pop(e.id, None) is not None:
                     changed.add(e.id)
                 managers.pop(e.id, None)
+                if e.person is None:
+                    if others.pop(e.id, None) is not None:
+                        changed.add(e.id)
+                elif others.get(e.id) != e.person:
+                    others[e.id] = e.person
+                    changed.add(e.id)
                 if e.removed:
                     removed.add(e.id)
                 continue
+            if others.pop(e.id, None) is not None:
+                changed.add(e.id)
             before = people.get(e.id)
             if before is None or before != e.person:
                 people[e.id] = e.person
@@ -458,7 +486,7 @@ def _apply_people(held: _People | None, pages: list[tuple[bool, list[_Person]]],
                     managers.pop(e.id, None)
     if full and held is not None:
         removed |= held.people.keys() - people.keys()
-    return _People(link, people, managers), None if full else frozenset(changed), frozenset(removed)
+    return _People(link, people, managers, others), None if full else frozenset(changed), frozenset(removed)
 
 
 # A group's members are kept as a set of their ids up to this many, above it as a sorted array of numbers standing for
@@ -658,6 +686,11 @@ class TenantFacts:
         held = self._groups.get(tenant_id)
         return held if held is not None and self.monotonic() - held.at < TTL_S else None
 
+    def directory(self, tenant_id: str) -> DirectorySnapshot | None:
+        """The tenant's directory snapshot when it is complete (every page of a round read), else None."""
+        held = self.cache.get((tenant_id, "users"))
+        return held if isinstance(held, DirectorySnapshot) and held.complete else None
+
     def count(self, tenant_id: str, group_id: str) -> int | None:
         """The group's size (users and nested groups, through nesting), if known."""
         held = self._delta_groups(tenant_id)
@@ -842,7 +875,8 @@ def _people_and_snapshot(held: _People | None, previous: Any, pages: list[tuple[
     known = isinstance(previous, DirectorySnapshot) and previous.complete
     if changed is not None and not changed and known:
         return state, previous, gone
-    snapshot = DirectorySnapshot(tuple(state.people.values()), state.managers, complete=True)
+    snapshot = DirectorySnapshot(tuple(state.people.values()), state.managers, complete=True,
+                                 others=tuple(state.others.values()))
     snapshot.__dict__["by_id"] = state.people  # never changed after: the next round works on a copy
     snapshot.prepare(previous if isinstance(previous, DirectorySnapshot) else None, changed if known else None)
     _out_of_collections()

@@ -141,3 +141,38 @@ async def test_a_membership_check_that_times_out_is_unknown_not_no(bot_on_devten
     monkeypatch.undo()  # Graph answers again: the retry works, nothing "no" was remembered
     await client.post("/api/messages", json=message(client, tiny.MARGARET, "Margaret Hamilton", "verify alan turing"))
     assert "Verifying\nAlan Turing" in texts(replies)
+
+
+async def found_in_the_snapshot_then_changed(client: Any, change: Any) -> None:
+    """The tenant's directory snapshot complete and holding Alan Turing (the search answers from it, asking Graph
+    nothing), then Alan changed in the directory, after the snapshot."""
+    directory = client.app[DIRECTORY]
+    await directory.settle()  # the start-up refresh: the snapshot
+    held = directory._loader.tenant_facts.directory(tiny.TENANT_ID)  # noqa: SLF001 - which path the search takes
+    assert held is not None and [p.id for p in held.people_index.find("alan turing", 8)] == [tiny.ALAN]
+    change(client.org)
+
+
+async def test_someone_disabled_since_the_directory_snapshot_is_found_and_refused_at_the_start(
+        bot_on_devtenant) -> None:
+    client, replies = bot_on_devtenant
+
+    def disable(org: Any) -> None:
+        org.users[tiny.ALAN].account_enabled = False
+        org.touch(org.users[tiny.ALAN])
+
+    await found_in_the_snapshot_then_changed(client, disable)
+    await client.post("/api/messages", json=message(client, tiny.MARGARET, "Margaret Hamilton", "verify alan turing"))
+    shown = texts(replies)
+    assert "has a disabled account" in shown and "Question 1" not in shown
+    assert not await client.app[STORE].sessions.list_for_user(tiny.TENANT_ID, tiny.ALAN)
+
+
+async def test_someone_deleted_since_the_directory_snapshot_is_found_and_reported_gone_at_the_start(
+        bot_on_devtenant) -> None:
+    client, replies = bot_on_devtenant
+    await found_in_the_snapshot_then_changed(client, lambda org: org.remove_user(tiny.ALAN))
+    await client.post("/api/messages", json=message(client, tiny.MARGARET, "Margaret Hamilton", "verify alan turing"))
+    shown = texts(replies)
+    assert "Alan Turing is no longer in the directory" in shown and "Question 1" not in shown
+    assert not await client.app[STORE].sessions.list_for_user(tiny.TENANT_ID, tiny.ALAN)
