@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import heapq
 import re
-from array import array
-from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from enum import Enum
 from functools import lru_cache
 
@@ -101,23 +101,41 @@ def best(people: Iterable[Person], query: str, limit: int) -> list[Person]:
 
 
 class _Keys:
-    """(key, person) pairs sorted by key (casefolded), then by person, kept as two columns: the keys and the people's
-    positions."""
+    """(key, person id) pairs sorted by key (casefolded), kept as two columns."""
 
-    def __init__(self, keys: list[str], at: list[int]) -> None:
-        order = sorted(range(len(keys)), key=keys.__getitem__)  # stable: equal keys stay in the people's order
+    def __init__(self, keys: list[str], ids: list[str]) -> None:
+        order = sorted(range(len(keys)), key=keys.__getitem__)
         self.keys = [keys[n] for n in order]
-        self.at = array("i", [at[n] for n in order])
+        self.ids = [ids[n] for n in order]
 
     def span(self, prefix: str) -> tuple[int, int]:
         """Where the keys that start with `prefix` are."""
         keys = self.keys
         return bisect_left(keys, prefix), bisect_left(keys, prefix + _PAST_ANY_PREFIX)
 
-    def starting(self, prefix: str) -> array:
-        """The positions of the people with a key that starts with `prefix` (some more than once)."""
+    def starting(self, prefix: str) -> list[str]:
+        """The ids of the people with a key that starts with `prefix` (some more than once)."""
         lo, hi = self.span(prefix)
-        return self.at[lo:hi]
+        return self.ids[lo:hi]
+
+    def copy(self) -> _Keys:
+        out = _Keys.__new__(_Keys)
+        out.keys, out.ids = list(self.keys), list(self.ids)
+        return out
+
+    def add(self, key: str, pid: str) -> None:
+        at = bisect_right(self.keys, key)
+        self.keys.insert(at, key)
+        self.ids.insert(at, pid)
+
+    def remove(self, key: str, pid: str) -> None:
+        keys, ids = self.keys, self.ids
+        at = bisect_left(keys, key)
+        while at < len(keys) and keys[at] == key:
+            if ids[at] == pid:
+                del keys[at], ids[at]
+                return
+            at += 1
 
 
 def _folded(value: str) -> str:
@@ -125,30 +143,59 @@ def _folded(value: str) -> str:
     return value if folded == value else folded  # an address usually is already: no second copy of it
 
 
-class PeopleIndex:
-    """People (a directory snapshot's, in its order) indexed for the three forms of the people search: their names and
-    addresses, and the words of their display names, sorted once. `find` answers as Graph would over these people."""
+# Patching an index costs a shift of its columns per key of each person changed: past this many, it is built again.
+PATCH_AT_MOST = 500
 
-    def __init__(self, people: Sequence[Person]) -> None:
-        self.people = tuple(people)
-        words: dict[str, str] = {}  # one string per word: given names and surnames repeat
-        columns: dict[str, tuple[list[str], list[int]]] = {
-            name: ([], []) for name in ("display", "names", "upn", "mail", "words")}
-        display, names, upn, mail, name_words = columns.values()
-        for i, p in enumerate(self.people):
-            for value, into in ((p.display_name, display), (p.given_name, names), (p.surname, names),
-                                (p.upn, upn), (p.mail, mail)):
-                if value:
-                    into[0].append(_folded(value))
-                    into[1].append(i)
-            for word in set(search_words(p.display_name or "")):
-                name_words[0].append(words.setdefault(word, word))
-                name_words[1].append(i)
-        self._display, self._names, self._upn, self._mail, self._words = (
-            _Keys(keys, at) for keys, at in columns.values())
+
+class PeopleIndex:
+    """Accounts (a directory snapshot's people and others, by id) indexed for the three forms of the people search:
+    their names and addresses, and the words of their display names, sorted once; a delta round's changes are patched
+    in (`patched`). `find` answers as Graph would over these accounts."""
+
+    def __init__(self, accounts: Mapping[str, Person]) -> None:
+        self.accounts = accounts
+        self._words_seen: dict[str, str] = {}  # one string per word or name: given names and surnames repeat
+        columns: tuple[tuple[list[str], list[str]], ...] = tuple(([], []) for _ in range(5))
+        for pid, p in accounts.items():
+            for n, key in self._keys_of(p):
+                columns[n][0].append(key)
+                columns[n][1].append(pid)
+        self._columns = tuple(_Keys(keys, ids) for keys, ids in columns)
+        self._display, self._names, self._upn, self._mail, self._words = self._columns
+
+    def _keys_of(self, p: Person) -> list[tuple[int, str]]:
+        """The person's keys, each with its column (display names, given names and surnames, principal names, mail,
+        display names' words)."""
+        seen = self._words_seen
+        out = [(n, _folded(value)) for n, value in ((0, p.display_name), (2, p.upn), (3, p.mail)) if value]
+        out += [(1, seen.setdefault(key, key)) for key in (_folded(v) for v in (p.given_name, p.surname) if v)]
+        out += [(4, seen.setdefault(word, word)) for word in set(search_words(p.display_name or ""))]
+        return out
 
     def __len__(self) -> int:
-        return len(self.people)
+        return len(self.accounts)
+
+    def patched(self, accounts: Mapping[str, Person], changed: AbstractSet[str]) -> PeopleIndex:
+        """This index for `accounts`, which differ from its own only for the ids in `changed`: its columns copied and
+        patched for them (or built again, when many changed)."""
+        if len(changed) > PATCH_AT_MOST:
+            return PeopleIndex(accounts)
+        out = PeopleIndex.__new__(PeopleIndex)
+        out.accounts = accounts
+        out._words_seen = self._words_seen
+        out._columns = tuple(c.copy() for c in self._columns)
+        out._display, out._names, out._upn, out._mail, out._words = out._columns
+        for pid in sorted(changed):
+            before, now = self.accounts.get(pid), accounts.get(pid)
+            if before == now:
+                continue
+            if before is not None:
+                for n, key in self._keys_of(before):
+                    out._columns[n].remove(key, pid)
+            if now is not None:
+                for n, key in out._keys_of(now):
+                    out._columns[n].add(key, pid)
+        return out
 
     def find(self, query: str, limit: int) -> list[Person]:
         """The `limit` best ranked people the (clean) query finds, as Graph finds them; none for a query with no words
@@ -178,18 +225,18 @@ class PeopleIndex:
             if len(found) > limit:
                 top = self._top(found, q, limit)
                 found = top if len(top) >= limit else found
-        people = self.people
-        return best((people[i] for i in found), query, limit)
+        accounts = self.accounts
+        return best((accounts[i] for i in found), query, limit)
 
-    def _top(self, found: set[int] | None, q: str, limit: int) -> set[int]:
+    def _top(self, found: set[str] | None, q: str, limit: int) -> set[str]:
         """Of the people found (None: everyone) whose display name or principal name starts with `q` (which holds no
         "@"), those who could be among the `limit` best. With no "@" in it, no address equals the query, so scores of
         0 (`rank`) are display names equal to it, and the display names that start with it come, sorted, in the order
         they rank (namesakes apart: all of the last name taken are taken). Principal names that start with it score 1
         too: those whose display name does not are ranked with the display names taken. When this gives at least
         `limit` people, they outrank everyone else found (scores of 2 or more)."""
-        top: set[int] = set()
-        keys, at = self._display.keys, self._display.at
+        top: set[str] = set()
+        keys, at = self._display.keys, self._display.ids
         lo, hi = self._display.span(q)
         for n in range(lo, hi):
             if len(top) >= limit and keys[n] != keys[n - 1]:

@@ -213,3 +213,39 @@ def test_a_snapshot_patched_for_what_changed_is_the_snapshot_worked_out_from_eve
     for department in departments:
         same = quiet.department_index(department) is patched.department_index(department)
         assert same == (department.casefold() not in touched)
+
+
+def test_the_people_search_index_patched_for_what_changed_finds_what_one_built_from_everyone_finds() -> None:
+    """A delta round's snapshot patches the previous one's people search index (PATCH_AT_MOST) for the people and
+    other accounts (disabled, guests) added, renamed, disabled or gone: the same keys, the same answers."""
+    from graph.people_search import PeopleIndex
+    from verification.context import Person
+
+    def person(i: int, given: str, surname: str, suffix: str = "") -> Person:
+        return Person(id=f"id-{i:04d}", display_name=f"{given} {surname}{suffix}", given_name=given, surname=surname,
+                      upn=f"{given}.{surname}{i}@x.example".lower(), mail=f"{given}.{surname}{i}@x.example".lower())
+
+    givens, surnames = ("Ada", "Alan", "Grace", "Edsger", "Barbara"), ("Lovelace", "Turing", "Hopper", "McKay")
+    people = {p.id: p for p in (person(i, givens[i % 5], surnames[i % 4]) for i in range(300))}
+    others = (person(400, "Ada", "Lovelace", " (Guest)"), person(401, "Alan", "Turing"))
+    before = DirectorySnapshot(tuple(people.values()), {}, complete=True, others=others)
+    before.prepare()
+    after = dict(people)
+    del after["id-0007"]  # gone
+    after["id-0011"] = person(11, "Katherine", "Johnson")  # renamed
+    disabled = after.pop("id-0012")  # disabled: one of the others now
+    after["id-0300"] = person(300, "Ada", "Turing")  # joined
+    after_others = (others[0], disabled)  # id-0401 gone
+    changed = frozenset({"id-0007", "id-0011", "id-0012", "id-0300", "id-0401"})
+    patched = DirectorySnapshot(tuple(after.values()), {}, complete=True, others=after_others)
+    patched.prepare(before, changed)
+    whole = PeopleIndex({p.id: p for p in (*after.values(), *after_others)})
+
+    def pairs(index: PeopleIndex) -> list[list[tuple[str, str]]]:
+        return [sorted(zip(c.keys, c.ids, strict=True)) for c in index._columns]  # noqa: SLF001
+
+    assert patched.people_index is not before.people_index
+    assert pairs(patched.people_index) == pairs(whole)
+    for query in ("ada", "ada lovelace", "lovelace ada", "katherine", "john", "ada tur", "alan turing", "mc",
+                  "grace.hopper", "guest", "a", "zed"):
+        assert [p.id for p in patched.people_index.find(query, 8)] == [p.id for p in whole.find(query, 8)], query
