@@ -13,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -32,7 +32,7 @@ from store.stats import StatsRepository
 from store.sync_leases import SyncLeaseRepository
 from store.tenants import TenantRepository
 from store.turns import TurnRepository
-from store.units import Units
+from store.units import PostgresThreads, Units
 from verification.clock import Clock, utc_now
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/watchword.db"
@@ -43,14 +43,18 @@ SQLITE_CONNECTIONS = 4
 # sealed plan, transcript and audit rows at a time, and then stays, on each of the five connections (the pool's and
 # the SQLite thread's, store/units.py). A turn reads a handful of pages; the file's pages are in the OS's cache anyway.
 SQLITE_CACHE_KIB = 512
-# How long a unit of work waits for a pooled connection before the turn is told "busy" (store/errors.py store_busy):
-# well inside the 15 s Teams waits for a turn, so the person hears it and Teams' redelivery is processed.
+# How long a unit of work waits for a pooled connection (PostgreSQL: for one of its threads) before the turn is told
+# "busy" (store/errors.py store_busy): well inside the 15 s Teams waits for a turn, so the person hears it and Teams'
+# redelivery is processed.
 POOL_WAIT_S = 5.0
-# PostgreSQL: a connection of its own for the turns' housekeeping (store/turns.py: this process's heartbeat, a
-# running turn's renewals, a turn giving its chat up), so none of it waits behind the turns for a pooled one: a
-# heartbeat that could not be written would let the other instances take this live one's chats, and a chat not
-# given up would stay held for its lease. Those statements are tiny; they queue on it for up to HOUSEKEEPING_WAIT_S.
+# PostgreSQL: a thread and connection of their own for the turns' housekeeping (store/turns.py: this process's
+# heartbeat, a running turn's renewals, a turn giving its chat up), so none of it waits behind the turns' units for
+# a thread: a heartbeat that could not be written would let the other instances take this live one's chats, and a
+# chat not given up would stay held for its lease. Those statements are tiny; they queue for up to HOUSEKEEPING_WAIT_S.
 HOUSEKEEPING_WAIT_S = 10.0
+# PostgreSQL: how many units of work run at once, each on a thread with a connection of its own (store/units.py).
+# A unit is a few round trips and a few ms of Python: four keep the server busy while the process has the GIL.
+POSTGRES_UNIT_THREADS = 4
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Any constant will do: it only has to be the same for every Watchword process sharing a database.
 _MIGRATION_LOCK_ID = 0x5741_5443_4857_4F52  # "WATCHWOR"
@@ -63,17 +67,18 @@ class Store:
     signed-out sessions; `sessionmaker` makes database sessions.
     """
 
-    def __init__(self, engine: AsyncEngine, clock: Clock = utc_now, housekeeping: AsyncEngine | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock = utc_now, postgres_units: PostgresThreads | None = None,
+                 housekeeping: PostgresThreads | None = None) -> None:
         self.engine = engine
-        self._housekeeping = housekeeping
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
         # The turn's hot path (state, answers, audit rows) runs as whole units of work: see store/units.py.
-        self.units = Units(engine, _sqlite_pragmas(in_memory=False) if engine.dialect.name == "sqlite" else None)
+        self.units = Units(engine, _sqlite_pragmas(in_memory=False) if engine.dialect.name == "sqlite" else None,
+                           postgres=postgres_units)
         self.tenants = TenantRepository(self.sessionmaker, clock, self.units)
         self.protected_users = ProtectedUserRepository(self.sessionmaker, clock, self.units)
         self.audit = AuditLog(self.sessionmaker, self.units, clock)
-        self.turns = TurnRepository(self.units, clock,
-                                    housekeeping=Units(housekeeping) if housekeeping is not None else None)
+        self._housekeeping = Units(engine, postgres=housekeeping) if housekeeping is not None else None
+        self.turns = TurnRepository(self.units, clock, housekeeping=self._housekeeping)
         # A reset claim names this process's heartbeat (store/turns.py), so a dead process's claim is taken over.
         self.sessions = SessionRepository(self.sessionmaker, clock, self.audit, self.units, owner=self.turns.owner)
         self.lockouts = LockoutRepository(self.sessionmaker, clock, self.audit, self.units)
@@ -88,7 +93,7 @@ class Store:
         """Every synchronous engine the store runs statements on (store/work_count.py counts them)."""
         engines = [self.engine.sync_engine, *self.units.engines()]
         if self._housekeeping is not None:
-            engines.append(self._housekeeping.sync_engine)
+            engines.extend(self._housekeeping.engines())
         return list(dict.fromkeys(engines))
 
     async def ping(self) -> None:
@@ -98,9 +103,9 @@ class Store:
 
     async def close(self) -> None:
         await asyncio.to_thread(self.units.close)
-        await self.engine.dispose()
         if self._housekeeping is not None:
-            await self._housekeeping.dispose()
+            await asyncio.to_thread(self._housekeeping.close)
+        await self.engine.dispose()
 
 
 async def open_store(database_url: str, *, schema: str | None = None, clock: Clock = utc_now) -> Store:
@@ -123,7 +128,10 @@ async def open_store(database_url: str, *, schema: str | None = None, clock: Clo
     except BaseException:
         await engine.dispose()
         raise
-    return Store(engine, clock, _housekeeping_engine(url, schema))
+    if url.get_backend_name() == "sqlite":
+        return Store(engine, clock)
+    units = _postgres_threads(url, schema, POSTGRES_UNIT_THREADS, POOL_WAIT_S, "watchword-postgres")
+    return Store(engine, clock, units, _postgres_threads(url, schema, 1, HOUSEKEEPING_WAIT_S, "watchword-housekeeping"))
 
 
 async def _probe_write(engine: AsyncEngine) -> None:
@@ -191,20 +199,28 @@ def _create_engine(url: URL, schema: str | None) -> AsyncEngine:
                                connect_args=_postgres_connect_args(schema))
 
 
-def _housekeeping_engine(url: URL, schema: str | None) -> AsyncEngine | None:
-    """PostgreSQL: one connection for the turns' housekeeping (see HOUSEKEEPING_WAIT_S). SQLite needs none: on a
-    file every unit of work runs on the SQLite thread's own connection, never the pool's."""
-    if url.get_backend_name() == "sqlite":
-        return None
-    return create_async_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True,
-                               pool_timeout=HOUSEKEEPING_WAIT_S, connect_args=_postgres_connect_args(schema))
+def _postgres_threads(url: URL, schema: str | None, threads: int, wait_s: float, name: str) -> PostgresThreads:
+    """PostgreSQL: threads for units of work, each with a synchronous (psycopg) connection to the same database, with
+    the same settings as the async engine's (store/units.py). SQLite needs none: on a file every unit runs on the
+    SQLite thread's own connection, the turns' housekeeping too."""
+    options = " ".join(f"-c {setting}={value}" for setting, value in _postgres_settings(schema).items())
+    # preserve_rowcount: psycopg 3.3 forgets a cursor's rowcount once it is closed, which SQLAlchemy does before an
+    # INSERT's result is read (a turn's claim is `INSERT ... ON CONFLICT DO NOTHING`, judged by its rowcount).
+    sync = create_engine(url.set(drivername="postgresql+psycopg"), pool_size=threads, max_overflow=0,
+                         pool_pre_ping=True, connect_args={"options": options},
+                         execution_options={"preserve_rowcount": True})
+    return PostgresThreads(sync, threads, wait_s, name)
 
 
 def _postgres_connect_args(schema: str | None) -> dict[str, Any]:
-    server_settings = {"application_name": "watchword"}
+    return {"server_settings": _postgres_settings(schema)}
+
+
+def _postgres_settings(schema: str | None) -> dict[str, str]:
+    settings = {"application_name": "watchword"}
     if schema is not None:
-        server_settings["search_path"] = schema
-    return {"server_settings": server_settings}
+        settings["search_path"] = schema
+    return settings
 
 
 def _create_sqlite_engine(url: URL) -> AsyncEngine:

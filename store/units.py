@@ -9,19 +9,27 @@ claim) commits together or not at all, with the same SQL on both databases.
   IMMEDIATE, so a unit takes SQLite's write lock before it reads anything and can never fail half-way on a stale
   snapshot; the thread waits for the lock (busy_timeout) while the event loop goes on, so the async engine's own
   transactions can always finish and there is no deadlock between the two.
-- On PostgreSQL (asyncpg has no threads to save) and on in-memory SQLite (one shared connection that only the
-  async engine holds): through `AsyncConnection.run_sync` on the async engine.
+- On PostgreSQL: on one of a few threads (store/db.py POSTGRES_UNIT_THREADS), each with a synchronous (psycopg)
+  connection of its own, in one hop (`PostgresThreads`): run on the event loop through asyncpg and
+  `AsyncConnection.run_sync`, all of a unit's CPU (compiling, the driver, greenlet hops, rows) was the loop's, and
+  under a burst every turn waited behind it. Several units run at once there, ordered by PostgreSQL's row locks.
+  The rest of the store (the console's reads, the directory sync) stays on the async engine.
+- On in-memory SQLite (one shared connection that only the async engine holds): through `AsyncConnection.run_sync`
+  on the async engine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, select
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
@@ -52,13 +60,17 @@ class Fence:
 TURN_FENCE: ContextVar[Fence | None] = ContextVar("watchword_turn_fence", default=None)
 
 _WRITE = "watchword_write"  # Connection.info: does this unit write (BEGIN IMMEDIATE) or only read?
+# PostgreSQL: a thread's connection idle this long is checked out again, pinged, before its next unit.
+POSTGRES_IDLE_S = 10.0
 
 
 class Units:
     """Runs units of work: `await units.write(fn)` in a transaction, `await units.read(fn)` for reads only."""
 
-    def __init__(self, engine: AsyncEngine, on_connect: Callable[[Any, Any], None] | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, on_connect: Callable[[Any, Any], None] | None = None,
+                 postgres: PostgresThreads | None = None) -> None:
         self._engine = engine
+        self._postgres = postgres  # PostgreSQL: units on its threads (else on the async engine)
         self._sync: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._held: Connection | None = None  # the SQLite thread's connection, kept open between units
@@ -74,8 +86,9 @@ class Units:
 
     @property
     def threaded(self) -> bool:
-        """Units run on the dedicated SQLite thread (else on the async engine)."""
-        return self._thread is not None
+        """Units run on threads of their own: the dedicated SQLite thread, or PostgreSQL's (else on the async
+        engine)."""
+        return self._thread is not None or self._postgres is not None
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in one transaction, committed when it returns and rolled back if it raises (fenced when this
@@ -83,6 +96,8 @@ class Units:
         fence = TURN_FENCE.get()
         if fence is not None and fence.task is asyncio.current_task() and not fence.released():
             work = _fenced(work, fence)
+        if self._postgres is not None:
+            return await self._postgres.write(work)
         if self._thread is None:
             async with self._engine.begin() as conn:
                 return await conn.run_sync(work)
@@ -90,6 +105,8 @@ class Units:
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         """Run `work`, which only reads, without taking the write lock."""
+        if self._postgres is not None:
+            return await self._postgres.read(work)
         if self._thread is None:
             async with self._engine.connect() as conn:
                 return await conn.run_sync(work)
@@ -97,9 +114,13 @@ class Units:
 
     def engines(self) -> list[Engine]:
         """The synchronous engines units run on (for counting them: store/work_count.py)."""
+        if self._postgres is not None:
+            return [self._postgres.engine]
         return [self._sync if self._sync is not None else self._engine.sync_engine]
 
     def close(self) -> None:
+        if self._postgres is not None:
+            self._postgres.close()
         if self._thread is not None:
             self._thread.shutdown(wait=True)
         self._drop()
@@ -159,6 +180,89 @@ def _sqlite_engine(engine: AsyncEngine, on_connect: Callable[[Any, Any], None] |
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(_WRITE, True) else "BEGIN")
 
     return sync
+
+
+class PostgresThreads:
+    """PostgreSQL's units of work, each run whole on one of a few threads with a synchronous (psycopg) connection of
+    its own, so none of a unit's CPU (compiling, the driver's protocol, its rows) is the event loop's: the SQLite
+    thread's way, with several threads, since PostgreSQL runs several transactions at once (ordered by its row locks:
+    the fence's `SELECT ... FOR UPDATE`, the audit chain's head). A unit waits at most `wait_s` for a free thread and
+    then raises the pool's TimeoutError, so its turn is told Watchword is busy (store/errors.py store_busy), as when
+    a pool runs dry, with nothing of it done."""
+
+    def __init__(self, engine: Engine, threads: int, wait_s: float, name: str) -> None:
+        self.engine = engine
+        self._threads = threads
+        self._wait_s = wait_s
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+        self._free = asyncio.Semaphore(threads)
+        self._held: dict[int, tuple[Connection, float]] = {}  # each thread's connection, and when it was last used
+        self._lock = threading.Lock()
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        return await self._run(self._write_here, work)
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        return await self._run(self._read_here, work)
+
+    def close(self) -> None:
+        """Wait for the units running and queued, then close the threads' connections and the engine."""
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            held, self._held = list(self._held.values()), {}
+        for conn, _ in held:
+            conn.close()
+        self.engine.dispose()
+
+    async def _run(self, here: Callable[[Callable[[Connection], T]], T], work: Callable[[Connection], T]) -> T:
+        try:
+            await asyncio.wait_for(self._free.acquire(), self._wait_s)
+        except TimeoutError:
+            raise PoolTimeoutError(f"all {self._threads} threads for units of work stayed busy for "
+                                   f"{self._wait_s:g} s") from None
+        future = asyncio.get_running_loop().run_in_executor(self._executor, here, work)
+        future.add_done_callback(lambda _: self._free.release())  # once the thread is done, even if we were cancelled
+        return await future
+
+    def _connection(self) -> Connection:
+        """This thread's connection, kept between units while they come often (checking one out of the pool and back
+        per unit is a pool reset and, with pre-ping, a round trip). One left idle for POSTGRES_IDLE_S goes back to the
+        pool, and the next unit checks one out, pinged first: a connection the server dropped meanwhile (a restart, a
+        failover, an idle timeout) is replaced, not failed on."""
+        me, now = threading.get_ident(), time.monotonic()
+        held = self._held.get(me)
+        if held is not None and now - held[1] > POSTGRES_IDLE_S:
+            self._drop()
+            held = None
+        conn = held[0] if held is not None else self.engine.connect()
+        with self._lock:
+            self._held[me] = (conn, now)
+        return conn
+
+    def _drop(self) -> None:
+        with self._lock:
+            held = self._held.pop(threading.get_ident(), None)
+        if held is not None:
+            held[0].close()
+
+    def _write_here(self, work: Callable[[Connection], T]) -> T:
+        conn = self._connection()
+        try:
+            with conn.begin():
+                return work(conn)
+        except BaseException:
+            self._drop()  # rolled back; the next unit starts on a connection fresh from the pool
+            raise
+
+    def _read_here(self, work: Callable[[Connection], T]) -> T:
+        conn = self._connection()
+        try:
+            result = work(conn)
+            conn.rollback()  # ends the read's transaction
+            return result
+        except BaseException:
+            self._drop()
+            raise
 
 
 # Built once: every write of a turn runs it first.
