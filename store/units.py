@@ -216,7 +216,10 @@ class PostgresThreads:
 
     async def _run(self, here: Callable[[Callable[[Connection], T]], T], work: Callable[[Connection], T]) -> T:
         try:
-            await asyncio.wait_for(self._free.acquire(), self._wait_s)
+            if self._free.locked():  # every thread is busy: wait for one, at most wait_s
+                await asyncio.wait_for(self._free.acquire(), self._wait_s)
+            else:  # a thread is free: taken at once (wait_for would make a task for it)
+                await self._free.acquire()
         except TimeoutError:
             raise PoolTimeoutError(f"all {self._threads} threads for units of work stayed busy for "
                                    f"{self._wait_s:g} s") from None
