@@ -21,6 +21,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench.openmem", ["--people", "50000", "--open", "60", "--seed", "1"]),
     ("bench.sync", ["--users", "50000", "--seed", "1"]),
     ("bench.refresh", ["--users", "12000", "--users", "50000", "--seed", "1"]),  # the directory's refresh
+    ("bench.units", ["--units", "1000"]),  # one unit of work's CPU, the event loop's share of it (SQLite)
     ("bench.turns", ["--conversations", "20", "--rounds", "8", "--users", "2000", "--seed", "1"]),
     ("bench.turns", ["--conversations", "20", "--rounds", "8", "--users", "2000", "--seed", "1",
                      "--answer-with", "card"]),

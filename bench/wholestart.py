@@ -16,7 +16,8 @@ starts, which counts them in 10 ms ticks, is reported beside as `ticks_mean_ms`)
 the turns' CPU by thread (mean per start; named from `py-spy dump` when py-spy is on PATH): the event loop
 (MainThread), the store's SQLite thread (watchword-sqlite), the threads that choose the questions
 (watchword-start), asyncio's default executor. `--database-url postgresql+asyncpg://...` runs the store on a fresh
-PostgreSQL database beside that one (as bench.load does): its units of work then run on the event loop.
+PostgreSQL database beside that one (as bench.load does): its units of work then run on the store's PostgreSQL
+threads (watchword-postgres; on the event loop before 2026-12-07).
 
 The first verification is cold (it fills the per-tenant caches); then the bench waits for Watchword's background
 reads of the directory snapshot and group sizes to end (bench.load's `graph_quiet`), one warm start is not

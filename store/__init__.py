@@ -8,7 +8,8 @@ Repositories hang off the Store (`store.tenants`, `store.protected_users`, `stor
 `store.lockouts`, `store.audit`, `store.conversation_state`, `store.conversation_refs`, `store.policies`,
 `store.sync_leases`, `store.console_sessions`) and return the frozen dataclasses exported here, never ORM
 objects. What every turn does (conversation state, transcript entries, audit rows) runs as synchronous units
-of work (`store.units`, store/units.py), each in one transaction: on a SQLite file on a thread of its own.
+of work (`store.units`, store/units.py), each in one transaction: on a SQLite file on a thread of its own, on
+PostgreSQL on a few threads of their own.
 """
 
 from store.audit import AuditChainCheck, AuditEntry, AuditEvent, AuditFilter, AuditLog, AuditPage, ChainBreak, ChainHead
