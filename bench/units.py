@@ -89,15 +89,16 @@ async def _drop_schema(url: str, schema: str) -> None:
         await engine.dispose()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", help="run on this PostgreSQL (in a schema of its own, dropped afterwards); "
                                                "default SQLite in a temporary folder")
     parser.add_argument("--units", type=int, default=1000, help="turns (and SELECT 1s) per measurement")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     print(json.dumps(asyncio.run(measure(args.database_url, args.units))))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
