@@ -223,9 +223,11 @@ class PostgresThreads:
         except TimeoutError:
             raise PoolTimeoutError(f"all {self._threads} threads for units of work stayed busy for "
                                    f"{self._wait_s:g} s") from None
-        future = asyncio.get_running_loop().run_in_executor(self._executor, here, work)
-        future.add_done_callback(lambda _: self._free.release())  # once the thread is done, even if we were cancelled
-        return await future
+        loop = asyncio.get_running_loop()
+        running = self._executor.submit(here, work)
+        # The thread is free again once the unit ended there, even when its awaiter was cancelled meanwhile.
+        running.add_done_callback(lambda _: loop.call_soon_threadsafe(self._free.release))
+        return await asyncio.wrap_future(running)
 
     def _connection(self) -> Connection:
         """This thread's connection, kept between units while they come often (checking one out of the pool and back

@@ -242,3 +242,27 @@ async def test_a_postgresql_unit_after_its_idle_connection_was_dropped_by_the_se
     for n in range(store_db.POSTGRES_UNIT_THREADS * 2):
         await postgres.units.write(add_row(f"88888888-8888-4888-8888-88888888888{n}"))
     assert await postgres.units.read(count_rows) == store_db.POSTGRES_UNIT_THREADS * 2
+
+
+@pytest.mark.postgres
+async def test_a_cancelled_wait_for_a_postgresql_unit_keeps_its_thread_taken_until_the_unit_ends(
+        postgres: Store) -> None:
+    """A turn given up while its unit runs (a timeout) does not free the unit's thread early: the units after it
+    still get a thread within POOL_WAIT_S, or are told busy, never queued behind it without a limit."""
+    locked = "99999999-9999-4999-8999-999999999999"
+    await postgres.units.write(add_row(locked))
+    other = await hold_row(postgres, locked)
+    try:
+        waiting = [asyncio.create_task(postgres.units.write(touch_row(locked)))
+                   for _ in range(store_db.POSTGRES_UNIT_THREADS)]
+        await asyncio.sleep(0.2)
+        for task in waiting:
+            task.cancel()  # their units go on waiting for the lock, on their threads
+        await asyncio.gather(*waiting, return_exceptions=True)
+        with pytest.raises(Exception) as raised:
+            await postgres.units.read(count_rows)
+        assert store_busy(raised.value)
+    finally:
+        await other.commit()
+        await other.close()
+    assert await asyncio.wait_for(postgres.units.read(count_rows), 10) == 1
