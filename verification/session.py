@@ -36,7 +36,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -229,6 +229,7 @@ class _State:
     # Of those asked, the ones known to have reached the person (their send said so) and those known not to have.
     delivered: list[str] = field(default_factory=list)
     undelivered: list[str] = field(default_factory=list)
+    sending_since: dict[str, datetime] = field(default_factory=dict)  # asked with its delivery unknown: since when
     near_misses: int = 0
     code: SealedCode | None = None  # the possession code's salted HMAC: secret
     risk_pending: bool = False  # `risk` is provisional (sign-ins still being read): see update_risk
@@ -305,6 +306,8 @@ class VerificationSession:
             return self.delivery(factor, False)
         if delivered:
             s.delivered.append(factor.value)
+        else:
+            s.sending_since[factor.value] = self._clock()
         return self._after_progress()
 
     def delivery(self, factor: Factor, delivered: bool) -> Step:
@@ -317,6 +320,7 @@ class VerificationSession:
             return self._timeout_or_current()
         if factor.value not in s.requested or factor.value in s.delivered + s.undelivered:
             return self._step()
+        s.sending_since.pop(factor.value, None)
         if delivered:
             s.delivered.append(factor.value)
             return self._step()
@@ -325,6 +329,14 @@ class VerificationSession:
         s.failed.append(factor.value)
         s.code = None if factor is Factor.POSSESSION else s.code
         return self._after_progress()
+
+    def sends_overdue(self, longer_than: timedelta) -> frozenset[Factor]:
+        """The factors asked whose send has not said how it ended for `longer_than`: far longer than any send takes,
+        so its process died before it could say (see `delivery`)."""
+        s = self._live()
+        now = self._clock()
+        return frozenset(Factor(x) for x, since in s.sending_since.items()
+                         if x in s.requested and x not in s.delivered + s.undelivered and now - since > longer_than)
 
     def issue_code(self) -> str:
         """A fresh one-time code for the person's own Teams, returned once: the session keeps only its salted HMAC.
@@ -812,7 +824,8 @@ class VerificationSession:
             "decision": s.decision.to_dict() if s.decision else None,
             "factors": {"available": list(s.available), "requested": list(s.requested), "held": list(s.held),
                         "failed": list(s.failed), "near_misses": s.near_misses, "delivered": list(s.delivered),
-                        "undelivered": list(s.undelivered)},
+                        "undelivered": list(s.undelivered),
+                        "sending_since": {x: since.isoformat() for x, since in s.sending_since.items()}},
             "secret": {} if s.decision else {
                 "seed": self._seed, "credited": list(s.credited), "pending_name": s.pending_name,
                 "code": s.code.to_dict() if s.code else None,
@@ -857,6 +870,8 @@ class VerificationSession:
         # Progress sealed before deliveries were tracked asked a factor only once its send had reached the person.
         s.delivered = list(factors.get("delivered", s.requested))
         s.undelivered = list(factors.get("undelivered", []))
+        sending = factors.get("sending_since") or {}
+        s.sending_since = {x: datetime.fromisoformat(since) for x, since in sending.items()}
         s.code = SealedCode.from_dict(secret["code"]) if secret.get("code") else None
         session._s = s
         return session

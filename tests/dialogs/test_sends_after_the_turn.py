@@ -317,3 +317,35 @@ async def test_self_service_asks_its_first_question_before_the_managers_card_is_
     gate.open.set()
     await teams.agent.messenger.sent()
     assert "I couldn't ask Grace Hopper\nGrace Hopper, your manager, couldn't be reached in Teams" in alan.text()
+
+
+async def test_a_managers_card_whose_process_died_before_sending_it_does_not_keep_the_agent_waiting_for_good(
+        db: StoreTarget, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = FernetSealer.generate_key()
+    async with open_teams(db, clock, key=key) as doomed:
+        doomed.directory.manager = GRACE
+        grace = doomed.chat(GRACE)
+        await grace.say("hi")
+        doomed.directory.thin.add(ALAN.id)  # questions alone can't do: Grace is asked at once
+        gate = Gate(monkeypatch, grace.conversation_id)  # never opened: her card never leaves
+        doomed.wait_for_sends = False
+        await doomed.chat(MARGARET).say("verify alan turing")
+        await gate.reached.wait()
+        doomed.agent.messenger.close()  # killed between the turn's reply and the send's outcome
+        await doomed.agent.messenger.settle()
+        monkeypatch.undo()
+        outbox = doomed.outbox
+    async with open_teams(db, clock, key=key, outbox=outbox) as teams:
+        teams.directory.manager = GRACE
+        teams.directory.thin.add(ALAN.id)
+        agent = teams.chat(MARGARET)
+        while is_question(agent.last_card()):
+            await agent.answer(await truthful_answer(teams, agent, ALAN))
+        assert card_text(agent.last_card()).startswith("Waiting for Grace Hopper")
+        await agent.click("Check again")  # her card may yet be on its way: still waiting
+        assert card_text(agent.last_card()).startswith("Waiting for Grace Hopper")
+        clock.advance(minutes=3)  # far longer than any send takes: it died with its process
+        await agent.click("Check again")
+        assert replaced(teams, agent)[-1] == "Grace Hopper couldn't be asked in Teams."
+        decision = card_text(agent.last_card())
+        assert not decision.startswith("Waiting for Grace Hopper") and not decision.startswith("Verified"), decision

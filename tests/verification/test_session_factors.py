@@ -192,6 +192,24 @@ def test_delivery_outcomes_survive_the_snapshot():
     assert [t.result for t in resumed.transcript] == ["skipped"]
 
 
+def test_a_send_that_never_says_how_it_ended_is_overdue_only_after_the_given_time_and_survives_the_snapshot():
+    session, step, clock = started(available=MANAGER, policy=Policy(manager_attestation=ManagerMode.ALWAYS))
+    session.requested(Factor.MANAGER, None)
+    assert session.sends_overdue(timedelta(minutes=2)) == frozenset()
+    clock.now += timedelta(minutes=3)
+    resumed = VerificationSession.from_dict(json.loads(json.dumps(session.to_dict())), clock, session.plan())
+    assert resumed.sends_overdue(timedelta(minutes=2)) == MANAGER
+    resumed.delivery(Factor.MANAGER, True)  # it said, late: no longer overdue
+    assert resumed.sends_overdue(timedelta(minutes=2)) == frozenset()
+
+
+def test_a_send_known_to_have_ended_is_never_overdue():
+    session, step, clock = started(available=MANAGER, policy=Policy(manager_attestation=ManagerMode.ALWAYS))
+    session.requested(Factor.MANAGER, True)
+    clock.now += timedelta(minutes=3)
+    assert session.sends_overdue(timedelta(minutes=2)) == frozenset()
+
+
 def test_no_code_when_the_policy_turns_it_off():
     session, step, _ = started(available=CODE, policy=Policy(possession_code=False))
     assert step.prompt is not None and not step.offer
