@@ -17,6 +17,7 @@ from bot.cards import card_of, card_text
 from bot.ledger import OOB_KEY, read_record
 from bot.proactive import ProactiveMessenger
 from bot.sealing import FernetSealer
+from graph.directory import GraphUnavailable, Unavailability
 from store import AuditFilter, TenantAccess
 from tests.dialogs.fakes import ALAN, GRACE, MARGARET, TENANT
 from tests.dialogs.harness import (
@@ -31,6 +32,7 @@ from tests.dialogs.harness import (
 )
 from tests.store.support import FakeClock, StoreTarget
 from verification import Policy, VerificationSession
+from verification.factors import Factor
 
 ASK_FOR_CODE = "Ask for the code in their Teams"
 
@@ -349,3 +351,69 @@ async def test_a_managers_card_whose_process_died_before_sending_it_does_not_kee
         assert replaced(teams, agent)[-1] == "Grace Hopper couldn't be asked in Teams."
         decision = card_text(agent.last_card())
         assert not decision.startswith("Waiting for Grace Hopper") and not decision.startswith("Verified"), decision
+
+
+# --- Graph failing the install, the agent racing the send, stopping -------------------------------------------------
+@pytest.mark.parametrize("failure", [
+    GraphUnavailable("installing Watchword for the person: timed out", Unavailability.TIMED_OUT),
+    GraphUnavailable("installing Watchword for the person: 503 Service Unavailable", Unavailability.THROTTLED),
+    GraphUnavailable("403: TeamsAppInstallation.ReadWriteSelfForUser.All not granted", Unavailability.REFUSED),
+], ids=["timeout", "5xx", "403"])
+async def test_a_manager_whose_install_fails_in_graph_after_the_agent_has_moved_on_is_told_and_left_out(
+        teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch, failure: GraphUnavailable) -> None:
+    teams.directory.manager = GRACE  # never opened Watchword: asking her installs it
+    teams.directory.can_install = True
+    teams.directory.thin.add(ALAN.id)
+    installing = asyncio.Event()
+
+    async def failing_install(*args: Any, **kwargs: Any) -> str | None:
+        await installing.wait()
+        raise failure
+
+    monkeypatch.setattr(teams.directory, "open_app_chat", failing_install)
+    teams.wait_for_sends = False
+    await agent.say("verify alan turing")
+    assert "I'm asking Grace Hopper too" in agent.text() and is_question(agent.last_card())  # moved on already
+    installing.set()
+    await teams.agent.messenger.settle()
+    assert "I couldn't ask Grace Hopper\nGrace Hopper, their manager, couldn't be reached in Teams" in agent.text()
+    asked = await teams.store.audit.query(AuditFilter(action="manager.asked"))
+    assert [e.outcome for e in asked.entries] == ["not_delivered"]
+    while is_question(agent.last_card()):  # the questions go on; without her, thin data can't verify
+        await agent.answer(await truthful_answer(teams, agent, ALAN))
+    decision = card_text(agent.last_card())
+    assert not decision.startswith("Waiting for Grace Hopper") and not decision.startswith("Verified"), decision
+
+
+async def test_no_code_said_before_the_code_arrived_gains_nothing_and_the_late_code_is_dead_and_cleared_at_the_end(
+        teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    alan = await known_to_alan(teams)
+    gate = Gate(monkeypatch, alan.conversation_id)
+    teams.wait_for_sends = False
+    await agent.say("verify alan turing")
+    await agent.click("They can't see a code")  # at once, before it could reach Alan's Teams
+    assert is_question(agent.last_card()) and await code_entries(teams) == []
+    gate.open.set()
+    await teams.agent.messenger.sent()  # it lands after all: Alan sees it, with his "Not me"
+    code = shown_code(alan)
+    assert ASK_FOR_CODE not in card_text(agent.last_card())  # nowhere to type it any more
+    await agent.say(code)  # read out now, it can only answer the question on screen: it is no code any more
+    assert await code_entries(teams) == []
+    while is_question(agent.last_card()):
+        await agent.answer(await truthful_answer(teams, agent, ALAN))
+    assert "has ended" in replaced(teams, alan)[-1]  # the late code left his screen with the verification
+    assert not any(line.replace(" ", "").isdigit() for line in replaced(teams, alan)[-1].splitlines())
+
+
+async def test_stopping_lets_a_send_nearly_done_end_and_keeps_its_outcome(
+        teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    alan = await known_to_alan(teams)
+    gate = Gate(monkeypatch, alan.conversation_id)
+    teams.wait_for_sends = False
+    await agent.say("verify alan turing")
+    await gate.reached.wait()
+    asyncio.get_running_loop().call_later(0.05, gate.open.set)  # Teams answers just after the stop began
+    await teams.agent.messenger.stop(grace_s=5.0)
+    assert "Your code for the IT helpdesk" in alan.text()
+    [session] = await teams.store.sessions.list_for_user(TENANT, ALAN.id)
+    assert (await teams.agent.messenger.factor_answers(session.session_id)).delivered == {Factor.POSSESSION}

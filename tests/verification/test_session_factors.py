@@ -333,3 +333,28 @@ def test_snapshot_round_trip_keeps_factor_progress():
     resumed = VerificationSession.from_dict(json.loads(json.dumps(session.to_dict())), Clock(), session.plan())
     assert resumed.check().awaiting == MANAGER
     assert resumed.attest(Attestation.DENIED).decision.alert
+
+
+def test_no_code_said_before_the_code_arrived_leaves_the_policy_demanding_what_it_demands_after_a_skip():
+    """"They can't see a code" while the code is on its way leaves no "skipped" entry (a send that fails is not the
+    caller's doing), but an impostor who says it fast gains nothing else: the possession factor is out either way,
+    and the same questions, bits and factors are asked of them."""
+    early, _, _ = sending_code()
+    early_step = early.decline_code()
+    late, _, _ = sending_code()
+    late.delivery(Factor.POSSESSION, True)
+    late_step = late.decline_code()
+    assert [t.result for t in late.transcript] == ["skipped"] and early.transcript == ()
+    assert early_step.offer == late_step.offer and early_step.awaiting == late_step.awaiting == frozenset()
+    assert early_step.prompt == late_step.prompt and early_step.bits_required == late_step.bits_required
+    for session in (early, late):
+        while session.check().prompt is not None:
+            session.answer(truthful(session))
+    assert early.decision.outcome == late.decision.outcome and early.decision.factors == late.decision.factors
+
+
+def test_no_code_said_before_the_code_arrived_after_the_attempts_limit_still_leaves_questions_alone_short():
+    session, _, _ = sending_code(attempts=3)
+    session.decline_code()  # on its way: costs no "skipped" entry, and proves nothing either
+    step = session.check()
+    assert step.done and step.decision.outcome is Outcome.NOT_VERIFIED  # as after a skip: questions alone don't do
