@@ -208,3 +208,49 @@ async def test_a_code_that_cannot_reach_the_persons_chat_is_not_left_asked_for(d
     shown = [json.dumps(reply) for _, reply, _ in connector.replies]
     asked = next(i for i, reply in enumerate(shown) if "Ask for the code in their Teams" in reply)
     assert "Submit answer" in shown[-1] and asked < len(shown) - 1  # the first question, after it
+
+
+async def test_stopping_while_a_code_is_on_its_way_neither_hangs_nor_leaves_it_running_nor_logs_it(
+        aiohttp_client, aiohttp_server, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The process stops (SIGTERM: the app's cleanup) while Teams has not yet answered the send of a code: the send
+    gets its moment, is then cancelled, and the store and clients close after it; nothing is left running, and the
+    code is in no log line."""
+    import asyncio
+    import logging
+
+    from aiohttp import web
+
+    from bot.proactive import ProactiveMessenger
+    from tests.dialogs.fakes import ALAN
+    from verification import VerificationSession
+
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(ProactiveMessenger.stop, "__defaults__", (0.1,))  # the stop's grace, short for the test
+    issued: list[str] = []
+    issue = VerificationSession.issue_code
+    monkeypatch.setattr(VerificationSession, "issue_code", lambda s: issued.append(code := issue(s)) or code)
+    armed, hanging, never = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def reply(request: web.Request) -> web.Response:
+        body = await request.json()
+        if armed.is_set() and request.match_info["conversation"] == f"a:{ALAN.id}" and body.get("attachments"):
+            hanging.set()
+            await never.wait()  # Teams takes its time with the code card
+        return web.json_response({"id": uuid.uuid4().hex})
+
+    teams = web.Application()
+    teams.router.add_post("/v3/conversations/{conversation}/activities", reply)
+    teams.router.add_post("/v3/conversations/{conversation}/activities/{activity}", reply)
+    connector = Connector(str((await aiohttp_server(teams)).make_url("/")))
+    client = await aiohttp_client(app_with_fakes(settings.replace(client_id="", client_secret="",
+                                                                  bot_anonymous=True)))
+    await alan_says_hi(client, connector)
+    armed.set()
+    assert (await client.post("/api/messages", json=activity(connector, text="verify alan turing"))).status == 202
+    await hanging.wait()
+    await client.close()  # the app's cleanup: the bot stops, then the store and clients close
+    assert not [t for t in asyncio.all_tasks() if "_send_in_background" in t.get_coro().__qualname__]
+    [code] = issued
+    assert code not in caplog.text
+    assert "could not record that this process stops" not in caplog.text
