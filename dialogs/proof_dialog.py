@@ -172,7 +172,12 @@ class ProofDialog(ComponentDialog):
             if current.code in CODE_NOTES:
                 receipt = "Code not accepted."
         elif verb == "no_code":
+            out = session.undelivered
             current = session.decline_code()
+            # Audited whichever way it went: said before the code was known to be shown, it leaves no "skipped"
+            # entry (costing the caller nothing), and would otherwise leave no trace that the agent declined it.
+            declined = ("declined" if len(session.transcript) > before else
+                        "declined_before_shown" if Factor.POSSESSION in session.undelivered - out else "not_asked")
         elif verb == "cancel":
             current = session.cancel("Cancelled by the agent." if options.get("audience", "agent") == "agent"
                                      else "Cancelled.")
@@ -182,6 +187,9 @@ class ProofDialog(ComponentDialog):
         earned = float(snapshot["earned"])
         for i, entry in enumerate(session.transcript[before:], before):
             await self._records.record_answer(session.id, entry, earned, index=i)
+        if verb == "no_code":
+            await self._records.audit("verification.code", declined, actor=actor, subject=snapshot["target_id"],
+                                      details={"session_id": session.id})
         if verb == "code":
             await self._records.audit("verification.code", current.code.value if current.code else "not_asked",
                                       actor=actor, subject=snapshot["target_id"], details={"session_id": session.id})

@@ -163,6 +163,8 @@ async def test_they_cant_see_a_code_that_was_shown_is_the_callers(teams: Teams, 
     await agent.click("They can't see a code")
     assert is_question(agent.last_card())
     assert await code_entries(teams) == ["skipped"]
+    declined = await teams.store.audit.query(AuditFilter(action="verification.code"))
+    assert [e.outcome for e in declined.entries] == ["declined"]
 
 
 async def test_a_manager_who_cannot_be_asked_is_told_in_the_chat_and_the_session_goes_on_without_them(
@@ -393,6 +395,8 @@ async def test_no_code_said_before_the_code_arrived_gains_nothing_and_the_late_c
     await agent.say("verify alan turing")
     await agent.click("They can't see a code")  # at once, before it could reach Alan's Teams
     assert is_question(agent.last_card()) and await code_entries(teams) == []
+    declined = await teams.store.audit.query(AuditFilter(action="verification.code"))
+    assert [e.outcome for e in declined.entries] == ["declined_before_shown"]  # no cost, but a trace
     gate.open.set()
     await teams.agent.messenger.sent()  # it lands after all: Alan sees it, with his "Not me"
     code = shown_code(alan)
