@@ -91,6 +91,16 @@ def replaced(teams: Teams, chat: Chat) -> list[str]:
 
 
 # --- the next card comes without waiting for the send --------------------------------------------------------------
+async def grace_asked_in_her_chat(teams: Teams, monkeypatch: pytest.MonkeyPatch) -> Gate:
+    """Alan's manager is Grace, who chatted with Watchword before (her chat is kept), and his data alone can't do, so
+    she is asked: a Gate on her chat holds (or refuses) the card sent to her."""
+    teams.directory.manager = GRACE
+    teams.directory.thin.add(ALAN.id)
+    grace = teams.chat(GRACE)
+    await grace.say("hi")
+    return Gate(monkeypatch, grace.conversation_id)
+
+
 async def test_the_agent_is_asked_for_the_code_before_it_has_reached_the_persons_teams(
         teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
     alan = await known_to_alan(teams)
@@ -169,11 +179,7 @@ async def test_they_cant_see_a_code_that_was_shown_is_the_callers(teams: Teams, 
 
 async def test_a_manager_who_cannot_be_asked_is_told_in_the_chat_and_the_session_goes_on_without_them(
         teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
-    teams.directory.manager = GRACE
-    grace = teams.chat(GRACE)
-    await grace.say("hi")
-    Gate(monkeypatch, grace.conversation_id).refuse = True  # her chat is gone, and Watchword may not install itself
-    teams.directory.thin.add(ALAN.id)
+    (await grace_asked_in_her_chat(teams, monkeypatch)).refuse = True  # her chat is gone, and no install is allowed
     await agent.say("verify alan turing")
     told = agent.text()
     assert "I'm asking Grace Hopper too" in told
@@ -186,11 +192,7 @@ async def test_a_manager_who_cannot_be_asked_is_told_in_the_chat_and_the_session
 
 async def test_a_waiting_for_the_manager_card_moves_on_by_itself_when_their_card_could_not_be_sent(
         teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
-    teams.directory.manager = GRACE
-    grace = teams.chat(GRACE)
-    await grace.say("hi")
-    gate = Gate(monkeypatch, grace.conversation_id)
-    teams.directory.thin.add(ALAN.id)
+    gate = await grace_asked_in_her_chat(teams, monkeypatch)
     teams.wait_for_sends = False
     await agent.say("verify alan turing")
     while is_question(agent.last_card()):  # the questions end before the manager's card could be sent
@@ -308,15 +310,11 @@ async def test_a_code_that_arrives_after_the_agent_cancelled_leaves_the_persons_
 async def test_self_service_asks_its_first_question_before_the_managers_card_is_sent_and_says_if_it_could_not_be(
         teams: Teams, alan: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
     await teams.store.policies.save(TENANT, Policy(), "admin@contoso.example", TenantAccess(self_service=True))
-    teams.directory.manager = GRACE
-    teams.directory.thin.add(ALAN.id)  # questions alone can't do: Grace is asked at once
-    grace = teams.chat(GRACE)
-    await grace.say("hi")
-    gate = Gate(monkeypatch, grace.conversation_id)
+    gate = await grace_asked_in_her_chat(teams, monkeypatch)  # questions alone can't do: Grace is asked at once
     teams.wait_for_sends = False
     await alan.say("reset my password")
     assert "I'm asking Grace Hopper to confirm it's you" in alan.text() and is_question(alan.last_card())
-    assert "resetting their own password" not in grace.text()
+    assert "resetting their own password" not in teams.chat(GRACE).text()
     gate.refuse = True
     gate.open.set()
     await teams.agent.messenger.sent()
