@@ -91,6 +91,17 @@ def replaced(teams: Teams, chat: Chat) -> list[str]:
 
 
 # --- the next card comes without waiting for the send --------------------------------------------------------------
+async def verify_with_the_code_held_back(teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch
+                                        ) -> tuple[Chat, Gate]:
+    """The agent verifies Alan, known to Watchword, while a Gate holds what is sent to his Teams (the code card) and
+    the turn does not wait for sends: his chat, and the Gate that lets the code through (or refuses it)."""
+    alan = await known_to_alan(teams)
+    gate = Gate(monkeypatch, alan.conversation_id)
+    teams.wait_for_sends = False
+    await agent.say("verify alan turing")
+    return alan, gate
+
+
 async def grace_asked_in_her_chat(teams: Teams, monkeypatch: pytest.MonkeyPatch) -> Gate:
     """Alan's manager is Grace, who chatted with Watchword before (her chat is kept), and his data alone can't do, so
     she is asked: a Gate on her chat holds (or refuses) the card sent to her."""
@@ -103,10 +114,8 @@ async def grace_asked_in_her_chat(teams: Teams, monkeypatch: pytest.MonkeyPatch)
 
 async def test_the_agent_is_asked_for_the_code_before_it_has_reached_the_persons_teams(
         teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
-    alan = await known_to_alan(teams)
-    gate = Gate(monkeypatch, alan.conversation_id)
-    teams.wait_for_sends = False
-    await agent.say("verify alan turing")  # returns although Alan's chat takes nothing yet
+    # `verify` returns although Alan's chat takes nothing yet
+    alan, gate = await verify_with_the_code_held_back(teams, agent, monkeypatch)
     assert card_text(agent.last_card()).startswith(ASK_FOR_CODE)
     assert "Your code for the IT helpdesk" not in alan.text()
     gate.open.set()
@@ -295,10 +304,7 @@ async def test_a_code_that_could_not_be_sent_never_reaches_the_log_state_or_stor
 
 async def test_a_code_that_arrives_after_the_agent_cancelled_leaves_the_persons_card_at_once(
         teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
-    alan = await known_to_alan(teams)
-    gate = Gate(monkeypatch, alan.conversation_id)
-    teams.wait_for_sends = False
-    await agent.say("verify alan turing")
+    alan, gate = await verify_with_the_code_held_back(teams, agent, monkeypatch)
     await agent.say("cancel")  # before the code reached Alan's Teams: there was no card to close yet
     gate.open.set()
     await teams.agent.messenger.sent()
@@ -387,10 +393,7 @@ async def test_a_manager_whose_install_fails_in_graph_after_the_agent_has_moved_
 
 async def test_no_code_said_before_the_code_arrived_gains_nothing_and_the_late_code_is_dead_and_cleared_at_the_end(
         teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
-    alan = await known_to_alan(teams)
-    gate = Gate(monkeypatch, alan.conversation_id)
-    teams.wait_for_sends = False
-    await agent.say("verify alan turing")
+    alan, gate = await verify_with_the_code_held_back(teams, agent, monkeypatch)
     await agent.click("They can't see a code")  # at once, before it could reach Alan's Teams
     assert is_question(agent.last_card()) and await code_entries(teams) == []
     declined = await teams.store.audit.query(AuditFilter(action="verification.code"))
@@ -409,10 +412,7 @@ async def test_no_code_said_before_the_code_arrived_gains_nothing_and_the_late_c
 
 async def test_stopping_lets_a_send_nearly_done_end_and_keeps_its_outcome(
         teams: Teams, agent: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
-    alan = await known_to_alan(teams)
-    gate = Gate(monkeypatch, alan.conversation_id)
-    teams.wait_for_sends = False
-    await agent.say("verify alan turing")
+    alan, gate = await verify_with_the_code_held_back(teams, agent, monkeypatch)
     await gate.reached.wait()
     asyncio.get_running_loop().call_later(0.05, gate.open.set)  # Teams answers just after the stop began
     await teams.agent.messenger.stop(grace_s=5.0)
