@@ -23,14 +23,21 @@ from typing import Any
 
 from cachetools import TTLCache
 from microsoft_agents.activity import Activity, ActivityTypes, InvokeResponse
-from microsoft_agents.hosting.core import AgentApplication, Authorization, MemoryStorage, TurnContext, TurnState
+from microsoft_agents.hosting.core import (
+    AgentApplication,
+    Authorization,
+    ChannelAdapter,
+    MemoryStorage,
+    TurnContext,
+    TurnState,
+)
 from microsoft_agents.hosting.core.authorization import Connections
 from microsoft_agents.hosting.core.storage import Storage
 from microsoft_agents.hosting.dialogs import ComponentDialog, DialogInstance, DialogSet, DialogState
 
 from bot.access import CACHE_LIMIT, Access, AgentCheck, Membership, canonical
 from bot.cards import CARD_CONTENT_TYPE, Cards, clip
-from bot.dialog_state import DialogStateProperty
+from bot.dialog_state import LIVE, DialogStateProperty
 from bot.ledger import StoreResetLedger
 from bot.proactive import ProactiveMessenger, is_personal, user_id_of
 from bot.records import StoreRecords
@@ -100,6 +107,39 @@ def finished_verification(instance: DialogInstance) -> str | None:
         return None
     said = f"{view.get('title', 'Decided')}: {view.get('person_name', '')}".rstrip(": ")
     return said + ", password reset" if any(values.get("password_card_id") for values in frames) else said
+
+
+def release_turn(context: TurnContext) -> None:
+    """Let go of what a finished turn holds, but for the invoke response the adapter still reads.
+
+    The Agents SDK leaves every TurnContext in reference cycles: `TurnContext._emit` builds a closure that refers to
+    itself on each send, update and delete, and each DialogContext and its DialogStateManager refer to each other.
+    Only a full collection frees those cycles (one every few dozen starts under load), and by then the turn, having
+    awaited I/O, sits in the collector's old generation. Until then they kept all the turn held: its `turn_state`
+    (the conversation's state, the decoded dialog stack, our keys, the clients) and the DialogContexts' stacks (every
+    open dialog's values). With both emptied here, the cycles hold the SDK's own small objects only, and the rest is
+    freed now by reference counting, not walked by a full collection later (tests/bot/test_turns.py, what a turn leaves
+    to the collector). The turn's state was saved by then (AgentApplication saves it before on_turn returns); after
+    on_turn the adapter reads only the invoke response from `turn_state` (ChannelServiceAdapter, its turn results);
+    the sends that go on after the turn (Messenger.send_in_background) use the context's adapter and activity only.
+    """
+    for state in _dialog_states(context.turn_state.get(LIVE)):
+        state.dialog_stack.clear()
+    invoke_response = context.turn_state.get(ChannelAdapter.INVOKE_RESPONSE_KEY)
+    context.turn_state.clear()
+    if invoke_response is not None:
+        context.turn_state[ChannelAdapter.INVOKE_RESPONSE_KEY] = invoke_response
+
+
+def _dialog_states(state: object) -> list[DialogState]:
+    """The decoded dialog stack `state` and every inner dialog's stack inside it (a ComponentDialog keeps its own)."""
+    if not isinstance(state, DialogState):
+        return []
+    found = [state]
+    for instance in state.dialog_stack:
+        if isinstance(instance.state, dict):
+            found += _dialog_states(instance.state.get(ComponentDialog.persisted_dialog_state))
+    return found
 
 
 def _frames(instance: DialogInstance) -> list[dict[str, Any]]:
@@ -204,12 +244,10 @@ class WatchwordAgent:
         turns, and the same activity can arrive twice at once, on one instance or two): bot/turn_state.py."""
         try:
             await self._gated_turn(context)
-        finally:
-            # The session the turn opened ends with the turn. The SDK's state and dialogs hold the TurnContext in
-            # reference cycles that only a full collection frees (one every few dozen starts), and the session in
-            # its turn_state held its decoded plan (every question's candidates) until then: under a burst of
-            # answers, MBs of them (bench.openmem's trace: ~3,000 Candidates in uncollected cycles).
-            context.turn_state.pop(OPEN_SESSION, None)
+        except BaseException:  # the adapter's turn-error handler reads this turn's state next (ACCOUNT_CHANGED)
+            context.turn_state.pop(OPEN_SESSION, None)  # but the session, with its decoded plan, ends with the turn
+            raise
+        release_turn(context)
 
     async def _gated_turn(self, context: TurnContext) -> None:
         activity = context.activity

@@ -9,7 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
+from microsoft_agents.hosting.core import ChannelAdapter, TurnContext
 from microsoft_agents.hosting.core.state.agent_state import CachedAgentState
+from microsoft_agents.hosting.dialogs import DialogInstance, DialogState
 
 from bot.cards import card_text
 from bot.sealing import FernetSealer
@@ -232,3 +234,28 @@ async def test_a_turn_leaves_no_verification_session_for_the_collector(db: Store
         finally:
             gc.enable()
     assert left == []
+
+
+async def test_what_a_finished_turn_leaves_to_the_collector_holds_none_of_its_state(db: StoreTarget,
+                                                                                  clock: FakeClock) -> None:
+    """The SDK leaves each turn's TurnContext, and its DialogContexts, in reference cycles that only a full collection
+    frees (bot/agent.py release_turn). What they can still reach once the turn is over is the SDK's own small
+    objects: not the conversation's state, the decoded dialog stack or anything the turn kept in its turn_state. (The
+    invoke response the adapter reads after the turn stays: test_card_action_invoke_is_answered_with_a_card.)"""
+    async with open_teams(db, clock) as teams:
+        agent = teams.chat(MARGARET)
+        await agent.say("verify alan turing")
+        answer = await truthful_answer(teams, agent, ALAN)
+        gc.collect()
+        gc.disable()
+        try:
+            await agent.answer(answer, execute=True)
+            await agent.answer(await truthful_answer(teams, agent, ALAN))
+            contexts = [o for o in gc.get_objects() if isinstance(o, TurnContext)]
+            kept = [set(context.turn_state) for context in contexts]
+            dialog_state = [o for o in gc.get_objects() if isinstance(o, DialogInstance | DialogState | CachedAgentState)]
+        finally:
+            gc.enable()
+    assert len(contexts) >= 2  # both turns' contexts are still there, in the SDK's cycles
+    assert all(keys <= {ChannelAdapter.INVOKE_RESPONSE_KEY} for keys in kept)
+    assert [type(o).__name__ for o in dialog_state] == []
