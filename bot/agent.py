@@ -27,9 +27,11 @@ from microsoft_agents.hosting.core import (
     AgentApplication,
     Authorization,
     ChannelAdapter,
+    ConnectorClientBase,
     MemoryStorage,
     TurnContext,
     TurnState,
+    UserTokenClientBase,
 )
 from microsoft_agents.hosting.core.authorization import Connections
 from microsoft_agents.hosting.core.storage import Storage
@@ -110,23 +112,29 @@ def finished_verification(instance: DialogInstance) -> str | None:
 
 
 def release_turn(context: TurnContext) -> None:
-    """Let go of what a finished turn holds, but for the invoke response the adapter still reads.
+    """Let go of what a finished turn holds, but for what the adapter reads after it: the invoke response.
 
     The Agents SDK leaves every TurnContext in reference cycles: `TurnContext._emit` builds a closure that refers to
     itself on each send, update and delete, and each DialogContext and its DialogStateManager refer to each other.
     Only a full collection frees those cycles (one every few dozen starts under load), and by then the turn, having
     awaited I/O, sits in the collector's old generation. Until then they kept all the turn held: its `turn_state`
-    (the conversation's state, the decoded dialog stack, our keys, the clients) and the DialogContexts' stacks (every
-    open dialog's values). With both emptied here, the cycles hold the SDK's own small objects only, and the rest is
-    freed now by reference counting, not walked by a full collection later (tests/bot/test_turns.py, what a turn leaves
-    to the collector). The turn's state was saved by then (AgentApplication saves it before on_turn returns); after
-    on_turn the adapter reads only the invoke response from `turn_state` (ChannelServiceAdapter, its turn results);
-    the sends that go on after the turn (Messenger.send_in_background) use the context's adapter and activity only.
+    (the conversation's state, the decoded dialog stack, our keys), the DialogContexts' stacks (every open dialog's
+    values) and the turn's channel clients in `context.services` (an aiohttp session each, closed but whole). With
+    those emptied here, the cycles hold the SDK's own small objects and the received activity only, and the rest is
+    freed now by reference counting, not walked by a full collection later (tests/bot/test_turns.py, what a turn
+    leaves to the collector).
+
+    Safe because the turn is over: AgentApplication saved its state before on_turn returned; after on_turn the adapter
+    reads only the invoke response from `turn_state` and closes the clients it holds itself (ChannelServiceAdapter's
+    process_activity); the sends that go on after the turn (Messenger.send_in_background) use the context's adapter
+    and activity only, and open clients of their own.
     """
     for state in _dialog_states(context.turn_state.get(LIVE)):
         state.dialog_stack.clear()
     invoke_response = context.turn_state.get(ChannelAdapter.INVOKE_RESPONSE_KEY)
     context.turn_state.clear()
+    context.services.set(ConnectorClientBase, None)
+    context.services.set(UserTokenClientBase, None)
     if invoke_response is not None:
         context.turn_state[ChannelAdapter.INVOKE_RESPONSE_KEY] = invoke_response
 

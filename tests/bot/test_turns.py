@@ -9,13 +9,14 @@ import re
 from pathlib import Path
 
 import pytest
-from microsoft_agents.hosting.core import ChannelAdapter, TurnContext
+from microsoft_agents.hosting.core import ChannelAdapter, ConnectorClientBase, TurnContext, UserTokenClientBase
 from microsoft_agents.hosting.core.state.agent_state import CachedAgentState
 from microsoft_agents.hosting.dialogs import DialogInstance, DialogState
 
-from bot.cards import card_text
+from bot.cards import CARD_CONTENT_TYPE, card_text
 from bot.sealing import FernetSealer
 from store import AuditFilter
+from tests.bot.endpoint import Connector, activity
 from tests.dialogs.fakes import ALAN, MARGARET, OTHER_TENANT, TENANT
 from tests.dialogs.harness import Teams, answer_until_decided, invoke_responses, open_teams, truthful_answer
 from tests.store.support import FakeClock, StoreTarget, sqlite_copy
@@ -253,9 +254,33 @@ async def test_what_a_finished_turn_leaves_to_the_collector_holds_none_of_its_st
             await agent.answer(await truthful_answer(teams, agent, ALAN))
             contexts = [o for o in gc.get_objects() if isinstance(o, TurnContext)]
             kept = [set(context.turn_state) for context in contexts]
-            dialog_state = [o for o in gc.get_objects() if isinstance(o, DialogInstance | DialogState | CachedAgentState)]
+            dialog_state = [o for o in gc.get_objects()
+                            if isinstance(o, DialogInstance | DialogState | CachedAgentState)]
         finally:
             gc.enable()
     assert len(contexts) >= 2  # both turns' contexts are still there, in the SDK's cycles
     assert all(keys <= {ChannelAdapter.INVOKE_RESPONSE_KEY} for keys in kept)
     assert [type(o).__name__ for o in dialog_state] == []
+
+
+async def test_a_turn_over_http_answers_its_invoke_and_leaves_the_collector_no_channel_client(
+        demo_client, connector: Connector) -> None:
+    """Through the real adapter: the invoke response the adapter reads after the turn is there, and the turn's channel
+    clients (an aiohttp session each) are not kept by the SDK's cycles around its TurnContext (bot/agent.py
+    release_turn)."""
+    body = activity(connector, type="invoke", name="adaptiveCard/action",
+                    value={"action": {"type": "Action.Execute", "verb": "answer", "data": {"verb": "answer"}}})
+    body.pop("text")
+    gc.collect()
+    gc.disable()
+    try:
+        response = await demo_client.post("/api/messages", json=body)
+        contexts = [o for o in gc.get_objects() if isinstance(o, TurnContext)]
+        clients = [(c.services.get(ConnectorClientBase), c.services.get(UserTokenClientBase)) for c in contexts]
+        kept = [set(c.turn_state) for c in contexts]
+    finally:
+        gc.enable()
+    assert response.status == 200 and (await response.json())["type"] == CARD_CONTENT_TYPE
+    assert len(contexts) == 1
+    assert clients == [(None, None)]
+    assert kept == [{ChannelAdapter.INVOKE_RESPONSE_KEY}]
