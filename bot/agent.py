@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from cachetools import TTLCache
-from microsoft_agents.activity import Activity, ActivityTypes, InvokeResponse
+from microsoft_agents.activity import Activity, ActivityTypes, InvokeResponse, ResourceResponse
 from microsoft_agents.hosting.core import (
     AgentApplication,
     Authorization,
@@ -119,10 +120,11 @@ def release_turn(context: TurnContext) -> None:
     Only a full collection frees those cycles (one every few dozen starts under load), and by then the turn, having
     awaited I/O, sits in the collector's old generation. Until then they kept all the turn held: its `turn_state`
     (the conversation's state, the decoded dialog stack, our keys), the DialogContexts' stacks (every open dialog's
-    values) and the turn's channel clients in `context.services` (an aiohttp session each, closed but whole). With
-    those emptied here, the cycles hold the SDK's own small objects and the received activity only, and the rest is
-    freed now by reference counting, not walked by a full collection later (tests/bot/test_turns.py, what a turn
-    leaves to the collector).
+    values), the turn's channel clients in `context.services` (an aiohttp session each, closed but whole) and, in each
+    send's closure, the SDK's copies of the activities sent (every card). With those emptied (the copies by
+    `forget_sent`, once each send is done; the rest here), the cycles hold the SDK's own small objects and the
+    received activity only, and the rest is freed now by reference counting, not walked by a full collection later
+    (tests/bot/test_turns.py, what a turn leaves to the collector).
 
     Safe because the turn is over: AgentApplication saved its state before on_turn returned; after on_turn the adapter
     reads only the invoke response from `turn_state` and closes the clients it holds itself (ChannelServiceAdapter's
@@ -137,6 +139,16 @@ def release_turn(context: TurnContext) -> None:
     context.services.set(UserTokenClientBase, None)
     if invoke_response is not None:
         context.turn_state[ChannelAdapter.INVOKE_RESPONSE_KEY] = invoke_response
+
+
+async def forget_sent(context: TurnContext, activities: list[Activity],
+                      send: Callable[[], Awaitable[list[ResourceResponse]]]) -> list[ResourceResponse]:
+    """A turn's send handler (`TurnContext.on_send_activities`): once sent, the SDK's copies go (see release_turn).
+    `activities` is the SDK's own list of copies for this send, which nothing reads once the send has returned."""
+    try:
+        return await send()
+    finally:
+        activities.clear()
 
 
 def _dialog_states(state: object) -> list[DialogState]:
@@ -250,6 +262,7 @@ class WatchwordAgent:
         """The SDK's `Agent`: what the adapter calls with each activity. A message or a card's click runs alone in
         its conversation (its state loaded after the turn before saved its own) and once (Teams redelivers slow
         turns, and the same activity can arrive twice at once, on one instance or two): bot/turn_state.py."""
+        context.on_send_activities(forget_sent)
         try:
             await self._gated_turn(context)
         except BaseException:  # the adapter's turn-error handler reads this turn's state next (ACCOUNT_CHANGED)

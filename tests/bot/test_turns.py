@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.core import ChannelAdapter, ConnectorClientBase, TurnContext, UserTokenClientBase
 from microsoft_agents.hosting.core.state.agent_state import CachedAgentState
 from microsoft_agents.hosting.dialogs import DialogInstance, DialogState
@@ -263,24 +264,28 @@ async def test_what_a_finished_turn_leaves_to_the_collector_holds_none_of_its_st
     assert [type(o).__name__ for o in dialog_state] == []
 
 
-async def test_a_turn_over_http_answers_its_invoke_and_leaves_the_collector_no_channel_client(
+async def test_turns_over_http_leave_the_collector_neither_channel_clients_nor_cards_and_answer_their_invoke(
         demo_client, connector: Connector) -> None:
-    """Through the real adapter: the invoke response the adapter reads after the turn is there, and the turn's channel
-    clients (an aiohttp session each) are not kept by the SDK's cycles around its TurnContext (bot/agent.py
-    release_turn)."""
-    body = activity(connector, type="invoke", name="adaptiveCard/action",
-                    value={"action": {"type": "Action.Execute", "verb": "answer", "data": {"verb": "answer"}}})
-    body.pop("text")
+    """Through the real adapter: the turns' channel clients (an aiohttp session each) and the SDK's copies of the cards
+    they sent are not kept by the SDK's cycles around each TurnContext (bot/agent.py release_turn), and the invoke
+    response the adapter reads after the turn is still there."""
+    click = activity(connector, type="invoke", name="adaptiveCard/action",
+                     value={"action": {"type": "Action.Execute", "verb": "answer", "data": {"verb": "answer"}}})
+    click.pop("text")
     gc.collect()
     gc.disable()
     try:
-        response = await demo_client.post("/api/messages", json=body)
+        said = await demo_client.post("/api/messages", json=activity(connector, text="help"))
+        clicked = await demo_client.post("/api/messages", json=click)
         contexts = [o for o in gc.get_objects() if isinstance(o, TurnContext)]
         clients = [(c.services.get(ConnectorClientBase), c.services.get(UserTokenClientBase)) for c in contexts]
         kept = [set(c.turn_state) for c in contexts]
+        cards = [o for o in gc.get_objects() if isinstance(o, Activity) and o.attachments]
     finally:
         gc.enable()
-    assert response.status == 200 and (await response.json())["type"] == CARD_CONTENT_TYPE
-    assert len(contexts) == 1
-    assert clients == [(None, None)]
-    assert kept == [{ChannelAdapter.INVOKE_RESPONSE_KEY}]
+    assert said.status == 202 and len(connector.replies) == 2  # the help card and a notice, sent to the channel
+    assert clicked.status == 200 and (await clicked.json())["type"] == CARD_CONTENT_TYPE
+    assert len(contexts) == 2
+    assert clients == [(None, None), (None, None)]
+    assert sorted(map(len, kept)) == [0, 1] and set().union(*kept) == {ChannelAdapter.INVOKE_RESPONSE_KEY}
+    assert cards == []
