@@ -199,9 +199,12 @@ class PeopleRanking:
             # The department's tiers are directory ids only: ruled out whole, by label.
             others = frozenset(i for label, ids in self.named if label not in _DEPARTMENT_TIERS for i in ids
                                if not i.startswith("ext:"))
-            found = self._memo["internal"] = RuledOut(self, frozenset(label for label, _ in self.named
-                                                                      if label in _DEPARTMENT_TIERS), others)
-        return found  # type: ignore[return-value]
+            found = self._memo["internal"] = (frozenset(label for label, _ in self.named
+                                                        if label in _DEPARTMENT_TIERS), others)
+        # The labels and ids are kept, not the RuledOut: it refers to this ranking, and a memo of the ranking's that
+        # held it made a reference cycle, keeping the ranking (every memo of the start) until a full collection.
+        labels, ids = found  # type: ignore[misc]
+        return RuledOut(self, labels, ids)
 
     def rank_of(self, person_id: str | None) -> int:
         """Tier index of a person (a directory id, or an outsider's party key "ext:..."): named tiers first,

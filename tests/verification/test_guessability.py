@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 from dataclasses import replace
 from datetime import timedelta
@@ -10,7 +11,15 @@ import pytest
 
 from tests.verification import builders as b
 from verification import Group, GroupKind, Policy, generate_questions
-from verification.guessability import Tier, assess, assess_choice, p_hit_ranked, p_hit_uniform, rank_people
+from verification.guessability import (
+    PeopleRanking,
+    Tier,
+    assess,
+    assess_choice,
+    p_hit_ranked,
+    p_hit_uniform,
+    rank_people,
+)
 
 
 def questions(**ctx):
@@ -231,3 +240,17 @@ def test_a_collaborator_who_emailed_is_asked_among_other_collaborators_so_is_not
                 if q.kind == "mail.emailed_by.choice"]
     assert set(choice.options) == {p.display_name for p in (b.RADIA, b.VINT, b.TIM, b.HEDY, b.XIOMARA)}
     assert choice.bits == pytest.approx(math.log2(5), abs=0.01)
+
+
+def test_a_starts_ranking_goes_when_the_start_is_done_not_at_a_full_collection():
+    """A start's PeopleRanking, with its memos (every colleague's Candidate, the name indexes), is freed by reference
+    counting once the questions are chosen: nothing it keeps refers back to it. In a reference cycle it waited for a
+    full collection, one every few dozen starts under load, and each full collection walked it."""
+    gc.collect()
+    gc.disable()
+    try:
+        assert generate_questions(b.context(), b.org(), Policy(), "seed")
+        left = [o for o in gc.get_objects() if isinstance(o, PeopleRanking)]
+    finally:
+        gc.enable()
+    assert left == []
