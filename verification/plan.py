@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 from verification.context import Source
 from verification.questions.model import AnswerType, Candidate, Form, Question
 
 FORMAT = "plan/1"
-_DEFAULTS = (None, None, 0, 0, False, 0.0)  # a candidate row's trailing fields when left out: given ... given_share
+# A person is a row of Candidate's fields in order, its trailing fields left out while they hold Candidate's defaults
+# (given ... given_share), so `Candidate(*row)` reads it back as it was: JSON keeps their types.
+_DEFAULTS = tuple(f.default for f in fields(Candidate))[2:]
 
 
 def encode_plan(plan: Sequence[Question]) -> bytes:
@@ -47,7 +50,7 @@ def decode_plan(data: bytes) -> tuple[Question, ...]:
     body = json.loads(data)
     if not isinstance(body, dict) or body.get("format") != FORMAT:
         raise ValueError("not a question plan")
-    people = [_candidate(row) for row in body["people"]]
+    people = [Candidate(*row) for row in body["people"]]  # each person once: the plan's bulk, decoded every turn
     lists = [tuple(people[i] for i in ids) for ids in body["lists"]]
     return tuple(Question(
         id=q[0], kind=q[1], source=Source(q[2]), prompt=q[3], form=Form(q[4]), answer_type=AnswerType(q[5]),
@@ -61,9 +64,3 @@ def _row(c: Candidate) -> list[Any]:
     while len(row) > 2 and row[-1] == _DEFAULTS[len(row) - 3]:
         row.pop()
     return row
-
-
-def _candidate(row: list[Any]) -> Candidate:
-    key, display, given, surname, given_count, surname_count, external, share = (*row, *_DEFAULTS[len(row) - 2:])
-    return Candidate(str(key), str(display), given, surname, int(given_count), int(surname_count), bool(external),
-                     float(share))

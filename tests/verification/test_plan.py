@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import replace
+from dataclasses import astuple, replace
 
 from tests.verification import builders as b
-from verification import Policy, VerificationSession, assess_risk
+from verification import Policy, Question, VerificationSession, assess_risk
 from verification.context import Group, GroupKind, OrgKnowledge
 from verification.plan import decode_plan, encode_plan
 
@@ -62,3 +62,17 @@ def test_a_decoded_plan_asks_and_matches_exactly_as_the_plan_it_was_encoded_from
     resumed = VerificationSession.from_dict(session.to_dict(), lambda: b.NOW, decoded)
     for said in ("Tim Berners-Lee", "Alan", "I don't know"):
         assert resumed.answer(said) == session.answer(said)
+
+
+def test_every_person_decodes_to_the_same_values_of_the_same_types_rows_cut_short_included() -> None:
+    context, policy = b.context(), Policy()
+    session = VerificationSession(lambda: b.NOW, seed="plan-size")
+    session.start(context, large_org(2_000), policy, assess_risk(context, policy), 0)
+    encoded = encode_plan(session.plan())
+    lengths = {len(row) for row in json.loads(encoded)["people"]}
+    assert 8 in lengths and min(lengths) == 2  # rows with every field, and rows whose defaults were left out
+
+    def typed_people(plan: tuple[Question, ...]) -> list[list[tuple[type, object]]]:
+        return [[(type(v), v) for v in astuple(c)] for q in plan for c in (*q.accepted, *q.confusers, *q.known)]
+
+    assert typed_people(decode_plan(encoded)) == typed_people(session.plan())
