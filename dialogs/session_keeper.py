@@ -2,10 +2,11 @@
 
 A session has two parts (verification/session.py). Its question plan, every question with its accepted
 answers, is tens to hundreds of KB and never changes: it is sealed once when the session starts, stored with
-the session's row, and kept parsed in memory here. Its progress (score, transcript, which question is being
-asked) is a few hundred bytes that change every turn: it is sealed into the dialog's state, which the SDK
-saves with the conversation. So a turn moves the progress only; a process that does not hold the plan (it
-restarted, or another instance took the conversation) reads it once from the store.
+the session's row, and kept here encoded (bytes, bounded by their total size), decoded each turn. Its progress
+(score, transcript, which question is being asked) is a few hundred bytes that change every turn: it is sealed
+into the dialog's state, which the SDK saves with the conversation. So a turn moves the progress only; a
+process that does not hold the plan (it restarted, or another instance took the conversation) reads it once
+from the store.
 
 Sign-in logs arrive seconds after the rest (graph/context_loader.py), and under a burst of starts they queue for
 the tenant's reports budget (5 reads per 10 s): a session begins on the policy's "sign-ins unavailable" rule with
