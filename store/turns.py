@@ -231,11 +231,14 @@ class TurnRepository:
     # --- in a unit of work ---------------------------------------------------------------------------------
     def _claim(self, conn: Connection, key: str, now: datetime) -> TurnClaim:
         until = now + TURN_LEASE
+        # First seen (nearly every turn): the insert is the claim, one statement. A concurrent first delivery's
+        # insert wins over ours, or ours over it.
+        if conn.execute(self._first_claim, {"key": key, "claimed_at": now, "done_at": None, "owner": self.owner,
+                                            "lease_until": until}).rowcount == 1:
+            return TurnClaim.FIRST
         row = conn.execute(_CLAIMED, {"k": key}).one_or_none()
-        if row is None:  # first seen; a concurrent first delivery's insert wins over ours, or ours over it
-            inserted = conn.execute(self._first_claim, {"key": key, "claimed_at": now, "done_at": None,
-                                                        "owner": self.owner, "lease_until": until}).rowcount == 1
-            return TurnClaim.FIRST if inserted else TurnClaim.DUPLICATE
+        if row is None:  # pruned since the insert found it: as good as done long ago
+            return TurnClaim.DUPLICATE
         # A claim from before leases were kept (lease_until NULL) is as old as its claimed_at.
         lease = row.lease_until if row.lease_until is not None else row.claimed_at
         if row.done_at is not None or (lease > now and not _dead(conn, row.owner, now)):
@@ -246,10 +249,12 @@ class TurnRepository:
 
     def _take(self, conn: Connection, key: str, holder: str, now: datetime) -> bool:
         until = now + TURN_LEASE
-        if conn.execute(_TAKE, {"k": key, "now": now, "h": holder, "o": self.owner, "until": until}).rowcount == 1:
+        # A conversation's row is deleted when its turn gives it up, so a turn nearly always finds none: the insert
+        # first, the take-over (a row left by a turn whose lease ran out or whose process died) only if one is there.
+        if conn.execute(self._first_take, {"key": key, "owner": holder, "process": self.owner,
+                                           "lease_until": until}).rowcount == 1:
             return True
-        return conn.execute(self._first_take, {"key": key, "owner": holder, "process": self.owner,
-                                               "lease_until": until}).rowcount == 1
+        return conn.execute(_TAKE, {"k": key, "now": now, "h": holder, "o": self.owner, "until": until}).rowcount == 1
 
 
 def dead_processes(now: datetime) -> Any:

@@ -23,10 +23,10 @@ from tests.store.support import FakeClock, StoreTarget
 # claim with its state read ahead, the search's audit row and one more, the policy, the person's protection, their
 # lockout, whether they can get a code, Watchword's own resets of them, the admission, the plan with its audit row,
 # the state saved with the turn's end.
-START_TRANSACTIONS, START_STATEMENTS = 11, 32
+START_TRANSACTIONS, START_STATEMENTS = 11, 30
 # An answer: the turn's claim with its state read ahead, the answer with its audit row, the state saved with the
 # turn's end.
-ANSWER_TRANSACTIONS, ANSWER_STATEMENTS = 3, 15
+ANSWER_TRANSACTIONS, ANSWER_STATEMENTS = 3, 13
 
 
 @pytest.fixture
