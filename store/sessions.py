@@ -184,9 +184,14 @@ def _to_entry(row: TranscriptEntryRow) -> TranscriptRecord:
 
 
 # Core statements for the per-answer path (add_entry), built once: the ORM would triple their cost.
+_ENTRY_RECORDED = select(TranscriptEntryRow.position).where(TranscriptEntryRow.session_id == bindparam("sid"),
+                                                            TranscriptEntryRow.turn_key == bindparam("turn_key"))
+# The score, unless this turn's entry is recorded already (a redelivery: see add_entry). A NULL turn_key matches no
+# entry, so an entry recorded outside a turn always counts.
 _ENTRY_SCORE = (update(VerificationSessionRow)
                 .where(VerificationSessionRow.session_id == bindparam("sid"),
-                       VerificationSessionRow.outcome == Outcome.IN_PROGRESS.value)
+                       VerificationSessionRow.outcome == Outcome.IN_PROGRESS.value,
+                       ~_ENTRY_RECORDED.exists())
                 .values(earned_bits=bindparam("earned")))
 _FINISH = (update(VerificationSessionRow)
            .where(VerificationSessionRow.session_id == bindparam("sid"),
@@ -201,8 +206,6 @@ _ENTRY_INSERT = insert(TranscriptEntryRow).from_select(
            bindparam("at", type_=TranscriptEntryRow.at.type), bindparam("turn_key", type_=String(64)))
     .where(TranscriptEntryRow.session_id == bindparam("sid")),
 ).returning(TranscriptEntryRow.position)
-_ENTRY_RECORDED = select(TranscriptEntryRow.position).where(TranscriptEntryRow.session_id == bindparam("sid"),
-                                                            TranscriptEntryRow.turn_key == bindparam("turn_key"))
 # ... and for the start's path (admit, attach_plan, own_resets, the sign-in risk kept), likewise.
 _S = VerificationSessionRow
 _OPEN = (_S.session_id == bindparam("sid"), _S.outcome == Outcome.IN_PROGRESS.value)
@@ -391,12 +394,12 @@ class SessionRepository:
                   "result": result.value, "at": require_utc(now, "clock()"), "turn_key": turn_key}
 
         def record(conn: Connection) -> int:
-            if turn_key is not None:  # recorded by this message's earlier delivery, killed before its state saved
-                recorded = conn.execute(_ENTRY_RECORDED, values).scalar_one_or_none()
-                if recorded is not None:
-                    return int(recorded)
             # Updating the session row first locks it, so concurrent entries get distinct positions.
             if conn.execute(_ENTRY_SCORE, values).rowcount != 1:
+                if turn_key is not None:  # recorded by this message's earlier delivery, killed before its state saved
+                    recorded = conn.execute(_ENTRY_RECORDED, values).scalar_one_or_none()
+                    if recorded is not None:
+                        return int(recorded)
                 raise SessionClosedError(session_id)
             position = conn.execute(_ENTRY_INSERT, values).scalar_one()
             if audit is not None:

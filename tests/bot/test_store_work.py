@@ -26,7 +26,7 @@ from tests.store.support import FakeClock, StoreTarget
 START_TRANSACTIONS, START_STATEMENTS = 11, 30
 # An answer: the turn's claim with its state read ahead, the answer with its audit row, the state saved with the
 # turn's end.
-ANSWER_TRANSACTIONS, ANSWER_STATEMENTS = 3, 13
+ANSWER_TRANSACTIONS, ANSWER_STATEMENTS = 3, 12
 
 
 @pytest.fixture
