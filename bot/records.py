@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from dialogs.ports import Actor, AuditNote, Protection
+from dialogs.ports import Actor, AuditNote, Protection, StartChecks
 from observability.metrics import Metrics
-from store import AuditEvent, LockoutRule, SessionClosedError, Store
+from store import AuditEvent, LockoutRule, ProtectedUser, SessionClosedError, Store, StoredPolicy
 from verification import Decision, Outcome, Policy, RiskAssessment, TranscriptEntry
 from verification.clock import Clock
 
@@ -25,10 +25,33 @@ log = logging.getLogger(__name__)
 async def tenant_policy(store: Store, tenant_id: str) -> tuple[Policy, bool]:
     """The tenant's policy and whether self-service is on: the one place that reads them.
     (The admin console saves them; a tenant that never saved one gets Policy()'s defaults, self-service off.)"""
-    stored = await store.policies.get_stored(tenant_id)
+    return _policy_of(await store.policies.get_stored(tenant_id))
+
+
+def _policy_of(stored: StoredPolicy | None) -> tuple[Policy, bool]:
     if stored is None:
         return Policy(), False
     return stored.policy, bool(stored.access.self_service)
+
+
+def _protection(synced: bool, user: ProtectedUser | None) -> tuple[Protection, str]:
+    """Whether the user may be verified, and a plain reason when not, as the tenant's directory sync stored them."""
+    # Until the tenant's first directory sync stores any protected user, everyone is protected: refusing
+    # everybody would leave the helpdesk with no check at all, which is worse than checking everyone.
+    if not synced:
+        return Protection.PROTECTED, ""
+    if user is None or not user.in_scope:
+        return Protection.NOT_PROTECTED, "outside the scope your admin chose"
+    reasons = set(user.not_resettable_reasons)
+    if reasons & {"privileged_admin", "role_assignable_group"}:
+        return Protection.PRIVILEGED, "privileged administrator"
+    if "federated" in reasons:
+        return Protection.FEDERATED, "password managed on-premises"
+    if "guest" in reasons:
+        return Protection.GUEST, "a guest from another organisation"
+    if "account_disabled" in reasons:
+        return Protection.DISABLED, "a disabled account"
+    return Protection.PROTECTED, ""
 
 
 def policy_snapshot(policy: Policy) -> dict[str, Any]:
@@ -59,27 +82,21 @@ class StoreRecords:
         return (await tenant_policy(self._store, tenant_id))[1]
 
     async def protection(self, tenant_id: str, user_id: str) -> tuple[Protection, str]:
-        # Until the tenant's first directory sync stores any protected user, everyone is protected: refusing
-        # everybody would leave the helpdesk with no check at all, which is worse than checking everyone.
-        synced, user = await self._store.protected_users.lookup(tenant_id, user_id)
-        if not synced:
-            return Protection.PROTECTED, ""
-        if user is None or not user.in_scope:
-            return Protection.NOT_PROTECTED, "outside the scope your admin chose"
-        reasons = set(user.not_resettable_reasons)
-        if reasons & {"privileged_admin", "role_assignable_group"}:
-            return Protection.PRIVILEGED, "privileged administrator"
-        if "federated" in reasons:
-            return Protection.FEDERATED, "password managed on-premises"
-        if "guest" in reasons:
-            return Protection.GUEST, "a guest from another organisation"
-        if "account_disabled" in reasons:
-            return Protection.DISABLED, "a disabled account"
-        return Protection.PROTECTED, ""
+        return _protection(*await self._store.protected_users.lookup(tenant_id, user_id))
 
     async def active_lockout_until(self, tenant_id: str, user_id: str) -> datetime | None:
         lockout = await self._store.lockouts.active_lockout(tenant_id, user_id)
         return lockout.locked_until if lockout is not None else None
+
+    async def start_checks(self, tenant_id: str, user_id: str) -> StartChecks:
+        # One unit of work for the three reads: each hop to the store's thread (and each transaction) costs more
+        # than its one small SELECT, and every start makes them.
+        steps = (self._store.policies.reading_stored(tenant_id),
+                 self._store.protected_users.reading_lookup(tenant_id, user_id),
+                 self._store.lockouts.reading_active(tenant_id, user_id))
+        stored, (synced, user), lockout = await self._store.units.read(lambda conn: [step(conn) for step in steps])
+        return StartChecks(_policy_of(stored)[0], *_protection(synced, user),
+                           lockout.locked_until if lockout is not None else None)
 
     async def admit(self, *, session_id: str, actor: Actor, target_id: str, self_service: bool, policy: Policy,
                     risk: RiskAssessment, expires_at: datetime, chat: tuple[str, str] | None = None) -> int:

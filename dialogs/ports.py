@@ -94,10 +94,24 @@ class AuditNote:
     details: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class StartChecks:
+    """What a start reads before anything about the person (VerificationRecords.start_checks)."""
+
+    policy: Policy  # the tenant's
+    protection: Protection  # whether the person may be verified...
+    reason: str  # ...and a plain reason when not
+    locked_until: datetime | None  # the end of the person's lockout, if they are locked out now
+
+
 class VerificationRecords(Protocol):
     """Policies, protection, attempts, lockouts, the sessions' transcript and the audit log."""
 
     async def policy_for(self, tenant_id: str) -> Policy: ...
+
+    async def start_checks(self, tenant_id: str, user_id: str) -> StartChecks:
+        """The tenant's policy, the user's protection and lockout, read together (one transaction)."""
+        ...
 
     async def self_service_enabled(self, tenant_id: str) -> bool: ...
 

@@ -26,6 +26,7 @@ from dialogs.ports import (
     Messenger,
     Protection,
     ResetLedger,
+    StartChecks,
     VerificationRecords,
 )
 from dialogs.proof_dialog import ProofDialog
@@ -135,8 +136,9 @@ class VerifyDialog(ComponentDialog):
             step.values["target"] = chosen
             self._replace(step.context, f"Chosen: {chosen['name']}")
         target: dict[str, str] = step.values["target"]
-        policy = await self._records.policy_for(actor.tenant_id)
-        refused, locked_until = await self._refusal(step.context, actor, target, policy)
+        checks = await self._records.start_checks(actor.tenant_id, target["id"])
+        policy = checks.policy
+        refused, locked_until = await self._refusal(step.context, actor, target, checks)
         if refused:
             return await step.end_dialog()
         try:  # a turn to start first (ahead of new searches: this one's search is done): past the limit the agent
@@ -301,7 +303,7 @@ class VerifyDialog(ComponentDialog):
         return frozenset(out)
 
     async def _refusal(self, context: TurnContext, actor: Actor, target: dict[str, str],
-                       policy: Policy) -> tuple[bool, datetime | None]:
+                       checks: StartChecks) -> tuple[bool, datetime | None]:
         """Refuse before reading anything about the person: yourself, out of scope, privileged, locked out (unless
         the policy lets the code or the manager still verify them: then (False, when the lockout ends))."""
         if target["id"].lower() == actor.user_id.lower():
@@ -309,12 +311,11 @@ class VerifyDialog(ComponentDialog):
                                "Ask another member of the helpdesk to verify you.")
             await self._records.audit("verification.refused", "self", actor=actor, subject=target["id"])
             return True, None
-        protection, _ = await self._records.protection(actor.tenant_id, target["id"])
-        if protection is not Protection.PROTECTED:
-            await self._refuse(context, actor, target, protection)
+        if checks.protection is not Protection.PROTECTED:
+            await self._refuse(context, actor, target, checks.protection)
             return True, None
-        until = await self._records.active_lockout_until(actor.tenant_id, target["id"])
-        if until is not None and not policy.strong_factor_after_limit:
+        until = checks.locked_until
+        if until is not None and not checks.policy.strong_factor_after_limit:
             await self._locked_out(context, actor, target, until, strong_possible=False)
             return True, None
         return False, until

@@ -14,6 +14,7 @@ simultaneous `verify` of one person, on one instance or two, see six different c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -171,14 +172,19 @@ class LockoutRepository:
 
     async def active_lockout(self, tenant_id: str, user_id: str) -> Lockout | None:
         """The user's lockout if it has not yet run out, else None."""
-        key = (normalise_guid(tenant_id, "tenant_id"), normalise_guid(user_id, "user_id"))
-        now = self._clock()
+        return await self._units.read(self.reading_active(tenant_id, user_id))
+
+    def reading_active(self, tenant_id: str, user_id: str) -> Callable[[Connection], Lockout | None]:
+        """`active_lockout`'s read (as of now), as a step for a unit of work that reads more with it (bot/records.py
+        start_checks)."""
+        which = {"tenant": normalise_guid(tenant_id, "tenant_id"), "user": normalise_guid(user_id, "user_id"),
+                 "now": self._clock()}
 
         def read(conn: Connection) -> Lockout | None:  # on every start's path: a unit of work
-            row = conn.execute(_ACTIVE, {"tenant": key[0], "user": key[1], "now": now}).one_or_none()
+            row = conn.execute(_ACTIVE, which).one_or_none()
             return _to_lockout(row) if row is not None else None
 
-        return await self._units.read(read)
+        return read
 
     async def active_lockouts(self, tenant_id: str, *, limit: int = 200) -> list[Lockout]:
         """The tenant's people locked out now, the longest remaining first."""

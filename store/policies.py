@@ -9,7 +9,7 @@ None and callers use `Policy()`'s defaults.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -118,13 +118,18 @@ class PolicyRepository:
         to every verification admitted after the save commits, on every instance. (bot/access.py keeps the helpdesk
         group, which it reads through here, for a minute: who is an agent, checked against Graph's member list that
         is itself cached for minutes.)"""
-        key = normalise_guid(tenant_id, "tenant_id")
+        return await self._units.read(self.reading_stored(tenant_id))
+
+    @staticmethod
+    def reading_stored(tenant_id: str) -> Callable[[Connection], StoredPolicy | None]:
+        """`get_stored`'s read, as a step for a unit of work that reads more with it (bot/records.py start_checks)."""
+        key = {"tenant": normalise_guid(tenant_id, "tenant_id")}
 
         def read(conn: Connection) -> StoredPolicy | None:  # on every start's path: a unit of work
-            row = conn.execute(_STORED, {"tenant": key}).one_or_none()
+            row = conn.execute(_STORED, key).one_or_none()
             return _to_stored(row) if row is not None else None
 
-        return await self._units.read(read)
+        return read
 
     async def put(self, tenant_id: str, policy: Policy, actor: str) -> tuple[Policy | None, Policy]:
         """Save the policy (access settings unchanged); returns (before, after). Before is None if unsaved."""

@@ -11,7 +11,7 @@ not see are removed. A delta cycle only reports changes, including removals.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -230,6 +230,11 @@ class ProtectedUserRepository:
     async def lookup(self, tenant_id: str, user_id: str) -> tuple[bool, ProtectedUser | None]:
         """(whether the tenant has any protected user stored, the user if stored), in one unit of work: what a
         start asks (bot/records.py protection), one transaction rather than any_stored's and get's two."""
+        return await self._units.read(self.reading_lookup(tenant_id, user_id))
+
+    @staticmethod
+    def reading_lookup(tenant_id: str, user_id: str) -> Callable[[Connection], tuple[bool, ProtectedUser | None]]:
+        """`lookup`'s read, as a step for a unit of work that reads more with it (bot/records.py start_checks)."""
         which = {"tenant": normalise_guid(tenant_id, "tenant_id"), "user": normalise_guid(user_id, "user_id")}
 
         def read(conn: Connection) -> tuple[bool, ProtectedUser | None]:
@@ -238,7 +243,7 @@ class ProtectedUserRepository:
                 return True, _to_user(row)
             return conn.execute(_ANY_STORED, which).first() is not None, None
 
-        return await self._units.read(read)
+        return read
 
     async def any_stored(self, tenant_id: str) -> bool:
         """Whether the tenant has any protected user stored (its first sync did): on every start's path, so one

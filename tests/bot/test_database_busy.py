@@ -75,14 +75,14 @@ async def test_a_turn_that_gets_no_database_connection_is_told_busy_and_its_rede
         teams: Teams) -> None:
     agent = teams.chat(MARGARET)
     await agent.say("help")  # the chat is known: what follows is the verification's own path
-    get_stored = teams.store.policies.get_stored
+    read = teams.store.units.read  # the start's first read: the policy, the person's protection and lockout
 
-    async def no_connection(tenant_id: str) -> Any:  # as a pool with every connection in use answers
+    async def no_connection(work: Any) -> Any:  # as a pool with every connection in use answers
         raise PoolTimeoutError("QueuePool limit of size 4 overflow 0 reached, connection timed out, timeout 0.20")
 
-    teams.store.policies.get_stored = no_connection  # type: ignore[method-assign]
+    teams.store.units.read = no_connection  # type: ignore[method-assign]
     await deliver(agent, "1:busy", "verify alan turing")
-    teams.store.policies.get_stored = get_stored  # type: ignore[method-assign]
+    teams.store.units.read = read  # type: ignore[method-assign]
 
     said = "\n".join(card_text(card) for card in agent.cards()[1:])
     assert "Watchword is busy — try again in a few seconds" in said

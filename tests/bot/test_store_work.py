@@ -20,10 +20,10 @@ from tests.dialogs.harness import Chat, Teams, open_teams, truthful_answer
 from tests.store.support import FakeClock, StoreTarget
 
 # A start whose search finds one person (no picker turn), in a tenant whose directory sync stored them: the turn's
-# claim with its state read ahead, the search's audit row and one more, the policy, the person's protection, their
+# claim with its state read ahead, the search's audit row and one more, the policy with the person's protection and
 # lockout, whether they can get a code, Watchword's own resets of them, the admission, the plan with its audit row,
 # the state saved with the turn's end.
-START_TRANSACTIONS, START_STATEMENTS = 11, 30
+START_TRANSACTIONS, START_STATEMENTS = 9, 30
 # An answer: the turn's claim with its state read ahead, the answer with its audit row, the state saved with the
 # turn's end.
 ANSWER_TRANSACTIONS, ANSWER_STATEMENTS = 3, 12
