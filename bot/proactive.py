@@ -303,7 +303,8 @@ class ProactiveMessenger:
                                              Factor.POSSESSION)
         reference, zone = reached
         now = self._clock()
-        await self._open_record(context, session_id, actor, target_id, security_contact_id, person_asked=True)
+        opened = await self._open_record(context, session_id, actor, target_id, security_contact_id,
+                                         person_asked=True)
         started_at, agent_name = clock_time(now, zone), actor.name or "a helpdesk agent"
         card = self._cards.render("out_of_band", started_at=started_at, code=spoken(code), agent_name=agent_name,
                                   data={"session": session_id})
@@ -317,7 +318,7 @@ class ProactiveMessenger:
         if card_id:
             kept["code_card"] = {"id": card_id, "reference": reference, "started_at": started_at,
                                  "agent_name": agent_name, "zone": zone.key if isinstance(zone, ZoneInfo) else None}
-        if not await self._keep_fields(session_id, kept) and not sent:
+        if not await self._keep_fields(session_id, kept, known=opened) and not sent:
             await self._not_delivered(context, session_id, actor, target_id, security_contact_id, Factor.POSSESSION,
                                       audit=False)
         await self._store.audit.append(action="out_of_band.asked", outcome="sent" if sent else "not_delivered",
@@ -416,12 +417,15 @@ class ProactiveMessenger:
         # record (it runs after the turn): then the record begins with the card, and the send fills in the rest.
         await self._keep_fields(session_id, {"agent_card_id": card_id}, create=True)
 
-    async def _keep_fields(self, session_id: str, fields: Mapping[str, Any], *, create: bool = False) -> bool:
+    async def _keep_fields(self, session_id: str, fields: Mapping[str, Any], *, create: bool = False,
+                           known: Record | None = None) -> bool:
         """Set fields of the session's out-of-band record, if there is one (nobody asked: nothing to keep, unless
-        `create`); False when there is none or it could not be written."""
+        `create`); False when there is none or it could not be written. `known`: the record as this process just
+        wrote it, tried first (its e_tag refuses the write if anyone wrote since: then it is read again)."""
         key = OOB_KEY.format(session_id)
         for _ in range(3):
-            record = await read_record(self._storage, key)
+            record = known if known is not None else await read_record(self._storage, key)
+            known = None
             if record is None and create:
                 record = Record()
             if record is None:

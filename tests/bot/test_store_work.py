@@ -24,6 +24,11 @@ from tests.store.support import FakeClock, StoreTarget
 # lockout, whether they can get a code, Watchword's own resets of them, the admission, the plan with its audit row,
 # the state saved with the turn's end.
 START_TRANSACTIONS, START_STATEMENTS = 9, 30
+# The same start when the person talked to Watchword before, so it shows them a code in their own Teams, counted
+# until that send ends too: the start's own, then the person's reference (read again: the send runs after the turn),
+# the session's out-of-band record opened and the code card noted on it, the code's audit row, and whether the
+# session is still open.
+CODE_START_TRANSACTIONS, CODE_START_STATEMENTS = START_TRANSACTIONS + 6, START_STATEMENTS + 8
 # An answer: the turn's claim with its state read ahead, the answer with its audit row, the state saved with the
 # turn's end.
 ANSWER_TRANSACTIONS, ANSWER_STATEMENTS = 3, 12
@@ -41,19 +46,27 @@ async def teams(store_target: StoreTarget, monkeypatch: pytest.MonkeyPatch) -> A
         yield opened
 
 
-async def started(teams: Teams) -> tuple[Chat, StoreWork]:
+async def started(teams: Teams, first_asks: str = "Question 1") -> tuple[Chat, StoreWork]:
     agent = teams.chat(MARGARET)
     await agent.say("help")  # the chat's first turn (its reference kept) is not the start's cost
     with counting(teams.store) as work:
         await agent.say("verify alan turing")
         await teams.agent.messenger.settle()
-    assert "Question 1" in agent.text()
+    assert first_asks in agent.text()
     return agent, work
 
 
 async def test_a_verification_start_costs_the_store_a_fixed_number_of_transactions(teams: Teams) -> None:
     _, work = await started(teams)
     assert (work.transactions, len(work.statements)) == (START_TRANSACTIONS, START_STATEMENTS), work.summary()
+
+
+async def test_a_start_that_shows_the_person_a_code_costs_the_store_a_fixed_number_of_transactions(
+        teams: Teams) -> None:
+    await teams.chat(ALAN).say("hi")  # Alan has talked to Watchword before, so it can reach him
+    _, work = await started(teams, first_asks="6-digit code in their own Teams")
+    assert (work.transactions, len(work.statements)) == (CODE_START_TRANSACTIONS, CODE_START_STATEMENTS), \
+        work.summary()
 
 
 async def test_an_answer_costs_the_store_a_fixed_number_of_transactions(teams: Teams) -> None:
