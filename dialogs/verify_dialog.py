@@ -178,7 +178,11 @@ class VerifyDialog(ComponentDialog):
         assert decision is not None
         policy = Policy.from_dict(snapshot["policy"])
         await self._records.close_session(session.id, decision, actor=actor, target_id=target["id"], policy=policy)
-        await self._messenger.close_code_card(step.context, session.id)  # ended: the code is of no use any more
+        # Nobody was asked in their own Teams (no code shown, no manager asked): no code card to close and no "not me"
+        # to look for, and no store read for either (as take_factor_answers).
+        asked = session.factors_asked
+        if asked:
+            await self._messenger.close_code_card(step.context, session.id)  # ended: the code is of no use any more
         if Flag.CODE_MISMATCH.value in decision.flags:  # the person's and the manager's denials alert as they come
             await self._messenger.alert_security(
                 step.context, tenant_id=actor.tenant_id, security_contact_id=policy.security_contact_id,
@@ -188,7 +192,7 @@ class VerifyDialog(ComponentDialog):
                     f"one shown in their own Teams, to {actor.name or 'a helpdesk agent'}.",
                     "The verification was stopped; nothing was reset."])
         denied = (Flag.USER_DENIED.value in decision.flags
-                  or await self._messenger.out_of_band_answer(session.id) is False)
+                  or asked and await self._messenger.out_of_band_answer(session.id) is False)
         can_reset = decision.outcome is Outcome.VERIFIED and actor.personal_chat and not denied
         view = decision_view(decision, target["name"], can_reset=can_reset, personal_chat=actor.personal_chat,
                              denied=denied, risk=RiskAssessment.from_dict(snapshot["risk"]))

@@ -32,6 +32,9 @@ CODE_START_TRANSACTIONS, CODE_START_STATEMENTS = START_TRANSACTIONS + 6, START_S
 # An answer: the turn's claim with its state read ahead, the answer with its audit row, the state saved with the
 # turn's end.
 ANSWER_TRANSACTIONS, ANSWER_STATEMENTS = 3, 12
+# The answer that decides, when nobody was asked in their own Teams: an answer's, and the session closed with its
+# audit row (no code card to close, no "not me" to look for).
+DECIDING_TRANSACTIONS, DECIDING_STATEMENTS = ANSWER_TRANSACTIONS + 1, ANSWER_STATEMENTS + 6
 
 
 @pytest.fixture
@@ -77,3 +80,16 @@ async def test_an_answer_costs_the_store_a_fixed_number_of_transactions(teams: T
         await teams.agent.messenger.settle()
     assert "Question 2" in agent.text()
     assert (work.transactions, len(work.statements)) == (ANSWER_TRANSACTIONS, ANSWER_STATEMENTS), work.summary()
+
+
+async def test_the_answer_that_decides_costs_the_store_a_fixed_number_of_transactions(teams: Teams) -> None:
+    agent, _ = await started(teams)
+    for _ in range(5):
+        answer = await truthful_answer(teams, agent, ALAN)
+        with counting(teams.store) as work:
+            await agent.say(answer)
+            await teams.agent.messenger.settle()
+        if "Verified" in agent.text():
+            break
+    assert "[Reset password]" in agent.text()
+    assert (work.transactions, len(work.statements)) == (DECIDING_TRANSACTIONS, DECIDING_STATEMENTS), work.summary()
