@@ -172,7 +172,7 @@ async def send_batch(
                 if results[item.id].error_code != POOL_BUSY:
                     calls.graph_call(source_of(item.url), status_of(results[item.id].status))
         pending = [i for i in pending if i.retry and results[i.id].status in RETRYABLE]
-        wait = max((_retry_after(results[i.id]) for i in pending), default=0.0)
+        wait = max((retry_after(results[i.id]) for i in pending), default=0.0)
         if not pending or wait >= deadline.remaining():
             break
         # Never retry at once: Graph asks for the wait, and without one we back off.
@@ -230,7 +230,7 @@ async def _post(
     return {i.id: answered.get(i.id) or BatchResult(i.id, 503, {}, None) for i in chunk}
 
 
-def _retry_after(result: BatchResult) -> float:
+def retry_after(result: BatchResult) -> float:
     """Seconds to wait before retrying an item; Graph may omit Retry-After, then back off a little."""
     for key, value in result.headers.items():
         if key.lower() == "retry-after":

@@ -58,6 +58,7 @@ from graph.batch import (
     BatchStats,
     Deadline,
     GraphCalls,
+    retry_after,
     send_batch,
 )
 from graph.directory import (
@@ -244,7 +245,9 @@ class ContextLoader:
     async def _read_sign_ins(self, tenant_id: str, user_id: str, now: datetime) -> SignInRead:
         """Sign-ins of the last 30 days, newest first (one page of up to 1000 covers them for anyone but a robot,
         and a second page would spend another of the tenant's five reports requests per 10 s). Within
-        SIGN_IN_DEADLINE_S: waits for the reports window, retries a 503/504 or a hang once; a 429 is final."""
+        SIGN_IN_DEADLINE_S: waits for the reports window, retries a 503/504 or a hang once, and a 429 once after its
+        Retry-After (Graph counts every Watchword process's reads, and as they arrive: another instance, or a
+        request that reached it late, may have spent the window our own count still thought open)."""
         deadline = Deadline.after(SIGN_IN_DEADLINE_S)
         item = BatchItem("sign_ins", relative_url("/auditLogs/signIns", {
             "$filter": f"userId eq {odata_string(user_id)} and createdDateTime ge {_iso(now - SIGN_INS_BACK)}",
@@ -260,8 +263,12 @@ class ContextLoader:
                     found = tuple(s for s in (mapping.sign_in(x) for x in mapping.values(res.body)) if s)
                     self.sign_ins.put((tenant_id, user_id), SignInDigest.of(found))
                     return SignInRead(found)
-                if res.status == 429:
-                    return SignInRead((), RATE_LIMITED)  # the tenant's reports budget is spent: not again now
+                if res.status == 429:  # the tenant's reports budget is spent: again only once Graph says so
+                    wait = retry_after(res)
+                    if attempt == 2 or wait >= deadline.remaining() - RETRY_MIN_LEFT_S:
+                        return SignInRead((), RATE_LIMITED)
+                    self.reports_window.hold(tenant_id, wait)  # and this process's other reads wait as well
+                    continue
                 if attempt == 2 or res.status not in RETRYABLE or deadline.remaining() <= RETRY_MIN_LEFT_S:
                     return SignInRead((), reason(res, _PERMISSION_OF.get(Source.SIGN_INS.value)))
         except TokenError as err:

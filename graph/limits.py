@@ -5,7 +5,8 @@ sliding window per tenant, slightly stricter than Graph's (a request we send at 
 later, so our window is longer), and never sends a request the window refuses. Sign-ins are also
 cached per user for a few minutes, so a second verification of the same person reads no logs at all.
 
-These live in one process: several Watchword processes share Graph's budget but not this bookkeeping.
+These live in one process: several Watchword processes share Graph's budget but not this bookkeeping, so Graph may
+still answer 429; its Retry-After then holds this process's window for the tenant too (`hold`).
 """
 
 from __future__ import annotations
@@ -33,10 +34,16 @@ class SlidingWindowLimiter:
     window_s: float = REPORTS_WINDOW_S + WINDOW_MARGIN_S
     clock: Callable[[], float] = time.monotonic
     _hits: dict[Hashable, deque[float]] = field(default_factory=dict)
+    _held_until: dict[Hashable, float] = field(default_factory=dict)
 
     def try_acquire(self, key: Hashable) -> float:
         """Take a slot: 0.0 when granted (and counted), else the seconds until one frees (nothing counted)."""
         now = self.clock()
+        held = self._held_until.get(key)
+        if held is not None:
+            if held > now:
+                return held - now
+            del self._held_until[key]
         hits = self._hits.setdefault(key, deque())
         while hits and hits[0] <= now - self.window_s:
             hits.popleft()
@@ -44,6 +51,11 @@ class SlidingWindowLimiter:
             return max(hits[0] + self.window_s - now, 0.001)
         hits.append(now)
         return 0.0
+
+    def hold(self, key: Hashable, seconds: float) -> None:
+        """Graph answered 429 with Retry-After `seconds`: it counts every process's requests, as they arrive, so no
+        slot is granted before then, whatever this process's own count says."""
+        self._held_until[key] = max(self._held_until.get(key, 0.0), self.clock() + seconds)
 
 
 class TtlCache(Generic[V]):

@@ -57,6 +57,19 @@ def test_the_reports_window_admits_five_requests_per_window() -> None:
     assert window.try_acquire("t") == 0.0
 
 
+def test_a_429s_retry_after_holds_the_reports_window_whatever_our_own_count() -> None:
+    clock = FakeClock()
+    window = SlidingWindowLimiter(clock=clock)
+    assert window.try_acquire("t") == 0.0  # one of five used here; another instance spent the rest at Graph
+    window.hold("t", 7.0)
+    assert window.try_acquire("t") == 7.0 and window.try_acquire("other tenant") == 0.0
+    window.hold("t", 2.0)  # a shorter Retry-After later does not shorten the hold
+    clock.now += 6.5
+    assert window.try_acquire("t") == 0.5
+    clock.now += 0.5
+    assert window.try_acquire("t") == 0.0
+
+
 def test_cached_entries_expire() -> None:
     clock = FakeClock()
     cache: TtlCache[int] = TtlCache(60, clock=clock)

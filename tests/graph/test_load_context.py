@@ -216,6 +216,19 @@ async def test_sign_in_logs_are_rationed_and_cached(tiny: ThreadedDevTenant) -> 
     assert "throttled" not in str([r.context.unavailable for r in results.values()])  # Graph never said 429
 
 
+async def test_a_second_instance_that_finds_graphs_reports_budget_spent_waits_it_out_and_reads_the_sign_ins(
+        tiny: ThreadedDevTenant) -> None:
+    """Two Watchword processes share the app's reports budget at Microsoft, each counting only its own reads: when the
+    first spent it, the second's read is answered 429, waits for its Retry-After and then reads the sign-ins, instead
+    of deciding without them."""
+    tenant = tiny.ready["tenant_id"]
+    async with directory_for(tiny) as first, directory_for(tiny) as second:
+        spent = [await first.load_context(tenant, uid) for uid in (ALAN, GRACE, KATHERINE, MARGARET, ADA)]
+        assert all([(await r.with_sign_ins()).context.sign_ins for r in spent])
+        late = await (await second.load_context(tenant, JOSE)).with_sign_ins()
+    assert late.context.sign_ins and late.context.unavailable == {}
+
+
 async def test_a_generated_org_resolves_meeting_partners_in_two_round_trips(
         make_tenant: Callable[..., ThreadedDevTenant]) -> None:
     dt = make_tenant(generated=True, seed=3, users=60)
