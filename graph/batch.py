@@ -67,7 +67,7 @@ class BatchItem:
     id: str
     url: str  # relative to the Graph base, e.g. "/users/{id}/calendarView?startDateTime=..."
     headers: dict[str, str] = field(default_factory=dict)
-    retry: bool = True  # False: a throttled answer is final (e.g. sign-in logs, whose budget we ration)
+    retry: bool = True  # False: a throttled answer comes back as it is (sign-in logs: their reader decides)
 
 
 @dataclass(frozen=True)
