@@ -75,27 +75,17 @@ class StoreRecords:
         self._clock = clock
         self._metrics = metrics or Metrics()
 
-    async def policy_for(self, tenant_id: str) -> Policy:
-        return (await tenant_policy(self._store, tenant_id))[0]
-
     async def self_service_enabled(self, tenant_id: str) -> bool:
         return (await tenant_policy(self._store, tenant_id))[1]
 
-    async def protection(self, tenant_id: str, user_id: str) -> tuple[Protection, str]:
-        return _protection(*await self._store.protected_users.lookup(tenant_id, user_id))
-
-    async def active_lockout_until(self, tenant_id: str, user_id: str) -> datetime | None:
-        lockout = await self._store.lockouts.active_lockout(tenant_id, user_id)
-        return lockout.locked_until if lockout is not None else None
-
     async def start_checks(self, tenant_id: str, user_id: str) -> StartChecks:
         # One unit of work for the three reads: each hop to the store's thread (and each transaction) costs more
-        # than its one small SELECT, and every start makes them.
+        # than its one small SELECT, and every start (an agent's or self-service) and every help card makes them.
         steps = (self._store.policies.reading_stored(tenant_id),
                  self._store.protected_users.reading_lookup(tenant_id, user_id),
                  self._store.lockouts.reading_active(tenant_id, user_id))
         stored, (synced, user), lockout = await self._store.units.read(lambda conn: [step(conn) for step in steps])
-        return StartChecks(_policy_of(stored)[0], *_protection(synced, user),
+        return StartChecks(*_policy_of(stored), *_protection(synced, user),
                            lockout.locked_until if lockout is not None else None)
 
     async def admit(self, *, session_id: str, actor: Actor, target_id: str, self_service: bool, policy: Policy,

@@ -99,6 +99,7 @@ class StartChecks:
     """What a start reads before anything about the person (VerificationRecords.start_checks)."""
 
     policy: Policy  # the tenant's
+    self_service: bool  # whether the tenant turned self-service on
     protection: Protection  # whether the person may be verified...
     reason: str  # ...and a plain reason when not
     locked_until: datetime | None  # the end of the person's lockout, if they are locked out now
@@ -107,19 +108,11 @@ class StartChecks:
 class VerificationRecords(Protocol):
     """Policies, protection, attempts, lockouts, the sessions' transcript and the audit log."""
 
-    async def policy_for(self, tenant_id: str) -> Policy: ...
-
     async def start_checks(self, tenant_id: str, user_id: str) -> StartChecks:
         """The tenant's policy, the user's protection and lockout, read together (one transaction)."""
         ...
 
     async def self_service_enabled(self, tenant_id: str) -> bool: ...
-
-    async def protection(self, tenant_id: str, user_id: str) -> tuple[Protection, str]:
-        """Whether the user may be verified, and a plain reason when not."""
-        ...
-
-    async def active_lockout_until(self, tenant_id: str, user_id: str) -> datetime | None: ...
 
     async def admit(self, *, session_id: str, actor: Actor, target_id: str, self_service: bool, policy: Policy,
                     risk: RiskAssessment, expires_at: datetime, chat: tuple[str, str] | None = None) -> int:

@@ -91,10 +91,8 @@ def self_service_factors(manager: Person | None, requester_id: str, manager_aska
 async def can_self_serve(records: VerificationRecords, tenant_id: str, user_id: str) -> bool:
     """Whether to offer self-service to this person at all: on for the tenant, and they are someone Watchword may
     reset (in scope, not an administrator, not on-premises) and not locked out."""
-    if not await records.self_service_enabled(tenant_id):
-        return False
-    protection, _ = await records.protection(tenant_id, user_id)
-    return protection is Protection.PROTECTED and await records.active_lockout_until(tenant_id, user_id) is None
+    checks = await records.start_checks(tenant_id, user_id)
+    return checks.self_service and checks.protection is Protection.PROTECTED and checks.locked_until is None
 
 
 class SelfServiceDialog(ComponentDialog):
@@ -119,16 +117,16 @@ class SelfServiceDialog(ComponentDialog):
         if not actor.personal_chat:
             return await self._end(step.context, step, "Open a 1:1 chat with Watchword",
                                    "You can reset your password only in your own chat with Watchword.")
-        protection, why = await self._records.protection(actor.tenant_id, actor.user_id)
-        if protection is not Protection.PROTECTED:
+        checks = await self._records.start_checks(actor.tenant_id, actor.user_id)
+        if checks.protection is not Protection.PROTECTED:
             return await self._end(step.context, step, "I can't reset your password here",
-                                   f"Your account is {why}.", HELPDESK)
-        if await self._records.active_lockout_until(actor.tenant_id, actor.user_id) is not None:
+                                   f"Your account is {checks.reason}.", HELPDESK)
+        if checks.locked_until is not None:
             return await self._end(step.context, step, "I can't reset your password here today",
                                    USER_STEPS[Outcome.LOCKED_OUT], HELPDESK)
         try:  # a turn to start first: past the limit the person hears "busy" and nothing is read or counted
             async with self._sessions.starting():
-                began = await self._read_and_begin(step, actor)
+                began = await self._read_and_begin(step, actor, checks.policy)
         except StartBusy as busy:
             await self._busy(step.context, actor, waited_s=busy.waited_s, why="starts_at_once")
             return await step.end_dialog()
@@ -177,10 +175,11 @@ class SelfServiceDialog(ComponentDialog):
         return await step.begin_dialog(ResetPasswordDialog.__name__, {
             "session_id": session.id, "actor": actor.to_dict(), "target": target})
 
-    async def _read_and_begin(self, step: WaterfallStepContext, actor: Actor
+    async def _read_and_begin(self, step: WaterfallStepContext, actor: Actor, tenant_policy: Policy
                               ) -> tuple[Started, Policy, Person | None, frozenset[Factor]] | None:
-        """Read the person's Microsoft 365 data and begin verifying them (with the policy, their manager and the
-        factors that can be asked); None when that ended with a notice."""
+        """Read the person's Microsoft 365 data and begin verifying them under the tenant's policy as self-service
+        tightens it (returned, with their manager and the factors that can be asked); None when that ended with a
+        notice."""
         try:
             loaded = await self._directory.load_context(actor.tenant_id, actor.user_id)
         except GraphUnavailable as err:
@@ -198,7 +197,7 @@ class SelfServiceDialog(ComponentDialog):
             await self._say(step.context, "I can't reset your password here",
                             "Your password is managed on-premises.", HELPDESK)
             return None
-        policy = self_service_policy(await self._records.policy_for(actor.tenant_id))
+        policy = self_service_policy(tenant_policy)
         manager = loaded.context.manager
         askable = manager is not None and await self._messenger.can_ask_manager(actor.tenant_id, manager.id)
         available = self_service_factors(manager, actor.user_id, askable)
