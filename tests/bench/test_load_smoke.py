@@ -6,6 +6,7 @@ Not a measurement: whether the figures meet issue 11's targets is the bench's to
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -14,7 +15,8 @@ from bench import load
 
 KEYS = {"agents", "people", "errors", "refused_by_load", "start_cpu_ms", "first_question_p50_ms",
         "first_question_p99_ms", "answer_p99_ms", "kb_per_open_verification", "echo_p99_ms", "targets", "decisions",
-        "resets", "outcomes", "quiet_start_cpu_ms", "loop_lag_p99_ms", "gc_full_collections", "gc_pause_s"}
+        "resets", "outcomes", "quiet_start_cpu_ms", "loop_lag_p99_ms", "gc_full_collections", "gc_pause_s",
+        "client_lag_p99_ms", "client_lag_max_ms"}
 
 
 @pytest.mark.e2e  # starts devtenant, `app.py` (through bench.load --serve-app) and the echo agent
@@ -37,9 +39,19 @@ def test_three_agents_start_at_once_answer_with_the_card_and_reach_decisions(cap
     assert figures["answer_p99_ms"] > 0 and figures["echo_p99_ms"] > 0 and figures["start_cpu_ms"] is not None
     assert figures["kb_per_open_verification"] is None  # three open at most: too few to say
     assert figures["loop_lag_p99_ms"] is not None  # Watchword's own metrics were read over the ramp
+    assert figures["client_lag_max_ms"] is not None  # and the measuring client's own steadiness
     assert set(figures["targets"]) == {"refused_by_load", "start_cpu_ms", "first_question_p99_ms", "answer_p99_ms",
                                        "kb_per_open_verification"}
     assert "target" in out  # the report prints the targets beside the figures
+
+
+def test_the_measuring_client_never_collects_while_the_agents_run() -> None:
+    # its pauses would be counted in every latency it measures, and bunch the agents' answers into bursts
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), load.steady_client():
+        assert not gc.isenabled()
+        raise RuntimeError("an agent failed")
+    assert gc.isenabled()
 
 
 def test_a_busy_card_and_graph_refusals_count_as_refused_by_load_a_person_refusal_does_not() -> None:
