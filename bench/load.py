@@ -54,8 +54,9 @@ Figures (the last line is JSON):
   calibration), divided by the starts. So what the load adds (collections over many open verifications,
   contention) is put on the starts. quiet_start_cpu_ms is a start's CPU alone (from `verify` until 2.5 s after its
   first question: the sign-in logs it reads in the background included); cpu_ms_per_verification is all of
-  Watchword's CPU over the run per verification, with no split. /proc counts in clock ticks (10 ms): fine over
-  the run, coarse for one turn, so the calibration's are averages over its turns.
+  Watchword's CPU over the run per verification, with no split. /proc/<pid>/stat counts in clock ticks (10 ms):
+  fine over the run; the calibration's turns are read in nanoseconds from each thread's schedstat instead (a tick
+  is as long as an answer turn), and averaged over its turns.
 - kb_per_open_verification: VmRSS (/proc/<pid>/status, summed over the app's processes) at the sample with the
   most verifications open (a first question shown, no decision yet), less VmRSS just before the ramp, divided by
   that count (null when fewer than 10 were ever open at once); sampled every 0.25 s. RSS never shrinks much in
@@ -120,6 +121,7 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 from bench.cluster import postgres_database
 from bench.teams_client import actions, cards_in, kind_of, perfect_caller, prompt_of, texts, title_of
 from bench.turns import CLK_TCK, Agent, Connector, server
+from bench.wholestart import task_cpu_ns
 
 DEVTENANT_ENV = "BENCH_LOAD_DEVTENANT"  # the served app reads devtenant's ready line from here
 SESSION_ENV = "BENCH_LOAD_OWN_SESSION"  # set in the bench re-run in a session of its own (--nice)
@@ -238,6 +240,14 @@ def tree_cpu_s(pid: int) -> float:
     return total / CLK_TCK
 
 
+def tree_task_cpu_s(pid: int) -> float:
+    """The same as `tree_cpu_s` in nanoseconds (each live thread's /proc/<pid>/task/<tid>/schedstat), for one turn of
+    the calibration: /proc/<pid>/stat counts in 10 ms ticks, as coarse as an answer turn itself, and start_cpu_ms
+    subtracts hundreds of answers at that CPU each (one tick of error in a calibration's few answer turns moved it by
+    5-10 ms a start). Threads that ended between the two readings are missed; Watchword's are long-lived pools."""
+    return sum(task_cpu_ns(p) for p in tree_pids(pid)) / 1e9
+
+
 def tree_wait_s(pid: int) -> float:
     """Seconds the threads of `pid` and its processes spent ready to run but waiting for a CPU (the run queue, in
     /proc/<pid>/task/<tid>/schedstat): on a shared machine, time the work under test was starved, not working."""
@@ -311,11 +321,11 @@ class Run:
         j.kinds[kind] += 1
         if not j.quiet:
             return await self._send(j, activity, accept)
-        cpu, graph_cpu = tree_cpu_s(self.pid), tree_cpu_s(self.graph_pid)
+        cpu, graph_cpu = tree_task_cpu_s(self.pid), tree_task_cpu_s(self.graph_pid)
         sent = await self._send(j, activity, accept)
         await asyncio.sleep(SETTLE_S[kind])
-        j.cpu_s[kind] += tree_cpu_s(self.pid) - cpu
-        j.graph_cpu_s[kind] += tree_cpu_s(self.graph_pid) - graph_cpu
+        j.cpu_s[kind] += tree_task_cpu_s(self.pid) - cpu
+        j.graph_cpu_s[kind] += tree_task_cpu_s(self.graph_pid) - graph_cpu
         return sent
 
     async def _send(self, j: Journey, activity: dict[str, Any], accept: Callable[[dict[str, Any]], bool]
