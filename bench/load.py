@@ -676,6 +676,11 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
         env[PROFILE_ENV] = args.profile
     metrics_port = env[METRICS_ENV] = str(free_port())
     journeys, calibration = plan(args, org)
+    # What each caller really did, worked out from the ground truth now, in a thread while Watchword starts and the
+    # calibration runs: ~70 ms of this process's CPU a person at 50,000 people, which at each agent's first question
+    # stalled the measuring client during the ramp (its lag p99 60 ms at 200 agents, 410 ms at 500) and took a
+    # share of the machine's two cores from Watchword.
+    remembered = asyncio.create_task(asyncio.to_thread(lambda: [truth.memory(j.target.id) for j in journeys]))
     command = [sys.executable, "-m", "bench.load", "--serve-app"]
     async with server(command, env, tmp / "watchword.log") as bot:
         progress("Watchword ready; calibrating")
@@ -691,6 +696,7 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
                 os.kill(graph_pid, signal.SIGUSR1)
             await run.verify(j, time.perf_counter())
         progress("calibrated; idle")
+        await remembered
         await asyncio.sleep(1.0)  # what the calibration left running settles
         idle_cpu, idle_at = tree_cpu_s(pid), time.perf_counter()
         await asyncio.sleep(args.idle_s)
