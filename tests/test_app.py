@@ -16,13 +16,15 @@ from app import create_app
 from devtenant.server import running_devtenant
 from devtenant.state import DevTenantConfig
 from settings import Settings
+from tests.devtenant.helpers import QUICK_SIGN_INS
 from tests.devtenant.tiny_org import tiny_org
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 async def _readyz_on_devtenant(aiohttp_client, tmp_path: Path, *, unconsented: bool) -> tuple[int, dict]:
-    async with running_devtenant(DevTenantConfig(unconsented=unconsented), org=tiny_org(), ca_dir=tmp_path) as dt:
+    async with running_devtenant(DevTenantConfig(unconsented=unconsented, **QUICK_SIGN_INS), org=tiny_org(),
+                                 ca_dir=tmp_path) as dt:
         settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/w.db").with_devtenant(dt.ready)
         client = await aiohttp_client(create_app(settings))
         response = await client.get("/readyz")
@@ -83,7 +85,7 @@ def test_make_run_prints_one_ready_line_ends_with_the_console_and_whom_to_sign_i
 
 
 async def test_not_ready_when_graph_does_not_answer_although_a_token_is_issued(aiohttp_client, tmp_path):
-    async with running_devtenant(DevTenantConfig(), org=tiny_org(), ca_dir=tmp_path) as dt:
+    async with running_devtenant(DevTenantConfig(**QUICK_SIGN_INS), org=tiny_org(), ca_dir=tmp_path) as dt:
         settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/w.db").with_devtenant(dt.ready)
         # Tokens come from devtenant; Graph is somewhere nothing answers.
         settings = settings.replace(graph_url="https://127.0.0.1:9/v1.0")

@@ -36,6 +36,10 @@ def tenant() -> Iterator[ThreadedDevTenant]:
 
 @pytest.fixture
 async def client(aiohttp_client, tmp_path, tenant):
+    """A fresh Watchword process on the module's devtenant, whose throttling bookkeeping starts clean too (as
+    tests/graph/support.py's directory_for does): the configured tenant's check at start reads the sign-in logs, and
+    the earlier tests' reads had spent their budget, so later tests' apps waited it out as they stopped."""
+    tenant.run(lambda: tenant.running.state.throttles.clear())
     return await aiohttp_client(build_app(settings_for(tmp_path, tenant.ready)))
 
 

@@ -29,6 +29,7 @@ from settings import Settings
 from store import AuditFilter
 from tests.admin.support import sign_in_as
 from tests.devtenant import tiny_org as tiny
+from tests.devtenant.helpers import QUICK_SIGN_INS
 from tests.store.support import sqlite_copy
 
 
@@ -41,7 +42,7 @@ async def bot(aiohttp_client, aiohttp_server, tmp_path: Path, sqlite_template: P
     channel.router.add_post("/v3/conversations/{c}/activities", connector)
     channel.router.add_post("/v3/conversations/{c}/activities/{a}", connector)
     server = await aiohttp_server(channel)
-    async with running_devtenant(DevTenantConfig(), org=tiny.tiny_org(), ca_dir=tmp_path) as dt:
+    async with running_devtenant(DevTenantConfig(**QUICK_SIGN_INS), org=tiny.tiny_org(), ca_dir=tmp_path) as dt:
         settings = Settings(database_url=sqlite_copy(sqlite_template, tmp_path).url, bot_anonymous=True,
                             state_key=FernetSealer.generate_key()).with_devtenant(dt.ready)
         client = await aiohttp_client(create_app(settings))

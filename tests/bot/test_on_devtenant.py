@@ -24,6 +24,7 @@ from graph.directory import GraphUnavailable, Unavailability
 from settings import Settings
 from store import AuditFilter
 from tests.devtenant import tiny_org as tiny
+from tests.devtenant.helpers import QUICK_SIGN_INS
 from tests.store.support import sqlite_copy
 from verification.policy import Policy
 
@@ -46,7 +47,7 @@ async def bot_on_devtenant(aiohttp_client, aiohttp_server, tmp_path: Path, sqlit
     channel.router.add_post("/v3/conversations/{c}/activities/{a}", connector)
     server = await aiohttp_server(channel)
     org = tiny.tiny_org()
-    async with running_devtenant(DevTenantConfig(), org=org, ca_dir=tmp_path) as dt:
+    async with running_devtenant(DevTenantConfig(**QUICK_SIGN_INS), org=org, ca_dir=tmp_path) as dt:
         settings = Settings(database_url=sqlite_copy(sqlite_template, tmp_path).url, bot_anonymous=True,
                             state_key=KEY).with_devtenant(dt.ready)
         client = await aiohttp_client(create_app(settings))

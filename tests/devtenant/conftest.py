@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from devtenant.state import DevTenantConfig
-from tests.devtenant.helpers import TINY, ThreadedDevTenant
+from tests.devtenant.helpers import QUICK_SIGN_INS, TINY, ThreadedDevTenant
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,8 @@ def make_tenant() -> Iterator[Callable[..., ThreadedDevTenant]]:
     started: list[ThreadedDevTenant] = []
 
     def make(*, generated: bool = False, **config: Any) -> ThreadedDevTenant:
-        dt = ThreadedDevTenant(DevTenantConfig(**{"seed": 1, "users": 20, **config}), generated=generated)
+        dt = ThreadedDevTenant(DevTenantConfig(**{"seed": 1, "users": 20, **QUICK_SIGN_INS, **config}),
+                               generated=generated)
         started.append(dt)
         return dt
 

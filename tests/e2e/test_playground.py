@@ -80,11 +80,18 @@ if (reason := playground.missing()) is not None:
     pytest.skip(f"the Agents Playground can't run: {reason}", allow_module_level=True)
 skip_without_browser()
 
-from playwright.sync_api import Locator, Page, expect  # noqa: E402 - after the skips
+from playwright.sync_api import Locator, Page  # noqa: E402 - after the skips
+from playwright.sync_api import expect as playwright_expect  # noqa: E402
 
 ARTIFACTS = SCREENSHOTS / "playground"
 SEED, USERS = 1, 200
 TIMEOUT_MS = 20_000
+# Playwright's assertions wait 5 s unless told otherwise, this module's other waits (wait_for, actions) TIMEOUT_MS: on a
+# loaded machine the Playground can take longer than 5 s to show a card the bot sent (the code in the person's own
+# Teams comes after the agent's turn, from the bot's sends after it). Its assertions wait as long as the rest, in an
+# Expect of its own (set_options on Playwright's shared one would change every other module's too).
+expect = type(playwright_expect)()
+expect.set_options(timeout=TIMEOUT_MS)
 CANDIDATES = 4  # sign-in logs allow 5 requests per 10 s per tenant: stay under that in the offline check
 OFFLINE_RUNS = 6  # genuine sessions the engine must pass offline for a target to be chosen
 RISK_ARRIVES = ("at once", "when awaited", "never")  # the sign-in risk, offline: each in turn (see _play)

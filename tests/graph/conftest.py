@@ -7,7 +7,7 @@ import pytest
 
 from devtenant.state import DevTenantConfig
 from graph.graph_directory import GraphDirectory
-from tests.devtenant.helpers import TINY, ThreadedDevTenant
+from tests.devtenant.helpers import QUICK_SIGN_INS, TINY, ThreadedDevTenant
 from tests.graph.support import directory_for
 
 
@@ -31,7 +31,8 @@ def make_tenant() -> Iterator[Callable[..., ThreadedDevTenant]]:
     started: list[ThreadedDevTenant] = []
 
     def make(*, generated: bool = False, **config: Any) -> ThreadedDevTenant:
-        dt = ThreadedDevTenant(DevTenantConfig(**{"seed": 1, "users": 20, **config}), generated=generated)
+        dt = ThreadedDevTenant(DevTenantConfig(**{"seed": 1, "users": 20, **QUICK_SIGN_INS, **config}),
+                               generated=generated)
         started.append(dt)
         return dt
 
