@@ -28,6 +28,7 @@ from microsoft_agents.hosting.core.storage import Storage
 from bot.access import CACHE_LIMIT
 from bot.cards import Cards
 from bot.ledger import OOB_KEY, Record, StoreResetLedger, read_record, write_record
+from bot.release import forget_sent, release_turn
 from dialogs.card_prompt import CONTINUATION
 from dialogs.ports import Actor, FactorAnswers, Notice
 from dialogs.times import clock_time, date_and_time, zone_of
@@ -259,6 +260,9 @@ class ProactiveMessenger:
 
         async def deliver(proactive: TurnContext) -> None:
             nonlocal delivered
+            # The SDK's context for this send is no turn of ours (on_turn never sees it): released as a turn is, so
+            # its channel clients and its copy of the card (the code, on the code card) go now (bot/release.py).
+            proactive.on_send_activities(forget_sent)
             # Caught here, not around continue_conversation: CloudAdapter hands a failure inside the continuation to
             # the app's turn-error handler and returns normally, so a chat that is gone (Teams closed, the app
             # uninstalled) would count as reached and the agent be told a code was shown that no one can see.
@@ -267,6 +271,8 @@ class ProactiveMessenger:
             except Exception:  # a notice must never break the agent's turn; the log says why
                 log.warning("could not deliver %s", what, exc_info=True)
                 return
+            finally:
+                release_turn(proactive)
             delivered = str(getattr(sent, "id", None) or "")
 
         try:
