@@ -35,7 +35,7 @@ from dialogs.times import clock_time, date_and_time, zone_of
 from graph.directory import Directory, DirectoryError
 from manifest.package import derive_app_id
 from observability.metrics import Metrics
-from store import SessionClosedError, Store
+from store import AuditEvent, SessionClosedError, Store
 from verification import Outcome
 from verification.clock import Clock
 from verification.factors import STRONG, Attestation, Factor, spoken
@@ -327,16 +327,16 @@ class ProactiveMessenger:
         if not await self._keep_fields(session_id, kept, known=opened) and not sent:
             await self._not_delivered(context, session_id, actor, target_id, security_contact_id, Factor.POSSESSION,
                                       audit=False)
-        await self._store.audit.append(action="out_of_band.asked", outcome="sent" if sent else "not_delivered",
-                                       actor=f"teams:{actor.user_id}", subject=target_id, tenant_id=actor.tenant_id,
-                                       details={"session_id": session_id, "factor": "possession"})
-        if card_id and not await self._still_open(session_id):  # it ended while the code was on its way (cancelled,
-            await self._close_code_card(context.adapter, session_id)  # a new verify): its closing found no card then
+        asked = AuditEvent(action="out_of_band.asked", outcome="sent" if sent else "not_delivered",
+                           actor=f"teams:{actor.user_id}", subject=target_id, tenant_id=actor.tenant_id,
+                           details={"session_id": session_id, "factor": "possession"})
+        if not card_id:
+            await self._store.audit.append_event(asked)
+        # Audited, and whether the session ended while the code was on its way (cancelled, a new verify) read, in one
+        # unit of work: if it did, its closing found no card then, so the card is closed here.
+        elif not await self._store.sessions.audit_and_still_open(session_id, asked):
+            await self._close_code_card(context.adapter, session_id)
         return sent
-
-    async def _still_open(self, session_id: str) -> bool:
-        session = await self._store.sessions.get(session_id)
-        return session is not None and session.is_open
 
     async def ask_manager(self, context: TurnContext, *, session_id: str, actor: Actor, target: Mapping[str, str],
                           manager_id: str, security_contact_id: str = "", self_service: bool = False) -> bool:

@@ -26,9 +26,9 @@ from tests.store.support import FakeClock, StoreTarget
 START_TRANSACTIONS, START_STATEMENTS = 9, 30
 # The same start when the person talked to Watchword before, so it shows them a code in their own Teams, counted
 # until that send ends too: the start's own, then the person's reference (read again: the send runs after the turn),
-# the session's out-of-band record opened and the code card noted on it, the code's audit row, and whether the
+# the session's out-of-band record opened and the code card noted on it, and the code's audit row with whether the
 # session is still open.
-CODE_START_TRANSACTIONS, CODE_START_STATEMENTS = START_TRANSACTIONS + 6, START_STATEMENTS + 8
+CODE_START_TRANSACTIONS, CODE_START_STATEMENTS = START_TRANSACTIONS + 5, START_STATEMENTS + 8
 # An answer: the turn's claim with its state read ahead, the answer with its audit row, the state saved with the
 # turn's end.
 ANSWER_TRANSACTIONS, ANSWER_STATEMENTS = 3, 12
