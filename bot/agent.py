@@ -211,7 +211,8 @@ class WatchwordAgent:
         turns, and the same activity can arrive twice at once, on one instance or two): bot/turn_state.py."""
         context.on_send_activities(forget_sent)
         try:
-            await self._gated_turn(context)
+            with self.messenger.turn():  # whom it can reach, read once for the turn and the sends it starts
+                await self._gated_turn(context)
         except BaseException:  # the adapter's turn-error handler reads this turn's state next (ACCOUNT_CHANGED)
             context.turn_state.pop(OPEN_SESSION, None)  # but the session, with its decoded plan, ends with the turn
             raise

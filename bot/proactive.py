@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
@@ -42,6 +43,12 @@ from verification.factors import STRONG, Attestation, Factor, spoken
 from verification.reset import BLOCKED, ResetOutcome
 
 log = logging.getLogger(__name__)
+
+# The people a turn found reachable (`can_reach`), with their reference and time zone as read then: the sends the turn
+# starts (the code, the manager's card: tasks that run after it, in a copy of its context) and its later steps use
+# them instead of reading them again. A fresh dict per turn (`ProactiveMessenger.turn`); None outside a turn.
+_REACHED: ContextVar[dict[tuple[str, str], tuple[dict[str, Any], tzinfo | None]] | None] = ContextVar(
+    "watchword_reached", default=None)
 
 DELIVERED = "{}_delivered"  # the out-of-band record's field: whether the factor's send reached them (absent: unknown)
 SEND_GRACE_S = 5.0  # how long a stopping process lets sends in flight end (`stop`)
@@ -82,6 +89,17 @@ class ProactiveMessenger:
         self._continuations: set[asyncio.Task[None]] = set()
         self._sends: set[asyncio.Task[bool | None]] = set()  # send_in_background's, each with what follows it
         self._sending: dict[str, asyncio.Task[bool | None]] = {}  # those still running, by the key they were given
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """A turn (bot/agent.py on_turn): whom it finds reachable is read once, for the turn and the sends it starts
+        (a start asks `can_reach` for the person, then its code goes out right after the turn: one read, not two).
+        Every turn reads afresh: a reference the person changed since is used from their next turn on."""
+        token = _REACHED.set({})
+        try:
+            yield
+        finally:
+            _REACHED.reset(token)
 
     def close(self) -> None:
         """Stop waiting to continue conversations (`continue_when`): a process that stops leaves them to the agent's
@@ -234,7 +252,11 @@ class ProactiveMessenger:
         return reached[0] if reached is not None else None
 
     async def _reach(self, tenant_id: str, user_id: str) -> tuple[dict[str, Any], tzinfo | None] | None:
-        """The person's reference and their time zone (None: unknown, so times are given in UTC and say so)."""
+        """The person's reference and their time zone (None: unknown, so times are given in UTC and say so); as this
+        turn's `can_reach` read it, if it did."""
+        reached = _REACHED.get()
+        if reached is not None and (read := reached.get((tenant_id, user_id))) is not None:
+            return dict(read[0]), read[1]
         try:
             stored = await self._store.conversation_refs.get(tenant_id, user_id)
         except ValueError:
@@ -287,7 +309,10 @@ class ProactiveMessenger:
 
     # --- Messenger (for the dialogs) -----------------------------------------------------------------------
     async def can_reach(self, tenant_id: str, user_id: str) -> bool:
-        return await self._reference(tenant_id, user_id) is not None
+        reach = await self._reach(tenant_id, user_id)
+        if reach is not None and (reached := _REACHED.get()) is not None:
+            reached[tenant_id, user_id] = (dict(reach[0]), reach[1])
+        return reach is not None
 
     async def can_ask_manager(self, tenant_id: str, manager_id: str) -> bool:
         """A manager who never opened Watchword is reached by installing it for them (as for the reset notice): most
