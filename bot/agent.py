@@ -18,21 +18,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from cachetools import TTLCache
-from microsoft_agents.activity import Activity, ActivityTypes, InvokeResponse, ResourceResponse
+from microsoft_agents.activity import Activity, ActivityTypes, InvokeResponse
 from microsoft_agents.hosting.core import (
     AgentApplication,
     Authorization,
-    ChannelAdapter,
-    ConnectorClientBase,
     MemoryStorage,
     TurnContext,
     TurnState,
-    UserTokenClientBase,
 )
 from microsoft_agents.hosting.core.authorization import Connections
 from microsoft_agents.hosting.core.storage import Storage
@@ -40,10 +36,11 @@ from microsoft_agents.hosting.dialogs import ComponentDialog, DialogInstance, Di
 
 from bot.access import CACHE_LIMIT, Access, AgentCheck, Membership, canonical
 from bot.cards import CARD_CONTENT_TYPE, Cards, clip
-from bot.dialog_state import LIVE, DialogStateProperty
+from bot.dialog_state import DialogStateProperty
 from bot.ledger import StoreResetLedger
 from bot.proactive import ProactiveMessenger, is_personal, user_id_of
 from bot.records import StoreRecords
+from bot.release import forget_sent, release_turn
 from bot.turn_errors import TurnErrorHandler
 from bot.turn_state import GATED, ConversationTurnState, Entry, GatedTurn, TurnGate
 from dialogs.card_prompt import CARD_ACTION_INVOKE, REJECTED_CLICK, REPLACEMENT_CARD, card_action, is_continuation
@@ -110,56 +107,6 @@ def finished_verification(instance: DialogInstance) -> str | None:
         return None
     said = f"{view.get('title', 'Decided')}: {view.get('person_name', '')}".rstrip(": ")
     return said + ", password reset" if any(values.get("password_card_id") for values in frames) else said
-
-
-def release_turn(context: TurnContext) -> None:
-    """Let go of what a finished turn holds, but for what the adapter reads after it: the invoke response.
-
-    The Agents SDK leaves every TurnContext in reference cycles: `TurnContext._emit` builds a closure that refers to
-    itself on each send, update and delete, and each DialogContext and its DialogStateManager refer to each other.
-    Only a full collection frees those cycles (one every few dozen starts under load), and by then the turn, having
-    awaited I/O, sits in the collector's old generation. Until then they kept all the turn held: its `turn_state`
-    (the conversation's state, the decoded dialog stack, our keys), the DialogContexts' stacks (every open dialog's
-    values), the turn's channel clients in `context.services` (an aiohttp session each, closed but whole) and, in each
-    send's closure, the SDK's copies of the activities sent (every card). With those emptied (the copies by
-    `forget_sent`, once each send is done; the rest here), the cycles hold the SDK's own small objects and the
-    received activity only, and the rest is freed now by reference counting, not walked by a full collection later
-    (tests/bot/test_turns.py, what a turn leaves to the collector).
-
-    Safe because the turn is over: AgentApplication saved its state before on_turn returned; after on_turn the adapter
-    reads only the invoke response from `turn_state` and closes the clients it holds itself (ChannelServiceAdapter's
-    process_activity); the sends that go on after the turn (Messenger.send_in_background) use the context's adapter
-    and activity only, and open clients of their own.
-    """
-    for state in _dialog_states(context.turn_state.get(LIVE)):
-        state.dialog_stack.clear()
-    invoke_response = context.turn_state.get(ChannelAdapter.INVOKE_RESPONSE_KEY)
-    context.turn_state.clear()
-    context.services.set(ConnectorClientBase, None)
-    context.services.set(UserTokenClientBase, None)
-    if invoke_response is not None:
-        context.turn_state[ChannelAdapter.INVOKE_RESPONSE_KEY] = invoke_response
-
-
-async def forget_sent(context: TurnContext, activities: list[Activity],
-                      send: Callable[[], Awaitable[list[ResourceResponse]]]) -> list[ResourceResponse]:
-    """A turn's send handler (`TurnContext.on_send_activities`): once sent, the SDK's copies go (see release_turn).
-    `activities` is the SDK's own list of copies for this send, which nothing reads once the send has returned."""
-    try:
-        return await send()
-    finally:
-        activities.clear()
-
-
-def _dialog_states(state: object) -> list[DialogState]:
-    """The decoded dialog stack `state` and every inner dialog's stack inside it (a ComponentDialog keeps its own)."""
-    if not isinstance(state, DialogState):
-        return []
-    found = [state]
-    for instance in state.dialog_stack:
-        if isinstance(instance.state, dict):
-            found += _dialog_states(instance.state.get(ComponentDialog.persisted_dialog_state))
-    return found
 
 
 def _frames(instance: DialogInstance) -> list[dict[str, Any]]:
@@ -264,7 +211,8 @@ class WatchwordAgent:
         turns, and the same activity can arrive twice at once, on one instance or two): bot/turn_state.py."""
         context.on_send_activities(forget_sent)
         try:
-            await self._gated_turn(context)
+            with self.messenger.turn():  # whom it can reach, read once for the turn and the sends it starts
+                await self._gated_turn(context)
         except BaseException:  # the adapter's turn-error handler reads this turn's state next (ACCOUNT_CHANGED)
             context.turn_state.pop(OPEN_SESSION, None)  # but the session, with its decoded plan, ends with the turn
             raise

@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
@@ -28,19 +29,26 @@ from microsoft_agents.hosting.core.storage import Storage
 from bot.access import CACHE_LIMIT
 from bot.cards import Cards
 from bot.ledger import OOB_KEY, Record, StoreResetLedger, read_record, write_record
+from bot.release import forget_sent, release_turn
 from dialogs.card_prompt import CONTINUATION
 from dialogs.ports import Actor, FactorAnswers, Notice
 from dialogs.times import clock_time, date_and_time, zone_of
 from graph.directory import Directory, DirectoryError
 from manifest.package import derive_app_id
 from observability.metrics import Metrics
-from store import SessionClosedError, Store
+from store import AuditEvent, SessionClosedError, Store
 from verification import Outcome
 from verification.clock import Clock
 from verification.factors import STRONG, Attestation, Factor, spoken
 from verification.reset import BLOCKED, ResetOutcome
 
 log = logging.getLogger(__name__)
+
+# The people a turn found reachable (`can_reach`), with their reference and time zone as read then: the sends the turn
+# starts (the code, the manager's card: tasks that run after it, in a copy of its context) and its later steps use
+# them instead of reading them again. A fresh dict per turn (`ProactiveMessenger.turn`); None outside a turn.
+_REACHED: ContextVar[dict[tuple[str, str], tuple[dict[str, Any], tzinfo | None]] | None] = ContextVar(
+    "watchword_reached", default=None)
 
 DELIVERED = "{}_delivered"  # the out-of-band record's field: whether the factor's send reached them (absent: unknown)
 SEND_GRACE_S = 5.0  # how long a stopping process lets sends in flight end (`stop`)
@@ -81,6 +89,17 @@ class ProactiveMessenger:
         self._continuations: set[asyncio.Task[None]] = set()
         self._sends: set[asyncio.Task[bool | None]] = set()  # send_in_background's, each with what follows it
         self._sending: dict[str, asyncio.Task[bool | None]] = {}  # those still running, by the key they were given
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """A turn (bot/agent.py on_turn): whom it finds reachable is read once, for the turn and the sends it starts
+        (a start asks `can_reach` for the person, then its code goes out right after the turn: one read, not two).
+        Every turn reads afresh: a reference the person changed since is used from their next turn on."""
+        token = _REACHED.set({})
+        try:
+            yield
+        finally:
+            _REACHED.reset(token)
 
     def close(self) -> None:
         """Stop waiting to continue conversations (`continue_when`): a process that stops leaves them to the agent's
@@ -233,7 +252,11 @@ class ProactiveMessenger:
         return reached[0] if reached is not None else None
 
     async def _reach(self, tenant_id: str, user_id: str) -> tuple[dict[str, Any], tzinfo | None] | None:
-        """The person's reference and their time zone (None: unknown, so times are given in UTC and say so)."""
+        """The person's reference and their time zone (None: unknown, so times are given in UTC and say so); as this
+        turn's `can_reach` read it, if it did."""
+        reached = _REACHED.get()
+        if reached is not None and (read := reached.get((tenant_id, user_id))) is not None:
+            return dict(read[0]), read[1]
         try:
             stored = await self._store.conversation_refs.get(tenant_id, user_id)
         except ValueError:
@@ -259,6 +282,9 @@ class ProactiveMessenger:
 
         async def deliver(proactive: TurnContext) -> None:
             nonlocal delivered
+            # The SDK's context for this send is no turn of ours (on_turn never sees it): released as a turn is, so
+            # its channel clients and its copy of the card (the code, on the code card) go now (bot/release.py).
+            proactive.on_send_activities(forget_sent)
             # Caught here, not around continue_conversation: CloudAdapter hands a failure inside the continuation to
             # the app's turn-error handler and returns normally, so a chat that is gone (Teams closed, the app
             # uninstalled) would count as reached and the agent be told a code was shown that no one can see.
@@ -267,6 +293,8 @@ class ProactiveMessenger:
             except Exception:  # a notice must never break the agent's turn; the log says why
                 log.warning("could not deliver %s", what, exc_info=True)
                 return
+            finally:
+                release_turn(proactive)
             delivered = str(getattr(sent, "id", None) or "")
 
         try:
@@ -281,7 +309,10 @@ class ProactiveMessenger:
 
     # --- Messenger (for the dialogs) -----------------------------------------------------------------------
     async def can_reach(self, tenant_id: str, user_id: str) -> bool:
-        return await self._reference(tenant_id, user_id) is not None
+        reach = await self._reach(tenant_id, user_id)
+        if reach is not None and (reached := _REACHED.get()) is not None:
+            reached[tenant_id, user_id] = (dict(reach[0]), reach[1])
+        return reach is not None
 
     async def can_ask_manager(self, tenant_id: str, manager_id: str) -> bool:
         """A manager who never opened Watchword is reached by installing it for them (as for the reset notice): most
@@ -321,16 +352,16 @@ class ProactiveMessenger:
         if not await self._keep_fields(session_id, kept, known=opened) and not sent:
             await self._not_delivered(context, session_id, actor, target_id, security_contact_id, Factor.POSSESSION,
                                       audit=False)
-        await self._store.audit.append(action="out_of_band.asked", outcome="sent" if sent else "not_delivered",
-                                       actor=f"teams:{actor.user_id}", subject=target_id, tenant_id=actor.tenant_id,
-                                       details={"session_id": session_id, "factor": "possession"})
-        if card_id and not await self._still_open(session_id):  # it ended while the code was on its way (cancelled,
-            await self._close_code_card(context.adapter, session_id)  # a new verify): its closing found no card then
+        asked = AuditEvent(action="out_of_band.asked", outcome="sent" if sent else "not_delivered",
+                           actor=f"teams:{actor.user_id}", subject=target_id, tenant_id=actor.tenant_id,
+                           details={"session_id": session_id, "factor": "possession"})
+        if not card_id:
+            await self._store.audit.append_event(asked)
+        # Audited, and whether the session ended while the code was on its way (cancelled, a new verify) read, in one
+        # unit of work: if it did, its closing found no card then, so the card is closed here.
+        elif not await self._store.sessions.audit_and_still_open(session_id, asked):
+            await self._close_code_card(context.adapter, session_id)
         return sent
-
-    async def _still_open(self, session_id: str) -> bool:
-        session = await self._store.sessions.get(session_id)
-        return session is not None and session.is_open
 
     async def ask_manager(self, context: TurnContext, *, session_id: str, actor: Actor, target: Mapping[str, str],
                           manager_id: str, security_contact_id: str = "", self_service: bool = False) -> bool:

@@ -39,11 +39,22 @@ class StoredConversationReference:
     time_zone: str | None = None  # IANA name ("Europe/Paris"), None when the person's Teams never sent one
 
 
+def _upsert(dialect: str) -> Any:
+    """Insert or replace a user's reference, keeping the time zone kept before when none is given: built once, with
+    bound parameters (built per call, with its values in it, SQLAlchemy made and cache-keyed a new statement each
+    time: more CPU than running it, on the first turn of every conversation)."""
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(ConversationReferenceRow)
+    return insert.on_conflict_do_update(index_elements=["tenant_id", "user_id"], set_={
+        "reference": insert.excluded.reference, "updated_at": insert.excluded.updated_at,
+        "time_zone": func.coalesce(insert.excluded.time_zone, ConversationReferenceRow.time_zone)})
+
+
 class ConversationReferenceRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, units: Units) -> None:
         self._sessions = sessions
         self._units = units
         self._clock = clock
+        self._upsert = _upsert(units.dialect)
 
     async def save(self, tenant_id: str, user_id: str, reference: Mapping[str, Any],
                    time_zone: str | None = None) -> StoredConversationReference:
@@ -58,14 +69,9 @@ class ConversationReferenceRepository:
             updated_at=self._clock(),
             time_zone=time_zone,
         )
-        values: dict[str, Any] = {"reference": saved.reference, "updated_at": saved.updated_at}
-        stmt = (postgresql if self._units.dialect == "postgresql" else sqlite).insert(ConversationReferenceRow).values(
-            tenant_id=saved.tenant_id, user_id=saved.user_id, time_zone=time_zone, **values
-        )
-        keep_zone = func.coalesce(stmt.excluded.time_zone, ConversationReferenceRow.time_zone)
-        upsert = stmt.on_conflict_do_update(index_elements=["tenant_id", "user_id"],
-                                            set_={**values, "time_zone": keep_zone})
-        await self._units.write(lambda conn: conn.execute(upsert))  # on a conversation's first turn: a unit
+        values = {"tenant_id": saved.tenant_id, "user_id": saved.user_id, "reference": saved.reference,
+                  "updated_at": saved.updated_at, "time_zone": time_zone}
+        await self._units.write(lambda conn: conn.execute(self._upsert, values))  # a conversation's first turn: a unit
         return saved
 
     async def get(self, tenant_id: str, user_id: str) -> StoredConversationReference | None:

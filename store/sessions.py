@@ -229,6 +229,7 @@ _SEALED_PLAN = select(VerificationPlanRow.sealed).where(VerificationPlanRow.sess
 _KEEP_FINAL_RISK = update(_S).where(*_OPEN).values(final_risk=bindparam("risk"))
 _FINAL_RISK = select(_S.final_risk).where(_S.session_id == bindparam("sid"))
 _GET = select(*_S.__table__.c).where(_S.session_id == bindparam("sid"))
+_OUTCOME = select(_S.outcome).where(_S.session_id == bindparam("sid"))
 _OWN_RESETS = select(_S.reset_claimed_at, _S.reset_done_at).where(
     _S.tenant_id == bindparam("tenant"), _S.target_user_id == bindparam("user"),
     _S.reset_claimed_at >= bindparam("since"),
@@ -362,6 +363,18 @@ class SessionRepository:
             return _to_session(row) if row is not None else None
 
         return await self._units.read(read)
+
+    async def audit_and_still_open(self, session_id: str, audit: AuditEvent) -> bool:
+        """Append `audit` and tell whether the session is still open (in progress), in one unit of work: what a
+        send for the session did (the code shown in the person's Teams) is audited, and the sender learns in the same
+        hop whether the session ended while it was on its way (then its card must be closed)."""
+        which = {"sid": normalise_guid(session_id, "session_id")}
+
+        def audit_and_read(conn: Connection) -> bool:
+            self._audit.append_in(conn, audit)
+            return conn.execute(_OUTCOME, which).scalar_one_or_none() == Outcome.IN_PROGRESS.value
+
+        return await self._audit.write(audit_and_read)
 
     async def transcript(self, session_id: str) -> tuple[TranscriptRecord, ...]:
         stmt = (

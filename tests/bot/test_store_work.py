@@ -25,10 +25,10 @@ from tests.store.support import FakeClock, StoreTarget
 # the state saved with the turn's end.
 START_TRANSACTIONS, START_STATEMENTS = 9, 30
 # The same start when the person talked to Watchword before, so it shows them a code in their own Teams, counted
-# until that send ends too: the start's own, then the person's reference (read again: the send runs after the turn),
-# the session's out-of-band record opened and the code card noted on it, the code's audit row, and whether the
-# session is still open.
-CODE_START_TRANSACTIONS, CODE_START_STATEMENTS = START_TRANSACTIONS + 6, START_STATEMENTS + 8
+# until that send ends too: the start's own (the person's reference, read to know the code can be asked, is not read
+# again by the send the turn starts), the session's out-of-band record opened and the code card noted on it, and the
+# code's audit row with whether the session is still open.
+CODE_START_TRANSACTIONS, CODE_START_STATEMENTS = START_TRANSACTIONS + 4, START_STATEMENTS + 7
 # An answer: the turn's claim with its state read ahead, the answer with its audit row, the state saved with the
 # turn's end.
 ANSWER_TRANSACTIONS, ANSWER_STATEMENTS = 3, 12

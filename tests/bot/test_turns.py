@@ -15,6 +15,7 @@ from microsoft_agents.hosting.core.state.agent_state import CachedAgentState
 from microsoft_agents.hosting.dialogs import DialogInstance, DialogState
 
 from bot.cards import CARD_CONTENT_TYPE, card_text
+from bot.hosting import BOT
 from bot.sealing import FernetSealer
 from store import AuditFilter
 from tests.bot.endpoint import Connector, activity
@@ -288,4 +289,35 @@ async def test_turns_over_http_leave_the_collector_neither_channel_clients_nor_c
     assert len(contexts) == 2
     assert clients == [(None, None), (None, None)]
     assert sorted(map(len, kept)) == [0, 1] and set().union(*kept) == {ChannelAdapter.INVOKE_RESPONSE_KEY}
+    assert cards == []
+
+
+async def test_the_code_sent_to_the_persons_own_teams_leaves_the_collector_neither_channel_clients_nor_its_card(
+        demo_client, connector: Connector) -> None:
+    """The code card goes out after the start's turn, into the person's own chat (bot/proactive.py), through a
+    TurnContext of the SDK's own that is not a turn of ours: it is released as a turn's is (bot/release.py), so its
+    channel clients and the SDK's copy of the card, with the code on it, are not kept by the SDK's cycles around it
+    until a full collection."""
+    alan = activity(connector, text="hi")
+    alan["from"] = {"id": f"29:{ALAN.id}", "name": ALAN.display_name, "aadObjectId": ALAN.id}
+    alan["conversation"] = {"id": f"a:{ALAN.id}", "conversationType": "personal", "tenantId": TENANT}
+    assert (await demo_client.post("/api/messages", json=alan)).status == 202
+    connector.replies.clear()
+    gc.collect()
+    gc.disable()
+    try:
+        started = await demo_client.post("/api/messages", json=activity(connector, text="verify alan turing"))
+        await demo_client.server.app[BOT].agent.messenger.sent()
+        contexts = [o for o in gc.get_objects() if isinstance(o, TurnContext)]
+        clients = [(c.services.get(ConnectorClientBase), c.services.get(UserTokenClientBase)) for c in contexts]
+        kept = [set(c.turn_state) for c in contexts]
+        cards = [o for o in gc.get_objects() if isinstance(o, Activity) and o.attachments]
+    finally:
+        gc.enable()
+    assert started.status == 202
+    to_alan = [reply for path, reply, _ in connector.replies if path.startswith(f"/v3/conversations/a:{ALAN.id}/")]
+    assert ["Your code for the IT helpdesk" in json.dumps(reply) for reply in to_alan] == [True]
+    assert len(contexts) == 2  # the start's turn and the send's, both in the SDK's cycles
+    assert clients == [(None, None), (None, None)]
+    assert kept == [set(), set()]
     assert cards == []

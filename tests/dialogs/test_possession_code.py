@@ -251,3 +251,20 @@ async def test_the_code_leaves_the_persons_card_when_the_verification_times_out_
     assert "has ended" in ended and code not in ended and code.replace(" ", "") not in ended
     assert await teams.agent.messenger.close_code_cards(alan.adapter, expired) == 0  # once
 
+
+
+async def test_the_code_goes_to_the_chat_the_person_last_used_when_each_verification_starts(
+        teams: Teams, agent: Chat, alan: Chat) -> None:
+    """A start reads the person's chat once, for knowing the code can be asked and for sending it right after its
+    turn (bot/proactive.py `turn`): read afresh by each turn, so a chat they moved to since is where the next code
+    goes."""
+    await start(teams, agent, alan)
+    assert len(shown_code(alan).replace(" ", "")) == 6
+    await agent.say("cancel")
+    moved = teams.chat(ALAN, conversation_id=f"a:moved-{ALAN.id}")
+    await moved.say("hi")
+    moved.new()
+    alan.new()
+    await agent.say("verify alan turing")
+    assert "Your code for the IT helpdesk" in moved.text()
+    assert alan.new() == []

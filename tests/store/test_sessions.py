@@ -286,6 +286,25 @@ async def test_a_refused_finish_writes_no_audit_row(store: Store, store_clock: F
     assert (await store.audit.query(AuditFilter(action="verification.decided"))).entries == ()
 
 
+async def test_a_send_is_audited_whether_or_not_its_session_ended_meanwhile_and_says_which(
+        store: Store, store_clock: FakeClock) -> None:
+    """The code shown in the person's Teams is audited, and whether the session is still open read, in one unit of
+    work (bot/proactive.py show_code): a session that ended while the code was on its way has its card closed."""
+    still = await _open(store, store_clock)
+    ended = await _open(store, store_clock, target_user_id=OTHER_AGENTS[0])
+    await store.sessions.finish(ended.session_id, Outcome.CANCELLED)
+
+    def asked(session_id: str) -> AuditEvent:
+        return AuditEvent(action="out_of_band.asked", outcome="sent", actor=f"teams:{AGENT}", subject=USER,
+                          tenant_id=TENANT, details={"session_id": session_id, "factor": "possession"})
+
+    assert await store.sessions.audit_and_still_open(still.session_id, asked(still.session_id)) is True
+    assert await store.sessions.audit_and_still_open(ended.session_id, asked(ended.session_id)) is False
+    rows = (await store.audit.query(AuditFilter(action="out_of_band.asked"))).entries
+    assert sorted(row.details["session_id"] for row in rows) == sorted([still.session_id, ended.session_id])
+    assert (await store.audit.verify_chain()).ok
+
+
 async def test_the_late_sign_in_risk_is_kept_for_any_instance_until_the_session_ends(
         store: Store, store_clock: FakeClock) -> None:
     session = await _open(store, store_clock)
