@@ -7,6 +7,8 @@ import json
 import logging
 import re
 from pathlib import Path
+from types import UnionType
+from typing import Any
 
 import pytest
 from microsoft_agents.activity import Activity
@@ -239,6 +241,16 @@ async def test_a_turn_leaves_no_verification_session_for_the_collector(db: Store
     assert left == []
 
 
+def alive_now() -> dict[int, object]:
+    """Every object the collector tracks now, by id: what earlier tests in this process (a pytest worker runs many
+    files) still hold is not what the turns under test left. Kept alive meanwhile, so no id is reused."""
+    return {id(o): o for o in gc.get_objects()}
+
+
+def made_since(earlier: dict[int, object], kind: type | UnionType) -> list[Any]:
+    return [o for o in gc.get_objects() if isinstance(o, kind) and id(o) not in earlier]
+
+
 async def test_what_a_finished_turn_leaves_to_the_collector_holds_none_of_its_state(db: StoreTarget,
                                                                                   clock: FakeClock) -> None:
     """The SDK leaves each turn's TurnContext, and its DialogContexts, in reference cycles that only a full collection
@@ -250,14 +262,14 @@ async def test_what_a_finished_turn_leaves_to_the_collector_holds_none_of_its_st
         await agent.say("verify alan turing")
         answer = await truthful_answer(teams, agent, ALAN)
         gc.collect()
+        earlier = alive_now()
         gc.disable()
         try:
             await agent.answer(answer, execute=True)
             await agent.answer(await truthful_answer(teams, agent, ALAN))
-            contexts = [o for o in gc.get_objects() if isinstance(o, TurnContext)]
+            contexts = made_since(earlier, TurnContext)
             kept = [set(context.turn_state) for context in contexts]
-            dialog_state = [o for o in gc.get_objects()
-                            if isinstance(o, DialogInstance | DialogState | CachedAgentState)]
+            dialog_state = made_since(earlier, DialogInstance | DialogState | CachedAgentState)
         finally:
             gc.enable()
     assert len(contexts) >= 2  # both turns' contexts are still there, in the SDK's cycles
@@ -274,14 +286,15 @@ async def test_turns_over_http_leave_the_collector_neither_channel_clients_nor_c
                      value={"action": {"type": "Action.Execute", "verb": "answer", "data": {"verb": "answer"}}})
     click.pop("text")
     gc.collect()
+    earlier = alive_now()
     gc.disable()
     try:
         said = await demo_client.post("/api/messages", json=activity(connector, text="help"))
         clicked = await demo_client.post("/api/messages", json=click)
-        contexts = [o for o in gc.get_objects() if isinstance(o, TurnContext)]
+        contexts = made_since(earlier, TurnContext)
         clients = [(c.services.get(ConnectorClientBase), c.services.get(UserTokenClientBase)) for c in contexts]
         kept = [set(c.turn_state) for c in contexts]
-        cards = [o for o in gc.get_objects() if isinstance(o, Activity) and o.attachments]
+        cards = [o for o in made_since(earlier, Activity) if o.attachments]
     finally:
         gc.enable()
     assert said.status == 202 and len(connector.replies) == 2  # the help card and a notice, sent to the channel
@@ -304,14 +317,15 @@ async def test_the_code_sent_to_the_persons_own_teams_leaves_the_collector_neith
     assert (await demo_client.post("/api/messages", json=alan)).status == 202
     connector.replies.clear()
     gc.collect()
+    earlier = alive_now()
     gc.disable()
     try:
         started = await demo_client.post("/api/messages", json=activity(connector, text="verify alan turing"))
         await demo_client.server.app[BOT].agent.messenger.sent()
-        contexts = [o for o in gc.get_objects() if isinstance(o, TurnContext)]
+        contexts = made_since(earlier, TurnContext)
         clients = [(c.services.get(ConnectorClientBase), c.services.get(UserTokenClientBase)) for c in contexts]
         kept = [set(c.turn_state) for c in contexts]
-        cards = [o for o in gc.get_objects() if isinstance(o, Activity) and o.attachments]
+        cards = [o for o in made_since(earlier, Activity) if o.attachments]
     finally:
         gc.enable()
     assert started.status == 202
