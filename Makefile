@@ -19,11 +19,10 @@ CONFIGURED := $(or $(WATCHWORD_CLIENT_ID),$(CONNECTIONS__SERVICE_CONNECTION__SET
 run: $(STAMP) playground
 	$(if $(CONFIGURED),,WATCHWORD_DEMO=$${WATCHWORD_DEMO:-true}) $(PY) app.py $(ARGS)
 
-# Two pytest workers (pytest-xdist), each test file whole on one of them (its module-scoped processes, browser and
-# devtenant start once): the suite mostly waits (processes starting, Graph's latencies and windows), and in one
-# process it kept a 2-core machine at a load of about 0.5. PYTEST_ARGS="-n 0" runs it in this one process.
+# In one process. PYTEST_ARGS="-n 2 --dist loadfile" runs it on two pytest-xdist workers, each test file whole on
+# one, in about half the time; not the default until it has been as reliable as one process (README: Tests).
 test: $(STAMP) chromium playground
-	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The console's browser tests drive Debian's Chromium: installed here when missing and we are root; otherwise
 # those tests skip and say how to install it.
