@@ -6,9 +6,10 @@ import gc
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import UnionType
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from microsoft_agents.activity import Activity
@@ -26,6 +27,8 @@ from tests.dialogs.harness import Teams, answer_until_decided, invoke_responses,
 from tests.store.support import FakeClock, StoreTarget, sqlite_copy
 from verification import Outcome, VerificationSession
 from verification.policy import Policy
+
+T = TypeVar("T")
 
 MAX_QUESTIONS = Policy().max_questions  # what the question cards count up to
 
@@ -251,6 +254,23 @@ def made_since(earlier: dict[int, object], kind: type | UnionType) -> list[Any]:
     return [o for o in gc.get_objects() if isinstance(o, kind) and id(o) not in earlier]
 
 
+async def left_by(turns: Callable[[], Awaitable[T]]) -> tuple[T, tuple[list[Any], list[Any], list[Any], list[Any]]]:
+    """What `turns` returns, and what they left alive with the collector off: their TurnContexts, each one's channel
+    clients and turn_state keys, and the activities with cards made meanwhile."""
+    gc.collect()
+    earlier = alive_now()
+    gc.disable()
+    try:
+        result = await turns()
+        contexts = made_since(earlier, TurnContext)
+        clients = [(c.services.get(ConnectorClientBase), c.services.get(UserTokenClientBase)) for c in contexts]
+        kept = [set(c.turn_state) for c in contexts]
+        cards = [o for o in made_since(earlier, Activity) if o.attachments]
+    finally:
+        gc.enable()
+    return result, (contexts, clients, kept, cards)
+
+
 async def test_what_a_finished_turn_leaves_to_the_collector_holds_none_of_its_state(db: StoreTarget,
                                                                                   clock: FakeClock) -> None:
     """The SDK leaves each turn's TurnContext, and its DialogContexts, in reference cycles that only a full collection
@@ -285,18 +305,11 @@ async def test_turns_over_http_leave_the_collector_neither_channel_clients_nor_c
     click = activity(connector, type="invoke", name="adaptiveCard/action",
                      value={"action": {"type": "Action.Execute", "verb": "answer", "data": {"verb": "answer"}}})
     click.pop("text")
-    gc.collect()
-    earlier = alive_now()
-    gc.disable()
-    try:
-        said = await demo_client.post("/api/messages", json=activity(connector, text="help"))
-        clicked = await demo_client.post("/api/messages", json=click)
-        contexts = made_since(earlier, TurnContext)
-        clients = [(c.services.get(ConnectorClientBase), c.services.get(UserTokenClientBase)) for c in contexts]
-        kept = [set(c.turn_state) for c in contexts]
-        cards = [o for o in made_since(earlier, Activity) if o.attachments]
-    finally:
-        gc.enable()
+    async def turns() -> tuple[Any, Any]:
+        return (await demo_client.post("/api/messages", json=activity(connector, text="help")),
+                await demo_client.post("/api/messages", json=click))
+
+    (said, clicked), (contexts, clients, kept, cards) = await left_by(turns)
     assert said.status == 202 and len(connector.replies) == 2  # the help card and a notice, sent to the channel
     assert clicked.status == 200 and (await clicked.json())["type"] == CARD_CONTENT_TYPE
     assert len(contexts) == 2
@@ -316,18 +329,12 @@ async def test_the_code_sent_to_the_persons_own_teams_leaves_the_collector_neith
     alan["conversation"] = {"id": f"a:{ALAN.id}", "conversationType": "personal", "tenantId": TENANT}
     assert (await demo_client.post("/api/messages", json=alan)).status == 202
     connector.replies.clear()
-    gc.collect()
-    earlier = alive_now()
-    gc.disable()
-    try:
+    async def turn() -> Any:
         started = await demo_client.post("/api/messages", json=activity(connector, text="verify alan turing"))
         await demo_client.server.app[BOT].agent.messenger.sent()
-        contexts = made_since(earlier, TurnContext)
-        clients = [(c.services.get(ConnectorClientBase), c.services.get(UserTokenClientBase)) for c in contexts]
-        kept = [set(c.turn_state) for c in contexts]
-        cards = [o for o in made_since(earlier, Activity) if o.attachments]
-    finally:
-        gc.enable()
+        return started
+
+    started, (contexts, clients, kept, cards) = await left_by(turn)
     assert started.status == 202
     to_alan = [reply for path, reply, _ in connector.replies if path.startswith(f"/v3/conversations/a:{ALAN.id}/")]
     assert ["Your code for the IT helpdesk" in json.dumps(reply) for reply in to_alan] == [True]
