@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
-from devtenant.state import DevTenantConfig
-from tests.devtenant.helpers import QUICK_SIGN_INS, TINY, ThreadedDevTenant
+from tests.devtenant.helpers import TINY, ThreadedDevTenant, fresh_tenants
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +18,4 @@ def tenant() -> Iterator[ThreadedDevTenant]:
 @pytest.fixture
 def make_tenant() -> Iterator[Callable[..., ThreadedDevTenant]]:
     """Fresh devtenants for tests that change state (consent) or need another configuration."""
-    started: list[ThreadedDevTenant] = []
-
-    def make(*, generated: bool = False, **config: Any) -> ThreadedDevTenant:
-        dt = ThreadedDevTenant(DevTenantConfig(**{"seed": 1, "users": 20, **QUICK_SIGN_INS, **config}),
-                               generated=generated)
-        started.append(dt)
-        return dt
-
-    yield make
-    for dt in started:
-        dt.close()
+    yield from fresh_tenants()

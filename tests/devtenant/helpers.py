@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import msal
@@ -19,6 +20,21 @@ from tests.devtenant.tiny_org import tiny_org
 # reads them, during the test or at its end; the tests about that delay set it themselves.
 QUICK_SIGN_INS: dict[str, Any] = {"endpoint_latency_ms": ()}
 TINY = DevTenantConfig(seed=1, users=20, **QUICK_SIGN_INS)
+
+
+def fresh_tenants() -> Iterator[Callable[..., ThreadedDevTenant]]:
+    """For a `make_tenant` fixture: `make(generated=..., **config)` starts a devtenant configured as TINY but for
+    `config`, and each one started is stopped when the fixture ends."""
+    started: list[ThreadedDevTenant] = []
+
+    def make(*, generated: bool = False, **config: Any) -> ThreadedDevTenant:
+        dt = ThreadedDevTenant(replace(TINY, **config), generated=generated)
+        started.append(dt)
+        return dt
+
+    yield make
+    for dt in started:
+        dt.close()
 
 
 class ThreadedDevTenant:

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 
 import pytest
 
-from devtenant.state import DevTenantConfig
 from graph.graph_directory import GraphDirectory
-from tests.devtenant.helpers import QUICK_SIGN_INS, TINY, ThreadedDevTenant
+from tests.devtenant.helpers import TINY, ThreadedDevTenant, fresh_tenants
 from tests.graph.support import directory_for
 
 
@@ -28,14 +26,4 @@ async def directory(tiny: ThreadedDevTenant) -> AsyncIterator[GraphDirectory]:
 @pytest.fixture
 def make_tenant() -> Iterator[Callable[..., ThreadedDevTenant]]:
     """Fresh devtenants for tests that change the tenant (consent, users, roles) or need a generated org."""
-    started: list[ThreadedDevTenant] = []
-
-    def make(*, generated: bool = False, **config: Any) -> ThreadedDevTenant:
-        dt = ThreadedDevTenant(DevTenantConfig(**{"seed": 1, "users": 20, **QUICK_SIGN_INS, **config}),
-                               generated=generated)
-        started.append(dt)
-        return dt
-
-    yield make
-    for dt in started:
-        dt.close()
+    yield from fresh_tenants()
