@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from store import Store, store_busy
 from store import db as store_db
@@ -174,6 +175,35 @@ async def test_a_postgresql_unit_waiting_for_a_row_lock_holds_up_neither_the_loo
 @pytest.mark.postgres
 async def test_a_postgresql_unit_that_raises_writes_nothing(postgres: Store) -> None:
     await raising_unit_writes_nothing(postgres)
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_read_that_tries_to_write_is_refused_and_writes_nothing(postgres: Store) -> None:
+    # A read ends with COMMIT there (store/units.py: psycopg keeps its prepared statements), so it runs READ ONLY.
+    with pytest.raises(DBAPIError):
+        await postgres.units.read(add_row("33333333-3333-4333-8333-333333333333"))
+    assert await postgres.units.read(count_rows) == 0
+    await postgres.units.write(add_row("44444444-4444-4444-8444-444444444444"))  # writes still write
+    assert await postgres.units.read(count_rows) == 1
+
+
+@pytest.mark.postgres
+async def test_postgresql_statements_stay_prepared_across_reads(postgres_schema: StoreTarget | None,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # psycopg prepares a statement once it has run it prepare_threshold times on a connection and forgets them all on
+    # a ROLLBACK: reads end with COMMIT so they stay, and PostgreSQL does not parse and plan each statement again.
+    if postgres_schema is None:
+        pytest.skip(POSTGRES_SKIP_REASON)
+    monkeypatch.setattr(store_db, "POSTGRES_UNIT_THREADS", 1)  # one connection, so every read lands on it
+    opened = await postgres_schema.open(FakeClock())
+    try:
+        for _ in range(10):
+            await opened.units.read(lambda conn: conn.execute(text("SELECT 1")).scalar())
+        prepared = await opened.units.read(
+            lambda conn: conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar_one())
+        assert prepared >= 1
+    finally:
+        await opened.close()
 
 
 @pytest.mark.postgres
