@@ -157,6 +157,9 @@ class PeopleRanking:
     # Collaborators from other departments whom the target's data names: multiple-choice decoys of their own tier
     # (so a collaborator as the right answer is not the odd one out), never look-alikes (`names`).
     decoys: tuple[Person, ...] = ()
+    # Questions worth fewer bits are dropped by the caller (generate_questions(asked_only=True): a session never asks
+    # them), so what only answering them needs (their look-alikes) is not worked out. 0: every question complete.
+    asked_from: float = 0.0
     # Worked out once per ranking, then looked up by every question (see __post_init__).
     _ranks: dict[str, int] = field(init=False, repr=False, compare=False)  # id -> tier, for the tiers held as sets
     _views: tuple[int, ...] = field(init=False, repr=False, compare=False)  # the tiers held as views

@@ -171,10 +171,8 @@ def people_questions(spec: PeopleSpec, partners: Mapping[str, Party], ranking: P
     out: list[Question] = []
     free = _best_free_recall(spec, private, known, ranking, org, policy, department)
     if free is not None:
-        out.append(free)
         follow_up = _follow_up(spec, free, ranking, private, org, policy)
-        if follow_up is not None:
-            out.append(follow_up)
+        out += _with_look_alikes([free] if follow_up is None else [free, follow_up], ranking, private, org)
     if policy.allow_multiple_choice and spec.choice_prompt:
         out.extend(_multiple_choice(spec, private, true, ranking, org, policy, seed))
     return out
@@ -191,8 +189,18 @@ def _best_free_recall(spec: PeopleSpec, partners: Mapping[str, Party], known: Ma
         q = _free_recall(spec, scope, partners, known, ranking, org, policy, department)
         if q is not None and (best is None or q.expected_bits > best.expected_bits):
             best = q
-    # Look-alikes only for the wording kept: they do not weigh in the choice, and finding them is most of its cost.
-    return replace(best, confusers=look_alikes(best.accepted, ranking, partners, org)) if best is not None else None
+    return best  # its look-alikes: _with_look_alikes
+
+
+def _with_look_alikes(questions: list[Question], ranking: PeopleRanking, partners: Mapping[str, Party],
+                      org: OrgKnowledge) -> list[Question]:
+    """A free-recall question and its follow-up (the same accepted set) with their look-alikes. Found only for the
+    wording kept (they do not weigh in the choice, and finding them is most of its cost), and only when one of the
+    two may be asked (`PeopleRanking.asked_from`): the org chart's questions, worth ~0 bits, never are."""
+    if all(q.bits < ranking.asked_from for q in questions):
+        return questions
+    confusers = look_alikes(questions[0].accepted, ranking, partners, org)
+    return [replace(q, confusers=confusers) for q in questions]
 
 
 def _known_ids(known: Sequence[Candidate]) -> frozenset[str]:
