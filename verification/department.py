@@ -46,6 +46,24 @@ def _neighbours(word: str, candidates: Sequence[str]) -> list[str]:
     return [n for n in within_edits(word, candidates, allowed_edits(len(word) + MAX_LENGTH_GAP)) if close(word, n)]
 
 
+def _neighbours_by_length(word: str, by_length: Mapping[int, Sequence[str]]) -> list[str]:
+    """`_neighbours` over words grouped by length: each length searched with the typo budget names.close gives the
+    longer of the pair, so only lengths that budget can reach are read, with no wider search to filter afterwards
+    (a 7-letter word: 6 to 9 letters, three of them within one edit, rather than 5 to 10 within two)."""
+    found: list[str] = []
+    for length in range(max(1, len(word) - MAX_LENGTH_GAP), len(word) + MAX_LENGTH_GAP + 1):
+        budget = allowed_edits(max(length, len(word)))
+        words = by_length.get(length)
+        if words and abs(length - len(word)) <= budget:
+            found += within_edits(word, words, budget)
+    return found
+
+
+# Words a shared index remembers the typo neighbours of, beyond the directory's own (outsiders' names: they rarely
+# come back): past this many the memo starts again, so a snapshot that lives for hours holds no more than this.
+MAX_CLOSE_MEMO = 4096
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class NameNeighbours:
     """Every name word of a directory, each with the words of the directory `close` to it (itself included): worked
@@ -130,13 +148,12 @@ class NameIndex:
             return tuple(n for n in near if n in self.ids_by_word)
         found = self._close.get(word)
         if found is None:
-            words: Sequence[str] | list[str] = self.words
             if self._by_length:
-                most = allowed_edits(len(word) + MAX_LENGTH_GAP)  # what _neighbours searches within
-                words = []
-                for n in range(len(word) - most, len(word) + most + 1):
-                    words.extend(self._by_length.get(n, ()))
-            found = tuple(_neighbours(word, words)) if words else ()
+                found = tuple(_neighbours_by_length(word, self._by_length))
+            else:
+                found = tuple(_neighbours(word, self.words)) if self.words else ()
+            if len(self._close) >= MAX_CLOSE_MEMO:
+                self._close.clear()
             self._close[word] = found
         return found
 

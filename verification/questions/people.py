@@ -337,18 +337,19 @@ def _multiple_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapp
     internal = [p.person for p in partners.values() if p.person is not None and p.person.id not in public]
     internal.sort(key=lambda p: (-ranking.rank_of(p.id), stable_key(org.choice_key, ranking.target_id, salt, p.id)))
     out: list[Question] = []
-    shown: set[str] = set()  # decoys of earlier versions: never shown again, so versions reveal nothing of each other
+    # Decoys of earlier versions are never shown again (`never`), so versions reveal nothing of each other.
     # Names the person's data holds (a supplier may share a colleague's name): never a colleague decoy's, or the one
     # name an outsiders' version and a colleagues' version of this source both show would be a right answer.
     named = {normalize(p.person.display_name if p.person else p.name) for p in true.values()}
+    never = {*true, *partners}  # grown by each version's decoys: one set, not joined anew per version
     for correct in internal:
         if len(out) == choice_versions(policy):
             return out
         draw = stable_rng(org.choice_key, ranking.target_id, salt, correct.id)
-        decoys = _decoys(correct, ranking, set(true) | set(partners) | shown, k - 1, draw, named)
+        decoys = _decoys(correct, ranking, never, k - 1, draw, named)
         if len(decoys) == k - 1:
             out.append(_choice_question(spec, correct, decoys, ranking, org, rng, len(out)))
-            shown.update(p.id for p in decoys)
+            never.update(p.id for p in decoys)
     if spec.outsider_choice_prompt is not None:
         out.extend(_outsider_choice(spec, partners, true, ranking, org, policy, rng, len(out)))
     return out
