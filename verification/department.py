@@ -158,6 +158,11 @@ class NameIndex:
         return found
 
 
+# The organisation's samples (OrgKnowledge.others) a department's index keeps indexed by name word: one serves nearly
+# every verification in the department; a few more, for people whose manager is in another department.
+MAX_SAMPLES = 8
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class DepartmentIndex:
     """The department's members (in the directory's order) and what the generators look up in them."""
@@ -175,6 +180,22 @@ class DepartmentIndex:
     # id -> the member's given name, surname and display name normalised (names.normalize): what look-alikes and
     # decoys are compared and counted by, worked out once here rather than in every start that meets them
     keys: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
+    # The samples of other departments' people its verifications were given, indexed by name word (sample_names)
+    _samples: dict[tuple[str, ...], tuple[tuple[Person, ...], NameIndex]] = field(default_factory=dict, repr=False)
+
+    def sample_names(self, people: tuple[Person, ...]) -> NameIndex:
+        """`people`, the organisation's sample a verification in this department was given (a stable sample: the
+        same people for nearly everyone in it), indexed by name word: built once and shared, not per verification.
+        Kept while the people are the same objects (a later snapshot's are new ones)."""
+        key = tuple(p.id for p in people)
+        held = self._samples.get(key)
+        if held is not None and all(a is b for a, b in zip(held[0], people, strict=True)):
+            return held[1]
+        index = NameIndex.build(people, neighbours=self.names.neighbours)
+        if len(self._samples) >= MAX_SAMPLES:
+            self._samples.clear()
+        self._samples[key] = (people, index)
+        return index
 
     @classmethod
     def build(cls, members: Sequence[Person], like: DepartmentIndex | None = None,

@@ -150,6 +150,9 @@ class PeopleRanking:
     # The people named outside the department's tiers (manager, team, skip-level) and the sample of other
     # departments: with `department`, the pool of look-alikes and multiple-choice decoys.
     people: tuple[Person, ...]
+    # How many of `people`, at the end, are the sample of other departments (OrgKnowledge.others), whose index by name
+    # word the department's shared index keeps (DepartmentIndex.sample_names).
+    sample: int = 0
     # Party keys of the people a teammate knows the target dealt with (verification/questions/team.py): the insider
     # to beat. Never credited; filled by generate_questions.
     team_shared: frozenset[str] = frozenset()
@@ -249,11 +252,15 @@ class PeopleRanking:
             return p.id in self.department.human_ids
         return person_is_human(p)
 
-    def names(self) -> NameIndex:
-        """`people` indexed by name word (the department has its own index)."""
+    def names(self) -> tuple[NameIndex, NameIndex]:
+        """`people` indexed by name word (the department has its own index): the start's own circle, and the sample
+        of other departments as the department's shared index keeps it."""
         found = self._memo.get("names")
         if found is None:
-            found = self._memo["names"] = NameIndex.build(self.people, neighbours=self.department.names.neighbours)
+            cut = len(self.people) - self.sample
+            found = self._memo["names"] = (
+                NameIndex.build(self.people[:cut], neighbours=self.department.names.neighbours),
+                self.department.sample_names(self.people[cut:]))
         return found  # type: ignore[return-value]
 
     def names_of(self, people: Mapping[str, Person]) -> NameIndex:
@@ -392,7 +399,7 @@ def rank_people(context: UserContext, org: OrgKnowledge) -> PeopleRanking:
     # Decoys only, not a guess list: nobody named, nobody from the department.
     others = [p for p in org.others if p.id not in seen and p.id not in department.ids]
     population = max(org.population, len(seen) + len(close) + len(near) + len(rest))
-    return PeopleRanking(me.id, tuple(named), population, (*circle, *others), department=department)
+    return PeopleRanking(me.id, tuple(named), population, (*circle, *others), len(others), department=department)
 
 
 def assess_choice(option_classes: Sequence[object], correct_index: int) -> Guessability:

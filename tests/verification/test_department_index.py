@@ -10,7 +10,7 @@ import pytest
 
 from tests.verification import builders as b
 from verification import Chat, ChatType, Policy, generate_questions
-from verification.department import DepartmentIndex, NameNeighbours, name_words
+from verification.department import DepartmentIndex, NameIndex, NameNeighbours, name_words
 from verification.guessability import SMALL_TIER, rank_people, with_team_partners
 from verification.questions.chats import chat_everyone
 from verification.questions.team import team_shared
@@ -43,6 +43,27 @@ def test_verifications_in_one_department_reuse_its_shared_index_and_build_none(b
     for target, seed in ((b.context(), "one"), (b.context(profile=b.TEAM[0], peers=b.TEAM[1:]), "two")):
         assert generate_questions(target, org, Policy(), seed)
     assert builds == []
+
+
+def test_verifications_in_one_department_share_the_organisation_samples_name_index(monkeypatch) -> None:
+    """The sample of other departments (OrgKnowledge.others) is the same for nearly everyone in a department: its
+    index by name word, for look-alikes, is built by the first verification and kept by the department's index."""
+    org = shared_org()
+    samples: list[int] = []
+    build = NameIndex.build.__func__  # type: ignore[attr-defined]
+
+    def counting(cls, people, like=None, neighbours=None):
+        people = tuple(people)
+        if people and people[-1].id == org.others[-1].id:
+            samples.append(len(people))
+        return build(cls, people, like, neighbours)
+
+    monkeypatch.setattr(NameIndex, "build", classmethod(counting))
+    alone = generate_questions(b.context(), b.org(), Policy(), "one")  # no shared index: its own
+    first = generate_questions(b.context(), org, Policy(), "one")
+    generate_questions(b.context(), org, Policy(), "two")
+    assert len(samples) == 2
+    assert first == alone
 
 
 def test_without_a_shared_index_each_verification_indexes_its_department_itself(builds: list[int]) -> None:

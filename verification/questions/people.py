@@ -289,7 +289,7 @@ def look_alikes(accepted: Sequence[Candidate], ranking: PeopleRanking, partners:
     partners, so a 5,000-person department costs what a 50-person one does."""
     keys = {c.key for c in accepted} | {ranking.target_id}
     partner_people = {p.person.id: p.person for p in partners.values() if p.person is not None}
-    indexes = (ranking.department.names, ranking.names(), ranking.names_of(partner_people))
+    indexes = (ranking.department.names, *ranking.names(), ranking.names_of(partner_people))
     # Each name word once (peers and partners share first names), given names with their nicknames (a given name's
     # forms hold the word itself, so a word that is a surname too needs nothing more).
     given = {word for c in accepted for word in tokens(c.given)}
