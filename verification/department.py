@@ -180,22 +180,22 @@ class DepartmentIndex:
     # id -> the member's given name, surname and display name normalised (names.normalize): what look-alikes and
     # decoys are compared and counted by, worked out once here rather than in every start that meets them
     keys: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
-    # The samples of other departments' people its verifications were given, indexed by name word (sample_names)
-    _samples: dict[tuple[str, ...], tuple[tuple[Person, ...], NameIndex]] = field(default_factory=dict, repr=False)
+    # The samples of other departments' people its verifications were given, indexed (sample)
+    _samples: dict[tuple[str, ...], Sample] = field(default_factory=dict, repr=False)
 
-    def sample_names(self, people: tuple[Person, ...]) -> NameIndex:
+    def sample(self, people: tuple[Person, ...]) -> Sample:
         """`people`, the organisation's sample a verification in this department was given (a stable sample: the
-        same people for nearly everyone in it), indexed by name word: built once and shared, not per verification.
-        Kept while the people are the same objects (a later snapshot's are new ones)."""
+        same people for nearly everyone in it), indexed: built once and shared, not per verification. Kept while the
+        people are the same objects (a later snapshot's are new ones)."""
         key = tuple(p.id for p in people)
         held = self._samples.get(key)
-        if held is not None and all(a is b for a, b in zip(held[0], people, strict=True)):
-            return held[1]
-        index = NameIndex.build(people, neighbours=self.names.neighbours)
+        if held is not None and all(a is b for a, b in zip(held.people, people, strict=True)):
+            return held
+        made = Sample.build(people, self.names.neighbours)
         if len(self._samples) >= MAX_SAMPLES:
             self._samples.clear()
-        self._samples[key] = (people, index)
-        return index
+        self._samples[key] = made
+        return made
 
     @classmethod
     def build(cls, members: Sequence[Person], like: DepartmentIndex | None = None,
@@ -249,6 +249,23 @@ class DepartmentIndex:
         sizes = (both, len(in_office) + len(titled) - 2 * both, len(self.ids) - len(in_office) - len(titled) + both)
         parts = tuple(DepartmentSlice(self, in_office, titled, part, sizes[part], frozenset()) for part in range(3))
         return tuple(p - removed for p in parts)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Sample:
+    """Some people of other departments (OrgKnowledge.others) and what look-alikes and decoys look up in them, as
+    DepartmentIndex holds it for its members: by name word, normalised names, who is a human being."""
+
+    people: tuple[Person, ...]
+    names: NameIndex
+    by_id: Mapping[str, Person]
+    keys: Mapping[str, tuple[str, str, str]]
+    human_ids: frozenset[str]
+
+    @classmethod
+    def build(cls, people: tuple[Person, ...], neighbours: NameNeighbours | None) -> Sample:
+        return cls(people, NameIndex.build(people, neighbours=neighbours), {p.id: p for p in people},
+                   {p.id: name_keys(p) for p in people}, frozenset(p.id for p in people if person_is_human(p)))
 
 
 CLOSE, NEAR, REST = 0, 1, 2

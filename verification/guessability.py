@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from verification.context import OrgKnowledge, Person, UserContext
 from verification.department import EMPTY as EMPTY_DEPARTMENT
-from verification.department import DepartmentIndex, DepartmentSlice, NameIndex, name_keys
+from verification.department import DepartmentIndex, DepartmentSlice, NameIndex, Sample, name_keys
 from verification.department import of as of_department
 from verification.people import person_is_human
 
@@ -241,26 +241,40 @@ class PeopleRanking:
         return found  # type: ignore[return-value]
 
     def name_keys(self, p: Person) -> tuple[str, str, str]:
-        """verification/department.py `name_keys`, from the department's index when it holds `p`."""
+        """verification/department.py `name_keys`, from the department's index or the sample's when one holds `p`."""
         if self.department.by_id.get(p.id) is p:
             return self.department.keys[p.id]
+        sample = self._sample()
+        if sample.by_id.get(p.id) is p:
+            return sample.keys[p.id]
         return name_keys(p)
 
     def is_human(self, p: Person) -> bool:
-        """verification/people.py `person_is_human`, answered from the department's index when it holds `p`."""
+        """verification/people.py `person_is_human`, answered from the department's index or the sample's when one
+        holds `p`."""
         if self.department.by_id.get(p.id) is p:
             return p.id in self.department.human_ids
+        sample = self._sample()
+        if sample.by_id.get(p.id) is p:
+            return p.id in sample.human_ids
         return person_is_human(p)
+
+    def _sample(self) -> Sample:
+        """The sample of other departments at the end of `people`, as the department's shared index keeps it."""
+        found = self._memo.get("sample")
+        if found is None:
+            found = self._memo["sample"] = self.department.sample(self.people[len(self.people) - self.sample:])
+        return found  # type: ignore[return-value]
 
     def names(self) -> tuple[NameIndex, NameIndex]:
         """`people` indexed by name word (the department has its own index): the start's own circle, and the sample
         of other departments as the department's shared index keeps it."""
         found = self._memo.get("names")
         if found is None:
-            cut = len(self.people) - self.sample
             found = self._memo["names"] = (
-                NameIndex.build(self.people[:cut], neighbours=self.department.names.neighbours),
-                self.department.sample_names(self.people[cut:]))
+                NameIndex.build(self.people[:len(self.people) - self.sample],
+                                neighbours=self.department.names.neighbours),
+                self._sample().names)
         return found  # type: ignore[return-value]
 
     def names_of(self, people: Mapping[str, Person]) -> NameIndex:
