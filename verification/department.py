@@ -46,6 +46,24 @@ def _neighbours(word: str, candidates: Sequence[str]) -> list[str]:
     return [n for n in within_edits(word, candidates, allowed_edits(len(word) + MAX_LENGTH_GAP)) if close(word, n)]
 
 
+def _neighbours_by_length(word: str, by_length: Mapping[int, Sequence[str]]) -> list[str]:
+    """`_neighbours` over words grouped by length: each length searched with the typo budget names.close gives the
+    longer of the pair, so only lengths that budget can reach are read, with no wider search to filter afterwards
+    (a 7-letter word: 6 to 9 letters, three of them within one edit, rather than 5 to 10 within two)."""
+    found: list[str] = []
+    for length in range(max(1, len(word) - MAX_LENGTH_GAP), len(word) + MAX_LENGTH_GAP + 1):
+        budget = allowed_edits(max(length, len(word)))
+        words = by_length.get(length)
+        if words and abs(length - len(word)) <= budget:
+            found += within_edits(word, words, budget)
+    return found
+
+
+# Words a shared index remembers the typo neighbours of, beyond the directory's own (outsiders' names: they rarely
+# come back): past this many the memo starts again, so a snapshot that lives for hours holds no more than this.
+MAX_CLOSE_MEMO = 4096
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class NameNeighbours:
     """Every name word of a directory, each with the words of the directory `close` to it (itself included): worked
@@ -130,15 +148,19 @@ class NameIndex:
             return tuple(n for n in near if n in self.ids_by_word)
         found = self._close.get(word)
         if found is None:
-            words: Sequence[str] | list[str] = self.words
             if self._by_length:
-                most = allowed_edits(len(word) + MAX_LENGTH_GAP)  # what _neighbours searches within
-                words = []
-                for n in range(len(word) - most, len(word) + most + 1):
-                    words.extend(self._by_length.get(n, ()))
-            found = tuple(_neighbours(word, words)) if words else ()
+                found = tuple(_neighbours_by_length(word, self._by_length))
+            else:
+                found = tuple(_neighbours(word, self.words)) if self.words else ()
+            if len(self._close) >= MAX_CLOSE_MEMO:
+                self._close.clear()
             self._close[word] = found
         return found
+
+
+# The organisation's samples (OrgKnowledge.others) a department's index keeps indexed by name word: one serves nearly
+# every verification in the department; a few more, for people whose manager is in another department.
+MAX_SAMPLES = 8
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -158,6 +180,22 @@ class DepartmentIndex:
     # id -> the member's given name, surname and display name normalised (names.normalize): what look-alikes and
     # decoys are compared and counted by, worked out once here rather than in every start that meets them
     keys: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
+    # The samples of other departments' people its verifications were given, indexed (sample)
+    _samples: dict[tuple[str, ...], Sample] = field(default_factory=dict, repr=False)
+
+    def sample(self, people: tuple[Person, ...]) -> Sample:
+        """`people`, the organisation's sample a verification in this department was given (a stable sample: the
+        same people for nearly everyone in it), indexed: built once and shared, not per verification. Kept while the
+        people are the same objects (a later snapshot's are new ones)."""
+        key = tuple(p.id for p in people)
+        held = self._samples.get(key)
+        if held is not None and all(a is b for a, b in zip(held.people, people, strict=True)):
+            return held
+        made = Sample.build(people, self.names.neighbours)
+        if len(self._samples) >= MAX_SAMPLES:
+            self._samples.clear()
+        self._samples[key] = made
+        return made
 
     @classmethod
     def build(cls, members: Sequence[Person], like: DepartmentIndex | None = None,
@@ -211,6 +249,23 @@ class DepartmentIndex:
         sizes = (both, len(in_office) + len(titled) - 2 * both, len(self.ids) - len(in_office) - len(titled) + both)
         parts = tuple(DepartmentSlice(self, in_office, titled, part, sizes[part], frozenset()) for part in range(3))
         return tuple(p - removed for p in parts)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Sample:
+    """Some people of other departments (OrgKnowledge.others) and what look-alikes and decoys look up in them, as
+    DepartmentIndex holds it for its members: by name word, normalised names, who is a human being."""
+
+    people: tuple[Person, ...]
+    names: NameIndex
+    by_id: Mapping[str, Person]
+    keys: Mapping[str, tuple[str, str, str]]
+    human_ids: frozenset[str]
+
+    @classmethod
+    def build(cls, people: tuple[Person, ...], neighbours: NameNeighbours | None) -> Sample:
+        return cls(people, NameIndex.build(people, neighbours=neighbours), {p.id: p for p in people},
+                   {p.id: name_keys(p) for p in people}, frozenset(p.id for p in people if person_is_human(p)))
 
 
 CLOSE, NEAR, REST = 0, 1, 2

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from verification.context import OrgKnowledge, Person, UserContext
 from verification.department import EMPTY as EMPTY_DEPARTMENT
-from verification.department import DepartmentIndex, DepartmentSlice, NameIndex, name_keys
+from verification.department import DepartmentIndex, DepartmentSlice, NameIndex, Sample, name_keys
 from verification.department import of as of_department
 from verification.people import person_is_human
 
@@ -150,6 +150,9 @@ class PeopleRanking:
     # The people named outside the department's tiers (manager, team, skip-level) and the sample of other
     # departments: with `department`, the pool of look-alikes and multiple-choice decoys.
     people: tuple[Person, ...]
+    # How many of `people`, at the end, are the sample of other departments (OrgKnowledge.others), whose index by name
+    # word the department's shared index keeps (DepartmentIndex.sample_names).
+    sample: int = 0
     # Party keys of the people a teammate knows the target dealt with (verification/questions/team.py): the insider
     # to beat. Never credited; filled by generate_questions.
     team_shared: frozenset[str] = frozenset()
@@ -157,6 +160,9 @@ class PeopleRanking:
     # Collaborators from other departments whom the target's data names: multiple-choice decoys of their own tier
     # (so a collaborator as the right answer is not the odd one out), never look-alikes (`names`).
     decoys: tuple[Person, ...] = ()
+    # Questions worth fewer bits are dropped by the caller (generate_questions(asked_only=True): a session never asks
+    # them), so what only answering them needs (their look-alikes) is not worked out. 0: every question complete.
+    asked_from: float = 0.0
     # Worked out once per ranking, then looked up by every question (see __post_init__).
     _ranks: dict[str, int] = field(init=False, repr=False, compare=False)  # id -> tier, for the tiers held as sets
     _views: tuple[int, ...] = field(init=False, repr=False, compare=False)  # the tiers held as views
@@ -235,22 +241,40 @@ class PeopleRanking:
         return found  # type: ignore[return-value]
 
     def name_keys(self, p: Person) -> tuple[str, str, str]:
-        """verification/department.py `name_keys`, from the department's index when it holds `p`."""
+        """verification/department.py `name_keys`, from the department's index or the sample's when one holds `p`."""
         if self.department.by_id.get(p.id) is p:
             return self.department.keys[p.id]
+        sample = self._sample()
+        if sample.by_id.get(p.id) is p:
+            return sample.keys[p.id]
         return name_keys(p)
 
     def is_human(self, p: Person) -> bool:
-        """verification/people.py `person_is_human`, answered from the department's index when it holds `p`."""
+        """verification/people.py `person_is_human`, answered from the department's index or the sample's when one
+        holds `p`."""
         if self.department.by_id.get(p.id) is p:
             return p.id in self.department.human_ids
+        sample = self._sample()
+        if sample.by_id.get(p.id) is p:
+            return p.id in sample.human_ids
         return person_is_human(p)
 
-    def names(self) -> NameIndex:
-        """`people` indexed by name word (the department has its own index)."""
+    def _sample(self) -> Sample:
+        """The sample of other departments at the end of `people`, as the department's shared index keeps it."""
+        found = self._memo.get("sample")
+        if found is None:
+            found = self._memo["sample"] = self.department.sample(self.people[len(self.people) - self.sample:])
+        return found  # type: ignore[return-value]
+
+    def names(self) -> tuple[NameIndex, NameIndex]:
+        """`people` indexed by name word (the department has its own index): the start's own circle, and the sample
+        of other departments as the department's shared index keeps it."""
         found = self._memo.get("names")
         if found is None:
-            found = self._memo["names"] = NameIndex.build(self.people, neighbours=self.department.names.neighbours)
+            found = self._memo["names"] = (
+                NameIndex.build(self.people[:len(self.people) - self.sample],
+                                neighbours=self.department.names.neighbours),
+                self._sample().names)
         return found  # type: ignore[return-value]
 
     def names_of(self, people: Mapping[str, Person]) -> NameIndex:
@@ -389,7 +413,7 @@ def rank_people(context: UserContext, org: OrgKnowledge) -> PeopleRanking:
     # Decoys only, not a guess list: nobody named, nobody from the department.
     others = [p for p in org.others if p.id not in seen and p.id not in department.ids]
     population = max(org.population, len(seen) + len(close) + len(near) + len(rest))
-    return PeopleRanking(me.id, tuple(named), population, (*circle, *others), department=department)
+    return PeopleRanking(me.id, tuple(named), population, (*circle, *others), len(others), department=department)
 
 
 def assess_choice(option_classes: Sequence[object], correct_index: int) -> Guessability:

@@ -274,8 +274,7 @@ class VerificationSession:
         early = self._refusal(context, policy, risk, attempts_in_last_24h)
         if early is not None:
             return self._decide(*early)
-        s.plan = tuple(q for q in generate_questions(context, org, policy, self._seed)
-                       if q.bits >= policy.min_bits_per_question)
+        s.plan = generate_questions(context, org, policy, self._seed, asked_only=True)
         if len({q.id for q in s.plan}) != len(s.plan):
             raise RuntimeError("question ids must be unique within a plan")
         s.pool = list(s.plan)

@@ -132,9 +132,9 @@ async def test_question_generation_runs_off_the_event_loop(monkeypatch: pytest.M
     seen: list[bool] = []
     real = session_module.generate_questions
 
-    def generation_that_waits_for_the_loop(*args: Any) -> Any:
+    def generation_that_waits_for_the_loop(*args: Any, **kwargs: Any) -> Any:
         seen.append(loop_ran.wait(timeout=30))  # a safety net only: set at once when the loop is free
-        return real(*args)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(session_module, "generate_questions", generation_that_waits_for_the_loop)
     context = alan_context(b.NOW)

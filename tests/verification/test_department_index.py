@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 
 from tests.verification import builders as b
-from verification import Chat, ChatType, Policy, generate_questions
-from verification.department import DepartmentIndex, NameNeighbours, name_words
+from verification import Chat, ChatType, Policy, department, generate_questions
+from verification.department import DepartmentIndex, NameIndex, NameNeighbours, name_words
 from verification.guessability import SMALL_TIER, rank_people, with_team_partners
+from verification.names import close
 from verification.questions.chats import chat_everyone
 from verification.questions.team import team_shared
 
@@ -43,6 +44,27 @@ def test_verifications_in_one_department_reuse_its_shared_index_and_build_none(b
     for target, seed in ((b.context(), "one"), (b.context(profile=b.TEAM[0], peers=b.TEAM[1:]), "two")):
         assert generate_questions(target, org, Policy(), seed)
     assert builds == []
+
+
+def test_verifications_in_one_department_share_the_organisation_samples_name_index(monkeypatch) -> None:
+    """The sample of other departments (OrgKnowledge.others) is the same for nearly everyone in a department: its
+    index by name word, for look-alikes, is built by the first verification and kept by the department's index."""
+    org = shared_org()
+    samples: list[int] = []
+    build = NameIndex.build.__func__  # type: ignore[attr-defined]
+
+    def counting(cls, people, like=None, neighbours=None):
+        people = tuple(people)
+        if people and people[-1].id == org.others[-1].id:
+            samples.append(len(people))
+        return build(cls, people, like, neighbours)
+
+    monkeypatch.setattr(NameIndex, "build", classmethod(counting))
+    alone = generate_questions(b.context(), b.org(), Policy(), "one")  # no shared index: its own
+    first = generate_questions(b.context(), org, Policy(), "one")
+    generate_questions(b.context(), org, Policy(), "two")
+    assert len(samples) == 2
+    assert first == alone
 
 
 def test_without_a_shared_index_each_verification_indexes_its_department_itself(builds: list[int]) -> None:
@@ -134,6 +156,20 @@ def test_typo_neighbours_worked_out_once_for_the_directory_find_what_searching_t
     for word in probes:
         assert set(shared.names.close_words(word)) == set(searched.names.close_words(word)), word
     assert set(shared.names.close_words("dijkstar")) == {"dijkstra"}  # "Dijkstar" is not in this department
+
+
+def test_a_big_index_finds_an_outsiders_typos_as_names_close_does_and_remembers_a_bounded_number(monkeypatch) -> None:
+    """A word the directory does not know (an outsider's name) is searched for in a big index length by length, each
+    within the budget names.close gives the pair: the same words as comparing it with every word."""
+    index = DepartmentIndex.build(CROWD).names
+    assert len(index.words) > department.BY_LENGTH_FROM
+    probes = ["given1", "givne12", "famly123", "family1234", "given", "gvien7", "familyy99", "xyz", "g", "family"]
+    for word in probes:
+        assert set(index.close_words(word)) == {w for w in index.words if close(word, w)}, word
+    monkeypatch.setattr(department, "MAX_CLOSE_MEMO", 3)
+    for word in ("aaaaaa", "bbbbbb", "cccccc", "dddddd", "eeeeee"):
+        index.close_words(word)
+        assert len(index._close) <= 3
 
 
 def test_a_new_snapshots_typo_neighbours_carry_over_the_last_ones_and_equal_those_worked_out_afresh() -> None:

@@ -289,3 +289,14 @@ def test_outsiders_saved_in_contacts_get_a_question_of_their_own_when_the_collea
 def test_no_outside_the_organisation_question_without_outsiders():
     for q in generate_questions(b.context(contacts=b.contacts()[1:]), b.org(), Policy(), "seed"):
         assert not q.kind.endswith(".outside_organisation"), q.kind
+
+
+def test_a_session_is_asked_the_same_questions_when_only_askable_ones_are_finished():
+    """generate_questions(asked_only=True), as a session starts, leaves out the questions too guessable to ask (the
+    org chart's) without finding their look-alikes: what it keeps is exactly what the full generation keeps."""
+    policy = Policy(sources=ALL_SOURCES)
+    for seed in ("a", "b", "c"):
+        full = generate_questions(b.context(), b.org(), policy, seed)
+        asked = generate_questions(b.context(), b.org(), policy, seed, asked_only=True)
+        assert asked == tuple(q for q in full if q.bits >= policy.min_bits_per_question)
+        assert [q for q in full if q.bits < policy.min_bits_per_question and q.source is Source.HIERARCHY]

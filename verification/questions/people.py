@@ -171,10 +171,8 @@ def people_questions(spec: PeopleSpec, partners: Mapping[str, Party], ranking: P
     out: list[Question] = []
     free = _best_free_recall(spec, private, known, ranking, org, policy, department)
     if free is not None:
-        out.append(free)
         follow_up = _follow_up(spec, free, ranking, private, org, policy)
-        if follow_up is not None:
-            out.append(follow_up)
+        out += _with_look_alikes([free] if follow_up is None else [free, follow_up], ranking, private, org)
     if policy.allow_multiple_choice and spec.choice_prompt:
         out.extend(_multiple_choice(spec, private, true, ranking, org, policy, seed))
     return out
@@ -191,8 +189,18 @@ def _best_free_recall(spec: PeopleSpec, partners: Mapping[str, Party], known: Ma
         q = _free_recall(spec, scope, partners, known, ranking, org, policy, department)
         if q is not None and (best is None or q.expected_bits > best.expected_bits):
             best = q
-    # Look-alikes only for the wording kept: they do not weigh in the choice, and finding them is most of its cost.
-    return replace(best, confusers=look_alikes(best.accepted, ranking, partners, org)) if best is not None else None
+    return best  # its look-alikes: _with_look_alikes
+
+
+def _with_look_alikes(questions: list[Question], ranking: PeopleRanking, partners: Mapping[str, Party],
+                      org: OrgKnowledge) -> list[Question]:
+    """A free-recall question and its follow-up (the same accepted set) with their look-alikes. Found only for the
+    wording kept (they do not weigh in the choice, and finding them is most of its cost), and only when one of the
+    two may be asked (`PeopleRanking.asked_from`): the org chart's questions, worth ~0 bits, never are."""
+    if all(q.bits < ranking.asked_from for q in questions):
+        return questions
+    confusers = look_alikes(questions[0].accepted, ranking, partners, org)
+    return [replace(q, confusers=confusers) for q in questions]
 
 
 def _known_ids(known: Sequence[Candidate]) -> frozenset[str]:
@@ -281,7 +289,7 @@ def look_alikes(accepted: Sequence[Candidate], ranking: PeopleRanking, partners:
     partners, so a 5,000-person department costs what a 50-person one does."""
     keys = {c.key for c in accepted} | {ranking.target_id}
     partner_people = {p.person.id: p.person for p in partners.values() if p.person is not None}
-    indexes = (ranking.department.names, ranking.names(), ranking.names_of(partner_people))
+    indexes = (ranking.department.names, *ranking.names(), ranking.names_of(partner_people))
     # Each name word once (peers and partners share first names), given names with their nicknames (a given name's
     # forms hold the word itself, so a word that is a surname too needs nothing more).
     given = {word for c in accepted for word in tokens(c.given)}
@@ -329,18 +337,19 @@ def _multiple_choice(spec: PeopleSpec, partners: Mapping[str, Party], true: Mapp
     internal = [p.person for p in partners.values() if p.person is not None and p.person.id not in public]
     internal.sort(key=lambda p: (-ranking.rank_of(p.id), stable_key(org.choice_key, ranking.target_id, salt, p.id)))
     out: list[Question] = []
-    shown: set[str] = set()  # decoys of earlier versions: never shown again, so versions reveal nothing of each other
+    # Decoys of earlier versions are never shown again (`never`), so versions reveal nothing of each other.
     # Names the person's data holds (a supplier may share a colleague's name): never a colleague decoy's, or the one
     # name an outsiders' version and a colleagues' version of this source both show would be a right answer.
     named = {normalize(p.person.display_name if p.person else p.name) for p in true.values()}
+    never = {*true, *partners}  # grown by each version's decoys: one set, not joined anew per version
     for correct in internal:
         if len(out) == choice_versions(policy):
             return out
         draw = stable_rng(org.choice_key, ranking.target_id, salt, correct.id)
-        decoys = _decoys(correct, ranking, set(true) | set(partners) | shown, k - 1, draw, named)
+        decoys = _decoys(correct, ranking, never, k - 1, draw, named)
         if len(decoys) == k - 1:
             out.append(_choice_question(spec, correct, decoys, ranking, org, rng, len(out)))
-            shown.update(p.id for p in decoys)
+            never.update(p.id for p in decoys)
     if spec.outsider_choice_prompt is not None:
         out.extend(_outsider_choice(spec, partners, true, ranking, org, policy, rng, len(out)))
     return out
