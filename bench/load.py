@@ -56,7 +56,13 @@ Figures (the last line is JSON):
   first question: the sign-in logs it reads in the background included); cpu_ms_per_verification is all of
   Watchword's CPU over the run per verification, with no split. /proc/<pid>/stat counts in clock ticks (10 ms):
   fine over the run; the calibration's turns are read in nanoseconds from each thread's schedstat instead (a tick
-  is as long as an answer turn), and averaged over its turns.
+  is as long as an answer turn), and averaged over its turns. That leans one way or the other: where a turn costs
+  less under load than alone (its share of background work spread thinner), starts are charged too little; where
+  it costs more (the store's driver and server sharing the cores), too much. start_cpu_ms_fitted (and
+  answer_cpu_ms_fitted, reset_cpu_ms_fitted) charges each kind its own CPU under this run's load instead: a least
+  squares fit over the run's 10 s windows of (Watchword's CPU in the window, schedstat, less idle) against the
+  turns of each kind that ended in it (a start counted once, at its first turn); null when the windows cannot tell
+  the kinds apart.
 - kb_per_open_verification: VmRSS (/proc/<pid>/status, summed over the app's processes) at the sample with the
   most verifications open (a first question shown, no decision yet), less VmRSS just before the ramp, divided by
   that count (null when fewer than 10 were ever open at once); sampled every 0.25 s. RSS never shrinks much in
@@ -314,13 +320,17 @@ class Run:
         self.bot, self.pid, self.graph_pid = bot.url, bot.process.pid, graph_pid
         self.open = 0
         self.rng = random.Random(args.seed)
+        self.ended: list[tuple[float, str]] = []  # (perf_counter, kind) of each ramp turn: `fitted_cpu_s`'s counts
 
     async def send(self, j: Journey, kind: str, activity: dict[str, Any], accept: Callable[[dict[str, Any]], bool]
                    ) -> tuple[dict[str, Any] | None, float, str]:
         """One turn: (the card `accept` likes or None, ms from send to both it and the HTTP answer, error or "")."""
         j.kinds[kind] += 1
         if not j.quiet:
-            return await self._send(j, activity, accept)
+            sent = await self._send(j, activity, accept)
+            if kind != "start" or j.kinds[kind] == 1:  # a choice among namesakes is part of its start
+                self.ended.append((time.perf_counter(), kind))
+            return sent
         cpu, graph_cpu = tree_task_cpu_s(self.pid), tree_task_cpu_s(self.graph_pid)
         sent = await self._send(j, activity, accept)
         await asyncio.sleep(SETTLE_S[kind])
@@ -600,6 +610,7 @@ class Samples:
     open: list[int] = field(default_factory=list)
     rss_kb: list[int] = field(default_factory=list)
     client_lag_s: list[float] = field(default_factory=list)  # how late this process's own timer fired, each sample
+    cpu_s: list[float] = field(default_factory=list)  # Watchword's CPU so far (schedstat), each sample
 
 
 async def sample(run: Run, pid: int, into: Samples, stop: asyncio.Event) -> None:
@@ -607,6 +618,7 @@ async def sample(run: Run, pid: int, into: Samples, stop: asyncio.Event) -> None
         into.at.append(time.perf_counter())
         into.open.append(run.open)
         into.rss_kb.append(tree_rss_kb(pid))
+        into.cpu_s.append(tree_task_cpu_s(pid))
         slept = time.perf_counter()
         await asyncio.sleep(SAMPLE_S)
         into.client_lag_s.append(max(0.0, time.perf_counter() - slept - SAMPLE_S))
@@ -726,7 +738,7 @@ async def run_watchword(args: argparse.Namespace, tmp: Path, connector: Connecto
         await sampler
         progress("every verification ended")
     figures = figures_of(args, journeys, calibration[1:], samples, baseline_rss, idle_rate, cpu_end - cpu0,
-                         t_end - t0)
+                         t_end - t0, run.ended)
     figures.update(graph_health(graph_log, graph_offset, graph_cpu, t_end - t0, args.latency_ms))
     figures.update(pause_figures(pauses0, pauses1))
     if not figures["graph_fine"]:  # the figures are Graph's as much as Watchword's: no target judged on them
@@ -787,6 +799,52 @@ def pause_figures(before: dict[str, dict[str, float]], after: dict[str, dict[str
             "gc_pause_s": round(sum(s.get("sum", 0.0) for s in collections), 2)}
 
 
+FIT_WINDOW_S = 10.0  # long against a start's tail (its sign-in read ~2.5 s after the card), short against the run
+
+
+def fitted_cpu_s(samples: Samples, ended: list[tuple[float, str]], idle_rate: float,
+                 window_s: float = FIT_WINDOW_S) -> dict[str, float] | None:
+    """Watchword's CPU seconds per turn of each kind under the run's own load, by least squares over windows of the
+    run: each window's CPU less idle = the sum over kinds of (turns of that kind ended in it) x (CPU per such turn).
+    start_cpu_ms charges starts whatever the load adds beyond the calibration's turns alone; this charges each kind
+    its own share, as the mix of starts and answers shifts through the ramp. None: too few windows, or kinds that
+    never vary apart (a singular fit)."""
+    kinds = sorted({kind for _, kind in ended})
+    rows: list[tuple[list[float], float]] = []
+    i = 0
+    while i < len(samples.at) - 1:
+        j = i + 1
+        while j < len(samples.at) - 1 and samples.at[j] - samples.at[i] < window_s:
+            j += 1
+        a, b = samples.at[i], samples.at[j]
+        counts = Counter(kind for at, kind in ended if a <= at < b)
+        rows.append(([float(counts[k]) for k in kinds], samples.cpu_s[j] - samples.cpu_s[i] - idle_rate * (b - a)))
+        i = j
+    if not kinds or len(rows) < 2 * len(kinds):
+        return None
+    normal = [[sum(x[r] * x[c] for x, _ in rows) for c in range(len(kinds))] for r in range(len(kinds))]
+    moment = [sum(x[r] * y for x, y in rows) for r in range(len(kinds))]
+    cost = solve(normal, moment)
+    return None if cost is None else dict(zip(kinds, cost, strict=True))
+
+
+def solve(a: list[list[float]], b: list[float]) -> list[float] | None:
+    """x with a·x = b (Gaussian elimination, partial pivoting), or None when `a` is singular."""
+    n = len(b)
+    m = [row[:] + [b[r]] for r, row in enumerate(a)]
+    scale = max((abs(v) for row in a for v in row), default=0.0)
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
+        if abs(m[pivot][col]) <= 1e-9 * scale:
+            return None
+        m[col], m[pivot] = m[pivot], m[col]
+        for r in range(n):
+            if r != col:
+                f = m[r][col] / m[col][col]
+                m[r] = [v - f * p for v, p in zip(m[r], m[col], strict=True)]
+    return [m[r][n] / m[r][r] for r in range(n)]
+
+
 def per_turn(calibration: list[Journey], kind: str, *, graph: bool = False) -> float | None:
     """Watchword's (or devtenant's) CPU seconds per turn of this kind in the quiet calibration (None: no such turn
     there)."""
@@ -795,7 +853,8 @@ def per_turn(calibration: list[Journey], kind: str, *, graph: bool = False) -> f
 
 
 def figures_of(args: argparse.Namespace, journeys: list[Journey], calibration: list[Journey], samples: Samples,
-               baseline_rss: int, idle_rate: float, cpu_s: float, run_s: float) -> dict[str, Any]:
+               baseline_rss: int, idle_rate: float, cpu_s: float, run_s: float,
+               ended: list[tuple[float, str]] = ()) -> dict[str, Any]:
     first = [j.first_question_ms for j in journeys if j.first_question_ms is not None]
     answers = [ms for j in journeys for ms in j.answer_ms]
     resets = [ms for j in journeys for ms in j.reset_ms]
@@ -827,6 +886,9 @@ def figures_of(args: argparse.Namespace, journeys: list[Journey], calibration: l
         "errors": sum(j.errors for j in journeys),
         "refused_by_load": sum(1 for j in journeys if j.refused_by_load),
         "start_cpu_ms": ms(start_cpu),
+        **{f"{kind}_cpu_ms_fitted": ms(cost) for kind, cost in (fitted_cpu_s(samples, list(ended), idle_rate)
+                                                                 or dict.fromkeys(("start", "answer", "reset"))
+                                                                 ).items()},
         "first_question_p50_ms": percentile(first, 0.50),
         "first_question_p99_ms": percentile(first, 0.99),
         "answer_p99_ms": percentile(answers, 0.99),
@@ -991,7 +1053,9 @@ def report(f: dict[str, Any]) -> None:
           f"p99 {f['echo_p99_ms']} ms")
     print(f"  CPU: {f['cpu_ms_per_verification']} ms per verification in all; alone, a start "
           f"{f['quiet_start_cpu_ms']} ms, an answer turn {f['quiet_answer_cpu_ms']} ms, a reset turn "
-          f"{f['quiet_reset_cpu_ms']} ms; idle {f['idle_cpu_ms_per_s']} ms/s")
+          f"{f['quiet_reset_cpu_ms']} ms; under this load (fitted) a start {f['start_cpu_ms_fitted']} ms, an answer "
+          f"turn {f['answer_cpu_ms_fitted']} ms, a reset turn {f['reset_cpu_ms_fitted']} ms; "
+          f"idle {f['idle_cpu_ms_per_s']} ms/s")
     print(f"  memory {f['baseline_rss_mb']} MB before the ramp, "
           f"{f['peak_rss_mb']} MB at most, {f['peak_open_verifications']} verifications open at once at most")
     print(f"  Graph (devtenant): {f['graph_requests']} requests, p50 {f['graph_p50_ms']} ms, "
