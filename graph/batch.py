@@ -12,8 +12,8 @@ its share of the budget (QUICK_ATTEMPT_S for the profile alone, which everything
 that status and goes through the same per-item retries. Only a batch Graph refuses outright (400, 401...) raises
 `BatchError`, as does a $batch answer that is not the JSON envelope Graph documents.
 
-Answers are decoded with orjson, from the response's bytes: a start's $batch answer is ~60 KB (its sign-ins' another
-~50), and the standard library's decoder took ~0.3 ms of the event loop for each, orjson a third of that.
+Answers are decoded with orjson, from the response's bytes: a start's $batch answer is ~65 KB (its sign-in logs' ~45),
+and the standard library's decoder took 0.32 ms of the event loop for each, orjson 0.14 ms.
 """
 
 from __future__ import annotations
