@@ -10,7 +10,10 @@ The batch request itself is sent without msgraph-core's retry middleware (which 
 Retry-After regardless of our budget): when the whole request is throttled, fails, or hangs past
 its share of the budget (QUICK_ATTEMPT_S for the profile alone, which everything waits on), every item of it gets
 that status and goes through the same per-item retries. Only a batch Graph refuses outright (400, 401...) raises
-`BatchError`.
+`BatchError`, as does a $batch answer that is not the JSON envelope Graph documents.
+
+Answers are decoded with orjson, from the response's bytes: a start's $batch answer is ~65 KB (its sign-in logs' ~45),
+and the standard library's decoder took 0.32 ms of the event loop for each, orjson 0.14 ms.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 from kiota_abstractions.serialization import Parsable
 from kiota_http.middleware.middleware import REQUEST_OPTIONS_KEY
 from kiota_http.middleware.options import RetryHandlerOption
@@ -224,10 +228,19 @@ async def _post(
         raise BatchError(f"$batch answered {response.status_code}")
     answered = {
         str(r["id"]): BatchResult(str(r["id"]), int(r["status"]), dict(r.get("headers") or {}), r.get("body"))
-        for r in response.json().get("responses", [])
+        for r in _envelope(response).get("responses", [])
     }
     # An item Graph left out of the answer is treated as unavailable (and retried).
     return {i.id: answered.get(i.id) or BatchResult(i.id, 503, {}, None) for i in chunk}
+
+
+def _envelope(response: httpx.Response) -> Any:
+    """The decoded $batch answer (`{"responses": [...]}`). orjson reads the bytes as they came (UTF-8, as JSON must
+    be); an answer it cannot read is Graph's fault and is said so, not left to surface as a decoder's traceback."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        raise BatchError(f"$batch answered {response.status_code} with a body that is not JSON") from None
 
 
 def retry_after(result: BatchResult) -> float:

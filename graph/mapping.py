@@ -180,11 +180,14 @@ def event_time(d: Json) -> datetime | None:
     if not isinstance(text, str) or not text:
         return None
     moment = timestamp(text)
-    if moment is None:
-        return None
+    zone_name = d.get("timeZone")
+    if moment is None or zone_name == "UTC" or zone_name is None:
+        # UTC is what we ask Outlook for (Prefer: outlook.timezone="UTC"), and timestamp() reads a time without an
+        # offset as UTC: nothing more to do for nearly every event's start and end (2.6 -> 1.1 us each)
+        return moment
     if text.rstrip().endswith(("Z", "z")) or _OFFSET.search(text.strip()):
         return moment
-    zone_name = str(d.get("timeZone") or "UTC").strip()
+    zone_name = str(zone_name or "UTC").strip()
     try:
         zone = UTC if zone_name.upper() in ("UTC", "Z", "") else ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
