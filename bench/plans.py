@@ -33,12 +33,8 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from bench.startcost import people_with_a_department, start_devtenant
-from graph.client import build_http_client
-from graph.graph_directory import GraphDirectory
+from bench.startcost import graph_path, people_with_a_department, start_devtenant
 from graph.tenant_facts import DirectorySnapshot
-from graph.tokens import TokenSource
-from settings import Settings
 from verification.policy import Policy
 from verification.questions import generate_questions
 
@@ -46,13 +42,9 @@ from verification.questions import generate_questions
 async def capture(people: int, seed: int, count: int) -> dict[str, Any]:
     proc, ready = start_devtenant(people, seed)
     try:
-        settings = Settings().with_devtenant(ready)
-        tokens = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
-                             client_secret=settings.client_secret.get_secret_value(), ca_file=settings.ca_file)
-        http = build_http_client(settings.ca_file)
-        directory = GraphDirectory(tokens, http, settings.graph_url, settings.client_id)
-        tenant = settings.tenant_id
-        token = (await tokens.token(tenant)).access_token
+        path = await graph_path(ready)
+        settings, tokens, http, directory = path.settings, path.tokens, path.http, path.directory
+        tenant, token = path.tenant, path.token
         cases = []
         for user_id in await people_with_a_department(http, settings.graph_url, token, seed):
             if len(cases) == count:

@@ -39,6 +39,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -90,16 +91,34 @@ def start_devtenant(users: int, seed: int) -> tuple[subprocess.Popen[str], dict[
     return proc, json.loads(line)
 
 
+@dataclass
+class GraphPath:
+    """The product's Graph path to a devtenant, as Watchword builds it, and a token for the bench's own reads."""
+
+    settings: Settings
+    tokens: TokenSource
+    http: httpx.AsyncClient
+    directory: GraphDirectory
+    tenant: str
+    token: str
+
+
+async def graph_path(ready: dict[str, Any]) -> GraphPath:
+    settings = Settings().with_devtenant(ready)
+    tokens = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
+                         client_secret=settings.client_secret.get_secret_value(), ca_file=settings.ca_file)
+    http = build_http_client(settings.ca_file)
+    directory = GraphDirectory(tokens, http, settings.graph_url, settings.client_id)
+    token = (await tokens.token(settings.tenant_id)).access_token
+    return GraphPath(settings, tokens, http, directory, settings.tenant_id, token)
+
+
 async def one_size(users: int, seed: int, starts: int, profile: str | None = None) -> dict[str, Any]:
     proc, ready = start_devtenant(users, seed)
     try:
-        settings = Settings().with_devtenant(ready)
-        tokens = TokenSource(login_url=settings.login_url, client_id=settings.client_id,
-                             client_secret=settings.client_secret.get_secret_value(), ca_file=settings.ca_file)
-        http = build_http_client(settings.ca_file)
-        directory = GraphDirectory(tokens, http, settings.graph_url, settings.client_id)
-        tenant = settings.tenant_id
-        token = (await tokens.token(tenant)).access_token
+        path = await graph_path(ready)
+        settings, tokens, http, directory = path.settings, path.tokens, path.http, path.directory
+        tenant, token = path.tenant, path.token
         candidates = await people_with_a_department(http, settings.graph_url, token, seed)
         policy = Policy()
         from cryptography.fernet import Fernet  # the sealer's cipher (bot/sealing.py), as a start seals its plan
