@@ -863,6 +863,7 @@ def figures_of(args: argparse.Namespace, journeys: list[Journey], calibration: l
     quiet_start = per_turn(calibration, "start")
     quiet_answer = per_turn(calibration, "answer")
     quiet_reset = per_turn(calibration, "reset") or quiet_answer  # no reset in the calibration: as an answer
+    fitted = fitted_cpu_s(samples, list(ended), idle_rate) or {}  # a kind no turn was of: no figure (null)
     start_cpu = None
     if starts and quiet_answer is not None and quiet_reset is not None:
         others = sum(j.kinds["answer"] for j in journeys) * quiet_answer \
@@ -886,9 +887,7 @@ def figures_of(args: argparse.Namespace, journeys: list[Journey], calibration: l
         "errors": sum(j.errors for j in journeys),
         "refused_by_load": sum(1 for j in journeys if j.refused_by_load),
         "start_cpu_ms": ms(start_cpu),
-        **{f"{kind}_cpu_ms_fitted": ms(cost) for kind, cost in (fitted_cpu_s(samples, list(ended), idle_rate)
-                                                                 or dict.fromkeys(("start", "answer", "reset"))
-                                                                 ).items()},
+        **{f"{kind}_cpu_ms_fitted": ms(fitted.get(kind)) for kind in ("start", "answer", "reset")},
         "first_question_p50_ms": percentile(first, 0.50),
         "first_question_p99_ms": percentile(first, 0.99),
         "answer_p99_ms": percentile(answers, 0.99),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 
 import pytest
 
-from bench.load import Samples, fitted_cpu_s, solve
+from bench.load import Samples, figures_of, fitted_cpu_s, solve
 
 
 def run_of(costs: dict[str, float], idle_rate: float, seconds: int = 120) -> tuple[Samples, list[tuple[float, str]]]:
@@ -49,3 +50,13 @@ def test_a_run_too_short_for_the_windows_is_no_figure() -> None:
 def test_solve_finds_the_exact_solution_and_refuses_a_singular_system() -> None:
     assert solve([[2.0, 1.0], [1.0, 3.0]], [3.0, 5.0]) == pytest.approx([0.8, 1.4])
     assert solve([[1.0, 2.0], [2.0, 4.0]], [1.0, 2.0]) is None
+
+
+def test_a_kind_no_turn_was_of_is_a_null_figure_and_the_others_are_still_fitted() -> None:
+    samples, ended = run_of({"start": 0.020, "answer": 0.008, "reset": 0.030}, idle_rate=0.0)
+    no_resets = [(at, kind) for at, kind in ended if kind != "reset"]
+    args = argparse.Namespace(agents=200, people=50000, latency_ms=100.0, ramp_s=60, think_scale=1.0,
+                              database_url=None, seed=1)
+    figures = figures_of(args, [], [], samples, 0, 0.0, 1.0, 120.0, no_resets)
+    assert figures["reset_cpu_ms_fitted"] is None
+    assert figures["start_cpu_ms_fitted"] is not None and figures["answer_cpu_ms_fitted"] is not None
